@@ -1,0 +1,278 @@
+//! The command line, as the design's contract table gives it. Each subcommand's work
+//! lives in its own module under `cli/`; this file only declares the shape.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fleetdeck",
+    version,
+    about = "Manage fleets of OpenTelemetry Collectors: an OpAMP server, a terminal UI and a CLI.",
+    long_about = None,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings for running the server (the default command). Flags win over
+/// `FLEETDECK_*` environment variables, which win over `fleetdeck.toml`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServerArgs {
+    /// Run headless: structured logs on stdout, no terminal UI.
+    #[arg(long)]
+    pub no_tui: bool,
+
+    /// Start a simulated fleet in the same process (what a new user runs first).
+    #[arg(long)]
+    pub demo: bool,
+
+    /// How many simulated agents `--demo` starts.
+    #[arg(long, default_value_t = 25, requires = "demo")]
+    pub demo_agents: usize,
+
+    /// Agent listener: OpAMP on /v1/opamp, OTLP/HTTP on /v1/{metrics,logs,traces}.
+    #[arg(long, env = "FLEETDECK_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// Management API listener.
+    #[arg(long, env = "FLEETDECK_API_LISTEN")]
+    pub api_listen: Option<SocketAddr>,
+
+    /// Base URL agents can reach us at (used in own-telemetry offers).
+    #[arg(long, env = "FLEETDECK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Where the store, the agent secret and the API token live.
+    #[arg(long, env = "FLEETDECK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Secret agents must present (`Authorization: Secret-Key <k>` or `Bearer <k>`).
+    #[arg(long, env = "FLEETDECK_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Bearer token for the management API.
+    #[arg(long, env = "FLEETDECK_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+
+    /// Colour theme for the terminal UI (dark, light, high-contrast, mono, or a file name).
+    #[arg(long, env = "FLEETDECK_THEME")]
+    pub theme: Option<String>,
+
+    /// Settings file (default: fleetdeck.toml in the config directory).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Log format in headless mode.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Heartbeat interval offered to agents, in seconds (never 0).
+    #[arg(long)]
+    pub heartbeat_interval: Option<u64>,
+
+    /// Largest OpAMP or OTLP message accepted, in bytes (after decompression).
+    #[arg(long)]
+    pub max_message_size: Option<usize>,
+
+    /// Most agents held at once; new ones beyond it get 503 with Retry-After.
+    #[arg(long)]
+    pub max_agents: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum SimTransport {
+    #[default]
+    Ws,
+    Http,
+}
+
+/// Where a client command finds the management API.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ClientArgs {
+    /// Management API URL (overrides the current profile).
+    #[arg(long, env = "FLEETDECK_SERVER", global = true)]
+    pub server: Option<String>,
+
+    /// API token (overrides the current profile).
+    #[arg(
+        long,
+        env = "FLEETDECK_API_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token: Option<String>,
+
+    /// Output format for listings.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        default_value_t,
+        global = true
+    )]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run simulated agents against any OpAMP server.
+    Simulate(SimulateArgs),
+    /// List or show agents, configurations or resource types.
+    Get {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// agents | configs | types
+        kind: String,
+        /// Show one resource instead of listing.
+        name: Option<String>,
+        /// Label selector for agents (k=v, k!=v, k in (a,b), k, !k).
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+    },
+    /// Create or update resources from YAML files, a directory, or `-` for stdin.
+    Apply {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(short = 'f', long = "file", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Delete a resource (refused while it is in use).
+    Delete {
+        #[command(flatten)]
+        client: ClientArgs,
+        kind: String,
+        name: String,
+    },
+    /// Set or remove (k-) server-side labels on an agent.
+    Label {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Must be `agent`.
+        kind: String,
+        id: String,
+        labels: Vec<String>,
+    },
+    /// Print the Collector YAML a configuration renders to (offline).
+    Render {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Extra resource types to load besides the built-in ones.
+        #[arg(long)]
+        types: Option<PathBuf>,
+    },
+    /// Assign a configuration to agents and roll it out.
+    Push {
+        #[command(flatten)]
+        client: ClientArgs,
+        config: String,
+        #[arg(long, value_delimiter = ',', conflicts_with = "selector")]
+        agents: Vec<String>,
+        #[arg(long)]
+        selector: Option<String>,
+    },
+    /// Follow or steer a configuration's rollout.
+    Rollout {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        action: RolloutAction,
+    },
+    /// Ask an agent to restart.
+    Restart {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Must be `agent`.
+        kind: String,
+        id: String,
+    },
+    /// Manage CLI profiles (server URL and token).
+    Profile {
+        #[command(subcommand)]
+        action: ProfileAction,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutAction {
+    Status { config: String },
+    Pause { config: String },
+    Resume { config: String },
+    Cancel { config: String },
+    Rollback { config: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileAction {
+    Create {
+        name: String,
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        token: Option<String>,
+    },
+    Use {
+        name: String,
+    },
+    List,
+    Current,
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// OpAMP server URL, e.g. ws://127.0.0.1:4320/v1/opamp or http://….
+    #[arg(long)]
+    pub server: String,
+    #[arg(long, default_value_t = 10)]
+    pub agents: usize,
+    #[arg(long, value_enum, default_value_t)]
+    pub transport: SimTransport,
+    #[arg(long, env = "FLEETDECK_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Fraction of agents (0..1) that reject every configuration.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// New connections per second while ramping up (0 = all at once).
+    #[arg(long, default_value_t = 0.0)]
+    pub ramp: f64,
+    /// Source address range to spread connections over, e.g. 127.0.0.2-127.0.0.40.
+    #[arg(long)]
+    pub source_ips: Option<String>,
+    /// Heartbeat interval in seconds until the server offers one.
+    #[arg(long, default_value_t = 30)]
+    pub heartbeat: u64,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Seed for names and per-agent behaviour, so runs are reproducible.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}

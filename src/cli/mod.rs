@@ -1,0 +1,5 @@
+//! The command line: argument shapes (`args`) and one module per client command.
+
+pub mod args;
+
+pub use args::{Cli, Command};

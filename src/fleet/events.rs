@@ -1,0 +1,84 @@
+//! Discrete things that happened in the fleet, sent on a `broadcast` channel to the
+//! TUI, the headless logger and the API's event history.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use super::agent::{AgentId, RemoteConfigState, Transport};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FleetEvent {
+    pub at: SystemTime,
+    pub kind: EventKind,
+}
+
+impl FleetEvent {
+    pub fn now(kind: EventKind) -> Self {
+        FleetEvent {
+            at: SystemTime::now(),
+            kind,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    AgentConnected {
+        id: AgentId,
+        name: String,
+        transport: Transport,
+        remote_addr: Option<SocketAddr>,
+        /// True the first time this server ever sees the agent.
+        new: bool,
+    },
+    AgentDisconnected {
+        id: AgentId,
+        name: String,
+        reason: DisconnectReason,
+    },
+    HealthChanged {
+        id: AgentId,
+        name: String,
+        healthy: bool,
+        last_error: String,
+    },
+    RemoteConfigStatus {
+        id: AgentId,
+        name: String,
+        state: RemoteConfigState,
+        error_message: String,
+    },
+    /// A second live connection claimed an instance UID that is already connected.
+    DuplicateInstanceUid {
+        id: AgentId,
+        remote_addr: Option<SocketAddr>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisconnectReason {
+    /// The agent said goodbye (`agent_disconnect`).
+    AgentDisconnect,
+    /// The WebSocket closed without a goodbye.
+    ConnectionClosed,
+    /// An HTTP agent stopped polling for longer than the configured timeout.
+    HeartbeatTimeout,
+    /// A newer connection took over this instance UID.
+    Replaced,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DisconnectReason::AgentDisconnect => "agent disconnected",
+            DisconnectReason::ConnectionClosed => "connection closed",
+            DisconnectReason::HeartbeatTimeout => "missed heartbeats",
+            DisconnectReason::Replaced => "replaced by a newer connection",
+            DisconnectReason::ServerShutdown => "server shutdown",
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! The fleet registry: the single owner of live agent state.

@@ -1,0 +1,122 @@
+//! Immutable views of the fleet, published by the registry on a `watch` channel.
+//! Readers (TUI, API, headless logger) never lock the registry: they hold an `Arc`
+//! of the latest snapshot for as long as they like.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::agent::{
+    AgentDescription, AgentId, Capabilities, ComponentHealth, ConfigMap, PackageStatuses,
+    RemoteConfigStatus, Transport,
+};
+
+/// Whether the agent is currently reachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Connection {
+    Connected,
+    Disconnected,
+}
+
+/// Everything a reader may show about one agent. Built by the registry only when the
+/// agent changed; unchanged agents keep sharing the previous `Arc`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AgentView {
+    pub id: AgentId,
+    /// Display name: `service.name`, else `host.name`, else the short id.
+    pub name: String,
+    pub host: String,
+    pub version: String,
+    pub os: String,
+    pub description: Arc<AgentDescription>,
+    pub capabilities: Capabilities,
+    pub connection: Connection,
+    pub transport: Option<Transport>,
+    pub remote_addr: Option<SocketAddr>,
+    pub health: Option<Arc<ComponentHealth>>,
+    /// Shared between agents that report the same body.
+    pub effective_config: Option<Arc<ConfigMap>>,
+    pub remote_config_status: Option<RemoteConfigStatus>,
+    pub package_statuses: Option<Arc<PackageStatuses>>,
+    pub custom_capabilities: Vec<String>,
+    /// Labels from the description merged with operator-set labels (operator wins).
+    pub labels: BTreeMap<String, String>,
+    pub first_seen: SystemTime,
+    pub last_seen: SystemTime,
+    /// When the current (or last) connection began.
+    pub connected_at: Option<SystemTime>,
+    pub disconnected_at: Option<SystemTime>,
+    pub sequence_num: u64,
+    /// Messages received from this agent since the server started.
+    pub messages: u64,
+}
+
+impl AgentView {
+    pub fn is_connected(&self) -> bool {
+        self.connection == Connection::Connected
+    }
+
+    /// `Some(true)` healthy, `Some(false)` unhealthy, `None` when the agent reports no health.
+    pub fn healthy(&self) -> Option<bool> {
+        self.health.as_ref().map(|h| h.healthy)
+    }
+}
+
+/// Counters over the whole fleet, computed when the snapshot is built.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FleetTotals {
+    pub agents: usize,
+    pub connected: usize,
+    pub unhealthy: usize,
+    pub config_failed: usize,
+    pub websocket: usize,
+    pub http: usize,
+}
+
+/// The fleet at one moment. Agents are sorted by id, so lookups are a binary search.
+#[derive(Debug, Clone, Default)]
+pub struct FleetSnapshot {
+    /// Increases with every published snapshot.
+    pub version: u64,
+    pub taken_at: Option<SystemTime>,
+    pub agents: Vec<Arc<AgentView>>,
+    pub totals: FleetTotals,
+}
+
+impl FleetSnapshot {
+    pub fn get(&self, id: &AgentId) -> Option<&Arc<AgentView>> {
+        self.agents
+            .binary_search_by(|a| a.id.cmp(id))
+            .ok()
+            .map(|i| &self.agents[i])
+    }
+
+    pub fn totals_of(agents: &[Arc<AgentView>]) -> FleetTotals {
+        let mut t = FleetTotals {
+            agents: agents.len(),
+            ..FleetTotals::default()
+        };
+        for a in agents {
+            if a.is_connected() {
+                t.connected += 1;
+                match a.transport {
+                    Some(Transport::WebSocket) => t.websocket += 1,
+                    Some(Transport::Http) => t.http += 1,
+                    None => {}
+                }
+            }
+            if a.healthy() == Some(false) {
+                t.unhealthy += 1;
+            }
+            if a.remote_config_status
+                .as_ref()
+                .is_some_and(|s| s.state == super::agent::RemoteConfigState::Failed)
+            {
+                t.config_failed += 1;
+            }
+        }
+        t
+    }
+}

@@ -1,0 +1,18 @@
+//! fleetdeck: an OpAMP server, a terminal UI and a kubectl-style CLI for fleets of
+//! OpenTelemetry Collectors.
+//!
+//! Layers, in the direction data flows:
+//! `opamp` (sockets, codec) → `fleet` (registry, snapshots, events) ← `otlp` (agents' own
+//! telemetry); `pipeline` (pure rendering) and `store` (durable facts) beside them;
+//! `rollout`, `api`, `cli`, `sim`, `headless` on top; `tui` reads snapshots and events.
+
+pub mod api;
+pub mod cli;
+pub mod fleet;
+pub mod opamp;
+pub mod otlp;
+pub mod pipeline;
+pub mod rollout;
+pub mod sim;
+pub mod store;
+pub mod tui;

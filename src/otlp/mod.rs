@@ -1,0 +1,1 @@
+//! OTLP/HTTP receiver for the agents' own telemetry (issue 4).

@@ -1,0 +1,1 @@
+//! Config delivery and rollouts (issue 6).

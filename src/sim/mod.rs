@@ -1,0 +1,1 @@
+//! Simulated agents that speak real OpAMP over the network (issue 3).

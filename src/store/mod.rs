@@ -1,0 +1,1 @@
+//! Durable facts in an embedded SQLite database (issue 5).

@@ -1,1 +1,8 @@
 //! Simulated agents that speak real OpAMP over the network (issue 3).
+
+use crate::cli::args::SimulateArgs;
+
+/// `fleetdeck simulate`: runs until the duration ends or Ctrl-C.
+pub async fn run_cli(args: SimulateArgs) -> anyhow::Result<()> {
+    anyhow::bail!("simulate is not available yet (server {})", args.server)
+}

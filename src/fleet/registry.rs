@@ -290,6 +290,8 @@ struct AgentState {
     /// Recent takeovers of this uid by a second live connection, for clone detection.
     takeovers: Vec<Instant>,
     pending: Pending,
+    /// When the agent last said goodbye (`agent_disconnect`).
+    goodbye: Option<Instant>,
 }
 
 impl AgentState {
@@ -316,6 +318,7 @@ impl AgentState {
             offered_settings: None,
             takeovers: Vec::new(),
             pending: Pending::default(),
+            goodbye: None,
         }
     }
 
@@ -378,6 +381,11 @@ struct Registry {
 /// different agents share it (cloned VM, bad generator), not a reconnect.
 const CLONE_TAKEOVERS: usize = 3;
 const CLONE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Some HTTP clients send one last poll after their goodbye. Within this window such a
+/// poll is answered but does not bring the agent back; a full report (a restarted agent
+/// answering our ReportFullState) does.
+const GOODBYE_GRACE: Duration = Duration::from_secs(5);
 
 impl Registry {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>, cancel: CancellationToken) {
@@ -488,6 +496,15 @@ impl Registry {
         };
 
         let mut reply = ServerReply::ack(id, self.config.capabilities);
+        if matches!(via, Via::Http { .. })
+            && report.description.is_none()
+            && let Some(st) = self.agents.get(&id)
+            && st.live.is_none()
+            && st.goodbye.is_some_and(|t| t.elapsed() < GOODBYE_GRACE)
+        {
+            reply.report_full_state = !report.disconnect;
+            return reply;
+        }
         let state = self
             .agents
             .entry(id)
@@ -728,6 +745,7 @@ impl Registry {
         }
         state.disconnected_at = Some(SystemTime::now());
         state.last_seq = None;
+        state.goodbye = (reason == DisconnectReason::AgentDisconnect).then(Instant::now);
         self.connected.fetch_sub(1, Ordering::Relaxed);
         let name = state.name(&id);
         self.dirty.insert(id);

@@ -36,10 +36,11 @@ pub struct Runtime {
     server: JoinHandle<std::io::Result<()>>,
 }
 
-/// What we truthfully offer at this stage: we take status and effective configs, and we
-/// offer connection settings (heartbeat interval, own-telemetry destinations).
+/// What we truthfully offer: we take status and effective configs, deliver remote
+/// configuration, and offer connection settings (heartbeat interval, own telemetry).
 pub const SERVER_CAPABILITIES: u64 = server_caps::ACCEPTS_STATUS
     | server_caps::ACCEPTS_EFFECTIVE_CONFIG
+    | server_caps::OFFERS_REMOTE_CONFIG
     | server_caps::OFFERS_CONNECTION_SETTINGS;
 
 impl Runtime {

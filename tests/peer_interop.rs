@@ -35,8 +35,13 @@ fn peer() -> Option<(PathBuf, PathBuf)> {
 
 /// Runs the peer to completion and returns its JSON event lines and exit status.
 async fn run_peer(args: &[&str]) -> Option<(Vec<serde_json::Value>, bool)> {
+    let child = spawn_peer(args)?;
+    Some(finish_peer(child).await)
+}
+
+fn spawn_peer(args: &[&str]) -> Option<tokio::process::Child> {
     let (python, script) = peer()?;
-    let mut child = tokio::process::Command::new(python)
+    let child = tokio::process::Command::new(python)
         .arg(script)
         .args(args)
         .stdout(Stdio::piped())
@@ -44,6 +49,10 @@ async fn run_peer(args: &[&str]) -> Option<(Vec<serde_json::Value>, bool)> {
         .kill_on_drop(true)
         .spawn()
         .expect("peer starts");
+    Some(child)
+}
+
+async fn finish_peer(mut child: tokio::process::Child) -> (Vec<serde_json::Value>, bool) {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let mut events = Vec::new();
@@ -56,7 +65,7 @@ async fn run_peer(args: &[&str]) -> Option<(Vec<serde_json::Value>, bool)> {
         .await
         .expect("peer exits")
         .expect("exit status");
-    Some((events, status.success()))
+    (events, status.success())
 }
 
 fn exit_line(events: &[serde_json::Value]) -> &serde_json::Value {
@@ -158,4 +167,109 @@ async fn third_party_client_with_a_wrong_secret_is_refused() {
     );
     assert!(server.rt.registry.snapshot().borrow().agents.is_empty());
     server.rt.stop().await;
+}
+
+async fn push_to_peer(
+    fail: bool,
+) -> Option<(
+    fleetdeck::fleet::delivery::AgentConfigStatus,
+    Vec<serde_json::Value>,
+)> {
+    use fleetdeck::fleet::delivery::{ConfigRef, collector_offer};
+    let server = TestServer::start().await;
+    let url = server.http_url();
+    let auth = format!("Authorization: Secret-Key {SECRET}");
+    let name = if fail { "py-refuser" } else { "py-taker" };
+    let out =
+        std::env::temp_dir().join(format!("fleetdeck-peer-{name}-{}.yaml", std::process::id()));
+    let out_s = out.to_string_lossy().to_string();
+    let mut args = vec![
+        "--endpoint",
+        &url,
+        "--name",
+        name,
+        "--header",
+        &auth,
+        "--seconds",
+        "4",
+        "--heartbeat",
+        "0.2",
+        "--config-out",
+        &out_s,
+    ];
+    if fail {
+        args.push("--fail-config");
+    }
+    let child = spawn_peer(&args)?;
+    let snap = server
+        .wait_for("peer listed", |s| s.agents.iter().any(|a| a.name == name))
+        .await;
+    let id = snap.agents.iter().find(|a| a.name == name).unwrap().id;
+    let yaml = "receivers:\n  otlp:\n    protocols:\n      http: {}\nexporters:\n  debug: {}\nservice:\n  pipelines:\n    logs:\n      receivers: [otlp]\n      exporters: [debug]\n";
+    let offer = std::sync::Arc::new(collector_offer(yaml));
+    let cref = ConfigRef {
+        name: "peer-config".into(),
+        version: 1,
+    };
+    let outcome = server
+        .rt
+        .registry
+        .assign(vec![id], cref, offer.clone())
+        .await
+        .unwrap();
+    assert_eq!(outcome.assigned, vec![id]);
+    let snap = server
+        .wait_for("peer answered the config", |s| {
+            s.get(&id)
+                .and_then(|a| a.config.as_ref())
+                .is_some_and(|c| c.state.done())
+        })
+        .await;
+    let status = snap.get(&id).unwrap().config.clone().unwrap();
+    let (events, ok) = finish_peer(child).await;
+    assert!(ok);
+    let received = events
+        .iter()
+        .find(|e| e["event"] == "remote_config_received")
+        .expect("received");
+    assert_eq!(received["hash"], hex::encode(offer.hash));
+    assert_eq!(
+        received["files"]["collector.yaml"]["content_type"],
+        "text/yaml"
+    );
+    if !fail {
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            yaml,
+            "the body arrives byte for byte"
+        );
+    }
+    let _ = std::fs::remove_file(&out);
+    server.rt.stop().await;
+    Some((status, events))
+}
+
+#[tokio::test]
+async fn third_party_client_applies_a_pushed_config_and_we_record_it() {
+    let Some((status, _)) = push_to_peer(false).await else {
+        return;
+    };
+    assert_eq!(
+        status.state,
+        fleetdeck::fleet::delivery::ApplyState::Applied
+    );
+    assert_eq!(
+        status.effective_matches,
+        Some(true),
+        "its effective config matches"
+    );
+}
+
+#[tokio::test]
+async fn third_party_client_refusing_a_config_is_recorded_as_failed_with_its_reason() {
+    let Some((status, _)) = push_to_peer(true).await else {
+        return;
+    };
+    assert_eq!(status.state, fleetdeck::fleet::delivery::ApplyState::Failed);
+    assert_eq!(status.error, "rejected by --fail-config");
 }

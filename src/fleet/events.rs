@@ -49,6 +49,15 @@ pub enum EventKind {
         state: RemoteConfigState,
         error_message: String,
     },
+    /// An assigned configuration reached an end state on an agent (applied, failed,
+    /// stalled).
+    ConfigStatus {
+        id: AgentId,
+        name: String,
+        config: super::delivery::ConfigRef,
+        state: super::delivery::ApplyState,
+        error: String,
+    },
     /// A second live connection claimed an instance UID that is already connected.
     DuplicateInstanceUid {
         id: AgentId,

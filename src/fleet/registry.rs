@@ -19,9 +19,11 @@ use super::agent::{
     AgentDescription, AgentId, AgentReport, Capabilities, ComponentHealth, ConfigMap,
     PackageStatuses, RemoteConfigStatus, Transport,
 };
+use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventKind, FleetEvent};
 use super::outbound::{
-    AgentCommand, ConnectionSettingsOffer, OpampSettings, ServerReply, TelemetryDestination,
+    AgentCommand, ConnectionSettingsOffer, OpampSettings, RemoteConfigOffer, ServerReply,
+    TelemetryDestination,
 };
 use super::snapshot::{AgentView, Connection, FleetSnapshot};
 
@@ -46,6 +48,8 @@ pub struct RegistryConfig {
     pub own_metrics: Option<OwnTelemetryOffer>,
     /// Sessions queue at most this many unsolicited messages before we wait for the agent.
     pub outbox_capacity: usize,
+    /// A configuration sent without any answer for this long is marked stalled.
+    pub stall_timeout: Duration,
 }
 
 impl Default for RegistryConfig {
@@ -58,6 +62,7 @@ impl Default for RegistryConfig {
             agent_auth_headers: Vec::new(),
             own_metrics: None,
             outbox_capacity: 4,
+            stall_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -103,6 +108,12 @@ enum Msg {
         id: AgentId,
         reply: oneshot::Sender<Result<(), CommandError>>,
     },
+    Assign {
+        agents: Vec<AgentId>,
+        config: ConfigRef,
+        offer: Arc<RemoteConfigOffer>,
+        reply: oneshot::Sender<AssignOutcome>,
+    },
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -111,6 +122,15 @@ enum Msg {
 #[derive(Debug, thiserror::Error)]
 #[error("the fleet registry has stopped")]
 pub struct RegistryGone;
+
+/// What became of an assignment request, agent by agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssignOutcome {
+    /// Agents that now have the configuration assigned (sent, queued, or already running it).
+    pub assigned: Vec<AgentId>,
+    /// Agents it could not go to, with the reason.
+    pub refused: Vec<(AgentId, CommandError)>,
+}
 
 /// Why a command for an agent was refused.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -183,6 +203,27 @@ impl RegistryHandle {
             .await
             .map_err(|_| CommandError::Stopped)?;
         rx.await.map_err(|_| CommandError::Stopped)?
+    }
+
+    /// Assigns a configuration version to agents and starts delivering it: at once to
+    /// WebSocket agents, with the next poll to HTTP agents, on reconnect to offline ones.
+    pub async fn assign(
+        &self,
+        agents: Vec<AgentId>,
+        config: ConfigRef,
+        offer: Arc<RemoteConfigOffer>,
+    ) -> Result<AssignOutcome, RegistryGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Assign {
+                agents,
+                config,
+                offer,
+                reply,
+            })
+            .await
+            .map_err(|_| RegistryGone)?;
+        rx.await.map_err(|_| RegistryGone)
     }
 
     /// Tells the registry a WebSocket connection is gone (its agents become disconnected).
@@ -292,6 +333,9 @@ struct AgentState {
     pending: Pending,
     /// When the agent last said goodbye (`agent_disconnect`).
     goodbye: Option<Instant>,
+    /// Counts this agent's connections, so a configuration goes out once per connection.
+    conn_gen: u64,
+    assigned: Option<Assignment>,
 }
 
 impl AgentState {
@@ -319,6 +363,8 @@ impl AgentState {
             takeovers: Vec::new(),
             pending: Pending::default(),
             goodbye: None,
+            conn_gen: 0,
+            assigned: None,
         }
     }
 
@@ -462,6 +508,14 @@ impl Registry {
             Msg::Restart { id, reply } => {
                 let _ = reply.send(self.restart(id));
             }
+            Msg::Assign {
+                agents,
+                config,
+                offer,
+                reply,
+            } => {
+                let _ = reply.send(self.assign(agents, config, offer));
+            }
             Msg::Shutdown { .. } => {}
         }
     }
@@ -583,6 +637,8 @@ impl Registry {
             .as_ref()
             .map(|s| (s.state, s.last_hash.clone()));
         state.capabilities = report.capabilities;
+        let got_status = report.remote_config_status.is_some();
+        let got_effective = report.effective_config.is_some();
         if let Some(d) = report.description {
             if *state.description != d {
                 state.description = Arc::new(d);
@@ -636,6 +692,7 @@ impl Registry {
             state.live = Some(live);
             state.connected_at = Some(now);
             state.disconnected_at = None;
+            state.conn_gen += 1;
             self.emit(EventKind::AgentConnected {
                 id,
                 name: name.clone(),
@@ -667,7 +724,23 @@ impl Registry {
             .remote_config_status
             .as_ref()
             .map(|s| (s.state, s.last_hash.clone()));
-        if rcs_after != rcs_before
+        let mut assignment_event = None;
+        if let Some(a) = state.assigned.as_mut() {
+            let status = state.remote_config_status.as_ref().filter(|_| got_status);
+            let effective = state.effective_config.as_deref().filter(|_| got_effective);
+            if delivery::on_report(a, status, effective) && a.state.done() {
+                assignment_event = Some(a.view());
+            }
+        }
+        let about_assignment = state
+            .assigned
+            .as_ref()
+            .zip(state.remote_config_status.as_ref())
+            .is_some_and(|(a, s)| s.last_hash == a.offer.hash);
+        if let Some(view) = assignment_event {
+            self.emit(config_event(id, name.clone(), view));
+        } else if rcs_after != rcs_before
+            && !about_assignment
             && let Some(s) = state.remote_config_status.clone()
         {
             self.emit(EventKind::RemoteConfigStatus {
@@ -692,9 +765,97 @@ impl Registry {
             // this reply waits: the agent comes back after restarting and gets it then.
             reply.command = Some(command);
             state.offered_settings = None;
+        } else if state.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG)
+            && let Some(a) = state.assigned.as_mut()
+            && delivery::should_send(a, state.remote_config_status.as_ref(), state.conn_gen)
+        {
+            reply.remote_config = Some(a.offer.clone());
+            delivery::mark_sent(a, state.conn_gen);
         }
         self.dirty.insert(id);
         reply
+    }
+
+    fn assign(
+        &mut self,
+        agents: Vec<AgentId>,
+        config: ConfigRef,
+        offer: Arc<RemoteConfigOffer>,
+    ) -> AssignOutcome {
+        let mut out = AssignOutcome::default();
+        for id in agents {
+            let Some(state) = self.agents.get_mut(&id) else {
+                out.refused.push((id, CommandError::UnknownAgent(id)));
+                continue;
+            };
+            if !state.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG) {
+                out.refused.push((
+                    id,
+                    CommandError::NotSupported {
+                        id,
+                        name: state.name(&id),
+                        capability: "AcceptsRemoteConfig",
+                    },
+                ));
+                continue;
+            }
+            let same = state
+                .assigned
+                .as_ref()
+                .is_some_and(|a| a.config == config && a.offer.hash == offer.hash);
+            if !same {
+                let mut a = Assignment::new(config.clone(), offer.clone());
+                // Already running it (e.g. assigned again after a restart of ours).
+                delivery::on_report(
+                    &mut a,
+                    state.remote_config_status.as_ref(),
+                    state.effective_config.as_deref(),
+                );
+                state.assigned = Some(a);
+            }
+            out.assigned.push(id);
+            self.dirty.insert(id);
+            // WebSocket agents get it now; HTTP agents with their next poll.
+            if let Some(Live::Ws(conn)) = state.live
+                && let Some(a) = state.assigned.as_mut()
+                && delivery::should_send(a, state.remote_config_status.as_ref(), state.conn_gen)
+                && let Some(c) = self.conns.get(&conn)
+            {
+                let push = ServerReply {
+                    remote_config: Some(a.offer.clone()),
+                    ..ServerReply::ack(id, self.config.capabilities)
+                };
+                if c.outbox.try_send(Box::new(push)).is_ok() {
+                    delivery::mark_sent(a, state.conn_gen);
+                }
+            }
+        }
+        if !out.assigned.is_empty() {
+            tracing::info!(config = %config, agents = out.assigned.len(), refused = out.refused.len(),
+                "configuration assigned");
+        }
+        out
+    }
+
+    fn check_stalled(&mut self) {
+        let now = Instant::now();
+        let timeout = self.config.stall_timeout;
+        let mut stalled = Vec::new();
+        for (id, state) in self.agents.iter_mut() {
+            if let Some(a) = state.assigned.as_mut()
+                && delivery::check_stalled(a, now, timeout)
+            {
+                stalled.push(*id);
+            }
+        }
+        for id in stalled {
+            self.dirty.insert(id);
+            if let Some(state) = self.agents.get(&id)
+                && let Some(a) = &state.assigned
+            {
+                self.emit(config_event(id, state.name(&id), a.view()));
+            }
+        }
     }
 
     /// Asks an agent to restart: at once over WebSocket, with the next poll over HTTP.
@@ -776,6 +937,7 @@ impl Registry {
         for id in expired {
             self.mark_disconnected(id, DisconnectReason::HeartbeatTimeout);
         }
+        self.check_stalled();
         self.configs.sweep();
     }
 
@@ -797,6 +959,16 @@ impl Registry {
             agents,
             totals,
         }));
+    }
+}
+
+fn config_event(id: AgentId, name: String, status: AgentConfigStatus) -> EventKind {
+    EventKind::ConfigStatus {
+        id,
+        name,
+        config: status.config,
+        state: status.state,
+        error: status.error,
     }
 }
 
@@ -886,5 +1058,6 @@ fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
         disconnected_at: s.disconnected_at,
         sequence_num: s.last_seq.unwrap_or(0),
         messages: s.messages,
+        config: s.assigned.as_ref().map(Assignment::view),
     }
 }

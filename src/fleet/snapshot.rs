@@ -51,6 +51,8 @@ pub struct AgentView {
     pub sequence_num: u64,
     /// Messages received from this agent since the server started.
     pub messages: u64,
+    /// The configuration assigned to this agent and where it is with it.
+    pub config: Option<super::delivery::AgentConfigStatus>,
 }
 
 impl AgentView {

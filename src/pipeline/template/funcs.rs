@@ -71,6 +71,7 @@ pub const BUILTINS: &[&str] = &[
     "int",
     "required",
     "fail",
+    "has",
 ];
 
 pub fn is_builtin(name: &str) -> bool {
@@ -197,6 +198,18 @@ pub fn call(name: &str, a: &[Value], helpers: &dyn Helpers) -> R {
             ))
         }
         "list" => Ok(Value::Array(a.to_vec())),
+        "has" => {
+            // `has NEEDLE LIST` (Sprig): whether the list holds the value.
+            exact(a, 2)?;
+            match &a[1] {
+                Value::Array(items) => Ok(Value::Bool(items.iter().any(|i| equal(i, &a[0])))),
+                Value::Null => Ok(Value::Bool(false)),
+                other => Err(format!(
+                    "second argument must be a list, not {}",
+                    type_name(other)
+                )),
+            }
+        }
         "dict" => {
             if !a.len().is_multiple_of(2) {
                 return Err("needs an even number of arguments (key value ...)".into());

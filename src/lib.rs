@@ -7,6 +7,7 @@
 //! `rollout`, `api`, `cli`, `sim`, `headless` on top; `tui` reads snapshots and events.
 
 pub mod api;
+pub mod catalog;
 pub mod cli;
 pub mod fleet;
 pub mod headless;

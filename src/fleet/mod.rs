@@ -6,6 +6,7 @@ pub mod delivery;
 pub mod events;
 pub mod outbound;
 pub mod registry;
+pub mod selector;
 pub mod snapshot;
 
 pub use agent::{AgentId, AgentReport, Capabilities, Transport};

@@ -9,10 +9,17 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::fleet::registry::{self, RegistryConfig, RegistryHandle};
+use std::sync::Arc;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::fleet::events::{EventKind, FleetEvent};
+use crate::fleet::registry::{self, KnownAgent, RegistryConfig, RegistryHandle};
 use crate::opamp::codec::server_caps;
 use crate::opamp::server::{self, AgentListener, ListenerConfig};
+use crate::rollout::Rollouts;
+use crate::rollout::runner::{self as rollout_runner, RunnerConfig};
 use crate::settings::Settings;
+use crate::store::{NewEvent, Store, StoreError, WriteBehind, WriteBehindOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -21,11 +28,19 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
 }
 
 /// A running server. Dropping it does not stop it; call [`Runtime::stop`].
 pub struct Runtime {
     pub registry: RegistryHandle,
+    pub catalog: Arc<Catalog>,
+    pub rollouts: Rollouts,
+    pub store: Store,
+    write_behind: WriteBehind,
     /// Where agents connect (the real port when the settings asked for port 0).
     pub agent_addr: SocketAddr,
     pub shutdown: CancellationToken,
@@ -46,6 +61,10 @@ pub const SERVER_CAPABILITIES: u64 = server_caps::ACCEPTS_STATUS
 impl Runtime {
     pub async fn start(settings: &Settings) -> Result<Runtime, StartError> {
         let shutdown = CancellationToken::new();
+        let store = Store::open_async(&settings.data_dir, Default::default()).await?;
+        let write_behind = WriteBehind::spawn(store.clone(), WriteBehindOptions::default());
+        let catalog = Arc::new(Catalog::open(store.clone()).await?);
+        let known = known_agents(&store, &catalog).await?;
         let tcp = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -56,7 +75,7 @@ impl Runtime {
             addr: settings.listen,
             source,
         })?;
-        let registry = registry::spawn(
+        let registry = registry::spawn_with(
             RegistryConfig {
                 heartbeat_interval: settings.heartbeat_interval,
                 http_agent_timeout: settings.http_agent_timeout,
@@ -65,10 +84,24 @@ impl Runtime {
                     "Authorization".to_string(),
                     format!("Secret-Key {}", settings.secret_key),
                 )],
+                persist: Some(write_behind.clone()),
                 ..RegistryConfig::default()
             },
+            known,
             shutdown.child_token(),
         );
+        tokio::spawn(keep_history(
+            registry.subscribe(),
+            write_behind.clone(),
+            shutdown.clone(),
+        ));
+        let rollouts = rollout_runner::spawn(
+            registry.clone(),
+            catalog.clone(),
+            RunnerConfig::default(),
+            shutdown.child_token(),
+        )
+        .await?;
         let listener = AgentListener::new(
             registry.clone(),
             ListenerConfig {
@@ -93,6 +126,10 @@ impl Runtime {
         let server = tokio::spawn(server::run(tcp, app, shutdown.clone()));
         Ok(Runtime {
             registry,
+            catalog,
+            rollouts,
+            store,
+            write_behind,
             agent_addr,
             shutdown,
             public_url,
@@ -118,10 +155,90 @@ impl Runtime {
         self.shutdown.cancel();
         self.listener.wait_sessions(Duration::from_secs(5)).await;
         self.registry.shutdown().await;
+        // Let the history task see the last events, then write everything down.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Err(e) = self.write_behind.close().await {
+            tracing::error!(error = %e, "could not write the last agent records and events");
+        }
         match tokio::time::timeout(Duration::from_secs(5), self.server).await {
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "agent listener ended with an error"),
             Ok(Err(e)) => tracing::warn!(error = %e, "agent listener task failed"),
             _ => {}
         }
+    }
+}
+
+/// Agents from earlier runs, with the offers for their assigned configurations.
+async fn known_agents(store: &Store, catalog: &Catalog) -> Result<Vec<KnownAgent>, StartError> {
+    let mut out = Vec::new();
+    for record in store.load_agents().await? {
+        let offer = match &record.assigned {
+            Some(c) => {
+                let cref = crate::fleet::delivery::ConfigRef {
+                    name: c.name.as_str().into(),
+                    version: c.version,
+                };
+                match catalog.offer(&cref).await {
+                    Ok(o) => Some(o),
+                    Err(e) => {
+                        tracing::warn!(agent = %record.id, config = %cref, error = %e,
+                            "assigned configuration is gone; the agent keeps what it runs");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        out.push(KnownAgent { record, offer });
+    }
+    Ok(out)
+}
+
+/// Copies fleet events into the stored history (written behind, in batches).
+async fn keep_history(
+    mut events: tokio::sync::broadcast::Receiver<FleetEvent>,
+    write_behind: WriteBehind,
+    shutdown: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let ev = tokio::select! {
+            ev = events.recv() => ev,
+            _ = shutdown.cancelled() => {
+                // Drain what is already queued.
+                while let Ok(ev) = events.try_recv() {
+                    write_behind.event(history_entry(&ev));
+                }
+                return;
+            }
+        };
+        match ev {
+            Ok(ev) => write_behind.event(history_entry(&ev)),
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    skipped = n,
+                    "event history fell behind; some events were not kept"
+                )
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+fn history_entry(ev: &FleetEvent) -> NewEvent {
+    let (kind, agent) = match &ev.kind {
+        EventKind::AgentConnected { id, .. } => ("agent_connected", Some(*id)),
+        EventKind::AgentDisconnected { id, .. } => ("agent_disconnected", Some(*id)),
+        EventKind::HealthChanged { id, .. } => ("health_changed", Some(*id)),
+        EventKind::RemoteConfigStatus { id, .. } => ("remote_config_status", Some(*id)),
+        EventKind::ConfigStatus { id, .. } => ("config_status", Some(*id)),
+        EventKind::Rollout { .. } => ("rollout", None),
+        EventKind::DuplicateInstanceUid { id, .. } => ("duplicate_instance_uid", Some(*id)),
+    };
+    NewEvent {
+        at: ev.at,
+        kind: kind.to_string(),
+        agent,
+        payload_json: serde_json::to_string(&ev.kind).unwrap_or_default(),
     }
 }

@@ -58,6 +58,11 @@ pub enum EventKind {
         state: super::delivery::ApplyState,
         error: String,
     },
+    /// Something happened to a rollout (phase started, halted, rolled back, completed…).
+    Rollout {
+        config: super::delivery::ConfigRef,
+        message: String,
+    },
     /// A second live connection claimed an instance UID that is already connected.
     DuplicateInstanceUid {
         id: AgentId,

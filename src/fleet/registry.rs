@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::store::{self, AgentRecord, WriteBehind};
+
 use super::agent::{
     AgentDescription, AgentId, AgentReport, Capabilities, ComponentHealth, ConfigMap,
     PackageStatuses, RemoteConfigStatus, Transport,
@@ -50,6 +52,8 @@ pub struct RegistryConfig {
     pub outbox_capacity: usize,
     /// A configuration sent without any answer for this long is marked stalled.
     pub stall_timeout: Duration,
+    /// Where durable agent facts are written behind (labels, assignment, description).
+    pub persist: Option<WriteBehind>,
 }
 
 impl Default for RegistryConfig {
@@ -63,6 +67,7 @@ impl Default for RegistryConfig {
             own_metrics: None,
             outbox_capacity: 4,
             stall_timeout: Duration::from_secs(60),
+            persist: None,
         }
     }
 }
@@ -113,6 +118,12 @@ enum Msg {
         config: ConfigRef,
         offer: Arc<RemoteConfigOffer>,
         reply: oneshot::Sender<AssignOutcome>,
+    },
+    Label {
+        id: AgentId,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
+        reply: oneshot::Sender<Result<BTreeMap<String, String>, CommandError>>,
     },
     Shutdown {
         done: oneshot::Sender<()>,
@@ -226,6 +237,26 @@ impl RegistryHandle {
         rx.await.map_err(|_| RegistryGone)
     }
 
+    /// Sets and removes operator labels on an agent; returns its operator labels after.
+    pub async fn label(
+        &self,
+        id: AgentId,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
+    ) -> Result<BTreeMap<String, String>, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Label {
+                id,
+                set,
+                remove,
+                reply,
+            })
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)?
+    }
+
     /// Tells the registry a WebSocket connection is gone (its agents become disconnected).
     pub async fn closed_ws(&self, conn: ConnId) {
         let _ = self.tx.send(Msg::ClosedWs { conn }).await;
@@ -237,6 +268,11 @@ impl RegistryHandle {
 
     pub fn subscribe(&self) -> broadcast::Receiver<FleetEvent> {
         self.events.subscribe()
+    }
+
+    /// Publishes an event that happened outside the registry (e.g. a rollout phase).
+    pub fn publish_event(&self, kind: EventKind) {
+        let _ = self.events.send(FleetEvent::now(kind));
     }
 
     /// Agents connected right now (updated by the registry as it goes).
@@ -257,8 +293,24 @@ impl RegistryHandle {
     }
 }
 
+/// An agent known from an earlier run, with the offer for its assigned configuration.
+pub struct KnownAgent {
+    pub record: AgentRecord,
+    pub offer: Option<Arc<RemoteConfigOffer>>,
+}
+
 /// Starts the registry task.
 pub fn spawn(config: RegistryConfig, cancel: CancellationToken) -> RegistryHandle {
+    spawn_with(config, Vec::new(), cancel)
+}
+
+/// Starts the registry task knowing the agents of earlier runs (all disconnected until
+/// they come back, with their labels and assigned configuration).
+pub fn spawn_with(
+    config: RegistryConfig,
+    known: Vec<KnownAgent>,
+    cancel: CancellationToken,
+) -> RegistryHandle {
     let (tx, rx) = mpsc::channel(4096);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(FleetSnapshot::default()));
     let (events, _) = broadcast::channel(4096);
@@ -270,7 +322,7 @@ pub fn spawn(config: RegistryConfig, cancel: CancellationToken) -> RegistryHandl
         connected: connected.clone(),
         capabilities: config.capabilities,
     };
-    let registry = Registry {
+    let mut registry = Registry {
         config,
         agents: HashMap::new(),
         conns: HashMap::new(),
@@ -282,6 +334,9 @@ pub fn spawn(config: RegistryConfig, cancel: CancellationToken) -> RegistryHandl
         connected,
         version: 0,
     };
+    for k in known {
+        registry.preload(k);
+    }
     tokio::spawn(registry.run(rx, cancel));
     handle
 }
@@ -336,6 +391,8 @@ struct AgentState {
     /// Counts this agent's connections, so a configuration goes out once per connection.
     conn_gen: u64,
     assigned: Option<Assignment>,
+    /// Labels set by operators; they win over labels from the description.
+    operator_labels: BTreeMap<String, String>,
 }
 
 impl AgentState {
@@ -365,6 +422,7 @@ impl AgentState {
             goodbye: None,
             conn_gen: 0,
             assigned: None,
+            operator_labels: BTreeMap::new(),
         }
     }
 
@@ -516,6 +574,28 @@ impl Registry {
             } => {
                 let _ = reply.send(self.assign(agents, config, offer));
             }
+            Msg::Label {
+                id,
+                set,
+                remove,
+                reply,
+            } => {
+                let result = match self.agents.get_mut(&id) {
+                    None => Err(CommandError::UnknownAgent(id)),
+                    Some(state) => {
+                        for k in remove {
+                            state.operator_labels.remove(&k);
+                        }
+                        state.operator_labels.extend(set);
+                        Ok(state.operator_labels.clone())
+                    }
+                };
+                if result.is_ok() {
+                    self.dirty.insert(id);
+                    self.persist(&id);
+                }
+                let _ = reply.send(result);
+            }
             Msg::Shutdown { .. } => {}
         }
     }
@@ -639,9 +719,11 @@ impl Registry {
         state.capabilities = report.capabilities;
         let got_status = report.remote_config_status.is_some();
         let got_effective = report.effective_config.is_some();
+        let mut durable_change = false;
         if let Some(d) = report.description {
             if *state.description != d {
                 state.description = Arc::new(d);
+                durable_change = true;
             }
             state.described = true;
         }
@@ -684,6 +766,10 @@ impl Registry {
             return reply;
         }
 
+        if durable_change || connected_now {
+            self.persist(&id);
+        }
+        let state = self.agents.get_mut(&id).expect("present");
         if connected_now {
             let new = !known;
             if state.live.is_none() {
@@ -815,6 +901,10 @@ impl Registry {
             }
             out.assigned.push(id);
             self.dirty.insert(id);
+            let record = record_of(&id, state);
+            if let Some(p) = &self.config.persist {
+                p.agent(record);
+            }
             // WebSocket agents get it now; HTTP agents with their next poll.
             if let Some(Live::Ws(conn)) = state.live
                 && let Some(a) = state.assigned.as_mut()
@@ -897,6 +987,37 @@ impl Registry {
         }
     }
 
+    fn persist(&self, id: &AgentId) {
+        if let (Some(p), Some(state)) = (&self.config.persist, self.agents.get(id)) {
+            p.agent(record_of(id, state));
+        }
+    }
+
+    fn preload(&mut self, k: KnownAgent) {
+        let r = k.record;
+        let mut state = AgentState::new(r.first_seen);
+        state.last_seen = r.last_seen;
+        state.operator_labels = r.labels;
+        if let Some(d) = r
+            .description_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<AgentDescription>(j).ok())
+        {
+            state.description = Arc::new(d);
+        }
+        if let (Some(cref), Some(offer)) = (r.assigned, k.offer) {
+            state.assigned = Some(Assignment::new(
+                ConfigRef {
+                    name: cref.name.into(),
+                    version: cref.version,
+                },
+                offer,
+            ));
+        }
+        self.agents.insert(r.id, state);
+        self.dirty.insert(r.id);
+    }
+
     fn mark_disconnected(&mut self, id: AgentId, reason: DisconnectReason) {
         let Some(state) = self.agents.get_mut(&id) else {
             return;
@@ -907,6 +1028,9 @@ impl Registry {
         state.disconnected_at = Some(SystemTime::now());
         state.last_seq = None;
         state.goodbye = (reason == DisconnectReason::AgentDisconnect).then(Instant::now);
+        if let Some(p) = &self.config.persist {
+            p.agent(record_of(&id, state));
+        }
         self.connected.fetch_sub(1, Ordering::Relaxed);
         let name = state.name(&id);
         self.dirty.insert(id);
@@ -959,6 +1083,20 @@ impl Registry {
             agents,
             totals,
         }));
+    }
+}
+
+fn record_of(id: &AgentId, s: &AgentState) -> AgentRecord {
+    AgentRecord {
+        id: *id,
+        labels: s.operator_labels.clone(),
+        assigned: s.assigned.as_ref().map(|a| store::ConfigRef {
+            name: a.config.name.to_string(),
+            version: a.config.version,
+        }),
+        description_json: serde_json::to_string(&*s.description).ok(),
+        first_seen: s.first_seen,
+        last_seen: s.last_seen,
     }
 }
 
@@ -1025,12 +1163,17 @@ fn settings_offer(
 
 fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
     let d = &s.description;
-    let labels = d
+    let mut labels: BTreeMap<String, String> = d
         .identifying
         .iter()
         .chain(d.non_identifying.iter())
         .filter_map(|a| a.value.as_str().map(|v| (a.key.clone(), v.to_string())))
         .collect();
+    labels.extend(
+        s.operator_labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
     AgentView {
         id: *id,
         name: display_name(d, id),

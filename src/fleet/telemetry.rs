@@ -56,7 +56,8 @@ pub enum Signal {
 impl Signal {
     pub const ALL: [Signal; 3] = [Signal::Logs, Signal::Metrics, Signal::Traces];
 
-    fn index(self) -> usize {
+    /// Position in [`Signal::ALL`].
+    pub fn index(self) -> usize {
         match self {
             Signal::Logs => 0,
             Signal::Metrics => 1,

@@ -8,6 +8,7 @@ pub mod outbound;
 pub mod registry;
 pub mod selector;
 pub mod snapshot;
+pub mod telemetry;
 
 pub use agent::{AgentId, AgentReport, Capabilities, Transport};
 pub use events::{EventKind, FleetEvent};

@@ -1,5 +1,9 @@
 //! Simulated agents that speak real OpAMP over the network (issue 3).
 
+pub mod agent;
+pub mod collector;
+pub mod identity;
+
 use crate::cli::args::SimulateArgs;
 
 /// `fleetdeck simulate`: runs until the duration ends or Ctrl-C.

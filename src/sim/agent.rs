@@ -473,12 +473,11 @@ fn error_reaction(err: proto::ServerErrorResponse) -> Reaction {
     let mut reaction = Reaction::default();
     match proto::ServerErrorResponseType::try_from(err.r#type) {
         Ok(proto::ServerErrorResponseType::Unavailable) => {
-            let wait = match err.details {
-                Some(proto::server_error_response::Details::RetryInfo(info)) => {
-                    Some(Duration::from_nanos(info.retry_after_nanoseconds))
+            let wait = err.details.map(|d| match d {
+                proto::server_error_response::Details::RetryInfo(info) => {
+                    Duration::from_nanos(info.retry_after_nanoseconds)
                 }
-                None => None,
-            };
+            });
             reaction.unavailable = Some(wait);
         }
         _ => reaction.bad_request = Some(err.error_message),

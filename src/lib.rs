@@ -9,10 +9,13 @@
 pub mod api;
 pub mod cli;
 pub mod fleet;
+pub mod headless;
 pub mod opamp;
 pub mod otlp;
 pub mod pipeline;
 pub mod rollout;
+pub mod runtime;
+pub mod settings;
 pub mod sim;
 pub mod store;
 pub mod tui;

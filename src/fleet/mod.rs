@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod events;
+pub mod outbound;
 pub mod registry;
 pub mod snapshot;
 

@@ -1,1 +1,872 @@
 //! The fleet registry: the single owner of live agent state.
+//!
+//! It runs as one task. Sessions send it what agents report and get back what to answer;
+//! WebSocket sessions also register an outbox so the registry can speak first. Readers get
+//! an immutable [`FleetSnapshot`] on a `watch` channel (rebuilt at most a few times a second,
+//! only for agents that changed) and [`FleetEvent`]s on a `broadcast` channel.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::agent::{
+    AgentDescription, AgentId, AgentReport, Capabilities, ComponentHealth, ConfigMap,
+    PackageStatuses, RemoteConfigStatus, Transport,
+};
+use super::events::{DisconnectReason, EventKind, FleetEvent};
+use super::outbound::{
+    AgentCommand, ConnectionSettingsOffer, OpampSettings, ServerReply, TelemetryDestination,
+};
+use super::snapshot::{AgentView, Connection, FleetSnapshot};
+
+/// Identifies one WebSocket connection for the life of the server.
+pub type ConnId = u64;
+
+/// Builds the own-telemetry destination offered to an agent (wired to the OTLP receiver).
+pub type OwnTelemetryOffer = Arc<dyn Fn(&AgentId) -> Option<TelemetryDestination> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct RegistryConfig {
+    /// Heartbeat interval offered to agents that report heartbeats. Never zero.
+    pub heartbeat_interval: Duration,
+    /// An HTTP agent that has not polled for this long is marked disconnected.
+    pub http_agent_timeout: Duration,
+    /// Shortest time between two published snapshots.
+    pub publish_interval: Duration,
+    /// ServerCapabilities bits sent to every agent.
+    pub capabilities: u64,
+    /// Headers an agent needs to reconnect to us (sent with the OpAMP settings offer).
+    pub agent_auth_headers: Vec<(String, String)>,
+    pub own_metrics: Option<OwnTelemetryOffer>,
+    /// Sessions queue at most this many unsolicited messages before we wait for the agent.
+    pub outbox_capacity: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            heartbeat_interval: Duration::from_secs(30),
+            http_agent_timeout: Duration::from_secs(90),
+            publish_interval: Duration::from_millis(250),
+            capabilities: 0,
+            agent_auth_headers: Vec::new(),
+            own_metrics: None,
+            outbox_capacity: 4,
+        }
+    }
+}
+
+impl std::fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryConfig")
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("http_agent_timeout", &self.http_agent_timeout)
+            .field("capabilities", &self.capabilities)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a report reached us.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// A WebSocket connection opened earlier with [`RegistryHandle::open_ws`].
+    WebSocket(ConnId),
+    /// One plain-HTTP request.
+    Http {
+        remote_addr: SocketAddr,
+        endpoint: Arc<str>,
+    },
+}
+
+enum Msg {
+    OpenWs {
+        conn: ConnId,
+        remote_addr: SocketAddr,
+        endpoint: Arc<str>,
+        outbox: mpsc::Sender<Box<ServerReply>>,
+    },
+    Report {
+        via: Via,
+        report: Box<AgentReport>,
+        reply: oneshot::Sender<ServerReply>,
+    },
+    ClosedWs {
+        conn: ConnId,
+    },
+    Restart {
+        id: AgentId,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the fleet registry has stopped")]
+pub struct RegistryGone;
+
+/// Why a command for an agent was refused.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum CommandError {
+    #[error("no agent with id {0}")]
+    UnknownAgent(AgentId),
+    #[error("agent {0} is disconnected")]
+    Disconnected(AgentId),
+    #[error(
+        "agent {name} ({id}) does not accept this command: it lacks the {capability} capability"
+    )]
+    NotSupported {
+        id: AgentId,
+        name: String,
+        capability: &'static str,
+    },
+    #[error("the fleet registry has stopped")]
+    Stopped,
+}
+
+/// Cheap to clone; every session holds one.
+#[derive(Clone)]
+pub struct RegistryHandle {
+    tx: mpsc::Sender<Msg>,
+    snapshot: watch::Receiver<Arc<FleetSnapshot>>,
+    events: broadcast::Sender<FleetEvent>,
+    connected: Arc<AtomicUsize>,
+    capabilities: u64,
+}
+
+impl RegistryHandle {
+    /// Sends one agent report and waits for what to answer.
+    pub async fn report(&self, via: Via, report: AgentReport) -> Result<ServerReply, RegistryGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Report {
+                via,
+                report: Box::new(report),
+                reply,
+            })
+            .await
+            .map_err(|_| RegistryGone)?;
+        rx.await.map_err(|_| RegistryGone)
+    }
+
+    /// Registers a WebSocket connection; the registry may push into `outbox`.
+    pub async fn open_ws(
+        &self,
+        conn: ConnId,
+        remote_addr: SocketAddr,
+        endpoint: Arc<str>,
+        outbox: mpsc::Sender<Box<ServerReply>>,
+    ) -> Result<(), RegistryGone> {
+        self.tx
+            .send(Msg::OpenWs {
+                conn,
+                remote_addr,
+                endpoint,
+                outbox,
+            })
+            .await
+            .map_err(|_| RegistryGone)
+    }
+
+    /// Asks an agent to restart (refused for agents without AcceptsRestartCommand).
+    pub async fn restart(&self, id: AgentId) -> Result<(), CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Restart { id, reply })
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)?
+    }
+
+    /// Tells the registry a WebSocket connection is gone (its agents become disconnected).
+    pub async fn closed_ws(&self, conn: ConnId) {
+        let _ = self.tx.send(Msg::ClosedWs { conn }).await;
+    }
+
+    pub fn snapshot(&self) -> watch::Receiver<Arc<FleetSnapshot>> {
+        self.snapshot.clone()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<FleetEvent> {
+        self.events.subscribe()
+    }
+
+    /// Agents connected right now (updated by the registry as it goes).
+    pub fn connected_agents(&self) -> usize {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    pub fn capabilities(&self) -> u64 {
+        self.capabilities
+    }
+
+    /// Marks every agent disconnected (server shutdown), publishes a last snapshot and stops.
+    pub async fn shutdown(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Msg::Shutdown { done }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Starts the registry task.
+pub fn spawn(config: RegistryConfig, cancel: CancellationToken) -> RegistryHandle {
+    let (tx, rx) = mpsc::channel(4096);
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(FleetSnapshot::default()));
+    let (events, _) = broadcast::channel(4096);
+    let connected = Arc::new(AtomicUsize::new(0));
+    let handle = RegistryHandle {
+        tx,
+        snapshot: snap_rx,
+        events: events.clone(),
+        connected: connected.clone(),
+        capabilities: config.capabilities,
+    };
+    let registry = Registry {
+        config,
+        agents: HashMap::new(),
+        conns: HashMap::new(),
+        views: BTreeMap::new(),
+        dirty: HashSet::new(),
+        configs: Interner::default(),
+        snapshot: snap_tx,
+        events,
+        connected,
+        version: 0,
+    };
+    tokio::spawn(registry.run(rx, cancel));
+    handle
+}
+
+struct WsConn {
+    remote_addr: SocketAddr,
+    endpoint: Arc<str>,
+    outbox: mpsc::Sender<Box<ServerReply>>,
+    agents: Vec<AgentId>,
+}
+
+#[derive(Debug, Clone)]
+enum Live {
+    Ws(ConnId),
+    Http,
+}
+
+/// What waits to be said to an agent: the latest of each kind, merged. HTTP agents get it
+/// with the answer to their next poll; WebSocket agents at once, unless their outbox is full.
+#[derive(Debug, Default)]
+struct Pending {
+    command: Option<AgentCommand>,
+}
+
+struct AgentState {
+    description: Arc<AgentDescription>,
+    /// False until we have received a description from this agent.
+    described: bool,
+    capabilities: Capabilities,
+    health: Option<Arc<ComponentHealth>>,
+    effective_config: Option<Arc<ConfigMap>>,
+    remote_config_status: Option<RemoteConfigStatus>,
+    package_statuses: Option<Arc<PackageStatuses>>,
+    custom_capabilities: Vec<String>,
+    last_seq: Option<u64>,
+    live: Option<Live>,
+    transport: Option<Transport>,
+    remote_addr: Option<SocketAddr>,
+    first_seen: SystemTime,
+    last_seen: SystemTime,
+    last_heard: Instant,
+    connected_at: Option<SystemTime>,
+    disconnected_at: Option<SystemTime>,
+    messages: u64,
+    /// Hash of the connection settings we last sent; an unchanged offer is not resent.
+    offered_settings: Option<[u8; 32]>,
+    /// Recent takeovers of this uid by a second live connection, for clone detection.
+    takeovers: Vec<Instant>,
+    pending: Pending,
+}
+
+impl AgentState {
+    fn new(now: SystemTime) -> Self {
+        AgentState {
+            description: Arc::new(AgentDescription::default()),
+            described: false,
+            capabilities: Capabilities::default(),
+            health: None,
+            effective_config: None,
+            remote_config_status: None,
+            package_statuses: None,
+            custom_capabilities: Vec::new(),
+            last_seq: None,
+            live: None,
+            transport: None,
+            remote_addr: None,
+            first_seen: now,
+            last_seen: now,
+            last_heard: Instant::now(),
+            connected_at: None,
+            disconnected_at: None,
+            messages: 0,
+            offered_settings: None,
+            takeovers: Vec::new(),
+            pending: Pending::default(),
+        }
+    }
+
+    fn name(&self, id: &AgentId) -> String {
+        display_name(&self.description, id)
+    }
+}
+
+fn display_name(d: &AgentDescription, id: &AgentId) -> String {
+    d.service_name()
+        .or_else(|| d.host_name())
+        .map(str::to_string)
+        .unwrap_or_else(|| id.short())
+}
+
+/// Shares identical values (e.g. the same effective config reported by 10,000 agents).
+#[derive(Default)]
+struct Interner {
+    by_hash: HashMap<[u8; 32], Arc<ConfigMap>>,
+}
+
+impl Interner {
+    fn intern(&mut self, value: ConfigMap) -> Arc<ConfigMap> {
+        let mut h = Sha256::new();
+        for (name, file) in &value.files {
+            h.update((name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+            h.update((file.content_type.len() as u64).to_le_bytes());
+            h.update(file.content_type.as_bytes());
+            h.update((file.body.len() as u64).to_le_bytes());
+            h.update(&file.body);
+        }
+        let key: [u8; 32] = h.finalize().into();
+        self.by_hash
+            .entry(key)
+            .or_insert_with(|| Arc::new(value))
+            .clone()
+    }
+
+    /// Drops values nobody but the interner holds any more.
+    fn sweep(&mut self) {
+        self.by_hash.retain(|_, v| Arc::strong_count(v) > 1);
+    }
+}
+
+struct Registry {
+    config: RegistryConfig,
+    agents: HashMap<AgentId, AgentState>,
+    conns: HashMap<ConnId, WsConn>,
+    views: BTreeMap<AgentId, Arc<AgentView>>,
+    dirty: HashSet<AgentId>,
+    configs: Interner,
+    snapshot: watch::Sender<Arc<FleetSnapshot>>,
+    events: broadcast::Sender<FleetEvent>,
+    connected: Arc<AtomicUsize>,
+    version: u64,
+}
+
+/// A second live connection taking a uid this often within this window means two
+/// different agents share it (cloned VM, bad generator), not a reconnect.
+const CLONE_TAKEOVERS: usize = 3;
+const CLONE_WINDOW: Duration = Duration::from_secs(60);
+
+impl Registry {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>, cancel: CancellationToken) {
+        let mut publish = tokio::time::interval(self.config.publish_interval);
+        publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sweep = tokio::time::interval(Duration::from_secs(1));
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(Msg::Shutdown { done }) => {
+                        self.disconnect_all(DisconnectReason::ServerShutdown);
+                        self.publish();
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(msg) => self.handle(msg),
+                    None => return,
+                },
+                _ = publish.tick() => self.publish(),
+                _ = sweep.tick() => self.expire_http_agents(),
+                _ = cancel.cancelled() => {
+                    // Drain what sessions already sent so their callers get answers.
+                    while let Ok(msg) = rx.try_recv() {
+                        if let Msg::Shutdown { done } = msg {
+                            let _ = done.send(());
+                        } else {
+                            self.handle(msg);
+                        }
+                    }
+                    self.disconnect_all(DisconnectReason::ServerShutdown);
+                    self.publish();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::OpenWs {
+                conn,
+                remote_addr,
+                endpoint,
+                outbox,
+            } => {
+                self.conns.insert(
+                    conn,
+                    WsConn {
+                        remote_addr,
+                        endpoint,
+                        outbox,
+                        agents: Vec::new(),
+                    },
+                );
+            }
+            Msg::Report { via, report, reply } => {
+                let answer = self.on_report(via, *report);
+                let _ = reply.send(answer);
+            }
+            Msg::ClosedWs { conn } => {
+                if let Some(c) = self.conns.remove(&conn) {
+                    for id in c.agents {
+                        let still_here = self
+                            .agents
+                            .get(&id)
+                            .is_some_and(|a| matches!(a.live, Some(Live::Ws(c)) if c == conn));
+                        if still_here {
+                            self.mark_disconnected(id, DisconnectReason::ConnectionClosed);
+                        }
+                    }
+                }
+            }
+            Msg::Restart { id, reply } => {
+                let _ = reply.send(self.restart(id));
+            }
+            Msg::Shutdown { .. } => {}
+        }
+    }
+
+    fn emit(&self, kind: EventKind) {
+        // No subscriber is fine: events are for whoever listens.
+        let _ = self.events.send(FleetEvent::now(kind));
+    }
+
+    fn on_report(&mut self, via: Via, report: AgentReport) -> ServerReply {
+        let id = report.instance_uid;
+        let now = SystemTime::now();
+        let known = self.agents.contains_key(&id);
+        let (transport, remote_addr, live, endpoint) = match &via {
+            Via::WebSocket(conn) => {
+                let Some(c) = self.conns.get(conn) else {
+                    // The session registers before its first report; a missing entry means the
+                    // connection closed meanwhile. Answer, but record nothing.
+                    return ServerReply::ack(id, self.config.capabilities);
+                };
+                (
+                    Transport::WebSocket,
+                    c.remote_addr,
+                    Live::Ws(*conn),
+                    c.endpoint.clone(),
+                )
+            }
+            Via::Http {
+                remote_addr,
+                endpoint,
+            } => (Transport::Http, *remote_addr, Live::Http, endpoint.clone()),
+        };
+
+        let mut reply = ServerReply::ack(id, self.config.capabilities);
+        let state = self
+            .agents
+            .entry(id)
+            .or_insert_with(|| AgentState::new(now));
+
+        // Connection bookkeeping: is this a (re)connect, or a takeover of a live uid?
+        let mut connected_now = false;
+        let mut takeover_from: Option<ConnId> = None;
+        match (&state.live, &live) {
+            (Some(Live::Ws(old)), Live::Ws(new)) if old == new => {}
+            (Some(Live::Http), Live::Http) => {}
+            (Some(Live::Ws(old)), _) => {
+                takeover_from = Some(*old);
+                connected_now = true;
+            }
+            (Some(Live::Http), Live::Ws(_)) | (None, _) => connected_now = true,
+        }
+        if let Some(old) = takeover_from {
+            let recent = Instant::now();
+            state
+                .takeovers
+                .retain(|t| recent.duration_since(*t) < CLONE_WINDOW);
+            state.takeovers.push(recent);
+            if state.takeovers.len() >= CLONE_TAKEOVERS && !report.disconnect {
+                // Two processes keep claiming this uid: give the newcomer an identity of its
+                // own instead of letting them evict each other forever.
+                let fresh = AgentId::new_v7();
+                tracing::warn!(agent = %id, new_uid = %fresh, %remote_addr,
+                    "instance_uid is used by two live agents; assigning the newcomer a new uid");
+                state.takeovers.clear();
+                self.emit(EventKind::DuplicateInstanceUid {
+                    id,
+                    remote_addr: Some(remote_addr),
+                });
+                reply.new_instance_uid = Some(fresh);
+                return reply;
+            }
+            tracing::info!(agent = %id, %remote_addr,
+                "instance_uid reconnected on a new connection; the older connection is released");
+            if let Some(c) = self.conns.get_mut(&old) {
+                c.agents.retain(|a| *a != id);
+            }
+        }
+        let state = self
+            .agents
+            .get_mut(&id)
+            .expect("the entry was inserted above");
+
+        if let Live::Ws(conn) = &live
+            && connected_now
+            && let Some(c) = self.conns.get_mut(conn)
+            && !c.agents.contains(&id)
+        {
+            c.agents.push(id);
+        }
+
+        // Full state is needed when we don't know the agent or may have missed a message.
+        let full_report = report.description.is_some();
+        let gap = match state.last_seq {
+            Some(prev) => report.sequence_num != prev.wrapping_add(1),
+            None => true,
+        };
+        if (!state.described || gap) && !full_report && !report.disconnect {
+            reply.report_full_state = true;
+        }
+        state.last_seq = Some(report.sequence_num);
+
+        // Apply what changed (absent parts are unchanged).
+        let name_before = state.name(&id);
+        let health_before = state
+            .health
+            .as_ref()
+            .map(|h| (h.healthy, h.last_error.clone()));
+        let rcs_before = state
+            .remote_config_status
+            .as_ref()
+            .map(|s| (s.state, s.last_hash.clone()));
+        state.capabilities = report.capabilities;
+        if let Some(d) = report.description {
+            if *state.description != d {
+                state.description = Arc::new(d);
+            }
+            state.described = true;
+        }
+        if let Some(h) = report.health {
+            state.health = Some(Arc::new(h));
+        }
+        if let Some(c) = report.effective_config {
+            state.effective_config = Some(self.configs.intern(c));
+        }
+        if let Some(s) = report.remote_config_status {
+            state.remote_config_status = Some(s);
+        }
+        if let Some(p) = report.package_statuses {
+            state.package_statuses = Some(Arc::new(p));
+        }
+        if let Some(c) = report.custom_capabilities {
+            state.custom_capabilities = c;
+        }
+        state.messages += 1;
+        state.last_seen = now;
+        state.last_heard = Instant::now();
+        state.transport = Some(transport);
+        state.remote_addr = Some(remote_addr);
+        let name = state.name(&id);
+
+        if report.disconnect {
+            self.dirty.insert(id);
+            if state.live.is_some() || connected_now {
+                if let Live::Ws(conn) = &live
+                    && let Some(c) = self.conns.get_mut(conn)
+                {
+                    c.agents.retain(|a| *a != id);
+                }
+                // Make sure a connect that happens in the same message is still seen.
+                if connected_now && state.live.is_none() {
+                    state.connected_at = Some(now);
+                }
+                self.mark_disconnected(id, DisconnectReason::AgentDisconnect);
+            }
+            return reply;
+        }
+
+        if connected_now {
+            let new = !known;
+            if state.live.is_none() {
+                self.connected.fetch_add(1, Ordering::Relaxed);
+            }
+            state.live = Some(live);
+            state.connected_at = Some(now);
+            state.disconnected_at = None;
+            self.emit(EventKind::AgentConnected {
+                id,
+                name: name.clone(),
+                transport,
+                remote_addr: Some(remote_addr),
+                new,
+            });
+        } else if name != name_before {
+            tracing::debug!(agent = %id, %name, "agent renamed");
+        }
+        let state = self.agents.get_mut(&id).expect("present");
+
+        let health_after = state
+            .health
+            .as_ref()
+            .map(|h| (h.healthy, h.last_error.clone()));
+        if health_after != health_before
+            && let Some((healthy, last_error)) = health_after
+        {
+            self.emit(EventKind::HealthChanged {
+                id,
+                name: name.clone(),
+                healthy,
+                last_error,
+            });
+        }
+        let state = self.agents.get_mut(&id).expect("present");
+        let rcs_after = state
+            .remote_config_status
+            .as_ref()
+            .map(|s| (s.state, s.last_hash.clone()));
+        if rcs_after != rcs_before
+            && let Some(s) = state.remote_config_status.clone()
+        {
+            self.emit(EventKind::RemoteConfigStatus {
+                id,
+                name,
+                state: s.state,
+                error_message: s.error_message,
+            });
+        }
+
+        // Connection settings: heartbeat interval and own-telemetry destination.
+        let state = self.agents.get_mut(&id).expect("present");
+        if let Some(offer) = settings_offer(&self.config, &id, state.capabilities, &endpoint) {
+            let agent_has = report.connection_settings_hash.as_deref() == Some(&offer.hash[..]);
+            if state.offered_settings != Some(offer.hash) && !agent_has {
+                state.offered_settings = Some(offer.hash);
+                reply.connection_settings = Some(Arc::new(offer));
+            }
+        }
+        if let Some(command) = state.pending.command.take() {
+            // A command travels alone (the codec drops everything else), so the rest of
+            // this reply waits: the agent comes back after restarting and gets it then.
+            reply.command = Some(command);
+            state.offered_settings = None;
+        }
+        self.dirty.insert(id);
+        reply
+    }
+
+    /// Asks an agent to restart: at once over WebSocket, with the next poll over HTTP.
+    fn restart(&mut self, id: AgentId) -> Result<(), CommandError> {
+        let state = self
+            .agents
+            .get_mut(&id)
+            .ok_or(CommandError::UnknownAgent(id))?;
+        if !state
+            .capabilities
+            .has(Capabilities::ACCEPTS_RESTART_COMMAND)
+        {
+            return Err(CommandError::NotSupported {
+                id,
+                name: state.name(&id),
+                capability: "AcceptsRestartCommand",
+            });
+        }
+        match &state.live {
+            None => Err(CommandError::Disconnected(id)),
+            Some(Live::Http) => {
+                state.pending.command = Some(AgentCommand::Restart);
+                Ok(())
+            }
+            Some(Live::Ws(conn)) => {
+                let reply = ServerReply {
+                    command: Some(AgentCommand::Restart),
+                    ..ServerReply::ack(id, self.config.capabilities)
+                };
+                let sent = self
+                    .conns
+                    .get(conn)
+                    .is_some_and(|c| c.outbox.try_send(Box::new(reply)).is_ok());
+                if !sent {
+                    state.pending.command = Some(AgentCommand::Restart);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn mark_disconnected(&mut self, id: AgentId, reason: DisconnectReason) {
+        let Some(state) = self.agents.get_mut(&id) else {
+            return;
+        };
+        if state.live.take().is_none() {
+            return;
+        }
+        state.disconnected_at = Some(SystemTime::now());
+        state.last_seq = None;
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+        let name = state.name(&id);
+        self.dirty.insert(id);
+        self.emit(EventKind::AgentDisconnected { id, name, reason });
+    }
+
+    fn disconnect_all(&mut self, reason: DisconnectReason) {
+        let live: Vec<AgentId> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.live.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in live {
+            self.mark_disconnected(id, reason);
+        }
+        self.conns.clear();
+    }
+
+    fn expire_http_agents(&mut self) {
+        let timeout = self.config.http_agent_timeout;
+        let expired: Vec<AgentId> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| matches!(a.live, Some(Live::Http)) && a.last_heard.elapsed() > timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.mark_disconnected(id, DisconnectReason::HeartbeatTimeout);
+        }
+        self.configs.sweep();
+    }
+
+    fn publish(&mut self) {
+        if self.dirty.is_empty() && self.version > 0 {
+            return;
+        }
+        for id in self.dirty.drain() {
+            if let Some(state) = self.agents.get(&id) {
+                self.views.insert(id, Arc::new(view_of(&id, state)));
+            }
+        }
+        self.version += 1;
+        let agents: Vec<Arc<AgentView>> = self.views.values().cloned().collect();
+        let totals = FleetSnapshot::totals_of(&agents);
+        self.snapshot.send_replace(Arc::new(FleetSnapshot {
+            version: self.version,
+            taken_at: Some(SystemTime::now()),
+            agents,
+            totals,
+        }));
+    }
+}
+
+fn settings_offer(
+    config: &RegistryConfig,
+    id: &AgentId,
+    caps: Capabilities,
+    endpoint: &str,
+) -> Option<ConnectionSettingsOffer> {
+    let opamp = caps
+        .has(Capabilities::REPORTS_HEARTBEAT)
+        .then(|| OpampSettings {
+            endpoint: endpoint.to_string(),
+            headers: config.agent_auth_headers.clone(),
+            heartbeat_interval_seconds: config.heartbeat_interval.as_secs().max(1),
+        });
+    let own_metrics = if caps.has(Capabilities::REPORTS_OWN_METRICS) {
+        config.own_metrics.as_ref().and_then(|f| f(id))
+    } else {
+        None
+    };
+    if opamp.is_none() && own_metrics.is_none() {
+        return None;
+    }
+    // The hash covers every part of the offer, so any change produces a new one.
+    let mut h = Sha256::new();
+    if let Some(o) = &opamp {
+        h.update(b"opamp\0");
+        h.update(o.endpoint.as_bytes());
+        h.update(o.heartbeat_interval_seconds.to_le_bytes());
+        for (k, v) in &o.headers {
+            h.update(k.as_bytes());
+            h.update(b"\0");
+            h.update(v.as_bytes());
+        }
+    }
+    if let Some(m) = &own_metrics {
+        h.update(b"own_metrics\0");
+        h.update(m.endpoint.as_bytes());
+        for (k, v) in &m.headers {
+            h.update(k.as_bytes());
+            h.update(b"\0");
+            h.update(v.as_bytes());
+        }
+    }
+    Some(ConnectionSettingsOffer {
+        hash: h.finalize().into(),
+        opamp,
+        own_metrics,
+        own_traces: None,
+        own_logs: None,
+    })
+}
+
+fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
+    let d = &s.description;
+    let labels = d
+        .identifying
+        .iter()
+        .chain(d.non_identifying.iter())
+        .filter_map(|a| a.value.as_str().map(|v| (a.key.clone(), v.to_string())))
+        .collect();
+    AgentView {
+        id: *id,
+        name: display_name(d, id),
+        host: d.host_name().unwrap_or_default().to_string(),
+        version: d.service_version().unwrap_or_default().to_string(),
+        os: d.os_type().unwrap_or_default().to_string(),
+        description: d.clone(),
+        capabilities: s.capabilities,
+        connection: if s.live.is_some() {
+            Connection::Connected
+        } else {
+            Connection::Disconnected
+        },
+        transport: s.transport,
+        remote_addr: s.remote_addr,
+        health: s.health.clone(),
+        effective_config: s.effective_config.clone(),
+        remote_config_status: s.remote_config_status.clone(),
+        package_statuses: s.package_statuses.clone(),
+        custom_capabilities: s.custom_capabilities.clone(),
+        labels,
+        first_seen: s.first_seen,
+        last_seen: s.last_seen,
+        connected_at: s.connected_at,
+        disconnected_at: s.disconnected_at,
+        sequence_num: s.last_seq.unwrap_or(0),
+        messages: s.messages,
+    }
+}

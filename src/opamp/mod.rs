@@ -9,3 +9,9 @@ pub mod proto {
     #![allow(clippy::all, missing_docs)]
     include!(concat!(env!("OUT_DIR"), "/opamp.proto.v1.rs"));
 }
+
+pub mod auth;
+pub mod body;
+pub mod codec;
+pub mod frame;
+pub mod server;

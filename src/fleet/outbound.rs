@@ -1,0 +1,80 @@
+//! What the server has to say to an agent, in domain terms. The registry decides it;
+//! the OpAMP codec turns it into a `ServerToAgent`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::agent::{AgentId, ConfigMap};
+
+/// A remote configuration ready to send: its files and their SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteConfigOffer {
+    pub files: ConfigMap,
+    pub hash: [u8; 32],
+}
+
+/// An OTLP/HTTP destination for one of the agent's own signals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetryDestination {
+    /// Full URL including the path, e.g. `http://host:4320/v1/metrics`.
+    pub endpoint: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Connection settings we offer. `hash` covers everything, so an unchanged offer is
+/// recognisable and not resent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettingsOffer {
+    pub hash: [u8; 32],
+    pub opamp: Option<OpampSettings>,
+    pub own_metrics: Option<TelemetryDestination>,
+    pub own_traces: Option<TelemetryDestination>,
+    pub own_logs: Option<TelemetryDestination>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpampSettings {
+    /// Where the agent reaches us (required by the spec to be non-empty).
+    pub endpoint: String,
+    pub headers: Vec<(String, String)>,
+    pub heartbeat_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentCommand {
+    Restart,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerError {
+    /// The message could not be understood; the agent should not retry it.
+    BadRequest(String),
+    /// We are overloaded; retry after the given delay.
+    Unavailable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// One ServerToAgent worth of content. Built by the registry, encoded by the codec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerReply {
+    pub instance_uid: AgentId,
+    pub capabilities: u64,
+    pub report_full_state: bool,
+    pub remote_config: Option<Arc<RemoteConfigOffer>>,
+    pub connection_settings: Option<Arc<ConnectionSettingsOffer>>,
+    pub command: Option<AgentCommand>,
+    pub new_instance_uid: Option<AgentId>,
+    pub error: Option<ServerError>,
+}
+
+impl ServerReply {
+    pub fn ack(instance_uid: AgentId, capabilities: u64) -> Self {
+        ServerReply {
+            instance_uid,
+            capabilities,
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! Converts between the prost wire types and fleetdeck's domain types. Nothing outside
+//! `opamp/` sees a prost type because of this module.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+
+use super::frame::{self, UidError};
+use super::proto;
+use crate::fleet::agent::{
+    AgentDescription, AgentReport, AttrValue, Attribute, Capabilities, ComponentHealth, ConfigFile,
+    ConfigMap, PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus,
+};
+use crate::fleet::outbound::{
+    AgentCommand, ConnectionSettingsOffer, ServerError, ServerReply, TelemetryDestination,
+};
+
+/// Server capability bits (OpAMP `ServerCapabilities`).
+pub mod server_caps {
+    pub const ACCEPTS_STATUS: u64 = 0x1;
+    pub const OFFERS_REMOTE_CONFIG: u64 = 0x2;
+    pub const ACCEPTS_EFFECTIVE_CONFIG: u64 = 0x4;
+    pub const OFFERS_PACKAGES: u64 = 0x8;
+    pub const ACCEPTS_PACKAGES_STATUS: u64 = 0x10;
+    pub const OFFERS_CONNECTION_SETTINGS: u64 = 0x20;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not a valid AgentToServer protobuf message: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    #[error(transparent)]
+    Uid(#[from] UidError),
+}
+
+/// Decodes an `AgentToServer` payload (without the WebSocket header) into a report.
+pub fn decode_agent_to_server(payload: &[u8]) -> Result<AgentReport, DecodeError> {
+    let msg = proto::AgentToServer::decode(payload)?;
+    let instance_uid = frame::parse_instance_uid(&msg.instance_uid)?;
+    Ok(AgentReport {
+        instance_uid,
+        sequence_num: msg.sequence_num,
+        capabilities: Capabilities(msg.capabilities),
+        description: msg.agent_description.map(description),
+        health: msg.health.map(health),
+        effective_config: msg
+            .effective_config
+            .map(|e| config_map(e.config_map.unwrap_or_default())),
+        remote_config_status: msg.remote_config_status.map(remote_config_status),
+        package_statuses: msg.package_statuses.map(package_statuses),
+        custom_capabilities: msg.custom_capabilities.map(|c| c.capabilities),
+        available_components_hash: msg.available_components.map(|a| a.hash),
+        connection_settings_hash: msg
+            .connection_settings_status
+            .map(|s| s.last_connection_settings_hash),
+        disconnect: msg.agent_disconnect.is_some(),
+        request_instance_uid: msg.flags & 0x1 != 0,
+    })
+}
+
+fn description(d: proto::AgentDescription) -> AgentDescription {
+    AgentDescription {
+        identifying: attributes(d.identifying_attributes),
+        non_identifying: attributes(d.non_identifying_attributes),
+    }
+}
+
+fn attributes(kvs: Vec<proto::KeyValue>) -> Vec<Attribute> {
+    kvs.into_iter()
+        .map(|kv| Attribute {
+            key: kv.key,
+            value: kv.value.map(any_value).unwrap_or(AttrValue::Null),
+        })
+        .collect()
+}
+
+fn any_value(v: proto::AnyValue) -> AttrValue {
+    use proto::any_value::Value;
+    match v.value {
+        None => AttrValue::Null,
+        Some(Value::StringValue(s)) => AttrValue::String(s),
+        Some(Value::BoolValue(b)) => AttrValue::Bool(b),
+        Some(Value::IntValue(i)) => AttrValue::Int(i),
+        Some(Value::DoubleValue(d)) => AttrValue::Double(d),
+        Some(Value::BytesValue(b)) => AttrValue::Bytes(b),
+        Some(Value::ArrayValue(a)) => {
+            AttrValue::Array(a.values.into_iter().map(any_value).collect())
+        }
+        Some(Value::KvlistValue(l)) => AttrValue::Map(attributes(l.values)),
+    }
+}
+
+fn health(h: proto::ComponentHealth) -> ComponentHealth {
+    ComponentHealth {
+        healthy: h.healthy,
+        start_time_unix_nano: h.start_time_unix_nano,
+        last_error: h.last_error,
+        status: h.status,
+        status_time_unix_nano: h.status_time_unix_nano,
+        components: h
+            .component_health_map
+            .into_iter()
+            .map(|(k, v)| (k, health(v)))
+            .collect(),
+        attributes: attributes(h.attributes),
+    }
+}
+
+fn config_map(m: proto::AgentConfigMap) -> ConfigMap {
+    ConfigMap {
+        files: m
+            .config_map
+            .into_iter()
+            .map(|(name, f)| {
+                (
+                    name,
+                    ConfigFile {
+                        body: f.body,
+                        content_type: f.content_type,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+fn remote_config_status(s: proto::RemoteConfigStatus) -> RemoteConfigStatus {
+    let state = match proto::RemoteConfigStatuses::try_from(s.status) {
+        Ok(proto::RemoteConfigStatuses::Applied) => RemoteConfigState::Applied,
+        Ok(proto::RemoteConfigStatuses::Applying) => RemoteConfigState::Applying,
+        Ok(proto::RemoteConfigStatuses::Failed) => RemoteConfigState::Failed,
+        Ok(proto::RemoteConfigStatuses::Unset) | Err(_) => RemoteConfigState::Unset,
+    };
+    RemoteConfigStatus {
+        last_hash: s.last_remote_config_hash,
+        state,
+        error_message: s.error_message,
+    }
+}
+
+fn package_statuses(p: proto::PackageStatuses) -> PackageStatuses {
+    PackageStatuses {
+        packages: p
+            .packages
+            .into_iter()
+            .map(|(name, s)| {
+                let state = match proto::PackageStatusEnum::try_from(s.status) {
+                    Ok(proto::PackageStatusEnum::Installed) => PackageState::Installed,
+                    Ok(proto::PackageStatusEnum::InstallPending) => PackageState::InstallPending,
+                    Ok(proto::PackageStatusEnum::Installing) => PackageState::Installing,
+                    Ok(proto::PackageStatusEnum::Downloading) => PackageState::Downloading,
+                    Ok(proto::PackageStatusEnum::InstallFailed) | Err(_) => {
+                        PackageState::InstallFailed
+                    }
+                };
+                let status = PackageStatus {
+                    name: s.name,
+                    agent_has_version: s.agent_has_version,
+                    server_offered_version: s.server_offered_version,
+                    state,
+                    error_message: s.error_message,
+                    download_percent: s.download_details.map(|d| d.download_percent),
+                };
+                (name, status)
+            })
+            .collect::<BTreeMap<_, _>>(),
+        error_message: p.error_message,
+    }
+}
+
+/// Builds the wire message for a reply.
+pub fn server_to_agent(reply: &ServerReply) -> proto::ServerToAgent {
+    let mut msg = proto::ServerToAgent {
+        instance_uid: reply.instance_uid.as_bytes().to_vec(),
+        capabilities: reply.capabilities,
+        ..Default::default()
+    };
+    // error_response excludes every other field (but the uid), and a command may only
+    // travel with the uid and capabilities.
+    if let Some(err) = &reply.error {
+        msg.error_response = Some(error_response(err));
+        return msg;
+    }
+    if let Some(AgentCommand::Restart) = reply.command {
+        msg.command = Some(proto::ServerToAgentCommand {
+            r#type: proto::CommandType::Restart as i32,
+        });
+        return msg;
+    }
+    if reply.report_full_state {
+        msg.flags |= proto::ServerToAgentFlags::ReportFullState as u64;
+    }
+    if let Some(rc) = &reply.remote_config {
+        msg.remote_config = Some(proto::AgentRemoteConfig {
+            config: Some(proto::AgentConfigMap {
+                config_map: rc
+                    .files
+                    .files
+                    .iter()
+                    .map(|(name, f)| {
+                        (
+                            name.clone(),
+                            proto::AgentConfigFile {
+                                body: f.body.clone(),
+                                content_type: f.content_type.clone(),
+                            },
+                        )
+                    })
+                    .collect(),
+            }),
+            config_hash: rc.hash.to_vec(),
+        });
+    }
+    if let Some(cs) = &reply.connection_settings {
+        msg.connection_settings = Some(connection_settings(cs));
+    }
+    if let Some(new_uid) = reply.new_instance_uid {
+        msg.agent_identification = Some(proto::AgentIdentification {
+            new_instance_uid: new_uid.as_bytes().to_vec(),
+        });
+    }
+    msg
+}
+
+fn error_response(err: &ServerError) -> proto::ServerErrorResponse {
+    match err {
+        ServerError::BadRequest(message) => proto::ServerErrorResponse {
+            r#type: proto::ServerErrorResponseType::BadRequest as i32,
+            error_message: message.clone(),
+            details: None,
+        },
+        ServerError::Unavailable {
+            message,
+            retry_after,
+        } => proto::ServerErrorResponse {
+            r#type: proto::ServerErrorResponseType::Unavailable as i32,
+            error_message: message.clone(),
+            details: retry_after.map(|d| {
+                proto::server_error_response::Details::RetryInfo(proto::RetryInfo {
+                    retry_after_nanoseconds: u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+                })
+            }),
+        },
+    }
+}
+
+fn headers(h: &[(String, String)]) -> Option<proto::Headers> {
+    (!h.is_empty()).then(|| proto::Headers {
+        headers: h
+            .iter()
+            .map(|(k, v)| proto::Header {
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect(),
+    })
+}
+
+fn telemetry(d: &TelemetryDestination) -> proto::TelemetryConnectionSettings {
+    proto::TelemetryConnectionSettings {
+        destination_endpoint: d.endpoint.clone(),
+        headers: headers(&d.headers),
+        ..Default::default()
+    }
+}
+
+fn connection_settings(cs: &ConnectionSettingsOffer) -> proto::ConnectionSettingsOffers {
+    proto::ConnectionSettingsOffers {
+        hash: cs.hash.to_vec(),
+        opamp: cs.opamp.as_ref().map(|o| proto::OpAmpConnectionSettings {
+            destination_endpoint: o.endpoint.clone(),
+            headers: headers(&o.headers),
+            heartbeat_interval_seconds: o.heartbeat_interval_seconds,
+            ..Default::default()
+        }),
+        own_metrics: cs.own_metrics.as_ref().map(telemetry),
+        own_traces: cs.own_traces.as_ref().map(telemetry),
+        own_logs: cs.own_logs.as_ref().map(telemetry),
+        other_connections: Default::default(),
+    }
+}
+
+/// Encodes a reply as a WebSocket message (0x00 header + protobuf).
+pub fn encode_ws(reply: &ServerReply) -> Vec<u8> {
+    let msg = server_to_agent(reply);
+    frame::encode_ws_frame(msg.encoded_len(), |out| {
+        // Writing into a Vec cannot run out of space.
+        let _ = msg.encode(out);
+    })
+}
+
+/// Encodes a reply as a plain HTTP response body.
+pub fn encode_http(reply: &ServerReply) -> Vec<u8> {
+    server_to_agent(reply).encode_to_vec()
+}
+
+/// Encodes an error reply for a message whose sender we could not identify.
+pub fn anonymous_error(err: ServerError, capabilities: u64) -> proto::ServerToAgent {
+    proto::ServerToAgent {
+        capabilities,
+        error_response: Some(error_response(&err)),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::AgentId;
+    use std::sync::Arc;
+
+    fn sample_message() -> proto::AgentToServer {
+        proto::AgentToServer {
+            instance_uid: vec![3; 16],
+            sequence_num: 7,
+            capabilities: 0x3007,
+            agent_description: Some(proto::AgentDescription {
+                identifying_attributes: vec![proto::KeyValue {
+                    key: "service.name".into(),
+                    value: Some(proto::AnyValue {
+                        value: Some(proto::any_value::Value::StringValue("otelcol".into())),
+                    }),
+                }],
+                non_identifying_attributes: vec![],
+            }),
+            health: Some(proto::ComponentHealth {
+                healthy: false,
+                last_error: "exporter down".into(),
+                component_health_map: [(
+                    "pipeline:metrics".to_string(),
+                    proto::ComponentHealth {
+                        healthy: false,
+                        ..Default::default()
+                    },
+                )]
+                .into(),
+                ..Default::default()
+            }),
+            remote_config_status: Some(proto::RemoteConfigStatus {
+                last_remote_config_hash: vec![9; 32],
+                status: proto::RemoteConfigStatuses::Failed as i32,
+                error_message: "bad".into(),
+            }),
+            agent_disconnect: Some(proto::AgentDisconnect {}),
+            flags: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn agent_to_server_maps_to_a_report() {
+        let report = decode_agent_to_server(&sample_message().encode_to_vec()).unwrap();
+        assert_eq!(report.instance_uid, AgentId([3; 16]));
+        assert_eq!(report.sequence_num, 7);
+        let desc = report.description.unwrap();
+        assert_eq!(desc.service_name(), Some("otelcol"));
+        let health = report.health.unwrap();
+        assert!(!health.healthy);
+        assert_eq!(health.unhealthy_count(), 1);
+        let rcs = report.remote_config_status.unwrap();
+        assert_eq!(rcs.state, RemoteConfigState::Failed);
+        assert_eq!(rcs.error_message, "bad");
+        assert!(report.disconnect);
+        assert!(report.request_instance_uid);
+        assert!(report.effective_config.is_none(), "absent means unchanged");
+    }
+
+    #[test]
+    fn garbage_and_bad_uids_are_decode_errors() {
+        assert!(matches!(
+            decode_agent_to_server(&[0xff, 0xff, 0xff]),
+            Err(DecodeError::Protobuf(_))
+        ));
+        let mut msg = sample_message();
+        msg.instance_uid = vec![1; 5];
+        assert!(matches!(
+            decode_agent_to_server(&msg.encode_to_vec()),
+            Err(DecodeError::Uid(UidError::BadLength(5)))
+        ));
+    }
+
+    #[test]
+    fn error_replies_carry_nothing_else() {
+        let reply = ServerReply {
+            instance_uid: AgentId([1; 16]),
+            capabilities: 1,
+            report_full_state: true,
+            error: Some(ServerError::Unavailable {
+                message: "busy".into(),
+                retry_after: Some(std::time::Duration::from_secs(5)),
+            }),
+            ..Default::default()
+        };
+        let msg = server_to_agent(&reply);
+        assert_eq!(msg.flags, 0);
+        let err = msg.error_response.unwrap();
+        assert_eq!(
+            err.r#type,
+            proto::ServerErrorResponseType::Unavailable as i32
+        );
+        assert_eq!(
+            err.details,
+            Some(proto::server_error_response::Details::RetryInfo(
+                proto::RetryInfo {
+                    retry_after_nanoseconds: 5_000_000_000
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn ws_frames_start_with_the_zero_header_and_round_trip() {
+        let reply = ServerReply {
+            instance_uid: AgentId([2; 16]),
+            capabilities: 0x25,
+            report_full_state: true,
+            connection_settings: Some(Arc::new(ConnectionSettingsOffer {
+                hash: [4; 32],
+                opamp: None,
+                own_metrics: Some(TelemetryDestination {
+                    endpoint: "http://h:4320/v1/metrics".into(),
+                    headers: vec![("Authorization".into(), "Bearer t".into())],
+                }),
+                own_traces: None,
+                own_logs: None,
+            })),
+            ..Default::default()
+        };
+        let bytes = encode_ws(&reply);
+        assert_eq!(bytes[0], 0);
+        let back = proto::ServerToAgent::decode(&bytes[1..]).unwrap();
+        assert_eq!(back.instance_uid, vec![2; 16]);
+        assert_eq!(back.flags, 1);
+        let metrics = back.connection_settings.unwrap().own_metrics.unwrap();
+        assert_eq!(metrics.destination_endpoint, "http://h:4320/v1/metrics");
+        assert_eq!(metrics.headers.unwrap().headers[0].value, "Bearer t");
+    }
+}

@@ -1,0 +1,499 @@
+//! The agent listener: OpAMP on `/v1/opamp` over WebSocket and plain HTTP, plus `/healthz`.
+//! Other routes on the same port (OTLP) are merged in by the runtime.
+//!
+//! One task per WebSocket connection; a slow or dead agent only ever stalls its own task.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{
+    CONNECTION, CONTENT_ENCODING, CONTENT_TYPE, HOST, RETRY_AFTER, SEC_WEBSOCKET_ACCEPT,
+    SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
+};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use prost::Message as _;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::auth::agent_authorized;
+use super::body::{BodyError, accepts_gzip, gzip, read_limited};
+use super::codec::{self, DecodeError};
+use super::frame;
+use crate::fleet::AgentId;
+use crate::fleet::outbound::{ServerError, ServerReply};
+use crate::fleet::registry::{RegistryHandle, Via};
+
+pub const OPAMP_PATH: &str = "/v1/opamp";
+const PROTOBUF: &str = "application/x-protobuf";
+
+/// What the agent listener needs to know.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    /// The agent secret every request must present.
+    pub secret: Arc<str>,
+    /// Largest OpAMP message accepted (after decompression), in bytes.
+    pub max_message_size: usize,
+    /// New agents beyond this many connected ones get 503 + Retry-After.
+    pub max_agents: Option<usize>,
+    /// Retry-After sent with 503s.
+    pub retry_after: Duration,
+    /// A WebSocket write that takes longer than this drops the connection.
+    pub write_timeout: Duration,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            secret: Arc::from(""),
+            max_message_size: 4 * 1024 * 1024,
+            max_agents: None,
+            retry_after: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AgentListener {
+    registry: RegistryHandle,
+    config: Arc<ListenerConfig>,
+    next_conn: Arc<AtomicU64>,
+    sessions: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl AgentListener {
+    pub fn new(
+        registry: RegistryHandle,
+        config: ListenerConfig,
+        shutdown: CancellationToken,
+    ) -> Self {
+        AgentListener {
+            registry,
+            config: Arc::new(config),
+            next_conn: Arc::new(AtomicU64::new(1)),
+            sessions: TaskTracker::new(),
+            shutdown,
+        }
+    }
+
+    /// The OpAMP and health routes.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(OPAMP_PATH, any(opamp_endpoint))
+            .route("/healthz", get(healthz))
+            .with_state(self.clone())
+    }
+
+    /// Waits (up to `timeout`) for WebSocket sessions to say goodbye after shutdown.
+    pub async fn wait_sessions(&self, timeout: Duration) {
+        self.sessions.close();
+        let _ = tokio::time::timeout(timeout, self.sessions.wait()).await;
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` fires (mini-redis style `run`).
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+}
+
+async fn healthz(State(l): State<AgentListener>) -> Response {
+    let body = serde_json::json!({
+        "status": "ok",
+        "connected_agents": l.registry.connected_agents(),
+    });
+    axum::Json(body).into_response()
+}
+
+fn plain(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut r = (status, message.into()).into_response();
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &axum::http::HeaderName) -> &'a str {
+    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+fn is_protobuf(h: &HeaderMap) -> bool {
+    let ct = header_str(h, &CONTENT_TYPE);
+    ct.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case(PROTOBUF)
+}
+
+fn wants_upgrade(h: &HeaderMap) -> bool {
+    header_str(h, &UPGRADE).eq_ignore_ascii_case("websocket")
+        && header_str(h, &CONNECTION)
+            .split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// The URL the agent used to reach us, as it would reconnect to it.
+fn endpoint_of(h: &HeaderMap, websocket: bool) -> Arc<str> {
+    let host = match header_str(h, &HOST) {
+        "" => "localhost",
+        h => h,
+    };
+    let scheme = if websocket { "ws" } else { "http" };
+    Arc::from(format!("{scheme}://{host}{OPAMP_PATH}"))
+}
+
+async fn opamp_endpoint(
+    State(l): State<AgentListener>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    req: Request<Body>,
+) -> Response {
+    let headers = req.headers();
+    // Authentication comes first: nothing else is revealed to an unauthenticated peer.
+    if !agent_authorized(headers, &l.config.secret) {
+        tracing::warn!(%remote, "refused an OpAMP request: missing or wrong agent secret");
+        return plain(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong agent secret: send 'Authorization: Secret-Key <key>'",
+        );
+    }
+    if let Some(max) = l.config.max_agents
+        && l.registry.connected_agents() >= max
+    {
+        return unavailable(&l, format!("the server holds its maximum of {max} agents"));
+    }
+    match *req.method() {
+        Method::POST if is_protobuf(headers) => http_exchange(l, remote, req).await,
+        Method::POST => plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "OpAMP over HTTP needs Content-Type: {PROTOBUF} (got '{}')",
+                header_str(headers, &CONTENT_TYPE)
+            ),
+        ),
+        Method::GET if wants_upgrade(headers) => ws_upgrade(l, remote, req),
+        Method::GET => plain(
+            StatusCode::BAD_REQUEST,
+            "expected a WebSocket upgrade or a POST with Content-Type: application/x-protobuf",
+        ),
+        _ => {
+            let mut r = plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "{} is not used by OpAMP: use GET (WebSocket) or POST",
+                    req.method()
+                ),
+            );
+            r.headers_mut()
+                .insert("allow", HeaderValue::from_static("GET, POST"));
+            r
+        }
+    }
+}
+
+fn unavailable(l: &AgentListener, message: String) -> Response {
+    let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, message);
+    if let Ok(v) = HeaderValue::from_str(&l.config.retry_after.as_secs().to_string()) {
+        r.headers_mut().insert(RETRY_AFTER, v);
+    }
+    r
+}
+
+// ------------------------------------------------------------------ plain HTTP transport
+
+async fn http_exchange(l: AgentListener, remote: SocketAddr, req: Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match read_limited(&parts.headers, body, l.config.max_message_size).await {
+        Ok(b) => b,
+        Err(e) => {
+            let status = match e {
+                BodyError::TooLarge { .. } | BodyError::InflatesTooLarge { .. } => {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                }
+                BodyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                BodyError::BadGzip(_) | BodyError::Read(_) => StatusCode::BAD_REQUEST,
+            };
+            tracing::warn!(%remote, error = %e, "refused an OpAMP HTTP request");
+            return plain(status, e.to_string());
+        }
+    };
+    let report = match codec::decode_agent_to_server(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(%remote, error = %e, "undecodable OpAMP HTTP body");
+            return plain(StatusCode::BAD_REQUEST, e.to_string());
+        }
+    };
+    let via = Via::Http {
+        remote_addr: remote,
+        endpoint: endpoint_of(&parts.headers, false),
+    };
+    let reply = match l.registry.report(via, report).await {
+        Ok(r) => r,
+        Err(_) => return unavailable(&l, "the server is shutting down".into()),
+    };
+    let body = codec::encode_http(&reply);
+    let mut builder = Response::builder()
+        .status(StatusCode::OK)
+        .header(CONTENT_TYPE, PROTOBUF);
+    let body = if accepts_gzip(&parts.headers) {
+        builder = builder.header(CONTENT_ENCODING, "gzip");
+        gzip(&body)
+    } else {
+        body
+    };
+    builder
+        .body(Body::from(body))
+        .unwrap_or_else(|e| plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+// ------------------------------------------------------------------ WebSocket transport
+
+fn ws_upgrade(l: AgentListener, remote: SocketAddr, mut req: Request<Body>) -> Response {
+    let headers = req.headers();
+    if header_str(headers, &SEC_WEBSOCKET_VERSION) != "13" {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "unsupported WebSocket version (need Sec-WebSocket-Version: 13)",
+        );
+    }
+    let Some(key) = headers.get(SEC_WEBSOCKET_KEY) else {
+        return plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let endpoint = endpoint_of(headers, true);
+    let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this connection cannot be upgraded",
+        );
+    };
+    let conn = l.next_conn.fetch_add(1, Ordering::Relaxed);
+    let tracker = l.sessions.clone();
+    tracker.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => ws_session(l, conn, remote, endpoint, TokioIo::new(upgraded)).await,
+            Err(e) => tracing::debug!(%remote, error = %e, "WebSocket upgrade failed"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(CONNECTION, "upgrade")
+        .header(UPGRADE, "websocket")
+        .header(SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap_or_else(|e| plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// Small buffers: most OpAMP messages are heartbeats of a few dozen bytes, and thousands
+/// of idle connections must stay cheap. Larger messages grow the buffer as needed.
+fn ws_config(max_message_size: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max_message_size.saturating_mul(2).max(1 << 20))
+        .max_message_size(Some(max_message_size))
+        .max_frame_size(Some(max_message_size))
+}
+
+enum Step {
+    Continue,
+    Close(CloseCode, String),
+    Stop,
+}
+
+async fn ws_session<S>(l: AgentListener, conn: u64, remote: SocketAddr, endpoint: Arc<str>, io: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut ws = WebSocketStream::from_raw_socket(
+        io,
+        Role::Server,
+        Some(ws_config(l.config.max_message_size)),
+    )
+    .await;
+    let (outbox_tx, mut outbox) = mpsc::channel::<Box<ServerReply>>(4);
+    if l.registry
+        .open_ws(conn, remote, endpoint, outbox_tx)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    // The uid this connection speaks for, used to address errors about undecodable frames.
+    let mut last_uid: Option<AgentId> = None;
+    let write_timeout = l.config.write_timeout;
+    loop {
+        let step = tokio::select! {
+            incoming = ws.next() => match incoming {
+                None => Step::Stop,
+                Some(Ok(Message::Binary(data))) => {
+                    on_binary(&l, conn, remote, &data, &mut last_uid, &mut ws, write_timeout).await
+                }
+                Some(Ok(Message::Text(_))) => {
+                    tracing::warn!(%remote, "text WebSocket frame ignored: OpAMP uses binary frames");
+                    let err = ServerError::BadRequest(
+                        "text frames are not OpAMP messages: send binary frames".into(),
+                    );
+                    send_error(&l, last_uid, err, &mut ws, write_timeout).await
+                }
+                // tungstenite answers pings and close frames itself.
+                Some(Ok(_)) => Step::Continue,
+                Some(Err(e)) => ws_error(remote, e),
+            },
+            Some(push) = outbox.recv() => {
+                send_frame(&mut ws, codec::encode_ws(&push), write_timeout).await
+            }
+            _ = l.shutdown.cancelled() => Step::Close(CloseCode::Away, "server shutting down".into()),
+        };
+        match step {
+            Step::Continue => {}
+            Step::Stop => break,
+            Step::Close(code, reason) => {
+                let frame = CloseFrame {
+                    code,
+                    reason: reason.into(),
+                };
+                let _ = tokio::time::timeout(write_timeout, ws.close(Some(frame))).await;
+                // Give the agent a moment to answer the close before the socket drops.
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    while let Some(Ok(_)) = ws.next().await {}
+                })
+                .await;
+                break;
+            }
+        }
+    }
+    l.registry.closed_ws(conn).await;
+}
+
+fn ws_error(remote: SocketAddr, e: tokio_tungstenite::tungstenite::Error) -> Step {
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Capacity(c) => {
+            tracing::warn!(%remote, error = %c, "OpAMP message over the size limit; closing with 1009");
+            Step::Close(CloseCode::Size, format!("message too big: {c}"))
+        }
+        Error::ConnectionClosed | Error::AlreadyClosed => Step::Stop,
+        Error::Protocol(p) => {
+            tracing::warn!(%remote, error = %p, "WebSocket protocol error; closing");
+            Step::Close(CloseCode::Protocol, p.to_string())
+        }
+        other => {
+            tracing::debug!(%remote, error = %other, "WebSocket connection ended");
+            Step::Stop
+        }
+    }
+}
+
+async fn on_binary<S>(
+    l: &AgentListener,
+    conn: u64,
+    remote: SocketAddr,
+    data: &[u8],
+    last_uid: &mut Option<AgentId>,
+    ws: &mut WebSocketStream<S>,
+    write_timeout: Duration,
+) -> Step
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let payload = match frame::decode_ws_payload(data) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(%remote, error = %e, "malformed OpAMP WebSocket frame");
+            return send_error(
+                l,
+                *last_uid,
+                ServerError::BadRequest(e.to_string()),
+                ws,
+                write_timeout,
+            )
+            .await;
+        }
+    };
+    let report = match codec::decode_agent_to_server(payload) {
+        Ok(r) => r,
+        Err(e) => {
+            let uid = match &e {
+                DecodeError::Uid(_) | DecodeError::Protobuf(_) => *last_uid,
+            };
+            tracing::warn!(%remote, error = %e, "undecodable OpAMP message");
+            return send_error(
+                l,
+                uid,
+                ServerError::BadRequest(e.to_string()),
+                ws,
+                write_timeout,
+            )
+            .await;
+        }
+    };
+    *last_uid = Some(report.instance_uid);
+    match l.registry.report(Via::WebSocket(conn), report).await {
+        Ok(reply) => send_frame(ws, codec::encode_ws(&reply), write_timeout).await,
+        Err(_) => Step::Close(CloseCode::Away, "server shutting down".into()),
+    }
+}
+
+async fn send_error<S>(
+    l: &AgentListener,
+    uid: Option<AgentId>,
+    err: ServerError,
+    ws: &mut WebSocketStream<S>,
+    write_timeout: Duration,
+) -> Step
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut msg = codec::anonymous_error(err, l.registry.capabilities());
+    if let Some(uid) = uid {
+        msg.instance_uid = uid.as_bytes().to_vec();
+    }
+    let bytes = frame::encode_ws_frame(msg.encoded_len(), |out| {
+        let _ = msg.encode(out);
+    });
+    send_frame(ws, bytes, write_timeout).await
+}
+
+async fn send_frame<S>(ws: &mut WebSocketStream<S>, bytes: Vec<u8>, write_timeout: Duration) -> Step
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(write_timeout, ws.send(Message::Binary(bytes.into()))).await {
+        Ok(Ok(())) => Step::Continue,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "WebSocket write failed");
+            Step::Stop
+        }
+        Err(_) => {
+            tracing::warn!("WebSocket write timed out; dropping the connection");
+            Step::Stop
+        }
+    }
+}

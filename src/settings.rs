@@ -1,0 +1,436 @@
+//! Settings: flags > `FLEETDECK_*` environment (both through clap) > `fleetdeck.toml` >
+//! defaults. Also owns the data directory and the secrets generated into it.
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::args::{LogFormat, ServerArgs};
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:4320";
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:4321";
+const SECRET_FILE: &str = "agent-secret";
+const TOKEN_FILE: &str = "api-token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read settings file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("settings file {path} is not valid: {message}")]
+    BadFile { path: PathBuf, message: String },
+    #[error("setting '{key}' in {path}: {message}")]
+    BadValue {
+        path: PathBuf,
+        key: &'static str,
+        message: String,
+    },
+    #[error("cannot find a home directory to keep data in; pass --data-dir")]
+    NoHome,
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read or create {path}: {source}")]
+    SecretFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is empty; delete it to have a new secret generated")]
+    EmptySecret { path: PathBuf },
+    #[error("{what} must not be 0")]
+    Zero { what: &'static str },
+}
+
+/// `fleetdeck.toml`. Every key is optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub listen: Option<String>,
+    pub api_listen: Option<String>,
+    pub public_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub secret_key: Option<String>,
+    pub api_token: Option<String>,
+    pub theme: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub heartbeat_interval: Option<u64>,
+    pub http_agent_timeout: Option<u64>,
+    pub max_message_size: Option<usize>,
+    pub max_agents: Option<usize>,
+    /// Terminal UI settings (`mouse`, `keymap`), handed to the TUI as they are.
+    pub tui: Option<toml::Table>,
+}
+
+/// Where a secret came from, so the banner can say where to find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `--secret-key` or its environment variable.
+    Given,
+    /// The settings file.
+    File(PathBuf),
+    /// Read from the data dir.
+    Stored(PathBuf),
+    /// Generated now into the data dir.
+    Generated(PathBuf),
+}
+
+impl std::fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Given => f.write_str("the command line or environment"),
+            SecretSource::File(p) => write!(f, "settings file {}", p.display()),
+            SecretSource::Stored(p) => write!(f, "{}", p.display()),
+            SecretSource::Generated(p) => write!(f, "{} (generated now)", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub api_listen: SocketAddr,
+    /// Base URL agents reach us at, without a trailing slash.
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub secret_key: String,
+    pub secret_source: SecretSource,
+    pub api_token: String,
+    pub api_token_source: SecretSource,
+    pub theme: Option<String>,
+    pub log_format: LogFormat,
+    pub heartbeat_interval: Duration,
+    pub http_agent_timeout: Duration,
+    pub max_message_size: usize,
+    pub max_agents: Option<usize>,
+    pub tui: toml::Table,
+    /// The settings file that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+/// The default settings file location (`fleetdeck.toml` in the config dir).
+pub fn default_config_file() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "fleetdeck")
+        .map(|d| d.config_dir().join("fleetdeck.toml"))
+}
+
+fn default_data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "fleetdeck").map(|d| d.data_dir().to_path_buf())
+}
+
+impl Settings {
+    /// Resolves the server's settings from the command line (and environment) and the file.
+    pub fn resolve(args: &ServerArgs) -> Result<Settings, SettingsError> {
+        let (file, file_path) = load_file(args.config.as_deref())?;
+        let at = file_path.clone().unwrap_or_default();
+        let addr = |flag: Option<SocketAddr>,
+                    file_value: &Option<String>,
+                    key: &'static str,
+                    default: &str|
+         -> Result<SocketAddr, SettingsError> {
+            if let Some(a) = flag {
+                return Ok(a);
+            }
+            let text = file_value.as_deref().unwrap_or(default);
+            text.parse().map_err(|e| SettingsError::BadValue {
+                path: at.clone(),
+                key,
+                message: format!("'{text}' is not an address like 0.0.0.0:4320 ({e})"),
+            })
+        };
+        let listen = addr(args.listen, &file.listen, "listen", DEFAULT_LISTEN)?;
+        let api_listen = addr(
+            args.api_listen,
+            &file.api_listen,
+            "api_listen",
+            DEFAULT_API_LISTEN,
+        )?;
+        let data_dir = match args.data_dir.clone().or(file.data_dir.clone()) {
+            Some(d) => d,
+            None => default_data_dir().ok_or(SettingsError::NoHome)?,
+        };
+        ensure_private_dir(&data_dir)?;
+
+        let (secret_key, secret_source) = secret(
+            args.secret_key.clone(),
+            file.secret_key.clone(),
+            file_path.as_deref(),
+            &data_dir.join(SECRET_FILE),
+        )?;
+        let (api_token, api_token_source) = secret(
+            args.api_token.clone(),
+            file.api_token.clone(),
+            file_path.as_deref(),
+            &data_dir.join(TOKEN_FILE),
+        )?;
+
+        let heartbeat = args
+            .heartbeat_interval
+            .or(file.heartbeat_interval)
+            .unwrap_or(30);
+        if heartbeat == 0 {
+            return Err(SettingsError::Zero {
+                what: "heartbeat_interval",
+            });
+        }
+        let http_timeout = file
+            .http_agent_timeout
+            .unwrap_or(heartbeat.saturating_mul(3));
+        let max_message_size = args
+            .max_message_size
+            .or(file.max_message_size)
+            .unwrap_or(4 * 1024 * 1024);
+        if max_message_size == 0 {
+            return Err(SettingsError::Zero {
+                what: "max_message_size",
+            });
+        }
+        let public_url = args
+            .public_url
+            .clone()
+            .or(file.public_url.clone())
+            .unwrap_or_else(|| default_public_url(listen))
+            .trim_end_matches('/')
+            .to_string();
+
+        Ok(Settings {
+            listen,
+            api_listen,
+            public_url,
+            data_dir,
+            secret_key,
+            secret_source,
+            api_token,
+            api_token_source,
+            theme: args.theme.clone().or(file.theme.clone()),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            heartbeat_interval: Duration::from_secs(heartbeat),
+            http_agent_timeout: Duration::from_secs(http_timeout.max(1)),
+            max_message_size,
+            max_agents: args.max_agents.or(file.max_agents),
+            tui: file.tui.unwrap_or_default(),
+            config_file: file_path,
+        })
+    }
+
+    /// Settings for tests and embedded use: loopback, port 0, secrets given.
+    pub fn ephemeral(data_dir: &Path, secret_key: &str) -> Settings {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: String::new(),
+            data_dir: data_dir.to_path_buf(),
+            secret_key: secret_key.to_string(),
+            secret_source: SecretSource::Given,
+            api_token: format!("{secret_key}-api"),
+            api_token_source: SecretSource::Given,
+            theme: None,
+            log_format: LogFormat::Text,
+            heartbeat_interval: Duration::from_secs(30),
+            http_agent_timeout: Duration::from_secs(90),
+            max_message_size: 4 * 1024 * 1024,
+            max_agents: None,
+            tui: toml::Table::new(),
+            config_file: None,
+        }
+    }
+}
+
+/// Agents on other hosts cannot reach 0.0.0.0; point them at this host's loopback unless
+/// told otherwise with `--public-url`.
+fn default_public_url(listen: SocketAddr) -> String {
+    let host = if listen.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        match listen {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        }
+    };
+    format!("http://{host}:{}", listen.port())
+}
+
+fn load_file(explicit: Option<&Path>) -> Result<(FileSettings, Option<PathBuf>), SettingsError> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => match default_config_file() {
+            Some(p) if p.exists() => p,
+            _ => return Ok((FileSettings::default(), None)),
+        },
+    };
+    let text = fs::read_to_string(&path).map_err(|source| SettingsError::ReadFile {
+        path: path.clone(),
+        source,
+    })?;
+    let parsed = toml::from_str(&text).map_err(|e| SettingsError::BadFile {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok((parsed, Some(path)))
+}
+
+fn ensure_private_dir(dir: &Path) -> Result<(), SettingsError> {
+    let err = |source| SettingsError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    if !dir.exists() {
+        fs::create_dir_all(dir).map_err(err)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// A secret from the flag/env, else the settings file, else the data dir, else a new one
+/// generated into the data dir with mode 0600. There is never a compiled-in default.
+fn secret(
+    given: Option<String>,
+    in_file: Option<String>,
+    file_path: Option<&Path>,
+    stored: &Path,
+) -> Result<(String, SecretSource), SettingsError> {
+    if let Some(s) = given.filter(|s| !s.is_empty()) {
+        return Ok((s, SecretSource::Given));
+    }
+    if let Some(s) = in_file.filter(|s| !s.is_empty()) {
+        return Ok((
+            s,
+            SecretSource::File(file_path.unwrap_or(Path::new("")).to_path_buf()),
+        ));
+    }
+    let err = |source| SettingsError::SecretFile {
+        path: stored.to_path_buf(),
+        source,
+    };
+    match fs::read_to_string(stored) {
+        Ok(text) => {
+            let s = text.trim().to_string();
+            if s.is_empty() {
+                return Err(SettingsError::EmptySecret {
+                    path: stored.to_path_buf(),
+                });
+            }
+            Ok((s, SecretSource::Stored(stored.to_path_buf())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let s = generate_secret();
+            write_private(stored, &s).map_err(err)?;
+            Ok((s, SecretSource::Generated(stored.to_path_buf())))
+        }
+        Err(e) => Err(err(e)),
+    }
+}
+
+fn generate_secret() -> String {
+    let bytes: [u8; 24] = rand::random();
+    hex::encode(bytes)
+}
+
+/// Writes a file only its owner can read, atomically (temp file, then rename).
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    f.write_all(contents.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(dir: &Path) -> ServerArgs {
+        ServerArgs {
+            data_dir: Some(dir.to_path_buf()),
+            config: Some(dir.join("none.toml")),
+            ..ServerArgs::default()
+        }
+    }
+
+    #[test]
+    fn secrets_are_generated_once_with_owner_only_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = args(dir.path());
+        a.config = None;
+        let s1 = Settings::resolve(&a).unwrap();
+        assert!(matches!(s1.secret_source, SecretSource::Generated(_)));
+        assert_eq!(s1.secret_key.len(), 48);
+        let s2 = Settings::resolve(&a).unwrap();
+        assert_eq!(s2.secret_key, s1.secret_key, "the stored secret is reused");
+        assert!(matches!(s2.secret_source, SecretSource::Stored(_)));
+        assert_ne!(s1.api_token, s1.secret_key);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleetdeck.toml");
+        fs::write(
+            &file,
+            "listen = \"127.0.0.1:5000\"\nsecret_key = \"from-file\"\nheartbeat_interval = 10\n",
+        )
+        .unwrap();
+        let mut a = args(dir.path());
+        a.config = Some(file.clone());
+        let s = Settings::resolve(&a).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:5000".parse().unwrap());
+        assert_eq!(s.secret_key, "from-file");
+        assert_eq!(s.heartbeat_interval, Duration::from_secs(10));
+        assert_eq!(s.http_agent_timeout, Duration::from_secs(30));
+        assert_eq!(s.public_url, "http://127.0.0.1:5000");
+        a.listen = Some("127.0.0.1:6000".parse().unwrap());
+        a.secret_key = Some("from-flag".into());
+        let s = Settings::resolve(&a).unwrap();
+        assert_eq!(s.listen.port(), 6000);
+        assert_eq!(s.secret_key, "from-flag");
+    }
+
+    #[test]
+    fn bad_files_and_values_name_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleetdeck.toml");
+        let mut a = args(dir.path());
+        a.config = Some(file.clone());
+        fs::write(&file, "listen = \"nowhere\"\n").unwrap();
+        let e = Settings::resolve(&a).unwrap_err().to_string();
+        assert!(
+            e.contains("'listen'") && e.contains("fleetdeck.toml"),
+            "{e}"
+        );
+        fs::write(&file, "lisen = 1\n").unwrap();
+        let e = Settings::resolve(&a).unwrap_err().to_string();
+        assert!(e.contains("lisen") && e.contains("fleetdeck.toml"), "{e}");
+        fs::write(&file, "heartbeat_interval = 0\n").unwrap();
+        let e = Settings::resolve(&a).unwrap_err().to_string();
+        assert!(e.contains("heartbeat_interval"), "{e}");
+        a.config = Some(dir.path().join("missing.toml"));
+        let e = Settings::resolve(&a).unwrap_err().to_string();
+        assert!(e.contains("missing.toml"), "{e}");
+    }
+}

@@ -1,0 +1,171 @@
+//! Shared helpers for integration tests: a real server on 127.0.0.1:0 and small OpAMP
+//! clients built from our own wire types.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleetdeck::fleet::{AgentId, FleetSnapshot};
+use fleetdeck::opamp::proto;
+use fleetdeck::runtime::Runtime;
+use fleetdeck::settings::Settings;
+use futures_util::{SinkExt, StreamExt};
+use prost::Message as _;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const SECRET: &str = "test-secret-4d1f";
+
+pub struct TestServer {
+    pub rt: Runtime,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::ephemeral(dir.path(), SECRET);
+        tweak(&mut settings);
+        let rt = Runtime::start(&settings).await.expect("server starts");
+        TestServer { rt, dir }
+    }
+
+    pub fn ws_url(&self) -> String {
+        self.rt.opamp_url(true)
+    }
+
+    pub fn http_url(&self) -> String {
+        self.rt.opamp_url(false)
+    }
+
+    /// Waits until `pred` holds for a published snapshot (or fails after 5 s).
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        pred: impl Fn(&FleetSnapshot) -> bool,
+    ) -> Arc<FleetSnapshot> {
+        let mut rx = self.rt.registry.snapshot();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let snap = rx.borrow_and_update().clone();
+            if pred(&snap) {
+                return snap;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                panic!(
+                    "timed out waiting for: {what}; last snapshot: {:#?}",
+                    snap.agents
+                );
+            }
+        }
+    }
+}
+
+pub fn kv(key: &str, value: &str) -> proto::KeyValue {
+    proto::KeyValue {
+        key: key.into(),
+        value: Some(proto::AnyValue {
+            value: Some(proto::any_value::Value::StringValue(value.into())),
+        }),
+    }
+}
+
+pub fn description(name: &str, host: &str) -> proto::AgentDescription {
+    proto::AgentDescription {
+        identifying_attributes: vec![kv("service.name", name), kv("service.version", "0.115.0")],
+        non_identifying_attributes: vec![kv("host.name", host), kv("os.type", "linux")],
+    }
+}
+
+/// Capabilities of a supervisor-managed Collector that reports heartbeats.
+pub const CAPS: u64 = 0x1 | 0x2 | 0x4 | 0x800 | 0x1000 | 0x2000;
+
+pub fn message(uid: AgentId, seq: u64) -> proto::AgentToServer {
+    proto::AgentToServer {
+        instance_uid: uid.as_bytes().to_vec(),
+        sequence_num: seq,
+        capabilities: CAPS,
+        ..Default::default()
+    }
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub async fn ws_connect(
+    url: &str,
+    auth: Option<&str>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let mut req = url.into_client_request()?;
+    if let Some(a) = auth {
+        req.headers_mut()
+            .insert("Authorization", a.parse().expect("header"));
+    }
+    tokio_tungstenite::connect_async(req)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+pub async fn ws_agent(server: &TestServer) -> Ws {
+    ws_connect(&server.ws_url(), Some(&format!("Secret-Key {SECRET}")))
+        .await
+        .expect("agent connects")
+}
+
+/// Sends one AgentToServer with the 0x00 header and returns the decoded answer.
+pub async fn ws_exchange(ws: &mut Ws, msg: &proto::AgentToServer) -> proto::ServerToAgent {
+    let mut frame = vec![0u8];
+    msg.encode(&mut frame).expect("encode");
+    ws.send(Message::Binary(frame.into())).await.expect("send");
+    ws_recv(ws).await
+}
+
+pub async fn ws_recv(ws: &mut Ws) -> proto::ServerToAgent {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("an answer within 5 s")
+            .expect("connection open")
+            .expect("a frame");
+        if let Message::Binary(data) = next {
+            assert_eq!(data[0], 0, "server frames start with the 0x00 header");
+            return proto::ServerToAgent::decode(&data[1..]).expect("decodable ServerToAgent");
+        }
+    }
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().build().expect("client")
+}
+
+pub async fn http_post(url: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = http_client().post(url).body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.expect("request sent")
+}
+
+pub async fn http_exchange(url: &str, msg: &proto::AgentToServer) -> proto::ServerToAgent {
+    let auth = format!("Secret-Key {SECRET}");
+    let resp = http_post(
+        url,
+        msg.encode_to_vec(),
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Authorization", &auth),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "status");
+    let bytes = resp.bytes().await.expect("body");
+    proto::ServerToAgent::decode(bytes.as_ref()).expect("decodable ServerToAgent")
+}

@@ -477,6 +477,10 @@ struct HttpConn {
 impl HttpConn {
     async fn sender(&mut self, run: &AgentRun, shared: &Shared) -> std::io::Result<&mut Sender> {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            if self.sender.is_some() {
+                // The server closed our keep-alive connection (e.g. it restarted).
+                SimStats::add(&shared.stats.reconnects);
+            }
             let tcp = net::connect(shared.server, run.source).await?;
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
                 .await

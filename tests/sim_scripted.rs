@@ -67,6 +67,8 @@ fn quick(url: String, transport: SimTransport) -> SimConfig {
 
 type Ws = WebSocketStream<TcpStream>;
 
+// The handshake callback's error type is tungstenite's, large by design.
+#[allow(clippy::result_large_err)]
 async fn accept(listener: &TcpListener) -> Ws {
     let (tcp, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
         .await

@@ -275,4 +275,16 @@ pub struct SimulateArgs {
     /// Seed for names and per-agent behaviour, so runs are reproducible.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Index of the first agent (run several processes with one seed: 0, 10000, …).
+    #[arg(long, default_value_t = 0)]
+    pub first_index: usize,
+    /// gzip request bodies on the HTTP transport.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Seconds between own-metrics pushes, once the server offers a destination.
+    #[arg(long, default_value_t = 10)]
+    pub metrics_interval: u64,
+    /// Longest simulated Collector restart after a new configuration, in milliseconds.
+    #[arg(long, default_value_t = 1500)]
+    pub apply_delay_ms: u64,
 }

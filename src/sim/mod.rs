@@ -1,8 +1,95 @@
-//! Simulated agents that speak real OpAMP over the network (issue 3).
+//! Simulated agents that behave like OpenTelemetry Collectors managed by the
+//! opampsupervisor, speaking real OpAMP over real sockets (WebSocket or plain HTTP).
+//!
+//! - `identity`: stable per-agent ids and descriptions from `--seed` and the index;
+//! - `collector`: the check a Collector runs on `collector.yaml`;
+//! - `agent`: the transport-free OpAMP state machine of one agent;
+//! - `session`: one agent's connections, heartbeats, polls and reconnects;
+//! - `telemetry`: the agent's own `otelcol_*` metrics over OTLP/HTTP;
+//! - `fleet`: the embeddable API (`start`, `SimFleet::stats`, `SimFleet::shutdown`).
+
+pub mod agent;
+pub mod backoff;
+pub mod collector;
+pub mod fleet;
+pub mod identity;
+pub mod net;
+pub mod session;
+pub mod stats;
+pub mod telemetry;
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+pub use fleet::{SimConfig, SimError, SimFleet, start};
+pub use stats::StatsSnapshot;
 
 use crate::cli::args::SimulateArgs;
 
-/// `fleetdeck simulate`: runs until the duration ends or Ctrl-C.
+/// `fleetdeck simulate`: runs until `--duration` ends or Ctrl-C, printing a stats line to
+/// stderr every second and a summary at the end.
 pub async fn run_cli(args: SimulateArgs) -> anyhow::Result<()> {
-    anyhow::bail!("simulate is not available yet (server {})", args.server)
+    let cfg = config_from_args(&args)?;
+    let agents = cfg.agents;
+    let fleet = start(cfg)
+        .await
+        .with_context(|| format!("starting {agents} simulated agents"))?;
+    eprintln!(
+        "simulating {agents} {} agents against {}",
+        match args.transport {
+            crate::cli::args::SimTransport::Ws => "WebSocket",
+            crate::cli::args::SimTransport::Http => "HTTP",
+        },
+        args.server
+    );
+    let deadline = args
+        .duration
+        .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut previous = fleet.stats();
+    let mut previous_at = tokio::time::Instant::now();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            _ = async { match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            } } => break,
+            _ = tick.tick() => {
+                let now = fleet.stats();
+                eprintln!("{}", stats::live_line(&now, &previous, previous_at.elapsed()));
+                previous = now;
+                previous_at = tokio::time::Instant::now();
+            }
+        }
+    }
+    eprintln!("stopping: every agent sends agent_disconnect…");
+    let summary = fleet.shutdown().await;
+    eprintln!("{summary}");
+    Ok(())
+}
+
+fn config_from_args(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
+    let mut cfg = SimConfig::new(args.server.clone(), args.agents);
+    cfg.transport = args.transport;
+    cfg.secret_key = args.secret_key.clone();
+    cfg.fail_rate = args.fail_rate;
+    cfg.ramp_per_sec = args.ramp;
+    cfg.seed = args.seed;
+    cfg.first_index = args.first_index;
+    cfg.http_gzip = args.gzip;
+    if args.heartbeat == 0 {
+        anyhow::bail!("--heartbeat must be at least 1 second");
+    }
+    cfg.heartbeat = Duration::from_secs(args.heartbeat);
+    cfg.metrics_interval = Duration::from_secs(args.metrics_interval.max(1));
+    cfg.apply_delay = Duration::from_millis(args.apply_delay_ms);
+    if let Some(spec) = &args.source_ips {
+        cfg.source_ips = fleet::source_ips(spec)?;
+    }
+    Ok(cfg)
 }

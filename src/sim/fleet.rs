@@ -1,0 +1,227 @@
+//! The embeddable simulated fleet: `start` a configured number of agents against a
+//! server URL, read `stats`, and `shutdown` cleanly (every agent says goodbye).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::header::HeaderValue;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::identity::Identity;
+use super::net::{self, NetError, ServerUrl};
+use super::session::{self, Shared, Timing};
+use super::stats::{SimStats, StatsSnapshot};
+use crate::cli::args::SimTransport;
+use crate::fleet::agent::AgentId;
+
+/// Everything a simulated fleet needs to know.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// `ws://host:port/v1/opamp` or `http://…` (the transport decides the protocol).
+    pub server: String,
+    pub agents: usize,
+    pub transport: SimTransport,
+    pub secret_key: Option<String>,
+    /// Fraction (0..=1) of agents that reject every configuration.
+    pub fail_rate: f64,
+    /// New agents per second while ramping up; 0 starts them all at once.
+    pub ramp_per_sec: f64,
+    /// Source addresses to spread connections over (empty: let the OS choose).
+    pub source_ips: Vec<IpAddr>,
+    pub seed: u64,
+    /// Index of the first agent, so several processes can share a seed without clashing.
+    pub first_index: usize,
+    /// gzip request bodies on the HTTP transport.
+    pub http_gzip: bool,
+    pub heartbeat: Duration,
+    pub apply_delay: Duration,
+    pub restart_delay: Duration,
+    pub metrics_interval: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+}
+
+impl SimConfig {
+    /// Defaults that look like a real fleet: 30 s heartbeats, Collector restarts of up to
+    /// 1.5 s on a new configuration, own metrics every 10 s.
+    pub fn new(server: impl Into<String>, agents: usize) -> Self {
+        SimConfig {
+            server: server.into(),
+            agents,
+            transport: SimTransport::Ws,
+            secret_key: None,
+            fail_rate: 0.0,
+            ramp_per_sec: 0.0,
+            source_ips: Vec::new(),
+            seed: 1,
+            first_index: 0,
+            http_gzip: false,
+            heartbeat: Duration::from_secs(30),
+            apply_delay: Duration::from_millis(1500),
+            restart_delay: Duration::from_secs(1),
+            metrics_interval: Duration::from_secs(10),
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+
+    /// For `fleetdeck --demo`: a lively fleet that ramps up over a couple of seconds
+    /// and pushes its own metrics often enough for sparklines to move.
+    pub fn demo(server: impl Into<String>, agents: usize, secret_key: Option<String>) -> Self {
+        SimConfig {
+            secret_key,
+            fail_rate: 0.08,
+            ramp_per_sec: (agents as f64 / 2.0).max(10.0),
+            seed: 42,
+            heartbeat: Duration::from_secs(15),
+            metrics_interval: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(10),
+            ..SimConfig::new(server, agents)
+        }
+    }
+
+    /// The identity agent `i` (0-based within this fleet) has.
+    pub fn identity(&self, i: usize) -> Identity {
+        Identity::derive(self.seed, self.first_index + i, self.fail_rate)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error("cannot resolve the OpAMP server {server}: {source}")]
+    Resolve {
+        server: String,
+        source: std::io::Error,
+    },
+    #[error("--fail-rate {0} is outside 0..=1")]
+    FailRate(f64),
+    #[error("--secret-key contains characters that cannot go in an HTTP header")]
+    SecretKey,
+    #[error("cannot build the HTTP client for own metrics: {0}")]
+    MetricsClient(String),
+}
+
+/// A running simulated fleet.
+pub struct SimFleet {
+    shared: Arc<Shared>,
+    agents: usize,
+    ids: Vec<AgentId>,
+    tracker: TaskTracker,
+    spawner: JoinHandle<()>,
+}
+
+/// Starts the fleet; agents connect in the background (ramped when asked).
+pub async fn start(cfg: SimConfig) -> Result<SimFleet, SimError> {
+    if !(0.0..=1.0).contains(&cfg.fail_rate) {
+        return Err(SimError::FailRate(cfg.fail_rate));
+    }
+    let url = ServerUrl::parse(&cfg.server)?;
+    let server = url.resolve().await.map_err(|source| SimError::Resolve {
+        server: cfg.server.clone(),
+        source,
+    })?;
+    let authorization = cfg
+        .secret_key
+        .as_deref()
+        .map(|k| HeaderValue::from_str(&format!("Secret-Key {k}")))
+        .transpose()
+        .map_err(|_| SimError::SecretKey)?;
+    let metrics_client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .map_err(|e| SimError::MetricsClient(e.to_string()))?;
+    let shared = Arc::new(Shared {
+        server,
+        url,
+        transport: cfg.transport,
+        authorization,
+        http_gzip: cfg.http_gzip,
+        timing: Timing {
+            heartbeat: cfg.heartbeat,
+            apply_delay: cfg.apply_delay,
+            restart_delay: cfg.restart_delay,
+            metrics_interval: cfg.metrics_interval,
+            backoff_initial: cfg.backoff_initial,
+            backoff_max: cfg.backoff_max,
+        },
+        cache: Default::default(),
+        stats: SimStats::default(),
+        metrics_client,
+        cancel: CancellationToken::new(),
+    });
+    let identities: Vec<Arc<Identity>> =
+        (0..cfg.agents).map(|i| Arc::new(cfg.identity(i))).collect();
+    let ids = identities.iter().map(|i| i.uid).collect();
+    let tracker = TaskTracker::new();
+    let spawner = tokio::spawn(spawn_agents(
+        shared.clone(),
+        tracker.clone(),
+        identities,
+        cfg.source_ips,
+        cfg.ramp_per_sec,
+    ));
+    Ok(SimFleet {
+        shared,
+        agents: cfg.agents,
+        ids,
+        tracker,
+        spawner,
+    })
+}
+
+async fn spawn_agents(
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    identities: Vec<Arc<Identity>>,
+    sources: Vec<IpAddr>,
+    ramp_per_sec: f64,
+) {
+    let gap = (ramp_per_sec > 0.0).then(|| Duration::from_secs_f64(1.0 / ramp_per_sec));
+    let started = tokio::time::Instant::now();
+    for (n, identity) in identities.into_iter().enumerate() {
+        if shared.cancel.is_cancelled() {
+            return;
+        }
+        if let Some(gap) = gap {
+            // Pace against the start time so timer granularity does not slow the ramp.
+            let due = started + gap.mul_f64(n as f64);
+            tokio::select! {
+                _ = shared.cancel.cancelled() => return,
+                _ = tokio::time::sleep_until(due) => {}
+            }
+        }
+        let source = (!sources.is_empty()).then(|| sources[n % sources.len()]);
+        tracker.spawn(session::run_agent(shared.clone(), identity, source));
+    }
+}
+
+impl SimFleet {
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot(self.agents)
+    }
+
+    /// Instance UIDs of the agents, in index order.
+    pub fn agent_ids(&self) -> &[AgentId] {
+        &self.ids
+    }
+
+    /// Stops every agent: each sends agent_disconnect and closes; returns final stats.
+    pub async fn shutdown(self) -> StatsSnapshot {
+        self.shared.cancel.cancel();
+        let _ = self.spawner.await;
+        self.tracker.close();
+        // Goodbyes are bounded by their own timeouts; this is a safety net.
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
+        self.shared.stats.snapshot(self.agents)
+    }
+}
+
+/// Parses `--source-ips` for callers outside this module.
+pub fn source_ips(spec: &str) -> Result<Vec<IpAddr>, SimError> {
+    Ok(net::parse_source_ips(spec)?)
+}

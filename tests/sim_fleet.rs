@@ -1,0 +1,250 @@
+//! Simulated agents against our real OpAMP server on 127.0.0.1:0, over both transports.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use fleetdeck::cli::args::SimTransport;
+use fleetdeck::fleet::events::{DisconnectReason, EventKind};
+use fleetdeck::fleet::snapshot::Connection;
+use fleetdeck::fleet::{AgentId, Transport};
+use fleetdeck::runtime::Runtime;
+use fleetdeck::settings::Settings;
+use fleetdeck::sim::{self, SimConfig};
+
+/// A fleet with short timings so a test sees heartbeats and reconnects in seconds.
+fn quick(url: String, agents: usize, transport: SimTransport) -> SimConfig {
+    let mut cfg = SimConfig::new(url, agents);
+    cfg.transport = transport;
+    cfg.secret_key = Some(SECRET.to_string());
+    cfg.seed = 7;
+    cfg.heartbeat = Duration::from_secs(1);
+    cfg.apply_delay = Duration::from_millis(50);
+    cfg.restart_delay = Duration::from_millis(200);
+    cfg.backoff_initial = Duration::from_millis(100);
+    cfg.backoff_max = Duration::from_millis(400);
+    cfg
+}
+
+async fn one_second_heartbeats() -> TestServer {
+    TestServer::start_with(|s| s.heartbeat_interval = Duration::from_secs(1)).await
+}
+
+async fn listed_and_heartbeating(transport: SimTransport, url: impl Fn(&TestServer) -> String) {
+    let server = one_second_heartbeats().await;
+    let fleet = sim::start(quick(url(&server), 6, transport))
+        .await
+        .expect("fleet starts");
+    let ids: Vec<AgentId> = fleet.agent_ids().to_vec();
+    let want = match transport {
+        SimTransport::Ws => Transport::WebSocket,
+        SimTransport::Http => Transport::Http,
+    };
+    let snap = server
+        .wait_for("all six agents listed as otelcol-contrib", |s| {
+            ids.iter().all(|id| {
+                s.get(id).is_some_and(|a| {
+                    a.name == "otelcol-contrib"
+                        && a.connection == Connection::Connected
+                        && a.transport == Some(want)
+                })
+            })
+        })
+        .await;
+    let agent = snap.get(&ids[0]).expect("listed");
+    assert!(!agent.host.is_empty() && !agent.version.is_empty());
+    assert!(agent.labels.contains_key("region"), "{:?}", agent.labels);
+    assert_eq!(
+        agent.labels.get("service.instance.id").map(String::as_str),
+        Some(ids[0].to_string().as_str())
+    );
+    assert!(agent.capabilities.has(0x400), "AcceptsRestartCommand");
+    let health = agent.health.as_ref().expect("health reported");
+    assert!(health.healthy);
+    assert!(
+        health.components.contains_key("pipeline:metrics"),
+        "{:?}",
+        health.components.keys()
+    );
+    assert!(agent.effective_config.is_some());
+
+    // The server offered a 1 s heartbeat; a few seconds later every agent has sent more.
+    let before: Vec<u64> = ids
+        .iter()
+        .map(|id| snap.get(id).map_or(0, |a| a.messages))
+        .collect();
+    server
+        .wait_for("heartbeats from every agent", |s| {
+            ids.iter()
+                .zip(&before)
+                .all(|(id, b)| s.get(id).is_some_and(|a| a.messages >= b + 2))
+        })
+        .await;
+    assert!(fleet.stats().connected == 6);
+
+    // Shutting down says goodbye: agents are marked gone because they said so.
+    let mut events = server.rt.registry.subscribe();
+    let summary = fleet.shutdown().await;
+    assert!(summary.messages_sent >= 18, "{summary}");
+    let mut goodbyes = 0;
+    while goodbyes < 6 {
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("disconnect events")
+            .expect("event");
+        if let EventKind::AgentDisconnected { reason, .. } = ev.kind {
+            assert_eq!(reason, DisconnectReason::AgentDisconnect);
+            goodbyes += 1;
+        }
+    }
+    server.rt.stop().await;
+}
+
+#[tokio::test]
+async fn websocket_agents_are_listed_and_heartbeat() {
+    listed_and_heartbeating(SimTransport::Ws, |s| s.ws_url()).await;
+}
+
+#[tokio::test]
+async fn http_agents_are_listed_and_poll() {
+    listed_and_heartbeating(SimTransport::Http, |s| s.http_url()).await;
+}
+
+#[tokio::test]
+async fn restart_command_brings_the_agent_back_as_a_new_process() {
+    let server = one_second_heartbeats().await;
+    let fleet = sim::start(quick(server.ws_url(), 2, SimTransport::Ws))
+        .await
+        .expect("fleet starts");
+    let id = fleet.agent_ids()[1];
+    let snap = server
+        .wait_for("agent healthy", |s| {
+            s.get(&id).is_some_and(|a| a.health.is_some())
+        })
+        .await;
+    let started = snap
+        .get(&id)
+        .and_then(|a| a.health.as_ref())
+        .map(|h| h.start_time_unix_nano)
+        .expect("start time");
+
+    server
+        .rt
+        .registry
+        .restart(id)
+        .await
+        .expect("restart accepted");
+    server
+        .wait_for("agent back with a later start time", |s| {
+            s.get(&id).is_some_and(|a| {
+                a.is_connected()
+                    && a.health
+                        .as_ref()
+                        .is_some_and(|h| h.start_time_unix_nano > started)
+            })
+        })
+        .await;
+    assert_eq!(fleet.stats().restarts, 1);
+    fleet.shutdown().await;
+    server.rt.stop().await;
+}
+
+async fn reconnects_after_server_restart(transport: SimTransport) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::ephemeral(dir.path(), SECRET);
+    settings.heartbeat_interval = Duration::from_secs(1);
+    let first = Runtime::start(&settings).await.expect("server starts");
+    let url = first.opamp_url(transport == SimTransport::Ws);
+    settings.listen = first.agent_addr;
+    let fleet = sim::start(quick(url, 4, transport))
+        .await
+        .expect("fleet starts");
+    let ids = fleet.agent_ids().to_vec();
+    let all_connected = |rt: &Runtime| {
+        let mut rx = rt.registry.snapshot();
+        let ids = ids.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    let s = rx.borrow_and_update().clone();
+                    if ids.iter().all(|id| {
+                        s.get(id)
+                            .is_some_and(|a| a.is_connected() && a.name == "otelcol-contrib")
+                    }) {
+                        return;
+                    }
+                    if rx.changed().await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .await
+            .is_ok()
+        }
+    };
+    assert!(
+        all_connected(&first).await,
+        "agents connect to the first server"
+    );
+    first.stop().await;
+
+    // Same address, fresh memory: the agents find it again and describe themselves.
+    let second = Runtime::start(&settings).await.expect("server restarts");
+    assert!(
+        all_connected(&second).await,
+        "agents reconnect to the restarted server"
+    );
+    assert!(fleet.stats().reconnects >= 4);
+    fleet.shutdown().await;
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn websocket_agents_reconnect_after_server_restart() {
+    reconnects_after_server_restart(SimTransport::Ws).await;
+}
+
+#[tokio::test]
+async fn http_agents_reconnect_after_server_restart() {
+    reconnects_after_server_restart(SimTransport::Http).await;
+}
+
+#[tokio::test]
+async fn wrong_secret_is_refused_and_retried_without_listing() {
+    let server = one_second_heartbeats().await;
+    let mut cfg = quick(server.ws_url(), 2, SimTransport::Ws);
+    cfg.secret_key = Some("wrong".into());
+    let fleet = sim::start(cfg).await.expect("fleet starts");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let stats = fleet.stats();
+    assert_eq!(stats.connected, 0);
+    assert!(stats.connect_errors >= 2, "{stats}");
+    assert!(server.rt.registry.snapshot().borrow().agents.is_empty());
+    fleet.shutdown().await;
+    server.rt.stop().await;
+}
+
+#[tokio::test]
+async fn same_seed_gives_the_same_agents_across_runs() {
+    let server = one_second_heartbeats().await;
+    let a = sim::start(quick(server.ws_url(), 3, SimTransport::Ws))
+        .await
+        .expect("fleet");
+    let ids = a.agent_ids().to_vec();
+    a.shutdown().await;
+    let b = sim::start(quick(server.ws_url(), 3, SimTransport::Ws))
+        .await
+        .expect("fleet");
+    assert_eq!(b.agent_ids(), ids.as_slice());
+    server
+        .wait_for("the same three agents, connected again", |s| {
+            s.agents.len() == 3
+                && ids
+                    .iter()
+                    .all(|id| s.get(id).is_some_and(|a| a.is_connected()))
+        })
+        .await;
+    b.shutdown().await;
+    server.rt.stop().await;
+}

@@ -255,3 +255,54 @@ spec:
         "{yaml}"
     );
 }
+
+/// One golden per type kind, with non-default parameters that switch template branches.
+#[test]
+fn golden_per_type_kind() {
+    let source = config(
+        r#"
+apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {name: golden-source}
+spec:
+  sources:
+    - type: syslog
+      parameters: {protocol: rfc3164, transport: tcp, port: 1514, timezone: Europe/Berlin}
+  destinations: [{type: debug}]
+"#,
+    );
+    insta::assert_snapshot!("kind_source_syslog", rendered(&source, &[]));
+    let processor = config(
+        r#"
+apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {name: golden-processor}
+spec:
+  sources: [{type: filelog, parameters: {include: [/var/log/app.log], parse_format: json}}]
+  processors:
+    - type: transform
+      parameters:
+        log_statements: ['set(attributes["env"], "prod")']
+    - type: attributes
+      parameters: {insert: {team: web}, delete: [password]}
+  destinations: [{type: debug}]
+"#,
+    );
+    insta::assert_snapshot!("kind_processor_transform", rendered(&processor, &[]));
+    let destination = config(
+        r#"
+apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {name: golden-destination}
+spec:
+  sources: [{type: otlp, parameters: {telemetry_types: [Logs, Traces]}}]
+  destinations:
+    - type: elasticsearch
+      parameters: {endpoints: ["https://es.example.net:9200"], auth: api_key, api_key: secret-key}
+"#,
+    );
+    insta::assert_snapshot!(
+        "kind_destination_elasticsearch",
+        rendered(&destination, &[])
+    );
+}

@@ -12,10 +12,14 @@ use tokio_util::sync::CancellationToken;
 use std::sync::Arc;
 
 use crate::catalog::{Catalog, CatalogError};
+use crate::fleet::AgentId;
 use crate::fleet::events::{EventKind, FleetEvent};
-use crate::fleet::registry::{self, KnownAgent, RegistryConfig, RegistryHandle};
+use crate::fleet::outbound::TelemetryDestination;
+use crate::fleet::registry::{self, KnownAgent, OwnTelemetryOffer, RegistryConfig, RegistryHandle};
+use crate::fleet::telemetry::TelemetryStore;
 use crate::opamp::codec::server_caps;
 use crate::opamp::server::{self, AgentListener, ListenerConfig};
+use crate::otlp::{self, OtlpState, OtlpStats};
 use crate::rollout::Rollouts;
 use crate::rollout::runner::{self as rollout_runner, RunnerConfig};
 use crate::settings::Settings;
@@ -40,6 +44,9 @@ pub struct Runtime {
     pub catalog: Arc<Catalog>,
     pub rollouts: Rollouts,
     pub store: Store,
+    /// The agents' own telemetry as rates per agent (sparklines, API).
+    pub telemetry: TelemetryStore,
+    pub otlp_stats: Arc<OtlpStats>,
     write_behind: WriteBehind,
     /// Where agents connect (the real port when the settings asked for port 0).
     pub agent_addr: SocketAddr,
@@ -75,6 +82,30 @@ impl Runtime {
             addr: settings.listen,
             source,
         })?;
+        let public_url = if settings.public_url.is_empty() || settings.public_url.ends_with(":0") {
+            let host = if agent_addr.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], agent_addr.port()))
+            } else {
+                agent_addr
+            };
+            format!("http://{host}")
+        } else {
+            settings.public_url.clone()
+        };
+        let telemetry = TelemetryStore::new();
+        let own_metrics: OwnTelemetryOffer = {
+            let secret = settings.secret_key.clone();
+            let endpoint = format!("{public_url}/v1/metrics");
+            Arc::new(move |id: &AgentId| {
+                Some(TelemetryDestination {
+                    endpoint: endpoint.clone(),
+                    headers: vec![(
+                        "Authorization".to_string(),
+                        format!("Bearer {}", otlp::token::issue(secret.as_bytes(), id)),
+                    )],
+                })
+            })
+        };
         let registry = registry::spawn_with(
             RegistryConfig {
                 heartbeat_interval: settings.heartbeat_interval,
@@ -85,6 +116,7 @@ impl Runtime {
                     format!("Secret-Key {}", settings.secret_key),
                 )],
                 persist: Some(write_behind.clone()),
+                own_metrics: Some(own_metrics),
                 ..RegistryConfig::default()
             },
             known,
@@ -112,23 +144,21 @@ impl Runtime {
             },
             shutdown.clone(),
         );
-        let public_url = if settings.public_url.is_empty() || settings.public_url.ends_with(":0") {
-            let host = if agent_addr.ip().is_unspecified() {
-                SocketAddr::from(([127, 0, 0, 1], agent_addr.port()))
-            } else {
-                agent_addr
-            };
-            format!("http://{host}")
-        } else {
-            settings.public_url.clone()
-        };
-        let app = listener.router();
+        let otlp_state = OtlpState::new(
+            settings.secret_key.as_bytes(),
+            registry.snapshot(),
+            telemetry.clone(),
+        );
+        let otlp_stats = otlp_state.stats.clone();
+        let app = listener.router().merge(otlp::router(otlp_state));
         let server = tokio::spawn(server::run(tcp, app, shutdown.clone()));
         Ok(Runtime {
             registry,
             catalog,
             rollouts,
             store,
+            telemetry,
+            otlp_stats,
             write_behind,
             agent_addr,
             shutdown,

@@ -186,8 +186,9 @@ fn ingest(c: &mut Criterion) {
             });
             let counters = stats.snapshot();
             eprintln!(
-                "  {} agents tracked, {} points stored, {} stale, {} for unknown agents",
+                "  {} agents tracked, {} bytes per agent, {} points stored, {} stale, {} for unknown agents",
                 store.agents_tracked(),
+                store.memory_bytes() / store.agents_tracked().max(1),
                 counters.metric_points,
                 counters.stale_samples,
                 counters.unknown_agent_points

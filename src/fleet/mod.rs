@@ -5,6 +5,7 @@ pub mod agent;
 pub mod events;
 pub mod registry;
 pub mod snapshot;
+pub mod telemetry;
 
 pub use agent::{AgentId, AgentReport, Capabilities, Transport};
 pub use events::{EventKind, FleetEvent};

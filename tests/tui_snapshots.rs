@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use fleetdeck::tui::seed::{self, SeededTelemetry};
+use fleetdeck::tui::seed;
 use fleetdeck::tui::testing::{press, render_text, type_text};
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
 
@@ -39,7 +39,7 @@ fn app(agents: usize, (w, h): (u16, u16)) -> App {
 
 /// Copies the telemetry the frame needs (as the run loop does), then draws.
 fn shot(app: &mut App) -> String {
-    let telemetry = SeededTelemetry::for_fleet(&app.snapshot.clone(), seed::NOW_SECS);
+    let telemetry = seed::telemetry(&app.snapshot.clone(), usize::MAX);
     app.copy_tails(&telemetry);
     render_text(app)
 }

@@ -37,7 +37,7 @@ use crate::fleet::{FleetEvent, FleetSnapshot};
 pub use action::{Action, Effect, SortKey};
 pub use app::{App, AppConfig};
 pub use keymap::Keymap;
-pub use telemetry::{NoTelemetry, TelemetrySource};
+pub use telemetry::{StoreAt, TelemetrySource};
 pub use theme::{ColorLevel, Theme};
 
 /// Frames are drawn only when something changed, and at most this often.
@@ -77,7 +77,7 @@ pub struct TuiSettings {
 pub struct TuiContext {
     pub snapshot: watch::Receiver<Arc<FleetSnapshot>>,
     pub events: broadcast::Receiver<FleetEvent>,
-    pub telemetry: Arc<dyn TelemetrySource + Send + Sync>,
+    pub telemetry: crate::fleet::telemetry::TelemetryStore,
     pub server_info: ServerInfo,
     pub settings: TuiSettings,
     /// Cancelled by the UI when the user quits; the UI also stops when it is cancelled.
@@ -130,7 +130,7 @@ async fn event_loop(
         let next_frame = last_draw.map_or(now, |t| t + FRAME);
         if dirty && now >= next_frame {
             app.set_now(SystemTime::now());
-            app.copy_tails(ctx.telemetry.as_ref());
+            app.copy_tails(&ctx.telemetry);
             term.draw(app)?;
             dirty = false;
             last_draw = Some(now);

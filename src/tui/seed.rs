@@ -2,7 +2,7 @@
 //! Everything derives from the agent's index and a fixed "now", so every run draws the
 //! same screens.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,7 +13,9 @@ use crate::fleet::agent::{
 use crate::fleet::events::{DisconnectReason, EventKind, FleetEvent};
 use crate::fleet::snapshot::{AgentView, Connection, FleetSnapshot};
 
-use super::telemetry::{Series, Signal, TelemetrySource};
+use crate::fleet::telemetry::{Sample, Series, Signal, TelemetryStore, Temporality};
+
+use super::telemetry::StoreAt;
 
 /// 2026-01-01T12:00:00Z: the "now" all seeded data is relative to.
 pub const NOW_SECS: u64 = 1_767_268_800;
@@ -370,103 +372,91 @@ pub fn events(snap: &FleetSnapshot) -> Vec<FleetEvent> {
     out
 }
 
-/// Sine-wave throughput per agent, silent for disconnected agents.
-#[derive(Debug, Clone)]
-pub struct SeededTelemetry {
-    pub now_secs: u64,
-    silent: HashSet<AgentId>,
-    agents: usize,
-}
+/// Seconds of history the seeded telemetry store holds.
+pub const HISTORY_SECS: u64 = 120;
 
-impl SeededTelemetry {
-    pub fn for_fleet(snap: &FleetSnapshot, now_secs: u64) -> Self {
-        SeededTelemetry {
-            now_secs,
-            silent: snap
-                .agents
-                .iter()
-                .filter(|a| !a.is_connected())
-                .map(|a| a.id)
-                .collect(),
-            agents: snap.agents.len(),
+/// A real telemetry store holding `HISTORY_SECS` seconds of sine-wave throughput for the
+/// first `limit` connected agents of the snapshot (disconnected agents stay silent), read
+/// at the fixed `NOW_SECS`.
+pub fn telemetry(snap: &FleetSnapshot, limit: usize) -> StoreAt {
+    let store = TelemetryStore::new();
+    let agents: Vec<AgentId> = snap
+        .agents
+        .iter()
+        .filter(|a| a.is_connected())
+        .take(limit)
+        .map(|a| a.id)
+        .collect();
+    let mut samples = Vec::with_capacity(Series::ALL.len());
+    for t in NOW_SECS + 1 - HISTORY_SECS..=NOW_SECS {
+        for id in &agents {
+            let seed = seed_of(id);
+            samples.clear();
+            samples.extend(Series::ALL.iter().map(|s| Sample {
+                series: *s,
+                stream: 0,
+                temporality: Temporality::Gauge,
+                start_ns: 0,
+                time_ns: t * 1_000_000_000,
+                value: value(seed, *s, t),
+            }));
+            store.ingest_at(t, id, &samples);
         }
     }
-
-    fn value(seed: u64, series: Series, t: u64) -> f64 {
-        let base = |lo: f64, hi: f64, salt: u64| {
-            let r = (mix(seed ^ salt) % 10_000) as f64 / 10_000.0;
-            lo + r * (hi - lo)
-        };
-        let phase = (seed % 628) as f64 / 100.0;
-        let wave = |speed: f64, shift: f64| {
-            let x = (t as f64) * speed + phase + shift;
-            1.0 + 0.35 * x.sin() + 0.15 * (x * 3.1).sin()
-        };
-        let shift = |s: Signal| match s {
-            Signal::Logs => 0.0,
-            Signal::Metrics => 2.1,
-            Signal::Traces => 4.2,
-        };
-        let signal_base = |s: Signal| match s {
-            Signal::Logs => base(40.0, 2_400.0, 1),
-            Signal::Metrics => base(300.0, 6_000.0, 2),
-            // A third of the agents carry no traces.
-            Signal::Traces if seed.is_multiple_of(3) => 0.0,
-            Signal::Traces => base(20.0, 900.0, 3),
-        };
-        let failing = seed % 7 == 3;
-        match series {
-            Series::In(s) => (signal_base(s) * wave(0.35, shift(s))).round(),
-            Series::Out(s) => {
-                let loss = if failing && s == Signal::Traces {
-                    0.8
-                } else {
-                    0.99
-                };
-                (signal_base(s) * wave(0.35, shift(s)) * loss).round()
-            }
-            Series::Failed(s) => {
-                if failing && s == Signal::Traces {
-                    (signal_base(s) * wave(0.35, shift(s)) * 0.2).round()
-                } else {
-                    0.0
-                }
-            }
-            Series::Cpu => (base(2.0, 65.0, 4) * wave(0.2, 1.0))
-                .clamp(0.0, 100.0)
-                .round(),
-            Series::Memory => {
-                (base(80.0, 700.0, 5) * (1.0 + 0.05 * wave(0.05, 0.5))).round() * 1_048_576.0
-            }
-        }
-    }
-
-    fn seed_of(id: &AgentId) -> u64 {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&id.as_bytes()[8..16]);
-        u64::from_be_bytes(b)
+    StoreAt {
+        store,
+        now: NOW_SECS,
     }
 }
 
-impl TelemetrySource for SeededTelemetry {
-    fn tail(&self, id: &AgentId, series: Series, n: usize, out: &mut Vec<f64>) {
-        out.clear();
-        if self.silent.contains(id) {
-            return;
-        }
-        let seed = Self::seed_of(id);
-        let start = (self.now_secs + 1).saturating_sub(n as u64);
-        out.extend((start..=self.now_secs).map(|t| Self::value(seed, series, t)));
-    }
+fn seed_of(id: &AgentId) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&id.as_bytes()[8..16]);
+    u64::from_be_bytes(b)
+}
 
-    fn fleet_tail(&self, series: Series, n: usize, out: &mut Vec<f64>) {
-        out.clear();
-        let live = self.agents.saturating_sub(self.silent.len()) as f64;
-        let start = (self.now_secs + 1).saturating_sub(n as u64);
-        // The fleet's mean agent, times the number of live agents.
-        out.extend((start..=self.now_secs).map(|t| {
-            let mean: f64 = (0..16).map(|k| Self::value(mix(k), series, t)).sum::<f64>() / 16.0;
-            (mean * live).round()
-        }));
+/// The value of one series of the agent with `seed` at second `t`.
+fn value(seed: u64, series: Series, t: u64) -> f64 {
+    let base = |lo: f64, hi: f64, salt: u64| {
+        let r = (mix(seed ^ salt) % 10_000) as f64 / 10_000.0;
+        lo + r * (hi - lo)
+    };
+    let phase = (seed % 628) as f64 / 100.0;
+    let wave = |speed: f64, shift: f64| {
+        let x = (t as f64) * speed + phase + shift;
+        1.0 + 0.35 * x.sin() + 0.15 * (x * 3.1).sin()
+    };
+    let shift = |s: Signal| match s {
+        Signal::Logs => 0.0,
+        Signal::Metrics => 2.1,
+        Signal::Traces => 4.2,
+    };
+    let signal_base = |s: Signal| match s {
+        Signal::Logs => base(40.0, 2_400.0, 1),
+        Signal::Metrics => base(300.0, 6_000.0, 2),
+        // A third of the agents carry no traces.
+        Signal::Traces if seed.is_multiple_of(3) => 0.0,
+        Signal::Traces => base(20.0, 900.0, 3),
+    };
+    let failing = seed % 7 == 3;
+    match series {
+        Series::In(s) => (signal_base(s) * wave(0.35, shift(s))).round(),
+        Series::Out(s) => {
+            let loss = if failing && s == Signal::Traces {
+                0.8
+            } else {
+                0.99
+            };
+            (signal_base(s) * wave(0.35, shift(s)) * loss).round()
+        }
+        Series::Failed(s) if failing && s == Signal::Traces => {
+            (signal_base(s) * wave(0.35, shift(s)) * 0.2).round()
+        }
+        Series::Failed(_) => 0.0,
+        // In cores, as the store keeps it.
+        Series::Cpu => (base(0.02, 0.65, 4) * wave(0.2, 1.0)).clamp(0.0, 4.0),
+        Series::Memory => {
+            (base(80.0, 700.0, 5) * (1.0 + 0.05 * wave(0.05, 0.5))).round() * 1_048_576.0
+        }
     }
 }

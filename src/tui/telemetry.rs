@@ -1,4 +1,4 @@
-//! The UI's window on the agents' own telemetry. The run loop copies the tails the next
+//! The UI's window on the agents' own telemetry (`fleet::telemetry`). The run loop copies the tails the next
 //! frame will show (visible rows, the open agent, fleet totals) into a `Tails` buffer just
 //! before drawing, so render itself never touches the store or its lock.
 
@@ -6,65 +6,13 @@ use std::collections::HashMap;
 
 use crate::fleet::AgentId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Signal {
-    Logs,
-    Metrics,
-    Traces,
-}
+pub use crate::fleet::telemetry::{Resolution, SERIES_COUNT, Series, Signal, TelemetryStore};
 
-impl Signal {
-    pub const ALL: [Signal; 3] = [Signal::Logs, Signal::Metrics, Signal::Traces];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Signal::Logs => "logs",
-            Signal::Metrics => "metrics",
-            Signal::Traces => "traces",
-        }
-    }
-}
-
-/// One time series kept per agent: items per second in, out and failed per signal, and
-/// process CPU (percent) and memory (bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Series {
-    In(Signal),
-    Out(Signal),
-    Failed(Signal),
-    Cpu,
-    Memory,
-}
-
-impl Series {
-    pub const COUNT: usize = 11;
-    pub const ALL: [Series; Series::COUNT] = [
-        Series::In(Signal::Logs),
-        Series::In(Signal::Metrics),
-        Series::In(Signal::Traces),
-        Series::Out(Signal::Logs),
-        Series::Out(Signal::Metrics),
-        Series::Out(Signal::Traces),
-        Series::Failed(Signal::Logs),
-        Series::Failed(Signal::Metrics),
-        Series::Failed(Signal::Traces),
-        Series::Cpu,
-        Series::Memory,
-    ];
-
-    fn slot(self) -> usize {
-        let sig = |s: Signal| match s {
-            Signal::Logs => 0,
-            Signal::Metrics => 1,
-            Signal::Traces => 2,
-        };
-        match self {
-            Series::In(s) => sig(s),
-            Series::Out(s) => 3 + sig(s),
-            Series::Failed(s) => 6 + sig(s),
-            Series::Cpu => 9,
-            Series::Memory => 10,
-        }
+pub fn signal_label(s: Signal) -> &'static str {
+    match s {
+        Signal::Logs => "logs",
+        Signal::Metrics => "metrics",
+        Signal::Traces => "traces",
     }
 }
 
@@ -74,28 +22,43 @@ pub trait TelemetrySource {
     fn fleet_tail(&self, series: Series, n: usize, out: &mut Vec<f64>);
 }
 
-/// A source with no data: every sparkline is empty.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoTelemetry;
-
-impl TelemetrySource for NoTelemetry {
-    fn tail(&self, _: &AgentId, _: Series, _: usize, out: &mut Vec<f64>) {
-        out.clear();
+/// The live store, read at the current second, one point per second.
+impl TelemetrySource for TelemetryStore {
+    fn tail(&self, id: &AgentId, series: Series, n: usize, out: &mut Vec<f64>) {
+        TelemetryStore::tail(self, id, series, Resolution::Second, n, out);
     }
-    fn fleet_tail(&self, _: Series, _: usize, out: &mut Vec<f64>) {
-        out.clear();
+    fn fleet_tail(&self, series: Series, n: usize, out: &mut Vec<f64>) {
+        TelemetryStore::fleet_tail(self, series, Resolution::Second, n, out);
+    }
+}
+
+/// The store as seen at a fixed second: deterministic tests and screenshots.
+#[derive(Clone)]
+pub struct StoreAt {
+    pub store: TelemetryStore,
+    pub now: u64,
+}
+
+impl TelemetrySource for StoreAt {
+    fn tail(&self, id: &AgentId, series: Series, n: usize, out: &mut Vec<f64>) {
+        self.store
+            .tail_at(self.now, id, series, Resolution::Second, n, out);
+    }
+    fn fleet_tail(&self, series: Series, n: usize, out: &mut Vec<f64>) {
+        self.store
+            .fleet_tail_at(self.now, series, Resolution::Second, n, out);
     }
 }
 
 /// Every series of one agent (or of the fleet), as copied for one frame.
 #[derive(Debug, Clone, Default)]
 pub struct SeriesSet {
-    data: [Vec<f64>; Series::COUNT],
+    data: [Vec<f64>; SERIES_COUNT],
 }
 
 impl SeriesSet {
     pub fn get(&self, s: Series) -> &[f64] {
-        &self.data[s.slot()]
+        &self.data[s.index()]
     }
 
     pub fn latest(&self, s: Series) -> Option<f64> {
@@ -104,7 +67,7 @@ impl SeriesSet {
 
     fn fill(&mut self, n: usize, mut copy: impl FnMut(Series, &mut Vec<f64>)) {
         for s in Series::ALL {
-            let buf = &mut self.data[s.slot()];
+            let buf = &mut self.data[s.index()];
             buf.clear();
             if n > 0 {
                 copy(s, buf);

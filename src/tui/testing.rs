@@ -97,3 +97,35 @@ fn key_event(chord: KeyChord) -> KeyEvent {
     }
     KeyEvent::new(chord.code, mods)
 }
+
+/// Turns the mouse wheel once over the screen.
+pub fn wheel(app: &mut App, down: bool) -> Vec<Effect> {
+    use crossterm::event::{Event, MouseEvent, MouseEventKind};
+    let kind = if down {
+        MouseEventKind::ScrollDown
+    } else {
+        MouseEventKind::ScrollUp
+    };
+    app.handle_event(&Event::Mouse(MouseEvent {
+        kind,
+        column: 10,
+        row: 10,
+        modifiers: KeyModifiers::NONE,
+    }))
+}
+
+/// Clicks the left button at a screen cell.
+pub fn click(app: &mut App, column: u16, row: u16) -> Vec<Effect> {
+    use crossterm::event::{Event, MouseButton, MouseEvent, MouseEventKind};
+    app.handle_event(&Event::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    }))
+}
+
+/// The terminal was resized.
+pub fn resize(app: &mut App, width: u16, height: u16) {
+    app.handle_event(&crossterm::event::Event::Resize(width, height));
+}

@@ -211,7 +211,7 @@ fn agent_row<'a>(
             Col::Config => config_cell(t, a),
             Col::SignalIn(s) => signal_cell(t, tails, *s, tier.spark_width(), false),
             Col::SignalInOut(s) => signal_cell(t, tails, *s, tier.spark_width(), true),
-            Col::Cpu => latest_cell(tails, Series::Cpu, |v| format!("{v:.0}%"), base),
+            Col::Cpu => latest_cell(tails, Series::Cpu, |v| format!("{:.0}%", v * 100.0), base),
             Col::Memory => latest_cell(tails, Series::Memory, fmt::bytes, base),
             Col::Seen => Cell::from(Span::styled(fmt::age(app.now, a.last_seen), t.muted)),
         })

@@ -16,7 +16,7 @@ use crate::fleet::snapshot::AgentView;
 
 use super::super::app::{App, Section};
 use super::super::fmt;
-use super::super::telemetry::{Series, SeriesSet, Signal};
+use super::super::telemetry::{Series, SeriesSet, Signal, signal_label};
 use super::super::theme::Theme;
 use super::agents::spark_style;
 use super::{crumbs, frame_block};
@@ -490,9 +490,9 @@ fn yaml_spans(t: &Theme, line: &str) -> Vec<Span<'static>> {
 
 fn series_label(s: Series) -> String {
     match s {
-        Series::In(sig) => format!("{} in", sig.label()),
-        Series::Out(sig) => format!("{} out", sig.label()),
-        Series::Failed(sig) => format!("{} failed", sig.label()),
+        Series::In(sig) => format!("{} in", signal_label(sig)),
+        Series::Out(sig) => format!("{} out", signal_label(sig)),
+        Series::Failed(sig) => format!("{} failed", signal_label(sig)),
         Series::Cpu => "cpu".into(),
         Series::Memory => "memory".into(),
     }
@@ -501,7 +501,8 @@ fn series_label(s: Series) -> String {
 fn series_value(s: Series, v: Option<f64>) -> String {
     match (s, v) {
         (_, None) => "–".into(),
-        (Series::Cpu, Some(v)) => format!("{v:.0}%"),
+        // CPU comes in cores; show percent of one core like top does.
+        (Series::Cpu, Some(v)) => format!("{:.0}%", v * 100.0),
         (Series::Memory, Some(v)) => fmt::bytes(v),
         (_, Some(v)) => format!("{}/s", fmt::rate(v)),
     }

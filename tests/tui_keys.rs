@@ -114,7 +114,7 @@ fn filter_applies_while_typing_and_esc_restores_the_previous_one() {
     press(&mut a, &["/"]);
     type_text(&mut a, "env=staging");
     press(&mut a, &["enter"]);
-    assert!(a.agents.index.len() > 0 && a.agents.index.len() < 60);
+    assert!(!a.agents.index.is_empty() && a.agents.index.len() < 60);
     for id in a.shown_ids() {
         assert_eq!(a.snapshot.get(&id).unwrap().labels["env"], "staging");
     }

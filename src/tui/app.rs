@@ -826,7 +826,9 @@ pub fn event_agent(e: &FleetEvent) -> Option<AgentId> {
         | K::AgentDisconnected { id, .. }
         | K::HealthChanged { id, .. }
         | K::RemoteConfigStatus { id, .. }
+        | K::ConfigStatus { id, .. }
         | K::DuplicateInstanceUid { id, .. } => Some(*id),
+        K::Rollout { .. } => None,
     }
 }
 

@@ -296,6 +296,7 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
         disconnected_at: (!connected).then_some(last_seen),
         sequence_num: 100 + i as u64,
         messages: 1_000 + 3 * i as u64,
+        config: None,
     }
 }
 

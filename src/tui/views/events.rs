@@ -71,6 +71,28 @@ fn describe(t: &Theme, e: &FleetEvent) -> (&'static str, Style, String) {
                 ("·", t.muted, format!("{name} has no remote configuration"))
             }
         },
+        EventKind::ConfigStatus {
+            name,
+            config,
+            state,
+            error,
+            ..
+        } => {
+            use crate::fleet::delivery::ApplyState;
+            match state {
+                ApplyState::Applied => ("✓", t.ok, format!("{name} applied {config}")),
+                ApplyState::Failed | ApplyState::Stalled if !error.is_empty() => {
+                    ("✕", t.err, format!("{name} {state} {config}: {error}"))
+                }
+                ApplyState::Failed | ApplyState::Stalled => {
+                    ("✕", t.err, format!("{name} {state} {config}"))
+                }
+                _ => ("◌", t.info, format!("{name} {state} {config}")),
+            }
+        }
+        EventKind::Rollout { config, message } => {
+            ("»", t.info, format!("rollout {config}: {message}"))
+        }
         EventKind::DuplicateInstanceUid { id, remote_addr } => {
             let from = remote_addr
                 .map(|a| format!(" from {a}"))

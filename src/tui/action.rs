@@ -66,11 +66,13 @@ pub enum Action {
     Freeze,
     CycleTheme,
     Restart,
+    /// Open the pipeline builder for a new configuration.
+    NewConfig,
 }
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 34] = [
         Action::Help,
         Action::Palette,
         Action::Back,
@@ -104,6 +106,7 @@ impl Action {
         Action::Restart,
         Action::NextSection,
         Action::PrevSection,
+        Action::NewConfig,
     ];
 
     /// The name used in the `[keymap]` table of the settings file.
@@ -143,6 +146,7 @@ impl Action {
             Action::Freeze => "freeze",
             Action::CycleTheme => "cycle_theme",
             Action::Restart => "restart",
+            Action::NewConfig => "new_config",
         }
     }
 
@@ -187,6 +191,7 @@ impl Action {
             Action::Freeze => "freeze / resume live data",
             Action::CycleTheme => "next theme",
             Action::Restart => "restart marked (or selected) agents",
+            Action::NewConfig => "new configuration (pipeline builder)",
         }
     }
 
@@ -204,6 +209,7 @@ impl Action {
             Action::NextView => "view",
             Action::NextSection => "section",
             Action::Freeze => "freeze",
+            Action::NewConfig => "new",
             other => other.name(),
         }
     }
@@ -217,4 +223,6 @@ pub enum Effect {
     Quit,
     /// Ask the agents to restart (OpAMP `ServerToAgentCommand`).
     RestartAgents(Vec<AgentId>),
+    /// Catalog and rollout work for the pipeline builder, carried out by the run loop.
+    Wizard(super::wizard::WizardEffect),
 }

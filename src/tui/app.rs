@@ -22,6 +22,8 @@ use super::layout;
 use super::palette;
 use super::telemetry::{Tails, TelemetrySource};
 use super::theme::{self, ColorLevel, Theme};
+use super::wizard::{self, Wizard, WizardEffect, WizardMsg};
+use crate::pipeline::TypeRegistry;
 
 /// Most events kept for the events pane.
 pub const EVENT_HISTORY: usize = 2000;
@@ -37,6 +39,8 @@ pub enum Route {
     Events,
     Types,
     Detail(AgentId),
+    /// The pipeline builder (`App::wizard` holds its state).
+    Wizard,
 }
 
 impl Route {
@@ -47,6 +51,7 @@ impl Route {
             Route::Events => "Events",
             Route::Types => "Resource types",
             Route::Detail(_) => "Agent",
+            Route::Wizard => "Pipeline builder",
         }
     }
 
@@ -61,7 +66,7 @@ impl Route {
             ],
             Route::Detail(_) => &[Context::Detail, Context::Scroll, Context::Global],
             Route::Configs | Route::Events => &[Context::List, Context::Scroll, Context::Global],
-            Route::Types => &[Context::Global],
+            Route::Types | Route::Wizard => &[Context::Global],
         }
     }
 }
@@ -192,6 +197,11 @@ pub struct App {
     pub flash: Option<Flash>,
     pub server: ServerInfo,
     pub tails: Tails,
+    /// The pipeline builder, while it is open.
+    pub wizard: Option<Wizard>,
+    /// Resource types the builder offers (the catalog's, set by the run loop; the
+    /// built-in ones when nothing set them).
+    pub types: Option<Arc<TypeRegistry>>,
     quit: bool,
 }
 
@@ -230,6 +240,8 @@ impl App {
             flash: None,
             server: config.server,
             tails: Tails::default(),
+            wizard: None,
+            types: None,
             quit: false,
         };
         app.reindex();
@@ -336,6 +348,12 @@ impl App {
                 Vec::new()
             }
             Event::Mouse(m) if self.mouse => self.handle_mouse(m),
+            Event::Paste(text) if self.route() == Route::Wizard => {
+                if let Some(w) = &mut self.wizard {
+                    w.paste(text);
+                }
+                Vec::new()
+            }
             Event::Paste(text) => {
                 if let Some(Input::Filter { text: t, .. } | Input::Palette { text: t }) =
                     &mut self.input
@@ -355,6 +373,9 @@ impl App {
         };
         if chord == KeyChord::ctrl('c') {
             return self.apply(Action::ForceQuit);
+        }
+        if self.route() == Route::Wizard {
+            return self.wizard_key(key);
         }
         if self.input.is_some() {
             return self.edit_input(key);
@@ -470,6 +491,7 @@ impl App {
                 self.set_theme(names[(at + 1) % names.len()]);
             }
             Action::Restart => return self.restart(),
+            Action::NewConfig => return self.open_wizard(None),
             Action::Filter => {}
         }
         Vec::new()
@@ -547,8 +569,68 @@ impl App {
                     }
                 }
             }
-            Route::Types | Route::Detail(_) => {}
+            Route::Types | Route::Detail(_) | Route::Wizard => {}
         }
+    }
+
+    // ----- the pipeline builder -----
+
+    /// Uses these resource types for builders opened from now on.
+    pub fn set_types(&mut self, types: Arc<TypeRegistry>) {
+        self.types = Some(types);
+    }
+
+    /// Opens the builder: a new configuration, or `edit` from the catalog. Agents marked
+    /// in the agents view become its first targets.
+    pub fn open_wizard(&mut self, edit: Option<String>) -> Vec<Effect> {
+        let types = self
+            .types
+            .get_or_insert_with(|| Arc::new(TypeRegistry::builtin()))
+            .clone();
+        let marks = self.agents.marks.iter().copied();
+        let w = match &edit {
+            Some(name) => Wizard::edit(types, name, marks),
+            None => Wizard::new(types, marks),
+        };
+        let start = w.start();
+        self.wizard = Some(w);
+        if self.route() != Route::Wizard {
+            self.push_route(Route::Wizard);
+        }
+        vec![Effect::Wizard(start)]
+    }
+
+    fn wizard_key(&mut self, key: &KeyEvent) -> Vec<Effect> {
+        let Some(w) = &mut self.wizard else {
+            self.back();
+            return Vec::new();
+        };
+        let cx = wizard::Cx {
+            snapshot: &self.snapshot,
+            size: self.size,
+        };
+        let out = w.handle_key(key, &cx);
+        if out.close {
+            self.wizard = None;
+            self.back();
+        }
+        out.effects.into_iter().map(Effect::Wizard).collect()
+    }
+
+    /// The result of a wizard effect, from the run loop.
+    pub fn wizard_message(&mut self, msg: WizardMsg) -> Vec<Effect> {
+        let Some(w) = &mut self.wizard else {
+            return Vec::new();
+        };
+        w.on_message(msg, &self.snapshot)
+            .into_iter()
+            .map(Effect::Wizard)
+            .collect()
+    }
+
+    /// Whether an effect belongs to a builder that is still open.
+    pub fn wants(&self, effect: &WizardEffect) -> bool {
+        self.wizard.is_some() || matches!(effect, WizardEffect::StopFollowing)
     }
 
     fn toggle_mark(&mut self) {
@@ -666,6 +748,21 @@ impl App {
             Ok(palette::Command::Types) => self.go_to(Route::Types),
             Ok(palette::Command::Help) => self.help = Some(0),
             Ok(palette::Command::Theme(name)) => self.set_theme(&name),
+            Ok(palette::Command::New) => return self.open_wizard(None),
+            Ok(palette::Command::Edit(name)) => {
+                let name = name.or_else(|| {
+                    (self.route() == Route::Configs)
+                        .then(|| self.configs.rows.get(self.configs.cursor))
+                        .flatten()
+                        .and_then(|r| r.name.clone())
+                });
+                match name {
+                    Some(n) => return self.open_wizard(Some(n)),
+                    None => {
+                        self.flash(FlashLevel::Error, ":edit needs a configuration name".into())
+                    }
+                }
+            }
             Ok(palette::Command::Quit) => return self.quit(),
             Ok(palette::Command::Nothing) => {}
             Err(e) => self.flash(FlashLevel::Error, e),
@@ -686,7 +783,7 @@ impl App {
             Route::Agents => layout::agents_rows(w, h),
             Route::Configs | Route::Events => layout::list_rows(h),
             Route::Detail(_) => layout::detail_rows(w, h),
-            Route::Types => 1,
+            Route::Types | Route::Wizard => 1,
         }
     }
 
@@ -695,7 +792,7 @@ impl App {
             Route::Agents => self.agents.index.len(),
             Route::Configs => self.configs.rows.len(),
             Route::Events => self.events.items.len(),
-            Route::Detail(_) | Route::Types => 0,
+            Route::Detail(_) | Route::Types | Route::Wizard => 0,
         }
     }
 

@@ -262,6 +262,7 @@ impl Default for Keymap {
                     false,
                 ),
                 b(C::List, A::Open, &[K::plain(KeyCode::Enter)], true),
+                b(C::List, A::NewConfig, &[K::ch('n')], true),
                 b(C::Agents, A::Filter, &[K::ch('/')], true),
                 b(C::Agents, A::ToggleMark, &[K::ch(' ')], true),
                 b(C::Agents, A::MarkAll, &[K::ctrl('a')], false),

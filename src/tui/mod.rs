@@ -22,6 +22,7 @@ mod terminal;
 pub mod testing;
 pub mod theme;
 pub mod views;
+pub mod wizard;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -85,6 +86,10 @@ pub struct TuiContext {
     /// Where effects other than quitting go (restart agents, later config pushes).
     /// `None` until the core accepts commands: the UI then says the action is unavailable.
     pub effects: Option<mpsc::Sender<Effect>>,
+    /// Configurations and resource types, for the pipeline builder.
+    pub catalog: Arc<crate::catalog::Catalog>,
+    /// Pushing and following rollouts from the pipeline builder.
+    pub rollouts: crate::rollout::Rollouts,
 }
 
 /// Runs the UI until the user quits or `shutdown` is cancelled. Takes over the terminal
@@ -102,6 +107,7 @@ pub async fn run(ctx: TuiContext) -> anyhow::Result<()> {
     };
     let snapshot = ctx.snapshot.borrow().clone();
     let mut app = App::new(config, snapshot, SystemTime::now());
+    app.set_types(ctx.catalog.types());
     let mut term = terminal::TerminalGuard::enter(ctx.settings.mouse)?;
     let size = term.size()?;
     app.resize(size.width, size.height);
@@ -116,6 +122,8 @@ async fn event_loop(
     mut ctx: TuiContext,
 ) -> anyhow::Result<()> {
     let mut input = crossterm::event::EventStream::new();
+    let (mut wizard_io, mut wizard_results) =
+        wizard::io::WizardIo::new(ctx.catalog.clone(), ctx.rollouts.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (mut snapshots_open, mut events_open) = (true, true);
@@ -142,8 +150,23 @@ async fn event_loop(
             }
             ev = input.next() => match ev {
                 Some(Ok(ev)) => {
+                    // Types applied meanwhile show up in the next builder opened.
+                    app.set_types(ctx.catalog.types());
                     let effects = app.handle_event(&ev);
-                    carry_out(app, &ctx, effects);
+                    if let Some(text) = carry_out(app, &ctx, &mut wizard_io, effects) {
+                        // The editor needs the terminal and stdin: stop reading keys
+                        // (dropping the stream stops crossterm's reader thread), hand the
+                        // screen over, and take it back afterwards.
+                        drop(input);
+                        let edited = match term.suspend() {
+                            Ok(()) => wizard::io::edit_in_editor(&text).await,
+                            Err(e) => Err(format!("cannot leave the screen for the editor: {e}")),
+                        };
+                        term.resume()?;
+                        input = crossterm::event::EventStream::new();
+                        let more = app.wizard_message(wizard::WizardMsg::Edited(edited));
+                        carry_out(app, &ctx, &mut wizard_io, more);
+                    }
                     dirty = true;
                 }
                 Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading the terminal")),
@@ -165,6 +188,11 @@ async fn event_loop(
                 }
                 dirty = true;
             }
+            Some(msg) = wizard_results.recv() => {
+                let more = app.wizard_message(msg);
+                carry_out(app, &ctx, &mut wizard_io, more);
+                dirty = true;
+            }
             // Ages, clocks and sparklines move every second even when nothing else does.
             _ = tick.tick() => dirty = true,
             _ = tokio::time::sleep_until(next_frame.into()), if dirty => {}
@@ -172,14 +200,28 @@ async fn event_loop(
     }
 }
 
-fn carry_out(app: &mut App, ctx: &TuiContext, effects: Vec<Effect>) {
+/// Carries out effects. Returns the text to open in `$EDITOR`, which the caller runs
+/// with the terminal handed over.
+fn carry_out(
+    app: &mut App,
+    ctx: &TuiContext,
+    wizard_io: &mut wizard::io::WizardIo,
+    effects: Vec<Effect>,
+) -> Option<String> {
+    let mut edit = None;
     for effect in effects {
         match effect {
             Effect::Quit => {}
+            Effect::Wizard(wizard::WizardEffect::EditRaw { text }) => edit = Some(text),
+            Effect::Wizard(w) => {
+                if app.wants(&w) {
+                    wizard_io.spawn(w);
+                }
+            }
             other => {
                 let what = match &other {
                     Effect::RestartAgents(ids) => format!("restart of {} agent(s)", ids.len()),
-                    Effect::Quit => String::new(),
+                    Effect::Quit | Effect::Wizard(_) => String::new(),
                 };
                 match &ctx.effects {
                     Some(tx) => match tx.try_send(other) {
@@ -197,4 +239,5 @@ fn carry_out(app: &mut App, ctx: &TuiContext, effects: Vec<Effect>) {
             }
         }
     }
+    edit
 }

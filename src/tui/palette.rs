@@ -10,6 +10,10 @@ pub enum Command {
     Events,
     Types,
     Theme(String),
+    /// `:new`: the pipeline builder for a new configuration.
+    New,
+    /// `:edit [NAME]`: the pipeline builder on a stored configuration.
+    Edit(Option<String>),
     Help,
     Quit,
     /// An empty line: close the palette.
@@ -17,11 +21,13 @@ pub enum Command {
 }
 
 /// Command words with what they do, in the order completion offers them.
-pub const COMMANDS: [(&str, &str); 7] = [
+pub const COMMANDS: [(&str, &str); 9] = [
     ("agents", "the agents table"),
     ("configs", "configurations reported by the fleet"),
     ("events", "the fleet's event stream"),
     ("types", "resource types"),
+    ("new", "build a new configuration step by step"),
+    ("edit", "edit NAME: a configuration in the builder"),
     ("theme", "theme NAME: switch colours"),
     ("help", "key bindings"),
     ("quit", "leave fleetdeck"),
@@ -61,6 +67,8 @@ pub fn parse(text: &str) -> Result<Command, String> {
         ("configs", _) => Command::Configs,
         ("events", _) => Command::Events,
         ("types", _) => Command::Types,
+        ("new", _) => Command::New,
+        ("edit", name) => Command::Edit(name.map(str::to_string)),
         ("help", _) => Command::Help,
         _ => Command::Quit,
     })

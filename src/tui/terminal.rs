@@ -50,6 +50,25 @@ impl TerminalGuard {
         }
     }
 
+    /// Gives the terminal back for a child program (`$EDITOR`): cooked mode, main screen.
+    pub fn suspend(&mut self) -> io::Result<()> {
+        restore();
+        Ok(())
+    }
+
+    /// Takes the terminal again after [`suspend`](Self::suspend) and forces a full redraw.
+    /// Mouse capture is not re-enabled here: the editor round trip keeps it off.
+    pub fn resume(&mut self) -> io::Result<()> {
+        enable_raw_mode()?;
+        execute!(
+            stdout(),
+            EnterAlternateScreen,
+            EnableBracketedPaste,
+            cursor::Hide
+        )?;
+        self.terminal.clear()
+    }
+
     pub fn size(&self) -> io::Result<Size> {
         self.terminal.size()
     }

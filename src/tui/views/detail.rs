@@ -460,7 +460,7 @@ fn config_lines(t: &Theme, a: &AgentView) -> Vec<Line<'static>> {
 }
 
 /// Light YAML colouring: comments, keys, and the rest as text.
-fn yaml_spans(t: &Theme, line: &str) -> Vec<Span<'static>> {
+pub(crate) fn yaml_spans(t: &Theme, line: &str) -> Vec<Span<'static>> {
     let trimmed = line.trim_start();
     if trimmed.starts_with('#') {
         return vec![Span::styled(line.to_string(), t.yaml_comment)];

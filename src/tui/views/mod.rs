@@ -34,8 +34,16 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Route::Configs => configs::render(app, body, buf),
         Route::Events => events::render_view(app, body, buf),
         Route::Types => types(app, body, buf),
+        Route::Wizard => {
+            if let Some(w) = &app.wizard {
+                super::wizard::view::render(app, w, body, buf);
+            }
+        }
     }
-    chrome::footer(app, footer, buf);
+    match (&app.wizard, app.route()) {
+        (Some(w), Route::Wizard) => super::wizard::view::footer(app, w, footer, buf),
+        _ => chrome::footer(app, footer, buf),
+    }
     if matches!(app.input, Some(super::app::Input::Palette { .. })) {
         chrome::palette_popup(app, body, buf);
     }
@@ -45,7 +53,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
 }
 
 /// A bordered block with a breadcrumb title, as every view uses.
-fn frame_block<'a>(app: &App, title: Line<'a>) -> Block<'a> {
+pub(crate) fn frame_block<'a>(app: &App, title: Line<'a>) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
@@ -54,7 +62,7 @@ fn frame_block<'a>(app: &App, title: Line<'a>) -> Block<'a> {
 }
 
 /// `Agents › edge-01 › Config`, styled.
-fn crumbs<'a>(app: &App, parts: &[String]) -> Line<'a> {
+pub(crate) fn crumbs<'a>(app: &App, parts: &[String]) -> Line<'a> {
     let mut spans = vec![Span::raw(" ")];
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {

@@ -225,6 +225,12 @@ impl Editor {
             KeyCode::Esc => Some(false),
             KeyCode::Enter if !self.multiline => Some(true),
             KeyCode::Char('s') if ctrl => Some(true),
+            // As in the palette and shells: clear back to the start of the line.
+            KeyCode::Char('u') if ctrl => {
+                self.area.delete_line_by_head();
+                self.error = None;
+                None
+            }
             _ => {
                 self.area.input(*key);
                 self.error = None;
@@ -434,18 +440,19 @@ impl Wizard {
 
     /// Source types in the picker, filtered by the search.
     pub fn source_types(&self) -> Vec<Arc<LoadedType>> {
-        builder::types_of(&self.types, TypeKind::Source)
-            .into_iter()
-            .filter(|t| matches_search(t, &self.search))
-            .collect()
+        self.addable_types(TypeKind::Source, &self.search)
     }
 
-    /// Types offered when adding a processor or destination.
+    /// Types of `kind` matching `query`: exact names first, then names starting with it,
+    /// then the rest by name.
     pub fn addable_types(&self, kind: TypeKind, query: &str) -> Vec<Arc<LoadedType>> {
-        builder::types_of(&self.types, kind)
+        let q = query.trim().to_lowercase();
+        let mut list: Vec<_> = builder::types_of(&self.types, kind)
             .into_iter()
             .filter(|t| matches_search(t, query))
-            .collect()
+            .collect();
+        list.sort_by_key(|t| (t.name() != q, !t.name().starts_with(&q)));
+        list
     }
 
     /// Titles of the components the current form step edits.
@@ -695,7 +702,10 @@ impl Wizard {
         if let Some(raw) = &self.draft.raw {
             return raw.clone();
         }
-        let cfg = self.configuration();
+        let mut cfg = self.configuration();
+        if cfg.metadata.name.is_empty() {
+            cfg.metadata.name = "untitled".into();
+        }
         crate::pipeline::render(&cfg, &self.types, &self.destinations)
             .map(|r| r.yaml)
             .unwrap_or_default()

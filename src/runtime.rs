@@ -95,14 +95,13 @@ impl Runtime {
         let telemetry = TelemetryStore::new();
         let own_metrics: OwnTelemetryOffer = {
             let secret = settings.secret_key.clone();
-            let endpoint = format!("{public_url}/v1/metrics");
+            let public_url = public_url.clone();
             Arc::new(move |id: &AgentId| {
+                let offer =
+                    otlp::offer::TelemetryOffer::own_metrics(&public_url, secret.as_bytes(), id);
                 Some(TelemetryDestination {
-                    endpoint: endpoint.clone(),
-                    headers: vec![(
-                        "Authorization".to_string(),
-                        format!("Bearer {}", otlp::token::issue(secret.as_bytes(), id)),
-                    )],
+                    endpoint: offer.endpoint,
+                    headers: offer.headers,
                 })
             })
         };

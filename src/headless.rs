@@ -87,6 +87,22 @@ fn log_event(kind: &EventKind) {
         } => {
             tracing::info!(agent = %id, %name, %state, error = %error_message, "remote config status")
         }
+        EventKind::ConfigStatus {
+            id,
+            name,
+            config,
+            state,
+            error,
+        } => {
+            if error.is_empty() {
+                tracing::info!(agent = %id, %name, %config, %state, "configuration status")
+            } else {
+                tracing::warn!(agent = %id, %name, %config, %state, %error, "configuration status")
+            }
+        }
+        EventKind::Rollout { config, message } => {
+            tracing::info!(%config, "rollout: {message}")
+        }
         EventKind::DuplicateInstanceUid { id, remote_addr } => {
             let addr = remote_addr.map(|a| a.to_string()).unwrap_or_default();
             tracing::warn!(agent = %id, remote = %addr, "duplicate instance_uid: assigned a new uid")

@@ -7,7 +7,9 @@
 //! `rollout`, `api`, `cli`, `sim`, `headless` on top; `tui` reads snapshots and events.
 
 pub mod api;
+pub mod catalog;
 pub mod cli;
+pub mod demo;
 pub mod fleet;
 pub mod headless;
 pub mod opamp;

@@ -9,10 +9,21 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::fleet::registry::{self, RegistryConfig, RegistryHandle};
+use std::sync::Arc;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::fleet::AgentId;
+use crate::fleet::events::{EventKind, FleetEvent};
+use crate::fleet::outbound::TelemetryDestination;
+use crate::fleet::registry::{self, KnownAgent, OwnTelemetryOffer, RegistryConfig, RegistryHandle};
+use crate::fleet::telemetry::TelemetryStore;
 use crate::opamp::codec::server_caps;
 use crate::opamp::server::{self, AgentListener, ListenerConfig};
+use crate::otlp::{self, OtlpState, OtlpStats};
+use crate::rollout::Rollouts;
+use crate::rollout::runner::{self as rollout_runner, RunnerConfig};
 use crate::settings::Settings;
+use crate::store::{NewEvent, Store, StoreError, WriteBehind, WriteBehindOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -21,11 +32,22 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
 }
 
 /// A running server. Dropping it does not stop it; call [`Runtime::stop`].
 pub struct Runtime {
     pub registry: RegistryHandle,
+    pub catalog: Arc<Catalog>,
+    pub rollouts: Rollouts,
+    pub store: Store,
+    /// The agents' own telemetry as rates per agent (sparklines, API).
+    pub telemetry: TelemetryStore,
+    pub otlp_stats: Arc<OtlpStats>,
+    write_behind: WriteBehind,
     /// Where agents connect (the real port when the settings asked for port 0).
     pub agent_addr: SocketAddr,
     pub shutdown: CancellationToken,
@@ -36,15 +58,20 @@ pub struct Runtime {
     server: JoinHandle<std::io::Result<()>>,
 }
 
-/// What we truthfully offer at this stage: we take status and effective configs, and we
-/// offer connection settings (heartbeat interval, own-telemetry destinations).
+/// What we truthfully offer: we take status and effective configs, deliver remote
+/// configuration, and offer connection settings (heartbeat interval, own telemetry).
 pub const SERVER_CAPABILITIES: u64 = server_caps::ACCEPTS_STATUS
     | server_caps::ACCEPTS_EFFECTIVE_CONFIG
+    | server_caps::OFFERS_REMOTE_CONFIG
     | server_caps::OFFERS_CONNECTION_SETTINGS;
 
 impl Runtime {
     pub async fn start(settings: &Settings) -> Result<Runtime, StartError> {
         let shutdown = CancellationToken::new();
+        let store = Store::open_async(&settings.data_dir, Default::default()).await?;
+        let write_behind = WriteBehind::spawn(store.clone(), WriteBehindOptions::default());
+        let catalog = Arc::new(Catalog::open(store.clone()).await?);
+        let known = known_agents(&store, &catalog).await?;
         let tcp = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -55,29 +82,6 @@ impl Runtime {
             addr: settings.listen,
             source,
         })?;
-        let registry = registry::spawn(
-            RegistryConfig {
-                heartbeat_interval: settings.heartbeat_interval,
-                http_agent_timeout: settings.http_agent_timeout,
-                capabilities: SERVER_CAPABILITIES,
-                agent_auth_headers: vec![(
-                    "Authorization".to_string(),
-                    format!("Secret-Key {}", settings.secret_key),
-                )],
-                ..RegistryConfig::default()
-            },
-            shutdown.child_token(),
-        );
-        let listener = AgentListener::new(
-            registry.clone(),
-            ListenerConfig {
-                secret: settings.secret_key.as_str().into(),
-                max_message_size: settings.max_message_size,
-                max_agents: settings.max_agents,
-                ..ListenerConfig::default()
-            },
-            shutdown.clone(),
-        );
         let public_url = if settings.public_url.is_empty() || settings.public_url.ends_with(":0") {
             let host = if agent_addr.ip().is_unspecified() {
                 SocketAddr::from(([127, 0, 0, 1], agent_addr.port()))
@@ -88,10 +92,73 @@ impl Runtime {
         } else {
             settings.public_url.clone()
         };
-        let app = listener.router();
+        let telemetry = TelemetryStore::new();
+        let own_metrics: OwnTelemetryOffer = {
+            let secret = settings.secret_key.clone();
+            let public_url = public_url.clone();
+            Arc::new(move |id: &AgentId| {
+                let offer =
+                    otlp::offer::TelemetryOffer::own_metrics(&public_url, secret.as_bytes(), id);
+                Some(TelemetryDestination {
+                    endpoint: offer.endpoint,
+                    headers: offer.headers,
+                })
+            })
+        };
+        let registry = registry::spawn_with(
+            RegistryConfig {
+                heartbeat_interval: settings.heartbeat_interval,
+                http_agent_timeout: settings.http_agent_timeout,
+                capabilities: SERVER_CAPABILITIES,
+                agent_auth_headers: vec![(
+                    "Authorization".to_string(),
+                    format!("Secret-Key {}", settings.secret_key),
+                )],
+                persist: Some(write_behind.clone()),
+                own_metrics: Some(own_metrics),
+                ..RegistryConfig::default()
+            },
+            known,
+            shutdown.child_token(),
+        );
+        tokio::spawn(keep_history(
+            registry.subscribe(),
+            write_behind.clone(),
+            shutdown.clone(),
+        ));
+        let rollouts = rollout_runner::spawn(
+            registry.clone(),
+            catalog.clone(),
+            RunnerConfig::default(),
+            shutdown.child_token(),
+        )
+        .await?;
+        let listener = AgentListener::new(
+            registry.clone(),
+            ListenerConfig {
+                secret: settings.secret_key.as_str().into(),
+                max_message_size: settings.max_message_size,
+                max_agents: settings.max_agents,
+                ..ListenerConfig::default()
+            },
+            shutdown.clone(),
+        );
+        let otlp_state = OtlpState::new(
+            settings.secret_key.as_bytes(),
+            registry.snapshot(),
+            telemetry.clone(),
+        );
+        let otlp_stats = otlp_state.stats.clone();
+        let app = listener.router().merge(otlp::router(otlp_state));
         let server = tokio::spawn(server::run(tcp, app, shutdown.clone()));
         Ok(Runtime {
             registry,
+            catalog,
+            rollouts,
+            store,
+            telemetry,
+            otlp_stats,
+            write_behind,
             agent_addr,
             shutdown,
             public_url,
@@ -117,10 +184,90 @@ impl Runtime {
         self.shutdown.cancel();
         self.listener.wait_sessions(Duration::from_secs(5)).await;
         self.registry.shutdown().await;
+        // Let the history task see the last events, then write everything down.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Err(e) = self.write_behind.close().await {
+            tracing::error!(error = %e, "could not write the last agent records and events");
+        }
         match tokio::time::timeout(Duration::from_secs(5), self.server).await {
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "agent listener ended with an error"),
             Ok(Err(e)) => tracing::warn!(error = %e, "agent listener task failed"),
             _ => {}
         }
+    }
+}
+
+/// Agents from earlier runs, with the offers for their assigned configurations.
+async fn known_agents(store: &Store, catalog: &Catalog) -> Result<Vec<KnownAgent>, StartError> {
+    let mut out = Vec::new();
+    for record in store.load_agents().await? {
+        let offer = match &record.assigned {
+            Some(c) => {
+                let cref = crate::fleet::delivery::ConfigRef {
+                    name: c.name.as_str().into(),
+                    version: c.version,
+                };
+                match catalog.offer(&cref).await {
+                    Ok(o) => Some(o),
+                    Err(e) => {
+                        tracing::warn!(agent = %record.id, config = %cref, error = %e,
+                            "assigned configuration is gone; the agent keeps what it runs");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        out.push(KnownAgent { record, offer });
+    }
+    Ok(out)
+}
+
+/// Copies fleet events into the stored history (written behind, in batches).
+async fn keep_history(
+    mut events: tokio::sync::broadcast::Receiver<FleetEvent>,
+    write_behind: WriteBehind,
+    shutdown: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let ev = tokio::select! {
+            ev = events.recv() => ev,
+            _ = shutdown.cancelled() => {
+                // Drain what is already queued.
+                while let Ok(ev) = events.try_recv() {
+                    write_behind.event(history_entry(&ev));
+                }
+                return;
+            }
+        };
+        match ev {
+            Ok(ev) => write_behind.event(history_entry(&ev)),
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    skipped = n,
+                    "event history fell behind; some events were not kept"
+                )
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+fn history_entry(ev: &FleetEvent) -> NewEvent {
+    let (kind, agent) = match &ev.kind {
+        EventKind::AgentConnected { id, .. } => ("agent_connected", Some(*id)),
+        EventKind::AgentDisconnected { id, .. } => ("agent_disconnected", Some(*id)),
+        EventKind::HealthChanged { id, .. } => ("health_changed", Some(*id)),
+        EventKind::RemoteConfigStatus { id, .. } => ("remote_config_status", Some(*id)),
+        EventKind::ConfigStatus { id, .. } => ("config_status", Some(*id)),
+        EventKind::Rollout { .. } => ("rollout", None),
+        EventKind::DuplicateInstanceUid { id, .. } => ("duplicate_instance_uid", Some(*id)),
+    };
+    NewEvent {
+        at: ev.at,
+        kind: kind.to_string(),
+        agent,
+        payload_json: serde_json::to_string(&ev.kind).unwrap_or_default(),
     }
 }

@@ -32,11 +32,7 @@ async fn websocket_agent_full_flow() {
         "ReportFullState when unknown"
     );
     assert_ne!(first.capabilities & 0x1, 0, "AcceptsStatus advertised");
-    assert_eq!(
-        first.capabilities & 0x2,
-        0,
-        "no remote config offered before it exists"
-    );
+    assert_ne!(first.capabilities & 0x2, 0, "OffersRemoteConfig advertised");
     let offer = first
         .connection_settings
         .expect("heartbeat offered in the first reply");
@@ -338,4 +334,52 @@ async fn shutdown_closes_websockets_with_going_away() {
     }
     assert_eq!(code, Some(1001), "close frame 'going away'");
     stopping.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_live_connection_takes_over_and_repeated_takeovers_get_a_new_uid() {
+    let server = TestServer::start().await;
+    let uid = AgentId::new_v7();
+    let hello = |seq| {
+        let mut m = message(uid, seq);
+        m.agent_description = Some(description("twin", "vm"));
+        m
+    };
+    // A reconnect while the old socket still looks alive: the newest connection wins and
+    // the agent is counted once.
+    let mut first = ws_agent(&server).await;
+    ws_exchange(&mut first, &hello(0)).await;
+    let mut second = ws_agent(&server).await;
+    let reply = ws_exchange(&mut second, &hello(1)).await;
+    assert!(
+        reply.agent_identification.is_none(),
+        "one takeover is a reconnect"
+    );
+    drop(first);
+    let snap = server
+        .wait_for("still connected once", |s| {
+            s.totals.connected == 1 && s.get(&uid).is_some_and(|a| a.is_connected())
+        })
+        .await;
+    assert_eq!(snap.totals.agents, 1);
+
+    // Two processes that keep evicting each other are clones: the newcomer is told to
+    // use a uid of its own.
+    let mut third = ws_agent(&server).await;
+    let r3 = ws_exchange(&mut third, &hello(2)).await;
+    assert!(r3.agent_identification.is_none());
+    let mut fourth = ws_agent(&server).await;
+    let r4 = ws_exchange(&mut fourth, &hello(3)).await;
+    let new_uid = r4
+        .agent_identification
+        .expect("third takeover in a minute: a new uid")
+        .new_instance_uid;
+    assert_eq!(new_uid.len(), 16);
+    assert_ne!(new_uid, uid.as_bytes().to_vec());
+    assert_eq!(
+        r4.instance_uid,
+        uid.as_bytes().to_vec(),
+        "addressed by the old uid"
+    );
+    server.rt.stop().await;
 }

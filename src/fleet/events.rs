@@ -49,6 +49,20 @@ pub enum EventKind {
         state: RemoteConfigState,
         error_message: String,
     },
+    /// An assigned configuration reached an end state on an agent (applied, failed,
+    /// stalled).
+    ConfigStatus {
+        id: AgentId,
+        name: String,
+        config: super::delivery::ConfigRef,
+        state: super::delivery::ApplyState,
+        error: String,
+    },
+    /// Something happened to a rollout (phase started, halted, rolled back, completed…).
+    Rollout {
+        config: super::delivery::ConfigRef,
+        message: String,
+    },
     /// A second live connection claimed an instance UID that is already connected.
     DuplicateInstanceUid {
         id: AgentId,

@@ -2,10 +2,13 @@
 //! immutable snapshots and a stream of events.
 
 pub mod agent;
+pub mod delivery;
 pub mod events;
 pub mod outbound;
 pub mod registry;
+pub mod selector;
 pub mod snapshot;
+pub mod telemetry;
 
 pub use agent::{AgentId, AgentReport, Capabilities, Transport};
 pub use events::{EventKind, FleetEvent};

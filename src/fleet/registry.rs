@@ -15,13 +15,17 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::store::{self, AgentRecord, WriteBehind};
+
 use super::agent::{
     AgentDescription, AgentId, AgentReport, Capabilities, ComponentHealth, ConfigMap,
     PackageStatuses, RemoteConfigStatus, Transport,
 };
+use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventKind, FleetEvent};
 use super::outbound::{
-    AgentCommand, ConnectionSettingsOffer, OpampSettings, ServerReply, TelemetryDestination,
+    AgentCommand, ConnectionSettingsOffer, OpampSettings, RemoteConfigOffer, ServerReply,
+    TelemetryDestination,
 };
 use super::snapshot::{AgentView, Connection, FleetSnapshot};
 
@@ -46,6 +50,10 @@ pub struct RegistryConfig {
     pub own_metrics: Option<OwnTelemetryOffer>,
     /// Sessions queue at most this many unsolicited messages before we wait for the agent.
     pub outbox_capacity: usize,
+    /// A configuration sent without any answer for this long is marked stalled.
+    pub stall_timeout: Duration,
+    /// Where durable agent facts are written behind (labels, assignment, description).
+    pub persist: Option<WriteBehind>,
 }
 
 impl Default for RegistryConfig {
@@ -58,6 +66,8 @@ impl Default for RegistryConfig {
             agent_auth_headers: Vec::new(),
             own_metrics: None,
             outbox_capacity: 4,
+            stall_timeout: Duration::from_secs(60),
+            persist: None,
         }
     }
 }
@@ -103,6 +113,18 @@ enum Msg {
         id: AgentId,
         reply: oneshot::Sender<Result<(), CommandError>>,
     },
+    Assign {
+        agents: Vec<AgentId>,
+        config: ConfigRef,
+        offer: Arc<RemoteConfigOffer>,
+        reply: oneshot::Sender<AssignOutcome>,
+    },
+    Label {
+        id: AgentId,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
+        reply: oneshot::Sender<Result<BTreeMap<String, String>, CommandError>>,
+    },
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -111,6 +133,15 @@ enum Msg {
 #[derive(Debug, thiserror::Error)]
 #[error("the fleet registry has stopped")]
 pub struct RegistryGone;
+
+/// What became of an assignment request, agent by agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssignOutcome {
+    /// Agents that now have the configuration assigned (sent, queued, or already running it).
+    pub assigned: Vec<AgentId>,
+    /// Agents it could not go to, with the reason.
+    pub refused: Vec<(AgentId, CommandError)>,
+}
 
 /// Why a command for an agent was refused.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -185,6 +216,47 @@ impl RegistryHandle {
         rx.await.map_err(|_| CommandError::Stopped)?
     }
 
+    /// Assigns a configuration version to agents and starts delivering it: at once to
+    /// WebSocket agents, with the next poll to HTTP agents, on reconnect to offline ones.
+    pub async fn assign(
+        &self,
+        agents: Vec<AgentId>,
+        config: ConfigRef,
+        offer: Arc<RemoteConfigOffer>,
+    ) -> Result<AssignOutcome, RegistryGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Assign {
+                agents,
+                config,
+                offer,
+                reply,
+            })
+            .await
+            .map_err(|_| RegistryGone)?;
+        rx.await.map_err(|_| RegistryGone)
+    }
+
+    /// Sets and removes operator labels on an agent; returns its operator labels after.
+    pub async fn label(
+        &self,
+        id: AgentId,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
+    ) -> Result<BTreeMap<String, String>, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Label {
+                id,
+                set,
+                remove,
+                reply,
+            })
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)?
+    }
+
     /// Tells the registry a WebSocket connection is gone (its agents become disconnected).
     pub async fn closed_ws(&self, conn: ConnId) {
         let _ = self.tx.send(Msg::ClosedWs { conn }).await;
@@ -196,6 +268,11 @@ impl RegistryHandle {
 
     pub fn subscribe(&self) -> broadcast::Receiver<FleetEvent> {
         self.events.subscribe()
+    }
+
+    /// Publishes an event that happened outside the registry (e.g. a rollout phase).
+    pub fn publish_event(&self, kind: EventKind) {
+        let _ = self.events.send(FleetEvent::now(kind));
     }
 
     /// Agents connected right now (updated by the registry as it goes).
@@ -216,8 +293,24 @@ impl RegistryHandle {
     }
 }
 
+/// An agent known from an earlier run, with the offer for its assigned configuration.
+pub struct KnownAgent {
+    pub record: AgentRecord,
+    pub offer: Option<Arc<RemoteConfigOffer>>,
+}
+
 /// Starts the registry task.
 pub fn spawn(config: RegistryConfig, cancel: CancellationToken) -> RegistryHandle {
+    spawn_with(config, Vec::new(), cancel)
+}
+
+/// Starts the registry task knowing the agents of earlier runs (all disconnected until
+/// they come back, with their labels and assigned configuration).
+pub fn spawn_with(
+    config: RegistryConfig,
+    known: Vec<KnownAgent>,
+    cancel: CancellationToken,
+) -> RegistryHandle {
     let (tx, rx) = mpsc::channel(4096);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(FleetSnapshot::default()));
     let (events, _) = broadcast::channel(4096);
@@ -229,7 +322,7 @@ pub fn spawn(config: RegistryConfig, cancel: CancellationToken) -> RegistryHandl
         connected: connected.clone(),
         capabilities: config.capabilities,
     };
-    let registry = Registry {
+    let mut registry = Registry {
         config,
         agents: HashMap::new(),
         conns: HashMap::new(),
@@ -241,6 +334,9 @@ pub fn spawn(config: RegistryConfig, cancel: CancellationToken) -> RegistryHandl
         connected,
         version: 0,
     };
+    for k in known {
+        registry.preload(k);
+    }
     tokio::spawn(registry.run(rx, cancel));
     handle
 }
@@ -290,6 +386,13 @@ struct AgentState {
     /// Recent takeovers of this uid by a second live connection, for clone detection.
     takeovers: Vec<Instant>,
     pending: Pending,
+    /// When the agent last said goodbye (`agent_disconnect`).
+    goodbye: Option<Instant>,
+    /// Counts this agent's connections, so a configuration goes out once per connection.
+    conn_gen: u64,
+    assigned: Option<Assignment>,
+    /// Labels set by operators; they win over labels from the description.
+    operator_labels: BTreeMap<String, String>,
 }
 
 impl AgentState {
@@ -316,6 +419,10 @@ impl AgentState {
             offered_settings: None,
             takeovers: Vec::new(),
             pending: Pending::default(),
+            goodbye: None,
+            conn_gen: 0,
+            assigned: None,
+            operator_labels: BTreeMap::new(),
         }
     }
 
@@ -378,6 +485,11 @@ struct Registry {
 /// different agents share it (cloned VM, bad generator), not a reconnect.
 const CLONE_TAKEOVERS: usize = 3;
 const CLONE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Some HTTP clients send one last poll after their goodbye. Within this window such a
+/// poll is answered but does not bring the agent back; a full report (a restarted agent
+/// answering our ReportFullState) does.
+const GOODBYE_GRACE: Duration = Duration::from_secs(5);
 
 impl Registry {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>, cancel: CancellationToken) {
@@ -454,6 +566,36 @@ impl Registry {
             Msg::Restart { id, reply } => {
                 let _ = reply.send(self.restart(id));
             }
+            Msg::Assign {
+                agents,
+                config,
+                offer,
+                reply,
+            } => {
+                let _ = reply.send(self.assign(agents, config, offer));
+            }
+            Msg::Label {
+                id,
+                set,
+                remove,
+                reply,
+            } => {
+                let result = match self.agents.get_mut(&id) {
+                    None => Err(CommandError::UnknownAgent(id)),
+                    Some(state) => {
+                        for k in remove {
+                            state.operator_labels.remove(&k);
+                        }
+                        state.operator_labels.extend(set);
+                        Ok(state.operator_labels.clone())
+                    }
+                };
+                if result.is_ok() {
+                    self.dirty.insert(id);
+                    self.persist(&id);
+                }
+                let _ = reply.send(result);
+            }
             Msg::Shutdown { .. } => {}
         }
     }
@@ -488,6 +630,15 @@ impl Registry {
         };
 
         let mut reply = ServerReply::ack(id, self.config.capabilities);
+        if matches!(via, Via::Http { .. })
+            && report.description.is_none()
+            && let Some(st) = self.agents.get(&id)
+            && st.live.is_none()
+            && st.goodbye.is_some_and(|t| t.elapsed() < GOODBYE_GRACE)
+        {
+            reply.report_full_state = !report.disconnect;
+            return reply;
+        }
         let state = self
             .agents
             .entry(id)
@@ -566,9 +717,13 @@ impl Registry {
             .as_ref()
             .map(|s| (s.state, s.last_hash.clone()));
         state.capabilities = report.capabilities;
+        let got_status = report.remote_config_status.is_some();
+        let got_effective = report.effective_config.is_some();
+        let mut durable_change = false;
         if let Some(d) = report.description {
             if *state.description != d {
                 state.description = Arc::new(d);
+                durable_change = true;
             }
             state.described = true;
         }
@@ -611,6 +766,10 @@ impl Registry {
             return reply;
         }
 
+        if durable_change || connected_now {
+            self.persist(&id);
+        }
+        let state = self.agents.get_mut(&id).expect("present");
         if connected_now {
             let new = !known;
             if state.live.is_none() {
@@ -619,6 +778,7 @@ impl Registry {
             state.live = Some(live);
             state.connected_at = Some(now);
             state.disconnected_at = None;
+            state.conn_gen += 1;
             self.emit(EventKind::AgentConnected {
                 id,
                 name: name.clone(),
@@ -650,7 +810,23 @@ impl Registry {
             .remote_config_status
             .as_ref()
             .map(|s| (s.state, s.last_hash.clone()));
-        if rcs_after != rcs_before
+        let mut assignment_event = None;
+        if let Some(a) = state.assigned.as_mut() {
+            let status = state.remote_config_status.as_ref().filter(|_| got_status);
+            let effective = state.effective_config.as_deref().filter(|_| got_effective);
+            if delivery::on_report(a, status, effective) && a.state.done() {
+                assignment_event = Some(a.view());
+            }
+        }
+        let about_assignment = state
+            .assigned
+            .as_ref()
+            .zip(state.remote_config_status.as_ref())
+            .is_some_and(|(a, s)| s.last_hash == a.offer.hash);
+        if let Some(view) = assignment_event {
+            self.emit(config_event(id, name.clone(), view));
+        } else if rcs_after != rcs_before
+            && !about_assignment
             && let Some(s) = state.remote_config_status.clone()
         {
             self.emit(EventKind::RemoteConfigStatus {
@@ -675,9 +851,101 @@ impl Registry {
             // this reply waits: the agent comes back after restarting and gets it then.
             reply.command = Some(command);
             state.offered_settings = None;
+        } else if state.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG)
+            && let Some(a) = state.assigned.as_mut()
+            && delivery::should_send(a, state.remote_config_status.as_ref(), state.conn_gen)
+        {
+            reply.remote_config = Some(a.offer.clone());
+            delivery::mark_sent(a, state.conn_gen);
         }
         self.dirty.insert(id);
         reply
+    }
+
+    fn assign(
+        &mut self,
+        agents: Vec<AgentId>,
+        config: ConfigRef,
+        offer: Arc<RemoteConfigOffer>,
+    ) -> AssignOutcome {
+        let mut out = AssignOutcome::default();
+        for id in agents {
+            let Some(state) = self.agents.get_mut(&id) else {
+                out.refused.push((id, CommandError::UnknownAgent(id)));
+                continue;
+            };
+            if !state.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG) {
+                out.refused.push((
+                    id,
+                    CommandError::NotSupported {
+                        id,
+                        name: state.name(&id),
+                        capability: "AcceptsRemoteConfig",
+                    },
+                ));
+                continue;
+            }
+            let same = state
+                .assigned
+                .as_ref()
+                .is_some_and(|a| a.config == config && a.offer.hash == offer.hash);
+            if !same {
+                let mut a = Assignment::new(config.clone(), offer.clone());
+                // Already running it (e.g. assigned again after a restart of ours).
+                delivery::on_report(
+                    &mut a,
+                    state.remote_config_status.as_ref(),
+                    state.effective_config.as_deref(),
+                );
+                state.assigned = Some(a);
+            }
+            out.assigned.push(id);
+            self.dirty.insert(id);
+            let record = record_of(&id, state);
+            if let Some(p) = &self.config.persist {
+                p.agent(record);
+            }
+            // WebSocket agents get it now; HTTP agents with their next poll.
+            if let Some(Live::Ws(conn)) = state.live
+                && let Some(a) = state.assigned.as_mut()
+                && delivery::should_send(a, state.remote_config_status.as_ref(), state.conn_gen)
+                && let Some(c) = self.conns.get(&conn)
+            {
+                let push = ServerReply {
+                    remote_config: Some(a.offer.clone()),
+                    ..ServerReply::ack(id, self.config.capabilities)
+                };
+                if c.outbox.try_send(Box::new(push)).is_ok() {
+                    delivery::mark_sent(a, state.conn_gen);
+                }
+            }
+        }
+        if !out.assigned.is_empty() {
+            tracing::info!(config = %config, agents = out.assigned.len(), refused = out.refused.len(),
+                "configuration assigned");
+        }
+        out
+    }
+
+    fn check_stalled(&mut self) {
+        let now = Instant::now();
+        let timeout = self.config.stall_timeout;
+        let mut stalled = Vec::new();
+        for (id, state) in self.agents.iter_mut() {
+            if let Some(a) = state.assigned.as_mut()
+                && delivery::check_stalled(a, now, timeout)
+            {
+                stalled.push(*id);
+            }
+        }
+        for id in stalled {
+            self.dirty.insert(id);
+            if let Some(state) = self.agents.get(&id)
+                && let Some(a) = &state.assigned
+            {
+                self.emit(config_event(id, state.name(&id), a.view()));
+            }
+        }
     }
 
     /// Asks an agent to restart: at once over WebSocket, with the next poll over HTTP.
@@ -719,6 +987,37 @@ impl Registry {
         }
     }
 
+    fn persist(&self, id: &AgentId) {
+        if let (Some(p), Some(state)) = (&self.config.persist, self.agents.get(id)) {
+            p.agent(record_of(id, state));
+        }
+    }
+
+    fn preload(&mut self, k: KnownAgent) {
+        let r = k.record;
+        let mut state = AgentState::new(r.first_seen);
+        state.last_seen = r.last_seen;
+        state.operator_labels = r.labels;
+        if let Some(d) = r
+            .description_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<AgentDescription>(j).ok())
+        {
+            state.description = Arc::new(d);
+        }
+        if let (Some(cref), Some(offer)) = (r.assigned, k.offer) {
+            state.assigned = Some(Assignment::new(
+                ConfigRef {
+                    name: cref.name.into(),
+                    version: cref.version,
+                },
+                offer,
+            ));
+        }
+        self.agents.insert(r.id, state);
+        self.dirty.insert(r.id);
+    }
+
     fn mark_disconnected(&mut self, id: AgentId, reason: DisconnectReason) {
         let Some(state) = self.agents.get_mut(&id) else {
             return;
@@ -728,6 +1027,10 @@ impl Registry {
         }
         state.disconnected_at = Some(SystemTime::now());
         state.last_seq = None;
+        state.goodbye = (reason == DisconnectReason::AgentDisconnect).then(Instant::now);
+        if let Some(p) = &self.config.persist {
+            p.agent(record_of(&id, state));
+        }
         self.connected.fetch_sub(1, Ordering::Relaxed);
         let name = state.name(&id);
         self.dirty.insert(id);
@@ -758,6 +1061,7 @@ impl Registry {
         for id in expired {
             self.mark_disconnected(id, DisconnectReason::HeartbeatTimeout);
         }
+        self.check_stalled();
         self.configs.sweep();
     }
 
@@ -779,6 +1083,30 @@ impl Registry {
             agents,
             totals,
         }));
+    }
+}
+
+fn record_of(id: &AgentId, s: &AgentState) -> AgentRecord {
+    AgentRecord {
+        id: *id,
+        labels: s.operator_labels.clone(),
+        assigned: s.assigned.as_ref().map(|a| store::ConfigRef {
+            name: a.config.name.to_string(),
+            version: a.config.version,
+        }),
+        description_json: serde_json::to_string(&*s.description).ok(),
+        first_seen: s.first_seen,
+        last_seen: s.last_seen,
+    }
+}
+
+fn config_event(id: AgentId, name: String, status: AgentConfigStatus) -> EventKind {
+    EventKind::ConfigStatus {
+        id,
+        name,
+        config: status.config,
+        state: status.state,
+        error: status.error,
     }
 }
 
@@ -835,12 +1163,17 @@ fn settings_offer(
 
 fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
     let d = &s.description;
-    let labels = d
+    let mut labels: BTreeMap<String, String> = d
         .identifying
         .iter()
         .chain(d.non_identifying.iter())
         .filter_map(|a| a.value.as_str().map(|v| (a.key.clone(), v.to_string())))
         .collect();
+    labels.extend(
+        s.operator_labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
     AgentView {
         id: *id,
         name: display_name(d, id),
@@ -868,5 +1201,6 @@ fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
         disconnected_at: s.disconnected_at,
         sequence_num: s.last_seq.unwrap_or(0),
         messages: s.messages,
+        config: s.assigned.as_ref().map(Assignment::view),
     }
 }

@@ -97,6 +97,7 @@ impl AgentListener {
         Router::new()
             .route(OPAMP_PATH, any(opamp_endpoint))
             .route("/healthz", get(healthz))
+            .fallback(not_found)
             .with_state(self.clone())
     }
 
@@ -119,6 +120,16 @@ pub async fn run(
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await
+}
+
+async fn not_found(req: Request<Body>) -> Response {
+    plain(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no such endpoint: {} (OpAMP is served at {OPAMP_PATH})",
+            req.uri().path()
+        ),
+    )
 }
 
 async fn healthz(State(l): State<AgentListener>) -> Response {

@@ -1,1 +1,123 @@
 //! Durable facts in an embedded SQLite database (issue 5).
+//!
+//! The store keeps what must survive a restart: user-applied resources (every version),
+//! agent records (server-side labels, assigned configuration, last known description),
+//! rollout state and an event history. Live agent state stays in the fleet registry; the
+//! registry hands agent records and events to a [`WriteBehind`] buffer, which writes them
+//! in batches — never one write per heartbeat.
+//!
+//! The store knows nothing of pipeline internals: a resource is a document (kind, name,
+//! version, spec as JSON text, labels, hash, timestamps). Timestamps are kept with
+//! millisecond precision.
+//!
+//! Layout:
+//! - [`StoreBackend`]: the blocking trait a backend implements (SQLite now, PostgreSQL later).
+//! - [`SqliteStore`]: the embedded backend (`fleetdeck.db` in the data dir).
+//! - [`Store`]: the cheap-to-clone async handle the tokio server uses; every call runs on
+//!   the blocking pool so the runtime is never blocked.
+//! - [`WriteBehind`]: coalescing, batched writer for agent records and events.
+
+mod canonical;
+mod error;
+mod handle;
+mod schema;
+mod sqlite;
+mod types;
+mod write_behind;
+
+pub use canonical::{canonical_json, spec_hash};
+pub use error::{StoreError, StoreResult};
+pub use handle::Store;
+pub use schema::SCHEMA_VERSION;
+pub use sqlite::{DB_FILE_NAME, SqliteStore, StoreOptions};
+pub use types::{
+    AgentRecord, ApplyOutcome, ConfigRef, EventQuery, NewEvent, ResourceDoc, RolloutRecord,
+    RolloutStatus, StoredEvent, WriteBatch,
+};
+pub use write_behind::{FlushStats, WriteBehind, WriteBehindOptions};
+
+use crate::fleet::agent::AgentId;
+use std::collections::BTreeMap;
+
+/// A check the caller runs before a resource is deleted, e.g. "is this configuration
+/// assigned to any agent?". It sees the latest version; `Err(reason)` refuses the delete.
+/// The store calls it inside the delete transaction, so nothing changes in between.
+pub type DeleteGuard<'a> = &'a dyn Fn(&ResourceDoc) -> Result<(), String>;
+
+/// Everything a storage backend provides. Methods block; async callers go through [`Store`].
+///
+/// Every method is atomic: it either completes or leaves the store as it was.
+pub trait StoreBackend: Send + Sync + 'static {
+    /// Where the data lives, for messages (a file path, or a connection string without secrets).
+    fn location(&self) -> String;
+
+    // ---- resources ----
+
+    /// Create or update a resource. A new version is made only when the content (spec and
+    /// labels) differs from the latest version; otherwise the outcome is `Unchanged`.
+    fn apply(
+        &self,
+        kind: &str,
+        name: &str,
+        spec_json: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> StoreResult<ApplyOutcome>;
+    /// The latest version of a resource, if it exists.
+    fn get(&self, kind: &str, name: &str) -> StoreResult<Option<ResourceDoc>>;
+    /// One particular version of a resource, if it exists.
+    fn get_version(&self, kind: &str, name: &str, version: u64)
+    -> StoreResult<Option<ResourceDoc>>;
+    /// Every stored version of a resource, oldest first (empty if the resource does not exist).
+    fn list_versions(&self, kind: &str, name: &str) -> StoreResult<Vec<ResourceDoc>>;
+    /// The latest version of every resource of a kind, sorted by name.
+    fn list_kind(&self, kind: &str) -> StoreResult<Vec<ResourceDoc>>;
+    /// Delete a resource and all its versions after `guard` accepted its latest version.
+    /// Version numbers are never reused: applying the name again continues after the last one.
+    fn delete(&self, kind: &str, name: &str, guard: DeleteGuard<'_>) -> StoreResult<ResourceDoc>;
+
+    // ---- agents, events (written behind, in batches) ----
+
+    /// Upsert agent records and append events in one transaction. An agent's `first_seen`
+    /// keeps the earliest value ever written; everything else is replaced.
+    fn write_batch(&self, batch: &WriteBatch) -> StoreResult<()>;
+    /// Upsert agent records in one transaction.
+    fn write_agents(&self, agents: &[AgentRecord]) -> StoreResult<()> {
+        self.write_batch(&WriteBatch {
+            agents: agents.to_vec(),
+            events: Vec::new(),
+        })
+    }
+    /// Every agent record, sorted by id (used once at startup).
+    fn load_agents(&self) -> StoreResult<Vec<AgentRecord>>;
+    /// One agent record.
+    fn get_agent(&self, id: &AgentId) -> StoreResult<Option<AgentRecord>>;
+    /// Forget agents; returns how many existed.
+    fn delete_agents(&self, ids: &[AgentId]) -> StoreResult<usize>;
+    /// Append events in one transaction, then trim the history to the retention cap.
+    fn append_events(&self, events: &[NewEvent]) -> StoreResult<()> {
+        self.write_batch(&WriteBatch {
+            agents: Vec::new(),
+            events: events.to_vec(),
+        })
+    }
+    /// Events matching the query, newest first.
+    fn query_events(&self, query: &EventQuery) -> StoreResult<Vec<StoredEvent>>;
+
+    // ---- rollouts ----
+
+    /// Write a configuration's rollout state and status atomically, replacing the previous
+    /// one. Returns the new revision (1 for the first write, then +1 on each write).
+    fn put_rollout(
+        &self,
+        config_name: &str,
+        status: RolloutStatus,
+        state_json: &str,
+    ) -> StoreResult<u64>;
+    /// The rollout state of one configuration.
+    fn get_rollout(&self, config_name: &str) -> StoreResult<Option<RolloutRecord>>;
+    /// Rollouts that are not finished (see [`RolloutStatus::is_finished`]), sorted by
+    /// configuration name, so a restarted server can resume them.
+    fn list_unfinished_rollouts(&self) -> StoreResult<Vec<RolloutRecord>>;
+    /// Forget a configuration's rollout state; returns whether there was one.
+    fn delete_rollout(&self, config_name: &str) -> StoreResult<bool>;
+}

@@ -1,0 +1,402 @@
+//! The resources operators manage — resource types, configurations and named
+//! destinations — checked by `pipeline`, kept with every version by `store`.
+//!
+//! A stored configuration version carries the Collector YAML it rendered to at apply time,
+//! so a version is immutable: what an agent was sent as `web:3` is exactly what `web:3`
+//! is, whatever happens to types or destinations later.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fleet::delivery::{ConfigRef, collector_offer};
+use crate::fleet::outbound::RemoteConfigOffer;
+use crate::pipeline::{
+    self, Configuration, Destination, DestinationResolver, Problem, Resource, TypeKind,
+    TypeRegistry,
+};
+use crate::store::{ApplyOutcome, ResourceDoc, Store, StoreError};
+
+pub const CONFIGURATION: &str = "Configuration";
+pub const DESTINATION: &str = "Destination";
+const TYPE_KINDS: [TypeKind; 3] = [TypeKind::Source, TypeKind::Processor, TypeKind::Destination];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no configuration named '{0}'")]
+    NoConfiguration(String),
+    #[error("configuration '{name}' has no version {version}")]
+    NoVersion { name: String, version: u64 },
+    #[error("stored {kind} '{name}' version {version} cannot be read: {message}")]
+    Corrupt {
+        kind: String,
+        name: String,
+        version: u64,
+        message: String,
+    },
+    #[error("{0}")]
+    Invalid(pipeline::Problems),
+}
+
+/// What `apply` did with one resource (the words `fleetdeck apply` prints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyStatus {
+    Created,
+    Configured,
+    Unchanged,
+    Invalid,
+}
+
+impl std::fmt::Display for ApplyStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ApplyStatus::Created => "created",
+            ApplyStatus::Configured => "configured",
+            ApplyStatus::Unchanged => "unchanged",
+            ApplyStatus::Invalid => "invalid",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyResult {
+    pub kind: String,
+    pub name: String,
+    pub status: ApplyStatus,
+    /// The version that is now the latest (absent when invalid).
+    pub version: Option<u64>,
+    /// Every problem found, each naming the resource and parameter.
+    pub problems: Vec<String>,
+}
+
+/// A configuration version as stored.
+#[derive(Debug, Clone)]
+pub struct StoredConfig {
+    pub config: Configuration,
+    pub version: u64,
+    /// The Collector YAML this version renders to.
+    pub rendered: String,
+    pub doc: ResourceDoc,
+}
+
+impl StoredConfig {
+    pub fn cref(&self) -> ConfigRef {
+        ConfigRef {
+            name: self.config.name().into(),
+            version: self.version,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ConfigDoc {
+    configuration: Configuration,
+    rendered: String,
+}
+
+pub struct Catalog {
+    store: Store,
+    types: RwLock<Arc<TypeRegistry>>,
+    offers: Mutex<HashMap<ConfigRef, Arc<RemoteConfigOffer>>>,
+}
+
+struct Destinations(BTreeMap<String, Destination>);
+
+impl DestinationResolver for Destinations {
+    fn destination(&self, name: &str) -> Option<Destination> {
+        self.0.get(name).cloned()
+    }
+}
+
+impl Catalog {
+    /// Opens the catalog: built-in types, then user types from the store over them.
+    pub async fn open(store: Store) -> Result<Catalog, CatalogError> {
+        let mut types = TypeRegistry::builtin();
+        for kind in TYPE_KINDS {
+            for doc in store.list_kind(kind.kind_name()).await? {
+                let def = parse_doc::<pipeline::ResourceType>(&doc)?;
+                if let Err(problems) = types.insert(def) {
+                    // A type that was valid when applied but no longer loads (e.g. after an
+                    // upgrade changed a built-in helper) is skipped, loudly.
+                    tracing::warn!(kind = %doc.kind, name = %doc.name,
+                        problems = %pipeline::Problems(problems), "stored resource type skipped");
+                }
+            }
+        }
+        Ok(Catalog {
+            store,
+            types: RwLock::new(Arc::new(types)),
+            offers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The resource types in force (built-in plus applied).
+    pub fn types(&self) -> Arc<TypeRegistry> {
+        match self.types.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Parses and applies a multi-document YAML text. Unparsable text changes nothing.
+    pub async fn apply_text(
+        &self,
+        text: &str,
+        file: Option<&str>,
+    ) -> Result<Vec<ApplyResult>, Vec<Problem>> {
+        let parsed = pipeline::parse_resources(text, file)?;
+        let mut out = Vec::new();
+        for p in parsed {
+            out.push(self.apply(p.resource).await);
+        }
+        Ok(out)
+    }
+
+    /// Validates and stores one resource; a new version only when it changed.
+    pub async fn apply(&self, resource: Resource) -> ApplyResult {
+        let kind = resource.kind().to_string();
+        let name = resource.name().to_string();
+        let invalid = |problems: Vec<String>| ApplyResult {
+            kind: kind.clone(),
+            name: name.clone(),
+            status: ApplyStatus::Invalid,
+            version: None,
+            problems,
+        };
+        let stored = match &resource {
+            Resource::Type(def) => {
+                let mut next = (*self.types()).clone();
+                if let Err(problems) = next.insert(def.clone()) {
+                    return invalid(strings(problems));
+                }
+                let labels = BTreeMap::new();
+                let json = match serde_json::to_string(def) {
+                    Ok(j) => j,
+                    Err(e) => return invalid(vec![e.to_string()]),
+                };
+                let outcome = self.store.apply(&kind, &name, &json, labels).await;
+                if outcome.is_ok()
+                    && let Ok(mut t) = self.types.write()
+                {
+                    *t = Arc::new(next);
+                }
+                outcome
+            }
+            Resource::Destination(d) => {
+                if self
+                    .types()
+                    .get(TypeKind::Destination, &d.spec.type_name)
+                    .is_none()
+                {
+                    return invalid(vec![format!(
+                        "{}: unknown destination type '{}'",
+                        d.label(),
+                        d.spec.type_name
+                    )]);
+                }
+                let json = match serde_json::to_string(d) {
+                    Ok(j) => j,
+                    Err(e) => return invalid(vec![e.to_string()]),
+                };
+                self.store
+                    .apply(&kind, &name, &json, d.metadata.labels.clone())
+                    .await
+            }
+            Resource::Configuration(c) => {
+                let rendered = match self.render(c).await {
+                    Ok(r) => r,
+                    Err(CatalogError::Invalid(p)) => return invalid(strings(p.0)),
+                    Err(e) => return invalid(vec![e.to_string()]),
+                };
+                let doc = ConfigDoc {
+                    configuration: c.clone(),
+                    rendered: rendered.yaml,
+                };
+                let json = match serde_json::to_string(&doc) {
+                    Ok(j) => j,
+                    Err(e) => return invalid(vec![e.to_string()]),
+                };
+                self.store
+                    .apply(&kind, &name, &json, c.metadata.labels.clone())
+                    .await
+            }
+        };
+        match stored {
+            Ok(outcome) => ApplyResult {
+                kind,
+                name,
+                status: match outcome {
+                    ApplyOutcome::Created { .. } => ApplyStatus::Created,
+                    ApplyOutcome::Configured { .. } => ApplyStatus::Configured,
+                    ApplyOutcome::Unchanged { .. } => ApplyStatus::Unchanged,
+                },
+                version: Some(outcome.version()),
+                problems: Vec::new(),
+            },
+            Err(e) => invalid(vec![e.to_string()]),
+        }
+    }
+
+    /// Renders a configuration against the current types and stored destinations.
+    pub async fn render(&self, c: &Configuration) -> Result<pipeline::Rendered, CatalogError> {
+        let destinations = self.destinations().await?;
+        pipeline::render(c, &self.types(), &destinations)
+            .map_err(|p| CatalogError::Invalid(pipeline::Problems(p)))
+    }
+
+    /// Renders with sensitive parameters masked, for people to read.
+    pub async fn render_masked(
+        &self,
+        c: &Configuration,
+    ) -> Result<pipeline::Rendered, CatalogError> {
+        let destinations = self.destinations().await?;
+        pipeline::render_masked(c, &self.types(), &destinations)
+            .map_err(|p| CatalogError::Invalid(pipeline::Problems(p)))
+    }
+
+    async fn destinations(&self) -> Result<Destinations, CatalogError> {
+        let mut map = BTreeMap::new();
+        for doc in self.store.list_kind(DESTINATION).await? {
+            let d: Destination = parse_doc(&doc)?;
+            map.insert(doc.name.clone(), d);
+        }
+        Ok(Destinations(map))
+    }
+
+    /// A configuration at `version`, or its latest version.
+    pub async fn configuration(
+        &self,
+        name: &str,
+        version: Option<u64>,
+    ) -> Result<StoredConfig, CatalogError> {
+        let doc = match version {
+            Some(v) => self
+                .store
+                .get_version(CONFIGURATION, name, v)
+                .await?
+                .ok_or_else(|| CatalogError::NoVersion {
+                    name: name.to_string(),
+                    version: v,
+                })?,
+            None => self
+                .store
+                .get(CONFIGURATION, name)
+                .await?
+                .ok_or_else(|| CatalogError::NoConfiguration(name.to_string()))?,
+        };
+        stored_config(doc)
+    }
+
+    /// Every version of a configuration, oldest first.
+    pub async fn versions(&self, name: &str) -> Result<Vec<StoredConfig>, CatalogError> {
+        let docs = self.store.list_versions(CONFIGURATION, name).await?;
+        if docs.is_empty() {
+            return Err(CatalogError::NoConfiguration(name.to_string()));
+        }
+        docs.into_iter().map(stored_config).collect()
+    }
+
+    /// The latest version of every configuration, by name.
+    pub async fn configurations(&self) -> Result<Vec<StoredConfig>, CatalogError> {
+        self.store
+            .list_kind(CONFIGURATION)
+            .await?
+            .into_iter()
+            .map(stored_config)
+            .collect()
+    }
+
+    /// What agents are sent for a configuration version (cached; versions never change).
+    pub async fn offer(&self, cref: &ConfigRef) -> Result<Arc<RemoteConfigOffer>, CatalogError> {
+        if let Some(o) = self.lock_offers().get(cref) {
+            return Ok(o.clone());
+        }
+        let stored = self.configuration(&cref.name, Some(cref.version)).await?;
+        let offer = Arc::new(collector_offer(&stored.rendered));
+        self.lock_offers().insert(cref.clone(), offer.clone());
+        Ok(offer)
+    }
+
+    fn lock_offers(&self) -> std::sync::MutexGuard<'_, HashMap<ConfigRef, Arc<RemoteConfigOffer>>> {
+        match self.offers.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Line diff of the rendered YAML between two versions.
+    pub async fn diff(
+        &self,
+        name: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<pipeline::DiffLine>, CatalogError> {
+        let a = self.configuration(name, Some(from)).await?;
+        let b = self.configuration(name, Some(to)).await?;
+        Ok(pipeline::diff(&a.rendered, &b.rendered))
+    }
+
+    /// Deletes a resource unless `in_use` names who still uses it.
+    pub async fn delete(
+        &self,
+        kind: &str,
+        name: &str,
+        in_use: Vec<String>,
+    ) -> Result<(), CatalogError> {
+        self.store
+            .delete(kind, name, move |_doc: &ResourceDoc| {
+                if in_use.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("used by {}", in_use.join(", ")))
+                }
+            })
+            .await?;
+        if TypeKind::from_kind_name(kind).is_some() {
+            // Rebuild the registry without it (a built-in of the same name comes back).
+            let mut types = TypeRegistry::builtin();
+            for tk in TYPE_KINDS {
+                for doc in self.store.list_kind(tk.kind_name()).await? {
+                    if let Ok(def) = parse_doc::<pipeline::ResourceType>(&doc) {
+                        let _ = types.insert(def);
+                    }
+                }
+            }
+            if let Ok(mut t) = self.types.write() {
+                *t = Arc::new(types);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn strings(problems: Vec<Problem>) -> Vec<String> {
+    problems.into_iter().map(|p| p.to_string()).collect()
+}
+
+fn parse_doc<T: serde::de::DeserializeOwned>(doc: &ResourceDoc) -> Result<T, CatalogError> {
+    serde_json::from_str(&doc.spec_json).map_err(|e| CatalogError::Corrupt {
+        kind: doc.kind.clone(),
+        name: doc.name.clone(),
+        version: doc.version,
+        message: e.to_string(),
+    })
+}
+
+fn stored_config(doc: ResourceDoc) -> Result<StoredConfig, CatalogError> {
+    let parsed: ConfigDoc = parse_doc(&doc)?;
+    Ok(StoredConfig {
+        config: parsed.configuration,
+        version: doc.version,
+        rendered: parsed.rendered,
+        doc,
+    })
+}

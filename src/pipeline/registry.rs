@@ -1,0 +1,795 @@
+//! Loading and checking resource types, the registry of known types, and evaluating a type's
+//! templates for one resource instance.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+use serde_norway::Value as Yaml;
+
+use super::locate::LineIndex;
+use super::problem::Problem;
+use super::template::{Helpers, Template, TemplateError, display};
+use super::types::{
+    API_VERSIONS, ParamType, ParameterDef, ResourceType, SPEC_FIELDS, Section, Signal, TypeKind,
+    check_value, is_identifier, parse_signal_key, yaml_to_json,
+};
+
+/// Where a document came from, to turn YAML paths into file lines.
+#[derive(Debug, Default)]
+pub struct Origin {
+    pub file: Option<String>,
+    /// 1-based line of the document's first line in the file.
+    pub first_line: usize,
+    index: Option<LineIndex>,
+    text: String,
+}
+
+impl Origin {
+    pub fn new(file: Option<&str>, doc_text: &str, first_line: usize) -> Self {
+        Origin {
+            file: file.map(str::to_string),
+            first_line,
+            index: Some(LineIndex::new(doc_text)),
+            text: doc_text.to_string(),
+        }
+    }
+
+    /// No text: problems carry only resource and parameter names.
+    pub fn none() -> Self {
+        Origin::default()
+    }
+
+    /// The file line of a YAML path, if located.
+    pub fn line(&self, path: &str) -> Option<usize> {
+        let l = self.index.as_ref()?.line_of(path)?;
+        Some(self.first_line + l - 1)
+    }
+
+    /// The file line of template line `tline` in the block scalar at `path`.
+    fn template_line(&self, path: &str, tline: usize) -> Option<usize> {
+        let l = self.index.as_ref()?.line_of(path)?;
+        let key_line = self.text.lines().nth(l - 1)?;
+        let is_block = key_line
+            .trim_end()
+            .rsplit(':')
+            .next()
+            .is_some_and(|v| v.trim_start().starts_with(['|', '>']));
+        let offset = if is_block {
+            tline
+        } else {
+            tline.saturating_sub(1)
+        };
+        Some(self.first_line + l - 1 + offset)
+    }
+
+    /// Fills in file and line for problems that carry a path.
+    pub fn place(&self, mut p: Problem) -> Problem {
+        if p.file.is_none() {
+            p.file.clone_from(&self.file);
+        }
+        if p.line.is_none()
+            && let Some(path) = &p.path
+        {
+            p.line = self.line(path);
+        }
+        p
+    }
+}
+
+/// One signal block with its templates parsed.
+#[derive(Debug)]
+struct CompiledBlock {
+    key: String,
+    signals: Vec<Signal>,
+    sections: Vec<(Section, Template)>,
+}
+
+/// A checked resource type with parsed templates.
+#[derive(Debug)]
+pub struct LoadedType {
+    pub def: ResourceType,
+    blocks: Vec<CompiledBlock>,
+}
+
+/// Components one type emits for one signal, in template order, with rewritten IDs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SignalOutput {
+    pub receivers: Vec<(String, Yaml)>,
+    pub processors: Vec<(String, Yaml)>,
+    pub exporters: Vec<(String, Yaml)>,
+    pub extensions: Vec<(String, Yaml)>,
+}
+
+impl SignalOutput {
+    fn section_mut(&mut self, s: Section) -> &mut Vec<(String, Yaml)> {
+        match s {
+            Section::Receivers => &mut self.receivers,
+            Section::Processors => &mut self.processors,
+            Section::Exporters => &mut self.exporters,
+            Section::Extensions => &mut self.extensions,
+        }
+    }
+}
+
+/// What evaluating a type produced, per signal.
+pub type TypeOutput = BTreeMap<Signal, SignalOutput>;
+
+/// An evaluation failure inside one template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalError {
+    /// `spec.metrics.receivers`
+    pub path: String,
+    pub template_line: Option<usize>,
+    pub message: String,
+}
+
+/// Template helpers that need the resource name: `componentID` / `bpComponentID`.
+struct ComponentHelpers<'a> {
+    resource: &'a str,
+}
+
+const HELPER_NAMES: &[&str] = &["componentID", "bpComponentID"];
+
+impl Helpers for ComponentHelpers<'_> {
+    fn has(&self, name: &str) -> bool {
+        HELPER_NAMES.contains(&name)
+    }
+
+    fn call(&self, name: &str, args: &[Json]) -> Option<Result<Json, String>> {
+        if !self.has(name) {
+            return None;
+        }
+        Some(match args {
+            [id] => Ok(Json::from(component_id(&display(id), self.resource))),
+            _ => Err(format!("wants 1 argument, got {}", args.len())),
+        })
+    }
+}
+
+/// Rewrites a template's component key to a collision-free ID: `type` → `type/<resource>`,
+/// `type/name` → `type/<resource>__<name>`.
+pub fn component_id(key: &str, resource: &str) -> String {
+    match key.split_once('/') {
+        Some((ty, name)) => format!("{ty}/{resource}__{name}"),
+        None => format!("{key}/{resource}"),
+    }
+}
+
+fn valid_component_key(key: &str) -> bool {
+    let (ty, name) = match key.split_once('/') {
+        Some((t, n)) => (t, Some(n)),
+        None => (key, None),
+    };
+    let ty_ok = ty.starts_with(|c: char| c.is_ascii_lowercase())
+        && ty
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    let name_ok = name.is_none_or(|n| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    });
+    ty_ok && name_ok
+}
+
+impl LoadedType {
+    /// Checks a type fully (parameters, templates, output shape with defaults).
+    pub fn load(def: ResourceType, origin: &Origin) -> Result<Self, Vec<Problem>> {
+        let label = def.label();
+        let mut problems = check_definition(&def)
+            .into_iter()
+            .map(|p| origin.place(p))
+            .collect::<Vec<_>>();
+        let mut blocks = Vec::new();
+        let probe = ComponentHelpers { resource: "check" };
+        for (key, block) in &def.spec.blocks {
+            let Some(signals) = parse_signal_key(key) else {
+                continue; // reported by check_definition
+            };
+            let mut sections = Vec::new();
+            for section in Section::ALL {
+                let Some(src) = block.get(section) else {
+                    continue;
+                };
+                let path = format!("spec.{key}.{}", section.as_str());
+                match Template::parse(src, &probe) {
+                    Ok(t) => sections.push((section, t)),
+                    Err(e) => problems.push(template_problem(&label, origin, &path, &e)),
+                }
+            }
+            blocks.push(CompiledBlock {
+                key: key.clone(),
+                signals,
+                sections,
+            });
+        }
+        // Exact-signal blocks first, then combinations: template order is pipeline order.
+        blocks.sort_by_key(|b| (b.signals.len(), b.key.clone()));
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let loaded = LoadedType { def, blocks };
+        let defaults = loaded.default_values();
+        if let Err(errors) = loaded.evaluate(&defaults, "check") {
+            return Err(errors
+                .into_iter()
+                .map(|e| {
+                    let at = match e.template_line {
+                        Some(t) => format!("{}: template line {t}", e.path),
+                        None => e.path.clone(),
+                    };
+                    let mut p = Problem::new(
+                        &label,
+                        format!("{at}: {} (rendering with default values)", e.message),
+                    )
+                    .at(e.path.clone());
+                    p.line = e
+                        .template_line
+                        .and_then(|t| origin.template_line(&e.path, t));
+                    origin.place(p)
+                })
+                .collect());
+        }
+        Ok(loaded)
+    }
+
+    pub fn name(&self) -> &str {
+        self.def.name()
+    }
+
+    pub fn kind(&self) -> TypeKind {
+        self.def.kind
+    }
+
+    /// Defaults (or zero values) for every parameter.
+    pub fn default_values(&self) -> Map<String, Json> {
+        self.def
+            .spec
+            .parameters
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.default_value().unwrap_or_else(|_| p.kind.zero()),
+                )
+            })
+            .collect()
+    }
+
+    /// Signals this type has any block for.
+    pub fn signals(&self) -> Vec<Signal> {
+        let mut s: Vec<Signal> = self.blocks.iter().flat_map(|b| b.signals.clone()).collect();
+        s.sort();
+        s.dedup();
+        s
+    }
+
+    /// Merges user values over defaults, checking each one. Problems are (parameter, message).
+    pub fn resolve_values(
+        &self,
+        given: &[(String, Json)],
+    ) -> (Map<String, Json>, Vec<(String, String)>) {
+        let mut values = self.default_values();
+        let mut problems = Vec::new();
+        let mut seen = HashSet::new();
+        for (name, raw) in given {
+            if !seen.insert(name.as_str()) {
+                problems.push((name.clone(), "is given more than once".to_string()));
+                continue;
+            }
+            let Some(def) = self.def.parameter(name) else {
+                problems.push((name.clone(), unknown_parameter(&self.def)));
+                continue;
+            };
+            match check_value(def, raw) {
+                Ok(v) => {
+                    values.insert(name.clone(), v);
+                }
+                Err(m) => problems.push((name.clone(), m)),
+            }
+        }
+        for def in &self.def.spec.parameters {
+            let relevant = def.is_relevant(&values);
+            let set = seen.contains(def.name.as_str());
+            if set && !relevant {
+                problems.push((
+                    def.name.clone(),
+                    format!(
+                        "is set but does not apply here ({})",
+                        describe_relevance(def)
+                    ),
+                ));
+            }
+            let value = values.get(&def.name).unwrap_or(&Json::Null);
+            if def.required
+                && relevant
+                && !super::template::truthy(value)
+                && !matches!(value, Json::Bool(_) | Json::Number(_))
+            {
+                problems.push((def.name.clone(), "is required".to_string()));
+            }
+        }
+        (values, problems)
+    }
+
+    /// Runs every template with `values` for resource `resource`.
+    pub fn evaluate(
+        &self,
+        values: &Map<String, Json>,
+        resource: &str,
+    ) -> Result<TypeOutput, Vec<EvalError>> {
+        let helpers = ComponentHelpers { resource };
+        let data = Json::Object(values.clone());
+        let mut out = TypeOutput::new();
+        let mut errors = Vec::new();
+        for block in &self.blocks {
+            for (section, template) in &block.sections {
+                let path = format!("spec.{}.{}", block.key, section.as_str());
+                let text = match template.render(&data, &helpers) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        errors.push(EvalError {
+                            path,
+                            template_line: Some(e.line),
+                            message: e.message,
+                        });
+                        continue;
+                    }
+                };
+                match parse_components(&text, resource) {
+                    Ok(components) => {
+                        for signal in &block.signals {
+                            out.entry(*signal)
+                                .or_default()
+                                .section_mut(*section)
+                                .extend(components.iter().cloned());
+                        }
+                    }
+                    Err(message) => errors.push(EvalError {
+                        path,
+                        template_line: None,
+                        message,
+                    }),
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn describe_relevance(def: &ParameterDef) -> String {
+    def.relevant_if
+        .iter()
+        .map(|c| {
+            let v = serde_norway::to_string(&c.value).unwrap_or_default();
+            let op = match c.operator {
+                super::types::Operator::Equals => "is",
+                super::types::Operator::NotEquals => "is not",
+                super::types::Operator::ContainsAny => "contains any of",
+            };
+            format!("only when {} {op} {}", c.name, v.trim())
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn unknown_parameter(def: &ResourceType) -> String {
+    let names: Vec<&str> = def
+        .spec
+        .parameters
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    if names.is_empty() {
+        format!("{} takes no parameters", def.label())
+    } else {
+        format!(
+            "is not a parameter of {} (known: {})",
+            def.label(),
+            names.join(", ")
+        )
+    }
+}
+
+fn template_problem(label: &str, origin: &Origin, path: &str, e: &TemplateError) -> Problem {
+    let mut p = Problem::new(
+        label,
+        format!("{path}: template line {}: {}", e.line, e.message),
+    )
+    .at(path);
+    p.line = origin.template_line(path, e.line);
+    origin.place(p)
+}
+
+/// Parses a rendered section: a YAML list of single-key maps (empty output is an empty list).
+fn parse_components(text: &str, resource: &str) -> Result<Vec<(String, Yaml)>, String> {
+    let value: Yaml = serde_norway::from_str(text)
+        .map_err(|e| format!("rendered text is not YAML: {e}\n---\n{text}"))?;
+    let items = match value {
+        Yaml::Null => return Ok(Vec::new()),
+        Yaml::Sequence(items) => items,
+        _ => {
+            return Err(format!(
+                "must render to a YAML list of single-key maps, got:\n{text}"
+            ));
+        }
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let Yaml::Mapping(m) = item else {
+                return Err(format!("list items must be single-key maps, got:\n{text}"));
+            };
+            if m.len() != 1 {
+                return Err(format!(
+                    "list items must have exactly one key (the component ID), got {}",
+                    m.len()
+                ));
+            }
+            let Some((Yaml::String(key), body)) = m.into_iter().next() else {
+                return Err("component IDs must be strings".to_string());
+            };
+            if !valid_component_key(&key) {
+                return Err(format!("{key:?} is not a component ID (type or type/name)"));
+            }
+            Ok((component_id(&key, resource), body))
+        })
+        .collect()
+}
+
+/// Static checks of a definition (everything except the templates).
+fn check_definition(def: &ResourceType) -> Vec<Problem> {
+    let label = def.label();
+    let mut problems = Vec::new();
+    let mut push = |p: Problem| problems.push(p);
+    if !API_VERSIONS.contains(&def.api_version.as_str()) {
+        push(
+            Problem::new(
+                &label,
+                format!(
+                    "apiVersion {:?} is not one of {}",
+                    def.api_version,
+                    API_VERSIONS.join(", ")
+                ),
+            )
+            .at("apiVersion"),
+        );
+    }
+    if !valid_resource_name(&def.metadata.name) {
+        push(
+            Problem::new(&label, "metadata.name must be letters, digits, '_' or '-'")
+                .at("metadata.name"),
+        );
+    }
+    let mut names = HashSet::new();
+    for (i, p) in def.spec.parameters.iter().enumerate() {
+        let path = format!("spec.parameters[{i}]");
+        let pp = |m: String| Problem::new(&label, m).parameter(&p.name).at(path.clone());
+        if !is_identifier(&p.name) {
+            push(pp(
+                "the name must be a valid identifier (letters, digits, '_')".into(),
+            ));
+        }
+        if !names.insert(p.name.as_str()) {
+            push(pp("is defined more than once".into()));
+        }
+        if matches!(p.kind, ParamType::Enum | ParamType::Enums) && p.valid_values.is_empty() {
+            push(pp(format!("type {} needs validValues", p.kind.as_str())));
+        }
+        if let Some(d) = &p.default {
+            match yaml_to_json(d).and_then(|j| check_value(p, &j)) {
+                Ok(_) => {}
+                Err(m) => push(pp(format!("default: {m}"))),
+            }
+        }
+        for cond in &p.relevant_if {
+            match def.parameter(&cond.name) {
+                None => push(pp(format!(
+                    "relevantIf names unknown parameter {:?}",
+                    cond.name
+                ))),
+                Some(target) => {
+                    let value = yaml_to_json(&cond.value);
+                    let ok = match (&value, cond.operator) {
+                        (Ok(Json::Array(items)), super::types::Operator::ContainsAny) => {
+                            items.iter().all(|v| check_scalar_against(target, v))
+                        }
+                        (Ok(v), _) => check_scalar_against(target, v),
+                        (Err(_), _) => false,
+                    };
+                    if !ok {
+                        push(pp(format!(
+                            "relevantIf value {} does not fit parameter {} of type {}",
+                            serde_norway::to_string(&cond.value)
+                                .unwrap_or_default()
+                                .trim(),
+                            target.name,
+                            target.kind.as_str()
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    let forbidden: &[Section] = match def.kind {
+        TypeKind::Source => &[Section::Exporters],
+        TypeKind::Processor => &[Section::Receivers, Section::Exporters],
+        TypeKind::Destination => &[Section::Receivers],
+    };
+    for (key, block) in &def.spec.blocks {
+        for section in forbidden {
+            if block.get(*section).is_some() {
+                push(
+                    Problem::new(
+                        &label,
+                        format!(
+                            "spec.{key}.{}: a {} type cannot emit {}",
+                            section.as_str(),
+                            def.kind.noun(),
+                            section.as_str()
+                        ),
+                    )
+                    .at(format!("spec.{key}.{}", section.as_str())),
+                );
+            }
+        }
+        if parse_signal_key(key).is_none() {
+            push(Problem::new(&label, format!("spec.{key}: not a signal block (logs, metrics, traces or a '+' combination)")).at(format!("spec.{key}")));
+        }
+    }
+    if def.spec.blocks.is_empty() {
+        push(
+            Problem::new(
+                &label,
+                "spec has no signal block (logs, metrics, traces, ...)",
+            )
+            .at("spec"),
+        );
+    }
+    problems
+}
+
+/// A relevantIf value must be a possible value of the parameter it looks at (or an element of it).
+fn check_scalar_against(target: &ParameterDef, v: &Json) -> bool {
+    if check_value(target, v).is_ok() {
+        return true;
+    }
+    match target.kind {
+        ParamType::Strings => v.is_string(),
+        ParamType::Enums => v
+            .as_str()
+            .is_some_and(|s| target.valid_values.iter().any(|x| x == s)),
+        _ => false,
+    }
+}
+
+pub(crate) fn valid_resource_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+/// Deserialises a type document, checking the envelope first so errors name the field.
+pub fn parse_type_document(
+    doc: &Yaml,
+    text: &str,
+    kind: TypeKind,
+    origin: &Origin,
+) -> Result<ResourceType, Vec<Problem>> {
+    let name = doc
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Yaml::as_str)
+        .unwrap_or("<unnamed>")
+        .to_string();
+    let label = format!("{} {name}", kind.kind_name());
+    let mut problems = Vec::new();
+    if let Some(Yaml::Mapping(spec)) = doc.get("spec") {
+        for key in spec.keys() {
+            let k = key.as_str().unwrap_or_default();
+            if !SPEC_FIELDS.contains(&k) && parse_signal_key(k).is_none() {
+                problems.push(origin.place(
+                    Problem::new(&label, format!("spec.{k}: unknown field (expected {} or a signal block such as logs, metrics+traces)", SPEC_FIELDS.join(", ")))
+                        .at(format!("spec.{k}")),
+                ));
+            }
+        }
+        if let Some(Yaml::Sequence(params)) = spec.get("parameters") {
+            for (i, p) in params.iter().enumerate() {
+                let pname = p.get("name").and_then(Yaml::as_str).unwrap_or("<unnamed>");
+                if let Err(e) = serde_norway::from_value::<ParameterDef>(p.clone()) {
+                    let mut msg = e.to_string();
+                    if let Some(t) = p.get("type").and_then(Yaml::as_str)
+                        && !ParamType::NAMES.contains(&t)
+                    {
+                        msg = format!(
+                            "type {t:?} is not supported (supported: {})",
+                            ParamType::NAMES.join(", ")
+                        );
+                    }
+                    problems.push(
+                        origin.place(
+                            Problem::new(&label, msg)
+                                .parameter(pname)
+                                .at(format!("spec.parameters[{i}]")),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    serde_norway::from_str::<ResourceType>(text)
+        .map_err(|e| vec![super::resource::yaml_problem(&label, &e, origin)])
+}
+
+/// The known resource types: built-ins, with user types layered over them.
+#[derive(Debug, Clone, Default)]
+pub struct TypeRegistry {
+    types: BTreeMap<(TypeKind, String), Arc<LoadedType>>,
+}
+
+/// The shipped types, embedded in the binary.
+const BUILTIN: &[(&str, &str)] = &include!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/resource-types/index.rs"
+));
+
+impl TypeRegistry {
+    pub fn empty() -> Self {
+        TypeRegistry::default()
+    }
+
+    /// The built-in types. They are checked by the test suite; one that failed to load would be
+    /// logged and left out rather than take the program down.
+    pub fn builtin() -> Self {
+        let (reg, problems) = Self::load_builtin();
+        for p in problems {
+            tracing::error!(problem = %p, "built-in resource type rejected");
+        }
+        reg
+    }
+
+    /// Loads the built-ins, returning any problems (for tests).
+    pub fn load_builtin() -> (Self, Vec<Problem>) {
+        let mut reg = TypeRegistry::empty();
+        let mut problems = Vec::new();
+        for (file, text) in BUILTIN {
+            if let Err(p) = reg.load_text(text, Some(&format!("resource-types/{file}"))) {
+                problems.extend(p);
+            }
+        }
+        (reg, problems)
+    }
+
+    /// Built-in file names and their text (for listing and tests).
+    pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
+        BUILTIN
+    }
+
+    /// Loads every `*.yaml`/`*.yml` file in `dir` (sorted by name) into a new registry.
+    pub fn load_dir(dir: &Path) -> Result<Self, Vec<Problem>> {
+        let mut reg = TypeRegistry::empty();
+        reg.add_dir(dir)?;
+        Ok(reg)
+    }
+
+    /// The built-ins with the types in `dir` layered over them (same kind and name replaces).
+    pub fn builtin_with_dir(dir: &Path) -> Result<Self, Vec<Problem>> {
+        let mut reg = Self::builtin();
+        reg.add_dir(dir)?;
+        Ok(reg)
+    }
+
+    /// Adds the types in `dir`; nothing is added unless every file loads.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), Vec<Problem>> {
+        let shown = dir.display().to_string();
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            vec![Problem::new("", format!("cannot read types directory: {e}")).file(&shown)]
+        })?;
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        let mut staged = self.clone();
+        let mut problems = Vec::new();
+        for path in files {
+            let file = path.display().to_string();
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    if let Err(p) = staged.load_text(&text, Some(&file)) {
+                        problems.extend(p);
+                    }
+                }
+                Err(e) => problems.push(Problem::new("", format!("cannot read: {e}")).file(&file)),
+            }
+        }
+        if problems.is_empty() {
+            *self = staged;
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Loads every resource type in a multi-document YAML text; other kinds are errors.
+    pub fn load_text(&mut self, text: &str, file: Option<&str>) -> Result<(), Vec<Problem>> {
+        let resources = super::resource::parse_resources(text, file)?;
+        let mut problems = Vec::new();
+        for r in resources {
+            match r.resource {
+                super::resource::Resource::Type(t) => {
+                    if let Err(p) = self.insert_with_origin(t, &r.origin) {
+                        problems.extend(p);
+                    }
+                }
+                other => problems.push(r.origin.place(Problem::new(other.label(), "only resource types (SourceType, ProcessorType, DestinationType) belong in a types directory"))),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Checks and adds one type (replacing one of the same kind and name).
+    pub fn insert(&mut self, def: ResourceType) -> Result<(), Vec<Problem>> {
+        self.insert_with_origin(def, &Origin::none())
+    }
+
+    fn insert_with_origin(
+        &mut self,
+        def: ResourceType,
+        origin: &Origin,
+    ) -> Result<(), Vec<Problem>> {
+        let loaded = LoadedType::load(def, origin)?;
+        self.types
+            .insert((loaded.kind(), loaded.name().to_string()), Arc::new(loaded));
+        Ok(())
+    }
+
+    /// Layers `other` over `self`.
+    pub fn merge(&mut self, other: &TypeRegistry) {
+        for (k, v) in &other.types {
+            self.types.insert(k.clone(), Arc::clone(v));
+        }
+    }
+
+    pub fn get(&self, kind: TypeKind, name: &str) -> Option<&Arc<LoadedType>> {
+        self.types.get(&(kind, name.to_string()))
+    }
+
+    /// All types, by kind then name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<LoadedType>> {
+        self.types.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+
+    /// Names of the types of one kind (for suggestions).
+    pub fn names(&self, kind: TypeKind) -> Vec<&str> {
+        self.types
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, n)| n.as_str())
+            .collect()
+    }
+}

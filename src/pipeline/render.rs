@@ -1,0 +1,799 @@
+//! Configuration → Collector YAML.
+//!
+//! Component IDs: every key a type's template emits is rewritten to `type/<resource>` (or
+//! `type/<resource>__<name>` when the template named it `type/name`). Resource names are
+//! `source<i>` for the i-th source, `source<i>__processor<k>` for its processors, `processor<k>`
+//! for the fleet-wide processors, `destination<j>` for an inline destination and the resource's
+//! own name for a named `Destination` (its processors: `<name>__processor<k>`).
+//!
+//! Pipelines: one per signal that has both a source and a destination, named after the signal
+//! (`metrics`). All sources of the signal fan in, then the fleet-wide processors run, then all
+//! destinations of the signal receive the data. Processors that belong to one source (the source
+//! type's own and those attached to it) or to one destination run in a pipeline of their own,
+//! `metrics/source0` or `metrics/<destination>`, joined to the signal's pipeline by the `forward`
+//! connector (`forward/metrics_in`, `forward/metrics_out`). When a signal has a single source
+//! (or destination), its processors are placed directly in the signal's pipeline instead, so
+//! simple configurations stay a single pipeline.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value as Json;
+use serde_norway::{Mapping, Value as Yaml};
+use sha2::{Digest, Sha256};
+
+use super::config::{Configuration, Destination, Parameters, ProcessorRef};
+use super::problem::Problem;
+use super::registry::{LoadedType, SignalOutput, TypeOutput, TypeRegistry, valid_resource_name};
+use super::types::{Signal, TypeKind, yaml_to_json};
+
+/// What sensitive parameters render to in masked output.
+pub const MASK: &str = "(sensitive)";
+
+/// Rendered Collector configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub yaml: String,
+    /// SHA-256 of `yaml` (the OpAMP `config_hash`).
+    pub sha256: [u8; 32],
+}
+
+impl Rendered {
+    fn new(yaml: String) -> Self {
+        let sha256 = Sha256::digest(yaml.as_bytes()).into();
+        Rendered { yaml, sha256 }
+    }
+
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.sha256)
+    }
+}
+
+/// Looks up named `Destination` resources.
+pub trait DestinationResolver {
+    fn destination(&self, name: &str) -> Option<Destination>;
+}
+
+/// Resolves nothing: only inline destinations render.
+pub struct NoDestinations;
+
+impl DestinationResolver for NoDestinations {
+    fn destination(&self, _: &str) -> Option<Destination> {
+        None
+    }
+}
+
+impl DestinationResolver for [Destination] {
+    fn destination(&self, name: &str) -> Option<Destination> {
+        self.iter().find(|d| d.name() == name).cloned()
+    }
+}
+
+impl DestinationResolver for Vec<Destination> {
+    fn destination(&self, name: &str) -> Option<Destination> {
+        self.as_slice().destination(name)
+    }
+}
+
+impl DestinationResolver for BTreeMap<String, Destination> {
+    fn destination(&self, name: &str) -> Option<Destination> {
+        self.get(name).cloned()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Render sensitive parameter values as `(sensitive)` (for display, never for agents).
+    pub mask_sensitive: bool,
+}
+
+/// Renders `cfg` to Collector YAML, or every problem found.
+pub fn render(
+    cfg: &Configuration,
+    types: &TypeRegistry,
+    destinations: &dyn DestinationResolver,
+) -> Result<Rendered, Vec<Problem>> {
+    render_with(cfg, types, destinations, RenderOptions::default())
+}
+
+/// Renders with sensitive values masked, for showing to people.
+pub fn render_masked(
+    cfg: &Configuration,
+    types: &TypeRegistry,
+    destinations: &dyn DestinationResolver,
+) -> Result<Rendered, Vec<Problem>> {
+    render_with(
+        cfg,
+        types,
+        destinations,
+        RenderOptions {
+            mask_sensitive: true,
+        },
+    )
+}
+
+pub fn render_with(
+    cfg: &Configuration,
+    types: &TypeRegistry,
+    destinations: &dyn DestinationResolver,
+    opts: RenderOptions,
+) -> Result<Rendered, Vec<Problem>> {
+    let label = cfg.label();
+    let spec = &cfg.spec;
+    if let Some(raw) = &spec.raw {
+        return render_raw(&label, cfg, raw);
+    }
+    let mut r = Renderer {
+        label: label.clone(),
+        types,
+        opts,
+        problems: Vec::new(),
+    };
+    if !valid_resource_name(cfg.name()) {
+        r.problem(
+            Problem::new(
+                &label,
+                "metadata.name may only hold letters, digits, '_', '-' and '.'",
+            )
+            .at("metadata.name"),
+        );
+    }
+    let sources = r.sources(cfg);
+    let fleet: Vec<Part> = r.processors(
+        &spec.processors,
+        "processor",
+        "spec.processors",
+        "processors",
+    );
+    let dests = r.destinations(cfg, destinations);
+    if spec.sources.iter().all(|s| s.disabled) {
+        r.problem(
+            Problem::new(
+                &label,
+                "has no sources (add at least one under spec.sources)",
+            )
+            .at("spec"),
+        );
+    }
+    if spec.destinations.iter().all(|d| d.disabled) {
+        r.problem(
+            Problem::new(
+                &label,
+                "has no destinations (add at least one under spec.destinations)",
+            )
+            .at("spec"),
+        );
+    }
+    if !r.problems.is_empty() {
+        return Err(r.problems);
+    }
+    let doc = r.assemble(&sources, &fleet, &dests);
+    if !r.problems.is_empty() {
+        return Err(r.problems);
+    }
+    serde_norway::to_string(&doc)
+        .map(Rendered::new)
+        .map_err(|e| vec![Problem::new(&label, format!("cannot write YAML: {e}"))])
+}
+
+fn render_raw(label: &str, cfg: &Configuration, raw: &str) -> Result<Rendered, Vec<Problem>> {
+    let spec = &cfg.spec;
+    let mut problems = Vec::new();
+    if !spec.sources.is_empty() || !spec.destinations.is_empty() || !spec.processors.is_empty() {
+        problems.push(
+            Problem::new(
+                label,
+                "spec.raw cannot be combined with sources, processors or destinations",
+            )
+            .at("spec.raw"),
+        );
+    }
+    match serde_norway::from_str::<Yaml>(raw) {
+        Ok(Yaml::Mapping(_)) => {}
+        Ok(_) => problems.push(
+            Problem::new(
+                label,
+                "spec.raw must be a Collector configuration (a YAML map)",
+            )
+            .at("spec.raw"),
+        ),
+        Err(e) => {
+            let at = e
+                .location()
+                .map(|l| format!(" (line {} of spec.raw)", l.line()))
+                .unwrap_or_default();
+            problems.push(
+                Problem::new(label, format!("spec.raw is not valid YAML{at}: {e}")).at("spec.raw"),
+            );
+        }
+    }
+    if problems.is_empty() {
+        Ok(Rendered::new(raw.to_string()))
+    } else {
+        Err(problems)
+    }
+}
+
+/// One evaluated resource instance.
+struct Part {
+    output: TypeOutput,
+}
+
+impl Part {
+    fn signal(&self, s: Signal) -> Option<&SignalOutput> {
+        self.output.get(&s)
+    }
+
+    fn processors(&self, s: Signal) -> impl Iterator<Item = &(String, Yaml)> {
+        self.signal(s).into_iter().flat_map(|o| o.processors.iter())
+    }
+}
+
+/// A source or destination: its own type plus attached processors.
+struct Endpoint {
+    /// `sources[0] (hostmetrics)` / `destinations[1] (otlphttp)`, for messages.
+    what: String,
+    /// Resource name, used for its own pipeline.
+    name: String,
+    own: Part,
+    attached: Vec<Part>,
+}
+
+impl Endpoint {
+    /// The processors that belong to this endpoint for signal `s`, in order. Sources run their
+    /// type's processors before attached ones; destinations run attached ones first.
+    fn processors(&self, s: Signal, is_source: bool) -> Vec<(String, Yaml)> {
+        let own = self.own.processors(s).cloned();
+        let attached = self.attached.iter().flat_map(|p| p.processors(s).cloned());
+        if is_source {
+            own.chain(attached).collect()
+        } else {
+            attached.chain(own).collect()
+        }
+    }
+}
+
+struct Renderer<'a> {
+    label: String,
+    types: &'a TypeRegistry,
+    opts: RenderOptions,
+    problems: Vec<Problem>,
+}
+
+impl Renderer<'_> {
+    fn problem(&mut self, p: Problem) {
+        self.problems.push(p);
+    }
+
+    /// Looks up a type and evaluates it for one resource.
+    fn part(
+        &mut self,
+        kind: TypeKind,
+        type_name: &str,
+        params: &Parameters,
+        resource: &str,
+        what: &str,
+        path: &str,
+    ) -> Option<Part> {
+        let Some(ty) = self.types.get(kind, type_name) else {
+            let known = self.types.names(kind).join(", ");
+            self.problem(
+                Problem::new(
+                    format!("{}: {what}", self.label),
+                    format!(
+                        "unknown {} type {type_name:?} (known: {known})",
+                        kind.noun()
+                    ),
+                )
+                .at(format!("{path}.type")),
+            );
+            return None;
+        };
+        let ty = ty.clone();
+        let mut given = Vec::new();
+        for entry in params.entries() {
+            match yaml_to_json(&entry.value) {
+                Ok(v) => given.push((entry.name, v)),
+                Err(m) => self.problem(
+                    Problem::new(format!("{}: {what}", self.label), m)
+                        .parameter(&entry.name)
+                        .at(format!("{path}.parameters{}", entry.path)),
+                ),
+            }
+        }
+        let (mut values, problems) = ty.resolve_values(&given);
+        let param_path = |name: &str| {
+            params
+                .entries()
+                .into_iter()
+                .find(|e| e.name == name)
+                .map_or_else(
+                    || format!("{path}.parameters"),
+                    |e| format!("{path}.parameters{}", e.path),
+                )
+        };
+        let had = problems.len();
+        for (name, msg) in problems {
+            let p = Problem::new(format!("{}: {what}", self.label), msg)
+                .parameter(&name)
+                .at(param_path(&name));
+            self.problem(p);
+        }
+        if had > 0 {
+            return None;
+        }
+        if self.opts.mask_sensitive {
+            mask_values(&ty, &mut values);
+        }
+        match ty.evaluate(&values, resource) {
+            Ok(output) => Some(Part { output }),
+            Err(errors) => {
+                for e in errors {
+                    let at = e
+                        .template_line
+                        .map(|t| format!(" template line {t}"))
+                        .unwrap_or_default();
+                    self.problem(
+                        Problem::new(
+                            format!("{}: {what}", self.label),
+                            format!("{} {}{at}: {}", ty.def.label(), e.path, e.message),
+                        )
+                        .at(path.to_string()),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    fn processors(
+        &mut self,
+        list: &[ProcessorRef],
+        prefix: &str,
+        path: &str,
+        what: &str,
+    ) -> Vec<Part> {
+        list.iter()
+            .enumerate()
+            .filter(|(_, p)| !p.disabled)
+            .filter_map(|(k, p)| {
+                let name = if prefix == "processor" {
+                    format!("processor{k}")
+                } else {
+                    format!("{prefix}__processor{k}")
+                };
+                self.part(
+                    TypeKind::Processor,
+                    &p.type_name,
+                    &p.parameters,
+                    &name,
+                    &format!("{what}[{k}] ({})", p.type_name),
+                    &format!("{path}[{k}]"),
+                )
+            })
+            .collect()
+    }
+
+    fn sources(&mut self, cfg: &Configuration) -> Vec<Endpoint> {
+        let mut out = Vec::new();
+        for (i, s) in cfg.spec.sources.iter().enumerate() {
+            if s.disabled {
+                continue;
+            }
+            let name = format!("source{i}");
+            let path = format!("spec.sources[{i}]");
+            let what = format!("sources[{i}] ({})", s.type_name);
+            let own = self.part(
+                TypeKind::Source,
+                &s.type_name,
+                &s.parameters,
+                &name,
+                &what,
+                &path,
+            );
+            let attached = self.processors(
+                &s.processors,
+                &name,
+                &format!("{path}.processors"),
+                &format!("sources[{i}].processors"),
+            );
+            if let Some(own) = own {
+                out.push(Endpoint {
+                    what,
+                    name,
+                    own,
+                    attached,
+                });
+            }
+        }
+        out
+    }
+
+    fn destinations(
+        &mut self,
+        cfg: &Configuration,
+        resolver: &dyn DestinationResolver,
+    ) -> Vec<Endpoint> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (j, d) in cfg.spec.destinations.iter().enumerate() {
+            if d.disabled {
+                continue;
+            }
+            let path = format!("spec.destinations[{j}]");
+            let (name, type_name, params, mut procs, what) = match (&d.name, &d.type_name) {
+                (Some(name), None) => {
+                    let Some(res) = resolver.destination(name) else {
+                        self.problem(
+                            Problem::new(
+                                format!("{}: destinations[{j}]", self.label),
+                                format!("no Destination named {name:?}"),
+                            )
+                            .at(format!("{path}.name")),
+                        );
+                        continue;
+                    };
+                    if !seen.insert(name.clone()) {
+                        self.problem(
+                            Problem::new(
+                                format!("{}: destinations[{j}]", self.label),
+                                format!("Destination {name:?} is listed more than once"),
+                            )
+                            .at(format!("{path}.name")),
+                        );
+                        continue;
+                    }
+                    if !d.parameters.is_empty() {
+                        self.problem(Problem::new(format!("{}: destinations[{j}]", self.label), "a named destination takes its parameters from the Destination resource; remove parameters here").at(format!("{path}.parameters")));
+                    }
+                    if res.spec.disabled {
+                        continue;
+                    }
+                    let what = format!("destinations[{j}] (Destination {name})");
+                    (
+                        name.clone(),
+                        res.spec.type_name.clone(),
+                        res.spec.parameters.clone(),
+                        res.spec.processors.clone(),
+                        what,
+                    )
+                }
+                (None, Some(t)) => (
+                    format!("destination{j}"),
+                    t.clone(),
+                    d.parameters.clone(),
+                    Vec::new(),
+                    format!("destinations[{j}] ({t})"),
+                ),
+                _ => {
+                    self.problem(Problem::new(format!("{}: destinations[{j}]", self.label), "give either name (a Destination resource) or type (inline), not both or neither").at(path.clone()));
+                    continue;
+                }
+            };
+            procs.extend(d.processors.iter().cloned());
+            let own = self.part(
+                TypeKind::Destination,
+                &type_name,
+                &params,
+                &name,
+                &what,
+                &path,
+            );
+            let attached = self.processors(
+                &procs,
+                &name,
+                &format!("{path}.processors"),
+                &format!("destinations[{j}].processors"),
+            );
+            if let Some(own) = own {
+                out.push(Endpoint {
+                    what,
+                    name,
+                    own,
+                    attached,
+                });
+            }
+        }
+        out
+    }
+
+    /// Builds the Collector document from evaluated parts.
+    fn assemble(&mut self, sources: &[Endpoint], fleet: &[Part], dests: &[Endpoint]) -> Yaml {
+        let mut c = Components::default();
+        let mut pipelines: BTreeMap<String, Pipeline> = BTreeMap::new();
+        for signal in Signal::ALL {
+            let srcs: Vec<&Endpoint> = sources
+                .iter()
+                .filter(|e| {
+                    e.own
+                        .signal(signal)
+                        .is_some_and(|o| !o.receivers.is_empty())
+                })
+                .collect();
+            let dsts: Vec<&Endpoint> = dests
+                .iter()
+                .filter(|e| {
+                    e.own
+                        .signal(signal)
+                        .is_some_and(|o| !o.exporters.is_empty())
+                })
+                .collect();
+            if srcs.is_empty() {
+                continue;
+            }
+            if dsts.is_empty() {
+                for s in &srcs {
+                    self.problem(Problem::new(
+                        format!("{}: {}", self.label, s.what),
+                        format!("produces {signal} but no destination accepts {signal}"),
+                    ));
+                }
+                continue;
+            }
+            let main_name = signal.as_str().to_string();
+            let mut main = Pipeline::default();
+            for part in fleet {
+                main.processors
+                    .extend(c.add_processors(part.processors(signal)));
+                c.add_extensions(part.signal(signal));
+            }
+            let single_src = srcs.len() == 1;
+            let mut src_pipes = Vec::new();
+            for s in &srcs {
+                let receivers = c.add_receivers(s.own.signal(signal));
+                c.add_extensions(s.own.signal(signal));
+                for a in &s.attached {
+                    c.add_extensions(a.signal(signal));
+                }
+                let procs = c.add_processors(s.processors(signal, true).iter());
+                if procs.is_empty() || single_src {
+                    main.receivers.extend(receivers);
+                    let mut p = procs;
+                    p.append(&mut main.processors);
+                    main.processors = p;
+                } else {
+                    src_pipes.push((
+                        format!("{signal}/{}", s.name),
+                        Pipeline {
+                            receivers,
+                            processors: procs,
+                            exporters: vec![format!("forward/{signal}_in")],
+                        },
+                    ));
+                }
+            }
+            if !src_pipes.is_empty() {
+                main.receivers.push(format!("forward/{signal}_in"));
+                c.connectors.insert(
+                    format!("forward/{signal}_in"),
+                    Yaml::Mapping(Mapping::new()),
+                );
+            }
+            let single_dst = dsts.len() == 1;
+            let mut dst_pipes = Vec::new();
+            for d in &dsts {
+                let exporters = c.add_exporters(d.own.signal(signal));
+                c.add_extensions(d.own.signal(signal));
+                for a in &d.attached {
+                    c.add_extensions(a.signal(signal));
+                }
+                let procs = c.add_processors(d.processors(signal, false).iter());
+                if procs.is_empty() || single_dst {
+                    main.exporters.extend(exporters);
+                    main.processors.extend(procs);
+                } else {
+                    dst_pipes.push((
+                        format!("{signal}/{}", d.name),
+                        Pipeline {
+                            receivers: vec![format!("forward/{signal}_out")],
+                            processors: procs,
+                            exporters,
+                        },
+                    ));
+                }
+            }
+            if !dst_pipes.is_empty() {
+                main.exporters.push(format!("forward/{signal}_out"));
+                c.connectors.insert(
+                    format!("forward/{signal}_out"),
+                    Yaml::Mapping(Mapping::new()),
+                );
+            }
+            for (name, p) in src_pipes
+                .into_iter()
+                .chain(std::iter::once((main_name, main)))
+                .chain(dst_pipes)
+            {
+                if pipelines.insert(name.clone(), p.dedup()).is_some() {
+                    self.problem(Problem::new(
+                        &self.label,
+                        format!("two pipelines would be named {name:?}; rename the Destination"),
+                    ));
+                }
+            }
+        }
+        for (id, _) in c.conflicts.drain(..) {
+            self.problems.push(Problem::new(&self.label, format!("component {id} is defined twice with different settings; rename the Destination or adjust the type's templates")));
+        }
+        if pipelines.is_empty() && self.problems.is_empty() {
+            self.problem(Problem::new(
+                &self.label,
+                "no signal has both a source and a destination, so there is nothing to run",
+            ));
+        }
+        c.into_document(pipelines)
+    }
+}
+
+/// A copy of `cfg` with the values of sensitive parameters replaced by `(sensitive)`, for API
+/// and TUI display of the resource itself (BindPlane's convention).
+pub fn mask_configuration(cfg: &Configuration, types: &TypeRegistry) -> Configuration {
+    let mut out = cfg.clone();
+    let mask = |kind: TypeKind, type_name: &str, params: &mut Parameters| {
+        let Some(ty) = types.get(kind, type_name) else {
+            return;
+        };
+        for def in ty.def.spec.parameters.iter().filter(|d| d.is_sensitive()) {
+            if params.get(&def.name).is_some() {
+                params.replace(&def.name, Yaml::from(MASK));
+            }
+        }
+    };
+    let mask_procs = |list: &mut Vec<ProcessorRef>| {
+        for p in list.iter_mut() {
+            mask(TypeKind::Processor, &p.type_name, &mut p.parameters);
+        }
+    };
+    for s in &mut out.spec.sources {
+        mask(TypeKind::Source, &s.type_name, &mut s.parameters);
+        mask_procs(&mut s.processors);
+    }
+    mask_procs(&mut out.spec.processors);
+    for d in &mut out.spec.destinations {
+        if let Some(t) = d.type_name.clone() {
+            mask(TypeKind::Destination, &t, &mut d.parameters);
+        }
+        mask_procs(&mut d.processors);
+    }
+    out
+}
+
+/// Replaces the values of sensitive string parameters that are set.
+fn mask_values(ty: &LoadedType, values: &mut serde_json::Map<String, Json>) {
+    for def in ty.def.spec.parameters.iter().filter(|d| d.is_sensitive()) {
+        if let Some(v) = values.get_mut(&def.name)
+            && v.as_str().is_some_and(|s| !s.is_empty())
+        {
+            *v = Json::from(MASK);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Pipeline {
+    receivers: Vec<String>,
+    processors: Vec<String>,
+    exporters: Vec<String>,
+}
+
+impl Pipeline {
+    fn dedup(self) -> Self {
+        fn uniq(v: Vec<String>) -> Vec<String> {
+            let mut seen = BTreeSet::new();
+            v.into_iter().filter(|x| seen.insert(x.clone())).collect()
+        }
+        Pipeline {
+            receivers: uniq(self.receivers),
+            processors: uniq(self.processors),
+            exporters: uniq(self.exporters),
+        }
+    }
+
+    fn to_yaml(&self) -> Yaml {
+        let mut m = Mapping::new();
+        let list = |v: &[String]| Yaml::Sequence(v.iter().cloned().map(Yaml::String).collect());
+        m.insert("receivers".into(), list(&self.receivers));
+        if !self.processors.is_empty() {
+            m.insert("processors".into(), list(&self.processors));
+        }
+        m.insert("exporters".into(), list(&self.exporters));
+        Yaml::Mapping(m)
+    }
+}
+
+/// Component definitions by ID (sorted), with clashes recorded.
+#[derive(Default)]
+struct Components {
+    receivers: BTreeMap<String, Yaml>,
+    processors: BTreeMap<String, Yaml>,
+    exporters: BTreeMap<String, Yaml>,
+    connectors: BTreeMap<String, Yaml>,
+    extensions: BTreeMap<String, Yaml>,
+    conflicts: Vec<(String, Yaml)>,
+}
+
+impl Components {
+    fn add_receivers(&mut self, out: Option<&SignalOutput>) -> Vec<String> {
+        let items = out.into_iter().flat_map(|o| o.receivers.iter());
+        add_all(&mut self.receivers, &mut self.conflicts, items)
+    }
+
+    fn add_exporters(&mut self, out: Option<&SignalOutput>) -> Vec<String> {
+        let items = out.into_iter().flat_map(|o| o.exporters.iter());
+        add_all(&mut self.exporters, &mut self.conflicts, items)
+    }
+
+    fn add_processors<'b>(
+        &mut self,
+        items: impl Iterator<Item = &'b (String, Yaml)>,
+    ) -> Vec<String> {
+        add_all(&mut self.processors, &mut self.conflicts, items)
+    }
+
+    fn add_extensions(&mut self, out: Option<&SignalOutput>) {
+        for (id, body) in out.into_iter().flat_map(|o| o.extensions.iter()) {
+            insert_checked(&mut self.extensions, &mut self.conflicts, id, body);
+        }
+    }
+
+    fn into_document(self, pipelines: BTreeMap<String, Pipeline>) -> Yaml {
+        let section = |m: BTreeMap<String, Yaml>| {
+            Yaml::Mapping(m.into_iter().map(|(k, v)| (Yaml::String(k), v)).collect())
+        };
+        let mut doc = Mapping::new();
+        doc.insert("receivers".into(), section(self.receivers));
+        if !self.processors.is_empty() {
+            doc.insert("processors".into(), section(self.processors));
+        }
+        doc.insert("exporters".into(), section(self.exporters));
+        if !self.connectors.is_empty() {
+            doc.insert("connectors".into(), section(self.connectors));
+        }
+        let ext_ids: Vec<Yaml> = self.extensions.keys().cloned().map(Yaml::String).collect();
+        if !self.extensions.is_empty() {
+            doc.insert("extensions".into(), section(self.extensions));
+        }
+        let mut service = Mapping::new();
+        if !ext_ids.is_empty() {
+            service.insert("extensions".into(), Yaml::Sequence(ext_ids));
+        }
+        service.insert(
+            "pipelines".into(),
+            Yaml::Mapping(
+                pipelines
+                    .iter()
+                    .map(|(k, p)| (Yaml::String(k.clone()), p.to_yaml()))
+                    .collect(),
+            ),
+        );
+        doc.insert("service".into(), Yaml::Mapping(service));
+        Yaml::Mapping(doc)
+    }
+}
+
+fn add_all<'b>(
+    map: &mut BTreeMap<String, Yaml>,
+    conflicts: &mut Vec<(String, Yaml)>,
+    items: impl Iterator<Item = &'b (String, Yaml)>,
+) -> Vec<String> {
+    items
+        .map(|(id, body)| {
+            insert_checked(map, conflicts, id, body);
+            id.clone()
+        })
+        .collect()
+}
+
+fn insert_checked(
+    map: &mut BTreeMap<String, Yaml>,
+    conflicts: &mut Vec<(String, Yaml)>,
+    id: &str,
+    body: &Yaml,
+) {
+    match map.get(id) {
+        Some(existing) if existing != body => conflicts.push((id.to_string(), body.clone())),
+        Some(_) => {}
+        None => {
+            map.insert(id.to_string(), body.clone());
+        }
+    }
+}

@@ -1,0 +1,629 @@
+//! A rollout as a pure state machine: which agents get the new version in which phase,
+//! when to halt, and what to roll back. The runner feeds it agent states and carries out
+//! the actions it returns; nothing here touches the network, the clock or the disk.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fleet::AgentId;
+use crate::fleet::delivery::{ApplyState, ConfigRef};
+
+/// How fast to go and when to stop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RolloutOptions {
+    /// Agents in the first phase.
+    pub initial: usize,
+    /// Each phase is this many times the previous one (≥ 1).
+    pub multiplier: f64,
+    /// No phase is larger than this.
+    pub max_per_phase: usize,
+    /// Failures (failed or stalled agents) tolerated before the rollout halts.
+    pub max_failures: usize,
+    pub rollback: RollbackPolicy,
+}
+
+impl Default for RolloutOptions {
+    fn default() -> Self {
+        RolloutOptions {
+            initial: 3,
+            multiplier: 5.0,
+            max_per_phase: 1000,
+            max_failures: 0,
+            rollback: RollbackPolicy::Failed,
+        }
+    }
+}
+
+impl RolloutOptions {
+    /// Everything in one phase (what the convergence benchmark measures).
+    pub fn all_at_once() -> Self {
+        RolloutOptions {
+            initial: usize::MAX,
+            max_per_phase: usize::MAX,
+            ..Self::default()
+        }
+    }
+
+    /// Size of phase `k` (0-based): initial × multiplier^k, capped, at least 1.
+    pub fn phase_size(&self, k: usize) -> usize {
+        let grown = self.initial.max(1) as f64 * self.multiplier.max(1.0).powi(k.min(64) as i32);
+        let capped = grown.min(self.max_per_phase.max(1) as f64);
+        if capped >= usize::MAX as f64 {
+            usize::MAX
+        } else {
+            capped.ceil() as usize
+        }
+    }
+}
+
+/// What to do when the rollout halts on failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackPolicy {
+    /// Leave everything as it is for an operator to decide.
+    None,
+    /// Put the agents that failed back on the last version they applied.
+    Failed,
+    /// Put every agent the rollout touched back on the last version it applied.
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+pub enum RolloutStatus {
+    Running,
+    Paused,
+    /// Stopped by the failure threshold.
+    Halted(String),
+    Completed,
+    Cancelled,
+    RolledBack,
+}
+
+impl RolloutStatus {
+    pub fn finished(&self) -> bool {
+        matches!(
+            self,
+            RolloutStatus::Completed | RolloutStatus::Cancelled | RolloutStatus::RolledBack
+        )
+    }
+}
+
+impl std::fmt::Display for RolloutStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RolloutStatus::Running => f.write_str("running"),
+            RolloutStatus::Paused => f.write_str("paused"),
+            RolloutStatus::Halted(r) => write!(f, "halted: {r}"),
+            RolloutStatus::Completed => f.write_str("completed"),
+            RolloutStatus::Cancelled => f.write_str("cancelled"),
+            RolloutStatus::RolledBack => f.write_str("rolled back"),
+        }
+    }
+}
+
+/// Where one agent is in the rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "error")]
+pub enum AgentStep {
+    /// Not reached by a phase yet.
+    Waiting,
+    /// Sent the new version; waiting for its answer.
+    InFlight,
+    Applied,
+    Failed(String),
+    Stalled,
+    /// Put back on its previous version.
+    RolledBack,
+    /// The rollout ended (cancelled) before reaching it.
+    Skipped,
+}
+
+impl AgentStep {
+    fn is_failure(&self) -> bool {
+        matches!(self, AgentStep::Failed(_) | AgentStep::Stalled)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentProgress {
+    pub id: AgentId,
+    pub step: AgentStep,
+    /// The version this agent had applied before the rollout, to roll back to.
+    pub previous: Option<ConfigRef>,
+    /// Phase in which it was sent the new version.
+    pub phase: Option<usize>,
+}
+
+/// Counts for display.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub total: usize,
+    pub waiting: usize,
+    pub in_flight: usize,
+    pub applied: usize,
+    pub failed: usize,
+    pub rolled_back: usize,
+}
+
+/// What the runner must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send `config` to these agents.
+    Assign {
+        config: ConfigRef,
+        agents: Vec<AgentId>,
+    },
+    Note(RolloutNote),
+}
+
+/// Things worth telling operators (they become events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RolloutNote {
+    PhaseStarted {
+        config: ConfigRef,
+        phase: usize,
+        agents: usize,
+    },
+    Halted {
+        config: ConfigRef,
+        failures: usize,
+        reason: String,
+    },
+    RolledBack {
+        config: ConfigRef,
+        agents: usize,
+        /// Agents with no earlier version to go back to.
+        without_previous: usize,
+    },
+    Completed {
+        config: ConfigRef,
+        applied: usize,
+        failed: usize,
+    },
+    Paused {
+        config: ConfigRef,
+    },
+    Resumed {
+        config: ConfigRef,
+    },
+    Cancelled {
+        config: ConfigRef,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub config: ConfigRef,
+    pub options: RolloutOptions,
+    pub status: RolloutStatus,
+    /// Phases started so far.
+    pub phases_started: usize,
+    /// Agents in the order phases reach them.
+    pub agents: Vec<AgentProgress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RolloutError {
+    #[error("the rollout of {config} is {status}; it cannot be {verb}")]
+    WrongState {
+        config: ConfigRef,
+        status: String,
+        verb: &'static str,
+    },
+}
+
+impl Rollout {
+    /// A rollout of `config` to `targets` (each with the version it runs now, if any).
+    pub fn new(
+        config: ConfigRef,
+        targets: Vec<(AgentId, Option<ConfigRef>)>,
+        options: RolloutOptions,
+    ) -> Rollout {
+        Rollout {
+            config,
+            options,
+            status: RolloutStatus::Running,
+            phases_started: 0,
+            agents: targets
+                .into_iter()
+                .map(|(id, previous)| AgentProgress {
+                    id,
+                    step: AgentStep::Waiting,
+                    previous,
+                    phase: None,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn progress(&self) -> Progress {
+        let mut p = Progress {
+            total: self.agents.len(),
+            ..Progress::default()
+        };
+        for a in &self.agents {
+            match a.step {
+                AgentStep::Waiting | AgentStep::Skipped => p.waiting += 1,
+                AgentStep::InFlight => p.in_flight += 1,
+                AgentStep::Applied => p.applied += 1,
+                AgentStep::Failed(_) | AgentStep::Stalled => p.failed += 1,
+                AgentStep::RolledBack => p.rolled_back += 1,
+            }
+        }
+        p
+    }
+
+    fn failures(&self) -> usize {
+        self.agents.iter().filter(|a| a.step.is_failure()).count()
+    }
+
+    /// Agents the runner should watch: those sent the new version and not yet answered.
+    pub fn in_flight(&self) -> impl Iterator<Item = AgentId> + '_ {
+        self.agents
+            .iter()
+            .filter(|a| a.step == AgentStep::InFlight)
+            .map(|a| a.id)
+    }
+
+    /// Advances: starts the next phase when the current one has settled, completes when
+    /// everyone is done. Call it after feeding new states.
+    pub fn advance(&mut self) -> Vec<Action> {
+        if self.status != RolloutStatus::Running {
+            return Vec::new();
+        }
+        if self.agents.iter().any(|a| a.step == AgentStep::InFlight) {
+            return Vec::new();
+        }
+        let size = self.options.phase_size(self.phases_started);
+        let phase = self.phases_started;
+        let next: Vec<AgentId> = self
+            .agents
+            .iter_mut()
+            .filter(|a| a.step == AgentStep::Waiting)
+            .take(size)
+            .map(|a| {
+                a.step = AgentStep::InFlight;
+                a.phase = Some(phase);
+                a.id
+            })
+            .collect();
+        if next.is_empty() {
+            let p = self.progress();
+            self.status = RolloutStatus::Completed;
+            return vec![Action::Note(RolloutNote::Completed {
+                config: self.config.clone(),
+                applied: p.applied,
+                failed: p.failed,
+            })];
+        }
+        self.phases_started += 1;
+        vec![
+            Action::Note(RolloutNote::PhaseStarted {
+                config: self.config.clone(),
+                phase: phase + 1,
+                agents: next.len(),
+            }),
+            Action::Assign {
+                config: self.config.clone(),
+                agents: next,
+            },
+        ]
+    }
+
+    /// Feeds what an agent reports about the rollout's version. Returns rollback actions
+    /// when this pushes failures past the threshold.
+    pub fn observe(&mut self, id: AgentId, state: ApplyState, error: &str) -> Vec<Action> {
+        let Some(agent) = self.agents.iter_mut().find(|a| a.id == id) else {
+            return Vec::new();
+        };
+        if agent.step != AgentStep::InFlight {
+            return Vec::new();
+        }
+        agent.step = match state {
+            ApplyState::Applied => AgentStep::Applied,
+            ApplyState::Failed => AgentStep::Failed(error.to_string()),
+            ApplyState::Stalled => AgentStep::Stalled,
+            ApplyState::Pending | ApplyState::Sent | ApplyState::Applying => return Vec::new(),
+        };
+        let failures = self.failures();
+        if failures > self.options.max_failures
+            && matches!(self.status, RolloutStatus::Running | RolloutStatus::Paused)
+        {
+            let reason = format!(
+                "{failures} agent(s) failed, more than the {} tolerated",
+                self.options.max_failures
+            );
+            self.status = RolloutStatus::Halted(reason.clone());
+            let mut actions = vec![Action::Note(RolloutNote::Halted {
+                config: self.config.clone(),
+                failures,
+                reason,
+            })];
+            match self.options.rollback {
+                RollbackPolicy::None => {}
+                RollbackPolicy::Failed => actions.extend(self.roll_back(|s| s.is_failure())),
+                RollbackPolicy::All => actions.extend(self.roll_back_everyone()),
+            }
+            return actions;
+        }
+        Vec::new()
+    }
+
+    fn touched(step: &AgentStep) -> bool {
+        matches!(
+            step,
+            AgentStep::InFlight | AgentStep::Applied | AgentStep::Failed(_) | AgentStep::Stalled
+        )
+    }
+
+    fn roll_back_everyone(&mut self) -> Vec<Action> {
+        let actions = self.roll_back(Self::touched);
+        for a in &mut self.agents {
+            if a.step == AgentStep::Waiting {
+                a.step = AgentStep::Skipped;
+            }
+        }
+        self.status = RolloutStatus::RolledBack;
+        actions
+    }
+
+    /// Sends each selected agent back to its previous version, grouped by version.
+    fn roll_back(&mut self, select: impl Fn(&AgentStep) -> bool) -> Vec<Action> {
+        let mut by_version: BTreeMap<ConfigRef, Vec<AgentId>> = BTreeMap::new();
+        let mut without_previous = 0;
+        let mut count = 0;
+        for a in &mut self.agents {
+            if !select(&a.step) {
+                continue;
+            }
+            match &a.previous {
+                Some(prev) => {
+                    by_version.entry(prev.clone()).or_default().push(a.id);
+                    a.step = AgentStep::RolledBack;
+                    count += 1;
+                }
+                None => without_previous += 1,
+            }
+        }
+        let mut actions: Vec<Action> = by_version
+            .into_iter()
+            .map(|(config, agents)| Action::Assign { config, agents })
+            .collect();
+        actions.push(Action::Note(RolloutNote::RolledBack {
+            config: self.config.clone(),
+            agents: count,
+            without_previous,
+        }));
+        actions
+    }
+
+    pub fn pause(&mut self) -> Result<Vec<Action>, RolloutError> {
+        if self.status != RolloutStatus::Running {
+            return Err(self.wrong("paused"));
+        }
+        self.status = RolloutStatus::Paused;
+        Ok(vec![Action::Note(RolloutNote::Paused {
+            config: self.config.clone(),
+        })])
+    }
+
+    /// Resumes a paused rollout, or a halted one (the operator accepts the failures).
+    pub fn resume(&mut self) -> Result<Vec<Action>, RolloutError> {
+        if !matches!(
+            self.status,
+            RolloutStatus::Paused | RolloutStatus::Halted(_)
+        ) {
+            return Err(self.wrong("resumed"));
+        }
+        // Failures so far are accepted: the threshold applies to new ones from here on.
+        self.options.max_failures = self.options.max_failures.max(self.failures());
+        self.status = RolloutStatus::Running;
+        let mut actions = vec![Action::Note(RolloutNote::Resumed {
+            config: self.config.clone(),
+        })];
+        actions.extend(self.advance());
+        Ok(actions)
+    }
+
+    /// Stops sending the new version; agents that have it keep it.
+    pub fn cancel(&mut self) -> Result<Vec<Action>, RolloutError> {
+        if self.status.finished() {
+            return Err(self.wrong("cancelled"));
+        }
+        for a in &mut self.agents {
+            if a.step == AgentStep::Waiting {
+                a.step = AgentStep::Skipped;
+            }
+        }
+        self.status = RolloutStatus::Cancelled;
+        Ok(vec![Action::Note(RolloutNote::Cancelled {
+            config: self.config.clone(),
+        })])
+    }
+
+    /// Puts every agent the rollout reached back on the version it had applied before.
+    pub fn rollback(&mut self) -> Result<Vec<Action>, RolloutError> {
+        if self.status == RolloutStatus::RolledBack {
+            return Err(self.wrong("rolled back again"));
+        }
+        Ok(self.roll_back_everyone())
+    }
+
+    fn wrong(&self, verb: &'static str) -> RolloutError {
+        RolloutError::WrongState {
+            config: self.config.clone(),
+            status: self.status.to_string(),
+            verb,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cref(v: u64) -> ConfigRef {
+        ConfigRef {
+            name: "web".into(),
+            version: v,
+        }
+    }
+
+    fn ids(n: u8) -> Vec<(AgentId, Option<ConfigRef>)> {
+        (1..=n).map(|i| (AgentId([i; 16]), Some(cref(1)))).collect()
+    }
+
+    fn assigned(actions: &[Action]) -> Vec<AgentId> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Assign { agents, .. } => Some(agents.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    #[test]
+    fn phases_grow_by_the_multiplier_up_to_the_cap() {
+        let o = RolloutOptions {
+            initial: 2,
+            multiplier: 3.0,
+            max_per_phase: 10,
+            ..Default::default()
+        };
+        let sizes: Vec<usize> = (0..4).map(|k| o.phase_size(k)).collect();
+        assert_eq!(sizes, vec![2, 6, 10, 10]);
+        assert_eq!(RolloutOptions::all_at_once().phase_size(0), usize::MAX);
+    }
+
+    #[test]
+    fn a_phase_starts_only_when_the_previous_one_settled() {
+        let mut r = Rollout::new(
+            cref(2),
+            ids(7),
+            RolloutOptions {
+                initial: 2,
+                multiplier: 2.0,
+                max_per_phase: 100,
+                ..Default::default()
+            },
+        );
+        let first = assigned(&r.advance());
+        assert_eq!(first, vec![AgentId([1; 16]), AgentId([2; 16])]);
+        assert!(r.advance().is_empty(), "phase 1 still in flight");
+        r.observe(AgentId([1; 16]), ApplyState::Applied, "");
+        assert!(r.advance().is_empty());
+        r.observe(AgentId([2; 16]), ApplyState::Sent, "");
+        assert!(r.advance().is_empty(), "sent is not an answer");
+        r.observe(AgentId([2; 16]), ApplyState::Applied, "");
+        assert_eq!(assigned(&r.advance()).len(), 4, "phase 2 doubles");
+        for i in 3..=6 {
+            r.observe(AgentId([i; 16]), ApplyState::Applied, "");
+        }
+        assert_eq!(assigned(&r.advance()), vec![AgentId([7; 16])]);
+        r.observe(AgentId([7; 16]), ApplyState::Applied, "");
+        let end = r.advance();
+        assert_eq!(r.status, RolloutStatus::Completed);
+        assert!(matches!(
+            end[0],
+            Action::Note(RolloutNote::Completed {
+                applied: 7,
+                failed: 0,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn failures_past_the_threshold_halt_and_roll_back_the_failed_agents() {
+        let mut targets = ids(4);
+        targets[1].1 = None; // agent 2 never had a version
+        let mut r = Rollout::new(
+            cref(2),
+            targets,
+            RolloutOptions {
+                initial: 4,
+                max_failures: 1,
+                ..Default::default()
+            },
+        );
+        r.advance();
+        assert!(
+            r.observe(AgentId([1; 16]), ApplyState::Failed, "bad exporter")
+                .is_empty()
+        );
+        r.observe(AgentId([3; 16]), ApplyState::Applied, "");
+        let actions = r.observe(AgentId([2; 16]), ApplyState::Stalled, "");
+        assert!(matches!(r.status, RolloutStatus::Halted(_)));
+        assert!(matches!(
+            actions[0],
+            Action::Note(RolloutNote::Halted { failures: 2, .. })
+        ));
+        assert_eq!(
+            actions[1],
+            Action::Assign {
+                config: cref(1),
+                agents: vec![AgentId([1; 16])]
+            },
+            "back to the version it had"
+        );
+        assert!(matches!(
+            actions[2],
+            Action::Note(RolloutNote::RolledBack {
+                agents: 1,
+                without_previous: 1,
+                ..
+            })
+        ));
+        assert!(
+            r.advance().is_empty(),
+            "a halted rollout sends nothing more"
+        );
+        assert_eq!(r.agents[2].step, AgentStep::Applied, "successes stay");
+    }
+
+    #[test]
+    fn pause_resume_cancel_and_full_rollback() {
+        let mut r = Rollout::new(
+            cref(2),
+            ids(3),
+            RolloutOptions {
+                initial: 1,
+                multiplier: 1.0,
+                ..Default::default()
+            },
+        );
+        r.advance();
+        r.pause().unwrap();
+        r.observe(AgentId([1; 16]), ApplyState::Applied, "");
+        assert!(r.advance().is_empty(), "paused");
+        assert!(r.pause().is_err());
+        let resumed = r.resume().unwrap();
+        assert_eq!(assigned(&resumed), vec![AgentId([2; 16])]);
+        let back = r.rollback().unwrap();
+        assert_eq!(
+            assigned(&back),
+            vec![AgentId([1; 16]), AgentId([2; 16])],
+            "everyone reached goes back"
+        );
+        assert_eq!(r.status, RolloutStatus::RolledBack);
+        assert_eq!(r.agents[2].step, AgentStep::Skipped);
+        let err = r.cancel().unwrap_err().to_string();
+        assert!(err.contains("rolled back"), "{err}");
+    }
+
+    #[test]
+    fn a_rollout_survives_serialization() {
+        let mut r = Rollout::new(cref(2), ids(2), RolloutOptions::default());
+        r.advance();
+        r.observe(AgentId([1; 16]), ApplyState::Failed, "boom");
+        let json = serde_json::to_string(&r).unwrap();
+        let back: Rollout = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+    }
+}

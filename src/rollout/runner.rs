@@ -1,0 +1,554 @@
+//! Drives rollouts: starts phases through the registry, watches agents' apply states in the
+//! fleet snapshot (the snapshot, not the event stream, is the source of truth, so a burst of
+//! 10,000 answers cannot be missed), persists every rollout, and resumes unfinished ones
+//! after a restart.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::plan::{
+    Action, AgentProgress, Progress, Rollout, RolloutError, RolloutOptions, RolloutStatus,
+};
+use crate::catalog::{Catalog, CatalogError};
+use crate::fleet::AgentId;
+use crate::fleet::delivery::{ApplyState, ConfigRef};
+use crate::fleet::events::EventKind;
+use crate::fleet::registry::RegistryHandle;
+use crate::fleet::selector::Selector;
+use crate::store::{self, Store};
+
+/// Which agents a rollout is for.
+#[derive(Debug, Clone)]
+pub enum Targets {
+    Agents(Vec<AgentId>),
+    Selector(Selector),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutCmdError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    State(#[from] RolloutError),
+    #[error("no rollout for configuration '{0}'")]
+    NoRollout(String),
+    #[error("no agents selected{0}")]
+    NoTargets(String),
+    #[error("unknown agent(s): {0}")]
+    UnknownAgents(String),
+    #[error("a rollout of {0} is running; pause or cancel it first")]
+    Busy(ConfigRef),
+    #[error("the rollout service has stopped")]
+    Stopped,
+}
+
+/// A rollout as readers see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutView {
+    pub config: ConfigRef,
+    pub status: RolloutStatus,
+    pub phases_started: usize,
+    pub progress: Progress,
+    pub options: RolloutOptions,
+    pub agents: Vec<AgentProgress>,
+}
+
+impl RolloutView {
+    fn of(r: &Rollout) -> Self {
+        RolloutView {
+            config: r.config.clone(),
+            status: r.status.clone(),
+            phases_started: r.phases_started,
+            progress: r.progress(),
+            options: r.options.clone(),
+            agents: r.agents.clone(),
+        }
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, RolloutCmdError>>;
+
+#[derive(Debug, Clone, Copy)]
+enum Steer {
+    Pause,
+    Resume,
+    Cancel,
+    Rollback,
+}
+
+enum Cmd {
+    Start {
+        config: String,
+        version: Option<u64>,
+        targets: Targets,
+        options: RolloutOptions,
+        reply: Reply<RolloutView>,
+    },
+    Steer {
+        config: String,
+        how: Steer,
+        reply: Reply<RolloutView>,
+    },
+    Status {
+        config: String,
+        reply: Reply<RolloutView>,
+    },
+    List {
+        reply: oneshot::Sender<Vec<RolloutView>>,
+    },
+}
+
+/// Handle to the rollout service; cheap to clone.
+#[derive(Clone)]
+pub struct Rollouts {
+    tx: mpsc::Sender<Cmd>,
+}
+
+impl Rollouts {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T, RolloutCmdError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| RolloutCmdError::Stopped)?;
+        rx.await.map_err(|_| RolloutCmdError::Stopped)?
+    }
+
+    /// Starts rolling `config` (latest version unless given) out to `targets`.
+    pub async fn start(
+        &self,
+        config: &str,
+        version: Option<u64>,
+        targets: Targets,
+        options: RolloutOptions,
+    ) -> Result<RolloutView, RolloutCmdError> {
+        let config = config.to_string();
+        self.ask(|reply| Cmd::Start {
+            config,
+            version,
+            targets,
+            options,
+            reply,
+        })
+        .await
+    }
+
+    async fn steer(&self, config: &str, how: Steer) -> Result<RolloutView, RolloutCmdError> {
+        let config = config.to_string();
+        self.ask(|reply| Cmd::Steer { config, how, reply }).await
+    }
+
+    pub async fn pause(&self, config: &str) -> Result<RolloutView, RolloutCmdError> {
+        self.steer(config, Steer::Pause).await
+    }
+
+    pub async fn resume(&self, config: &str) -> Result<RolloutView, RolloutCmdError> {
+        self.steer(config, Steer::Resume).await
+    }
+
+    pub async fn cancel(&self, config: &str) -> Result<RolloutView, RolloutCmdError> {
+        self.steer(config, Steer::Cancel).await
+    }
+
+    pub async fn rollback(&self, config: &str) -> Result<RolloutView, RolloutCmdError> {
+        self.steer(config, Steer::Rollback).await
+    }
+
+    pub async fn status(&self, config: &str) -> Result<RolloutView, RolloutCmdError> {
+        let config = config.to_string();
+        self.ask(|reply| Cmd::Status { config, reply }).await
+    }
+
+    pub async fn list(&self) -> Result<Vec<RolloutView>, RolloutCmdError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::List { reply })
+            .await
+            .map_err(|_| RolloutCmdError::Stopped)?;
+        rx.await.map_err(|_| RolloutCmdError::Stopped)
+    }
+}
+
+pub struct RunnerConfig {
+    /// How often in-flight agents are checked and phases advanced.
+    pub tick: Duration,
+    /// Shortest time between two writes of one rollout's progress (status changes are
+    /// written at once).
+    pub persist_every: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            tick: Duration::from_millis(50),
+            persist_every: Duration::from_secs(1),
+        }
+    }
+}
+
+struct Active {
+    rollout: Rollout,
+    dirty: bool,
+    persisted_at: Option<Instant>,
+}
+
+struct Runner {
+    registry: RegistryHandle,
+    catalog: Arc<Catalog>,
+    store: Store,
+    config: RunnerConfig,
+    active: BTreeMap<String, Active>,
+}
+
+/// Loads unfinished rollouts from the store and starts the service.
+pub async fn spawn(
+    registry: RegistryHandle,
+    catalog: Arc<Catalog>,
+    config: RunnerConfig,
+    cancel: CancellationToken,
+) -> Result<Rollouts, store::StoreError> {
+    let store = catalog.store().clone();
+    let mut active = BTreeMap::new();
+    for rec in store.list_unfinished_rollouts().await? {
+        match serde_json::from_str::<Rollout>(&rec.state_json) {
+            Ok(rollout) => {
+                tracing::info!(config = %rollout.config, status = %rollout.status,
+                    "resuming a rollout after restart");
+                active.insert(
+                    rec.config_name,
+                    Active {
+                        rollout,
+                        dirty: false,
+                        persisted_at: None,
+                    },
+                );
+            }
+            Err(e) => tracing::warn!(config = %rec.config_name, error = %e,
+                "stored rollout state is unreadable; it is not resumed"),
+        }
+    }
+    let (tx, rx) = mpsc::channel(64);
+    let runner = Runner {
+        registry,
+        catalog,
+        store,
+        config,
+        active,
+    };
+    tokio::spawn(runner.run(rx, cancel));
+    Ok(Rollouts { tx })
+}
+
+fn store_status(s: &RolloutStatus) -> store::RolloutStatus {
+    match s {
+        RolloutStatus::Running => store::RolloutStatus::Running,
+        RolloutStatus::Paused => store::RolloutStatus::Paused,
+        RolloutStatus::Halted(_) => store::RolloutStatus::Halted,
+        RolloutStatus::Completed => store::RolloutStatus::Completed,
+        RolloutStatus::Cancelled => store::RolloutStatus::Cancelled,
+        RolloutStatus::RolledBack => store::RolloutStatus::RolledBack,
+    }
+}
+
+impl Runner {
+    async fn run(mut self, mut rx: mpsc::Receiver<Cmd>, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(self.config.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd).await,
+                    None => break,
+                },
+                _ = tick.tick() => self.step().await,
+                _ = cancel.cancelled() => break,
+            }
+        }
+        // Keep the latest progress for the next start.
+        for name in self.active.keys().cloned().collect::<Vec<_>>() {
+            self.persist(&name, true).await;
+        }
+    }
+
+    async fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Start {
+                config,
+                version,
+                targets,
+                options,
+                reply,
+            } => {
+                let r = self.start(&config, version, targets, options).await;
+                let _ = reply.send(r);
+            }
+            Cmd::Steer { config, how, reply } => {
+                let r = self.steer(&config, how).await;
+                let _ = reply.send(r);
+            }
+            Cmd::Status { config, reply } => {
+                let r = self
+                    .active
+                    .get(&config)
+                    .map(|a| RolloutView::of(&a.rollout))
+                    .ok_or(RolloutCmdError::NoRollout(config));
+                let _ = reply.send(r);
+            }
+            Cmd::List { reply } => {
+                let _ = reply.send(
+                    self.active
+                        .values()
+                        .map(|a| RolloutView::of(&a.rollout))
+                        .collect(),
+                );
+            }
+        }
+    }
+
+    async fn start(
+        &mut self,
+        name: &str,
+        version: Option<u64>,
+        targets: Targets,
+        options: RolloutOptions,
+    ) -> Result<RolloutView, RolloutCmdError> {
+        let stored = self.catalog.configuration(name, version).await?;
+        let cref = stored.cref();
+        if let Some(a) = self.active.get(name)
+            && a.rollout.status == RolloutStatus::Running
+        {
+            return Err(RolloutCmdError::Busy(a.rollout.config.clone()));
+        }
+        // Make sure the offer renders before touching any agent.
+        self.catalog.offer(&cref).await?;
+        let snapshot = self.registry.snapshot().borrow().clone();
+        let ids: Vec<AgentId> = match targets {
+            Targets::Agents(ids) => {
+                let unknown: Vec<String> = ids
+                    .iter()
+                    .filter(|id| snapshot.get(id).is_none())
+                    .map(|id| id.to_string())
+                    .collect();
+                if !unknown.is_empty() {
+                    return Err(RolloutCmdError::UnknownAgents(unknown.join(", ")));
+                }
+                ids
+            }
+            Targets::Selector(sel) => {
+                let ids: Vec<AgentId> = snapshot
+                    .agents
+                    .iter()
+                    .filter(|a| sel.matches(&a.labels))
+                    .map(|a| a.id)
+                    .collect();
+                if ids.is_empty() {
+                    return Err(RolloutCmdError::NoTargets(format!(" by '{sel}'")));
+                }
+                ids
+            }
+        };
+        if ids.is_empty() {
+            return Err(RolloutCmdError::NoTargets(String::new()));
+        }
+        // Each agent's way back: the version it runs now, if it applied one of ours.
+        let targets = ids
+            .into_iter()
+            .map(|id| {
+                let previous = snapshot
+                    .get(&id)
+                    .and_then(|a| a.config.as_ref())
+                    .filter(|c| c.state == ApplyState::Applied && c.config != cref)
+                    .map(|c| c.config.clone());
+                (id, previous)
+            })
+            .collect();
+        let mut rollout = Rollout::new(cref.clone(), targets, options);
+        let actions = rollout.advance();
+        self.active.insert(
+            name.to_string(),
+            Active {
+                rollout,
+                dirty: true,
+                persisted_at: None,
+            },
+        );
+        self.execute(name, actions).await;
+        self.persist(name, true).await;
+        Ok(RolloutView::of(&self.active[name].rollout))
+    }
+
+    async fn steer(&mut self, name: &str, how: Steer) -> Result<RolloutView, RolloutCmdError> {
+        let a = self
+            .active
+            .get_mut(name)
+            .ok_or_else(|| RolloutCmdError::NoRollout(name.to_string()))?;
+        let actions = match how {
+            Steer::Pause => a.rollout.pause()?,
+            Steer::Resume => a.rollout.resume()?,
+            Steer::Cancel => a.rollout.cancel()?,
+            Steer::Rollback => a.rollout.rollback()?,
+        };
+        a.dirty = true;
+        self.execute(name, actions).await;
+        self.persist(name, true).await;
+        Ok(RolloutView::of(&self.active[name].rollout))
+    }
+
+    /// Feeds in-flight agents' states from the snapshot, advances phases, persists.
+    async fn step(&mut self) {
+        if self.active.is_empty() {
+            return;
+        }
+        let snapshot = self.registry.snapshot().borrow().clone();
+        let names: Vec<String> = self.active.keys().cloned().collect();
+        for name in names {
+            let Some(a) = self.active.get_mut(&name) else {
+                continue;
+            };
+            if a.rollout.status.finished() {
+                continue;
+            }
+            let status_before = a.rollout.status.clone();
+            let progress_before = a.rollout.progress();
+            let cref = a.rollout.config.clone();
+            let observations: Vec<(AgentId, ApplyState, String)> = a
+                .rollout
+                .in_flight()
+                .filter_map(|id| {
+                    let c = snapshot.get(&id)?.config.as_ref()?;
+                    (c.config == cref && c.state.done()).then(|| (id, c.state, c.error.clone()))
+                })
+                .collect();
+            let mut actions = Vec::new();
+            for (id, state, error) in observations {
+                actions.extend(a.rollout.observe(id, state, &error));
+            }
+            actions.extend(a.rollout.advance());
+            let changed =
+                a.rollout.status != status_before || a.rollout.progress() != progress_before;
+            a.dirty |= changed;
+            let urgent = a.rollout.status != status_before;
+            self.execute(&name, actions).await;
+            self.persist(&name, urgent).await;
+        }
+    }
+
+    async fn execute(&mut self, name: &str, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Note(note) => {
+                    let (config, message) = describe(&note);
+                    self.registry
+                        .publish_event(EventKind::Rollout { config, message });
+                }
+                Action::Assign { config, agents } => {
+                    let refused = match self.catalog.offer(&config).await {
+                        Ok(offer) => {
+                            match self.registry.assign(agents, config.clone(), offer).await {
+                                Ok(outcome) => outcome
+                                    .refused
+                                    .into_iter()
+                                    .map(|(id, e)| (id, e.to_string()))
+                                    .collect(),
+                                Err(_) => return,
+                            }
+                        }
+                        Err(e) => agents
+                            .into_iter()
+                            .map(|id| (id, e.to_string()))
+                            .collect::<Vec<_>>(),
+                    };
+                    // Agents the configuration cannot go to count as failures of the
+                    // rollout's own version (rollbacks just leave them where they are).
+                    if let Some(a) = self.active.get_mut(name)
+                        && a.rollout.config == config
+                    {
+                        let mut more = Vec::new();
+                        for (id, reason) in refused {
+                            more.extend(a.rollout.observe(id, ApplyState::Failed, &reason));
+                        }
+                        a.dirty = true;
+                        Box::pin(self.execute(name, more)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn persist(&mut self, name: &str, now: bool) {
+        let every = self.config.persist_every;
+        let Some(a) = self.active.get_mut(name) else {
+            return;
+        };
+        if !a.dirty {
+            return;
+        }
+        if !now && a.persisted_at.is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        let json = match serde_json::to_string(&a.rollout) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(config = %a.rollout.config, error = %e, "cannot serialise rollout");
+                return;
+            }
+        };
+        let status = store_status(&a.rollout.status);
+        match self.store.put_rollout(name, status, &json).await {
+            Ok(_) => {
+                a.dirty = false;
+                a.persisted_at = Some(Instant::now());
+            }
+            Err(e) => {
+                tracing::error!(config = %a.rollout.config, error = %e,
+                    "rollout progress could not be saved; will retry")
+            }
+        }
+    }
+}
+
+fn describe(note: &super::plan::RolloutNote) -> (ConfigRef, String) {
+    use super::plan::RolloutNote as N;
+    match note {
+        N::PhaseStarted {
+            config,
+            phase,
+            agents,
+        } => (
+            config.clone(),
+            format!("phase {phase} started on {agents} agent(s)"),
+        ),
+        N::Halted { config, reason, .. } => (config.clone(), format!("halted: {reason}")),
+        N::RolledBack {
+            config,
+            agents,
+            without_previous,
+        } => {
+            let extra = if *without_previous > 0 {
+                format!(" ({without_previous} had no earlier version to return to)")
+            } else {
+                String::new()
+            };
+            (
+                config.clone(),
+                format!("rolled back {agents} agent(s) to their previous version{extra}"),
+            )
+        }
+        N::Completed {
+            config,
+            applied,
+            failed,
+        } => (
+            config.clone(),
+            format!("completed: {applied} applied, {failed} failed"),
+        ),
+        N::Paused { config } => (config.clone(), "paused".into()),
+        N::Resumed { config } => (config.clone(), "resumed".into()),
+        N::Cancelled { config } => (config.clone(), "cancelled".into()),
+    }
+}

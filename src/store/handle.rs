@@ -1,0 +1,189 @@
+//! The async handle the tokio server uses. Every call runs the blocking backend on
+//! tokio's blocking pool, so no SQLite work ever happens on a runtime thread.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::StoreBackend;
+use super::error::{StoreError, StoreResult};
+use super::sqlite::{SqliteStore, StoreOptions};
+use super::types::{
+    AgentRecord, ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus,
+    StoredEvent, WriteBatch,
+};
+use crate::fleet::agent::AgentId;
+
+/// Cheap to clone; all clones share one backend.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn StoreBackend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.backend.location())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Open the SQLite store in `data_dir` (blocking: call it at startup, before or
+    /// outside the runtime, or use [`Store::open_async`]).
+    pub fn open(data_dir: impl AsRef<Path>) -> StoreResult<Store> {
+        Ok(Store::from_backend(Arc::new(SqliteStore::open(data_dir)?)))
+    }
+
+    /// [`Store::open`] from async code.
+    pub async fn open_async(
+        data_dir: impl AsRef<Path>,
+        options: StoreOptions,
+    ) -> StoreResult<Store> {
+        let dir = data_dir.as_ref().to_path_buf();
+        let sqlite = tokio::task::spawn_blocking(move || SqliteStore::open_with(dir, options))
+            .await
+            .map_err(|e| StoreError::Task {
+                operation: "open store".into(),
+                detail: e.to_string(),
+            })??;
+        Ok(Store::from_backend(Arc::new(sqlite)))
+    }
+
+    /// Wrap any backend (a future PostgreSQL one, or a SQLite store opened with options).
+    pub fn from_backend(backend: Arc<dyn StoreBackend>) -> Store {
+        Store { backend }
+    }
+
+    /// The blocking backend, for code that is already off the runtime.
+    pub fn backend(&self) -> &Arc<dyn StoreBackend> {
+        &self.backend
+    }
+
+    pub fn location(&self) -> String {
+        self.backend.location()
+    }
+
+    async fn run<T, F>(&self, operation: &'static str, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn StoreBackend) -> StoreResult<T> + Send + 'static,
+    {
+        let backend = Arc::clone(&self.backend);
+        tokio::task::spawn_blocking(move || f(backend.as_ref()))
+            .await
+            .map_err(|e| StoreError::Task {
+                operation: operation.into(),
+                detail: e.to_string(),
+            })?
+    }
+
+    pub async fn apply(
+        &self,
+        kind: impl Into<String>,
+        name: impl Into<String>,
+        spec_json: impl Into<String>,
+        labels: BTreeMap<String, String>,
+    ) -> StoreResult<ApplyOutcome> {
+        let (kind, name, spec) = (kind.into(), name.into(), spec_json.into());
+        self.run("apply", move |b| b.apply(&kind, &name, &spec, &labels))
+            .await
+    }
+
+    pub async fn get(&self, kind: &str, name: &str) -> StoreResult<Option<ResourceDoc>> {
+        let (kind, name) = (kind.to_owned(), name.to_owned());
+        self.run("get", move |b| b.get(&kind, &name)).await
+    }
+
+    pub async fn get_version(
+        &self,
+        kind: &str,
+        name: &str,
+        version: u64,
+    ) -> StoreResult<Option<ResourceDoc>> {
+        let (kind, name) = (kind.to_owned(), name.to_owned());
+        self.run("get version", move |b| b.get_version(&kind, &name, version))
+            .await
+    }
+
+    pub async fn list_versions(&self, kind: &str, name: &str) -> StoreResult<Vec<ResourceDoc>> {
+        let (kind, name) = (kind.to_owned(), name.to_owned());
+        self.run("list versions", move |b| b.list_versions(&kind, &name))
+            .await
+    }
+
+    pub async fn list_kind(&self, kind: &str) -> StoreResult<Vec<ResourceDoc>> {
+        let kind = kind.to_owned();
+        self.run("list kind", move |b| b.list_kind(&kind)).await
+    }
+
+    /// Delete after `guard` (the caller's in-use check) accepted the latest version.
+    pub async fn delete<G>(&self, kind: &str, name: &str, guard: G) -> StoreResult<ResourceDoc>
+    where
+        G: Fn(&ResourceDoc) -> Result<(), String> + Send + 'static,
+    {
+        let (kind, name) = (kind.to_owned(), name.to_owned());
+        self.run("delete", move |b| b.delete(&kind, &name, &guard))
+            .await
+    }
+
+    pub async fn write_batch(&self, batch: WriteBatch) -> StoreResult<()> {
+        self.run("write batch", move |b| b.write_batch(&batch))
+            .await
+    }
+
+    pub async fn write_agents(&self, agents: Vec<AgentRecord>) -> StoreResult<()> {
+        self.run("write agents", move |b| b.write_agents(&agents))
+            .await
+    }
+
+    pub async fn load_agents(&self) -> StoreResult<Vec<AgentRecord>> {
+        self.run("load agents", |b| b.load_agents()).await
+    }
+
+    pub async fn get_agent(&self, id: AgentId) -> StoreResult<Option<AgentRecord>> {
+        self.run("get agent", move |b| b.get_agent(&id)).await
+    }
+
+    pub async fn delete_agents(&self, ids: Vec<AgentId>) -> StoreResult<usize> {
+        self.run("delete agents", move |b| b.delete_agents(&ids))
+            .await
+    }
+
+    pub async fn append_events(&self, events: Vec<NewEvent>) -> StoreResult<()> {
+        self.run("append events", move |b| b.append_events(&events))
+            .await
+    }
+
+    pub async fn query_events(&self, query: EventQuery) -> StoreResult<Vec<StoredEvent>> {
+        self.run("query events", move |b| b.query_events(&query))
+            .await
+    }
+
+    pub async fn put_rollout(
+        &self,
+        config_name: &str,
+        status: RolloutStatus,
+        state_json: impl Into<String>,
+    ) -> StoreResult<u64> {
+        let (name, state) = (config_name.to_owned(), state_json.into());
+        self.run("put rollout", move |b| b.put_rollout(&name, status, &state))
+            .await
+    }
+
+    pub async fn get_rollout(&self, config_name: &str) -> StoreResult<Option<RolloutRecord>> {
+        let name = config_name.to_owned();
+        self.run("get rollout", move |b| b.get_rollout(&name)).await
+    }
+
+    pub async fn list_unfinished_rollouts(&self) -> StoreResult<Vec<RolloutRecord>> {
+        self.run("list unfinished rollouts", |b| b.list_unfinished_rollouts())
+            .await
+    }
+
+    pub async fn delete_rollout(&self, config_name: &str) -> StoreResult<bool> {
+        let name = config_name.to_owned();
+        self.run("delete rollout", move |b| b.delete_rollout(&name))
+            .await
+    }
+}

@@ -1,0 +1,907 @@
+//! The embedded SQLite backend: `fleetdeck.db` in the data dir.
+//!
+//! Settings and why:
+//! - WAL journal: readers (API, TUI) never wait for the batch writer, and a crash at any
+//!   point leaves the last committed transaction intact.
+//! - `synchronous=FULL`: a transaction is on disk when `apply` answers "configured", even
+//!   after a power cut (NORMAL would be crash-safe but could lose the last commits on power
+//!   loss). The cost is one fsync per commit, and commits are few because agent records and
+//!   events are written behind in batches.
+//! - foreign keys on, a busy timeout for a second process (e.g. a backup) holding a lock.
+//! - one writer connection and one reader connection, each behind a mutex: writes are
+//!   serialised anyway, and WAL lets reads run beside them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::canonical::spec_hash;
+use super::error::{StoreError, StoreResult};
+use super::schema::{check_header, migrate, read_header};
+use super::types::{
+    AgentRecord, ApplyOutcome, ConfigRef, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus,
+    StoredEvent, WriteBatch,
+};
+use super::{DeleteGuard, StoreBackend};
+use crate::fleet::agent::AgentId;
+
+/// The database file's name inside the data dir.
+pub const DB_FILE_NAME: &str = "fleetdeck.db";
+
+/// Tunables; the defaults suit a single server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Keep at most this many events; older ones are dropped as new ones arrive.
+    pub event_retention: usize,
+    /// Refuse to grow the database beyond this size (writes then fail as "full").
+    pub max_db_bytes: Option<u64>,
+    /// How long to wait for a lock held by another process.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            event_retention: 100_000,
+            max_db_bytes: None,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    options: StoreOptions,
+}
+
+/// Why a transaction body stopped: SQLite failed, or the body refused (not found, in use).
+enum Abort {
+    Sql(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for Abort {
+    fn from(e: rusqlite::Error) -> Self {
+        Abort::Sql(e)
+    }
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) `fleetdeck.db` in `data_dir` with default options.
+    pub fn open(data_dir: impl AsRef<Path>) -> StoreResult<SqliteStore> {
+        SqliteStore::open_with(data_dir, StoreOptions::default())
+    }
+
+    /// Open with explicit options. Refuses, without writing to it, a file that is not
+    /// SQLite, belongs to another program, or has a newer schema than this binary.
+    pub fn open_with(
+        data_dir: impl AsRef<Path>,
+        options: StoreOptions,
+    ) -> StoreResult<SqliteStore> {
+        let data_dir = data_dir.as_ref();
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE_NAME);
+
+        let mut writer = connect(&path, &options)?;
+        let header = read_header(&writer, &path).map_err(|e| explain_unwritable(e, &path))?;
+        check_header(header, &path)?;
+        refuse_read_only(&writer, &path)?;
+        // Only now, with a file we know is ours and not newer, do we change anything.
+        configure_writer(&writer, &path, &options)?;
+        migrate(&mut writer, header.user_version, &path)?;
+
+        let reader = connect(&path, &options)?;
+        configure_reader(&reader, &path)?;
+
+        tracing::debug!(path = %path.display(), "store opened");
+        Ok(SqliteStore {
+            path,
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            options,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `PRAGMA integrity_check`: the problems SQLite finds (empty when the file is sound).
+    pub fn check_integrity(&self) -> StoreResult<Vec<String>> {
+        self.read("integrity check", |conn| {
+            let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let found = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(found.into_iter().filter(|line| line != "ok").collect())
+        })
+    }
+
+    /// Number of events in the history (for retention checks and status pages).
+    pub fn event_count(&self) -> StoreResult<u64> {
+        self.read("count events", |conn| {
+            let n: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+    }
+
+    fn write<T>(
+        &self,
+        operation: impl Fn() -> String,
+        body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Abort>,
+    ) -> StoreResult<T> {
+        let mut conn = lock(&self.writer);
+        let run = |conn: &mut Connection| -> Result<T, Abort> {
+            // IMMEDIATE takes the write lock up front, so a busy database fails at BEGIN
+            // rather than half-way through.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = body(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        };
+        run(&mut conn).map_err(|abort| match abort {
+            Abort::Sql(e) => StoreError::from_sqlite(operation(), &self.path, e),
+            Abort::Store(e) => e,
+        })
+    }
+
+    fn read<T>(
+        &self,
+        operation: &str,
+        body: impl FnOnce(&Connection) -> Result<T, Abort>,
+    ) -> StoreResult<T> {
+        let conn = lock(&self.reader);
+        body(&conn).map_err(|abort| match abort {
+            Abort::Sql(e) => StoreError::from_sqlite(operation, &self.path, e),
+            Abort::Store(e) => e,
+        })
+    }
+
+    fn bad_row(&self, what: &str, detail: impl ToString) -> Abort {
+        Abort::Store(StoreError::BadRow {
+            path: self.path.clone(),
+            what: what.to_string(),
+            detail: detail.to_string(),
+        })
+    }
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding the lock dropped its transaction (rolled back), so the
+    // connection is still usable.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn connect(path: &Path, options: &StoreOptions) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| explain_unwritable(StoreError::from_sqlite("open database", path, e), path))?;
+    conn.busy_timeout(options.busy_timeout)
+        .map_err(|e| StoreError::from_sqlite("set busy timeout", path, e))?;
+    Ok(conn)
+}
+
+/// SQLite reports an unwritable directory as "unable to open database file"; say what
+/// is really wrong when the data dir refuses new files.
+fn explain_unwritable(err: StoreError, path: &Path) -> StoreError {
+    let cannot_open = matches!(
+        &err,
+        StoreError::Sqlite { source, .. }
+            if source.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen)
+    );
+    if !cannot_open {
+        return err;
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    match probe_writable(dir) {
+        Ok(()) => err,
+        Err(io) => StoreError::ReadOnly {
+            operation: "open database".into(),
+            path: path.to_path_buf(),
+            detail: format!("cannot create files in {}: {io}", dir.display()),
+        },
+    }
+}
+
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(".fleetdeck-write-probe");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
+/// SQLite silently opens an unwritable file read-only; fleetdeck cannot work that way.
+fn refuse_read_only(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let read_only = conn
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(|e| StoreError::from_sqlite("open database", path, e))?;
+    if read_only {
+        return Err(StoreError::ReadOnly {
+            operation: "open database".into(),
+            path: path.to_path_buf(),
+            detail: "the file or its directory is not writable".into(),
+        });
+    }
+    Ok(())
+}
+
+fn configure_writer(conn: &Connection, path: &Path, options: &StoreOptions) -> StoreResult<()> {
+    let run = || -> rusqlite::Result<String> {
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        if let Some(max) = options.max_db_bytes {
+            let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let pages = (max / page.max(1) as u64).max(1);
+            conn.pragma_update(None, "max_page_count", pages as i64)?;
+        }
+        Ok(mode)
+    };
+    let mode = run().map_err(|e| {
+        explain_unwritable(StoreError::from_sqlite("configure database", path, e), path)
+    })?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // Some network file systems cannot do WAL; SQLite then keeps its rollback
+        // journal, which is still crash-safe, only slower for concurrent readers.
+        tracing::warn!(path = %path.display(), %mode, "WAL unavailable, using journal mode");
+    }
+    Ok(())
+}
+
+/// The reader only reads; memory-mapping the file lets the startup load of every agent
+/// record read pages in place instead of copying each one through SQLite's page cache.
+fn configure_reader(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let run = || -> rusqlite::Result<()> {
+        conn.pragma_update(None, "query_only", true)?;
+        // Reads the value back; some builds cap or disable mmap, which is fine.
+        let _: Option<i64> = conn
+            .pragma_update_and_check(None, "mmap_size", READER_MMAP_BYTES, |r| r.get(0))
+            .optional()?;
+        Ok(())
+    };
+    run().map_err(|e| StoreError::from_sqlite("configure reader", path, e))
+}
+
+const READER_MMAP_BYTES: i64 = 1 << 30;
+
+// ---- conversions ----
+
+fn to_millis(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+fn from_millis(ms: i64) -> SystemTime {
+    let magnitude = Duration::from_millis(ms.unsigned_abs());
+    if ms >= 0 {
+        UNIX_EPOCH + magnitude
+    } else {
+        UNIX_EPOCH - magnitude
+    }
+}
+
+fn labels_to_json(labels: &BTreeMap<String, String>) -> String {
+    // A map of strings always serializes.
+    serde_json::to_string(labels).unwrap_or_else(|_| "{}".into())
+}
+
+fn agent_id_from_blob(blob: &[u8]) -> Option<AgentId> {
+    <[u8; 16]>::try_from(blob).ok().map(AgentId)
+}
+
+fn check_names(kind: &str, name: &str) -> StoreResult<()> {
+    let problem = if kind.trim().is_empty() {
+        Some("the kind is empty")
+    } else if name.trim().is_empty() {
+        Some("the name is empty")
+    } else {
+        None
+    };
+    match problem {
+        Some(detail) => Err(StoreError::InvalidResource {
+            kind: kind.into(),
+            name: name.into(),
+            detail: detail.into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A resource row before its labels are parsed.
+struct RawResource {
+    kind: String,
+    name: String,
+    version: i64,
+    spec: String,
+    labels: String,
+    hash: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const RESOURCE_COLUMNS: &str = "v.kind, v.name, v.version, v.spec, v.labels, v.hash, \
+     r.created_at, v.created_at \
+     FROM resources r JOIN resource_versions v ON v.kind = r.kind AND v.name = r.name";
+
+impl RawResource {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawResource> {
+        Ok(RawResource {
+            kind: row.get(0)?,
+            name: row.get(1)?,
+            version: row.get(2)?,
+            spec: row.get(3)?,
+            labels: row.get(4)?,
+            hash: row.get(5)?,
+            created_at: row.get(6)?,
+            updated_at: row.get(7)?,
+        })
+    }
+}
+
+/// An agent row before its id and labels are checked.
+struct RawAgent {
+    id: Vec<u8>,
+    labels: String,
+    config_name: Option<String>,
+    config_version: Option<i64>,
+    description: Option<String>,
+    first_seen: i64,
+    last_seen: i64,
+}
+
+const AGENT_COLUMNS: &str =
+    "id, labels, config_name, config_version, description, first_seen, last_seen FROM agents";
+
+impl RawAgent {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawAgent> {
+        Ok(RawAgent {
+            id: row.get(0)?,
+            labels: row.get(1)?,
+            config_name: row.get(2)?,
+            config_version: row.get(3)?,
+            description: row.get(4)?,
+            first_seen: row.get(5)?,
+            last_seen: row.get(6)?,
+        })
+    }
+}
+
+struct RawRollout {
+    config_name: String,
+    status: String,
+    state: String,
+    revision: i64,
+    updated_at: i64,
+}
+
+const ROLLOUT_COLUMNS: &str = "config_name, status, state, revision, updated_at FROM rollouts";
+
+impl RawRollout {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawRollout> {
+        Ok(RawRollout {
+            config_name: row.get(0)?,
+            status: row.get(1)?,
+            state: row.get(2)?,
+            revision: row.get(3)?,
+            updated_at: row.get(4)?,
+        })
+    }
+}
+
+impl SqliteStore {
+    fn resource(&self, raw: RawResource) -> Result<ResourceDoc, Abort> {
+        let labels = serde_json::from_str(&raw.labels)
+            .map_err(|e| self.bad_row(&format!("labels of {} '{}'", raw.kind, raw.name), e))?;
+        Ok(ResourceDoc {
+            kind: raw.kind,
+            name: raw.name,
+            version: raw.version.max(0) as u64,
+            spec_json: raw.spec,
+            labels,
+            hash: raw.hash,
+            created_at: from_millis(raw.created_at),
+            updated_at: from_millis(raw.updated_at),
+        })
+    }
+
+    fn agent(&self, raw: RawAgent) -> Result<AgentRecord, Abort> {
+        let id = agent_id_from_blob(&raw.id)
+            .ok_or_else(|| self.bad_row("agent id", format!("{} bytes, not 16", raw.id.len())))?;
+        let labels = serde_json::from_str(&raw.labels)
+            .map_err(|e| self.bad_row(&format!("labels of agent {id}"), e))?;
+        let assigned = match (raw.config_name, raw.config_version) {
+            (Some(name), Some(version)) => Some(ConfigRef {
+                name,
+                version: version.max(0) as u64,
+            }),
+            _ => None,
+        };
+        Ok(AgentRecord {
+            id,
+            labels,
+            assigned,
+            description_json: raw.description,
+            first_seen: from_millis(raw.first_seen),
+            last_seen: from_millis(raw.last_seen),
+        })
+    }
+
+    fn rollout(&self, raw: RawRollout) -> Result<RolloutRecord, Abort> {
+        let status = raw.status.parse().map_err(|e: String| {
+            self.bad_row(&format!("rollout status of '{}'", raw.config_name), e)
+        })?;
+        Ok(RolloutRecord {
+            config_name: raw.config_name,
+            status,
+            state_json: raw.state,
+            revision: raw.revision.max(0) as u64,
+            updated_at: from_millis(raw.updated_at),
+        })
+    }
+
+    fn latest(
+        &self,
+        conn: &Connection,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<ResourceDoc>, Abort> {
+        let sql = format!(
+            "SELECT {RESOURCE_COLUMNS} AND v.version = r.latest_version \
+             WHERE r.kind = ?1 AND r.name = ?2 AND r.live = 1"
+        );
+        let raw = conn
+            .prepare_cached(&sql)?
+            .query_row(params![kind, name], RawResource::from_row)
+            .optional()?;
+        raw.map(|r| self.resource(r)).transpose()
+    }
+
+    fn resources(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<ResourceDoc>, Abort> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let raws = stmt
+            .query_map(args, RawResource::from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        raws.into_iter().map(|r| self.resource(r)).collect()
+    }
+}
+
+impl StoreBackend for SqliteStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn apply(
+        &self,
+        kind: &str,
+        name: &str,
+        spec_json: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> StoreResult<ApplyOutcome> {
+        check_names(kind, name)?;
+        let spec: serde_json::Value =
+            serde_json::from_str(spec_json).map_err(|e| StoreError::InvalidResource {
+                kind: kind.into(),
+                name: name.into(),
+                detail: format!("spec is not valid JSON: {e}"),
+            })?;
+        let hash = spec_hash(&spec, labels);
+        let labels_json = labels_to_json(labels);
+        let now = to_millis(SystemTime::now());
+
+        self.write(
+            || format!("apply {kind} '{name}'"),
+            |tx| {
+                let head: Option<(i64, bool)> = tx
+                    .prepare_cached(
+                        "SELECT latest_version, live FROM resources WHERE kind = ?1 AND name = ?2",
+                    )?
+                    .query_row(params![kind, name], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let insert_version = |version: i64| -> rusqlite::Result<usize> {
+                    tx.prepare_cached(
+                        "INSERT INTO resource_versions \
+                         (kind, name, version, spec, labels, hash, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?
+                    .execute(params![
+                        kind,
+                        name,
+                        version,
+                        spec_json,
+                        labels_json,
+                        hash,
+                        now
+                    ])
+                };
+                let outcome = match head {
+                    None => {
+                        tx.prepare_cached(
+                            "INSERT INTO resources (kind, name, latest_version, live, created_at) \
+                             VALUES (?1, ?2, 1, 1, ?3)",
+                        )?
+                        .execute(params![kind, name, now])?;
+                        insert_version(1)?;
+                        ApplyOutcome::Created { version: 1 }
+                    }
+                    Some((latest, live)) => {
+                        let current: Option<String> = if live {
+                            tx.prepare_cached(
+                                "SELECT hash FROM resource_versions \
+                                 WHERE kind = ?1 AND name = ?2 AND version = ?3",
+                            )?
+                            .query_row(params![kind, name, latest], |r| r.get(0))
+                            .optional()?
+                        } else {
+                            None
+                        };
+                        if current.as_deref() == Some(hash.as_str()) {
+                            ApplyOutcome::Unchanged {
+                                version: latest as u64,
+                            }
+                        } else {
+                            let next = latest + 1;
+                            tx.prepare_cached(
+                                "UPDATE resources SET latest_version = ?3, live = 1, \
+                                 created_at = CASE WHEN live = 1 THEN created_at ELSE ?4 END \
+                                 WHERE kind = ?1 AND name = ?2",
+                            )?
+                            .execute(params![kind, name, next, now])?;
+                            insert_version(next)?;
+                            if live {
+                                ApplyOutcome::Configured {
+                                    version: next as u64,
+                                    previous: latest as u64,
+                                }
+                            } else {
+                                ApplyOutcome::Created {
+                                    version: next as u64,
+                                }
+                            }
+                        }
+                    }
+                };
+                Ok(outcome)
+            },
+        )
+    }
+
+    fn get(&self, kind: &str, name: &str) -> StoreResult<Option<ResourceDoc>> {
+        self.read("get resource", |conn| self.latest(conn, kind, name))
+    }
+
+    fn get_version(
+        &self,
+        kind: &str,
+        name: &str,
+        version: u64,
+    ) -> StoreResult<Option<ResourceDoc>> {
+        let sql = format!(
+            "SELECT {RESOURCE_COLUMNS} \
+             WHERE r.kind = ?1 AND r.name = ?2 AND r.live = 1 AND v.version = ?3"
+        );
+        let version = i64::try_from(version).unwrap_or(i64::MAX);
+        self.read("get resource version", |conn| {
+            Ok(self
+                .resources(conn, &sql, params![kind, name, version])?
+                .pop())
+        })
+    }
+
+    fn list_versions(&self, kind: &str, name: &str) -> StoreResult<Vec<ResourceDoc>> {
+        let sql = format!(
+            "SELECT {RESOURCE_COLUMNS} WHERE r.kind = ?1 AND r.name = ?2 AND r.live = 1 \
+             ORDER BY v.version"
+        );
+        self.read("list resource versions", |conn| {
+            self.resources(conn, &sql, params![kind, name])
+        })
+    }
+
+    fn list_kind(&self, kind: &str) -> StoreResult<Vec<ResourceDoc>> {
+        let sql = format!(
+            "SELECT {RESOURCE_COLUMNS} AND v.version = r.latest_version \
+             WHERE r.kind = ?1 AND r.live = 1 ORDER BY r.name"
+        );
+        self.read("list resources", |conn| {
+            self.resources(conn, &sql, params![kind])
+        })
+    }
+
+    fn delete(&self, kind: &str, name: &str, guard: DeleteGuard<'_>) -> StoreResult<ResourceDoc> {
+        self.write(
+            || format!("delete {kind} '{name}'"),
+            |tx| {
+                let doc = self.latest(tx, kind, name)?.ok_or_else(|| {
+                    Abort::Store(StoreError::NotFound {
+                        kind: kind.into(),
+                        name: name.into(),
+                    })
+                })?;
+                guard(&doc).map_err(|reason| {
+                    Abort::Store(StoreError::InUse {
+                        kind: kind.into(),
+                        name: name.into(),
+                        reason,
+                    })
+                })?;
+                tx.execute(
+                    "DELETE FROM resource_versions WHERE kind = ?1 AND name = ?2",
+                    params![kind, name],
+                )?;
+                tx.execute(
+                    "UPDATE resources SET live = 0 WHERE kind = ?1 AND name = ?2",
+                    params![kind, name],
+                )?;
+                Ok(doc)
+            },
+        )
+    }
+
+    fn write_batch(&self, batch: &WriteBatch) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let retention = i64::try_from(self.options.event_retention).unwrap_or(i64::MAX);
+        self.write(
+            || {
+                format!(
+                    "write {} agent records and {} events",
+                    batch.agents.len(),
+                    batch.events.len()
+                )
+            },
+            |tx| {
+                let mut upsert = tx.prepare_cached(
+                    "INSERT INTO agents \
+                     (id, labels, config_name, config_version, description, first_seen, last_seen) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                     ON CONFLICT (id) DO UPDATE SET \
+                       labels = excluded.labels, \
+                       config_name = excluded.config_name, \
+                       config_version = excluded.config_version, \
+                       description = excluded.description, \
+                       first_seen = min(agents.first_seen, excluded.first_seen), \
+                       last_seen = max(agents.last_seen, excluded.last_seen)",
+                )?;
+                for a in &batch.agents {
+                    let (config_name, config_version) = match &a.assigned {
+                        Some(c) => (
+                            Some(c.name.as_str()),
+                            Some(i64::try_from(c.version).unwrap_or(i64::MAX)),
+                        ),
+                        None => (None, None),
+                    };
+                    upsert.execute(params![
+                        &a.id.as_bytes()[..],
+                        labels_to_json(&a.labels),
+                        config_name,
+                        config_version,
+                        a.description_json,
+                        to_millis(a.first_seen),
+                        to_millis(a.last_seen),
+                    ])?;
+                }
+                if !batch.events.is_empty() {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO events (at, kind, agent_id, payload) VALUES (?1, ?2, ?3, ?4)",
+                    )?;
+                    for e in &batch.events {
+                        insert.execute(params![
+                            to_millis(e.at),
+                            e.kind,
+                            e.agent.as_ref().map(|id| &id.as_bytes()[..]),
+                            e.payload_json,
+                        ])?;
+                    }
+                    // seq grows by one per insert, so this keeps the newest `retention`.
+                    tx.prepare_cached(
+                        "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - ?1",
+                    )?
+                    .execute(params![retention])?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    fn load_agents(&self) -> StoreResult<Vec<AgentRecord>> {
+        self.read("load agents", |conn| {
+            let mut stmt = conn.prepare(&format!("SELECT {AGENT_COLUMNS} ORDER BY id"))?;
+            let raws = stmt
+                .query_map([], RawAgent::from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            raws.into_iter().map(|r| self.agent(r)).collect()
+        })
+    }
+
+    fn get_agent(&self, id: &AgentId) -> StoreResult<Option<AgentRecord>> {
+        self.read("get agent", |conn| {
+            let raw = conn
+                .prepare_cached(&format!("SELECT {AGENT_COLUMNS} WHERE id = ?1"))?
+                .query_row(params![&id.as_bytes()[..]], RawAgent::from_row)
+                .optional()?;
+            raw.map(|r| self.agent(r)).transpose()
+        })
+    }
+
+    fn delete_agents(&self, ids: &[AgentId]) -> StoreResult<usize> {
+        self.write(
+            || format!("delete {} agents", ids.len()),
+            |tx| {
+                let mut stmt = tx.prepare_cached("DELETE FROM agents WHERE id = ?1")?;
+                let mut gone = 0;
+                for id in ids {
+                    gone += stmt.execute(params![&id.as_bytes()[..]])?;
+                }
+                Ok(gone)
+            },
+        )
+    }
+
+    fn query_events(&self, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+        let since = query.since.map(to_millis);
+        let agent = query.agent.map(|a| a.0.to_vec());
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        self.read("query events", |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, at, kind, agent_id, payload FROM events \
+                 WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR agent_id = ?2) \
+                 ORDER BY seq DESC LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![since, agent, limit], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<Vec<u8>>>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(seq, at, kind, agent, payload_json)| {
+                    let agent = match agent {
+                        None => None,
+                        Some(blob) => Some(agent_id_from_blob(&blob).ok_or_else(|| {
+                            self.bad_row(&format!("agent id of event {seq}"), "not 16 bytes")
+                        })?),
+                    };
+                    Ok(StoredEvent {
+                        seq: seq.max(0) as u64,
+                        at: from_millis(at),
+                        kind,
+                        agent,
+                        payload_json,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn put_rollout(
+        &self,
+        config_name: &str,
+        status: RolloutStatus,
+        state_json: &str,
+    ) -> StoreResult<u64> {
+        check_names("rollout", config_name)?;
+        serde_json::from_str::<serde::de::IgnoredAny>(state_json).map_err(|e| {
+            StoreError::InvalidResource {
+                kind: "rollout".into(),
+                name: config_name.into(),
+                detail: format!("state is not valid JSON: {e}"),
+            }
+        })?;
+        let now = to_millis(SystemTime::now());
+        self.write(
+            || format!("save rollout of '{config_name}'"),
+            |tx| {
+                let revision: i64 = tx
+                    .prepare_cached(
+                        "INSERT INTO rollouts \
+                         (config_name, status, finished, state, revision, updated_at) \
+                         VALUES (?1, ?2, ?3, ?4, 1, ?5) \
+                         ON CONFLICT (config_name) DO UPDATE SET \
+                           status = excluded.status, finished = excluded.finished, \
+                           state = excluded.state, revision = rollouts.revision + 1, \
+                           updated_at = excluded.updated_at \
+                         RETURNING revision",
+                    )?
+                    .query_row(
+                        params![
+                            config_name,
+                            status.as_str(),
+                            status.is_finished(),
+                            state_json,
+                            now
+                        ],
+                        |r| r.get(0),
+                    )?;
+                Ok(revision.max(0) as u64)
+            },
+        )
+    }
+
+    fn get_rollout(&self, config_name: &str) -> StoreResult<Option<RolloutRecord>> {
+        self.read("get rollout", |conn| {
+            let raw = conn
+                .prepare_cached(&format!("SELECT {ROLLOUT_COLUMNS} WHERE config_name = ?1"))?
+                .query_row(params![config_name], RawRollout::from_row)
+                .optional()?;
+            raw.map(|r| self.rollout(r)).transpose()
+        })
+    }
+
+    fn list_unfinished_rollouts(&self) -> StoreResult<Vec<RolloutRecord>> {
+        self.read("list unfinished rollouts", |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {ROLLOUT_COLUMNS} WHERE finished = 0 ORDER BY config_name"
+            ))?;
+            let raws = stmt
+                .query_map([], RawRollout::from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            raws.into_iter().map(|r| self.rollout(r)).collect()
+        })
+    }
+
+    fn delete_rollout(&self, config_name: &str) -> StoreResult<bool> {
+        self.write(
+            || format!("delete rollout of '{config_name}'"),
+            |tx| {
+                Ok(tx.execute(
+                    "DELETE FROM rollouts WHERE config_name = ?1",
+                    params![config_name],
+                )? > 0)
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_round_trip_including_before_epoch() {
+        for ms in [0_i64, 1, 1_700_000_000_123, -5_000] {
+            assert_eq!(to_millis(from_millis(ms)), ms);
+        }
+    }
+
+    #[test]
+    fn empty_names_are_refused() {
+        assert!(check_names("Configuration", " ").is_err());
+        assert!(check_names("", "x").is_err());
+        assert!(check_names("Configuration", "web").is_ok());
+    }
+}

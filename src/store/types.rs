@@ -1,0 +1,249 @@
+//! The documents the store keeps. Plain data, no SQL.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use crate::fleet::agent::AgentId;
+
+/// One version of a resource (resource type, configuration, destination, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceDoc {
+    pub kind: String,
+    pub name: String,
+    /// 1 for the first version; grows by one on every change.
+    pub version: u64,
+    /// The spec as the caller gave it (JSON text).
+    pub spec_json: String,
+    pub labels: BTreeMap<String, String>,
+    /// SHA-256 (hex) of the canonical spec and labels; equal content ⇔ equal hash.
+    pub hash: String,
+    /// When the resource was first created.
+    pub created_at: SystemTime,
+    /// When this version was made.
+    pub updated_at: SystemTime,
+}
+
+/// What `apply` did, as `fleetdeck apply` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    Created { version: u64 },
+    Configured { version: u64, previous: u64 },
+    Unchanged { version: u64 },
+}
+
+impl ApplyOutcome {
+    /// The version that is now the latest.
+    pub fn version(&self) -> u64 {
+        match *self {
+            ApplyOutcome::Created { version }
+            | ApplyOutcome::Configured { version, .. }
+            | ApplyOutcome::Unchanged { version } => version,
+        }
+    }
+
+    /// The word `fleetdeck apply` prints.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            ApplyOutcome::Created { .. } => "created",
+            ApplyOutcome::Configured { .. } => "configured",
+            ApplyOutcome::Unchanged { .. } => "unchanged",
+        }
+    }
+}
+
+/// A configuration version assigned to an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ConfigRef {
+    pub name: String,
+    pub version: u64,
+}
+
+/// What the store remembers about an agent between restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRecord {
+    pub id: AgentId,
+    /// Labels set by operators (`fleetdeck label agent`), not those derived from the description.
+    pub labels: BTreeMap<String, String>,
+    pub assigned: Option<ConfigRef>,
+    /// The last agent description received, as JSON text (the registry's serialization).
+    pub description_json: Option<String>,
+    pub first_seen: SystemTime,
+    pub last_seen: SystemTime,
+}
+
+/// Agent records and events to write together, in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    pub agents: Vec<AgentRecord>,
+    pub events: Vec<NewEvent>,
+}
+
+impl WriteBatch {
+    pub fn is_empty(&self) -> bool {
+        self.agents.is_empty() && self.events.is_empty()
+    }
+}
+
+/// An event to append to the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub at: SystemTime,
+    /// Short machine name, e.g. `config_applied`, `rollout_halted`.
+    pub kind: String,
+    pub agent: Option<AgentId>,
+    /// Details as JSON text.
+    pub payload_json: String,
+}
+
+/// An event read back from the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Increasing with insertion order.
+    pub seq: u64,
+    pub at: SystemTime,
+    pub kind: String,
+    pub agent: Option<AgentId>,
+    pub payload_json: String,
+}
+
+/// Which events to read. Results are newest first and at most `limit` long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    pub limit: usize,
+    /// Only events at or after this time.
+    pub since: Option<SystemTime>,
+    /// Only events about this agent.
+    pub agent: Option<AgentId>,
+}
+
+impl EventQuery {
+    /// The newest `limit` events.
+    pub fn newest(limit: usize) -> Self {
+        EventQuery {
+            limit,
+            since: None,
+            agent: None,
+        }
+    }
+
+    /// Events at or after `since` (the newest `limit` of them).
+    pub fn since(since: SystemTime, limit: usize) -> Self {
+        EventQuery {
+            limit,
+            since: Some(since),
+            agent: None,
+        }
+    }
+
+    pub fn for_agent(mut self, agent: AgentId) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+}
+
+/// Where a rollout stands. The rollout engine owns the meaning of its state document;
+/// the store only needs to know which rollouts to resume after a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RolloutStatus {
+    Pending,
+    Running,
+    Paused,
+    /// Stopped by the failure threshold; waits for an operator.
+    Halted,
+    Completed,
+    Cancelled,
+    RolledBack,
+}
+
+impl RolloutStatus {
+    pub const ALL: [RolloutStatus; 7] = [
+        RolloutStatus::Pending,
+        RolloutStatus::Running,
+        RolloutStatus::Paused,
+        RolloutStatus::Halted,
+        RolloutStatus::Completed,
+        RolloutStatus::Cancelled,
+        RolloutStatus::RolledBack,
+    ];
+
+    /// Finished rollouts need nothing more; the others are resumed after a restart
+    /// (a paused or halted one resumes as paused or halted).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            RolloutStatus::Completed | RolloutStatus::Cancelled | RolloutStatus::RolledBack
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutStatus::Pending => "pending",
+            RolloutStatus::Running => "running",
+            RolloutStatus::Paused => "paused",
+            RolloutStatus::Halted => "halted",
+            RolloutStatus::Completed => "completed",
+            RolloutStatus::Cancelled => "cancelled",
+            RolloutStatus::RolledBack => "rolled_back",
+        }
+    }
+}
+
+impl fmt::Display for RolloutStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RolloutStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RolloutStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown rollout status '{s}'"))
+    }
+}
+
+/// A configuration's rollout state as last written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutRecord {
+    pub config_name: String,
+    pub status: RolloutStatus,
+    /// The rollout engine's own document (JSON text).
+    pub state_json: String,
+    /// 1 after the first write, +1 on each write.
+    pub revision: u64,
+    pub updated_at: SystemTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_status_round_trips_through_its_name() {
+        for st in RolloutStatus::ALL {
+            assert_eq!(st.as_str().parse::<RolloutStatus>(), Ok(st));
+        }
+        assert!("done".parse::<RolloutStatus>().is_err());
+    }
+
+    #[test]
+    fn only_terminal_statuses_are_finished() {
+        let unfinished: Vec<_> = RolloutStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_finished())
+            .collect();
+        assert_eq!(
+            unfinished,
+            [
+                RolloutStatus::Pending,
+                RolloutStatus::Running,
+                RolloutStatus::Paused,
+                RolloutStatus::Halted
+            ]
+        );
+    }
+}

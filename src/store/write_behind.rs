@@ -1,0 +1,244 @@
+//! Write-behind for agent records and events.
+//!
+//! The registry calls [`WriteBehind::agent`] / [`WriteBehind::event`] as often as it likes
+//! (they only touch an in-memory buffer); a background task writes what accumulated in one
+//! transaction every `interval`, or sooner when the buffer grows past `max_batch`.
+//! Agent records are coalesced by id, so a heartbeat storm becomes one row write per agent
+//! per interval. Events are bounded: past `max_pending_events` the oldest are dropped
+//! (and counted), so a store that cannot keep up never grows memory without bound.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use super::error::{StoreError, StoreResult};
+use super::handle::Store;
+use super::types::{AgentRecord, NewEvent, WriteBatch};
+use crate::fleet::agent::AgentId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteBehindOptions {
+    /// Longest time a record waits in memory.
+    pub interval: Duration,
+    /// Flush early once this many agent records or events are waiting.
+    pub max_batch: usize,
+    /// Oldest events are dropped beyond this many waiting.
+    pub max_pending_events: usize,
+}
+
+impl Default for WriteBehindOptions {
+    fn default() -> Self {
+        WriteBehindOptions {
+            interval: Duration::from_secs(1),
+            max_batch: 10_000,
+            max_pending_events: 50_000,
+        }
+    }
+}
+
+/// What one flush wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushStats {
+    pub agents: usize,
+    pub events: usize,
+    /// Events dropped because the buffer was full since the previous flush.
+    pub dropped_events: u64,
+}
+
+#[derive(Default)]
+struct Pending {
+    agents: HashMap<AgentId, AgentRecord>,
+    events: VecDeque<NewEvent>,
+    dropped_events: u64,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Notify,
+    options: WriteBehindOptions,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push_event(pending: &mut Pending, event: NewEvent, cap: usize) {
+        pending.events.push_back(event);
+        while pending.events.len() > cap {
+            pending.events.pop_front();
+            pending.dropped_events += 1;
+        }
+    }
+
+    fn take(&self) -> (WriteBatch, u64) {
+        let mut p = self.lock();
+        let batch = WriteBatch {
+            agents: p.agents.drain().map(|(_, rec)| rec).collect(),
+            events: p.events.drain(..).collect(),
+        };
+        (batch, std::mem::take(&mut p.dropped_events))
+    }
+
+    /// Put back what a failed flush took, without overwriting newer records.
+    fn restore(&self, batch: WriteBatch, dropped: u64) {
+        let mut p = self.lock();
+        for rec in batch.agents {
+            p.agents.entry(rec.id).or_insert(rec);
+        }
+        let newer: Vec<NewEvent> = p.events.drain(..).collect();
+        for e in batch.events.into_iter().chain(newer) {
+            Shared::push_event(&mut p, e, self.options.max_pending_events);
+        }
+        p.dropped_events += dropped;
+    }
+}
+
+enum Command {
+    Flush(oneshot::Sender<StoreResult<FlushStats>>),
+    Close(oneshot::Sender<StoreResult<FlushStats>>),
+}
+
+/// Handle to the write-behind task. Cloning shares the same buffer and task.
+#[derive(Clone)]
+pub struct WriteBehind {
+    shared: Arc<Shared>,
+    commands: mpsc::Sender<Command>,
+}
+
+impl WriteBehind {
+    /// Start the background task on the current tokio runtime.
+    pub fn spawn(store: Store, options: WriteBehindOptions) -> WriteBehind {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            wake: Notify::new(),
+            options,
+        });
+        let (commands, rx) = mpsc::channel(16);
+        tokio::spawn(run(store, Arc::clone(&shared), rx));
+        WriteBehind { shared, commands }
+    }
+
+    /// Remember the latest state of an agent; replaces any record for it still waiting.
+    pub fn agent(&self, record: AgentRecord) {
+        let waiting = {
+            let mut p = self.shared.lock();
+            p.agents.insert(record.id, record);
+            p.agents.len()
+        };
+        if waiting >= self.shared.options.max_batch {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Queue an event for the history.
+    pub fn event(&self, event: NewEvent) {
+        let waiting = {
+            let mut p = self.shared.lock();
+            Shared::push_event(&mut p, event, self.shared.options.max_pending_events);
+            p.events.len()
+        };
+        if waiting >= self.shared.options.max_batch {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Write everything waiting now; returns when it is committed.
+    pub async fn flush(&self) -> StoreResult<FlushStats> {
+        self.request(Command::Flush).await
+    }
+
+    /// Write everything waiting and stop the task. Call on shutdown.
+    pub async fn close(self) -> StoreResult<FlushStats> {
+        self.request(Command::Close).await
+    }
+
+    async fn request(
+        &self,
+        make: fn(oneshot::Sender<StoreResult<FlushStats>>) -> Command,
+    ) -> StoreResult<FlushStats> {
+        let stopped = || StoreError::Task {
+            operation: "write-behind flush".into(),
+            detail: "the write-behind task has stopped".into(),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run(store: Store, shared: Arc<Shared>, mut commands: mpsc::Receiver<Command>) {
+    // The first flush is one interval from now (a plain `interval` would tick at once).
+    let first = tokio::time::Instant::now() + shared.options.interval;
+    let mut ticker = tokio::time::interval_at(first, shared.options.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => log_failure(flush_once(&store, &shared).await),
+            _ = shared.wake.notified() => log_failure(flush_once(&store, &shared).await),
+            command = commands.recv() => match command {
+                Some(Command::Flush(reply)) => {
+                    let _ = reply.send(flush_once(&store, &shared).await);
+                }
+                Some(Command::Close(reply)) => {
+                    let _ = reply.send(flush_once(&store, &shared).await);
+                    return;
+                }
+                // Every handle is gone: write what is left and stop.
+                None => {
+                    log_failure(flush_once(&store, &shared).await);
+                    return;
+                }
+            },
+        }
+    }
+}
+
+async fn flush_once(store: &Store, shared: &Shared) -> StoreResult<FlushStats> {
+    let (batch, dropped) = shared.take();
+    if batch.is_empty() {
+        return Ok(FlushStats {
+            dropped_events: dropped,
+            ..FlushStats::default()
+        });
+    }
+    let stats = FlushStats {
+        agents: batch.agents.len(),
+        events: batch.events.len(),
+        dropped_events: dropped,
+    };
+    // The batch comes back from the blocking task so a failed write (disk full, lock
+    // timeout) is retried next time without copying every flush.
+    let backend = Arc::clone(store.backend());
+    let joined = tokio::task::spawn_blocking(move || {
+        let result = backend.write_batch(&batch);
+        (batch, result)
+    })
+    .await;
+    match joined {
+        Ok((_, Ok(()))) => Ok(stats),
+        Ok((batch, Err(e))) => {
+            shared.restore(batch, dropped);
+            Err(e)
+        }
+        Err(join) => Err(StoreError::Task {
+            operation: "write-behind flush".into(),
+            detail: join.to_string(),
+        }),
+    }
+}
+
+fn log_failure(result: StoreResult<FlushStats>) {
+    match result {
+        Ok(stats) if stats.dropped_events > 0 => {
+            tracing::warn!(
+                dropped = stats.dropped_events,
+                "event history could not keep up; oldest events dropped"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "write-behind flush failed; will retry"),
+    }
+}

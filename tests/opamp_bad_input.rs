@@ -1,0 +1,262 @@
+//! Hostile or broken input: each case gets a clear refusal, and the server keeps serving
+//! a healthy agent connected alongside.
+
+mod common;
+
+use common::*;
+use fleetdeck::fleet::AgentId;
+use fleetdeck::opamp::body::gzip;
+use fleetdeck::opamp::proto;
+use futures_util::{SinkExt, StreamExt};
+use prost::Message as _;
+use tokio_tungstenite::tungstenite::Message;
+
+const BAD_REQUEST: i32 = proto::ServerErrorResponseType::BadRequest as i32;
+
+/// A well-behaved agent that must keep getting answers whatever others send.
+struct Bystander {
+    ws: Ws,
+    uid: AgentId,
+    seq: u64,
+}
+
+impl Bystander {
+    async fn join(server: &TestServer) -> Bystander {
+        let mut b = Bystander {
+            ws: ws_agent(server).await,
+            uid: AgentId::new_v7(),
+            seq: 0,
+        };
+        let mut m = message(b.uid, 0);
+        m.agent_description = Some(description("bystander", "calm"));
+        ws_exchange(&mut b.ws, &m).await;
+        b
+    }
+
+    async fn still_served(&mut self) {
+        self.seq += 1;
+        let reply = ws_exchange(&mut self.ws, &message(self.uid, self.seq)).await;
+        assert_eq!(reply.instance_uid, self.uid.as_bytes().to_vec());
+        assert!(reply.error_response.is_none());
+    }
+}
+
+async fn expect_bad_request(ws: &mut Ws, frame: Vec<u8>, mentions: &str) {
+    ws.send(Message::Binary(frame.into())).await.unwrap();
+    let reply = ws_recv(ws).await;
+    let err = reply.error_response.expect("an error response");
+    assert_eq!(err.r#type, BAD_REQUEST);
+    assert!(
+        err.error_message.contains(mentions),
+        "'{}' should mention '{mentions}'",
+        err.error_message
+    );
+}
+
+#[tokio::test]
+async fn malformed_websocket_frames_get_bad_request_and_the_connection_lives_on() {
+    let server = TestServer::start().await;
+    let mut calm = Bystander::join(&server).await;
+    let mut ws = ws_agent(&server).await;
+
+    // Garbage after a valid header.
+    expect_bad_request(&mut ws, vec![0, 0xff, 0xff, 0xff, 0x07], "protobuf").await;
+    // A truncated message: the length prefix of field 3 promises more than is there.
+    let mut truncated = vec![0u8];
+    let mut m = message(AgentId::new_v7(), 0);
+    m.agent_description = Some(description("cut", "short"));
+    m.encode(&mut truncated).unwrap();
+    truncated.truncate(truncated.len() - 5);
+    expect_bad_request(&mut ws, truncated, "protobuf").await;
+    // A non-zero header.
+    expect_bad_request(&mut ws, vec![0x81, 0x01, 0x0a, 0x00], "header").await;
+    // A header varint that never ends.
+    expect_bad_request(&mut ws, vec![0xff; 12], "header").await;
+    // A uid of the wrong length.
+    let mut bad_uid = message(AgentId::new_v7(), 0);
+    bad_uid.instance_uid = vec![1, 2, 3];
+    let mut frame = vec![0u8];
+    bad_uid.encode(&mut frame).unwrap();
+    expect_bad_request(&mut ws, frame, "instance_uid").await;
+    // A text frame.
+    ws.send(Message::Text("hello".into())).await.unwrap();
+    let reply = ws_recv(&mut ws).await;
+    assert!(
+        reply
+            .error_response
+            .unwrap()
+            .error_message
+            .contains("binary")
+    );
+
+    // The same connection still works for a proper message, and so does everyone else.
+    let uid = AgentId::new_v7();
+    let ok = ws_exchange(&mut ws, &message(uid, 0)).await;
+    assert_eq!(ok.instance_uid, uid.as_bytes().to_vec());
+    calm.still_served().await;
+    server.rt.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_websocket_message_is_closed_with_1009() {
+    let server = TestServer::start_with(|s| s.max_message_size = 4096).await;
+    let mut calm = Bystander::join(&server).await;
+    let mut ws = ws_agent(&server).await;
+    ws.send(Message::Binary(vec![0u8; 10_000].into()))
+        .await
+        .unwrap();
+    let mut code = None;
+    while let Some(Ok(msg)) = ws.next().await {
+        if let Message::Close(f) = msg {
+            code = f.map(|f| u16::from(f.code));
+            break;
+        }
+    }
+    assert_eq!(code, Some(1009));
+    calm.still_served().await;
+    server.rt.stop().await;
+}
+
+#[tokio::test]
+async fn bad_http_requests_get_the_right_status_and_a_reason() {
+    let server = TestServer::start_with(|s| s.max_message_size = 64 * 1024).await;
+    let mut calm = Bystander::join(&server).await;
+    let url = server.http_url();
+    let auth = format!("Secret-Key {SECRET}");
+    let pb = ("Content-Type", "application/x-protobuf");
+    let valid = message(AgentId::new_v7(), 0).encode_to_vec();
+
+    let cases: Vec<(&str, reqwest::Response, u16, &str)> = vec![
+        (
+            "garbage protobuf",
+            http_post(
+                &url,
+                vec![0xff, 0xff, 0xff],
+                &[pb, ("Authorization", &auth)],
+            )
+            .await,
+            400,
+            "protobuf",
+        ),
+        (
+            "bad gzip",
+            http_post(
+                &url,
+                b"definitely not gzip".to_vec(),
+                &[pb, ("Authorization", &auth), ("Content-Encoding", "gzip")],
+            )
+            .await,
+            400,
+            "gzip",
+        ),
+        (
+            "gzip bomb",
+            http_post(
+                &url,
+                gzip(&vec![0u8; 50 * 1024 * 1024]),
+                &[pb, ("Authorization", &auth), ("Content-Encoding", "gzip")],
+            )
+            .await,
+            413,
+            "limit",
+        ),
+        (
+            "oversized body",
+            http_post(&url, vec![0u8; 100 * 1024], &[pb, ("Authorization", &auth)]).await,
+            413,
+            "limit",
+        ),
+        (
+            "unknown content encoding",
+            http_post(
+                &url,
+                valid.clone(),
+                &[pb, ("Authorization", &auth), ("Content-Encoding", "br")],
+            )
+            .await,
+            415,
+            "br",
+        ),
+        (
+            "wrong content type",
+            http_post(
+                &url,
+                valid.clone(),
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Authorization", &auth),
+                ],
+            )
+            .await,
+            415,
+            "application/x-protobuf",
+        ),
+        (
+            "missing secret",
+            http_post(&url, valid.clone(), &[pb]).await,
+            401,
+            "secret",
+        ),
+        (
+            "wrong method",
+            http_client()
+                .put(&url)
+                .header("Authorization", &auth)
+                .body(valid.clone())
+                .send()
+                .await
+                .unwrap(),
+            405,
+            "PUT",
+        ),
+        (
+            "plain GET without upgrade",
+            http_client()
+                .get(&url)
+                .header("Authorization", &auth)
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "WebSocket",
+        ),
+        (
+            "wrong path",
+            http_post(
+                &url.replace("/v1/opamp", "/v1/opam"),
+                valid.clone(),
+                &[pb, ("Authorization", &auth)],
+            )
+            .await,
+            404,
+            "/v1/opamp",
+        ),
+    ];
+    for (what, resp, status, mentions) in cases {
+        assert_eq!(resp.status().as_u16(), status, "{what}");
+        let text = resp.text().await.unwrap();
+        assert!(
+            text.contains(mentions),
+            "{what}: '{text}' should mention '{mentions}'"
+        );
+    }
+    calm.still_served().await;
+    server.rt.stop().await;
+}
+
+#[tokio::test]
+async fn agent_limit_refuses_newcomers_with_retry_after() {
+    let server = TestServer::start_with(|s| s.max_agents = Some(1)).await;
+    let _calm = Bystander::join(&server).await;
+    server
+        .wait_for("one connected", |s| s.totals.connected == 1)
+        .await;
+    match ws_connect(&server.ws_url(), Some(&format!("Secret-Key {SECRET}"))).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 503);
+            assert!(resp.headers().contains_key("retry-after"));
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    server.rt.stop().await;
+}

@@ -482,7 +482,11 @@ impl HttpConn {
                 SimStats::add(&shared.stats.reconnects);
             }
             let tcp = net::connect(shared.server, run.source).await?;
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            // A 4 KiB read buffer instead of hyper's adaptive 8 KiB+: OpAMP replies are
+            // small and thousands of idle keep-alive connections add up.
+            let (sender, conn) = hyper::client::conn::http1::Builder::new()
+                .read_buf_exact_size(Some(4096))
+                .handshake(TokioIo::new(tcp))
                 .await
                 .map_err(std::io::Error::other)?;
             // The connection task ends when the sender is dropped or the peer closes.

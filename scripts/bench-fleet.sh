@@ -8,6 +8,7 @@
 #   HB=5        heartbeat interval offered to agents (s)
 #   WINDOW=20   seconds of steady state to measure CPU over
 #   PUSH=1      also push a configuration to all agents in one phase and time it
+#   METRICS=10  agents push their own metrics every 10 s (default 0: idle agents)
 # One process may hold at most ~20,000 files here, so agents are spread over several
 # simulate processes (9,500 each) and 127.0.0.x source addresses. Loopback only.
 set -euo pipefail
@@ -53,6 +54,7 @@ for N in "${SIZES[@]}"; do
     last=$(( first + 18 ))
     "$BIN" simulate --server "ws://127.0.0.1:$PORT/v1/opamp" --agents "$n" --secret-key "$KEY" \
       --seed "$seed" --heartbeat "$HB" --ramp 4000 --source-ips "127.0.0.$first-127.0.0.$last" \
+      --metrics-interval "${METRICS:-0}" \
       >"$DATA/sim-$seed.log" 2>&1 &
     SIMS="$SIMS $!"
     left=$((left - n)); seed=$((seed + 1)); first=$((first + 20))

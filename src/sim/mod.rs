@@ -86,7 +86,7 @@ fn config_from_args(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
         anyhow::bail!("--heartbeat must be at least 1 second");
     }
     cfg.heartbeat = Duration::from_secs(args.heartbeat);
-    cfg.metrics_interval = Duration::from_secs(args.metrics_interval.max(1));
+    cfg.metrics_interval = Duration::from_secs(args.metrics_interval);
     cfg.apply_delay = Duration::from_millis(args.apply_delay_ms);
     if let Some(spec) = &args.source_ips {
         cfg.source_ips = fleet::source_ips(spec)?;

@@ -201,7 +201,12 @@ impl AgentRun {
                 .timing
                 .metrics_interval
                 .mul_f64(self.rng.random_range(0.1..1.0));
-            self.next_metrics = target.as_ref().map(|_| Instant::now() + first);
+            // A zero interval means the agent keeps its own metrics to itself.
+            let pushes = !shared.timing.metrics_interval.is_zero();
+            self.next_metrics = target
+                .as_ref()
+                .filter(|_| pushes)
+                .map(|_| Instant::now() + first);
             self.metrics_target = target;
         }
         if let Some(pending) = reaction.apply {

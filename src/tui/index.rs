@@ -32,6 +32,26 @@ pub struct Status {
     pub last_seen: u64,
 }
 
+/// Which sort inputs the last update changed (a heartbeat changes only `last_seen`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changed {
+    pub agents: bool,
+    pub text: bool,
+    pub status: bool,
+    pub last_seen: bool,
+}
+
+impl Changed {
+    fn affects(self, key: SortKey) -> bool {
+        match key {
+            SortKey::Id => self.agents,
+            SortKey::Name | SortKey::Host | SortKey::Version => self.agents || self.text,
+            SortKey::Status | SortKey::Health | SortKey::Config => self.agents || self.status,
+            SortKey::LastSeen => self.agents || self.last_seen,
+        }
+    }
+}
+
 /// Compact per-agent copies, in snapshot (id) order.
 #[derive(Debug, Default)]
 pub struct RowKeys {
@@ -66,8 +86,12 @@ impl RowKeys {
 
     /// Brings the copies up to date with `snap`, reusing every agent whose `Arc` is
     /// unchanged (both lists are sorted by id, so one merge pass finds them).
-    fn update(&mut self, snap: &FleetSnapshot) {
+    fn update(&mut self, snap: &FleetSnapshot) -> Changed {
         let old = std::mem::take(self);
+        let mut changed = Changed {
+            agents: old.ids.len() != snap.agents.len(),
+            ..Changed::default()
+        };
         let n = snap.agents.len();
         let mut new = RowKeys {
             ptrs: Vec::with_capacity(n),
@@ -84,9 +108,12 @@ impl RowKeys {
                 j += 1;
             }
             let ptr = Arc::as_ptr(a) as usize;
-            new.text_starts.push(new.text.len() as u32);
+            let text_at = new.text.len();
+            new.text_starts.push(text_at as u32);
             new.label_starts.push(new.labels.len() as u32);
-            if j < old.ids.len() && old.ids[j] == a.id && old.ptrs[j] == ptr {
+            let known = j < old.ids.len() && old.ids[j] == a.id;
+            changed.agents |= !known;
+            if known && old.ptrs[j] == ptr {
                 let (ts, te) = (old.text_starts[j] as usize, old.text_starts[j + 1] as usize);
                 new.text.extend_from_slice(&old.text[ts..te]);
                 let (ls, le) = (
@@ -98,7 +125,16 @@ impl RowKeys {
             } else {
                 push_text(&mut new.text, a);
                 push_labels(&mut new.labels, a);
-                new.status.push(status_of(a));
+                let st = status_of(a);
+                if known {
+                    let old_text =
+                        &old.text[old.text_starts[j] as usize..old.text_starts[j + 1] as usize];
+                    let o = old.status[j];
+                    changed.text |= new.text[text_at..] != *old_text;
+                    changed.last_seen |= o.last_seen != st.last_seen;
+                    changed.status |= Status { last_seen: 0, ..o } != Status { last_seen: 0, ..st };
+                }
+                new.status.push(st);
             }
             new.ptrs.push(ptr);
             new.ids.push(a.id);
@@ -106,6 +142,7 @@ impl RowKeys {
         new.text_starts.push(new.text.len() as u32);
         new.label_starts.push(new.labels.len() as u32);
         *self = new;
+        changed
     }
 }
 
@@ -151,7 +188,7 @@ fn status_of(a: &AgentView) -> Status {
 pub struct AgentIndex {
     keys: RowKeys,
     keys_for: Option<(usize, u64)>,
-    sorted_for: Option<(usize, u64, SortKey, bool)>,
+    sorted_for: Option<(SortKey, bool)>,
     sorted: Vec<u32>,
     visible: Vec<u32>,
 }
@@ -183,14 +220,17 @@ impl AgentIndex {
         filter: &Filter,
     ) {
         let snap_key = (Arc::as_ptr(snap) as usize, snap.version);
-        if self.keys_for != Some(snap_key) {
-            self.keys.update(snap);
+        let changed = if self.keys_for != Some(snap_key) {
             self.keys_for = Some(snap_key);
-        }
-        let key = (snap_key.0, snap_key.1, sort, descending);
-        if self.sorted_for != Some(key) {
+            self.keys.update(snap)
+        } else {
+            Changed::default()
+        };
+        // Most snapshots only move heartbeat times: the order stands unless what this
+        // sort reads changed.
+        if self.sorted_for != Some((sort, descending)) || changed.affects(sort) {
             self.sorted = sorted_order(&self.keys, sort, descending);
-            self.sorted_for = Some(key);
+            self.sorted_for = Some((sort, descending));
         }
         filter.apply(&self.keys, snap, &self.sorted, &mut self.visible);
     }

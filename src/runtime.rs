@@ -262,6 +262,7 @@ fn history_entry(ev: &FleetEvent) -> NewEvent {
         EventKind::RemoteConfigStatus { id, .. } => ("remote_config_status", Some(*id)),
         EventKind::ConfigStatus { id, .. } => ("config_status", Some(*id)),
         EventKind::Rollout { .. } => ("rollout", None),
+        EventKind::Notice { agent, .. } => ("notice", *agent),
         EventKind::DuplicateInstanceUid { id, .. } => ("duplicate_instance_uid", Some(*id)),
     };
     NewEvent {

@@ -454,5 +454,9 @@ fn the_order_follows_changes_that_matter_to_the_sort() {
     let newest = v.id;
     later.agents[last] = Arc::new(v);
     a.set_snapshot(Arc::new(later));
-    assert_eq!(a.shown_ids().next(), Some(newest), "most recently seen first");
+    assert_eq!(
+        a.shown_ids().next(),
+        Some(newest),
+        "most recently seen first"
+    );
 }

@@ -440,9 +440,12 @@ impl AgentState {
     }
 }
 
+/// What people call an agent: its host (a collector's `service.name` is its distribution,
+/// the same for the whole fleet), else its service name, else the short id.
 fn display_name(d: &AgentDescription, id: &AgentId) -> String {
-    d.service_name()
-        .or_else(|| d.host_name())
+    d.host_name()
+        .filter(|h| !h.is_empty())
+        .or_else(|| d.service_name())
         .map(str::to_string)
         .unwrap_or_else(|| id.short())
 }

@@ -11,9 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
+use crate::api;
 use crate::catalog::{Catalog, CatalogError};
 use crate::fleet::events::{EventKind, FleetEvent};
 use crate::fleet::registry::{self, KnownAgent, RegistryConfig, RegistryHandle};
+use crate::fleet::telemetry::TelemetryStore;
 use crate::opamp::codec::server_caps;
 use crate::opamp::server::{self, AgentListener, ListenerConfig};
 use crate::rollout::Rollouts;
@@ -25,6 +27,11 @@ use crate::store::{NewEvent, Store, StoreError, WriteBehind, WriteBehindOptions}
 pub enum StartError {
     #[error("cannot listen for agents on {addr}: {source}")]
     Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot listen for the management API on {addr}: {source}")]
+    ApiBind {
         addr: SocketAddr,
         source: std::io::Error,
     },
@@ -43,12 +50,17 @@ pub struct Runtime {
     write_behind: WriteBehind,
     /// Where agents connect (the real port when the settings asked for port 0).
     pub agent_addr: SocketAddr,
+    /// Where the management API listens (the real port when the settings asked for port 0).
+    pub api_addr: SocketAddr,
+    /// Agents' throughput series; the OTLP receiver writes them, the API and TUI read them.
+    pub telemetry: TelemetryStore,
     pub shutdown: CancellationToken,
     /// Base URL agents reach us at (the settings' public URL, or one built from the
     /// bound address when none was given or it named port 0).
     pub public_url: String,
     listener: AgentListener,
     server: JoinHandle<std::io::Result<()>>,
+    api_server: JoinHandle<std::io::Result<()>>,
 }
 
 /// What we truthfully offer: we take status and effective configs, deliver remote
@@ -73,6 +85,16 @@ impl Runtime {
             })?;
         let agent_addr = tcp.local_addr().map_err(|source| StartError::Bind {
             addr: settings.listen,
+            source,
+        })?;
+        let api_tcp = TcpListener::bind(settings.api_listen)
+            .await
+            .map_err(|source| StartError::ApiBind {
+                addr: settings.api_listen,
+                source,
+            })?;
+        let api_addr = api_tcp.local_addr().map_err(|source| StartError::ApiBind {
+            addr: settings.api_listen,
             source,
         })?;
         let registry = registry::spawn_with(
@@ -124,6 +146,19 @@ impl Runtime {
         };
         let app = listener.router();
         let server = tokio::spawn(server::run(tcp, app, shutdown.clone()));
+        let telemetry = TelemetryStore::new();
+        let api_server = tokio::spawn(api::serve(
+            api_tcp,
+            api::ApiState {
+                registry: registry.clone(),
+                catalog: catalog.clone(),
+                rollouts: rollouts.clone(),
+                store: store.clone(),
+                telemetry: telemetry.clone(),
+                token: settings.api_token.as_str().into(),
+            },
+            shutdown.clone(),
+        ));
         Ok(Runtime {
             registry,
             catalog,
@@ -131,10 +166,13 @@ impl Runtime {
             store,
             write_behind,
             agent_addr,
+            api_addr,
+            telemetry,
             shutdown,
             public_url,
             listener,
             server,
+            api_server,
         })
     }
 
@@ -163,6 +201,11 @@ impl Runtime {
         match tokio::time::timeout(Duration::from_secs(5), self.server).await {
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "agent listener ended with an error"),
             Ok(Err(e)) => tracing::warn!(error = %e, "agent listener task failed"),
+            _ => {}
+        }
+        match tokio::time::timeout(Duration::from_secs(5), self.api_server).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "API listener ended with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "API listener task failed"),
             _ => {}
         }
     }

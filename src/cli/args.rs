@@ -193,6 +193,8 @@ pub enum Command {
         agents: Vec<String>,
         #[arg(long)]
         selector: Option<String>,
+        #[command(flatten)]
+        rollout: RolloutFlags,
     },
     /// Follow or steer a configuration's rollout.
     Rollout {
@@ -216,6 +218,40 @@ pub enum Command {
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+}
+
+/// How `push` phases its rollout (defaults: the server's, 3 agents first, ×5 per phase,
+/// halt at the first failure and roll the failed agents back).
+#[derive(Debug, Clone, Args, Default)]
+pub struct RolloutFlags {
+    /// Configuration version to roll out (default: the latest).
+    #[arg(long = "config-version")]
+    pub config_version: Option<u64>,
+    /// Agents in the first phase.
+    #[arg(long)]
+    pub initial: Option<usize>,
+    /// Each phase is this many times the previous one (at least 1).
+    #[arg(long)]
+    pub multiplier: Option<f64>,
+    /// No phase is larger than this.
+    #[arg(long)]
+    pub max_per_phase: Option<usize>,
+    /// Failures tolerated before the rollout halts.
+    #[arg(long)]
+    pub max_failures: Option<usize>,
+    /// What to roll back when the rollout halts.
+    #[arg(long, value_enum)]
+    pub rollback: Option<RollbackFlag>,
+    /// Send to every target at once (one phase).
+    #[arg(long, conflicts_with_all = ["initial", "multiplier", "max_per_phase"])]
+    pub all_at_once: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RollbackFlag {
+    None,
+    Failed,
+    All,
 }
 
 #[derive(Debug, Subcommand)]

@@ -333,16 +333,45 @@ pub async fn set_labels(
             );
         }
     }
-    let snap = s.registry.snapshot().borrow().clone();
+    let mut rx = s.registry.snapshot();
+    let snap = rx.borrow_and_update().clone();
     let agent = find_agent(&snap, &id, "id")?;
     let operator_labels = s
         .registry
-        .label(agent.id, change.set, change.remove)
+        .label(agent.id, change.set.clone(), change.remove)
         .await?;
+    wait_for_labels(&mut rx, snap.version, &agent.id, &change.set).await;
     Ok(Json(LabelsChanged {
         id: agent.id,
         operator_labels,
     }))
+}
+
+/// Waits (briefly) until a snapshot shows the change, so a `get` right after a `label`
+/// sees it: the registry publishes snapshots a few times a second, not on every change.
+async fn wait_for_labels(
+    rx: &mut tokio::sync::watch::Receiver<Arc<FleetSnapshot>>,
+    before: u64,
+    id: &AgentId,
+    set: &BTreeMap<String, String>,
+) {
+    let shows = |snap: &FleetSnapshot| {
+        snap.version > before
+            && snap
+                .get(id)
+                .is_some_and(|a| set.iter().all(|(k, v)| a.labels.get(k) == Some(v)))
+    };
+    let wait = async {
+        loop {
+            if shows(&rx.borrow_and_update()) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), wait).await;
 }
 
 #[derive(Debug, Serialize)]

@@ -188,6 +188,8 @@ pub enum Command {
     Push {
         #[command(flatten)]
         client: ClientArgs,
+        // Its own id: the global `--config FILE` already uses `config`.
+        #[arg(id = "config_name", value_name = "CONFIG")]
         config: String,
         #[arg(long, value_delimiter = ',', conflicts_with = "selector")]
         agents: Vec<String>,
@@ -256,11 +258,26 @@ pub enum RollbackFlag {
 
 #[derive(Debug, Subcommand)]
 pub enum RolloutAction {
-    Status { config: String },
-    Pause { config: String },
-    Resume { config: String },
-    Cancel { config: String },
-    Rollback { config: String },
+    Status {
+        #[arg(id = "config_name", value_name = "CONFIG")]
+        config: String,
+    },
+    Pause {
+        #[arg(id = "config_name", value_name = "CONFIG")]
+        config: String,
+    },
+    Resume {
+        #[arg(id = "config_name", value_name = "CONFIG")]
+        config: String,
+    },
+    Cancel {
+        #[arg(id = "config_name", value_name = "CONFIG")]
+        config: String,
+    },
+    Rollback {
+        #[arg(id = "config_name", value_name = "CONFIG")]
+        config: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -76,7 +76,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/rollouts/{config}", get(rollouts::status))
         .route("/rollouts/{config}/{action}", post(rollouts::steer))
         .route("/events", get(events::list))
-        .fallback(not_found)
+        .fallback(not_found_inside)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -107,9 +107,17 @@ async fn not_found(uri: Uri) -> ApiError {
     ))
 }
 
+/// Inside the nested router paths arrive without [`BASE_PATH`]; messages show them whole.
+async fn not_found_inside(uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no such endpoint: {BASE_PATH}{} (see openapi.yaml)",
+        uri.path()
+    ))
+}
+
 async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("{} does not accept {method}", uri.path()),
+        format!("{BASE_PATH}{} does not accept {method}", uri.path()),
     )
 }

@@ -536,6 +536,9 @@ async fn usage_errors_exit_2() {
         assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
         assert!(!out.stderr.is_empty(), "{args:?} says why");
     }
+    let out = cli.run(&["completions", "bash"]).await;
+    ok(&out);
+    assert!(out.stdout.contains("fleetdeck") && out.stdout.contains("rollout"));
 }
 
 #[tokio::test]

@@ -487,3 +487,24 @@ pub async fn delete_resource(
     })?;
     delete_kind(&s, k, &name).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_as_users_write_them() {
+        for (text, kind) in [
+            ("config", CONFIGURATION),
+            ("Configurations", CONFIGURATION),
+            ("destination", DESTINATION),
+            ("source-type", "SourceType"),
+            ("processor_types", "ProcessorType"),
+            ("DestinationType", "DestinationType"),
+        ] {
+            assert_eq!(canonical_kind(text), Some(kind), "{text}");
+        }
+        assert_eq!(canonical_kind("agent"), None);
+        assert_eq!(canonical_kind("widgets"), None);
+    }
+}

@@ -63,17 +63,18 @@ impl Client {
     /// `--token`/`FLEETDECK_API_TOKEN` win over the current profile; without either, the
     /// local default server and the token file in the local data directory.
     pub fn from_args(args: &ClientArgs) -> anyhow::Result<Client> {
-        let current = profile::current()?;
-        let server = args
-            .server
-            .clone()
-            .filter(|s| !s.trim().is_empty())
+        let given_server = args.server.clone().filter(|s| !s.trim().is_empty());
+        let given_token = args.token.clone().filter(|t| !t.trim().is_empty());
+        // The profile file is read only when a flag leaves something open, so a damaged
+        // file never stands in the way of explicit flags.
+        let current = match (&given_server, &given_token) {
+            (Some(_), Some(_)) => None,
+            _ => profile::current()?,
+        };
+        let server = given_server
             .or_else(|| current.as_ref().map(|(_, p)| p.server.clone()))
             .unwrap_or_else(|| DEFAULT_SERVER.to_string());
-        let token = args
-            .token
-            .clone()
-            .filter(|t| !t.trim().is_empty())
+        let token = given_token
             .or_else(|| current.as_ref().and_then(|(_, p)| p.token.clone()))
             .or_else(local_token);
         Client::new(&server, token)
@@ -221,4 +222,45 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_without_a_scheme_get_http_and_paths_are_escaped() {
+        let c = Client::new("127.0.0.1:4321/", None).unwrap();
+        let url = c.url(
+            &["configurations", "a b/c"],
+            &[("selector", "env in (a,b)".to_string())],
+        );
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:4321/api/v1/configurations/a%20b%2Fc?selector=env+in+%28a%2Cb%29"
+        );
+    }
+
+    #[test]
+    fn unusable_servers_are_usage_errors() {
+        for bad in ["https://fleet.example.net", "http://[::1", "ftp://x"] {
+            let e = Client::new(bad, None).err().expect(bad);
+            assert_eq!(exit_code(&e), 2, "{bad}: {e}");
+            assert!(e.to_string().contains(bad.trim_end_matches('/')), "{e}");
+        }
+    }
+
+    #[test]
+    fn refusals_carry_the_message_field_and_status() {
+        let f = failure(
+            StatusCode::CONFLICT,
+            serde_json::json!({"error": "in use", "field": "name"}),
+        );
+        assert_eq!(f.message, "in use (field 'name') [HTTP 409]");
+        let f = failure(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "wrong"}),
+        );
+        assert!(f.message.contains("--token"), "{}", f.message);
+    }
 }

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::args::OutputFormat;
 use super::client::{Client, usage};
-use super::output::{Table, age, labels, print_documents, print_value, text};
+use super::output::{Table, age, print_documents, print_value, text};
 
 /// Agents fetched per request while listing.
 const PAGE: usize = 500;
@@ -122,6 +122,21 @@ fn health(v: Option<&Value>) -> String {
         Some(false) => "unhealthy".into(),
         None => "-".into(),
     }
+}
+
+/// Attribute prefixes the other columns already show (name, host, version, OS); the LABELS
+/// column keeps to what operators select on. JSON and YAML output keep every label.
+const SHOWN_ELSEWHERE: [&str; 5] = ["service.", "host.", "os.", "process.", "telemetry."];
+
+fn labels(v: Option<&Value>) -> String {
+    let Some(Value::Object(m)) = v else {
+        return String::new();
+    };
+    m.iter()
+        .filter(|(k, _)| !SHOWN_ELSEWHERE.iter().any(|p| k.starts_with(p)))
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A row from a list item (`AgentSummary`).

@@ -72,3 +72,28 @@ pub async fn run(
         _ => print_value(format, &answer),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn kubectl_label_syntax() {
+        let (set, remove) = parse_changes(&args(&["team=edge", "tier-", "empty="])).unwrap();
+        assert_eq!(set.get("team").map(String::as_str), Some("edge"));
+        assert_eq!(set.get("empty").map(String::as_str), Some(""));
+        assert_eq!(remove, vec!["tier".to_string()]);
+    }
+
+    #[test]
+    fn anything_else_is_a_usage_error() {
+        for bad in [&["team"][..], &["=x"], &["-"], &[]] {
+            let e = parse_changes(&args(bad)).unwrap_err();
+            assert_eq!(super::super::client::exit_code(&e), 2, "{bad:?}");
+        }
+    }
+}

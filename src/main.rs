@@ -56,6 +56,12 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
     block_on(async move {
         let rt = Runtime::start(&settings).await?;
         fleetdeck::headless::banner(&settings, &rt);
+        let demo = if args.demo {
+            tracing::info!(agents = args.demo_agents, "starting the demo fleet");
+            Some(fleetdeck::demo::start(&rt, &settings, args.demo_agents).await?)
+        } else {
+            None
+        };
         let stop = rt.shutdown.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -63,6 +69,9 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
             stop.cancel();
         });
         fleetdeck::headless::log_until_shutdown(&rt, Duration::from_secs(30)).await;
+        if let Some(fleet) = demo {
+            fleet.shutdown().await;
+        }
         rt.stop().await;
         tracing::info!("stopped");
         Ok(())

@@ -13,11 +13,14 @@ use std::sync::Arc;
 
 use crate::api;
 use crate::catalog::{Catalog, CatalogError};
+use crate::fleet::AgentId;
 use crate::fleet::events::{EventKind, FleetEvent};
-use crate::fleet::registry::{self, KnownAgent, RegistryConfig, RegistryHandle};
+use crate::fleet::outbound::TelemetryDestination;
+use crate::fleet::registry::{self, KnownAgent, OwnTelemetryOffer, RegistryConfig, RegistryHandle};
 use crate::fleet::telemetry::TelemetryStore;
 use crate::opamp::codec::server_caps;
 use crate::opamp::server::{self, AgentListener, ListenerConfig};
+use crate::otlp::{self, OtlpState, OtlpStats};
 use crate::rollout::Rollouts;
 use crate::rollout::runner::{self as rollout_runner, RunnerConfig};
 use crate::settings::Settings;
@@ -47,13 +50,14 @@ pub struct Runtime {
     pub catalog: Arc<Catalog>,
     pub rollouts: Rollouts,
     pub store: Store,
+    /// The agents' own telemetry as rates per agent (sparklines, API).
+    pub telemetry: TelemetryStore,
+    pub otlp_stats: Arc<OtlpStats>,
     write_behind: WriteBehind,
     /// Where agents connect (the real port when the settings asked for port 0).
     pub agent_addr: SocketAddr,
     /// Where the management API listens (the real port when the settings asked for port 0).
     pub api_addr: SocketAddr,
-    /// Agents' throughput series; the OTLP receiver writes them, the API and TUI read them.
-    pub telemetry: TelemetryStore,
     pub shutdown: CancellationToken,
     /// Base URL agents reach us at (the settings' public URL, or one built from the
     /// bound address when none was given or it named port 0).
@@ -97,6 +101,29 @@ impl Runtime {
             addr: settings.api_listen,
             source,
         })?;
+        let public_url = if settings.public_url.is_empty() || settings.public_url.ends_with(":0") {
+            let host = if agent_addr.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], agent_addr.port()))
+            } else {
+                agent_addr
+            };
+            format!("http://{host}")
+        } else {
+            settings.public_url.clone()
+        };
+        let telemetry = TelemetryStore::new();
+        let own_metrics: OwnTelemetryOffer = {
+            let secret = settings.secret_key.clone();
+            let public_url = public_url.clone();
+            Arc::new(move |id: &AgentId| {
+                let offer =
+                    otlp::offer::TelemetryOffer::own_metrics(&public_url, secret.as_bytes(), id);
+                Some(TelemetryDestination {
+                    endpoint: offer.endpoint,
+                    headers: offer.headers,
+                })
+            })
+        };
         let registry = registry::spawn_with(
             RegistryConfig {
                 heartbeat_interval: settings.heartbeat_interval,
@@ -107,6 +134,7 @@ impl Runtime {
                     format!("Secret-Key {}", settings.secret_key),
                 )],
                 persist: Some(write_behind.clone()),
+                own_metrics: Some(own_metrics),
                 ..RegistryConfig::default()
             },
             known,
@@ -134,19 +162,14 @@ impl Runtime {
             },
             shutdown.clone(),
         );
-        let public_url = if settings.public_url.is_empty() || settings.public_url.ends_with(":0") {
-            let host = if agent_addr.ip().is_unspecified() {
-                SocketAddr::from(([127, 0, 0, 1], agent_addr.port()))
-            } else {
-                agent_addr
-            };
-            format!("http://{host}")
-        } else {
-            settings.public_url.clone()
-        };
-        let app = listener.router();
+        let otlp_state = OtlpState::new(
+            settings.secret_key.as_bytes(),
+            registry.snapshot(),
+            telemetry.clone(),
+        );
+        let otlp_stats = otlp_state.stats.clone();
+        let app = listener.router().merge(otlp::router(otlp_state));
         let server = tokio::spawn(server::run(tcp, app, shutdown.clone()));
-        let telemetry = TelemetryStore::new();
         let api_server = tokio::spawn(api::serve(
             api_tcp,
             api::ApiState {
@@ -164,10 +187,11 @@ impl Runtime {
             catalog,
             rollouts,
             store,
+            telemetry,
+            otlp_stats,
             write_behind,
             agent_addr,
             api_addr,
-            telemetry,
             shutdown,
             public_url,
             listener,

@@ -4,9 +4,9 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use fleetdeck::fleet::snapshot::{Connection, FleetTotals};
+use fleetdeck::fleet::snapshot::FleetTotals;
 use fleetdeck::fleet::telemetry::{Series, Signal, TelemetryStore};
-use fleetdeck::fleet::{AgentId, AgentView, Capabilities, FleetSnapshot};
+use fleetdeck::fleet::{AgentId, AgentView, FleetSnapshot};
 use fleetdeck::otlp::collector_metrics::{Counts, Export};
 use fleetdeck::otlp::{self, Limits, OtlpState, token};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
@@ -20,30 +20,7 @@ const S: u64 = 1_000_000_000;
 const T: u64 = 1_700_000_000;
 
 fn view(id: AgentId) -> Arc<AgentView> {
-    Arc::new(AgentView {
-        id,
-        name: id.short(),
-        host: String::new(),
-        version: String::new(),
-        os: String::new(),
-        description: Arc::default(),
-        capabilities: Capabilities::default(),
-        connection: Connection::Connected,
-        transport: None,
-        remote_addr: None,
-        health: None,
-        effective_config: None,
-        remote_config_status: None,
-        package_statuses: None,
-        custom_capabilities: Vec::new(),
-        labels: Default::default(),
-        first_seen: SystemTime::now(),
-        last_seen: SystemTime::now(),
-        connected_at: None,
-        disconnected_at: None,
-        sequence_num: 0,
-        messages: 0,
-    })
+    Arc::new(AgentView::blank(id))
 }
 
 struct Server {

@@ -183,6 +183,18 @@ fn masked_rendering_hides_sensitive_values_only() {
 }
 
 #[test]
+fn masked_configuration_keeps_everything_but_secrets() {
+    let cfg = config(FAN_IN);
+    let masked = fleetdeck::pipeline::mask_configuration(&cfg, &TypeRegistry::builtin());
+    let yaml = masked.to_yaml().unwrap();
+    assert!(!yaml.contains("dt0c01.SECRET"), "{yaml}");
+    assert!(yaml.contains("value: (sensitive)"), "{yaml}");
+    let mut restored = masked.clone();
+    restored.spec.destinations[0] = cfg.spec.destinations[0].clone();
+    assert_eq!(restored, cfg);
+}
+
+#[test]
 fn rendering_is_deterministic_and_hashed() {
     let cfg = config(FAN_IN);
     let reg = TypeRegistry::builtin();

@@ -76,6 +76,19 @@ fn newer_schema_is_refused_and_left_byte_for_byte_untouched() {
 }
 
 #[test]
+fn empty_file_is_taken_as_a_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(DB_FILE_NAME), b"").unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store
+        .apply("Configuration", "web", "{}", &BTreeMap::new())
+        .unwrap();
+    drop(store);
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert!(store.get("Configuration", "web").unwrap().is_some());
+}
+
+#[test]
 fn garbage_file_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join(DB_FILE_NAME);

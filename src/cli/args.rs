@@ -334,7 +334,8 @@ pub struct SimulateArgs {
     /// gzip request bodies on the HTTP transport.
     #[arg(long)]
     pub gzip: bool,
-    /// Seconds between own-metrics pushes, once the server offers a destination.
+    /// Seconds between own-metrics pushes, once the server offers a destination
+    /// (0: never push, e.g. to measure idle agents).
     #[arg(long, default_value_t = 10)]
     pub metrics_interval: u64,
     /// Longest simulated Collector restart after a new configuration, in milliseconds.

@@ -56,6 +56,37 @@ pub struct AgentView {
 }
 
 impl AgentView {
+    /// A connected agent known only by its id: a base for tests and fixtures, so they
+    /// write `AgentView { name: .., ..AgentView::blank(id) }` and survive new fields.
+    pub fn blank(id: AgentId) -> AgentView {
+        let now = SystemTime::now();
+        AgentView {
+            id,
+            name: id.short(),
+            host: String::new(),
+            version: String::new(),
+            os: String::new(),
+            description: Arc::default(),
+            capabilities: Capabilities::default(),
+            connection: Connection::Connected,
+            transport: None,
+            remote_addr: None,
+            health: None,
+            effective_config: None,
+            remote_config_status: None,
+            package_statuses: None,
+            custom_capabilities: Vec::new(),
+            labels: BTreeMap::new(),
+            first_seen: now,
+            last_seen: now,
+            connected_at: None,
+            disconnected_at: None,
+            sequence_num: 0,
+            messages: 0,
+            config: None,
+        }
+    }
+
     pub fn is_connected(&self) -> bool {
         self.connection == Connection::Connected
     }

@@ -32,10 +32,12 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod names;
+pub mod offer;
 pub mod stats;
 pub mod token;
 pub mod wire;
 
 pub use http::{Limits, OtlpState, router};
 pub use ingest::Sender;
+pub use offer::TelemetryOffer;
 pub use stats::{OtlpCounters, OtlpStats};

@@ -24,8 +24,8 @@ pub use diff::{DiffLine, diff};
 pub use problem::{Problem, Problems};
 pub use registry::TypeRegistry;
 pub use render::{
-    DestinationResolver, NoDestinations, RenderOptions, Rendered, render, render_masked,
-    render_with,
+    DestinationResolver, MASK, NoDestinations, RenderOptions, Rendered, mask_configuration, render,
+    render_masked, render_with,
 };
 pub use resource::{ParsedResource, Resource, parse_resources};
 pub use types::{ResourceType, Signal, TypeKind};

@@ -7,7 +7,8 @@
 //! in batches — never one write per heartbeat.
 //!
 //! The store knows nothing of pipeline internals: a resource is a document (kind, name,
-//! version, spec as JSON text, labels, hash, timestamps).
+//! version, spec as JSON text, labels, hash, timestamps). Timestamps are kept with
+//! millisecond precision.
 //!
 //! Layout:
 //! - [`StoreBackend`]: the blocking trait a backend implements (SQLite now, PostgreSQL later).

@@ -107,9 +107,7 @@ impl SqliteStore {
         migrate(&mut writer, header.user_version, &path)?;
 
         let reader = connect(&path, &options)?;
-        reader
-            .pragma_update(None, "query_only", true)
-            .map_err(|e| StoreError::from_sqlite("configure reader", &path, e))?;
+        configure_reader(&reader, &path)?;
 
         tracing::debug!(path = %path.display(), "store opened");
         Ok(SqliteStore {
@@ -271,6 +269,22 @@ fn configure_writer(conn: &Connection, path: &Path, options: &StoreOptions) -> S
     }
     Ok(())
 }
+
+/// The reader only reads; memory-mapping the file lets the startup load of every agent
+/// record read pages in place instead of copying each one through SQLite's page cache.
+fn configure_reader(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let run = || -> rusqlite::Result<()> {
+        conn.pragma_update(None, "query_only", true)?;
+        // Reads the value back; some builds cap or disable mmap, which is fine.
+        let _: Option<i64> = conn
+            .pragma_update_and_check(None, "mmap_size", READER_MMAP_BYTES, |r| r.get(0))
+            .optional()?;
+        Ok(())
+    };
+    run().map_err(|e| StoreError::from_sqlite("configure reader", path, e))
+}
+
+const READER_MMAP_BYTES: i64 = 1 << 30;
 
 // ---- conversions ----
 

@@ -170,7 +170,9 @@ impl WriteBehind {
 }
 
 async fn run(store: Store, shared: Arc<Shared>, mut commands: mpsc::Receiver<Command>) {
-    let mut ticker = tokio::time::interval(shared.options.interval);
+    // The first flush is one interval from now (a plain `interval` would tick at once).
+    let first = tokio::time::Instant::now() + shared.options.interval;
+    let mut ticker = tokio::time::interval_at(first, shared.options.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -51,14 +51,14 @@ impl TestServer {
         format!("http://{}", self.rt.api_addr)
     }
 
-    /// Waits until `pred` holds for a published snapshot (or fails after 5 s).
+    /// Waits until `pred` holds for a published snapshot (or fails after 15 s).
     pub async fn wait_for(
         &self,
         what: &str,
         pred: impl Fn(&FleetSnapshot) -> bool,
     ) -> Arc<FleetSnapshot> {
         let mut rx = self.rt.registry.snapshot();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             let snap = rx.borrow_and_update().clone();
             if pred(&snap) {

@@ -306,6 +306,7 @@ async fn sim_fleet(server: &TestServer, agents: usize) -> (SimFleet, Vec<AgentId
     cfg.restart_delay = Duration::from_millis(100);
     cfg.backoff_initial = Duration::from_millis(100);
     cfg.backoff_max = Duration::from_millis(400);
+    cfg.metrics_interval = Duration::from_secs(1);
     let fleet = sim::start(cfg).await.expect("simulated fleet starts");
     let ids = fleet.agent_ids().to_vec();
     server
@@ -445,6 +446,29 @@ async fn push_by_selector_rolls_out_and_the_config_cannot_be_deleted_while_in_us
     }
     assert!(!del.stderr.contains(&ids[2].short()), "{}", del.stderr);
     ok(&cli.run(&["get", "configs", "web-tier"]).await);
+
+    // The agents' own metrics (OTLP) show up as series in `get agents ID`.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = cli
+            .run(&["get", "agents", &ids[0].to_string(), "-o", "json"])
+            .await;
+        ok(&out);
+        let detail = out.json();
+        let memory = &detail["telemetry"]["series"]["memory"];
+        if memory["latest"].as_f64().is_some_and(|m| m > 0.0) {
+            assert!(
+                memory["points"].as_array().is_some_and(|p| !p.is_empty()),
+                "{detail}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no memory series: {detail}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 
     // An agent that accepts restarts is asked to.
     let restart = cli.run(&["restart", "agent", &ids[2].to_string()]).await;

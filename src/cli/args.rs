@@ -188,11 +188,14 @@ pub enum Command {
     Push {
         #[command(flatten)]
         client: ClientArgs,
+        /// Configuration to roll out.
         // Its own id: the global `--config FILE` already uses `config`.
         #[arg(id = "config_name", value_name = "CONFIG")]
         config: String,
+        /// Agents by id, short id or name, comma-separated.
         #[arg(long, value_delimiter = ',', conflicts_with = "selector")]
         agents: Vec<String>,
+        /// Label selector choosing the agents (k=v, k!=v, k in (a,b), k, !k).
         #[arg(long)]
         selector: Option<String>,
         #[command(flatten)]
@@ -259,22 +262,27 @@ pub enum RollbackFlag {
 #[derive(Debug, Subcommand)]
 pub enum RolloutAction {
     Status {
+        /// The configuration whose rollout this is.
         #[arg(id = "config_name", value_name = "CONFIG")]
         config: String,
     },
     Pause {
+        /// The configuration whose rollout this is.
         #[arg(id = "config_name", value_name = "CONFIG")]
         config: String,
     },
     Resume {
+        /// The configuration whose rollout this is.
         #[arg(id = "config_name", value_name = "CONFIG")]
         config: String,
     },
     Cancel {
+        /// The configuration whose rollout this is.
         #[arg(id = "config_name", value_name = "CONFIG")]
         config: String,
     },
     Rollback {
+        /// The configuration whose rollout this is.
         #[arg(id = "config_name", value_name = "CONFIG")]
         config: String,
     },

@@ -23,13 +23,13 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut cmd, "fleetdeck", &mut std::io::stdout());
             Ok(())
         }
-        Some(other) => Err(anyhow::anyhow!("{other:?} is not available yet")),
+        Some(client_command) => fleetdeck::cli::dispatch::run(client_command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fleetdeck: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(fleetdeck::cli::client::exit_code(&e))
         }
     }
 }

@@ -103,6 +103,10 @@ fn log_event(kind: &EventKind) {
         EventKind::Rollout { config, message } => {
             tracing::info!(%config, "rollout: {message}")
         }
+        EventKind::Notice { agent, message } => match agent {
+            Some(id) => tracing::warn!(agent = %id, "{message}"),
+            None => tracing::warn!("{message}"),
+        },
         EventKind::DuplicateInstanceUid { id, remote_addr } => {
             let addr = remote_addr.map(|a| a.to_string()).unwrap_or_default();
             tracing::warn!(agent = %id, remote = %addr, "duplicate instance_uid: assigned a new uid")

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
+use crate::api;
 use crate::catalog::{Catalog, CatalogError};
 use crate::fleet::AgentId;
 use crate::fleet::events::{EventKind, FleetEvent};
@@ -32,6 +33,11 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot listen for the management API on {addr}: {source}")]
+    ApiBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -50,12 +56,15 @@ pub struct Runtime {
     write_behind: WriteBehind,
     /// Where agents connect (the real port when the settings asked for port 0).
     pub agent_addr: SocketAddr,
+    /// Where the management API listens (the real port when the settings asked for port 0).
+    pub api_addr: SocketAddr,
     pub shutdown: CancellationToken,
     /// Base URL agents reach us at (the settings' public URL, or one built from the
     /// bound address when none was given or it named port 0).
     pub public_url: String,
     listener: AgentListener,
     server: JoinHandle<std::io::Result<()>>,
+    api_server: JoinHandle<std::io::Result<()>>,
 }
 
 /// What we truthfully offer: we take status and effective configs, deliver remote
@@ -82,6 +91,16 @@ impl Runtime {
             addr: settings.listen,
             source,
         })?;
+        let api_tcp = TcpListener::bind(settings.api_listen)
+            .await
+            .map_err(|source| StartError::ApiBind {
+                addr: settings.api_listen,
+                source,
+            })?;
+        let api_addr = api_tcp.local_addr().map_err(|source| StartError::ApiBind {
+            addr: settings.api_listen,
+            source,
+        })?;
         let public_url = if settings.public_url.is_empty() || settings.public_url.ends_with(":0") {
             let host = if agent_addr.ip().is_unspecified() {
                 SocketAddr::from(([127, 0, 0, 1], agent_addr.port()))
@@ -95,14 +114,13 @@ impl Runtime {
         let telemetry = TelemetryStore::new();
         let own_metrics: OwnTelemetryOffer = {
             let secret = settings.secret_key.clone();
-            let endpoint = format!("{public_url}/v1/metrics");
+            let public_url = public_url.clone();
             Arc::new(move |id: &AgentId| {
+                let offer =
+                    otlp::offer::TelemetryOffer::own_metrics(&public_url, secret.as_bytes(), id);
                 Some(TelemetryDestination {
-                    endpoint: endpoint.clone(),
-                    headers: vec![(
-                        "Authorization".to_string(),
-                        format!("Bearer {}", otlp::token::issue(secret.as_bytes(), id)),
-                    )],
+                    endpoint: offer.endpoint,
+                    headers: offer.headers,
                 })
             })
         };
@@ -152,6 +170,18 @@ impl Runtime {
         let otlp_stats = otlp_state.stats.clone();
         let app = listener.router().merge(otlp::router(otlp_state));
         let server = tokio::spawn(server::run(tcp, app, shutdown.clone()));
+        let api_server = tokio::spawn(api::serve(
+            api_tcp,
+            api::ApiState {
+                registry: registry.clone(),
+                catalog: catalog.clone(),
+                rollouts: rollouts.clone(),
+                store: store.clone(),
+                telemetry: telemetry.clone(),
+                token: settings.api_token.as_str().into(),
+            },
+            shutdown.clone(),
+        ));
         Ok(Runtime {
             registry,
             catalog,
@@ -161,10 +191,12 @@ impl Runtime {
             otlp_stats,
             write_behind,
             agent_addr,
+            api_addr,
             shutdown,
             public_url,
             listener,
             server,
+            api_server,
         })
     }
 
@@ -193,6 +225,11 @@ impl Runtime {
         match tokio::time::timeout(Duration::from_secs(5), self.server).await {
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "agent listener ended with an error"),
             Ok(Err(e)) => tracing::warn!(error = %e, "agent listener task failed"),
+            _ => {}
+        }
+        match tokio::time::timeout(Duration::from_secs(5), self.api_server).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "API listener ended with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "API listener task failed"),
             _ => {}
         }
     }
@@ -263,6 +300,7 @@ fn history_entry(ev: &FleetEvent) -> NewEvent {
         EventKind::RemoteConfigStatus { id, .. } => ("remote_config_status", Some(*id)),
         EventKind::ConfigStatus { id, .. } => ("config_status", Some(*id)),
         EventKind::Rollout { .. } => ("rollout", None),
+        EventKind::Notice { agent, .. } => ("notice", *agent),
         EventKind::DuplicateInstanceUid { id, .. } => ("duplicate_instance_uid", Some(*id)),
     };
     NewEvent {

@@ -428,3 +428,35 @@ fn an_empty_fleet_explains_how_to_connect() {
     assert!(text.contains("no agents yet"), "{text}");
     assert!(text.contains("http://127.0.0.1:4320/v1/opamp"), "{text}");
 }
+
+#[test]
+fn the_order_follows_changes_that_matter_to_the_sort() {
+    let mut a = app(30);
+    press(&mut a, &["N"]);
+    let first = a.shown_ids().next().unwrap();
+    // A renamed agent moves; a heartbeat alone moves nothing under the name sort.
+    let mut next = (*a.snapshot).clone();
+    next.version = 2;
+    let pos = next.agents.iter().position(|v| v.id != first).unwrap();
+    let renamed = next.agents[pos].id;
+    let mut v = (*next.agents[pos]).clone();
+    v.name = "aaa-first".into();
+    next.agents[pos] = Arc::new(v);
+    a.set_snapshot(Arc::new(next.clone()));
+    assert_eq!(a.shown_ids().next(), Some(renamed));
+
+    press(&mut a, &["L"]);
+    let mut later = next.clone();
+    later.version = 3;
+    let last = later.agents.len() - 1;
+    let mut v = (*later.agents[last]).clone();
+    v.last_seen = seed::now() + std::time::Duration::from_secs(5);
+    let newest = v.id;
+    later.agents[last] = Arc::new(v);
+    a.set_snapshot(Arc::new(later));
+    assert_eq!(
+        a.shown_ids().next(),
+        Some(newest),
+        "most recently seen first"
+    );
+}

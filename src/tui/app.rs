@@ -926,6 +926,7 @@ pub fn event_agent(e: &FleetEvent) -> Option<AgentId> {
         | K::ConfigStatus { id, .. }
         | K::DuplicateInstanceUid { id, .. } => Some(*id),
         K::Rollout { .. } => None,
+        K::Notice { agent, .. } => *agent,
     }
 }
 

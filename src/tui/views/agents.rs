@@ -50,7 +50,7 @@ fn columns(tier: Tier) -> Vec<(Col, &'static str, Constraint)> {
     let n = tier.spark_width() as u16 + 5;
     let mut cols = vec![(Col::Name, "NAME", Fill(2))];
     if tier != Tier::Compact {
-        cols.push((Col::Host, "HOST", Fill(1)));
+        cols.push((Col::Host, "SERVICE", Fill(1)));
         cols.push((Col::Version, "VERSION", Length(8)));
     }
     cols.push((Col::Status, "STATUS", Length(6)));
@@ -204,7 +204,10 @@ fn agent_row<'a>(
                 let style = if marked { base.patch(t.marked) } else { base };
                 Cell::from(Line::from(vec![mark, Span::styled(a.name.clone(), style)]))
             }
-            Col::Host => Cell::from(Span::styled(a.host.clone(), base)),
+            Col::Host => Cell::from(Span::styled(
+                a.description.service_name().unwrap_or_default().to_string(),
+                base,
+            )),
             Col::Version => Cell::from(Span::styled(a.version.clone(), base)),
             Col::Status => status_cell(t, a),
             Col::Health => health_cell(t, a),

@@ -93,6 +93,7 @@ fn describe(t: &Theme, e: &FleetEvent) -> (&'static str, Style, String) {
         EventKind::Rollout { config, message } => {
             ("»", t.info, format!("rollout {config}: {message}"))
         }
+        EventKind::Notice { message, .. } => ("⚠", t.warn, message.clone()),
         EventKind::DuplicateInstanceUid { id, remote_addr } => {
             let from = remote_addr
                 .map(|a| format!(" from {a}"))

@@ -517,11 +517,6 @@ impl Wizard {
             .copied()
     }
 
-    /// Rows with agents on the push step.
-    pub fn target_rows(&self, snap: &FleetSnapshot) -> usize {
-        snap.agents.len()
-    }
-
     /// Agents the selector matches: (all, connected), or the parse error.
     pub fn selector_matches(&self, snap: &FleetSnapshot) -> Result<(usize, usize), String> {
         let text = match &self.mode {

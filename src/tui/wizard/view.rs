@@ -40,7 +40,7 @@ pub fn render(app: &App, w: &Wizard, area: Rect, buf: &mut Buffer) {
         Constraint::Length(1),
     ])
     .areas(inner);
-    progress_line(t, w).render(progress, buf);
+    progress_line(t, w, usize::from(progress.width)).render(progress, buf);
     if w.loading {
         Line::styled(" opening the configuration…", t.muted).render(body, buf);
     } else {
@@ -69,8 +69,11 @@ fn level_style(t: &Theme, level: Level) -> Style {
     }
 }
 
-/// `1 Sources › 2 Configure › …` with the current step highlighted.
-fn progress_line<'a>(t: &Theme, w: &Wizard) -> Line<'a> {
+/// `1 Sources › 2 Configure › …` with the current step highlighted; when that does not
+/// fit, only the current step keeps its title.
+fn progress_line<'a>(t: &Theme, w: &Wizard, width: usize) -> Line<'a> {
+    let full: usize = 1 + Step::ALL.iter().map(|s| s.title().len() + 5).sum::<usize>();
+    let compact = full > width;
     let mut spans = vec![Span::raw(" ")];
     for (i, s) in Step::ALL.iter().enumerate() {
         if i > 0 {
@@ -84,10 +87,12 @@ fn progress_line<'a>(t: &Theme, w: &Wizard) -> Line<'a> {
             t.muted
         };
         let mark = if *s < w.step { "✓" } else { "" };
-        spans.push(Span::styled(
-            format!("{}{mark} {}", s.number(), s.title()),
-            style,
-        ));
+        let text = if compact && *s != w.step {
+            format!("{}{mark}", s.number())
+        } else {
+            format!("{}{mark} {}", s.number(), s.title())
+        };
+        spans.push(Span::styled(text, style));
     }
     Line::from(spans)
 }

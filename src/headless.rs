@@ -23,6 +23,11 @@ pub fn banner(settings: &Settings, rt: &Runtime) {
         "agent secret: {} (agents send 'Authorization: Secret-Key <secret>')",
         settings.secret_source
     );
+    tracing::info!(
+        api = %format!("http://{}/api/v1", rt.api_addr),
+        "management API; token: {} (clients send 'Authorization: Bearer <token>')",
+        settings.api_token_source
+    );
 }
 
 /// Logs fleet events and a summary every `summary_every` until the runtime shuts down.

@@ -554,8 +554,8 @@ async fn agents_page_select_and_show_full_state() {
     let (_, none) = api.get("/agents?selector=team%3Dcore").await;
     assert_eq!(none["total"], 0);
 
-    // By name, with everything the registry knows and the (still empty) series.
-    let (s, detail) = api.get("/agents/gamma?points=30").await;
+    // By name (its host), with everything the registry knows and the (still empty) series.
+    let (s, detail) = api.get("/agents/gamma-host?points=30").await;
     assert_eq!(s, StatusCode::OK, "{detail}");
     assert_eq!(detail["agent"]["id"], agents[2].1.to_string());
     assert_eq!(detail["agent"]["host"], "gamma-host");

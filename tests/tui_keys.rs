@@ -3,11 +3,16 @@
 
 use std::sync::Arc;
 
+use fleetdeck::fleet::delivery::{ApplyState, ConfigRef};
 use fleetdeck::fleet::{AgentId, EventKind, FleetEvent, FleetSnapshot};
+use fleetdeck::rollout::RolloutStatus;
 use fleetdeck::tui::app::{Route, Section};
+use fleetdeck::tui::configs::{ConfigsEffect, ConfigsMsg, Steer};
 use fleetdeck::tui::seed;
 use fleetdeck::tui::testing::{click, press, render_text, resize, type_text, wheel};
+use fleetdeck::tui::wizard::WizardEffect;
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Effect, Keymap, ServerInfo};
+use std::time::Duration;
 
 fn server() -> ServerInfo {
     ServerInfo {
@@ -231,32 +236,259 @@ fn views_switch_by_number_tab_and_palette() {
     assert_eq!(press(&mut a, &["enter"]), vec![Effect::Quit]);
 }
 
-#[test]
-fn a_config_row_opens_the_agents_running_it() {
-    let mut a = app(40);
+/// The configurations view with the seeded catalog data already fetched.
+fn configs_loaded(agents: usize) -> App {
+    let mut a = app(agents);
     press(&mut a, &["2"]);
-    assert_eq!(a.configs.rows.len(), 3);
-    let row = a.configs.rows[0].clone();
-    press(&mut a, &["enter"]);
-    assert_eq!(a.route(), Route::Agents);
-    assert_eq!(a.agents.index.len(), row.agents);
-    let prefix = &a.agents.filter_text["config=".len()..];
-    for id in a.shown_ids() {
-        let st = a
-            .snapshot
-            .get(&id)
-            .unwrap()
-            .remote_config_status
-            .clone()
-            .unwrap();
-        assert!(hex::encode(st.last_hash).starts_with(prefix));
+    let due = a.due_effects(seed::now());
+    assert_eq!(due, vec![Effect::Configs(ConfigsEffect::Refresh)]);
+    let data = seed::catalog_data(&a.snapshot);
+    a.configs_message(ConfigsMsg::Refreshed(Ok(data)));
+    a
+}
+
+#[test]
+fn configurations_list_the_catalog_with_agents_per_version_and_the_unmanaged_ones() {
+    let mut a = configs_loaded(40);
+    let names: Vec<&str> = a
+        .configs
+        .overview
+        .rows
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(names, ["edge-gateway", "web-frontend"]);
+    // Count independently from the snapshot what each version should show.
+    for row in &a.configs.overview.rows {
+        for (version, counts) in &row.versions {
+            let on: Vec<_> = a
+                .snapshot
+                .agents
+                .iter()
+                .filter_map(|x| x.config.as_ref())
+                .filter(|c| *c.config.name == *row.name && c.config.version == *version)
+                .collect();
+            assert_eq!(counts.agents, on.len(), "{} v{version}", row.name);
+            let failed = on.iter().filter(|c| c.state == ApplyState::Failed).count();
+            assert_eq!(counts.failed, failed, "{} v{version}", row.name);
+        }
     }
-    press(&mut a, &["esc"]);
-    assert_eq!(
-        a.route(),
-        Route::Configs,
-        "esc goes back to the configurations"
+    let unmanaged = a
+        .snapshot
+        .agents
+        .iter()
+        .filter(|x| x.config.is_none())
+        .count();
+    assert!(unmanaged > 0);
+    assert_eq!(a.configs.overview.unmanaged.agents, unmanaged);
+    let text = render_text(&a);
+    assert!(
+        text.contains("edge-gateway") && text.contains("local / unmanaged"),
+        "{text}"
     );
+    assert!(text.contains("running v2 ph2"), "the rollout shows: {text}");
+    // The last row opens the agents that run their own configuration.
+    press(&mut a, &["G", "enter"]);
+    assert_eq!(a.route(), Route::Agents);
+    assert_eq!(a.agents.index.len(), unmanaged);
+    press(&mut a, &["esc"]);
+    assert_eq!(a.route(), Route::Configs);
+}
+
+#[test]
+fn a_configuration_opens_with_versions_agents_diff_and_rollout_controls() {
+    let mut a = configs_loaded(40);
+    let effects = press(&mut a, &["enter"]);
+    assert_eq!(a.route(), Route::ConfigDetail);
+    assert_eq!(
+        effects,
+        vec![Effect::Configs(ConfigsEffect::Versions {
+            name: "edge-gateway".into()
+        })]
+    );
+    a.configs_message(ConfigsMsg::Versions {
+        name: "edge-gateway".into(),
+        result: Ok(seed::config_versions("edge-gateway")),
+    });
+    let d = a.configs.detail.as_ref().unwrap();
+    assert_eq!(
+        d.selected_version(),
+        Some(2),
+        "the newest version comes first"
+    );
+    assert!(d.shown_agents().all(|x| x.version == 2));
+    // Failures come first, with their message.
+    let first = d.shown_agents().next().unwrap();
+    assert_eq!(first.state, ApplyState::Failed);
+    a.resize(120, 40);
+    let text = render_text(&a);
+    assert!(
+        text.contains("error decoding 'exporters': unknown type"),
+        "{text}"
+    );
+
+    // d: previous version → selected; the diff arrives and shows; d again closes it.
+    let effects = press(&mut a, &["d"]);
+    let diff = ConfigsEffect::Diff {
+        name: "edge-gateway".into(),
+        from: 1,
+        to: 2,
+    };
+    assert_eq!(effects, vec![Effect::Configs(diff)]);
+    a.configs_message(ConfigsMsg::Diff {
+        name: "edge-gateway".into(),
+        from: 1,
+        to: 2,
+        result: Ok(seed::config_diff()),
+    });
+    let text = render_text(&a);
+    assert!(
+        text.contains("DIFF v1 → v2") && text.contains("+       network: {}"),
+        "{text}"
+    );
+    press(&mut a, &["d"]);
+    assert!(a.configs.detail.as_ref().unwrap().diff.is_none());
+
+    // The first version has nothing before it until another one is marked as the base.
+    assert!(press(&mut a, &["j", "d"]).is_empty());
+    let effects = press(&mut a, &["k", "space", "j", "d"]);
+    let back = ConfigsEffect::Diff {
+        name: "edge-gateway".into(),
+        from: 2,
+        to: 1,
+    };
+    assert_eq!(effects, vec![Effect::Configs(back)]);
+    press(&mut a, &["d", "k"]);
+
+    // Rollout controls: only what the rollout's state allows reaches the service.
+    let pause = press(&mut a, &["p"]);
+    assert_eq!(
+        pause,
+        vec![Effect::Configs(ConfigsEffect::Steer {
+            name: "edge-gateway".into(),
+            how: Steer::Pause
+        })]
+    );
+    assert!(
+        press(&mut a, &["r"]).is_empty(),
+        "a running rollout is not resumed"
+    );
+    assert!(a.flash.as_ref().unwrap().text.contains("running"));
+    let mut paused = seed::catalog_data(&a.snapshot).rollouts.remove(0);
+    paused.status = RolloutStatus::Paused;
+    a.configs_message(ConfigsMsg::Steered {
+        name: "edge-gateway".into(),
+        how: Steer::Pause,
+        result: Ok(paused),
+    });
+    assert!(a.flash.as_ref().unwrap().text.contains("paused"));
+    assert_eq!(press(&mut a, &["r"]).len(), 1);
+    a.configs_message(ConfigsMsg::Steered {
+        name: "edge-gateway".into(),
+        how: Steer::Rollback,
+        result: Err("no agent has an earlier version".into()),
+    });
+    assert!(
+        a.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("cannot roll back the rollout: no agent has an earlier version")
+    );
+
+    // e opens it in the builder.
+    let effects = press(&mut a, &["e"]);
+    assert_eq!(a.route(), Route::Wizard);
+    assert_eq!(
+        effects,
+        vec![Effect::Wizard(WizardEffect::Load {
+            edit: Some("edge-gateway".into())
+        })]
+    );
+}
+
+#[test]
+fn configurations_refresh_on_rollout_events_at_most_once_a_second() {
+    let mut a = configs_loaded(10);
+    let t0 = seed::now();
+    let mut data = seed::catalog_data(&a.snapshot);
+    // Nothing changed and nothing is rolling out: no fetch.
+    data.rollouts.clear();
+    a.configs_message(ConfigsMsg::Refreshed(Ok(data)));
+    assert!(a.due_effects(t0 + Duration::from_secs(5)).is_empty());
+    a.push_event(FleetEvent {
+        at: t0,
+        kind: EventKind::Notice {
+            agent: None,
+            message: "hello".into(),
+        },
+    });
+    assert!(
+        a.due_effects(t0 + Duration::from_secs(6)).is_empty(),
+        "not a config event"
+    );
+    a.push_event(FleetEvent {
+        at: t0,
+        kind: EventKind::Rollout {
+            config: ConfigRef {
+                name: "edge-gateway".into(),
+                version: 2,
+            },
+            message: "phase 3 started".into(),
+        },
+    });
+    let refresh = vec![Effect::Configs(ConfigsEffect::Refresh)];
+    assert_eq!(a.due_effects(t0 + Duration::from_secs(7)), refresh);
+    // One at a time, and not again within a second of the last.
+    a.push_event(FleetEvent {
+        at: t0,
+        kind: EventKind::Rollout {
+            config: ConfigRef {
+                name: "edge-gateway".into(),
+                version: 2,
+            },
+            message: "phase 4 started".into(),
+        },
+    });
+    assert!(
+        a.due_effects(t0 + Duration::from_secs(9)).is_empty(),
+        "still fetching"
+    );
+    a.configs_message(ConfigsMsg::Refreshed(Err(
+        "cannot list rollouts: stopped".into()
+    )));
+    assert!(render_text(&a).contains("cannot list rollouts"));
+    assert!(a.due_effects(t0 + Duration::from_millis(7_500)).is_empty());
+    assert_eq!(a.due_effects(t0 + Duration::from_secs(9)), refresh);
+    // Other views never fetch.
+    press(&mut a, &["1"]);
+    a.push_event(FleetEvent {
+        at: t0,
+        kind: EventKind::Rollout {
+            config: ConfigRef {
+                name: "edge-gateway".into(),
+                version: 2,
+            },
+            message: "completed".into(),
+        },
+    });
+    assert!(a.due_effects(t0 + Duration::from_secs(60)).is_empty());
+}
+
+#[test]
+fn types_lists_the_resource_types_and_scrolls() {
+    let mut a = app(3);
+    press(&mut a, &[":"]);
+    type_text(&mut a, "types");
+    press(&mut a, &["enter"]);
+    let text = render_text(&a);
+    assert!(text.contains("KIND") && text.contains("SIGNALS"), "{text}");
+    assert!(text.contains("source") && text.contains("logs"), "{text}");
+    let first_row = text.lines().nth(3).unwrap().to_string();
+    press(&mut a, &["j"]);
+    assert_ne!(render_text(&a).lines().nth(3).unwrap(), first_row);
+    press(&mut a, &["k"]);
+    assert_eq!(render_text(&a).lines().nth(3).unwrap(), first_row);
 }
 
 #[test]

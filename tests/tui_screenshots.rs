@@ -75,7 +75,7 @@ const SHOTS: [Shot; 9] = [
         theme: "dark",
         keys: &["2"],
         filter: None,
-        expect: "as reported by agents",
+        expect: "local / unmanaged",
     },
     Shot {
         name: "events",

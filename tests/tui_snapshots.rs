@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use fleetdeck::tui::configs::ConfigsMsg;
 use fleetdeck::tui::seed;
 use fleetdeck::tui::testing::{press, render_text, type_text};
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
@@ -101,10 +102,65 @@ fn agent_detail_sections() {
     }
 }
 
+fn configs_loaded(a: &mut App) {
+    press(a, &["2"]);
+    let data = seed::catalog_data(&a.snapshot);
+    a.configs_message(ConfigsMsg::Refreshed(Ok(data)));
+}
+
+fn config_detail(a: &mut App) {
+    configs_loaded(a);
+    press(a, &["enter"]);
+    a.configs_message(ConfigsMsg::Versions {
+        name: "edge-gateway".into(),
+        result: Ok(seed::config_versions("edge-gateway")),
+    });
+}
+
 #[test]
 fn configurations_view() {
-    check("configs", |a| {
+    check("configs", configs_loaded);
+}
+
+#[test]
+fn configurations_before_the_catalog_answers() {
+    check("configs_loading", |a| {
         press(a, &["2"]);
+    });
+}
+
+#[test]
+fn configuration_detail_with_agents_and_rollout() {
+    check("config_detail", config_detail);
+}
+
+#[test]
+fn configuration_detail_on_an_older_version() {
+    check("config_detail_v1", |a| {
+        config_detail(a);
+        press(a, &["j"]);
+    });
+}
+
+#[test]
+fn configuration_diff_between_versions() {
+    check("config_diff", |a| {
+        config_detail(a);
+        press(a, &["d"]);
+        a.configs_message(ConfigsMsg::Diff {
+            name: "edge-gateway".into(),
+            from: 1,
+            to: 2,
+            result: Ok(seed::config_diff()),
+        });
+    });
+}
+
+#[test]
+fn configurations_help_lists_the_rollout_keys() {
+    check("config_help", |a| {
+        config_detail(a);
+        press(a, &["?"]);
     });
 }
 

@@ -68,11 +68,21 @@ pub enum Action {
     Restart,
     /// Open the pipeline builder for a new configuration.
     NewConfig,
+    /// Open the selected configuration in the pipeline builder.
+    EditConfig,
+    /// Mark a configuration version as the base of the next diff.
+    DiffBase,
+    /// Show (or close) the diff between two configuration versions.
+    Diff,
+    PauseRollout,
+    ResumeRollout,
+    CancelRollout,
+    RollbackRollout,
 }
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 41] = [
         Action::Help,
         Action::Palette,
         Action::Back,
@@ -107,6 +117,13 @@ impl Action {
         Action::NextSection,
         Action::PrevSection,
         Action::NewConfig,
+        Action::EditConfig,
+        Action::DiffBase,
+        Action::Diff,
+        Action::PauseRollout,
+        Action::ResumeRollout,
+        Action::CancelRollout,
+        Action::RollbackRollout,
     ];
 
     /// The name used in the `[keymap]` table of the settings file.
@@ -147,6 +164,13 @@ impl Action {
             Action::CycleTheme => "cycle_theme",
             Action::Restart => "restart",
             Action::NewConfig => "new_config",
+            Action::EditConfig => "edit_config",
+            Action::DiffBase => "diff_base",
+            Action::Diff => "diff",
+            Action::PauseRollout => "pause_rollout",
+            Action::ResumeRollout => "resume_rollout",
+            Action::CancelRollout => "cancel_rollout",
+            Action::RollbackRollout => "rollback_rollout",
         }
     }
 
@@ -192,6 +216,13 @@ impl Action {
             Action::CycleTheme => "next theme",
             Action::Restart => "restart marked (or selected) agents",
             Action::NewConfig => "new configuration (pipeline builder)",
+            Action::EditConfig => "edit the configuration in the builder",
+            Action::DiffBase => "mark a version as the diff base",
+            Action::Diff => "diff: marked (or previous) version → selected",
+            Action::PauseRollout => "pause the rollout",
+            Action::ResumeRollout => "resume a paused or halted rollout",
+            Action::CancelRollout => "cancel the rollout",
+            Action::RollbackRollout => "roll the rollout back",
         }
     }
 
@@ -210,6 +241,13 @@ impl Action {
             Action::NextSection => "section",
             Action::Freeze => "freeze",
             Action::NewConfig => "new",
+            Action::EditConfig => "edit",
+            Action::DiffBase => "base",
+            Action::Diff => "diff",
+            Action::PauseRollout => "pause",
+            Action::ResumeRollout => "resume",
+            Action::CancelRollout => "cancel",
+            Action::RollbackRollout => "rollback",
             other => other.name(),
         }
     }
@@ -225,4 +263,6 @@ pub enum Effect {
     RestartAgents(Vec<AgentId>),
     /// Catalog and rollout work for the pipeline builder, carried out by the run loop.
     Wizard(super::wizard::WizardEffect),
+    /// Catalog and rollout work for the Configurations view, carried out by the run loop.
+    Configs(super::configs::ConfigsEffect),
 }

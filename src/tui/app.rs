@@ -14,7 +14,7 @@ use crate::fleet::{AgentId, FleetEvent};
 
 use super::ServerInfo;
 use super::action::{Action, Effect, SortKey};
-use super::configs::{self, ConfigRow};
+use super::configs::{self, CatalogData, ConfigAgent, ConfigsEffect, ConfigsMsg, Overview};
 use super::filter::Filter;
 use super::index::AgentIndex;
 use super::keymap::{Context, KeyChord, Keymap};
@@ -39,6 +39,8 @@ pub enum Route {
     Events,
     Types,
     Detail(AgentId),
+    /// One configuration (`App::configs.detail` holds which).
+    ConfigDetail,
     /// The pipeline builder (`App::wizard` holds its state).
     Wizard,
 }
@@ -51,6 +53,7 @@ impl Route {
             Route::Events => "Events",
             Route::Types => "Resource types",
             Route::Detail(_) => "Agent",
+            Route::ConfigDetail => "Configuration",
             Route::Wizard => "Pipeline builder",
         }
     }
@@ -65,8 +68,16 @@ impl Route {
                 Context::Global,
             ],
             Route::Detail(_) => &[Context::Detail, Context::Scroll, Context::Global],
-            Route::Configs | Route::Events => &[Context::List, Context::Scroll, Context::Global],
-            Route::Types | Route::Wizard => &[Context::Global],
+            Route::Configs => &[
+                Context::Configs,
+                Context::List,
+                Context::Scroll,
+                Context::Global,
+            ],
+            Route::ConfigDetail => &[Context::Configs, Context::Scroll, Context::Global],
+            Route::Events => &[Context::List, Context::Scroll, Context::Global],
+            Route::Types => &[Context::Scroll, Context::Global],
+            Route::Wizard => &[Context::Global],
         }
     }
 }
@@ -138,12 +149,112 @@ pub struct AgentsState {
     pub marks: HashSet<AgentId>,
 }
 
-#[derive(Debug, Default)]
+/// How often the configurations and rollouts are fetched at most.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
 pub struct ConfigsState {
-    built_for: Option<(usize, u64)>,
-    pub rows: Vec<ConfigRow>,
+    /// The last catalog and rollout data fetched.
+    pub data: CatalogData,
+    /// Whether any fetch has answered yet.
+    pub loaded: bool,
+    /// Why the last fetch failed.
+    pub error: Option<String>,
+    /// The list as last built, and from what (snapshot, data generation).
+    pub overview: Overview,
+    built_for: Option<(usize, u64, u64)>,
+    data_gen: u64,
     pub cursor: usize,
     pub offset: usize,
+    /// Something changed that the data may not show yet.
+    stale: bool,
+    fetching: bool,
+    fetched_at: Option<SystemTime>,
+    pub detail: Option<ConfigDetail>,
+}
+
+impl Default for ConfigsState {
+    fn default() -> Self {
+        ConfigsState {
+            data: CatalogData::default(),
+            loaded: false,
+            error: None,
+            overview: Overview::default(),
+            built_for: None,
+            data_gen: 0,
+            cursor: 0,
+            offset: 0,
+            stale: true,
+            fetching: false,
+            fetched_at: None,
+            detail: None,
+        }
+    }
+}
+
+/// The detail of one configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigDetail {
+    pub name: String,
+    /// Every stored version, newest first (`None` while loading).
+    pub versions: Option<Result<Vec<configs::VersionInfo>, String>>,
+    /// The selected version (index into `versions`).
+    pub cursor: usize,
+    /// The version marked as the base of the next diff.
+    pub base: Option<u64>,
+    /// The diff being shown instead of the agents.
+    pub diff: Option<DiffView>,
+    /// The agents running this configuration, failures first.
+    pub agents: Vec<ConfigAgent>,
+    agents_for: Option<(usize, u64)>,
+    /// Scroll of the right-hand pane (agents or diff).
+    pub scroll: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffView {
+    pub from: u64,
+    pub to: u64,
+    /// `None` while loading.
+    pub lines: Option<Result<Vec<crate::pipeline::DiffLine>, String>>,
+}
+
+impl ConfigDetail {
+    fn new(name: String) -> Self {
+        ConfigDetail {
+            name,
+            versions: None,
+            cursor: 0,
+            base: None,
+            diff: None,
+            agents: Vec::new(),
+            agents_for: None,
+            scroll: 0,
+        }
+    }
+
+    /// The selected version number.
+    pub fn selected_version(&self) -> Option<u64> {
+        match &self.versions {
+            Some(Ok(vs)) => vs.get(self.cursor).map(|v| v.version),
+            _ => None,
+        }
+    }
+
+    /// The agents shown for the selected version (all of them before versions load).
+    pub fn shown_agents(&self) -> impl Iterator<Item = &ConfigAgent> {
+        let v = self.selected_version();
+        self.agents
+            .iter()
+            .filter(move |a| v.is_none_or(|v| a.version == v))
+    }
+
+    fn versions_len(&self) -> usize {
+        match &self.versions {
+            Some(Ok(vs)) => vs.len(),
+            _ => 0,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -202,6 +313,11 @@ pub struct App {
     /// Resource types the builder offers (the catalog's, set by the run loop; the
     /// built-in ones when nothing set them).
     pub types: Option<Arc<TypeRegistry>>,
+    /// Effects produced outside a key's handling (e.g. the diff following the
+    /// cursor), handed out by [`App::due_effects`].
+    pending: Vec<Effect>,
+    /// First row shown in the resource types list.
+    pub types_scroll: usize,
     quit: bool,
 }
 
@@ -242,6 +358,8 @@ impl App {
             tails: Tails::default(),
             wizard: None,
             types: None,
+            pending: Vec::new(),
+            types_scroll: 0,
             quit: false,
         };
         app.reindex();
@@ -296,12 +414,14 @@ impl App {
         }
         self.snapshot = snap;
         self.reindex();
-        if self.route() == Route::Configs {
-            self.rebuild_configs();
-        }
+        self.rebuild_configs();
     }
 
     pub fn push_event(&mut self, event: FleetEvent) {
+        use crate::fleet::EventKind as K;
+        if matches!(event.kind, K::Rollout { .. } | K::ConfigStatus { .. }) {
+            self.configs.stale = true;
+        }
         let ev = &mut self.events;
         if ev.items.len() == EVENT_HISTORY {
             ev.items.pop_front();
@@ -440,7 +560,7 @@ impl App {
             Action::PageDown => self.move_by(self.page() as isize),
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
-            Action::Open => self.open(),
+            Action::Open => return self.open(),
             Action::ToggleMark => self.toggle_mark(),
             Action::MarkAll => {
                 let ids: Vec<AgentId> = self.shown_ids().collect();
@@ -492,9 +612,20 @@ impl App {
             }
             Action::Restart => return self.restart(),
             Action::NewConfig => return self.open_wizard(None),
+            Action::EditConfig => {
+                if let Some(name) = self.selected_config() {
+                    return self.open_wizard(Some(name));
+                }
+            }
+            Action::DiffBase => self.mark_diff_base(),
+            Action::Diff => return self.toggle_diff(),
+            Action::PauseRollout => return self.steer(configs::Steer::Pause),
+            Action::ResumeRollout => return self.steer(configs::Steer::Resume),
+            Action::CancelRollout => return self.steer(configs::Steer::Cancel),
+            Action::RollbackRollout => return self.steer(configs::Steer::Rollback),
             Action::Filter => {}
         }
-        Vec::new()
+        std::mem::take(&mut self.pending)
     }
 
     fn quit(&mut self) -> Vec<Effect> {
@@ -519,6 +650,7 @@ impl App {
         self.routes.clear();
         self.routes.push(route);
         if route == Route::Configs {
+            self.configs.stale = true;
             self.rebuild_configs();
         }
         self.keep_cursor_in_view();
@@ -531,7 +663,7 @@ impl App {
         self.routes.push(route);
     }
 
-    fn open(&mut self) {
+    fn open(&mut self) -> Vec<Effect> {
         match self.route() {
             Route::Agents => {
                 if let Some(id) = self.agents.selected {
@@ -539,21 +671,20 @@ impl App {
                     self.push_route(Route::Detail(id));
                 }
             }
-            Route::Configs => {
-                let Some(row) = self.configs.rows.get(self.configs.cursor) else {
-                    return;
-                };
-                match row.agents_filter() {
-                    Some(f) => {
-                        self.set_filter(f);
-                        self.push_route(Route::Agents);
-                    }
-                    None => self.flash(
-                        FlashLevel::Info,
-                        "local configurations cannot be filtered on yet".into(),
-                    ),
+            Route::Configs => match self.configs.overview.rows.get(self.configs.cursor) {
+                Some(row) => {
+                    let name = row.name.clone();
+                    self.configs.detail = Some(ConfigDetail::new(name.clone()));
+                    self.push_route(Route::ConfigDetail);
+                    self.rebuild_configs();
+                    return vec![Effect::Configs(ConfigsEffect::Versions { name })];
                 }
-            }
+                // The last row: agents on their own configuration.
+                None => {
+                    self.set_filter("config=unset".into());
+                    self.push_route(Route::Agents);
+                }
+            },
             Route::Events => {
                 let id = self
                     .events
@@ -569,8 +700,9 @@ impl App {
                     }
                 }
             }
-            Route::Types | Route::Detail(_) | Route::Wizard => {}
+            Route::Types | Route::Detail(_) | Route::ConfigDetail | Route::Wizard => {}
         }
+        Vec::new()
     }
 
     // ----- the pipeline builder -----
@@ -750,12 +882,7 @@ impl App {
             Ok(palette::Command::Theme(name)) => self.set_theme(&name),
             Ok(palette::Command::New) => return self.open_wizard(None),
             Ok(palette::Command::Edit(name)) => {
-                let name = name.or_else(|| {
-                    (self.route() == Route::Configs)
-                        .then(|| self.configs.rows.get(self.configs.cursor))
-                        .flatten()
-                        .and_then(|r| r.name.clone())
-                });
+                let name = name.or_else(|| self.selected_config());
                 match name {
                     Some(n) => return self.open_wizard(Some(n)),
                     None => {
@@ -782,6 +909,7 @@ impl App {
         match self.route() {
             Route::Agents => layout::agents_rows(w, h),
             Route::Configs | Route::Events => layout::list_rows(h),
+            Route::ConfigDetail => layout::config_versions_rows(w, h),
             Route::Detail(_) => layout::detail_rows(w, h),
             Route::Types | Route::Wizard => 1,
         }
@@ -790,7 +918,12 @@ impl App {
     fn list_len(&self) -> usize {
         match self.route() {
             Route::Agents => self.agents.index.len(),
-            Route::Configs => self.configs.rows.len(),
+            Route::Configs => self.configs.overview.entries(),
+            Route::ConfigDetail => self
+                .configs
+                .detail
+                .as_ref()
+                .map_or(0, ConfigDetail::versions_len),
             Route::Events => self.events.items.len(),
             Route::Detail(_) | Route::Types | Route::Wizard => 0,
         }
@@ -806,9 +939,32 @@ impl App {
             *s = (*s).min(max).saturating_add_signed(delta).min(max);
             return;
         }
+        if self.route() == Route::Types {
+            let len = self
+                .types
+                .get_or_insert_with(|| Arc::new(TypeRegistry::builtin()))
+                .len();
+            let max = len.saturating_sub(layout::list_rows(self.size.1));
+            self.types_scroll = self
+                .types_scroll
+                .min(max)
+                .saturating_add_signed(delta)
+                .min(max);
+            return;
+        }
+        if self.route() == Route::ConfigDetail
+            && matches!(delta.unsigned_abs(), n if n > 1)
+            && let Some(d) = &mut self.configs.detail
+        {
+            // Pages scroll the agents or the diff; single steps move between versions.
+            d.scroll = d.scroll.saturating_add_signed(delta);
+            self.clamp_detail_scroll();
+            return;
+        }
         let cursor = match self.route() {
             Route::Agents => self.agents.cursor,
             Route::Configs => self.configs.cursor,
+            Route::ConfigDetail => self.configs.detail.as_ref().map_or(0, |d| d.cursor),
             Route::Events => self.events.cursor,
             _ => 0,
         };
@@ -835,6 +991,20 @@ impl App {
                 st.cursor = cursor;
                 st.offset = scrolled(st.offset, cursor, rows, len);
             }
+            Route::ConfigDetail => {
+                if let Some(d) = &mut self.configs.detail
+                    && d.cursor != cursor
+                {
+                    d.cursor = cursor;
+                    d.scroll = 0;
+                    // The diff follows the selection: base (or previous) → selected.
+                    if d.diff.is_some() {
+                        d.diff = None;
+                        let more = self.toggle_diff();
+                        self.pending.extend(more);
+                    }
+                }
+            }
             Route::Events => {
                 let st = &mut self.events;
                 st.cursor = cursor;
@@ -856,7 +1026,7 @@ impl App {
         );
         let rows = layout::list_rows(h);
         let c = &mut self.configs;
-        c.offset = scrolled(c.offset, c.cursor, rows, c.rows.len());
+        c.offset = scrolled(c.offset, c.cursor, rows, c.overview.entries());
         let e = &mut self.events;
         e.offset = scrolled(e.offset, e.cursor, rows, e.items.len());
     }
@@ -891,16 +1061,235 @@ impl App {
             .map(|i| self.snapshot.agents[*i as usize].id);
     }
 
+    /// Rebuilds the configurations list (and the open detail's agents) when the
+    /// snapshot or the catalog data changed, while one of those views is open.
     fn rebuild_configs(&mut self) {
-        let key = (Arc::as_ptr(&self.snapshot) as usize, self.snapshot.version);
-        if self.configs.built_for == Some(key) {
+        if !matches!(self.route(), Route::Configs | Route::ConfigDetail) {
             return;
         }
-        self.configs.rows = configs::group(&self.snapshot);
-        self.configs.built_for = Some(key);
-        let len = self.configs.rows.len();
-        self.configs.cursor = self.configs.cursor.min(len.saturating_sub(1));
-        self.keep_cursor_in_view();
+        let snap_key = (Arc::as_ptr(&self.snapshot) as usize, self.snapshot.version);
+        let key = (snap_key.0, snap_key.1, self.configs.data_gen);
+        if self.configs.built_for != Some(key) {
+            self.configs.overview = configs::overview(&self.snapshot, &self.configs.data);
+            self.configs.built_for = Some(key);
+            let len = self.configs.overview.entries();
+            self.configs.cursor = self.configs.cursor.min(len.saturating_sub(1));
+            self.keep_cursor_in_view();
+        }
+        if let Some(d) = &mut self.configs.detail
+            && d.agents_for != Some(snap_key)
+        {
+            d.agents = configs::agents_of(&self.snapshot, &d.name);
+            d.agents_for = Some(snap_key);
+        }
+        self.clamp_detail_scroll();
+    }
+
+    fn clamp_detail_scroll(&mut self) {
+        let (w, h) = self.size;
+        let rows = layout::config_pane_rows(w, h);
+        if let Some(d) = &mut self.configs.detail {
+            let len = match &d.diff {
+                Some(DiffView {
+                    lines: Some(Ok(lines)),
+                    ..
+                }) => lines.len(),
+                Some(_) => 0,
+                None => d.shown_agents().count(),
+            };
+            d.scroll = d.scroll.min(len.saturating_sub(rows));
+        }
+    }
+
+    // ----- the configurations view -----
+
+    /// The configuration the cursor is on (list or detail).
+    pub fn selected_config(&self) -> Option<String> {
+        match self.route() {
+            Route::Configs => self
+                .configs
+                .overview
+                .rows
+                .get(self.configs.cursor)
+                .map(|r| r.name.clone()),
+            Route::ConfigDetail => self.configs.detail.as_ref().map(|d| d.name.clone()),
+            _ => None,
+        }
+    }
+
+    /// Fetches that are due: the list and rollouts when the configurations view is open
+    /// and something changed, at most once per [`REFRESH_EVERY`], one at a time. The
+    /// run loop calls this after everything it handles.
+    pub fn due_effects(&mut self, now: SystemTime) -> Vec<Effect> {
+        let mut out = std::mem::take(&mut self.pending);
+        let c = &mut self.configs;
+        let open = matches!(
+            self.routes.last(),
+            Some(Route::Configs | Route::ConfigDetail)
+        );
+        // A running rollout moves even when no event says so (phases start on timers).
+        let moving = c.data.rollouts.iter().any(|r| !r.status.finished());
+        let recent = c
+            .fetched_at
+            .is_some_and(|t| now.duration_since(t).unwrap_or_default() < REFRESH_EVERY);
+        if open && (c.stale || moving) && !c.fetching && !recent {
+            c.stale = false;
+            c.fetching = true;
+            c.fetched_at = Some(now);
+            out.push(Effect::Configs(ConfigsEffect::Refresh));
+        }
+        out
+    }
+
+    /// The result of a configurations effect, from the run loop.
+    pub fn configs_message(&mut self, msg: ConfigsMsg) -> Vec<Effect> {
+        match msg {
+            ConfigsMsg::Refreshed(result) => {
+                self.configs.fetching = false;
+                self.configs.loaded = true;
+                match result {
+                    Ok(data) => {
+                        self.configs.data = data;
+                        self.configs.data_gen += 1;
+                        self.configs.error = None;
+                    }
+                    Err(e) => self.configs.error = Some(e),
+                }
+                self.rebuild_configs();
+            }
+            ConfigsMsg::Versions { name, result } => {
+                if let Some(d) = &mut self.configs.detail
+                    && d.name == name
+                {
+                    let result = result.map(|mut vs| {
+                        vs.sort_by_key(|v| std::cmp::Reverse(v.version));
+                        vs
+                    });
+                    d.versions = Some(result);
+                    d.cursor = d.cursor.min(d.versions_len().saturating_sub(1));
+                }
+            }
+            ConfigsMsg::Diff {
+                name,
+                from,
+                to,
+                result,
+            } => {
+                if let Some(d) = &mut self.configs.detail
+                    && d.name == name
+                    && let Some(diff) = &mut d.diff
+                    && (diff.from, diff.to) == (from, to)
+                {
+                    diff.lines = Some(result);
+                }
+            }
+            ConfigsMsg::Steered { name, how, result } => match result {
+                Ok(view) => {
+                    self.flash(
+                        FlashLevel::Info,
+                        format!("{name}: rollout {} ({})", how.done(), view.status),
+                    );
+                    let rollouts = &mut self.configs.data.rollouts;
+                    match rollouts
+                        .iter_mut()
+                        .find(|r| r.config.name == view.config.name)
+                    {
+                        Some(r) => *r = view,
+                        None => rollouts.push(view),
+                    }
+                    self.configs.data_gen += 1;
+                    self.configs.stale = true;
+                    self.rebuild_configs();
+                }
+                Err(e) => self.flash(
+                    FlashLevel::Error,
+                    format!("{name}: cannot {} the rollout: {e}", how.verb()),
+                ),
+            },
+        }
+        Vec::new()
+    }
+
+    fn mark_diff_base(&mut self) {
+        if let Some(d) = &mut self.configs.detail
+            && self.routes.last() == Some(&Route::ConfigDetail)
+            && let Some(v) = d.selected_version()
+        {
+            d.base = if d.base == Some(v) { None } else { Some(v) };
+        }
+    }
+
+    /// Opens the diff from the marked version (or the one before the selected) to the
+    /// selected one, or closes it.
+    fn toggle_diff(&mut self) -> Vec<Effect> {
+        if self.route() != Route::ConfigDetail {
+            return Vec::new();
+        }
+        let Some(d) = &mut self.configs.detail else {
+            return Vec::new();
+        };
+        if d.diff.take().is_some() {
+            d.scroll = 0;
+            return Vec::new();
+        }
+        let Some(Ok(versions)) = &d.versions else {
+            return Vec::new();
+        };
+        let Some(to) = versions.get(d.cursor).map(|v| v.version) else {
+            return Vec::new();
+        };
+        let from = d
+            .base
+            .filter(|b| *b != to)
+            .or_else(|| versions.get(d.cursor + 1).map(|v| v.version));
+        let Some(from) = from else {
+            self.flash(
+                FlashLevel::Info,
+                format!("v{to} is the first version: mark another with space to diff"),
+            );
+            return Vec::new();
+        };
+        d.diff = Some(DiffView {
+            from,
+            to,
+            lines: None,
+        });
+        d.scroll = 0;
+        vec![Effect::Configs(ConfigsEffect::Diff {
+            name: d.name.clone(),
+            from,
+            to,
+        })]
+    }
+
+    fn steer(&mut self, how: configs::Steer) -> Vec<Effect> {
+        let Some(name) = self.selected_config() else {
+            return Vec::new();
+        };
+        let rollout = self
+            .configs
+            .data
+            .rollouts
+            .iter()
+            .find(|r| *r.config.name == *name);
+        match rollout {
+            None => {
+                self.flash(
+                    FlashLevel::Info,
+                    format!("{name} has no rollout to {}", how.verb()),
+                );
+                Vec::new()
+            }
+            Some(r) if !configs::can_steer(&r.status, how) => {
+                let status = r.status.to_string();
+                self.flash(
+                    FlashLevel::Info,
+                    format!("{name}: the rollout is {status}; cannot {}", how.verb()),
+                );
+                Vec::new()
+            }
+            Some(_) => vec![Effect::Configs(ConfigsEffect::Steer { name, how })],
+        }
     }
 }
 

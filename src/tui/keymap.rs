@@ -20,6 +20,8 @@ pub enum Context {
     List,
     Agents,
     Detail,
+    /// The configurations list and a configuration's detail.
+    Configs,
 }
 
 impl Context {
@@ -30,6 +32,7 @@ impl Context {
             Context::List => "Lists",
             Context::Agents => "Agents",
             Context::Detail => "Agent detail",
+            Context::Configs => "Configurations",
         }
     }
 }
@@ -275,6 +278,13 @@ impl Default for Keymap {
                 sort(SortKey::LastSeen, 'L'),
                 b(C::Agents, A::InvertSort, &[K::ch('I')], false),
                 b(C::Agents, A::Restart, &[K::ch('R')], false),
+                b(C::Configs, A::EditConfig, &[K::ch('e')], true),
+                b(C::Configs, A::DiffBase, &[K::ch(' ')], false),
+                b(C::Configs, A::Diff, &[K::ch('d')], true),
+                b(C::Configs, A::PauseRollout, &[K::ch('p')], true),
+                b(C::Configs, A::ResumeRollout, &[K::ch('r')], false),
+                b(C::Configs, A::CancelRollout, &[K::ch('c')], false),
+                b(C::Configs, A::RollbackRollout, &[K::ch('R')], false),
                 b(
                     C::Detail,
                     A::NextSection,

@@ -76,3 +76,16 @@ pub fn detail_rows(_width: u16, height: u16) -> usize {
 pub fn detail_spark_width(width: u16) -> usize {
     usize::from((width.saturating_sub(2) / 2).saturating_sub(2))
 }
+
+/// Lines above the panes of a configuration's detail: summary and rollout.
+const CONFIG_SUMMARY_LINES: u16 = 2;
+
+/// Rows of the versions list in a configuration's detail (below its column header).
+pub fn config_versions_rows(_width: u16, height: u16) -> usize {
+    usize::from(height.saturating_sub(2 + 2 + CONFIG_SUMMARY_LINES + 1))
+}
+
+/// Rows of the agents or diff pane in a configuration's detail.
+pub fn config_pane_rows(width: u16, height: u16) -> usize {
+    config_versions_rows(width, height)
+}

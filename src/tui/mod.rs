@@ -9,6 +9,7 @@
 pub mod action;
 pub mod app;
 pub mod configs;
+mod configs_io;
 pub mod filter;
 pub mod fmt;
 pub mod index;
@@ -124,6 +125,7 @@ async fn event_loop(
     let mut input = crossterm::event::EventStream::new();
     let (mut wizard_io, mut wizard_results) =
         wizard::io::WizardIo::new(ctx.catalog.clone(), ctx.rollouts.clone());
+    let (configs_tx, mut configs_results) = mpsc::channel(16);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (mut snapshots_open, mut events_open) = (true, true);
@@ -134,6 +136,8 @@ async fn event_loop(
             ctx.shutdown.cancel();
             return Ok(());
         }
+        let due = app.due_effects(SystemTime::now());
+        carry_out(app, &ctx, &mut wizard_io, &configs_tx, due);
         let now = Instant::now();
         let next_frame = last_draw.map_or(now, |t| t + FRAME);
         if dirty && now >= next_frame {
@@ -153,7 +157,7 @@ async fn event_loop(
                     // Types applied meanwhile show up in the next builder opened.
                     app.set_types(ctx.catalog.types());
                     let effects = app.handle_event(&ev);
-                    if let Some(text) = carry_out(app, &ctx, &mut wizard_io, effects) {
+                    if let Some(text) = carry_out(app, &ctx, &mut wizard_io, &configs_tx, effects) {
                         // The editor needs the terminal and stdin: stop reading keys
                         // (dropping the stream stops crossterm's reader thread), hand the
                         // screen over, and take it back afterwards.
@@ -165,7 +169,7 @@ async fn event_loop(
                         term.resume()?;
                         input = crossterm::event::EventStream::new();
                         let more = app.wizard_message(wizard::WizardMsg::Edited(edited));
-                        carry_out(app, &ctx, &mut wizard_io, more);
+                        carry_out(app, &ctx, &mut wizard_io, &configs_tx, more);
                     }
                     dirty = true;
                 }
@@ -190,7 +194,12 @@ async fn event_loop(
             }
             Some(msg) = wizard_results.recv() => {
                 let more = app.wizard_message(msg);
-                carry_out(app, &ctx, &mut wizard_io, more);
+                carry_out(app, &ctx, &mut wizard_io, &configs_tx, more);
+                dirty = true;
+            }
+            Some(msg) = configs_results.recv() => {
+                let more = app.configs_message(msg);
+                carry_out(app, &ctx, &mut wizard_io, &configs_tx, more);
                 dirty = true;
             }
             // Ages, clocks and sparklines move every second even when nothing else does.
@@ -206,12 +215,19 @@ fn carry_out(
     app: &mut App,
     ctx: &TuiContext,
     wizard_io: &mut wizard::io::WizardIo,
+    configs_tx: &mpsc::Sender<configs::ConfigsMsg>,
     effects: Vec<Effect>,
 ) -> Option<String> {
     let mut edit = None;
     for effect in effects {
         match effect {
             Effect::Quit => {}
+            Effect::Configs(c) => configs_io::spawn(
+                c,
+                ctx.catalog.clone(),
+                ctx.rollouts.clone(),
+                configs_tx.clone(),
+            ),
             Effect::Wizard(wizard::WizardEffect::EditRaw { text }) => edit = Some(text),
             Effect::Wizard(w) => {
                 if app.wants(&w) {
@@ -221,7 +237,7 @@ fn carry_out(
             other => {
                 let what = match &other {
                     Effect::RestartAgents(ids) => format!("restart of {} agent(s)", ids.len()),
-                    Effect::Quit | Effect::Wizard(_) => String::new(),
+                    Effect::Quit | Effect::Wizard(_) | Effect::Configs(_) => String::new(),
                 };
                 match &ctx.effects {
                     Some(tx) => match tx.try_send(other) {

@@ -10,8 +10,13 @@ use crate::fleet::agent::{
     AgentDescription, AgentId, Attribute, Capabilities, ComponentHealth, ConfigFile, ConfigMap,
     PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus, Transport,
 };
+use crate::fleet::delivery::{AgentConfigStatus, ApplyState, ConfigRef};
 use crate::fleet::events::{DisconnectReason, EventKind, FleetEvent};
 use crate::fleet::snapshot::{AgentView, Connection, FleetSnapshot};
+use crate::rollout::plan::{AgentProgress, AgentStep, Progress};
+use crate::rollout::{RolloutOptions, RolloutStatus, RolloutView};
+
+use super::configs::{CatalogData, ConfigSummary, VersionInfo};
 
 use crate::fleet::telemetry::{Sample, Series, Signal, TelemetryStore, Temporality};
 
@@ -202,8 +207,8 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
     labels.insert("region".to_string(), region.to_string());
     labels.insert("tier".to_string(), role.to_string());
     // Every fifth agent runs its own local configuration; the rest got one of two.
-    let (effective, remote) = if i.is_multiple_of(5) {
-        (configs[2].clone(), None)
+    let (effective, remote, managed) = if i.is_multiple_of(5) {
+        (configs[2].clone(), None, None)
     } else {
         let which = usize::from(i.is_multiple_of(2));
         let state = if i % 13 == 6 {
@@ -218,6 +223,7 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
         } else {
             String::new()
         };
+        let managed = managed_status(i, which, state, &error_message, &hashes[which]);
         (
             configs[which].clone(),
             Some(RemoteConfigStatus {
@@ -225,6 +231,7 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
                 state,
                 error_message,
             }),
+            Some(managed),
         )
     };
     let packages = (i % 4 == 1).then(|| {
@@ -296,8 +303,168 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
         disconnected_at: (!connected).then_some(last_seen),
         sequence_num: 100 + i as u64,
         messages: 1_000 + 3 * i as u64,
-        config: None,
+        config: managed,
     }
+}
+
+/// The stored configurations the seeded agents run: `edge-gateway` (agents with an
+/// even number) and `web-frontend` (odd), the latest version on most of them.
+pub const CONFIG_NAMES: [&str; 2] = ["web-frontend", "edge-gateway"];
+
+/// Which version of its configuration seeded agent `i` runs.
+fn seeded_version(i: usize, which: usize) -> u64 {
+    match which {
+        // web-frontend v3 reached everyone but a few stragglers on v2.
+        0 => {
+            if i % 7 == 1 {
+                2
+            } else {
+                3
+            }
+        }
+        // edge-gateway v2 is rolling out: agents it has not reached run v1.
+        _ => {
+            if i % 8 == 4 {
+                1
+            } else {
+                2
+            }
+        }
+    }
+}
+
+fn managed_status(
+    i: usize,
+    which: usize,
+    state: RemoteConfigState,
+    error: &str,
+    hash: &[u8],
+) -> AgentConfigStatus {
+    let state = match state {
+        RemoteConfigState::Failed => ApplyState::Failed,
+        RemoteConfigState::Applying => ApplyState::Applying,
+        _ => ApplyState::Applied,
+    };
+    let mut h = [0u8; 32];
+    let n = hash.len().min(32);
+    h[..n].copy_from_slice(&hash[..n]);
+    AgentConfigStatus {
+        config: ConfigRef {
+            name: CONFIG_NAMES[which].into(),
+            version: seeded_version(i, which),
+        },
+        hash: h,
+        state,
+        error: error.to_string(),
+        effective_matches: (state == ApplyState::Applied).then_some(i % 23 != 11),
+        since: now() - Duration::from_secs(60 + i as u64 % 600),
+    }
+}
+
+/// What the catalog and the rollout service would answer for the seeded fleet: both
+/// configurations, and edge-gateway v2 rolling out (phase 2, with failures).
+pub fn catalog_data(snap: &FleetSnapshot) -> CatalogData {
+    let configs = vec![
+        ConfigSummary {
+            name: "edge-gateway".into(),
+            version: 2,
+            description: Some("OTLP in, batch, OTLP/HTTP to the central gateway".into()),
+            updated_at: now() - Duration::from_secs(1_200),
+            sources: 1,
+            processors: 1,
+            destinations: 1,
+        },
+        ConfigSummary {
+            name: "web-frontend".into(),
+            version: 3,
+            description: Some("nginx logs and app traces".into()),
+            updated_at: now() - Duration::from_secs(2 * 86_400),
+            sources: 2,
+            processors: 2,
+            destinations: 1,
+        },
+    ];
+    let edge: Vec<&AgentView> = snap
+        .agents
+        .iter()
+        .map(|a| a.as_ref())
+        .filter(|a| {
+            a.config
+                .as_ref()
+                .is_some_and(|c| &*c.config.name == "edge-gateway")
+        })
+        .collect();
+    let agents: Vec<AgentProgress> = edge
+        .iter()
+        .map(|a| {
+            let c = a.config.as_ref();
+            let step = match c.map(|c| (c.config.version, c.state)) {
+                Some((2, ApplyState::Applied)) => AgentStep::Applied,
+                Some((2, ApplyState::Failed)) => {
+                    AgentStep::Failed(c.map(|c| c.error.clone()).unwrap_or_default())
+                }
+                Some((2, _)) => AgentStep::InFlight,
+                _ => AgentStep::Waiting,
+            };
+            AgentProgress {
+                id: a.id,
+                step,
+                previous: Some(ConfigRef {
+                    name: "edge-gateway".into(),
+                    version: 1,
+                }),
+                phase: Some(1),
+            }
+        })
+        .collect();
+    let count = |f: fn(&AgentStep) -> bool| agents.iter().filter(|a| f(&a.step)).count();
+    let progress = Progress {
+        total: agents.len(),
+        waiting: count(|s| matches!(s, AgentStep::Waiting)),
+        in_flight: count(|s| matches!(s, AgentStep::InFlight)),
+        applied: count(|s| matches!(s, AgentStep::Applied)),
+        failed: count(|s| matches!(s, AgentStep::Failed(_) | AgentStep::Stalled)),
+        rolled_back: 0,
+    };
+    let rollout = RolloutView {
+        config: ConfigRef {
+            name: "edge-gateway".into(),
+            version: 2,
+        },
+        status: RolloutStatus::Running,
+        phases_started: 2,
+        progress,
+        options: RolloutOptions::default(),
+        agents,
+    };
+    CatalogData {
+        configs,
+        rollouts: vec![rollout],
+    }
+}
+
+/// The stored versions of a seeded configuration, oldest first (as the catalog lists them).
+pub fn config_versions(name: &str) -> Vec<VersionInfo> {
+    let latest = if name == "web-frontend" { 3 } else { 2 };
+    (1..=latest)
+        .map(|v| VersionInfo {
+            version: v,
+            updated_at: now() - Duration::from_secs((latest - v + 1) * 3_600 + 1_200),
+            lines: 20 + v as usize,
+        })
+        .collect()
+}
+
+/// The diff the catalog would show between edge-gateway v1 and v2.
+pub fn config_diff() -> Vec<crate::pipeline::DiffLine> {
+    let v2 = EDGE_CONFIG
+        .replace("collection_interval: 30s", "collection_interval: 10s")
+        .replace(
+            "      filesystem: {}\n",
+            "      filesystem: {}\n      network: {}\n",
+        )
+        .replace("batch: {}", "batch:\n    timeout: 2s");
+    crate::pipeline::diff(EDGE_CONFIG, &v2)
 }
 
 /// A fleet of `n` seeded agents, sorted by id like the registry's snapshots.

@@ -32,6 +32,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Route::Agents => agents::render(app, body, buf),
         Route::Detail(id) => detail::render(app, id, body, buf),
         Route::Configs => configs::render(app, body, buf),
+        Route::ConfigDetail => configs::render_detail(app, body, buf),
         Route::Events => events::render_view(app, body, buf),
         Route::Types => types(app, body, buf),
         Route::Wizard => {
@@ -98,18 +99,50 @@ fn too_small(app: &App, area: Rect, buf: &mut Buffer) {
         .render(inner, buf);
 }
 
+/// The resource types the builder offers: name, kind, signals, description.
 fn types(app: &App, area: Rect, buf: &mut Buffer) {
-    let block = frame_block(app, crumbs(app, &["Resource types".into()]));
-    let text = vec![
-        Line::from("No resource types are loaded in this session."),
-        Line::styled(
-            "Source, processor and destination types appear here once the server's \
-             type registry is connected to the terminal UI.",
-            app.theme.muted,
-        ),
-    ];
-    Paragraph::new(text)
-        .block(block)
-        .wrap(Wrap { trim: true })
-        .render(area, buf);
+    use ratatui::widgets::{Cell, Row, Table};
+    let t = &app.theme;
+    let list = app
+        .types
+        .clone()
+        .unwrap_or_else(|| std::sync::Arc::new(crate::pipeline::TypeRegistry::builtin()));
+    let mut types: Vec<_> = list.iter().collect();
+    types.sort_by(|a, b| (a.kind() as u8, a.name()).cmp(&(b.kind() as u8, b.name())));
+    let title = crumbs(app, &[format!("Resource types {}", types.len())]);
+    let fit = usize::from(area.height.saturating_sub(3));
+    let offset = app.types_scroll.min(types.len().saturating_sub(fit));
+    let rows: Vec<Row> = types
+        .iter()
+        .skip(offset)
+        .take(fit)
+        .map(|ty| {
+            let signals: Vec<&str> = ty.signals().iter().map(|s| s.as_str()).collect();
+            let meta = &ty.def.metadata;
+            let desc = meta
+                .description
+                .clone()
+                .or_else(|| meta.display_name.clone())
+                .unwrap_or_default();
+            Row::new(vec![
+                Cell::from(Span::styled(format!(" {}", ty.name()), t.accent)),
+                Cell::from(Span::styled(ty.kind().noun(), t.text)),
+                Cell::from(Span::styled(signals.join(","), t.muted)),
+                Cell::from(Span::styled(desc, t.text)),
+            ])
+        })
+        .collect();
+    Table::new(
+        rows,
+        [
+            Constraint::Length(24),
+            Constraint::Length(12),
+            Constraint::Length(20),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(Row::new(vec![" NAME", "KIND", "SIGNALS", "DESCRIPTION"]).style(t.table_header))
+    .column_spacing(1)
+    .block(frame_block(app, title))
+    .render(area, buf);
 }

@@ -141,6 +141,16 @@ impl Steer {
             Steer::Rollback => "roll back",
         }
     }
+
+    /// The past tense, for confirmations.
+    pub fn done(self) -> &'static str {
+        match self {
+            Steer::Pause => "paused",
+            Steer::Resume => "resumed",
+            Steer::Cancel => "cancelled",
+            Steer::Rollback => "rolled back",
+        }
+    }
 }
 
 /// Results of effects, fed back by the run loop.

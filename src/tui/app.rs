@@ -1156,6 +1156,7 @@ impl App {
                     Err(e) => self.configs.error = Some(e),
                 }
                 self.rebuild_configs();
+                return self.reload_versions_if_newer();
             }
             ConfigsMsg::Versions { name, result } => {
                 if let Some(d) = &mut self.configs.detail
@@ -1165,8 +1166,15 @@ impl App {
                         vs.sort_by_key(|v| std::cmp::Reverse(v.version));
                         vs
                     });
+                    // Stay on the same version when a newer one arrives above it.
+                    let selected = d.selected_version();
                     d.versions = Some(result);
-                    d.cursor = d.cursor.min(d.versions_len().saturating_sub(1));
+                    d.cursor = match (selected, &d.versions) {
+                        (Some(v), Some(Ok(vs))) => {
+                            vs.iter().position(|x| x.version == v).unwrap_or(0)
+                        }
+                        _ => d.cursor.min(d.versions_len().saturating_sub(1)),
+                    };
                 }
             }
             ConfigsMsg::Diff {
@@ -1208,6 +1216,32 @@ impl App {
             },
         }
         Vec::new()
+    }
+
+    /// The open detail's versions again when the catalog lists a newer one.
+    fn reload_versions_if_newer(&self) -> Vec<Effect> {
+        let Some(d) = &self.configs.detail else {
+            return Vec::new();
+        };
+        let latest = self
+            .configs
+            .data
+            .configs
+            .iter()
+            .find(|c| c.name == d.name)
+            .map(|c| c.version);
+        let known = match &d.versions {
+            Some(Ok(vs)) => vs.first().map(|v| v.version),
+            // Still loading, or failed: a reopen asks again.
+            _ => return Vec::new(),
+        };
+        if latest > known {
+            vec![Effect::Configs(ConfigsEffect::Versions {
+                name: d.name.clone(),
+            })]
+        } else {
+            Vec::new()
+        }
     }
 
     fn mark_diff_base(&mut self) {

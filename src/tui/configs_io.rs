@@ -23,7 +23,8 @@ pub fn spawn(
     });
 }
 
-async fn run(effect: ConfigsEffect, catalog: &Catalog, rollouts: &Rollouts) -> ConfigsMsg {
+/// Carries out one effect and returns its result (what [`spawn`] sends).
+pub async fn run(effect: ConfigsEffect, catalog: &Catalog, rollouts: &Rollouts) -> ConfigsMsg {
     match effect {
         ConfigsEffect::Refresh => ConfigsMsg::Refreshed(refresh(catalog, rollouts).await),
         ConfigsEffect::Versions { name } => {

@@ -9,7 +9,7 @@
 pub mod action;
 pub mod app;
 pub mod configs;
-mod configs_io;
+pub mod configs_io;
 pub mod filter;
 pub mod fmt;
 pub mod index;

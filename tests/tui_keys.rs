@@ -692,3 +692,21 @@ fn the_order_follows_changes_that_matter_to_the_sort() {
         "most recently seen first"
     );
 }
+
+#[test]
+fn flipping_the_sort_direction_shows_the_same_rows_reversed() {
+    let mut a = app(60);
+    press(&mut a, &["C"]);
+    let up: Vec<AgentId> = a.shown_ids().collect();
+    press(&mut a, &["C"]);
+    let down: Vec<AgentId> = a.shown_ids().collect();
+    let mut reversed = up.clone();
+    reversed.reverse();
+    assert_eq!(down, reversed);
+    // The same as sorting descending from scratch.
+    let mut fresh = app(60);
+    press(&mut fresh, &["N", "C", "I"]);
+    assert_eq!(fresh.shown_ids().collect::<Vec<_>>(), down);
+    press(&mut a, &["I"]);
+    assert_eq!(a.shown_ids().collect::<Vec<_>>(), up);
+}

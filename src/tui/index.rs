@@ -87,6 +87,9 @@ impl RowKeys {
     /// Brings the copies up to date with `snap`, reusing every agent whose `Arc` is
     /// unchanged (both lists are sorted by id, so one merge pass finds them).
     fn update(&mut self, snap: &FleetSnapshot) -> Changed {
+        if let Some(changed) = self.update_in_place(snap) {
+            return changed;
+        }
         let old = std::mem::take(self);
         let mut changed = Changed {
             agents: old.ids.len() != snap.agents.len(),
@@ -143,6 +146,57 @@ impl RowKeys {
         new.label_starts.push(new.labels.len() as u32);
         *self = new;
         changed
+    }
+}
+
+impl RowKeys {
+    /// The common case of a new snapshot: the same agents, a few of them changed in
+    /// what sorting and filtering do not keep as text (heartbeats, health, config
+    /// state). Updates those in place; `None` when the agents or some text or labels
+    /// changed, which needs the full rebuild.
+    fn update_in_place(&mut self, snap: &FleetSnapshot) -> Option<Changed> {
+        if self.ids.len() != snap.agents.len() {
+            return None;
+        }
+        let mut changed = Changed::default();
+        let mut scratch = Vec::new();
+        let mut todo: Vec<(usize, Status)> = Vec::new();
+        for (i, a) in snap.agents.iter().enumerate() {
+            let ptr = Arc::as_ptr(a) as usize;
+            if self.ptrs[i] == ptr {
+                continue;
+            }
+            if self.ids[i] != a.id {
+                return None;
+            }
+            scratch.clear();
+            push_text(&mut scratch, a);
+            let (ts, te) = (
+                self.text_starts[i] as usize,
+                self.text_starts[i + 1] as usize,
+            );
+            if scratch[..] != self.text[ts..te] {
+                return None;
+            }
+            scratch.clear();
+            push_labels(&mut scratch, a);
+            let (ls, le) = (
+                self.label_starts[i] as usize,
+                self.label_starts[i + 1] as usize,
+            );
+            if scratch[..] != self.labels[ls..le] {
+                return None;
+            }
+            todo.push((i, status_of(a)));
+        }
+        for (i, st) in todo {
+            let o = self.status[i];
+            changed.last_seen |= o.last_seen != st.last_seen;
+            changed.status |= Status { last_seen: 0, ..o } != Status { last_seen: 0, ..st };
+            self.status[i] = st;
+            self.ptrs[i] = Arc::as_ptr(&snap.agents[i]) as usize;
+        }
+        Some(changed)
     }
 }
 
@@ -228,10 +282,15 @@ impl AgentIndex {
         };
         // Most snapshots only move heartbeat times: the order stands unless what this
         // sort reads changed.
-        if self.sorted_for != Some((sort, descending)) || changed.affects(sort) {
-            self.sorted = sorted_order(&self.keys, sort, descending);
-            self.sorted_for = Some((sort, descending));
+        let same_keys = !changed.affects(sort);
+        match self.sorted_for {
+            Some(before) if before == (sort, descending) && same_keys => {}
+            // Only the direction flipped: the order reversed is the other direction's
+            // (ties are broken by position, and reversing keeps that consistent).
+            Some((key, _)) if key == sort && same_keys => self.sorted.reverse(),
+            _ => self.sorted = sorted_order(&self.keys, sort, descending),
         }
+        self.sorted_for = Some((sort, descending));
         filter.apply(&self.keys, snap, &self.sorted, &mut self.visible);
     }
 

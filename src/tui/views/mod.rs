@@ -16,7 +16,14 @@ use super::app::{App, Route};
 use super::layout;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    buf.set_style(area, app.theme.text);
+    if area == buf.area {
+        // The whole screen: straight over the cells, without per-cell index checks.
+        for c in &mut buf.content {
+            c.set_style(app.theme.text);
+        }
+    } else {
+        buf.set_style(area, app.theme.text);
+    }
     if layout::too_small(area.width, area.height) {
         too_small(app, area, buf);
         return;

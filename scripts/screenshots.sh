@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates screenshots/*.svg and *.png from a seeded fleet (no terminal, no server):
 # the views are drawn off-screen by tests/tui_screenshots.rs and converted with
-# rsvg-convert (Debian package librsvg2-bin, installed here if missing and possible).
+# rsvg-convert (Debian package librsvg2-bin, installed here if missing and possible) at
+# 1:1 scale, which keeps the PNGs legible and the folder small.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$PWD/screenshots"
@@ -16,6 +17,6 @@ if ! command -v rsvg-convert >/dev/null 2>&1; then
   fi
 fi
 for svg in "$out"/*.svg; do
-  rsvg-convert --zoom 1.5 --background-color '#1a1b26' -o "${svg%.svg}.png" "$svg"
+  rsvg-convert --zoom 1.0 --background-color '#1a1b26' -o "${svg%.svg}.png" "$svg"
 done
 ls -1 "$out"

@@ -5,9 +5,15 @@
 
 use std::sync::Arc;
 
+use fleetdeck::catalog::{ApplyResult, ApplyStatus};
+use fleetdeck::fleet::delivery::ConfigRef;
+use fleetdeck::rollout::plan::{AgentProgress, AgentStep, Progress};
+use fleetdeck::rollout::{RolloutOptions, RolloutStatus, RolloutView};
+use fleetdeck::tui::configs::ConfigsMsg;
 use fleetdeck::tui::seed;
 use fleetdeck::tui::svg::Defaults;
 use fleetdeck::tui::testing::{Screen, press, type_text};
+use fleetdeck::tui::wizard::WizardMsg;
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
 
 struct Shot {
@@ -16,17 +22,130 @@ struct Shot {
     theme: &'static str,
     keys: &'static [&'static str],
     filter: Option<&'static str>,
+    /// What the run loop would have fed in before the keys (e.g. fetched data), and
+    /// keys and results after.
+    setup: fn(&mut App),
     /// Text that must be on screen.
     expect: &'static str,
 }
 
-const SHOTS: [Shot; 9] = [
+fn nothing(_: &mut App) {}
+
+/// The configurations view with the catalog's answer in.
+fn configs(a: &mut App) {
+    press(a, &["2"]);
+    let data = seed::catalog_data(&a.snapshot);
+    a.configs_message(ConfigsMsg::Refreshed(Ok(data)));
+}
+
+fn config_detail(a: &mut App) {
+    configs(a);
+    press(a, &["enter"]);
+    a.configs_message(ConfigsMsg::Versions {
+        name: "edge-gateway".into(),
+        result: Ok(seed::config_versions("edge-gateway")),
+    });
+}
+
+fn config_diff(a: &mut App) {
+    config_detail(a);
+    press(a, &["d"]);
+    a.configs_message(ConfigsMsg::Diff {
+        name: "edge-gateway".into(),
+        from: 1,
+        to: 2,
+        result: Ok(seed::config_diff()),
+    });
+}
+
+fn wizard_sources(a: &mut App) {
+    press(a, &["n", "j", "j", "space", "j"]);
+}
+
+fn wizard_form(a: &mut App) {
+    press(a, &["n", "/"]);
+    type_text(a, "filelog");
+    press(a, &["enter", "space", "n", "enter"]);
+}
+
+fn wizard_to_review(a: &mut App) {
+    press(a, &["n", "/"]);
+    type_text(a, "otlp");
+    press(a, &["enter", "space", "n", "n", "a"]);
+    type_text(a, "batch");
+    press(a, &["enter", "n", "a"]);
+    type_text(a, "otlphttp");
+    press(a, &["enter", "enter"]);
+    type_text(a, "https://collector.example.net:4318");
+    press(a, &["enter", "n"]);
+}
+
+fn wizard_review_diff(a: &mut App) {
+    wizard_to_review(a);
+    press(a, &["d"]);
+}
+
+fn wizard_rollout(a: &mut App) {
+    wizard_to_review(a);
+    press(a, &["n"]);
+    type_text(a, "edge-otlp");
+    press(a, &["enter", "enter"]);
+    a.wizard_message(WizardMsg::Saved(ApplyResult {
+        kind: "Configuration".into(),
+        name: "edge-otlp".into(),
+        status: ApplyStatus::Created,
+        version: Some(1),
+        problems: Vec::new(),
+    }));
+    press(
+        a,
+        &[
+            "n", "space", "j", "space", "j", "space", "j", "space", "enter",
+        ],
+    );
+    let ids: Vec<_> = a.snapshot.agents.iter().take(4).map(|x| x.id).collect();
+    let step = |i: usize| match i {
+        0 | 1 => AgentStep::Applied,
+        2 => AgentStep::Failed("exporter otlphttp: connection refused".into()),
+        _ => AgentStep::InFlight,
+    };
+    let view = RolloutView {
+        config: ConfigRef {
+            name: "edge-otlp".into(),
+            version: 1,
+        },
+        status: RolloutStatus::Running,
+        phases_started: 2,
+        progress: Progress {
+            total: 4,
+            in_flight: 1,
+            applied: 2,
+            failed: 1,
+            ..Progress::default()
+        },
+        options: RolloutOptions::default(),
+        agents: ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| AgentProgress {
+                id: *id,
+                step: step(i),
+                previous: None,
+                phase: Some(i / 2),
+            })
+            .collect(),
+    };
+    a.wizard_message(WizardMsg::Pushed(Ok(view)));
+}
+
+const SHOTS: [Shot; 15] = [
     Shot {
         name: "agents",
         size: (140, 40),
         theme: "dark",
         keys: &[],
         filter: None,
+        setup: nothing,
         expect: "Recent events",
     },
     Shot {
@@ -35,6 +154,7 @@ const SHOTS: [Shot; 9] = [
         theme: "dark",
         keys: &[],
         filter: None,
+        setup: nothing,
         expect: "Agents 60/60",
     },
     Shot {
@@ -43,6 +163,7 @@ const SHOTS: [Shot; 9] = [
         theme: "light",
         keys: &["N", "space", "space"],
         filter: Some("env=prod !status=down"),
+        setup: nothing,
         expect: "2 marked",
     },
     Shot {
@@ -51,6 +172,7 @@ const SHOTS: [Shot; 9] = [
         theme: "dark",
         keys: &["j", "j", "j", "enter"],
         filter: None,
+        setup: nothing,
         expect: "Identifying attributes",
     },
     Shot {
@@ -59,6 +181,7 @@ const SHOTS: [Shot; 9] = [
         theme: "dark",
         keys: &["j", "j", "enter", "tab"],
         filter: None,
+        setup: nothing,
         expect: "metrics out",
     },
     Shot {
@@ -67,15 +190,71 @@ const SHOTS: [Shot; 9] = [
         theme: "high-contrast",
         keys: &["j", "j", "j", "enter", "tab", "tab"],
         filter: None,
+        setup: nothing,
         expect: "pipeline:traces",
     },
     Shot {
         name: "configurations",
         size: (120, 30),
         theme: "dark",
-        keys: &["2"],
+        keys: &[],
         filter: None,
-        expect: "local / unmanaged",
+        setup: configs,
+        expect: "running v2 ph2",
+    },
+    Shot {
+        name: "configuration-detail",
+        size: (120, 30),
+        theme: "dark",
+        keys: &[],
+        filter: None,
+        setup: config_detail,
+        expect: "AGENT (18 on v2)",
+    },
+    Shot {
+        name: "configuration-diff",
+        size: (120, 30),
+        theme: "dark",
+        keys: &[],
+        filter: None,
+        setup: config_diff,
+        expect: "DIFF v1 → v2",
+    },
+    Shot {
+        name: "wizard-sources",
+        size: (120, 30),
+        theme: "dark",
+        keys: &[],
+        filter: None,
+        setup: wizard_sources,
+        expect: "hostmetrics",
+    },
+    Shot {
+        name: "wizard-form",
+        size: (120, 30),
+        theme: "dark",
+        keys: &[],
+        filter: None,
+        setup: wizard_form,
+        expect: "include",
+    },
+    Shot {
+        name: "wizard-review-diff",
+        size: (120, 30),
+        theme: "dark",
+        keys: &[],
+        filter: None,
+        setup: wizard_review_diff,
+        expect: "otlphttp",
+    },
+    Shot {
+        name: "wizard-rollout",
+        size: (120, 30),
+        theme: "dark",
+        keys: &[],
+        filter: None,
+        setup: wizard_rollout,
+        expect: "connection refused",
     },
     Shot {
         name: "events",
@@ -83,6 +262,7 @@ const SHOTS: [Shot; 9] = [
         theme: "dark",
         keys: &["3"],
         filter: None,
+        setup: nothing,
         expect: "connected over",
     },
     Shot {
@@ -91,6 +271,7 @@ const SHOTS: [Shot; 9] = [
         theme: "dark",
         keys: &["?"],
         filter: None,
+        setup: nothing,
         expect: "sort by name",
     },
 ];
@@ -121,6 +302,7 @@ fn render(shot: &Shot) -> (String, String) {
         type_text(&mut app, f);
         press(&mut app, &["enter"]);
     }
+    (shot.setup)(&mut app);
     press(&mut app, shot.keys);
     app.copy_tails(&seed::telemetry(&snap, usize::MAX));
     let mut screen = Screen::new(shot.size.0, shot.size.1);
@@ -166,6 +348,7 @@ fn svg_escapes_markup_and_swaps_reversed_colours() {
         theme: "mono",
         keys: &[],
         filter: Some("<b>&"),
+        setup: nothing,
         expect: "Agents 0/60",
     };
     let (text, svg) = render(&shot);

@@ -90,7 +90,8 @@ YAML
     p0=$(date +%s.%N)
     "$BIN" push bench --selector service.name=otelcol-contrib --all-at-once >/dev/null
     for _ in $(seq 1200); do
-      applied=$("$BIN" rollout status bench -o json | python3 -c "import json,sys; print(json.load(sys.stdin)['progress']['applied'])")
+      applied=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$API/api/v1/rollouts/bench" \
+        | python3 -c "import json,sys; print(json.load(sys.stdin)['progress']['applied'])" 2>/dev/null || echo 0)
       [ "$applied" -ge "$held" ] && break
       sleep 0.05
     done

@@ -61,7 +61,7 @@ impl Default for RegistryConfig {
         RegistryConfig {
             heartbeat_interval: Duration::from_secs(30),
             http_agent_timeout: Duration::from_secs(90),
-            publish_interval: Duration::from_millis(250),
+            publish_interval: Duration::from_millis(100),
             capabilities: 0,
             agent_auth_headers: Vec::new(),
             own_metrics: None,

@@ -9,6 +9,8 @@
 #   WINDOW=20   seconds of steady state to measure CPU over
 #   PUSH=1      also push a configuration to all agents in one phase and time it
 #   METRICS=10  agents push their own metrics every 10 s (default 0: idle agents)
+#   APPLY_DELAY_MS=1500  simulated Collector restart on a new config (default 0: the push
+#               time then measures fleetdeck's fan-out and bookkeeping, not the agents)
 # One process may hold at most ~20,000 files here, so agents are spread over several
 # simulate processes (9,500 each) and 127.0.0.x source addresses. Loopback only.
 set -euo pipefail
@@ -37,7 +39,7 @@ cleanup() {
 trap cleanup EXIT
 
 printf '%-7s %-7s %-9s %-9s %-10s %-9s %-8s %-11s %-11s %s\n' \
-  agents held base_MiB rss_MiB KiB/agent msg/s cpu% user_us/rt total_us/rt push_s
+  agents held base_MiB rss_MiB KiB/agent msg/s cpu% user_us/rt total_us/rt "push_s cli/server"
 for N in "${SIZES[@]}"; do
   PORT=$((24000 + RANDOM % 2000)); API=$((PORT + 1))
   DATA=$(mktemp -d)
@@ -54,7 +56,7 @@ for N in "${SIZES[@]}"; do
     last=$(( first + 18 ))
     "$BIN" simulate --server "ws://127.0.0.1:$PORT/v1/opamp" --agents "$n" --secret-key "$KEY" \
       --seed "$seed" --heartbeat "$HB" --ramp 4000 --source-ips "127.0.0.$first-127.0.0.$last" \
-      --metrics-interval "${METRICS:-0}" \
+      --metrics-interval "${METRICS:-0}" --apply-delay-ms "${APPLY_DELAY_MS:-0}" \
       >"$DATA/sim-$seed.log" 2>&1 &
     SIMS="$SIMS $!"
     left=$((left - n)); seed=$((seed + 1)); first=$((first + 20))
@@ -96,7 +98,29 @@ YAML
       sleep 0.05
     done
     p1=$(date +%s.%N)
-    push=$(python3 -c "print(f'{$p1-$p0:.2f}')")
+    sleep 0.3
+    # Wall time seen by the CLI, and the server's own time from the first phase starting
+    # to the rollout completing (from its JSON log).
+    push=$(python3 - "$p0" "$p1" "$DATA/server.log" <<'PY'
+import json, sys
+from datetime import datetime
+p0, p1, log = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+start = end = None
+for line in open(log):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    msg = e.get("fields", {}).get("message", "")
+    ts = datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp()
+    if "rollout: phase 1 started" in msg and start is None:
+        start = ts
+    if "rollout: completed" in msg:
+        end = ts
+server = f"{end - start:.2f}" if start and end else "?"
+print(f"{p1 - p0:.2f}/{server}")
+PY
+)
   fi
 
   python3 - "$N" "$held" "$BASE" "$RSS" "$u0" "$s0" "$u1" "$s1" "$m0" "$m1" "$t0" "$t1" "$TCK" "$push" <<'PY'

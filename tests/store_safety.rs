@@ -232,13 +232,25 @@ fn open_outcome_unprivileged(dir: &Path, test_name: &str) -> String {
     let exe = exe_dir.path().join("store_safety_child");
     std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new(&exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(RO_CHILD_ENV, dir)
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .unwrap();
+    // Another test thread forking while the copy was open for writing can leave the file
+    // briefly "busy" (ETXTBSY) until that child execs; try again shortly.
+    let out = (0..100)
+        .find_map(|_| {
+            match Command::new(&exe)
+                .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+                .env(RO_CHILD_ENV, dir)
+                .uid(65534)
+                .gid(65534)
+                .output()
+            {
+                Err(e) if e.raw_os_error() == Some(26) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    None
+                }
+                other => Some(other.unwrap()),
+            }
+        })
+        .expect("the child could be started");
     let stdout = String::from_utf8_lossy(&out.stdout);
     stdout
         .lines()

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::args::{LogFormat, ServerArgs};
+use crate::tls::TlsFiles;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:4320";
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:4321";
@@ -45,6 +46,14 @@ pub enum SettingsError {
     EmptySecret { path: PathBuf },
     #[error("{what} must not be 0")]
     Zero { what: &'static str },
+    #[error(
+        "TLS needs both a certificate and a key: {missing} is not set (--{flag} or '{key}' in the settings file)"
+    )]
+    TlsIncomplete {
+        missing: &'static str,
+        flag: &'static str,
+        key: &'static str,
+    },
 }
 
 /// `fleetdeck.toml`. Every key is optional.
@@ -63,6 +72,9 @@ pub struct FileSettings {
     pub http_agent_timeout: Option<u64>,
     pub max_message_size: Option<usize>,
     pub max_agents: Option<usize>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
     /// Terminal UI settings (`mouse`, `keymap`), handed to the TUI as they are.
     pub tui: Option<toml::Table>,
 }
@@ -108,6 +120,8 @@ pub struct Settings {
     pub http_agent_timeout: Duration,
     pub max_message_size: usize,
     pub max_agents: Option<usize>,
+    /// Certificate and key for wss:// and https://; plain ws:// and http:// when `None`.
+    pub tls: Option<TlsFiles>,
     pub tui: toml::Table,
     /// The settings file that was read, if any.
     pub config_file: Option<PathBuf>,
@@ -190,11 +204,12 @@ impl Settings {
                 what: "max_message_size",
             });
         }
+        let tls = tls_files(args, &file)?;
         let public_url = args
             .public_url
             .clone()
             .or(file.public_url.clone())
-            .unwrap_or_else(|| default_public_url(listen))
+            .unwrap_or_else(|| default_public_url(listen, tls.is_some()))
             .trim_end_matches('/')
             .to_string();
 
@@ -213,6 +228,7 @@ impl Settings {
             http_agent_timeout: Duration::from_secs(http_timeout.max(1)),
             max_message_size,
             max_agents: args.max_agents.or(file.max_agents),
+            tls,
             tui: file.tui.unwrap_or_default(),
             config_file: file_path,
         })
@@ -235,15 +251,42 @@ impl Settings {
             http_agent_timeout: Duration::from_secs(90),
             max_message_size: 4 * 1024 * 1024,
             max_agents: None,
+            tls: None,
             tui: toml::Table::new(),
             config_file: None,
         }
     }
 }
 
+/// The TLS files from flags/environment, else the settings file; certificate and key come
+/// together or not at all.
+fn tls_files(args: &ServerArgs, file: &FileSettings) -> Result<Option<TlsFiles>, SettingsError> {
+    let cert = args.tls_cert.clone().or(file.tls_cert.clone());
+    let key = args.tls_key.clone().or(file.tls_key.clone());
+    let client_ca = args.tls_client_ca.clone().or(file.tls_client_ca.clone());
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert,
+            key,
+            client_ca,
+        })),
+        (None, None) if client_ca.is_none() => Ok(None),
+        (None, _) => Err(SettingsError::TlsIncomplete {
+            missing: "the certificate",
+            flag: "tls-cert",
+            key: "tls_cert",
+        }),
+        (Some(_), None) => Err(SettingsError::TlsIncomplete {
+            missing: "the key",
+            flag: "tls-key",
+            key: "tls_key",
+        }),
+    }
+}
+
 /// Agents on other hosts cannot reach 0.0.0.0; point them at this host's loopback unless
 /// told otherwise with `--public-url`.
-fn default_public_url(listen: SocketAddr) -> String {
+fn default_public_url(listen: SocketAddr, tls: bool) -> String {
     let host = if listen.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else {
@@ -252,7 +295,8 @@ fn default_public_url(listen: SocketAddr) -> String {
             SocketAddr::V6(a) => format!("[{}]", a.ip()),
         }
     };
-    format!("http://{host}:{}", listen.port())
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}:{}", listen.port())
 }
 
 fn load_file(explicit: Option<&Path>) -> Result<(FileSettings, Option<PathBuf>), SettingsError> {
@@ -409,6 +453,51 @@ mod tests {
         let s = Settings::resolve(&a).unwrap();
         assert_eq!(s.listen.port(), 6000);
         assert_eq!(s.secret_key, "from-flag");
+    }
+
+    #[test]
+    fn tls_files_come_from_flags_or_the_file_and_need_both_cert_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleetdeck.toml");
+        let mut a = args(dir.path());
+        a.config = Some(file.clone());
+        fs::write(
+            &file,
+            "tls_cert = \"/etc/fd/cert.pem\"\ntls_key = \"/etc/fd/key.pem\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(&a).unwrap();
+        let tls = s.tls.expect("tls from the file");
+        assert_eq!(tls.cert, PathBuf::from("/etc/fd/cert.pem"));
+        assert_eq!(tls.client_ca, None);
+        assert!(s.public_url.starts_with("https://"), "{}", s.public_url);
+
+        a.tls_client_ca = Some("/etc/fd/ca.pem".into());
+        a.tls_key = Some("/flag/key.pem".into());
+        let tls = Settings::resolve(&a).unwrap().tls.unwrap();
+        assert_eq!(tls.key, PathBuf::from("/flag/key.pem"));
+        assert_eq!(tls.client_ca, Some(PathBuf::from("/etc/fd/ca.pem")));
+
+        fs::write(&file, "tls_cert = \"/etc/fd/cert.pem\"\n").unwrap();
+        let e = Settings::resolve(&args_with(&file, dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--tls-key") && e.contains("tls_key"), "{e}");
+        fs::write(&file, "tls_client_ca = \"/etc/fd/ca.pem\"\n").unwrap();
+        let e = Settings::resolve(&args_with(&file, dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--tls-cert"), "{e}");
+        fs::write(&file, "").unwrap();
+        let s = Settings::resolve(&args_with(&file, dir.path())).unwrap();
+        assert!(s.tls.is_none() && s.public_url.starts_with("http://"));
+    }
+
+    fn args_with(file: &Path, dir: &Path) -> ServerArgs {
+        ServerArgs {
+            config: Some(file.to_path_buf()),
+            ..args(dir)
+        }
     }
 
     #[test]

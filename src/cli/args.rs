@@ -85,6 +85,18 @@ pub struct ServerArgs {
     /// Most agents held at once; new ones beyond it get 503 with Retry-After.
     #[arg(long)]
     pub max_agents: Option<usize>,
+
+    /// PEM certificate chain: serve wss:// and https:// (needs --tls-key).
+    #[arg(long, env = "FLEETDECK_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of the TLS certificate.
+    #[arg(long, env = "FLEETDECK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificates: clients must present a certificate issued by one of them.
+    #[arg(long, env = "FLEETDECK_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Deserialize)]

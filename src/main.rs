@@ -70,8 +70,7 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 fn init_stdout_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FLEETDECK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = fleetdeck::settings::log_filter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())

@@ -56,15 +56,48 @@ pub enum SettingsError {
     },
 }
 
+/// How a secret shows in `Debug` output (and so in any log line that formats a value with
+/// `?`): whether it is set, never what it is.
+pub fn redact(secret: &str) -> &'static str {
+    if secret.is_empty() {
+        "\"\""
+    } else {
+        "<redacted>"
+    }
+}
+
+/// [`redact`] for optional secrets.
+pub fn redact_opt(secret: &Option<String>) -> &'static str {
+    match secret {
+        None => "None",
+        Some(s) if s.is_empty() => "Some(\"\")",
+        Some(_) => "Some(<redacted>)",
+    }
+}
+
+/// The log filter from `FLEETDECK_LOG` (default `info`), with the log sources that would
+/// print credentials capped: tungstenite traces every WebSocket frame's payload, and the
+/// frames we send carry the agent secret and per-agent tokens in connection settings offers.
+pub fn log_filter() -> tracing_subscriber::EnvFilter {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLEETDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    match "tungstenite::protocol=debug".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    }
+}
+
 /// `fleetdeck.toml`. Every key is optional.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(derive_more::Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
     pub listen: Option<String>,
     pub api_listen: Option<String>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
+    #[debug("{}", redact_opt(secret_key))]
     pub secret_key: Option<String>,
+    #[debug("{}", redact_opt(api_token))]
     pub api_token: Option<String>,
     pub theme: Option<String>,
     pub log_format: Option<LogFormat>,
@@ -103,15 +136,17 @@ impl std::fmt::Display for SecretSource {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(derive_more::Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
     pub api_listen: SocketAddr,
     /// Base URL agents reach us at, without a trailing slash.
     pub public_url: String,
     pub data_dir: PathBuf,
+    #[debug("{}", redact(secret_key))]
     pub secret_key: String,
     pub secret_source: SecretSource,
+    #[debug("{}", redact(api_token))]
     pub api_token: String,
     pub api_token_source: SecretSource,
     pub theme: Option<String>,
@@ -498,6 +533,59 @@ mod tests {
             config: Some(file.to_path_buf()),
             ..args(dir)
         }
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleetdeck.toml");
+        fs::write(
+            &file,
+            "secret_key = \"file-secret-1\"\napi_token = \"file-token-2\"\n",
+        )
+        .unwrap();
+        let parsed: FileSettings = toml::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+        let mut a = args_with(&file, dir.path());
+        let s = Settings::resolve(&a).unwrap();
+        a.secret_key = Some("flag-secret-3".into());
+        a.api_token = Some("flag-token-4".into());
+        let listener = crate::opamp::server::ListenerConfig {
+            secret: s.secret_key.as_str().into(),
+            ..Default::default()
+        };
+        let cli = crate::cli::Cli::try_parse_from([
+            "fleetdeck",
+            "--secret-key",
+            "flag-secret-3",
+            "get",
+            "agents",
+            "--token",
+            "flag-token-4",
+        ])
+        .unwrap();
+        let profile = crate::cli::Cli::try_parse_from([
+            "fleetdeck",
+            "profile",
+            "create",
+            "p",
+            "--server",
+            "http://x",
+            "--token",
+            "flag-token-4",
+        ])
+        .unwrap();
+        let shown = format!("{s:?} {parsed:?} {a:?} {listener:?} {cli:?} {profile:?}");
+        for secret in [
+            "file-secret-1",
+            "file-token-2",
+            "flag-secret-3",
+            "flag-token-4",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("secret_key: <redacted>"), "{shown}");
+        assert!(shown.contains("token: Some(<redacted>)"), "{shown}");
     }
 
     #[test]

@@ -43,9 +43,10 @@ pub const OPAMP_PATH: &str = "/v1/opamp";
 const PROTOBUF: &str = "application/x-protobuf";
 
 /// What the agent listener needs to know.
-#[derive(Debug, Clone)]
+#[derive(derive_more::Debug, Clone)]
 pub struct ListenerConfig {
     /// The agent secret every request must present.
+    #[debug("{}", crate::settings::redact(secret))]
     pub secret: Arc<str>,
     /// Largest OpAMP message accepted (after decompression), in bytes.
     pub max_message_size: usize,

@@ -81,6 +81,11 @@ pub fn redact_opt(secret: &Option<String>) -> &'static str {
 pub fn log_filter() -> tracing_subscriber::EnvFilter {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLEETDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Only needed (and only added) when something may log at trace; added to an `info`
+    // filter it would turn tungstenite's debug lines on.
+    if filter.max_level_hint() < Some(tracing_subscriber::filter::LevelFilter::TRACE) {
+        return filter;
+    }
     match "tungstenite::protocol=debug".parse() {
         Ok(cap) => filter.add_directive(cap),
         Err(_) => filter,
@@ -358,6 +363,15 @@ fn ensure_private_dir(dir: &Path) -> Result<(), SettingsError> {
         path: dir.to_path_buf(),
         source,
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(SettingsError::DataDir {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "it exists and is not a directory",
+            ),
+        });
+    }
     if !dir.exists() {
         fs::create_dir_all(dir).map_err(err)?;
         #[cfg(unix)]
@@ -424,11 +438,17 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(&tmp)?;
-    f.write_all(contents.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(contents.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    });
+    // A half-written secret (disk full) must not be left behind for the next start.
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each fuzz target uses one of these functions
 //! What each fuzz target does with one input. Shared by the `cargo fuzz` targets and by
 //! `tests/fuzz_regressions.rs`, which replays the kept corpus and every past crash through
 //! the same code on stable Rust.

@@ -72,6 +72,66 @@ fn a_data_dir_on_a_path_through_a_file_names_the_path() {
     assert_eq!(err.matches(cause).count(), 1, "{err}");
 }
 
+/// The binary, copied where an unprivileged user can run it (the target dir may be under
+/// /root, mode 0700).
+fn reachable_binary(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = dir.join("fleetdeck");
+    std::fs::copy(env!("CARGO_BIN_EXE_fleetdeck"), &exe).expect("copy binary");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    exe
+}
+
+#[test]
+fn a_read_only_data_dir_stops_the_start_with_a_clear_error_and_is_left_alone() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let top = tempfile::tempdir().expect("temp dir");
+    let mode = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+    };
+    mode(top.path(), 0o755);
+    let data = top.path().join("data");
+    std::fs::create_dir(&data).expect("data dir");
+    let config = empty_config(top.path());
+    mode(&config, 0o644);
+    let exe = reachable_binary(top.path());
+    mode(&data, 0o555);
+
+    let mut cmd = Command::new(&exe);
+    cmd.args([
+        "--no-tui",
+        "--listen",
+        "127.0.0.1:0",
+        "--api-listen",
+        "127.0.0.1:0",
+    ])
+    .arg("--data-dir")
+    .arg(&data)
+    .arg("--config")
+    .arg(&config)
+    .env("FLEETDECK_SECRET_KEY", SECRET)
+    .env("FLEETDECK_API_TOKEN", "token")
+    .stdin(Stdio::null());
+    // Root ignores permission bits: run as "nobody" so the read-only dir really is one.
+    if std::fs::metadata(top.path()).expect("meta").uid() == 0 {
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().expect("runs");
+    mode(&data, 0o755);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&data.display().to_string()) && err.contains("write access"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let left: Vec<_> = std::fs::read_dir(&data).expect("list").collect();
+    assert!(
+        left.is_empty(),
+        "nothing is created in a read-only dir: {left:?}"
+    );
+}
+
 /// Spawns the server with stdout read line by line on a thread.
 fn spawn(mut cmd: Command) -> (Child, mpsc::Receiver<String>) {
     let mut child = cmd

@@ -11,12 +11,12 @@
 use std::hint::black_box;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use fleetdeck::fleet::snapshot::{Connection, FleetTotals};
+use fleetdeck::fleet::snapshot::FleetTotals;
 use fleetdeck::fleet::telemetry::TelemetryStore;
-use fleetdeck::fleet::{AgentId, AgentView, Capabilities, FleetSnapshot};
+use fleetdeck::fleet::{AgentId, AgentView, FleetSnapshot};
 use fleetdeck::otlp::collector_metrics::{Counts, Export};
 use fleetdeck::otlp::ingest::{Sender, ingest_metrics};
 use fleetdeck::otlp::metrics::{MetricsBatch, collect_wire};
@@ -30,30 +30,7 @@ const S: u64 = 1_000_000_000;
 const T0: u64 = 1_700_000_000;
 
 fn view(id: AgentId) -> Arc<AgentView> {
-    Arc::new(AgentView {
-        id,
-        name: id.short(),
-        host: String::new(),
-        version: String::new(),
-        os: String::new(),
-        description: Arc::default(),
-        capabilities: Capabilities::default(),
-        connection: Connection::Connected,
-        transport: None,
-        remote_addr: None,
-        health: None,
-        effective_config: None,
-        remote_config_status: None,
-        package_statuses: None,
-        custom_capabilities: Vec::new(),
-        labels: Default::default(),
-        first_seen: SystemTime::now(),
-        last_seen: SystemTime::now(),
-        connected_at: None,
-        disconnected_at: None,
-        sequence_num: 0,
-        messages: 0,
-    })
+    Arc::new(AgentView::blank(id))
 }
 
 /// A fleet of agents taking turns to report, `per_request` of them in each request.

@@ -23,6 +23,11 @@ pub fn banner(settings: &Settings, rt: &Runtime) {
         "agent secret: {} (agents send 'Authorization: Secret-Key <secret>')",
         settings.secret_source
     );
+    tracing::info!(
+        api = %rt.api_url(),
+        "management API; token: {} (clients send 'Authorization: Bearer <token>')",
+        settings.api_token_source
+    );
 }
 
 /// Logs fleet events and a summary every `summary_every` until the runtime shuts down.
@@ -103,6 +108,10 @@ fn log_event(kind: &EventKind) {
         EventKind::Rollout { config, message } => {
             tracing::info!(%config, "rollout: {message}")
         }
+        EventKind::Notice { agent, message } => match agent {
+            Some(id) => tracing::warn!(agent = %id, "{message}"),
+            None => tracing::warn!("{message}"),
+        },
         EventKind::DuplicateInstanceUid { id, remote_addr } => {
             let addr = remote_addr.map(|a| a.to_string()).unwrap_or_default();
             tracing::warn!(agent = %id, remote = %addr, "duplicate instance_uid: assigned a new uid")

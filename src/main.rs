@@ -23,13 +23,13 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut cmd, "fleetdeck", &mut std::io::stdout());
             Ok(())
         }
-        Some(other) => Err(anyhow::anyhow!("{other:?} is not available yet")),
+        Some(client_command) => fleetdeck::cli::dispatch::run(client_command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fleetdeck: {}", describe(&e));
-            ExitCode::FAILURE
+            ExitCode::from(fleetdeck::cli::client::exit_code(&e))
         }
     }
 }
@@ -62,28 +62,135 @@ fn block_on(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> anyho
 /// The server: with the terminal UI when stdout is a terminal, headless otherwise.
 fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(&args)?;
-    let headless = args.no_tui || !std::io::stdout().is_terminal();
-    if !args.no_tui && !std::io::stdout().is_terminal() {
+    let tty = std::io::stdout().is_terminal();
+    let headless = args.no_tui || !tty;
+    if !args.no_tui && !tty {
         eprintln!("fleetdeck: stdout is not a terminal; running headless (--no-tui)");
     }
-    if !headless {
-        eprintln!("fleetdeck: the terminal UI is not part of this build yet; running headless");
-    }
-    init_stdout_logging(settings.log_format);
+    // While the UI owns the screen, logs go to a file; the guard flushes it on exit.
+    let (_log_guard, log_file) = if headless {
+        init_stdout_logging(settings.log_format);
+        (None, None)
+    } else {
+        let (guard, path) = init_file_logging(&settings)?;
+        (Some(guard), Some(path))
+    };
     block_on(async move {
         let rt = Runtime::start(&settings).await?;
-        fleetdeck::headless::banner(&settings, &rt);
+        if headless {
+            fleetdeck::headless::banner(&settings, &rt);
+        }
+        let demo = if args.demo {
+            tracing::info!(agents = args.demo_agents, "starting the demo fleet");
+            Some(fleetdeck::demo::start(&rt, &settings, args.demo_agents).await?)
+        } else {
+            None
+        };
         let stop = rt.shutdown.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down");
             stop.cancel();
         });
-        fleetdeck::headless::log_until_shutdown(&rt, Duration::from_secs(30)).await;
+        let ui = if headless {
+            fleetdeck::headless::log_until_shutdown(&rt, Duration::from_secs(30)).await;
+            Ok(())
+        } else {
+            run_tui(&rt, &settings).await
+        };
+        rt.shutdown.cancel();
+        if let Some(fleet) = demo {
+            fleet.shutdown().await;
+        }
         rt.stop().await;
         tracing::info!("stopped");
-        Ok(())
+        if let Some(path) = log_file {
+            eprintln!("fleetdeck stopped; the log is in {}", path.display());
+        }
+        ui
     })
+}
+
+/// The terminal UI over a running server; commands it asks for are carried out here.
+async fn run_tui(rt: &Runtime, settings: &Settings) -> anyhow::Result<()> {
+    use fleetdeck::settings::SecretSource;
+    use fleetdeck::tui::{Effect, ServerInfo, TuiContext, TuiSettings};
+    let (effects_tx, mut effects) = tokio::sync::mpsc::channel::<Effect>(16);
+    let registry = rt.registry.clone();
+    tokio::spawn(async move {
+        while let Some(effect) = effects.recv().await {
+            if let Effect::RestartAgents(ids) = effect {
+                for id in ids {
+                    if let Err(e) = registry.restart(id).await {
+                        registry.publish_event(fleetdeck::fleet::EventKind::Notice {
+                            agent: Some(id),
+                            message: format!("restart refused: {e}"),
+                        });
+                    }
+                }
+            }
+        }
+    });
+    let secret_file = match &settings.secret_source {
+        SecretSource::Stored(p) | SecretSource::Generated(p) => p.clone(),
+        _ => settings.data_dir.join("agent-secret"),
+    };
+    let tui = &settings.tui;
+    let ctx = TuiContext {
+        snapshot: rt.registry.snapshot(),
+        events: rt.registry.subscribe(),
+        telemetry: rt.telemetry.clone(),
+        server_info: ServerInfo {
+            listen: rt.agent_addr,
+            api_listen: settings.api_listen,
+            public_url: rt.public_url.clone(),
+            secret_file,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        settings: TuiSettings {
+            theme: settings.theme.clone(),
+            keymap: tui
+                .get("keymap")
+                .and_then(|k| k.as_table())
+                .cloned()
+                .unwrap_or_default(),
+            mouse: tui.get("mouse").and_then(|m| m.as_bool()).unwrap_or(false),
+            origin: settings
+                .config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "defaults".to_string()),
+            warnings: Vec::new(),
+        },
+        shutdown: rt.shutdown.clone(),
+        effects: Some(effects_tx),
+        catalog: rt.catalog.clone(),
+        rollouts: rt.rollouts.clone(),
+    };
+    fleetdeck::tui::run(ctx).await
+}
+
+/// Logs to `fleetdeck.log` in the data dir (non-blocking writer).
+fn init_file_logging(
+    settings: &Settings,
+) -> anyhow::Result<(
+    tracing_appender::non_blocking::WorkerGuard,
+    std::path::PathBuf,
+)> {
+    let path = settings.data_dir.join("fleetdeck.log");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open the log file {}: {e}", path.display()))?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = fleetdeck::settings::log_filter();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(writer)
+        .init();
+    Ok((guard, path))
 }
 
 fn init_stdout_logging(format: LogFormat) {

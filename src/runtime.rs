@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
+use crate::api;
 use crate::catalog::{Catalog, CatalogError};
 use crate::fleet::AgentId;
 use crate::fleet::events::{EventKind, FleetEvent};
@@ -30,6 +31,11 @@ use crate::tls::{Acceptor, TlsError};
 pub enum StartError {
     #[error("cannot listen for agents on {addr}: {source}")]
     Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot listen for the management API on {addr}: {source}")]
+    ApiBind {
         addr: SocketAddr,
         source: std::io::Error,
     },
@@ -53,6 +59,8 @@ pub struct Runtime {
     write_behind: WriteBehind,
     /// Where agents connect (the real port when the settings asked for port 0).
     pub agent_addr: SocketAddr,
+    /// Where the management API listens (the real port when the settings asked for port 0).
+    pub api_addr: SocketAddr,
     pub shutdown: CancellationToken,
     /// Base URL agents reach us at (the settings' public URL, or one built from the
     /// bound address when none was given or it named port 0).
@@ -61,6 +69,7 @@ pub struct Runtime {
     pub tls: Option<Acceptor>,
     listener: AgentListener,
     server: JoinHandle<std::io::Result<()>>,
+    api_server: JoinHandle<std::io::Result<()>>,
 }
 
 /// What we truthfully offer: we take status and effective configs, deliver remote
@@ -91,6 +100,16 @@ impl Runtime {
             })?;
         let agent_addr = tcp.local_addr().map_err(|source| StartError::Bind {
             addr: settings.listen,
+            source,
+        })?;
+        let api_tcp = TcpListener::bind(settings.api_listen)
+            .await
+            .map_err(|source| StartError::ApiBind {
+                addr: settings.api_listen,
+                source,
+            })?;
+        let api_addr = api_tcp.local_addr().map_err(|source| StartError::ApiBind {
+            addr: settings.api_listen,
             source,
         })?;
         let public_url = if settings.public_url.is_empty() || settings.public_url.ends_with(":0") {
@@ -164,6 +183,20 @@ impl Runtime {
         let otlp_stats = otlp_state.stats.clone();
         let app = listener.router().merge(otlp::router(otlp_state));
         let server = tokio::spawn(server::run(tcp, tls.clone(), app, shutdown.clone()));
+        let api_app = api::router(api::ApiState {
+            registry: registry.clone(),
+            catalog: catalog.clone(),
+            rollouts: rollouts.clone(),
+            store: store.clone(),
+            telemetry: telemetry.clone(),
+            token: settings.api_token.as_str().into(),
+        });
+        let api_server = tokio::spawn(crate::tls::serve(
+            api_tcp,
+            tls.clone(),
+            api_app,
+            shutdown.clone(),
+        ));
         Ok(Runtime {
             registry,
             catalog,
@@ -173,12 +206,26 @@ impl Runtime {
             otlp_stats,
             write_behind,
             agent_addr,
+            api_addr,
             shutdown,
             public_url,
             tls,
             listener,
             server,
+            api_server,
         })
+    }
+
+    /// The management API's base URL on this machine, e.g. `http://127.0.0.1:4321/api/v1`
+    /// (`https://` when serving TLS).
+    pub fn api_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let addr = if self.api_addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], self.api_addr.port()))
+        } else {
+            self.api_addr
+        };
+        format!("{scheme}://{addr}/api/v1")
     }
 
     /// The OpAMP URL for agents on this machine, e.g. `ws://127.0.0.1:4320/v1/opamp`
@@ -212,6 +259,11 @@ impl Runtime {
         match tokio::time::timeout(Duration::from_secs(5), self.server).await {
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "agent listener ended with an error"),
             Ok(Err(e)) => tracing::warn!(error = %e, "agent listener task failed"),
+            _ => {}
+        }
+        match tokio::time::timeout(Duration::from_secs(5), self.api_server).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "API listener ended with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "API listener task failed"),
             _ => {}
         }
     }
@@ -282,6 +334,7 @@ fn history_entry(ev: &FleetEvent) -> NewEvent {
         EventKind::RemoteConfigStatus { id, .. } => ("remote_config_status", Some(*id)),
         EventKind::ConfigStatus { id, .. } => ("config_status", Some(*id)),
         EventKind::Rollout { .. } => ("rollout", None),
+        EventKind::Notice { agent, .. } => ("notice", *agent),
         EventKind::DuplicateInstanceUid { id, .. } => ("duplicate_instance_uid", Some(*id)),
     };
     NewEvent {

@@ -60,7 +60,8 @@ async fn websocket_agent_full_flow() {
 
     let snap = server
         .wait_for("agent listed", |s| {
-            s.get(&uid).is_some_and(|a| a.name == "otelcol-contrib")
+            s.get(&uid)
+                .is_some_and(|a| a.description.service_name() == Some("otelcol-contrib"))
         })
         .await;
     let agent = snap.get(&uid).unwrap();
@@ -141,7 +142,8 @@ async fn legacy_frames_and_ulid_uids_are_understood() {
     assert_eq!(reply.instance_uid, id.as_bytes().to_vec());
     server
         .wait_for("legacy agent listed", |s| {
-            s.get(&id).is_some_and(|a| a.name == "legacy")
+            s.get(&id)
+                .is_some_and(|a| a.description.service_name() == Some("legacy"))
         })
         .await;
     server.rt.stop().await;
@@ -216,8 +218,9 @@ async fn http_agent_full_flow_with_compression() {
 
     let snap = server
         .wait_for("http agent listed", |s| {
-            s.get(&uid)
-                .is_some_and(|a| a.name == "http-collector" && a.is_connected())
+            s.get(&uid).is_some_and(|a| {
+                a.description.service_name() == Some("http-collector") && a.is_connected()
+            })
         })
         .await;
     assert_eq!(snap.get(&uid).unwrap().transport, Some(Transport::Http));
@@ -261,7 +264,8 @@ async fn chunked_http_bodies_are_read() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     server
         .wait_for("chunked agent listed", |s| {
-            s.get(&uid).is_some_and(|a| a.name == "chunky")
+            s.get(&uid)
+                .is_some_and(|a| a.description.service_name() == Some("chunky"))
         })
         .await;
     server.rt.stop().await;

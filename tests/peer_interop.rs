@@ -111,12 +111,18 @@ async fn third_party_client_connects_is_listed_heartbeats_and_leaves() {
     // service.name proves the server asked (ReportFullState for an unknown agent).
     let snap = server
         .wait_for("peer listed and gone", |s| {
-            s.agents
-                .iter()
-                .any(|a| a.name == "py-peer-1" && a.host == "peer-host" && !a.is_connected())
+            s.agents.iter().any(|a| {
+                a.description.service_name() == Some("py-peer-1")
+                    && a.host == "peer-host"
+                    && !a.is_connected()
+            })
         })
         .await;
-    let agent = snap.agents.iter().find(|a| a.name == "py-peer-1").unwrap();
+    let agent = snap
+        .agents
+        .iter()
+        .find(|a| a.description.service_name() == Some("py-peer-1"))
+        .unwrap();
     assert!(
         agent.messages >= 4,
         "heartbeats counted: {}",
@@ -202,9 +208,18 @@ async fn push_to_peer(
     }
     let child = spawn_peer(&args)?;
     let snap = server
-        .wait_for("peer listed", |s| s.agents.iter().any(|a| a.name == name))
+        .wait_for("peer listed", |s| {
+            s.agents
+                .iter()
+                .any(|a| a.description.service_name() == Some(name))
+        })
         .await;
-    let id = snap.agents.iter().find(|a| a.name == name).unwrap().id;
+    let id = snap
+        .agents
+        .iter()
+        .find(|a| a.description.service_name() == Some(name))
+        .unwrap()
+        .id;
     let yaml = "receivers:\n  otlp:\n    protocols:\n      http: {}\nexporters:\n  debug: {}\nservice:\n  pipelines:\n    logs:\n      receivers: [otlp]\n      exporters: [debug]\n";
     let offer = std::sync::Arc::new(collector_offer(yaml));
     let cref = ConfigRef {

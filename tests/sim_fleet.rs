@@ -45,7 +45,7 @@ async fn listed_and_heartbeating(transport: SimTransport, url: impl Fn(&TestServ
         .wait_for("all six agents listed as otelcol-contrib", |s| {
             ids.iter().all(|id| {
                 s.get(id).is_some_and(|a| {
-                    a.name == "otelcol-contrib"
+                    a.description.service_name() == Some("otelcol-contrib")
                         && a.connection == Connection::Connected
                         && a.transport == Some(want)
                 })
@@ -169,8 +169,10 @@ async fn reconnects_after_server_restart(transport: SimTransport) {
                 loop {
                     let s = rx.borrow_and_update().clone();
                     if ids.iter().all(|id| {
-                        s.get(id)
-                            .is_some_and(|a| a.is_connected() && a.name == "otelcol-contrib")
+                        s.get(id).is_some_and(|a| {
+                            a.is_connected()
+                                && a.description.service_name() == Some("otelcol-contrib")
+                        })
                     }) {
                         return;
                     }

@@ -225,8 +225,14 @@ fn open_outcome_unprivileged(dir: &Path, test_name: &str) -> String {
     if !running_as_root(dir) {
         return open_outcome(dir);
     }
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
+    // The test binary may live where "nobody" cannot reach it (CI caches the target dir
+    // under /root, mode 0700), so run a copy from a directory everyone can read.
+    let exe_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(exe_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = exe_dir.path().join("store_safety_child");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(&exe)
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
         .env(RO_CHILD_ENV, dir)
         .uid(65534)

@@ -173,6 +173,11 @@ async fn https_exchange(
     Ok(proto::ServerToAgent::decode(body.as_ref()).expect("ServerToAgent"))
 }
 
+/// An API URL with the host name the server certificate is for.
+fn api_url(rt: &Runtime, path: &str) -> String {
+    format!("https://localhost:{}/api/v1{path}", rt.api_addr.port())
+}
+
 /// Waits (up to 10 s) for a snapshot holding these agents, and returns it.
 async fn fleet_holds(rt: &Runtime, ids: &[AgentId]) -> Arc<FleetSnapshot> {
     let mut rx = rt.registry.snapshot();
@@ -277,6 +282,18 @@ async fn agents_speak_opamp_over_wss_and_https() {
     let reply = wss_exchange(&mut ws, &message(uid, 1)).await;
     assert!(reply.error_response.is_none());
     fleet_holds(&rt, &[uid, http_uid]).await;
+
+    // The management API is served over TLS with the same certificate.
+    assert!(rt.api_url().starts_with("https://"), "{}", rt.api_url());
+    let agents = client
+        .get(api_url(&rt, "/agents"))
+        .bearer_auth(format!("{SECRET}-api"))
+        .send()
+        .await
+        .expect("API over https");
+    assert_eq!(agents.status(), 200);
+    let listed = agents.text().await.expect("body");
+    assert!(listed.contains(&http_uid.to_string()), "{listed}");
     rt.stop().await;
 }
 
@@ -313,6 +330,24 @@ async fn with_a_client_ca_only_clients_holding_its_certificates_get_in() {
             .is_err(),
         "a certificate from another CA got in"
     );
+
+    // The API asks for the client certificate too.
+    let api = no_cert
+        .get(api_url(&rt, "/agents"))
+        .bearer_auth(format!("{SECRET}-api"))
+        .send()
+        .await;
+    assert!(
+        api.is_err(),
+        "the API answered a client without a certificate"
+    );
+    let api = https_client(&pki.ca.pem, Some(&agent_identity))
+        .get(api_url(&rt, "/agents"))
+        .bearer_auth(format!("{SECRET}-api"))
+        .send()
+        .await
+        .expect("API with a client certificate");
+    assert_eq!(api.status(), 200);
 
     // With a certificate from the client CA: served on both transports.
     let uid = AgentId::new_v7();

@@ -1,1 +1,123 @@
-//! The management API (issue 9).
+//! The management API: JSON under `/api/v1/`, behind a bearer token. `openapi.yaml` at the
+//! repository root documents every route; the CLI's client commands are its main user.
+//!
+//! Handlers read the fleet from the registry's latest snapshot (never locking the registry),
+//! send commands through its handle, and go through the catalog and the rollout service for
+//! resources and rollouts. Every error is JSON (see [`error`]).
+
+mod agents;
+mod auth;
+mod configs;
+pub mod error;
+mod events;
+mod params;
+mod rollouts;
+mod types;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, Uri};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::fleet::registry::RegistryHandle;
+use crate::fleet::telemetry::TelemetryStore;
+use crate::rollout::Rollouts;
+use crate::store::Store;
+
+pub use configs::canonical_kind;
+pub use error::{ApiError, ApiResult};
+
+/// The path every route lives under.
+pub const BASE_PATH: &str = "/api/v1";
+
+/// What handlers need; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    pub registry: RegistryHandle,
+    pub catalog: Arc<Catalog>,
+    pub rollouts: Rollouts,
+    pub store: Store,
+    pub telemetry: TelemetryStore,
+    /// The bearer token clients must present.
+    pub token: Arc<str>,
+}
+
+/// Every route, behind the token check.
+pub fn router(state: ApiState) -> Router {
+    let v1 = Router::new()
+        .route("/agents", get(agents::list))
+        .route("/agents/{id}", get(agents::show))
+        .route(
+            "/agents/{id}/labels",
+            get(agents::labels).patch(agents::set_labels),
+        )
+        .route("/agents/{id}/restart", post(agents::restart))
+        .route("/types", get(types::list))
+        .route("/types/{name}", get(types::show))
+        .route("/configurations", get(configs::list))
+        .route(
+            "/configurations/{name}",
+            get(configs::show).delete(configs::delete),
+        )
+        .route("/configurations/{name}/versions", get(configs::versions))
+        .route("/configurations/{name}/diff", get(configs::diff))
+        .route("/configurations/{name}/render", get(configs::render))
+        .route("/apply", post(configs::apply))
+        .route(
+            "/resources/{kind}/{name}",
+            axum::routing::delete(configs::delete_resource),
+        )
+        .route("/rollouts", get(rollouts::list).post(rollouts::start))
+        .route("/rollouts/{config}", get(rollouts::status))
+        .route("/rollouts/{config}/{action}", post(rollouts::steer))
+        .route("/events", get(events::list))
+        .fallback(not_found_inside)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .with_state(state);
+    Router::new().nest(BASE_PATH, v1).fallback(not_found)
+}
+
+/// Serves the API until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no such endpoint: {} (the API lives under {BASE_PATH}/; see openapi.yaml)",
+        uri.path()
+    ))
+}
+
+/// Inside the nested router paths arrive without [`BASE_PATH`]; messages show them whole.
+async fn not_found_inside(uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no such endpoint: {BASE_PATH}{} (see openapi.yaml)",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{BASE_PATH}{} does not accept {method}", uri.path()),
+    )
+}

@@ -205,11 +205,18 @@ pub enum Command {
     Push {
         #[command(flatten)]
         client: ClientArgs,
+        /// Configuration to roll out.
+        // Its own id: the global `--config FILE` already uses `config`.
+        #[arg(id = "config_name", value_name = "CONFIG")]
         config: String,
+        /// Agents by id, short id or name, comma-separated.
         #[arg(long, value_delimiter = ',', conflicts_with = "selector")]
         agents: Vec<String>,
+        /// Label selector choosing the agents (k=v, k!=v, k in (a,b), k, !k).
         #[arg(long)]
         selector: Option<String>,
+        #[command(flatten)]
+        rollout: RolloutFlags,
     },
     /// Follow or steer a configuration's rollout.
     Rollout {
@@ -235,13 +242,67 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
+/// How `push` phases its rollout (defaults: the server's, 3 agents first, ×5 per phase,
+/// halt at the first failure and roll the failed agents back).
+#[derive(Debug, Clone, Args, Default)]
+pub struct RolloutFlags {
+    /// Configuration version to roll out (default: the latest).
+    #[arg(long = "config-version")]
+    pub config_version: Option<u64>,
+    /// Agents in the first phase.
+    #[arg(long)]
+    pub initial: Option<usize>,
+    /// Each phase is this many times the previous one (at least 1).
+    #[arg(long)]
+    pub multiplier: Option<f64>,
+    /// No phase is larger than this.
+    #[arg(long)]
+    pub max_per_phase: Option<usize>,
+    /// Failures tolerated before the rollout halts.
+    #[arg(long)]
+    pub max_failures: Option<usize>,
+    /// What to roll back when the rollout halts.
+    #[arg(long, value_enum)]
+    pub rollback: Option<RollbackFlag>,
+    /// Send to every target at once (one phase).
+    #[arg(long, conflicts_with_all = ["initial", "multiplier", "max_per_phase"])]
+    pub all_at_once: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RollbackFlag {
+    None,
+    Failed,
+    All,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RolloutAction {
-    Status { config: String },
-    Pause { config: String },
-    Resume { config: String },
-    Cancel { config: String },
-    Rollback { config: String },
+    Status {
+        /// The configuration whose rollout this is.
+        #[arg(id = "config_name", value_name = "CONFIG")]
+        config: String,
+    },
+    Pause {
+        /// The configuration whose rollout this is.
+        #[arg(id = "config_name", value_name = "CONFIG")]
+        config: String,
+    },
+    Resume {
+        /// The configuration whose rollout this is.
+        #[arg(id = "config_name", value_name = "CONFIG")]
+        config: String,
+    },
+    Cancel {
+        /// The configuration whose rollout this is.
+        #[arg(id = "config_name", value_name = "CONFIG")]
+        config: String,
+    },
+    Rollback {
+        /// The configuration whose rollout this is.
+        #[arg(id = "config_name", value_name = "CONFIG")]
+        config: String,
+    },
 }
 
 #[derive(derive_more::Debug, Subcommand)]
@@ -300,7 +361,8 @@ pub struct SimulateArgs {
     /// gzip request bodies on the HTTP transport.
     #[arg(long)]
     pub gzip: bool,
-    /// Seconds between own-metrics pushes, once the server offers a destination.
+    /// Seconds between own-metrics pushes, once the server offers a destination
+    /// (0: never push, e.g. to measure idle agents).
     #[arg(long, default_value_t = 10)]
     pub metrics_interval: u64,
     /// Longest simulated Collector restart after a new configuration, in milliseconds.

@@ -63,6 +63,12 @@ pub enum EventKind {
         config: super::delivery::ConfigRef,
         message: String,
     },
+    /// Something an operator should know that is not a state change: e.g. a command that
+    /// was refused, with the reason.
+    Notice {
+        agent: Option<AgentId>,
+        message: String,
+    },
     /// A second live connection claimed an instance UID that is already connected.
     DuplicateInstanceUid {
         id: AgentId,

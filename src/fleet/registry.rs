@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
@@ -61,7 +61,7 @@ impl Default for RegistryConfig {
         RegistryConfig {
             heartbeat_interval: Duration::from_secs(30),
             http_agent_timeout: Duration::from_secs(90),
-            publish_interval: Duration::from_millis(250),
+            publish_interval: Duration::from_millis(100),
             capabilities: 0,
             agent_auth_headers: Vec::new(),
             own_metrics: None,
@@ -169,10 +169,16 @@ pub struct RegistryHandle {
     snapshot: watch::Receiver<Arc<FleetSnapshot>>,
     events: broadcast::Sender<FleetEvent>,
     connected: Arc<AtomicUsize>,
+    messages: Arc<AtomicU64>,
     capabilities: u64,
 }
 
 impl RegistryHandle {
+    /// Agent messages handled since start (all agents, all kinds).
+    pub fn messages_total(&self) -> u64 {
+        self.messages.load(Ordering::Relaxed)
+    }
+
     /// Sends one agent report and waits for what to answer.
     pub async fn report(&self, via: Via, report: AgentReport) -> Result<ServerReply, RegistryGone> {
         let (reply, rx) = oneshot::channel();
@@ -315,11 +321,13 @@ pub fn spawn_with(
     let (snap_tx, snap_rx) = watch::channel(Arc::new(FleetSnapshot::default()));
     let (events, _) = broadcast::channel(4096);
     let connected = Arc::new(AtomicUsize::new(0));
+    let messages = Arc::new(AtomicU64::new(0));
     let handle = RegistryHandle {
         tx,
         snapshot: snap_rx,
         events: events.clone(),
         connected: connected.clone(),
+        messages: messages.clone(),
         capabilities: config.capabilities,
     };
     let mut registry = Registry {
@@ -332,6 +340,7 @@ pub fn spawn_with(
         snapshot: snap_tx,
         events,
         connected,
+        messages,
         version: 0,
     };
     for k in known {
@@ -431,9 +440,12 @@ impl AgentState {
     }
 }
 
+/// What people call an agent: its host (a collector's `service.name` is its distribution,
+/// the same for the whole fleet), else its service name, else the short id.
 fn display_name(d: &AgentDescription, id: &AgentId) -> String {
-    d.service_name()
-        .or_else(|| d.host_name())
+    d.host_name()
+        .filter(|h| !h.is_empty())
+        .or_else(|| d.service_name())
         .map(str::to_string)
         .unwrap_or_else(|| id.short())
 }
@@ -478,6 +490,7 @@ struct Registry {
     snapshot: watch::Sender<Arc<FleetSnapshot>>,
     events: broadcast::Sender<FleetEvent>,
     connected: Arc<AtomicUsize>,
+    messages: Arc<AtomicU64>,
     version: u64,
 }
 
@@ -547,6 +560,7 @@ impl Registry {
                 );
             }
             Msg::Report { via, report, reply } => {
+                self.messages.fetch_add(1, Ordering::Relaxed);
                 let answer = self.on_report(via, *report);
                 let _ = reply.send(answer);
             }

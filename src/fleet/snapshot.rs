@@ -25,7 +25,7 @@ pub enum Connection {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AgentView {
     pub id: AgentId,
-    /// Display name: `service.name`, else `host.name`, else the short id.
+    /// Display name: `host.name`, else `service.name`, else the short id.
     pub name: String,
     pub host: String,
     pub version: String,

@@ -137,6 +137,7 @@ async fn healthz(State(l): State<AgentListener>) -> Response {
     let body = serde_json::json!({
         "status": "ok",
         "connected_agents": l.registry.connected_agents(),
+        "messages_total": l.registry.messages_total(),
     });
     axum::Json(body).into_response()
 }

@@ -9,6 +9,7 @@
 //! - [`render()`]: a configuration → Collector YAML (see [`render`](mod@render) for the ID
 //!   and pipeline scheme); [`diff()`]: line diff between versions.
 
+pub mod builder;
 pub mod config;
 pub mod diff;
 pub mod locate;

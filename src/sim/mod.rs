@@ -86,10 +86,70 @@ fn config_from_args(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
         anyhow::bail!("--heartbeat must be at least 1 second");
     }
     cfg.heartbeat = Duration::from_secs(args.heartbeat);
-    cfg.metrics_interval = Duration::from_secs(args.metrics_interval.max(1));
+    cfg.metrics_interval = Duration::from_secs(args.metrics_interval);
     cfg.apply_delay = Duration::from_millis(args.apply_delay_ms);
     if let Some(spec) = &args.source_ips {
         cfg.source_ips = fleet::source_ips(spec)?;
     }
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn simulate_args(extra: &[&str]) -> SimulateArgs {
+        let mut argv = vec![
+            "fleetdeck",
+            "simulate",
+            "--server",
+            "ws://127.0.0.1:4320/v1/opamp",
+        ];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Some(Command::Simulate(args))) => args,
+            other => panic!("not a simulate command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_become_a_fleet_config() {
+        let cfg = config_from_args(&simulate_args(&[
+            "--agents",
+            "500",
+            "--transport",
+            "http",
+            "--gzip",
+            "--fail-rate",
+            "0.1",
+            "--source-ips",
+            "127.0.0.2-127.0.0.5",
+            "--heartbeat",
+            "5",
+        ]))
+        .expect("valid flags");
+        assert_eq!(cfg.agents, 500);
+        assert_eq!(cfg.transport, crate::cli::args::SimTransport::Http);
+        assert!(cfg.http_gzip);
+        assert_eq!(cfg.source_ips.len(), 4);
+        assert_eq!(cfg.heartbeat, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_flags_are_named() {
+        let err = config_from_args(&simulate_args(&["--heartbeat", "0"])).unwrap_err();
+        assert!(err.to_string().contains("--heartbeat"), "{err}");
+        let err = config_from_args(&simulate_args(&["--source-ips", "127.0.0.300"])).unwrap_err();
+        assert!(err.to_string().contains("--source-ips"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn fail_rate_outside_the_unit_interval_is_refused() {
+        let mut cfg = SimConfig::new("ws://127.0.0.1:9/v1/opamp", 1);
+        cfg.fail_rate = 1.5;
+        let err = start(cfg).await.err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("--fail-rate 1.5 is outside 0..=1"));
+    }
 }

@@ -201,7 +201,12 @@ impl AgentRun {
                 .timing
                 .metrics_interval
                 .mul_f64(self.rng.random_range(0.1..1.0));
-            self.next_metrics = target.as_ref().map(|_| Instant::now() + first);
+            // A zero interval means the agent keeps its own metrics to itself.
+            let pushes = !shared.timing.metrics_interval.is_zero();
+            self.next_metrics = target
+                .as_ref()
+                .filter(|_| pushes)
+                .map(|_| Instant::now() + first);
             self.metrics_target = target;
         }
         if let Some(pending) = reaction.apply {
@@ -482,7 +487,11 @@ impl HttpConn {
                 SimStats::add(&shared.stats.reconnects);
             }
             let tcp = net::connect(shared.server, run.source).await?;
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            // A 4 KiB read buffer instead of hyper's adaptive 8 KiB+: OpAMP replies are
+            // small and thousands of idle keep-alive connections add up.
+            let (sender, conn) = hyper::client::conn::http1::Builder::new()
+                .read_buf_exact_size(Some(4096))
+                .handshake(TokioIo::new(tcp))
                 .await
                 .map_err(std::io::Error::other)?;
             // The connection task ends when the sender is dropped or the peer closes.

@@ -1,1 +1,243 @@
 //! The terminal UI (issue 7): the only code that names ratatui or crossterm.
+//!
+//! Data flows one way: the fleet registry publishes snapshots on a `watch` and events on
+//! a `broadcast`; the loop here swaps them into [`App`], marks the screen dirty and draws
+//! at most ~30 times a second. Keys become [`Action`]s through the [`Keymap`]; actions
+//! change `App` and may return [`Effect`]s, which go to the core on a channel. Drawing
+//! ([`views::render`]) is a pure function of `App`.
+
+pub mod action;
+pub mod app;
+pub mod configs;
+pub mod filter;
+pub mod fmt;
+pub mod index;
+pub mod keymap;
+pub mod layout;
+pub mod palette;
+pub mod seed;
+pub mod svg;
+pub mod telemetry;
+mod terminal;
+pub mod testing;
+pub mod theme;
+pub mod views;
+pub mod wizard;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::fleet::{FleetEvent, FleetSnapshot};
+
+pub use action::{Action, Effect, SortKey};
+pub use app::{App, AppConfig};
+pub use keymap::Keymap;
+pub use telemetry::{StoreAt, TelemetrySource};
+pub use theme::{ColorLevel, Theme};
+
+/// Frames are drawn only when something changed, and at most this often.
+const FRAME: Duration = Duration::from_millis(33);
+
+/// What the header and the empty-fleet hint show about the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// The agent listener (OpAMP and OTLP).
+    pub listen: SocketAddr,
+    /// The management API listener.
+    pub api_listen: SocketAddr,
+    /// The URL agents are told to use (`--public-url`).
+    pub public_url: String,
+    /// Where the agent secret is stored, so the hint can point at it.
+    pub secret_file: PathBuf,
+    pub version: String,
+}
+
+/// The `[tui]` part of the settings.
+#[derive(Debug, Clone, Default)]
+pub struct TuiSettings {
+    /// `dark` (default), `light`, `high-contrast` or `mono`. `NO_COLOR` forces `mono`.
+    pub theme: Option<String>,
+    /// Action name → key or list of keys, e.g. `quit = "x"`.
+    pub keymap: toml::Table,
+    /// Capture the mouse (wheel scrolls, click selects). Off by default so the terminal's
+    /// own text selection keeps working.
+    pub mouse: bool,
+    /// Where these settings came from (a file path), for warnings.
+    pub origin: String,
+    /// Problems already found while reading the settings, shown in the UI.
+    pub warnings: Vec<String>,
+}
+
+/// Everything the UI needs from the rest of the program.
+pub struct TuiContext {
+    pub snapshot: watch::Receiver<Arc<FleetSnapshot>>,
+    pub events: broadcast::Receiver<FleetEvent>,
+    pub telemetry: crate::fleet::telemetry::TelemetryStore,
+    pub server_info: ServerInfo,
+    pub settings: TuiSettings,
+    /// Cancelled by the UI when the user quits; the UI also stops when it is cancelled.
+    pub shutdown: CancellationToken,
+    /// Where effects other than quitting go (restart agents, later config pushes).
+    /// `None` until the core accepts commands: the UI then says the action is unavailable.
+    pub effects: Option<mpsc::Sender<Effect>>,
+    /// Configurations and resource types, for the pipeline builder.
+    pub catalog: Arc<crate::catalog::Catalog>,
+    /// Pushing and following rollouts from the pipeline builder.
+    pub rollouts: crate::rollout::Rollouts,
+}
+
+/// Runs the UI until the user quits or `shutdown` is cancelled. Takes over the terminal
+/// (raw mode, alternate screen) and restores it on return, on error and on panic.
+/// Nothing may print to stdout or stderr meanwhile: send logs to a file.
+pub async fn run(ctx: TuiContext) -> anyhow::Result<()> {
+    let keymap = Keymap::with_overrides(&ctx.settings.keymap, &ctx.settings.origin);
+    let config = AppConfig {
+        server: ctx.server_info.clone(),
+        theme: ctx.settings.theme.clone().unwrap_or_else(|| "dark".into()),
+        color_level: ColorLevel::from_env(),
+        keymap,
+        mouse: ctx.settings.mouse,
+        warnings: ctx.settings.warnings.clone(),
+    };
+    let snapshot = ctx.snapshot.borrow().clone();
+    let mut app = App::new(config, snapshot, SystemTime::now());
+    app.set_types(ctx.catalog.types());
+    let mut term = terminal::TerminalGuard::enter(ctx.settings.mouse)?;
+    let size = term.size()?;
+    app.resize(size.width, size.height);
+    let result = event_loop(&mut app, &mut term, ctx).await;
+    drop(term);
+    result
+}
+
+async fn event_loop(
+    app: &mut App,
+    term: &mut terminal::TerminalGuard,
+    mut ctx: TuiContext,
+) -> anyhow::Result<()> {
+    let mut input = crossterm::event::EventStream::new();
+    let (mut wizard_io, mut wizard_results) =
+        wizard::io::WizardIo::new(ctx.catalog.clone(), ctx.rollouts.clone());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (mut snapshots_open, mut events_open) = (true, true);
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    loop {
+        if app.should_quit() {
+            ctx.shutdown.cancel();
+            return Ok(());
+        }
+        let now = Instant::now();
+        let next_frame = last_draw.map_or(now, |t| t + FRAME);
+        if dirty && now >= next_frame {
+            app.set_now(SystemTime::now());
+            app.copy_tails(&ctx.telemetry);
+            term.draw(app)?;
+            dirty = false;
+            last_draw = Some(now);
+        }
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => {
+                app.apply(Action::ForceQuit);
+            }
+            ev = input.next() => match ev {
+                Some(Ok(ev)) => {
+                    // Types applied meanwhile show up in the next builder opened.
+                    app.set_types(ctx.catalog.types());
+                    let effects = app.handle_event(&ev);
+                    if let Some(text) = carry_out(app, &ctx, &mut wizard_io, effects) {
+                        // The editor needs the terminal and stdin: stop reading keys
+                        // (dropping the stream stops crossterm's reader thread), hand the
+                        // screen over, and take it back afterwards.
+                        drop(input);
+                        let edited = match term.suspend() {
+                            Ok(()) => wizard::io::edit_in_editor(&text).await,
+                            Err(e) => Err(format!("cannot leave the screen for the editor: {e}")),
+                        };
+                        term.resume()?;
+                        input = crossterm::event::EventStream::new();
+                        let more = app.wizard_message(wizard::WizardMsg::Edited(edited));
+                        carry_out(app, &ctx, &mut wizard_io, more);
+                    }
+                    dirty = true;
+                }
+                Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading the terminal")),
+                None => return Ok(()),
+            },
+            changed = ctx.snapshot.changed(), if snapshots_open => match changed {
+                Ok(()) => {
+                    let snap = ctx.snapshot.borrow_and_update().clone();
+                    app.set_snapshot(snap);
+                    dirty = true;
+                }
+                Err(_) => snapshots_open = false,
+            },
+            ev = ctx.events.recv(), if events_open => {
+                match ev {
+                    Ok(ev) => app.push_event(ev),
+                    Err(broadcast::error::RecvError::Lagged(n)) => app.events_missed(n),
+                    Err(broadcast::error::RecvError::Closed) => events_open = false,
+                }
+                dirty = true;
+            }
+            Some(msg) = wizard_results.recv() => {
+                let more = app.wizard_message(msg);
+                carry_out(app, &ctx, &mut wizard_io, more);
+                dirty = true;
+            }
+            // Ages, clocks and sparklines move every second even when nothing else does.
+            _ = tick.tick() => dirty = true,
+            _ = tokio::time::sleep_until(next_frame.into()), if dirty => {}
+        }
+    }
+}
+
+/// Carries out effects. Returns the text to open in `$EDITOR`, which the caller runs
+/// with the terminal handed over.
+fn carry_out(
+    app: &mut App,
+    ctx: &TuiContext,
+    wizard_io: &mut wizard::io::WizardIo,
+    effects: Vec<Effect>,
+) -> Option<String> {
+    let mut edit = None;
+    for effect in effects {
+        match effect {
+            Effect::Quit => {}
+            Effect::Wizard(wizard::WizardEffect::EditRaw { text }) => edit = Some(text),
+            Effect::Wizard(w) => {
+                if app.wants(&w) {
+                    wizard_io.spawn(w);
+                }
+            }
+            other => {
+                let what = match &other {
+                    Effect::RestartAgents(ids) => format!("restart of {} agent(s)", ids.len()),
+                    Effect::Quit | Effect::Wizard(_) => String::new(),
+                };
+                match &ctx.effects {
+                    Some(tx) => match tx.try_send(other) {
+                        Ok(()) => app.flash(app::FlashLevel::Info, format!("{what} requested")),
+                        Err(_) => app.flash(
+                            app::FlashLevel::Warn,
+                            format!("{what} not sent: the server is busy, try again"),
+                        ),
+                    },
+                    None => app.flash(
+                        app::FlashLevel::Warn,
+                        format!("{what} is not available in this build yet"),
+                    ),
+                }
+            }
+        }
+    }
+    edit
+}

@@ -17,6 +17,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const SECRET: &str = "test-secret-4d1f";
+/// The management API token `Settings::ephemeral` derives from [`SECRET`].
+pub const API_TOKEN: &str = "test-secret-4d1f-api";
 
 pub struct TestServer {
     pub rt: Runtime,
@@ -42,6 +44,11 @@ impl TestServer {
 
     pub fn http_url(&self) -> String {
         self.rt.opamp_url(false)
+    }
+
+    /// Base URL of the management API, e.g. `http://127.0.0.1:40123`.
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.rt.api_addr)
     }
 
     /// Waits until `pred` holds for a published snapshot (or fails after 15 s).

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Load run on loopback: starts a fleetdeck server and enough `fleetdeck simulate` processes
+# for N WebSocket agents, then prints what the server holds and what it costs:
+#   agents held, server RSS per agent, CPU per heartbeat round trip, messages/s,
+#   and (with PUSH=1) the time from `push` to every agent reporting APPLIED.
+#
+# Usage: scripts/bench-fleet.sh [N ...]            (default: 1000 10000 19000)
+#   HB=5        heartbeat interval offered to agents (s)
+#   WINDOW=20   seconds of steady state to measure CPU over
+#   PUSH=1      also push a configuration to all agents in one phase and time it
+#   METRICS=10  agents push their own metrics every 10 s (default 0: idle agents)
+# One process may hold at most ~20,000 files here, so agents are spread over several
+# simulate processes (9,500 each) and 127.0.0.x source addresses. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(1000 10000 19000)
+HB=${HB:-5}; WINDOW=${WINDOW:-20}; PUSH=${PUSH:-0}
+PER_PROC=9500
+KEY=bench-$(date +%s)
+TOKEN=$KEY-api
+BIN=${BIN:-target/release/fleetdeck}
+[ -x "$BIN" ] || cargo build --release --quiet
+ulimit -n 20000 2>/dev/null || true
+TCK=$(getconf CLK_TCK)
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }   # utime stime
+health() { curl -fsS "http://127.0.0.1:$PORT/healthz" 2>/dev/null || echo '{}'; }
+field() { python3 -c "import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], 0))" "$1" "$2"; }
+
+cleanup() {
+  [ -n "${SIMS:-}" ] && kill -INT $SIMS 2>/dev/null || true
+  [ -n "${SERVER:-}" ] && kill -INT "$SERVER" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+printf '%-7s %-7s %-9s %-9s %-10s %-9s %-8s %-11s %-11s %s\n' \
+  agents held base_MiB rss_MiB KiB/agent msg/s cpu% user_us/rt total_us/rt push_s
+for N in "${SIZES[@]}"; do
+  PORT=$((24000 + RANDOM % 2000)); API=$((PORT + 1))
+  DATA=$(mktemp -d)
+  "$BIN" --no-tui --listen 127.0.0.1:$PORT --api-listen 127.0.0.1:$API --data-dir "$DATA" \
+    --secret-key "$KEY" --api-token "$TOKEN" --heartbeat-interval "$HB" --log-format json \
+    >"$DATA/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 100); do [ "$(field "$(health)" status)" = ok ] && break; sleep 0.1; done
+  BASE=$(rss_kib "$SERVER")
+
+  SIMS=""; left=$N; seed=1; first=2
+  while [ "$left" -gt 0 ]; do
+    n=$(( left < PER_PROC ? left : PER_PROC ))
+    last=$(( first + 18 ))
+    "$BIN" simulate --server "ws://127.0.0.1:$PORT/v1/opamp" --agents "$n" --secret-key "$KEY" \
+      --seed "$seed" --heartbeat "$HB" --ramp 4000 --source-ips "127.0.0.$first-127.0.0.$last" \
+      --metrics-interval "${METRICS:-0}" \
+      >"$DATA/sim-$seed.log" 2>&1 &
+    SIMS="$SIMS $!"
+    left=$((left - n)); seed=$((seed + 1)); first=$((first + 20))
+  done
+
+  held=0
+  for _ in $(seq 600); do
+    held=$(field "$(health)" connected_agents)
+    [ "$held" -ge "$N" ] && break
+    sleep 0.2
+  done
+  sleep 10   # every agent has sent a few heartbeats at the offered interval
+
+  read -r u0 s0 < <(cpu_ticks "$SERVER"); m0=$(field "$(health)" messages_total); t0=$(date +%s.%N)
+  sleep "$WINDOW"
+  read -r u1 s1 < <(cpu_ticks "$SERVER"); m1=$(field "$(health)" messages_total); t1=$(date +%s.%N)
+  RSS=$(rss_kib "$SERVER")
+  held=$(field "$(health)" connected_agents)
+
+  push="-"
+  if [ "$PUSH" = 1 ]; then
+    cat >"$DATA/bench.yaml" <<YAML
+apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {name: bench}
+spec:
+  sources: [{type: otlp}]
+  processors: [{type: batch}]
+  destinations: [{type: debug}]
+YAML
+    export FLEETDECK_SERVER=http://127.0.0.1:$API FLEETDECK_API_TOKEN=$TOKEN
+    "$BIN" apply -f "$DATA/bench.yaml" >/dev/null
+    p0=$(date +%s.%N)
+    "$BIN" push bench --selector service.name=otelcol-contrib --all-at-once >/dev/null
+    for _ in $(seq 1200); do
+      applied=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$API/api/v1/rollouts/bench" \
+        | python3 -c "import json,sys; print(json.load(sys.stdin)['progress']['applied'])" 2>/dev/null || echo 0)
+      [ "$applied" -ge "$held" ] && break
+      sleep 0.05
+    done
+    p1=$(date +%s.%N)
+    push=$(python3 -c "print(f'{$p1-$p0:.2f}')")
+  fi
+
+  python3 - "$N" "$held" "$BASE" "$RSS" "$u0" "$s0" "$u1" "$s1" "$m0" "$m1" "$t0" "$t1" "$TCK" "$push" <<'PY'
+import sys
+n, held, base, rss, u0, s0, u1, s1, m0, m1, t0, t1, tck, push = sys.argv[1:]
+n, held, base, rss = int(n), int(held), int(base), int(rss)
+dt = float(t1) - float(t0)
+msgs = max(int(m1) - int(m0), 1)
+user = (int(u1) - int(u0)) / int(tck); total = user + (int(s1) - int(s0)) / int(tck)
+print(f"{n:<7} {held:<7} {base/1024:<9.1f} {rss/1024:<9.1f} {(rss-base)/max(held,1):<10.2f} "
+      f"{msgs/dt:<9.0f} {100*total/dt:<8.1f} {1e6*user/msgs:<11.1f} {1e6*total/msgs:<11.1f} {push}")
+PY
+  cleanup; SIMS=""; SERVER=""
+  rm -rf "$DATA"
+  sleep 2
+done

@@ -1,0 +1,169 @@
+//! `/rollouts`: start (push), status, pause, resume, cancel, rollback.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::agents::{find_agent, parse_selector};
+use super::params::json_body;
+use super::{ApiError, ApiResult, ApiState};
+use crate::rollout::{RolloutOptions, RolloutView, Targets};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRollout {
+    pub config: String,
+    /// Default: the latest version.
+    #[serde(default)]
+    pub version: Option<u64>,
+    /// Agent ids (full, short, or names); or give `selector`.
+    #[serde(default)]
+    pub agents: Vec<String>,
+    #[serde(default)]
+    pub selector: Option<String>,
+    #[serde(default)]
+    pub options: Option<RolloutOptions>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RolloutList {
+    pub items: Vec<RolloutView>,
+}
+
+fn targets(s: &ApiState, req: &StartRollout) -> ApiResult<Targets> {
+    match (&req.selector, req.agents.is_empty()) {
+        (Some(_), false) => Err(ApiError::unprocessable(
+            "give either 'agents' or 'selector', not both",
+        )
+        .field("selector")),
+        (None, true) => Err(ApiError::unprocessable(
+            "say which agents: give 'agents' (ids) or 'selector' (labels)",
+        )
+        .field("agents")),
+        (Some(sel), true) => {
+            let selector = parse_selector(Some(sel), "selector")?;
+            if selector.is_empty() {
+                return Err(ApiError::unprocessable(
+                    "the selector is empty; it would select every agent — give labels",
+                )
+                .field("selector"));
+            }
+            Ok(Targets::Selector(selector))
+        }
+        (None, false) => {
+            let snap = s.registry.snapshot().borrow().clone();
+            let mut ids = Vec::with_capacity(req.agents.len());
+            for (i, key) in req.agents.iter().enumerate() {
+                let agent = find_agent(&snap, key, &format!("agents[{i}]")).map_err(|e| {
+                    // A missing agent inside a valid request body is bad content, not a
+                    // missing URL resource.
+                    if e.status == StatusCode::NOT_FOUND {
+                        ApiError {
+                            status: StatusCode::UNPROCESSABLE_ENTITY,
+                            ..e
+                        }
+                    } else {
+                        e
+                    }
+                })?;
+                if !ids.contains(&agent.id) {
+                    ids.push(agent.id);
+                }
+            }
+            Ok(Targets::Agents(ids))
+        }
+    }
+}
+
+fn check_options(o: &RolloutOptions) -> ApiResult<()> {
+    if o.multiplier.is_nan() || o.multiplier < 1.0 {
+        return Err(ApiError::unprocessable(format!(
+            "multiplier must be at least 1, got {}",
+            o.multiplier
+        ))
+        .field("options.multiplier"));
+    }
+    if o.initial == 0 {
+        return Err(ApiError::unprocessable("initial must be at least 1").field("options.initial"));
+    }
+    if o.max_per_phase == 0 {
+        return Err(ApiError::unprocessable("max_per_phase must be at least 1")
+            .field("options.max_per_phase"));
+    }
+    Ok(())
+}
+
+pub async fn start(
+    State(s): State<ApiState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<RolloutView>)> {
+    let req: StartRollout = json_body(&body)?;
+    if req.config.trim().is_empty() {
+        return Err(ApiError::unprocessable("'config' names no configuration").field("config"));
+    }
+    let options = req.options.clone().unwrap_or_default();
+    check_options(&options)?;
+    let targets = targets(&s, &req)?;
+    let view = s
+        .rollouts
+        .start(&req.config, req.version, targets, options)
+        .await
+        .map_err(|e| {
+            let e = ApiError::from(e);
+            // A configuration or version that does not exist is named in the body.
+            if e.status == StatusCode::NOT_FOUND && e.field.is_none() {
+                ApiError {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    ..e
+                }
+                .field(if req.version.is_some() {
+                    "version"
+                } else {
+                    "config"
+                })
+            } else {
+                e
+            }
+        })?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+pub async fn list(State(s): State<ApiState>) -> ApiResult<Json<RolloutList>> {
+    Ok(Json(RolloutList {
+        items: s.rollouts.list().await?,
+    }))
+}
+
+pub async fn status(
+    State(s): State<ApiState>,
+    Path(config): Path<String>,
+) -> ApiResult<Json<RolloutView>> {
+    Ok(Json(
+        s.rollouts
+            .status(&config)
+            .await
+            .map_err(|e| ApiError::from(e).field("config"))?,
+    ))
+}
+
+pub async fn steer(
+    State(s): State<ApiState>,
+    Path((config, action)): Path<(String, String)>,
+) -> ApiResult<Json<RolloutView>> {
+    let r = &s.rollouts;
+    let view = match action.as_str() {
+        "pause" => r.pause(&config).await,
+        "resume" => r.resume(&config).await,
+        "cancel" => r.cancel(&config).await,
+        "rollback" => r.rollback(&config).await,
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no rollout action '{other}' (pause, resume, cancel, rollback)"
+            ))
+            .field("action"));
+        }
+    };
+    Ok(Json(view.map_err(|e| ApiError::from(e).field("config"))?))
+}

@@ -1,0 +1,168 @@
+//! `fleetdeck apply -f FILE|DIR|-`: sends each file's resources to the server and prints
+//! what became of each one.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use super::args::OutputFormat;
+use super::client::{Body, Client, failure, usage};
+use super::output::print_value;
+
+/// One input: a display name (used in problems) and its text.
+pub struct Input {
+    pub name: String,
+    pub text: String,
+}
+
+/// Files, the `.yaml`/`.yml` files of directories (sorted by name), or stdin for `-`.
+pub fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read resources from stdin")?;
+            out.push(Input {
+                name: "stdin".into(),
+                text,
+            });
+        } else if p.is_dir() {
+            let files = yaml_files(p)?;
+            if files.is_empty() {
+                return Err(usage(format!("{} has no .yaml or .yml files", p.display())));
+            }
+            for f in files {
+                out.push(read_file(&f)?);
+            }
+        } else {
+            out.push(read_file(p)?);
+        }
+    }
+    Ok(out)
+}
+
+fn yaml_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .path();
+        let yaml = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+        if yaml && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn read_file(p: &Path) -> anyhow::Result<Input> {
+    let text =
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    Ok(Input {
+        name: p.display().to_string(),
+        text,
+    })
+}
+
+/// What apply printed for one resource (or for a file that could not be read).
+struct Line {
+    label: String,
+    status: String,
+    problems: Vec<String>,
+}
+
+fn lines_of(file: &str, status: StatusCode, body: &Value) -> anyhow::Result<Vec<Line>> {
+    if let Some(results) = body.get("results").and_then(Value::as_array) {
+        return Ok(results
+            .iter()
+            .map(|r| Line {
+                label: format!(
+                    "{}/{}",
+                    r.get("kind")
+                        .and_then(Value::as_str)
+                        .unwrap_or("resource")
+                        .to_ascii_lowercase(),
+                    r.get("name").and_then(Value::as_str).unwrap_or("?")
+                ),
+                status: r
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_string(),
+                problems: strings(r.get("problems")),
+            })
+            .collect());
+    }
+    if status == StatusCode::UNPROCESSABLE_ENTITY {
+        // The file could not be read as resources at all: nothing in it was applied.
+        return Ok(vec![Line {
+            label: file.to_string(),
+            status: "invalid".into(),
+            problems: strings(body.get("problems")),
+        }]);
+    }
+    Err(failure(status, body.clone()).into())
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn run(client: &Client, format: OutputFormat, files: &[PathBuf]) -> anyhow::Result<()> {
+    let inputs = read_inputs(files)?;
+    let mut invalid = 0;
+    let mut total = 0;
+    let mut all = Vec::new();
+    for input in inputs {
+        if input.text.trim().is_empty() {
+            eprintln!("{}: empty, nothing to apply", input.name);
+            continue;
+        }
+        let url = client.url(&["apply"], &[("file", input.name.clone())]);
+        let answer = client
+            .call(Method::POST, url, Body::Yaml(input.text))
+            .await?;
+        let lines = lines_of(&input.name, answer.status, &answer.body)?;
+        for l in lines {
+            total += 1;
+            if l.status == "invalid" {
+                invalid += 1;
+            }
+            if format == OutputFormat::Table {
+                println!("{} {}", l.label, l.status);
+                for p in &l.problems {
+                    println!("  {p}");
+                }
+            }
+            all.push(serde_json::json!({
+                "file": input.name,
+                "resource": l.label,
+                "status": l.status,
+                "problems": l.problems,
+            }));
+        }
+    }
+    if format != OutputFormat::Table {
+        print_value(format, &Value::Array(all))?;
+    }
+    if invalid > 0 {
+        anyhow::bail!("{invalid} of {total} resources are invalid and were not applied");
+    }
+    Ok(())
+}

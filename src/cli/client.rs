@@ -1,0 +1,266 @@
+//! The management API as the CLI sees it: where it is (flags > environment > profile >
+//! local defaults), one request at a time, and API errors turned into messages.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use reqwest::{Method, StatusCode, Url};
+use serde_json::Value;
+
+use super::args::ClientArgs;
+use super::profile;
+
+/// The URL the CLI uses when nothing else says where the server is.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:4321";
+
+/// A mistake in how a command was called: exit code 2, like clap's own usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+/// 0 ok, 1 failed, 2 usage.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<UsageError>().is_some() {
+        2
+    } else {
+        1
+    }
+}
+
+/// The server refused a request; carries its JSON answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiFailure {
+    pub status: StatusCode,
+    pub message: String,
+    pub body: Value,
+}
+
+pub struct Client {
+    base: Url,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+/// An answer with its status, for commands that read the body of refusals too (apply).
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+pub enum Body {
+    None,
+    Json(Value),
+    Yaml(String),
+}
+
+impl Client {
+    /// Resolves the server and token: `--server`/`FLEETDECK_SERVER` and
+    /// `--token`/`FLEETDECK_API_TOKEN` win over the current profile; without either, the
+    /// local default server and the token file in the local data directory.
+    pub fn from_args(args: &ClientArgs) -> anyhow::Result<Client> {
+        let given_server = args.server.clone().filter(|s| !s.trim().is_empty());
+        let given_token = args.token.clone().filter(|t| !t.trim().is_empty());
+        // The profile file is read only when a flag leaves something open, so a damaged
+        // file never stands in the way of explicit flags.
+        let current = match (&given_server, &given_token) {
+            (Some(_), Some(_)) => None,
+            _ => profile::current()?,
+        };
+        let server = given_server
+            .or_else(|| current.as_ref().map(|(_, p)| p.server.clone()))
+            .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+        let token = given_token
+            .or_else(|| current.as_ref().and_then(|(_, p)| p.token.clone()))
+            .or_else(local_token);
+        Client::new(&server, token)
+    }
+
+    pub fn new(server: &str, token: Option<String>) -> anyhow::Result<Client> {
+        let base = parse_server(server)?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("fleetdeck-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(Client { base, token, http })
+    }
+
+    /// `/api/v1/<segments…>?<query>`, each segment escaped.
+    pub fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(["api", "v1"]).extend(segments);
+        }
+        if !query.is_empty() {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in query {
+                q.append_pair(k, v);
+            }
+        }
+        url
+    }
+
+    /// Sends a request and returns the answer whatever its status (transport failures and
+    /// non-JSON answers are errors).
+    pub async fn call(&self, method: Method, url: Url, body: Body) -> anyhow::Result<Answer> {
+        let mut req = self.http.request(method.clone(), url.clone());
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t.trim());
+        }
+        req = match body {
+            Body::None => req,
+            Body::Json(v) => req.json(&v),
+            Body::Yaml(text) => req.header("Content-Type", "application/yaml").body(text),
+        };
+        let resp = req.send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach the fleetdeck API at {}: {} (is the server running? set --server, FLEETDECK_SERVER or a profile)",
+                self.base,
+                root_cause(&e)
+            )
+        })?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .with_context(|| format!("reading the answer to {method} {}", url.path()))?;
+        let body = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).map_err(|_| {
+                anyhow::anyhow!(
+                    "{} answered {method} {} with HTTP {status} and a body that is not JSON: {}",
+                    self.base,
+                    url.path(),
+                    text.chars().take(200).collect::<String>()
+                )
+            })?
+        };
+        Ok(Answer { status, body })
+    }
+
+    /// Like [`call`](Self::call), but any non-2xx answer becomes an [`ApiFailure`].
+    pub async fn ok(&self, method: Method, url: Url, body: Body) -> anyhow::Result<Value> {
+        let a = self.call(method, url, body).await?;
+        if a.status.is_success() {
+            Ok(a.body)
+        } else {
+            Err(failure(a.status, a.body).into())
+        }
+    }
+
+    pub async fn get(&self, segments: &[&str], query: &[(&str, String)]) -> anyhow::Result<Value> {
+        self.ok(Method::GET, self.url(segments, query), Body::None)
+            .await
+    }
+}
+
+/// Turns an error answer into a message: the server's `error`, the field, and for 401
+/// where tokens come from.
+pub fn failure(status: StatusCode, body: Value) -> ApiFailure {
+    let mut message = body
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("the server answered HTTP {status}"));
+    if let Some(field) = body.get("field").and_then(Value::as_str) {
+        message.push_str(&format!(" (field '{field}')"));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        message.push_str(
+            " [HTTP 401: pass --token, set FLEETDECK_API_TOKEN, or save one with `fleetdeck profile create`]",
+        );
+    } else {
+        message.push_str(&format!(" [HTTP {}]", status.as_u16()));
+    }
+    ApiFailure {
+        status,
+        message,
+        body,
+    }
+}
+
+fn parse_server(server: &str) -> anyhow::Result<Url> {
+    let s = server.trim().trim_end_matches('/');
+    let with_scheme = if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|e| {
+        usage(format!(
+            "'{server}' is not a server URL like {DEFAULT_SERVER}: {e}"
+        ))
+    })?;
+    if url.scheme() != "http" {
+        return Err(usage(format!(
+            "'{server}': only http:// servers are supported by this build"
+        )));
+    }
+    Ok(url)
+}
+
+/// The token a local server generated, when this user can read it.
+fn local_token() -> Option<String> {
+    let dir = std::env::var_os("FLEETDECK_DATA_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            directories::ProjectDirs::from("", "", "fleetdeck").map(|d| d.data_dir().to_path_buf())
+        })?;
+    let text = std::fs::read_to_string(dir.join("api-token")).ok()?;
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_without_a_scheme_get_http_and_paths_are_escaped() {
+        let c = Client::new("127.0.0.1:4321/", None).unwrap();
+        let url = c.url(
+            &["configurations", "a b/c"],
+            &[("selector", "env in (a,b)".to_string())],
+        );
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:4321/api/v1/configurations/a%20b%2Fc?selector=env+in+%28a%2Cb%29"
+        );
+    }
+
+    #[test]
+    fn unusable_servers_are_usage_errors() {
+        for bad in ["https://fleet.example.net", "http://[::1", "ftp://x"] {
+            let e = Client::new(bad, None).err().expect(bad);
+            assert_eq!(exit_code(&e), 2, "{bad}: {e}");
+            assert!(e.to_string().contains(bad.trim_end_matches('/')), "{e}");
+        }
+    }
+
+    #[test]
+    fn refusals_carry_the_message_field_and_status() {
+        let f = failure(
+            StatusCode::CONFLICT,
+            serde_json::json!({"error": "in use", "field": "name"}),
+        );
+        assert_eq!(f.message, "in use (field 'name') [HTTP 409]");
+        let f = failure(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "wrong"}),
+        );
+        assert!(f.message.contains("--token"), "{}", f.message);
+    }
+}

@@ -1,0 +1,83 @@
+//! Runs the client commands (everything that talks to the management API, plus profiles).
+
+use super::args::Command;
+use super::client::Client;
+use super::{apply, delete, get, label, profile, push, restart, rollout};
+
+/// Runs one client command to completion on a small runtime of its own.
+pub fn run(cmd: Command) -> anyhow::Result<()> {
+    if let Command::Profile { action } = cmd {
+        return profile::run(action);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run_async(cmd))
+}
+
+async fn run_async(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Get {
+            client,
+            kind,
+            name,
+            selector,
+        } => {
+            let c = Client::from_args(&client)?;
+            get::run(
+                &c,
+                client.output,
+                &kind,
+                name.as_deref(),
+                selector.as_deref(),
+            )
+            .await
+        }
+        Command::Apply { client, files } => {
+            let c = Client::from_args(&client)?;
+            apply::run(&c, client.output, &files).await
+        }
+        Command::Delete { client, kind, name } => {
+            let c = Client::from_args(&client)?;
+            delete::run(&c, client.output, &kind, &name).await
+        }
+        Command::Label {
+            client,
+            kind,
+            id,
+            labels,
+        } => {
+            let c = Client::from_args(&client)?;
+            label::run(&c, client.output, &kind, &id, &labels).await
+        }
+        Command::Push {
+            client,
+            config,
+            agents,
+            selector,
+            rollout: flags,
+        } => {
+            let c = Client::from_args(&client)?;
+            push::run(
+                &c,
+                client.output,
+                &config,
+                &agents,
+                selector.as_deref(),
+                &flags,
+            )
+            .await
+        }
+        Command::Rollout { client, action } => {
+            let c = Client::from_args(&client)?;
+            rollout::run(&c, client.output, action).await
+        }
+        Command::Restart { client, kind, id } => {
+            let c = Client::from_args(&client)?;
+            restart::run(&c, client.output, &kind, &id).await
+        }
+        other => Err(anyhow::anyhow!(
+            "{other:?} is not a client command (main.rs runs it)"
+        )),
+    }
+}

@@ -1,0 +1,191 @@
+//! `fleetdeck profile …`: named server URLs and tokens in `profiles.toml` in the config
+//! directory (owner-only, since it holds tokens).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::args::ProfileAction;
+use super::client::usage;
+use super::output::Table;
+
+const FILE: &str = "profiles.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub server: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profiles {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// Where profiles live: `profiles.toml` in the directory `directories` gives for fleetdeck.
+pub fn path() -> anyhow::Result<PathBuf> {
+    directories::ProjectDirs::from("", "", "fleetdeck")
+        .map(|d| d.config_dir().join(FILE))
+        .context("cannot find a home directory to keep CLI profiles in")
+}
+
+pub fn load(path: &Path) -> anyhow::Result<Profiles> {
+    match fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid profiles file", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Profiles::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Writes the file atomically with mode 0600 (it holds tokens).
+pub fn save(path: &Path, profiles: &Profiles) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let text = toml::to_string(profiles).context("cannot write profiles")?;
+    let tmp = path.with_extension("tmp");
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let write = || -> std::io::Result<()> {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The current profile, if one is chosen.
+pub fn current() -> anyhow::Result<Option<(String, Profile)>> {
+    let Ok(p) = path() else {
+        return Ok(None);
+    };
+    let profiles = load(&p)?;
+    let Some(name) = profiles.current.clone() else {
+        return Ok(None);
+    };
+    match profiles.profiles.get(&name) {
+        Some(profile) => Ok(Some((name, profile.clone()))),
+        None => Err(anyhow::anyhow!(
+            "the current profile '{name}' is not in {}; run `fleetdeck profile use NAME`",
+            p.display()
+        )),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+pub fn run(action: ProfileAction) -> anyhow::Result<()> {
+    let p = path()?;
+    let mut profiles = load(&p)?;
+    match action {
+        ProfileAction::Create {
+            name,
+            server,
+            token,
+        } => {
+            if !valid_name(&name) {
+                return Err(usage(format!(
+                    "profile name '{name}': use letters, digits, '-', '_' and '.'"
+                )));
+            }
+            // Checked now, so a typo does not wait for the first command to show.
+            super::client::Client::new(&server, None)?;
+            let replaced = profiles
+                .profiles
+                .insert(name.clone(), Profile { server, token })
+                .is_some();
+            let first = profiles.current.is_none();
+            if first {
+                profiles.current = Some(name.clone());
+            }
+            save(&p, &profiles)?;
+            println!(
+                "profile {name} {}{}",
+                if replaced { "updated" } else { "created" },
+                if first { " (now current)" } else { "" }
+            );
+        }
+        ProfileAction::Use { name } => {
+            if !profiles.profiles.contains_key(&name) {
+                return Err(anyhow::anyhow!(
+                    "no profile named '{name}' (have: {})",
+                    names(&profiles)
+                ));
+            }
+            profiles.current = Some(name.clone());
+            save(&p, &profiles)?;
+            println!("now using profile {name}");
+        }
+        ProfileAction::List => {
+            let mut t = Table::new(&["CURRENT", "NAME", "SERVER", "TOKEN"]);
+            for (name, prof) in &profiles.profiles {
+                let current = profiles.current.as_deref() == Some(name.as_str());
+                t.row(vec![
+                    if current { "*" } else { "" }.to_string(),
+                    name.clone(),
+                    prof.server.clone(),
+                    if prof.token.is_some() { "set" } else { "-" }.to_string(),
+                ]);
+            }
+            t.print();
+        }
+        ProfileAction::Current => match &profiles.current {
+            Some(name) => {
+                let server = profiles
+                    .profiles
+                    .get(name)
+                    .map(|p| p.server.as_str())
+                    .unwrap_or("(missing)");
+                println!("{name}\t{server}");
+            }
+            None => {
+                return Err(anyhow::anyhow!(
+                    "no current profile; create one with `fleetdeck profile create NAME --server URL`"
+                ));
+            }
+        },
+        ProfileAction::Delete { name } => {
+            if profiles.profiles.remove(&name).is_none() {
+                return Err(anyhow::anyhow!(
+                    "no profile named '{name}' (have: {})",
+                    names(&profiles)
+                ));
+            }
+            if profiles.current.as_deref() == Some(name.as_str()) {
+                profiles.current = None;
+            }
+            save(&p, &profiles)?;
+            println!("profile {name} deleted");
+        }
+    }
+    Ok(())
+}
+
+fn names(p: &Profiles) -> String {
+    if p.profiles.is_empty() {
+        "none".to_string()
+    } else {
+        p.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}

@@ -1,0 +1,104 @@
+//! `fleetdeck rollout status|pause|resume|cancel|rollback CONFIG`.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use super::args::{OutputFormat, RolloutAction};
+use super::client::{Body, Client};
+use super::output::{Table, print_value, text};
+
+pub async fn run(
+    client: &Client,
+    format: OutputFormat,
+    action: RolloutAction,
+) -> anyhow::Result<()> {
+    let view = match &action {
+        RolloutAction::Status { config } => client.get(&["rollouts", config], &[]).await?,
+        RolloutAction::Pause { config } => steer(client, config, "pause").await?,
+        RolloutAction::Resume { config } => steer(client, config, "resume").await?,
+        RolloutAction::Cancel { config } => steer(client, config, "cancel").await?,
+        RolloutAction::Rollback { config } => steer(client, config, "rollback").await?,
+    };
+    print_view(format, &view)
+}
+
+async fn steer(client: &Client, config: &str, action: &str) -> anyhow::Result<Value> {
+    client
+        .ok(
+            Method::POST,
+            client.url(&["rollouts", config, action], &[]),
+            Body::None,
+        )
+        .await
+}
+
+/// `running`, `halted: 2 failures`, …
+pub fn status_text(view: &Value) -> String {
+    let s = view.get("status").cloned().unwrap_or(Value::Null);
+    let word = text(&s, "status").replace('_', " ");
+    match s.get("reason").and_then(Value::as_str) {
+        Some(r) => format!("{word}: {r}"),
+        None => word,
+    }
+}
+
+/// The rollout as a one-row table, then the agents that failed with their errors.
+pub fn print_view(format: OutputFormat, view: &Value) -> anyhow::Result<()> {
+    if format != OutputFormat::Table {
+        return print_value(format, view);
+    }
+    let c = view.get("config").cloned().unwrap_or(Value::Null);
+    let p = view.get("progress").cloned().unwrap_or(Value::Null);
+    let mut t = Table::new(&[
+        "CONFIG",
+        "STATUS",
+        "PHASES",
+        "AGENTS",
+        "APPLIED",
+        "IN FLIGHT",
+        "WAITING",
+        "FAILED",
+        "ROLLED BACK",
+    ]);
+    t.row(vec![
+        format!("{}:{}", text(&c, "name"), text(&c, "version")),
+        status_text(view),
+        text(view, "phases_started"),
+        text(&p, "total"),
+        text(&p, "applied"),
+        text(&p, "in_flight"),
+        text(&p, "waiting"),
+        text(&p, "failed"),
+        text(&p, "rolled_back"),
+    ]);
+    t.print();
+    let failed: Vec<&Value> = view
+        .get("agents")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|x| {
+                    matches!(
+                        x.get("step")
+                            .and_then(|s| s.get("state"))
+                            .and_then(Value::as_str),
+                        Some("failed" | "stalled")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for a in failed {
+        let step = a.get("step").cloned().unwrap_or(Value::Null);
+        println!(
+            "  agent {} {}{}",
+            text(a, "id"),
+            text(&step, "state"),
+            step.get("error")
+                .and_then(Value::as_str)
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}

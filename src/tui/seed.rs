@@ -1,0 +1,463 @@
+//! Deterministic fleets, events and telemetry for tests, benchmarks and screenshots.
+//! Everything derives from the agent's index and a fixed "now", so every run draws the
+//! same screens.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::fleet::agent::{
+    AgentDescription, AgentId, Attribute, Capabilities, ComponentHealth, ConfigFile, ConfigMap,
+    PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus, Transport,
+};
+use crate::fleet::events::{DisconnectReason, EventKind, FleetEvent};
+use crate::fleet::snapshot::{AgentView, Connection, FleetSnapshot};
+
+use crate::fleet::telemetry::{Sample, Series, Signal, TelemetryStore, Temporality};
+
+use super::telemetry::StoreAt;
+
+/// 2026-01-01T12:00:00Z: the "now" all seeded data is relative to.
+pub const NOW_SECS: u64 = 1_767_268_800;
+
+pub fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(NOW_SECS)
+}
+
+const ROLES: [&str; 6] = ["edge", "gateway", "web", "db", "batch", "k8s-node"];
+const REGIONS: [&str; 3] = ["eu", "us", "ap"];
+const VERSIONS: [&str; 3] = ["0.113.0", "0.112.0", "0.111.0"];
+
+const WEB_CONFIG: &str = "\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 0.0.0.0:4317
+  filelog:
+    include: [/var/log/nginx/*.log]
+    start_at: end
+processors:
+  batch: {}
+  resourcedetection:
+    detectors: [system, env]
+exporters:
+  otlphttp:
+    endpoint: https://collector.example.net:4318
+service:
+  pipelines:
+    logs:
+      receivers: [filelog]
+      processors: [resourcedetection, batch]
+      exporters: [otlphttp]
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [otlphttp]
+";
+
+const EDGE_CONFIG: &str = "\
+# managed by fleetdeck
+receivers:
+  hostmetrics:
+    collection_interval: 30s
+    scrapers:
+      cpu: {}
+      memory: {}
+      filesystem: {}
+processors:
+  batch: {}
+exporters:
+  otlphttp:
+    endpoint: https://gateway.example.net:4318
+service:
+  pipelines:
+    metrics:
+      receivers: [hostmetrics]
+      processors: [batch]
+      exporters: [otlphttp]
+";
+
+const LOCAL_CONFIG: &str = "\
+receivers:
+  otlp:
+    protocols:
+      http: {}
+exporters:
+  debug: {}
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [debug]
+";
+
+fn config_map(body: &str) -> Arc<ConfigMap> {
+    let mut files = BTreeMap::new();
+    files.insert(
+        "collector.yaml".to_string(),
+        ConfigFile {
+            body: body.as_bytes().to_vec(),
+            content_type: "text/yaml".into(),
+        },
+    );
+    Arc::new(ConfigMap { files })
+}
+
+fn mix(i: u64) -> u64 {
+    // SplitMix64: well-spread bits from a counter.
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The id of seeded agent `i`: a UUIDv7-shaped value whose random part comes from `i`.
+pub fn agent_id(i: usize) -> AgentId {
+    let mut b = [0u8; 16];
+    b[..6].copy_from_slice(&[0x01, 0x9b, 0x7a, 0x10, 0x00, 0x00]);
+    b[6] = 0x70;
+    b[8] = 0x80;
+    b[8..16].copy_from_slice(&mix(i as u64).to_be_bytes());
+    b[6] = 0x70 | (b[6] & 0x0f);
+    b[8] = 0x80 | (b[8] & 0x3f);
+    AgentId(b)
+}
+
+fn health_tree(healthy: bool, now_nanos: u64) -> ComponentHealth {
+    let node = |ok: bool, status: &str, err: &str| ComponentHealth {
+        healthy: ok,
+        start_time_unix_nano: now_nanos - 3_600_000_000_000,
+        last_error: err.into(),
+        status: status.into(),
+        status_time_unix_nano: now_nanos,
+        components: BTreeMap::new(),
+        attributes: Vec::new(),
+    };
+    let mut exporter = node(true, "StatusOK", "");
+    if !healthy {
+        exporter = node(
+            false,
+            "StatusRecoverableError",
+            "Post \"https://collector.example.net:4318/v1/traces\": connection refused",
+        );
+    }
+    let mut traces = node(healthy, "StatusOK", "");
+    traces
+        .components
+        .insert("receiver:otlp".into(), node(true, "StatusOK", ""));
+    traces
+        .components
+        .insert("processor:batch".into(), node(true, "StatusOK", ""));
+    traces
+        .components
+        .insert("exporter:otlphttp".into(), exporter);
+    let mut metrics = node(true, "StatusOK", "");
+    metrics
+        .components
+        .insert("receiver:hostmetrics".into(), node(true, "StatusOK", ""));
+    metrics
+        .components
+        .insert("exporter:otlphttp".into(), node(true, "StatusOK", ""));
+    let mut root = node(healthy, "StatusOK", "");
+    if !healthy {
+        root.status = "StatusRecoverableError".into();
+        root.last_error = "exporter otlphttp: connection refused".into();
+    }
+    root.components.insert("pipeline:traces".into(), traces);
+    root.components.insert("pipeline:metrics".into(), metrics);
+    root
+}
+
+/// Seeded agent number `i`, with shared config bodies passed in.
+fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> AgentView {
+    let now = now();
+    let now_nanos = NOW_SECS * 1_000_000_000;
+    let role = ROLES[i % ROLES.len()];
+    let region = REGIONS[(i / ROLES.len()) % REGIONS.len()];
+    let n = i / (ROLES.len() * REGIONS.len()) + 1;
+    let name = format!("{role}-{region}-{n:02}");
+    let host = format!("{role}{n:02}.{region}.example.net");
+    let version = VERSIONS[(i / 4) % VERSIONS.len()].to_string();
+    let os = if i % 10 == 9 { "windows" } else { "linux" };
+    let env = if i % 3 == 2 { "staging" } else { "prod" };
+    let connected = i % 11 != 7;
+    // A failed configuration often leaves the collector unhealthy too.
+    let healthy = i % 9 != 4 && i % 13 != 6;
+    let description = AgentDescription {
+        identifying: vec![
+            Attribute::string("service.name", "otelcol-contrib"),
+            Attribute::string("service.version", version.clone()),
+            Attribute::string("service.instance.id", agent_id(i).to_string()),
+        ],
+        non_identifying: vec![
+            Attribute::string("host.name", host.clone()),
+            Attribute::string("os.type", os),
+            Attribute::string("host.arch", "amd64"),
+            Attribute::string("deployment.environment", env),
+        ],
+    };
+    let mut labels = BTreeMap::new();
+    labels.insert("env".to_string(), env.to_string());
+    labels.insert("region".to_string(), region.to_string());
+    labels.insert("tier".to_string(), role.to_string());
+    // Every fifth agent runs its own local configuration; the rest got one of two.
+    let (effective, remote) = if i.is_multiple_of(5) {
+        (configs[2].clone(), None)
+    } else {
+        let which = usize::from(i.is_multiple_of(2));
+        let state = if i % 13 == 6 {
+            RemoteConfigState::Failed
+        } else if i % 17 == 3 {
+            RemoteConfigState::Applying
+        } else {
+            RemoteConfigState::Applied
+        };
+        let error_message = if state == RemoteConfigState::Failed {
+            "error decoding 'exporters': unknown type: \"otlphttp/bad\"".into()
+        } else {
+            String::new()
+        };
+        (
+            configs[which].clone(),
+            Some(RemoteConfigStatus {
+                last_hash: hashes[which].clone(),
+                state,
+                error_message,
+            }),
+        )
+    };
+    let packages = (i % 4 == 1).then(|| {
+        let mut packages = BTreeMap::new();
+        packages.insert(
+            "otelcol-contrib".to_string(),
+            PackageStatus {
+                name: "otelcol-contrib".into(),
+                agent_has_version: version.clone(),
+                server_offered_version: "0.113.0".into(),
+                state: if version == "0.113.0" {
+                    PackageState::Installed
+                } else {
+                    PackageState::Downloading
+                },
+                error_message: String::new(),
+                download_percent: (version != "0.113.0").then_some(42.0),
+            },
+        );
+        Arc::new(PackageStatuses {
+            packages,
+            error_message: String::new(),
+        })
+    });
+    let secs = |s: u64| Duration::from_secs(s);
+    let last_seen = if connected {
+        now - secs((i % 30) as u64)
+    } else {
+        now - secs(600 + (i as u64 % 300))
+    };
+    AgentView {
+        id: agent_id(i),
+        name,
+        host,
+        version,
+        os: os.into(),
+        description: Arc::new(description),
+        capabilities: Capabilities(0x3c07 | if i.is_multiple_of(2) { 0x400 } else { 0 }),
+        connection: if connected {
+            Connection::Connected
+        } else {
+            Connection::Disconnected
+        },
+        transport: Some(if i % 4 == 3 {
+            Transport::Http
+        } else {
+            Transport::WebSocket
+        }),
+        remote_addr: Some(
+            format!(
+                "10.{}.{}.{}:{}",
+                (i >> 16) & 255,
+                (i >> 8) & 255,
+                i & 255,
+                40000 + i % 20000
+            )
+            .parse()
+            .unwrap_or_else(|_| ([10, 0, 0, 1], 40000).into()),
+        ),
+        health: Some(Arc::new(health_tree(healthy, now_nanos))),
+        effective_config: Some(effective),
+        remote_config_status: remote,
+        package_statuses: packages,
+        custom_capabilities: Vec::new(),
+        labels,
+        first_seen: now - secs(86_400 + i as u64 * 37 % 86_400),
+        last_seen,
+        connected_at: connected.then(|| now - secs(3_600 + (i as u64 * 13) % 7_200)),
+        disconnected_at: (!connected).then_some(last_seen),
+        sequence_num: 100 + i as u64,
+        messages: 1_000 + 3 * i as u64,
+        config: None,
+    }
+}
+
+/// A fleet of `n` seeded agents, sorted by id like the registry's snapshots.
+pub fn fleet(n: usize, version: u64) -> FleetSnapshot {
+    use sha2::{Digest, Sha256};
+    let configs = [
+        config_map(WEB_CONFIG),
+        config_map(EDGE_CONFIG),
+        config_map(LOCAL_CONFIG),
+    ];
+    let hashes = [
+        Sha256::digest(WEB_CONFIG).to_vec(),
+        Sha256::digest(EDGE_CONFIG).to_vec(),
+    ];
+    let mut agents: Vec<Arc<AgentView>> = (0..n)
+        .map(|i| Arc::new(agent(i, &configs, &hashes)))
+        .collect();
+    agents.sort_by_key(|a| a.id);
+    let totals = FleetSnapshot::totals_of(&agents);
+    FleetSnapshot {
+        version,
+        taken_at: Some(now()),
+        agents,
+        totals,
+    }
+}
+
+/// A short, plausible event history ending at `now()`.
+pub fn events(snap: &FleetSnapshot) -> Vec<FleetEvent> {
+    let mut out = Vec::new();
+    for (k, a) in snap.agents.iter().take(12).enumerate() {
+        let at = now() - Duration::from_secs(300 - 20 * k as u64);
+        let kind = match k % 4 {
+            0 => EventKind::AgentConnected {
+                id: a.id,
+                name: a.name.clone(),
+                transport: a.transport.unwrap_or(Transport::WebSocket),
+                remote_addr: a.remote_addr,
+                new: k == 0,
+            },
+            1 => EventKind::RemoteConfigStatus {
+                id: a.id,
+                name: a.name.clone(),
+                state: if k == 5 {
+                    RemoteConfigState::Failed
+                } else {
+                    RemoteConfigState::Applied
+                },
+                error_message: if k == 5 {
+                    "error decoding 'exporters': unknown type: \"otlphttp/bad\"".into()
+                } else {
+                    String::new()
+                },
+            },
+            2 => EventKind::HealthChanged {
+                id: a.id,
+                name: a.name.clone(),
+                healthy: k != 6,
+                last_error: if k == 6 {
+                    "exporter otlphttp: connection refused".into()
+                } else {
+                    String::new()
+                },
+            },
+            _ => EventKind::AgentDisconnected {
+                id: a.id,
+                name: a.name.clone(),
+                reason: DisconnectReason::ConnectionClosed,
+            },
+        };
+        out.push(FleetEvent { at, kind });
+    }
+    out
+}
+
+/// Seconds of history the seeded telemetry store holds.
+pub const HISTORY_SECS: u64 = 120;
+
+/// A real telemetry store holding `HISTORY_SECS` seconds of sine-wave throughput for the
+/// first `limit` connected agents of the snapshot (disconnected agents stay silent), read
+/// at the fixed `NOW_SECS`.
+pub fn telemetry(snap: &FleetSnapshot, limit: usize) -> StoreAt {
+    let store = TelemetryStore::new();
+    let agents: Vec<AgentId> = snap
+        .agents
+        .iter()
+        .filter(|a| a.is_connected())
+        .take(limit)
+        .map(|a| a.id)
+        .collect();
+    let mut samples = Vec::with_capacity(Series::ALL.len());
+    for t in NOW_SECS + 1 - HISTORY_SECS..=NOW_SECS {
+        for id in &agents {
+            let seed = seed_of(id);
+            samples.clear();
+            samples.extend(Series::ALL.iter().map(|s| Sample {
+                series: *s,
+                stream: 0,
+                temporality: Temporality::Gauge,
+                start_ns: 0,
+                time_ns: t * 1_000_000_000,
+                value: value(seed, *s, t),
+            }));
+            store.ingest_at(t, id, &samples);
+        }
+    }
+    StoreAt {
+        store,
+        now: NOW_SECS,
+    }
+}
+
+fn seed_of(id: &AgentId) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&id.as_bytes()[8..16]);
+    u64::from_be_bytes(b)
+}
+
+/// The value of one series of the agent with `seed` at second `t`.
+fn value(seed: u64, series: Series, t: u64) -> f64 {
+    let base = |lo: f64, hi: f64, salt: u64| {
+        let r = (mix(seed ^ salt) % 10_000) as f64 / 10_000.0;
+        lo + r * (hi - lo)
+    };
+    let phase = (seed % 628) as f64 / 100.0;
+    let wave = |speed: f64, shift: f64| {
+        let x = (t as f64) * speed + phase + shift;
+        1.0 + 0.35 * x.sin() + 0.15 * (x * 3.1).sin()
+    };
+    let shift = |s: Signal| match s {
+        Signal::Logs => 0.0,
+        Signal::Metrics => 2.1,
+        Signal::Traces => 4.2,
+    };
+    let signal_base = |s: Signal| match s {
+        Signal::Logs => base(40.0, 2_400.0, 1),
+        Signal::Metrics => base(300.0, 6_000.0, 2),
+        // A third of the agents carry no traces.
+        Signal::Traces if seed.is_multiple_of(3) => 0.0,
+        Signal::Traces => base(20.0, 900.0, 3),
+    };
+    let failing = seed % 7 == 3;
+    match series {
+        Series::In(s) => (signal_base(s) * wave(0.35, shift(s))).round(),
+        Series::Out(s) => {
+            let loss = if failing && s == Signal::Traces {
+                0.8
+            } else {
+                0.99
+            };
+            (signal_base(s) * wave(0.35, shift(s)) * loss).round()
+        }
+        Series::Failed(s) if failing && s == Signal::Traces => {
+            (signal_base(s) * wave(0.35, shift(s)) * 0.2).round()
+        }
+        Series::Failed(_) => 0.0,
+        // In cores, as the store keeps it.
+        Series::Cpu => (base(0.02, 0.65, 4) * wave(0.2, 1.0)).clamp(0.0, 4.0),
+        Series::Memory => {
+            (base(80.0, 700.0, 5) * (1.0 + 0.05 * wave(0.05, 0.5))).round() * 1_048_576.0
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Drawing and typing without a terminal, for tests, benchmarks and screenshots (which
+//! live outside `src/tui/` and so must not name ratatui or crossterm themselves).
+
+use crossterm::event::{KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::action::Effect;
+use super::app::App;
+use super::keymap::KeyChord;
+use super::svg::{self, Defaults};
+use super::views;
+
+/// An off-screen terminal of a fixed size.
+pub struct Screen {
+    terminal: Terminal<TestBackend>,
+}
+
+impl Screen {
+    pub fn new(width: u16, height: u16) -> Self {
+        let backend = TestBackend::new(width, height);
+        // TestBackend never fails to construct a terminal.
+        let terminal = Terminal::new(backend).unwrap_or_else(|e| match e {});
+        Screen { terminal }
+    }
+
+    /// Draws one frame of `app` (the same code path as the real terminal: render, then
+    /// the buffer diff).
+    pub fn draw(&mut self, app: &App) {
+        let _ = self
+            .terminal
+            .draw(|f| views::render(app, f.area(), f.buffer_mut()));
+    }
+
+    /// The screen as text, one line per row, trailing spaces kept.
+    pub fn text(&self) -> String {
+        let buf = self.terminal.backend().buffer();
+        let mut out = String::new();
+        for y in 0..buf.area.height {
+            for x in 0..buf.area.width {
+                out.push_str(buf[(x, y)].symbol());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn svg(&self, defaults: Defaults) -> String {
+        svg::buffer_to_svg(self.terminal.backend().buffer(), defaults)
+    }
+
+    /// The style of the cell at (x, y) as debug text, for colour assertions.
+    pub fn style_at(&self, x: u16, y: u16) -> String {
+        let c = &self.terminal.backend().buffer()[(x, y)];
+        format!("{:?} {:?} {:?}", c.fg, c.bg, c.modifier)
+    }
+}
+
+/// Renders `app` at its current size and returns the text.
+pub fn render_text(app: &App) -> String {
+    let mut s = Screen::new(app.size.0, app.size.1);
+    s.draw(app);
+    s.text()
+}
+
+/// Presses keys written as in the keymap (`j`, `G`, `ctrl+d`, `enter`, `esc`), one per
+/// entry, and collects the effects. A key that does not parse panics: tests only.
+pub fn press(app: &mut App, keys: &[&str]) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for k in keys {
+        let chord = KeyChord::parse(k).unwrap_or_else(|e| panic!("test key {k:?}: {e}"));
+        effects.extend(app.handle_key(&key_event(chord)));
+    }
+    effects
+}
+
+/// Types text into whatever input is open (filter or palette), one key per character.
+pub fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.handle_key(&key_event(KeyChord::ch(c)));
+    }
+}
+
+fn key_event(chord: KeyChord) -> KeyEvent {
+    let mut mods = KeyModifiers::NONE;
+    if chord.ctrl {
+        mods |= KeyModifiers::CONTROL;
+    }
+    if chord.alt {
+        mods |= KeyModifiers::ALT;
+    }
+    if let crossterm::event::KeyCode::Char(c) = chord.code
+        && c.is_ascii_uppercase()
+    {
+        // What terminals send for a shifted letter.
+        mods |= KeyModifiers::SHIFT;
+    }
+    KeyEvent::new(chord.code, mods)
+}
+
+/// Turns the mouse wheel once over the screen.
+pub fn wheel(app: &mut App, down: bool) -> Vec<Effect> {
+    use crossterm::event::{Event, MouseEvent, MouseEventKind};
+    let kind = if down {
+        MouseEventKind::ScrollDown
+    } else {
+        MouseEventKind::ScrollUp
+    };
+    app.handle_event(&Event::Mouse(MouseEvent {
+        kind,
+        column: 10,
+        row: 10,
+        modifiers: KeyModifiers::NONE,
+    }))
+}
+
+/// Clicks the left button at a screen cell.
+pub fn click(app: &mut App, column: u16, row: u16) -> Vec<Effect> {
+    use crossterm::event::{Event, MouseButton, MouseEvent, MouseEventKind};
+    app.handle_event(&Event::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    }))
+}
+
+/// The terminal was resized.
+pub fn resize(app: &mut App, width: u16, height: u16) {
+    app.handle_event(&crossterm::event::Event::Resize(width, height));
+}

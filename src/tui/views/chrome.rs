@@ -1,0 +1,291 @@
+//! Header line, footer line (hints, flash messages, the input field), the palette's
+//! completion popup and the help overlay.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget};
+use unicode_width::UnicodeWidthStr;
+
+use super::super::app::{App, FlashLevel, Input};
+use super::super::fmt;
+use super::super::keymap::Context;
+use super::super::palette;
+use super::super::telemetry::{Series, Signal};
+
+/// Keeps the segments that fit, most important first (lower rank), and shows the kept
+/// ones in their given order; a segment is dropped whole rather than cut.
+fn fit_segments<'a>(segments: Vec<(u8, Vec<Span<'a>>)>, width: usize, sep: Span<'a>) -> Line<'a> {
+    let sep_w = sep.content.width();
+    let widths: Vec<usize> = segments
+        .iter()
+        .map(|(_, seg)| seg.iter().map(|s| s.content.width()).sum())
+        .collect();
+    let mut by_rank: Vec<usize> = (0..segments.len()).collect();
+    by_rank.sort_by_key(|i| segments[*i].0);
+    let mut keep = vec![false; segments.len()];
+    let mut used = 0;
+    for i in by_rank {
+        let extra = if used == 0 { 0 } else { sep_w };
+        if used + extra + widths[i] <= width {
+            keep[i] = true;
+            used += extra + widths[i];
+        }
+    }
+    let mut spans: Vec<Span<'a>> = Vec::new();
+    for (i, (_, seg)) in segments.into_iter().enumerate() {
+        if keep[i] {
+            if !spans.is_empty() {
+                spans.push(sep.clone());
+            }
+            spans.extend(seg);
+        }
+    }
+    Line::from(spans)
+}
+
+pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = &app.theme;
+    buf.set_style(area, t.header);
+    let totals = &app.snapshot.totals;
+    let fleet = &app.tails.fleet;
+    let sum = |f: fn(Signal) -> Series| -> f64 {
+        Signal::ALL.iter().filter_map(|s| fleet.latest(f(*s))).sum()
+    };
+    let (rate_in, rate_out) = (sum(Series::In), sum(Series::Out));
+    let mut warnings = Vec::new();
+    if totals.unhealthy > 0 {
+        warnings.push(format!("{} unhealthy", totals.unhealthy));
+    }
+    if totals.config_failed > 0 {
+        warnings.push(format!("{} config failed", totals.config_failed));
+    }
+    if !app.warnings.is_empty() {
+        warnings.push(format!("{} settings warnings (?)", app.warnings.len()));
+    }
+    if app.events.missed > 0 {
+        warnings.push(format!("{} events missed", app.events.missed));
+    }
+    let hs = t.header;
+    let mut segs: Vec<(u8, Vec<Span>)> = vec![
+        (0, vec![Span::styled(" fleetdeck", hs.patch(t.accent))]),
+        (
+            7,
+            vec![Span::styled(format!("v{}", app.server.version), hs)],
+        ),
+    ];
+    if app.frozen {
+        segs.push((1, vec![Span::styled("❄ FROZEN", hs.patch(t.warn))]));
+    }
+    segs.push((
+        2,
+        vec![
+            Span::styled(format!("{}", totals.connected), hs.patch(t.ok)),
+            Span::styled(format!("/{} up", totals.agents), hs),
+        ],
+    ));
+    segs.push((
+        5,
+        vec![Span::styled(
+            format!("in {}/s out {}/s", fmt::rate(rate_in), fmt::rate(rate_out)),
+            hs,
+        )],
+    ));
+    if !warnings.is_empty() {
+        segs.push((
+            3,
+            vec![Span::styled(
+                format!("⚠ {}", warnings.join(", ")),
+                hs.patch(t.warn),
+            )],
+        ));
+    }
+    segs.push((
+        4,
+        vec![Span::styled(format!("opamp {}", app.server.listen), hs)],
+    ));
+    segs.push((
+        6,
+        vec![Span::styled(format!("api {}", app.server.api_listen), hs)],
+    ));
+    let line = fit_segments(
+        segs,
+        usize::from(area.width),
+        Span::styled(" │ ", hs.patch(t.muted)),
+    );
+    line.render(area, buf);
+}
+
+pub fn footer(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = &app.theme;
+    buf.set_style(area, t.footer);
+    let fs = t.footer;
+    let line = match &app.input {
+        Some(Input::Filter { text, .. }) => Line::from(vec![
+            Span::styled(" / ", fs.patch(t.key)),
+            Span::styled(text.clone(), fs),
+            Span::styled("▏", fs.patch(t.accent)),
+            Span::styled(
+                "  enter keep · esc cancel · text, label=value, status=up, !negate",
+                fs.patch(t.muted),
+            ),
+        ]),
+        Some(Input::Palette { text }) => Line::from(vec![
+            Span::styled(" : ", fs.patch(t.key)),
+            Span::styled(text.clone(), fs),
+            Span::styled("▏", fs.patch(t.accent)),
+            Span::styled(palette::ghost(text), fs.patch(t.muted)),
+        ]),
+        None => match &app.flash {
+            Some(f) => Line::from(Span::styled(
+                format!(" {}", f.text),
+                fs.patch(flash_style(app, f.level)),
+            )),
+            None => hints(app, usize::from(area.width)),
+        },
+    };
+    line.render(area, buf);
+}
+
+fn hints<'a>(app: &App, width: usize) -> Line<'a> {
+    let t = &app.theme;
+    let segs = app
+        .keymap
+        .hints(app.route().contexts())
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, label))| {
+            (
+                i as u8,
+                vec![
+                    Span::styled(key, t.footer.patch(t.key)),
+                    Span::styled(format!(" {label}"), t.footer),
+                ],
+            )
+        })
+        .collect();
+    let mut line = fit_segments(segs, width.saturating_sub(1), Span::styled("  ", t.footer));
+    line.spans.insert(0, Span::styled(" ", t.footer));
+    line
+}
+
+/// Completion candidates above the footer while `:` is open.
+pub fn palette_popup(app: &App, body: Rect, buf: &mut Buffer) {
+    let Some(Input::Palette { text }) = &app.input else {
+        return;
+    };
+    let t = &app.theme;
+    let cands = palette::candidates(text);
+    if cands.is_empty() {
+        return;
+    }
+    let lines: Vec<Line> = cands
+        .iter()
+        .take(8)
+        .map(|c| {
+            let word = c.split_whitespace().next().unwrap_or("");
+            let desc = palette::COMMANDS
+                .iter()
+                .find(|(n, _)| *n == word)
+                .map(|(_, d)| *d)
+                .unwrap_or("");
+            let desc = if c.contains(' ') { "" } else { desc };
+            Line::from(vec![
+                Span::styled(format!(" :{c:<22}"), t.popup.patch(t.key)),
+                Span::styled(desc.to_string(), t.popup.patch(t.muted)),
+            ])
+        })
+        .collect();
+    let h = lines.len() as u16 + 2;
+    let w = 64.min(body.width);
+    let area = Rect::new(
+        body.x,
+        body.bottom().saturating_sub(h),
+        w,
+        h.min(body.height),
+    );
+    Clear.render(area, buf);
+    Paragraph::new(lines)
+        .style(t.popup)
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_type(BorderType::Rounded)
+                .border_style(t.popup.patch(t.border))
+                .title(Span::styled(
+                    " commands · tab completes ",
+                    t.popup.patch(t.title),
+                )),
+        )
+        .render(area, buf);
+}
+
+/// The `?` overlay: every binding of the current view, grouped, generated from the keymap.
+pub fn help(app: &App, scroll: usize, body: Rect, buf: &mut Buffer) {
+    let t = &app.theme;
+    let mut lines: Vec<Line> = Vec::new();
+    if !app.warnings.is_empty() {
+        lines.push(Line::styled("Settings warnings", t.popup.patch(t.warn)));
+        for w in &app.warnings {
+            lines.push(Line::styled(format!("  {w}"), t.popup.patch(t.warn)));
+        }
+        lines.push(Line::default());
+    }
+    let mut contexts: Vec<Context> = app.route().contexts().to_vec();
+    // Show the agents keys from every list view too: that is where most of them live.
+    if !contexts.contains(&Context::Agents) {
+        contexts.insert(0, Context::Agents);
+    }
+    for (ctx, rows) in app.keymap.sections(&contexts) {
+        lines.push(Line::styled(ctx.title(), t.popup.patch(t.title)));
+        for (keys, desc) in rows {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {keys:<20}"), t.popup.patch(t.key)),
+                Span::styled(desc.to_string(), t.popup),
+            ]));
+        }
+        lines.push(Line::default());
+    }
+    lines.push(Line::styled("Commands (:)", t.popup.patch(t.title)));
+    for (name, desc) in palette::COMMANDS {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  :{name:<19}"), t.popup.patch(t.key)),
+            Span::styled(desc.to_string(), t.popup),
+        ]));
+    }
+    let w = 72.min(body.width.saturating_sub(2));
+    let h = (lines.len() as u16 + 2).min(body.height);
+    let area = Rect::new(
+        body.x + (body.width - w) / 2,
+        body.y + (body.height - h) / 2,
+        w,
+        h,
+    );
+    let max_scroll = lines.len().saturating_sub(usize::from(h.saturating_sub(2)));
+    let scroll = scroll.min(max_scroll) as u16;
+    Clear.render(area, buf);
+    let more = if max_scroll > 0 { " · j/k scroll" } else { "" };
+    Paragraph::new(lines)
+        .style(t.popup)
+        .scroll((scroll, 0))
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_type(BorderType::Rounded)
+                .border_style(t.popup.patch(t.border))
+                .title(Span::styled(
+                    format!(" help · any key closes{more} "),
+                    t.popup.patch(t.title),
+                )),
+        )
+        .render(area, buf);
+}
+
+fn flash_style(app: &App, level: FlashLevel) -> Style {
+    match level {
+        FlashLevel::Info => app.theme.info,
+        FlashLevel::Warn => app.theme.warn,
+        FlashLevel::Error => app.theme.err,
+    }
+}

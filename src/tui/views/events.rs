@@ -1,0 +1,186 @@
+//! The fleet's event stream: a full scrollable view, and a pane of the newest events
+//! under the agents table on tall terminals.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use crate::fleet::agent::RemoteConfigState;
+use crate::fleet::{EventKind, FleetEvent};
+
+use super::super::app::App;
+use super::super::fmt;
+use super::super::theme::Theme;
+use super::{crumbs, frame_block};
+
+/// Glyph, style and text for one event.
+fn describe(t: &Theme, e: &FleetEvent) -> (&'static str, Style, String) {
+    match &e.kind {
+        EventKind::AgentConnected {
+            name,
+            transport,
+            remote_addr,
+            new,
+            ..
+        } => {
+            let from = remote_addr
+                .map(|a| format!(" from {a}"))
+                .unwrap_or_default();
+            let new = if *new { " (new agent)" } else { "" };
+            (
+                "●",
+                t.ok,
+                format!("{name} connected over {transport}{from}{new}"),
+            )
+        }
+        EventKind::AgentDisconnected { name, reason, .. } => {
+            ("○", t.warn, format!("{name} disconnected: {reason}"))
+        }
+        EventKind::HealthChanged {
+            name,
+            healthy,
+            last_error,
+            ..
+        } => {
+            if *healthy {
+                ("✓", t.ok, format!("{name} is healthy again"))
+            } else if last_error.is_empty() {
+                ("✕", t.err, format!("{name} is unhealthy"))
+            } else {
+                ("✕", t.err, format!("{name} is unhealthy: {last_error}"))
+            }
+        }
+        EventKind::RemoteConfigStatus {
+            name,
+            state,
+            error_message,
+            ..
+        } => match state {
+            RemoteConfigState::Failed => (
+                "✕",
+                t.err,
+                format!("{name} failed to apply its configuration: {error_message}"),
+            ),
+            RemoteConfigState::Applied => ("✓", t.ok, format!("{name} applied its configuration")),
+            RemoteConfigState::Applying => {
+                ("◌", t.info, format!("{name} is applying a configuration"))
+            }
+            RemoteConfigState::Unset => {
+                ("·", t.muted, format!("{name} has no remote configuration"))
+            }
+        },
+        EventKind::ConfigStatus {
+            name,
+            config,
+            state,
+            error,
+            ..
+        } => {
+            use crate::fleet::delivery::ApplyState;
+            match state {
+                ApplyState::Applied => ("✓", t.ok, format!("{name} applied {config}")),
+                ApplyState::Failed | ApplyState::Stalled if !error.is_empty() => {
+                    ("✕", t.err, format!("{name} {state} {config}: {error}"))
+                }
+                ApplyState::Failed | ApplyState::Stalled => {
+                    ("✕", t.err, format!("{name} {state} {config}"))
+                }
+                _ => ("◌", t.info, format!("{name} {state} {config}")),
+            }
+        }
+        EventKind::Rollout { config, message } => {
+            ("»", t.info, format!("rollout {config}: {message}"))
+        }
+        EventKind::Notice { message, .. } => ("⚠", t.warn, message.clone()),
+        EventKind::DuplicateInstanceUid { id, remote_addr } => {
+            let from = remote_addr
+                .map(|a| format!(" from {a}"))
+                .unwrap_or_default();
+            (
+                "⚠",
+                t.warn,
+                format!("a second connection{from} claimed instance uid {id}"),
+            )
+        }
+    }
+}
+
+fn event_line<'a>(app: &App, e: &FleetEvent, selected: bool) -> Line<'a> {
+    let t = &app.theme;
+    let (glyph, style, text) = describe(t, e);
+    let cursor = if selected { "›" } else { " " };
+    let line = Line::from(vec![
+        Span::styled(format!("{cursor}{} ", fmt::clock(e.at)), t.muted),
+        Span::styled(format!("{glyph} "), style),
+        Span::styled(text, t.text),
+    ]);
+    if selected {
+        line.style(t.selection)
+    } else {
+        line
+    }
+}
+
+pub fn render_view(app: &App, area: Rect, buf: &mut Buffer) {
+    let ev = &app.events;
+    let mut title = crumbs(app, &[format!("Events {}", ev.items.len())]);
+    if ev.missed > 0 {
+        title.spans.push(Span::styled(
+            format!("{} missed while busy ", ev.missed),
+            app.theme.warn,
+        ));
+    }
+    if ev.follow {
+        title
+            .spans
+            .push(Span::styled("following ", app.theme.muted));
+    }
+    let block = frame_block(app, title);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if ev.items.is_empty() {
+        Line::styled(" no events yet", app.theme.muted).render(inner, buf);
+        return;
+    }
+    let header = Line::styled(" TIME     EVENT (UTC)", app.theme.table_header);
+    header.render(Rect::new(inner.x, inner.y, inner.width, 1), buf);
+    let rows = usize::from(inner.height.saturating_sub(1));
+    let lines: Vec<Line> = ev
+        .items
+        .iter()
+        .enumerate()
+        .skip(ev.offset)
+        .take(rows)
+        .map(|(i, e)| event_line(app, e, i == ev.cursor))
+        .collect();
+    Paragraph::new(lines).render(
+        Rect::new(
+            inner.x,
+            inner.y + 1,
+            inner.width,
+            inner.height.saturating_sub(1),
+        ),
+        buf,
+    );
+}
+
+/// The newest events, below the agents table.
+pub fn render_pane(app: &App, area: Rect, buf: &mut Buffer) {
+    let block = frame_block(app, crumbs(app, &["Recent events".into()]));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let rows = usize::from(inner.height);
+    let items = &app.events.items;
+    let lines: Vec<Line> = items
+        .iter()
+        .skip(items.len().saturating_sub(rows))
+        .map(|e| event_line(app, e, false))
+        .collect();
+    if lines.is_empty() {
+        Line::styled(" no events yet", app.theme.muted).render(inner, buf);
+    } else {
+        Paragraph::new(lines).render(inner, buf);
+    }
+}

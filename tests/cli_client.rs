@@ -1,0 +1,672 @@
+//! The real `fleetdeck` binary against a server started in-process on 127.0.0.1:0: apply,
+//! get, the GitOps round-trip, push to simulated agents, rollout status, delete in use,
+//! tokens, profiles, usage errors and table widths.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use fleetdeck::fleet::AgentId;
+use fleetdeck::sim::{self, SimConfig, SimFleet};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+const WEB: &str = r#"apiVersion: fleetdeck/v1
+kind: Configuration
+metadata:
+  name: web-tier
+  labels: {env: prod}
+spec:
+  sources:
+    - type: hostmetrics
+      parameters:
+        - {name: collection_interval, value: 30}
+      processors:
+        - type: resourcedetection
+    - type: filelog
+      parameters: {include: ["/var/log/nginx/*.log"], start_at: end}
+  processors:
+    - type: batch
+  destinations:
+    - type: otlphttp
+      parameters: {endpoint: "https://collector.example.net:4318"}
+"#;
+
+/// A destination resource and a configuration naming it.
+const VALID: &str = r#"apiVersion: fleetdeck/v1
+kind: Destination
+metadata: {name: central}
+spec:
+  type: otlphttp
+  parameters: {endpoint: "https://central.example.net:4318"}
+---
+apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {name: edge}
+spec:
+  sources: [{type: otlp}]
+  destinations: [{name: central}]
+"#;
+
+/// A configuration that cannot render.
+const BROKEN: &str = r#"apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {name: broken}
+spec:
+  sources: [{type: nosuchsource}]
+  destinations: [{name: central}]
+"#;
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// Runs the binary with a private home (profiles, data dir) and only the variables given.
+struct Cli {
+    home: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Cli {
+    fn new(server: &TestServer) -> Cli {
+        Cli::bare()
+            .with("FLEETDECK_SERVER", &server.api_url())
+            .with("FLEETDECK_API_TOKEN", API_TOKEN)
+    }
+
+    fn bare() -> Cli {
+        Cli {
+            home: tempfile::tempdir().expect("home"),
+            env: Vec::new(),
+        }
+    }
+
+    fn with(mut self, k: &str, v: &str) -> Cli {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_DATA_HOME", self.home.path().join("data"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> Out {
+        let out = tokio::time::timeout(Duration::from_secs(30), self.command(args).output())
+            .await
+            .expect("the CLI finishes within 30 s")
+            .expect("the CLI runs");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn run_stdin(&self, args: &[&str], input: &str) -> Out {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped());
+        let mut child = cmd.spawn().expect("the CLI starts");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(input.as_bytes())
+            .await
+            .expect("write stdin");
+        drop(stdin);
+        let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+            .await
+            .expect("the CLI finishes within 30 s")
+            .expect("the CLI runs");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.home.path().join(name);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).expect("dir");
+        }
+        std::fs::write(&p, text).expect("write file");
+        p.display().to_string()
+    }
+}
+
+fn ok(out: &Out) {
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+}
+
+#[tokio::test]
+async fn apply_prints_each_resource_and_fails_on_invalid_ones() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    let file = cli.file("mixed.yaml", &format!("{VALID}---\n{BROKEN}"));
+    let out = cli.run(&["apply", "-f", &file]).await;
+    assert_eq!(
+        out.code, 1,
+        "an invalid resource fails the command: {}",
+        out.stderr
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "destination/central created", "{}", out.stdout);
+    assert_eq!(lines[1], "configuration/edge created", "{}", out.stdout);
+    assert_eq!(lines[2], "configuration/broken invalid", "{}", out.stdout);
+    assert!(
+        lines[3].starts_with("  ") && lines[3].contains("nosuchsource"),
+        "the problem names the unknown type: {}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("1 of 3 resources are invalid"),
+        "{}",
+        out.stderr
+    );
+
+    // Applying the same file again: nothing changes for the valid ones.
+    let again = cli.run(&["apply", "-f", &file]).await;
+    assert!(
+        again.stdout.contains("destination/central unchanged"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("configuration/edge unchanged"),
+        "{}",
+        again.stdout
+    );
+
+    // A file that is not YAML resources at all is named, and nothing is applied.
+    let bad = cli.file("bad.yaml", "kind: Configuration\nmetadata: [oops\n");
+    let out = cli.run(&["apply", "-f", &bad]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.starts_with(&format!("{bad} invalid")),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("bad.yaml"), "{}", out.stdout);
+
+    // A directory applies its YAML files in name order.
+    cli.file("dir/01-web.yaml", WEB);
+    cli.file(
+        "dir/02-changed.yml",
+        &WEB.replace("start_at: end", "start_at: beginning"),
+    );
+    cli.file("dir/notes.txt", "not applied");
+    let dir = cli.home.path().join("dir").display().to_string();
+    let out = cli.run(&["apply", "-f", &dir]).await;
+    ok(&out);
+    assert_eq!(
+        out.stdout,
+        "configuration/web-tier created\nconfiguration/web-tier configured\n"
+    );
+    let configs = cli.run(&["get", "configs", "-o", "table"]).await;
+    ok(&configs);
+    let row = configs
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("web-tier"))
+        .expect("web-tier listed");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1], "2", "two versions: {row}");
+    assert_eq!(cells[2], "hostmetrics,filelog", "{row}");
+}
+
+#[tokio::test]
+async fn get_then_apply_round_trips_unchanged() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    let file = cli.file("web.yaml", WEB);
+    ok(&cli.run(&["apply", "-f", &file]).await);
+    ok(&cli
+        .run(&["apply", "-f", &cli.file("valid.yaml", VALID)])
+        .await);
+
+    let one = cli.run(&["get", "configs", "web-tier", "-o", "yaml"]).await;
+    ok(&one);
+    assert!(one.stdout.contains("name: web-tier"), "{}", one.stdout);
+    let back = cli.run_stdin(&["apply", "-f", "-"], &one.stdout).await;
+    ok(&back);
+    assert_eq!(back.stdout, "configuration/web-tier unchanged\n");
+
+    // Every configuration at once, as one multi-document stream.
+    let all = cli.run(&["get", "configs", "-o", "yaml"]).await;
+    ok(&all);
+    let back = cli.run_stdin(&["apply", "-f", "-"], &all.stdout).await;
+    ok(&back);
+    assert_eq!(
+        back.stdout,
+        "configuration/edge unchanged\nconfiguration/web-tier unchanged\n"
+    );
+
+    // JSON output is a resource too (YAML reads JSON).
+    let json = cli.run(&["get", "configs", "web-tier", "-o", "json"]).await;
+    ok(&json);
+    assert_eq!(json.json()["metadata"]["name"], "web-tier");
+    let back = cli.run_stdin(&["apply", "-f", "-"], &json.stdout).await;
+    assert_eq!(
+        back.stdout, "configuration/web-tier unchanged\n",
+        "{}",
+        back.stderr
+    );
+
+    // Versions stayed at 1: nothing was re-created.
+    let list = cli.run(&["get", "configs", "-o", "json"]).await;
+    assert_eq!(list.json().as_array().map(Vec::len), Some(2));
+    let versions: Value = http_client()
+        .get(format!(
+            "{}/api/v1/configurations/web-tier/versions",
+            server.api_url()
+        ))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions["items"].as_array().map(Vec::len), Some(1));
+}
+
+/// Simulated Collectors that apply configurations quickly.
+async fn sim_fleet(server: &TestServer, agents: usize) -> (SimFleet, Vec<AgentId>) {
+    let mut cfg = SimConfig::new(server.ws_url(), agents);
+    cfg.secret_key = Some(SECRET.to_string());
+    cfg.seed = 11;
+    cfg.heartbeat = Duration::from_secs(1);
+    cfg.apply_delay = Duration::from_millis(50);
+    cfg.restart_delay = Duration::from_millis(100);
+    cfg.backoff_initial = Duration::from_millis(100);
+    cfg.backoff_max = Duration::from_millis(400);
+    cfg.metrics_interval = Duration::from_secs(1);
+    let fleet = sim::start(cfg).await.expect("simulated fleet starts");
+    let ids = fleet.agent_ids().to_vec();
+    server
+        .wait_for("every simulated agent connected", |s| {
+            ids.iter()
+                .all(|id| s.get(id).is_some_and(|a| a.is_connected()))
+        })
+        .await;
+    (fleet, ids)
+}
+
+#[tokio::test]
+async fn push_by_selector_rolls_out_and_the_config_cannot_be_deleted_while_in_use() {
+    let server = TestServer::start().await;
+    let (fleet, ids) = sim_fleet(&server, 3).await;
+    let cli = Cli::new(&server);
+    ok(&cli.run(&["apply", "-f", &cli.file("web.yaml", WEB)]).await);
+
+    // Label two agents (by the short id a table shows) and select them.
+    for id in &ids[..2] {
+        let out = cli
+            .run(&["label", "agent", &id.short(), "team=edge", "spare=1"])
+            .await;
+        ok(&out);
+        assert!(
+            out.stdout.contains(&id.to_string()) && out.stdout.contains("team=edge"),
+            "{}",
+            out.stdout
+        );
+    }
+    let out = cli
+        .run(&["label", "agent", &ids[0].to_string(), "spare-"])
+        .await;
+    ok(&out);
+    assert!(!out.stdout.contains("spare"), "removed: {}", out.stdout);
+    let selected = cli
+        .run(&["get", "agents", "-l", "team=edge,spare", "-o", "json"])
+        .await;
+    ok(&selected);
+    assert_eq!(
+        selected.json().as_array().map(Vec::len),
+        Some(1),
+        "only one still has 'spare'"
+    );
+    let selected = cli
+        .run(&["get", "agents", "-l", "team=edge", "-o", "json"])
+        .await;
+    ok(&selected);
+    let mut got: Vec<String> = selected
+        .json()
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|a| a["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = ids[..2].iter().map(|i| i.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want);
+
+    let push = cli
+        .run(&[
+            "push",
+            "web-tier",
+            "--selector",
+            "team=edge",
+            "--all-at-once",
+        ])
+        .await;
+    ok(&push);
+    assert!(
+        push.stdout
+            .contains("rollout of web-tier:1 started to 2 agents"),
+        "{}",
+        push.stdout
+    );
+
+    // Follow it with `rollout status` until it completes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        let s = cli
+            .run(&["rollout", "status", "web-tier", "-o", "json"])
+            .await;
+        ok(&s);
+        let v = s.json();
+        if v["status"]["status"] == "completed" {
+            break v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rollout did not complete: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status["progress"]["applied"], 2);
+    assert_eq!(status["progress"]["failed"], 0);
+    let table = cli.run(&["rollout", "status", "web-tier"]).await;
+    ok(&table);
+    assert!(
+        table.stdout.contains("web-tier:1") && table.stdout.contains("completed"),
+        "{}",
+        table.stdout
+    );
+
+    server
+        .wait_for("both agents report web-tier applied", |s| {
+            ids[..2].iter().all(|id| {
+                s.get(id)
+                    .and_then(|a| a.config.as_ref())
+                    .is_some_and(|c| c.state.to_string() == "applied")
+            })
+        })
+        .await;
+    let agents = cli.run(&["get", "agents", "-l", "team=edge"]).await;
+    ok(&agents);
+    assert_eq!(
+        agents.stdout.matches("web-tier:1 applied").count(),
+        2,
+        "{}",
+        agents.stdout
+    );
+
+    // Refused while assigned, naming who uses it; still there afterwards.
+    let del = cli.run(&["delete", "configuration", "web-tier"]).await;
+    assert_eq!(del.code, 1, "{}", del.stdout);
+    assert!(
+        del.stderr.contains("in use") && del.stderr.contains("HTTP 409"),
+        "{}",
+        del.stderr
+    );
+    for id in &ids[..2] {
+        assert!(
+            del.stderr.contains(&id.short()),
+            "names agent {id}: {}",
+            del.stderr
+        );
+    }
+    assert!(!del.stderr.contains(&ids[2].short()), "{}", del.stderr);
+    ok(&cli.run(&["get", "configs", "web-tier"]).await);
+
+    // The agents' own metrics (OTLP) show up as series in `get agents ID`.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = cli
+            .run(&["get", "agents", &ids[0].to_string(), "-o", "json"])
+            .await;
+        ok(&out);
+        let detail = out.json();
+        let memory = &detail["telemetry"]["series"]["memory"];
+        if memory["latest"].as_f64().is_some_and(|m| m > 0.0) {
+            assert!(
+                memory["points"].as_array().is_some_and(|p| !p.is_empty()),
+                "{detail}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no memory series: {detail}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // An agent that accepts restarts is asked to.
+    let restart = cli.run(&["restart", "agent", &ids[2].to_string()]).await;
+    ok(&restart);
+    assert!(
+        restart.stdout.contains("asked to restart"),
+        "{}",
+        restart.stdout
+    );
+
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_config_nobody_uses_is_deleted() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    ok(&cli
+        .run(&["apply", "-f", &cli.file("valid.yaml", VALID)])
+        .await);
+    // The destination is named by configuration 'edge'.
+    let refused = cli.run(&["delete", "destination", "central"]).await;
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("configuration edge"),
+        "{}",
+        refused.stderr
+    );
+    let del = cli.run(&["delete", "config", "edge"]).await;
+    ok(&del);
+    assert_eq!(del.stdout, "configuration/edge deleted\n");
+    let gone = cli.run(&["get", "configs", "edge"]).await;
+    assert_eq!(gone.code, 1);
+    assert!(
+        gone.stderr.contains("no configuration named 'edge'") && gone.stderr.contains("404"),
+        "{}",
+        gone.stderr
+    );
+    ok(&cli.run(&["delete", "destination", "central"]).await);
+}
+
+#[tokio::test]
+async fn wrong_or_missing_token_fails_with_401() {
+    let server = TestServer::start().await;
+    let wrong = Cli::bare()
+        .with("FLEETDECK_SERVER", &server.api_url())
+        .with("FLEETDECK_API_TOKEN", "not-the-token");
+    let out = wrong.run(&["get", "agents"]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("401") && out.stderr.contains("token is wrong"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty());
+
+    let missing = Cli::bare().with("FLEETDECK_SERVER", &server.api_url());
+    let out = missing
+        .run(&["apply", "-f", &missing.file("web.yaml", WEB)])
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("token is required"), "{}", out.stderr);
+    assert!(
+        server.rt.catalog.configurations().await.unwrap().is_empty(),
+        "nothing applied"
+    );
+
+    // --token wins over the environment.
+    let out = wrong.run(&["get", "configs", "--token", API_TOKEN]).await;
+    ok(&out);
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    for args in [
+        vec!["get", "widgets"],
+        vec!["get", "configs", "-l", "a=b"],
+        vec!["push", "web-tier"],
+        vec!["label", "agent", "abcd1234", "no-equals-sign"],
+        vec!["label", "config", "web-tier", "a=b"],
+        vec!["restart", "configuration", "web-tier"],
+        vec!["delete", "widget", "x"],
+        vec!["get"],
+        vec!["get", "agents", "-o", "xml"],
+    ] {
+        let out = cli.run(&args).await;
+        assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
+        assert!(!out.stderr.is_empty(), "{args:?} says why");
+    }
+    let out = cli.run(&["completions", "bash"]).await;
+    ok(&out);
+    assert!(out.stdout.contains("fleetdeck") && out.stdout.contains("rollout"));
+}
+
+#[tokio::test]
+async fn profiles_keep_server_and_token_private() {
+    let server = TestServer::start().await;
+    let cli = Cli::bare();
+    let out = cli
+        .run(&[
+            "profile",
+            "create",
+            "lab",
+            "--server",
+            &server.api_url(),
+            "--token",
+            API_TOKEN,
+        ])
+        .await;
+    ok(&out);
+    assert!(out.stdout.contains("now current"), "{}", out.stdout);
+    let file = cli.home.path().join("config/fleetdeck/profiles.toml");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file)
+            .expect("profiles file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The profile is enough to talk to the server.
+    ok(&cli.run(&["get", "types", "otlp"]).await);
+
+    ok(&cli
+        .run(&["profile", "create", "elsewhere", "--server", "127.0.0.1:9"])
+        .await);
+    let current = cli.run(&["profile", "current"]).await;
+    assert!(current.stdout.starts_with("lab\t"), "{}", current.stdout);
+    ok(&cli.run(&["profile", "use", "elsewhere"]).await);
+    let out = cli.run(&["get", "configs"]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("cannot reach") && out.stderr.contains("127.0.0.1:9"),
+        "{}",
+        out.stderr
+    );
+    // Flags override the profile.
+    ok(&cli
+        .run(&[
+            "get",
+            "configs",
+            "--server",
+            &server.api_url(),
+            "--token",
+            API_TOKEN,
+        ])
+        .await);
+
+    let list = cli.run(&["profile", "list"]).await;
+    ok(&list);
+    assert!(!list.stdout.contains(API_TOKEN), "tokens are not printed");
+    let current_row = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with('*'))
+        .expect("a current row");
+    assert!(current_row.contains("elsewhere"), "{}", list.stdout);
+
+    ok(&cli.run(&["profile", "delete", "elsewhere"]).await);
+    let out = cli.run(&["profile", "current"]).await;
+    assert_eq!(out.code, 1, "no current profile after deleting it");
+    let out = cli.run(&["profile", "use", "nope"]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("lab"),
+        "names the profiles there are: {}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn tables_fit_the_terminal_width() {
+    let server = TestServer::start().await;
+    let narrow = Cli::new(&server).with("COLUMNS", "100");
+    let out = narrow.run(&["get", "types"]).await;
+    ok(&out);
+    for line in out.stdout.lines() {
+        assert!(line.chars().count() <= 100, "{line:?}");
+    }
+    assert!(
+        out.stdout.contains('…'),
+        "descriptions are cut: {}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("DestinationType"),
+        "short columns stay whole: {}",
+        out.stdout
+    );
+    let wide = Cli::new(&server).with("COLUMNS", "400");
+    let out = wide.run(&["get", "types"]).await;
+    assert!(
+        out.stdout
+            .contains("Send logs, metrics and traces to Datadog."),
+        "{}",
+        out.stdout
+    );
+}

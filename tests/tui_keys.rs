@@ -1,0 +1,462 @@
+//! Key handling as pure state transitions: no terminal, no server. Each test drives the
+//! `App` state machine with keys and checks what a user would see or get.
+
+use std::sync::Arc;
+
+use fleetdeck::fleet::{AgentId, EventKind, FleetEvent, FleetSnapshot};
+use fleetdeck::tui::app::{Route, Section};
+use fleetdeck::tui::seed;
+use fleetdeck::tui::testing::{click, press, render_text, resize, type_text, wheel};
+use fleetdeck::tui::{App, AppConfig, ColorLevel, Effect, Keymap, ServerInfo};
+
+fn server() -> ServerInfo {
+    ServerInfo {
+        listen: "0.0.0.0:4320".parse().unwrap(),
+        api_listen: "127.0.0.1:4321".parse().unwrap(),
+        public_url: "http://127.0.0.1:4320".into(),
+        secret_file: "/tmp/secret".into(),
+        version: "0.1.0".into(),
+    }
+}
+
+fn config(keymap: Keymap, level: ColorLevel, mouse: bool) -> AppConfig {
+    AppConfig {
+        server: server(),
+        theme: "dark".into(),
+        color_level: level,
+        keymap,
+        mouse,
+        warnings: Vec::new(),
+    }
+}
+
+fn app_with(agents: usize, keymap: Keymap) -> App {
+    let mut app = App::new(
+        config(keymap, ColorLevel::TrueColor, false),
+        Arc::new(seed::fleet(agents, 1)),
+        seed::now(),
+    );
+    app.resize(80, 24);
+    app
+}
+
+fn app(agents: usize) -> App {
+    app_with(agents, Keymap::default())
+}
+
+fn selected(app: &App) -> AgentId {
+    app.agents.selected.expect("an agent is selected")
+}
+
+fn shown_names(app: &App) -> Vec<String> {
+    app.shown_ids()
+        .map(|id| app.snapshot.get(&id).unwrap().name.clone())
+        .collect()
+}
+
+#[test]
+fn selection_follows_the_agent_while_the_list_grows_and_resorts() {
+    let mut a = app(40);
+    press(&mut a, &["j", "j", "j", "j", "j"]);
+    let id = selected(&a);
+    let screen_row = a.agents.cursor - a.agents.offset;
+
+    // The fleet grows: the seed gives the first 40 agents the same ids, new ones
+    // land all over the id order.
+    a.set_snapshot(Arc::new(seed::fleet(400, 2)));
+    assert_eq!(selected(&a), id);
+    assert_ne!(a.agents.cursor, 5, "new agents sorted in before it");
+    assert_eq!(a.shown_ids().nth(a.agents.cursor), Some(id));
+    assert_eq!(
+        a.agents.cursor - a.agents.offset,
+        screen_row,
+        "the selected row stays at the same height on screen"
+    );
+
+    // Re-sorting moves the row, not the selection.
+    press(&mut a, &["N"]);
+    assert_eq!(selected(&a), id);
+    let names = shown_names(&a);
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "N sorts by name");
+    press(&mut a, &["N"]);
+    assert_eq!(selected(&a), id);
+    assert_eq!(shown_names(&a).first(), sorted.last(), "N again inverts");
+
+    // The selected agent leaves the fleet: the cursor stays in place on a neighbour.
+    let cursor = a.agents.cursor;
+    let mut smaller = seed::fleet(400, 3);
+    smaller.agents.retain(|v| v.id != id);
+    a.set_snapshot(Arc::new(smaller));
+    assert_ne!(selected(&a), id);
+    assert_eq!(a.agents.cursor, cursor);
+}
+
+#[test]
+fn moving_and_paging_stay_inside_the_list() {
+    let mut a = app(100);
+    press(&mut a, &["k"]);
+    assert_eq!(a.agents.cursor, 0);
+    press(&mut a, &["G"]);
+    assert_eq!(a.agents.cursor, 99);
+    assert!(a.agents.offset + 19 >= 99 && a.agents.offset <= 99);
+    press(&mut a, &["g", "ctrl+d"]);
+    assert_eq!(a.agents.cursor, 18, "a page is the visible rows minus one");
+    press(&mut a, &["pgdn", "up", "down", "end", "home"]);
+    assert_eq!(a.agents.cursor, 0);
+    assert_eq!(a.agents.offset, 0);
+}
+
+#[test]
+fn filter_applies_while_typing_and_esc_restores_the_previous_one() {
+    let mut a = app(60);
+    press(&mut a, &["/"]);
+    type_text(&mut a, "env=staging");
+    press(&mut a, &["enter"]);
+    assert!(!a.agents.index.is_empty() && a.agents.index.len() < 60);
+    for id in a.shown_ids() {
+        assert_eq!(a.snapshot.get(&id).unwrap().labels["env"], "staging");
+    }
+    let staging = a.agents.index.len();
+
+    press(&mut a, &["/"]);
+    type_text(&mut a, " !status=up");
+    let down_staging = a.agents.index.len();
+    assert!(down_staging < staging);
+    for id in a.shown_ids() {
+        assert!(!a.snapshot.get(&id).unwrap().is_connected());
+    }
+    press(&mut a, &["esc"]);
+    assert_eq!(
+        a.agents.filter_text, "env=staging",
+        "esc puts the old filter back"
+    );
+    assert_eq!(a.agents.index.len(), staging);
+
+    press(&mut a, &["/", "ctrl+u"]);
+    type_text(&mut a, "GATEWAY-EU");
+    press(&mut a, &["enter"]);
+    assert!(shown_names(&a).iter().all(|n| n.starts_with("gateway-eu-")));
+    assert!(!shown_names(&a).is_empty());
+
+    press(&mut a, &["esc"]);
+    assert_eq!(a.agents.filter_text, "", "esc at the top clears the filter");
+    assert_eq!(a.agents.index.len(), 60);
+}
+
+#[test]
+fn marks_feed_the_restart_effect_and_esc_clears_them() {
+    let mut a = app(30);
+    let first = a.shown_ids().next().unwrap();
+    let second = a.shown_ids().nth(1).unwrap();
+    assert_eq!(press(&mut a, &["space", "space"]), vec![]);
+    assert_eq!(a.agents.marks.len(), 2);
+    let mut want = vec![first, second];
+    want.sort();
+    assert_eq!(press(&mut a, &["R"]), vec![Effect::RestartAgents(want)]);
+    press(&mut a, &["esc"]);
+    assert!(a.agents.marks.is_empty());
+    // Without marks, restart means the selected agent.
+    let sel = selected(&a);
+    assert_eq!(
+        press(&mut a, &["R"]),
+        vec![Effect::RestartAgents(vec![sel])]
+    );
+    press(&mut a, &["ctrl+a"]);
+    assert_eq!(a.agents.marks.len(), 30);
+}
+
+#[test]
+fn enter_opens_detail_esc_goes_back_and_q_quits_only_at_the_top() {
+    let mut a = app(20);
+    press(&mut a, &["j", "enter"]);
+    let id = selected(&a);
+    assert_eq!(a.route(), Route::Detail(id));
+    press(&mut a, &["tab", "tab"]);
+    assert_eq!(a.detail.section, Section::Health);
+    press(&mut a, &["h"]);
+    assert_eq!(a.detail.section, Section::Telemetry);
+    assert_eq!(press(&mut a, &["q"]), vec![], "q in a sub-view goes back");
+    assert_eq!(a.route(), Route::Agents);
+    assert_eq!(press(&mut a, &["q"]), vec![Effect::Quit]);
+    assert!(a.should_quit());
+
+    let mut b = app(5);
+    press(&mut b, &["enter", "?"]);
+    assert_eq!(
+        press(&mut b, &["ctrl+c"]),
+        vec![Effect::Quit],
+        "ctrl-c quits from anywhere"
+    );
+}
+
+#[test]
+fn detail_config_scrolls_and_stops_at_the_last_line() {
+    let mut a = app(10);
+    press(&mut a, &["enter", "tab", "tab", "tab"]);
+    assert_eq!(a.detail.section, Section::Config);
+    press(&mut a, &["G"]);
+    let bottom = a.detail.scroll[3];
+    assert!(bottom > 0, "the seeded config is longer than the screen");
+    press(&mut a, &["j", "j"]);
+    assert_eq!(a.detail.scroll[3], bottom);
+    press(&mut a, &["k"]);
+    assert_eq!(a.detail.scroll[3], bottom - 1);
+    let text = render_text(&a);
+    assert!(text.contains("exporters:"), "{text}");
+}
+
+#[test]
+fn views_switch_by_number_tab_and_palette() {
+    let mut a = app(20);
+    press(&mut a, &["tab"]);
+    assert_eq!(a.route(), Route::Configs);
+    press(&mut a, &["tab"]);
+    assert_eq!(a.route(), Route::Events);
+    press(&mut a, &["S-tab", "S-tab"]);
+    assert_eq!(a.route(), Route::Agents);
+    press(&mut a, &["3"]);
+    assert_eq!(a.route(), Route::Events);
+    press(&mut a, &[":"]);
+    type_text(&mut a, "ag");
+    press(&mut a, &["tab", "enter"]);
+    assert_eq!(a.route(), Route::Agents);
+    press(&mut a, &[":"]);
+    type_text(&mut a, "types");
+    press(&mut a, &["enter"]);
+    assert_eq!(a.route(), Route::Types);
+    press(&mut a, &[":"]);
+    type_text(&mut a, "q");
+    assert_eq!(press(&mut a, &["enter"]), vec![Effect::Quit]);
+}
+
+#[test]
+fn a_config_row_opens_the_agents_running_it() {
+    let mut a = app(40);
+    press(&mut a, &["2"]);
+    assert_eq!(a.configs.rows.len(), 3);
+    let row = a.configs.rows[0].clone();
+    press(&mut a, &["enter"]);
+    assert_eq!(a.route(), Route::Agents);
+    assert_eq!(a.agents.index.len(), row.agents);
+    let prefix = &a.agents.filter_text["config=".len()..];
+    for id in a.shown_ids() {
+        let st = a
+            .snapshot
+            .get(&id)
+            .unwrap()
+            .remote_config_status
+            .clone()
+            .unwrap();
+        assert!(hex::encode(st.last_hash).starts_with(prefix));
+    }
+    press(&mut a, &["esc"]);
+    assert_eq!(
+        a.route(),
+        Route::Configs,
+        "esc goes back to the configurations"
+    );
+}
+
+#[test]
+fn palette_switches_themes_and_reports_unknown_commands() {
+    let mut a = app(5);
+    press(&mut a, &[":"]);
+    type_text(&mut a, "theme ");
+    press(&mut a, &["tab"]);
+    press(&mut a, &["enter"]);
+    assert_eq!(a.theme.name, "dark", "tab completed the first theme: dark");
+    press(&mut a, &[":"]);
+    type_text(&mut a, "theme light");
+    press(&mut a, &["enter"]);
+    assert_eq!(a.theme.name, "light");
+    press(&mut a, &["t"]);
+    assert_eq!(a.theme.name, "high-contrast", "t cycles themes");
+    press(&mut a, &[":"]);
+    type_text(&mut a, "deploy now");
+    press(&mut a, &["enter"]);
+    let flash = a.flash.clone().expect("an error is shown");
+    assert!(
+        flash.text.contains("unknown command ':deploy'"),
+        "{}",
+        flash.text
+    );
+    assert!(render_text(&a).contains("unknown command"));
+    press(&mut a, &[":"]);
+    type_text(&mut a, "theme solarized");
+    press(&mut a, &["enter"]);
+    assert!(a.flash.unwrap().text.contains("no theme named 'solarized'"));
+    assert_eq!(a.theme.name, "high-contrast");
+}
+
+#[test]
+fn no_color_keeps_the_mono_theme() {
+    let mut a = App::new(
+        config(Keymap::default(), ColorLevel::None, false),
+        Arc::new(seed::fleet(3, 1)),
+        seed::now(),
+    );
+    assert_eq!(a.theme.name, "mono");
+    press(&mut a, &[":"]);
+    type_text(&mut a, "theme light");
+    press(&mut a, &["enter"]);
+    assert_eq!(a.theme.name, "mono");
+}
+
+#[test]
+fn keymap_overrides_drive_keys_footer_and_help_and_bad_ones_are_warnings() {
+    let table: toml::Table = toml::from_str(
+        r#"
+        quit = "x"
+        filter = "F"
+        explode = "e"
+        "#,
+    )
+    .unwrap();
+    let mut a = app_with(10, Keymap::with_overrides(&table, "fleetdeck.toml"));
+    assert_eq!(a.warnings.len(), 1);
+    let screen = render_text(&a);
+    assert!(screen.contains("1 settings warnings"), "{screen}");
+    assert!(
+        screen.contains("F filter"),
+        "footer follows the keymap: {screen}"
+    );
+    press(&mut a, &["?"]);
+    let help = render_text(&a);
+    assert!(help.contains("keymap.explode: unknown action"), "{help}");
+    assert!(help.contains("F                   filter"), "{help}");
+    press(&mut a, &["esc"]);
+    press(&mut a, &["/"]);
+    assert!(a.input.is_none(), "/ no longer filters");
+    assert_eq!(press(&mut a, &["x"]), vec![Effect::Quit]);
+}
+
+#[test]
+fn events_follow_the_newest_until_the_user_scrolls_up() {
+    let mut a = app(20);
+    let snap = a.snapshot.clone();
+    let evs = seed::events(&snap);
+    for e in evs.iter().take(5).cloned() {
+        a.push_event(e);
+    }
+    press(&mut a, &["3"]);
+    assert_eq!(a.events.cursor, 4);
+    press(&mut a, &["k"]);
+    assert!(!a.events.follow);
+    a.push_event(evs[5].clone());
+    assert_eq!(a.events.cursor, 3, "scrolled up: stays put");
+    press(&mut a, &["G"]);
+    assert!(a.events.follow);
+    a.push_event(evs[6].clone());
+    assert_eq!(a.events.cursor, 6);
+    a.events_missed(12);
+    assert!(render_text(&a).contains("12 missed"));
+    // Enter on an event opens its agent.
+    press(&mut a, &["enter"]);
+    let id = match &evs[6].kind {
+        EventKind::HealthChanged { id, .. } => *id,
+        other => panic!("seed changed: {other:?}"),
+    };
+    assert_eq!(a.route(), Route::Detail(id));
+}
+
+#[test]
+fn event_history_is_bounded() {
+    let mut a = app(3);
+    let snap = a.snapshot.clone();
+    let e = seed::events(&snap)[0].clone();
+    for _ in 0..fleetdeck::tui::app::EVENT_HISTORY + 50 {
+        a.push_event(FleetEvent {
+            at: e.at,
+            kind: e.kind.clone(),
+        });
+    }
+    assert_eq!(a.events.items.len(), fleetdeck::tui::app::EVENT_HISTORY);
+}
+
+#[test]
+fn freeze_holds_the_snapshot_until_resumed() {
+    let mut a = app(10);
+    press(&mut a, &["f"]);
+    a.set_snapshot(Arc::new(seed::fleet(50, 2)));
+    assert_eq!(a.snapshot.agents.len(), 10);
+    assert!(render_text(&a).contains("FROZEN"));
+    press(&mut a, &["f"]);
+    assert_eq!(a.snapshot.agents.len(), 50);
+}
+
+#[test]
+fn resize_below_the_minimum_shows_the_too_small_screen_and_recovers() {
+    let mut a = app(10);
+    resize(&mut a, 60, 20);
+    assert!(render_text(&a).contains("need 80×24, have 60×20"));
+    resize(&mut a, 100, 30);
+    let text = render_text(&a);
+    assert!(text.contains("Agents 10/10"), "{text}");
+    assert_eq!(text.lines().count(), 30);
+}
+
+#[test]
+fn mouse_is_ignored_unless_enabled() {
+    let mut off = app(30);
+    wheel(&mut off, true);
+    assert_eq!(off.agents.cursor, 0);
+
+    let mut on = App::new(
+        config(Keymap::default(), ColorLevel::TrueColor, true),
+        Arc::new(seed::fleet(30, 1)),
+        seed::now(),
+    );
+    on.resize(80, 24);
+    wheel(&mut on, true);
+    wheel(&mut on, true);
+    assert_eq!(on.agents.cursor, 2);
+    // Row 3 is the first agent row (header line, border, column titles).
+    click(&mut on, 10, 3 + 7);
+    assert_eq!(on.agents.cursor, 7);
+}
+
+#[test]
+fn an_empty_fleet_explains_how_to_connect() {
+    let a = App::new(
+        config(Keymap::default(), ColorLevel::TrueColor, false),
+        Arc::new(FleetSnapshot::default()),
+        seed::now(),
+    );
+    let text = render_text(&a);
+    assert!(text.contains("no agents yet"), "{text}");
+    assert!(text.contains("http://127.0.0.1:4320/v1/opamp"), "{text}");
+}
+
+#[test]
+fn the_order_follows_changes_that_matter_to_the_sort() {
+    let mut a = app(30);
+    press(&mut a, &["N"]);
+    let first = a.shown_ids().next().unwrap();
+    // A renamed agent moves; a heartbeat alone moves nothing under the name sort.
+    let mut next = (*a.snapshot).clone();
+    next.version = 2;
+    let pos = next.agents.iter().position(|v| v.id != first).unwrap();
+    let renamed = next.agents[pos].id;
+    let mut v = (*next.agents[pos]).clone();
+    v.name = "aaa-first".into();
+    next.agents[pos] = Arc::new(v);
+    a.set_snapshot(Arc::new(next.clone()));
+    assert_eq!(a.shown_ids().next(), Some(renamed));
+
+    press(&mut a, &["L"]);
+    let mut later = next.clone();
+    later.version = 3;
+    let last = later.agents.len() - 1;
+    let mut v = (*later.agents[last]).clone();
+    v.last_seen = seed::now() + std::time::Duration::from_secs(5);
+    let newest = v.id;
+    later.agents[last] = Arc::new(v);
+    a.set_snapshot(Arc::new(later));
+    assert_eq!(
+        a.shown_ids().next(),
+        Some(newest),
+        "most recently seen first"
+    );
+}

@@ -1,0 +1,158 @@
+//! Every view drawn from a seeded fleet at 80×24 and 120×40, compared with the committed
+//! insta snapshots (`cargo insta review` to accept intended changes).
+
+use std::sync::Arc;
+
+use fleetdeck::tui::seed;
+use fleetdeck::tui::testing::{press, render_text, type_text};
+use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn server() -> ServerInfo {
+    ServerInfo {
+        listen: "0.0.0.0:4320".parse().unwrap(),
+        api_listen: "127.0.0.1:4321".parse().unwrap(),
+        public_url: "http://fleet.example.net:4320".into(),
+        secret_file: "/var/lib/fleetdeck/agent-secret".into(),
+        version: "0.1.0".into(),
+    }
+}
+
+fn app(agents: usize, (w, h): (u16, u16)) -> App {
+    let snap = Arc::new(seed::fleet(agents, 1));
+    let config = AppConfig {
+        server: server(),
+        theme: "dark".into(),
+        color_level: ColorLevel::TrueColor,
+        keymap: Keymap::default(),
+        mouse: false,
+        warnings: Vec::new(),
+    };
+    let mut app = App::new(config, snap.clone(), seed::now());
+    for e in seed::events(&snap) {
+        app.push_event(e);
+    }
+    app.resize(w, h);
+    app
+}
+
+/// Copies the telemetry the frame needs (as the run loop does), then draws.
+fn shot(app: &mut App) -> String {
+    let telemetry = seed::telemetry(&app.snapshot.clone(), usize::MAX);
+    app.copy_tails(&telemetry);
+    render_text(app)
+}
+
+fn check(name: &str, setup: impl Fn(&mut App)) {
+    for size in SIZES {
+        let mut a = app(40, size);
+        setup(&mut a);
+        let text = shot(&mut a);
+        insta::assert_snapshot!(format!("{name}_{}x{}", size.0, size.1), text);
+    }
+}
+
+#[test]
+fn agents_view() {
+    check("agents", |_| {});
+}
+
+#[test]
+fn agents_filtered_sorted_and_marked() {
+    check("agents_filtered", |a| {
+        press(a, &["/"]);
+        type_text(a, "env=prod !status=down");
+        press(a, &["enter", "N", "space", "space"]);
+    });
+}
+
+#[test]
+fn filter_input_open() {
+    check("filter_input", |a| {
+        press(a, &["/"]);
+        type_text(a, "edge");
+    });
+}
+
+#[test]
+fn agent_detail_sections() {
+    for (section, keys) in [
+        ("overview", &[][..]),
+        ("telemetry", &["tab"][..]),
+        ("health", &["tab", "tab"][..]),
+        ("config", &["tab", "tab", "tab"][..]),
+    ] {
+        check(&format!("detail_{section}"), |a| {
+            // The first agent whose configuration failed (it is unhealthy too).
+            let target = a.shown_ids().position(|id| {
+                a.snapshot.get(&id).is_some_and(|v| {
+                    v.remote_config_status
+                        .as_ref()
+                        .is_some_and(|s| !s.error_message.is_empty())
+                })
+            });
+            for _ in 0..target.unwrap_or(0) {
+                press(a, &["j"]);
+            }
+            press(a, &["enter"]);
+            press(a, keys);
+        });
+    }
+}
+
+#[test]
+fn configurations_view() {
+    check("configs", |a| {
+        press(a, &["2"]);
+    });
+}
+
+#[test]
+fn events_view() {
+    check("events", |a| {
+        press(a, &["3", "k", "k"]);
+    });
+}
+
+#[test]
+fn help_overlay() {
+    check("help", |a| {
+        press(a, &["?"]);
+    });
+}
+
+#[test]
+fn command_palette() {
+    check("palette", |a| {
+        press(a, &[":"]);
+        type_text(a, "th");
+    });
+}
+
+#[test]
+fn types_view() {
+    check("types", |a| {
+        press(a, &[":"]);
+        type_text(a, "types");
+        press(a, &["enter"]);
+    });
+}
+
+#[test]
+fn empty_fleet() {
+    for size in SIZES {
+        let mut a = app(0, size);
+        let text = shot(&mut a);
+        insta::assert_snapshot!(format!("empty_{}x{}", size.0, size.1), text);
+    }
+}
+
+#[test]
+fn too_small_screen_says_what_it_needs() {
+    let mut a = app(40, (70, 20));
+    let text = shot(&mut a);
+    assert!(text.contains("terminal too small"), "{text}");
+    assert!(text.contains("need 80×24, have 70×20"), "{text}");
+    insta::assert_snapshot!("too_small_70x20", text);
+}

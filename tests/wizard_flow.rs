@@ -1,0 +1,668 @@
+//! The pipeline builder as a pure state machine: keys in, state and effects out, no
+//! terminal and no server (effects are checked, and their results fed back by hand).
+
+use std::sync::Arc;
+
+use fleetdeck::catalog::{ApplyResult, ApplyStatus};
+use fleetdeck::pipeline::builder::FieldValue;
+use fleetdeck::pipeline::{Configuration, TypeKind};
+use fleetdeck::tui::seed;
+use fleetdeck::tui::testing::{press, type_text};
+use fleetdeck::tui::wizard::{
+    DiffWith, Mode, PushState, PushTargets, SaveState, Step, TargetMode, Wizard, WizardEffect,
+    WizardMsg,
+};
+use fleetdeck::tui::{App, AppConfig, ColorLevel, Effect, Keymap, ServerInfo};
+
+fn app() -> App {
+    let config = AppConfig {
+        server: ServerInfo {
+            listen: "0.0.0.0:4320".parse().unwrap(),
+            api_listen: "127.0.0.1:4321".parse().unwrap(),
+            public_url: "http://fleet.example.net:4320".into(),
+            secret_file: "/var/lib/fleetdeck/agent-secret".into(),
+            version: "0.1.0".into(),
+        },
+        theme: "dark".into(),
+        color_level: ColorLevel::TrueColor,
+        keymap: Keymap::default(),
+        mouse: false,
+        warnings: Vec::new(),
+    };
+    let mut a = App::new(config, Arc::new(seed::fleet(12, 1)), seed::now());
+    a.resize(120, 40);
+    a
+}
+
+fn wiz(a: &App) -> &Wizard {
+    a.wizard.as_ref().expect("the wizard is open")
+}
+
+fn wizard_effects(effects: Vec<Effect>) -> Vec<WizardEffect> {
+    effects
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Wizard(w) => Some(w),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Keys only: OTLP receiver → batch → OTLP/HTTP exporter, up to the review step.
+fn build_otlp_pipeline(a: &mut App) {
+    let opened = wizard_effects(press(a, &["n"]));
+    assert_eq!(opened, vec![WizardEffect::Load { edit: None }]);
+    press(a, &["/"]);
+    type_text(a, "otlp");
+    press(a, &["enter", "space", "n"]);
+    assert_eq!(wiz(a).step, Step::Configure);
+    press(a, &["n", "a"]);
+    type_text(a, "batch");
+    press(a, &["enter", "n", "a"]);
+    type_text(a, "otlphttp");
+    press(a, &["enter", "enter"]);
+    type_text(a, "https://collector.example.net:4318");
+    press(a, &["enter", "n"]);
+}
+
+#[test]
+fn n_opens_the_builder_and_keys_alone_build_a_pipeline() {
+    let mut a = app();
+    build_otlp_pipeline(&mut a);
+    let w = wiz(&a);
+    assert_eq!(w.step, Step::Review);
+    assert!(w.review.problems.is_empty(), "{:?}", w.review.problems);
+    let yaml = w.review.yaml.as_deref().unwrap_or_default();
+    for want in [
+        "otlp/",
+        "batch/",
+        "otlphttp/",
+        "https://collector.example.net:4318",
+    ] {
+        assert!(yaml.contains(want), "{want} missing from:\n{yaml}");
+    }
+    let cfg = w.configuration();
+    assert_eq!(cfg.spec.sources[0].type_name, "otlp");
+    assert_eq!(cfg.spec.processors[0].type_name, "batch");
+    assert_eq!(
+        cfg.spec.destinations[0].type_name.as_deref(),
+        Some("otlphttp")
+    );
+}
+
+#[test]
+fn saving_names_the_configuration_and_asks_the_catalog() {
+    let mut a = app();
+    build_otlp_pipeline(&mut a);
+    press(&mut a, &["n"]);
+    assert_eq!(wiz(&a).step, Step::Save);
+    assert!(
+        matches!(wiz(&a).mode, Mode::Name(_)),
+        "an unnamed configuration asks for a name at once"
+    );
+    type_text(&mut a, "edge otlp");
+    press(&mut a, &["enter"]);
+    match &wiz(&a).mode {
+        Mode::Name(ed) => assert!(ed.error.as_deref().unwrap_or("").contains("letters")),
+        other => panic!("a bad name keeps the editor open, got {other:?}"),
+    }
+    press(&mut a, &["ctrl+u"]);
+    for _ in 0..10 {
+        press(&mut a, &["backspace"]);
+    }
+    type_text(&mut a, "edge-otlp");
+    press(&mut a, &["enter"]);
+    assert_eq!(wiz(&a).name, "edge-otlp");
+    let effects = wizard_effects(press(&mut a, &["enter"]));
+    let [WizardEffect::Save(cfg)] = effects.as_slice() else {
+        panic!("expected one save, got {effects:?}");
+    };
+    assert_eq!(cfg.metadata.name, "edge-otlp");
+    assert_eq!(wiz(&a).save, SaveState::Saving);
+    // Pushing is refused until the catalog says it is saved.
+    press(&mut a, &["n"]);
+    assert_eq!(wiz(&a).step, Step::Save);
+    a.wizard_message(WizardMsg::Saved(ApplyResult {
+        kind: "Configuration".into(),
+        name: "edge-otlp".into(),
+        status: ApplyStatus::Created,
+        version: Some(1),
+        problems: Vec::new(),
+    }));
+    press(&mut a, &["n"]);
+    assert_eq!(wiz(&a).step, Step::Push);
+}
+
+#[test]
+fn back_and_forward_keep_every_input() {
+    let mut a = app();
+    build_otlp_pipeline(&mut a);
+    let before = wiz(&a).configuration();
+    press(&mut a, &["b", "b", "b", "b"]);
+    assert_eq!(wiz(&a).step, Step::Sources);
+    press(&mut a, &["n", "n", "n", "n"]);
+    assert_eq!(wiz(&a).step, Step::Review);
+    assert_eq!(wiz(&a).configuration(), before);
+    assert!(wiz(&a).review.problems.is_empty());
+}
+
+#[test]
+fn escape_asks_before_discarding_changes() {
+    let mut a = app();
+    // Nothing changed yet: Esc just closes.
+    press(&mut a, &["n", "esc"]);
+    assert!(a.wizard.is_none());
+    press(&mut a, &["n", "space", "esc"]);
+    assert!(matches!(wiz(&a).mode, Mode::ConfirmDiscard));
+    press(&mut a, &["k"]);
+    assert!(
+        a.wizard.is_some(),
+        "any key but y keeps editing, input intact"
+    );
+    assert_eq!(wiz(&a).draft.sources.len(), 1);
+    let effects = wizard_effects(press(&mut a, &["esc", "y"]));
+    assert!(a.wizard.is_none());
+    assert_eq!(effects, vec![WizardEffect::StopFollowing]);
+    assert_eq!(
+        a.route(),
+        fleetdeck::tui::app::Route::Agents,
+        "back where it was opened"
+    );
+}
+
+#[test]
+fn steps_refuse_to_go_on_without_what_they_need() {
+    let mut a = app();
+    press(&mut a, &["n", "n"]);
+    assert_eq!(wiz(&a).step, Step::Sources, "no source chosen");
+    press(&mut a, &["space", "n", "n", "n"]);
+    assert_eq!(wiz(&a).step, Step::Destinations, "processors are optional");
+    press(&mut a, &["n"]);
+    assert_eq!(wiz(&a).step, Step::Destinations, "no destination yet");
+    press(&mut a, &["a"]);
+    type_text(&mut a, "otlphttp");
+    press(&mut a, &["enter", "n"]);
+    assert_eq!(wiz(&a).step, Step::Review);
+    let problems = wiz(&a).review.problems.join("\n");
+    assert!(
+        problems.contains("endpoint") && problems.contains("required"),
+        "{problems}"
+    );
+    press(&mut a, &["n"]);
+    assert_eq!(wiz(&a).step, Step::Review, "problems block saving");
+}
+
+#[test]
+fn forms_hide_irrelevant_fields_fold_advanced_ones_and_validate_inline() {
+    let mut a = app();
+    press(&mut a, &["n", "/"]);
+    type_text(&mut a, "otlp");
+    press(&mut a, &["enter", "space", "n"]);
+    let labels = |a: &App| -> Vec<String> {
+        let w = wiz(a);
+        let c = w.current().expect("a component");
+        c.visible(w.advanced)
+            .iter()
+            .map(|i| c.fields[*i].def.name.clone())
+            .collect()
+    };
+    assert!(labels(&a).contains(&"grpc_port".to_string()));
+    // enable_grpc is the third field: space turns it off and grpc_port disappears.
+    press(&mut a, &["j", "j", "space"]);
+    assert!(!labels(&a).contains(&"grpc_port".to_string()));
+    // An int field refuses words inline.
+    let http = labels(&a)
+        .iter()
+        .position(|n| n == "http_port")
+        .expect("http_port");
+    press(&mut a, &["g"]);
+    for _ in 0..http {
+        press(&mut a, &["j"]);
+    }
+    press(&mut a, &["enter", "backspace", "backspace"]);
+    type_text(&mut a, "xx");
+    press(&mut a, &["enter"]);
+    let w = wiz(&a);
+    let c = w.current().expect("a component");
+    let i = w.current_field().expect("a field");
+    assert_eq!(c.fields[i].def.name, "http_port");
+    assert!(
+        c.problem(i)
+            .unwrap_or_default()
+            .contains("not a whole number"),
+        "{:?}",
+        c.problem(i)
+    );
+    // Advanced parameters are folded until A.
+    press(&mut a, &["b"]);
+    press(&mut a, &["/"]);
+    press(&mut a, &["ctrl+u"]);
+    for _ in 0..4 {
+        press(&mut a, &["backspace"]);
+    }
+    type_text(&mut a, "filelog");
+    press(&mut a, &["enter", "space", "n", "tab"]);
+    let w = wiz(&a);
+    let c = w.current().expect("filelog");
+    assert_eq!(c.type_name, "filelog");
+    let folded = c.folded();
+    let shown = c.visible(false).len();
+    assert!(folded > 0, "filelog has advanced parameters");
+    press(&mut a, &["A"]);
+    let w = wiz(&a);
+    assert_eq!(
+        w.current().map(|c| c.visible(true).len()),
+        Some(shown + folded)
+    );
+}
+
+#[test]
+fn pick_lists_choose_enum_values_and_toggle_enums() {
+    let mut a = app();
+    press(&mut a, &["n", "/"]);
+    type_text(&mut a, "otlp");
+    press(&mut a, &["enter", "space", "n"]);
+    // telemetry_types (enums) is the first field: drop Logs.
+    press(&mut a, &["enter", "space", "enter"]);
+    let w = wiz(&a);
+    let c = w.current().expect("otlp");
+    assert_eq!(
+        c.fields[0].value,
+        FieldValue::Choices(vec!["Metrics".into(), "Traces".into()])
+    );
+    // Destinations: compression is an enum; pick "none" from its list.
+    press(&mut a, &["n", "n", "a"]);
+    type_text(&mut a, "otlphttp");
+    press(&mut a, &["enter"]);
+    let w = wiz(&a);
+    let c = w.current().expect("otlphttp");
+    let at = c
+        .visible(false)
+        .iter()
+        .position(|i| c.fields[*i].def.name == "compression")
+        .expect("compression shown");
+    for _ in 0..at {
+        press(&mut a, &["j"]);
+    }
+    press(&mut a, &["enter", "j", "j", "j", "enter"]);
+    let c = wiz(&a).current().expect("otlphttp");
+    let f = c
+        .fields
+        .iter()
+        .find(|f| f.def.name == "compression")
+        .expect("field");
+    assert_eq!(f.value, FieldValue::Choice("none".into()));
+}
+
+#[test]
+fn maps_are_edited_as_lines_and_bad_lines_are_refused_in_place() {
+    let mut a = app();
+    press(&mut a, &["n", "space", "n", "n", "n", "a"]);
+    type_text(&mut a, "otlphttp");
+    press(&mut a, &["enter"]);
+    let w = wiz(&a);
+    let c = w.current().expect("otlphttp");
+    let at = c
+        .visible(false)
+        .iter()
+        .position(|i| c.fields[*i].def.name == "headers")
+        .expect("headers shown");
+    for _ in 0..at {
+        press(&mut a, &["j"]);
+    }
+    press(&mut a, &["enter"]);
+    type_text(&mut a, "x-team=edge");
+    press(&mut a, &["enter"]);
+    type_text(&mut a, "oops");
+    press(&mut a, &["ctrl+s"]);
+    match &wiz(&a).mode {
+        Mode::Field { editor, .. } => {
+            assert!(editor.error.as_deref().unwrap_or("").contains("line 2"))
+        }
+        other => panic!("the editor stays open on a bad line, got {other:?}"),
+    }
+    press(
+        &mut a,
+        &["backspace", "backspace", "backspace", "backspace"],
+    );
+    type_text(&mut a, "x-env=prod");
+    press(&mut a, &["ctrl+s"]);
+    let c = wiz(&a).current().expect("otlphttp");
+    let f = c
+        .fields
+        .iter()
+        .find(|f| f.def.name == "headers")
+        .expect("headers");
+    assert_eq!(
+        f.value,
+        FieldValue::Pairs(vec![
+            ("x-team".into(), "edge".into()),
+            ("x-env".into(), "prod".into())
+        ])
+    );
+}
+
+#[test]
+fn processors_are_added_reordered_and_removed() {
+    let mut a = app();
+    press(&mut a, &["n", "space", "n", "n"]);
+    for name in ["batch", "memory_limiter", "resourcedetection"] {
+        press(&mut a, &["a"]);
+        type_text(&mut a, name);
+        press(&mut a, &["enter"]);
+    }
+    let order = |a: &App| -> Vec<String> {
+        wiz(a)
+            .draft
+            .processors
+            .iter()
+            .map(|c| c.type_name.clone())
+            .collect()
+    };
+    assert_eq!(order(&a), ["batch", "memory_limiter", "resourcedetection"]);
+    // The last added is current: move it to the front, then remove the batch.
+    press(&mut a, &["K", "K"]);
+    assert_eq!(order(&a), ["resourcedetection", "batch", "memory_limiter"]);
+    press(&mut a, &["tab", "x"]);
+    assert_eq!(order(&a), ["resourcedetection", "memory_limiter"]);
+}
+
+#[test]
+fn an_existing_configuration_opens_with_its_values_and_diffs_against_itself() {
+    let mut a = app();
+    a.set_types(Arc::new(fleetdeck::pipeline::TypeRegistry::builtin()));
+    let text = "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: web\nspec:\n  sources:\n    - type: otlp\n      parameters: {http_port: 4319}\n  destinations:\n    - type: otlphttp\n      parameters: {endpoint: \"https://old:4318\"}\n";
+    let cfg: Configuration = serde_norway::from_str(text).unwrap();
+    let effects = wizard_effects(press(&mut a, &[":"]).into_iter().collect());
+    assert!(effects.is_empty());
+    type_text(&mut a, "edit web");
+    let effects = wizard_effects(press(&mut a, &["enter"]));
+    assert_eq!(
+        effects,
+        vec![WizardEffect::Load {
+            edit: Some("web".into())
+        }]
+    );
+    assert!(wiz(&a).loading);
+    a.wizard_message(WizardMsg::Loaded {
+        configs: vec![("web".into(), 3, cfg.clone())],
+        destinations: Vec::new(),
+        edit: Some(Ok((3, Box::new(cfg)))),
+    });
+    let w = wiz(&a);
+    assert!(!w.loading);
+    assert!(!w.changed(), "opening is not a change");
+    assert_eq!(w.draft.sources[0].type_name, "otlp");
+    // Change the endpoint, then review: the diff is against version 3.
+    press(&mut a, &["n", "n", "n", "enter", "ctrl+u"]);
+    type_text(&mut a, "https://new:4318");
+    press(&mut a, &["enter", "n"]);
+    let w = wiz(&a);
+    assert_eq!(w.diff_with, DiffWith::Previous);
+    assert!(w.review.diff_title.contains("web version 3"));
+    let diff = w.review.diff.as_ref().expect("a diff");
+    let changed: Vec<String> = diff
+        .iter()
+        .filter(|l| l.marker() != ' ')
+        .map(|l| format!("{}{}", l.marker(), l.text().trim()))
+        .collect();
+    assert!(
+        changed
+            .iter()
+            .any(|l| l.starts_with('-') && l.contains("old")),
+        "{changed:?}"
+    );
+    assert!(
+        changed
+            .iter()
+            .any(|l| l.starts_with('+') && l.contains("new")),
+        "{changed:?}"
+    );
+    // The name of an edited configuration stays.
+    press(&mut a, &["n"]);
+    assert!(matches!(wiz(&a).mode, Mode::Normal));
+    assert_eq!(wiz(&a).name, "web");
+}
+
+#[test]
+fn the_review_diffs_against_an_agents_effective_config() {
+    let mut a = app();
+    build_otlp_pipeline(&mut a);
+    press(&mut a, &["d"]);
+    let w = wiz(&a);
+    let DiffWith::Agent(id) = w.diff_with else {
+        panic!("d moves on to an agent, got {:?}", w.diff_with);
+    };
+    let name = a
+        .snapshot
+        .get(&id)
+        .map(|x| x.name.clone())
+        .unwrap_or_default();
+    assert!(
+        w.review.diff_title.contains(&name),
+        "{}",
+        w.review.diff_title
+    );
+    assert!(w.review.diff.is_some());
+    press(&mut a, &["]"]);
+    assert_ne!(
+        wiz(&a).diff_with,
+        DiffWith::Agent(id),
+        "] picks the next agent"
+    );
+    press(&mut a, &["d"]);
+    assert_eq!(wiz(&a).diff_with, DiffWith::Nothing);
+    assert!(wiz(&a).review.diff.is_none());
+}
+
+#[test]
+fn e_hands_the_yaml_to_the_editor_and_checks_what_comes_back() {
+    let mut a = app();
+    build_otlp_pipeline(&mut a);
+    let effects = wizard_effects(press(&mut a, &["e"]));
+    let [WizardEffect::EditRaw { text }] = effects.as_slice() else {
+        panic!("expected EditRaw, got {effects:?}");
+    };
+    assert!(text.contains("receivers:"), "{text}");
+    // Broken YAML comes back: it is kept (to fix with e) and its problem is listed.
+    a.wizard_message(WizardMsg::Edited(Ok("receivers: [".into())));
+    let w = wiz(&a);
+    assert!(w.draft.raw.is_some());
+    assert!(
+        w.review
+            .problems
+            .iter()
+            .any(|p| p.contains("not valid YAML")),
+        "{:?}",
+        w.review.problems
+    );
+    let fixed = text.replace("4318", "4320");
+    a.wizard_message(WizardMsg::Edited(Ok(fixed.clone())));
+    let w = wiz(&a);
+    assert!(w.review.problems.is_empty(), "{:?}", w.review.problems);
+    assert_eq!(w.configuration().spec.raw.as_deref(), Some(fixed.as_str()));
+    // x drops the raw text and the built pipeline is back.
+    press(&mut a, &["x"]);
+    assert!(wiz(&a).configuration().spec.raw.is_none());
+    assert_eq!(wiz(&a).configuration().spec.sources.len(), 1);
+}
+
+fn saved(a: &mut App) {
+    build_otlp_pipeline(a);
+    press(a, &["n"]);
+    type_text(a, "edge-otlp");
+    press(a, &["enter", "enter"]);
+    a.wizard_message(WizardMsg::Saved(ApplyResult {
+        kind: "Configuration".into(),
+        name: "edge-otlp".into(),
+        status: ApplyStatus::Created,
+        version: Some(1),
+        problems: Vec::new(),
+    }));
+    press(a, &["n"]);
+}
+
+#[test]
+fn targets_are_marked_agents_or_a_selector_with_a_live_count() {
+    let mut a = app();
+    // Agents marked in the agents view come along.
+    press(&mut a, &["space", "space"]);
+    let marked: Vec<_> = a.agents.marks.iter().copied().collect();
+    saved(&mut a);
+    assert_eq!(wiz(&a).targets.marks.len(), 2);
+    let effects = wizard_effects(press(&mut a, &["enter"]));
+    let [
+        WizardEffect::Push {
+            config,
+            version,
+            targets,
+        },
+    ] = effects.as_slice()
+    else {
+        panic!("expected a push, got {effects:?}");
+    };
+    assert_eq!((config.as_str(), *version), ("edge-otlp", 1));
+    let PushTargets::Agents(ids) = targets else {
+        panic!("marked agents")
+    };
+    let mut want = marked.clone();
+    want.sort();
+    assert_eq!(ids, &want);
+    assert!(matches!(wiz(&a).push, PushState::Starting));
+
+    // The selector counts matches as it is typed.
+    let mut a = app();
+    saved(&mut a);
+    press(&mut a, &["tab"]);
+    assert_eq!(wiz(&a).targets.mode, TargetMode::Selector);
+    type_text(&mut a, "env=prod");
+    let prod = a
+        .snapshot
+        .agents
+        .iter()
+        .filter(|x| x.labels.get("env").map(String::as_str) == Some("prod"))
+        .count();
+    assert!(prod > 0);
+    assert_eq!(wiz(&a).selector_matches(&a.snapshot).map(|m| m.0), Ok(prod));
+    type_text(&mut a, ",tier in (");
+    assert!(wiz(&a).selector_matches(&a.snapshot).is_err());
+    press(&mut a, &["ctrl+u"]);
+    type_text(&mut a, "env=nowhere");
+    press(&mut a, &["enter", "enter"]);
+    assert!(
+        matches!(wiz(&a).push, PushState::Choosing),
+        "a selector matching nothing is not pushed"
+    );
+    press(&mut a, &["/", "ctrl+u"]);
+    type_text(&mut a, "env=prod");
+    let effects = wizard_effects(press(&mut a, &["enter", "enter"]));
+    assert!(
+        matches!(effects.as_slice(), [WizardEffect::Push { targets: PushTargets::Selector(s), .. }] if s == "env=prod"),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn a_started_rollout_is_followed_and_can_be_steered() {
+    use fleetdeck::fleet::delivery::ConfigRef;
+    use fleetdeck::rollout::plan::{AgentProgress, AgentStep, Progress};
+    use fleetdeck::rollout::{RolloutOptions, RolloutStatus, RolloutView};
+    let mut a = app();
+    press(&mut a, &["space"]);
+    saved(&mut a);
+    press(&mut a, &["enter"]);
+    let id = a.snapshot.agents[0].id;
+    let view = RolloutView {
+        config: ConfigRef {
+            name: "edge-otlp".into(),
+            version: 1,
+        },
+        status: RolloutStatus::Running,
+        phases_started: 1,
+        progress: Progress {
+            total: 1,
+            in_flight: 1,
+            ..Progress::default()
+        },
+        options: RolloutOptions::default(),
+        agents: vec![AgentProgress {
+            id,
+            step: AgentStep::InFlight,
+            previous: None,
+            phase: Some(0),
+        }],
+    };
+    let more = wizard_effects(a.wizard_message(WizardMsg::Pushed(Ok(view.clone()))));
+    assert_eq!(
+        more,
+        vec![WizardEffect::Follow {
+            config: "edge-otlp".into()
+        }]
+    );
+    let effects = wizard_effects(press(&mut a, &["p", "R"]));
+    assert_eq!(
+        effects,
+        vec![
+            WizardEffect::Steer {
+                config: "edge-otlp".into(),
+                how: fleetdeck::tui::wizard::Steer::Pause
+            },
+            WizardEffect::Steer {
+                config: "edge-otlp".into(),
+                how: fleetdeck::tui::wizard::Steer::Rollback
+            },
+        ]
+    );
+    let mut failed = view;
+    failed.agents[0].step = AgentStep::Failed("exporter otlphttp: bad endpoint".into());
+    a.wizard_message(WizardMsg::Rollout(Ok(failed)));
+    let PushState::Following { view: Some(v), .. } = &wiz(&a).push else {
+        panic!("following");
+    };
+    assert!(matches!(v.agents[0].step, AgentStep::Failed(_)));
+    // Leaving while following does not ask (everything is saved) and stops following.
+    let effects = wizard_effects(press(&mut a, &["esc"]));
+    assert_eq!(effects, vec![WizardEffect::StopFollowing]);
+    assert!(a.wizard.is_none());
+}
+
+#[test]
+fn the_palette_opens_the_builder_and_edit_needs_a_name() {
+    let mut a = app();
+    press(&mut a, &[":"]);
+    type_text(&mut a, "new");
+    let effects = wizard_effects(press(&mut a, &["enter"]));
+    assert_eq!(effects, vec![WizardEffect::Load { edit: None }]);
+    assert_eq!(wiz(&a).step, Step::Sources);
+    let mut a = app();
+    press(&mut a, &[":"]);
+    type_text(&mut a, "edit");
+    press(&mut a, &["enter"]);
+    assert!(a.wizard.is_none());
+    assert!(
+        a.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("needs a configuration name"))
+    );
+}
+
+#[test]
+fn sources_are_searchable_by_signal() {
+    let mut a = app();
+    press(&mut a, &["n", "/"]);
+    type_text(&mut a, "traces");
+    let names: Vec<String> = wiz(&a)
+        .source_types()
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+    assert!(names.contains(&"otlp".to_string()), "{names:?}");
+    assert!(!names.contains(&"hostmetrics".to_string()), "{names:?}");
+    let types = wiz(&a).types.clone();
+    assert!(names.iter().all(|n| {
+        types
+            .get(TypeKind::Source, n)
+            .is_some_and(|t| t.signals().iter().any(|s| s.as_str() == "traces"))
+            || n.contains("traces")
+    }));
+}

@@ -1,0 +1,229 @@
+//! Every screen of the pipeline builder at 80×24 and 120×40, from a seeded fleet,
+//! compared with the committed insta snapshots (`cargo insta review` accepts changes).
+
+use std::sync::Arc;
+
+use fleetdeck::catalog::{ApplyResult, ApplyStatus};
+use fleetdeck::fleet::delivery::ConfigRef;
+use fleetdeck::rollout::plan::{AgentProgress, AgentStep, Progress};
+use fleetdeck::rollout::{RolloutOptions, RolloutStatus, RolloutView};
+use fleetdeck::tui::seed;
+use fleetdeck::tui::testing::{press, render_text, type_text};
+use fleetdeck::tui::wizard::WizardMsg;
+use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn app((w, h): (u16, u16)) -> App {
+    let config = AppConfig {
+        server: ServerInfo {
+            listen: "0.0.0.0:4320".parse().unwrap(),
+            api_listen: "127.0.0.1:4321".parse().unwrap(),
+            public_url: "http://fleet.example.net:4320".into(),
+            secret_file: "/var/lib/fleetdeck/agent-secret".into(),
+            version: "0.1.0".into(),
+        },
+        theme: "dark".into(),
+        color_level: ColorLevel::TrueColor,
+        keymap: Keymap::default(),
+        mouse: false,
+        warnings: Vec::new(),
+    };
+    let mut a = App::new(config, Arc::new(seed::fleet(12, 1)), seed::now());
+    a.resize(w, h);
+    a
+}
+
+fn check(name: &str, setup: impl Fn(&mut App)) {
+    for size in SIZES {
+        let mut a = app(size);
+        setup(&mut a);
+        insta::assert_snapshot!(format!("{name}_{}x{}", size.0, size.1), render_text(&a));
+    }
+}
+
+fn to_destinations(a: &mut App) {
+    press(a, &["n", "/"]);
+    type_text(a, "otlp");
+    press(a, &["enter", "space", "n", "n", "a"]);
+    type_text(a, "batch");
+    press(a, &["enter", "n", "a"]);
+    type_text(a, "otlphttp");
+    press(a, &["enter"]);
+}
+
+fn to_review(a: &mut App) {
+    to_destinations(a);
+    press(a, &["enter"]);
+    type_text(a, "https://collector.example.net:4318");
+    press(a, &["enter", "n"]);
+}
+
+fn to_push(a: &mut App) {
+    to_review(a);
+    press(a, &["n"]);
+    type_text(a, "edge-otlp");
+    press(a, &["enter", "enter"]);
+    a.wizard_message(WizardMsg::Saved(ApplyResult {
+        kind: "Configuration".into(),
+        name: "edge-otlp".into(),
+        status: ApplyStatus::Created,
+        version: Some(1),
+        problems: Vec::new(),
+    }));
+    press(a, &["n"]);
+}
+
+#[test]
+fn step1_sources() {
+    check("wizard_sources", |a| {
+        press(a, &["n", "j", "j", "space", "j"]);
+    });
+}
+
+#[test]
+fn step1_sources_searched_by_signal() {
+    check("wizard_sources_search", |a| {
+        press(a, &["n", "/"]);
+        type_text(a, "traces");
+    });
+}
+
+#[test]
+fn step2_form_with_pick_list() {
+    check("wizard_form_pick", |a| {
+        press(a, &["n", "/"]);
+        type_text(a, "otlp");
+        press(a, &["enter", "space", "n", "enter"]);
+    });
+}
+
+#[test]
+fn step2_form_with_inline_error_and_advanced_fields() {
+    check("wizard_form_filelog", |a| {
+        press(a, &["n", "/"]);
+        type_text(a, "filelog");
+        press(a, &["enter", "space", "n", "enter", "ctrl+u", "enter", "A"]);
+    });
+}
+
+#[test]
+fn step3_processors_adding() {
+    check("wizard_processors_add", |a| {
+        press(a, &["n", "space", "n", "n", "a"]);
+        type_text(a, "b");
+    });
+}
+
+#[test]
+fn step4_destination_form_with_required_field() {
+    check("wizard_destinations", to_destinations);
+}
+
+#[test]
+fn step4_map_editor() {
+    check("wizard_map_editor", |a| {
+        to_destinations(a);
+        press(a, &["j", "enter"]);
+        type_text(a, "x-team=edge");
+        press(a, &["enter"]);
+        type_text(a, "oops");
+        press(a, &["ctrl+s"]);
+    });
+}
+
+#[test]
+fn step5_review() {
+    check("wizard_review", to_review);
+}
+
+#[test]
+fn step5_review_with_problems() {
+    check("wizard_review_problems", |a| {
+        to_destinations(a);
+        press(a, &["n"]);
+    });
+}
+
+#[test]
+fn step5_review_diff_with_an_agent() {
+    check("wizard_review_diff", |a| {
+        to_review(a);
+        press(a, &["d"]);
+    });
+}
+
+#[test]
+fn step6_save() {
+    check("wizard_save", |a| {
+        to_review(a);
+        press(a, &["n"]);
+        type_text(a, "edge-otlp");
+        press(a, &["enter"]);
+    });
+}
+
+#[test]
+fn step7_targets() {
+    check("wizard_targets", |a| {
+        to_push(a);
+        press(a, &["space", "space"]);
+    });
+}
+
+#[test]
+fn step7_selector() {
+    check("wizard_selector", |a| {
+        to_push(a);
+        press(a, &["tab"]);
+        type_text(a, "env=prod");
+    });
+}
+
+#[test]
+fn step7_following_a_rollout() {
+    check("wizard_rollout", |a| {
+        to_push(a);
+        press(a, &["space", "space", "space", "enter"]);
+        let ids: Vec<_> = a.snapshot.agents.iter().take(3).map(|x| x.id).collect();
+        let step = |i: usize| match i {
+            0 => AgentStep::Applied,
+            1 => AgentStep::Failed("exporter otlphttp: connection refused".into()),
+            _ => AgentStep::InFlight,
+        };
+        let view = RolloutView {
+            config: ConfigRef {
+                name: "edge-otlp".into(),
+                version: 1,
+            },
+            status: RolloutStatus::Running,
+            phases_started: 1,
+            progress: Progress {
+                total: 3,
+                in_flight: 1,
+                applied: 1,
+                failed: 1,
+                ..Progress::default()
+            },
+            options: RolloutOptions::default(),
+            agents: ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| AgentProgress {
+                    id: *id,
+                    step: step(i),
+                    previous: None,
+                    phase: Some(0),
+                })
+                .collect(),
+        };
+        a.wizard_message(WizardMsg::Pushed(Ok(view)));
+    });
+}
+
+#[test]
+fn discard_question() {
+    check("wizard_discard", |a| {
+        press(a, &["n", "space", "esc"]);
+    });
+}

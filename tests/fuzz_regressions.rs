@@ -59,3 +59,75 @@ fn resources_corpus_replays_cleanly() {
 fn template_corpus_replays_cleanly() {
     assert!(replay("template", harness::template) >= 3);
 }
+
+/// Runs `f` on a thread with the stack a tokio worker gets (2 MiB), where the API and the
+/// catalog parse templates; a stack overflow there aborts the whole server.
+fn on_worker_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .expect("thread")
+        .join()
+        .expect("no panic")
+}
+
+/// Finding: deeply nested `{{if}}` blocks or parentheses overflowed the stack in the
+/// template parser (process abort). Now refused with the line and the limit.
+#[test]
+fn deeply_nested_templates_are_refused_not_a_stack_overflow() {
+    use fleetdeck::pipeline::template::render_str;
+    let data = serde_json::json!({"on": true});
+    let ifs = |n: usize| format!("{}x{}", "{{if .on}}".repeat(n), "{{end}}".repeat(n));
+    let parens = |n: usize| format!("{{{{ {}.on{} }}}}", "(".repeat(n), ")".repeat(n));
+    let else_ifs = |n: usize| {
+        format!(
+            "{{{{if false}}}}{}{{{{else}}}}x{{{{end}}}}",
+            "{{else if false}}".repeat(n)
+        )
+    };
+
+    // Real templates nest a few levels and keep working.
+    let d = data.clone();
+    let shallow = on_worker_stack(move || {
+        (
+            render_str(&ifs(50), &d),
+            render_str(&parens(50), &d),
+            render_str(&else_ifs(50), &d),
+        )
+    });
+    assert_eq!(shallow.0.as_deref(), Ok("x"));
+    assert_eq!(shallow.1.as_deref(), Ok("true"));
+    assert_eq!(shallow.2.as_deref(), Ok("x"));
+
+    for src in [ifs(20_000), parens(20_000), else_ifs(20_000)] {
+        let d = data.clone();
+        let e = on_worker_stack(move || render_str(&src, &d)).expect_err("refused");
+        assert!(e.message.contains("nests deeper than"), "{e}");
+        assert_eq!(e.line, 1, "{e}");
+    }
+}
+
+/// The same finding through resource-type loading, as `fleetdeck apply` reaches it: the
+/// problem names the type and template, and nothing crashes.
+#[test]
+fn a_resource_type_with_a_hostile_template_is_a_problem_not_a_crash() {
+    let template = format!(
+        "{}x{}",
+        "{{if .on}}".repeat(20_000),
+        "{{end}}".repeat(20_000)
+    );
+    let yaml = format!(
+        "apiVersion: fleetdeck/v1\nkind: ProcessorType\nmetadata: {{name: deep}}\nspec:\n  \
+         parameters: [{{name: on, type: bool, default: true}}]\n  logs:\n    processors: '{template}'\n"
+    );
+    let problems = on_worker_stack(move || {
+        fleetdeck::pipeline::parse_resources(&yaml, Some("deep.yaml"))
+            .err()
+            .map(|ps| fleetdeck::pipeline::Problems(ps).to_string())
+    })
+    .expect("refused");
+    assert!(
+        problems.contains("deep") && problems.contains("nests deeper than"),
+        "{problems}"
+    );
+}

@@ -24,7 +24,7 @@ pub fn banner(settings: &Settings, rt: &Runtime) {
         settings.secret_source
     );
     tracing::info!(
-        api = %format!("http://{}/api/v1", rt.api_addr),
+        api = %rt.api_url(),
         "management API; token: {} (clients send 'Authorization: Bearer <token>')",
         settings.api_token_source
     );

@@ -20,4 +20,5 @@ pub mod runtime;
 pub mod settings;
 pub mod sim;
 pub mod store;
+pub mod tls;
 pub mod tui;

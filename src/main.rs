@@ -28,10 +28,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fleetdeck: {e:#}");
+            eprintln!("fleetdeck: {}", describe(&e));
             ExitCode::from(fleetdeck::cli::client::exit_code(&e))
         }
     }
+}
+
+/// The error and its causes on one line, skipping a cause its parent already quotes (our
+/// errors name their cause in their own message).
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Runs an async command on a multi-threaded runtime.
@@ -167,8 +184,7 @@ fn init_file_logging(
         .open(&path)
         .map_err(|e| anyhow::anyhow!("cannot open the log file {}: {e}", path.display()))?;
     let (writer, guard) = tracing_appender::non_blocking(file);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FLEETDECK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = fleetdeck::settings::log_filter();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
@@ -178,8 +194,7 @@ fn init_file_logging(
 }
 
 fn init_stdout_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FLEETDECK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = fleetdeck::settings::log_filter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())

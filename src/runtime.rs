@@ -25,6 +25,7 @@ use crate::rollout::Rollouts;
 use crate::rollout::runner::{self as rollout_runner, RunnerConfig};
 use crate::settings::Settings;
 use crate::store::{NewEvent, Store, StoreError, WriteBehind, WriteBehindOptions};
+use crate::tls::{Acceptor, TlsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -42,6 +43,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A running server. Dropping it does not stop it; call [`Runtime::stop`].
@@ -62,6 +65,8 @@ pub struct Runtime {
     /// Base URL agents reach us at (the settings' public URL, or one built from the
     /// bound address when none was given or it named port 0).
     pub public_url: String,
+    /// The TLS acceptor both listeners use, when the settings name a certificate.
+    pub tls: Option<Acceptor>,
     listener: AgentListener,
     server: JoinHandle<std::io::Result<()>>,
     api_server: JoinHandle<std::io::Result<()>>,
@@ -77,6 +82,12 @@ pub const SERVER_CAPABILITIES: u64 = server_caps::ACCEPTS_STATUS
 impl Runtime {
     pub async fn start(settings: &Settings) -> Result<Runtime, StartError> {
         let shutdown = CancellationToken::new();
+        // Bad TLS files are found before anything is opened or bound.
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(Acceptor::from_files)
+            .transpose()?;
         let store = Store::open_async(&settings.data_dir, Default::default()).await?;
         let write_behind = WriteBehind::spawn(store.clone(), WriteBehindOptions::default());
         let catalog = Arc::new(Catalog::open(store.clone()).await?);
@@ -107,7 +118,8 @@ impl Runtime {
             } else {
                 agent_addr
             };
-            format!("http://{host}")
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{host}")
         } else {
             settings.public_url.clone()
         };
@@ -158,6 +170,7 @@ impl Runtime {
                 secret: settings.secret_key.as_str().into(),
                 max_message_size: settings.max_message_size,
                 max_agents: settings.max_agents,
+                tls: tls.is_some(),
                 ..ListenerConfig::default()
             },
             shutdown.clone(),
@@ -169,17 +182,19 @@ impl Runtime {
         );
         let otlp_stats = otlp_state.stats.clone();
         let app = listener.router().merge(otlp::router(otlp_state));
-        let server = tokio::spawn(server::run(tcp, app, shutdown.clone()));
-        let api_server = tokio::spawn(api::serve(
+        let server = tokio::spawn(server::run(tcp, tls.clone(), app, shutdown.clone()));
+        let api_app = api::router(api::ApiState {
+            registry: registry.clone(),
+            catalog: catalog.clone(),
+            rollouts: rollouts.clone(),
+            store: store.clone(),
+            telemetry: telemetry.clone(),
+            token: settings.api_token.as_str().into(),
+        });
+        let api_server = tokio::spawn(crate::tls::serve(
             api_tcp,
-            api::ApiState {
-                registry: registry.clone(),
-                catalog: catalog.clone(),
-                rollouts: rollouts.clone(),
-                store: store.clone(),
-                telemetry: telemetry.clone(),
-                token: settings.api_token.as_str().into(),
-            },
+            tls.clone(),
+            api_app,
             shutdown.clone(),
         ));
         Ok(Runtime {
@@ -194,15 +209,34 @@ impl Runtime {
             api_addr,
             shutdown,
             public_url,
+            tls,
             listener,
             server,
             api_server,
         })
     }
 
-    /// The OpAMP URL for agents on this machine, e.g. `ws://127.0.0.1:4320/v1/opamp`.
+    /// The management API's base URL on this machine, e.g. `http://127.0.0.1:4321/api/v1`
+    /// (`https://` when serving TLS).
+    pub fn api_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let addr = if self.api_addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], self.api_addr.port()))
+        } else {
+            self.api_addr
+        };
+        format!("{scheme}://{addr}/api/v1")
+    }
+
+    /// The OpAMP URL for agents on this machine, e.g. `ws://127.0.0.1:4320/v1/opamp`
+    /// (`wss://`/`https://` when serving TLS).
     pub fn opamp_url(&self, websocket: bool) -> String {
-        let scheme = if websocket { "ws" } else { "http" };
+        let scheme = match (websocket, self.tls.is_some()) {
+            (true, false) => "ws",
+            (true, true) => "wss",
+            (false, false) => "http",
+            (false, true) => "https",
+        };
         let addr = if self.agent_addr.ip().is_unspecified() {
             SocketAddr::from(([127, 0, 0, 1], self.agent_addr.port()))
         } else {

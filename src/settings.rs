@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::args::{LogFormat, ServerArgs};
+use crate::tls::TlsFiles;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:4320";
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:4321";
@@ -45,17 +46,63 @@ pub enum SettingsError {
     EmptySecret { path: PathBuf },
     #[error("{what} must not be 0")]
     Zero { what: &'static str },
+    #[error(
+        "TLS needs both a certificate and a key: {missing} is not set (--{flag} or '{key}' in the settings file)"
+    )]
+    TlsIncomplete {
+        missing: &'static str,
+        flag: &'static str,
+        key: &'static str,
+    },
+}
+
+/// How a secret shows in `Debug` output (and so in any log line that formats a value with
+/// `?`): whether it is set, never what it is.
+pub fn redact(secret: &str) -> &'static str {
+    if secret.is_empty() {
+        "\"\""
+    } else {
+        "<redacted>"
+    }
+}
+
+/// [`redact`] for optional secrets.
+pub fn redact_opt(secret: &Option<String>) -> &'static str {
+    match secret {
+        None => "None",
+        Some(s) if s.is_empty() => "Some(\"\")",
+        Some(_) => "Some(<redacted>)",
+    }
+}
+
+/// The log filter from `FLEETDECK_LOG` (default `info`), with the log sources that would
+/// print credentials capped: tungstenite traces every WebSocket frame's payload, and the
+/// frames we send carry the agent secret and per-agent tokens in connection settings offers.
+pub fn log_filter() -> tracing_subscriber::EnvFilter {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLEETDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Only needed (and only added) when something may log at trace; added to an `info`
+    // filter it would turn tungstenite's debug lines on.
+    if filter.max_level_hint() < Some(tracing_subscriber::filter::LevelFilter::TRACE) {
+        return filter;
+    }
+    match "tungstenite::protocol=debug".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    }
 }
 
 /// `fleetdeck.toml`. Every key is optional.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(derive_more::Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
     pub listen: Option<String>,
     pub api_listen: Option<String>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
+    #[debug("{}", redact_opt(secret_key))]
     pub secret_key: Option<String>,
+    #[debug("{}", redact_opt(api_token))]
     pub api_token: Option<String>,
     pub theme: Option<String>,
     pub log_format: Option<LogFormat>,
@@ -63,6 +110,9 @@ pub struct FileSettings {
     pub http_agent_timeout: Option<u64>,
     pub max_message_size: Option<usize>,
     pub max_agents: Option<usize>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
     /// Terminal UI settings (`mouse`, `keymap`), handed to the TUI as they are.
     pub tui: Option<toml::Table>,
 }
@@ -91,15 +141,17 @@ impl std::fmt::Display for SecretSource {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(derive_more::Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
     pub api_listen: SocketAddr,
     /// Base URL agents reach us at, without a trailing slash.
     pub public_url: String,
     pub data_dir: PathBuf,
+    #[debug("{}", redact(secret_key))]
     pub secret_key: String,
     pub secret_source: SecretSource,
+    #[debug("{}", redact(api_token))]
     pub api_token: String,
     pub api_token_source: SecretSource,
     pub theme: Option<String>,
@@ -108,6 +160,8 @@ pub struct Settings {
     pub http_agent_timeout: Duration,
     pub max_message_size: usize,
     pub max_agents: Option<usize>,
+    /// Certificate and key for wss:// and https://; plain ws:// and http:// when `None`.
+    pub tls: Option<TlsFiles>,
     pub tui: toml::Table,
     /// The settings file that was read, if any.
     pub config_file: Option<PathBuf>,
@@ -190,11 +244,12 @@ impl Settings {
                 what: "max_message_size",
             });
         }
+        let tls = tls_files(args, &file)?;
         let public_url = args
             .public_url
             .clone()
             .or(file.public_url.clone())
-            .unwrap_or_else(|| default_public_url(listen))
+            .unwrap_or_else(|| default_public_url(listen, tls.is_some()))
             .trim_end_matches('/')
             .to_string();
 
@@ -213,6 +268,7 @@ impl Settings {
             http_agent_timeout: Duration::from_secs(http_timeout.max(1)),
             max_message_size,
             max_agents: args.max_agents.or(file.max_agents),
+            tls,
             tui: file.tui.unwrap_or_default(),
             config_file: file_path,
         })
@@ -235,15 +291,42 @@ impl Settings {
             http_agent_timeout: Duration::from_secs(90),
             max_message_size: 4 * 1024 * 1024,
             max_agents: None,
+            tls: None,
             tui: toml::Table::new(),
             config_file: None,
         }
     }
 }
 
+/// The TLS files from flags/environment, else the settings file; certificate and key come
+/// together or not at all.
+fn tls_files(args: &ServerArgs, file: &FileSettings) -> Result<Option<TlsFiles>, SettingsError> {
+    let cert = args.tls_cert.clone().or(file.tls_cert.clone());
+    let key = args.tls_key.clone().or(file.tls_key.clone());
+    let client_ca = args.tls_client_ca.clone().or(file.tls_client_ca.clone());
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert,
+            key,
+            client_ca,
+        })),
+        (None, None) if client_ca.is_none() => Ok(None),
+        (None, _) => Err(SettingsError::TlsIncomplete {
+            missing: "the certificate",
+            flag: "tls-cert",
+            key: "tls_cert",
+        }),
+        (Some(_), None) => Err(SettingsError::TlsIncomplete {
+            missing: "the key",
+            flag: "tls-key",
+            key: "tls_key",
+        }),
+    }
+}
+
 /// Agents on other hosts cannot reach 0.0.0.0; point them at this host's loopback unless
 /// told otherwise with `--public-url`.
-fn default_public_url(listen: SocketAddr) -> String {
+fn default_public_url(listen: SocketAddr, tls: bool) -> String {
     let host = if listen.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else {
@@ -252,7 +335,8 @@ fn default_public_url(listen: SocketAddr) -> String {
             SocketAddr::V6(a) => format!("[{}]", a.ip()),
         }
     };
-    format!("http://{host}:{}", listen.port())
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}:{}", listen.port())
 }
 
 fn load_file(explicit: Option<&Path>) -> Result<(FileSettings, Option<PathBuf>), SettingsError> {
@@ -279,6 +363,15 @@ fn ensure_private_dir(dir: &Path) -> Result<(), SettingsError> {
         path: dir.to_path_buf(),
         source,
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(SettingsError::DataDir {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "it exists and is not a directory",
+            ),
+        });
+    }
     if !dir.exists() {
         fs::create_dir_all(dir).map_err(err)?;
         #[cfg(unix)]
@@ -345,11 +438,17 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(&tmp)?;
-    f.write_all(contents.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(contents.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    });
+    // A half-written secret (disk full) must not be left behind for the next start.
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -409,6 +508,104 @@ mod tests {
         let s = Settings::resolve(&a).unwrap();
         assert_eq!(s.listen.port(), 6000);
         assert_eq!(s.secret_key, "from-flag");
+    }
+
+    #[test]
+    fn tls_files_come_from_flags_or_the_file_and_need_both_cert_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleetdeck.toml");
+        let mut a = args(dir.path());
+        a.config = Some(file.clone());
+        fs::write(
+            &file,
+            "tls_cert = \"/etc/fd/cert.pem\"\ntls_key = \"/etc/fd/key.pem\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(&a).unwrap();
+        let tls = s.tls.expect("tls from the file");
+        assert_eq!(tls.cert, PathBuf::from("/etc/fd/cert.pem"));
+        assert_eq!(tls.client_ca, None);
+        assert!(s.public_url.starts_with("https://"), "{}", s.public_url);
+
+        a.tls_client_ca = Some("/etc/fd/ca.pem".into());
+        a.tls_key = Some("/flag/key.pem".into());
+        let tls = Settings::resolve(&a).unwrap().tls.unwrap();
+        assert_eq!(tls.key, PathBuf::from("/flag/key.pem"));
+        assert_eq!(tls.client_ca, Some(PathBuf::from("/etc/fd/ca.pem")));
+
+        fs::write(&file, "tls_cert = \"/etc/fd/cert.pem\"\n").unwrap();
+        let e = Settings::resolve(&args_with(&file, dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--tls-key") && e.contains("tls_key"), "{e}");
+        fs::write(&file, "tls_client_ca = \"/etc/fd/ca.pem\"\n").unwrap();
+        let e = Settings::resolve(&args_with(&file, dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--tls-cert"), "{e}");
+        fs::write(&file, "").unwrap();
+        let s = Settings::resolve(&args_with(&file, dir.path())).unwrap();
+        assert!(s.tls.is_none() && s.public_url.starts_with("http://"));
+    }
+
+    fn args_with(file: &Path, dir: &Path) -> ServerArgs {
+        ServerArgs {
+            config: Some(file.to_path_buf()),
+            ..args(dir)
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleetdeck.toml");
+        fs::write(
+            &file,
+            "secret_key = \"file-secret-1\"\napi_token = \"file-token-2\"\n",
+        )
+        .unwrap();
+        let parsed: FileSettings = toml::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+        let mut a = args_with(&file, dir.path());
+        let s = Settings::resolve(&a).unwrap();
+        a.secret_key = Some("flag-secret-3".into());
+        a.api_token = Some("flag-token-4".into());
+        let listener = crate::opamp::server::ListenerConfig {
+            secret: s.secret_key.as_str().into(),
+            ..Default::default()
+        };
+        let cli = crate::cli::Cli::try_parse_from([
+            "fleetdeck",
+            "--secret-key",
+            "flag-secret-3",
+            "get",
+            "agents",
+            "--token",
+            "flag-token-4",
+        ])
+        .unwrap();
+        let profile = crate::cli::Cli::try_parse_from([
+            "fleetdeck",
+            "profile",
+            "create",
+            "p",
+            "--server",
+            "http://x",
+            "--token",
+            "flag-token-4",
+        ])
+        .unwrap();
+        let shown = format!("{s:?} {parsed:?} {a:?} {listener:?} {cli:?} {profile:?}");
+        for secret in [
+            "file-secret-1",
+            "file-token-2",
+            "flag-secret-3",
+            "flag-token-4",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("secret_key: <redacted>"), "{shown}");
+        assert!(shown.contains("token: Some(<redacted>)"), "{shown}");
     }
 
     #[test]

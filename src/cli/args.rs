@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::settings::redact_opt;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "fleetdeck",
@@ -24,7 +26,7 @@ pub struct Cli {
 
 /// Settings for running the server (the default command). Flags win over
 /// `FLEETDECK_*` environment variables, which win over `fleetdeck.toml`.
-#[derive(Debug, Clone, Args, Default)]
+#[derive(derive_more::Debug, Clone, Args, Default)]
 pub struct ServerArgs {
     /// Run headless: structured logs on stdout, no terminal UI.
     #[arg(long)]
@@ -56,10 +58,12 @@ pub struct ServerArgs {
 
     /// Secret agents must present (`Authorization: Secret-Key <k>` or `Bearer <k>`).
     #[arg(long, env = "FLEETDECK_SECRET_KEY", hide_env_values = true)]
+    #[debug("{}", redact_opt(secret_key))]
     pub secret_key: Option<String>,
 
     /// Bearer token for the management API.
     #[arg(long, env = "FLEETDECK_API_TOKEN", hide_env_values = true)]
+    #[debug("{}", redact_opt(api_token))]
     pub api_token: Option<String>,
 
     /// Colour theme for the terminal UI (dark, light, high-contrast, mono, or a file name).
@@ -85,6 +89,18 @@ pub struct ServerArgs {
     /// Most agents held at once; new ones beyond it get 503 with Retry-After.
     #[arg(long)]
     pub max_agents: Option<usize>,
+
+    /// PEM certificate chain: serve wss:// and https:// (needs --tls-key).
+    #[arg(long, env = "FLEETDECK_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of the TLS certificate.
+    #[arg(long, env = "FLEETDECK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificates: clients must present a certificate issued by one of them.
+    #[arg(long, env = "FLEETDECK_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Deserialize)]
@@ -111,7 +127,7 @@ pub enum SimTransport {
 }
 
 /// Where a client command finds the management API.
-#[derive(Debug, Clone, Args, Default)]
+#[derive(derive_more::Debug, Clone, Args, Default)]
 pub struct ClientArgs {
     /// Management API URL (overrides the current profile).
     #[arg(long, env = "FLEETDECK_SERVER", global = true)]
@@ -124,6 +140,7 @@ pub struct ClientArgs {
         hide_env_values = true,
         global = true
     )]
+    #[debug("{}", redact_opt(token))]
     pub token: Option<String>,
 
     /// Output format for listings.
@@ -288,13 +305,14 @@ pub enum RolloutAction {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(derive_more::Debug, Subcommand)]
 pub enum ProfileAction {
     Create {
         name: String,
         #[arg(long)]
         server: String,
         #[arg(long)]
+        #[debug("{}", redact_opt(token))]
         token: Option<String>,
     },
     Use {
@@ -307,7 +325,7 @@ pub enum ProfileAction {
     },
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(derive_more::Debug, Clone, Args)]
 pub struct SimulateArgs {
     /// OpAMP server URL, e.g. ws://127.0.0.1:4320/v1/opamp or http://….
     #[arg(long)]
@@ -317,6 +335,7 @@ pub struct SimulateArgs {
     #[arg(long, value_enum, default_value_t)]
     pub transport: SimTransport,
     #[arg(long, env = "FLEETDECK_SECRET_KEY", hide_env_values = true)]
+    #[debug("{}", redact_opt(secret_key))]
     pub secret_key: Option<String>,
     /// Fraction of agents (0..1) that reject every configuration.
     #[arg(long, default_value_t = 0.0)]

@@ -37,14 +37,16 @@ use super::frame;
 use crate::fleet::AgentId;
 use crate::fleet::outbound::{ServerError, ServerReply};
 use crate::fleet::registry::{RegistryHandle, Via};
+use crate::tls::Acceptor;
 
 pub const OPAMP_PATH: &str = "/v1/opamp";
 const PROTOBUF: &str = "application/x-protobuf";
 
 /// What the agent listener needs to know.
-#[derive(Debug, Clone)]
+#[derive(derive_more::Debug, Clone)]
 pub struct ListenerConfig {
     /// The agent secret every request must present.
+    #[debug("{}", crate::settings::redact(secret))]
     pub secret: Arc<str>,
     /// Largest OpAMP message accepted (after decompression), in bytes.
     pub max_message_size: usize,
@@ -54,6 +56,8 @@ pub struct ListenerConfig {
     pub retry_after: Duration,
     /// A WebSocket write that takes longer than this drops the connection.
     pub write_timeout: Duration,
+    /// Served over TLS: the endpoints agents are told to reconnect to are wss:// and https://.
+    pub tls: bool,
 }
 
 impl Default for ListenerConfig {
@@ -64,6 +68,7 @@ impl Default for ListenerConfig {
             max_agents: None,
             retry_after: Duration::from_secs(30),
             write_timeout: Duration::from_secs(10),
+            tls: false,
         }
     }
 }
@@ -108,18 +113,14 @@ impl AgentListener {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` fires (mini-redis style `run`).
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` fires.
 pub async fn run(
     listener: TcpListener,
+    tls: Option<Acceptor>,
     app: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    crate::tls::serve(listener, tls, app, shutdown).await
 }
 
 async fn not_found(req: Request<Body>) -> Response {
@@ -171,12 +172,17 @@ fn wants_upgrade(h: &HeaderMap) -> bool {
 }
 
 /// The URL the agent used to reach us, as it would reconnect to it.
-fn endpoint_of(h: &HeaderMap, websocket: bool) -> Arc<str> {
+fn endpoint_of(h: &HeaderMap, websocket: bool, tls: bool) -> Arc<str> {
     let host = match header_str(h, &HOST) {
         "" => "localhost",
         h => h,
     };
-    let scheme = if websocket { "ws" } else { "http" };
+    let scheme = match (websocket, tls) {
+        (true, false) => "ws",
+        (true, true) => "wss",
+        (false, false) => "http",
+        (false, true) => "https",
+    };
     Arc::from(format!("{scheme}://{host}{OPAMP_PATH}"))
 }
 
@@ -263,7 +269,7 @@ async fn http_exchange(l: AgentListener, remote: SocketAddr, req: Request<Body>)
     };
     let via = Via::Http {
         remote_addr: remote,
-        endpoint: endpoint_of(&parts.headers, false),
+        endpoint: endpoint_of(&parts.headers, false, l.config.tls),
     };
     let reply = match l.registry.report(via, report).await {
         Ok(r) => r,
@@ -298,7 +304,7 @@ fn ws_upgrade(l: AgentListener, remote: SocketAddr, mut req: Request<Body>) -> R
         return plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let endpoint = endpoint_of(headers, true);
+    let endpoint = endpoint_of(headers, true, l.config.tls);
     let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
         return plain(
             StatusCode::INTERNAL_SERVER_ERROR,

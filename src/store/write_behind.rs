@@ -174,10 +174,11 @@ async fn run(store: Store, shared: Arc<Shared>, mut commands: mpsc::Receiver<Com
     let first = tokio::time::Instant::now() + shared.options.interval;
     let mut ticker = tokio::time::interval_at(first, shared.options.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut log = FlushLog::default();
     loop {
         tokio::select! {
-            _ = ticker.tick() => log_failure(flush_once(&store, &shared).await),
-            _ = shared.wake.notified() => log_failure(flush_once(&store, &shared).await),
+            _ = ticker.tick() => log.record(flush_once(&store, &shared).await),
+            _ = shared.wake.notified() => log.record(flush_once(&store, &shared).await),
             command = commands.recv() => match command {
                 Some(Command::Flush(reply)) => {
                     let _ = reply.send(flush_once(&store, &shared).await);
@@ -188,7 +189,7 @@ async fn run(store: Store, shared: Arc<Shared>, mut commands: mpsc::Receiver<Com
                 }
                 // Every handle is gone: write what is left and stop.
                 None => {
-                    log_failure(flush_once(&store, &shared).await);
+                    log.record(flush_once(&store, &shared).await);
                     return;
                 }
             },
@@ -230,15 +231,47 @@ async fn flush_once(store: &Store, shared: &Shared) -> StoreResult<FlushStats> {
     }
 }
 
-fn log_failure(result: StoreResult<FlushStats>) {
-    match result {
-        Ok(stats) if stats.dropped_events > 0 => {
-            tracing::warn!(
-                dropped = stats.dropped_events,
-                "event history could not keep up; oldest events dropped"
-            );
+/// Logs flush outcomes without flooding: a store that keeps failing (disk full, read-only)
+/// is retried every interval but reported once when it starts failing, again only if the
+/// error changes, and once when writes work again.
+#[derive(Default)]
+struct FlushLog {
+    /// The kind of error being reported and how many flushes in a row have failed.
+    failing: Option<(std::mem::Discriminant<StoreError>, u64)>,
+}
+
+impl FlushLog {
+    fn record(&mut self, result: StoreResult<FlushStats>) {
+        match result {
+            Ok(stats) => {
+                if let Some((_, failures)) = self.failing.take() {
+                    tracing::info!(
+                        failed_flushes = failures,
+                        "store writes work again; the held-back agent records and events are written"
+                    );
+                }
+                if stats.dropped_events > 0 {
+                    tracing::warn!(
+                        dropped = stats.dropped_events,
+                        "event history could not keep up; oldest events dropped"
+                    );
+                }
+            }
+            Err(e) => {
+                // The message carries batch sizes that change every time; the kind does not.
+                let kind = std::mem::discriminant(&e);
+                match &mut self.failing {
+                    Some((same, failures)) if *same == kind => *failures += 1,
+                    _ => {
+                        tracing::error!(
+                            error = %e,
+                            "cannot write to the store; agents are still served, their records \
+                             are held in memory and retried every interval (logged once)"
+                        );
+                        self.failing = Some((kind, 1));
+                    }
+                }
+            }
         }
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "write-behind flush failed; will retry"),
     }
 }

@@ -50,6 +50,12 @@ pub(super) enum Arg {
     Sub(Box<Pipe>, Vec<String>),
 }
 
+/// Deepest nesting of `if`/`with`/`range` (an `else if` chain counts one level per link)
+/// and parentheses. The parser and the executor recurse per level, so without a bound a
+/// hostile template could overflow the stack and abort the whole server; real templates
+/// nest a handful of levels.
+pub(super) const MAX_NESTING: usize = 100;
+
 /// What ended a list of nodes.
 enum Stop {
     Eof,
@@ -66,6 +72,7 @@ pub(super) fn parse(
         pos: 0,
         scopes: vec![vec![String::new()]],
         funcs,
+        depth: 0,
     };
     let (nodes, end, line) = p.list()?;
     match end {
@@ -81,9 +88,31 @@ struct Parser<'f> {
     /// Variables in scope, innermost last; "" is `$`.
     scopes: Vec<Vec<String>>,
     funcs: &'f dyn Fn(&str) -> bool,
+    /// Current nesting, bounded by [`MAX_NESTING`].
+    depth: usize,
 }
 
 impl Parser<'_> {
+    /// Runs `inner` one nesting level deeper, refusing to go past [`MAX_NESTING`].
+    fn nested<T>(
+        &mut self,
+        line: usize,
+        inner: impl FnOnce(&mut Self) -> Result<T, TemplateError>,
+    ) -> Result<T, TemplateError> {
+        if self.depth >= MAX_NESTING {
+            return Err(TemplateError::new(
+                line,
+                format!(
+                    "template nests deeper than {MAX_NESTING} levels (if/with/range, else-if chains, parentheses)"
+                ),
+            ));
+        }
+        self.depth += 1;
+        let result = inner(self);
+        self.depth -= 1;
+        result
+    }
+
     fn peek(&self) -> Option<&Token> {
         self.toks.get(self.pos)
     }
@@ -157,10 +186,12 @@ impl Parser<'_> {
 
     /// Parses the rest of `{{if|with|range PIPE}} ... [{{else}} ...] {{end}}`.
     fn branch(&mut self, kw: &str, line: usize) -> Result<Branch, TemplateError> {
-        self.scopes.push(Vec::new());
-        let result = self.branch_inner(kw, line);
-        self.scopes.pop();
-        result
+        self.nested(line, |p| {
+            p.scopes.push(Vec::new());
+            let result = p.branch_inner(kw, line);
+            p.scopes.pop();
+            result
+        })
     }
 
     fn branch_inner(&mut self, kw: &str, line: usize) -> Result<Branch, TemplateError> {
@@ -347,7 +378,7 @@ impl Parser<'_> {
                 },
                 Tok::LParen => {
                     self.pos += 1;
-                    let inner = self.pipeline(tok.line, false)?;
+                    let inner = self.nested(tok.line, |p| p.pipeline(tok.line, false))?;
                     match self.next() {
                         Some(Token {
                             kind: Tok::RParen, ..

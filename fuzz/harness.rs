@@ -1,0 +1,182 @@
+#![allow(dead_code)] // each fuzz target uses one of these functions
+//! What each fuzz target does with one input. Shared by the `cargo fuzz` targets and by
+//! `tests/fuzz_regressions.rs`, which replays the kept corpus and every past crash through
+//! the same code on stable Rust.
+//!
+//! A target passes when it returns: any panic (including a failed property below), hang or
+//! out-of-memory is a finding.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use fleetdeck::fleet::AgentId;
+use fleetdeck::fleet::snapshot::{AgentView, FleetSnapshot};
+use fleetdeck::fleet::telemetry::{Resolution, Series, TelemetryStore};
+use fleetdeck::opamp::{body, codec, frame};
+use fleetdeck::otlp::OtlpStats;
+use fleetdeck::otlp::ingest::{self, Sender};
+use fleetdeck::otlp::metrics::{self, MetricsBatch};
+use fleetdeck::pipeline::template::{NoHelpers, Template};
+use fleetdeck::pipeline::{
+    Destination, Resource, TypeRegistry, parse_resources, render, render_masked,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use prost::Message;
+
+/// The limit the HTTP path is fuzzed with: small, so inflation past it is reachable.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A WebSocket message as the agent listener reads it.
+pub fn ws_payload(data: &[u8]) {
+    let Ok(payload) = frame::decode_ws_payload(data) else {
+        return;
+    };
+    if let Ok(report) = codec::decode_agent_to_server(payload) {
+        // The domain report is what the registry keeps and shows: it must format.
+        let _ = format!("{} {report:?}", report.instance_uid);
+    }
+}
+
+/// A plain-HTTP OpAMP body: gzip-inflated under a limit (when it is gzip), then decoded.
+pub fn http_body(data: &[u8]) {
+    match body::gunzip_limited(data, BODY_LIMIT) {
+        Ok(inflated) => {
+            assert!(inflated.len() <= BODY_LIMIT, "inflated past the limit");
+            let _ = codec::decode_agent_to_server(&inflated);
+        }
+        Err(_) => {
+            let _ = codec::decode_agent_to_server(data);
+        }
+    }
+}
+
+/// An OTLP metrics body, protobuf and JSON, decoded and stored as the receiver does.
+pub fn otlp_metrics(data: &[u8]) {
+    let store = TelemetryStore::new();
+    let stats = OtlpStats::default();
+    let mut wire = MetricsBatch::default();
+    if metrics::collect_wire(data, &mut wire).is_ok() {
+        ingest_both_ways(&wire, &store, &stats);
+    }
+    // The protobuf reader and the typed reader agree on any request prost accepts,
+    // once it is in its canonical encoding (what `collect_typed`'s contract states).
+    if let Ok(req) = ExportMetricsServiceRequest::decode(data) {
+        let canonical = req.encode_to_vec();
+        let mut from_wire = MetricsBatch::default();
+        if let Err(e) = metrics::collect_wire(&canonical, &mut from_wire) {
+            panic!("collect_wire refused a canonical request prost reads: {e}");
+        }
+        let mut typed = MetricsBatch::default();
+        metrics::collect_typed(&req, &mut typed);
+        assert_eq!(
+            format!("{:?}", from_wire),
+            format!("{:?}", typed),
+            "collect_wire and collect_typed disagree"
+        );
+    }
+    if let Ok(req) = serde_json::from_slice::<ExportMetricsServiceRequest>(data) {
+        let mut typed = MetricsBatch::default();
+        metrics::collect_typed(&req, &mut typed);
+        ingest_both_ways(&typed, &store, &stats);
+    }
+    read_back(&store);
+}
+
+/// Stores a batch as sent with the fleet secret (per resource) and with a per-agent token.
+fn ingest_both_ways(batch: &MetricsBatch, store: &TelemetryStore, stats: &OtlpStats) {
+    let token_agent = AgentId([7; 16]);
+    let mut ids: Vec<AgentId> = batch.resources.iter().filter_map(|r| r.instance).collect();
+    ids.push(token_agent);
+    ids.sort();
+    ids.dedup();
+    let fleet = FleetSnapshot {
+        agents: ids
+            .into_iter()
+            .map(|id| Arc::new(AgentView::blank(id)))
+            .collect(),
+        ..FleetSnapshot::default()
+    };
+    // Two reports a minute apart, so rates are computed from the second.
+    for now in [1_700_000_000, 1_700_000_060] {
+        ingest::ingest_metrics(now, Sender::Fleet, batch, &fleet, store, stats);
+        ingest::ingest_metrics(now, Sender::Agent(token_agent), batch, &fleet, store, stats);
+    }
+}
+
+fn read_back(store: &TelemetryStore) {
+    let mut out = Vec::new();
+    for s in Series::ALL {
+        store.fleet_tail_at(1_700_000_061, s, Resolution::Second, 60, &mut out);
+        store.tail_at(
+            1_700_000_061,
+            &AgentId([7; 16]),
+            s,
+            Resolution::TenSeconds,
+            10,
+            &mut out,
+        );
+    }
+}
+
+fn builtin() -> &'static TypeRegistry {
+    static TYPES: OnceLock<TypeRegistry> = OnceLock::new();
+    TYPES.get_or_init(TypeRegistry::builtin)
+}
+
+/// Multi-document resource YAML as `fleetdeck apply`/`render` read it: types are loaded
+/// over the built-in ones and every configuration is rendered, plain and masked.
+pub fn resources(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = TypeRegistry::empty().load_text(text, Some("fuzz.yaml"));
+    let Ok(parsed) = parse_resources(text, Some("fuzz.yaml")) else {
+        return;
+    };
+    let mut types = builtin().clone();
+    let mut destinations = BTreeMap::<String, Destination>::new();
+    let mut configs = Vec::new();
+    for r in parsed {
+        match r.resource {
+            Resource::Type(t) => {
+                let _ = types.insert(t);
+            }
+            Resource::Destination(d) => {
+                destinations.insert(d.name().to_string(), d);
+            }
+            Resource::Configuration(c) => configs.push(c),
+        }
+    }
+    for c in &configs {
+        if let Ok(r) = render(c, &types, &destinations) {
+            // What agents get must be YAML a Collector can read back.
+            if let Err(e) = serde_norway::from_str::<serde_norway::Value>(&r.yaml) {
+                panic!("rendered configuration is not YAML ({e}):\n{}", r.yaml);
+            }
+        }
+        let _ = render_masked(c, &types, &destinations);
+    }
+}
+
+/// A template and its data: the bytes before the first NUL are the template, the rest
+/// (when present and JSON) the data; otherwise a small fixed data set.
+pub fn template(data: &[u8]) {
+    let (src, json) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], Some(&data[i + 1..])),
+        None => (data, None),
+    };
+    let Ok(src) = std::str::from_utf8(src) else {
+        return;
+    };
+    let value = json
+        .and_then(|j| serde_json::from_slice(j).ok())
+        .unwrap_or_else(|| {
+            serde_json::json!({
+                "endpoint": "localhost:4317", "n": 3, "on": true,
+                "list": ["a", "b"], "map": {"k": "v", "x": [1, 2]}, "none": null
+            })
+        });
+    if let Ok(t) = Template::parse(src, &NoHelpers) {
+        let _ = t.render(&value, &NoHelpers);
+    }
+}

@@ -1,0 +1,324 @@
+//! TLS for fleetdeck's listeners (`wss://` and `https://`), with rustls and the aws-lc-rs
+//! crypto provider.
+//!
+//! [`Acceptor`] is built once from the PEM files named in the settings (certificate chain,
+//! private key and, optionally, a CA whose certificates clients must present).
+//! [`serve`] runs an axum app on a TCP listener with or without it; handlers keep seeing the
+//! peer's address through `ConnectInfo<SocketAddr>`, whichever way the app is served.
+//!
+//! Handshakes run in their own tasks, each bounded by a timeout, so a client that opens a
+//! connection and never speaks TLS delays nobody else.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::serve::ListenerExt;
+use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+
+/// How long a client may take to finish the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The PEM files TLS is configured from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The leaf certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// When set, clients must present a certificate issued by one of these CAs.
+    pub client_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{what} {path} holds no PEM certificate")]
+    NoCertificate { what: &'static str, path: PathBuf },
+    #[error("{what} {path} is not valid PEM: {message}")]
+    BadPem {
+        what: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("TLS key {path} holds no private key (PKCS#8, PKCS#1 or SEC1 PEM)")]
+    NoKey { path: PathBuf },
+    #[error("client CA {path}: {message}")]
+    BadClientCa { path: PathBuf, message: String },
+    #[error("TLS certificate {cert} and key {key} cannot be used together: {message}")]
+    Config {
+        cert: PathBuf,
+        key: PathBuf,
+        message: String,
+    },
+}
+
+/// Accepts TLS connections with one certificate (and, optionally, client verification).
+#[derive(Clone)]
+pub struct Acceptor {
+    inner: tokio_rustls::TlsAcceptor,
+    handshake_timeout: Duration,
+    verifies_clients: bool,
+}
+
+impl std::fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acceptor")
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("verifies_clients", &self.verifies_clients)
+            .finish_non_exhaustive()
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+impl Acceptor {
+    /// Reads the files and checks that certificate and key belong together.
+    pub fn from_files(files: &TlsFiles) -> Result<Acceptor, TlsError> {
+        let read = |what: &'static str, path: &Path| {
+            std::fs::read(path).map_err(|source| TlsError::Read {
+                what,
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let cert_pem = read("TLS certificate", &files.cert)?;
+        let key_pem = read("TLS key", &files.key)?;
+        let certs = certificates(&cert_pem, "TLS certificate", &files.cert)?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+            rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoKey {
+                path: files.key.clone(),
+            },
+            other => TlsError::BadPem {
+                what: "TLS key",
+                path: files.key.clone(),
+                message: other.to_string(),
+            },
+        })?;
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| config_error(files, e))?;
+        let builder = match &files.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(path) => {
+                let ca_pem = read("client CA", path)?;
+                let mut roots = RootCertStore::empty();
+                for ca in certificates(&ca_pem, "client CA", path)? {
+                    roots.add(ca).map_err(|e| TlsError::BadClientCa {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+                }
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                        .build()
+                        .map_err(|e| TlsError::BadClientCa {
+                            path: path.clone(),
+                            message: e.to_string(),
+                        })?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(certs, key)
+            .map_err(|e| config_error(files, e))?;
+        // Both listeners speak HTTP/1.1 only (WebSocket upgrades need it).
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Acceptor {
+            inner: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            verifies_clients: files.client_ca.is_some(),
+        })
+    }
+
+    /// The same acceptor with another handshake timeout.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Acceptor {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Whether clients must present a certificate from the client CA.
+    pub fn verifies_clients(&self) -> bool {
+        self.verifies_clients
+    }
+
+    /// Wraps a TCP listener: its `accept` yields connections whose handshake succeeded.
+    pub fn listen(&self, tcp: TcpListener) -> std::io::Result<TlsListener> {
+        let local = tcp.local_addr()?;
+        // Enough room for a burst of handshakes finishing together; a full queue only makes
+        // finished handshakes wait for the HTTP server to take them.
+        let (tx, rx) = mpsc::channel(256);
+        let stop = CancellationToken::new();
+        let accepting = tokio::spawn(accept_loop(tcp, self.clone(), tx, stop.clone()));
+        Ok(TlsListener {
+            rx,
+            local,
+            stop,
+            accepting,
+        })
+    }
+}
+
+fn config_error(files: &TlsFiles, e: rustls::Error) -> TlsError {
+    TlsError::Config {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+        message: e.to_string(),
+    }
+}
+
+fn certificates(
+    pem: &[u8],
+    what: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::BadPem {
+            what,
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate {
+            what,
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(certs)
+}
+
+/// TLS connections ready for HTTP, as an [`axum::serve::Listener`].
+pub struct TlsListener {
+    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+    stop: CancellationToken,
+    accepting: JoinHandle<()>,
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.accepting.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(conn) => conn,
+            // The accept loop only ends when this listener is dropped.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+async fn accept_loop(
+    tcp: TcpListener,
+    acceptor: Acceptor,
+    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    stop: CancellationToken,
+) {
+    let mut failing = false;
+    loop {
+        let accepted = tokio::select! {
+            a = tcp.accept() => a,
+            _ = stop.cancelled() => return,
+        };
+        let (stream, remote) = match accepted {
+            Ok(a) => {
+                failing = false;
+                a
+            }
+            Err(e) => {
+                accept_error(e, &mut failing).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let ready = ready.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let handshake =
+                tokio::time::timeout(acceptor.handshake_timeout, acceptor.inner.accept(stream));
+            let tls = tokio::select! {
+                r = handshake => r,
+                _ = stop.cancelled() => return,
+            };
+            match tls {
+                Ok(Ok(tls)) => {
+                    let _ = ready.send((tls, remote)).await;
+                }
+                // Failed handshakes are the client's problem (wrong CA, no client
+                // certificate, plain HTTP to a TLS port); debug only, so a scanner cannot
+                // flood the log.
+                Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+/// Per-connection errors are ignored; others (such as running out of file descriptors) are
+/// retried after a pause and logged once until an accept succeeds again.
+async fn accept_error(e: std::io::Error, failing: &mut bool) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
+        return;
+    }
+    if !*failing {
+        tracing::error!(error = %e, "cannot accept connections; retrying every second");
+        *failing = true;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// Serves `app` on `tcp` (over TLS when `tls` is given) until `shutdown` fires. Handlers get
+/// the peer address as `ConnectInfo<SocketAddr>` either way.
+pub async fn serve(
+    tcp: TcpListener,
+    tls: Option<Acceptor>,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let stop = async move { shutdown.cancelled().await };
+    match tls {
+        None => axum::serve(tcp, app).with_graceful_shutdown(stop).await,
+        Some(acceptor) => {
+            // `tap_io` gives the listener axum's `ConnectInfo<SocketAddr>` support.
+            let listener = acceptor.listen(tcp)?.tap_io(|_| {});
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    }
+}

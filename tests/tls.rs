@@ -1,0 +1,443 @@
+//! TLS on the agent listener: a CA made here signs the server's and the clients'
+//! certificates; real TLS clients (tokio-tungstenite over tokio-rustls, reqwest with rustls)
+//! talk OpAMP over wss:// and https://, and with a client CA set, a client without a
+//! certificate (or with one from another CA) is refused.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{CAPS, SECRET, description, message};
+use fleetdeck::fleet::{AgentId, FleetSnapshot};
+use fleetdeck::opamp::proto;
+use fleetdeck::runtime::{Runtime, StartError};
+use fleetdeck::settings::Settings;
+use fleetdeck::tls::TlsFiles;
+use futures_util::{SinkExt, StreamExt};
+use prost::Message as _;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// A certificate authority made for one test.
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let key = KeyPair::generate().expect("CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).expect("CA certificate");
+        Ca {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A leaf certificate for `names` and its private key, both PEM.
+    fn leaf(&self, names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate().expect("leaf key");
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let params = CertificateParams::new(names).expect("leaf params");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("leaf certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+struct Pki {
+    ca: Ca,
+    dir: tempfile::TempDir,
+    files: TlsFiles,
+}
+
+/// A CA, the server's certificate for localhost/127.0.0.1 and, when `verify_clients`, the
+/// same CA named as the client CA.
+fn pki(verify_clients: bool) -> Pki {
+    let ca = Ca::new("fleetdeck test CA");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = ca.leaf(&["localhost", "127.0.0.1"]);
+    let write = |name: &str, text: &str| -> PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write pem");
+        p
+    };
+    let files = TlsFiles {
+        cert: write("server.pem", &cert),
+        key: write("server-key.pem", &key),
+        client_ca: verify_clients.then(|| write("client-ca.pem", &ca.pem)),
+    };
+    Pki { ca, dir, files }
+}
+
+async fn start(files: &TlsFiles, data: &Path) -> Result<Runtime, StartError> {
+    let mut settings = Settings::ephemeral(data, SECRET);
+    settings.tls = Some(files.clone());
+    Runtime::start(&settings).await
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// A rustls client trusting `ca_pem`, presenting `identity` (certificate, key) if given.
+fn client_config(ca_pem: &str, identity: Option<&(String, String)>) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.expect("CA pem")).expect("CA added");
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots);
+    match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .expect("client cert");
+            let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("client key");
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("client identity")
+        }
+    }
+}
+
+type Wss = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// Opens wss://…/v1/opamp with the agent secret: TLS by tokio-rustls, WebSocket by
+/// tokio-tungstenite on top.
+async fn wss_connect(rt: &Runtime, tls: rustls::ClientConfig) -> anyhow::Result<Wss> {
+    let url = rt.opamp_url(true);
+    let mut req = url.as_str().into_client_request()?;
+    req.headers_mut()
+        .insert("Authorization", format!("Secret-Key {SECRET}").parse()?);
+    let tcp = TcpStream::connect(rt.agent_addr).await?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let stream = connector
+        .connect(ServerName::try_from("localhost")?, tcp)
+        .await?;
+    let (ws, _) = tokio_tungstenite::client_async(req, stream).await?;
+    Ok(ws)
+}
+
+async fn wss_exchange(ws: &mut Wss, msg: &proto::AgentToServer) -> proto::ServerToAgent {
+    let mut frame = vec![0u8];
+    msg.encode(&mut frame).expect("encode");
+    ws.send(Message::Binary(frame.into())).await.expect("send");
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("an answer within 5 s")
+            .expect("connection open")
+            .expect("a frame");
+        if let Message::Binary(data) = next {
+            return proto::ServerToAgent::decode(&data[1..]).expect("ServerToAgent");
+        }
+    }
+}
+
+fn https_client(ca_pem: &str, identity: Option<&(String, String)>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(client_config(ca_pem, identity))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("https client")
+}
+
+async fn https_exchange(
+    client: &reqwest::Client,
+    url: &str,
+    msg: &proto::AgentToServer,
+) -> reqwest::Result<proto::ServerToAgent> {
+    let resp = client
+        .post(url)
+        .header("Authorization", format!("Secret-Key {SECRET}"))
+        .header("Content-Type", "application/x-protobuf")
+        .body(msg.encode_to_vec())
+        .send()
+        .await?
+        .error_for_status()?;
+    let body = resp.bytes().await?;
+    Ok(proto::ServerToAgent::decode(body.as_ref()).expect("ServerToAgent"))
+}
+
+/// An API URL with the host name the server certificate is for.
+fn api_url(rt: &Runtime, path: &str) -> String {
+    format!("https://localhost:{}/api/v1{path}", rt.api_addr.port())
+}
+
+/// Waits (up to 10 s) for a snapshot holding these agents, and returns it.
+async fn fleet_holds(rt: &Runtime, ids: &[AgentId]) -> Arc<FleetSnapshot> {
+    let mut rx = rt.registry.snapshot();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let snap = rx.borrow_and_update().clone();
+        if ids.iter().all(|id| snap.get(id).is_some()) {
+            return snap;
+        }
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
+            panic!("agents {ids:?} never showed up: {:?}", snap.agents);
+        }
+    }
+}
+
+#[tokio::test]
+async fn agents_speak_opamp_over_wss_and_https() {
+    let pki = pki(false);
+    let data = tempfile::tempdir().expect("data dir");
+    let rt = start(&pki.files, data.path())
+        .await
+        .expect("TLS server starts");
+    assert!(rt.opamp_url(true).starts_with("wss://127.0.0.1:"));
+    assert!(rt.opamp_url(false).starts_with("https://127.0.0.1:"));
+    assert!(rt.public_url.starts_with("https://"), "{}", rt.public_url);
+
+    // WebSocket over TLS: a full exchange, and the own-metrics offer points at https.
+    let uid = AgentId::new_v7();
+    let mut ws = wss_connect(&rt, client_config(&pki.ca.pem, None))
+        .await
+        .expect("wss connects");
+    let mut first = message(uid, 0);
+    first.agent_description = Some(description("otelcol", "tls-host"));
+    first.capabilities = CAPS | 0x40; // ReportsOwnMetrics
+    let reply = wss_exchange(&mut ws, &first).await;
+    assert_eq!(reply.instance_uid, uid.as_bytes().to_vec());
+    assert!(reply.error_response.is_none());
+    // Agents are told to reconnect, and to send their metrics, over TLS.
+    let offer = reply.connection_settings.unwrap_or_default();
+    let reconnect = offer.opamp.map(|o| o.destination_endpoint);
+    assert!(
+        reconnect
+            .as_deref()
+            .is_some_and(|e| e.starts_with("wss://")),
+        "reconnect offered at {reconnect:?}"
+    );
+    let metrics = offer.own_metrics.map(|m| m.destination_endpoint);
+    assert!(
+        metrics
+            .as_deref()
+            .is_some_and(|e| e.starts_with("https://")),
+        "own metrics offered at {metrics:?}"
+    );
+
+    // Plain HTTP over TLS, and the health endpoint on the same port.
+    let client = https_client(&pki.ca.pem, None);
+    let http_uid = AgentId::new_v7();
+    let reply = https_exchange(&client, &rt.opamp_url(false), &message(http_uid, 0))
+        .await
+        .expect("https exchange");
+    assert_eq!(reply.instance_uid, http_uid.as_bytes().to_vec());
+    let health = client
+        .get(format!(
+            "https://localhost:{}/healthz",
+            rt.agent_addr.port()
+        ))
+        .send()
+        .await
+        .expect("healthz over https");
+    assert_eq!(health.status(), 200);
+
+    // A client that does not trust our CA, and one speaking plain HTTP, get nothing.
+    let stranger = Ca::new("someone else");
+    let untrusting = https_client(&stranger.pem, None);
+    assert!(
+        untrusting
+            .get(format!(
+                "https://localhost:{}/healthz",
+                rt.agent_addr.port()
+            ))
+            .send()
+            .await
+            .is_err()
+    );
+    let plain = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    assert!(
+        plain
+            .get(format!("http://127.0.0.1:{}/healthz", rt.agent_addr.port()))
+            .send()
+            .await
+            .is_err(),
+        "plain HTTP must not be answered on a TLS listener"
+    );
+
+    // The TLS agents are in the fleet like any other, and still served.
+    let reply = wss_exchange(&mut ws, &message(uid, 1)).await;
+    assert!(reply.error_response.is_none());
+    fleet_holds(&rt, &[uid, http_uid]).await;
+
+    // The management API is served over TLS with the same certificate.
+    assert!(rt.api_url().starts_with("https://"), "{}", rt.api_url());
+    let agents = client
+        .get(api_url(&rt, "/agents"))
+        .bearer_auth(format!("{SECRET}-api"))
+        .send()
+        .await
+        .expect("API over https");
+    assert_eq!(agents.status(), 200);
+    let listed = agents.text().await.expect("body");
+    assert!(listed.contains(&http_uid.to_string()), "{listed}");
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn with_a_client_ca_only_clients_holding_its_certificates_get_in() {
+    let pki = pki(true);
+    let data = tempfile::tempdir().expect("data dir");
+    let rt = start(&pki.files, data.path())
+        .await
+        .expect("mTLS server starts");
+    assert!(rt.tls.as_ref().is_some_and(|t| t.verifies_clients()));
+    let agent_identity = pki.ca.leaf(&["agent-1"]);
+    let rogue_identity = Ca::new("rogue CA").leaf(&["agent-1"]);
+
+    // Without a client certificate: refused, on both transports.
+    let refused = wss_connect(&rt, client_config(&pki.ca.pem, None)).await;
+    assert!(refused.is_err(), "wss without a client certificate got in");
+    let no_cert = https_client(&pki.ca.pem, None);
+    assert!(
+        https_exchange(
+            &no_cert,
+            &rt.opamp_url(false),
+            &message(AgentId::new_v7(), 0)
+        )
+        .await
+        .is_err(),
+        "https without a client certificate got in"
+    );
+    // A certificate from another CA: refused too.
+    let rogue = https_client(&pki.ca.pem, Some(&rogue_identity));
+    assert!(
+        https_exchange(&rogue, &rt.opamp_url(false), &message(AgentId::new_v7(), 0))
+            .await
+            .is_err(),
+        "a certificate from another CA got in"
+    );
+
+    // The API asks for the client certificate too.
+    let api = no_cert
+        .get(api_url(&rt, "/agents"))
+        .bearer_auth(format!("{SECRET}-api"))
+        .send()
+        .await;
+    assert!(
+        api.is_err(),
+        "the API answered a client without a certificate"
+    );
+    let api = https_client(&pki.ca.pem, Some(&agent_identity))
+        .get(api_url(&rt, "/agents"))
+        .bearer_auth(format!("{SECRET}-api"))
+        .send()
+        .await
+        .expect("API with a client certificate");
+    assert_eq!(api.status(), 200);
+
+    // With a certificate from the client CA: served on both transports.
+    let uid = AgentId::new_v7();
+    let mut ws = wss_connect(&rt, client_config(&pki.ca.pem, Some(&agent_identity)))
+        .await
+        .expect("wss with a client certificate");
+    let reply = wss_exchange(&mut ws, &message(uid, 0)).await;
+    assert_eq!(reply.instance_uid, uid.as_bytes().to_vec());
+    let good = https_client(&pki.ca.pem, Some(&agent_identity));
+    let http_uid = AgentId::new_v7();
+    let reply = https_exchange(&good, &rt.opamp_url(false), &message(http_uid, 0))
+        .await
+        .expect("https with a client certificate");
+    assert_eq!(reply.instance_uid, http_uid.as_bytes().to_vec());
+    // Only the two authenticated agents ever reached the registry.
+    let snap = fleet_holds(&rt, &[uid, http_uid]).await;
+    assert_eq!(snap.totals.agents, 2, "{:?}", snap.agents);
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_the_handshake_holds_up_nobody() {
+    let pki = pki(false);
+    let data = tempfile::tempdir().expect("data dir");
+    let rt = start(&pki.files, data.path())
+        .await
+        .expect("TLS server starts");
+    // Several connections that say nothing at all.
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(TcpStream::connect(rt.agent_addr).await.expect("tcp"));
+    }
+    let client = https_client(&pki.ca.pem, None);
+    let uid = AgentId::new_v7();
+    let reply = tokio::time::timeout(
+        Duration::from_secs(5),
+        https_exchange(&client, &rt.opamp_url(false), &message(uid, 0)),
+    )
+    .await
+    .expect("served while others stall")
+    .expect("https exchange");
+    assert_eq!(reply.instance_uid, uid.as_bytes().to_vec());
+    drop(idle);
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn unusable_tls_files_stop_the_start_naming_the_file() {
+    let pki = pki(false);
+    let data = tempfile::tempdir().expect("data dir");
+    let dir = pki.dir.path();
+
+    let missing = TlsFiles {
+        key: dir.join("nope.pem"),
+        ..pki.files.clone()
+    };
+    let e = start(&missing, data.path()).await.err().expect("refused");
+    assert!(e.to_string().contains("nope.pem"), "{e}");
+
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(&garbage, "this is not a certificate\n").expect("write");
+    let not_pem = TlsFiles {
+        cert: garbage.clone(),
+        ..pki.files.clone()
+    };
+    let e = start(&not_pem, data.path()).await.err().expect("refused");
+    assert!(
+        e.to_string().contains("garbage.pem") && e.to_string().contains("no PEM certificate"),
+        "{e}"
+    );
+
+    // A key that does not belong to the certificate.
+    let (_, other_key) = pki.ca.leaf(&["localhost"]);
+    let wrong_key = dir.join("wrong-key.pem");
+    std::fs::write(&wrong_key, other_key).expect("write");
+    let mismatched = TlsFiles {
+        key: wrong_key,
+        ..pki.files.clone()
+    };
+    let e = start(&mismatched, data.path())
+        .await
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("cannot be used together"), "{e}");
+
+    // The client CA file must hold certificates.
+    let bad_ca = TlsFiles {
+        client_ca: Some(garbage),
+        ..pki.files.clone()
+    };
+    let e = start(&bad_ca, data.path()).await.err().expect("refused");
+    assert!(e.to_string().contains("client CA"), "{e}");
+}

@@ -199,8 +199,8 @@ async fn failing_agents_halt_the_rollout_and_everyone_is_rolled_back() {
         .start("web", None, Targets::Agents(all.clone()), opts)
         .await
         .unwrap();
-    let end = wait_rollout(&server.rt, "web", "rolled back", |v| {
-        v.status == RolloutStatus::RolledBack
+    let end = wait_rollout(&server.rt, "web", "rolled back and settled", |v| {
+        v.status == RolloutStatus::RolledBack && v.progress.in_flight == 0
     })
     .await;
     for a in &end.agents {

@@ -14,10 +14,12 @@ pub struct RemoteConfigOffer {
 }
 
 /// An OTLP/HTTP destination for one of the agent's own signals.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, derive_more::Debug)]
 pub struct TelemetryDestination {
     /// Full URL including the path, e.g. `http://host:4320/v1/metrics`.
     pub endpoint: String,
+    /// Carries a per-agent token: never printed.
+    #[debug("<{} redacted>", headers.len())]
     pub headers: Vec<(String, String)>,
 }
 
@@ -32,10 +34,12 @@ pub struct ConnectionSettingsOffer {
     pub own_logs: Option<TelemetryDestination>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, derive_more::Debug)]
 pub struct OpampSettings {
     /// Where the agent reaches us (required by the spec to be non-empty).
     pub endpoint: String,
+    /// Carries the agent secret: never printed.
+    #[debug("<{} redacted>", headers.len())]
     pub headers: Vec<(String, String)>,
     pub heartbeat_interval_seconds: u64,
 }
@@ -76,5 +80,32 @@ impl ServerReply {
             capabilities,
             ..Default::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_credentials() {
+        let d = TelemetryDestination {
+            endpoint: "http://h/v1/metrics".into(),
+            headers: vec![("Authorization".into(), "Bearer fdt1.secret-token".into())],
+        };
+        let o = OpampSettings {
+            endpoint: "ws://h/v1/opamp".into(),
+            headers: vec![("Authorization".into(), "Secret-Key hunter2".into())],
+            heartbeat_interval_seconds: 30,
+        };
+        let text = format!("{d:?} {o:?}");
+        assert!(
+            text.contains("http://h/v1/metrics") && text.contains("redacted"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("secret-token") && !text.contains("hunter2"),
+            "{text}"
+        );
     }
 }

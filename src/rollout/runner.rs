@@ -410,7 +410,9 @@ impl Runner {
             let Some(a) = self.active.get_mut(&name) else {
                 continue;
             };
-            if a.rollout.status.finished() {
+            // A finished rollout still records the answers of agents it had already sent
+            // the version to (e.g. when it was rolled back before they replied).
+            if a.rollout.status.finished() && a.rollout.in_flight().next().is_none() {
                 continue;
             }
             let status_before = a.rollout.status.clone();

@@ -371,21 +371,23 @@ where
             incoming = ws.next() => match incoming {
                 None => Step::Stop,
                 Some(Ok(Message::Binary(data))) => {
-                    on_binary(&l, conn, remote, &data, &mut last_uid, &mut ws, write_timeout).await
+                    // Boxed: the per-message work would otherwise make every idle
+                    // connection's task as large as its busiest moment.
+                    Box::pin(on_binary(&l, conn, remote, &data, &mut last_uid, &mut ws, write_timeout)).await
                 }
                 Some(Ok(Message::Text(_))) => {
                     tracing::warn!(%remote, "text WebSocket frame ignored: OpAMP uses binary frames");
                     let err = ServerError::BadRequest(
                         "text frames are not OpAMP messages: send binary frames".into(),
                     );
-                    send_error(&l, last_uid, err, &mut ws, write_timeout).await
+                    Box::pin(send_error(&l, last_uid, err, &mut ws, write_timeout)).await
                 }
                 // tungstenite answers pings and close frames itself.
                 Some(Ok(_)) => Step::Continue,
                 Some(Err(e)) => ws_error(remote, e),
             },
             Some(push) = outbox.recv() => {
-                send_frame(&mut ws, codec::encode_ws(&push), write_timeout).await
+                Box::pin(send_frame(&mut ws, codec::encode_ws(&push), write_timeout)).await
             }
             _ = l.shutdown.cancelled() => Step::Close(CloseCode::Away, "server shutting down".into()),
         };
@@ -513,5 +515,26 @@ where
             tracing::warn!("WebSocket write timed out; dropping the connection");
             Step::Stop
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The session future is what every idle connection keeps resident; keep it small.
+    #[test]
+    fn an_idle_session_stays_small() {
+        let (io, _peer) = tokio::io::duplex(64);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let registry = crate::fleet::registry::spawn(Default::default(), Default::default());
+            let l = super::AgentListener::new(registry, Default::default(), Default::default());
+            let f = super::ws_session(l, 1, "127.0.0.1:1".parse().unwrap(), "ws://x".into(), io);
+            let size = std::mem::size_of_val(&f);
+            eprintln!("ws_session future: {size} bytes");
+            assert!(size < 2048, "the idle session future grew to {size} bytes");
+        });
     }
 }

@@ -115,18 +115,7 @@ impl DestinationResolver for Destinations {
 impl Catalog {
     /// Opens the catalog: built-in types, then user types from the store over them.
     pub async fn open(store: Store) -> Result<Catalog, CatalogError> {
-        let mut types = TypeRegistry::builtin();
-        for kind in TYPE_KINDS {
-            for doc in store.list_kind(kind.kind_name()).await? {
-                let def = parse_doc::<pipeline::ResourceType>(&doc)?;
-                if let Err(problems) = types.insert(def) {
-                    // A type that was valid when applied but no longer loads (e.g. after an
-                    // upgrade changed a built-in helper) is skipped, loudly.
-                    tracing::warn!(kind = %doc.kind, name = %doc.name,
-                        problems = %pipeline::Problems(problems), "stored resource type skipped");
-                }
-            }
-        }
+        let types = load_types(&store).await?;
         Ok(Catalog {
             store,
             types: RwLock::new(Arc::new(types)),
@@ -362,20 +351,30 @@ impl Catalog {
             .await?;
         if TypeKind::from_kind_name(kind).is_some() {
             // Rebuild the registry without it (a built-in of the same name comes back).
-            let mut types = TypeRegistry::builtin();
-            for tk in TYPE_KINDS {
-                for doc in self.store.list_kind(tk.kind_name()).await? {
-                    if let Ok(def) = parse_doc::<pipeline::ResourceType>(&doc) {
-                        let _ = types.insert(def);
-                    }
-                }
-            }
+            let types = load_types(&self.store).await?;
             if let Ok(mut t) = self.types.write() {
                 *t = Arc::new(types);
             }
         }
         Ok(())
     }
+}
+
+/// Built-in types, with the user's stored types over them.
+async fn load_types(store: &Store) -> Result<TypeRegistry, CatalogError> {
+    let mut types = TypeRegistry::builtin();
+    for kind in TYPE_KINDS {
+        for doc in store.list_kind(kind.kind_name()).await? {
+            let def = parse_doc::<pipeline::ResourceType>(&doc)?;
+            if let Err(problems) = types.insert(def) {
+                // A type that was valid when applied but no longer loads (e.g. after an
+                // upgrade changed a built-in helper) is skipped, loudly.
+                tracing::warn!(kind = %doc.kind, name = %doc.name,
+                    problems = %pipeline::Problems(problems), "stored resource type skipped");
+            }
+        }
+    }
+    Ok(types)
 }
 
 fn strings(problems: Vec<Problem>) -> Vec<String> {

@@ -76,6 +76,9 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         (Some(guard), Some(path))
     };
     block_on(async move {
+        // Signals are hooked before the banner says we are up, so a SIGTERM sent the moment
+        // the banner appears still shuts down cleanly instead of killing the process.
+        let signals = ShutdownSignals::install();
         let rt = Runtime::start(&settings).await?;
         if headless {
             fleetdeck::headless::banner(&settings, &rt);
@@ -88,7 +91,7 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         };
         let stop = rt.shutdown.clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            signals.wait().await;
             tracing::info!("shutting down");
             stop.cancel();
         });
@@ -205,24 +208,42 @@ fn init_stdout_logging(format: LogFormat) {
     }
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM, registered when created (tokio's `ctrl_c()` would only register
+/// on its first poll, leaving a window where the default action kills the process).
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    hooks: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let hooks = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(int), Ok(term)) => Some((int, term)),
+                _ => None,
+            };
+            Self { hooks }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
         }
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.hooks {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -18,6 +18,7 @@ use crate::fleet::events::{EventKind, FleetEvent};
 use crate::fleet::outbound::TelemetryDestination;
 use crate::fleet::registry::{self, KnownAgent, OwnTelemetryOffer, RegistryConfig, RegistryHandle};
 use crate::fleet::telemetry::TelemetryStore;
+use crate::opamp::admission::{self, Admission, AdmissionConfig};
 use crate::opamp::codec::server_caps;
 use crate::opamp::server::{self, AgentListener, ListenerConfig};
 use crate::otlp::{self, OtlpState, OtlpStats};
@@ -164,9 +165,23 @@ impl Runtime {
             shutdown.child_token(),
         )
         .await?;
+        // Thousands of agents need thousands of descriptors; the connection budget is
+        // worked out from whatever limit we end up with.
+        let file_limit = admission::raise_open_file_limit();
+        let admission = Admission::new(AdmissionConfig {
+            max_connections: admission::connection_budget(file_limit),
+            max_new_agents: settings.max_new_agents,
+            ..AdmissionConfig::default()
+        });
+        tracing::debug!(
+            open_file_limit = file_limit.unwrap_or(0),
+            max_connections = admission.config().max_connections,
+            "agent connection budget"
+        );
         let listener = AgentListener::new(
             registry.clone(),
             ListenerConfig {
+                admission: admission.clone(),
                 secret: settings.secret_key.as_str().into(),
                 max_message_size: settings.max_message_size,
                 max_agents: settings.max_agents,
@@ -182,7 +197,13 @@ impl Runtime {
         );
         let otlp_stats = otlp_state.stats.clone();
         let app = listener.router().merge(otlp::router(otlp_state));
-        let server = tokio::spawn(server::run(tcp, tls.clone(), app, shutdown.clone()));
+        let server = tokio::spawn(server::run(
+            tcp,
+            admission,
+            tls.clone(),
+            app,
+            shutdown.clone(),
+        ));
         let api_app = api::router(api::ApiState {
             registry: registry.clone(),
             catalog: catalog.clone(),

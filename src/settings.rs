@@ -14,6 +14,8 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:4320";
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:4321";
 const SECRET_FILE: &str = "agent-secret";
 const TOKEN_FILE: &str = "api-token";
+/// New agents taken on at once when many connect together.
+pub const DEFAULT_MAX_NEW_AGENTS: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -110,6 +112,7 @@ pub struct FileSettings {
     pub http_agent_timeout: Option<u64>,
     pub max_message_size: Option<usize>,
     pub max_agents: Option<usize>,
+    pub max_new_agents: Option<usize>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_client_ca: Option<PathBuf>,
@@ -160,6 +163,8 @@ pub struct Settings {
     pub http_agent_timeout: Duration,
     pub max_message_size: usize,
     pub max_agents: Option<usize>,
+    /// New agents taken on at once (a reconnect storm); 0 = no limit.
+    pub max_new_agents: usize,
     /// Certificate and key for wss:// and https://; plain ws:// and http:// when `None`.
     pub tls: Option<TlsFiles>,
     pub tui: toml::Table,
@@ -268,6 +273,10 @@ impl Settings {
             http_agent_timeout: Duration::from_secs(http_timeout.max(1)),
             max_message_size,
             max_agents: args.max_agents.or(file.max_agents),
+            max_new_agents: args
+                .max_new_agents
+                .or(file.max_new_agents)
+                .unwrap_or(DEFAULT_MAX_NEW_AGENTS),
             tls,
             tui: file.tui.unwrap_or_default(),
             config_file: file_path,
@@ -291,6 +300,7 @@ impl Settings {
             http_agent_timeout: Duration::from_secs(90),
             max_message_size: 4 * 1024 * 1024,
             max_agents: None,
+            max_new_agents: DEFAULT_MAX_NEW_AGENTS,
             tls: None,
             tui: toml::Table::new(),
             config_file: None,

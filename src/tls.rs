@@ -27,6 +27,10 @@ use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::opamp::admission::{
+    Admission, AdmissionConfig, AdmittedListener, FULL_REASON, Incoming, Tracked,
+};
+
 /// How long a client may take to finish the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -160,8 +164,8 @@ impl Acceptor {
         self.verifies_clients
     }
 
-    /// Wraps a TCP listener: its `accept` yields connections whose handshake succeeded.
-    pub fn listen(&self, tcp: TcpListener) -> std::io::Result<TlsListener> {
+    /// Wraps a listener: its `accept` yields connections whose handshake succeeded.
+    pub fn listen(&self, tcp: AdmittedListener) -> std::io::Result<TlsListener> {
         let local = tcp.local_addr()?;
         // Enough room for a burst of handshakes finishing together; a full queue only makes
         // finished handshakes wait for the HTTP server to take them.
@@ -208,7 +212,7 @@ fn certificates(
 
 /// TLS connections ready for HTTP, as an [`axum::serve::Listener`].
 pub struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    rx: mpsc::Receiver<(Connection, SocketAddr)>,
     local: SocketAddr,
     stop: CancellationToken,
     accepting: JoinHandle<()>,
@@ -222,7 +226,7 @@ impl Drop for TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = Connection;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -238,84 +242,107 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
+type Connection = TlsStream<Tracked<TcpStream>>;
+
 async fn accept_loop(
-    tcp: TcpListener,
+    mut tcp: AdmittedListener,
     acceptor: Acceptor,
-    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Sender<(Connection, SocketAddr)>,
     stop: CancellationToken,
 ) {
-    let mut failing = false;
     loop {
-        let accepted = tokio::select! {
-            a = tcp.accept() => a,
+        let incoming = tokio::select! {
+            i = tcp.next() => i,
             _ = stop.cancelled() => return,
-        };
-        let (stream, remote) = match accepted {
-            Ok(a) => {
-                failing = false;
-                a
-            }
-            Err(e) => {
-                accept_error(e, &mut failing).await;
-                continue;
-            }
         };
         let acceptor = acceptor.clone();
         let ready = ready.clone();
         let stop = stop.clone();
+        let admission = tcp.admission().clone();
         tokio::spawn(async move {
-            let handshake =
-                tokio::time::timeout(acceptor.handshake_timeout, acceptor.inner.accept(stream));
-            let tls = tokio::select! {
-                r = handshake => r,
-                _ = stop.cancelled() => return,
-            };
-            match tls {
-                Ok(Ok(tls)) => {
-                    let _ = ready.send((tls, remote)).await;
+            match incoming {
+                Incoming::Admitted(io, remote) => {
+                    if let Some(tls) = handshake(&acceptor, io, remote, &stop).await {
+                        let _ = ready.send((tls, remote)).await;
+                    }
                 }
-                // Failed handshakes are the client's problem (wrong CA, no client
-                // certificate, plain HTTP to a TLS port); debug only, so a scanner cannot
-                // flood the log.
-                Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                // Over the connection budget: the refusal is said over TLS, so the client
+                // can read it.
+                Incoming::Refused(io, remote) => {
+                    if let Some(tls) = handshake(&acceptor, io, remote, &stop).await {
+                        let retry = admission.config().retry_after;
+                        admission.refuse(tls, retry, FULL_REASON);
+                    }
+                }
             }
         });
     }
 }
 
-/// Per-connection errors are ignored; others (such as running out of file descriptors) are
-/// retried after a pause and logged once until an accept succeeds again.
-async fn accept_error(e: std::io::Error, failing: &mut bool) {
-    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(
-        e.kind(),
-        ConnectionRefused | ConnectionAborted | ConnectionReset
-    ) {
-        return;
+async fn handshake<S>(
+    acceptor: &Acceptor,
+    io: S,
+    remote: SocketAddr,
+    stop: &CancellationToken,
+) -> Option<TlsStream<S>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let handshake = tokio::time::timeout(acceptor.handshake_timeout, acceptor.inner.accept(io));
+    let tls = tokio::select! {
+        r = handshake => r,
+        _ = stop.cancelled() => return None,
+    };
+    match tls {
+        Ok(Ok(tls)) => Some(tls),
+        // Failed handshakes are the client's problem (wrong CA, no client certificate, plain
+        // HTTP to a TLS port); debug only, so a scanner cannot flood the log.
+        Ok(Err(e)) => {
+            tracing::debug!(%remote, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%remote, "TLS handshake timed out");
+            None
+        }
     }
-    if !*failing {
-        tracing::error!(error = %e, "cannot accept connections; retrying every second");
-        *failing = true;
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-/// Serves `app` on `tcp` (over TLS when `tls` is given) until `shutdown` fires. Handlers get
-/// the peer address as `ConnectInfo<SocketAddr>` either way.
+/// Serves `app` on `tcp` (over TLS when `tls` is given) until `shutdown` fires, with no
+/// limit on connections (the management API). Handlers get the peer address as
+/// `ConnectInfo<SocketAddr>` either way.
 pub async fn serve(
     tcp: TcpListener,
     tls: Option<Acceptor>,
     app: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let unlimited = Admission::new(AdmissionConfig {
+        max_connections: usize::MAX,
+        max_new_agents: 0,
+        ..AdmissionConfig::default()
+    });
+    serve_admitted(AdmittedListener::new(tcp, unlimited), tls, app, shutdown).await
+}
+
+/// Serves `app` on a listener that keeps to its connection budget.
+pub async fn serve_admitted(
+    listener: AdmittedListener,
+    tls: Option<Acceptor>,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let stop = async move { shutdown.cancelled().await };
+    // `tap_io` gives our listeners axum's `ConnectInfo<SocketAddr>` support.
     match tls {
-        None => axum::serve(tcp, app).with_graceful_shutdown(stop).await,
+        None => {
+            axum::serve(listener.tap_io(|_| {}), app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
         Some(acceptor) => {
-            // `tap_io` gives the listener axum's `ConnectInfo<SocketAddr>` support.
-            let listener = acceptor.listen(tcp)?.tap_io(|_| {});
+            let listener = acceptor.listen(listener)?.tap_io(|_| {});
             axum::serve(listener, app)
                 .with_graceful_shutdown(stop)
                 .await

@@ -330,13 +330,36 @@ async fn shutdown_closes_websockets_with_going_away() {
     let rt = server.rt;
     let stopping = tokio::spawn(rt.stop());
     let mut code = None;
+    let mut told = None;
     while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-        if let Message::Close(frame) = msg {
-            code = frame.map(|f| u16::from(f.code));
-            break;
+        match msg {
+            Message::Close(frame) => {
+                code = frame.map(|f| u16::from(f.code));
+                break;
+            }
+            Message::Binary(data) => {
+                let reply = proto::ServerToAgent::decode(&data[1..]).unwrap();
+                told = reply.error_response;
+            }
+            _ => {}
         }
     }
     assert_eq!(code, Some(1001), "close frame 'going away'");
+    // Before the close the agent is told when to come back, so a restart's reconnects are
+    // spread over a few seconds instead of arriving at once.
+    let told = told.expect("an Unavailable error before the close");
+    assert_eq!(
+        told.r#type,
+        proto::ServerErrorResponseType::Unavailable as i32
+    );
+    let Some(proto::server_error_response::Details::RetryInfo(info)) = told.details else {
+        panic!("retry info with the Unavailable error");
+    };
+    let wait = Duration::from_nanos(info.retry_after_nanoseconds);
+    assert!(
+        (Duration::from_secs(1)..=Duration::from_secs(5)).contains(&wait),
+        "{wait:?}"
+    );
     stopping.await.unwrap();
 }
 

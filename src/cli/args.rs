@@ -90,6 +90,11 @@ pub struct ServerArgs {
     #[arg(long)]
     pub max_agents: Option<usize>,
 
+    /// New agents taken on at once when many connect together (after a restart); the rest
+    /// get 503 with a Retry-After of a few seconds. 0 = no limit. [default: 1024]
+    #[arg(long)]
+    pub max_new_agents: Option<usize>,
+
     /// PEM certificate chain: serve wss:// and https:// (needs --tls-key).
     #[arg(long, env = "FLEETDECK_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

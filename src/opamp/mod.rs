@@ -10,6 +10,7 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/opamp.proto.v1.rs"));
 }
 
+pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod codec;

@@ -30,6 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::admission::{Admission, AdmittedListener, NewcomerPermit, Onboarding};
 use super::auth::agent_authorized;
 use super::body::{BodyError, accepts_gzip, gzip, read_limited};
 use super::codec::{self, DecodeError};
@@ -58,6 +59,8 @@ pub struct ListenerConfig {
     pub write_timeout: Duration,
     /// Served over TLS: the endpoints agents are told to reconnect to are wss:// and https://.
     pub tls: bool,
+    /// Connection budget and the pace at which new agents are taken on.
+    pub admission: Admission,
 }
 
 impl Default for ListenerConfig {
@@ -69,6 +72,7 @@ impl Default for ListenerConfig {
             retry_after: Duration::from_secs(30),
             write_timeout: Duration::from_secs(10),
             tls: false,
+            admission: Admission::default(),
         }
     }
 }
@@ -113,14 +117,17 @@ impl AgentListener {
     }
 }
 
-/// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` fires.
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` fires, holding
+/// no more connections than `admission` allows.
 pub async fn run(
     listener: TcpListener,
+    admission: Admission,
     tls: Option<Acceptor>,
     app: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    crate::tls::serve(listener, tls, app, shutdown).await
+    let listener = AdmittedListener::new(listener, admission);
+    crate::tls::serve_admitted(listener, tls, app, shutdown).await
 }
 
 async fn not_found(req: Request<Body>) -> Response {
@@ -134,10 +141,15 @@ async fn not_found(req: Request<Body>) -> Response {
 }
 
 async fn healthz(State(l): State<AgentListener>) -> Response {
+    let admission = l.config.admission.stats();
     let body = serde_json::json!({
         "status": "ok",
         "connected_agents": l.registry.connected_agents(),
         "messages_total": l.registry.messages_total(),
+        "open_connections": admission.open_connections,
+        "max_connections": admission.max_connections,
+        "refused_connections": admission.refused_connections,
+        "deferred_agents": admission.deferred_agents,
     });
     axum::Json(body).into_response()
 }
@@ -205,8 +217,32 @@ async fn opamp_endpoint(
     {
         return unavailable(&l, format!("the server holds its maximum of {max} agents"));
     }
+    let wants_session = match *req.method() {
+        Method::POST => is_protobuf(headers),
+        Method::GET => wants_upgrade(headers),
+        _ => false,
+    };
+    // In a rush of (re)connecting agents only so many are taken on at once; the others are
+    // asked to come back within seconds, before any upgrade.
+    let newcomer = if wants_session {
+        match l.config.admission.newcomer(remote) {
+            Ok(permit) => permit,
+            Err(wait) => {
+                return unavailable_for(
+                    wait,
+                    "many agents are connecting at once; retry in a few seconds".into(),
+                );
+            }
+        }
+    } else {
+        None
+    };
     match *req.method() {
-        Method::POST if is_protobuf(headers) => http_exchange(l, remote, req).await,
+        Method::POST if is_protobuf(headers) => {
+            let reply = http_exchange(l, remote, req).await;
+            drop(newcomer);
+            reply
+        }
         Method::POST => plain(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
@@ -214,7 +250,7 @@ async fn opamp_endpoint(
                 header_str(headers, &CONTENT_TYPE)
             ),
         ),
-        Method::GET if wants_upgrade(headers) => ws_upgrade(l, remote, req),
+        Method::GET if wants_upgrade(headers) => ws_upgrade(l, remote, req, newcomer),
         Method::GET => plain(
             StatusCode::BAD_REQUEST,
             "expected a WebSocket upgrade or a POST with Content-Type: application/x-protobuf",
@@ -235,8 +271,12 @@ async fn opamp_endpoint(
 }
 
 fn unavailable(l: &AgentListener, message: String) -> Response {
+    unavailable_for(l.config.retry_after, message)
+}
+
+fn unavailable_for(retry_after: Duration, message: String) -> Response {
     let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, message);
-    if let Ok(v) = HeaderValue::from_str(&l.config.retry_after.as_secs().to_string()) {
+    if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
         r.headers_mut().insert(RETRY_AFTER, v);
     }
     r
@@ -292,7 +332,12 @@ async fn http_exchange(l: AgentListener, remote: SocketAddr, req: Request<Body>)
 
 // ------------------------------------------------------------------ WebSocket transport
 
-fn ws_upgrade(l: AgentListener, remote: SocketAddr, mut req: Request<Body>) -> Response {
+fn ws_upgrade(
+    l: AgentListener,
+    remote: SocketAddr,
+    mut req: Request<Body>,
+    newcomer: Option<NewcomerPermit>,
+) -> Response {
     let headers = req.headers();
     if header_str(headers, &SEC_WEBSOCKET_VERSION) != "13" {
         return plain(
@@ -315,7 +360,11 @@ fn ws_upgrade(l: AgentListener, remote: SocketAddr, mut req: Request<Body>) -> R
     let tracker = l.sessions.clone();
     tracker.spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => ws_session(l, conn, remote, endpoint, TokioIo::new(upgraded)).await,
+            Ok(upgraded) => {
+                // The newcomer's place is given up with the first reply (or after a while).
+                let io = Onboarding::new(TokioIo::new(upgraded), newcomer);
+                ws_session(l, conn, remote, endpoint, io).await
+            }
             Err(e) => tracing::debug!(%remote, error = %e, "WebSocket upgrade failed"),
         }
     });
@@ -389,7 +438,9 @@ where
             Some(push) = outbox.recv() => {
                 Box::pin(send_frame(&mut ws, codec::encode_ws(&push), write_timeout)).await
             }
-            _ = l.shutdown.cancelled() => Step::Close(CloseCode::Away, "server shutting down".into()),
+            _ = l.shutdown.cancelled() => {
+                Box::pin(say_when_to_return(&l, remote, last_uid, &mut ws, write_timeout)).await
+            }
         };
         match step {
             Step::Continue => {}
@@ -479,6 +530,26 @@ where
         Ok(reply) => send_frame(ws, codec::encode_ws(&reply), write_timeout).await,
         Err(_) => Step::Close(CloseCode::Away, "server shutting down".into()),
     }
+}
+
+/// On shutdown, tells the agent when to come back: spread over the storm window, so a
+/// restart does not bring every agent back in the same instant.
+async fn say_when_to_return<S>(
+    l: &AgentListener,
+    remote: SocketAddr,
+    uid: Option<AgentId>,
+    ws: &mut WebSocketStream<S>,
+    write_timeout: Duration,
+) -> Step
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let err = ServerError::Unavailable {
+        message: "server shutting down".into(),
+        retry_after: Some(l.config.admission.return_after(remote)),
+    };
+    let _ = send_error(l, uid, err, ws, write_timeout).await;
+    Step::Close(CloseCode::Away, "server shutting down".into())
 }
 
 async fn send_error<S>(

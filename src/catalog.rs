@@ -71,6 +71,10 @@ pub struct ApplyResult {
     pub version: Option<u64>,
     /// Every problem found, each naming the resource and parameter.
     pub problems: Vec<String>,
+    /// Why this resource changed when it was not the one applied (a configuration
+    /// re-rendered because a destination or type it uses changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A configuration version as stored.
@@ -144,7 +148,20 @@ impl Catalog {
         let parsed = pipeline::parse_resources(text, file)?;
         let mut out = Vec::new();
         for p in parsed {
-            out.push(self.apply(p.resource).await);
+            let changed = match &p.resource {
+                Resource::Configuration(_) => None,
+                Resource::Destination(d) => Some(format!("destination '{}'", d.metadata.name)),
+                Resource::Type(t) => Some(format!("{} '{}'", t.kind.kind_name(), t.metadata.name)),
+            };
+            let result = self.apply(p.resource).await;
+            let stored_anew = matches!(
+                result.status,
+                ApplyStatus::Created | ApplyStatus::Configured
+            );
+            out.push(result);
+            if let Some(cause) = changed.filter(|_| stored_anew) {
+                out.extend(self.rerender_configurations(&cause).await);
+            }
         }
         Ok(out)
     }
@@ -159,12 +176,21 @@ impl Catalog {
             status: ApplyStatus::Invalid,
             version: None,
             problems,
+            note: None,
         };
         let stored = match &resource {
             Resource::Type(def) => {
                 let mut next = (*self.types()).clone();
                 if let Err(problems) = next.insert(def.clone()) {
                     return invalid(strings(problems));
+                }
+                let destinations = match self.destinations().await {
+                    Ok(d) => d,
+                    Err(e) => return invalid(vec![e.to_string()]),
+                };
+                let broken = self.configurations_broken_by(&next, &destinations).await;
+                if !broken.is_empty() {
+                    return invalid(broken);
                 }
                 let labels = BTreeMap::new();
                 let json = match serde_json::to_string(def) {
@@ -190,6 +216,17 @@ impl Catalog {
                         d.label(),
                         d.spec.type_name
                     )]);
+                }
+                let mut destinations = match self.destinations().await {
+                    Ok(d) => d,
+                    Err(e) => return invalid(vec![e.to_string()]),
+                };
+                destinations.0.insert(name.clone(), d.clone());
+                let broken = self
+                    .configurations_broken_by(&self.types(), &destinations)
+                    .await;
+                if !broken.is_empty() {
+                    return invalid(broken);
                 }
                 let json = match serde_json::to_string(d) {
                     Ok(j) => j,
@@ -229,9 +266,68 @@ impl Catalog {
                 },
                 version: Some(outcome.version()),
                 problems: Vec::new(),
+                note: None,
             },
             Err(e) => invalid(vec![e.to_string()]),
         }
+    }
+
+    /// Problems of the configurations that render today but would not with these types and
+    /// destinations: a change that breaks a configuration is refused, naming it.
+    async fn configurations_broken_by(
+        &self,
+        types: &TypeRegistry,
+        destinations: &Destinations,
+    ) -> Vec<String> {
+        let (Ok(configs), Ok(today)) = (self.configurations().await, self.destinations().await)
+        else {
+            return Vec::new();
+        };
+        let types_today = self.types();
+        let mut broken = Vec::new();
+        for c in configs {
+            // One that is already broken is not this change's doing.
+            if pipeline::render(&c.config, &types_today, &today).is_err() {
+                continue;
+            }
+            if let Err(problems) = pipeline::render(&c.config, types, destinations) {
+                broken.push(format!(
+                    "configuration '{}' would no longer render with this change:",
+                    c.config.name()
+                ));
+                broken.extend(problems.iter().map(|p| format!("  {p}")));
+            }
+        }
+        broken
+    }
+
+    /// After a destination or type changed: every configuration whose Collector YAML is now
+    /// different gets a new version (its older versions keep what agents were sent).
+    async fn rerender_configurations(&self, cause: &str) -> Vec<ApplyResult> {
+        let configs = match self.configurations().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list configurations to re-render them");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for stored in configs {
+            let Ok(rendered) = self.render(&stored.config).await else {
+                continue;
+            };
+            if rendered.yaml == stored.rendered {
+                continue;
+            }
+            let mut result = self
+                .apply(Resource::Configuration(stored.config.clone()))
+                .await;
+            result.note = Some(format!(
+                "re-rendered because {cause} changed; push it to roll the change out"
+            ));
+            out.push(result);
+        }
+        out
     }
 
     /// Renders a configuration against the current types and stored destinations.

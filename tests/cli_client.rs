@@ -241,6 +241,97 @@ async fn apply_prints_each_resource_and_fails_on_invalid_ones() {
 }
 
 #[tokio::test]
+async fn a_changed_destination_re_renders_the_configurations_that_use_it() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    ok(&cli
+        .run(&["apply", "-f", &cli.file("valid.yaml", VALID)])
+        .await);
+
+    let moved = r#"apiVersion: fleetdeck/v1
+kind: Destination
+metadata: {name: central}
+spec:
+  type: otlphttp
+  parameters: {endpoint: "https://central-2.example.net:4318"}
+"#;
+    let out = cli
+        .run(&["apply", "-f", &cli.file("moved.yaml", moved)])
+        .await;
+    ok(&out);
+    assert_eq!(
+        out.stdout,
+        "destination/central configured\n\
+         configuration/edge configured (re-rendered because destination 'central' changed; \
+         push it to roll the change out)\n"
+    );
+    // Version 2 of the configuration sends the new endpoint; version 1 keeps the old one.
+    let diff: Value = http_client()
+        .get(format!(
+            "{}/api/v1/configurations/edge/diff?from=1&to=2",
+            server.api_url()
+        ))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("diff")
+        .json()
+        .await
+        .expect("json");
+    let text = diff.to_string();
+    assert!(text.contains("central-2.example.net"), "{text}");
+    assert!(text.contains("https://central.example.net"), "{text}");
+
+    // A destination change that would break the configuration is refused, naming it, and
+    // nothing changes.
+    let wrong_type = r#"apiVersion: fleetdeck/v1
+kind: Destination
+metadata: {name: central}
+spec:
+  type: otlphttp
+  parameters: {endpoint: "https://central-2.example.net:4318", compression: zip}
+"#;
+    let out = cli
+        .run(&["apply", "-f", &cli.file("wrong.yaml", wrong_type)])
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("destination/central invalid"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("configuration 'edge' would no longer render with this change"),
+        "{}",
+        out.stdout
+    );
+    let list = cli.run(&["get", "configs", "-o", "json"]).await;
+    let edge = list
+        .json()
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["metadata"]["name"] == "edge").cloned())
+        .expect("edge listed");
+    let versions: Value = http_client()
+        .get(format!(
+            "{}/api/v1/configurations/edge/versions",
+            server.api_url()
+        ))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("versions")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        versions["items"].as_array().map(Vec::len),
+        Some(2),
+        "{edge}"
+    );
+}
+
+#[tokio::test]
 async fn get_then_apply_round_trips_unchanged() {
     let server = TestServer::start().await;
     let cli = Cli::new(&server);

@@ -96,6 +96,7 @@ fn wizard_rollout(a: &mut App) {
         status: ApplyStatus::Created,
         version: Some(1),
         problems: Vec::new(),
+        note: None,
     }));
     press(
         a,

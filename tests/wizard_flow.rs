@@ -128,6 +128,7 @@ fn saving_names_the_configuration_and_asks_the_catalog() {
         status: ApplyStatus::Created,
         version: Some(1),
         problems: Vec::new(),
+        note: None,
     }));
     press(&mut a, &["n"]);
     assert_eq!(wiz(&a).step, Step::Push);
@@ -498,6 +499,7 @@ fn saved(a: &mut App) {
         status: ApplyStatus::Created,
         version: Some(1),
         problems: Vec::new(),
+        note: None,
     }));
     press(a, &["n"]);
 }

@@ -70,6 +70,7 @@ fn to_push(a: &mut App) {
         status: ApplyStatus::Created,
         version: Some(1),
         problems: Vec::new(),
+        note: None,
     }));
     press(a, &["n"]);
 }

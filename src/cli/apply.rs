@@ -78,6 +78,8 @@ struct Line {
     label: String,
     status: String,
     problems: Vec<String>,
+    /// Why a resource the user did not apply changed with it.
+    note: Option<String>,
 }
 
 fn lines_of(file: &str, status: StatusCode, body: &Value) -> anyhow::Result<Vec<Line>> {
@@ -99,6 +101,7 @@ fn lines_of(file: &str, status: StatusCode, body: &Value) -> anyhow::Result<Vec<
                     .unwrap_or("?")
                     .to_string(),
                 problems: strings(r.get("problems")),
+                note: r.get("note").and_then(Value::as_str).map(str::to_string),
             })
             .collect());
     }
@@ -108,6 +111,7 @@ fn lines_of(file: &str, status: StatusCode, body: &Value) -> anyhow::Result<Vec<
             label: file.to_string(),
             status: "invalid".into(),
             problems: strings(body.get("problems")),
+            note: None,
         }]);
     }
     Err(failure(status, body.clone()).into())
@@ -145,7 +149,10 @@ pub async fn run(client: &Client, format: OutputFormat, files: &[PathBuf]) -> an
                 invalid += 1;
             }
             if format == OutputFormat::Table {
-                println!("{} {}", l.label, l.status);
+                match &l.note {
+                    Some(note) => println!("{} {} ({note})", l.label, l.status),
+                    None => println!("{} {}", l.label, l.status),
+                }
                 for p in &l.problems {
                     println!("  {p}");
                 }
@@ -155,6 +162,7 @@ pub async fn run(client: &Client, format: OutputFormat, files: &[PathBuf]) -> an
                 "resource": l.label,
                 "status": l.status,
                 "problems": l.problems,
+                "note": l.note,
             }));
         }
     }

@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::headless::{self, Headless, empty_config, ws_url};
 use common::*;
 use fleetdeck::fleet::AgentId;
 use prost::Message as _;
@@ -85,28 +84,10 @@ async fn newcomers_beyond_the_limit_are_asked_to_retry_within_seconds() {
 // ------------------------------------------------------------- the open-file limit
 
 /// The server binary with an open-file limit of `files` (soft and hard, so it cannot raise
-/// it), its stdout read line by line.
-fn server_with_file_limit(files: u64) -> (Child, mpsc::Receiver<String>, tempfile::TempDir) {
+/// it).
+fn server_with_file_limit(files: u64) -> (Headless, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("fleetdeck.toml");
-    std::fs::write(&config, "").expect("settings");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetdeck"));
-    cmd.args([
-        "--no-tui",
-        "--listen",
-        "127.0.0.1:0",
-        "--api-listen",
-        "127.0.0.1:0",
-    ])
-    .arg("--data-dir")
-    .arg(dir.path().join("data"))
-    .arg("--config")
-    .arg(&config)
-    .env("FLEETDECK_SECRET_KEY", SECRET)
-    .env("FLEETDECK_LOG", "info")
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
+    let mut cmd = headless::command(&dir.path().join("data"), &empty_config(dir.path()), SECRET);
     // SAFETY: only setrlimit, which is async-signal-safe, between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -120,32 +101,7 @@ fn server_with_file_limit(files: u64) -> (Child, mpsc::Receiver<String>, tempfil
             Ok(())
         });
     }
-    let mut child = cmd.spawn().expect("server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    (child, rx, dir)
-}
-
-fn until(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => {
-                seen.push(line.clone());
-                if line.contains(needle) {
-                    return line;
-                }
-            }
-            Err(_) => panic!("no line with {needle:?}:\n{}", seen.join("\n")),
-        }
-    }
+    (Headless::spawn(cmd, false), dir)
 }
 
 /// One HTTP/1.1 request on a fresh connection; the whole response as text.
@@ -166,14 +122,8 @@ fn get(addr: &str, path: &str) -> String {
 #[tokio::test]
 async fn a_listener_at_its_file_limit_refuses_with_503_once_logged_and_recovers() {
     // 320 files: 192 for connections, the rest kept for the store, the API and the logs.
-    let (mut child, rx, _dir) = server_with_file_limit(320);
-    let mut seen = Vec::new();
-    let banner = until(&rx, &mut seen, "listening for agents");
-    let ws_url = banner[banner.find("ws://").expect("ws url")..]
-        .split_whitespace()
-        .next()
-        .expect("url")
-        .to_string();
+    let (mut server, _dir) = server_with_file_limit(320);
+    let ws_url = ws_url(&server.wait_for_line("listening for agents"));
     let addr = ws_url
         .trim_start_matches("ws://")
         .trim_end_matches("/v1/opamp")
@@ -226,15 +176,8 @@ async fn a_listener_at_its_file_limit_refuses_with_503_once_logged_and_recovers(
     drop(ws);
     drop(held);
 
-    // SAFETY: kill(2) on our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    assert!(child.wait().expect("exits").success());
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
-        seen.push(line);
-    }
-    let log = seen.join("\n");
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
     assert_eq!(
         log.matches("as many connections as the open-file limit allows")
             .count(),

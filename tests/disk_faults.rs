@@ -4,38 +4,19 @@
 //! needs no privileges) is reported once, agents stay served, and the database is intact
 //! for the next start.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::headless::{Headless, command, empty_config, ws_url};
 
 const SECRET: &str = "disk-fault-secret";
 
-fn empty_config(dir: &Path) -> PathBuf {
-    let path = dir.join("fleetdeck.toml");
-    std::fs::write(&path, "").expect("settings file");
-    path
-}
-
 fn server(data: &Path, config: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetdeck"));
-    cmd.args([
-        "--no-tui",
-        "--listen",
-        "127.0.0.1:0",
-        "--api-listen",
-        "127.0.0.1:0",
-    ])
-    .arg("--data-dir")
-    .arg(data)
-    .arg("--config")
-    .arg(config)
-    .env("FLEETDECK_SECRET_KEY", SECRET)
-    .env("FLEETDECK_LOG", "info")
-    .stdin(Stdio::null());
-    cmd
+    command(data, config, SECRET)
 }
 
 #[test]
@@ -132,59 +113,6 @@ fn a_read_only_data_dir_stops_the_start_with_a_clear_error_and_is_left_alone() {
     );
 }
 
-/// Spawns the server with stdout read line by line on a thread.
-fn spawn(mut cmd: Command) -> (Child, mpsc::Receiver<String>) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    (child, rx)
-}
-
-/// Collects lines until one contains `needle`; panics after 30 s.
-fn until(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                seen.push(line.clone());
-                if line.contains(needle) {
-                    return line;
-                }
-            }
-            Err(_) => panic!("no line with {needle:?}:\n{}", seen.join("\n")),
-        }
-    }
-}
-
-fn terminate(mut child: Child) -> std::process::ExitStatus {
-    // SAFETY: kill(2) on our own child's pid has no memory effects.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    child.wait().expect("server exits")
-}
-
-fn ws_url(banner: &str) -> String {
-    let start = banner.find("ws://").expect("ws url in the banner");
-    banner[start..]
-        .split(|c: char| c.is_whitespace())
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn a_store_that_cannot_grow_is_reported_once_and_agents_stay_served() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -208,9 +136,8 @@ fn a_store_that_cannot_grow_is_reported_once_and_agents_stay_served() {
             Ok(())
         });
     }
-    let (child, rx) = spawn(cmd);
-    let mut seen = Vec::new();
-    let url = ws_url(&until(&rx, &mut seen, "listening for agents"));
+    let mut running = Headless::spawn(cmd, false);
+    let url = ws_url(&running.wait_for_line("listening for agents"));
 
     // Enough agents that their records and events pass the limit at the first flush; they
     // heartbeat every second for 6 s, so the store is retried several times meanwhile.
@@ -230,15 +157,11 @@ fn a_store_that_cannot_grow_is_reported_once_and_agents_stay_served() {
         .expect("simulator runs");
     let sim_out = String::from_utf8_lossy(&sim.stderr);
     assert!(sim.status.success(), "{sim_out}");
-    until(&rx, &mut seen, "cannot write to the store");
+    running.wait_for_line("cannot write to the store");
 
     // Let a few more flush intervals fail before stopping.
     std::thread::sleep(Duration::from_secs(3));
-    let status = terminate(child);
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
-        seen.push(line);
-    }
-    let log = seen.join("\n");
+    let (status, log) = running.stop();
     assert!(status.success(), "{status:?}\n{log}");
     assert_eq!(
         log.matches("cannot write to the store").count(),
@@ -249,10 +172,9 @@ fn a_store_that_cannot_grow_is_reported_once_and_agents_stay_served() {
     assert!(connected >= 200, "only {connected} agents served:\n{log}");
 
     // The database survived: the next start, without the limit, opens it and serves.
-    let (child, rx) = spawn(server(&data, &config));
-    let mut seen = Vec::new();
-    until(&rx, &mut seen, "listening for agents");
-    assert!(terminate(child).success());
-    let log = seen.join("\n");
+    let mut again = Headless::spawn(server(&data, &config), false);
+    again.wait_for_line("listening for agents");
+    let (status, log) = again.stop();
+    assert!(status.success(), "{log}");
     assert!(!log.contains("ERROR"), "{log}");
 }

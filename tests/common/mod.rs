@@ -16,6 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod headless;
+
 pub const SECRET: &str = "test-secret-4d1f";
 /// The management API token `Settings::ephemeral` derives from [`SECRET`].
 pub const API_TOKEN: &str = "test-secret-4d1f-api";

@@ -1,0 +1,121 @@
+//! The built `fleetdeck` binary running headless, as an operator runs it: its stdout read
+//! line by line on a thread, stopped with SIGTERM.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// An empty settings file next to the data, so no fleetdeck.toml on the machine counts.
+pub fn empty_config(dir: &Path) -> PathBuf {
+    let path = dir.join("fleetdeck.toml");
+    std::fs::write(&path, "").expect("settings file");
+    path
+}
+
+/// `fleetdeck --no-tui` on ephemeral loopback ports with `data` as its data dir, `config`
+/// as its settings file and `secret` as the agent secret; info logs.
+pub fn command(data: &Path, config: &Path, secret: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetdeck"));
+    cmd.args([
+        "--no-tui",
+        "--listen",
+        "127.0.0.1:0",
+        "--api-listen",
+        "127.0.0.1:0",
+    ])
+    .arg("--data-dir")
+    .arg(data)
+    .arg("--config")
+    .arg(config)
+    .env("FLEETDECK_SECRET_KEY", secret)
+    .env("FLEETDECK_LOG", "info")
+    .stdin(Stdio::null());
+    cmd
+}
+
+pub struct Headless {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    /// Every stdout line read so far.
+    pub seen: Vec<String>,
+}
+
+impl Headless {
+    /// Starts `cmd` with stdout piped (and stderr piped too when `capture_stderr`, else
+    /// shown with the test's output).
+    pub fn spawn(mut cmd: Command, capture_stderr: bool) -> Headless {
+        let stderr = if capture_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        };
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Headless {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads stdout lines until one contains `needle` (fails after 30 s, showing them).
+    pub fn wait_for_line(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line with {needle:?}; got:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// SIGTERM, then how it exited and everything it printed (stdout lines, then stderr
+    /// when captured).
+    pub fn stop(mut self) -> (ExitStatus, String) {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let status = self.child.wait().expect("server exits");
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        (status, format!("{}\n{err}", self.seen.join("\n")))
+    }
+}
+
+/// The `ws://…/v1/opamp` URL in the startup banner.
+pub fn ws_url(banner: &str) -> String {
+    let start = banner.find("ws://").expect("ws url in the banner");
+    banner[start..]
+        .split(|c: char| c.is_whitespace() || c == '"' || c == ',')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}

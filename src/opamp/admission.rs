@@ -405,6 +405,7 @@ impl AdmittedListener {
                         self.spare = open_spare();
                     }
                     let _ = stream.set_nodelay(true);
+                    keep_alive(&stream);
                     return match self.admission.connection() {
                         Some(slot) => Incoming::Admitted(Tracked { io: stream, slot }, remote),
                         None => Incoming::Refused(stream, remote),
@@ -473,6 +474,23 @@ impl axum::serve::Listener for AdmittedListener {
 /// Said to connections refused for want of file descriptors.
 pub const FULL_REASON: &str =
     "fleetdeck holds as many connections as its open-file limit allows; retry later\n";
+
+/// TCP keepalive on every agent connection: an agent whose machine vanished (power cut,
+/// network gone, no FIN ever sent) is found by the kernel after about 90 s of silence
+/// and its session ends, instead of it being shown as connected forever.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_PROBES: u32 = 3;
+
+fn keep_alive(stream: &TcpStream) {
+    let settings = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_PROBES);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&settings) {
+        tracing::debug!(error = %e, "cannot set TCP keepalive on an agent connection");
+    }
+}
 
 fn open_spare() -> Option<std::fs::File> {
     std::fs::File::open("/dev/null").ok()
@@ -648,6 +666,28 @@ mod tests {
         assert_eq!(a.stats().deferred_agents, 200);
         drop(held);
         assert!(a.newcomer(remote).expect("taken on again").is_some());
+    }
+
+    #[tokio::test]
+    async fn agent_connections_are_kept_alive_so_vanished_machines_are_noticed() {
+        let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = tcp.local_addr().expect("addr");
+        let mut listener = AdmittedListener::new(tcp, Admission::default());
+        let _client = TcpStream::connect(addr).await.expect("connect");
+        let Incoming::Admitted(conn, _) = listener.next().await else {
+            panic!("the connection is admitted");
+        };
+        let sock = socket2::SockRef::from(conn.get_ref());
+        assert!(sock.keepalive().expect("SO_KEEPALIVE"));
+        assert_eq!(sock.tcp_keepalive_time().expect("idle"), KEEPALIVE_IDLE);
+        assert_eq!(
+            sock.tcp_keepalive_interval().expect("interval"),
+            KEEPALIVE_INTERVAL
+        );
+        assert_eq!(
+            sock.tcp_keepalive_retries().expect("probes"),
+            KEEPALIVE_PROBES
+        );
     }
 
     #[test]

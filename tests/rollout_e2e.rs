@@ -63,7 +63,7 @@ async fn wait_rollout(
             rt.rollouts
                 .status(name)
                 .await
-                .map(|v| (v.status, v.progress))
+                .map(|v| (v.status, v.progress, v.agents))
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -888,7 +888,10 @@ impl Registry {
                 out.refused.push((id, CommandError::UnknownAgent(id)));
                 continue;
             };
-            if !state.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG) {
+            // No capabilities at all: known from an earlier run and not back yet (every
+            // agent reports at least ReportsStatus); the assignment waits for it.
+            let unknown = state.capabilities.0 == 0;
+            if !unknown && !state.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG) {
                 out.refused.push((
                     id,
                     CommandError::NotSupported {

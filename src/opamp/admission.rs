@@ -267,8 +267,10 @@ impl Drop for ConnectionSlot {
         let was = self.inner.open.fetch_sub(1, Ordering::AcqRel);
         // Logged when there is room again for a good share of newcomers, not at every
         // close, so a listener hovering at the limit does not flap in the log.
-        let room = self.inner.config.max_connections / 100 + 1;
-        if was + room <= self.inner.config.max_connections + 1
+        let max = self.inner.config.max_connections;
+        let room = max / 100 + 1;
+        let now_open = was.saturating_sub(1);
+        if now_open.saturating_add(room) <= max
             && self.inner.full.load(Ordering::Relaxed)
             && self.inner.full.swap(false, Ordering::AcqRel)
         {
@@ -643,6 +645,18 @@ mod tests {
         drop(one);
         assert!(a.connection().is_some(), "room again after a close");
         drop(two);
+    }
+
+    #[test]
+    fn an_unlimited_budget_counts_without_overflowing() {
+        let a = Admission::new(AdmissionConfig {
+            max_connections: usize::MAX,
+            ..AdmissionConfig::default()
+        });
+        let slots: Vec<_> = (0..3).map(|_| a.connection().expect("slot")).collect();
+        assert_eq!(a.stats().open_connections, 3);
+        drop(slots);
+        assert_eq!(a.stats().open_connections, 0);
     }
 
     #[tokio::test]

@@ -846,6 +846,19 @@ async fn get_destinations_lists_masks_secrets_and_round_trips() {
             && central.contains("endpoint=https://central.example.net:4318"),
         "{central}"
     );
+    // A narrow terminal cuts the parameters, never past the width.
+    let narrow = Cli::new(&server).with("COLUMNS", "70");
+    let cut = narrow.run(&["get", "destinations"]).await;
+    ok(&cut);
+    for line in cut.stdout.lines() {
+        assert!(line.chars().count() <= 70, "{line:?}");
+    }
+    assert!(
+        cut.stdout.contains('…') && cut.stdout.contains("datadog"),
+        "{}",
+        cut.stdout
+    );
+
     // One by name, under its short alias, is the same row.
     let one = cli.run(&["get", "dest", "dd"]).await;
     ok(&one);

@@ -539,3 +539,31 @@ async fn type_detail(client: &Client, format: OutputFormat, name: &str) -> anyho
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parameters_read_both_written_forms() {
+        let map = json!({"endpoint": "https://x:4318", "tls": {"insecure": true}});
+        assert_eq!(
+            parameters(Some(&map)),
+            r#"endpoint=https://x:4318,tls={"insecure":true}"#
+        );
+        let list =
+            json!([{"name": "api_key", "value": "(sensitive)"}, {"name": "port", "value": 443}]);
+        assert_eq!(parameters(Some(&list)), "api_key=(sensitive),port=443");
+        assert_eq!(parameters(Some(&json!({}))), "-");
+        assert_eq!(parameters(None), "-");
+    }
+
+    #[test]
+    fn kinds_and_their_aliases() {
+        assert_eq!(parse_kind("dest"), Some(Kind::Destinations));
+        assert_eq!(parse_kind("Destinations"), Some(Kind::Destinations));
+        assert_eq!(parse_kind("rollout"), Some(Kind::Rollouts));
+        assert_eq!(parse_kind("widgets"), None);
+    }
+}

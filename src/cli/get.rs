@@ -262,8 +262,8 @@ async fn details(client: &Client, collection: &str, list: &[Value]) -> anyhow::R
     Ok(out)
 }
 
-/// The resources in details, ready to apply again (GitOps): YAML documents, or a JSON
-/// array of the resources (YAML reads JSON).
+/// The resources in details: YAML documents ready to apply again (GitOps), or a JSON array
+/// of the resources (each element applies again on its own).
 fn print_resources(format: OutputFormat, details: &[Value]) -> anyhow::Result<()> {
     if format == OutputFormat::Yaml {
         let docs: Vec<String> = details.iter().map(resource_yaml).collect();

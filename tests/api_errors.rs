@@ -396,6 +396,17 @@ async fn what_does_not_exist_is_404() {
         StatusCode::NOT_FOUND,
         Some("name"),
     );
+    let body = refused(
+        api.get("/destinations/nowhere").await,
+        StatusCode::NOT_FOUND,
+        Some("name"),
+    );
+    assert_eq!(body["error"], "no destination named 'nowhere'");
+    refused(
+        api.get("/destinations?page=2").await,
+        StatusCode::BAD_REQUEST,
+        Some("page"),
+    );
     refused(
         api.send(
             Method::DELETE,

@@ -761,3 +761,341 @@ async fn tables_fit_the_terminal_width() {
         out.stdout
     );
 }
+
+const DD_KEY: &str = "dd-k3y-5b7e0a91";
+
+/// Two destinations (one with a secret) and two configurations naming the first.
+fn shared_destinations() -> String {
+    format!(
+        r#"apiVersion: fleetdeck/v1
+kind: Destination
+metadata:
+  name: dd
+  labels: {{team: obs}}
+spec:
+  type: datadog
+  parameters:
+    - {{name: api_key, value: "{DD_KEY}"}}
+    - {{name: site, value: datadoghq.eu}}
+---
+apiVersion: fleetdeck/v1
+kind: Destination
+metadata: {{name: central}}
+spec:
+  type: otlphttp
+  parameters: {{endpoint: "https://central.example.net:4318"}}
+---
+apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {{name: edge}}
+spec:
+  sources: [{{type: otlp}}]
+  destinations: [{{name: dd}}]
+---
+apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {{name: web}}
+spec:
+  sources: [{{type: hostmetrics}}]
+  destinations: [{{name: dd}}, {{name: central}}]
+"#
+    )
+}
+
+#[tokio::test]
+async fn get_destinations_lists_masks_secrets_and_round_trips() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server).with("COLUMNS", "400");
+    ok(&cli
+        .run(&[
+            "apply",
+            "-f",
+            &cli.file("dests.yaml", &shared_destinations()),
+        ])
+        .await);
+
+    // The table: type, users, labels, parameters with the secret masked.
+    let table = cli.run(&["get", "destinations"]).await;
+    ok(&table);
+    assert!(
+        table.stdout.starts_with("NAME") && table.stdout.contains("USED BY"),
+        "{}",
+        table.stdout
+    );
+    assert!(!table.stdout.contains(DD_KEY), "{}", table.stdout);
+    let dd = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("dd "))
+        .expect("dd listed");
+    let cells: Vec<&str> = dd.split_whitespace().collect();
+    assert_eq!(
+        &cells[..5],
+        ["dd", "datadog", "1", "edge,web", "team=obs"],
+        "{dd}"
+    );
+    assert!(dd.contains("api_key=(sensitive),site=datadoghq.eu"), "{dd}");
+    let central = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("central"))
+        .expect("central listed");
+    assert!(
+        central.contains("otlphttp")
+            && central.contains(" web ")
+            && central.contains("endpoint=https://central.example.net:4318"),
+        "{central}"
+    );
+    // A narrow terminal cuts the parameters, never past the width.
+    let narrow = Cli::new(&server).with("COLUMNS", "70");
+    let cut = narrow.run(&["get", "destinations"]).await;
+    ok(&cut);
+    for line in cut.stdout.lines() {
+        assert!(line.chars().count() <= 70, "{line:?}");
+    }
+    assert!(
+        cut.stdout.contains('…') && cut.stdout.contains("datadog"),
+        "{}",
+        cut.stdout
+    );
+
+    // One by name, under its short alias, is the same row.
+    let one = cli.run(&["get", "dest", "dd"]).await;
+    ok(&one);
+    assert_eq!(one.stdout.lines().count(), 2, "{}", one.stdout);
+    assert!(
+        one.stdout.contains("api_key=(sensitive)") && !one.stdout.contains(DD_KEY),
+        "{}",
+        one.stdout
+    );
+
+    // YAML of one destination applies again unchanged, secret included.
+    let yaml = cli.run(&["get", "destination", "dd", "-o", "yaml"]).await;
+    ok(&yaml);
+    assert!(yaml.stdout.contains("kind: Destination"), "{}", yaml.stdout);
+    assert!(yaml.stdout.contains(DD_KEY), "{}", yaml.stdout);
+    let back = cli.run_stdin(&["apply", "-f", "-"], &yaml.stdout).await;
+    ok(&back);
+    assert_eq!(back.stdout, "destination/dd unchanged\n");
+
+    // The whole list as multi-document YAML, and as JSON: unchanged too.
+    let all = cli.run(&["get", "destinations", "-o", "yaml"]).await;
+    ok(&all);
+    assert_eq!(all.stdout.matches("kind: Destination").count(), 2);
+    let back = cli.run_stdin(&["apply", "-f", "-"], &all.stdout).await;
+    ok(&back);
+    assert_eq!(
+        back.stdout,
+        "destination/central unchanged\ndestination/dd unchanged\n"
+    );
+    let json = cli.run(&["get", "destinations", "-o", "json"]).await;
+    ok(&json);
+    let list = json.json();
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["central", "dd"]);
+    let one = cli.run(&["get", "dest", "central", "-o", "json"]).await;
+    ok(&one);
+    assert_eq!(one.json()["kind"], "Destination");
+    let back = cli.run_stdin(&["apply", "-f", "-"], &one.stdout).await;
+    ok(&back);
+    assert_eq!(back.stdout, "destination/central unchanged\n");
+
+    // A changed destination shows its new version.
+    let moved = all.stdout.replace("datadoghq.eu", "datadoghq.com");
+    ok(&cli.run_stdin(&["apply", "-f", "-"], &moved).await);
+    let one = cli.run(&["get", "dest", "dd", "-o", "json"]).await;
+    ok(&one);
+    assert_eq!(
+        one.json()["spec"]["parameters"][1]["value"],
+        "datadoghq.com"
+    );
+    let table = cli.run(&["get", "dest", "dd"]).await;
+    let row = table.stdout.lines().nth(1).unwrap_or_default().to_string();
+    assert_eq!(row.split_whitespace().nth(2), Some("2"), "{row}");
+
+    // None of that touched the configurations' own round-trip.
+    let configs = cli.run(&["get", "configs", "-o", "yaml"]).await;
+    let back = cli.run_stdin(&["apply", "-f", "-"], &configs.stdout).await;
+    assert_eq!(
+        back.stdout,
+        "configuration/edge unchanged\nconfiguration/web unchanged\n"
+    );
+
+    // Unknown names are a 404 naming the destination.
+    let gone = cli.run(&["get", "dest", "nowhere"]).await;
+    assert_eq!(gone.code, 1);
+    assert!(
+        gone.stderr.contains("no destination named 'nowhere'") && gone.stderr.contains("404"),
+        "{}",
+        gone.stderr
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_destination_is_refused_while_configurations_name_it() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    ok(&cli
+        .run(&[
+            "apply",
+            "-f",
+            &cli.file("dests.yaml", &shared_destinations()),
+        ])
+        .await);
+
+    let refused = cli.run(&["delete", "destination", "dd"]).await;
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("HTTP 409")
+            && refused.stderr.contains("configuration edge")
+            && refused.stderr.contains("configuration web"),
+        "names both users: {}",
+        refused.stderr
+    );
+    ok(&cli.run(&["get", "dest", "dd"]).await);
+
+    // Once no configuration names it any more, it goes.
+    let inline = r#"apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {name: web}
+spec:
+  sources: [{type: hostmetrics}]
+  destinations: [{name: central}]
+"#;
+    ok(&cli
+        .run(&["apply", "-f", &cli.file("web.yaml", inline)])
+        .await);
+    ok(&cli.run(&["delete", "config", "edge"]).await);
+    let listed = cli.run(&["get", "dest", "dd"]).await;
+    assert!(
+        listed.stdout.contains(" - "),
+        "no users left: {}",
+        listed.stdout
+    );
+    let del = cli.run(&["delete", "dest", "dd"]).await;
+    ok(&del);
+    assert_eq!(del.stdout, "destination/dd deleted\n");
+    let gone = cli.run(&["get", "dest", "dd"]).await;
+    assert_eq!(gone.code, 1);
+    let names = cli.run(&["get", "destinations", "-o", "json"]).await;
+    assert_eq!(names.json().as_array().map(Vec::len), Some(1));
+    // `central` is still named by `web`.
+    let refused = cli.run(&["delete", "destination", "central"]).await;
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("configuration web"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[tokio::test]
+async fn get_rollouts_lists_pushes_and_shows_one_like_rollout_status() {
+    let server = TestServer::start().await;
+    let (fleet, ids) = sim_fleet(&server, 3).await;
+    let cli = Cli::new(&server).with("COLUMNS", "200");
+    let none = cli.run(&["get", "rollouts"]).await;
+    ok(&none);
+    assert!(none.stdout.is_empty() && none.stderr.contains("no rollouts"));
+
+    ok(&cli.run(&["apply", "-f", &cli.file("web.yaml", WEB)]).await);
+    let agents = ids
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    ok(&cli
+        .run(&[
+            "push",
+            "web-tier",
+            "--agents",
+            &agents,
+            "--initial",
+            "1",
+            "--multiplier",
+            "2",
+        ])
+        .await);
+
+    // Phases of 1 then 2 agents: two in all.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let item = loop {
+        let out = cli.run(&["get", "rollouts", "-o", "json"]).await;
+        ok(&out);
+        let list = out.json();
+        let item = list[0].clone();
+        if item["status"]["status"] == "completed" && item["started_at"].is_u64() {
+            assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+            break item;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rollout did not complete: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(item["config"]["name"], "web-tier");
+    assert_eq!(item["phases_started"], 2);
+    assert_eq!(item["phases_planned"], 2);
+    assert_eq!(item["progress"]["applied"], 3);
+    assert!(
+        item["updated_at"].as_u64() >= item["started_at"].as_u64(),
+        "{item}"
+    );
+
+    let table = cli.run(&["get", "rollouts"]).await;
+    ok(&table);
+    let header: Vec<&str> = table
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "CONFIG", "VERSION", "STATUS", "PHASE", "APPLIED", "FAILED", "STARTED", "UPDATED"
+        ]
+    );
+    let row: Vec<&str> = table
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &row[..6],
+        ["web-tier", "1", "completed", "2/2", "3/3", "0"],
+        "{}",
+        table.stdout
+    );
+    assert!(
+        row[6].ends_with('s') && row[7].ends_with('s'),
+        "{}",
+        table.stdout
+    );
+
+    // With a configuration: what `rollout status` prints.
+    let one = cli.run(&["get", "rollout", "web-tier"]).await;
+    let status = cli.run(&["rollout", "status", "web-tier"]).await;
+    ok(&one);
+    assert_eq!(one.stdout, status.stdout);
+    assert!(one.stdout.contains("web-tier:1"), "{}", one.stdout);
+    let one = cli
+        .run(&["get", "rollouts", "web-tier", "-o", "yaml"])
+        .await;
+    ok(&one);
+    assert!(one.stdout.contains("phases_planned: 2"), "{}", one.stdout);
+    let missing = cli.run(&["get", "rollouts", "nope"]).await;
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("404"), "{}", missing.stderr);
+
+    fleet.shutdown().await;
+}

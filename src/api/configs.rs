@@ -359,7 +359,7 @@ pub fn canonical_kind(text: &str) -> Option<&'static str> {
     let t = t.strip_suffix('s').unwrap_or(&t);
     Some(match t {
         "configuration" | "config" => CONFIGURATION,
-        "destination" => DESTINATION,
+        "destination" | "dest" => DESTINATION,
         "sourcetype" => TypeKind::Source.kind_name(),
         "processortype" => TypeKind::Processor.kind_name(),
         "destinationtype" => TypeKind::Destination.kind_name(),
@@ -388,16 +388,11 @@ async fn users_of(s: &ApiState, kind: &str, name: &str) -> ApiResult<Vec<String>
     }
     let configs = s.catalog.configurations().await?;
     if kind == DESTINATION {
-        for c in &configs {
-            if c.config
-                .spec
-                .destinations
-                .iter()
-                .any(|d| d.name.as_deref() == Some(name))
-            {
-                users.push(format!("configuration {}", c.config.name()));
-            }
-        }
+        users.extend(
+            super::destinations::configurations_using(&configs, name)
+                .into_iter()
+                .map(|c| format!("configuration {c}")),
+        );
         return Ok(users);
     }
     let Some(tk) = TypeKind::from_kind_name(kind) else {
@@ -498,6 +493,7 @@ mod tests {
             ("config", CONFIGURATION),
             ("Configurations", CONFIGURATION),
             ("destination", DESTINATION),
+            ("dest", DESTINATION),
             ("source-type", "SourceType"),
             ("processor_types", "ProcessorType"),
             ("DestinationType", "DestinationType"),

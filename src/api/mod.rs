@@ -8,6 +8,7 @@
 mod agents;
 mod auth;
 mod configs;
+mod destinations;
 pub mod error;
 mod events;
 mod params;
@@ -67,6 +68,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/configurations/{name}/versions", get(configs::versions))
         .route("/configurations/{name}/diff", get(configs::diff))
         .route("/configurations/{name}/render", get(configs::render))
+        .route("/destinations", get(destinations::list))
+        .route("/destinations/{name}", get(destinations::show))
         .route("/apply", post(configs::apply))
         .route(
             "/resources/{kind}/{name}",

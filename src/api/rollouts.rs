@@ -7,9 +7,12 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::agents::{find_agent, parse_selector};
-use super::params::json_body;
+use super::events::MAX_EVENTS;
+use super::params::{json_body, unix_secs};
 use super::{ApiError, ApiResult, ApiState};
+use crate::fleet::delivery::ConfigRef;
 use crate::rollout::{RolloutOptions, RolloutView, Targets};
+use crate::store::{EventQuery, StoredEvent};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,9 +30,23 @@ pub struct StartRollout {
     pub options: Option<RolloutOptions>,
 }
 
+/// A rollout as `GET /rollouts` and `GET /rollouts/{config}` show it: the view with how
+/// many phases it takes and when it started and last changed.
+#[derive(Debug, Serialize)]
+pub struct RolloutItem {
+    #[serde(flatten)]
+    pub view: RolloutView,
+    /// Phases needed to reach every target at the configured pace.
+    pub phases_planned: usize,
+    /// Unix seconds of its first phase, while that event is in the stored history.
+    pub started_at: Option<u64>,
+    /// Unix seconds of the last stored change of its progress.
+    pub updated_at: Option<u64>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct RolloutList {
-    pub items: Vec<RolloutView>,
+    pub items: Vec<RolloutItem>,
 }
 
 fn targets(s: &ApiState, req: &StartRollout) -> ApiResult<Targets> {
@@ -130,22 +147,84 @@ pub async fn start(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// Phases of `options` it takes to cover `total` agents.
+fn phases_planned(options: &RolloutOptions, total: usize) -> usize {
+    let mut covered = 0usize;
+    let mut phases = 0;
+    while covered < total {
+        covered = covered.saturating_add(options.phase_size(phases));
+        phases += 1;
+    }
+    phases
+}
+
+/// Whether a stored event is the first phase of a rollout of `config`. The rollout keeps
+/// no start time of its own; its "phase 1 started" event (phases count from 1 in events)
+/// is when it began.
+fn is_first_phase(e: &StoredEvent, config: &ConfigRef) -> bool {
+    if e.kind != "rollout" {
+        return false;
+    }
+    let Ok(payload) = serde_json::from_str::<serde_json::Value>(&e.payload_json) else {
+        return false;
+    };
+    let c = &payload["config"];
+    c["name"].as_str() == Some(&*config.name)
+        && c["version"].as_u64() == Some(config.version)
+        && payload["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("phase 1 started"))
+}
+
+async fn items(s: &ApiState, views: Vec<RolloutView>) -> ApiResult<Vec<RolloutItem>> {
+    let events = if views.is_empty() {
+        Vec::new()
+    } else {
+        s.store.query_events(EventQuery::newest(MAX_EVENTS)).await?
+    };
+    let mut out = Vec::with_capacity(views.len());
+    for view in views {
+        let updated_at = s
+            .store
+            .get_rollout(&view.config.name)
+            .await?
+            .map(|r| unix_secs(r.updated_at));
+        // Newest first: the latest start of this version.
+        let started_at = events
+            .iter()
+            .find(|e| is_first_phase(e, &view.config))
+            .map(|e| unix_secs(e.at));
+        out.push(RolloutItem {
+            phases_planned: phases_planned(&view.options, view.progress.total)
+                .max(view.phases_started),
+            started_at,
+            updated_at,
+            view,
+        });
+    }
+    Ok(out)
+}
+
 pub async fn list(State(s): State<ApiState>) -> ApiResult<Json<RolloutList>> {
+    let views = s.rollouts.list().await?;
     Ok(Json(RolloutList {
-        items: s.rollouts.list().await?,
+        items: items(&s, views).await?,
     }))
 }
 
 pub async fn status(
     State(s): State<ApiState>,
     Path(config): Path<String>,
-) -> ApiResult<Json<RolloutView>> {
-    Ok(Json(
-        s.rollouts
-            .status(&config)
-            .await
-            .map_err(|e| ApiError::from(e).field("config"))?,
-    ))
+) -> ApiResult<Json<RolloutItem>> {
+    let view = s
+        .rollouts
+        .status(&config)
+        .await
+        .map_err(|e| ApiError::from(e).field("config"))?;
+    let mut one = items(&s, vec![view]).await?;
+    one.pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("the rollout vanished while being read"))
 }
 
 pub async fn steer(
@@ -166,4 +245,23 @@ pub async fn steer(
         }
     };
     Ok(Json(view.map_err(|e| ApiError::from(e).field("config"))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_planned_follow_the_growth_and_the_cap() {
+        let o = RolloutOptions::default(); // 3, ×5, at most 1000
+        assert_eq!(phases_planned(&o, 0), 0);
+        assert_eq!(phases_planned(&o, 3), 1);
+        assert_eq!(phases_planned(&o, 4), 2); // 3 + 15
+        assert_eq!(phases_planned(&o, 18), 2);
+        assert_eq!(phases_planned(&o, 19), 3); // 3 + 15 + 75
+        assert_eq!(phases_planned(&o, 94), 4); // … + 375
+        assert_eq!(phases_planned(&o, 1468), 5); // … + 1000 (1875 capped)
+        assert_eq!(phases_planned(&o, 1469), 6);
+        assert_eq!(phases_planned(&RolloutOptions::all_at_once(), 19_000), 1);
+    }
 }

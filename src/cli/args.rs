@@ -163,13 +163,13 @@ pub struct ClientArgs {
 pub enum Command {
     /// Run simulated agents against any OpAMP server.
     Simulate(SimulateArgs),
-    /// List or show agents, configurations or resource types.
+    /// List or show agents, configurations, destinations, resource types or rollouts.
     Get {
         #[command(flatten)]
         client: ClientArgs,
-        /// agents | configs | types
+        /// agents | configs | destinations | types | rollouts
         kind: String,
-        /// Show one resource instead of listing.
+        /// Show one instead of listing (for rollouts: the configuration's name).
         name: Option<String>,
         /// Label selector for agents (k=v, k!=v, k in (a,b), k, !k).
         #[arg(short = 'l', long)]

@@ -1,10 +1,10 @@
-//! `fleetdeck get agents|configs|types [NAME] [-l SELECTOR]`.
+//! `fleetdeck get agents|configs|destinations|types|rollouts [NAME] [-l SELECTOR]`.
 
 use serde_json::Value;
 
 use super::args::OutputFormat;
 use super::client::{Client, usage};
-use super::output::{Table, age, print_documents, print_value, text};
+use super::output::{self, Table, age, print_documents, print_value, text};
 
 /// Agents fetched per request while listing.
 const PAGE: usize = 500;
@@ -13,14 +13,18 @@ const PAGE: usize = 500;
 pub enum Kind {
     Agents,
     Configs,
+    Destinations,
     Types,
+    Rollouts,
 }
 
 pub fn parse_kind(s: &str) -> Option<Kind> {
     match s.to_ascii_lowercase().as_str() {
         "agent" | "agents" => Some(Kind::Agents),
         "config" | "configs" | "configuration" | "configurations" => Some(Kind::Configs),
+        "dest" | "dests" | "destination" | "destinations" => Some(Kind::Destinations),
         "type" | "types" | "resource-types" => Some(Kind::Types),
+        "rollout" | "rollouts" => Some(Kind::Rollouts),
         _ => None,
     }
 }
@@ -34,7 +38,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let kind = parse_kind(kind).ok_or_else(|| {
         usage(format!(
-            "cannot get '{kind}': kinds are agents, configs and types"
+            "cannot get '{kind}': kinds are agents, configs, destinations, types and rollouts"
         ))
     })?;
     if selector.is_some() && (kind != Kind::Agents || name.is_some()) {
@@ -47,8 +51,15 @@ pub async fn run(
         (Kind::Agents, Some(id)) => agent(client, format, id).await,
         (Kind::Configs, None) => configs(client, format).await,
         (Kind::Configs, Some(n)) => config(client, format, n).await,
+        (Kind::Destinations, None) => destinations(client, format).await,
+        (Kind::Destinations, Some(n)) => destination(client, format, n).await,
         (Kind::Types, None) => types(client, format).await,
         (Kind::Types, Some(n)) => type_detail(client, format, n).await,
+        (Kind::Rollouts, None) => rollouts(client, format).await,
+        (Kind::Rollouts, Some(config)) => {
+            let view = client.get(&["rollouts", config], &[]).await?;
+            super::rollout::print_view(format, &view)
+        }
     }
 }
 
@@ -238,34 +249,51 @@ async fn configs(client: &Client, format: OutputFormat) -> anyhow::Result<()> {
             t.print();
             Ok(())
         }
-        // The resources themselves, ready to apply again (GitOps).
+        _ => print_resources(format, &details(client, "configurations", &list).await?),
+    }
+}
+
+/// The detail (`GET /{collection}/{name}`) of every listed item.
+async fn details(client: &Client, collection: &str, list: &[Value]) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        out.push(client.get(&[collection, &text(item, "name")], &[]).await?);
+    }
+    Ok(out)
+}
+
+/// The resources in details: YAML documents ready to apply again (GitOps), or a JSON array
+/// of the resources (each element applies again on its own).
+fn print_resources(format: OutputFormat, details: &[Value]) -> anyhow::Result<()> {
+    if format == OutputFormat::Yaml {
+        let docs: Vec<String> = details.iter().map(resource_yaml).collect();
+        print_documents(&docs);
+        return Ok(());
+    }
+    let resources = details
+        .iter()
+        .map(|d| d.get("resource").cloned().unwrap_or(Value::Null))
+        .collect();
+    print_value(format, &Value::Array(resources))
+}
+
+/// One resource from its detail, as YAML or JSON that applies again.
+fn print_resource(format: OutputFormat, detail: &Value) -> anyhow::Result<()> {
+    match format {
         OutputFormat::Yaml => {
-            let mut docs = Vec::new();
-            for c in &list {
-                let d = client
-                    .get(&["configurations", &text(c, "name")], &[])
-                    .await?;
-                docs.push(
-                    d.get("yaml")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-            print_documents(&docs);
+            print_documents(&[resource_yaml(detail)]);
             Ok(())
         }
-        OutputFormat::Json => {
-            let mut out = Vec::new();
-            for c in &list {
-                let d = client
-                    .get(&["configurations", &text(c, "name")], &[])
-                    .await?;
-                out.push(d.get("resource").cloned().unwrap_or(Value::Null));
-            }
-            print_value(format, &Value::Array(out))
-        }
+        _ => print_value(format, detail.get("resource").unwrap_or(&Value::Null)),
     }
+}
+
+fn resource_yaml(detail: &Value) -> String {
+    detail
+        .get("yaml")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn joined(v: Option<&Value>) -> String {
@@ -309,15 +337,134 @@ async fn config(client: &Client, format: OutputFormat, name: &str) -> anyhow::Re
             t.print();
             Ok(())
         }
-        OutputFormat::Yaml => {
-            print!(
-                "{}",
-                d.get("yaml").and_then(Value::as_str).unwrap_or_default()
-            );
-            Ok(())
-        }
-        OutputFormat::Json => print_value(format, d.get("resource").unwrap_or(&Value::Null)),
+        _ => print_resource(format, &d),
     }
+}
+
+const DESTINATION_COLUMNS: [&str; 7] = [
+    "NAME",
+    "TYPE",
+    "VERSION",
+    "USED BY",
+    "LABELS",
+    "UPDATED",
+    "PARAMETERS",
+];
+
+async fn destinations(client: &Client, format: OutputFormat) -> anyhow::Result<()> {
+    let list = items(&client.get(&["destinations"], &[]).await?);
+    if format != OutputFormat::Table {
+        return print_resources(format, &details(client, "destinations", &list).await?);
+    }
+    if list.is_empty() {
+        eprintln!("no destinations; create one with `fleetdeck apply -f FILE` (kind: Destination)");
+        return Ok(());
+    }
+    let mut t = Table::new(&DESTINATION_COLUMNS);
+    for d in &list {
+        t.row(destination_row(d));
+    }
+    t.print();
+    Ok(())
+}
+
+async fn destination(client: &Client, format: OutputFormat, name: &str) -> anyhow::Result<()> {
+    let d = client.get(&["destinations", name], &[]).await?;
+    if format != OutputFormat::Table {
+        return print_resource(format, &d);
+    }
+    let mut t = Table::new(&DESTINATION_COLUMNS);
+    t.row(destination_row(&d));
+    t.print();
+    Ok(())
+}
+
+/// A row from a list item or a detail (`DestinationSummary`); parameters arrive masked.
+fn destination_row(d: &Value) -> Vec<String> {
+    let labels = output::labels(d.get("labels"));
+    vec![
+        text(d, "name"),
+        text(d, "type"),
+        text(d, "version"),
+        joined(d.get("used_by")),
+        if labels.is_empty() {
+            "-".into()
+        } else {
+            labels
+        },
+        age(d.get("updated_at").and_then(Value::as_u64).unwrap_or(0)),
+        parameters(d.get("parameters")),
+    ]
+}
+
+/// `name=value,…` from parameters in either written form (a map, or `{name, value}` list).
+fn parameters(v: Option<&Value>) -> String {
+    let scalar = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let pairs: Vec<String> = match v {
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", scalar(v)))
+            .collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|nv| {
+                format!(
+                    "{}={}",
+                    nv.get("name").and_then(Value::as_str).unwrap_or_default(),
+                    nv.get("value").map(scalar).unwrap_or_default()
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    if pairs.is_empty() {
+        "-".into()
+    } else {
+        pairs.join(",")
+    }
+}
+
+async fn rollouts(client: &Client, format: OutputFormat) -> anyhow::Result<()> {
+    let list = items(&client.get(&["rollouts"], &[]).await?);
+    if format != OutputFormat::Table {
+        return print_value(format, &Value::Array(list));
+    }
+    if list.is_empty() {
+        eprintln!("no rollouts since the server started; start one with `fleetdeck push CONFIG`");
+        return Ok(());
+    }
+    let mut t = Table::new(&[
+        "CONFIG", "VERSION", "STATUS", "PHASE", "APPLIED", "FAILED", "STARTED", "UPDATED",
+    ]);
+    for r in &list {
+        t.row(rollout_row(r));
+    }
+    t.print();
+    Ok(())
+}
+
+/// A row from a rollout object (`GET /rollouts`).
+fn rollout_row(r: &Value) -> Vec<String> {
+    let c = r.get("config").cloned().unwrap_or(Value::Null);
+    let p = r.get("progress").cloned().unwrap_or(Value::Null);
+    let when = |key: &str| age(r.get(key).and_then(Value::as_u64).unwrap_or(0));
+    vec![
+        text(&c, "name"),
+        text(&c, "version"),
+        super::rollout::status_text(r),
+        format!(
+            "{}/{}",
+            text(r, "phases_started"),
+            text(r, "phases_planned")
+        ),
+        format!("{}/{}", text(&p, "applied"), text(&p, "total")),
+        text(&p, "failed"),
+        when("started_at"),
+        when("updated_at"),
+    ]
 }
 
 async fn types(client: &Client, format: OutputFormat) -> anyhow::Result<()> {
@@ -390,5 +537,33 @@ async fn type_detail(client: &Client, format: OutputFormat, name: &str) -> anyho
                 .collect();
             print_value(format, &Value::Array(defs))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parameters_read_both_written_forms() {
+        let map = json!({"endpoint": "https://x:4318", "tls": {"insecure": true}});
+        assert_eq!(
+            parameters(Some(&map)),
+            r#"endpoint=https://x:4318,tls={"insecure":true}"#
+        );
+        let list =
+            json!([{"name": "api_key", "value": "(sensitive)"}, {"name": "port", "value": 443}]);
+        assert_eq!(parameters(Some(&list)), "api_key=(sensitive),port=443");
+        assert_eq!(parameters(Some(&json!({}))), "-");
+        assert_eq!(parameters(None), "-");
+    }
+
+    #[test]
+    fn kinds_and_their_aliases() {
+        assert_eq!(parse_kind("dest"), Some(Kind::Destinations));
+        assert_eq!(parse_kind("Destinations"), Some(Kind::Destinations));
+        assert_eq!(parse_kind("rollout"), Some(Kind::Rollouts));
+        assert_eq!(parse_kind("widgets"), None);
     }
 }

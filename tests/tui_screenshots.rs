@@ -111,6 +111,7 @@ fn wizard_rollout(a: &mut App) {
         _ => AgentStep::InFlight,
     };
     let view = RolloutView {
+        started_at: None,
         config: ConfigRef {
             name: "edge-otlp".into(),
             version: 1,

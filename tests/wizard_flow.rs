@@ -575,6 +575,7 @@ fn a_started_rollout_is_followed_and_can_be_steered() {
     press(&mut a, &["enter"]);
     let id = a.snapshot.agents[0].id;
     let view = RolloutView {
+        started_at: None,
         config: ConfigRef {
             name: "edge-otlp".into(),
             version: 1,

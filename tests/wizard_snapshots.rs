@@ -193,6 +193,7 @@ fn step7_following_a_rollout() {
             _ => AgentStep::InFlight,
         };
         let view = RolloutView {
+            started_at: None,
             config: ConfigRef {
                 name: "edge-otlp".into(),
                 version: 1,

@@ -7,12 +7,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::agents::{find_agent, parse_selector};
-use super::events::MAX_EVENTS;
 use super::params::{json_body, unix_secs};
 use super::{ApiError, ApiResult, ApiState};
-use crate::fleet::delivery::ConfigRef;
 use crate::rollout::{RolloutOptions, RolloutView, Targets};
-use crate::store::{EventQuery, StoredEvent};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,8 +35,6 @@ pub struct RolloutItem {
     pub view: RolloutView,
     /// Phases needed to reach every target at the configured pace.
     pub phases_planned: usize,
-    /// Unix seconds of its first phase, while that event is in the stored history.
-    pub started_at: Option<u64>,
     /// Unix seconds of the last stored change of its progress.
     pub updated_at: Option<u64>,
 }
@@ -158,30 +153,7 @@ fn phases_planned(options: &RolloutOptions, total: usize) -> usize {
     phases
 }
 
-/// Whether a stored event is the first phase of a rollout of `config`. The rollout keeps
-/// no start time of its own; its "phase 1 started" event (phases count from 1 in events)
-/// is when it began.
-fn is_first_phase(e: &StoredEvent, config: &ConfigRef) -> bool {
-    if e.kind != "rollout" {
-        return false;
-    }
-    let Ok(payload) = serde_json::from_str::<serde_json::Value>(&e.payload_json) else {
-        return false;
-    };
-    let c = &payload["config"];
-    c["name"].as_str() == Some(&*config.name)
-        && c["version"].as_u64() == Some(config.version)
-        && payload["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("phase 1 started"))
-}
-
 async fn items(s: &ApiState, views: Vec<RolloutView>) -> ApiResult<Vec<RolloutItem>> {
-    let events = if views.is_empty() {
-        Vec::new()
-    } else {
-        s.store.query_events(EventQuery::newest(MAX_EVENTS)).await?
-    };
     let mut out = Vec::with_capacity(views.len());
     for view in views {
         let updated_at = s
@@ -189,15 +161,9 @@ async fn items(s: &ApiState, views: Vec<RolloutView>) -> ApiResult<Vec<RolloutIt
             .get_rollout(&view.config.name)
             .await?
             .map(|r| unix_secs(r.updated_at));
-        // Newest first: the latest start of this version.
-        let started_at = events
-            .iter()
-            .find(|e| is_first_phase(e, &view.config))
-            .map(|e| unix_secs(e.at));
         out.push(RolloutItem {
             phases_planned: phases_planned(&view.options, view.progress.total)
                 .max(view.phases_started),
-            started_at,
             updated_at,
             view,
         });

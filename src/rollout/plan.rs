@@ -204,6 +204,10 @@ pub struct Rollout {
     pub phases_started: usize,
     /// Agents in the order phases reach them.
     pub agents: Vec<AgentProgress>,
+    /// When it was started, in Unix seconds (set by whoever starts it: the plan keeps no
+    /// clock; absent in rollouts stored before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -228,6 +232,7 @@ impl Rollout {
             options,
             status: RolloutStatus::Running,
             phases_started: 0,
+            started_at: None,
             agents: targets
                 .into_iter()
                 .map(|(id, previous)| AgentProgress {

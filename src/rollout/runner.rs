@@ -53,6 +53,8 @@ pub struct RolloutView {
     pub config: ConfigRef,
     pub status: RolloutStatus,
     pub phases_started: usize,
+    /// When it was started, in Unix seconds.
+    pub started_at: Option<u64>,
     pub progress: Progress,
     pub options: RolloutOptions,
     pub agents: Vec<AgentProgress>,
@@ -64,6 +66,7 @@ impl RolloutView {
             config: r.config.clone(),
             status: r.status.clone(),
             phases_started: r.phases_started,
+            started_at: r.started_at,
             progress: r.progress(),
             options: r.options.clone(),
             agents: r.agents.clone(),
@@ -368,6 +371,10 @@ impl Runner {
             })
             .collect();
         let mut rollout = Rollout::new(cref.clone(), targets, options);
+        rollout.started_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs());
         let actions = rollout.advance();
         self.active.insert(
             name.to_string(),

@@ -433,6 +433,7 @@ pub fn catalog_data(snap: &FleetSnapshot) -> CatalogData {
         },
         status: RolloutStatus::Running,
         phases_started: 2,
+        started_at: None,
         progress,
         options: RolloutOptions::default(),
         agents,

@@ -334,7 +334,8 @@ pub enum PushState {
     Choosing,
     Starting,
     Following {
-        view: Option<RolloutView>,
+        // Boxed: a rollout view is large and the other states carry nothing.
+        view: Option<Box<RolloutView>>,
         /// The last error from the rollout service (e.g. a refused pause).
         error: Option<String>,
     },
@@ -606,7 +607,7 @@ impl Wizard {
                 self.say(Level::Ok, format!("rollout of {} started", view.config));
                 let config = view.config.name.to_string();
                 self.push = PushState::Following {
-                    view: Some(view),
+                    view: Some(Box::new(view)),
                     error: None,
                 };
                 return vec![WizardEffect::Follow { config }];
@@ -642,8 +643,8 @@ impl Wizard {
 
     fn set_rollout(&mut self, view: Option<RolloutView>, err: Option<String>) {
         if let PushState::Following { view: v, error } = &mut self.push {
-            if view.is_some() {
-                *v = view;
+            if let Some(view) = view {
+                *v = Some(Box::new(view));
             }
             *error = err;
         }

@@ -471,7 +471,7 @@ fn save(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
 
 fn push(t: &Theme, w: &Wizard, snap: &FleetSnapshot, area: Rect, buf: &mut Buffer) {
     match &w.push {
-        PushState::Following { view, error } => follow(t, snap, view.as_ref(), error, area, buf),
+        PushState::Following { view, error } => follow(t, snap, view.as_deref(), error, area, buf),
         PushState::Starting => Line::styled(" starting the rollout…", t.info).render(area, buf),
         PushState::Choosing => targets(t, w, snap, area, buf),
     }

@@ -46,9 +46,13 @@ pub async fn log_until_shutdown(rt: &Runtime, summary_every: Duration) {
             _ = summary.tick() => {
                 let s = snapshot.borrow().clone();
                 let t = &s.totals;
+                let a = rt.admission();
                 tracing::info!(
                     agents = t.agents, connected = t.connected, websocket = t.websocket,
                     http = t.http, unhealthy = t.unhealthy, config_failed = t.config_failed,
+                    open_connections = a.open_connections,
+                    refused_connections = a.refused_connections,
+                    deferred_agents = a.deferred_agents,
                     "fleet summary"
                 );
             }

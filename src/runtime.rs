@@ -237,6 +237,12 @@ impl Runtime {
         })
     }
 
+    /// The agent listener's admission figures (connections held and refused, newcomers
+    /// deferred).
+    pub fn admission(&self) -> crate::opamp::admission::AdmissionStats {
+        self.listener.admission()
+    }
+
     /// The management API's base URL on this machine, e.g. `http://127.0.0.1:4321/api/v1`
     /// (`https://` when serving TLS).
     pub fn api_url(&self) -> String {

@@ -30,7 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::admission::{Admission, AdmittedListener, NewcomerPermit, Onboarding};
+use super::admission::{Admission, AdmissionStats, AdmittedListener, NewcomerPermit, Onboarding};
 use super::auth::agent_authorized;
 use super::body::{BodyError, accepts_gzip, gzip, read_limited};
 use super::codec::{self, DecodeError};
@@ -108,6 +108,11 @@ impl AgentListener {
             .route("/healthz", get(healthz))
             .fallback(not_found)
             .with_state(self.clone())
+    }
+
+    /// What admission has done: connections held and refused, newcomers deferred.
+    pub fn admission(&self) -> AdmissionStats {
+        self.config.admission.stats()
     }
 
     /// Waits (up to `timeout`) for WebSocket sessions to say goodbye after shutdown.

@@ -472,6 +472,11 @@ async fn types(client: &Client, format: OutputFormat) -> anyhow::Result<()> {
     if format != OutputFormat::Table {
         return print_value(format, &Value::Array(list));
     }
+    print_types(&list);
+    Ok(())
+}
+
+fn print_types(list: &[Value]) {
     let mut t = Table::new(&[
         "KIND",
         "NAME",
@@ -480,11 +485,10 @@ async fn types(client: &Client, format: OutputFormat) -> anyhow::Result<()> {
         "ORIGIN",
         "DESCRIPTION",
     ]);
-    for ty in &list {
+    for ty in list {
         t.row(type_row(ty));
     }
     t.print();
-    Ok(())
 }
 
 fn type_row(ty: &Value) -> Vec<String> {
@@ -503,18 +507,7 @@ async fn type_detail(client: &Client, format: OutputFormat, name: &str) -> anyho
     let list = items(&client.get(&["types", name], &[]).await?);
     match format {
         OutputFormat::Table => {
-            let mut t = Table::new(&[
-                "KIND",
-                "NAME",
-                "SIGNALS",
-                "PARAMETERS",
-                "ORIGIN",
-                "DESCRIPTION",
-            ]);
-            for ty in &list {
-                t.row(type_row(ty));
-            }
-            t.print();
+            print_types(&list);
             Ok(())
         }
         OutputFormat::Yaml => {

@@ -827,6 +827,17 @@ fn space_on_a_type_chosen_twice_removes_the_last_one() {
     );
     press(&mut a, &["space", "space"]);
     assert!(wiz(&a).draft.sources.is_empty());
+    // In step 2, x removes the one shown and says which it was.
+    press(&mut a, &["space", "+", "+", "n", "x"]);
+    let w = wiz(&a);
+    assert_eq!(w.draft.source_labels(), ["filelog", "filelog/2"]);
+    assert!(
+        w.message
+            .as_ref()
+            .is_some_and(|(_, m)| m == "removed Files · filelog/3"),
+        "{:?}",
+        w.message
+    );
 }
 
 #[tokio::test]

@@ -1440,15 +1440,19 @@ impl Wizard {
     fn remove_component(&mut self) {
         let Some(slot) = self.step.slot() else { return };
         let i = self.component[slot];
+        // Named by the tab's title, so which of two of one type went is clear.
+        let titles = self.component_titles();
         let removed = match self.step {
             Step::Configure if i < self.draft.sources.len() => {
-                Some(self.draft.sources.remove(i).title)
+                self.draft.sources.remove(i);
+                titles.get(i).cloned()
             }
             Step::Processors if i < self.draft.processors.len() => {
                 Some(self.draft.processors.remove(i).title)
             }
             Step::Destinations if i < self.draft.destinations.len() => {
-                Some(self.draft.destinations.remove(i).title())
+                self.draft.destinations.remove(i);
+                titles.get(i).cloned()
             }
             _ => None,
         };

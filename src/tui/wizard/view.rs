@@ -851,13 +851,23 @@ fn overlays(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
             cursor,
         } => {
             let list = w.add_choices(*kind, query);
+            // Where shared destinations come from, when the catalog has none yet.
+            let note =
+                if *kind == crate::pipeline::TypeKind::Destination && w.destinations.is_empty() {
+                    Line::styled(
+                        " no shared destinations stored (kind: Destination, fleetdeck apply)",
+                        t.popup.patch(t.muted),
+                    )
+                } else {
+                    Line::default()
+                };
             let mut lines = vec![
                 Line::from(vec![
                     Span::styled(" search ", t.popup.patch(t.key)),
                     Span::styled(query.clone(), t.popup),
                     Span::styled("▏", t.popup.patch(t.accent)),
                 ]),
-                Line::default(),
+                note,
             ];
             let pop = centered(area, 72, 18);
             let rows = usize::from(pop.height).saturating_sub(4);

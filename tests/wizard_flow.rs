@@ -943,3 +943,63 @@ async fn an_opened_configuration_with_shared_and_repeated_parts_saves_unchanged(
     assert_eq!(result.status, ApplyStatus::Unchanged, "{result:?}");
     assert_eq!(result.version, Some(stored.version));
 }
+
+#[test]
+fn inline_destinations_of_one_type_are_told_apart_and_shared_ones_keep_their_name() {
+    let mut a = app();
+    press(&mut a, &["n"]);
+    let central: Destination = serde_norway::from_str(
+        "apiVersion: fleetdeck/v1\nkind: Destination\nmetadata: {name: central}\nspec: {type: otlphttp, parameters: {endpoint: \"https://c:4318\"}}\n",
+    )
+    .expect("destination");
+    loaded(&mut a, vec![central]);
+    press(&mut a, &["space", "n", "n", "n"]);
+    for _ in 0..2 {
+        press(&mut a, &["a"]);
+        type_text(&mut a, "otlphttp");
+        press(&mut a, &["enter"]);
+    }
+    assert_eq!(
+        wiz(&a).component_titles(),
+        [
+            "OpenTelemetry (OTLP/HTTP) · otlphttp",
+            "OpenTelemetry (OTLP/HTTP) · otlphttp/2"
+        ]
+    );
+    press(&mut a, &["r"]);
+    type_text(&mut a, "backup");
+    press(&mut a, &["enter", "a"]);
+    type_text(&mut a, "central");
+    press(&mut a, &["enter", "r"]);
+    let w = wiz(&a);
+    assert!(
+        matches!(w.mode, Mode::Normal),
+        "a shared destination is not renamed here"
+    );
+    assert!(
+        w.message
+            .as_ref()
+            .is_some_and(|(_, m)| m.contains("fleetdeck apply")),
+        "{:?}",
+        w.message
+    );
+    assert_eq!(
+        w.draft.destination_labels(),
+        ["otlphttp", "backup", "central"]
+    );
+    let cfg = w.configuration();
+    let names: Vec<_> = cfg
+        .spec
+        .destinations
+        .iter()
+        .map(|d| (d.display_name.as_deref(), d.name.as_deref()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (None, None),
+            (Some("backup"), None),
+            (None, Some("central"))
+        ]
+    );
+}

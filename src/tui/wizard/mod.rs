@@ -485,9 +485,16 @@ impl Wizard {
     }
 
     /// Choices of the add popup matching `query`: for destinations, the shared ones
-    /// stored in the catalog first, then the types.
+    /// stored in the catalog first, then the types — except a type named exactly by the
+    /// query, which stays first so typing a type's name and Enter adds that type.
     pub fn add_choices(&self, kind: TypeKind, query: &str) -> Vec<AddChoice> {
-        let mut out = Vec::new();
+        let mut types = self.addable_types(kind, query);
+        let q = query.trim().to_lowercase();
+        let exact = types.first().is_some_and(|t| t.name() == q);
+        let mut out: Vec<AddChoice> = Vec::new();
+        if exact {
+            out.push(AddChoice::Type(types.remove(0)));
+        }
         if kind == TypeKind::Destination {
             let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
             let mut shared: Vec<&Destination> = self
@@ -505,11 +512,7 @@ impl Wizard {
                 added: self.draft.has_shared_destination(d.name()),
             }));
         }
-        out.extend(
-            self.addable_types(kind, query)
-                .into_iter()
-                .map(AddChoice::Type),
-        );
+        out.extend(types.into_iter().map(AddChoice::Type));
         out
     }
 

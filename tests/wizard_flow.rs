@@ -669,3 +669,337 @@ fn sources_are_searchable_by_signal() {
             || n.contains("traces")
     }));
 }
+
+// ----- several sources of one type, shared destinations -----
+
+use fleetdeck::catalog::Catalog;
+use fleetdeck::pipeline::Destination;
+use fleetdeck::pipeline::builder::DestinationItem;
+use fleetdeck::pipeline::config::DestinationRef;
+use fleetdeck::store::{Store, StoreOptions};
+use fleetdeck::tui::wizard::AddChoice;
+
+/// A real catalog (SQLite in a temporary directory) holding the shared destination
+/// `central`.
+async fn catalog_with_central() -> (tempfile::TempDir, Catalog, Destination) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open_async(dir.path(), StoreOptions::default())
+        .await
+        .expect("store");
+    let catalog = Catalog::open(store).await.expect("catalog");
+    let text = "apiVersion: fleetdeck/v1\nkind: Destination\nmetadata:\n  name: central\nspec:\n  type: otlphttp\n  parameters:\n    endpoint: https://central.example.net:4318\n";
+    let applied = catalog.apply_text(text, None).await.expect("parses");
+    assert_eq!(applied[0].status, ApplyStatus::Created, "{applied:?}");
+    let central: Destination = serde_norway::from_str(text).expect("destination");
+    (dir, catalog, central)
+}
+
+fn loaded(a: &mut App, destinations: Vec<Destination>) {
+    a.wizard_message(WizardMsg::Loaded {
+        configs: Vec::new(),
+        destinations,
+        edit: None,
+    });
+}
+
+/// The multi-line editor of the current form's first field (`include` for filelog).
+fn set_include(a: &mut App, path: &str) {
+    press(a, &["g", "enter", "ctrl+u"]);
+    type_text(a, path);
+    press(a, &["ctrl+s"]);
+}
+
+fn save_effect(a: &mut App) -> Configuration {
+    let effects = wizard_effects(press(a, &["enter"]));
+    match effects.as_slice() {
+        [WizardEffect::Save(cfg)] => (**cfg).clone(),
+        other => panic!("expected one save, got {other:?}"),
+    }
+}
+
+#[test]
+fn one_source_type_is_added_twice_each_with_its_own_form_and_name() {
+    let mut a = app();
+    press(&mut a, &["n", "/"]);
+    type_text(&mut a, "filelog");
+    press(&mut a, &["enter", "space", "+"]);
+    let w = wiz(&a);
+    assert_eq!(w.draft.source_labels(), ["filelog", "filelog/2"]);
+    assert!(
+        w.message
+            .as_ref()
+            .is_some_and(|(_, m)| m.contains("added filelog/2")),
+        "{:?}",
+        w.message
+    );
+    // Step 2 opens on the one just added; each has its own form.
+    press(&mut a, &["n"]);
+    assert_eq!(
+        wiz(&a).component_titles(),
+        ["Files · filelog", "Files · filelog/2"]
+    );
+    set_include(&mut a, "/var/log/app/*.log");
+    press(&mut a, &["tab"]);
+    set_include(&mut a, "/var/log/nginx/*.log");
+    // The first is named; a name the other already shows is refused in place.
+    press(&mut a, &["r"]);
+    type_text(&mut a, "filelog/2");
+    press(&mut a, &["enter"]);
+    match &wiz(&a).mode {
+        Mode::Rename(ed) => assert!(
+            ed.error.as_deref().unwrap_or("").contains("already names"),
+            "{:?}",
+            ed.error
+        ),
+        other => panic!("a clashing name keeps the editor open, got {other:?}"),
+    }
+    press(&mut a, &["ctrl+u"]);
+    type_text(&mut a, "nginx");
+    press(&mut a, &["enter"]);
+    assert_eq!(wiz(&a).draft.source_labels(), ["nginx", "filelog"]);
+    press(&mut a, &["n", "n", "a"]);
+    type_text(&mut a, "otlphttp");
+    press(&mut a, &["enter", "enter"]);
+    type_text(&mut a, "https://collector.example.net:4318");
+    press(&mut a, &["enter", "n"]);
+    let w = wiz(&a);
+    assert_eq!(w.step, Step::Review);
+    assert!(w.review.problems.is_empty(), "{:?}", w.review.problems);
+    assert_eq!(
+        w.review.legend.as_deref(),
+        Some("source0 = nginx · source1 = filelog · destination0 = otlphttp")
+    );
+    let yaml = w.review.yaml.clone().unwrap_or_default();
+    for want in [
+        "filelog/source0:",
+        "filelog/source1:",
+        "/var/log/nginx/*.log",
+        "/var/log/app/*.log",
+    ] {
+        assert!(yaml.contains(want), "{want} missing from:\n{yaml}");
+    }
+    press(&mut a, &["n"]);
+    type_text(&mut a, "two-logs");
+    press(&mut a, &["enter"]);
+    let cfg = save_effect(&mut a);
+    let s = &cfg.spec.sources;
+    assert_eq!(s.len(), 2);
+    assert!(s.iter().all(|x| x.type_name == "filelog"));
+    assert_eq!(s[0].display_name.as_deref(), Some("nginx"));
+    assert_eq!(s[1].display_name, None);
+    let include = |i: usize| serde_norway::to_string(s[i].parameters.get("include").unwrap());
+    assert!(include(0).unwrap().contains("nginx"));
+    assert!(include(1).unwrap().contains("app"));
+    // What is saved renders on its own, each source under its own ID.
+    let types = wiz(&a).types.clone();
+    let none: Vec<Destination> = Vec::new();
+    let rendered = fleetdeck::pipeline::render(&cfg, &types, &none).expect("renders");
+    assert_eq!(
+        rendered.yaml.matches("filelog/source0").count(),
+        2,
+        "{}",
+        rendered.yaml
+    );
+    assert_eq!(
+        rendered.yaml.matches("filelog/source1").count(),
+        2,
+        "{}",
+        rendered.yaml
+    );
+}
+
+#[test]
+fn space_on_a_type_chosen_twice_removes_the_last_one() {
+    let mut a = app();
+    press(&mut a, &["n", "/"]);
+    type_text(&mut a, "filelog");
+    press(&mut a, &["enter", "space", "+", "+"]);
+    assert_eq!(wiz(&a).draft.sources.len(), 3);
+    press(&mut a, &["space"]);
+    let w = wiz(&a);
+    assert_eq!(w.draft.source_labels(), ["filelog", "filelog/2"]);
+    assert!(
+        w.message
+            .as_ref()
+            .is_some_and(|(_, m)| m.contains("removed filelog/3")),
+        "{:?}",
+        w.message
+    );
+    press(&mut a, &["space", "space"]);
+    assert!(wiz(&a).draft.sources.is_empty());
+    // In step 2, x removes the one shown and says which it was.
+    press(&mut a, &["space", "+", "+", "n", "x"]);
+    let w = wiz(&a);
+    assert_eq!(w.draft.source_labels(), ["filelog", "filelog/2"]);
+    assert!(
+        w.message
+            .as_ref()
+            .is_some_and(|(_, m)| m == "removed Files · filelog/3"),
+        "{:?}",
+        w.message
+    );
+}
+
+#[tokio::test]
+async fn a_shared_destination_is_picked_and_saved_by_reference() {
+    let (_dir, catalog, central) = catalog_with_central().await;
+    let mut a = app();
+    press(&mut a, &["n"]);
+    loaded(&mut a, vec![central]);
+    press(&mut a, &["/"]);
+    type_text(&mut a, "otlp");
+    press(&mut a, &["enter", "space", "n", "n", "n", "a"]);
+    // The shared destinations come first in the add list, with their type.
+    let choices = wiz(&a).add_choices(TypeKind::Destination, "");
+    assert!(
+        matches!(&choices[0], AddChoice::Shared { name, type_name, added: false } if name == "central" && type_name == "otlphttp"),
+        "{choices:?}"
+    );
+    type_text(&mut a, "central");
+    press(&mut a, &["enter"]);
+    let w = wiz(&a);
+    assert!(
+        matches!(&w.draft.destinations[..], [DestinationItem::Named(r)] if r.name.as_deref() == Some("central"))
+    );
+    assert_eq!(w.component_titles(), ["central (shared otlphttp)"]);
+    assert!(
+        w.current().is_none(),
+        "a shared destination has no form here"
+    );
+    // It is listed once.
+    press(&mut a, &["a"]);
+    type_text(&mut a, "central");
+    press(&mut a, &["enter"]);
+    assert!(matches!(wiz(&a).mode, Mode::AddType { .. }));
+    assert_eq!(wiz(&a).draft.destinations.len(), 1);
+    press(&mut a, &["esc", "n"]);
+    let w = wiz(&a);
+    assert!(w.review.problems.is_empty(), "{:?}", w.review.problems);
+    let yaml = w.review.yaml.clone().unwrap_or_default();
+    assert!(
+        yaml.contains("otlphttp/central:") && yaml.contains("https://central.example.net:4318"),
+        "the review resolves the shared destination:\n{yaml}"
+    );
+    press(&mut a, &["n"]);
+    type_text(&mut a, "edge");
+    press(&mut a, &["enter"]);
+    let cfg = save_effect(&mut a);
+    assert_eq!(
+        cfg.spec.destinations,
+        vec![DestinationRef {
+            name: Some("central".into()),
+            type_name: None,
+            display_name: None,
+            parameters: Default::default(),
+            processors: Vec::new(),
+            disabled: false,
+        }]
+    );
+    let result = catalog
+        .apply(fleetdeck::pipeline::Resource::Configuration(cfg))
+        .await;
+    assert_eq!(result.status, ApplyStatus::Created, "{result:?}");
+}
+
+#[tokio::test]
+async fn an_opened_configuration_with_shared_and_repeated_parts_saves_unchanged() {
+    let (_dir, catalog, central) = catalog_with_central().await;
+    let text = "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: logs\nspec:\n  sources:\n    - type: filelog\n      parameters: {include: [/var/log/nginx/*.log]}\n    - type: filelog\n      displayName: app\n      parameters: {include: [/var/log/app/*.log], start_at: beginning}\n  processors:\n    - type: batch\n  destinations:\n    - name: central\n";
+    let applied = catalog.apply_text(text, None).await.expect("parses");
+    assert_eq!(applied[0].status, ApplyStatus::Created, "{applied:?}");
+    let stored = catalog.configuration("logs", None).await.expect("stored");
+    let mut a = app();
+    press(&mut a, &[":"]);
+    type_text(&mut a, "edit logs");
+    press(&mut a, &["enter"]);
+    a.wizard_message(WizardMsg::Loaded {
+        configs: vec![("logs".into(), stored.version, stored.config.clone())],
+        destinations: vec![central],
+        edit: Some(Ok((stored.version, Box::new(stored.config.clone())))),
+    });
+    let w = wiz(&a);
+    assert!(!w.changed(), "opening is not a change");
+    assert_eq!(w.draft.source_labels(), ["filelog", "app"]);
+    assert!(matches!(
+        &w.draft.destinations[..],
+        [DestinationItem::Named(_)]
+    ));
+    press(&mut a, &["n", "n", "n", "n"]);
+    let w = wiz(&a);
+    assert_eq!(w.step, Step::Review);
+    assert!(w.review.problems.is_empty(), "{:?}", w.review.problems);
+    let diff = w
+        .review
+        .diff
+        .as_ref()
+        .expect("a diff with the stored version");
+    assert!(diff.iter().all(|l| l.marker() == ' '), "nothing changed");
+    press(&mut a, &["n"]);
+    let cfg = save_effect(&mut a);
+    assert_eq!(cfg, stored.config);
+    let result = catalog
+        .apply(fleetdeck::pipeline::Resource::Configuration(cfg))
+        .await;
+    assert_eq!(result.status, ApplyStatus::Unchanged, "{result:?}");
+    assert_eq!(result.version, Some(stored.version));
+}
+
+#[test]
+fn inline_destinations_of_one_type_are_told_apart_and_shared_ones_keep_their_name() {
+    let mut a = app();
+    press(&mut a, &["n"]);
+    let central: Destination = serde_norway::from_str(
+        "apiVersion: fleetdeck/v1\nkind: Destination\nmetadata: {name: central}\nspec: {type: otlphttp, parameters: {endpoint: \"https://c:4318\"}}\n",
+    )
+    .expect("destination");
+    loaded(&mut a, vec![central]);
+    press(&mut a, &["space", "n", "n", "n"]);
+    for _ in 0..2 {
+        press(&mut a, &["a"]);
+        type_text(&mut a, "otlphttp");
+        press(&mut a, &["enter"]);
+    }
+    assert_eq!(
+        wiz(&a).component_titles(),
+        [
+            "OpenTelemetry (OTLP/HTTP) · otlphttp",
+            "OpenTelemetry (OTLP/HTTP) · otlphttp/2"
+        ]
+    );
+    press(&mut a, &["r"]);
+    type_text(&mut a, "backup");
+    press(&mut a, &["enter", "a"]);
+    type_text(&mut a, "central");
+    press(&mut a, &["enter", "r"]);
+    let w = wiz(&a);
+    assert!(
+        matches!(w.mode, Mode::Normal),
+        "a shared destination is not renamed here"
+    );
+    assert!(
+        w.message
+            .as_ref()
+            .is_some_and(|(_, m)| m.contains("fleetdeck apply")),
+        "{:?}",
+        w.message
+    );
+    assert_eq!(
+        w.draft.destination_labels(),
+        ["otlphttp", "backup", "central"]
+    );
+    let cfg = w.configuration();
+    let names: Vec<_> = cfg
+        .spec
+        .destinations
+        .iter()
+        .map(|d| (d.display_name.as_deref(), d.name.as_deref()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (None, None),
+            (Some("backup"), None),
+            (None, Some("central"))
+        ]
+    );
+}

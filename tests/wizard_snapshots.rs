@@ -229,3 +229,75 @@ fn discard_question() {
         press(a, &["n", "space", "esc"]);
     });
 }
+
+/// Two shared destinations in the catalog, one with a secret.
+fn with_shared_destinations(a: &mut App) {
+    let text = "apiVersion: fleetdeck/v1\nkind: Destination\nmetadata:\n  name: central\nspec:\n  type: otlphttp\n  parameters:\n    endpoint: https://central.example.net:4318\n    headers: {x-team: edge}\n";
+    let central = serde_norway::from_str(text).expect("central");
+    let text = "apiVersion: fleetdeck/v1\nkind: Destination\nmetadata:\n  name: archive\nspec:\n  type: loki\n  parameters:\n    endpoint: https://loki.example.net/loki/api/v1/push\n";
+    let archive = serde_norway::from_str(text).expect("archive");
+    a.wizard_message(WizardMsg::Loaded {
+        configs: Vec::new(),
+        destinations: vec![central, archive],
+        edit: None,
+    });
+}
+
+fn two_filelogs(a: &mut App) {
+    press(a, &["n"]);
+    with_shared_destinations(a);
+    press(a, &["/"]);
+    type_text(a, "filelog");
+    press(a, &["enter", "space", "+"]);
+}
+
+fn two_filelogs_filled(a: &mut App) {
+    two_filelogs(a);
+    press(a, &["n", "enter"]);
+    type_text(a, "/var/log/app/*.log");
+    press(a, &["ctrl+s", "tab", "enter"]);
+    type_text(a, "/var/log/nginx/*.log");
+    press(a, &["ctrl+s"]);
+}
+
+#[test]
+fn step1_one_source_type_chosen_twice() {
+    check("wizard_sources_twice", two_filelogs);
+}
+
+#[test]
+fn step2_forms_of_two_sources_of_one_type_while_naming_one() {
+    check("wizard_form_rename", |a| {
+        two_filelogs_filled(a);
+        press(a, &["r"]);
+        type_text(a, "nginx");
+    });
+}
+
+#[test]
+fn step4_adding_lists_shared_destinations() {
+    check("wizard_add_shared", |a| {
+        two_filelogs_filled(a);
+        press(a, &["n", "n", "a"]);
+    });
+}
+
+#[test]
+fn step4_a_shared_destination() {
+    check("wizard_shared_destination", |a| {
+        two_filelogs_filled(a);
+        press(a, &["n", "n", "a"]);
+        type_text(a, "central");
+        press(a, &["enter"]);
+    });
+}
+
+#[test]
+fn step5_review_of_repeated_sources_and_a_shared_destination() {
+    check("wizard_review_shared", |a| {
+        two_filelogs_filled(a);
+        press(a, &["r"]);
+        type_text(a, "nginx");
+        press(a, &["enter", "n", "n", "a", "enter", "n"]);
+    });
+}

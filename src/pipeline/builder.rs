@@ -431,6 +431,35 @@ impl Component {
     }
 }
 
+impl Component {
+    /// What tells this component apart from others of its type: the name the user gave
+    /// it (`displayName`), else its type's name.
+    pub fn base_label(&self) -> &str {
+        match self.display_name.as_deref().map(str::trim) {
+            Some(name) if !name.is_empty() => name,
+            _ => &self.type_name,
+        }
+    }
+}
+
+/// Labels that tell components apart: each base as is the first time it is seen, then
+/// `base/2`, `base/3`, … (the Collector's `type/name` style), skipping labels already used.
+pub fn unique_labels<'a>(bases: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut used = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for base in bases {
+        let mut label = base.to_string();
+        let mut k = 2;
+        while used.contains(&label) {
+            label = format!("{base}/{k}");
+            k += 1;
+        }
+        used.insert(label.clone());
+        out.push(label);
+    }
+    out
+}
+
 fn title_of(t: &LoadedType) -> String {
     t.def
         .metadata
@@ -448,6 +477,15 @@ pub enum DestinationItem {
 }
 
 impl DestinationItem {
+    /// What the label of [`Draft::destination_labels`] starts from: the resource's name
+    /// for a shared destination.
+    pub fn base_label(&self) -> &str {
+        match self {
+            DestinationItem::Inline(c) => c.base_label(),
+            DestinationItem::Named(r) => r.name.as_deref().unwrap_or("?"),
+        }
+    }
+
     pub fn title(&self) -> String {
         match self {
             DestinationItem::Inline(c) => c.title.clone(),
@@ -527,8 +565,10 @@ impl Draft {
         }
         let mut destinations = Vec::new();
         for (i, d) in spec.destinations.iter().enumerate() {
+            // A reference is kept exactly as written, even with a stray `type`: the
+            // review names that problem rather than the draft quietly making it inline.
             match (&d.type_name, &d.name) {
-                (Some(ty), _) => {
+                (Some(ty), None) => {
                     if let Some(t) = lookup(TypeKind::Destination, ty, format!("destinations[{i}]"))
                     {
                         let mut c = Component::with_parameters(&t, &d.parameters);
@@ -538,7 +578,7 @@ impl Draft {
                         destinations.push(DestinationItem::Inline(c));
                     }
                 }
-                (None, _) => destinations.push(DestinationItem::Named(d.clone())),
+                _ => destinations.push(DestinationItem::Named(d.clone())),
             }
         }
         let mut base = cfg.clone();
@@ -604,7 +644,43 @@ impl Draft {
 
     /// Whether the draft has a source of type `name`.
     pub fn has_source(&self, name: &str) -> bool {
-        self.sources.iter().any(|c| c.type_name == name)
+        self.source_count(name) > 0
+    }
+
+    /// How many sources of type `name` the draft has.
+    pub fn source_count(&self, name: &str) -> usize {
+        self.sources.iter().filter(|c| c.type_name == name).count()
+    }
+
+    /// One distinct label per source, in order (`filelog`, `filelog/2`, or the name the
+    /// user gave it).
+    pub fn source_labels(&self) -> Vec<String> {
+        unique_labels(self.sources.iter().map(Component::base_label))
+    }
+
+    /// One distinct label per destination, in order; a shared one is labelled by its name.
+    pub fn destination_labels(&self) -> Vec<String> {
+        unique_labels(self.destinations.iter().map(DestinationItem::base_label))
+    }
+
+    /// Whether the shared destination `name` is already used.
+    pub fn has_shared_destination(&self, name: &str) -> bool {
+        self.destinations
+            .iter()
+            .any(|d| matches!(d, DestinationItem::Named(r) if r.name.as_deref() == Some(name)))
+    }
+
+    /// A reference to the shared `Destination` resource `name`.
+    pub fn add_shared_destination(&mut self, name: &str) {
+        self.destinations
+            .push(DestinationItem::Named(DestinationRef {
+                name: Some(name.to_string()),
+                type_name: None,
+                display_name: None,
+                parameters: Parameters::default(),
+                processors: Vec::new(),
+                disabled: false,
+            }));
     }
 }
 
@@ -782,6 +858,49 @@ mod tests {
             Some("shared-loki")
         );
         assert_eq!(back.spec.processors[0].type_name, "batch");
+    }
+
+    #[test]
+    fn sources_of_one_type_get_distinct_labels() {
+        let mut draft = Draft::default();
+        for _ in 0..3 {
+            draft.sources.push(component(TypeKind::Source, "filelog"));
+        }
+        draft.sources.push(component(TypeKind::Source, "otlp"));
+        assert_eq!(
+            draft.source_labels(),
+            ["filelog", "filelog/2", "filelog/3", "otlp"]
+        );
+        // A name given by the user is the label; a clash still comes out distinct.
+        draft.sources[1].display_name = Some("nginx".into());
+        draft.sources[2].display_name = Some("filelog".into());
+        assert_eq!(
+            draft.source_labels(),
+            ["filelog", "nginx", "filelog/2", "otlp"]
+        );
+        assert_eq!(unique_labels(["a", "a/2", "a"]), ["a", "a/2", "a/3"]);
+    }
+
+    #[test]
+    fn same_type_sources_and_shared_destinations_round_trip_exactly() {
+        let types = registry();
+        let text = "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: logs\nspec:\n  sources:\n    - type: filelog\n      parameters: {include: [/var/log/nginx/*.log]}\n    - type: filelog\n      displayName: app logs\n      parameters: {include: [/var/log/app/*.log]}\n      processors:\n        - type: batch\n  destinations:\n    - name: central\n    - type: otlphttp\n      parameters: {endpoint: \"https://c:4318\"}\n";
+        let cfg: Configuration = serde_norway::from_str(text).expect("parses");
+        let (draft, warnings) = Draft::from_configuration(&cfg, &types);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(draft.source_labels(), ["filelog", "app logs"]);
+        assert_eq!(draft.destination_labels(), ["central", "otlphttp"]);
+        assert!(matches!(&draft.destinations[0], DestinationItem::Named(_)));
+        assert_eq!(draft.to_configuration("logs"), cfg);
+    }
+
+    #[test]
+    fn a_reference_with_a_stray_type_is_kept_as_written() {
+        let types = registry();
+        let text = "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: x\nspec:\n  destinations:\n    - {name: central, type: otlphttp}\n";
+        let cfg: Configuration = serde_norway::from_str(text).expect("parses");
+        let (draft, _) = Draft::from_configuration(&cfg, &types);
+        assert_eq!(draft.to_configuration("x"), cfg);
     }
 
     #[test]

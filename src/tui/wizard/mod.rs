@@ -272,12 +272,27 @@ pub enum Mode {
         query: String,
         cursor: usize,
     },
+    /// Naming the current source or destination (its `displayName`).
+    Rename(Editor),
     /// Typing the configuration's name.
     Name(Editor),
     /// Typing the label selector.
     Selector(Editor),
     /// "Discard your changes?"
     ConfirmDiscard,
+}
+
+/// One row of the add popup: a type with a form to fill, or (for destinations) a
+/// shared `Destination` resource added by reference.
+#[derive(Debug, Clone)]
+pub enum AddChoice {
+    Type(Arc<LoadedType>),
+    Shared {
+        name: String,
+        type_name: String,
+        /// Already in this configuration (a destination is listed once).
+        added: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,6 +314,9 @@ pub struct Review {
     pub diff: Option<Vec<DiffLine>>,
     /// What the diff compares with, or why there is nothing to compare.
     pub diff_title: String,
+    /// Which label each rendered ID stands for (`source1 = filelog/2`), when labels
+    /// are needed to tell the parts apart.
+    pub legend: Option<String>,
     pub scroll: usize,
 }
 
@@ -466,17 +484,90 @@ impl Wizard {
         list
     }
 
-    /// Titles of the components the current form step edits.
+    /// Choices of the add popup matching `query`: for destinations, the shared ones
+    /// stored in the catalog first, then the types — except a type named exactly by the
+    /// query, which stays first so typing a type's name and Enter adds that type.
+    pub fn add_choices(&self, kind: TypeKind, query: &str) -> Vec<AddChoice> {
+        let mut types = self.addable_types(kind, query);
+        let q = query.trim().to_lowercase();
+        let exact = types.first().is_some_and(|t| t.name() == q);
+        let mut out: Vec<AddChoice> = Vec::new();
+        if exact {
+            out.push(AddChoice::Type(types.remove(0)));
+        }
+        if kind == TypeKind::Destination {
+            let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+            let mut shared: Vec<&Destination> = self
+                .destinations
+                .iter()
+                .filter(|d| {
+                    let hay = format!("{} {} shared", d.name(), d.spec.type_name).to_lowercase();
+                    words.iter().all(|w| hay.contains(w))
+                })
+                .collect();
+            shared.sort_by(|a, b| a.name().cmp(b.name()));
+            out.extend(shared.into_iter().map(|d| AddChoice::Shared {
+                name: d.name().to_string(),
+                type_name: d.spec.type_name.clone(),
+                added: self.draft.has_shared_destination(d.name()),
+            }));
+        }
+        out.extend(types.into_iter().map(AddChoice::Type));
+        out
+    }
+
+    /// The stored shared destination `name`, if the catalog has it.
+    pub fn shared_destination(&self, name: &str) -> Option<&Destination> {
+        self.destinations.iter().find(|d| d.name() == name)
+    }
+
+    /// Titles of the components the current form step edits: the type's title, with the
+    /// label that tells it apart when there is more than one of its type or it was named.
     pub fn component_titles(&self) -> Vec<String> {
         match self.step {
-            Step::Configure => self.draft.sources.iter().map(|c| c.title.clone()).collect(),
+            Step::Configure => {
+                let labels = self.draft.source_labels();
+                self.draft
+                    .sources
+                    .iter()
+                    .zip(labels)
+                    .map(|(c, label)| {
+                        tab_title(c, &label, self.draft.source_count(&c.type_name) > 1)
+                    })
+                    .collect()
+            }
             Step::Processors => self
                 .draft
                 .processors
                 .iter()
                 .map(|c| c.title.clone())
                 .collect(),
-            Step::Destinations => self.draft.destinations.iter().map(|d| d.title()).collect(),
+            Step::Destinations => {
+                let labels = self.draft.destination_labels();
+                let inline = |ty: &str| {
+                    self.draft
+                        .destinations
+                        .iter()
+                        .filter(|d| matches!(d, DestinationItem::Inline(c) if c.type_name == ty))
+                        .count()
+                };
+                self.draft
+                    .destinations
+                    .iter()
+                    .zip(labels)
+                    .map(|(d, label)| match d {
+                        DestinationItem::Inline(c) => {
+                            tab_title(c, &label, inline(&c.type_name) > 1)
+                        }
+                        DestinationItem::Named(_) => {
+                            match self.shared_destination(d.base_label()) {
+                                Some(res) => format!("{label} (shared {})", res.spec.type_name),
+                                None => format!("{label} (shared)"),
+                            }
+                        }
+                    })
+                    .collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -551,9 +642,11 @@ impl Wizard {
     /// Pasted text goes into whatever editor is open (one line for one-line editors).
     pub fn paste(&mut self, text: &str) {
         let ed = match &mut self.mode {
-            Mode::Search(e) | Mode::Field { editor: e, .. } | Mode::Name(e) | Mode::Selector(e) => {
-                e
-            }
+            Mode::Search(e)
+            | Mode::Field { editor: e, .. }
+            | Mode::Name(e)
+            | Mode::Rename(e)
+            | Mode::Selector(e) => e,
             _ => return,
         };
         if ed.multiline {
@@ -733,6 +826,7 @@ impl Wizard {
             Ok(r) => review.yaml = Some(r.yaml),
             Err(problems) => review.problems = problems.iter().map(|p| p.to_string()).collect(),
         }
+        review.legend = self.legend();
         if self.draft.raw.is_none() && self.draft.sources.is_empty() {
             review
                 .problems
@@ -782,6 +876,33 @@ impl Wizard {
             }
         }
         self.review = review;
+    }
+
+    /// `source<i> = label` for every source and `destination<j> = label` for every inline
+    /// destination (the IDs the rendered YAML uses), when some label is not just its type.
+    fn legend(&self) -> Option<String> {
+        if self.draft.raw.is_some() {
+            return None;
+        }
+        let d = &self.draft;
+        let sources = d.sources.iter().map(|c| c.type_name.as_str());
+        let dests = d.destinations.iter().map(|x| match x {
+            DestinationItem::Inline(c) => Some(c.type_name.as_str()),
+            DestinationItem::Named(_) => None,
+        });
+        let mut parts = Vec::new();
+        let mut needed = false;
+        for (i, (ty, label)) in sources.zip(d.source_labels()).enumerate() {
+            needed |= label != ty;
+            parts.push(format!("source{i} = {label}"));
+        }
+        for (j, (ty, label)) in dests.zip(d.destination_labels()).enumerate() {
+            if let Some(ty) = ty {
+                needed |= label != ty;
+                parts.push(format!("destination{j} = {label}"));
+            }
+        }
+        needed.then(|| parts.join(" · "))
     }
 
     // ----- keys -----
@@ -846,12 +967,30 @@ impl Wizard {
                 mut query,
                 mut cursor,
             } => {
-                let list = self.addable_types(kind, &query);
+                let list = self.add_choices(kind, &query);
                 match key.code {
                     KeyCode::Esc => return Outcome::default(),
                     KeyCode::Enter => {
-                        if let Some(t) = list.get(cursor) {
-                            self.add_component(t);
+                        match list.get(cursor) {
+                            Some(AddChoice::Type(t)) => self.add_component(t),
+                            Some(AddChoice::Shared { name, added, .. }) => {
+                                if !*added {
+                                    self.add_shared(name);
+                                } else {
+                                    self.say(
+                                        Level::Warn,
+                                        format!(
+                                            "{name} is already a destination here: a shared destination is listed once"
+                                        ),
+                                    );
+                                    self.mode = Mode::AddType {
+                                        kind,
+                                        query,
+                                        cursor,
+                                    };
+                                }
+                            }
+                            None => {}
                         }
                         return Outcome::default();
                     }
@@ -872,6 +1011,19 @@ impl Wizard {
                     query,
                     cursor,
                 };
+                Outcome::default()
+            }
+            Mode::Rename(mut ed) => {
+                match ed.key(key) {
+                    Some(true) => {
+                        if let Err(e) = self.rename_current(ed.text().trim()) {
+                            ed.error = Some(e);
+                            self.mode = Mode::Rename(ed);
+                        }
+                    }
+                    Some(false) => {}
+                    None => self.mode = Mode::Rename(ed),
+                }
                 Outcome::default()
             }
             Mode::Name(mut ed) => {
@@ -992,24 +1144,98 @@ impl Wizard {
             }
             (_, Some(' ')) | (KeyCode::Enter, _) => {
                 if let Some(t) = list.get(self.source_cursor) {
-                    if let Some(i) = self
+                    match self
                         .draft
                         .sources
                         .iter()
-                        .position(|c| c.type_name == t.name())
+                        .rposition(|c| c.type_name == t.name())
                     {
-                        self.draft.sources.remove(i);
-                        self.component[0] =
-                            self.component[0].min(self.draft.sources.len().saturating_sub(1));
-                    } else {
-                        self.draft.sources.push(Component::new(t));
+                        Some(i) => self.remove_source(i),
+                        None => self.add_source(t),
                     }
-                    self.draft.raw = None;
+                }
+            }
+            (_, Some('+')) => {
+                if let Some(t) = list.get(self.source_cursor) {
+                    self.add_source(t);
                 }
             }
             _ => {}
         }
         Outcome::default()
+    }
+
+    /// Adds a source of type `t`, another one if it is already there (then its form is
+    /// the current one in step 2, so it is the one filled next).
+    fn add_source(&mut self, t: &LoadedType) {
+        self.draft.sources.push(Component::new(t));
+        self.draft.raw = None;
+        let i = self.draft.sources.len() - 1;
+        let count = self.draft.source_count(t.name());
+        if count > 1 {
+            self.component[0] = i;
+            self.field_cursor[0] = 0;
+            let label = self.draft.source_labels().swap_remove(i);
+            self.say(
+                Level::Info,
+                format!(
+                    "added {label}: {count} {} sources, each with its own form",
+                    t.name()
+                ),
+            );
+        } else {
+            self.message = None;
+        }
+    }
+
+    fn remove_source(&mut self, i: usize) {
+        let labels = self.draft.source_labels();
+        let c = self.draft.sources.remove(i);
+        self.draft.raw = None;
+        self.component[0] = self.component[0].min(self.draft.sources.len().saturating_sub(1));
+        let left = self.draft.source_count(&c.type_name);
+        if left > 0 {
+            self.say(
+                Level::Info,
+                format!(
+                    "removed {} ({left} {} left; x in step 2 removes a chosen one)",
+                    labels[i], c.type_name
+                ),
+            );
+        } else {
+            self.message = None;
+        }
+    }
+
+    /// Names the current source or inline destination; an empty name clears it (the
+    /// type's name labels it again). A name another one of the list already shows is
+    /// refused, so labels stay unambiguous.
+    fn rename_current(&mut self, name: &str) -> Result<(), String> {
+        let Some(slot) = self.step.slot() else {
+            return Ok(());
+        };
+        let i = self.component[slot];
+        let labels = match self.step {
+            Step::Configure => self.draft.source_labels(),
+            Step::Destinations => self.draft.destination_labels(),
+            _ => return Ok(()),
+        };
+        if !name.is_empty() && labels.iter().enumerate().any(|(j, l)| j != i && l == name) {
+            return Err(format!("{name:?} already names another one here"));
+        }
+        let Some(c) = self.current_mut() else {
+            return Ok(());
+        };
+        c.display_name = (!name.is_empty()).then(|| name.to_string());
+        self.say(
+            Level::Info,
+            if name.is_empty() {
+                "name cleared: labelled by its type".to_string()
+            } else {
+                format!("named {name}")
+            },
+        );
+        Ok(())
     }
 
     fn form_key(&mut self, key: &KeyEvent, ch: Option<char>) -> Outcome {
@@ -1061,6 +1287,18 @@ impl Wizard {
                     cursor: 0,
                 };
             }
+            (_, Some('r')) if self.step != Step::Processors => match self.current() {
+                Some(c) => {
+                    let title = format!("Name for this {} (empty: none)", c.kind.noun());
+                    let text = c.display_name.clone().unwrap_or_default();
+                    self.mode = Mode::Rename(Editor::new(&text, false, false, title));
+                }
+                None if count > 0 => self.say(
+                    Level::Info,
+                    "a shared destination is named and edited as its own resource (fleetdeck apply)",
+                ),
+                None => {}
+            },
             (_, Some('x')) | (KeyCode::Delete, _) if count > 0 => self.remove_component(),
             (_, Some('K')) => self.move_component(-1),
             (_, Some('J')) => self.move_component(1),
@@ -1189,18 +1427,35 @@ impl Wizard {
         self.say(Level::Info, format!("added {}", title_of(t)));
     }
 
+    /// Adds the shared destination `name` by reference: its parameters stay in the
+    /// `Destination` resource.
+    fn add_shared(&mut self, name: &str) {
+        self.draft.add_shared_destination(name);
+        self.draft.raw = None;
+        self.component[2] = self.draft.destinations.len() - 1;
+        self.field_cursor[2] = 0;
+        self.say(
+            Level::Info,
+            format!("added shared destination {name} (its parameters: fleetdeck apply)"),
+        );
+    }
+
     fn remove_component(&mut self) {
         let Some(slot) = self.step.slot() else { return };
         let i = self.component[slot];
+        // Named by the tab's title, so which of two of one type went is clear.
+        let titles = self.component_titles();
         let removed = match self.step {
             Step::Configure if i < self.draft.sources.len() => {
-                Some(self.draft.sources.remove(i).title)
+                self.draft.sources.remove(i);
+                titles.get(i).cloned()
             }
             Step::Processors if i < self.draft.processors.len() => {
                 Some(self.draft.processors.remove(i).title)
             }
             Step::Destinations if i < self.draft.destinations.len() => {
-                Some(self.draft.destinations.remove(i).title())
+                self.draft.destinations.remove(i);
+                titles.get(i).cloned()
             }
             _ => None,
         };
@@ -1411,6 +1666,16 @@ impl Wizard {
             }],
             close: false,
         }
+    }
+}
+
+/// A form tab: the type's title, plus the label when the title alone is ambiguous or
+/// the user named the component.
+fn tab_title(c: &Component, label: &str, repeated: bool) -> String {
+    if repeated || label != c.type_name {
+        format!("{} · {label}", c.title)
+    } else {
+        c.title.clone()
     }
 }
 

@@ -6,7 +6,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget, Wrap};
 
-use super::{DiffWith, Editor, Level, Mode, PushState, SaveState, Step, TargetMode, Wizard};
+use super::{
+    AddChoice, DiffWith, Editor, Level, Mode, PushState, SaveState, Step, TargetMode, Wizard,
+};
 use crate::fleet::snapshot::FleetSnapshot;
 use crate::pipeline::DiffLine;
 use crate::pipeline::builder::FieldValue;
@@ -128,7 +130,8 @@ fn sources(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
         .skip(offset)
         .take(rows)
         .map(|(i, ty)| {
-            let on = w.draft.has_source(ty.name());
+            let count = w.draft.source_count(ty.name());
+            let on = count > 0;
             let signals: String = ty
                 .signals()
                 .iter()
@@ -139,7 +142,11 @@ fn sources(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
             let mut text = format!(
                 "{} {} {:<16} {:<4} {:<30}",
                 if i == w.source_cursor { "›" } else { " " },
-                if on { "[x]" } else { "[ ]" },
+                match count {
+                    0 => "[ ]".to_string(),
+                    1 => "[x]".to_string(),
+                    n => format!("[{n}]"),
+                },
                 truncate(ty.name(), 16),
                 signals,
                 truncate(&display, 30)
@@ -167,12 +174,7 @@ fn sources(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
     } else {
         Paragraph::new(lines).render(list, buf);
     }
-    let names: Vec<&str> = w
-        .draft
-        .sources
-        .iter()
-        .map(|c| c.type_name.as_str())
-        .collect();
+    let names = w.draft.source_labels();
     let text = if names.is_empty() {
         " none chosen yet (l = logs, m = metrics, t = traces)".to_string()
     } else {
@@ -183,7 +185,7 @@ fn sources(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
 
 fn form(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
     let Some(slot) = w.step.slot() else { return };
-    let [tabs, _, fields, help] = Layout::vertical([
+    let [tabs, name_row, fields, help] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Fill(1),
@@ -212,13 +214,21 @@ fn form(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
         spans.push(Span::styled(format!("{} {title}", i + 1), style));
     }
     Line::from(spans).render(tabs, buf);
+    if let Mode::Rename(ed) = &w.mode {
+        let mut line = vec![
+            Span::styled(format!(" {} ", ed.title), t.key),
+            Span::styled(inline_editor_text(ed), t.popup),
+        ];
+        if let Some(e) = &ed.error {
+            line.push(Span::styled(format!("  ✕ {e}"), t.err));
+        }
+        Line::from(line).render(name_row, buf);
+    }
     let Some(c) = w.current() else {
-        if !titles.is_empty() {
-            Line::styled(
-                "   a shared destination: edit it as its own resource (fleetdeck apply)",
-                t.muted,
-            )
-            .render(fields, buf);
+        if w.step == Step::Destinations
+            && let Some(d) = w.draft.destinations.get(w.component[slot])
+        {
+            shared_destination(t, w, d.base_label(), fields, buf);
         }
         return;
     };
@@ -314,6 +324,78 @@ fn form(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
     Paragraph::new(notes).render(help, buf);
 }
 
+/// A shared destination in step 4: what it is and where it is edited, its parameters
+/// shown read-only (sensitive ones masked).
+fn shared_destination(t: &Theme, w: &Wizard, name: &str, area: Rect, buf: &mut Buffer) {
+    let mut lines = Vec::new();
+    let Some(res) = w.shared_destination(name) else {
+        lines.push(Line::styled(
+            format!("   ✕ the catalog has no Destination named {name:?}: the review lists it as a problem"),
+            t.err,
+        ));
+        lines.push(Line::styled(
+            "     apply one with fleetdeck apply -f FILE, or remove this reference (x)",
+            t.muted,
+        ));
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .render(area, buf);
+        return;
+    };
+    let ty = w
+        .types
+        .get(crate::pipeline::TypeKind::Destination, &res.spec.type_name);
+    let title = ty
+        .and_then(|ty| ty.def.metadata.display_name.as_deref())
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default();
+    lines.push(Line::from(vec![
+        Span::styled(format!("   shared destination {name}"), t.accent),
+        Span::styled(format!(" · type {}{title}", res.spec.type_name), t.text),
+    ]));
+    let note = "used by reference: its parameters are not edited here but in the \
+                Destination resource, with fleetdeck apply -f FILE (every configuration \
+                using it follows)";
+    for chunk in crate::tui::fmt::wrap(note, usize::from(area.width).saturating_sub(4)) {
+        lines.push(Line::styled(format!("   {chunk}"), t.muted));
+    }
+    lines.push(Line::default());
+    let entries = res.spec.parameters.entries();
+    if entries.is_empty() {
+        lines.push(Line::styled(
+            "   (no parameters set: the type's defaults)",
+            t.muted,
+        ));
+    }
+    let width = usize::from(area.width).saturating_sub(30);
+    for e in entries {
+        let sensitive = ty.is_some_and(|ty| {
+            ty.def
+                .spec
+                .parameters
+                .iter()
+                .any(|d| d.name == e.name && d.is_sensitive())
+        });
+        let value = if sensitive {
+            "••••••••".to_string()
+        } else {
+            match &e.value {
+                serde_norway::Value::String(s) => s.clone(),
+                other => serde_norway::to_string(other)
+                    .map(|s| s.trim().replace('\n', " "))
+                    .unwrap_or_default(),
+            }
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("    {:<25} ", truncate(&e.name, 25)), t.text),
+            Span::styled(truncate(&value, width), t.muted),
+        ]));
+    }
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(area, buf);
+}
+
 /// A one-line editor's text with a cursor bar, masked when the field is sensitive.
 fn inline_editor_text(ed: &Editor) -> String {
     let text = ed.text();
@@ -349,6 +431,11 @@ fn review(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
                 let lead = if i == 0 { "   • " } else { "     " };
                 lines.push(Line::styled(format!("{lead}{chunk}"), t.err));
             }
+        }
+    }
+    if let Some(legend) = &r.legend {
+        for chunk in crate::tui::fmt::wrap(legend, usize::from(area.width).saturating_sub(3)) {
+            lines.push(Line::styled(format!(" {chunk}"), t.muted));
         }
     }
     let raw = if w.draft.raw.is_some() {
@@ -763,26 +850,52 @@ fn overlays(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
             query,
             cursor,
         } => {
-            let list = w.addable_types(*kind, query);
+            let list = w.add_choices(*kind, query);
+            // Where shared destinations come from, when the catalog has none yet.
+            let note =
+                if *kind == crate::pipeline::TypeKind::Destination && w.destinations.is_empty() {
+                    Line::styled(
+                        " no shared destinations stored (kind: Destination, fleetdeck apply)",
+                        t.popup.patch(t.muted),
+                    )
+                } else {
+                    Line::default()
+                };
             let mut lines = vec![
                 Line::from(vec![
                     Span::styled(" search ", t.popup.patch(t.key)),
                     Span::styled(query.clone(), t.popup),
                     Span::styled("▏", t.popup.patch(t.accent)),
                 ]),
-                Line::default(),
+                note,
             ];
             let pop = centered(area, 72, 18);
             let rows = usize::from(pop.height).saturating_sub(4);
             let offset = cursor.saturating_sub(rows.saturating_sub(1));
-            for (i, ty) in list.iter().enumerate().skip(offset).take(rows) {
-                let display = ty.def.metadata.display_name.clone().unwrap_or_default();
-                let style = if i == *cursor { t.selection } else { t.popup };
-                lines.push(Line::styled(
-                    truncate(
-                        &format!(" {:<20} {display}", ty.name()),
-                        usize::from(pop.width) - 2,
+            for (i, choice) in list.iter().enumerate().skip(offset).take(rows) {
+                let text = match choice {
+                    AddChoice::Type(ty) => {
+                        let display = ty.def.metadata.display_name.clone().unwrap_or_default();
+                        format!(" {:<20} {display}", ty.name())
+                    }
+                    AddChoice::Shared {
+                        name,
+                        type_name,
+                        added,
+                    } => format!(
+                        " {:<20} shared · {type_name}{}",
+                        name,
+                        if *added { " · added" } else { "" }
                     ),
+                };
+                let style = match choice {
+                    _ if i == *cursor => t.selection,
+                    AddChoice::Shared { added: true, .. } => t.popup.patch(t.muted),
+                    AddChoice::Shared { .. } => t.popup.patch(t.accent),
+                    AddChoice::Type(_) => t.popup,
+                };
+                lines.push(Line::styled(
+                    truncate(&text, usize::from(pop.width).saturating_sub(2)),
                     style,
                 ));
             }
@@ -853,14 +966,25 @@ pub fn hints(w: &Wizard) -> Vec<(&'static str, &'static str)> {
         (Mode::Field { editor, .. }, _) if editor.multiline => {
             vec![("^s", "keep"), ("esc", "cancel")]
         }
-        (Mode::Field { .. }, _) | (Mode::Name(_), _) | (Mode::Selector(_), _) => {
+        (Mode::Field { .. }, _)
+        | (Mode::Name(_), _)
+        | (Mode::Rename(_), _)
+        | (Mode::Selector(_), _) => {
             vec![("enter", "keep"), ("esc", "cancel")]
         }
         (Mode::Pick { .. }, _) => vec![("↑↓", "move"), ("space", "choose"), ("enter", "done")],
         (Mode::AddType { .. }, _) => vec![("type", "search"), ("enter", "add"), ("esc", "cancel")],
         (Mode::ConfirmDiscard, _) => vec![("y", "discard"), ("other", "keep")],
         (Mode::Normal, Step::Sources) => {
-            let mut v = vec![("space", "choose"), ("/", "search")];
+            let mut v = vec![("space", "choose"), ("+", "add another"), ("/", "search")];
+            v.extend_from_slice(common);
+            v
+        }
+        (Mode::Normal, Step::Destinations) if w.current().is_none() => {
+            let mut v = vec![("tab", "next part"), ("a", "add")];
+            if !w.draft.destinations.is_empty() {
+                v.extend_from_slice(&[("x", "remove"), ("K/J", "reorder")]);
+            }
             v.extend_from_slice(common);
             v
         }
@@ -868,6 +992,9 @@ pub fn hints(w: &Wizard) -> Vec<(&'static str, &'static str)> {
             let mut v = vec![("enter", "edit"), ("space", "toggle"), ("tab", "next part")];
             if w.step != Step::Configure {
                 v.push(("a", "add"));
+            }
+            if w.step != Step::Processors {
+                v.push(("r", "name"));
             }
             v.extend_from_slice(&[("x", "remove"), ("K/J", "reorder"), ("A", "advanced")]);
             v.extend_from_slice(common);

@@ -447,6 +447,9 @@ struct AgentState {
     assigned: Option<Assignment>,
     /// Labels set by operators; they win over labels from the description.
     operator_labels: BTreeMap<String, String>,
+    /// Description labels merged with operator labels, shared with every view of the agent;
+    /// rebuilt only when either changes.
+    labels: Arc<BTreeMap<String, String>>,
     /// What `offered_settings` was computed from; while it holds, the offer is not rebuilt.
     settings_for: Option<(Capabilities, Arc<str>)>,
     /// The session answering this agent's plain heartbeats, if any.
@@ -481,6 +484,7 @@ impl AgentState {
             conn_gen: 0,
             assigned: None,
             operator_labels: BTreeMap::new(),
+            labels: Arc::default(),
             settings_for: None,
             lease: None,
         }
@@ -488,6 +492,10 @@ impl AgentState {
 
     fn name(&self, id: &AgentId) -> String {
         display_name(&self.description, id)
+    }
+
+    fn refresh_labels(&mut self) {
+        self.labels = Arc::new(merged_labels(&self.description, &self.operator_labels));
     }
 }
 
@@ -678,6 +686,7 @@ impl Registry {
                             state.operator_labels.remove(&k);
                         }
                         state.operator_labels.extend(set);
+                        state.refresh_labels();
                         Ok(state.operator_labels.clone())
                     }
                 };
@@ -908,6 +917,7 @@ impl Registry {
         if let Some(d) = report.description {
             if *state.description != d {
                 state.description = Arc::new(d);
+                state.refresh_labels();
                 durable_change = true;
             }
             state.described = true;
@@ -1213,6 +1223,7 @@ impl Registry {
         {
             state.description = Arc::new(d);
         }
+        state.refresh_labels();
         if let (Some(cref), Some(offer)) = (r.assigned, k.offer) {
             state.assigned = Some(Assignment::new(
                 ConfigRef {
@@ -1382,19 +1393,23 @@ fn settings_offer(
     })
 }
 
-fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
-    let d = &s.description;
+/// Labels from the description's string attributes, with operator labels winning.
+fn merged_labels(
+    d: &AgentDescription,
+    operator: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let mut labels: BTreeMap<String, String> = d
         .identifying
         .iter()
         .chain(d.non_identifying.iter())
         .filter_map(|a| a.value.as_str().map(|v| (a.key.clone(), v.to_string())))
         .collect();
-    labels.extend(
-        s.operator_labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
+    labels.extend(operator.iter().map(|(k, v)| (k.clone(), v.clone())));
+    labels
+}
+
+fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
+    let d = &s.description;
     AgentView {
         id: *id,
         name: display_name(d, id),
@@ -1415,7 +1430,7 @@ fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
         remote_config_status: s.remote_config_status.clone(),
         package_statuses: s.package_statuses.clone(),
         custom_capabilities: s.custom_capabilities.clone(),
-        labels,
+        labels: s.labels.clone(),
         first_seen: s.first_seen,
         last_seen: s.last_seen,
         connected_at: s.connected_at,

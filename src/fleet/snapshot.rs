@@ -42,7 +42,8 @@ pub struct AgentView {
     pub package_statuses: Option<Arc<PackageStatuses>>,
     pub custom_capabilities: Vec<String>,
     /// Labels from the description merged with operator-set labels (operator wins).
-    pub labels: BTreeMap<String, String>,
+    /// Shared with the registry and the agent's other views until the labels change.
+    pub labels: Arc<BTreeMap<String, String>>,
     pub first_seen: SystemTime,
     pub last_seen: SystemTime,
     /// When the current (or last) connection began.
@@ -76,7 +77,7 @@ impl AgentView {
             remote_config_status: None,
             package_statuses: None,
             custom_capabilities: Vec::new(),
-            labels: BTreeMap::new(),
+            labels: Arc::default(),
             first_seen: now,
             last_seen: now,
             connected_at: None,

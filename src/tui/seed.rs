@@ -296,7 +296,7 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
         remote_config_status: remote,
         package_statuses: packages,
         custom_capabilities: Vec::new(),
-        labels,
+        labels: labels.into(),
         first_seen: now - secs(86_400 + i as u64 * 37 % 86_400),
         last_seen,
         connected_at: connected.then(|| now - secs(3_600 + (i as u64 * 13) % 7_200)),

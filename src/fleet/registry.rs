@@ -377,7 +377,6 @@ pub fn spawn_with(
         config,
         agents: HashMap::new(),
         conns: HashMap::new(),
-        views: BTreeMap::new(),
         dirty: HashSet::new(),
         urgent: false,
         published_at: Instant::now(),
@@ -543,7 +542,6 @@ struct Registry {
     config: RegistryConfig,
     agents: HashMap<AgentId, AgentState>,
     conns: HashMap<ConnId, WsConn>,
-    views: BTreeMap<AgentId, Arc<AgentView>>,
     dirty: HashSet<AgentId>,
     /// Something other than heartbeats changed since the last snapshot: publish at the next
     /// tick. Heartbeats alone are published at most every `HEARTBEAT_PUBLISHES` ticks.
@@ -571,6 +569,9 @@ const GOODBYE_GRACE: Duration = Duration::from_secs(5);
 /// snapshot costs a pass over the whole fleet, and "last seen" needs no better than a second.
 const HEARTBEAT_PUBLISHES: u32 = 10;
 
+/// Messages handled in one go before the registry looks at its timers again.
+const MAILBOX_BATCH: usize = 256;
+
 /// A reply that only acknowledges: the session may repeat it for plain heartbeats.
 fn is_plain_ack(r: &ServerReply) -> bool {
     !r.report_full_state
@@ -589,16 +590,28 @@ impl Registry {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                msg = rx.recv() => match msg {
-                    Some(Msg::Shutdown { done }) => {
-                        self.disconnect_all(DisconnectReason::ServerShutdown);
-                        self.publish();
-                        let _ = done.send(());
+                msg = rx.recv() => {
+                    let Some(msg) = msg else {
                         return;
+                    };
+                    // A burst (10,000 status reports after a push) is worked through in
+                    // batches, without a look at the timers between every two messages.
+                    let mut next = Some(msg);
+                    let mut handled = 0;
+                    while let Some(msg) = next.take() {
+                        if let Msg::Shutdown { done } = msg {
+                            self.disconnect_all(DisconnectReason::ServerShutdown);
+                            self.publish();
+                            let _ = done.send(());
+                            return;
+                        }
+                        self.handle(msg);
+                        handled += 1;
+                        if handled < MAILBOX_BATCH {
+                            next = rx.try_recv().ok();
+                        }
                     }
-                    Some(msg) => self.handle(msg),
-                    None => return,
-                },
+                }
                 _ = publish.tick() => self.publish_due(),
                 _ = sweep.tick() => {
                     self.fold_leases();
@@ -1301,20 +1314,60 @@ impl Registry {
         }
         self.urgent = false;
         self.published_at = Instant::now();
-        for id in self.dirty.drain() {
-            if let Some(state) = self.agents.get(&id) {
-                self.views.insert(id, Arc::new(view_of(&id, state)));
-            }
-        }
         self.version += 1;
-        let agents: Vec<Arc<AgentView>> = self.views.values().cloned().collect();
-        let totals = FleetSnapshot::totals_of(&agents);
-        self.snapshot.send_replace(Arc::new(FleetSnapshot {
-            version: self.version,
-            taken_at: Some(SystemTime::now()),
-            agents,
-            totals,
-        }));
+        let mut updates: Vec<Arc<AgentView>> = self
+            .dirty
+            .drain()
+            .filter_map(|id| self.agents.get(&id).map(|s| Arc::new(view_of(&id, s))))
+            .collect();
+        updates.sort_unstable_by_key(|v| v.id);
+        let version = self.version;
+        let mut replaced = Vec::with_capacity(updates.len());
+        self.snapshot.send_modify(|current| {
+            // In place when no reader holds the current snapshot any more; otherwise
+            // readers keep theirs unchanged and this works on a copy.
+            let snap = Arc::make_mut(current);
+            apply_views(snap, updates, &mut replaced);
+            snap.version = version;
+            snap.taken_at = Some(SystemTime::now());
+        });
+        // The views replaced are freed here, outside the channel's lock.
+        drop(replaced);
+    }
+}
+
+/// Puts `updates` (sorted by id) into `snap` (agents sorted by id), keeping the totals
+/// current; views they replace go to `replaced`.
+fn apply_views(
+    snap: &mut FleetSnapshot,
+    updates: Vec<Arc<AgentView>>,
+    replaced: &mut Vec<Arc<AgentView>>,
+) {
+    let mut inserts = Vec::new();
+    for view in updates {
+        snap.totals.count(&view);
+        match snap.agents.binary_search_by(|a| a.id.cmp(&view.id)) {
+            Ok(i) => {
+                let old = std::mem::replace(&mut snap.agents[i], view);
+                snap.totals.uncount(&old);
+                replaced.push(old);
+            }
+            Err(_) => inserts.push(view),
+        }
+    }
+    if !inserts.is_empty() {
+        // New agents: merge both sorted lists in one pass.
+        let old = std::mem::take(&mut snap.agents);
+        let mut merged = Vec::with_capacity(old.len() + inserts.len());
+        let mut new = inserts.into_iter().peekable();
+        for a in old {
+            while let Some(n) = new.next_if(|n| n.id < a.id) {
+                merged.push(n);
+            }
+            merged.push(a);
+        }
+        merged.extend(new);
+        snap.agents = merged;
     }
 }
 
@@ -1455,6 +1508,80 @@ mod tests {
             capabilities: CAPS,
             ..Default::default()
         }
+    }
+
+    fn hello(id: AgentId, host: &str) -> AgentReport {
+        AgentReport {
+            description: Some(AgentDescription {
+                identifying: vec![super::super::agent::Attribute::string("host.name", host)],
+                non_identifying: Vec::new(),
+            }),
+            ..beat(id, 0)
+        }
+    }
+
+    async fn wait_for(
+        rx: &mut watch::Receiver<Arc<FleetSnapshot>>,
+        pred: impl Fn(&FleetSnapshot) -> bool,
+    ) -> Arc<FleetSnapshot> {
+        let found = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|s| pred(s)))
+            .await
+            .expect("snapshot within 5 s")
+            .expect("registry running");
+        found.clone()
+    }
+
+    fn consistent(s: &FleetSnapshot) {
+        assert!(
+            s.agents.windows(2).all(|w| w[0].id < w[1].id),
+            "sorted by id"
+        );
+        assert_eq!(s.totals, FleetSnapshot::totals_of(&s.agents));
+    }
+
+    #[tokio::test]
+    async fn snapshots_change_in_place_only_when_nobody_holds_them() {
+        let config = RegistryConfig {
+            publish_interval: Duration::from_millis(10),
+            ..Default::default()
+        };
+        let registry = spawn(config, CancellationToken::new());
+        let (outbox, _unread) = mpsc::channel(4);
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        registry
+            .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)
+            .await
+            .unwrap();
+        let (a, b, c) = (AgentId([1; 16]), AgentId([3; 16]), AgentId([2; 16]));
+        let mut rx = registry.snapshot();
+        registry.report_ws(1, hello(a, "a")).await.unwrap();
+        registry.report_ws(1, hello(b, "b")).await.unwrap();
+        let held = wait_for(&mut rx, |s| s.totals.connected == 2).await;
+        consistent(&held);
+
+        // A new agent between the two, and one turning unhealthy.
+        registry.report_ws(1, hello(c, "c")).await.unwrap();
+        let mut sick = beat(a, 1);
+        sick.health = Some(ComponentHealth::default());
+        registry.report_ws(1, sick).await.unwrap();
+        let now = wait_for(&mut rx, |s| s.totals.unhealthy == 1 && s.agents.len() == 3).await;
+        consistent(&now);
+        assert_eq!(
+            now.agents
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "c", "b"]
+        );
+        assert_eq!(held.agents.len(), 2, "a held snapshot never changes");
+        assert_eq!(held.get(&a).and_then(|v| v.healthy()), None);
+        drop((held, now));
+
+        registry.closed_ws(1).await;
+        let gone = wait_for(&mut rx, |s| s.totals.connected == 0).await;
+        consistent(&gone);
+        assert_eq!(gone.totals.agents, 3);
+        assert_eq!(gone.totals.unhealthy, 1);
     }
 
     #[tokio::test]

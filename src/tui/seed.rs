@@ -136,7 +136,7 @@ fn health_tree(healthy: bool, now_nanos: u64) -> ComponentHealth {
         last_error: err.into(),
         status: status.into(),
         status_time_unix_nano: now_nanos,
-        components: BTreeMap::new(),
+        components: Default::default(),
         attributes: Vec::new(),
     };
     let mut exporter = node(true, "StatusOK", "");

@@ -60,7 +60,7 @@ impl AgentSummary {
             connection: a.connection,
             transport: a.transport,
             healthy: a.healthy(),
-            labels: a.labels.clone(),
+            labels: (*a.labels).clone(),
             config: a.config.as_ref().map(|c| AgentConfigSummary {
                 name: c.config.name.to_string(),
                 version: c.config.version,
@@ -266,7 +266,7 @@ pub async fn labels(
     let agent = find_agent(&snap, &id, "id")?;
     Ok(Json(LabelsView {
         id: agent.id,
-        labels: agent.labels.clone(),
+        labels: (*agent.labels).clone(),
     }))
 }
 

@@ -271,8 +271,90 @@ pub struct ComponentHealth {
     pub last_error: String,
     pub status: String,
     pub status_time_unix_nano: u64,
-    pub components: BTreeMap<String, ComponentHealth>,
+    pub components: Components,
     pub attributes: Vec<Attribute>,
+}
+
+/// A component's children by name, in name order. A sorted vector rather than a BTreeMap:
+/// a BTreeMap node keeps room for 11 children (~1.6 KB here) even when it holds two, and
+/// every agent reports a tree of these.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Components(Vec<(String, ComponentHealth)>);
+
+impl Components {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &ComponentHealth)> + fmt::Debug {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> + fmt::Debug {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &ComponentHealth> + fmt::Debug {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ComponentHealth> {
+        self.position(name).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.position(name).is_ok()
+    }
+
+    /// Adds or replaces a child; returns the one it replaced.
+    pub fn insert(&mut self, name: String, health: ComponentHealth) -> Option<ComponentHealth> {
+        match self.position(&name) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, health)),
+            Err(i) => {
+                self.0.insert(i, (name, health));
+                None
+            }
+        }
+    }
+}
+
+impl FromIterator<(String, ComponentHealth)> for Components {
+    /// Like collecting into a map: of two children with one name, the later one stays.
+    fn from_iter<I: IntoIterator<Item = (String, ComponentHealth)>>(iter: I) -> Self {
+        let mut v: Vec<(String, ComponentHealth)> = iter.into_iter().collect();
+        // Stable, so equal names keep their order and the last one is kept below.
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(String, ComponentHealth)> = Vec::with_capacity(v.len());
+        for (k, h) in v {
+            match out.last_mut() {
+                Some(last) if last.0 == k => last.1 = h,
+                _ => out.push((k, h)),
+            }
+        }
+        out.shrink_to_fit();
+        Components(out)
+    }
+}
+
+impl serde::Serialize for Components {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Components {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, ComponentHealth>::deserialize(d)?;
+        Ok(map.into_iter().collect())
+    }
 }
 
 impl ComponentHealth {
@@ -413,6 +495,43 @@ pub mod hex_bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn named(status: &str) -> ComponentHealth {
+        ComponentHealth {
+            status: status.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn components_behave_like_a_map_in_name_order() {
+        let mut c: Components = [
+            ("pipeline:traces".to_string(), named("a")),
+            ("pipeline:logs".to_string(), named("b")),
+            ("pipeline:traces".to_string(), named("c")),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(c.len(), 2, "one entry per name");
+        assert_eq!(
+            c.get("pipeline:traces").map(|h| h.status.as_str()),
+            Some("c")
+        );
+        assert!(c.insert("extensions".into(), named("d")).is_none());
+        assert_eq!(
+            c.insert("pipeline:logs".into(), named("e"))
+                .map(|h| h.status),
+            Some("b".to_string())
+        );
+        let keys: Vec<&String> = c.keys().collect();
+        assert_eq!(keys, ["extensions", "pipeline:logs", "pipeline:traces"]);
+        assert!(!c.contains_key("pipeline:metrics"));
+        // Serialized as a JSON object, as the BTreeMap was.
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.starts_with(r#"{"extensions":{"#), "{json}");
+        let back: Components = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+    }
 
     #[test]
     fn agent_id_round_trips_through_its_text_form() {

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod delivery;
 pub mod events;
+pub mod heartbeat;
 pub mod outbound;
 pub mod registry;
 pub mod selector;

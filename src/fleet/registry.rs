@@ -23,6 +23,7 @@ use super::agent::{
 };
 use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventKind, FleetEvent};
+use super::heartbeat::{self, Lease};
 use super::outbound::{
     AgentCommand, ConnectionSettingsOffer, OpampSettings, RemoteConfigOffer, ServerReply,
     TelemetryDestination,
@@ -104,7 +105,9 @@ enum Msg {
     Report {
         via: Via,
         report: Box<AgentReport>,
-        reply: oneshot::Sender<ServerReply>,
+        /// The session can answer the agent's plain heartbeats itself (WebSocket only).
+        wants_lease: bool,
+        reply: oneshot::Sender<Answer>,
     },
     ClosedWs {
         conn: ConnId,
@@ -133,6 +136,15 @@ enum Msg {
 #[derive(Debug, thiserror::Error)]
 #[error("the fleet registry has stopped")]
 pub struct RegistryGone;
+
+/// The registry's answer to a WebSocket report.
+#[derive(Debug)]
+pub struct Answer {
+    pub reply: ServerReply,
+    /// When given, the session may answer this agent's next plain heartbeats with the same
+    /// reply (see [`RegistryHandle::heartbeat`]) until the registry revokes it.
+    pub lease: Option<Arc<Lease>>,
+}
 
 /// What became of an assignment request, agent by agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -181,16 +193,47 @@ impl RegistryHandle {
 
     /// Sends one agent report and waits for what to answer.
     pub async fn report(&self, via: Via, report: AgentReport) -> Result<ServerReply, RegistryGone> {
+        Ok(self.ask(via, report, false).await?.reply)
+    }
+
+    /// Sends one report that came over WebSocket connection `conn` and waits for what to
+    /// answer, and possibly a lease to answer the agent's plain heartbeats without asking.
+    pub async fn report_ws(
+        &self,
+        conn: ConnId,
+        report: AgentReport,
+    ) -> Result<Answer, RegistryGone> {
+        self.ask(Via::WebSocket(conn), report, true).await
+    }
+
+    async fn ask(
+        &self,
+        via: Via,
+        report: AgentReport,
+        wants_lease: bool,
+    ) -> Result<Answer, RegistryGone> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Msg::Report {
                 via,
                 report: Box::new(report),
+                wants_lease,
                 reply,
             })
             .await
             .map_err(|_| RegistryGone)?;
         rx.await.map_err(|_| RegistryGone)
+    }
+
+    /// Records `report` under `lease` and returns true when it is a plain heartbeat the
+    /// lease covers; the caller then answers with the reply that came with the lease.
+    /// False means the report must go to [`RegistryHandle::report_ws`].
+    pub fn heartbeat(&self, lease: &Lease, report: &AgentReport) -> bool {
+        let covered = lease.try_beat(report, SystemTime::now());
+        if covered {
+            self.messages.fetch_add(1, Ordering::Relaxed);
+        }
+        covered
     }
 
     /// Registers a WebSocket connection; the registry may push into `outbox`.
@@ -334,8 +377,9 @@ pub fn spawn_with(
         config,
         agents: HashMap::new(),
         conns: HashMap::new(),
-        views: BTreeMap::new(),
         dirty: HashSet::new(),
+        urgent: false,
+        published_at: Instant::now(),
         configs: Interner::default(),
         snapshot: snap_tx,
         events,
@@ -402,6 +446,13 @@ struct AgentState {
     assigned: Option<Assignment>,
     /// Labels set by operators; they win over labels from the description.
     operator_labels: BTreeMap<String, String>,
+    /// Description labels merged with operator labels, shared with every view of the agent;
+    /// rebuilt only when either changes.
+    labels: Arc<BTreeMap<String, String>>,
+    /// What `offered_settings` was computed from; while it holds, the offer is not rebuilt.
+    settings_for: Option<(Capabilities, Arc<str>)>,
+    /// The session answering this agent's plain heartbeats, if any.
+    lease: Option<Arc<Lease>>,
 }
 
 impl AgentState {
@@ -432,11 +483,18 @@ impl AgentState {
             conn_gen: 0,
             assigned: None,
             operator_labels: BTreeMap::new(),
+            labels: Arc::default(),
+            settings_for: None,
+            lease: None,
         }
     }
 
     fn name(&self, id: &AgentId) -> String {
         display_name(&self.description, id)
+    }
+
+    fn refresh_labels(&mut self) {
+        self.labels = Arc::new(merged_labels(&self.description, &self.operator_labels));
     }
 }
 
@@ -484,8 +542,11 @@ struct Registry {
     config: RegistryConfig,
     agents: HashMap<AgentId, AgentState>,
     conns: HashMap<ConnId, WsConn>,
-    views: BTreeMap<AgentId, Arc<AgentView>>,
     dirty: HashSet<AgentId>,
+    /// Something other than heartbeats changed since the last snapshot: publish at the next
+    /// tick. Heartbeats alone are published at most every `HEARTBEAT_PUBLISHES` ticks.
+    urgent: bool,
+    published_at: Instant,
     configs: Interner,
     snapshot: watch::Sender<Arc<FleetSnapshot>>,
     events: broadcast::Sender<FleetEvent>,
@@ -504,6 +565,23 @@ const CLONE_WINDOW: Duration = Duration::from_secs(60);
 /// answering our ReportFullState) does.
 const GOODBYE_GRACE: Duration = Duration::from_secs(5);
 
+/// A snapshot that only refreshes heartbeat times waits this many publish intervals: each
+/// snapshot costs a pass over the whole fleet, and "last seen" needs no better than a second.
+const HEARTBEAT_PUBLISHES: u32 = 10;
+
+/// Messages handled in one go before the registry looks at its timers again.
+const MAILBOX_BATCH: usize = 256;
+
+/// A reply that only acknowledges: the session may repeat it for plain heartbeats.
+fn is_plain_ack(r: &ServerReply) -> bool {
+    !r.report_full_state
+        && r.remote_config.is_none()
+        && r.connection_settings.is_none()
+        && r.command.is_none()
+        && r.new_instance_uid.is_none()
+        && r.error.is_none()
+}
+
 impl Registry {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>, cancel: CancellationToken) {
         let mut publish = tokio::time::interval(self.config.publish_interval);
@@ -512,18 +590,33 @@ impl Registry {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                msg = rx.recv() => match msg {
-                    Some(Msg::Shutdown { done }) => {
-                        self.disconnect_all(DisconnectReason::ServerShutdown);
-                        self.publish();
-                        let _ = done.send(());
+                msg = rx.recv() => {
+                    let Some(msg) = msg else {
                         return;
+                    };
+                    // A burst (10,000 status reports after a push) is worked through in
+                    // batches, without a look at the timers between every two messages.
+                    let mut next = Some(msg);
+                    let mut handled = 0;
+                    while let Some(msg) = next.take() {
+                        if let Msg::Shutdown { done } = msg {
+                            self.disconnect_all(DisconnectReason::ServerShutdown);
+                            self.publish();
+                            let _ = done.send(());
+                            return;
+                        }
+                        self.handle(msg);
+                        handled += 1;
+                        if handled < MAILBOX_BATCH {
+                            next = rx.try_recv().ok();
+                        }
                     }
-                    Some(msg) => self.handle(msg),
-                    None => return,
-                },
-                _ = publish.tick() => self.publish(),
-                _ = sweep.tick() => self.expire_http_agents(),
+                }
+                _ = publish.tick() => self.publish_due(),
+                _ = sweep.tick() => {
+                    self.fold_leases();
+                    self.expire_http_agents();
+                }
                 _ = cancel.cancelled() => {
                     // Drain what sessions already sent so their callers get answers.
                     while let Ok(msg) = rx.try_recv() {
@@ -559,9 +652,14 @@ impl Registry {
                     },
                 );
             }
-            Msg::Report { via, report, reply } => {
+            Msg::Report {
+                via,
+                report,
+                wants_lease,
+                reply,
+            } => {
                 self.messages.fetch_add(1, Ordering::Relaxed);
-                let answer = self.on_report(via, *report);
+                let answer = self.on_report(via, *report, wants_lease);
                 let _ = reply.send(answer);
             }
             Msg::ClosedWs { conn } => {
@@ -601,11 +699,12 @@ impl Registry {
                             state.operator_labels.remove(&k);
                         }
                         state.operator_labels.extend(set);
+                        state.refresh_labels();
                         Ok(state.operator_labels.clone())
                     }
                 };
                 if result.is_ok() {
-                    self.dirty.insert(id);
+                    self.changed(id);
                     self.persist(&id);
                 }
                 let _ = reply.send(result);
@@ -619,8 +718,96 @@ impl Registry {
         let _ = self.events.send(FleetEvent::now(kind));
     }
 
-    fn on_report(&mut self, via: Via, report: AgentReport) -> ServerReply {
+    /// The agent's view must be rebuilt, and soon.
+    fn changed(&mut self, id: AgentId) {
+        self.dirty.insert(id);
+        self.urgent = true;
+    }
+
+    /// Only the agent's heartbeat counters changed: rebuild its view with the next snapshot.
+    fn touched(&mut self, id: AgentId) {
+        self.dirty.insert(id);
+    }
+
+    fn on_report(&mut self, via: Via, report: AgentReport, wants_lease: bool) -> Answer {
         let id = report.instance_uid;
+        let seq = report.sequence_num;
+        let conn = match via {
+            Via::WebSocket(conn) => Some(conn),
+            Via::Http { .. } => None,
+        };
+        // Whatever a session answered on its own comes first; then the registry decides
+        // again whether the session may keep answering.
+        self.fold_lease(id, true);
+        let reply = self.apply_report(via, report);
+        let lease = match conn {
+            Some(conn) if wants_lease && is_plain_ack(&reply) => self.grant_lease(id, conn, seq),
+            _ => None,
+        };
+        Answer { reply, lease }
+    }
+
+    /// Takes the heartbeats a session answered for `id` into the agent's state; with
+    /// `revoke`, the session must send everything to the registry from now on.
+    fn fold_lease(&mut self, id: AgentId, revoke: bool) {
+        let Some(state) = self.agents.get_mut(&id) else {
+            return;
+        };
+        let Some(lease) = &state.lease else {
+            return;
+        };
+        let beats = lease.take_beats();
+        if revoke {
+            lease.revoke();
+            state.lease = None;
+        }
+        if let Some(b) = beats {
+            state.messages += b.count;
+            state.last_seq = Some(b.last_seq);
+            state.last_seen = b.last_seen;
+            state.last_heard = Instant::now();
+            self.touched(id);
+        }
+    }
+
+    fn fold_leases(&mut self) {
+        let leased: Vec<AgentId> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.lease.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in leased {
+            self.fold_lease(id, false);
+        }
+    }
+
+    /// Lets the session on `conn` answer the agent's plain heartbeats after `seq`, when there
+    /// is nothing the registry waits to tell the agent.
+    fn grant_lease(&mut self, id: AgentId, conn: ConnId, seq: u64) -> Option<Arc<Lease>> {
+        let state = self.agents.get_mut(&id)?;
+        let on_this_conn = matches!(state.live, Some(Live::Ws(c)) if c == conn);
+        let waiting = state.pending.command.is_some()
+            || state.assigned.as_ref().is_some_and(|a| {
+                state.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG)
+                    && delivery::should_send(a, state.remote_config_status.as_ref(), state.conn_gen)
+            });
+        if !on_this_conn || waiting || !state.described {
+            return None;
+        }
+        let lease = Arc::new(Lease::new(id, state.capabilities, seq));
+        state.lease = Some(lease.clone());
+        Some(lease)
+    }
+
+    /// Ends the session's lease for `id`, if any, keeping the heartbeats it answered.
+    fn revoke_lease(&mut self, id: AgentId) {
+        self.fold_lease(id, true);
+    }
+
+    fn apply_report(&mut self, via: Via, report: AgentReport) -> ServerReply {
+        let id = report.instance_uid;
+        let plain_heartbeat = heartbeat::is_plain_heartbeat(&report);
         let now = SystemTime::now();
         let known = self.agents.contains_key(&id);
         let (transport, remote_addr, live, endpoint) = match &via {
@@ -721,15 +908,21 @@ impl Registry {
         state.last_seq = Some(report.sequence_num);
 
         // Apply what changed (absent parts are unchanged).
-        let name_before = state.name(&id);
-        let health_before = state
-            .health
-            .as_ref()
-            .map(|h| (h.healthy, h.last_error.clone()));
-        let rcs_before = state
-            .remote_config_status
-            .as_ref()
-            .map(|s| (s.state, s.last_hash.clone()));
+        // Only what the report may change is compared (and copied) before and after.
+        let name_before = report.description.as_ref().map(|_| state.name(&id));
+        let health_before = report.health.as_ref().and_then(|_| {
+            state
+                .health
+                .as_ref()
+                .map(|h| (h.healthy, h.last_error.clone()))
+        });
+        let got_health = report.health.is_some();
+        let rcs_before = report.remote_config_status.as_ref().and_then(|_| {
+            state
+                .remote_config_status
+                .as_ref()
+                .map(|s| (s.state, s.last_hash.clone()))
+        });
         state.capabilities = report.capabilities;
         let got_status = report.remote_config_status.is_some();
         let got_effective = report.effective_config.is_some();
@@ -737,6 +930,7 @@ impl Registry {
         if let Some(d) = report.description {
             if *state.description != d {
                 state.description = Arc::new(d);
+                state.refresh_labels();
                 durable_change = true;
             }
             state.described = true;
@@ -764,7 +958,9 @@ impl Registry {
         let name = state.name(&id);
 
         if report.disconnect {
+            // Field by field: `state` is still borrowed.
             self.dirty.insert(id);
+            self.urgent = true;
             if state.live.is_some() || connected_now {
                 if let Live::Ws(conn) = &live
                     && let Some(c) = self.conns.get_mut(conn)
@@ -800,7 +996,7 @@ impl Registry {
                 remote_addr: Some(remote_addr),
                 new,
             });
-        } else if name != name_before {
+        } else if name_before.is_some_and(|before| before != name) {
             tracing::debug!(agent = %id, %name, "agent renamed");
         }
         let state = self.agents.get_mut(&id).expect("present");
@@ -809,7 +1005,8 @@ impl Registry {
             .health
             .as_ref()
             .map(|h| (h.healthy, h.last_error.clone()));
-        if health_after != health_before
+        if got_health
+            && health_after != health_before
             && let Some((healthy, last_error)) = health_after
         {
             self.emit(EventKind::HealthChanged {
@@ -823,6 +1020,7 @@ impl Registry {
         let rcs_after = state
             .remote_config_status
             .as_ref()
+            .filter(|_| got_status)
             .map(|s| (s.state, s.last_hash.clone()));
         let mut assignment_event = None;
         if let Some(a) = state.assigned.as_mut() {
@@ -839,7 +1037,8 @@ impl Registry {
             .is_some_and(|(a, s)| s.last_hash == a.offer.hash);
         if let Some(view) = assignment_event {
             self.emit(config_event(id, name.clone(), view));
-        } else if rcs_after != rcs_before
+        } else if got_status
+            && rcs_after != rcs_before
             && !about_assignment
             && let Some(s) = state.remote_config_status.clone()
         {
@@ -853,10 +1052,18 @@ impl Registry {
 
         // Connection settings: heartbeat interval and own-telemetry destination.
         let state = self.agents.get_mut(&id).expect("present");
-        if let Some(offer) = settings_offer(&self.config, &id, state.capabilities, &endpoint) {
+        // The offer only depends on the capabilities and the endpoint: once sent, it is not
+        // rebuilt (and hashed) for every message while those stay the same.
+        let settings_for = (state.capabilities, endpoint);
+        let already_offered =
+            state.offered_settings.is_some() && state.settings_for.as_ref() == Some(&settings_for);
+        if !already_offered
+            && let Some(offer) = settings_offer(&self.config, &id, settings_for.0, &settings_for.1)
+        {
             let agent_has = report.connection_settings_hash.as_deref() == Some(&offer.hash[..]);
             if state.offered_settings != Some(offer.hash) && !agent_has {
                 state.offered_settings = Some(offer.hash);
+                state.settings_for = Some(settings_for);
                 reply.connection_settings = Some(Arc::new(offer));
             }
         }
@@ -872,7 +1079,11 @@ impl Registry {
             reply.remote_config = Some(a.offer.clone());
             delivery::mark_sent(a, state.conn_gen);
         }
-        self.dirty.insert(id);
+        if plain_heartbeat && !connected_now && is_plain_ack(&reply) {
+            self.touched(id);
+        } else {
+            self.changed(id);
+        }
         reply
     }
 
@@ -917,7 +1128,12 @@ impl Registry {
                 state.assigned = Some(a);
             }
             out.assigned.push(id);
-            self.dirty.insert(id);
+            self.changed(id);
+            // The registry has something to say: heartbeats come back to it.
+            self.revoke_lease(id);
+            let Some(state) = self.agents.get_mut(&id) else {
+                continue;
+            };
             let record = record_of(&id, state);
             if let Some(p) = &self.config.persist {
                 p.agent(record);
@@ -956,7 +1172,7 @@ impl Registry {
             }
         }
         for id in stalled {
-            self.dirty.insert(id);
+            self.changed(id);
             if let Some(state) = self.agents.get(&id)
                 && let Some(a) = &state.assigned
             {
@@ -967,6 +1183,7 @@ impl Registry {
 
     /// Asks an agent to restart: at once over WebSocket, with the next poll over HTTP.
     fn restart(&mut self, id: AgentId) -> Result<(), CommandError> {
+        self.revoke_lease(id);
         let state = self
             .agents
             .get_mut(&id)
@@ -1022,6 +1239,7 @@ impl Registry {
         {
             state.description = Arc::new(d);
         }
+        state.refresh_labels();
         if let (Some(cref), Some(offer)) = (r.assigned, k.offer) {
             state.assigned = Some(Assignment::new(
                 ConfigRef {
@@ -1032,10 +1250,11 @@ impl Registry {
             ));
         }
         self.agents.insert(r.id, state);
-        self.dirty.insert(r.id);
+        self.changed(r.id);
     }
 
     fn mark_disconnected(&mut self, id: AgentId, reason: DisconnectReason) {
+        self.revoke_lease(id);
         let Some(state) = self.agents.get_mut(&id) else {
             return;
         };
@@ -1050,7 +1269,7 @@ impl Registry {
         }
         self.connected.fetch_sub(1, Ordering::Relaxed);
         let name = state.name(&id);
-        self.dirty.insert(id);
+        self.changed(id);
         self.emit(EventKind::AgentDisconnected { id, name, reason });
     }
 
@@ -1082,24 +1301,76 @@ impl Registry {
         self.configs.sweep();
     }
 
+    /// Publishes at a tick when something changed, or when only heartbeats did and the
+    /// last snapshot is old enough.
+    fn publish_due(&mut self) {
+        let heartbeat_due =
+            self.published_at.elapsed() >= self.config.publish_interval * HEARTBEAT_PUBLISHES;
+        if self.urgent || heartbeat_due {
+            self.publish();
+        }
+    }
+
     fn publish(&mut self) {
         if self.dirty.is_empty() && self.version > 0 {
             return;
         }
-        for id in self.dirty.drain() {
-            if let Some(state) = self.agents.get(&id) {
-                self.views.insert(id, Arc::new(view_of(&id, state)));
-            }
-        }
+        self.urgent = false;
+        self.published_at = Instant::now();
         self.version += 1;
-        let agents: Vec<Arc<AgentView>> = self.views.values().cloned().collect();
-        let totals = FleetSnapshot::totals_of(&agents);
-        self.snapshot.send_replace(Arc::new(FleetSnapshot {
-            version: self.version,
-            taken_at: Some(SystemTime::now()),
-            agents,
-            totals,
-        }));
+        let mut updates: Vec<Arc<AgentView>> = self
+            .dirty
+            .drain()
+            .filter_map(|id| self.agents.get(&id).map(|s| Arc::new(view_of(&id, s))))
+            .collect();
+        updates.sort_unstable_by_key(|v| v.id);
+        let version = self.version;
+        let mut replaced = Vec::with_capacity(updates.len());
+        self.snapshot.send_modify(|current| {
+            // In place when no reader holds the current snapshot any more; otherwise
+            // readers keep theirs unchanged and this works on a copy.
+            let snap = Arc::make_mut(current);
+            apply_views(snap, updates, &mut replaced);
+            snap.version = version;
+            snap.taken_at = Some(SystemTime::now());
+        });
+        // The views replaced are freed here, outside the channel's lock.
+        drop(replaced);
+    }
+}
+
+/// Puts `updates` (sorted by id) into `snap` (agents sorted by id), keeping the totals
+/// current; views they replace go to `replaced`.
+fn apply_views(
+    snap: &mut FleetSnapshot,
+    updates: Vec<Arc<AgentView>>,
+    replaced: &mut Vec<Arc<AgentView>>,
+) {
+    let mut inserts = Vec::new();
+    for view in updates {
+        snap.totals.count(&view);
+        match snap.agents.binary_search_by(|a| a.id.cmp(&view.id)) {
+            Ok(i) => {
+                let old = std::mem::replace(&mut snap.agents[i], view);
+                snap.totals.uncount(&old);
+                replaced.push(old);
+            }
+            Err(_) => inserts.push(view),
+        }
+    }
+    if !inserts.is_empty() {
+        // New agents: merge both sorted lists in one pass.
+        let old = std::mem::take(&mut snap.agents);
+        let mut merged = Vec::with_capacity(old.len() + inserts.len());
+        let mut new = inserts.into_iter().peekable();
+        for a in old {
+            while let Some(n) = new.next_if(|n| n.id < a.id) {
+                merged.push(n);
+            }
+            merged.push(a);
+        }
+        merged.extend(new);
+        snap.agents = merged;
     }
 }
 
@@ -1178,19 +1449,23 @@ fn settings_offer(
     })
 }
 
-fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
-    let d = &s.description;
+/// Labels from the description's string attributes, with operator labels winning.
+fn merged_labels(
+    d: &AgentDescription,
+    operator: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let mut labels: BTreeMap<String, String> = d
         .identifying
         .iter()
         .chain(d.non_identifying.iter())
         .filter_map(|a| a.value.as_str().map(|v| (a.key.clone(), v.to_string())))
         .collect();
-    labels.extend(
-        s.operator_labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
+    labels.extend(operator.iter().map(|(k, v)| (k.clone(), v.clone())));
+    labels
+}
+
+fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
+    let d = &s.description;
     AgentView {
         id: *id,
         name: display_name(d, id),
@@ -1211,7 +1486,7 @@ fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
         remote_config_status: s.remote_config_status.clone(),
         package_statuses: s.package_statuses.clone(),
         custom_capabilities: s.custom_capabilities.clone(),
-        labels,
+        labels: s.labels.clone(),
         first_seen: s.first_seen,
         last_seen: s.last_seen,
         connected_at: s.connected_at,
@@ -1219,5 +1494,147 @@ fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
         sequence_num: s.last_seq.unwrap_or(0),
         messages: s.messages,
         config: s.assigned.as_ref().map(Assignment::view),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAPS: Capabilities =
+        Capabilities(Capabilities::REPORTS_STATUS | Capabilities::ACCEPTS_RESTART_COMMAND);
+
+    fn beat(id: AgentId, seq: u64) -> AgentReport {
+        AgentReport {
+            instance_uid: id,
+            sequence_num: seq,
+            capabilities: CAPS,
+            ..Default::default()
+        }
+    }
+
+    fn hello(id: AgentId, host: &str) -> AgentReport {
+        AgentReport {
+            description: Some(AgentDescription {
+                identifying: vec![super::super::agent::Attribute::string("host.name", host)],
+                non_identifying: Vec::new(),
+            }),
+            ..beat(id, 0)
+        }
+    }
+
+    async fn wait_for(
+        rx: &mut watch::Receiver<Arc<FleetSnapshot>>,
+        pred: impl Fn(&FleetSnapshot) -> bool,
+    ) -> Arc<FleetSnapshot> {
+        let found = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|s| pred(s)))
+            .await
+            .expect("snapshot within 5 s")
+            .expect("registry running");
+        found.clone()
+    }
+
+    fn consistent(s: &FleetSnapshot) {
+        assert!(
+            s.agents.windows(2).all(|w| w[0].id < w[1].id),
+            "sorted by id"
+        );
+        assert_eq!(s.totals, FleetSnapshot::totals_of(&s.agents));
+    }
+
+    #[tokio::test]
+    async fn snapshots_change_in_place_only_when_nobody_holds_them() {
+        let config = RegistryConfig {
+            publish_interval: Duration::from_millis(10),
+            ..Default::default()
+        };
+        let registry = spawn(config, CancellationToken::new());
+        let (outbox, _unread) = mpsc::channel(4);
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        registry
+            .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)
+            .await
+            .unwrap();
+        let (a, b, c) = (AgentId([1; 16]), AgentId([3; 16]), AgentId([2; 16]));
+        let mut rx = registry.snapshot();
+        registry.report_ws(1, hello(a, "a")).await.unwrap();
+        registry.report_ws(1, hello(b, "b")).await.unwrap();
+        let held = wait_for(&mut rx, |s| s.totals.connected == 2).await;
+        consistent(&held);
+
+        // A new agent between the two, and one turning unhealthy.
+        registry.report_ws(1, hello(c, "c")).await.unwrap();
+        let mut sick = beat(a, 1);
+        sick.health = Some(ComponentHealth::default());
+        registry.report_ws(1, sick).await.unwrap();
+        let now = wait_for(&mut rx, |s| s.totals.unhealthy == 1 && s.agents.len() == 3).await;
+        consistent(&now);
+        assert_eq!(
+            now.agents
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "c", "b"]
+        );
+        assert_eq!(held.agents.len(), 2, "a held snapshot never changes");
+        assert_eq!(held.get(&a).and_then(|v| v.healthy()), None);
+        drop((held, now));
+
+        registry.closed_ws(1).await;
+        let gone = wait_for(&mut rx, |s| s.totals.connected == 0).await;
+        consistent(&gone);
+        assert_eq!(gone.totals.agents, 3);
+        assert_eq!(gone.totals.unhealthy, 1);
+    }
+
+    #[tokio::test]
+    async fn a_lease_ends_when_the_registry_has_something_to_say() {
+        let registry = spawn(RegistryConfig::default(), CancellationToken::new());
+        // An outbox nobody reads, with room for one message.
+        let (outbox, _unread) = mpsc::channel(1);
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        registry
+            .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)
+            .await
+            .unwrap();
+        let id = AgentId([5; 16]);
+        let mut hello = beat(id, 0);
+        hello.description = Some(AgentDescription {
+            identifying: vec![super::super::agent::Attribute::string("host.name", "h1")],
+            non_identifying: Vec::new(),
+        });
+        let answer = registry.report_ws(1, hello).await.unwrap();
+        assert_eq!(answer.reply, ServerReply::ack(id, 0));
+        let lease = answer.lease.expect("nothing to say to a described agent");
+        assert!(registry.heartbeat(&lease, &beat(id, 1)));
+
+        // A restart that fits the outbox goes out at once, and the lease ends anyway.
+        registry.restart(id).await.unwrap();
+        assert!(lease.is_revoked());
+        assert!(!registry.heartbeat(&lease, &beat(id, 2)));
+        let answer = registry.report_ws(1, beat(id, 2)).await.unwrap();
+        assert!(!answer.reply.report_full_state, "no gap: 1 was counted");
+        let lease = answer.lease.expect("a new lease");
+
+        // A restart that waits (full outbox) comes with the next message the session
+        // forwards, since the lease no longer covers it.
+        registry.restart(id).await.unwrap();
+        assert!(!registry.heartbeat(&lease, &beat(id, 3)));
+        let answer = registry.report_ws(1, beat(id, 3)).await.unwrap();
+        assert_eq!(answer.reply.command, Some(AgentCommand::Restart));
+        assert!(
+            answer.lease.is_none(),
+            "no lease with a command in the reply"
+        );
+        assert_eq!(registry.messages_total(), 4);
+
+        let mut snap = registry.snapshot();
+        let seen = snap
+            .wait_for(|s| s.get(&id).is_some_and(|a| a.sequence_num == 3))
+            .await
+            .unwrap()
+            .get(&id)
+            .map(|a| a.messages);
+        assert_eq!(seen, Some(4), "the session-answered heartbeat is counted");
     }
 }

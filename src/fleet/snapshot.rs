@@ -42,7 +42,8 @@ pub struct AgentView {
     pub package_statuses: Option<Arc<PackageStatuses>>,
     pub custom_capabilities: Vec<String>,
     /// Labels from the description merged with operator-set labels (operator wins).
-    pub labels: BTreeMap<String, String>,
+    /// Shared with the registry and the agent's other views until the labels change.
+    pub labels: Arc<BTreeMap<String, String>>,
     pub first_seen: SystemTime,
     pub last_seen: SystemTime,
     /// When the current (or last) connection began.
@@ -76,7 +77,7 @@ impl AgentView {
             remote_config_status: None,
             package_statuses: None,
             custom_capabilities: Vec::new(),
-            labels: BTreeMap::new(),
+            labels: Arc::default(),
             first_seen: now,
             last_seen: now,
             connected_at: None,
@@ -108,6 +109,44 @@ pub struct FleetTotals {
     pub http: usize,
 }
 
+impl FleetTotals {
+    /// Adds one agent to the counters.
+    pub fn count(&mut self, a: &AgentView) {
+        self.add(a, true);
+    }
+
+    /// Takes away an agent counted earlier (its view is being replaced).
+    pub fn uncount(&mut self, a: &AgentView) {
+        self.add(a, false);
+    }
+
+    fn add(&mut self, a: &AgentView, plus: bool) {
+        let step = |n: &mut usize, yes: bool| {
+            if yes {
+                *n = if plus { *n + 1 } else { n.saturating_sub(1) };
+            }
+        };
+        let connected = a.is_connected();
+        step(&mut self.agents, true);
+        step(&mut self.connected, connected);
+        step(
+            &mut self.websocket,
+            connected && a.transport == Some(Transport::WebSocket),
+        );
+        step(
+            &mut self.http,
+            connected && a.transport == Some(Transport::Http),
+        );
+        step(&mut self.unhealthy, a.healthy() == Some(false));
+        step(
+            &mut self.config_failed,
+            a.remote_config_status
+                .as_ref()
+                .is_some_and(|s| s.state == super::agent::RemoteConfigState::Failed),
+        );
+    }
+}
+
 /// The fleet at one moment. Agents are sorted by id, so lookups are a binary search.
 #[derive(Debug, Clone, Default)]
 pub struct FleetSnapshot {
@@ -127,28 +166,9 @@ impl FleetSnapshot {
     }
 
     pub fn totals_of(agents: &[Arc<AgentView>]) -> FleetTotals {
-        let mut t = FleetTotals {
-            agents: agents.len(),
-            ..FleetTotals::default()
-        };
+        let mut t = FleetTotals::default();
         for a in agents {
-            if a.is_connected() {
-                t.connected += 1;
-                match a.transport {
-                    Some(Transport::WebSocket) => t.websocket += 1,
-                    Some(Transport::Http) => t.http += 1,
-                    None => {}
-                }
-            }
-            if a.healthy() == Some(false) {
-                t.unhealthy += 1;
-            }
-            if a.remote_config_status
-                .as_ref()
-                .is_some_and(|s| s.state == super::agent::RemoteConfigState::Failed)
-            {
-                t.config_failed += 1;
-            }
+            t.count(a);
         }
         t
     }

@@ -36,6 +36,7 @@ use super::body::{BodyError, accepts_gzip, gzip, read_limited};
 use super::codec::{self, DecodeError};
 use super::frame;
 use crate::fleet::AgentId;
+use crate::fleet::heartbeat::Lease;
 use crate::fleet::outbound::{ServerError, ServerReply};
 use crate::fleet::registry::{RegistryHandle, Via};
 use crate::tls::Acceptor;
@@ -419,6 +420,8 @@ where
     }
     // The uid this connection speaks for, used to address errors about undecodable frames.
     let mut last_uid: Option<AgentId> = None;
+    // While the registry lets us, plain heartbeats are answered here with this frame.
+    let mut lease: Option<Box<Leased>> = None;
     let write_timeout = l.config.write_timeout;
     loop {
         let step = tokio::select! {
@@ -427,7 +430,8 @@ where
                 Some(Ok(Message::Binary(data))) => {
                     // Boxed: the per-message work would otherwise make every idle
                     // connection's task as large as its busiest moment.
-                    Box::pin(on_binary(&l, conn, remote, &data, &mut last_uid, &mut ws, write_timeout)).await
+                    let session = Session { l: &l, conn, remote, last_uid: &mut last_uid, lease: &mut lease };
+                    Box::pin(on_binary(session, &data, &mut ws, write_timeout)).await
                 }
                 Some(Ok(Message::Text(_))) => {
                     tracing::warn!(%remote, "text WebSocket frame ignored: OpAMP uses binary frames");
@@ -441,7 +445,7 @@ where
                 Some(Err(e)) => ws_error(remote, e),
             },
             Some(push) = outbox.recv() => {
-                Box::pin(send_frame(&mut ws, codec::encode_ws(&push), write_timeout)).await
+                Box::pin(send_frame(&mut ws, codec::encode_ws(&push).into(), write_timeout)).await
             }
             _ = l.shutdown.cancelled() => {
                 Box::pin(say_when_to_return(&l, remote, last_uid, &mut ws, write_timeout)).await
@@ -487,18 +491,37 @@ fn ws_error(remote: SocketAddr, e: tokio_tungstenite::tungstenite::Error) -> Ste
     }
 }
 
-async fn on_binary<S>(
-    l: &AgentListener,
+/// A heartbeat lease from the registry and the acknowledgement that goes with it.
+struct Leased {
+    lease: Arc<Lease>,
+    ack: bytes::Bytes,
+}
+
+/// What one message's handling needs of its session.
+struct Session<'a> {
+    l: &'a AgentListener,
     conn: u64,
     remote: SocketAddr,
+    last_uid: &'a mut Option<AgentId>,
+    lease: &'a mut Option<Box<Leased>>,
+}
+
+async fn on_binary<S>(
+    session: Session<'_>,
     data: &[u8],
-    last_uid: &mut Option<AgentId>,
     ws: &mut WebSocketStream<S>,
     write_timeout: Duration,
 ) -> Step
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    let Session {
+        l,
+        conn,
+        remote,
+        last_uid,
+        lease,
+    } = session;
     let payload = match frame::decode_ws_payload(data) {
         Ok(p) => p,
         Err(e) => {
@@ -531,8 +554,22 @@ where
         }
     };
     *last_uid = Some(report.instance_uid);
-    match l.registry.report(Via::WebSocket(conn), report).await {
-        Ok(reply) => send_frame(ws, codec::encode_ws(&reply), write_timeout).await,
+    if let Some(held) = lease.as_deref()
+        && l.registry.heartbeat(&held.lease, &report)
+    {
+        return send_frame(ws, held.ack.clone(), write_timeout).await;
+    }
+    match l.registry.report_ws(conn, report).await {
+        Ok(answer) => {
+            let frame = bytes::Bytes::from(codec::encode_ws(&answer.reply));
+            *lease = answer.lease.map(|lease| {
+                Box::new(Leased {
+                    lease,
+                    ack: frame.clone(),
+                })
+            });
+            send_frame(ws, frame, write_timeout).await
+        }
         Err(_) => Step::Close(CloseCode::Away, "server shutting down".into()),
     }
 }
@@ -574,14 +611,18 @@ where
     let bytes = frame::encode_ws_frame(msg.encoded_len(), |out| {
         let _ = msg.encode(out);
     });
-    send_frame(ws, bytes, write_timeout).await
+    send_frame(ws, bytes.into(), write_timeout).await
 }
 
-async fn send_frame<S>(ws: &mut WebSocketStream<S>, bytes: Vec<u8>, write_timeout: Duration) -> Step
+async fn send_frame<S>(
+    ws: &mut WebSocketStream<S>,
+    bytes: bytes::Bytes,
+    write_timeout: Duration,
+) -> Step
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    match tokio::time::timeout(write_timeout, ws.send(Message::Binary(bytes.into()))).await {
+    match tokio::time::timeout(write_timeout, ws.send(Message::Binary(bytes))).await {
         Ok(Ok(())) => Step::Continue,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "WebSocket write failed");

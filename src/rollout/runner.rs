@@ -433,10 +433,11 @@ impl Runner {
                     (c.config == cref && c.state.done()).then(|| (id, c.state, c.error.clone()))
                 })
                 .collect();
-            let mut actions = Vec::new();
-            for (id, state, error) in observations {
-                actions.extend(a.rollout.observe(id, state, &error));
-            }
+            let mut actions = a.rollout.observe_all(
+                observations
+                    .iter()
+                    .map(|(id, state, error)| (*id, *state, error.as_str())),
+            );
             actions.extend(a.rollout.advance());
             let changed =
                 a.rollout.status != status_before || a.rollout.progress() != progress_before;

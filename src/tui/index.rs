@@ -210,7 +210,7 @@ fn push_text(out: &mut Vec<u8>, a: &AgentView) {
 
 fn push_labels(out: &mut Vec<u8>, a: &AgentView) {
     out.push(LABEL_SEP);
-    for (k, v) in &a.labels {
+    for (k, v) in a.labels.iter() {
         out.extend(k.bytes().filter(|b| *b >= 0x20));
         out.push(b'=');
         out.extend(v.bytes().filter(|b| *b >= 0x20));

@@ -136,7 +136,7 @@ fn health_tree(healthy: bool, now_nanos: u64) -> ComponentHealth {
         last_error: err.into(),
         status: status.into(),
         status_time_unix_nano: now_nanos,
-        components: BTreeMap::new(),
+        components: Default::default(),
         attributes: Vec::new(),
     };
     let mut exporter = node(true, "StatusOK", "");
@@ -296,7 +296,7 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
         remote_config_status: remote,
         package_statuses: packages,
         custom_capabilities: Vec::new(),
-        labels,
+        labels: labels.into(),
         first_seen: now - secs(86_400 + i as u64 * 37 % 86_400),
         last_seen,
         connected_at: connected.then(|| now - secs(3_600 + (i as u64 * 13) % 7_200)),

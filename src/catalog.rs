@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::fleet::delivery::{ConfigRef, collector_offer};
 use crate::fleet::outbound::RemoteConfigOffer;
 use crate::pipeline::{
-    self, Configuration, Destination, DestinationResolver, Problem, Resource, TypeKind,
+    self, Configuration, Destination, DestinationResolver, Problem, Redactor, Resource, TypeKind,
     TypeRegistry,
 };
 use crate::store::{ApplyOutcome, ResourceDoc, Store, StoreError};
@@ -106,6 +106,9 @@ pub struct Catalog {
     store: Store,
     types: RwLock<Arc<TypeRegistry>>,
     offers: Mutex<HashMap<ConfigRef, Arc<RemoteConfigOffer>>>,
+    /// Every sensitive value in any stored version of a configuration or destination, to
+    /// hide them wherever text is shown (old versions' secrets stay hidden too).
+    redactor: RwLock<Arc<Redactor>>,
 }
 
 struct Destinations(BTreeMap<String, Destination>);
@@ -120,11 +123,60 @@ impl Catalog {
     /// Opens the catalog: built-in types, then user types from the store over them.
     pub async fn open(store: Store) -> Result<Catalog, CatalogError> {
         let types = load_types(&store).await?;
-        Ok(Catalog {
+        let catalog = Catalog {
             store,
             types: RwLock::new(Arc::new(types)),
             offers: Mutex::new(HashMap::new()),
-        })
+            redactor: RwLock::new(Arc::new(Redactor::default())),
+        };
+        catalog.refresh_redactor().await?;
+        Ok(catalog)
+    }
+
+    /// What hides the secrets of every stored configuration and destination version.
+    pub fn redactor(&self) -> Arc<Redactor> {
+        match self.redactor.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Rebuilds the redactor from every stored version (at open, and when a resource type
+    /// changes, since a type decides which parameters are sensitive).
+    async fn refresh_redactor(&self) -> Result<(), CatalogError> {
+        let types = self.types();
+        let mut secrets = Vec::new();
+        for kind in [CONFIGURATION, DESTINATION] {
+            for latest in self.store.list_kind(kind).await? {
+                for doc in self.store.list_versions(kind, &latest.name).await? {
+                    secrets.extend(secrets_of_doc(&doc, &types));
+                }
+            }
+        }
+        self.set_redactor(Redactor::new(secrets));
+        Ok(())
+    }
+
+    /// Adds the secrets of a resource just stored.
+    fn learn_secrets(&self, resource: &Resource) {
+        let types = self.types();
+        let new = match resource {
+            Resource::Configuration(c) => pipeline::secrets::configuration_secrets(c, &types),
+            Resource::Destination(d) => pipeline::secrets::destination_secrets(d, &types),
+            Resource::Type(_) => return,
+        };
+        if new.is_empty() {
+            return;
+        }
+        let known = self.redactor();
+        self.set_redactor(Redactor::new(known.secrets().iter().cloned().chain(new)));
+    }
+
+    fn set_redactor(&self, r: Redactor) {
+        match self.redactor.write() {
+            Ok(mut g) => *g = Arc::new(r),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(r),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -255,6 +307,18 @@ impl Catalog {
                     .await
             }
         };
+        if let Ok(outcome) = &stored
+            && !matches!(outcome, ApplyOutcome::Unchanged { .. })
+        {
+            match &resource {
+                Resource::Type(_) => {
+                    if let Err(e) = self.refresh_redactor().await {
+                        tracing::error!(error = %e, "cannot re-read secrets after a type change");
+                    }
+                }
+                other => self.learn_secrets(other),
+            }
+        }
         match stored {
             Ok(outcome) => ApplyResult {
                 kind,
@@ -417,6 +481,19 @@ impl Catalog {
         }
     }
 
+    /// The Collector YAML a stored version was sent as, with its secrets hidden: rendered
+    /// again masked when that still gives the same YAML (exact masking), else the stored
+    /// text with every known secret hidden (its destinations or types changed since).
+    pub async fn masked_rendering(&self, stored: &StoredConfig) -> String {
+        if let Ok(now) = self.render(&stored.config).await
+            && now.yaml == stored.rendered
+            && let Ok(masked) = self.render_masked(&stored.config).await
+        {
+            return masked.yaml;
+        }
+        self.redactor().mask(&stored.rendered).into_owned()
+    }
+
     /// Line diff of the rendered YAML between two versions.
     pub async fn diff(
         &self,
@@ -426,7 +503,11 @@ impl Catalog {
     ) -> Result<Vec<pipeline::DiffLine>, CatalogError> {
         let a = self.configuration(name, Some(from)).await?;
         let b = self.configuration(name, Some(to)).await?;
-        Ok(pipeline::diff(&a.rendered, &b.rendered))
+        let hide = self.redactor();
+        Ok(pipeline::diff(
+            &hide.mask(&a.rendered),
+            &hide.mask(&b.rendered),
+        ))
     }
 
     /// Deletes a resource unless `in_use` names who still uses it.
@@ -484,6 +565,20 @@ fn parse_doc<T: serde::de::DeserializeOwned>(doc: &ResourceDoc) -> Result<T, Cat
         version: doc.version,
         message: e.to_string(),
     })
+}
+
+/// The sensitive values in one stored version; an unreadable one contributes none (it is
+/// reported where it is read).
+fn secrets_of_doc(doc: &ResourceDoc, types: &TypeRegistry) -> Vec<String> {
+    if doc.kind == CONFIGURATION {
+        parse_doc::<ConfigDoc>(doc)
+            .map(|c| pipeline::secrets::configuration_secrets(&c.configuration, types))
+            .unwrap_or_default()
+    } else {
+        parse_doc::<Destination>(doc)
+            .map(|d| pipeline::secrets::destination_secrets(&d, types))
+            .unwrap_or_default()
+    }
 }
 
 fn stored_config(doc: ResourceDoc) -> Result<StoredConfig, CatalogError> {

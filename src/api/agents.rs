@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use super::params::{Params, json_body, unix_secs};
 use super::{ApiError, ApiResult, ApiState};
 use crate::fleet::AgentId;
+use crate::fleet::agent::ConfigMap;
 use crate::fleet::delivery::ApplyState;
 use crate::fleet::selector::{Requirement, Selector};
 use crate::fleet::snapshot::{AgentView, Connection, FleetSnapshot};
 use crate::fleet::telemetry::{Resolution, Series, Signal, TelemetryStore};
+use crate::pipeline::Redactor;
 
 pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 1000;
@@ -246,9 +248,36 @@ pub async fn show(
         }
     };
     let snap = s.registry.snapshot().borrow().clone();
-    let agent = find_agent(&snap, &id, "id")?;
+    let agent = hide_secrets(find_agent(&snap, &id, "id")?, &s.catalog.redactor());
     let telemetry = telemetry_of(&s.telemetry, &agent.id, resolution, points);
     Ok(Json(AgentDetail { agent, telemetry }))
+}
+
+/// The agent with the secrets it was sent hidden in the effective configuration it reports.
+fn hide_secrets(agent: Arc<AgentView>, hide: &Redactor) -> Arc<AgentView> {
+    let Some(cfg) = &agent.effective_config else {
+        return agent;
+    };
+    let masked = redact_config(cfg, hide);
+    if masked == **cfg {
+        return agent;
+    }
+    let mut shown = (*agent).clone();
+    shown.effective_config = Some(Arc::new(masked));
+    Arc::new(shown)
+}
+
+/// A configuration map with known secrets hidden in its text files.
+pub fn redact_config(cfg: &ConfigMap, hide: &Redactor) -> ConfigMap {
+    let mut out = cfg.clone();
+    for file in out.files.values_mut() {
+        if let Ok(text) = std::str::from_utf8(&file.body)
+            && let std::borrow::Cow::Owned(masked) = hide.mask(text)
+        {
+            file.body = masked.into_bytes();
+        }
+    }
+    out
 }
 
 #[derive(Debug, Serialize)]

@@ -251,10 +251,11 @@ pub async fn diff(
                 .field("agent")
             })?;
         let effective = String::from_utf8_lossy(body);
+        let hide = s.catalog.redactor();
         return Ok(Json(diff_view(
             format!("{name}:{}", c.version),
             format!("agent {} effective config", agent.id),
-            pipeline::diff(&c.rendered, &effective),
+            pipeline::diff(&hide.mask(&c.rendered), &hide.mask(&effective)),
         )));
     }
     let to = match p.u64("to")? {
@@ -308,11 +309,10 @@ pub async fn render(
         .configuration(&name, version_param(&p)?)
         .await
         .map_err(|e| ApiError::from(e).field("name"))?;
-    let rendered = s.catalog.render_masked(&c.config).await?;
     Ok(Json(RenderView {
         name,
         version: c.version,
-        yaml: rendered.yaml,
+        yaml: s.catalog.masked_rendering(&c).await,
     }))
 }
 

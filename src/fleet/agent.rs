@@ -370,8 +370,35 @@ impl ComponentHealth {
 /// One named file of a configuration (OpAMP `AgentConfigFile`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ConfigFile {
+    /// In JSON: text when it is UTF-8 (configurations are YAML people read), else the bytes.
+    #[serde(with = "text_or_bytes")]
     pub body: Vec<u8>,
     pub content_type: String,
+}
+
+mod text_or_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(body: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(body) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => body.serialize(s),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Body {
+        Text(String),
+        Bytes(Vec<u8>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(match Body::deserialize(d)? {
+            Body::Text(t) => t.into_bytes(),
+            Body::Bytes(b) => b,
+        })
+    }
 }
 
 /// A set of named configuration files (OpAMP `AgentConfigMap`).
@@ -495,6 +522,27 @@ pub mod hex_bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_bodies_are_text_in_json_when_they_can_be() {
+        let yaml = ConfigFile {
+            body: b"receivers: {}\n".to_vec(),
+            content_type: "text/yaml".into(),
+        };
+        let json = serde_json::to_value(&yaml).expect("serializes");
+        assert_eq!(json["body"], "receivers: {}\n");
+        let binary = ConfigFile {
+            body: vec![0xff, 0x00],
+            content_type: String::new(),
+        };
+        let json = serde_json::to_value(&binary).expect("serializes");
+        assert_eq!(json["body"], serde_json::json!([255, 0]));
+        for f in [yaml, binary] {
+            let back: ConfigFile =
+                serde_json::from_value(serde_json::to_value(&f).expect("ser")).expect("de");
+            assert_eq!(back, f);
+        }
+    }
 
     fn named(status: &str) -> ComponentHealth {
         ComponentHealth {

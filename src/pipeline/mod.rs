@@ -17,6 +17,7 @@ pub mod problem;
 pub mod registry;
 pub mod render;
 pub mod resource;
+pub mod secrets;
 pub mod template;
 pub mod types;
 
@@ -29,4 +30,5 @@ pub use render::{
     render_masked, render_with,
 };
 pub use resource::{ParsedResource, Resource, parse_resources};
+pub use secrets::Redactor;
 pub use types::{ResourceType, Signal, TypeKind};

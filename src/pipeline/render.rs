@@ -628,32 +628,9 @@ impl Renderer<'_> {
 /// and TUI display of the resource itself (BindPlane's convention).
 pub fn mask_configuration(cfg: &Configuration, types: &TypeRegistry) -> Configuration {
     let mut out = cfg.clone();
-    let mask = |kind: TypeKind, type_name: &str, params: &mut Parameters| {
-        let Some(ty) = types.get(kind, type_name) else {
-            return;
-        };
-        for def in ty.def.spec.parameters.iter().filter(|d| d.is_sensitive()) {
-            if params.get(&def.name).is_some() {
-                params.replace(&def.name, Yaml::from(MASK));
-            }
-        }
-    };
-    let mask_procs = |list: &mut Vec<ProcessorRef>| {
-        for p in list.iter_mut() {
-            mask(TypeKind::Processor, &p.type_name, &mut p.parameters);
-        }
-    };
-    for s in &mut out.spec.sources {
-        mask(TypeKind::Source, &s.type_name, &mut s.parameters);
-        mask_procs(&mut s.processors);
-    }
-    mask_procs(&mut out.spec.processors);
-    for d in &mut out.spec.destinations {
-        if let Some(t) = d.type_name.clone() {
-            mask(TypeKind::Destination, &t, &mut d.parameters);
-        }
-        mask_procs(&mut d.processors);
-    }
+    super::secrets::visit_sensitive(&mut out, types, &mut |params, name| {
+        params.replace(name, Yaml::from(MASK));
+    });
     out
 }
 

@@ -313,6 +313,9 @@ pub struct App {
     /// Resource types the builder offers (the catalog's, set by the run loop; the
     /// built-in ones when nothing set them).
     pub types: Option<Arc<TypeRegistry>>,
+    /// Hides known secrets in effective configurations agents report (set by the run loop
+    /// from the catalog).
+    pub redactor: Arc<crate::pipeline::Redactor>,
     /// Effects produced outside a key's handling (e.g. the diff following the
     /// cursor), handed out by [`App::due_effects`].
     pending: Vec<Effect>,
@@ -358,6 +361,7 @@ impl App {
             tails: Tails::default(),
             wizard: None,
             types: None,
+            redactor: Arc::default(),
             pending: Vec::new(),
             types_scroll: 0,
             quit: false,
@@ -710,6 +714,14 @@ impl App {
     /// Uses these resource types for builders opened from now on.
     pub fn set_types(&mut self, types: Arc<TypeRegistry>) {
         self.types = Some(types);
+    }
+
+    /// The secrets to hide, as the catalog knows them now.
+    pub fn set_redactor(&mut self, redactor: Arc<crate::pipeline::Redactor>) {
+        if let Some(w) = &mut self.wizard {
+            w.redactor = redactor.clone();
+        }
+        self.redactor = redactor;
     }
 
     /// Opens the builder: a new configuration, or `edit` from the catalog. Agents marked

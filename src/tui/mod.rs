@@ -143,6 +143,7 @@ async fn event_loop(
         if dirty && now >= next_frame {
             app.set_now(SystemTime::now());
             app.copy_tails(&ctx.telemetry);
+            app.set_redactor(ctx.catalog.redactor());
             term.draw(app)?;
             dirty = false;
             last_draw = Some(now);

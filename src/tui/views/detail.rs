@@ -13,6 +13,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Widget};
 use crate::fleet::AgentId;
 use crate::fleet::agent::{Attribute, ComponentHealth, PackageState, RemoteConfigState};
 use crate::fleet::snapshot::AgentView;
+use crate::pipeline::Redactor;
 
 use super::super::app::{App, Section};
 use super::super::fmt;
@@ -125,7 +126,7 @@ fn section_lines(app: &App, agent: &AgentView, section: Section) -> Vec<Line<'st
     match section {
         Section::Overview => overview_lines(app, agent, overview_width(app.size.0)),
         Section::Health => health_lines(&app.theme, agent),
-        Section::Config => config_lines(&app.theme, agent),
+        Section::Config => config_lines(&app.theme, agent, &app.redactor),
         Section::Telemetry => Vec::new(),
     }
 }
@@ -431,7 +432,7 @@ fn health_node(
     }
 }
 
-fn config_lines(t: &Theme, a: &AgentView) -> Vec<Line<'static>> {
+fn config_lines(t: &Theme, a: &AgentView, hide: &Redactor) -> Vec<Line<'static>> {
     let Some(cfg) = &a.effective_config else {
         return vec![Line::styled(
             " this agent does not report its effective configuration",
@@ -450,6 +451,7 @@ fn config_lines(t: &Theme, a: &AgentView) -> Vec<Line<'static>> {
             out.push(Line::styled(format!(" # {name}{ct}"), t.yaml_comment));
         }
         let body = String::from_utf8_lossy(&file.body);
+        let body = hide.mask(&body);
         for (i, line) in body.lines().enumerate() {
             let mut spans = vec![Span::styled(format!("{:>4} ", i + 1), t.muted)];
             spans.extend(yaml_spans(t, line));

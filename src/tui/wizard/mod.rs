@@ -383,6 +383,8 @@ pub struct Wizard {
     /// Latest stored version of every configuration, by name.
     pub existing: BTreeMap<String, (u64, Configuration)>,
     pub destinations: Vec<Destination>,
+    /// Hides known secrets in what agents report (their effective configs carry them).
+    pub redactor: Arc<crate::pipeline::Redactor>,
     // Step 1.
     pub search: String,
     pub source_cursor: usize,
@@ -415,6 +417,7 @@ impl Wizard {
             baseline,
             existing: BTreeMap::new(),
             destinations: Vec::new(),
+            redactor: Arc::default(),
             search: String::new(),
             source_cursor: 0,
             component: [0; 3],
@@ -854,11 +857,14 @@ impl Wizard {
                 },
                 DiffWith::Agent(id) => match snap.get(&id) {
                     Some(a) => {
-                        let body = a
-                            .effective_config
-                            .as_ref()
-                            .and_then(|c| c.main_body())
-                            .map(|b| String::from_utf8_lossy(b).into_owned());
+                        let body =
+                            a.effective_config
+                                .as_ref()
+                                .and_then(|c| c.main_body())
+                                .map(|b| {
+                                    let text = String::from_utf8_lossy(b);
+                                    self.redactor.mask(&text).into_owned()
+                                });
                         match body {
                             Some(before) => {
                                 review.diff = Some(crate::pipeline::diff(&before, yaml));

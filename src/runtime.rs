@@ -173,6 +173,13 @@ impl Runtime {
             max_new_agents: settings.max_new_agents,
             ..AdmissionConfig::default()
         });
+        let events = registry.clone();
+        admission.set_notifier(Arc::new(move |message| {
+            events.publish_event(EventKind::Notice {
+                agent: None,
+                message,
+            })
+        }));
         tracing::debug!(
             open_file_limit = file_limit.unwrap_or(0),
             max_connections = admission.config().max_connections,

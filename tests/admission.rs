@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::headless::{self, Headless, empty_config, ws_url};
 use common::*;
-use fleetdeck::fleet::AgentId;
+use fleetdeck::fleet::{AgentId, EventKind};
 use prost::Message as _;
 use tokio_tungstenite::tungstenite::Error as WsError;
 
@@ -24,6 +24,7 @@ fn retry_after(headers: &axum::http::HeaderMap) -> u64 {
 #[tokio::test]
 async fn newcomers_beyond_the_limit_are_asked_to_retry_within_seconds() {
     let server = TestServer::start_with(|s| s.max_new_agents = 2).await;
+    let mut events = server.rt.registry.subscribe();
     let auth = format!("Secret-Key {SECRET}");
     // Two agents upgrade and have not spoken yet: both are still being taken on.
     let mut first = ws_agent(&server).await;
@@ -54,6 +55,25 @@ async fn newcomers_beyond_the_limit_are_asked_to_retry_within_seconds() {
         .and_then(|v| v.parse::<u64>().ok())
         .expect("Retry-After");
     assert!((1..=5).contains(&wait), "{wait}");
+    // Operators hear of it once, in the fleet's events (the TUI's events pane, the log).
+    let notice = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match events.recv().await {
+                Ok(ev) => {
+                    if let EventKind::Notice { message, .. } = ev.kind {
+                        return message;
+                    }
+                }
+                Err(e) => panic!("events ended: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("a notice");
+    assert!(
+        notice.contains("many agents connecting at once"),
+        "{notice}"
+    );
 
     // Once the first agent is answered its place goes to the next newcomer.
     let uid = AgentId::new_v7();

@@ -122,9 +122,12 @@ pub struct Admission {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+/// Told, in a sentence, when admission starts or stops turning agents away.
+pub type Notifier = Arc<dyn Fn(String) + Send + Sync>;
+
 struct Inner {
     config: AdmissionConfig,
+    notify: std::sync::OnceLock<Notifier>,
     open: AtomicUsize,
     refusing: AtomicUsize,
     newcomers: Option<Arc<Semaphore>>,
@@ -147,6 +150,7 @@ impl Admission {
         Admission {
             inner: Arc::new(Inner {
                 config,
+                notify: std::sync::OnceLock::new(),
                 open: AtomicUsize::new(0),
                 refusing: AtomicUsize::new(0),
                 newcomers,
@@ -160,6 +164,12 @@ impl Admission {
 
     pub fn config(&self) -> &AdmissionConfig {
         &self.inner.config
+    }
+
+    /// Where to say that agents are being turned away and when that ends (the fleet's
+    /// event stream, so the TUI shows it); set once.
+    pub fn set_notifier(&self, notify: Notifier) {
+        let _ = self.inner.notify.set(notify);
     }
 
     pub fn stats(&self) -> AdmissionStats {
@@ -188,13 +198,13 @@ impl Admission {
         }
         inner.refused.fetch_add(1, Ordering::Relaxed);
         if !inner.full.swap(true, Ordering::AcqRel) {
-            tracing::warn!(
-                max_connections = max,
-                open_file_limit = open_file_limit().unwrap_or(0),
-                retry_after_s = inner.config.retry_after.as_secs(),
-                "the agent listener holds as many connections as the open-file limit allows; \
-                 newcomers get 503 with Retry-After until some close"
-            );
+            inner.say(format!(
+                "the agent listener holds as many connections as the open-file limit allows \
+                 ({max} of {} files): new agents get 503 with Retry-After {} s until some \
+                 disconnect",
+                open_file_limit().unwrap_or(0),
+                inner.config.retry_after.as_secs()
+            ));
         }
         None
     }
@@ -211,21 +221,21 @@ impl Admission {
                     && sem.available_permits() + 1 >= self.inner.config.max_new_agents
                     && self.inner.storming.swap(false, Ordering::AcqRel)
                 {
-                    tracing::info!(
-                        deferred_total = self.inner.deferred.load(Ordering::Relaxed),
-                        "the rush of new agents is over"
-                    );
+                    self.inner.say(format!(
+                        "the rush of new agents is over ({} deferred in all)",
+                        self.inner.deferred.load(Ordering::Relaxed)
+                    ));
                 }
                 Ok(Some(NewcomerPermit { _permit: permit }))
             }
             Err(_) => {
                 self.inner.deferred.fetch_add(1, Ordering::Relaxed);
                 if !self.inner.storming.swap(true, Ordering::AcqRel) {
-                    tracing::info!(
-                        at_once = self.inner.config.max_new_agents,
-                        "many agents are connecting at once; taking them on a batch at a time \
-                         and asking the rest to retry within seconds"
-                    );
+                    self.inner.say(format!(
+                        "many agents connecting at once: taking {} at a time, the rest retry \
+                         within seconds",
+                        self.inner.config.max_new_agents
+                    ));
                 }
                 Err(storm_retry(remote, self.inner.config.storm_window))
             }
@@ -256,6 +266,26 @@ impl Admission {
     }
 }
 
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("config", &self.config)
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// Into the fleet's events when connected to them (the headless log, the TUI and the
+    /// stored history all show those), else straight into the log.
+    fn say(&self, message: String) {
+        match self.notify.get() {
+            Some(notify) => notify(message),
+            None => tracing::warn!("{message}"),
+        }
+    }
+}
+
 /// A connection counted against the budget; dropping it gives the slot back.
 #[derive(Debug)]
 pub struct ConnectionSlot {
@@ -274,10 +304,11 @@ impl Drop for ConnectionSlot {
             && self.inner.full.load(Ordering::Relaxed)
             && self.inner.full.swap(false, Ordering::AcqRel)
         {
-            tracing::info!(
-                refused_total = self.inner.refused.load(Ordering::Relaxed),
-                "the agent listener has room for new connections again"
-            );
+            let refused = self.inner.refused.load(Ordering::Relaxed);
+            self.inner.say(format!(
+                "the agent listener has room for new connections again ({refused} refused \
+                 meanwhile)"
+            ));
         }
     }
 }
@@ -433,11 +464,11 @@ impl AdmittedListener {
             self.out_of_files = true;
             inner.refused.fetch_add(1, Ordering::Relaxed);
             if !inner.full.swap(true, Ordering::AcqRel) {
-                tracing::warn!(
-                    error = %e,
-                    open_connections = inner.open.load(Ordering::Relaxed),
-                    "out of file descriptors: refusing new agents with 503 until some close"
-                );
+                inner.say(format!(
+                    "out of file descriptors ({e}) with {} connections open: new agents get 503 \
+                     until some disconnect",
+                    inner.open.load(Ordering::Relaxed)
+                ));
             }
         }
         if self.spare.take().is_some()

@@ -574,6 +574,94 @@ async fn push_by_selector_rolls_out_and_the_config_cannot_be_deleted_while_in_us
 }
 
 #[tokio::test]
+async fn a_disconnected_agent_is_forgotten_and_a_connected_one_is_not() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    let (gone, gone_ids) = sim_fleet(&server, 1).await;
+    let mut cfg = SimConfig::new(server.ws_url(), 1);
+    cfg.secret_key = Some(SECRET.to_string());
+    cfg.seed = 29;
+    let staying = sim::start(cfg).await.expect("second agent starts");
+    let stay_id = staying.agent_ids()[0];
+    let snap = server
+        .wait_for("both connected", |s| {
+            s.get(&stay_id).is_some_and(|a| a.is_connected())
+        })
+        .await;
+    let stay_name = snap.get(&stay_id).expect("listed").name.clone();
+    let gone_id = gone_ids[0];
+    gone.shutdown().await;
+    let snap = server
+        .wait_for("the first agent disconnected", |s| {
+            s.get(&gone_id).is_some_and(|a| !a.is_connected())
+        })
+        .await;
+    let gone_name = snap.get(&gone_id).expect("still listed").name.clone();
+    // Its record has been written behind (so forgetting must really delete it).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server
+        .rt
+        .store
+        .get_agent(gone_id)
+        .await
+        .expect("store reads")
+        .is_none()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "record never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Connected: refused, and it says why.
+    let out = cli.run(&["delete", "agent", &stay_name]).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains("is connected"), "{}", out.stderr);
+
+    let out = cli.run(&["delete", "agent", &gone_name]).await;
+    ok(&out);
+    assert_eq!(out.stdout, format!("agent/{gone_name} deleted\n"));
+    server
+        .wait_for("the forgotten agent is gone from the fleet", |s| {
+            s.get(&gone_id).is_none() && s.get(&stay_id).is_some()
+        })
+        .await;
+    let list = cli.run(&["get", "agents", "-o", "json"]).await;
+    ok(&list);
+    assert!(
+        !list.stdout.contains(&gone_id.to_string()),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        list.stdout.contains(&stay_id.to_string()),
+        "{}",
+        list.stdout
+    );
+    // And from the store, so a restart does not bring it back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server
+        .rt
+        .store
+        .get_agent(gone_id)
+        .await
+        .expect("store reads")
+        .is_some()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "record still stored"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again = cli.run(&["delete", "agent", &gone_id.to_string()]).await;
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("no agent"), "{}", again.stderr);
+    staying.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_config_nobody_uses_is_deleted() {
     let server = TestServer::start().await;
     let cli = Cli::new(&server);

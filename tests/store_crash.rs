@@ -54,7 +54,13 @@ fn write_one_batch(store: &SqliteStore, round: u32, batch: u32) {
         agent: None,
         payload_json: format!(r#"{{"round":{round},"batch":{batch}}}"#),
     }];
-    store.write_batch(&WriteBatch { agents, events }).unwrap();
+    store
+        .write_batch(&WriteBatch {
+            agents,
+            events,
+            forget: Vec::new(),
+        })
+        .unwrap();
     store
         .apply(
             "Configuration",

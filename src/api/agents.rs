@@ -281,6 +281,39 @@ pub fn redact_config(cfg: &ConfigMap, hide: &Redactor) -> ConfigMap {
 }
 
 #[derive(Debug, Serialize)]
+pub struct Forgotten {
+    pub id: AgentId,
+    pub name: String,
+}
+
+/// Forgets a decommissioned agent. Refused (409) while it is connected, or while an
+/// unfinished rollout still counts on it, naming the rollout.
+pub async fn forget(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Forgotten>> {
+    let snap = s.registry.snapshot().borrow().clone();
+    let agent = find_agent(&snap, &id, "id")?;
+    let mut users = Vec::new();
+    for r in s.rollouts.list().await? {
+        if !r.status.finished() && r.agents.iter().any(|a| a.id == agent.id) {
+            users.push(format!("rollout of {} ({})", r.config, r.status));
+        }
+    }
+    if !users.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "agent {} ({}) is part of {}: cancel or finish it first",
+            agent.name,
+            agent.id,
+            users.join(", ")
+        ))
+        .field("id"));
+    }
+    let name = s.registry.forget(agent.id).await?;
+    Ok(Json(Forgotten { id: agent.id, name }))
+}
+
+#[derive(Debug, Serialize)]
 pub struct LabelsView {
     pub id: AgentId,
     /// Labels from the agent's description merged with operator labels (operator wins).

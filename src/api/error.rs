@@ -134,9 +134,9 @@ impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match e {
             CommandError::UnknownAgent(_) => ApiError::not_found(e.to_string()).field("id"),
-            CommandError::Disconnected(_) | CommandError::NotSupported { .. } => {
-                ApiError::conflict(e.to_string())
-            }
+            CommandError::Disconnected(_)
+            | CommandError::NotSupported { .. }
+            | CommandError::StillConnected { .. } => ApiError::conflict(e.to_string()),
             CommandError::Stopped => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         }
     }

@@ -52,7 +52,7 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     let v1 = Router::new()
         .route("/agents", get(agents::list))
-        .route("/agents/{id}", get(agents::show))
+        .route("/agents/{id}", get(agents::show).delete(agents::forget))
         .route(
             "/agents/{id}/labels",
             get(agents::labels).patch(agents::set_labels),

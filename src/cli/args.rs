@@ -182,7 +182,8 @@ pub enum Command {
         #[arg(short = 'f', long = "file", required = true)]
         files: Vec<PathBuf>,
     },
-    /// Delete a resource (refused while it is in use).
+    /// Delete a resource (refused while it is in use), or forget a disconnected agent
+    /// (`delete agent ID|NAME`).
     Delete {
         #[command(flatten)]
         client: ClientArgs,

@@ -1,4 +1,5 @@
-//! `fleetdeck delete KIND NAME` (refused while the resource is in use, naming the users).
+//! `fleetdeck delete KIND NAME` (refused while the resource is in use, naming the users), and
+//! `fleetdeck delete agent ID` (refused while it is connected or in a rollout).
 
 use reqwest::Method;
 
@@ -13,9 +14,12 @@ pub async fn run(
     kind: &str,
     name: &str,
 ) -> anyhow::Result<()> {
+    if matches!(kind.to_ascii_lowercase().as_str(), "agent" | "agents") {
+        return forget_agent(client, format, name).await;
+    }
     let canonical = canonical_kind(kind).ok_or_else(|| {
         usage(format!(
-            "cannot delete '{kind}': kinds are configuration, destination, source-type, processor-type and destination-type"
+            "cannot delete '{kind}': kinds are agent, configuration, destination, source-type, processor-type and destination-type"
         ))
     })?;
     let answer = client
@@ -28,6 +32,25 @@ pub async fn run(
     match format {
         OutputFormat::Table => {
             println!("{}/{name} deleted", canonical.to_ascii_lowercase());
+            Ok(())
+        }
+        _ => print_value(format, &answer),
+    }
+}
+
+/// `delete agent ID|NAME`: forgets a disconnected agent (its record and its place in lists).
+async fn forget_agent(client: &Client, format: OutputFormat, key: &str) -> anyhow::Result<()> {
+    let answer = client
+        .ok(
+            Method::DELETE,
+            client.url(&["agents", key], &[]),
+            Body::None,
+        )
+        .await?;
+    match format {
+        OutputFormat::Table => {
+            let name = answer.get("name").and_then(|v| v.as_str()).unwrap_or(key);
+            println!("agent/{name} deleted");
             Ok(())
         }
         _ => print_value(format, &answer),

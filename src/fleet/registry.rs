@@ -128,6 +128,10 @@ enum Msg {
         remove: Vec<String>,
         reply: oneshot::Sender<Result<BTreeMap<String, String>, CommandError>>,
     },
+    Forget {
+        id: AgentId,
+        reply: oneshot::Sender<Result<String, CommandError>>,
+    },
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -162,6 +166,11 @@ pub enum CommandError {
     UnknownAgent(AgentId),
     #[error("agent {0} is disconnected")]
     Disconnected(AgentId),
+    #[error(
+        "agent {name} ({id}) is connected: it would come straight back; stop it (or its \
+         supervisor) first"
+    )]
+    StillConnected { id: AgentId, name: String },
     #[error(
         "agent {name} ({id}) does not accept this command: it lacks the {capability} capability"
     )]
@@ -301,6 +310,17 @@ impl RegistryHandle {
                 remove,
                 reply,
             })
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)?
+    }
+
+    /// Forgets a disconnected agent: gone from the fleet, its record deleted. Returns the
+    /// name it had. Refused while it is connected (it would come straight back).
+    pub async fn forget(&self, id: AgentId) -> Result<String, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Forget { id, reply })
             .await
             .map_err(|_| CommandError::Stopped)?;
         rx.await.map_err(|_| CommandError::Stopped)?
@@ -709,8 +729,30 @@ impl Registry {
                 }
                 let _ = reply.send(result);
             }
+            Msg::Forget { id, reply } => {
+                let _ = reply.send(self.forget(id));
+            }
             Msg::Shutdown { .. } => {}
         }
+    }
+
+    fn forget(&mut self, id: AgentId) -> Result<String, CommandError> {
+        let state = self.agents.get(&id).ok_or(CommandError::UnknownAgent(id))?;
+        let name = state.name(&id);
+        if state.live.is_some() {
+            return Err(CommandError::StillConnected { id, name });
+        }
+        self.agents.remove(&id);
+        if let Some(p) = &self.config.persist {
+            p.forget(id);
+        }
+        // The next snapshot drops its view.
+        self.changed(id);
+        self.emit(EventKind::Notice {
+            agent: Some(id),
+            message: format!("agent {name} forgotten"),
+        });
+        Ok(name)
     }
 
     fn emit(&self, kind: EventKind) {
@@ -1318,11 +1360,14 @@ impl Registry {
         self.urgent = false;
         self.published_at = Instant::now();
         self.version += 1;
-        let mut updates: Vec<Arc<AgentView>> = self
-            .dirty
-            .drain()
-            .filter_map(|id| self.agents.get(&id).map(|s| Arc::new(view_of(&id, s))))
-            .collect();
+        let mut updates: Vec<Arc<AgentView>> = Vec::with_capacity(self.dirty.len());
+        let mut forgotten = Vec::new();
+        for id in self.dirty.drain() {
+            match self.agents.get(&id) {
+                Some(s) => updates.push(Arc::new(view_of(&id, s))),
+                None => forgotten.push(id),
+            }
+        }
         updates.sort_unstable_by_key(|v| v.id);
         let version = self.version;
         let mut replaced = Vec::with_capacity(updates.len());
@@ -1330,12 +1375,24 @@ impl Registry {
             // In place when no reader holds the current snapshot any more; otherwise
             // readers keep theirs unchanged and this works on a copy.
             let snap = Arc::make_mut(current);
+            remove_views(snap, &forgotten, &mut replaced);
             apply_views(snap, updates, &mut replaced);
             snap.version = version;
             snap.taken_at = Some(SystemTime::now());
         });
         // The views replaced are freed here, outside the channel's lock.
         drop(replaced);
+    }
+}
+
+/// Takes the views of forgotten agents out of `snap`, keeping the totals current.
+fn remove_views(snap: &mut FleetSnapshot, ids: &[AgentId], removed: &mut Vec<Arc<AgentView>>) {
+    for id in ids {
+        if let Ok(i) = snap.agents.binary_search_by(|a| a.id.cmp(id)) {
+            let old = snap.agents.remove(i);
+            snap.totals.uncount(&old);
+            removed.push(old);
+        }
     }
 }
 

@@ -84,7 +84,7 @@ pub trait StoreBackend: Send + Sync + 'static {
     fn write_agents(&self, agents: &[AgentRecord]) -> StoreResult<()> {
         self.write_batch(&WriteBatch {
             agents: agents.to_vec(),
-            events: Vec::new(),
+            ..WriteBatch::default()
         })
     }
     /// Every agent record, sorted by id (used once at startup).
@@ -96,8 +96,8 @@ pub trait StoreBackend: Send + Sync + 'static {
     /// Append events in one transaction, then trim the history to the retention cap.
     fn append_events(&self, events: &[NewEvent]) -> StoreResult<()> {
         self.write_batch(&WriteBatch {
-            agents: Vec::new(),
             events: events.to_vec(),
+            ..WriteBatch::default()
         })
     }
     /// Events matching the query, newest first.

@@ -674,9 +674,10 @@ impl StoreBackend for SqliteStore {
         self.write(
             || {
                 format!(
-                    "write {} agent records and {} events",
+                    "write {} agent records and {} events, forget {} agents",
                     batch.agents.len(),
-                    batch.events.len()
+                    batch.events.len(),
+                    batch.forget.len()
                 )
             },
             |tx| {
@@ -709,6 +710,12 @@ impl StoreBackend for SqliteStore {
                         to_millis(a.first_seen),
                         to_millis(a.last_seen),
                     ])?;
+                }
+                if !batch.forget.is_empty() {
+                    let mut delete = tx.prepare_cached("DELETE FROM agents WHERE id = ?1")?;
+                    for id in &batch.forget {
+                        delete.execute(params![&id.as_bytes()[..]])?;
+                    }
                 }
                 if !batch.events.is_empty() {
                     let mut insert = tx.prepare_cached(

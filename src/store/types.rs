@@ -78,11 +78,13 @@ pub struct AgentRecord {
 pub struct WriteBatch {
     pub agents: Vec<AgentRecord>,
     pub events: Vec<NewEvent>,
+    /// Agent records to delete, after the upserts (an operator forgot them).
+    pub forget: Vec<AgentId>,
 }
 
 impl WriteBatch {
     pub fn is_empty(&self) -> bool {
-        self.agents.is_empty() && self.events.is_empty()
+        self.agents.is_empty() && self.events.is_empty() && self.forget.is_empty()
     }
 }
 

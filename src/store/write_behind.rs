@@ -7,7 +7,7 @@
 //! per interval. Events are bounded: past `max_pending_events` the oldest are dropped
 //! (and counted), so a store that cannot keep up never grows memory without bound.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -50,6 +50,7 @@ pub struct FlushStats {
 #[derive(Default)]
 struct Pending {
     agents: HashMap<AgentId, AgentRecord>,
+    forget: HashSet<AgentId>,
     events: VecDeque<NewEvent>,
     dropped_events: u64,
 }
@@ -78,6 +79,7 @@ impl Shared {
         let batch = WriteBatch {
             agents: p.agents.drain().map(|(_, rec)| rec).collect(),
             events: p.events.drain(..).collect(),
+            forget: p.forget.drain().collect(),
         };
         (batch, std::mem::take(&mut p.dropped_events))
     }
@@ -86,7 +88,15 @@ impl Shared {
     fn restore(&self, batch: WriteBatch, dropped: u64) {
         let mut p = self.lock();
         for rec in batch.agents {
-            p.agents.entry(rec.id).or_insert(rec);
+            // Not one forgotten since, nor one written again since.
+            if !p.forget.contains(&rec.id) {
+                p.agents.entry(rec.id).or_insert(rec);
+            }
+        }
+        for id in batch.forget {
+            if !p.agents.contains_key(&id) {
+                p.forget.insert(id);
+            }
         }
         let newer: Vec<NewEvent> = p.events.drain(..).collect();
         for e in batch.events.into_iter().chain(newer) {
@@ -125,12 +135,24 @@ impl WriteBehind {
     pub fn agent(&self, record: AgentRecord) {
         let waiting = {
             let mut p = self.shared.lock();
+            p.forget.remove(&record.id);
             p.agents.insert(record.id, record);
             p.agents.len()
         };
         if waiting >= self.shared.options.max_batch {
             self.shared.wake.notify_one();
         }
+    }
+
+    /// Delete an agent's record (in order with the records written before it: a record
+    /// still in flight cannot bring it back).
+    pub fn forget(&self, id: AgentId) {
+        {
+            let mut p = self.shared.lock();
+            p.agents.remove(&id);
+            p.forget.insert(id);
+        }
+        self.shared.wake.notify_one();
     }
 
     /// Queue an event for the history.

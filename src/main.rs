@@ -120,17 +120,37 @@ async fn run_tui(rt: &Runtime, settings: &Settings) -> anyhow::Result<()> {
     use fleetdeck::tui::{Effect, ServerInfo, TuiContext, TuiSettings};
     let (effects_tx, mut effects) = tokio::sync::mpsc::channel::<Effect>(16);
     let registry = rt.registry.clone();
+    let rollouts = rt.rollouts.clone();
     tokio::spawn(async move {
+        let refused = |id, message: String| {
+            registry.publish_event(fleetdeck::fleet::EventKind::Notice {
+                agent: Some(id),
+                message,
+            })
+        };
         while let Some(effect) = effects.recv().await {
-            if let Effect::RestartAgents(ids) = effect {
-                for id in ids {
-                    if let Err(e) = registry.restart(id).await {
-                        registry.publish_event(fleetdeck::fleet::EventKind::Notice {
-                            agent: Some(id),
-                            message: format!("restart refused: {e}"),
-                        });
+            match effect {
+                Effect::RestartAgents(ids) => {
+                    for id in ids {
+                        if let Err(e) = registry.restart(id).await {
+                            refused(id, format!("restart refused: {e}"));
+                        }
                     }
                 }
+                Effect::ForgetAgent(id) => {
+                    let name = registry
+                        .snapshot()
+                        .borrow()
+                        .get(&id)
+                        .map(|a| a.name.clone())
+                        .unwrap_or_else(|| id.to_string());
+                    if let Err(e) =
+                        fleetdeck::rollout::forget_agent(&registry, &rollouts, id, &name).await
+                    {
+                        refused(id, format!("not forgotten: {e}"));
+                    }
+                }
+                _ => {}
             }
         }
     });

@@ -710,3 +710,23 @@ fn flipping_the_sort_direction_shows_the_same_rows_reversed() {
     press(&mut a, &["I"]);
     assert_eq!(a.shown_ids().collect::<Vec<_>>(), up);
 }
+
+#[test]
+fn forgetting_an_agent_takes_two_presses_and_only_for_disconnected_ones() {
+    let mut a = app(60);
+    let connected = selected(&a);
+    assert!(a.snapshot.get(&connected).unwrap().is_connected());
+    assert_eq!(press(&mut a, &["D", "D"]), vec![]);
+    assert!(a.flash.as_ref().unwrap().text.contains("is connected"));
+
+    press(&mut a, &["/"]);
+    type_text(&mut a, "status=down");
+    press(&mut a, &["enter"]);
+    let down = selected(&a);
+    assert!(!a.snapshot.get(&down).unwrap().is_connected());
+    assert_eq!(press(&mut a, &["D"]), vec![], "the first press only asks");
+    assert!(a.flash.as_ref().unwrap().text.contains("press D again"));
+    assert_eq!(press(&mut a, &["D"]), vec![Effect::ForgetAgent(down)]);
+    // Armed once: a third press starts over.
+    assert_eq!(press(&mut a, &["D"]), vec![]);
+}

@@ -19,6 +19,7 @@ use crate::fleet::selector::{Requirement, Selector};
 use crate::fleet::snapshot::{AgentView, Connection, FleetSnapshot};
 use crate::fleet::telemetry::{Resolution, Series, Signal, TelemetryStore};
 use crate::pipeline::Redactor;
+use crate::rollout::ForgetError;
 
 pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 1000;
@@ -294,22 +295,13 @@ pub async fn forget(
 ) -> ApiResult<Json<Forgotten>> {
     let snap = s.registry.snapshot().borrow().clone();
     let agent = find_agent(&snap, &id, "id")?;
-    let mut users = Vec::new();
-    for r in s.rollouts.list().await? {
-        if !r.status.finished() && r.agents.iter().any(|a| a.id == agent.id) {
-            users.push(format!("rollout of {} ({})", r.config, r.status));
-        }
-    }
-    if !users.is_empty() {
-        return Err(ApiError::conflict(format!(
-            "agent {} ({}) is part of {}: cancel or finish it first",
-            agent.name,
-            agent.id,
-            users.join(", ")
-        ))
-        .field("id"));
-    }
-    let name = s.registry.forget(agent.id).await?;
+    let name = crate::rollout::forget_agent(&s.registry, &s.rollouts, agent.id, &agent.name)
+        .await
+        .map_err(|e| match e {
+            ForgetError::InRollout { .. } => ApiError::conflict(e.to_string()).field("id"),
+            ForgetError::Command(c) => ApiError::from(c),
+            ForgetError::Rollouts(r) => ApiError::from(r),
+        })?;
     Ok(Json(Forgotten { id: agent.id, name }))
 }
 

@@ -66,6 +66,8 @@ pub enum Action {
     Freeze,
     CycleTheme,
     Restart,
+    /// Forget the selected disconnected agent (asks for a second press).
+    Forget,
     /// Open the pipeline builder for a new configuration.
     NewConfig,
     /// Open the selected configuration in the pipeline builder.
@@ -82,7 +84,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 41] = [
+    pub const ALL: [Action; 42] = [
         Action::Help,
         Action::Palette,
         Action::Back,
@@ -114,6 +116,7 @@ impl Action {
         Action::SortBy(SortKey::LastSeen),
         Action::InvertSort,
         Action::Restart,
+        Action::Forget,
         Action::NextSection,
         Action::PrevSection,
         Action::NewConfig,
@@ -163,6 +166,7 @@ impl Action {
             Action::Freeze => "freeze",
             Action::CycleTheme => "cycle_theme",
             Action::Restart => "restart",
+            Action::Forget => "forget",
             Action::NewConfig => "new_config",
             Action::EditConfig => "edit_config",
             Action::DiffBase => "diff_base",
@@ -215,6 +219,7 @@ impl Action {
             Action::Freeze => "freeze / resume live data",
             Action::CycleTheme => "next theme",
             Action::Restart => "restart marked (or selected) agents",
+            Action::Forget => "forget a disconnected agent (press twice)",
             Action::NewConfig => "new configuration (pipeline builder)",
             Action::EditConfig => "edit the configuration in the builder",
             Action::DiffBase => "mark a version as the diff base",
@@ -261,6 +266,8 @@ pub enum Effect {
     Quit,
     /// Ask the agents to restart (OpAMP `ServerToAgentCommand`).
     RestartAgents(Vec<AgentId>),
+    /// Forget a decommissioned agent (it is disconnected; the user pressed twice).
+    ForgetAgent(AgentId),
     /// Catalog and rollout work for the pipeline builder, carried out by the run loop.
     Wizard(super::wizard::WizardEffect),
     /// Catalog and rollout work for the Configurations view, carried out by the run loop.

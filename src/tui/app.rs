@@ -306,6 +306,8 @@ pub struct App {
     pub mouse: bool,
     pub warnings: Vec<String>,
     pub flash: Option<Flash>,
+    /// The agent a first press of "forget" chose, and until when a second press counts.
+    forget_armed: Option<(AgentId, SystemTime)>,
     pub server: ServerInfo,
     pub tails: Tails,
     /// The pipeline builder, while it is open.
@@ -357,6 +359,7 @@ impl App {
             mouse: config.mouse,
             warnings,
             flash: None,
+            forget_armed: None,
             server: config.server,
             tails: Tails::default(),
             wizard: None,
@@ -615,6 +618,7 @@ impl App {
                 self.set_theme(names[(at + 1) % names.len()]);
             }
             Action::Restart => return self.restart(),
+            Action::Forget => return self.forget(),
             Action::NewConfig => return self.open_wizard(None),
             Action::EditConfig => {
                 if let Some(name) = self.selected_config() {
@@ -787,6 +791,47 @@ impl App {
             }
             self.move_by(1);
         }
+    }
+
+    /// First press: says what a second press does. Second press on the same agent within
+    /// a few seconds: forgets it. Connected agents are not offered (they would come back).
+    fn forget(&mut self) -> Vec<Effect> {
+        if self.route() != Route::Agents {
+            return Vec::new();
+        }
+        let Some(id) = self.agents.selected else {
+            return Vec::new();
+        };
+        let Some(agent) = self.snapshot.get(&id) else {
+            return Vec::new();
+        };
+        if agent.is_connected() {
+            self.forget_armed = None;
+            self.flash(
+                FlashLevel::Warn,
+                format!(
+                    "{} is connected: only disconnected agents can be forgotten",
+                    agent.name
+                ),
+            );
+            return Vec::new();
+        }
+        let armed = self
+            .forget_armed
+            .take()
+            .is_some_and(|(armed, until)| armed == id && self.now <= until);
+        if armed {
+            let name = agent.name.clone();
+            self.flash(FlashLevel::Info, format!("forgetting {name}"));
+            return vec![Effect::ForgetAgent(id)];
+        }
+        let name = agent.name.clone();
+        self.forget_armed = Some((id, self.now + FLASH_FOR));
+        self.flash(
+            FlashLevel::Warn,
+            format!("press D again to forget {name} (its record and history entry in the fleet)"),
+        );
+        Vec::new()
     }
 
     fn restart(&mut self) -> Vec<Effect> {

@@ -278,6 +278,7 @@ impl Default for Keymap {
                 sort(SortKey::LastSeen, 'L'),
                 b(C::Agents, A::InvertSort, &[K::ch('I')], false),
                 b(C::Agents, A::Restart, &[K::ch('R')], false),
+                b(C::Agents, A::Forget, &[K::ch('D')], false),
                 b(C::Configs, A::EditConfig, &[K::ch('e')], true),
                 b(C::Configs, A::DiffBase, &[K::ch(' ')], false),
                 b(C::Configs, A::Diff, &[K::ch('d')], true),

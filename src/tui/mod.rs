@@ -238,6 +238,7 @@ fn carry_out(
             other => {
                 let what = match &other {
                     Effect::RestartAgents(ids) => format!("restart of {} agent(s)", ids.len()),
+                    Effect::ForgetAgent(_) => "forgetting the agent".to_string(),
                     Effect::Quit | Effect::Wizard(_) | Effect::Configs(_) => String::new(),
                 };
                 match &ctx.effects {

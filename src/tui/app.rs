@@ -829,7 +829,7 @@ impl App {
         self.forget_armed = Some((id, self.now + FLASH_FOR));
         self.flash(
             FlashLevel::Warn,
-            format!("press D again to forget {name} (its record and history entry in the fleet)"),
+            format!("press D again to forget {name}: it leaves the fleet and the store"),
         );
         Vec::new()
     }

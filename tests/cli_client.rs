@@ -573,6 +573,23 @@ async fn push_by_selector_rolls_out_and_the_config_cannot_be_deleted_while_in_us
     fleet.shutdown().await;
 }
 
+/// Waits (up to 10 s) until the agent's record is in the store, or gone from it.
+async fn wait_stored(server: &TestServer, id: AgentId, stored: bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let record = server.rt.store.get_agent(id).await.expect("store reads");
+        if record.is_some() == stored {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "agent record stored: {}, expected {stored}",
+            record.is_some()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_disconnected_agent_is_forgotten_and_a_connected_one_is_not() {
     let server = TestServer::start().await;
@@ -598,21 +615,7 @@ async fn a_disconnected_agent_is_forgotten_and_a_connected_one_is_not() {
         .await;
     let gone_name = snap.get(&gone_id).expect("still listed").name.clone();
     // Its record has been written behind (so forgetting must really delete it).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while server
-        .rt
-        .store
-        .get_agent(gone_id)
-        .await
-        .expect("store reads")
-        .is_none()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "record never stored"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_stored(&server, gone_id, true).await;
 
     // Connected: refused, and it says why.
     let out = cli.run(&["delete", "agent", &stay_name]).await;
@@ -640,21 +643,7 @@ async fn a_disconnected_agent_is_forgotten_and_a_connected_one_is_not() {
         list.stdout
     );
     // And from the store, so a restart does not bring it back.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while server
-        .rt
-        .store
-        .get_agent(gone_id)
-        .await
-        .expect("store reads")
-        .is_some()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "record still stored"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_stored(&server, gone_id, false).await;
     let again = cli.run(&["delete", "agent", &gone_id.to_string()]).await;
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("no agent"), "{}", again.stderr);

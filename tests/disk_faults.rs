@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::headless::{Headless, command, empty_config, ws_url};
+use common::headless::{Headless, command, command_of, empty_config, ws_url};
 
 const SECRET: &str = "disk-fault-secret";
 
@@ -78,21 +78,8 @@ fn a_read_only_data_dir_stops_the_start_with_a_clear_error_and_is_left_alone() {
     let exe = reachable_binary(top.path());
     mode(&data, 0o555);
 
-    let mut cmd = Command::new(&exe);
-    cmd.args([
-        "--no-tui",
-        "--listen",
-        "127.0.0.1:0",
-        "--api-listen",
-        "127.0.0.1:0",
-    ])
-    .arg("--data-dir")
-    .arg(&data)
-    .arg("--config")
-    .arg(&config)
-    .env("FLEETDECK_SECRET_KEY", SECRET)
-    .env("FLEETDECK_API_TOKEN", "token")
-    .stdin(Stdio::null());
+    let mut cmd = command_of(&exe, &data, &config, SECRET);
+    cmd.env("FLEETDECK_API_TOKEN", "token");
     // Root ignores permission bits: run as "nobody" so the read-only dir really is one.
     if std::fs::metadata(top.path()).expect("meta").uid() == 0 {
         cmd.uid(65534).gid(65534);

@@ -17,7 +17,17 @@ pub fn empty_config(dir: &Path) -> PathBuf {
 /// `fleetdeck --no-tui` on ephemeral loopback ports with `data` as its data dir, `config`
 /// as its settings file and `secret` as the agent secret; info logs.
 pub fn command(data: &Path, config: &Path, secret: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetdeck"));
+    command_of(
+        Path::new(env!("CARGO_BIN_EXE_fleetdeck")),
+        data,
+        config,
+        secret,
+    )
+}
+
+/// [`command`] with another copy of the binary.
+pub fn command_of(exe: &Path, data: &Path, config: &Path, secret: &str) -> Command {
+    let mut cmd = Command::new(exe);
     cmd.args([
         "--no-tui",
         "--listen",

@@ -165,7 +165,7 @@ async fn run_tui(rt: &Runtime, settings: &Settings) -> anyhow::Result<()> {
         telemetry: rt.telemetry.clone(),
         server_info: ServerInfo {
             listen: rt.agent_addr,
-            api_listen: settings.api_listen,
+            api_listen: rt.api_addr,
             public_url: rt.public_url.clone(),
             secret_file,
             version: env!("CARGO_PKG_VERSION").to_string(),

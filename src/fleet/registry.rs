@@ -1047,8 +1047,14 @@ impl Registry {
             .health
             .as_ref()
             .map(|h| (h.healthy, h.last_error.clone()));
+        // A first report that all is well is no news (it would be one event per agent on
+        // every start); a first report of trouble, and every change after, is.
+        let news = match (&health_before, &health_after) {
+            (None, Some((healthy, _))) => !healthy,
+            (before, after) => before != after,
+        };
         if got_health
-            && health_after != health_before
+            && news
             && let Some((healthy, last_error)) = health_after
         {
             self.emit(EventKind::HealthChanged {
@@ -1597,6 +1603,49 @@ mod tests {
             "sorted by id"
         );
         assert_eq!(s.totals, FleetSnapshot::totals_of(&s.agents));
+    }
+
+    #[tokio::test]
+    async fn health_events_say_what_changed_not_that_all_is_well_at_first() {
+        let registry = spawn(RegistryConfig::default(), CancellationToken::new());
+        let mut events = registry.subscribe();
+        let (outbox, _unread) = mpsc::channel(4);
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        registry
+            .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)
+            .await
+            .unwrap();
+        let (fine, sick) = (AgentId([1; 16]), AgentId([2; 16]));
+        let healthy = ComponentHealth {
+            healthy: true,
+            ..Default::default()
+        };
+        let with_health = |report: AgentReport, h: &ComponentHealth| AgentReport {
+            health: Some(h.clone()),
+            ..report
+        };
+        registry
+            .report_ws(1, with_health(hello(fine, "fine"), &healthy))
+            .await
+            .unwrap();
+        registry
+            .report_ws(
+                1,
+                with_health(hello(sick, "sick"), &ComponentHealth::default()),
+            )
+            .await
+            .unwrap();
+        registry
+            .report_ws(1, with_health(beat(sick, 1), &healthy))
+            .await
+            .unwrap();
+        let mut changes = Vec::new();
+        while let Ok(ev) = events.try_recv() {
+            if let EventKind::HealthChanged { id, healthy, .. } = ev.kind {
+                changes.push((id, healthy));
+            }
+        }
+        assert_eq!(changes, vec![(sick, false), (sick, true)]);
     }
 
     #[tokio::test]

@@ -28,6 +28,7 @@ use super::outbound::{
     AgentCommand, ConnectionSettingsOffer, OpampSettings, RemoteConfigOffer, ServerReply,
     TelemetryDestination,
 };
+use super::outbox::OutboxSender;
 use super::snapshot::{AgentView, Connection, FleetSnapshot};
 
 /// Identifies one WebSocket connection for the life of the server.
@@ -100,7 +101,7 @@ enum Msg {
         conn: ConnId,
         remote_addr: SocketAddr,
         endpoint: Arc<str>,
-        outbox: mpsc::Sender<Box<ServerReply>>,
+        outbox: OutboxSender,
     },
     Report {
         via: Via,
@@ -242,7 +243,7 @@ impl RegistryHandle {
         conn: ConnId,
         remote_addr: SocketAddr,
         endpoint: Arc<str>,
-        outbox: mpsc::Sender<Box<ServerReply>>,
+        outbox: OutboxSender,
     ) -> Result<(), RegistryGone> {
         self.tx
             .send(Msg::OpenWs {
@@ -397,7 +398,7 @@ pub fn spawn_with(
 struct WsConn {
     remote_addr: SocketAddr,
     endpoint: Arc<str>,
-    outbox: mpsc::Sender<Box<ServerReply>>,
+    outbox: OutboxSender,
     agents: Vec<AgentId>,
 }
 
@@ -1013,7 +1014,7 @@ impl Registry {
                 id,
                 name: name.clone(),
                 healthy,
-                last_error,
+                last_error: last_error.to_string(),
             });
         }
         let state = self.agents.get_mut(&id).expect("present");
@@ -1299,6 +1300,7 @@ impl Registry {
         }
         self.check_stalled();
         self.configs.sweep();
+        super::text::sweep();
     }
 
     /// Publishes at a tick when something changed, or when only heartbeats did and the
@@ -1458,7 +1460,7 @@ fn merged_labels(
         .identifying
         .iter()
         .chain(d.non_identifying.iter())
-        .filter_map(|a| a.value.as_str().map(|v| (a.key.clone(), v.to_string())))
+        .filter_map(|a| a.value.as_str().map(|v| (a.key.to_string(), v.to_string())))
         .collect();
     labels.extend(operator.iter().map(|(k, v)| (k.clone(), v.clone())));
     labels
@@ -1549,7 +1551,7 @@ mod tests {
             ..Default::default()
         };
         let registry = spawn(config, CancellationToken::new());
-        let (outbox, _unread) = mpsc::channel(4);
+        let (outbox, _unread) = super::super::outbox::outbox(4);
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
         registry
             .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)
@@ -1591,7 +1593,7 @@ mod tests {
     async fn a_lease_ends_when_the_registry_has_something_to_say() {
         let registry = spawn(RegistryConfig::default(), CancellationToken::new());
         // An outbox nobody reads, with room for one message.
-        let (outbox, _unread) = mpsc::channel(1);
+        let (outbox, _unread) = super::super::outbox::outbox(1);
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
         registry
             .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)

@@ -92,7 +92,7 @@ YAML
     p0=$(date +%s.%N)
     "$BIN" push bench --selector service.name=otelcol-contrib --all-at-once >/dev/null
     for _ in $(seq 1200); do
-      applied=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$API/api/v1/rollouts/bench" \
+      applied=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$API/api/v1/rollouts/bench?agents=false" \
         | python3 -c "import json,sys; print(json.load(sys.stdin)['progress']['applied'])" 2>/dev/null || echo 0)
       [ "$applied" -ge "$held" ] && break
       sleep 0.05

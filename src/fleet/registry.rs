@@ -541,7 +541,9 @@ impl Interner {
 
 struct Registry {
     config: RegistryConfig,
-    agents: HashMap<AgentId, AgentState>,
+    /// Boxed: the map keeps spare buckets (up to half of them right after it grows), and an
+    /// empty bucket then costs a pointer instead of a whole 500-byte state.
+    agents: HashMap<AgentId, Box<AgentState>>,
     conns: HashMap<ConnId, WsConn>,
     dirty: HashSet<AgentId>,
     /// Something other than heartbeats changed since the last snapshot: publish at the next
@@ -844,7 +846,7 @@ impl Registry {
         let state = self
             .agents
             .entry(id)
-            .or_insert_with(|| AgentState::new(now));
+            .or_insert_with(|| Box::new(AgentState::new(now)));
 
         // Connection bookkeeping: is this a (re)connect, or a takeover of a live uid?
         let mut connected_now = false;
@@ -956,7 +958,13 @@ impl Registry {
         state.last_heard = Instant::now();
         state.transport = Some(transport);
         state.remote_addr = Some(remote_addr);
-        let name = state.name(&id);
+        // The display name is only needed for events: built when one is emitted.
+        let name_now = |agents: &HashMap<AgentId, Box<AgentState>>| {
+            agents
+                .get(&id)
+                .map(|s| s.name(&id))
+                .unwrap_or_else(|| id.short())
+        };
 
         if report.disconnect {
             // Field by field: `state` is still borrowed.
@@ -990,15 +998,18 @@ impl Registry {
             state.connected_at = Some(now);
             state.disconnected_at = None;
             state.conn_gen += 1;
+            let name = name_now(&self.agents);
             self.emit(EventKind::AgentConnected {
                 id,
-                name: name.clone(),
+                name,
                 transport,
                 remote_addr: Some(remote_addr),
                 new,
             });
-        } else if name_before.is_some_and(|before| before != name) {
-            tracing::debug!(agent = %id, %name, "agent renamed");
+        } else if let Some(before) = name_before
+            && before != name_now(&self.agents)
+        {
+            tracing::debug!(agent = %id, name = %name_now(&self.agents), "agent renamed");
         }
         let state = self.agents.get_mut(&id).expect("present");
 
@@ -1012,7 +1023,7 @@ impl Registry {
         {
             self.emit(EventKind::HealthChanged {
                 id,
-                name: name.clone(),
+                name: name_now(&self.agents),
                 healthy,
                 last_error: last_error.to_string(),
             });
@@ -1037,7 +1048,7 @@ impl Registry {
             .zip(state.remote_config_status.as_ref())
             .is_some_and(|(a, s)| s.last_hash == a.offer.hash);
         if let Some(view) = assignment_event {
-            self.emit(config_event(id, name.clone(), view));
+            self.emit(config_event(id, name_now(&self.agents), view));
         } else if got_status
             && rcs_after != rcs_before
             && !about_assignment
@@ -1045,7 +1056,7 @@ impl Registry {
         {
             self.emit(EventKind::RemoteConfigStatus {
                 id,
-                name,
+                name: name_now(&self.agents),
                 state: s.state,
                 error_message: s.error_message,
             });
@@ -1250,7 +1261,7 @@ impl Registry {
                 offer,
             ));
         }
-        self.agents.insert(r.id, state);
+        self.agents.insert(r.id, Box::new(state));
         self.changed(r.id);
     }
 

@@ -4,19 +4,25 @@
 //! Every connected agent keeps one for as long as it is connected and it is nearly always
 //! empty, so it is kept small: a bounded tokio `mpsc` channel allocated about 800 bytes per
 //! connection (its shared state and a first block of 32 slots); this is a short locked
-//! queue and a `Notify`, and it allocates room for messages only once one is queued.
+//! queue, a count and a waker, and it allocates room for messages only once one is queued.
+//! The session looks at it after every message it handles, so an empty outbox is seen
+//! from the count alone, without a lock.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 use super::outbound::ServerReply;
 
 struct Shared {
     queue: Mutex<VecDeque<Box<ServerReply>>>,
-    ready: Notify,
+    /// How many messages the queue holds.
+    queued: AtomicUsize,
+    /// The session waiting for a message.
+    waker: AtomicWaker,
     capacity: usize,
     /// The session is gone: nothing queued will be read.
     closed: AtomicBool,
@@ -42,7 +48,8 @@ pub enum OutboxError {
 pub fn outbox(capacity: usize) -> (OutboxSender, OutboxReceiver) {
     let shared = Arc::new(Shared {
         queue: Mutex::new(VecDeque::new()),
-        ready: Notify::new(),
+        queued: AtomicUsize::new(0),
+        waker: AtomicWaker::new(),
         capacity: capacity.max(1),
         closed: AtomicBool::new(false),
     });
@@ -61,8 +68,9 @@ impl OutboxSender {
                 return Err(OutboxError::Full);
             }
             queue.push_back(msg);
+            self.0.queued.store(queue.len(), Ordering::Release);
         }
-        self.0.ready.notify_one();
+        self.0.waker.wake();
         Ok(())
     }
 }
@@ -71,19 +79,27 @@ impl OutboxReceiver {
     /// The next queued message, waiting for one. Cancel-safe: a message is only taken
     /// from the queue when it is returned.
     pub async fn recv(&mut self) -> Box<ServerReply> {
-        loop {
+        std::future::poll_fn(|cx| {
             if let Some(msg) = self.pop() {
-                return msg;
+                return Poll::Ready(msg);
             }
-            // A message queued between the pop and this wait leaves a permit: no wake-up
-            // is lost.
-            self.0.ready.notified().await;
-        }
+            self.0.waker.register(cx.waker());
+            // A message queued before the registration would have woken nobody: look again.
+            match self.pop() {
+                Some(msg) => Poll::Ready(msg),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 
     fn pop(&self) -> Option<Box<ServerReply>> {
+        if self.0.queued.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let mut queue = self.0.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let msg = queue.pop_front();
+        self.0.queued.store(queue.len(), Ordering::Release);
         if queue.is_empty() && queue.capacity() > 0 {
             // Back to no allocation at all while idle.
             *queue = VecDeque::new();

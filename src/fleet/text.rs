@@ -86,8 +86,9 @@ impl std::borrow::Borrow<str> for Text {
 }
 
 impl fmt::Display for Text {
+    /// Like `str`: honours width and alignment (`{:<28}`), as tables rely on.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -170,6 +171,7 @@ mod tests {
         assert!(Arc::ptr_eq(&a.0, &b.0), "the second copy is the pooled one");
         assert_eq!(a, "pipeline:text-test");
         assert_eq!(a.to_string(), "pipeline:text-test");
+        assert_eq!(format!("[{:<20}]", a), "[pipeline:text-test  ]");
     }
 
     #[test]

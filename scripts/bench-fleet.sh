@@ -11,13 +11,16 @@
 #   METRICS=10  agents push their own metrics every 10 s (default 0: idle agents)
 #   APPLY_DELAY_MS=1500  simulated Collector restart on a new config (default 0: the push
 #               time then measures fleetdeck's fan-out and bookkeeping, not the agents)
+#   HEAP=1      run the server under heaptrack and, after the window, kill -9 it: what it
+#               held then ("leaked") is printed per part, in bytes per agent (no push; the
+#               CPU figures of that run include heaptrack's own overhead)
 # One process may hold at most ~20,000 files here, so agents are spread over several
 # simulate processes (9,500 each) and 127.0.0.x source addresses. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(1000 10000 19000)
-HB=${HB:-5}; WINDOW=${WINDOW:-20}; PUSH=${PUSH:-0}
+HB=${HB:-5}; WINDOW=${WINDOW:-20}; PUSH=${PUSH:-0}; HEAP=${HEAP:-0}
 PER_PROC=9500
 KEY=bench-$(date +%s)
 TOKEN=$KEY-api
@@ -43,11 +46,14 @@ printf '%-7s %-7s %-9s %-9s %-10s %-9s %-8s %-11s %-11s %s\n' \
 for N in "${SIZES[@]}"; do
   PORT=$((24000 + RANDOM % 2000)); API=$((PORT + 1))
   DATA=$(mktemp -d)
-  "$BIN" --no-tui --listen 127.0.0.1:$PORT --api-listen 127.0.0.1:$API --data-dir "$DATA" \
+  WRAP=(); [ "$HEAP" = 1 ] && WRAP=(heaptrack -o "$DATA/heap")
+  "${WRAP[@]}" "$BIN" --no-tui --listen 127.0.0.1:$PORT --api-listen 127.0.0.1:$API --data-dir "$DATA" \
     --secret-key "$KEY" --api-token "$TOKEN" --heartbeat-interval "$HB" --log-format json \
     >"$DATA/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 100); do [ "$(field "$(health)" status)" = ok ] && break; sleep 0.1; done
+  # Under heaptrack the server is the wrapper's child.
+  [ "$HEAP" = 1 ] && SERVER=$(pgrep -f "^$BIN --no-tui --listen 127.0.0.1:$PORT " | head -1)
   BASE=$(rss_kib "$SERVER")
 
   SIMS=""; left=$N; seed=1; first=2
@@ -76,8 +82,39 @@ for N in "${SIZES[@]}"; do
   RSS=$(rss_kib "$SERVER")
   held=$(field "$(health)" connected_agents)
 
+  if [ "$HEAP" = 1 ]; then
+    kill -9 "$SERVER"; SERVER=""; sleep 2
+    heaptrack_print -f "$DATA"/heap*.zst --flamegraph-cost-type leaked -F "$DATA/held.txt" >/dev/null 2>&1
+    python3 - "$DATA/held.txt" "$held" <<'PY'
+import collections, sys
+# Each allocation stack still held goes to the first part whose frames it names.
+parts = [
+    ("session task (future in its tokio task cell)", ["bind_new_task"]),
+    ("WebSocket read buffer (tungstenite)", ["read_frame"]),
+    ("WebSocket write buffer (tungstenite)", ["buffer_frame"]),
+    ("health tree", ["health (codec.rs)", "proto::ComponentHealth"]),
+    ("published view (AgentView)", ["publish (registry.rs)", "view_of"]),
+    ("labels map", ["merged_labels"]),
+    ("description (attribute keys and values)", ["decode_agent_to_server"]),
+    ("registry: agent map, states, connections", ["registry.rs"]),
+    ("outbox", ["outbox.rs", "chan.rs", "block.rs", "bounded.rs"]),
+    ("tokio I/O registration", ["registration_set", "add_source"]),
+    ("SQLite page cache", ["sqlite3"]),
+]
+held, n = collections.Counter(), max(int(sys.argv[2]), 1)
+for line in open(sys.argv[1]):
+    stack, _, size = line.rstrip().rpartition(" ")
+    name = next((p for p, keys in parts if any(k in stack for k in keys)), "other")
+    held[name] += int(size)
+total = sum(held.values())
+print(f"heap held: {total / n:.0f} B per agent")
+for name, size in held.most_common():
+    print(f"  {size / n:6.0f} B  {100 * size / total:3.0f} %  {name}")
+PY
+  fi
+
   push="-"
-  if [ "$PUSH" = 1 ]; then
+  if [ "$PUSH" = 1 ] && [ "$HEAP" != 1 ]; then
     cat >"$DATA/bench.yaml" <<YAML
 apiVersion: fleetdeck/v1
 kind: Configuration
@@ -92,7 +129,7 @@ YAML
     p0=$(date +%s.%N)
     "$BIN" push bench --selector service.name=otelcol-contrib --all-at-once >/dev/null
     for _ in $(seq 1200); do
-      applied=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$API/api/v1/rollouts/bench" \
+      applied=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$API/api/v1/rollouts/bench?agents=false" \
         | python3 -c "import json,sys; print(json.load(sys.stdin)['progress']['applied'])" 2>/dev/null || echo 0)
       [ "$applied" -ge "$held" ] && break
       sleep 0.05

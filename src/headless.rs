@@ -1,10 +1,14 @@
 //! Headless mode: the same engine as the TUI, reporting through `tracing` instead of a
 //! screen — one line per agent connect/disconnect/health change and a periodic summary.
+//! Configuration statuses are many (one per agent per push): each one that went well is
+//! logged at debug, failures at warn, and at info a count per configuration once a second.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::fleet::delivery::{ApplyState, ConfigRef};
 use crate::fleet::events::EventKind;
 use crate::runtime::Runtime;
 use crate::settings::Settings;
@@ -36,10 +40,16 @@ pub async fn log_until_shutdown(rt: &Runtime, summary_every: Duration) {
     let snapshot = rt.registry.snapshot();
     let mut summary = tokio::time::interval(summary_every);
     summary.tick().await;
+    let mut statuses = StatusTally::default();
+    let mut tally_every = tokio::time::interval(Duration::from_secs(1));
+    tally_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
-                Ok(ev) => log_event(&ev.kind),
+                Ok(ev) => {
+                    statuses.count(&ev.kind);
+                    log_event(&ev.kind);
+                }
                 Err(RecvError::Lagged(n)) => tracing::warn!(skipped = n, "event log fell behind"),
                 Err(RecvError::Closed) => return,
             },
@@ -56,9 +66,58 @@ pub async fn log_until_shutdown(rt: &Runtime, summary_every: Duration) {
                     "fleet summary"
                 );
             }
-            _ = rt.shutdown.cancelled() => return,
+            _ = tally_every.tick() => statuses.flush(),
+            _ = rt.shutdown.cancelled() => {
+                statuses.flush();
+                return;
+            }
         }
     }
+}
+
+/// Configuration statuses seen since the last flush, per configuration version.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct StatusTally(BTreeMap<String, StateCounts>);
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct StateCounts {
+    applied: usize,
+    failed: usize,
+    stalled: usize,
+}
+
+impl StatusTally {
+    fn count(&mut self, kind: &EventKind) {
+        let EventKind::ConfigStatus { config, state, .. } = kind else {
+            return;
+        };
+        let c = self.0.entry(config_label(config)).or_default();
+        match state {
+            ApplyState::Applied => c.applied += 1,
+            ApplyState::Failed => c.failed += 1,
+            ApplyState::Stalled => c.stalled += 1,
+            ApplyState::Pending | ApplyState::Sent | ApplyState::Applying => {}
+        }
+    }
+
+    /// Logs one line per configuration that agents reported on, then starts over.
+    fn flush(&mut self) {
+        for (config, c) in std::mem::take(&mut self.0) {
+            if c != StateCounts::default() {
+                tracing::info!(%config, applied = c.applied, failed = c.failed, stalled = c.stalled,
+                    "configuration statuses in the last second");
+            }
+        }
+    }
+}
+
+fn config_label(c: &ConfigRef) -> String {
+    c.to_string()
+}
+
+/// A status that went well is one of thousands after a push: debug. Anything else: warn.
+fn status_is_routine(state: ApplyState, error: &str) -> bool {
+    error.is_empty() && matches!(state, ApplyState::Applied | ApplyState::Applying)
 }
 
 fn log_event(kind: &EventKind) {
@@ -94,7 +153,13 @@ fn log_event(kind: &EventKind) {
             state,
             error_message,
         } => {
-            tracing::info!(agent = %id, %name, %state, error = %error_message, "remote config status")
+            let routine = *state != crate::fleet::agent::RemoteConfigState::Failed
+                && error_message.is_empty();
+            if routine {
+                tracing::debug!(agent = %id, %name, %state, "remote config status")
+            } else {
+                tracing::warn!(agent = %id, %name, %state, error = %error_message, "remote config status")
+            }
         }
         EventKind::ConfigStatus {
             id,
@@ -103,8 +168,8 @@ fn log_event(kind: &EventKind) {
             state,
             error,
         } => {
-            if error.is_empty() {
-                tracing::info!(agent = %id, %name, %config, %state, "configuration status")
+            if status_is_routine(*state, error) {
+                tracing::debug!(agent = %id, %name, %config, %state, "configuration status")
             } else {
                 tracing::warn!(agent = %id, %name, %config, %state, %error, "configuration status")
             }
@@ -120,5 +185,64 @@ fn log_event(kind: &EventKind) {
             let addr = remote_addr.map(|a| a.to_string()).unwrap_or_default();
             tracing::warn!(agent = %id, remote = %addr, "duplicate instance_uid: assigned a new uid")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::AgentId;
+
+    fn status(config: &str, state: ApplyState) -> EventKind {
+        EventKind::ConfigStatus {
+            id: AgentId([1; 16]),
+            name: "a".into(),
+            config: ConfigRef {
+                name: config.into(),
+                version: 2,
+            },
+            state,
+            error: String::new(),
+        }
+    }
+
+    #[test]
+    fn statuses_are_counted_per_configuration_until_flushed() {
+        let mut t = StatusTally::default();
+        for _ in 0..3 {
+            t.count(&status("web", ApplyState::Applied));
+        }
+        t.count(&status("web", ApplyState::Failed));
+        t.count(&status("edge", ApplyState::Stalled));
+        t.count(&EventKind::Notice {
+            agent: None,
+            message: "not a status".into(),
+        });
+        let web = t.0.get(&config_label(&ConfigRef {
+            name: "web".into(),
+            version: 2,
+        }));
+        assert_eq!(
+            web,
+            Some(&StateCounts {
+                applied: 3,
+                failed: 1,
+                stalled: 0
+            })
+        );
+        assert_eq!(t.0.len(), 2);
+        t.flush();
+        assert_eq!(t, StatusTally::default(), "a flush starts over");
+    }
+
+    #[test]
+    fn only_statuses_that_went_well_are_routine() {
+        assert!(status_is_routine(ApplyState::Applied, ""));
+        assert!(!status_is_routine(ApplyState::Failed, "bad exporter"));
+        assert!(!status_is_routine(ApplyState::Stalled, ""));
+        assert!(!status_is_routine(
+            ApplyState::Applied,
+            "warning from the agent"
+        ));
     }
 }

@@ -210,6 +210,11 @@ async fn malformed_requests_are_400_naming_the_parameter() {
         StatusCode::BAD_REQUEST,
         Some("version"),
     );
+    refused(
+        api.get("/rollouts/web?agents=maybe").await,
+        StatusCode::BAD_REQUEST,
+        Some("agents"),
+    );
     let (_, uid) = agent(&server, "otelcol").await;
     refused(
         api.send(
@@ -457,6 +462,16 @@ async fn state_that_refuses_a_request_is_409_naming_the_users() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{view}");
     assert_eq!(view["status"]["status"], "running");
+    // Pollers may ask for the counts without the per-agent list.
+    let (s, full) = api.get("/rollouts/web").await;
+    assert_eq!(s, StatusCode::OK, "{full}");
+    assert_eq!(full["agents"][0]["id"], json!(uid.to_string()), "{full}");
+    let (s, counts) = api.get("/rollouts/web?agents=false").await;
+    assert_eq!(s, StatusCode::OK, "{counts}");
+    assert!(counts.get("agents").is_none(), "{counts}");
+    assert_eq!(counts["progress"], full["progress"]);
+    assert_eq!(counts["status"], full["status"]);
+    assert_eq!(counts["phases_planned"], full["phases_planned"]);
     refused(
         api.post(
             "/rollouts",

@@ -1,8 +1,8 @@
 //! `/rollouts`: start (push), status, pause, resume, cancel, rollback.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -178,19 +178,49 @@ pub async fn list(State(s): State<ApiState>) -> ApiResult<Json<RolloutList>> {
     }))
 }
 
+/// Query of `GET /rollouts/{config}`. Other parameters are ignored, as they always were.
+#[derive(Debug, Deserialize)]
+pub struct StatusQuery {
+    /// `false`: leave out the per-agent list (for clients that poll the counts).
+    agents: Option<String>,
+}
+
+/// Reads `?agents=`: true (the default) or false.
+fn with_agents(q: &StatusQuery) -> ApiResult<bool> {
+    match q.agents.as_deref().map(str::trim) {
+        None | Some("") | Some("true") | Some("1") => Ok(true),
+        Some("false") | Some("0") => Ok(false),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "query parameter 'agents' must be true or false, got '{other}'"
+        ))
+        .field("agents")),
+    }
+}
+
 pub async fn status(
     State(s): State<ApiState>,
     Path(config): Path<String>,
-) -> ApiResult<Json<RolloutItem>> {
-    let view = s
-        .rollouts
-        .status(&config)
-        .await
-        .map_err(|e| ApiError::from(e).field("config"))?;
-    let mut one = items(&s, vec![view]).await?;
-    one.pop()
-        .map(Json)
-        .ok_or_else(|| ApiError::internal("the rollout vanished while being read"))
+    uri: Uri,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Query(q) = Query::<StatusQuery>::try_from_uri(&uri)
+        .map_err(|e| ApiError::bad_request(format!("bad query string: {e}")))?;
+    let with_agents = with_agents(&q)?;
+    let view = if with_agents {
+        s.rollouts.status(&config).await
+    } else {
+        s.rollouts.summary(&config).await
+    }
+    .map_err(|e| ApiError::from(e).field("config"))?;
+    let item = items(&s, vec![view])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("the rollout vanished while being read"))?;
+    let mut body = serde_json::to_value(&item)
+        .map_err(|e| ApiError::internal(format!("cannot encode the rollout: {e}")))?;
+    if !with_agents && let Some(fields) = body.as_object_mut() {
+        fields.remove("agents");
+    }
+    Ok(Json(body))
 }
 
 pub async fn steer(

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+pub use super::text::Text;
+
 /// An agent's 16-byte instance UID (UUIDv7 by convention).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct AgentId(pub [u8; 16]);
@@ -158,7 +160,7 @@ impl fmt::Debug for Capabilities {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum AttrValue {
-    String(String),
+    String(Text),
     Bool(bool),
     Int(i64),
     Double(f64),
@@ -212,12 +214,12 @@ impl fmt::Display for AttrValue {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Attribute {
-    pub key: String,
+    pub key: Text,
     pub value: AttrValue,
 }
 
 impl Attribute {
-    pub fn string(key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn string(key: impl Into<Text>, value: impl Into<Text>) -> Self {
         Attribute {
             key: key.into(),
             value: AttrValue::String(value.into()),
@@ -268,8 +270,8 @@ impl AgentDescription {
 pub struct ComponentHealth {
     pub healthy: bool,
     pub start_time_unix_nano: u64,
-    pub last_error: String,
-    pub status: String,
+    pub last_error: Text,
+    pub status: Text,
     pub status_time_unix_nano: u64,
     pub components: Components,
     pub attributes: Vec<Attribute>,
@@ -277,9 +279,10 @@ pub struct ComponentHealth {
 
 /// A component's children by name, in name order. A sorted vector rather than a BTreeMap:
 /// a BTreeMap node keeps room for 11 children (~1.6 KB here) even when it holds two, and
-/// every agent reports a tree of these.
+/// every agent reports a tree of these. Names are shared [`Text`]: every Collector of a
+/// fleet names its components alike.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Components(Vec<(String, ComponentHealth)>);
+pub struct Components(Vec<(Text, ComponentHealth)>);
 
 impl Components {
     pub fn len(&self) -> usize {
@@ -290,11 +293,11 @@ impl Components {
         self.0.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &ComponentHealth)> + fmt::Debug {
+    pub fn iter(&self) -> impl Iterator<Item = (&Text, &ComponentHealth)> + fmt::Debug {
         self.0.iter().map(|(k, v)| (k, v))
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &String> + fmt::Debug {
+    pub fn keys(&self) -> impl Iterator<Item = &Text> + fmt::Debug {
         self.0.iter().map(|(k, _)| k)
     }
 
@@ -315,7 +318,7 @@ impl Components {
     }
 
     /// Adds or replaces a child; returns the one it replaced.
-    pub fn insert(&mut self, name: String, health: ComponentHealth) -> Option<ComponentHealth> {
+    pub fn insert(&mut self, name: Text, health: ComponentHealth) -> Option<ComponentHealth> {
         match self.position(&name) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, health)),
             Err(i) => {
@@ -326,13 +329,14 @@ impl Components {
     }
 }
 
-impl FromIterator<(String, ComponentHealth)> for Components {
+impl<K: Into<Text>> FromIterator<(K, ComponentHealth)> for Components {
     /// Like collecting into a map: of two children with one name, the later one stays.
-    fn from_iter<I: IntoIterator<Item = (String, ComponentHealth)>>(iter: I) -> Self {
-        let mut v: Vec<(String, ComponentHealth)> = iter.into_iter().collect();
+    fn from_iter<I: IntoIterator<Item = (K, ComponentHealth)>>(iter: I) -> Self {
+        let mut v: Vec<(Text, ComponentHealth)> =
+            iter.into_iter().map(|(k, h)| (k.into(), h)).collect();
         // Stable, so equal names keep their order and the last one is kept below.
         v.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(String, ComponentHealth)> = Vec::with_capacity(v.len());
+        let mut out: Vec<(Text, ComponentHealth)> = Vec::with_capacity(v.len());
         for (k, h) in v {
             match out.last_mut() {
                 Some(last) if last.0 == k => last.1 = h,
@@ -569,9 +573,9 @@ mod tests {
         assert_eq!(
             c.insert("pipeline:logs".into(), named("e"))
                 .map(|h| h.status),
-            Some("b".to_string())
+            Some(Text::from("b"))
         );
-        let keys: Vec<&String> = c.keys().collect();
+        let keys: Vec<&str> = c.keys().map(|k| k.as_str()).collect();
         assert_eq!(keys, ["extensions", "pipeline:logs", "pipeline:traces"]);
         assert!(!c.contains_key("pipeline:metrics"));
         // Serialized as a JSON object, as the BTreeMap was.

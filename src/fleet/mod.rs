@@ -6,10 +6,12 @@ pub mod delivery;
 pub mod events;
 pub mod heartbeat;
 pub mod outbound;
+pub mod outbox;
 pub mod registry;
 pub mod selector;
 pub mod snapshot;
 pub mod telemetry;
+pub mod text;
 
 pub use agent::{AgentId, AgentReport, Capabilities, Transport};
 pub use events::{EventKind, FleetEvent};

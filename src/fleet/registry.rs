@@ -28,6 +28,7 @@ use super::outbound::{
     AgentCommand, ConnectionSettingsOffer, OpampSettings, RemoteConfigOffer, ServerReply,
     TelemetryDestination,
 };
+use super::outbox::OutboxSender;
 use super::snapshot::{AgentView, Connection, FleetSnapshot};
 
 /// Identifies one WebSocket connection for the life of the server.
@@ -100,7 +101,7 @@ enum Msg {
         conn: ConnId,
         remote_addr: SocketAddr,
         endpoint: Arc<str>,
-        outbox: mpsc::Sender<Box<ServerReply>>,
+        outbox: OutboxSender,
     },
     Report {
         via: Via,
@@ -251,7 +252,7 @@ impl RegistryHandle {
         conn: ConnId,
         remote_addr: SocketAddr,
         endpoint: Arc<str>,
-        outbox: mpsc::Sender<Box<ServerReply>>,
+        outbox: OutboxSender,
     ) -> Result<(), RegistryGone> {
         self.tx
             .send(Msg::OpenWs {
@@ -417,7 +418,7 @@ pub fn spawn_with(
 struct WsConn {
     remote_addr: SocketAddr,
     endpoint: Arc<str>,
-    outbox: mpsc::Sender<Box<ServerReply>>,
+    outbox: OutboxSender,
     agents: Vec<AgentId>,
 }
 
@@ -560,7 +561,9 @@ impl Interner {
 
 struct Registry {
     config: RegistryConfig,
-    agents: HashMap<AgentId, AgentState>,
+    /// Boxed: the map keeps spare buckets (up to half of them right after it grows), and an
+    /// empty bucket then costs a pointer instead of a whole 500-byte state.
+    agents: HashMap<AgentId, Box<AgentState>>,
     conns: HashMap<ConnId, WsConn>,
     dirty: HashSet<AgentId>,
     /// Something other than heartbeats changed since the last snapshot: publish at the next
@@ -885,7 +888,7 @@ impl Registry {
         let state = self
             .agents
             .entry(id)
-            .or_insert_with(|| AgentState::new(now));
+            .or_insert_with(|| Box::new(AgentState::new(now)));
 
         // Connection bookkeeping: is this a (re)connect, or a takeover of a live uid?
         let mut connected_now = false;
@@ -997,7 +1000,13 @@ impl Registry {
         state.last_heard = Instant::now();
         state.transport = Some(transport);
         state.remote_addr = Some(remote_addr);
-        let name = state.name(&id);
+        // The display name is only needed for events: built when one is emitted.
+        let name_now = |agents: &HashMap<AgentId, Box<AgentState>>| {
+            agents
+                .get(&id)
+                .map(|s| s.name(&id))
+                .unwrap_or_else(|| id.short())
+        };
 
         if report.disconnect {
             // Field by field: `state` is still borrowed.
@@ -1031,15 +1040,18 @@ impl Registry {
             state.connected_at = Some(now);
             state.disconnected_at = None;
             state.conn_gen += 1;
+            let name = name_now(&self.agents);
             self.emit(EventKind::AgentConnected {
                 id,
-                name: name.clone(),
+                name,
                 transport,
                 remote_addr: Some(remote_addr),
                 new,
             });
-        } else if name_before.is_some_and(|before| before != name) {
-            tracing::debug!(agent = %id, %name, "agent renamed");
+        } else if let Some(before) = name_before
+            && before != name_now(&self.agents)
+        {
+            tracing::debug!(agent = %id, name = %name_now(&self.agents), "agent renamed");
         }
         let state = self.agents.get_mut(&id).expect("present");
 
@@ -1059,9 +1071,9 @@ impl Registry {
         {
             self.emit(EventKind::HealthChanged {
                 id,
-                name: name.clone(),
+                name: name_now(&self.agents),
                 healthy,
-                last_error,
+                last_error: last_error.to_string(),
             });
         }
         let state = self.agents.get_mut(&id).expect("present");
@@ -1084,7 +1096,7 @@ impl Registry {
             .zip(state.remote_config_status.as_ref())
             .is_some_and(|(a, s)| s.last_hash == a.offer.hash);
         if let Some(view) = assignment_event {
-            self.emit(config_event(id, name.clone(), view));
+            self.emit(config_event(id, name_now(&self.agents), view));
         } else if got_status
             && rcs_after != rcs_before
             && !about_assignment
@@ -1092,7 +1104,7 @@ impl Registry {
         {
             self.emit(EventKind::RemoteConfigStatus {
                 id,
-                name,
+                name: name_now(&self.agents),
                 state: s.state,
                 error_message: s.error_message,
             });
@@ -1297,7 +1309,7 @@ impl Registry {
                 offer,
             ));
         }
-        self.agents.insert(r.id, state);
+        self.agents.insert(r.id, Box::new(state));
         self.changed(r.id);
     }
 
@@ -1347,6 +1359,7 @@ impl Registry {
         }
         self.check_stalled();
         self.configs.sweep();
+        super::text::sweep();
     }
 
     /// Publishes at a tick when something changed, or when only heartbeats did and the
@@ -1521,7 +1534,7 @@ fn merged_labels(
         .identifying
         .iter()
         .chain(d.non_identifying.iter())
-        .filter_map(|a| a.value.as_str().map(|v| (a.key.clone(), v.to_string())))
+        .filter_map(|a| a.value.as_str().map(|v| (a.key.to_string(), v.to_string())))
         .collect();
     labels.extend(operator.iter().map(|(k, v)| (k.clone(), v.clone())));
     labels
@@ -1655,7 +1668,7 @@ mod tests {
             ..Default::default()
         };
         let registry = spawn(config, CancellationToken::new());
-        let (outbox, _unread) = mpsc::channel(4);
+        let (outbox, _unread) = super::super::outbox::outbox(4);
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
         registry
             .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)
@@ -1697,7 +1710,7 @@ mod tests {
     async fn a_lease_ends_when_the_registry_has_something_to_say() {
         let registry = spawn(RegistryConfig::default(), CancellationToken::new());
         // An outbox nobody reads, with room for one message.
-        let (outbox, _unread) = mpsc::channel(1);
+        let (outbox, _unread) = super::super::outbox::outbox(1);
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
         registry
             .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)

@@ -10,6 +10,7 @@ use super::proto;
 use crate::fleet::agent::{
     AgentDescription, AgentReport, AttrValue, Attribute, Capabilities, ComponentHealth, ConfigFile,
     ConfigMap, PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus,
+    Text,
 };
 use crate::fleet::outbound::{
     AgentCommand, ConnectionSettingsOffer, ServerError, ServerReply, TelemetryDestination,
@@ -67,24 +68,41 @@ fn description(d: proto::AgentDescription) -> AgentDescription {
 
 fn attributes(kvs: Vec<proto::KeyValue>) -> Vec<Attribute> {
     kvs.into_iter()
-        .map(|kv| Attribute {
-            key: kv.key,
-            value: kv.value.map(any_value).unwrap_or(AttrValue::Null),
+        .map(|kv| {
+            let shared = !PER_INSTANCE_KEYS.contains(&kv.key.as_str());
+            Attribute {
+                value: kv
+                    .value
+                    .map(|v| any_value(v, shared))
+                    .unwrap_or(AttrValue::Null),
+                key: Text::from(kv.key),
+            }
         })
         .collect()
 }
 
-fn any_value(v: proto::AnyValue) -> AttrValue {
+/// Attributes whose values differ from agent to agent: not worth pooling (see [`Text`]).
+const PER_INSTANCE_KEYS: [&str; 6] = [
+    "service.instance.id",
+    "host.name",
+    "host.id",
+    "k8s.pod.name",
+    "k8s.pod.uid",
+    "container.id",
+];
+
+fn any_value(v: proto::AnyValue, shared: bool) -> AttrValue {
     use proto::any_value::Value;
     match v.value {
         None => AttrValue::Null,
-        Some(Value::StringValue(s)) => AttrValue::String(s),
+        Some(Value::StringValue(s)) if shared => AttrValue::String(Text::shared(&s)),
+        Some(Value::StringValue(s)) => AttrValue::String(Text::unshared(&s)),
         Some(Value::BoolValue(b)) => AttrValue::Bool(b),
         Some(Value::IntValue(i)) => AttrValue::Int(i),
         Some(Value::DoubleValue(d)) => AttrValue::Double(d),
         Some(Value::BytesValue(b)) => AttrValue::Bytes(b),
         Some(Value::ArrayValue(a)) => {
-            AttrValue::Array(a.values.into_iter().map(any_value).collect())
+            AttrValue::Array(a.values.into_iter().map(|v| any_value(v, shared)).collect())
         }
         Some(Value::KvlistValue(l)) => AttrValue::Map(attributes(l.values)),
     }
@@ -94,8 +112,8 @@ fn health(h: proto::ComponentHealth) -> ComponentHealth {
     ComponentHealth {
         healthy: h.healthy,
         start_time_unix_nano: h.start_time_unix_nano,
-        last_error: h.last_error,
-        status: h.status,
+        last_error: h.last_error.into(),
+        status: h.status.into(),
         status_time_unix_nano: h.status_time_unix_nano,
         components: h
             .component_health_map

@@ -22,7 +22,6 @@ use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use prost::Message as _;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -37,7 +36,8 @@ use super::codec::{self, DecodeError};
 use super::frame;
 use crate::fleet::AgentId;
 use crate::fleet::heartbeat::Lease;
-use crate::fleet::outbound::{ServerError, ServerReply};
+use crate::fleet::outbound::ServerError;
+use crate::fleet::outbox::outbox;
 use crate::fleet::registry::{RegistryHandle, Via};
 use crate::tls::Acceptor;
 
@@ -394,6 +394,10 @@ fn ws_config(max_message_size: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_message_size))
 }
 
+/// Unsolicited messages (a configuration, a restart) queued for one agent before the
+/// registry waits for it to read them.
+const OUTBOX_CAPACITY: usize = 4;
+
 enum Step {
     Continue,
     Close(CloseCode, String),
@@ -410,7 +414,7 @@ where
         Some(ws_config(l.config.max_message_size)),
     )
     .await;
-    let (outbox_tx, mut outbox) = mpsc::channel::<Box<ServerReply>>(4);
+    let (outbox_tx, mut outbox) = outbox(OUTBOX_CAPACITY);
     if l.registry
         .open_ws(conn, remote, endpoint, outbox_tx)
         .await
@@ -444,7 +448,7 @@ where
                 Some(Ok(_)) => Step::Continue,
                 Some(Err(e)) => ws_error(remote, e),
             },
-            Some(push) = outbox.recv() => {
+            push = outbox.recv() => {
                 Box::pin(send_frame(&mut ws, codec::encode_ws(&push).into(), write_timeout)).await
             }
             _ = l.shutdown.cancelled() => {

@@ -63,13 +63,22 @@ pub struct RolloutView {
 impl RolloutView {
     fn of(r: &Rollout) -> Self {
         RolloutView {
+            agents: r.agents.clone(),
+            ..RolloutView::summary_of(r)
+        }
+    }
+
+    /// The view without the per-agent list (which, for a rollout to 10,000 agents, is
+    /// most of the work of answering).
+    fn summary_of(r: &Rollout) -> Self {
+        RolloutView {
             config: r.config.clone(),
             status: r.status.clone(),
             phases_started: r.phases_started,
             started_at: r.started_at,
             progress: r.progress(),
             options: r.options.clone(),
-            agents: r.agents.clone(),
+            agents: Vec::new(),
         }
     }
 }
@@ -99,6 +108,7 @@ enum Cmd {
     },
     Status {
         config: String,
+        with_agents: bool,
         reply: Reply<RolloutView>,
     },
     List {
@@ -164,7 +174,23 @@ impl Rollouts {
 
     pub async fn status(&self, config: &str) -> Result<RolloutView, RolloutCmdError> {
         let config = config.to_string();
-        self.ask(|reply| Cmd::Status { config, reply }).await
+        self.ask(|reply| Cmd::Status {
+            config,
+            with_agents: true,
+            reply,
+        })
+        .await
+    }
+
+    /// Like [`Rollouts::status`], with `agents` left empty: the counts only.
+    pub async fn summary(&self, config: &str) -> Result<RolloutView, RolloutCmdError> {
+        let config = config.to_string();
+        self.ask(|reply| Cmd::Status {
+            config,
+            with_agents: false,
+            reply,
+        })
+        .await
     }
 
     pub async fn list(&self) -> Result<Vec<RolloutView>, RolloutCmdError> {
@@ -294,11 +320,21 @@ impl Runner {
                 let r = self.steer(&config, how).await;
                 let _ = reply.send(r);
             }
-            Cmd::Status { config, reply } => {
+            Cmd::Status {
+                config,
+                with_agents,
+                reply,
+            } => {
                 let r = self
                     .active
                     .get(&config)
-                    .map(|a| RolloutView::of(&a.rollout))
+                    .map(|a| {
+                        if with_agents {
+                            RolloutView::of(&a.rollout)
+                        } else {
+                            RolloutView::summary_of(&a.rollout)
+                        }
+                    })
                     .ok_or(RolloutCmdError::NoRollout(config));
                 let _ = reply.send(r);
             }

@@ -1622,7 +1622,7 @@ mod tests {
     async fn health_events_say_what_changed_not_that_all_is_well_at_first() {
         let registry = spawn(RegistryConfig::default(), CancellationToken::new());
         let mut events = registry.subscribe();
-        let (outbox, _unread) = mpsc::channel(4);
+        let (outbox, _unread) = super::super::outbox::outbox(4);
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
         registry
             .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)

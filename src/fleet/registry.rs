@@ -196,6 +196,11 @@ pub struct RegistryHandle {
 }
 
 impl RegistryHandle {
+    /// Messages waiting in the registry's mailbox: how far behind it is.
+    pub fn backlog(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Agent messages handled since start (all agents, all kinds).
     pub fn messages_total(&self) -> u64 {
         self.messages.load(Ordering::Relaxed)

@@ -242,6 +242,11 @@ impl Admission {
         }
     }
 
+    /// Counts a newcomer turned away after its upgrade (the registry was too far behind).
+    pub fn count_deferred(&self) {
+        self.inner.deferred.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// When an agent told to go away (a shutdown) should come back: within the storm
     /// window, spread by its address.
     pub fn return_after(&self, remote: SocketAddr) -> Duration {

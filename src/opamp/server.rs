@@ -62,6 +62,9 @@ pub struct ListenerConfig {
     pub tls: bool,
     /// Connection budget and the pace at which new agents are taken on.
     pub admission: Admission,
+    /// A new WebSocket agent whose first message finds this many messages already waiting
+    /// for the registry is told UNAVAILABLE (with when to retry) and closed with 1013.
+    pub busy_backlog: usize,
 }
 
 impl Default for ListenerConfig {
@@ -74,6 +77,7 @@ impl Default for ListenerConfig {
             write_timeout: Duration::from_secs(10),
             tls: false,
             admission: Admission::default(),
+            busy_backlog: 3072,
         }
     }
 }
@@ -557,7 +561,19 @@ where
             .await;
         }
     };
+    let first = last_uid.is_none();
     *last_uid = Some(report.instance_uid);
+    // A newcomer arriving while the registry is far behind is asked to come back later
+    // rather than queued behind everyone else (a reconnect storm after a restart).
+    if first && l.registry.backlog() >= l.config.busy_backlog {
+        l.config.admission.count_deferred();
+        let err = ServerError::Unavailable {
+            message: "server busy taking on agents; retry later".into(),
+            retry_after: Some(l.config.admission.return_after(remote)),
+        };
+        let _ = send_error(l, *last_uid, err, ws, write_timeout).await;
+        return Step::Close(CloseCode::Again, "server busy; retry later".into());
+    }
     if let Some(held) = lease.as_deref()
         && l.registry.heartbeat(&held.lease, &report)
     {
@@ -657,5 +673,84 @@ mod tests {
             eprintln!("ws_session future: {size} bytes");
             assert!(size < 2048, "the idle session future grew to {size} bytes");
         });
+    }
+
+    /// With the registry "far behind" (threshold 0), a new WebSocket agent's first message
+    /// is answered UNAVAILABLE with when to retry, addressed to it, and the socket closes
+    /// with 1013 (try again later).
+    #[tokio::test]
+    async fn a_newcomer_meeting_a_busy_registry_is_told_when_to_retry() {
+        use futures_util::{SinkExt, StreamExt};
+        use prost::Message as _;
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+        use crate::opamp::proto;
+
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let registry = crate::fleet::registry::spawn(Default::default(), shutdown.clone());
+        let config = super::ListenerConfig {
+            secret: "s".into(),
+            busy_backlog: 0,
+            ..Default::default()
+        };
+        let admission = config.admission.clone();
+        let l = super::AgentListener::new(registry, config, shutdown.clone());
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let server = tokio::spawn(super::run(
+            tcp,
+            admission.clone(),
+            None,
+            l.router(),
+            shutdown.clone(),
+        ));
+        let mut req = format!("ws://{addr}/v1/opamp")
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("Authorization", "Secret-Key s".parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let uid = crate::fleet::AgentId::new_v7();
+        let hello = proto::AgentToServer {
+            instance_uid: uid.as_bytes().to_vec(),
+            capabilities: 1,
+            ..Default::default()
+        };
+        let mut frame = vec![0u8];
+        hello.encode(&mut frame).unwrap();
+        ws.send(Message::Binary(frame.into())).await.unwrap();
+
+        let (mut told, mut close) = (None, None);
+        while let Ok(Some(Ok(msg))) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await
+        {
+            match msg {
+                Message::Binary(data) => {
+                    told = Some(proto::ServerToAgent::decode(&data[1..]).unwrap());
+                }
+                Message::Close(frame) => {
+                    close = frame.map(|f| u16::from(f.code));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let told = told.expect("an answer before the close");
+        assert_eq!(told.instance_uid, uid.as_bytes().to_vec());
+        let err = told.error_response.expect("an error response");
+        assert_eq!(
+            err.r#type,
+            proto::ServerErrorResponseType::Unavailable as i32
+        );
+        let Some(proto::server_error_response::Details::RetryInfo(info)) = err.details else {
+            panic!("retry info");
+        };
+        let wait = std::time::Duration::from_nanos(info.retry_after_nanoseconds);
+        assert!((1..=5).contains(&wait.as_secs()), "{wait:?}");
+        assert_eq!(close, Some(1013));
+        assert_eq!(admission.stats().deferred_agents, 1);
+        shutdown.cancel();
+        let _ = server.await;
     }
 }

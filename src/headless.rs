@@ -1,5 +1,7 @@
 //! Headless mode: the same engine as the TUI, reporting through `tracing` instead of a
-//! screen — one line per agent connect/disconnect/health change and a periodic summary.
+//! screen — one line per agent connect/disconnect (the first 50 each second; the rest of that
+//! second as a count, so a restart's 19,000 reconnects do not flood the log), per health
+//! change, and a periodic summary.
 //! Configuration statuses are many (one per agent per push): each one that went well is
 //! logged at debug, failures at warn, and at info a count per configuration once a second.
 
@@ -41,6 +43,7 @@ pub async fn log_until_shutdown(rt: &Runtime, summary_every: Duration) {
     let mut summary = tokio::time::interval(summary_every);
     summary.tick().await;
     let mut statuses = StatusTally::default();
+    let mut comings = ComingsAndGoings::default();
     let mut tally_every = tokio::time::interval(Duration::from_secs(1));
     tally_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -48,7 +51,9 @@ pub async fn log_until_shutdown(rt: &Runtime, summary_every: Duration) {
             ev = events.recv() => match ev {
                 Ok(ev) => {
                     statuses.count(&ev.kind);
-                    log_event(&ev.kind);
+                    if comings.one_by_one(&ev.kind) {
+                        log_event(&ev.kind);
+                    }
                 }
                 Err(RecvError::Lagged(n)) => tracing::warn!(skipped = n, "event log fell behind"),
                 Err(RecvError::Closed) => return,
@@ -66,11 +71,63 @@ pub async fn log_until_shutdown(rt: &Runtime, summary_every: Duration) {
                     "fleet summary"
                 );
             }
-            _ = tally_every.tick() => statuses.flush(),
+            _ = tally_every.tick() => {
+                statuses.flush();
+                comings.flush();
+            }
             _ = rt.shutdown.cancelled() => {
                 statuses.flush();
+                comings.flush();
                 return;
             }
+        }
+    }
+}
+
+/// Connects and disconnects listed one by one in a second, before the rest of that second's
+/// are only counted: a restart brings thousands back at once.
+const ONE_BY_ONE_PER_SECOND: usize = 50;
+
+/// Agents coming and going: the first ones each second get a line each, the rest a count.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ComingsAndGoings {
+    listed: usize,
+    more_connected: usize,
+    more_disconnected: usize,
+}
+
+impl ComingsAndGoings {
+    /// Whether this event gets its own line (anything but a connect or disconnect does).
+    fn one_by_one(&mut self, kind: &EventKind) -> bool {
+        let connected = match kind {
+            EventKind::AgentConnected { .. } => true,
+            EventKind::AgentDisconnected { .. } => false,
+            _ => return true,
+        };
+        if self.listed < ONE_BY_ONE_PER_SECOND {
+            self.listed += 1;
+            return true;
+        }
+        if connected {
+            self.more_connected += 1;
+        } else {
+            self.more_disconnected += 1;
+        }
+        false
+    }
+
+    fn flush(&mut self) {
+        let ComingsAndGoings {
+            more_connected,
+            more_disconnected,
+            ..
+        } = std::mem::take(self);
+        if more_connected + more_disconnected > 0 {
+            tracing::info!(
+                more_connected,
+                more_disconnected,
+                "more agents connected and disconnected in the last second than are listed"
+            );
         }
     }
 }
@@ -204,6 +261,36 @@ mod tests {
             state,
             error: String::new(),
         }
+    }
+
+    #[test]
+    fn the_first_comings_and_goings_each_second_are_listed_the_rest_counted() {
+        let came = EventKind::AgentConnected {
+            id: AgentId([1; 16]),
+            name: "a".into(),
+            transport: crate::fleet::Transport::WebSocket,
+            remote_addr: None,
+            new: false,
+        };
+        let went = EventKind::AgentDisconnected {
+            id: AgentId([1; 16]),
+            name: "a".into(),
+            reason: crate::fleet::events::DisconnectReason::ConnectionClosed,
+        };
+        let mut c = ComingsAndGoings::default();
+        let listed = (0..ONE_BY_ONE_PER_SECOND + 30)
+            .filter(|_| c.one_by_one(&came))
+            .count();
+        assert_eq!(listed, ONE_BY_ONE_PER_SECOND);
+        assert!(!c.one_by_one(&went));
+        assert!(
+            c.one_by_one(&status("web", ApplyState::Failed)),
+            "other events always"
+        );
+        assert_eq!((c.more_connected, c.more_disconnected), (30, 1));
+        c.flush();
+        assert_eq!(c, ComingsAndGoings::default());
+        assert!(c.one_by_one(&came), "a new second lists again");
     }
 
     #[test]

@@ -5,14 +5,13 @@
 
 use std::sync::Arc;
 
-use fleetdeck::catalog::{ApplyResult, ApplyStatus};
 use fleetdeck::fleet::delivery::ConfigRef;
 use fleetdeck::rollout::plan::{AgentProgress, AgentStep, Progress};
 use fleetdeck::rollout::{RolloutOptions, RolloutStatus, RolloutView};
 use fleetdeck::tui::configs::ConfigsMsg;
 use fleetdeck::tui::seed;
 use fleetdeck::tui::svg::Defaults;
-use fleetdeck::tui::testing::{Screen, press, type_text};
+use fleetdeck::tui::testing::{Screen, press, save_as, type_text};
 use fleetdeck::tui::wizard::WizardMsg;
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
 
@@ -87,17 +86,7 @@ fn wizard_review_diff(a: &mut App) {
 
 fn wizard_rollout(a: &mut App) {
     wizard_to_review(a);
-    press(a, &["n"]);
-    type_text(a, "edge-otlp");
-    press(a, &["enter", "enter"]);
-    a.wizard_message(WizardMsg::Saved(ApplyResult {
-        kind: "Configuration".into(),
-        name: "edge-otlp".into(),
-        status: ApplyStatus::Created,
-        version: Some(1),
-        problems: Vec::new(),
-        note: None,
-    }));
+    save_as(a, "edge-otlp");
     press(
         a,
         &[

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use fleetdeck::catalog::{ApplyResult, ApplyStatus};
+use fleetdeck::catalog::ApplyStatus;
 use fleetdeck::pipeline::builder::FieldValue;
 use fleetdeck::pipeline::{Configuration, TypeKind};
 use fleetdeck::tui::seed;
-use fleetdeck::tui::testing::{press, type_text};
+use fleetdeck::tui::testing::{created, press, save_as, type_text};
 use fleetdeck::tui::wizard::{
     DiffWith, Mode, PushState, PushTargets, SaveState, Step, TargetMode, Wizard, WizardEffect,
     WizardMsg,
@@ -122,14 +122,7 @@ fn saving_names_the_configuration_and_asks_the_catalog() {
     // Pushing is refused until the catalog says it is saved.
     press(&mut a, &["n"]);
     assert_eq!(wiz(&a).step, Step::Save);
-    a.wizard_message(WizardMsg::Saved(ApplyResult {
-        kind: "Configuration".into(),
-        name: "edge-otlp".into(),
-        status: ApplyStatus::Created,
-        version: Some(1),
-        problems: Vec::new(),
-        note: None,
-    }));
+    a.wizard_message(WizardMsg::Saved(created("edge-otlp")));
     press(&mut a, &["n"]);
     assert_eq!(wiz(&a).step, Step::Push);
 }
@@ -490,17 +483,7 @@ fn e_hands_the_yaml_to_the_editor_and_checks_what_comes_back() {
 
 fn saved(a: &mut App) {
     build_otlp_pipeline(a);
-    press(a, &["n"]);
-    type_text(a, "edge-otlp");
-    press(a, &["enter", "enter"]);
-    a.wizard_message(WizardMsg::Saved(ApplyResult {
-        kind: "Configuration".into(),
-        name: "edge-otlp".into(),
-        status: ApplyStatus::Created,
-        version: Some(1),
-        problems: Vec::new(),
-        note: None,
-    }));
+    save_as(a, "edge-otlp");
     press(a, &["n"]);
 }
 

@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use fleetdeck::catalog::{ApplyResult, ApplyStatus};
 use fleetdeck::fleet::delivery::ConfigRef;
 use fleetdeck::rollout::plan::{AgentProgress, AgentStep, Progress};
 use fleetdeck::rollout::{RolloutOptions, RolloutStatus, RolloutView};
 use fleetdeck::tui::seed;
-use fleetdeck::tui::testing::{press, render_text, type_text};
+use fleetdeck::tui::testing::{press, render_text, save_as, type_text};
 use fleetdeck::tui::wizard::WizardMsg;
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
 
@@ -61,17 +60,7 @@ fn to_review(a: &mut App) {
 
 fn to_push(a: &mut App) {
     to_review(a);
-    press(a, &["n"]);
-    type_text(a, "edge-otlp");
-    press(a, &["enter", "enter"]);
-    a.wizard_message(WizardMsg::Saved(ApplyResult {
-        kind: "Configuration".into(),
-        name: "edge-otlp".into(),
-        status: ApplyStatus::Created,
-        version: Some(1),
-        problems: Vec::new(),
-        note: None,
-    }));
+    save_as(a, "edge-otlp");
     press(a, &["n"]);
 }
 

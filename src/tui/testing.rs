@@ -74,6 +74,27 @@ pub fn press(app: &mut App, keys: &[&str]) -> Vec<Effect> {
     effects
 }
 
+/// What the catalog answers when configuration `name` is stored for the first time.
+pub fn created(name: &str) -> crate::catalog::ApplyResult {
+    crate::catalog::ApplyResult {
+        kind: crate::catalog::CONFIGURATION.into(),
+        name: name.into(),
+        status: crate::catalog::ApplyStatus::Created,
+        version: Some(1),
+        problems: Vec::new(),
+        note: None,
+    }
+}
+
+/// From the builder's review: goes to the save step, names the configuration `name`, saves
+/// it and hands the builder the catalog's answer (a first version).
+pub fn save_as(app: &mut App, name: &str) {
+    press(app, &["n"]);
+    type_text(app, name);
+    press(app, &["enter", "enter"]);
+    app.wizard_message(super::wizard::WizardMsg::Saved(created(name)));
+}
+
 /// Types text into whatever input is open (filter or palette), one key per character.
 pub fn type_text(app: &mut App, text: &str) {
     for c in text.chars() {

@@ -37,8 +37,13 @@ pub fn banner(settings: &Settings, rt: &Runtime) {
 }
 
 /// Logs fleet events and a summary every `summary_every` until the runtime shuts down.
-pub async fn log_until_shutdown(rt: &Runtime, summary_every: Duration) {
-    let mut events = rt.registry.subscribe();
+/// `events` is subscribed before the banner is logged, so nothing that happens once
+/// someone has read the banner (an agent connecting, a limit reached) goes unlogged.
+pub async fn log_until_shutdown(
+    rt: &Runtime,
+    mut events: tokio::sync::broadcast::Receiver<crate::fleet::FleetEvent>,
+    summary_every: Duration,
+) {
     let snapshot = rt.registry.snapshot();
     let mut summary = tokio::time::interval(summary_every);
     summary.tick().await;

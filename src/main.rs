@@ -80,6 +80,7 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         // the banner appears still shuts down cleanly instead of killing the process.
         let signals = ShutdownSignals::install();
         let rt = Runtime::start(&settings).await?;
+        let events = rt.registry.subscribe();
         if headless {
             fleetdeck::headless::banner(&settings, &rt);
         }
@@ -96,9 +97,10 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
             stop.cancel();
         });
         let ui = if headless {
-            fleetdeck::headless::log_until_shutdown(&rt, Duration::from_secs(30)).await;
+            fleetdeck::headless::log_until_shutdown(&rt, events, Duration::from_secs(30)).await;
             Ok(())
         } else {
+            drop(events);
             run_tui(&rt, &settings).await
         };
         rt.shutdown.cancel();

@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use fleetdeck::fleet::AgentId;
 use fleetdeck::fleet::snapshot::{AgentView, FleetSnapshot};
 use fleetdeck::fleet::telemetry::{Resolution, Series, TelemetryStore};
+use fleetdeck::opamp::ws::{Inbound, Incoming};
 use fleetdeck::opamp::{body, codec, frame};
 use fleetdeck::otlp::OtlpStats;
 use fleetdeck::otlp::ingest::{self, Sender};
@@ -35,6 +36,54 @@ pub fn ws_payload(data: &[u8]) {
         // The domain report is what the registry keeps and shows: it must format.
         let _ = format!("{} {report:?}", report.instance_uid);
     }
+}
+
+/// The message limit the WebSocket reader is fuzzed with: small, so it is reachable.
+pub const WS_LIMIT: usize = 16 * 1024;
+
+/// Bytes off an agent's socket, through the WebSocket frame reader. The first byte sets
+/// how the rest arrives (in pieces of 1 to 256 bytes): whatever the pieces, the messages
+/// that come out, and the error that ends them, must be the same as when all arrives at
+/// once. Each binary message then goes through [`ws_payload`].
+pub fn ws_frames(data: &[u8]) {
+    let Some((&piece, data)) = data.split_first() else {
+        return;
+    };
+    let whole = read_frames(&[data]);
+    let pieces: Vec<&[u8]> = data.chunks(usize::from(piece) + 1).collect();
+    let piecemeal = read_frames(&pieces);
+    assert_eq!(
+        whole, piecemeal,
+        "the messages depend on how the bytes arrived"
+    );
+    for incoming in &whole.0 {
+        match incoming {
+            Incoming::Binary(m) => {
+                assert!(m.len() <= WS_LIMIT, "a message over the limit came through");
+                ws_payload(m);
+            }
+            Incoming::Ping(p) => assert!(p.len() <= 125, "an oversized ping came through"),
+            Incoming::Text(n) => assert!(*n <= WS_LIMIT, "a text over the limit came through"),
+            Incoming::Close(_) => {}
+        }
+    }
+}
+
+/// The messages read from `pieces`, and the error that stopped the reading, if any.
+fn read_frames(pieces: &[&[u8]]) -> (Vec<Incoming>, Option<String>) {
+    let mut inbound = Inbound::new(WS_LIMIT);
+    let mut out = Vec::new();
+    for piece in pieces {
+        inbound.push(piece);
+        loop {
+            match inbound.next_message() {
+                Ok(Some(incoming)) => out.push(incoming),
+                Ok(None) => break,
+                Err(e) => return (out, Some(e.to_string())),
+            }
+        }
+    }
+    (out, None)
 }
 
 /// A plain-HTTP OpAMP body: gzip-inflated under a limit (when it is gzip), then decoded.

@@ -36,6 +36,11 @@ fn replay(target: &str, run: fn(&[u8])) -> usize {
 }
 
 #[test]
+fn websocket_frame_corpus_replays_cleanly() {
+    assert!(replay("ws_frames", harness::ws_frames) >= 3);
+}
+
+#[test]
 fn websocket_payload_corpus_replays_cleanly() {
     assert!(replay("ws_payload", harness::ws_payload) >= 3);
 }

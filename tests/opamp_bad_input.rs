@@ -260,3 +260,121 @@ async fn agent_limit_refuses_newcomers_with_retry_after() {
     }
     server.rt.stop().await;
 }
+
+/// The next frame that is not an OpAMP message (a pong or a close), within 5 s.
+async fn next_control(ws: &mut Ws) -> Message {
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("connection open")
+            .expect("a frame");
+        if !matches!(msg, Message::Binary(_)) {
+            return msg;
+        }
+    }
+}
+
+#[tokio::test]
+async fn pings_fragmented_messages_and_closes_are_handled_as_rfc_6455_says() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
+
+    let server = TestServer::start().await;
+    let mut ws = ws_agent(&server).await;
+
+    ws.send(Message::Ping(b"still there?".to_vec().into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_control(&mut ws).await,
+        Message::Pong(b"still there?".to_vec().into())
+    );
+
+    // One OpAMP message sent in three fragments, with a ping between two of them.
+    let uid = AgentId::new_v7();
+    let mut bytes = vec![0u8];
+    let mut m = message(uid, 0);
+    m.agent_description = Some(description("otelcol", "pieces"));
+    m.encode(&mut bytes).unwrap();
+    let (first, rest) = bytes.split_at(3);
+    let (second, third) = rest.split_at(rest.len() / 2);
+    let binary = OpCode::Data(Data::Binary);
+    let more = OpCode::Data(Data::Continue);
+    for frame in [
+        Message::Frame(Frame::message(first.to_vec(), binary, false)),
+        Message::Ping(b"mid".to_vec().into()),
+        Message::Frame(Frame::message(second.to_vec(), more, false)),
+        Message::Frame(Frame::message(third.to_vec(), more, true)),
+    ] {
+        ws.send(frame).await.unwrap();
+    }
+    let reply = ws_recv(&mut ws).await;
+    assert_eq!(reply.instance_uid, uid.as_bytes().to_vec());
+    assert!(reply.error_response.is_none(), "{reply:?}");
+    let mut listed = None;
+    for _ in 0..50 {
+        let snapshot = server.rt.registry.snapshot().borrow().clone();
+        listed = snapshot.get(&uid).map(|a| a.name.to_string());
+        if listed.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed.as_deref(), Some("pieces"));
+
+    // The agent's close is answered with a close carrying its code.
+    ws.send(Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    })))
+    .await
+    .unwrap();
+    let Message::Close(Some(answer)) = next_control(&mut ws).await else {
+        panic!("a close with a code");
+    };
+    assert_eq!(answer.code, CloseCode::Normal);
+    server.rt.stop().await;
+}
+
+/// A client whose frames are not masked breaks the protocol: it is closed with 1002, and
+/// told why (read off the wire: no client library sends such frames).
+#[tokio::test]
+async fn an_unmasked_client_frame_is_closed_with_1002() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start().await;
+    let mut calm = Bystander::join(&server).await;
+    let addr = server
+        .ws_url()
+        .trim_start_matches("ws://")
+        .replace("/v1/opamp", "");
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "GET /v1/opamp HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Secret-Key {SECRET}\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tcp.read_u8().await.unwrap());
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    // A binary frame holding one byte (an empty OpAMP message), without a mask.
+    tcp.write_all(&[0x82, 0x01, 0x00]).await.unwrap();
+    let mut answer = vec![0u8; 2];
+    tcp.read_exact(&mut answer).await.unwrap();
+    assert_eq!(answer[0], 0x88, "a close frame: {answer:02x?}");
+    let mut payload = vec![0u8; usize::from(answer[1])];
+    tcp.read_exact(&mut payload).await.unwrap();
+    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1002);
+    let reason = String::from_utf8_lossy(&payload[2..]);
+    assert!(reason.contains("masked"), "{reason}");
+    calm.still_served().await;
+    server.rt.stop().await;
+}

@@ -16,3 +16,4 @@ pub mod body;
 pub mod codec;
 pub mod frame;
 pub mod server;
+pub mod ws;

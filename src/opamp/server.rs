@@ -18,14 +18,9 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use prost::Message as _;
 use tokio::net::TcpListener;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -34,6 +29,7 @@ use super::auth::agent_authorized;
 use super::body::{BodyError, accepts_gzip, gzip, read_limited};
 use super::codec::{self, DecodeError};
 use super::frame;
+use super::ws::{self, Incoming, WebSocket, WsError, close};
 use crate::fleet::AgentId;
 use crate::fleet::heartbeat::Lease;
 use crate::fleet::outbound::ServerError;
@@ -387,43 +383,27 @@ fn ws_upgrade(
         .unwrap_or_else(|e| plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
-/// Small buffers: most OpAMP messages are heartbeats of a few dozen bytes, and thousands
-/// of idle connections must stay cheap. Larger messages grow the buffer as needed.
-fn ws_config(max_message_size: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .write_buffer_size(0)
-        .max_write_buffer_size(max_message_size.saturating_mul(2).max(1 << 20))
-        .max_message_size(Some(max_message_size))
-        .max_frame_size(Some(max_message_size))
-}
-
 /// Unsolicited messages (a configuration, a restart) queued for one agent before the
 /// registry waits for it to read them.
 const OUTBOX_CAPACITY: usize = 4;
 
+#[derive(PartialEq, Eq)]
 enum Step {
     Continue,
-    Close(CloseCode, String),
+    Close(u16, String),
     Stop,
 }
 
+// Everything the loop does besides waiting is boxed: the per-message work (and its write
+// timers) would otherwise make every idle connection's task as large as its busiest moment.
 async fn ws_session<S>(l: AgentListener, conn: u64, remote: SocketAddr, endpoint: Arc<str>, io: S)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let mut ws = WebSocketStream::from_raw_socket(
-        io,
-        Role::Server,
-        Some(ws_config(l.config.max_message_size)),
-    )
-    .await;
+    let mut ws = WebSocket::new(io, l.config.max_message_size);
     let (outbox_tx, mut outbox) = outbox(OUTBOX_CAPACITY);
-    if l.registry
-        .open_ws(conn, remote, endpoint, outbox_tx)
-        .await
-        .is_err()
-    {
+    let opened = Box::pin(l.registry.open_ws(conn, remote, endpoint, outbox_tx)).await;
+    if opened.is_err() {
         return;
     }
     // The uid this connection speaks for, used to address errors about undecodable frames.
@@ -433,27 +413,32 @@ where
     let write_timeout = l.config.write_timeout;
     loop {
         let step = tokio::select! {
-            incoming = ws.next() => match incoming {
-                None => Step::Stop,
-                Some(Ok(Message::Binary(data))) => {
-                    // Boxed: the per-message work would otherwise make every idle
-                    // connection's task as large as its busiest moment.
+            incoming = ws.recv() => match incoming {
+                Ok(Incoming::Binary(data)) => {
                     let session = Session { l: &l, conn, remote, last_uid: &mut last_uid, lease: &mut lease };
                     Box::pin(on_binary(session, &data, &mut ws, write_timeout)).await
                 }
-                Some(Ok(Message::Text(_))) => {
+                Ok(Incoming::Text(_)) => {
                     tracing::warn!(%remote, "text WebSocket frame ignored: OpAMP uses binary frames");
                     let err = ServerError::BadRequest(
                         "text frames are not OpAMP messages: send binary frames".into(),
                     );
                     Box::pin(send_error(&l, last_uid, err, &mut ws, write_timeout)).await
                 }
-                // tungstenite answers pings and close frames itself.
-                Some(Ok(_)) => Step::Continue,
-                Some(Err(e)) => ws_error(remote, e),
+                Ok(Incoming::Ping(payload)) => {
+                    Box::pin(send_frame(&mut ws, &ws::pong_frame(&payload), write_timeout)).await
+                }
+                Ok(Incoming::Close(code)) => {
+                    // The agent is leaving: answer its close (with its own code) and go.
+                    let code = code.unwrap_or(close::NORMAL);
+                    let _ = Box::pin(send_frame(&mut ws, &ws::close_frame(code, ""), write_timeout)).await;
+                    Step::Stop
+                }
+                Err(e) => ws_error(remote, e),
             },
             push = outbox.recv() => {
-                Box::pin(send_frame(&mut ws, codec::encode_ws(&push).into(), write_timeout)).await
+                let frame = ws::binary_frame(&codec::encode_ws(&push));
+                Box::pin(send_frame(&mut ws, &frame, write_timeout)).await
             }
             _ = l.shutdown.cancelled() => {
                 Box::pin(say_when_to_return(&l, remote, last_uid, &mut ws, write_timeout)).await
@@ -463,37 +448,40 @@ where
             Step::Continue => {}
             Step::Stop => break,
             Step::Close(code, reason) => {
-                let frame = CloseFrame {
-                    code,
-                    reason: reason.into(),
-                };
-                let _ = tokio::time::timeout(write_timeout, ws.close(Some(frame))).await;
-                // Give the agent a moment to answer the close before the socket drops.
-                let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                    while let Some(Ok(_)) = ws.next().await {}
-                })
-                .await;
+                Box::pin(close_politely(&mut ws, code, &reason, write_timeout)).await;
                 break;
             }
         }
     }
-    l.registry.closed_ws(conn).await;
+    Box::pin(l.registry.closed_ws(conn)).await;
 }
 
-fn ws_error(remote: SocketAddr, e: tokio_tungstenite::tungstenite::Error) -> Step {
-    use tokio_tungstenite::tungstenite::Error;
-    match e {
-        Error::Capacity(c) => {
-            tracing::warn!(%remote, error = %c, "OpAMP message over the size limit; closing with 1009");
-            Step::Close(CloseCode::Size, format!("message too big: {c}"))
+/// Sends our close and gives the agent a moment to answer it before the socket drops.
+async fn close_politely<S>(ws: &mut WebSocket<S>, code: u16, reason: &str, write_timeout: Duration)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if send_frame(ws, &ws::close_frame(code, reason), write_timeout).await == Step::Stop {
+        return;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Ok(incoming) = ws.recv().await {
+            if matches!(incoming, Incoming::Close(_)) {
+                break;
+            }
         }
-        Error::ConnectionClosed | Error::AlreadyClosed => Step::Stop,
-        Error::Protocol(p) => {
-            tracing::warn!(%remote, error = %p, "WebSocket protocol error; closing");
-            Step::Close(CloseCode::Protocol, p.to_string())
+    })
+    .await;
+}
+
+fn ws_error(remote: SocketAddr, e: WsError) -> Step {
+    match e.close_code() {
+        Some(code) => {
+            tracing::warn!(%remote, error = %e, code, "closing an agent's WebSocket");
+            Step::Close(code, e.to_string())
         }
-        other => {
-            tracing::debug!(%remote, error = %other, "WebSocket connection ended");
+        None => {
+            tracing::debug!(%remote, error = %e, "WebSocket connection ended");
             Step::Stop
         }
     }
@@ -502,7 +490,8 @@ fn ws_error(remote: SocketAddr, e: tokio_tungstenite::tungstenite::Error) -> Ste
 /// A heartbeat lease from the registry and the acknowledgement that goes with it.
 struct Leased {
     lease: Arc<Lease>,
-    ack: bytes::Bytes,
+    /// The whole WebSocket frame, written as it is to each heartbeat.
+    ack: Vec<u8>,
 }
 
 /// What one message's handling needs of its session.
@@ -517,7 +506,7 @@ struct Session<'a> {
 async fn on_binary<S>(
     session: Session<'_>,
     data: &[u8],
-    ws: &mut WebSocketStream<S>,
+    ws: &mut WebSocket<S>,
     write_timeout: Duration,
 ) -> Step
 where
@@ -572,25 +561,23 @@ where
             retry_after: Some(l.config.admission.return_after(remote)),
         };
         let _ = send_error(l, *last_uid, err, ws, write_timeout).await;
-        return Step::Close(CloseCode::Again, "server busy; retry later".into());
+        return Step::Close(close::TRY_AGAIN_LATER, "server busy; retry later".into());
     }
     if let Some(held) = lease.as_deref()
         && l.registry.heartbeat(&held.lease, &report)
     {
-        return send_frame(ws, held.ack.clone(), write_timeout).await;
+        return send_frame(ws, &held.ack, write_timeout).await;
     }
     match l.registry.report_ws(conn, report).await {
         Ok(answer) => {
-            let frame = bytes::Bytes::from(codec::encode_ws(&answer.reply));
-            *lease = answer.lease.map(|lease| {
-                Box::new(Leased {
-                    lease,
-                    ack: frame.clone(),
-                })
-            });
-            send_frame(ws, frame, write_timeout).await
+            let frame = ws::binary_frame(&codec::encode_ws(&answer.reply));
+            let step = send_frame(ws, &frame, write_timeout).await;
+            *lease = answer
+                .lease
+                .map(|lease| Box::new(Leased { lease, ack: frame }));
+            step
         }
-        Err(_) => Step::Close(CloseCode::Away, "server shutting down".into()),
+        Err(_) => Step::Close(close::GOING_AWAY, "server shutting down".into()),
     }
 }
 
@@ -600,7 +587,7 @@ async fn say_when_to_return<S>(
     l: &AgentListener,
     remote: SocketAddr,
     uid: Option<AgentId>,
-    ws: &mut WebSocketStream<S>,
+    ws: &mut WebSocket<S>,
     write_timeout: Duration,
 ) -> Step
 where
@@ -611,14 +598,14 @@ where
         retry_after: Some(l.config.admission.return_after(remote)),
     };
     let _ = send_error(l, uid, err, ws, write_timeout).await;
-    Step::Close(CloseCode::Away, "server shutting down".into())
+    Step::Close(close::GOING_AWAY, "server shutting down".into())
 }
 
 async fn send_error<S>(
     l: &AgentListener,
     uid: Option<AgentId>,
     err: ServerError,
-    ws: &mut WebSocketStream<S>,
+    ws: &mut WebSocket<S>,
     write_timeout: Duration,
 ) -> Step
 where
@@ -628,21 +615,17 @@ where
     if let Some(uid) = uid {
         msg.instance_uid = uid.as_bytes().to_vec();
     }
-    let bytes = frame::encode_ws_frame(msg.encoded_len(), |out| {
+    let payload = frame::encode_ws_frame(msg.encoded_len(), |out| {
         let _ = msg.encode(out);
     });
-    send_frame(ws, bytes.into(), write_timeout).await
+    send_frame(ws, &ws::binary_frame(&payload), write_timeout).await
 }
 
-async fn send_frame<S>(
-    ws: &mut WebSocketStream<S>,
-    bytes: bytes::Bytes,
-    write_timeout: Duration,
-) -> Step
+async fn send_frame<S>(ws: &mut WebSocket<S>, frame: &[u8], write_timeout: Duration) -> Step
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    match tokio::time::timeout(write_timeout, ws.send(Message::Binary(bytes))).await {
+    match tokio::time::timeout(write_timeout, ws.send(frame)).await {
         Ok(Ok(())) => Step::Continue,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "WebSocket write failed");

@@ -99,6 +99,26 @@ fn agent_messages() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// A frame as a client sends it: masked, with the shortest length form.
+fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x5A, 0x13, 0xC7, 0x08];
+    let mut out = vec![b0];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= 0xFFFF => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
     fs::create_dir_all(dir).expect("corpus dir");
     fs::write(dir.join(name), bytes).expect("corpus file");
@@ -111,6 +131,17 @@ fn main() {
         framed.extend_from_slice(&msg);
         write(&root.join("ws_payload"), name, &framed);
         write(&root.join("ws_payload"), &format!("{name}-legacy"), &msg);
+        // As it comes off the socket: a masked frame, then the same in three fragments with
+        // a ping between them; the first byte is how the fuzz target splits the input.
+        let mut wire = vec![7];
+        wire.extend(client_frame(0x82, &framed));
+        let third = framed.len() / 3;
+        wire.extend(client_frame(0x02, &framed[..third]));
+        wire.extend(client_frame(0x89, b"ping"));
+        wire.extend(client_frame(0x00, &framed[third..2 * third]));
+        wire.extend(client_frame(0x80, &framed[2 * third..]));
+        wire.extend(client_frame(0x88, &[0x03, 0xE8]));
+        write(&root.join("ws_frames"), name, &wire);
         write(&root.join("http_body"), name, &msg);
         write(&root.join("http_body"), &format!("{name}.gz"), &gzip(&msg));
     }

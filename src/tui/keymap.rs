@@ -490,6 +490,34 @@ mod tests {
     }
 
     #[test]
+    fn every_builder_action_has_a_key_a_name_and_a_help_line() {
+        let map = Keymap::default();
+        for w in WizardAction::ALL {
+            let a = Action::Wizard(w);
+            assert!(map.key_for(a).is_some(), "{a:?} has no key");
+            assert_eq!(Action::from_name(a.name()), Some(a), "{a:?} name");
+            assert!(!a.description().is_empty());
+        }
+        let help = map.sections(&[Context::WizardForm]);
+        assert!(
+            help[0]
+                .1
+                .contains(&("p".to_string(), "add a processor to the source shown")),
+            "{help:?}"
+        );
+        // Rebinding a builder key by its action name works like any other.
+        let table: toml::Table =
+            toml::from_str(r#"wizard_add_source_processor = "P""#).unwrap_or_default();
+        let map = Keymap::with_overrides(&table, "fleetdeck.toml");
+        assert!(map.warnings.is_empty(), "{:?}", map.warnings);
+        assert_eq!(
+            map.lookup(&[Context::WizardForm], KeyChord::ch('P')),
+            Some(Action::Wizard(WizardAction::AddSourceProcessor))
+        );
+        assert_eq!(map.lookup(&[Context::WizardForm], KeyChord::ch('p')), None);
+    }
+
+    #[test]
     fn overrides_replace_keys_and_bad_entries_become_warnings() {
         let table: toml::Table = toml::from_str(
             r#"

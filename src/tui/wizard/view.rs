@@ -369,7 +369,7 @@ fn source_processors_note(w: &Wizard) -> String {
     let label = w.draft.source_labels().get(i).cloned().unwrap_or_default();
     match w.attached_focus {
         Some(k) => format!(
-            " processor {} of {} on {label}: runs only on this source's data, before step 3's · {} reorders",
+            " processor {} of {} on {label}: runs only on this source's data · {} reorders",
             k + 1,
             list.len(),
             pair_keys(w, WizardAction::MoveUp, WizardAction::MoveDown)

@@ -429,3 +429,29 @@ fn builder_keys_follow_the_keymap_and_the_footer_shows_them() {
     press(&mut a, &["enter"]);
     assert_eq!(wiz(&a).attached_of(0).len(), 1);
 }
+
+#[test]
+fn a_source_processor_of_an_unknown_type_is_kept_shown_and_removable() {
+    let text = "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: odd\nspec:\n  sources:\n    - type: otlp\n      processors:\n        - type: nonesuch\n          parameters: {x: 1}\n  destinations:\n    - type: otlphttp\n      parameters: {endpoint: \"https://c:4318\"}\n";
+    let cfg: Configuration = serde_norway::from_str(text).expect("parses");
+    let mut a = app();
+    press(&mut a, &[":"]);
+    type_text(&mut a, "edit odd");
+    press(&mut a, &["enter"]);
+    a.wizard_message(WizardMsg::Loaded {
+        configs: vec![("odd".into(), 1, cfg.clone())],
+        destinations: Vec::<Destination>::new(),
+        edit: Some(Ok((1, Box::new(cfg.clone())))),
+    });
+    press(&mut a, &["n", "n", "n", "n"]);
+    let problems = wiz(&a).review.problems.join("\n");
+    assert!(problems.contains("nonesuch"), "{problems}");
+    press(&mut a, &["b", "b", "b", "tab"]);
+    let screen = render_text(&a);
+    assert!(screen.contains("1.1 nonesuch (unknown type)"), "{screen}");
+    assert!(screen.contains("kept as written"), "{screen}");
+    press(&mut a, &["x"]);
+    assert!(wiz(&a).attached_of(0).is_empty());
+    press(&mut a, &["n", "n", "n"]);
+    assert!(yaml(&a).contains("otlp/source0"));
+}

@@ -98,6 +98,21 @@ fn step2_form_with_inline_error_and_advanced_fields() {
 }
 
 #[test]
+fn step2_processor_attached_to_a_source() {
+    check("wizard_source_processor", |a| {
+        press(a, &["n", "/"]);
+        type_text(a, "otlp");
+        press(a, &["enter", "space", "n", "p"]);
+        type_text(a, "batch");
+        press(a, &["enter", "p"]);
+        type_text(a, "memory_limiter");
+        press(a, &["enter", "K", "j", "enter", "ctrl+u"]);
+        type_text(a, "2x");
+        press(a, &["enter"]);
+    });
+}
+
+#[test]
 fn step3_processors_adding() {
     check("wizard_processors_add", |a| {
         press(a, &["n", "space", "n", "n", "a"]);

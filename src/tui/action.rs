@@ -34,6 +34,118 @@ impl SortKey {
     }
 }
 
+/// What a key means in the pipeline builder. Only the builder acts on these; they are
+/// in the keymap (contexts `Wizard` and `WizardForm`) so its footer and the help come
+/// from the same table as the keys, and users can rebind them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WizardAction {
+    /// The next step (when the current one allows it).
+    NextStep,
+    PrevStep,
+    /// Leave the builder (asking first when something would be lost).
+    Close,
+    /// Edit the field under the cursor: a text editor, a pick list or a toggle.
+    Edit,
+    Toggle,
+    PrevValue,
+    NextValue,
+    /// The next form of the step: component, or a processor attached to a source.
+    NextPart,
+    PrevPart,
+    /// Add a processor or destination (steps 3 and 4).
+    Add,
+    /// Attach a processor to the source shown (step 2).
+    AddSourceProcessor,
+    Rename,
+    Remove,
+    MoveUp,
+    MoveDown,
+    Advanced,
+}
+
+impl WizardAction {
+    pub const ALL: [WizardAction; 16] = [
+        WizardAction::NextStep,
+        WizardAction::PrevStep,
+        WizardAction::Close,
+        WizardAction::Edit,
+        WizardAction::Toggle,
+        WizardAction::PrevValue,
+        WizardAction::NextValue,
+        WizardAction::NextPart,
+        WizardAction::PrevPart,
+        WizardAction::Add,
+        WizardAction::AddSourceProcessor,
+        WizardAction::Rename,
+        WizardAction::Remove,
+        WizardAction::MoveUp,
+        WizardAction::MoveDown,
+        WizardAction::Advanced,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            WizardAction::NextStep => "wizard_next",
+            WizardAction::PrevStep => "wizard_back",
+            WizardAction::Close => "wizard_close",
+            WizardAction::Edit => "wizard_edit",
+            WizardAction::Toggle => "wizard_toggle",
+            WizardAction::PrevValue => "wizard_prev_value",
+            WizardAction::NextValue => "wizard_next_value",
+            WizardAction::NextPart => "wizard_next_part",
+            WizardAction::PrevPart => "wizard_prev_part",
+            WizardAction::Add => "wizard_add",
+            WizardAction::AddSourceProcessor => "wizard_add_source_processor",
+            WizardAction::Rename => "wizard_rename",
+            WizardAction::Remove => "wizard_remove",
+            WizardAction::MoveUp => "wizard_move_up",
+            WizardAction::MoveDown => "wizard_move_down",
+            WizardAction::Advanced => "wizard_advanced",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            WizardAction::NextStep => "next step",
+            WizardAction::PrevStep => "previous step",
+            WizardAction::Close => "close the builder (asks before discarding)",
+            WizardAction::Edit => "edit the field (text, pick list or toggle)",
+            WizardAction::Toggle => "toggle a yes/no field, next value of a choice",
+            WizardAction::PrevValue => "previous value of a choice",
+            WizardAction::NextValue => "next value of a choice",
+            WizardAction::NextPart => "next form (in step 2 also each source's processors)",
+            WizardAction::PrevPart => "previous form",
+            WizardAction::Add => "add a processor or destination",
+            WizardAction::AddSourceProcessor => "add a processor to the source shown",
+            WizardAction::Rename => "name the source or destination shown",
+            WizardAction::Remove => "remove what is shown",
+            WizardAction::MoveUp => "move what is shown earlier",
+            WizardAction::MoveDown => "move what is shown later",
+            WizardAction::Advanced => "show / fold advanced parameters",
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            WizardAction::NextStep => "next",
+            WizardAction::PrevStep => "back",
+            WizardAction::Close => "close",
+            WizardAction::Edit => "edit",
+            WizardAction::Toggle => "toggle",
+            WizardAction::PrevValue => "prev value",
+            WizardAction::NextValue => "next value",
+            WizardAction::NextPart => "next part",
+            WizardAction::PrevPart => "prev part",
+            WizardAction::Add => "add",
+            WizardAction::AddSourceProcessor => "add processor",
+            WizardAction::Rename => "name",
+            WizardAction::Remove => "remove",
+            WizardAction::MoveUp | WizardAction::MoveDown => "reorder",
+            WizardAction::Advanced => "advanced",
+        }
+    }
+}
+
 /// A user intent, independent of the key that produced it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -80,11 +192,13 @@ pub enum Action {
     ResumeRollout,
     CancelRollout,
     RollbackRollout,
+    /// A key of the pipeline builder (handled by the builder, never by `App::apply`).
+    Wizard(WizardAction),
 }
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 42] = [
+    pub const ALL: [Action; 58] = [
         Action::Help,
         Action::Palette,
         Action::Back,
@@ -127,6 +241,22 @@ impl Action {
         Action::ResumeRollout,
         Action::CancelRollout,
         Action::RollbackRollout,
+        Action::Wizard(WizardAction::ALL[0]),
+        Action::Wizard(WizardAction::ALL[1]),
+        Action::Wizard(WizardAction::ALL[2]),
+        Action::Wizard(WizardAction::ALL[3]),
+        Action::Wizard(WizardAction::ALL[4]),
+        Action::Wizard(WizardAction::ALL[5]),
+        Action::Wizard(WizardAction::ALL[6]),
+        Action::Wizard(WizardAction::ALL[7]),
+        Action::Wizard(WizardAction::ALL[8]),
+        Action::Wizard(WizardAction::ALL[9]),
+        Action::Wizard(WizardAction::ALL[10]),
+        Action::Wizard(WizardAction::ALL[11]),
+        Action::Wizard(WizardAction::ALL[12]),
+        Action::Wizard(WizardAction::ALL[13]),
+        Action::Wizard(WizardAction::ALL[14]),
+        Action::Wizard(WizardAction::ALL[15]),
     ];
 
     /// The name used in the `[keymap]` table of the settings file.
@@ -175,6 +305,7 @@ impl Action {
             Action::ResumeRollout => "resume_rollout",
             Action::CancelRollout => "cancel_rollout",
             Action::RollbackRollout => "rollback_rollout",
+            Action::Wizard(w) => w.name(),
         }
     }
 
@@ -228,6 +359,7 @@ impl Action {
             Action::ResumeRollout => "resume a paused or halted rollout",
             Action::CancelRollout => "cancel the rollout",
             Action::RollbackRollout => "roll the rollout back",
+            Action::Wizard(w) => w.description(),
         }
     }
 
@@ -253,6 +385,7 @@ impl Action {
             Action::ResumeRollout => "resume",
             Action::CancelRollout => "cancel",
             Action::RollbackRollout => "rollback",
+            Action::Wizard(w) => w.hint(),
             other => other.name(),
         }
     }

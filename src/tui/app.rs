@@ -632,6 +632,8 @@ impl App {
             Action::CancelRollout => return self.steer(configs::Steer::Cancel),
             Action::RollbackRollout => return self.steer(configs::Steer::Rollback),
             Action::Filter => {}
+            // The builder takes its keys itself (`wizard_key`), before the keymap.
+            Action::Wizard(_) => {}
         }
         std::mem::take(&mut self.pending)
     }

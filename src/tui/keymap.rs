@@ -7,7 +7,7 @@ use std::fmt;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::action::{Action, SortKey};
+use super::action::{Action, SortKey, WizardAction};
 
 /// Where a binding applies. A view looks keys up in its own contexts first, then in
 /// `List` (if it is a list) and finally `Global`.
@@ -22,6 +22,10 @@ pub enum Context {
     Detail,
     /// The configurations list and a configuration's detail.
     Configs,
+    /// Every step of the pipeline builder.
+    Wizard,
+    /// The builder's form steps (sources' forms, processors, destinations).
+    WizardForm,
 }
 
 impl Context {
@@ -33,6 +37,8 @@ impl Context {
             Context::Agents => "Agents",
             Context::Detail => "Agent detail",
             Context::Configs => "Configurations",
+            Context::Wizard => "Pipeline builder",
+            Context::WizardForm => "Pipeline builder forms",
         }
     }
 }
@@ -214,6 +220,10 @@ impl Default for Keymap {
             hint,
         };
         let sort = |key, c| b(C::Agents, A::SortBy(key), &[K::ch(c)], false);
+        use WizardAction as W;
+        let wiz = |action, keys: &[KeyChord]| b(C::Wizard, A::Wizard(action), keys, true);
+        let form =
+            |action, keys: &[KeyChord], hint| b(C::WizardForm, A::Wizard(action), keys, hint);
         Keymap {
             bindings: vec![
                 b(C::Global, A::Help, &[K::ch('?')], true),
@@ -286,6 +296,26 @@ impl Default for Keymap {
                 b(C::Configs, A::ResumeRollout, &[K::ch('r')], false),
                 b(C::Configs, A::CancelRollout, &[K::ch('c')], false),
                 b(C::Configs, A::RollbackRollout, &[K::ch('R')], false),
+                wiz(W::NextStep, &[K::ch('n')]),
+                wiz(W::PrevStep, &[K::ch('b')]),
+                wiz(W::Close, &[K::plain(KeyCode::Esc), K::ch('q')]),
+                form(W::Edit, &[K::plain(KeyCode::Enter), K::ch('e')], true),
+                form(W::Toggle, &[K::ch(' ')], true),
+                form(W::PrevValue, &[K::ch('h'), K::plain(KeyCode::Left)], false),
+                form(W::NextValue, &[K::ch('l'), K::plain(KeyCode::Right)], false),
+                form(W::NextPart, &[K::plain(KeyCode::Tab), K::ch(']')], true),
+                form(
+                    W::PrevPart,
+                    &[K::plain(KeyCode::BackTab), K::ch('[')],
+                    false,
+                ),
+                form(W::Add, &[K::ch('a')], true),
+                form(W::AddSourceProcessor, &[K::ch('p')], true),
+                form(W::Rename, &[K::ch('r')], true),
+                form(W::Remove, &[K::ch('x'), K::plain(KeyCode::Delete)], true),
+                form(W::MoveUp, &[K::ch('K')], true),
+                form(W::MoveDown, &[K::ch('J')], true),
+                form(W::Advanced, &[K::ch('A')], true),
                 b(
                     C::Detail,
                     A::NextSection,
@@ -457,6 +487,34 @@ mod tests {
             map.lookup(&[Context::Agents, Context::List, Context::Global], tab),
             Some(Action::NextView)
         );
+    }
+
+    #[test]
+    fn every_builder_action_has_a_key_a_name_and_a_help_line() {
+        let map = Keymap::default();
+        for w in WizardAction::ALL {
+            let a = Action::Wizard(w);
+            assert!(map.key_for(a).is_some(), "{a:?} has no key");
+            assert_eq!(Action::from_name(a.name()), Some(a), "{a:?} name");
+            assert!(!a.description().is_empty());
+        }
+        let help = map.sections(&[Context::WizardForm]);
+        assert!(
+            help[0]
+                .1
+                .contains(&("p".to_string(), "add a processor to the source shown")),
+            "{help:?}"
+        );
+        // Rebinding a builder key by its action name works like any other.
+        let table: toml::Table =
+            toml::from_str(r#"wizard_add_source_processor = "P""#).unwrap_or_default();
+        let map = Keymap::with_overrides(&table, "fleetdeck.toml");
+        assert!(map.warnings.is_empty(), "{:?}", map.warnings);
+        assert_eq!(
+            map.lookup(&[Context::WizardForm], KeyChord::ch('P')),
+            Some(Action::Wizard(WizardAction::AddSourceProcessor))
+        );
+        assert_eq!(map.lookup(&[Context::WizardForm], KeyChord::ch('p')), None);
     }
 
     #[test]

@@ -22,9 +22,12 @@ use crate::fleet::snapshot::FleetSnapshot;
 use crate::pipeline::builder::{
     self, Component, DestinationItem, Draft, FieldValue, matches_search, name_problem,
 };
+use crate::pipeline::config::ProcessorRef;
 use crate::pipeline::registry::LoadedType;
 use crate::pipeline::{Configuration, Destination, DiffLine, TypeKind, TypeRegistry};
 use crate::rollout::RolloutView;
+use crate::tui::action::{Action, WizardAction};
+use crate::tui::keymap::{Context, KeyChord, Keymap};
 
 /// The wizard's steps, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -367,6 +370,73 @@ pub enum Level {
     Error,
 }
 
+/// A processor attached to one source, as the builder edits it. The source's
+/// `own_processors` stay what is saved; this keeps the form (with text that does not
+/// parse yet) between keys and writes it back when it changes.
+#[derive(Debug, Clone)]
+pub struct Attached {
+    /// The form, when the processor's type is known (an unknown one is kept as written).
+    pub form: Option<Component>,
+    /// What the source holds for this processor.
+    written: ProcessorRef,
+    /// The form as it was when `written` was last taken from it.
+    synced: Option<Component>,
+}
+
+impl Attached {
+    fn from_ref(types: &TypeRegistry, r: &ProcessorRef) -> Attached {
+        let form = types.get(TypeKind::Processor, &r.type_name).map(|t| {
+            let mut c = Component::with_parameters(t, &r.parameters);
+            c.disabled = r.disabled;
+            c
+        });
+        Attached {
+            synced: form.clone(),
+            form,
+            written: r.clone(),
+        }
+    }
+
+    fn new(t: &LoadedType) -> Attached {
+        let c = Component::new(t);
+        Attached {
+            written: processor_ref(&c),
+            synced: Some(c.clone()),
+            form: Some(c),
+        }
+    }
+
+    /// Takes what was changed in the form into `written`.
+    fn take_changes(&mut self) {
+        if self.form != self.synced {
+            if let Some(c) = &self.form {
+                self.written = processor_ref(c);
+            }
+            self.synced = self.form.clone();
+        }
+    }
+
+    pub fn type_name(&self) -> &str {
+        &self.written.type_name
+    }
+
+    /// The type's display name, or its name and that it is unknown.
+    pub fn title(&self) -> String {
+        match &self.form {
+            Some(c) => c.title.clone(),
+            None => format!("{} (unknown type)", self.written.type_name),
+        }
+    }
+}
+
+fn processor_ref(c: &Component) -> ProcessorRef {
+    ProcessorRef {
+        type_name: c.type_name.clone(),
+        parameters: c.parameters(),
+        disabled: c.disabled,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Wizard {
     pub types: Arc<TypeRegistry>,
@@ -400,6 +470,12 @@ pub struct Wizard {
     pub push: PushState,
     pub message: Option<(Level, String)>,
     pub warnings: Vec<String>,
+    /// Keys → actions (the app's, with the user's overrides, once `with_keymap` is called).
+    pub keymap: Keymap,
+    /// The processors attached to each source, by source position (see [`Attached`]).
+    pub attached: Vec<Vec<Attached>>,
+    /// In step 2: which of the current source's processors is shown (none: its own form).
+    pub attached_focus: Option<usize>,
 }
 
 impl Wizard {
@@ -437,7 +513,16 @@ impl Wizard {
             push: PushState::Choosing,
             message: None,
             warnings: Vec::new(),
+            keymap: Keymap::default(),
+            attached: Vec::new(),
+            attached_focus: None,
         }
+    }
+
+    /// Uses `keymap` (the user's bindings) for the builder's keys and footer.
+    pub fn with_keymap(mut self, keymap: Keymap) -> Wizard {
+        self.keymap = keymap;
+        self
     }
 
     /// Opens configuration `name` for editing (its content arrives with `Loaded`).
@@ -580,7 +665,10 @@ impl Wizard {
         let slot = self.step.slot()?;
         let i = self.component[slot];
         match self.step {
-            Step::Configure => self.draft.sources.get(i),
+            Step::Configure => match self.attached_focus {
+                None => self.draft.sources.get(i),
+                Some(k) => self.attached.get(i)?.get(k)?.form.as_ref(),
+            },
             Step::Processors => self.draft.processors.get(i),
             Step::Destinations => match self.draft.destinations.get(i)? {
                 DestinationItem::Inline(c) => Some(c),
@@ -590,11 +678,76 @@ impl Wizard {
         }
     }
 
+    /// In step 2, the processor of the current source that is shown, if one is.
+    pub fn focused_attached(&self) -> Option<&Attached> {
+        if self.step != Step::Configure {
+            return None;
+        }
+        self.attached
+            .get(self.component[0])?
+            .get(self.attached_focus?)
+    }
+
+    /// The processors attached to source `i`.
+    pub fn attached_of(&self, i: usize) -> &[Attached] {
+        self.attached.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// Brings [`Self::attached`] in line with the draft: a source whose processors no
+    /// longer match what was last written (opened, added, removed or moved) gets its
+    /// list rebuilt from the draft; otherwise changes made in the forms are written to
+    /// the source's `own_processors`.
+    fn sync_attached(&mut self) {
+        let n = self.draft.sources.len();
+        self.attached.truncate(n);
+        for i in 0..n {
+            let in_line = self.attached.get(i).is_some_and(|list| {
+                list.iter()
+                    .map(|a| &a.written)
+                    .eq(self.draft.sources[i].own_processors.iter())
+            });
+            if in_line {
+                self.write_attached(i);
+            } else {
+                let list = self.draft.sources[i]
+                    .own_processors
+                    .iter()
+                    .map(|r| Attached::from_ref(&self.types, r))
+                    .collect();
+                if i < self.attached.len() {
+                    self.attached[i] = list;
+                } else {
+                    self.attached.push(list);
+                }
+            }
+        }
+        let len = self.attached_of(self.component[0]).len();
+        if self.attached_focus.is_some_and(|k| k >= len) {
+            self.attached_focus = len.checked_sub(1);
+        }
+    }
+
+    /// Writes source `i`'s attached processors (with their form changes) to the draft.
+    fn write_attached(&mut self, i: usize) {
+        let (Some(list), Some(source)) = (self.attached.get_mut(i), self.draft.sources.get_mut(i))
+        else {
+            return;
+        };
+        for a in list.iter_mut() {
+            a.take_changes();
+        }
+        let refs: Vec<ProcessorRef> = list.iter().map(|a| a.written.clone()).collect();
+        source.own_processors = refs;
+    }
+
     fn current_mut(&mut self) -> Option<&mut Component> {
         let slot = self.step.slot()?;
         let i = self.component[slot];
         match self.step {
-            Step::Configure => self.draft.sources.get_mut(i),
+            Step::Configure => match self.attached_focus {
+                None => self.draft.sources.get_mut(i),
+                Some(k) => self.attached.get_mut(i)?.get_mut(k)?.form.as_mut(),
+            },
             Step::Processors => self.draft.processors.get_mut(i),
             Step::Destinations => match self.draft.destinations.get_mut(i)? {
                 DestinationItem::Inline(c) => Some(c),
@@ -694,6 +847,7 @@ impl Wizard {
                         Err(e) => self.say(Level::Error, e),
                     }
                 }
+                self.sync_attached();
                 if self.step == Step::Review {
                     self.refresh_review(snap);
                 }
@@ -917,6 +1071,22 @@ impl Wizard {
         if self.loading && !matches!(key.code, KeyCode::Esc) {
             return Outcome::default();
         }
+        self.sync_attached();
+        let out = self.mode_key(key, cx);
+        self.sync_attached();
+        out
+    }
+
+    /// The keymap's meaning of `key` in `contexts`.
+    fn action(&self, key: &KeyEvent, contexts: &[Context]) -> Option<WizardAction> {
+        let chord = KeyChord::from_event(key)?;
+        match self.keymap.lookup(contexts, chord)? {
+            Action::Wizard(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    fn mode_key(&mut self, key: &KeyEvent, cx: &Cx) -> Outcome {
         match std::mem::replace(&mut self.mode, Mode::Normal) {
             Mode::Normal => self.normal_key(key, cx),
             Mode::ConfirmDiscard => match key.code {
@@ -1069,10 +1239,10 @@ impl Wizard {
             _ => None,
         };
         // Keys every step shares.
-        match (key.code, ch) {
-            (KeyCode::Esc, _) | (_, Some('q')) => return self.ask_to_close(),
-            (_, Some('n')) if self.step != Step::Push => return self.forward(cx),
-            (_, Some('b')) if self.step > Step::Sources && !self.following() => {
+        match self.action(key, &[Context::Wizard]) {
+            Some(WizardAction::Close) => return self.ask_to_close(),
+            Some(WizardAction::NextStep) if self.step != Step::Push => return self.forward(cx),
+            Some(WizardAction::PrevStep) if self.step > Step::Sources && !self.following() => {
                 self.step = self.step.prev();
                 self.message = None;
                 return Outcome::default();
@@ -1081,7 +1251,7 @@ impl Wizard {
         }
         match self.step {
             Step::Sources => self.sources_key(key, ch),
-            Step::Configure | Step::Processors | Step::Destinations => self.form_key(key, ch),
+            Step::Configure | Step::Processors | Step::Destinations => self.form_key(key),
             Step::Review => self.review_key(key, ch, cx),
             Step::Save => self.save_key(key, ch),
             Step::Push => self.push_key(key, ch, cx),
@@ -1180,6 +1350,7 @@ impl Wizard {
         let count = self.draft.source_count(t.name());
         if count > 1 {
             self.component[0] = i;
+            self.attached_focus = None;
             self.field_cursor[0] = 0;
             let label = self.draft.source_labels().swap_remove(i);
             self.say(
@@ -1197,7 +1368,13 @@ impl Wizard {
     fn remove_source(&mut self, i: usize) {
         let labels = self.draft.source_labels();
         let c = self.draft.sources.remove(i);
+        if i < self.attached.len() {
+            self.attached.remove(i);
+        }
         self.draft.raw = None;
+        if self.component[0] >= i {
+            self.attached_focus = None;
+        }
         self.component[0] = self.component[0].min(self.draft.sources.len().saturating_sub(1));
         let left = self.draft.source_count(&c.type_name);
         if left > 0 {
@@ -1244,7 +1421,8 @@ impl Wizard {
         Ok(())
     }
 
-    fn form_key(&mut self, key: &KeyEvent, ch: Option<char>) -> Outcome {
+    fn form_key(&mut self, key: &KeyEvent) -> Outcome {
+        use WizardAction as W;
         let Some(slot) = self.step.slot() else {
             return Outcome::default();
         };
@@ -1254,23 +1432,21 @@ impl Wizard {
             .map(|c| c.visible(self.advanced))
             .unwrap_or_default();
         let field = visible.get(self.field_cursor[slot]).copied();
-        match (key.code, ch) {
-            (KeyCode::Up, _) | (_, Some('k')) => {
-                self.field_cursor[slot] = self.field_cursor[slot].saturating_sub(1)
-            }
-            (KeyCode::Down, _) | (_, Some('j')) => {
-                self.field_cursor[slot] =
-                    (self.field_cursor[slot] + 1).min(visible.len().saturating_sub(1))
-            }
-            (KeyCode::Tab, _) | (_, Some(']')) if count > 0 => {
-                self.component[slot] = (self.component[slot] + 1) % count;
-                self.field_cursor[slot] = 0;
-            }
-            (KeyCode::BackTab, _) | (_, Some('[')) if count > 0 => {
-                self.component[slot] = (self.component[slot] + count - 1) % count;
-                self.field_cursor[slot] = 0;
-            }
-            (_, Some('A')) => {
+        let last = visible.len().saturating_sub(1);
+        let chord = KeyChord::from_event(key);
+        let action = chord.and_then(|k| {
+            self.keymap
+                .lookup(&[Context::WizardForm, Context::Scroll], k)
+        });
+        let cursor = &mut self.field_cursor[slot];
+        match action {
+            Some(Action::Up) => *cursor = cursor.saturating_sub(1),
+            Some(Action::Down) => *cursor = (*cursor + 1).min(last),
+            Some(Action::Top) => *cursor = 0,
+            Some(Action::Bottom) => *cursor = last,
+            Some(Action::Wizard(W::NextPart)) if count > 0 => self.next_part(1),
+            Some(Action::Wizard(W::PrevPart)) if count > 0 => self.next_part(-1),
+            Some(Action::Wizard(W::Advanced)) => {
                 self.advanced = !self.advanced;
                 self.say(
                     Level::Info,
@@ -1281,47 +1457,101 @@ impl Wizard {
                     },
                 );
             }
-            (_, Some('a')) if self.step != Step::Configure => {
+            Some(Action::Wizard(W::Add)) if self.step != Step::Configure => {
                 let kind = if self.step == Step::Processors {
                     TypeKind::Processor
                 } else {
                     TypeKind::Destination
                 };
-                self.mode = Mode::AddType {
-                    kind,
-                    query: String::new(),
-                    cursor: 0,
-                };
+                self.open_add(kind);
             }
-            (_, Some('r')) if self.step != Step::Processors => match self.current() {
-                Some(c) => {
-                    let title = format!("Name for this {} (empty: none)", c.kind.noun());
-                    let text = c.display_name.clone().unwrap_or_default();
-                    self.mode = Mode::Rename(Editor::new(&text, false, false, title));
-                }
-                None if count > 0 => self.say(
-                    Level::Info,
-                    "a shared destination is named and edited as its own resource (fleetdeck apply)",
-                ),
-                None => {}
-            },
-            (_, Some('x')) | (KeyCode::Delete, _) if count > 0 => self.remove_component(),
-            (_, Some('K')) => self.move_component(-1),
-            (_, Some('J')) => self.move_component(1),
-            (KeyCode::Left, _) | (_, Some('h')) => self.with_field(field, |f| match f.value {
+            Some(Action::Wizard(W::AddSourceProcessor))
+                if self.step == Step::Configure && count > 0 =>
+            {
+                self.open_add(TypeKind::Processor)
+            }
+            Some(Action::Wizard(W::Rename)) => self.open_rename(count),
+            Some(Action::Wizard(W::Remove)) if count > 0 => self.remove_component(),
+            Some(Action::Wizard(W::MoveUp)) => self.move_component(-1),
+            Some(Action::Wizard(W::MoveDown)) => self.move_component(1),
+            Some(Action::Wizard(W::PrevValue)) => self.with_field(field, |f| match f.value {
                 FieldValue::Bool(_) => f.toggle(),
                 _ => f.cycle(-1),
             }),
-            (KeyCode::Right, _) | (_, Some('l')) => self.with_field(field, |f| match f.value {
+            Some(Action::Wizard(W::NextValue)) => self.with_field(field, |f| match f.value {
                 FieldValue::Bool(_) => f.toggle(),
                 _ => f.cycle(1),
             }),
-            (_, Some(' ')) => self.with_field(field, |f| f.toggle()),
-            (KeyCode::Enter, _) | (_, Some('e')) => self.open_field(field),
+            Some(Action::Wizard(W::Toggle)) => self.with_field(field, |f| f.toggle()),
+            Some(Action::Wizard(W::Edit)) => self.open_field(field),
             _ => {}
         }
         self.keep_field_cursor();
         Outcome::default()
+    }
+
+    fn open_add(&mut self, kind: TypeKind) {
+        self.mode = Mode::AddType {
+            kind,
+            query: String::new(),
+            cursor: 0,
+        };
+    }
+
+    /// `r`: names the source or inline destination shown. Processors have no name in a
+    /// configuration, so they are refused with the reason.
+    fn open_rename(&mut self, count: usize) {
+        if self.step == Step::Processors || self.focused_attached().is_some() {
+            self.say(
+                Level::Info,
+                "a processor cannot be named: configurations have no name for processors",
+            );
+            return;
+        }
+        match self.current() {
+            Some(c) => {
+                let title = format!("Name for this {} (empty: none)", c.kind.noun());
+                let text = c.display_name.clone().unwrap_or_default();
+                self.mode = Mode::Rename(Editor::new(&text, false, false, title));
+            }
+            None if count > 0 => self.say(
+                Level::Info,
+                "a shared destination is named and edited as its own resource (fleetdeck apply)",
+            ),
+            None => {}
+        }
+    }
+
+    /// Tab / shift-tab: the next (or previous) form. In step 2 each source is followed by
+    /// the processors attached to it.
+    fn next_part(&mut self, delta: isize) {
+        let Some(slot) = self.step.slot() else { return };
+        let count = self.component_count();
+        if count == 0 {
+            return;
+        }
+        self.field_cursor[slot] = 0;
+        if self.step != Step::Configure {
+            let step = if delta > 0 { 1 } else { count - 1 };
+            self.component[slot] = (self.component[slot] + step) % count;
+            return;
+        }
+        // Every (source, shown processor) pair in order, with the current one's place.
+        let parts: Vec<(usize, Option<usize>)> = (0..count)
+            .flat_map(|i| {
+                std::iter::once((i, None))
+                    .chain((0..self.attached_of(i).len()).map(move |k| (i, Some(k))))
+            })
+            .collect();
+        let here = (self.component[0], self.attached_focus);
+        let at = parts.iter().position(|p| *p == here).unwrap_or(0);
+        let n = parts.len();
+        let next = if delta > 0 {
+            (at + 1) % n
+        } else {
+            (at + n - 1) % n
+        };
+        (self.component[0], self.attached_focus) = parts[next];
     }
 
     fn with_field(&mut self, field: Option<usize>, f: impl FnOnce(&mut builder::Field)) {
@@ -1412,9 +1642,16 @@ impl Wizard {
             let count = self.component_count();
             self.component[slot] = self.component[slot].min(count.saturating_sub(1));
         }
+        let len = self.attached_of(self.component[0]).len();
+        if self.attached_focus.is_some_and(|k| k >= len) {
+            self.attached_focus = len.checked_sub(1);
+        }
     }
 
     fn add_component(&mut self, t: &LoadedType) {
+        if self.step == Step::Configure {
+            return self.attach_processor(t);
+        }
         let c = Component::new(t);
         match self.step {
             Step::Processors => {
@@ -1431,6 +1668,34 @@ impl Wizard {
         }
         self.draft.raw = None;
         self.say(Level::Info, format!("added {}", title_of(t)));
+    }
+
+    /// Attaches a processor of type `t` to the current source, after the one shown (last
+    /// when the source's own form is shown), and shows its form.
+    fn attach_processor(&mut self, t: &LoadedType) {
+        let i = self.component[0];
+        if i >= self.draft.sources.len() {
+            return;
+        }
+        let label = self.draft.source_labels().swap_remove(i);
+        let Some(list) = self.attached.get_mut(i) else {
+            return;
+        };
+        let at = self
+            .attached_focus
+            .map_or(list.len(), |k| (k + 1).min(list.len()));
+        list.insert(at, Attached::new(t));
+        self.write_attached(i);
+        self.draft.raw = None;
+        self.attached_focus = Some(at);
+        self.field_cursor[0] = 0;
+        self.say(
+            Level::Info,
+            format!(
+                "added {} to {label}: it runs only on this source's data",
+                title_of(t)
+            ),
+        );
     }
 
     /// Adds the shared destination `name` by reference: its parameters stay in the
@@ -1452,8 +1717,12 @@ impl Wizard {
         // Named by the tab's title, so which of two of one type went is clear.
         let titles = self.component_titles();
         let removed = match self.step {
+            Step::Configure if self.attached_focus.is_some() => self.detach_processor(),
             Step::Configure if i < self.draft.sources.len() => {
                 self.draft.sources.remove(i);
+                if i < self.attached.len() {
+                    self.attached.remove(i);
+                }
                 titles.get(i).cloned()
             }
             Step::Processors if i < self.draft.processors.len() => {
@@ -1473,6 +1742,9 @@ impl Wizard {
     }
 
     fn move_component(&mut self, delta: isize) {
+        if self.step == Step::Configure && self.attached_focus.is_some() {
+            return self.move_attached(delta);
+        }
         let Some(slot) = self.step.slot() else { return };
         let i = self.component[slot];
         let Some(j) = i.checked_add_signed(delta) else {
@@ -1481,6 +1753,9 @@ impl Wizard {
         let swapped = match self.step {
             Step::Configure if j < self.draft.sources.len() => {
                 self.draft.sources.swap(i, j);
+                if j < self.attached.len() {
+                    self.attached.swap(i, j);
+                }
                 true
             }
             Step::Processors if j < self.draft.processors.len() => {
@@ -1496,6 +1771,41 @@ impl Wizard {
         if swapped {
             self.component[slot] = j;
         }
+    }
+
+    /// Removes the processor shown from its source; returns what to call it.
+    fn detach_processor(&mut self) -> Option<String> {
+        let i = self.component[0];
+        let k = self.attached_focus?;
+        let label = self.draft.source_labels().get(i)?.clone();
+        let list = self.attached.get_mut(i)?;
+        if k >= list.len() {
+            return None;
+        }
+        let gone = list.remove(k);
+        let left = list.len();
+        self.write_attached(i);
+        self.attached_focus = if left == 0 {
+            None
+        } else {
+            Some(k.min(left - 1))
+        };
+        Some(format!("{} from {label}", gone.title()))
+    }
+
+    /// Moves the processor shown one place earlier or later among its source's.
+    fn move_attached(&mut self, delta: isize) {
+        let i = self.component[0];
+        let Some(k) = self.attached_focus else { return };
+        let Some(list) = self.attached.get_mut(i) else {
+            return;
+        };
+        let Some(j) = k.checked_add_signed(delta).filter(|j| *j < list.len()) else {
+            return;
+        };
+        list.swap(k, j);
+        self.write_attached(i);
+        self.attached_focus = Some(j);
     }
 
     fn review_key(&mut self, key: &KeyEvent, ch: Option<char>, cx: &Cx) -> Outcome {

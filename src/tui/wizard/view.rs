@@ -13,6 +13,7 @@ use crate::fleet::snapshot::FleetSnapshot;
 use crate::pipeline::DiffLine;
 use crate::pipeline::builder::FieldValue;
 use crate::rollout::plan::AgentStep;
+use crate::tui::action::{Action, WizardAction};
 use crate::tui::app::App;
 use crate::tui::fmt::truncate;
 use crate::tui::theme::Theme;
@@ -206,12 +207,28 @@ fn form(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
         if i > 0 {
             spans.push(Span::styled(" │ ", t.muted));
         }
-        let style = if i == w.component[slot] {
+        let here = i == w.component[slot];
+        let style = if here && (w.step != Step::Configure || w.attached_focus.is_none()) {
             t.selection
         } else {
             t.accent
         };
         spans.push(Span::styled(format!("{} {title}", i + 1), style));
+        if w.step == Step::Configure {
+            // A source's own processors follow it, numbered under it.
+            for (k, a) in w.attached_of(i).iter().enumerate() {
+                let style = if here && w.attached_focus == Some(k) {
+                    t.selection
+                } else {
+                    t.muted
+                };
+                spans.push(Span::styled(" ▸ ", t.muted));
+                spans.push(Span::styled(
+                    format!("{}.{} {}", i + 1, k + 1, a.title()),
+                    style,
+                ));
+            }
+        }
     }
     Line::from(spans).render(tabs, buf);
     if let Mode::Rename(ed) = &w.mode {
@@ -223,6 +240,26 @@ fn form(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
             line.push(Span::styled(format!("  ✕ {e}"), t.err));
         }
         Line::from(line).render(name_row, buf);
+    } else if w.step == Step::Configure && !titles.is_empty() {
+        Line::styled(
+            truncate(&source_processors_note(w), usize::from(name_row.width)),
+            t.info,
+        )
+        .render(name_row, buf);
+    }
+    if let Some(a) = w.focused_attached()
+        && a.form.is_none()
+    {
+        Line::styled(
+            format!(
+                "   ✕ no processor type {:?} is known: kept as written (the review names it); {} removes it",
+                a.type_name(),
+                key_of(w, WizardAction::Remove)
+            ),
+            t.err,
+        )
+        .render(fields, buf);
+        return;
     }
     let Some(c) = w.current() else {
         if w.step == Step::Destinations
@@ -322,6 +359,51 @@ fn form(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
         ));
     }
     Paragraph::new(notes).render(help, buf);
+}
+
+/// The line under step 2's tabs: the processors attached to the source shown, or where
+/// the processor shown runs.
+fn source_processors_note(w: &Wizard) -> String {
+    let i = w.component[0];
+    let list = w.attached_of(i);
+    let label = w.draft.source_labels().get(i).cloned().unwrap_or_default();
+    match w.attached_focus {
+        Some(k) => format!(
+            " processor {} of {} on {label}: runs only on this source's data · {} reorders",
+            k + 1,
+            list.len(),
+            pair_keys(w, WizardAction::MoveUp, WizardAction::MoveDown)
+        ),
+        None if list.is_empty() => format!(
+            " no processors on {label} · {} adds one that runs only on this source's data",
+            key_of(w, WizardAction::AddSourceProcessor)
+        ),
+        None => {
+            let names: Vec<String> = list.iter().map(|a| a.title()).collect();
+            format!(
+                " processors on {label}: {} · {} shows each",
+                names.join(", "),
+                key_of(w, WizardAction::NextPart)
+            )
+        }
+    }
+}
+
+/// The first key bound to a builder action, as the footer shows it.
+fn key_of(w: &Wizard, a: WizardAction) -> String {
+    w.keymap
+        .key_for(Action::Wizard(a))
+        .map_or_else(|| "?".to_string(), |k| k.to_string())
+}
+
+/// `K/J`: the keys of two actions that go together.
+fn pair_keys(w: &Wizard, a: WizardAction, b: WizardAction) -> String {
+    format!("{}/{}", key_of(w, a), key_of(w, b))
+}
+
+/// (keys, hint) for a builder action, from the keymap.
+fn hint(w: &Wizard, a: WizardAction) -> (String, &'static str) {
+    (key_of(w, a), Action::Wizard(a).hint())
 }
 
 /// A shared destination in step 4: what it is and where it is edited, its parameters
@@ -958,79 +1040,101 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-/// Footer hints for the wizard's current step and mode: (key, what it does).
-pub fn hints(w: &Wizard) -> Vec<(&'static str, &'static str)> {
-    let common: &[(&str, &str)] = &[("n", "next"), ("b", "back"), ("esc", "close")];
-    let mut out: Vec<(&str, &str)> = match (&w.mode, w.step) {
-        (Mode::Search(_), _) => vec![("enter", "keep"), ("esc", "clear")],
+/// Footer hints for the wizard's current step and mode: (key, what it does). The keys
+/// of the form steps and of moving between steps come from the keymap.
+pub fn hints(w: &Wizard) -> Vec<(String, &'static str)> {
+    use WizardAction as W;
+    let fixed = |v: &[(&str, &'static str)]| -> Vec<(String, &'static str)> {
+        v.iter().map(|(k, h)| (k.to_string(), *h)).collect()
+    };
+    let common = vec![
+        hint(w, W::NextStep),
+        hint(w, W::PrevStep),
+        hint(w, W::Close),
+    ];
+    let reorder = (
+        pair_keys(w, W::MoveUp, W::MoveDown),
+        Action::Wizard(W::MoveUp).hint(),
+    );
+    let mut out: Vec<(String, &'static str)> = match (&w.mode, w.step) {
+        (Mode::Search(_), _) => fixed(&[("enter", "keep"), ("esc", "clear")]),
         (Mode::Field { editor, .. }, _) if editor.multiline => {
-            vec![("^s", "keep"), ("esc", "cancel")]
+            fixed(&[("^s", "keep"), ("esc", "cancel")])
         }
         (Mode::Field { .. }, _)
         | (Mode::Name(_), _)
         | (Mode::Rename(_), _)
-        | (Mode::Selector(_), _) => {
-            vec![("enter", "keep"), ("esc", "cancel")]
+        | (Mode::Selector(_), _) => fixed(&[("enter", "keep"), ("esc", "cancel")]),
+        (Mode::Pick { .. }, _) => fixed(&[("↑↓", "move"), ("space", "choose"), ("enter", "done")]),
+        (Mode::AddType { .. }, _) => {
+            fixed(&[("type", "search"), ("enter", "add"), ("esc", "cancel")])
         }
-        (Mode::Pick { .. }, _) => vec![("↑↓", "move"), ("space", "choose"), ("enter", "done")],
-        (Mode::AddType { .. }, _) => vec![("type", "search"), ("enter", "add"), ("esc", "cancel")],
-        (Mode::ConfirmDiscard, _) => vec![("y", "discard"), ("other", "keep")],
+        (Mode::ConfirmDiscard, _) => fixed(&[("y", "discard"), ("other", "keep")]),
         (Mode::Normal, Step::Sources) => {
-            let mut v = vec![("space", "choose"), ("+", "add another"), ("/", "search")];
-            v.extend_from_slice(common);
+            let mut v = fixed(&[("space", "choose"), ("+", "add another"), ("/", "search")]);
+            v.extend(common);
             v
         }
-        (Mode::Normal, Step::Destinations) if w.current().is_none() => {
-            let mut v = vec![("tab", "next part"), ("a", "add")];
-            if !w.draft.destinations.is_empty() {
-                v.extend_from_slice(&[("x", "remove"), ("K/J", "reorder")]);
+        (Mode::Normal, Step::Configure | Step::Processors | Step::Destinations)
+            if w.current().is_none()
+                && (w.step == Step::Destinations || w.focused_attached().is_some()) =>
+        {
+            // A shared destination, or a processor of an unknown type: nothing to edit.
+            let mut v = vec![hint(w, W::NextPart)];
+            if w.step == Step::Destinations {
+                v.push(hint(w, W::Add));
             }
-            v.extend_from_slice(common);
+            if !w.component_titles().is_empty() {
+                v.extend([hint(w, W::Remove), reorder]);
+            }
+            v.extend(common);
             v
         }
         (Mode::Normal, Step::Configure | Step::Processors | Step::Destinations) => {
-            let mut v = vec![("enter", "edit"), ("space", "toggle"), ("tab", "next part")];
-            if w.step != Step::Configure {
-                v.push(("a", "add"));
+            let mut v = vec![hint(w, W::Edit), hint(w, W::Toggle), hint(w, W::NextPart)];
+            match w.step {
+                Step::Configure => v.push(hint(w, W::AddSourceProcessor)),
+                _ => v.push(hint(w, W::Add)),
             }
-            if w.step != Step::Processors {
-                v.push(("r", "name"));
+            if w.step != Step::Processors && w.focused_attached().is_none() {
+                v.push(hint(w, W::Rename));
             }
-            v.extend_from_slice(&[("x", "remove"), ("K/J", "reorder"), ("A", "advanced")]);
-            v.extend_from_slice(common);
+            v.extend([hint(w, W::Remove), reorder, hint(w, W::Advanced)]);
+            v.extend(common);
             v
         }
         (Mode::Normal, Step::Review) => {
-            let mut v = vec![("j/k", "scroll"), ("d", "diff"), ("e", "$EDITOR")];
+            let mut v = fixed(&[("j/k", "scroll"), ("d", "diff"), ("e", "$EDITOR")]);
             if matches!(w.diff_with, DiffWith::Agent(_)) {
-                v.push(("[ ]", "agent"));
+                v.extend(fixed(&[("[ ]", "agent")]));
             }
-            v.extend_from_slice(common);
+            v.extend(common);
             v
         }
         (Mode::Normal, Step::Save) => {
-            let mut v = vec![("enter", "save")];
+            let mut v = fixed(&[("enter", "save")]);
             if w.editing.is_none() {
-                v.push(("r", "rename"));
+                v.extend(fixed(&[("r", "rename")]));
             }
-            v.extend_from_slice(common);
+            v.extend(common);
             v
         }
         (Mode::Normal, Step::Push) => match &w.push {
-            PushState::Following { .. } => vec![
-                ("p", "pause"),
-                ("r", "resume"),
-                ("c", "cancel"),
-                ("R", "rollback"),
-                ("esc", "close"),
-            ],
-            _ => vec![
-                ("space", "mark"),
-                ("tab", "selector"),
-                ("enter", "push"),
-                ("b", "back"),
-                ("esc", "close"),
-            ],
+            PushState::Following { .. } => {
+                let mut v = fixed(&[
+                    ("p", "pause"),
+                    ("r", "resume"),
+                    ("c", "cancel"),
+                    ("R", "rollback"),
+                ]);
+                v.push(hint(w, W::Close));
+                v
+            }
+            _ => {
+                let mut v = fixed(&[("space", "mark"), ("tab", "selector"), ("enter", "push")]);
+                v.extend([hint(w, W::PrevStep), hint(w, W::Close)]);
+                v
+            }
         },
     };
     out.dedup();

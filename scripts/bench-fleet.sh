@@ -11,6 +11,8 @@
 #   METRICS=10  agents push their own metrics every 10 s (default 0: idle agents)
 #   APPLY_DELAY_MS=1500  simulated Collector restart on a new config (default 0: the push
 #               time then measures fleetdeck's fan-out and bookkeeping, not the agents)
+#   PERF=FILE   record the server with `perf` during the push and write the hottest symbols
+#               to FILE (with PUSH=1)
 #   HEAP=1      run the server under heaptrack and, after the window, kill -9 it: what it
 #               held then ("leaked") is printed per part, in bytes per agent (no push; the
 #               CPU figures of that run include heaptrack's own overhead)
@@ -29,6 +31,7 @@ BIN=${BIN:-target/release/fleetdeck}
 ulimit -n 20000 2>/dev/null || true
 TCK=$(getconf CLK_TCK)
 
+sims_ticks() { local t=0 p; for p in $SIMS; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }   # utime stime
 health() { curl -fsS "http://127.0.0.1:$PORT/healthz" 2>/dev/null || echo '{}'; }
@@ -126,6 +129,8 @@ spec:
 YAML
     export FLEETDECK_SERVER=http://127.0.0.1:$API FLEETDECK_API_TOKEN=$TOKEN
     "$BIN" apply -f "$DATA/bench.yaml" >/dev/null
+    [ -n "${PERF:-}" ] && { perf record -F 2999 -g -p "$SERVER" -o "$DATA/perf.data" >/dev/null 2>&1 & PERFREC=$!; sleep 0.5; }
+    read -r pu0 ps0 < <(cpu_ticks "$SERVER"); sims0=$(sims_ticks)
     p0=$(date +%s.%N)
     "$BIN" push bench --selector service.name=otelcol-contrib --all-at-once >/dev/null
     for _ in $(seq 1200); do
@@ -135,10 +140,20 @@ YAML
       sleep 0.05
     done
     p1=$(date +%s.%N)
+    read -r pu1 ps1 < <(cpu_ticks "$SERVER"); sims1=$(sims_ticks)
+    # CPU seconds the push cost the server (user+system) and the simulated agents.
+    push_cpu=$(python3 -c "import sys; t=int(sys.argv[5]); print(f'{(int(sys.argv[2])+int(sys.argv[4])-int(sys.argv[1])-int(sys.argv[3]))/t:.2f}/{(int(sys.argv[7])-int(sys.argv[6]))/t:.2f}')" "$pu0" "$pu1" "$ps0" "$ps1" "$TCK" "$sims0" "$sims1")
+    if [ -n "${PERF:-}" ]; then
+      kill -INT "$PERFREC"; wait "$PERFREC" 2>/dev/null || true
+      perf report -i "$DATA/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
+        | grep -v '^#' | grep '%' | head -60 >"$PERF" || true
+      perf report -i "$DATA/perf.data" --children --sort symbol --stdio -g none 2>/dev/null \
+        | grep -v '^#' | grep '%' | head -80 >>"$PERF" || true
+    fi
     sleep 0.3
     # Wall time seen by the CLI, and the server's own time from the first phase starting
     # to the rollout completing (from its JSON log).
-    push=$(python3 - "$p0" "$p1" "$DATA/server.log" <<'PY'
+    push=$(python3 - "$p0" "$p1" "$DATA/server.log" "$push_cpu" <<'PY'
 import json, sys
 from datetime import datetime
 p0, p1, log = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
@@ -155,7 +170,7 @@ for line in open(log):
     if "rollout: completed" in msg:
         end = ts
 server = f"{end - start:.2f}" if start and end else "?"
-print(f"{p1 - p0:.2f}/{server}")
+print(f"{p1 - p0:.2f}/{server} (cpu s server/agents {sys.argv[4]})")
 PY
 )
   fi

@@ -387,6 +387,7 @@ impl Attached {
     fn from_ref(types: &TypeRegistry, r: &ProcessorRef) -> Attached {
         let form = types.get(TypeKind::Processor, &r.type_name).map(|t| {
             let mut c = Component::with_parameters(t, &r.parameters);
+            c.display_name = r.name.clone();
             c.disabled = r.disabled;
             c
         });
@@ -432,6 +433,7 @@ impl Attached {
 fn processor_ref(c: &Component) -> ProcessorRef {
     ProcessorRef {
         type_name: c.type_name.clone(),
+        name: c.display_name.clone(),
         parameters: c.parameters(),
         disabled: c.disabled,
     }

@@ -230,6 +230,15 @@ pub fn processor_name_problems(list: &[ProcessorRef]) -> Vec<(usize, String)> {
     out
 }
 
+/// The processor of `list` (other than the `k`-th) whose ID the `k`-th would take if it
+/// were named `name`: same type, same name (given or made from its place).
+pub fn processor_id_taken(list: &[ProcessorRef], k: usize, name: &str) -> Option<usize> {
+    let ty = &list.get(k)?.type_name;
+    list.iter()
+        .enumerate()
+        .position(|(j, q)| j != k && q.type_name == *ty && q.id_name(j) == name)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SourceRef {

@@ -117,7 +117,7 @@ impl WizardAction {
             WizardAction::PrevPart => "previous form",
             WizardAction::Add => "add a processor or destination",
             WizardAction::AddSourceProcessor => "add a processor to the source shown",
-            WizardAction::Rename => "name the source or destination shown",
+            WizardAction::Rename => "name the source, processor or destination shown",
             WizardAction::Remove => "remove what is shown",
             WizardAction::MoveUp => "move what is shown earlier",
             WizardAction::MoveDown => "move what is shown later",

@@ -22,7 +22,7 @@ use crate::fleet::snapshot::FleetSnapshot;
 use crate::pipeline::builder::{
     self, Component, DestinationItem, Draft, FieldValue, matches_search, name_problem,
 };
-use crate::pipeline::config::ProcessorRef;
+use crate::pipeline::config::{ProcessorRef, processor_id_taken, processor_name_problem};
 use crate::pipeline::registry::LoadedType;
 use crate::pipeline::{Configuration, Destination, DiffLine, TypeKind, TypeRegistry};
 use crate::rollout::RolloutView;
@@ -421,12 +421,21 @@ impl Attached {
         &self.written.type_name
     }
 
-    /// The type's display name, or its name and that it is unknown.
+    /// The type's display name (with the name given, if any), or its name and that it
+    /// is unknown.
     pub fn title(&self) -> String {
         match &self.form {
-            Some(c) => c.title.clone(),
+            Some(c) => processor_title(c),
             None => format!("{} (unknown type)", self.written.type_name),
         }
+    }
+}
+
+/// A processor's tab: its type's title, and the name given to it.
+fn processor_title(c: &Component) -> String {
+    match &c.display_name {
+        Some(name) => format!("{} · {name}", c.title),
+        None => c.title.clone(),
     }
 }
 
@@ -626,12 +635,7 @@ impl Wizard {
                     })
                     .collect()
             }
-            Step::Processors => self
-                .draft
-                .processors
-                .iter()
-                .map(|c| c.title.clone())
-                .collect(),
+            Step::Processors => self.draft.processors.iter().map(processor_title).collect(),
             Step::Destinations => {
                 let labels = self.draft.destination_labels();
                 let inline = |ty: &str| {
@@ -1392,17 +1396,32 @@ impl Wizard {
         }
     }
 
-    /// Names the current source or inline destination; an empty name clears it (the
-    /// type's name labels it again). A name another one of the list already shows is
-    /// refused, so labels stay unambiguous.
+    /// Names the current source, inline destination or processor; an empty name clears
+    /// it (the type's name labels it again). A name another one of the list already shows
+    /// is refused, so labels stay unambiguous; a processor's name ends its component IDs
+    /// (`batch/<name>`), so one that cannot be an ID or is another's is refused too.
     fn rename_current(&mut self, name: &str) -> Result<(), String> {
         let Some(slot) = self.step.slot() else {
             return Ok(());
         };
         let i = self.component[slot];
-        let labels = match self.step {
-            Step::Configure => self.draft.source_labels(),
-            Step::Destinations => self.draft.destination_labels(),
+        let labels = match (self.step, self.attached_focus) {
+            (Step::Configure, None) => self.draft.source_labels(),
+            (Step::Configure, Some(k)) => {
+                let list = self.attached_of(i);
+                let refs: Vec<ProcessorRef> = list.iter().map(|a| a.written.clone()).collect();
+                let titles: Vec<String> = list.iter().map(Attached::title).collect();
+                processor_rename_problem(&refs, &titles, k, name)?;
+                Vec::new()
+            }
+            (Step::Processors, _) => {
+                let refs: Vec<ProcessorRef> =
+                    self.draft.processors.iter().map(processor_ref).collect();
+                let titles = self.component_titles();
+                processor_rename_problem(&refs, &titles, i, name)?;
+                Vec::new()
+            }
+            (Step::Destinations, _) => self.draft.destination_labels(),
             _ => return Ok(()),
         };
         if !name.is_empty() && labels.iter().enumerate().any(|(j, l)| j != i && l == name) {
@@ -1412,14 +1431,17 @@ impl Wizard {
             return Ok(());
         };
         c.display_name = (!name.is_empty()).then(|| name.to_string());
-        self.say(
-            Level::Info,
-            if name.is_empty() {
-                "name cleared: labelled by its type".to_string()
-            } else {
-                format!("named {name}")
-            },
-        );
+        let said = match (name.is_empty(), c.kind) {
+            (true, TypeKind::Processor) => {
+                "name cleared: its IDs are named after its place again".to_string()
+            }
+            (true, _) => "name cleared: labelled by its type".to_string(),
+            (false, TypeKind::Processor) => {
+                format!("named {name}: its components are {}/{name}", c.type_name)
+            }
+            (false, _) => format!("named {name}"),
+        };
+        self.say(Level::Info, said);
         Ok(())
     }
 
@@ -1500,19 +1522,17 @@ impl Wizard {
         };
     }
 
-    /// `r`: names the source or inline destination shown. Processors have no name in a
-    /// configuration, so they are refused with the reason.
+    /// `r`: names the source, inline destination or processor shown.
     fn open_rename(&mut self, count: usize) {
-        if self.step == Step::Processors || self.focused_attached().is_some() {
-            self.say(
-                Level::Info,
-                "a processor cannot be named: configurations have no name for processors",
-            );
-            return;
-        }
         match self.current() {
             Some(c) => {
-                let title = format!("Name for this {} (empty: none)", c.kind.noun());
+                let title = match c.kind {
+                    TypeKind::Processor => format!(
+                        "Name for this processor, as in {}/<name> (empty: none)",
+                        c.type_name
+                    ),
+                    kind => format!("Name for this {} (empty: none)", kind.noun()),
+                };
                 let text = c.display_name.clone().unwrap_or_default();
                 self.mode = Mode::Rename(Editor::new(&text, false, false, title));
             }
@@ -1984,6 +2004,33 @@ impl Wizard {
             }],
             close: false,
         }
+    }
+}
+
+/// Why processor `k` of `list` (tabs titled `titles`) cannot be named `name` (empty:
+/// the name is cleared, which is always allowed).
+fn processor_rename_problem(
+    list: &[ProcessorRef],
+    titles: &[String],
+    k: usize,
+    name: &str,
+) -> Result<(), String> {
+    if name.is_empty() {
+        return Ok(());
+    }
+    if let Some(p) = processor_name_problem(name) {
+        return Err(p);
+    }
+    match processor_id_taken(list, k, name) {
+        Some(j) => {
+            let ty = list.get(k).map_or("", |p| p.type_name.as_str());
+            let other = titles.get(j).map_or("", String::as_str);
+            Err(format!(
+                "{ty}/{name} is already the ID of processor {} ({other}): each {ty} processor needs its own name",
+                j + 1
+            ))
+        }
+        None => Ok(()),
     }
 }
 

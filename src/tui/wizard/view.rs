@@ -1096,9 +1096,7 @@ pub fn hints(w: &Wizard) -> Vec<(String, &'static str)> {
                 Step::Configure => v.push(hint(w, W::AddSourceProcessor)),
                 _ => v.push(hint(w, W::Add)),
             }
-            if w.step != Step::Processors && w.focused_attached().is_none() {
-                v.push(hint(w, W::Rename));
-            }
+            v.push(hint(w, W::Rename));
             v.extend([hint(w, W::Remove), reorder, hint(w, W::Advanced)]);
             v.extend(common);
             v

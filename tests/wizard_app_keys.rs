@@ -88,7 +88,7 @@ fn question_mark_in_the_builder_lists_its_keys_and_any_key_closes_it() {
         "close the builder (asks before discarding)",
         "Pipeline builder forms",
         "name the source, processor or destination shown",
-        "add a processor to the source shown",
+        "add a processor to the source/destination shown",
     ] {
         assert!(screen.contains(line), "no {line:?} in the help:\n{screen}");
     }

@@ -306,3 +306,42 @@ fn wrong_api_version_is_refused() {
         "c.yaml:1: Configuration c: apiVersion \"v2\" is not one of fleetdeck/v1, bindplane.observiq.com/v1"
     );
 }
+
+#[test]
+fn processor_names_that_clash_or_cannot_be_ids_are_refused() {
+    let ps = problems_of_config(
+        r#"apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {name: clash}
+spec:
+  sources:
+    - type: otlp
+      processors:
+        - {type: batch, name: "with space"}
+  processors:
+    - {type: batch, name: fast}
+    - {type: filter, name: fast}
+    - type: batch
+      name: fast
+    - {type: batch, name: processor4}
+    - {type: batch}
+  destinations:
+    - type: debug
+"#,
+    );
+    // Another type may use the same name: filter/fast is not batch/fast.
+    assert_eq!(ps.len(), 3, "{}", ps.join("\n"));
+    has(
+        &ps,
+        "broken.yaml:13: Configuration clash: processors[2] (batch): name \"fast\": batch/fast is already the ID of processors[0]; give each batch processor its own name",
+    );
+    // A name may not take the ID an unnamed processor has from its place.
+    has(
+        &ps,
+        "broken.yaml:14: Configuration clash: processors[3] (batch): name \"processor4\": batch/processor4 is already the ID of processors[4]",
+    );
+    has(
+        &ps,
+        "broken.yaml:8: Configuration clash: sources[0].processors[0] (batch): name \"with space\" may only hold letters, digits, '_', '-' and '.'",
+    );
+}

@@ -318,3 +318,49 @@ spec:
         rendered(&destination, &[])
     );
 }
+
+const NAMED_PROCESSORS: &str = r#"apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {name: named}
+spec:
+  sources:
+    - type: hostmetrics
+      processors:
+        - {type: batch, name: early}
+  processors: [{type: batch, name: fast}, {type: batch}]
+  destinations:
+    - type: otlphttp
+      parameters: {endpoint: "https://collector.example.net:4318"}
+"#;
+
+#[test]
+fn named_processors_end_their_component_ids_with_the_name() {
+    let cfg = config(NAMED_PROCESSORS);
+    assert_eq!(cfg.spec.processors[0].name.as_deref(), Some("fast"));
+    let yaml = rendered(&cfg, &[]);
+    let doc: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
+    let procs: Vec<&str> = doc["service"]["pipelines"]["metrics"]["processors"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    // The source's own processor first, then the fleet-wide ones in order; an unnamed
+    // one keeps the name made from its place.
+    assert_eq!(
+        procs,
+        ["batch/source0__early", "batch/fast", "batch/processor1"],
+        "{yaml}"
+    );
+    for id in procs {
+        assert!(
+            doc["processors"].get(id).is_some(),
+            "{id} is not defined:\n{yaml}"
+        );
+    }
+    assert!(!yaml.contains("batch/processor0"), "{yaml}");
+    // The name is kept through `get -o yaml` and `apply -f` again.
+    let text = cfg.to_yaml().unwrap();
+    assert!(text.contains("name: fast"), "{text}");
+    assert_eq!(config(&text), cfg);
+}

@@ -195,6 +195,7 @@ mod every_type_renders {
                     vec![otlp_source(&fleetdeck::pipeline::Signal::ALL)],
                     vec![ProcessorRef {
                         type_name: name.into(),
+                        name: None,
                         parameters: params,
                         disabled: false,
                     }],

@@ -395,20 +395,48 @@ fn a_sensitive_parameter_of_a_source_processor_is_masked() {
 }
 
 #[test]
-fn processors_cannot_be_named_and_the_builder_says_why() {
+fn a_source_processor_is_named_and_its_ids_use_the_name() {
     let mut a = app();
     otlp_source(&mut a);
     attach(&mut a, "batch");
+    attach(&mut a, "batch");
+    // The second batch is shown: name it, then try to give the first the same name.
     press(&mut a, &["r"]);
-    let w = wiz(&a);
-    assert!(matches!(w.mode, Mode::Normal), "no name editor opens");
     assert!(
-        w.message
-            .as_ref()
-            .is_some_and(|(_, m)| m.contains("cannot be named")),
-        "{:?}",
-        w.message
+        matches!(wiz(&a).mode, Mode::Rename(_)),
+        "a name editor opens"
     );
+    type_text(&mut a, "early");
+    press(&mut a, &["enter"]);
+    let screen = render_text(&a);
+    assert!(screen.contains("1.2 Batch · early"), "{screen}");
+    press(&mut a, &["shift+tab", "r"]);
+    type_text(&mut a, "early");
+    press(&mut a, &["enter"]);
+    let Mode::Rename(ed) = &wiz(&a).mode else {
+        panic!("a name already used keeps the editor open")
+    };
+    let why = ed.error.clone().unwrap_or_default();
+    assert!(
+        why.contains("batch/early is already the ID of processor 2"),
+        "{why}"
+    );
+    assert!(render_text(&a).contains("✕ batch/early"), "shown in place");
+    press(&mut a, &["esc"]);
+    assert_eq!(wiz(&a).current().and_then(|c| c.display_name.clone()), None);
+    to_review(&mut a);
+    let yaml = yaml(&a);
+    assert_eq!(
+        metrics_processors(&yaml),
+        ["batch/source0__processor0", "batch/source0__early"]
+    );
+    let cfg = save_effect(&mut a, "named-early");
+    let names: Vec<Option<&str>> = cfg.spec.sources[0]
+        .processors
+        .iter()
+        .map(|p| p.name.as_deref())
+        .collect();
+    assert_eq!(names, [None, Some("early")]);
 }
 
 #[test]

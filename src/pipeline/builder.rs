@@ -559,6 +559,7 @@ impl Draft {
                 format!("processors[{i}]"),
             ) {
                 let mut c = Component::with_parameters(&t, &p.parameters);
+                c.display_name = p.name.clone();
                 c.disabled = p.disabled;
                 processors.push(c);
             }
@@ -620,6 +621,7 @@ impl Draft {
             .iter()
             .map(|c| ProcessorRef {
                 type_name: c.type_name.clone(),
+                name: c.display_name.clone(),
                 parameters: c.parameters(),
                 disabled: c.disabled,
             })
@@ -884,12 +886,13 @@ mod tests {
     #[test]
     fn same_type_sources_and_shared_destinations_round_trip_exactly() {
         let types = registry();
-        let text = "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: logs\nspec:\n  sources:\n    - type: filelog\n      parameters: {include: [/var/log/nginx/*.log]}\n    - type: filelog\n      displayName: app logs\n      parameters: {include: [/var/log/app/*.log]}\n      processors:\n        - type: batch\n  destinations:\n    - name: central\n    - type: otlphttp\n      parameters: {endpoint: \"https://c:4318\"}\n";
+        let text = "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: logs\nspec:\n  sources:\n    - type: filelog\n      parameters: {include: [/var/log/nginx/*.log]}\n    - type: filelog\n      displayName: app logs\n      parameters: {include: [/var/log/app/*.log]}\n      processors:\n        - type: batch\n  processors:\n    - type: batch\n      name: fast\n  destinations:\n    - name: central\n    - type: otlphttp\n      parameters: {endpoint: \"https://c:4318\"}\n";
         let cfg: Configuration = serde_norway::from_str(text).expect("parses");
         let (draft, warnings) = Draft::from_configuration(&cfg, &types);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(draft.source_labels(), ["filelog", "app logs"]);
         assert_eq!(draft.destination_labels(), ["central", "otlphttp"]);
+        assert_eq!(draft.processors[0].display_name.as_deref(), Some("fast"));
         assert!(matches!(&draft.destinations[0], DestinationItem::Named(_)));
         assert_eq!(draft.to_configuration("logs"), cfg);
     }

@@ -6,6 +6,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_norway::{Mapping, Value as Yaml};
 
+use super::registry::valid_resource_name;
+
 /// `metadata` of instance resources.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -159,10 +161,82 @@ impl<'de> Deserialize<'de> for Parameters {
 pub struct ProcessorRef {
     #[serde(rename = "type")]
     pub type_name: String,
+    /// Ends its components' IDs (`batch/<name>`); without it, `processor<k>` from its place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Parameters::is_empty")]
     pub parameters: Parameters,
     #[serde(default, skip_serializing_if = "is_false")]
     pub disabled: bool,
+}
+
+impl ProcessorRef {
+    /// What the IDs of its components end with when it is `k`-th in its list: the name
+    /// given, else `processor<k>`.
+    pub fn id_name(&self, k: usize) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => format!("processor{k}"),
+        }
+    }
+}
+
+/// Why `name` cannot name a processor, if it cannot: it ends component IDs, so it holds
+/// letters, digits, '_', '-' and '.' only, and not `__` (which joins nested names).
+pub fn processor_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        Some("the name is empty (leave it out to have one made from its place)".into())
+    } else if !valid_resource_name(name) {
+        Some(format!(
+            "name {name:?} may only hold letters, digits, '_', '-' and '.'"
+        ))
+    } else if name.contains("__") {
+        Some(format!(
+            "name {name:?} may not contain \"__\" (it joins the names of nested components)"
+        ))
+    } else {
+        None
+    }
+}
+
+/// Problems with the names in one list of processors, as (index, message): a name that
+/// cannot be used, or a `type/name` another processor of the list already has (its given
+/// name or the `processor<k>` made from its place). The named one of a clashing pair is
+/// the one reported, the later one when both are named.
+pub fn processor_name_problems(list: &[ProcessorRef]) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (k, p) in list.iter().enumerate() {
+        let Some(name) = &p.name else { continue };
+        if let Some(problem) = processor_name_problem(name) {
+            out.push((k, problem));
+            continue;
+        }
+        let clash = list.iter().enumerate().find(|(j, q)| {
+            *j != k
+                && q.type_name == p.type_name
+                && q.id_name(*j) == *name
+                && (q.name.is_none() || *j < k)
+        });
+        if let Some((j, _)) = clash {
+            out.push((
+                k,
+                format!(
+                    "name {name:?}: {}/{name} is already the ID of processors[{j}]; give each {} processor its own name",
+                    p.type_name, p.type_name
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// The processor of `list` (other than the `k`-th) whose ID the `k`-th would take if it
+/// were named `name`: same type, same name (given or made from its place).
+pub fn processor_id_taken(list: &[ProcessorRef], k: usize, name: &str) -> Option<usize> {
+    let ty = &list.get(k)?.type_name;
+    list.iter()
+        .enumerate()
+        .position(|(j, q)| j != k && q.type_name == *ty && q.id_name(j) == name)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

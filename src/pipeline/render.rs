@@ -3,7 +3,8 @@
 //! Component IDs: every key a type's template emits is rewritten to `type/<resource>` (or
 //! `type/<resource>__<name>` when the template named it `type/name`). Resource names are
 //! `source<i>` for the i-th source, `source<i>__processor<k>` for its processors, `processor<k>`
-//! for the fleet-wide processors, `destination<j>` for an inline destination and the resource's
+//! for the fleet-wide processors (a processor given a `name` uses it in place of
+//! `processor<k>`: `batch/<name>`, `batch/source0__<name>`), `destination<j>` for an inline destination and the resource's
 //! own name for a named `Destination` (its processors: `<name>__processor<k>`).
 //!
 //! Pipelines: one per signal that has both a source and a destination, named after the signal
@@ -21,7 +22,9 @@ use serde_json::Value as Json;
 use serde_norway::{Mapping, Value as Yaml};
 use sha2::{Digest, Sha256};
 
-use super::config::{Configuration, Destination, Parameters, ProcessorRef};
+use super::config::{
+    Configuration, Destination, Parameters, ProcessorRef, processor_name_problems,
+};
 use super::problem::Problem;
 use super::registry::{LoadedType, SignalOutput, TypeOutput, TypeRegistry, valid_resource_name};
 use super::types::{Signal, TypeKind, yaml_to_json};
@@ -138,12 +141,7 @@ pub fn render_with(
         );
     }
     let sources = r.sources(cfg);
-    let fleet: Vec<Part> = r.processors(
-        &spec.processors,
-        "processor",
-        "spec.processors",
-        "processors",
-    );
+    let fleet: Vec<Part> = r.processors(&spec.processors, None, "spec.processors", "processors");
     let dests = r.destinations(cfg, destinations);
     if spec.sources.iter().all(|s| s.disabled) {
         r.problem(
@@ -345,21 +343,36 @@ impl Renderer<'_> {
         }
     }
 
+    /// Evaluates a list of processors; `owner` is the source or destination they belong
+    /// to (none for the fleet-wide ones), which their resource names start with.
     fn processors(
         &mut self,
         list: &[ProcessorRef],
-        prefix: &str,
+        owner: Option<&str>,
         path: &str,
         what: &str,
     ) -> Vec<Part> {
+        let refused: BTreeSet<usize> = processor_name_problems(list)
+            .into_iter()
+            .map(|(k, msg)| {
+                let p = &list[k];
+                self.problem(
+                    Problem::new(
+                        format!("{}: {what}[{k}] ({})", self.label, p.type_name),
+                        msg,
+                    )
+                    .at(format!("{path}[{k}].name")),
+                );
+                k
+            })
+            .collect();
         list.iter()
             .enumerate()
-            .filter(|(_, p)| !p.disabled)
+            .filter(|(k, p)| !p.disabled && !refused.contains(k))
             .filter_map(|(k, p)| {
-                let name = if prefix == "processor" {
-                    format!("processor{k}")
-                } else {
-                    format!("{prefix}__processor{k}")
+                let name = match owner {
+                    None => p.id_name(k),
+                    Some(owner) => format!("{owner}__{}", p.id_name(k)),
                 };
                 self.part(
                     TypeKind::Processor,
@@ -392,7 +405,7 @@ impl Renderer<'_> {
             );
             let attached = self.processors(
                 &s.processors,
-                &name,
+                Some(&name),
                 &format!("{path}.processors"),
                 &format!("sources[{i}].processors"),
             );
@@ -480,7 +493,7 @@ impl Renderer<'_> {
             );
             let attached = self.processors(
                 &procs,
-                &name,
+                Some(&name),
                 &format!("{path}.processors"),
                 &format!("destinations[{j}].processors"),
             );

@@ -77,7 +77,12 @@ impl Route {
             Route::ConfigDetail => &[Context::Configs, Context::Scroll, Context::Global],
             Route::Events => &[Context::List, Context::Scroll, Context::Global],
             Route::Types => &[Context::Scroll, Context::Global],
-            Route::Wizard => &[Context::Global],
+            Route::Wizard => &[
+                Context::Wizard,
+                Context::WizardForm,
+                Context::Scroll,
+                Context::Global,
+            ],
         }
     }
 }
@@ -502,23 +507,41 @@ impl App {
             return self.apply(Action::ForceQuit);
         }
         if self.route() == Route::Wizard {
+            if let Some(scroll) = self.help {
+                self.help_key(scroll, chord);
+                return Vec::new();
+            }
+            // `?` opens the help unless a text is being typed in the builder.
+            let typing = self
+                .wizard
+                .as_ref()
+                .is_some_and(|w| !matches!(w.mode, wizard::Mode::Normal));
+            if !typing && self.keymap.lookup(Route::Wizard.contexts(), chord) == Some(Action::Help)
+            {
+                self.help = Some(0);
+                return Vec::new();
+            }
             return self.wizard_key(key);
         }
         if self.input.is_some() {
             return self.edit_input(key);
         }
         if let Some(scroll) = self.help {
-            // The overlay takes every key: scroll it, or close it.
-            match self.keymap.lookup(&[Context::Scroll], chord) {
-                Some(Action::Down) => self.help = Some(scroll + 1),
-                Some(Action::Up) => self.help = Some(scroll.saturating_sub(1)),
-                _ => self.help = None,
-            }
+            self.help_key(scroll, chord);
             return Vec::new();
         }
         match self.keymap.lookup(self.route().contexts(), chord) {
             Some(action) => self.apply(action),
             None => Vec::new(),
+        }
+    }
+
+    /// The help overlay takes every key: scroll it, or close it.
+    fn help_key(&mut self, scroll: usize, chord: KeyChord) {
+        match self.keymap.lookup(&[Context::Scroll], chord) {
+            Some(Action::Down) => self.help = Some(scroll + 1),
+            Some(Action::Up) => self.help = Some(scroll.saturating_sub(1)),
+            _ => self.help = None,
         }
     }
 
@@ -741,7 +764,8 @@ impl App {
         let w = match &edit {
             Some(name) => Wizard::edit(types, name, marks),
             None => Wizard::new(types, marks),
-        };
+        }
+        .with_keymap(self.keymap.clone());
         let start = w.start();
         self.wizard = Some(w);
         if self.route() != Route::Wizard {

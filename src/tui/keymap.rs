@@ -500,9 +500,10 @@ mod tests {
         }
         let help = map.sections(&[Context::WizardForm]);
         assert!(
-            help[0]
-                .1
-                .contains(&("p".to_string(), "add a processor to the source shown")),
+            help[0].1.contains(&(
+                "p".to_string(),
+                "add a processor to the source/destination shown"
+            )),
             "{help:?}"
         );
         // Rebinding a builder key by its action name works like any other.

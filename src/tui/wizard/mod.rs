@@ -22,7 +22,7 @@ use crate::fleet::snapshot::FleetSnapshot;
 use crate::pipeline::builder::{
     self, Component, DestinationItem, Draft, FieldValue, matches_search, name_problem,
 };
-use crate::pipeline::config::ProcessorRef;
+use crate::pipeline::config::{ProcessorRef, processor_id_taken, processor_name_problem};
 use crate::pipeline::registry::LoadedType;
 use crate::pipeline::{Configuration, Destination, DiffLine, TypeKind, TypeRegistry};
 use crate::rollout::RolloutView;
@@ -370,14 +370,14 @@ pub enum Level {
     Error,
 }
 
-/// A processor attached to one source, as the builder edits it. The source's
-/// `own_processors` stay what is saved; this keeps the form (with text that does not
+/// A processor attached to one source or inline destination, as the builder edits it.
+/// The owner's `own_processors` stay what is saved; this keeps the form (with text that does not
 /// parse yet) between keys and writes it back when it changes.
 #[derive(Debug, Clone)]
 pub struct Attached {
     /// The form, when the processor's type is known (an unknown one is kept as written).
     pub form: Option<Component>,
-    /// What the source holds for this processor.
+    /// What the owner holds for this processor.
     written: ProcessorRef,
     /// The form as it was when `written` was last taken from it.
     synced: Option<Component>,
@@ -387,6 +387,7 @@ impl Attached {
     fn from_ref(types: &TypeRegistry, r: &ProcessorRef) -> Attached {
         let form = types.get(TypeKind::Processor, &r.type_name).map(|t| {
             let mut c = Component::with_parameters(t, &r.parameters);
+            c.display_name = r.name.clone();
             c.disabled = r.disabled;
             c
         });
@@ -420,18 +421,28 @@ impl Attached {
         &self.written.type_name
     }
 
-    /// The type's display name, or its name and that it is unknown.
+    /// The type's display name (with the name given, if any), or its name and that it
+    /// is unknown.
     pub fn title(&self) -> String {
         match &self.form {
-            Some(c) => c.title.clone(),
+            Some(c) => processor_title(c),
             None => format!("{} (unknown type)", self.written.type_name),
         }
+    }
+}
+
+/// A processor's tab: its type's title, and the name given to it.
+fn processor_title(c: &Component) -> String {
+    match &c.display_name {
+        Some(name) => format!("{} · {name}", c.title),
+        None => c.title.clone(),
     }
 }
 
 fn processor_ref(c: &Component) -> ProcessorRef {
     ProcessorRef {
         type_name: c.type_name.clone(),
+        name: c.display_name.clone(),
         parameters: c.parameters(),
         disabled: c.disabled,
     }
@@ -476,6 +487,18 @@ pub struct Wizard {
     pub attached: Vec<Vec<Attached>>,
     /// In step 2: which of the current source's processors is shown (none: its own form).
     pub attached_focus: Option<usize>,
+    /// The processors attached to each destination, by position (always none for a
+    /// shared destination: its processors belong to the `Destination` resource).
+    pub dest_attached: Vec<Vec<Attached>>,
+    /// In step 4: which of the current destination's processors is shown.
+    pub dest_focus: Option<usize>,
+}
+
+/// Which components own the processors a form step edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Sources,
+    Destinations,
 }
 
 impl Wizard {
@@ -516,6 +539,8 @@ impl Wizard {
             keymap: Keymap::default(),
             attached: Vec::new(),
             attached_focus: None,
+            dest_attached: Vec::new(),
+            dest_focus: None,
         }
     }
 
@@ -624,12 +649,7 @@ impl Wizard {
                     })
                     .collect()
             }
-            Step::Processors => self
-                .draft
-                .processors
-                .iter()
-                .map(|c| c.title.clone())
-                .collect(),
+            Step::Processors => self.draft.processors.iter().map(processor_title).collect(),
             Step::Destinations => {
                 let labels = self.draft.destination_labels();
                 let inline = |ty: &str| {
@@ -670,22 +690,23 @@ impl Wizard {
                 Some(k) => self.attached.get(i)?.get(k)?.form.as_ref(),
             },
             Step::Processors => self.draft.processors.get(i),
-            Step::Destinations => match self.draft.destinations.get(i)? {
-                DestinationItem::Inline(c) => Some(c),
-                DestinationItem::Named(_) => None,
+            Step::Destinations => match self.dest_focus {
+                Some(k) => self.dest_attached.get(i)?.get(k)?.form.as_ref(),
+                None => match self.draft.destinations.get(i)? {
+                    DestinationItem::Inline(c) => Some(c),
+                    DestinationItem::Named(_) => None,
+                },
             },
             _ => None,
         }
     }
 
-    /// In step 2, the processor of the current source that is shown, if one is.
+    /// In step 2 (or 4), the processor of the current source (or destination) that is
+    /// shown, if one is.
     pub fn focused_attached(&self) -> Option<&Attached> {
-        if self.step != Step::Configure {
-            return None;
-        }
-        self.attached
-            .get(self.component[0])?
-            .get(self.attached_focus?)
+        let side = self.side()?;
+        let i = self.component[self.step.slot()?];
+        self.lists(side).get(i)?.get(self.focus_of(side)?)
     }
 
     /// The processors attached to source `i`.
@@ -693,51 +714,143 @@ impl Wizard {
         self.attached.get(i).map_or(&[], Vec::as_slice)
     }
 
-    /// Brings [`Self::attached`] in line with the draft: a source whose processors no
-    /// longer match what was last written (opened, added, removed or moved) gets its
-    /// list rebuilt from the draft; otherwise changes made in the forms are written to
-    /// the source's `own_processors`.
-    fn sync_attached(&mut self) {
-        let n = self.draft.sources.len();
-        self.attached.truncate(n);
-        for i in 0..n {
-            let in_line = self.attached.get(i).is_some_and(|list| {
-                list.iter()
-                    .map(|a| &a.written)
-                    .eq(self.draft.sources[i].own_processors.iter())
-            });
-            if in_line {
-                self.write_attached(i);
-            } else {
-                let list = self.draft.sources[i]
-                    .own_processors
-                    .iter()
-                    .map(|r| Attached::from_ref(&self.types, r))
-                    .collect();
-                if i < self.attached.len() {
-                    self.attached[i] = list;
-                } else {
-                    self.attached.push(list);
-                }
-            }
-        }
-        let len = self.attached_of(self.component[0]).len();
-        if self.attached_focus.is_some_and(|k| k >= len) {
-            self.attached_focus = len.checked_sub(1);
+    /// The processors attached to destination `j` (none for a shared one).
+    pub fn dest_attached_of(&self, j: usize) -> &[Attached] {
+        self.dest_attached.get(j).map_or(&[], Vec::as_slice)
+    }
+
+    /// Which processors of the current form step's component is shown (none: its own
+    /// form), in steps 2 and 4.
+    pub fn processor_focus(&self) -> Option<usize> {
+        self.focus_of(self.side()?)
+    }
+
+    /// Whose processors the current step edits.
+    fn side(&self) -> Option<Side> {
+        match self.step {
+            Step::Configure => Some(Side::Sources),
+            Step::Destinations => Some(Side::Destinations),
+            _ => None,
         }
     }
 
-    /// Writes source `i`'s attached processors (with their form changes) to the draft.
-    fn write_attached(&mut self, i: usize) {
-        let (Some(list), Some(source)) = (self.attached.get_mut(i), self.draft.sources.get_mut(i))
-        else {
-            return;
-        };
-        for a in list.iter_mut() {
-            a.take_changes();
+    fn lists(&self, side: Side) -> &Vec<Vec<Attached>> {
+        match side {
+            Side::Sources => &self.attached,
+            Side::Destinations => &self.dest_attached,
         }
-        let refs: Vec<ProcessorRef> = list.iter().map(|a| a.written.clone()).collect();
-        source.own_processors = refs;
+    }
+
+    fn lists_mut(&mut self, side: Side) -> &mut Vec<Vec<Attached>> {
+        match side {
+            Side::Sources => &mut self.attached,
+            Side::Destinations => &mut self.dest_attached,
+        }
+    }
+
+    fn focus_of(&self, side: Side) -> Option<usize> {
+        match side {
+            Side::Sources => self.attached_focus,
+            Side::Destinations => self.dest_focus,
+        }
+    }
+
+    fn set_focus(&mut self, side: Side, focus: Option<usize>) {
+        match side {
+            Side::Sources => self.attached_focus = focus,
+            Side::Destinations => self.dest_focus = focus,
+        }
+    }
+
+    /// The processors component `i` of `side` holds (none for a shared destination).
+    fn owned(&self, side: Side, i: usize) -> Option<&Vec<ProcessorRef>> {
+        match side {
+            Side::Sources => self.draft.sources.get(i).map(|c| &c.own_processors),
+            Side::Destinations => match self.draft.destinations.get(i)? {
+                DestinationItem::Inline(c) => Some(&c.own_processors),
+                DestinationItem::Named(_) => None,
+            },
+        }
+    }
+
+    fn owned_mut(&mut self, side: Side, i: usize) -> Option<&mut Vec<ProcessorRef>> {
+        match side {
+            Side::Sources => self.draft.sources.get_mut(i).map(|c| &mut c.own_processors),
+            Side::Destinations => match self.draft.destinations.get_mut(i)? {
+                DestinationItem::Inline(c) => Some(&mut c.own_processors),
+                DestinationItem::Named(_) => None,
+            },
+        }
+    }
+
+    fn owner_count(&self, side: Side) -> usize {
+        match side {
+            Side::Sources => self.draft.sources.len(),
+            Side::Destinations => self.draft.destinations.len(),
+        }
+    }
+
+    /// Brings [`Self::attached`] and [`Self::dest_attached`] in line with the draft: a
+    /// component whose processors no longer match what was last written (opened, added,
+    /// removed or moved) gets its list rebuilt from the draft; otherwise changes made in
+    /// the forms are written to its `own_processors`.
+    fn sync_attached(&mut self) {
+        for side in [Side::Sources, Side::Destinations] {
+            let n = self.owner_count(side);
+            self.lists_mut(side).truncate(n);
+            for i in 0..n {
+                let owned = self.owned(side, i).cloned().unwrap_or_default();
+                let in_line = self
+                    .lists(side)
+                    .get(i)
+                    .is_some_and(|list| list.iter().map(|a| &a.written).eq(owned.iter()));
+                if in_line {
+                    self.write_attached(side, i);
+                } else {
+                    let list: Vec<Attached> = owned
+                        .iter()
+                        .map(|r| Attached::from_ref(&self.types, r))
+                        .collect();
+                    let lists = self.lists_mut(side);
+                    if i < lists.len() {
+                        lists[i] = list;
+                    } else {
+                        lists.push(list);
+                    }
+                }
+            }
+        }
+        self.clamp_focus();
+    }
+
+    /// Keeps the processor shown (steps 2 and 4) within its component's list.
+    fn clamp_focus(&mut self) {
+        for (side, slot) in [(Side::Sources, 0), (Side::Destinations, 2)] {
+            let len = self
+                .lists(side)
+                .get(self.component[slot])
+                .map_or(0, Vec::len);
+            if self.focus_of(side).is_some_and(|k| k >= len) {
+                self.set_focus(side, len.checked_sub(1));
+            }
+        }
+    }
+
+    /// Writes component `i`'s attached processors (with their form changes) to the draft.
+    fn write_attached(&mut self, side: Side, i: usize) {
+        let refs: Vec<ProcessorRef> = match self.lists_mut(side).get_mut(i) {
+            Some(list) => list
+                .iter_mut()
+                .map(|a| {
+                    a.take_changes();
+                    a.written.clone()
+                })
+                .collect(),
+            None => return,
+        };
+        if let Some(owned) = self.owned_mut(side, i) {
+            *owned = refs;
+        }
     }
 
     fn current_mut(&mut self) -> Option<&mut Component> {
@@ -749,9 +862,12 @@ impl Wizard {
                 Some(k) => self.attached.get_mut(i)?.get_mut(k)?.form.as_mut(),
             },
             Step::Processors => self.draft.processors.get_mut(i),
-            Step::Destinations => match self.draft.destinations.get_mut(i)? {
-                DestinationItem::Inline(c) => Some(c),
-                DestinationItem::Named(_) => None,
+            Step::Destinations => match self.dest_focus {
+                Some(k) => self.dest_attached.get_mut(i)?.get_mut(k)?.form.as_mut(),
+                None => match self.draft.destinations.get_mut(i)? {
+                    DestinationItem::Inline(c) => Some(c),
+                    DestinationItem::Named(_) => None,
+                },
             },
             _ => None,
         }
@@ -1390,17 +1506,32 @@ impl Wizard {
         }
     }
 
-    /// Names the current source or inline destination; an empty name clears it (the
-    /// type's name labels it again). A name another one of the list already shows is
-    /// refused, so labels stay unambiguous.
+    /// Names the current source, inline destination or processor; an empty name clears
+    /// it (the type's name labels it again). A name another one of the list already shows
+    /// is refused, so labels stay unambiguous; a processor's name ends its component IDs
+    /// (`batch/<name>`), so one that cannot be an ID or is another's is refused too.
     fn rename_current(&mut self, name: &str) -> Result<(), String> {
         let Some(slot) = self.step.slot() else {
             return Ok(());
         };
         let i = self.component[slot];
-        let labels = match self.step {
-            Step::Configure => self.draft.source_labels(),
-            Step::Destinations => self.draft.destination_labels(),
+        let labels = match (self.step, self.processor_focus()) {
+            (Step::Configure | Step::Destinations, Some(k)) => {
+                let list = self.focused_list();
+                let refs: Vec<ProcessorRef> = list.iter().map(|a| a.written.clone()).collect();
+                let titles: Vec<String> = list.iter().map(Attached::title).collect();
+                processor_rename_problem(&refs, &titles, k, name)?;
+                Vec::new()
+            }
+            (Step::Configure, None) => self.draft.source_labels(),
+            (Step::Processors, _) => {
+                let refs: Vec<ProcessorRef> =
+                    self.draft.processors.iter().map(processor_ref).collect();
+                let titles = self.component_titles();
+                processor_rename_problem(&refs, &titles, i, name)?;
+                Vec::new()
+            }
+            (Step::Destinations, _) => self.draft.destination_labels(),
             _ => return Ok(()),
         };
         if !name.is_empty() && labels.iter().enumerate().any(|(j, l)| j != i && l == name) {
@@ -1410,14 +1541,17 @@ impl Wizard {
             return Ok(());
         };
         c.display_name = (!name.is_empty()).then(|| name.to_string());
-        self.say(
-            Level::Info,
-            if name.is_empty() {
-                "name cleared: labelled by its type".to_string()
-            } else {
-                format!("named {name}")
-            },
-        );
+        let said = match (name.is_empty(), c.kind) {
+            (true, TypeKind::Processor) => {
+                "name cleared: its IDs are named after its place again".to_string()
+            }
+            (true, _) => "name cleared: labelled by its type".to_string(),
+            (false, TypeKind::Processor) => {
+                format!("named {name}: its components are {}/{name}", c.type_name)
+            }
+            (false, _) => format!("named {name}"),
+        };
+        self.say(Level::Info, said);
         Ok(())
     }
 
@@ -1465,9 +1599,7 @@ impl Wizard {
                 };
                 self.open_add(kind);
             }
-            Some(Action::Wizard(W::AddSourceProcessor))
-                if self.step == Step::Configure && count > 0 =>
-            {
+            Some(Action::Wizard(W::AddSourceProcessor)) if self.can_attach() => {
                 self.open_add(TypeKind::Processor)
             }
             Some(Action::Wizard(W::Rename)) => self.open_rename(count),
@@ -1498,22 +1630,24 @@ impl Wizard {
         };
     }
 
-    /// `r`: names the source or inline destination shown. Processors have no name in a
-    /// configuration, so they are refused with the reason.
+    /// `r`: names the source, inline destination or processor shown.
     fn open_rename(&mut self, count: usize) {
-        if self.step == Step::Processors || self.focused_attached().is_some() {
-            self.say(
-                Level::Info,
-                "a processor cannot be named: configurations have no name for processors",
-            );
-            return;
-        }
         match self.current() {
             Some(c) => {
-                let title = format!("Name for this {} (empty: none)", c.kind.noun());
+                let title = match c.kind {
+                    TypeKind::Processor => format!(
+                        "Name for this processor, as in {}/<name> (empty: none)",
+                        c.type_name
+                    ),
+                    kind => format!("Name for this {} (empty: none)", kind.noun()),
+                };
                 let text = c.display_name.clone().unwrap_or_default();
                 self.mode = Mode::Rename(Editor::new(&text, false, false, title));
             }
+            None if self.focused_attached().is_some() => self.say(
+                Level::Info,
+                "a processor of an unknown type is kept as written: it cannot be named here",
+            ),
             None if count > 0 => self.say(
                 Level::Info,
                 "a shared destination is named and edited as its own resource (fleetdeck apply)",
@@ -1522,8 +1656,8 @@ impl Wizard {
         }
     }
 
-    /// Tab / shift-tab: the next (or previous) form. In step 2 each source is followed by
-    /// the processors attached to it.
+    /// Tab / shift-tab: the next (or previous) form. In steps 2 and 4 each source (or
+    /// destination) is followed by the processors attached to it.
     fn next_part(&mut self, delta: isize) {
         let Some(slot) = self.step.slot() else { return };
         let count = self.component_count();
@@ -1531,19 +1665,20 @@ impl Wizard {
             return;
         }
         self.field_cursor[slot] = 0;
-        if self.step != Step::Configure {
+        let Some(side) = self.side() else {
             let step = if delta > 0 { 1 } else { count - 1 };
             self.component[slot] = (self.component[slot] + step) % count;
             return;
-        }
-        // Every (source, shown processor) pair in order, with the current one's place.
+        };
+        // Every (component, shown processor) pair in order, with the current one's place.
+        let lists = self.lists(side);
         let parts: Vec<(usize, Option<usize>)> = (0..count)
             .flat_map(|i| {
-                std::iter::once((i, None))
-                    .chain((0..self.attached_of(i).len()).map(move |k| (i, Some(k))))
+                let n = lists.get(i).map_or(0, Vec::len);
+                std::iter::once((i, None)).chain((0..n).map(move |k| (i, Some(k))))
             })
             .collect();
-        let here = (self.component[0], self.attached_focus);
+        let here = (self.component[slot], self.focus_of(side));
         let at = parts.iter().position(|p| *p == here).unwrap_or(0);
         let n = parts.len();
         let next = if delta > 0 {
@@ -1551,7 +1686,26 @@ impl Wizard {
         } else {
             (at + n - 1) % n
         };
-        (self.component[0], self.attached_focus) = parts[next];
+        let (i, focus) = parts[next];
+        self.component[slot] = i;
+        self.set_focus(side, focus);
+    }
+
+    /// The processors of the component shown in step 2 or 4.
+    fn focused_list(&self) -> &[Attached] {
+        let Some(side) = self.side() else { return &[] };
+        let i = self.component[self.step.slot().unwrap_or(0)];
+        self.lists(side).get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `p` can attach a processor here: to a source, or an inline destination.
+    fn can_attach(&self) -> bool {
+        match self.side() {
+            Some(side) => self
+                .owned(side, self.component[self.step.slot().unwrap_or(0)])
+                .is_some(),
+            None => false,
+        }
     }
 
     fn with_field(&mut self, field: Option<usize>, f: impl FnOnce(&mut builder::Field)) {
@@ -1642,14 +1796,11 @@ impl Wizard {
             let count = self.component_count();
             self.component[slot] = self.component[slot].min(count.saturating_sub(1));
         }
-        let len = self.attached_of(self.component[0]).len();
-        if self.attached_focus.is_some_and(|k| k >= len) {
-            self.attached_focus = len.checked_sub(1);
-        }
+        self.clamp_focus();
     }
 
     fn add_component(&mut self, t: &LoadedType) {
-        if self.step == Step::Configure {
+        if self.side().is_some() && t.kind() == TypeKind::Processor {
             return self.attach_processor(t);
         }
         let c = Component::new(t);
@@ -1663,6 +1814,7 @@ impl Wizard {
                 self.draft.destinations.push(DestinationItem::Inline(c));
                 self.component[2] = self.draft.destinations.len() - 1;
                 self.field_cursor[2] = 0;
+                self.dest_focus = None;
             }
             _ => {}
         }
@@ -1673,26 +1825,32 @@ impl Wizard {
     /// Attaches a processor of type `t` to the current source, after the one shown (last
     /// when the source's own form is shown), and shows its form.
     fn attach_processor(&mut self, t: &LoadedType) {
-        let i = self.component[0];
-        if i >= self.draft.sources.len() {
-            return;
-        }
-        let label = self.draft.source_labels().swap_remove(i);
-        let Some(list) = self.attached.get_mut(i) else {
+        let (Some(side), Some(slot)) = (self.side(), self.step.slot()) else {
             return;
         };
-        let at = self
-            .attached_focus
-            .map_or(list.len(), |k| (k + 1).min(list.len()));
+        let i = self.component[slot];
+        if self.owned(side, i).is_none() {
+            return;
+        }
+        let (label, whose) = match side {
+            Side::Sources => (self.draft.source_labels(), "source"),
+            Side::Destinations => (self.draft.destination_labels(), "destination"),
+        };
+        let label = label.get(i).cloned().unwrap_or_default();
+        let focus = self.focus_of(side);
+        let Some(list) = self.lists_mut(side).get_mut(i) else {
+            return;
+        };
+        let at = focus.map_or(list.len(), |k| (k + 1).min(list.len()));
         list.insert(at, Attached::new(t));
-        self.write_attached(i);
+        self.write_attached(side, i);
         self.draft.raw = None;
-        self.attached_focus = Some(at);
-        self.field_cursor[0] = 0;
+        self.set_focus(side, Some(at));
+        self.field_cursor[slot] = 0;
         self.say(
             Level::Info,
             format!(
-                "added {} to {label}: it runs only on this source's data",
+                "added {} to {label}: it runs only on this {whose}'s data",
                 title_of(t)
             ),
         );
@@ -1705,6 +1863,7 @@ impl Wizard {
         self.draft.raw = None;
         self.component[2] = self.draft.destinations.len() - 1;
         self.field_cursor[2] = 0;
+        self.dest_focus = None;
         self.say(
             Level::Info,
             format!("added shared destination {name} (its parameters: fleetdeck apply)"),
@@ -1717,7 +1876,7 @@ impl Wizard {
         // Named by the tab's title, so which of two of one type went is clear.
         let titles = self.component_titles();
         let removed = match self.step {
-            Step::Configure if self.attached_focus.is_some() => self.detach_processor(),
+            _ if self.processor_focus().is_some() => self.detach_processor(),
             Step::Configure if i < self.draft.sources.len() => {
                 self.draft.sources.remove(i);
                 if i < self.attached.len() {
@@ -1726,10 +1885,13 @@ impl Wizard {
                 titles.get(i).cloned()
             }
             Step::Processors if i < self.draft.processors.len() => {
-                Some(self.draft.processors.remove(i).title)
+                Some(processor_title(&self.draft.processors.remove(i)))
             }
             Step::Destinations if i < self.draft.destinations.len() => {
                 self.draft.destinations.remove(i);
+                if i < self.dest_attached.len() {
+                    self.dest_attached.remove(i);
+                }
                 titles.get(i).cloned()
             }
             _ => None,
@@ -1742,7 +1904,7 @@ impl Wizard {
     }
 
     fn move_component(&mut self, delta: isize) {
-        if self.step == Step::Configure && self.attached_focus.is_some() {
+        if self.processor_focus().is_some() {
             return self.move_attached(delta);
         }
         let Some(slot) = self.step.slot() else { return };
@@ -1764,6 +1926,9 @@ impl Wizard {
             }
             Step::Destinations if j < self.draft.destinations.len() => {
                 self.draft.destinations.swap(i, j);
+                if j < self.dest_attached.len() {
+                    self.dest_attached.swap(i, j);
+                }
                 true
             }
             _ => false,
@@ -1773,39 +1938,45 @@ impl Wizard {
         }
     }
 
-    /// Removes the processor shown from its source; returns what to call it.
+    /// Removes the processor shown from its source or destination; returns what to call
+    /// it.
     fn detach_processor(&mut self) -> Option<String> {
-        let i = self.component[0];
-        let k = self.attached_focus?;
-        let label = self.draft.source_labels().get(i)?.clone();
-        let list = self.attached.get_mut(i)?;
+        let side = self.side()?;
+        let i = self.component[self.step.slot()?];
+        let k = self.focus_of(side)?;
+        let label = match side {
+            Side::Sources => self.draft.source_labels(),
+            Side::Destinations => self.draft.destination_labels(),
+        }
+        .get(i)?
+        .clone();
+        let list = self.lists_mut(side).get_mut(i)?;
         if k >= list.len() {
             return None;
         }
         let gone = list.remove(k);
         let left = list.len();
-        self.write_attached(i);
-        self.attached_focus = if left == 0 {
-            None
-        } else {
-            Some(k.min(left - 1))
-        };
+        self.write_attached(side, i);
+        self.set_focus(side, left.checked_sub(1).map(|last| k.min(last)));
         Some(format!("{} from {label}", gone.title()))
     }
 
-    /// Moves the processor shown one place earlier or later among its source's.
+    /// Moves the processor shown one place earlier or later among its owner's.
     fn move_attached(&mut self, delta: isize) {
-        let i = self.component[0];
-        let Some(k) = self.attached_focus else { return };
-        let Some(list) = self.attached.get_mut(i) else {
+        let (Some(side), Some(slot)) = (self.side(), self.step.slot()) else {
+            return;
+        };
+        let i = self.component[slot];
+        let Some(k) = self.focus_of(side) else { return };
+        let Some(list) = self.lists_mut(side).get_mut(i) else {
             return;
         };
         let Some(j) = k.checked_add_signed(delta).filter(|j| *j < list.len()) else {
             return;
         };
         list.swap(k, j);
-        self.write_attached(i);
-        self.attached_focus = Some(j);
+        self.write_attached(side, i);
+        self.set_focus(side, Some(j));
     }
 
     fn review_key(&mut self, key: &KeyEvent, ch: Option<char>, cx: &Cx) -> Outcome {
@@ -1982,6 +2153,33 @@ impl Wizard {
             }],
             close: false,
         }
+    }
+}
+
+/// Why processor `k` of `list` (tabs titled `titles`) cannot be named `name` (empty:
+/// the name is cleared, which is always allowed).
+fn processor_rename_problem(
+    list: &[ProcessorRef],
+    titles: &[String],
+    k: usize,
+    name: &str,
+) -> Result<(), String> {
+    if name.is_empty() {
+        return Ok(());
+    }
+    if let Some(p) = processor_name_problem(name) {
+        return Err(p);
+    }
+    match processor_id_taken(list, k, name) {
+        Some(j) => {
+            let ty = list.get(k).map_or("", |p| p.type_name.as_str());
+            let other = titles.get(j).map_or("", String::as_str);
+            Err(format!(
+                "{ty}/{name} is already the ID of processor {} ({other}): each {ty} processor needs its own name",
+                j + 1
+            ))
+        }
+        None => Ok(()),
     }
 }
 

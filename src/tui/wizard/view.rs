@@ -208,16 +208,21 @@ fn form(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
             spans.push(Span::styled(" │ ", t.muted));
         }
         let here = i == w.component[slot];
-        let style = if here && (w.step != Step::Configure || w.attached_focus.is_none()) {
+        let style = if here && w.processor_focus().is_none() {
             t.selection
         } else {
             t.accent
         };
         spans.push(Span::styled(format!("{} {title}", i + 1), style));
-        if w.step == Step::Configure {
-            // A source's own processors follow it, numbered under it.
-            for (k, a) in w.attached_of(i).iter().enumerate() {
-                let style = if here && w.attached_focus == Some(k) {
+        let attached = match w.step {
+            Step::Configure => w.attached_of(i),
+            Step::Destinations => w.dest_attached_of(i),
+            _ => &[],
+        };
+        {
+            // A source's (or destination's) own processors follow it, numbered under it.
+            for (k, a) in attached.iter().enumerate() {
+                let style = if here && w.processor_focus() == Some(k) {
                     t.selection
                 } else {
                     t.muted
@@ -246,6 +251,8 @@ fn form(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
             t.info,
         )
         .render(name_row, buf);
+    } else if let Some(note) = destination_processors_note(w) {
+        Line::styled(truncate(&note, usize::from(name_row.width)), t.info).render(name_row, buf);
     }
     if let Some(a) = w.focused_attached()
         && a.form.is_none()
@@ -385,6 +392,34 @@ fn source_processors_note(w: &Wizard) -> String {
                 names.join(", "),
                 key_of(w, WizardAction::NextPart)
             )
+        }
+    }
+}
+
+/// The line under step 4's tabs, for an inline destination with processors: which one
+/// is shown, or which it has.
+fn destination_processors_note(w: &Wizard) -> Option<String> {
+    if w.step != Step::Destinations {
+        return None;
+    }
+    let j = w.component[2];
+    let list = w.dest_attached_of(j);
+    let label = w.draft.destination_labels().get(j).cloned()?;
+    match w.dest_focus {
+        Some(k) => Some(format!(
+            " processor {} of {} on {label}: runs only on the data sent there · {} reorders",
+            k + 1,
+            list.len(),
+            pair_keys(w, WizardAction::MoveUp, WizardAction::MoveDown)
+        )),
+        None if list.is_empty() => None,
+        None => {
+            let names: Vec<String> = list.iter().map(|a| a.title()).collect();
+            Some(format!(
+                " processors on {label}: {} · {} shows each",
+                names.join(", "),
+                key_of(w, WizardAction::NextPart)
+            ))
         }
     }
 }
@@ -1094,11 +1129,13 @@ pub fn hints(w: &Wizard) -> Vec<(String, &'static str)> {
             let mut v = vec![hint(w, W::Edit), hint(w, W::Toggle), hint(w, W::NextPart)];
             match w.step {
                 Step::Configure => v.push(hint(w, W::AddSourceProcessor)),
+                Step::Destinations => {
+                    v.push(hint(w, W::Add));
+                    v.push(hint(w, W::AddSourceProcessor));
+                }
                 _ => v.push(hint(w, W::Add)),
             }
-            if w.step != Step::Processors && w.focused_attached().is_none() {
-                v.push(hint(w, W::Rename));
-            }
+            v.push(hint(w, W::Rename));
             v.extend([hint(w, W::Remove), reorder, hint(w, W::Advanced)]);
             v.extend(common);
             v

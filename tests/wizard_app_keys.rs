@@ -1,0 +1,122 @@
+//! The builder opened from the App: the user's key bindings apply inside it, and `?` shows
+//! the help with the builder's own keys.
+
+use std::sync::Arc;
+
+use fleetdeck::tui::seed;
+use fleetdeck::tui::testing::{press, render_text, type_text};
+use fleetdeck::tui::wizard::{Mode, Step, Wizard};
+use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
+
+fn app_with_keys(overrides: &str) -> App {
+    let table: toml::Table = toml::from_str(overrides).expect("toml");
+    let config = AppConfig {
+        server: ServerInfo {
+            listen: "0.0.0.0:4320".parse().unwrap(),
+            api_listen: "127.0.0.1:4321".parse().unwrap(),
+            public_url: "http://fleet.example.net:4320".into(),
+            secret_file: "/var/lib/fleetdeck/agent-secret".into(),
+            version: "0.1.0".into(),
+        },
+        theme: "dark".into(),
+        color_level: ColorLevel::TrueColor,
+        keymap: Keymap::with_overrides(&table, "fleetdeck.toml"),
+        mouse: false,
+        warnings: Vec::new(),
+    };
+    let mut a = App::new(config, Arc::new(seed::fleet(12, 1)), seed::now());
+    a.resize(120, 40);
+    a
+}
+
+fn wiz(a: &App) -> &Wizard {
+    a.wizard.as_ref().expect("the wizard is open")
+}
+
+/// `n` from the agents view, then an OTLP source and step 2.
+fn otlp_source(a: &mut App) {
+    press(a, &["n", "/"]);
+    type_text(a, "otlp");
+    press(a, &["enter", "space", "n"]);
+    assert_eq!(wiz(a).step, Step::Configure);
+}
+
+/// The last line of the screen: the builder's footer.
+fn footer(a: &App) -> String {
+    render_text(a)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_rebinding_in_the_settings_applies_inside_the_builder() {
+    let mut a = app_with_keys(
+        r#"
+wizard_add_source_processor = "P"
+wizard_rename = "R"
+"#,
+    );
+    otlp_source(&mut a);
+    let f = footer(&a);
+    assert!(f.contains("P add processor") && f.contains("R name"), "{f}");
+    assert!(!f.contains("p add processor"), "{f}");
+    press(&mut a, &["r"]);
+    assert!(matches!(wiz(&a).mode, Mode::Normal), "r is no longer bound");
+    press(&mut a, &["P"]);
+    type_text(&mut a, "batch");
+    press(&mut a, &["enter"]);
+    assert_eq!(wiz(&a).attached_of(0).len(), 1);
+    press(&mut a, &["R"]);
+    assert!(matches!(wiz(&a).mode, Mode::Rename(_)), "R names it");
+    // The same App without the rebinding shows the default keys.
+    let mut plain = app_with_keys("");
+    otlp_source(&mut plain);
+    let f = footer(&plain);
+    assert!(f.contains("p add processor") && f.contains("r name"), "{f}");
+}
+
+#[test]
+fn question_mark_in_the_builder_lists_its_keys_and_any_key_closes_it() {
+    let mut a = app_with_keys("");
+    otlp_source(&mut a);
+    press(&mut a, &["?"]);
+    assert_eq!(a.help, Some(0));
+    let screen = render_text(&a);
+    for line in [
+        "close the builder (asks before discarding)",
+        "Pipeline builder forms",
+        "name the source, processor or destination shown",
+        "add a processor to the source/destination shown",
+    ] {
+        assert!(screen.contains(line), "no {line:?} in the help:\n{screen}");
+    }
+    // It scrolls; the key that closes it does nothing else.
+    press(&mut a, &["j", "j"]);
+    assert_eq!(a.help, Some(2));
+    press(&mut a, &["n"]);
+    assert_eq!(a.help, None);
+    assert_eq!(wiz(&a).step, Step::Configure, "n only closed the help");
+    press(&mut a, &["?", "esc"]);
+    assert_eq!(a.help, None);
+    assert!(a.wizard.is_some(), "esc closed the help, not the builder");
+}
+
+#[test]
+fn question_mark_is_typed_when_a_text_is_being_edited() {
+    let mut a = app_with_keys("");
+    press(&mut a, &["n", "/"]);
+    type_text(&mut a, "?");
+    assert_eq!(a.help, None);
+    assert_eq!(wiz(&a).search, "?");
+}
+
+#[test]
+fn a_rebound_help_key_opens_the_help_in_the_builder() {
+    let mut a = app_with_keys(r#"help = "F1""#);
+    press(&mut a, &["n", "?"]);
+    assert_eq!(a.help, None, "? is no longer help");
+    press(&mut a, &["f1"]);
+    assert_eq!(a.help, Some(0));
+}

@@ -1,0 +1,202 @@
+//! Naming the fleet-wide processors in the builder's step 3: `r` names the one shown, its
+//! components become `type/<name>` in the review, a name that cannot be an ID or is
+//! another processor's is refused in place, and the name survives saving and reopening.
+
+use std::sync::Arc;
+
+use fleetdeck::pipeline::{Configuration, Destination};
+use fleetdeck::tui::seed;
+use fleetdeck::tui::testing::{press, render_text, type_text};
+use fleetdeck::tui::wizard::{Mode, Step, Wizard, WizardEffect, WizardMsg};
+use fleetdeck::tui::{App, AppConfig, ColorLevel, Effect, Keymap, ServerInfo};
+
+fn app() -> App {
+    let config = AppConfig {
+        server: ServerInfo {
+            listen: "0.0.0.0:4320".parse().unwrap(),
+            api_listen: "127.0.0.1:4321".parse().unwrap(),
+            public_url: "http://fleet.example.net:4320".into(),
+            secret_file: "/var/lib/fleetdeck/agent-secret".into(),
+            version: "0.1.0".into(),
+        },
+        theme: "dark".into(),
+        color_level: ColorLevel::TrueColor,
+        keymap: Keymap::default(),
+        mouse: false,
+        warnings: Vec::new(),
+    };
+    let mut a = App::new(config, Arc::new(seed::fleet(12, 1)), seed::now());
+    a.resize(120, 40);
+    a
+}
+
+fn wiz(a: &App) -> &Wizard {
+    a.wizard.as_ref().expect("the wizard is open")
+}
+
+/// A new builder in step 3 with an OTLP source and two batch processors, the second shown.
+fn two_batches(a: &mut App) {
+    press(a, &["n", "/"]);
+    type_text(a, "otlp");
+    press(a, &["enter", "space", "n", "n"]);
+    assert_eq!(wiz(a).step, Step::Processors);
+    for _ in 0..2 {
+        press(a, &["a"]);
+        type_text(a, "batch");
+        press(a, &["enter"]);
+    }
+    assert_eq!(wiz(a).component[1], 1);
+}
+
+/// `r`, the name, enter: returns why it was refused, if it was (the editor stays open).
+fn rename(a: &mut App, name: &str) -> Option<String> {
+    press(a, &["r"]);
+    assert!(
+        matches!(wiz(a).mode, Mode::Rename(_)),
+        "a name editor opens"
+    );
+    press(a, &["ctrl+u"]);
+    type_text(a, name);
+    press(a, &["enter"]);
+    match &wiz(a).mode {
+        Mode::Rename(ed) => Some(ed.error.clone().unwrap_or_default()),
+        _ => None,
+    }
+}
+
+/// From step 3: an OTLP/HTTP destination, then the review's YAML.
+fn review_yaml(a: &mut App) -> String {
+    press(a, &["n", "a"]);
+    type_text(a, "otlphttp");
+    press(a, &["enter", "enter"]);
+    type_text(a, "https://collector.example.net:4318");
+    press(a, &["enter", "n"]);
+    let w = wiz(a);
+    assert_eq!(w.step, Step::Review);
+    assert!(w.review.problems.is_empty(), "{:?}", w.review.problems);
+    w.review.yaml.clone().unwrap_or_default()
+}
+
+/// From the review: names the configuration and returns what the save step sends.
+fn save_effect(a: &mut App, name: &str) -> Configuration {
+    press(a, &["n"]);
+    type_text(a, name);
+    press(a, &["enter"]);
+    let effects: Vec<WizardEffect> = press(a, &["enter"])
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Wizard(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    match effects.as_slice() {
+        [WizardEffect::Save(cfg)] => (**cfg).clone(),
+        other => panic!("expected one save, got {other:?}"),
+    }
+}
+
+fn metrics_processors(yaml: &str) -> Vec<String> {
+    let doc: serde_norway::Value = serde_norway::from_str(yaml).expect("rendered YAML parses");
+    doc["service"]["pipelines"]["metrics"]["processors"]
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_named_processor_renders_as_type_slash_name_and_is_saved_with_it() {
+    let mut a = app();
+    two_batches(&mut a);
+    assert_eq!(rename(&mut a, "fast"), None);
+    let w = wiz(&a);
+    assert_eq!(
+        w.message.as_ref().map(|(_, m)| m.as_str()),
+        Some("named fast: its components are batch/fast")
+    );
+    let screen = render_text(&a);
+    assert!(screen.contains("2 Batch · fast"), "{screen}");
+    let yaml = review_yaml(&mut a);
+    assert!(yaml.contains("batch/fast:"), "{yaml}");
+    assert_eq!(
+        metrics_processors(&yaml),
+        ["batch/processor0", "batch/fast"]
+    );
+    let cfg = save_effect(&mut a, "named-batch");
+    assert_eq!(cfg.spec.processors[0].name, None);
+    assert_eq!(cfg.spec.processors[1].name.as_deref(), Some("fast"));
+}
+
+#[test]
+fn a_name_another_processor_has_or_that_cannot_be_an_id_is_refused_in_place() {
+    let mut a = app();
+    two_batches(&mut a);
+    assert_eq!(rename(&mut a, "fast"), None);
+    press(&mut a, &["shift+tab"]);
+    let why = rename(&mut a, "fast").expect("a duplicate is refused");
+    assert!(
+        why.contains("batch/fast is already the ID of processor 2 (Batch · fast)"),
+        "{why}"
+    );
+    let screen = render_text(&a);
+    assert!(
+        screen.contains("✕ batch/fast is already the ID"),
+        "{screen}"
+    );
+    // The first batch is processor0 by its place: the second cannot take that ID either.
+    press(&mut a, &["esc", "tab"]);
+    let why = rename(&mut a, "processor0").expect("the place-made ID is taken");
+    assert!(
+        why.contains("batch/processor0 is already the ID of processor 1"),
+        "{why}"
+    );
+    let why = rename(&mut a, "two words").expect("not an ID");
+    assert!(why.contains("may only hold letters, digits"), "{why}");
+    press(&mut a, &["esc"]);
+    // Nothing refused was kept; an empty name clears the one given.
+    let names: Vec<Option<String>> = wiz(&a)
+        .draft
+        .processors
+        .iter()
+        .map(|c| c.display_name.clone())
+        .collect();
+    assert_eq!(names, [None, Some("fast".to_string())]);
+    assert_eq!(rename(&mut a, ""), None);
+    assert_eq!(wiz(&a).draft.processors[1].display_name, None);
+    // Another type may use the same name: filter/fast is not batch/fast.
+    press(&mut a, &["a"]);
+    type_text(&mut a, "filter");
+    press(&mut a, &["enter"]);
+    assert_eq!(rename(&mut a, "processor0"), None);
+}
+
+#[test]
+fn a_saved_name_is_shown_when_the_configuration_is_reopened() {
+    let mut a = app();
+    two_batches(&mut a);
+    assert_eq!(rename(&mut a, "fast"), None);
+    review_yaml(&mut a);
+    let cfg = save_effect(&mut a, "named-batch");
+    let mut a = app();
+    press(&mut a, &[":"]);
+    type_text(&mut a, "edit named-batch");
+    press(&mut a, &["enter"]);
+    a.wizard_message(WizardMsg::Loaded {
+        configs: vec![("named-batch".into(), 1, cfg.clone())],
+        destinations: Vec::<Destination>::new(),
+        edit: Some(Ok((1, Box::new(cfg.clone())))),
+    });
+    press(&mut a, &["n", "n"]);
+    let w = wiz(&a);
+    assert_eq!(w.step, Step::Processors);
+    assert!(!w.changed(), "opening changes nothing");
+    assert_eq!(w.configuration(), cfg, "the name round-trips");
+    let screen = render_text(&a);
+    assert!(screen.contains("2 Batch · fast"), "{screen}");
+    press(&mut a, &["n", "n"]);
+    let yaml = wiz(&a).review.yaml.clone().unwrap_or_default();
+    assert!(yaml.contains("batch/fast:"), "{yaml}");
+}

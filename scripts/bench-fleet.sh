@@ -7,11 +7,13 @@
 # Usage: scripts/bench-fleet.sh [N ...]            (default: 1000 10000 19000)
 #   HB=5        heartbeat interval offered to agents (s)
 #   WINDOW=20   seconds of steady state to measure CPU over
-#   PUSH=1      also push a configuration to all agents in one phase and time it
+#   PUSH=1      also push a configuration to all agents in one phase and time it (PUSH=3:
+#               three pushes, each of a new configuration); each push prints
+#               cli_s/server_s[server_cpu_s/agents_cpu_s]
 #   METRICS=10  agents push their own metrics every 10 s (default 0: idle agents)
 #   APPLY_DELAY_MS=1500  simulated Collector restart on a new config (default 0: the push
 #               time then measures fleetdeck's fan-out and bookkeeping, not the agents)
-#   PERF=FILE   record the server with `perf` during the push and write the hottest symbols
+#   PERF=FILE   record the server with `perf` during the first push and write the hottest symbols
 #               to FILE (with PUSH=1)
 #   HEAP=1      run the server under heaptrack and, after the window, kill -9 it: what it
 #               held then ("leaked") is printed per part, in bytes per agent (no push; the
@@ -45,7 +47,7 @@ cleanup() {
 trap cleanup EXIT
 
 printf '%-7s %-7s %-9s %-9s %-10s %-9s %-8s %-11s %-11s %s\n' \
-  agents held base_MiB rss_MiB KiB/agent msg/s cpu% user_us/rt total_us/rt "push_s cli/server"
+  agents held base_MiB rss_MiB KiB/agent msg/s cpu% user_us/rt total_us/rt "push: cli_s/server_s[cpu_s server/agents]"
 for N in "${SIZES[@]}"; do
   PORT=$((24000 + RANDOM % 2000)); API=$((PORT + 1))
   DATA=$(mktemp -d)
@@ -117,48 +119,14 @@ PY
   fi
 
   push="-"
-  if [ "$PUSH" = 1 ] && [ "$HEAP" != 1 ]; then
-    cat >"$DATA/bench.yaml" <<YAML
-apiVersion: fleetdeck/v1
-kind: Configuration
-metadata: {name: bench}
-spec:
-  sources: [{type: otlp}]
-  processors: [{type: batch}]
-  destinations: [{type: debug}]
-YAML
-    export FLEETDECK_SERVER=http://127.0.0.1:$API FLEETDECK_API_TOKEN=$TOKEN
-    "$BIN" apply -f "$DATA/bench.yaml" >/dev/null
-    [ -n "${PERF:-}" ] && { perf record -F 2999 -g -p "$SERVER" -o "$DATA/perf.data" >/dev/null 2>&1 & PERFREC=$!; sleep 0.5; }
-    read -r pu0 ps0 < <(cpu_ticks "$SERVER"); sims0=$(sims_ticks)
-    p0=$(date +%s.%N)
-    "$BIN" push bench --selector service.name=otelcol-contrib --all-at-once >/dev/null
-    for _ in $(seq 1200); do
-      applied=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$API/api/v1/rollouts/bench?agents=false" \
-        | python3 -c "import json,sys; print(json.load(sys.stdin)['progress']['applied'])" 2>/dev/null || echo 0)
-      [ "$applied" -ge "$held" ] && break
-      sleep 0.05
-    done
-    p1=$(date +%s.%N)
-    read -r pu1 ps1 < <(cpu_ticks "$SERVER"); sims1=$(sims_ticks)
-    # CPU seconds the push cost the server (user+system) and the simulated agents.
-    push_cpu=$(python3 -c "import sys; t=int(sys.argv[5]); print(f'{(int(sys.argv[2])+int(sys.argv[4])-int(sys.argv[1])-int(sys.argv[3]))/t:.2f}/{(int(sys.argv[7])-int(sys.argv[6]))/t:.2f}')" "$pu0" "$pu1" "$ps0" "$ps1" "$TCK" "$sims0" "$sims1")
-    if [ -n "${PERF:-}" ]; then
-      kill -INT "$PERFREC"; wait "$PERFREC" 2>/dev/null || true
-      perf report -i "$DATA/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
-        | grep -v '^#' | grep '%' | head -60 >"$PERF" || true
-      perf report -i "$DATA/perf.data" --children --sort symbol --stdio -g none 2>/dev/null \
-        | grep -v '^#' | grep '%' | head -80 >>"$PERF" || true
-    fi
-    sleep 0.3
-    # Wall time seen by the CLI, and the server's own time from the first phase starting
-    # to the rollout completing (from its JSON log).
-    push=$(python3 - "$p0" "$p1" "$DATA/server.log" "$push_cpu" <<'PY'
+  if [ "$PUSH" -ge 1 ] && [ "$HEAP" != 1 ]; then
+    push=""
+    cat >"$DATA/push_time.py" <<'PY'
 import json, sys
 from datetime import datetime
-p0, p1, log = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+p0, p1, cpu = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 start = end = None
-for line in open(log):
+for line in sys.stdin:
     try:
         e = json.loads(line)
     except ValueError:
@@ -170,9 +138,46 @@ for line in open(log):
     if "rollout: completed" in msg:
         end = ts
 server = f"{end - start:.2f}" if start and end else "?"
-print(f"{p1 - p0:.2f}/{server} (cpu s server/agents {sys.argv[4]})")
+print(f"{p1 - p0:.2f}/{server}[{cpu}]")
 PY
-)
+    export FLEETDECK_SERVER=http://127.0.0.1:$API FLEETDECK_API_TOKEN=$TOKEN
+    for i in $(seq "$PUSH"); do
+      # A configuration of its own for each push, so each is a whole new rollout.
+      cat >"$DATA/bench.yaml" <<YAML
+apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {name: bench$i}
+spec:
+  sources: [{type: otlp}]
+  processors: [{type: batch, parameters: {send_batch_size: $((8000 + i))}}]
+  destinations: [{type: debug}]
+YAML
+      "$BIN" apply -f "$DATA/bench.yaml" >/dev/null
+      logged=$(wc -l <"$DATA/server.log")
+      [ -n "${PERF:-}" ] && [ "$i" = 1 ] && { perf record -F 2999 -p "$SERVER" -o "$DATA/perf.data" >/dev/null 2>&1 & PERFREC=$!; sleep 0.5; }
+      read -r pu0 ps0 < <(cpu_ticks "$SERVER"); sims0=$(sims_ticks)
+      p0=$(date +%s.%N)
+      "$BIN" push "bench$i" --selector service.name=otelcol-contrib --all-at-once >/dev/null
+      for _ in $(seq 1200); do
+        applied=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$API/api/v1/rollouts/bench$i?agents=false" \
+          | python3 -c "import json,sys; print(json.load(sys.stdin)['progress']['applied'])" 2>/dev/null || echo 0)
+        [ "$applied" -ge "$held" ] && break
+        sleep 0.05
+      done
+      p1=$(date +%s.%N)
+      read -r pu1 ps1 < <(cpu_ticks "$SERVER"); sims1=$(sims_ticks)
+      # CPU seconds the push cost the server (user+system) and the simulated agents.
+      push_cpu=$(python3 -c "import sys; t=int(sys.argv[5]); print(f'{(int(sys.argv[2])+int(sys.argv[4])-int(sys.argv[1])-int(sys.argv[3]))/t:.2f}/{(int(sys.argv[7])-int(sys.argv[6]))/t:.2f}')" "$pu0" "$pu1" "$ps0" "$ps1" "$TCK" "$sims0" "$sims1")
+      if [ -n "${PERF:-}" ] && [ "$i" = 1 ]; then
+        kill -INT "$PERFREC"; wait "$PERFREC" 2>/dev/null || true
+        perf report -i "$DATA/perf.data" --sort dso,symbol --stdio 2>/dev/null \
+          | grep -v '^#' | grep '%' | head -70 >"$PERF" || true
+      fi
+      sleep 0.3
+      # Wall time seen by the CLI, and the server's own time from the first phase starting
+      # to the rollout completing (from its JSON log).
+      push="$push $(tail -n +"$((logged + 1))" "$DATA/server.log" >"$DATA/push.log"; python3 "$DATA/push_time.py" "$p0" "$p1" "$push_cpu" <"$DATA/push.log")"
+    done
   fi
 
   python3 - "$N" "$held" "$BASE" "$RSS" "$u0" "$s0" "$u1" "$s1" "$m0" "$m1" "$t0" "$t1" "$TCK" "$push" <<'PY'

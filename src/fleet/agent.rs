@@ -248,6 +248,14 @@ impl AgentDescription {
         self.get(key).and_then(AttrValue::as_str)
     }
 
+    /// A string attribute as the shared text it is held in.
+    pub fn get_text(&self, key: &str) -> Option<&Text> {
+        match self.get(key) {
+            Some(AttrValue::String(t)) => Some(t),
+            _ => None,
+        }
+    }
+
     pub fn service_name(&self) -> Option<&str> {
         self.get_str("service.name")
     }

@@ -18,12 +18,14 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{self, AgentRecord, WriteBehind};
 
 use super::agent::{
-    AgentDescription, AgentId, AgentReport, Capabilities, ComponentHealth, ConfigMap,
-    PackageStatuses, RemoteConfigStatus, Transport,
+    AgentDescription, AgentId, AgentReport, AttrValue, Capabilities, ConfigMap, PackageStatuses,
+    RemoteConfigStatus, Text, Transport,
 };
 use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventKind, FleetEvent};
+use super::health::Health;
 use super::heartbeat::{self, Lease};
+use super::labels::Labels;
 use super::outbound::{
     AgentCommand, ConnectionSettingsOffer, OpampSettings, RemoteConfigOffer, ServerReply,
     TelemetryDestination,
@@ -445,7 +447,7 @@ struct AgentState {
     /// False until we have received a description from this agent.
     described: bool,
     capabilities: Capabilities,
-    health: Option<Arc<ComponentHealth>>,
+    health: Option<Health>,
     effective_config: Option<Arc<ConfigMap>>,
     remote_config_status: Option<RemoteConfigStatus>,
     package_statuses: Option<Arc<PackageStatuses>>,
@@ -474,7 +476,7 @@ struct AgentState {
     operator_labels: BTreeMap<String, String>,
     /// Description labels merged with operator labels, shared with every view of the agent;
     /// rebuilt only when either changes.
-    labels: Arc<BTreeMap<String, String>>,
+    labels: Labels,
     /// What `offered_settings` was computed from; while it holds, the offer is not rebuilt.
     settings_for: Option<(Capabilities, Arc<str>)>,
     /// The session answering this agent's plain heartbeats, if any.
@@ -509,7 +511,7 @@ impl AgentState {
             conn_gen: 0,
             assigned: None,
             operator_labels: BTreeMap::new(),
-            labels: Arc::default(),
+            labels: Labels::default(),
             settings_for: None,
             lease: None,
         }
@@ -520,18 +522,23 @@ impl AgentState {
     }
 
     fn refresh_labels(&mut self) {
-        self.labels = Arc::new(merged_labels(&self.description, &self.operator_labels));
+        self.labels = merged_labels(&self.description, &self.operator_labels);
     }
 }
 
 /// What people call an agent: its host (a collector's `service.name` is its distribution,
 /// the same for the whole fleet), else its service name, else the short id.
 fn display_name(d: &AgentDescription, id: &AgentId) -> String {
-    d.host_name()
+    display_text(d, id).to_string()
+}
+
+/// The display name as the description's shared text, without a copy.
+fn display_text(d: &AgentDescription, id: &AgentId) -> Text {
+    d.get_text("host.name")
         .filter(|h| !h.is_empty())
-        .or_else(|| d.service_name())
-        .map(str::to_string)
-        .unwrap_or_else(|| id.short())
+        .or_else(|| d.get_text("service.name"))
+        .cloned()
+        .unwrap_or_else(|| Text::unshared(&id.short()))
 }
 
 /// Shares identical values (e.g. the same effective config reported by 10,000 agents).
@@ -964,7 +971,7 @@ impl Registry {
             state
                 .health
                 .as_ref()
-                .map(|h| (h.healthy, h.last_error.clone()))
+                .map(|h| (h.healthy(), h.last_error().clone()))
         });
         let got_health = report.health.is_some();
         let rcs_before = report.remote_config_status.as_ref().and_then(|_| {
@@ -986,7 +993,7 @@ impl Registry {
             state.described = true;
         }
         if let Some(h) = report.health {
-            state.health = Some(Arc::new(h));
+            state.health = Some(Health::new(&h));
         }
         if let Some(c) = report.effective_config {
             state.effective_config = Some(self.configs.intern(c));
@@ -1063,7 +1070,7 @@ impl Registry {
         let health_after = state
             .health
             .as_ref()
-            .map(|h| (h.healthy, h.last_error.clone()));
+            .map(|h| (h.healthy(), h.last_error().clone()));
         // A first report that all is well is no news (it would be one event per agent on
         // every start); a first report of trouble, and every change after, is.
         let news = match (&health_before, &health_after) {
@@ -1365,6 +1372,7 @@ impl Registry {
         self.check_stalled();
         self.configs.sweep();
         super::text::sweep();
+        super::health::sweep();
     }
 
     /// Publishes at a tick when something changed, or when only heartbeats did and the
@@ -1530,29 +1538,32 @@ fn settings_offer(
     })
 }
 
-/// Labels from the description's string attributes, with operator labels winning.
-fn merged_labels(
-    d: &AgentDescription,
-    operator: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut labels: BTreeMap<String, String> = d
-        .identifying
+/// Labels from the description's string attributes, with operator labels winning. The
+/// description's texts are shared, not copied.
+fn merged_labels(d: &AgentDescription, operator: &BTreeMap<String, String>) -> Labels {
+    d.identifying
         .iter()
         .chain(d.non_identifying.iter())
-        .filter_map(|a| a.value.as_str().map(|v| (a.key.to_string(), v.to_string())))
-        .collect();
-    labels.extend(operator.iter().map(|(k, v)| (k.clone(), v.clone())));
-    labels
+        .filter_map(|a| match &a.value {
+            AttrValue::String(v) => Some((a.key.clone(), v.clone())),
+            _ => None,
+        })
+        .chain(
+            operator
+                .iter()
+                .map(|(k, v)| (Text::shared(k), Text::shared(v))),
+        )
+        .collect()
 }
 
 fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
     let d = &s.description;
     AgentView {
         id: *id,
-        name: display_name(d, id),
-        host: d.host_name().unwrap_or_default().to_string(),
-        version: d.service_version().unwrap_or_default().to_string(),
-        os: d.os_type().unwrap_or_default().to_string(),
+        name: display_text(d, id),
+        host: d.get_text("host.name").cloned().unwrap_or_default(),
+        version: d.get_text("service.version").cloned().unwrap_or_default(),
+        os: d.get_text("os.type").cloned().unwrap_or_default(),
         description: d.clone(),
         capabilities: s.capabilities,
         connection: if s.live.is_some() {
@@ -1581,6 +1592,7 @@ fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::agent::ComponentHealth;
 
     const CAPS: Capabilities =
         Capabilities(Capabilities::REPORTS_STATUS | Capabilities::ACCEPTS_RESTART_COMMAND);

@@ -2,15 +2,17 @@
 //! Readers (TUI, API, headless logger) never lock the registry: they hold an `Arc`
 //! of the latest snapshot for as long as they like.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::agent::{
-    AgentDescription, AgentId, Capabilities, ComponentHealth, ConfigMap, PackageStatuses,
-    RemoteConfigStatus, Transport,
+    AgentDescription, AgentId, Capabilities, ConfigMap, PackageStatuses, RemoteConfigStatus,
+    Transport,
 };
+use super::health::Health;
+use super::labels::Labels;
+use super::text::Text;
 
 /// Whether the agent is currently reachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -25,17 +27,19 @@ pub enum Connection {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AgentView {
     pub id: AgentId,
-    /// Display name: `host.name`, else `service.name`, else the short id.
-    pub name: String,
-    pub host: String,
-    pub version: String,
-    pub os: String,
+    /// Display name: `host.name`, else `service.name`, else the short id. These strings
+    /// are the description's own, shared.
+    pub name: Text,
+    pub host: Text,
+    pub version: Text,
+    pub os: Text,
     pub description: Arc<AgentDescription>,
     pub capabilities: Capabilities,
     pub connection: Connection,
     pub transport: Option<Transport>,
     pub remote_addr: Option<SocketAddr>,
-    pub health: Option<Arc<ComponentHealth>>,
+    /// Shared with the registry; [`Health::tree`] decodes the whole tree.
+    pub health: Option<Health>,
     /// Shared between agents that report the same body.
     pub effective_config: Option<Arc<ConfigMap>>,
     pub remote_config_status: Option<RemoteConfigStatus>,
@@ -43,7 +47,7 @@ pub struct AgentView {
     pub custom_capabilities: Vec<String>,
     /// Labels from the description merged with operator-set labels (operator wins).
     /// Shared with the registry and the agent's other views until the labels change.
-    pub labels: Arc<BTreeMap<String, String>>,
+    pub labels: Labels,
     pub first_seen: SystemTime,
     pub last_seen: SystemTime,
     /// When the current (or last) connection began.
@@ -63,10 +67,10 @@ impl AgentView {
         let now = SystemTime::now();
         AgentView {
             id,
-            name: id.short(),
-            host: String::new(),
-            version: String::new(),
-            os: String::new(),
+            name: Text::unshared(&id.short()),
+            host: Text::default(),
+            version: Text::default(),
+            os: Text::default(),
             description: Arc::default(),
             capabilities: Capabilities::default(),
             connection: Connection::Connected,
@@ -77,7 +81,7 @@ impl AgentView {
             remote_config_status: None,
             package_statuses: None,
             custom_capabilities: Vec::new(),
-            labels: Arc::default(),
+            labels: Labels::default(),
             first_seen: now,
             last_seen: now,
             connected_at: None,
@@ -94,7 +98,7 @@ impl AgentView {
 
     /// `Some(true)` healthy, `Some(false)` unhealthy, `None` when the agent reports no health.
     pub fn healthy(&self) -> Option<bool> {
-        self.health.as_ref().map(|h| h.healthy)
+        self.health.as_ref().map(Health::healthy)
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use super::text::Text;
 
@@ -15,9 +15,12 @@ use super::text::Text;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Labels(Arc<[(Text, Text)]>);
 
+/// One empty slice for every agent without labels (an `Arc` of nothing still allocates).
+static EMPTY: LazyLock<Labels> = LazyLock::new(|| Labels(Arc::from(Vec::new())));
+
 impl Default for Labels {
     fn default() -> Self {
-        Labels(Arc::from(Vec::new()))
+        EMPTY.clone()
     }
 }
 

@@ -3,7 +3,7 @@
 //! of the latest snapshot for as long as they like.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
 use super::agent::{
@@ -42,9 +42,10 @@ pub struct AgentView {
     pub health: Option<Health>,
     /// Shared between agents that report the same body.
     pub effective_config: Option<Arc<ConfigMap>>,
-    pub remote_config_status: Option<RemoteConfigStatus>,
+    /// Shared with the registry.
+    pub remote_config_status: Option<Arc<RemoteConfigStatus>>,
     pub package_statuses: Option<Arc<PackageStatuses>>,
-    pub custom_capabilities: Vec<String>,
+    pub custom_capabilities: Arc<[String]>,
     /// Labels from the description merged with operator-set labels (operator wins).
     /// Shared with the registry and the agent's other views until the labels change.
     pub labels: Labels,
@@ -58,6 +59,13 @@ pub struct AgentView {
     pub messages: u64,
     /// The configuration assigned to this agent and where it is with it.
     pub config: Option<super::delivery::AgentConfigStatus>,
+}
+
+/// The custom capabilities of the many agents that report none, shared (an `Arc` of
+/// nothing still allocates).
+pub fn no_custom_capabilities() -> Arc<[String]> {
+    static NONE: LazyLock<Arc<[String]>> = LazyLock::new(|| Arc::from(Vec::new()));
+    NONE.clone()
 }
 
 impl AgentView {
@@ -80,7 +88,7 @@ impl AgentView {
             effective_config: None,
             remote_config_status: None,
             package_statuses: None,
-            custom_capabilities: Vec::new(),
+            custom_capabilities: no_custom_capabilities(),
             labels: Labels::default(),
             first_seen: now,
             last_seen: now,

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{self, AgentRecord, WriteBehind};
 
 use super::agent::{
-    AgentDescription, AgentId, AgentReport, AttrValue, Capabilities, ConfigMap, PackageStatuses,
+    AgentDescription, AgentId, AgentReport, Capabilities, ConfigMap, PackageStatuses,
     RemoteConfigStatus, Text, Transport,
 };
 use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
@@ -490,6 +490,12 @@ struct AgentState {
     settings_for: Option<(Capabilities, Arc<str>)>,
     /// The session answering this agent's plain heartbeats, if any.
     lease: Option<Arc<Lease>>,
+}
+
+/// Labels from the description's string attributes, with operator labels winning (named
+/// for the benchmark's heap breakdown).
+fn merged_labels(d: &Arc<AgentDescription>, operator: &BTreeMap<String, String>) -> Labels {
+    Labels::new(d.clone(), operator)
 }
 
 impl AgentState {
@@ -1568,24 +1574,6 @@ fn settings_offer(
         own_traces: None,
         own_logs: None,
     })
-}
-
-/// Labels from the description's string attributes, with operator labels winning. The
-/// description's texts are shared, not copied.
-fn merged_labels(d: &AgentDescription, operator: &BTreeMap<String, String>) -> Labels {
-    d.identifying
-        .iter()
-        .chain(d.non_identifying.iter())
-        .filter_map(|a| match &a.value {
-            AttrValue::String(v) => Some((a.key.clone(), v.clone())),
-            _ => None,
-        })
-        .chain(
-            operator
-                .iter()
-                .map(|(k, v)| (Text::shared(k), Text::shared(v))),
-        )
-        .collect()
 }
 
 fn view_of(id: &AgentId, s: &AgentState) -> AgentView {

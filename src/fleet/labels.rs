@@ -264,13 +264,64 @@ mod tests {
         assert_eq!(Labels::default().get(""), None);
     }
 
+    fn described(attrs: &[(&str, AttrValue)]) -> Arc<AgentDescription> {
+        let (identifying, non_identifying) = attrs.split_at(1);
+        let list = |a: &[(&str, AttrValue)]| {
+            a.iter()
+                .map(|(k, v)| Attribute {
+                    key: Text::from(*k),
+                    value: v.clone(),
+                })
+                .collect()
+        };
+        Arc::new(AgentDescription {
+            identifying: list(identifying),
+            non_identifying: list(non_identifying),
+        })
+    }
+
+    fn s(v: &str) -> AttrValue {
+        AttrValue::String(Text::from(v))
+    }
+
     #[test]
-    fn values_are_the_texts_given_not_copies() {
-        let host = Text::unshared("host-1.example");
-        let l: Labels = [(Text::from("host.name"), host.clone())]
-            .into_iter()
-            .collect();
-        let held = l.get("host.name").expect("present");
-        assert!(std::ptr::eq(held.as_str(), host.as_str()));
+    fn description_strings_are_labels_and_operator_labels_win() {
+        let d = described(&[
+            ("service.name", s("otelcol")),
+            ("host.name", s("web-1")),
+            ("cores", AttrValue::Int(4)),
+            ("env", s("dev")),
+            ("zone", s("a")),
+            ("zone", s("b")),
+        ]);
+        let operator = BTreeMap::from([
+            ("env".to_string(), "prod".to_string()),
+            ("team".to_string(), "core".to_string()),
+        ]);
+        let l = Labels::new(d.clone(), &operator);
+        let pairs: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("env", "prod"),
+                ("host.name", "web-1"),
+                ("service.name", "otelcol"),
+                ("team", "core"),
+                ("zone", "b"),
+            ]
+        );
+        assert_eq!(l.len(), 5);
+        assert_eq!(l.get("cores"), None, "only string attributes are labels");
+        assert_eq!(l["env"], "prod");
+        assert_eq!(l.get("zone").map(Text::as_str), Some("b"), "the later one");
+        // The values are the description's own texts, not copies.
+        let host = d.get_text("host.name").expect("described");
+        assert!(std::ptr::eq(l["host.name"].as_str(), host.as_str()));
+        assert_eq!(Labels::from(l.to_map()), l);
+        assert!(Labels::new(Arc::default(), &BTreeMap::new()).is_empty());
+        // Without operator labels nothing is copied but the index.
+        let plain = Labels::new(d.clone(), &BTreeMap::new());
+        assert_eq!(plain.get("env").map(Text::as_str), Some("dev"));
+        assert_eq!(plain.len(), 4);
     }
 }

@@ -17,9 +17,10 @@
 //! The full tree is decoded only where someone looks at it ([`Health::tree`]: the API's
 //! agent detail, the TUI's health tab).
 //!
-//! Limits: a tree is stored to a depth of [`MAX_DEPTH`] and at most [`MAX_COMPONENTS`]
-//! components; what lies beyond is dropped (and counted in [`Health::dropped`]), so an agent
-//! reporting a huge tree cannot make the server hold it. The wire decoder already bounds
+//! Limits: a tree is stored to a depth of [`MAX_DEPTH`], with at most [`MAX_COMPONENTS`]
+//! components and [`MAX_VALUES`] attribute values; what lies beyond is dropped (components
+//! are counted in [`Health::dropped`]), so an agent reporting a huge tree cannot make the
+//! server hold it. The wire decoder already bounds
 //! the depth (prost's recursion limit) and the size (the message size limit).
 
 use std::collections::{HashMap, HashSet};
@@ -34,6 +35,9 @@ use super::text::Text;
 pub const MAX_DEPTH: usize = 64;
 /// At most this many components (the root not counted) are stored per agent.
 pub const MAX_COMPONENTS: usize = 4096;
+/// At most this many attribute values (nested ones included) are stored per agent: with
+/// the component limit, this bounds the string table too.
+pub const MAX_VALUES: usize = 4096;
 
 /// An agent's component health, compact and immutable; clones share it.
 #[derive(Clone, PartialEq, Eq)]
@@ -188,6 +192,7 @@ struct Encoder {
     index: HashMap<Text, u32>,
     stored: usize,
     dropped: usize,
+    values: usize,
 }
 
 impl Encoder {
@@ -270,7 +275,15 @@ impl Encoder {
         }
     }
 
+    /// Takes up to `n` attribute values from the budget; returns how many it may store.
+    fn room(&mut self, n: usize) -> usize {
+        let n = n.min(MAX_VALUES.saturating_sub(self.values));
+        self.values += n;
+        n
+    }
+
     fn attributes(&mut self, attrs: &[Attribute], depth: usize) {
+        let attrs = &attrs[..self.room(attrs.len())];
         self.varint(attrs.len() as u64);
         for a in attrs {
             self.string(&a.key);
@@ -305,6 +318,7 @@ impl Encoder {
                 self.out.extend_from_slice(b);
             }
             AttrValue::Array(items) => {
+                let items = &items[..self.room(items.len())];
                 self.out.push(ARRAY);
                 self.varint(items.len() as u64);
                 for item in items {
@@ -688,6 +702,39 @@ mod tests {
         assert_eq!(h.tree().components.len(), MAX_COMPONENTS);
         // A few bytes per stored component, not a struct each.
         assert!(h.own_bytes() < 16 * MAX_COMPONENTS, "{}", h.own_bytes());
+    }
+
+    #[test]
+    fn attribute_values_are_bounded_per_tree() {
+        let many = |n: usize| -> Vec<Attribute> {
+            (0..n)
+                .map(|i| Attribute {
+                    key: Text::unshared(&format!("k{i}")),
+                    value: AttrValue::Int(i as i64),
+                })
+                .collect()
+        };
+        let mut tree = node(true, "", 0, 0);
+        tree.attributes = many(MAX_VALUES + 10);
+        let mut child = node(true, "", 0, 0);
+        child.attributes = many(3);
+        tree.components.insert("c".into(), child);
+        let back = Health::new(&tree).tree();
+        assert_eq!(back.attributes.len(), MAX_VALUES);
+        assert_eq!(back.attributes[..], tree.attributes[..MAX_VALUES]);
+        let c = back.components.get("c").expect("the component is kept");
+        assert!(c.attributes.is_empty(), "no budget left for its attributes");
+
+        let mut arrays = node(true, "", 0, 0);
+        arrays.attributes = vec![Attribute {
+            key: "list".into(),
+            value: AttrValue::Array(vec![AttrValue::Bool(true); 2 * MAX_VALUES]),
+        }];
+        let back = Health::new(&arrays).tree();
+        match &back.attributes[0].value {
+            AttrValue::Array(items) => assert_eq!(items.len(), MAX_VALUES - 1),
+            other => panic!("not an array: {other:?}"),
+        }
     }
 
     #[test]

@@ -94,7 +94,7 @@ parts = [
     ("session task (future in its tokio task cell)", ["bind_new_task"]),
     ("WebSocket read buffer (tungstenite)", ["read_frame"]),
     ("WebSocket write buffer (tungstenite)", ["buffer_frame"]),
-    ("health tree", ["health (codec.rs)", "proto::ComponentHealth", "fleet::health::"]),
+    ("health tree", ["health (codec.rs)", "proto::ComponentHealth", "(health.rs)"]),
     ("published view (AgentView)", ["publish (registry.rs)", "view_of"]),
     ("labels map", ["merged_labels"]),
     ("description (attribute keys and values)", ["decode_agent_to_server"]),

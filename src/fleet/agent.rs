@@ -156,7 +156,8 @@ impl fmt::Debug for Capabilities {
     }
 }
 
-/// An attribute value (OpAMP `AnyValue`).
+/// An attribute value (OpAMP `AnyValue`). Boxed slices rather than vectors: a value is
+/// 24 bytes instead of 32, and every agent holds a dozen in its description.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum AttrValue {
@@ -164,9 +165,9 @@ pub enum AttrValue {
     Bool(bool),
     Int(i64),
     Double(f64),
-    Bytes(Vec<u8>),
-    Array(Vec<AttrValue>),
-    Map(Vec<Attribute>),
+    Bytes(Box<[u8]>),
+    Array(Box<[AttrValue]>),
+    Map(Box<[Attribute]>),
     Null,
 }
 

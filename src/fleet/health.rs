@@ -472,7 +472,7 @@ impl Decoder<'_> {
             }
             BYTES => {
                 let n = self.count()?;
-                AttrValue::Bytes(self.take(n)?.to_vec())
+                AttrValue::Bytes(self.take(n)?.into())
             }
             ARRAY => {
                 let n = self.count()?;
@@ -480,9 +480,9 @@ impl Decoder<'_> {
                 for _ in 0..n {
                     items.push(self.value(depth + 1)?);
                 }
-                AttrValue::Array(items)
+                AttrValue::Array(items.into())
             }
-            MAP => AttrValue::Map(self.attributes(depth + 1)?),
+            MAP => AttrValue::Map(self.attributes(depth + 1)?.into()),
             _ => return Err(Corrupt),
         })
     }
@@ -606,16 +606,19 @@ mod tests {
             },
             Attribute {
                 key: "b".into(),
-                value: AttrValue::Bytes(vec![0, 255, 7]),
+                value: AttrValue::Bytes([0, 255, 7].into()),
             },
             Attribute {
                 key: "a".into(),
-                value: AttrValue::Array(vec![
-                    AttrValue::Bool(true),
-                    AttrValue::Bool(false),
-                    AttrValue::Null,
-                    AttrValue::Map(vec![Attribute::string("k", "v")]),
-                ]),
+                value: AttrValue::Array(
+                    vec![
+                        AttrValue::Bool(true),
+                        AttrValue::Bool(false),
+                        AttrValue::Null,
+                        AttrValue::Map([Attribute::string("k", "v")].into()),
+                    ]
+                    .into(),
+                ),
             },
         ];
         // Times far from the parent's in both directions, an empty and a huge name.
@@ -671,7 +674,7 @@ mod tests {
         // Deep values in attributes are cut the same way instead of recursing on.
         let mut v = AttrValue::Null;
         for _ in 0..1000 {
-            v = AttrValue::Array(vec![v]);
+            v = AttrValue::Array([v].into());
         }
         let mut with_attr = node(true, "", 0, 0);
         with_attr.attributes = vec![Attribute {
@@ -728,7 +731,7 @@ mod tests {
         let mut arrays = node(true, "", 0, 0);
         arrays.attributes = vec![Attribute {
             key: "list".into(),
-            value: AttrValue::Array(vec![AttrValue::Bool(true); 2 * MAX_VALUES]),
+            value: AttrValue::Array(vec![AttrValue::Bool(true); 2 * MAX_VALUES].into()),
         }];
         let back = Health::new(&arrays).tree();
         match &back.attributes[0].value {

@@ -17,7 +17,8 @@
 #               to FILE (with PUSH=1)
 #   HEAP=1      run the server under heaptrack and, after the window, kill -9 it: what it
 #               held then ("leaked") is printed per part, in bytes per agent (no push; the
-#               CPU figures of that run include heaptrack's own overhead)
+#               CPU figures of that run include heaptrack's own overhead); HELD_OUT=FILE
+#               keeps the held allocation stacks (one "frames… bytes" line each) there
 # One process may hold at most ~20,000 files here, so agents are spread over several
 # simulate processes (9,500 each) and 127.0.0.x source addresses. Loopback only.
 set -euo pipefail
@@ -90,6 +91,7 @@ for N in "${SIZES[@]}"; do
   if [ "$HEAP" = 1 ]; then
     kill -9 "$SERVER"; SERVER=""; sleep 2
     heaptrack_print -f "$DATA"/heap*.zst --flamegraph-cost-type leaked -F "$DATA/held.txt" >/dev/null 2>&1
+    [ -n "${HELD_OUT:-}" ] && cp "$DATA/held.txt" "$HELD_OUT"
     python3 - "$DATA/held.txt" "$held" <<'PY'
 import collections, sys
 # Each allocation stack still held goes to the first part whose frames it names.
@@ -97,7 +99,7 @@ parts = [
     ("session task (future in its tokio task cell)", ["bind_new_task"]),
     ("WebSocket read buffer (tungstenite)", ["read_frame"]),
     ("WebSocket write buffer (tungstenite)", ["buffer_frame"]),
-    ("health tree", ["health (codec.rs)", "proto::ComponentHealth"]),
+    ("health tree", ["health (codec.rs)", "proto::ComponentHealth", "(health.rs)"]),
     ("published view (AgentView)", ["publish (registry.rs)", "view_of"]),
     ("labels map", ["merged_labels"]),
     ("description (attribute keys and values)", ["decode_agent_to_server"]),

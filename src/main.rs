@@ -144,7 +144,7 @@ async fn run_tui(rt: &Runtime, settings: &Settings) -> anyhow::Result<()> {
                         .snapshot()
                         .borrow()
                         .get(&id)
-                        .map(|a| a.name.clone())
+                        .map(|a| a.name.to_string())
                         .unwrap_or_else(|| id.to_string());
                     if let Err(e) =
                         fleetdeck::rollout::forget_agent(&registry, &rollouts, id, &name).await

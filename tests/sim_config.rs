@@ -96,7 +96,7 @@ async fn push_bad_then_good(transport: SimTransport, url: impl Fn(&TestServer) -
         .await;
     for id in &ids {
         let agent = snap.get(id).expect("listed");
-        let health = agent.health.as_ref().expect("health");
+        let health = agent.health.as_ref().expect("health").tree();
         assert!(
             health.components.contains_key("pipeline:logs"),
             "{:?}",

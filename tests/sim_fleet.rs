@@ -56,11 +56,11 @@ async fn listed_and_heartbeating(transport: SimTransport, url: impl Fn(&TestServ
     assert!(!agent.host.is_empty() && !agent.version.is_empty());
     assert!(agent.labels.contains_key("region"), "{:?}", agent.labels);
     assert_eq!(
-        agent.labels.get("service.instance.id").map(String::as_str),
+        agent.labels.get("service.instance.id").map(|v| v.as_str()),
         Some(ids[0].to_string().as_str())
     );
     assert!(agent.capabilities.has(0x400), "AcceptsRestartCommand");
-    let health = agent.health.as_ref().expect("health reported");
+    let health = agent.health.as_ref().expect("health reported").tree();
     assert!(health.healthy);
     assert!(
         health.components.contains_key("pipeline:metrics"),
@@ -126,7 +126,7 @@ async fn restart_command_brings_the_agent_back_as_a_new_process() {
     let started = snap
         .get(&id)
         .and_then(|a| a.health.as_ref())
-        .map(|h| h.start_time_unix_nano)
+        .map(|h| h.tree().start_time_unix_nano)
         .expect("start time");
 
     server
@@ -141,7 +141,7 @@ async fn restart_command_brings_the_agent_back_as_a_new_process() {
                 a.is_connected()
                     && a.health
                         .as_ref()
-                        .is_some_and(|h| h.start_time_unix_nano > started)
+                        .is_some_and(|h| h.tree().start_time_unix_nano > started)
             })
         })
         .await;

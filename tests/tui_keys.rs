@@ -55,7 +55,7 @@ fn selected(app: &App) -> AgentId {
 
 fn shown_names(app: &App) -> Vec<String> {
     app.shown_ids()
-        .map(|id| app.snapshot.get(&id).unwrap().name.clone())
+        .map(|id| app.snapshot.get(&id).unwrap().name.to_string())
         .collect()
 }
 

@@ -433,7 +433,7 @@ fn the_review_diffs_against_an_agents_effective_config() {
         .map(|x| x.name.clone())
         .unwrap_or_default();
     assert!(
-        w.review.diff_title.contains(&name),
+        w.review.diff_title.contains(name.as_str()),
         "{}",
         w.review.diff_title
     );
@@ -525,7 +525,7 @@ fn targets_are_marked_agents_or_a_selector_with_a_live_count() {
         .snapshot
         .agents
         .iter()
-        .filter(|x| x.labels.get("env").map(String::as_str) == Some("prod"))
+        .filter(|x| x.labels.get("env").map(|v| v.as_str()) == Some("prod"))
         .count();
     assert!(prod > 0);
     assert_eq!(wiz(&a).selector_matches(&a.snapshot).map(|m| m.0), Ok(prod));

@@ -56,14 +56,14 @@ impl AgentSummary {
         AgentSummary {
             id: a.id,
             short_id: a.id.short(),
-            name: a.name.clone(),
-            host: a.host.clone(),
-            version: a.version.clone(),
-            os: a.os.clone(),
+            name: a.name.to_string(),
+            host: a.host.to_string(),
+            version: a.version.to_string(),
+            os: a.os.to_string(),
             connection: a.connection,
             transport: a.transport,
             healthy: a.healthy(),
-            labels: (*a.labels).clone(),
+            labels: a.labels.to_map(),
             config: a.config.as_ref().map(|c| AgentConfigSummary {
                 name: c.config.name.to_string(),
                 version: c.config.version,
@@ -320,7 +320,7 @@ pub async fn labels(
     let agent = find_agent(&snap, &id, "id")?;
     Ok(Json(LabelsView {
         id: agent.id,
-        labels: (*agent.labels).clone(),
+        labels: agent.labels.to_map(),
     }))
 }
 
@@ -411,9 +411,10 @@ async fn wait_for_labels(
 ) {
     let shows = |snap: &FleetSnapshot| {
         snap.version > before
-            && snap
-                .get(id)
-                .is_some_and(|a| set.iter().all(|(k, v)| a.labels.get(k) == Some(v)))
+            && snap.get(id).is_some_and(|a| {
+                set.iter()
+                    .all(|(k, v)| a.labels.get(k).is_some_and(|have| have == v))
+            })
     };
     let wait = async {
         loop {
@@ -445,7 +446,7 @@ pub async fn restart(
         StatusCode::ACCEPTED,
         Json(RestartAccepted {
             id: agent.id,
-            name: agent.name.clone(),
+            name: agent.name.to_string(),
         }),
     ))
 }

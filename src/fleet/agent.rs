@@ -156,7 +156,8 @@ impl fmt::Debug for Capabilities {
     }
 }
 
-/// An attribute value (OpAMP `AnyValue`).
+/// An attribute value (OpAMP `AnyValue`). Boxed slices rather than vectors: a value is
+/// 24 bytes instead of 32, and every agent holds a dozen in its description.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum AttrValue {
@@ -164,9 +165,9 @@ pub enum AttrValue {
     Bool(bool),
     Int(i64),
     Double(f64),
-    Bytes(Vec<u8>),
-    Array(Vec<AttrValue>),
-    Map(Vec<Attribute>),
+    Bytes(Box<[u8]>),
+    Array(Box<[AttrValue]>),
+    Map(Box<[Attribute]>),
     Null,
 }
 
@@ -246,6 +247,14 @@ impl AgentDescription {
 
     pub fn get_str(&self, key: &str) -> Option<&str> {
         self.get(key).and_then(AttrValue::as_str)
+    }
+
+    /// A string attribute as the shared text it is held in.
+    pub fn get_text(&self, key: &str) -> Option<&Text> {
+        match self.get(key) {
+            Some(AttrValue::String(t)) => Some(t),
+            _ => None,
+        }
     }
 
     pub fn service_name(&self) -> Option<&str> {

@@ -4,7 +4,9 @@
 pub mod agent;
 pub mod delivery;
 pub mod events;
+pub mod health;
 pub mod heartbeat;
+pub mod labels;
 pub mod outbound;
 pub mod outbox;
 pub mod registry;
@@ -15,4 +17,6 @@ pub mod text;
 
 pub use agent::{AgentId, AgentReport, Capabilities, Transport};
 pub use events::{EventKind, FleetEvent};
+pub use health::Health;
+pub use labels::Labels;
 pub use snapshot::{AgentView, FleetSnapshot};

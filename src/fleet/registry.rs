@@ -18,18 +18,20 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{self, AgentRecord, WriteBehind};
 
 use super::agent::{
-    AgentDescription, AgentId, AgentReport, Capabilities, ComponentHealth, ConfigMap,
-    PackageStatuses, RemoteConfigStatus, Transport,
+    AgentDescription, AgentId, AgentReport, Capabilities, ConfigMap, PackageStatuses,
+    RemoteConfigStatus, Text, Transport,
 };
 use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventKind, FleetEvent};
+use super::health::Health;
 use super::heartbeat::{self, Lease};
+use super::labels::Labels;
 use super::outbound::{
     AgentCommand, ConnectionSettingsOffer, OpampSettings, RemoteConfigOffer, ServerReply,
     TelemetryDestination,
 };
 use super::outbox::OutboxSender;
-use super::snapshot::{AgentView, Connection, FleetSnapshot};
+use super::snapshot::{AgentView, Connection, FleetSnapshot, no_custom_capabilities};
 
 /// Identifies one WebSocket connection for the life of the server.
 pub type ConnId = u64;
@@ -440,16 +442,29 @@ struct Pending {
     command: Option<AgentCommand>,
 }
 
+/// Parts of an agent's state that most agents never have: boxed, so that they cost the
+/// others one pointer.
+#[derive(Default)]
+struct Rare {
+    /// Recent takeovers of this uid by a second live connection, for clone detection.
+    takeovers: Vec<Instant>,
+    /// When the agent last said goodbye (`agent_disconnect`).
+    goodbye: Option<Instant>,
+    /// Labels set by operators; they win over labels from the description.
+    operator_labels: BTreeMap<String, String>,
+}
+
 struct AgentState {
     description: Arc<AgentDescription>,
     /// False until we have received a description from this agent.
     described: bool,
     capabilities: Capabilities,
-    health: Option<Arc<ComponentHealth>>,
+    health: Option<Health>,
     effective_config: Option<Arc<ConfigMap>>,
-    remote_config_status: Option<RemoteConfigStatus>,
+    /// Shared with the views (a view no longer copies the hash and message).
+    remote_config_status: Option<Arc<RemoteConfigStatus>>,
     package_statuses: Option<Arc<PackageStatuses>>,
-    custom_capabilities: Vec<String>,
+    custom_capabilities: Arc<[String]>,
     last_seq: Option<u64>,
     live: Option<Live>,
     transport: Option<Transport>,
@@ -462,23 +477,25 @@ struct AgentState {
     messages: u64,
     /// Hash of the connection settings we last sent; an unchanged offer is not resent.
     offered_settings: Option<[u8; 32]>,
-    /// Recent takeovers of this uid by a second live connection, for clone detection.
-    takeovers: Vec<Instant>,
     pending: Pending,
-    /// When the agent last said goodbye (`agent_disconnect`).
-    goodbye: Option<Instant>,
     /// Counts this agent's connections, so a configuration goes out once per connection.
     conn_gen: u64,
     assigned: Option<Assignment>,
-    /// Labels set by operators; they win over labels from the description.
-    operator_labels: BTreeMap<String, String>,
+    /// What few agents have, out of line.
+    rare: Option<Box<Rare>>,
     /// Description labels merged with operator labels, shared with every view of the agent;
     /// rebuilt only when either changes.
-    labels: Arc<BTreeMap<String, String>>,
+    labels: Labels,
     /// What `offered_settings` was computed from; while it holds, the offer is not rebuilt.
     settings_for: Option<(Capabilities, Arc<str>)>,
     /// The session answering this agent's plain heartbeats, if any.
     lease: Option<Arc<Lease>>,
+}
+
+/// Labels from the description's string attributes, with operator labels winning (named
+/// for the benchmark's heap breakdown).
+fn merged_labels(d: &Arc<AgentDescription>, operator: &BTreeMap<String, String>) -> Labels {
+    Labels::new(d.clone(), operator)
 }
 
 impl AgentState {
@@ -491,7 +508,7 @@ impl AgentState {
             effective_config: None,
             remote_config_status: None,
             package_statuses: None,
-            custom_capabilities: Vec::new(),
+            custom_capabilities: no_custom_capabilities(),
             last_seq: None,
             live: None,
             transport: None,
@@ -503,13 +520,11 @@ impl AgentState {
             disconnected_at: None,
             messages: 0,
             offered_settings: None,
-            takeovers: Vec::new(),
             pending: Pending::default(),
-            goodbye: None,
             conn_gen: 0,
             assigned: None,
-            operator_labels: BTreeMap::new(),
-            labels: Arc::default(),
+            rare: None,
+            labels: Labels::default(),
             settings_for: None,
             lease: None,
         }
@@ -520,18 +535,37 @@ impl AgentState {
     }
 
     fn refresh_labels(&mut self) {
-        self.labels = Arc::new(merged_labels(&self.description, &self.operator_labels));
+        self.labels = merged_labels(&self.description, self.operator_labels());
+    }
+
+    /// Labels set by operators; they win over labels from the description.
+    fn operator_labels(&self) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        self.rare.as_ref().map_or(&NONE, |r| &r.operator_labels)
+    }
+
+    fn goodbye(&self) -> Option<Instant> {
+        self.rare.as_ref().and_then(|r| r.goodbye)
+    }
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
     }
 }
 
 /// What people call an agent: its host (a collector's `service.name` is its distribution,
 /// the same for the whole fleet), else its service name, else the short id.
 fn display_name(d: &AgentDescription, id: &AgentId) -> String {
-    d.host_name()
+    display_text(d, id).to_string()
+}
+
+/// The display name as the description's shared text, without a copy.
+fn display_text(d: &AgentDescription, id: &AgentId) -> Text {
+    d.get_text("host.name")
         .filter(|h| !h.is_empty())
-        .or_else(|| d.service_name())
-        .map(str::to_string)
-        .unwrap_or_else(|| id.short())
+        .or_else(|| d.get_text("service.name"))
+        .cloned()
+        .unwrap_or_else(|| Text::unshared(&id.short()))
 }
 
 /// Shares identical values (e.g. the same effective config reported by 10,000 agents).
@@ -723,12 +757,13 @@ impl Registry {
                 let result = match self.agents.get_mut(&id) {
                     None => Err(CommandError::UnknownAgent(id)),
                     Some(state) => {
+                        let own = &mut state.rare_mut().operator_labels;
                         for k in remove {
-                            state.operator_labels.remove(&k);
+                            own.remove(&k);
                         }
-                        state.operator_labels.extend(set);
+                        own.extend(set);
                         state.refresh_labels();
-                        Ok(state.operator_labels.clone())
+                        Ok(state.operator_labels().clone())
                     }
                 };
                 if result.is_ok() {
@@ -840,7 +875,11 @@ impl Registry {
         let waiting = state.pending.command.is_some()
             || state.assigned.as_ref().is_some_and(|a| {
                 state.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG)
-                    && delivery::should_send(a, state.remote_config_status.as_ref(), state.conn_gen)
+                    && delivery::should_send(
+                        a,
+                        state.remote_config_status.as_deref(),
+                        state.conn_gen,
+                    )
             });
         if !on_this_conn || waiting || !state.described {
             return None;
@@ -885,7 +924,7 @@ impl Registry {
             && report.description.is_none()
             && let Some(st) = self.agents.get(&id)
             && st.live.is_none()
-            && st.goodbye.is_some_and(|t| t.elapsed() < GOODBYE_GRACE)
+            && st.goodbye().is_some_and(|t| t.elapsed() < GOODBYE_GRACE)
         {
             reply.report_full_state = !report.disconnect;
             return reply;
@@ -909,17 +948,16 @@ impl Registry {
         }
         if let Some(old) = takeover_from {
             let recent = Instant::now();
-            state
-                .takeovers
-                .retain(|t| recent.duration_since(*t) < CLONE_WINDOW);
-            state.takeovers.push(recent);
-            if state.takeovers.len() >= CLONE_TAKEOVERS && !report.disconnect {
+            let takeovers = &mut state.rare_mut().takeovers;
+            takeovers.retain(|t| recent.duration_since(*t) < CLONE_WINDOW);
+            takeovers.push(recent);
+            if takeovers.len() >= CLONE_TAKEOVERS && !report.disconnect {
                 // Two processes keep claiming this uid: give the newcomer an identity of its
                 // own instead of letting them evict each other forever.
                 let fresh = AgentId::new_v7();
                 tracing::warn!(agent = %id, new_uid = %fresh, %remote_addr,
                     "instance_uid is used by two live agents; assigning the newcomer a new uid");
-                state.takeovers.clear();
+                takeovers.clear();
                 self.emit(EventKind::DuplicateInstanceUid {
                     id,
                     remote_addr: Some(remote_addr),
@@ -943,6 +981,8 @@ impl Registry {
             && let Some(c) = self.conns.get_mut(conn)
             && !c.agents.contains(&id)
         {
+            // Nearly always the only one: no room for four.
+            c.agents.reserve_exact(1);
             c.agents.push(id);
         }
 
@@ -964,7 +1004,7 @@ impl Registry {
             state
                 .health
                 .as_ref()
-                .map(|h| (h.healthy, h.last_error.clone()))
+                .map(|h| (h.healthy(), h.last_error().clone()))
         });
         let got_health = report.health.is_some();
         let rcs_before = report.remote_config_status.as_ref().and_then(|_| {
@@ -986,19 +1026,19 @@ impl Registry {
             state.described = true;
         }
         if let Some(h) = report.health {
-            state.health = Some(Arc::new(h));
+            state.health = Some(Health::new(&h));
         }
         if let Some(c) = report.effective_config {
             state.effective_config = Some(self.configs.intern(c));
         }
         if let Some(s) = report.remote_config_status {
-            state.remote_config_status = Some(s);
+            state.remote_config_status = Some(Arc::new(s));
         }
         if let Some(p) = report.package_statuses {
             state.package_statuses = Some(Arc::new(p));
         }
         if let Some(c) = report.custom_capabilities {
-            state.custom_capabilities = c;
+            state.custom_capabilities = c.into();
         }
         state.messages += 1;
         state.last_seen = now;
@@ -1063,7 +1103,7 @@ impl Registry {
         let health_after = state
             .health
             .as_ref()
-            .map(|h| (h.healthy, h.last_error.clone()));
+            .map(|h| (h.healthy(), h.last_error().clone()));
         // A first report that all is well is no news (it would be one event per agent on
         // every start); a first report of trouble, and every change after, is.
         let news = match (&health_before, &health_after) {
@@ -1089,7 +1129,7 @@ impl Registry {
             .map(|s| (s.state, s.last_hash.clone()));
         let mut assignment_event = None;
         if let Some(a) = state.assigned.as_mut() {
-            let status = state.remote_config_status.as_ref().filter(|_| got_status);
+            let status = state.remote_config_status.as_deref().filter(|_| got_status);
             let effective = state.effective_config.as_deref().filter(|_| got_effective);
             if delivery::on_report(a, status, effective) && a.state.done() {
                 assignment_event = Some(a.view());
@@ -1111,7 +1151,7 @@ impl Registry {
                 id,
                 name: name_now(&self.agents),
                 state: s.state,
-                error_message: s.error_message,
+                error_message: s.error_message.clone(),
             });
         }
 
@@ -1139,7 +1179,7 @@ impl Registry {
             state.offered_settings = None;
         } else if state.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG)
             && let Some(a) = state.assigned.as_mut()
-            && delivery::should_send(a, state.remote_config_status.as_ref(), state.conn_gen)
+            && delivery::should_send(a, state.remote_config_status.as_deref(), state.conn_gen)
         {
             reply.remote_config = Some(a.offer.clone());
             delivery::mark_sent(a, state.conn_gen);
@@ -1187,7 +1227,7 @@ impl Registry {
                 // Already running it (e.g. assigned again after a restart of ours).
                 delivery::on_report(
                     &mut a,
-                    state.remote_config_status.as_ref(),
+                    state.remote_config_status.as_deref(),
                     state.effective_config.as_deref(),
                 );
                 state.assigned = Some(a);
@@ -1206,7 +1246,7 @@ impl Registry {
             // WebSocket agents get it now; HTTP agents with their next poll.
             if let Some(Live::Ws(conn)) = state.live
                 && let Some(a) = state.assigned.as_mut()
-                && delivery::should_send(a, state.remote_config_status.as_ref(), state.conn_gen)
+                && delivery::should_send(a, state.remote_config_status.as_deref(), state.conn_gen)
                 && let Some(c) = self.conns.get(&conn)
             {
                 let push = ServerReply {
@@ -1296,7 +1336,9 @@ impl Registry {
         let r = k.record;
         let mut state = AgentState::new(r.first_seen);
         state.last_seen = r.last_seen;
-        state.operator_labels = r.labels;
+        if !r.labels.is_empty() {
+            state.rare_mut().operator_labels = r.labels;
+        }
         if let Some(d) = r
             .description_json
             .as_deref()
@@ -1328,7 +1370,10 @@ impl Registry {
         }
         state.disconnected_at = Some(SystemTime::now());
         state.last_seq = None;
-        state.goodbye = (reason == DisconnectReason::AgentDisconnect).then(Instant::now);
+        let goodbye = (reason == DisconnectReason::AgentDisconnect).then(Instant::now);
+        if goodbye.is_some() || state.rare.is_some() {
+            state.rare_mut().goodbye = goodbye;
+        }
         if let Some(p) = &self.config.persist {
             p.agent(record_of(&id, state));
         }
@@ -1365,6 +1410,7 @@ impl Registry {
         self.check_stalled();
         self.configs.sweep();
         super::text::sweep();
+        super::health::sweep();
     }
 
     /// Publishes at a tick when something changed, or when only heartbeats did and the
@@ -1458,7 +1504,7 @@ fn apply_views(
 fn record_of(id: &AgentId, s: &AgentState) -> AgentRecord {
     AgentRecord {
         id: *id,
-        labels: s.operator_labels.clone(),
+        labels: s.operator_labels().clone(),
         assigned: s.assigned.as_ref().map(|a| store::ConfigRef {
             name: a.config.name.to_string(),
             version: a.config.version,
@@ -1530,29 +1576,14 @@ fn settings_offer(
     })
 }
 
-/// Labels from the description's string attributes, with operator labels winning.
-fn merged_labels(
-    d: &AgentDescription,
-    operator: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut labels: BTreeMap<String, String> = d
-        .identifying
-        .iter()
-        .chain(d.non_identifying.iter())
-        .filter_map(|a| a.value.as_str().map(|v| (a.key.to_string(), v.to_string())))
-        .collect();
-    labels.extend(operator.iter().map(|(k, v)| (k.clone(), v.clone())));
-    labels
-}
-
 fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
     let d = &s.description;
     AgentView {
         id: *id,
-        name: display_name(d, id),
-        host: d.host_name().unwrap_or_default().to_string(),
-        version: d.service_version().unwrap_or_default().to_string(),
-        os: d.os_type().unwrap_or_default().to_string(),
+        name: display_text(d, id),
+        host: d.get_text("host.name").cloned().unwrap_or_default(),
+        version: d.get_text("service.version").cloned().unwrap_or_default(),
+        os: d.get_text("os.type").cloned().unwrap_or_default(),
         description: d.clone(),
         capabilities: s.capabilities,
         connection: if s.live.is_some() {
@@ -1581,6 +1612,7 @@ fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::agent::ComponentHealth;
 
     const CAPS: Capabilities =
         Capabilities(Capabilities::REPORTS_STATUS | Capabilities::ACCEPTS_RESTART_COMMAND);

@@ -5,6 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
+use super::labels::Labels;
+use super::text::Text;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requirement {
     Equals(String, String),
@@ -15,15 +18,32 @@ pub enum Requirement {
     NotExists(String),
 }
 
+/// Anything labels can be looked up in: an owned map, or an agent's [`Labels`].
+pub trait LabelLookup {
+    fn label(&self, key: &str) -> Option<&str>;
+}
+
+impl LabelLookup for BTreeMap<String, String> {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
+    }
+}
+
+impl LabelLookup for Labels {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(Text::as_str)
+    }
+}
+
 impl Requirement {
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches<L: LabelLookup + ?Sized>(&self, labels: &L) -> bool {
         match self {
-            Requirement::Equals(k, v) => labels.get(k) == Some(v),
-            Requirement::NotEquals(k, v) => labels.get(k) != Some(v),
-            Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
-            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::NotExists(k) => !labels.contains_key(k),
+            Requirement::Equals(k, v) => labels.label(k) == Some(v.as_str()),
+            Requirement::NotEquals(k, v) => labels.label(k) != Some(v.as_str()),
+            Requirement::In(k, vs) => labels.label(k).is_some_and(|v| vs.contains(v)),
+            Requirement::NotIn(k, vs) => labels.label(k).is_none_or(|v| !vs.contains(v)),
+            Requirement::Exists(k) => labels.label(k).is_some(),
+            Requirement::NotExists(k) => labels.label(k).is_none(),
         }
     }
 }
@@ -33,7 +53,7 @@ impl Requirement {
 pub struct Selector(pub Vec<Requirement>);
 
 impl Selector {
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches<L: LabelLookup + ?Sized>(&self, labels: &L) -> bool {
         self.0.iter().all(|r| r.matches(labels))
     }
 

@@ -2,15 +2,17 @@
 //! Readers (TUI, API, headless logger) never lock the registry: they hold an `Arc`
 //! of the latest snapshot for as long as they like.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
 use super::agent::{
-    AgentDescription, AgentId, Capabilities, ComponentHealth, ConfigMap, PackageStatuses,
-    RemoteConfigStatus, Transport,
+    AgentDescription, AgentId, Capabilities, ConfigMap, PackageStatuses, RemoteConfigStatus,
+    Transport,
 };
+use super::health::Health;
+use super::labels::Labels;
+use super::text::Text;
 
 /// Whether the agent is currently reachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -25,25 +27,28 @@ pub enum Connection {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AgentView {
     pub id: AgentId,
-    /// Display name: `host.name`, else `service.name`, else the short id.
-    pub name: String,
-    pub host: String,
-    pub version: String,
-    pub os: String,
+    /// Display name: `host.name`, else `service.name`, else the short id. These strings
+    /// are the description's own, shared.
+    pub name: Text,
+    pub host: Text,
+    pub version: Text,
+    pub os: Text,
     pub description: Arc<AgentDescription>,
     pub capabilities: Capabilities,
     pub connection: Connection,
     pub transport: Option<Transport>,
     pub remote_addr: Option<SocketAddr>,
-    pub health: Option<Arc<ComponentHealth>>,
+    /// Shared with the registry; [`Health::tree`] decodes the whole tree.
+    pub health: Option<Health>,
     /// Shared between agents that report the same body.
     pub effective_config: Option<Arc<ConfigMap>>,
-    pub remote_config_status: Option<RemoteConfigStatus>,
+    /// Shared with the registry.
+    pub remote_config_status: Option<Arc<RemoteConfigStatus>>,
     pub package_statuses: Option<Arc<PackageStatuses>>,
-    pub custom_capabilities: Vec<String>,
+    pub custom_capabilities: Arc<[String]>,
     /// Labels from the description merged with operator-set labels (operator wins).
     /// Shared with the registry and the agent's other views until the labels change.
-    pub labels: Arc<BTreeMap<String, String>>,
+    pub labels: Labels,
     pub first_seen: SystemTime,
     pub last_seen: SystemTime,
     /// When the current (or last) connection began.
@@ -56,6 +61,13 @@ pub struct AgentView {
     pub config: Option<super::delivery::AgentConfigStatus>,
 }
 
+/// The custom capabilities of the many agents that report none, shared (an `Arc` of
+/// nothing still allocates).
+pub fn no_custom_capabilities() -> Arc<[String]> {
+    static NONE: LazyLock<Arc<[String]>> = LazyLock::new(|| Arc::from(Vec::new()));
+    NONE.clone()
+}
+
 impl AgentView {
     /// A connected agent known only by its id: a base for tests and fixtures, so they
     /// write `AgentView { name: .., ..AgentView::blank(id) }` and survive new fields.
@@ -63,10 +75,10 @@ impl AgentView {
         let now = SystemTime::now();
         AgentView {
             id,
-            name: id.short(),
-            host: String::new(),
-            version: String::new(),
-            os: String::new(),
+            name: Text::unshared(&id.short()),
+            host: Text::default(),
+            version: Text::default(),
+            os: Text::default(),
             description: Arc::default(),
             capabilities: Capabilities::default(),
             connection: Connection::Connected,
@@ -76,8 +88,8 @@ impl AgentView {
             effective_config: None,
             remote_config_status: None,
             package_statuses: None,
-            custom_capabilities: Vec::new(),
-            labels: Arc::default(),
+            custom_capabilities: no_custom_capabilities(),
+            labels: Labels::default(),
             first_seen: now,
             last_seen: now,
             connected_at: None,
@@ -94,7 +106,7 @@ impl AgentView {
 
     /// `Some(true)` healthy, `Some(false)` unhealthy, `None` when the agent reports no health.
     pub fn healthy(&self) -> Option<bool> {
-        self.health.as_ref().map(|h| h.healthy)
+        self.health.as_ref().map(Health::healthy)
     }
 }
 

@@ -100,11 +100,11 @@ fn any_value(v: proto::AnyValue, shared: bool) -> AttrValue {
         Some(Value::BoolValue(b)) => AttrValue::Bool(b),
         Some(Value::IntValue(i)) => AttrValue::Int(i),
         Some(Value::DoubleValue(d)) => AttrValue::Double(d),
-        Some(Value::BytesValue(b)) => AttrValue::Bytes(b),
+        Some(Value::BytesValue(b)) => AttrValue::Bytes(b.into()),
         Some(Value::ArrayValue(a)) => {
             AttrValue::Array(a.values.into_iter().map(|v| any_value(v, shared)).collect())
         }
-        Some(Value::KvlistValue(l)) => AttrValue::Map(attributes(l.values)),
+        Some(Value::KvlistValue(l)) => AttrValue::Map(attributes(l.values).into()),
     }
 }
 

@@ -204,7 +204,7 @@ pub fn overview(snap: &FleetSnapshot, data: &CatalogData) -> Overview {
             } else {
                 st.error.clone()
             };
-            row.first_error = Some((a.name.clone(), msg));
+            row.first_error = Some((a.name.to_string(), msg));
         }
         per_version
             .entry((name, st.config.version))

@@ -219,7 +219,7 @@ mod tests {
         idx.update(&snap, SortKey::Name, false, &Filter::parse(filter));
         idx.visible()
             .iter()
-            .map(|i| snap.agents[*i as usize].name.clone())
+            .map(|i| snap.agents[*i as usize].name.to_string())
             .collect()
     }
 
@@ -264,12 +264,12 @@ mod tests {
         let id = a.id.to_string();
         assert_eq!(
             names(&id[24..]),
-            vec![a.name.clone()],
+            vec![a.name.to_string()],
             "an id fragment finds its agent"
         );
         let hash = hex::encode(&a.remote_config_status.as_ref().unwrap().last_hash[..4]);
         let same_config = names(&format!("config={hash}"));
-        assert!(same_config.contains(&a.name) && same_config.len() < 60);
+        assert!(same_config.contains(&a.name.to_string()) && same_config.len() < 60);
         assert_eq!(
             names(&format!("name={}", a.name.to_uppercase())),
             vec![a.name.clone()]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::fleet::Health;
 use crate::fleet::agent::{
     AgentDescription, AgentId, Attribute, Capabilities, ComponentHealth, ConfigFile, ConfigMap,
     PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus, Transport,
@@ -264,9 +265,9 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
     };
     AgentView {
         id: agent_id(i),
-        name,
-        host,
-        version,
+        name: name.into(),
+        host: host.into(),
+        version: version.into(),
         os: os.into(),
         description: Arc::new(description),
         capabilities: Capabilities(0x3c07 | if i.is_multiple_of(2) { 0x400 } else { 0 }),
@@ -291,11 +292,11 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
             .parse()
             .unwrap_or_else(|_| ([10, 0, 0, 1], 40000).into()),
         ),
-        health: Some(Arc::new(health_tree(healthy, now_nanos))),
+        health: Some(Health::new(&health_tree(healthy, now_nanos))),
         effective_config: Some(effective),
-        remote_config_status: remote,
+        remote_config_status: remote.map(Arc::new),
         package_statuses: packages,
-        custom_capabilities: Vec::new(),
+        custom_capabilities: crate::fleet::snapshot::no_custom_capabilities(),
         labels: labels.into(),
         first_seen: now - secs(86_400 + i as u64 * 37 % 86_400),
         last_seen,
@@ -501,14 +502,14 @@ pub fn events(snap: &FleetSnapshot) -> Vec<FleetEvent> {
         let kind = match k % 4 {
             0 => EventKind::AgentConnected {
                 id: a.id,
-                name: a.name.clone(),
+                name: a.name.to_string(),
                 transport: a.transport.unwrap_or(Transport::WebSocket),
                 remote_addr: a.remote_addr,
                 new: k == 0,
             },
             1 => EventKind::RemoteConfigStatus {
                 id: a.id,
-                name: a.name.clone(),
+                name: a.name.to_string(),
                 state: if k == 5 {
                     RemoteConfigState::Failed
                 } else {
@@ -522,7 +523,7 @@ pub fn events(snap: &FleetSnapshot) -> Vec<FleetEvent> {
             },
             2 => EventKind::HealthChanged {
                 id: a.id,
-                name: a.name.clone(),
+                name: a.name.to_string(),
                 healthy: k != 6,
                 last_error: if k == 6 {
                     "exporter otlphttp: connection refused".into()
@@ -532,7 +533,7 @@ pub fn events(snap: &FleetSnapshot) -> Vec<FleetEvent> {
             },
             _ => EventKind::AgentDisconnected {
                 id: a.id,
-                name: a.name.clone(),
+                name: a.name.to_string(),
                 reason: DisconnectReason::ConnectionClosed,
             },
         };

@@ -202,13 +202,16 @@ fn agent_row<'a>(
                     Span::raw(format!("{cursor} "))
                 };
                 let style = if marked { base.patch(t.marked) } else { base };
-                Cell::from(Line::from(vec![mark, Span::styled(a.name.clone(), style)]))
+                Cell::from(Line::from(vec![
+                    mark,
+                    Span::styled(a.name.to_string(), style),
+                ]))
             }
             Col::Host => Cell::from(Span::styled(
                 a.description.service_name().unwrap_or_default().to_string(),
                 base,
             )),
-            Col::Version => Cell::from(Span::styled(a.version.clone(), base)),
+            Col::Version => Cell::from(Span::styled(a.version.to_string(), base)),
             Col::Status => status_cell(t, a),
             Col::Health => health_cell(t, a),
             Col::Config => config_cell(t, a),
@@ -237,7 +240,7 @@ fn status_cell<'a>(t: &Theme, a: &AgentView) -> Cell<'a> {
 
 fn health_cell<'a>(t: &Theme, a: &AgentView) -> Cell<'a> {
     match &a.health {
-        Some(h) if h.healthy => Cell::from(Span::styled("✓ ok", t.ok)),
+        Some(h) if h.healthy() => Cell::from(Span::styled("✓ ok", t.ok)),
         Some(h) => {
             let n = h.unhealthy_count();
             let text = if n > 0 {

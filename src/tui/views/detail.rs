@@ -42,7 +42,11 @@ pub fn render(app: &App, id: AgentId, area: Rect, buf: &mut Buffer) {
         app,
         crumbs(
             app,
-            &["Agents".into(), agent.name.clone(), section.title().into()],
+            &[
+                "Agents".into(),
+                agent.name.to_string(),
+                section.title().into(),
+            ],
         ),
     );
     let inner = block.inner(area);
@@ -180,7 +184,7 @@ fn overview_lines(app: &App, a: &AgentView, width: u16) -> Vec<Line<'static>> {
         t,
         "Agent",
         vec![
-            Span::styled(a.name.clone(), t.accent),
+            Span::styled(a.name.to_string(), t.accent),
             Span::styled(format!("  {}", a.id), t.muted),
         ],
     ));
@@ -229,11 +233,11 @@ fn overview_lines(app: &App, a: &AgentView, width: u16) -> Vec<Line<'static>> {
         ))],
     ));
     match &a.health {
-        Some(h) if h.healthy => out.push(kv(
+        Some(h) if h.healthy() => out.push(kv(
             t,
             "Health",
             vec![Span::styled(
-                format!("✓ healthy ({} components)", count_components(h)),
+                format!("✓ healthy ({} components)", h.component_count()),
                 t.ok,
             )],
         )),
@@ -242,12 +246,12 @@ fn overview_lines(app: &App, a: &AgentView, width: u16) -> Vec<Line<'static>> {
                 format!(
                     "✕ unhealthy · {} of {} components failing{}",
                     h.unhealthy_count(),
-                    count_components(h),
-                    if h.last_error.is_empty() { "" } else { ": " }
+                    h.component_count(),
+                    if h.last_error().is_empty() { "" } else { ": " }
                 ),
                 t.err,
             );
-            kv_wrapped(t, "Health", lead, &h.last_error, t.err, width, &mut out);
+            kv_wrapped(t, "Health", lead, h.last_error(), t.err, width, &mut out);
         }
         None => out.push(kv(
             t,
@@ -375,10 +379,6 @@ fn or_dash(s: &str) -> &str {
     if s.is_empty() { "–" } else { s }
 }
 
-fn count_components(h: &ComponentHealth) -> usize {
-    h.components.values().map(|c| 1 + count_components(c)).sum()
-}
-
 fn health_lines(t: &Theme, a: &AgentView) -> Vec<Line<'static>> {
     let Some(h) = &a.health else {
         return vec![Line::styled(
@@ -387,7 +387,7 @@ fn health_lines(t: &Theme, a: &AgentView) -> Vec<Line<'static>> {
         )];
     };
     let mut out = Vec::new();
-    health_node(t, &a.name, h, "", "", &mut out);
+    health_node(t, &a.name, &h.tree(), "", "", &mut out);
     out
 }
 

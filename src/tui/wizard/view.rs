@@ -862,7 +862,7 @@ fn follow(
     for a in agents.into_iter().take(room) {
         let name = snap
             .get(&a.id)
-            .map(|x| x.name.clone())
+            .map(|x| x.name.to_string())
             .unwrap_or_else(|| a.id.short());
         let (step, style, msg) = match &a.step {
             AgentStep::Waiting => ("waiting", t.muted, String::new()),

@@ -102,20 +102,45 @@ impl Headless {
     }
 
     /// SIGTERM, then how it exited and everything it printed (stdout lines, then stderr
-    /// when captured).
+    /// when captured). A server that has not exited 30 s after the signal is killed and
+    /// the test fails showing what it printed, rather than hanging the run.
     pub fn stop(mut self) -> (ExitStatus, String) {
         // SAFETY: kill(2) on our own child's pid has no memory effects.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        let status = self.child.wait().expect("server exits");
+        // stderr is read on a thread: a server that never exits would block the read.
+        let stderr = self.child.stderr.take().map(|mut e| {
+            std::thread::spawn(move || {
+                let mut err = String::new();
+                let _ = e.read_to_string(&mut err);
+                err
+            })
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+                        self.seen.push(line);
+                    }
+                    panic!(
+                        "the server did not exit within 30 s of SIGTERM; it printed:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        };
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
             self.seen.push(line);
         }
+        let err = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
         (status, format!("{}\n{err}", self.seen.join("\n")))
     }
 }

@@ -16,7 +16,7 @@
 #   PERF=FILE   record the server with `perf` during the first push and write the hottest symbols
 #               to FILE (with PUSH=1)
 #   BIN=PATH    the fleetdeck binary to measure (default: a release build made here)
-#   HEAP=1      run the server (built without mimalloc) under heaptrack and, after the window, kill -9 it: what it
+#   HEAP=1      run the server under heaptrack and, after the window, kill -9 it: what it
 #               held then ("leaked") is printed per part, in bytes per agent (no push; the
 #               CPU figures of that run include heaptrack's own overhead); HELD_OUT=FILE
 #               keeps the held allocation stacks (one "frames… bytes" line each) there
@@ -30,12 +30,6 @@ HB=${HB:-5}; WINDOW=${WINDOW:-20}; PUSH=${PUSH:-0}; HEAP=${HEAP:-0}
 PER_PROC=9500
 KEY=bench-$(date +%s)
 TOKEN=$KEY-api
-if [ -z "${BIN:-}" ] && [ "$HEAP" = 1 ]; then
-  # heaptrack follows glibc's malloc, not mimalloc: a build without it, kept aside.
-  cargo build --release --quiet --no-default-features
-  cp target/release/fleetdeck target/release/fleetdeck-glibc
-  BIN=target/release/fleetdeck-glibc
-fi
 if [ -z "${BIN:-}" ]; then
   cargo build --release --quiet
   BIN=target/release/fleetdeck

@@ -10,14 +10,6 @@ use fleetdeck::cli::{Cli, Command};
 use fleetdeck::runtime::Runtime;
 use fleetdeck::settings::Settings;
 
-// Thousands of connections allocate and free small buffers all the time: with mimalloc a
-// 10,000-agent push costs the server a fifth less CPU than with glibc's malloc, and an idle
-// agent a little less memory (BENCHMARKS.md). Its transparent huge pages are off (`no_thp`),
-// or a small server would hold memory in 2 MiB steps.
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -175,8 +175,9 @@ YAML
       push_cpu=$(python3 -c "import sys; t=int(sys.argv[5]); print(f'{(int(sys.argv[2])+int(sys.argv[4])-int(sys.argv[1])-int(sys.argv[3]))/t:.2f}/{(int(sys.argv[7])-int(sys.argv[6]))/t:.2f}')" "$pu0" "$pu1" "$ps0" "$ps1" "$TCK" "$sims0" "$sims1")
       if [ -n "${PERF:-}" ] && [ "$i" = 1 ]; then
         kill -INT "$PERFREC"; wait "$PERFREC" 2>/dev/null || true
-        perf report -i "$DATA/perf.data" --sort dso,symbol --stdio 2>/dev/null \
-          | grep -v '^#' | grep '%' | head -70 >"$PERF" || true
+        { perf report -i "$DATA/perf.data" --sort dso --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -8
+          perf report -i "$DATA/perf.data" --sort dso,symbol --stdio 2>/dev/null \
+            | grep -v '^#' | grep '%' | head -70; } >"$PERF" || true
       fi
       sleep 0.3
       # Wall time seen by the CLI, and the server's own time from the first phase starting

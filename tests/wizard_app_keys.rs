@@ -1,36 +1,17 @@
 //! The builder opened from the App: the user's key bindings apply inside it, and `?` shows
 //! the help with the builder's own keys.
 
-use std::sync::Arc;
-
-use fleetdeck::tui::seed;
-use fleetdeck::tui::testing::{press, render_text, type_text};
+use fleetdeck::tui::testing::{builder_app, press, render_text, type_text, wizard};
 use fleetdeck::tui::wizard::{Mode, Step, Wizard};
-use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
+use fleetdeck::tui::{App, Keymap};
 
 fn app_with_keys(overrides: &str) -> App {
     let table: toml::Table = toml::from_str(overrides).expect("toml");
-    let config = AppConfig {
-        server: ServerInfo {
-            listen: "0.0.0.0:4320".parse().unwrap(),
-            api_listen: "127.0.0.1:4321".parse().unwrap(),
-            public_url: "http://fleet.example.net:4320".into(),
-            secret_file: "/var/lib/fleetdeck/agent-secret".into(),
-            version: "0.1.0".into(),
-        },
-        theme: "dark".into(),
-        color_level: ColorLevel::TrueColor,
-        keymap: Keymap::with_overrides(&table, "fleetdeck.toml"),
-        mouse: false,
-        warnings: Vec::new(),
-    };
-    let mut a = App::new(config, Arc::new(seed::fleet(12, 1)), seed::now());
-    a.resize(120, 40);
-    a
+    builder_app(Keymap::with_overrides(&table, "fleetdeck.toml"))
 }
 
 fn wiz(a: &App) -> &Wizard {
-    a.wizard.as_ref().expect("the wizard is open")
+    wizard(a)
 }
 
 /// `n` from the agents view, then an OTLP source and step 2.

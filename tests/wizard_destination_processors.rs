@@ -2,36 +2,17 @@
 //! a source's are in step 2: added, edited, named, reordered and removed, rendered and
 //! saved; a shared destination's processors stay in its `Destination` resource.
 
-use std::sync::Arc;
-
 use fleetdeck::pipeline::{Configuration, Destination};
-use fleetdeck::tui::seed;
-use fleetdeck::tui::testing::{press, render_text, type_text};
+use fleetdeck::tui::testing::{builder_app, press, render_text, type_text, wizard};
 use fleetdeck::tui::wizard::{Mode, Step, Wizard, WizardEffect, WizardMsg};
-use fleetdeck::tui::{App, AppConfig, ColorLevel, Effect, Keymap, ServerInfo};
+use fleetdeck::tui::{App, Effect, Keymap};
 
 fn app() -> App {
-    let config = AppConfig {
-        server: ServerInfo {
-            listen: "0.0.0.0:4320".parse().unwrap(),
-            api_listen: "127.0.0.1:4321".parse().unwrap(),
-            public_url: "http://fleet.example.net:4320".into(),
-            secret_file: "/var/lib/fleetdeck/agent-secret".into(),
-            version: "0.1.0".into(),
-        },
-        theme: "dark".into(),
-        color_level: ColorLevel::TrueColor,
-        keymap: Keymap::default(),
-        mouse: false,
-        warnings: Vec::new(),
-    };
-    let mut a = App::new(config, Arc::new(seed::fleet(12, 1)), seed::now());
-    a.resize(120, 40);
-    a
+    builder_app(Keymap::default())
 }
 
 fn wiz(a: &App) -> &Wizard {
-    a.wizard.as_ref().expect("the wizard is open")
+    wizard(a)
 }
 
 /// Moves the form's cursor to field `name` and types `text` into its one-line editor.

@@ -6,36 +6,19 @@ use std::sync::Arc;
 use fleetdeck::catalog::ApplyStatus;
 use fleetdeck::pipeline::builder::FieldValue;
 use fleetdeck::pipeline::{Configuration, TypeKind};
-use fleetdeck::tui::seed;
-use fleetdeck::tui::testing::{created, press, save_as, type_text};
+use fleetdeck::tui::testing::{builder_app, created, press, save_as, type_text, wizard};
 use fleetdeck::tui::wizard::{
     DiffWith, Mode, PushState, PushTargets, SaveState, Step, TargetMode, Wizard, WizardEffect,
     WizardMsg,
 };
-use fleetdeck::tui::{App, AppConfig, ColorLevel, Effect, Keymap, ServerInfo};
+use fleetdeck::tui::{App, Effect, Keymap};
 
 fn app() -> App {
-    let config = AppConfig {
-        server: ServerInfo {
-            listen: "0.0.0.0:4320".parse().unwrap(),
-            api_listen: "127.0.0.1:4321".parse().unwrap(),
-            public_url: "http://fleet.example.net:4320".into(),
-            secret_file: "/var/lib/fleetdeck/agent-secret".into(),
-            version: "0.1.0".into(),
-        },
-        theme: "dark".into(),
-        color_level: ColorLevel::TrueColor,
-        keymap: Keymap::default(),
-        mouse: false,
-        warnings: Vec::new(),
-    };
-    let mut a = App::new(config, Arc::new(seed::fleet(12, 1)), seed::now());
-    a.resize(120, 40);
-    a
+    builder_app(Keymap::default())
 }
 
 fn wiz(a: &App) -> &Wizard {
-    a.wizard.as_ref().expect("the wizard is open")
+    wizard(a)
 }
 
 fn wizard_effects(effects: Vec<Effect>) -> Vec<WizardEffect> {

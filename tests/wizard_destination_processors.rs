@@ -3,9 +3,11 @@
 //! saved; a shared destination's processors stay in its `Destination` resource.
 
 use fleetdeck::pipeline::{Configuration, Destination};
-use fleetdeck::tui::testing::{builder_app, press, render_text, type_text, wizard};
-use fleetdeck::tui::wizard::{Mode, Step, Wizard, WizardEffect, WizardMsg};
-use fleetdeck::tui::{App, Effect, Keymap};
+use fleetdeck::tui::testing::{
+    builder_app, configuration_saved_as, press, render_text, type_text, wizard,
+};
+use fleetdeck::tui::wizard::{Mode, Step, Wizard, WizardMsg};
+use fleetdeck::tui::{App, Keymap};
 
 fn app() -> App {
     builder_app(Keymap::default())
@@ -44,24 +46,6 @@ fn metrics_processors(yaml: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// From the review: names the configuration and returns what the save step sends.
-fn save_effect(a: &mut App, name: &str) -> Configuration {
-    press(a, &["n"]);
-    type_text(a, name);
-    press(a, &["enter"]);
-    let effects: Vec<WizardEffect> = press(a, &["enter"])
-        .into_iter()
-        .filter_map(|e| match e {
-            Effect::Wizard(w) => Some(w),
-            _ => None,
-        })
-        .collect();
-    match effects.as_slice() {
-        [WizardEffect::Save(cfg)] => (**cfg).clone(),
-        other => panic!("expected one save, got {other:?}"),
-    }
 }
 
 #[test]
@@ -103,7 +87,7 @@ fn a_processor_added_to_a_destination_is_edited_named_rendered_and_saved() {
     let yaml = w.review.yaml.clone().unwrap_or_default();
     assert_eq!(metrics_processors(&yaml), ["batch/destination0__out"]);
     assert!(yaml.contains("timeout: 2s"), "{yaml}");
-    let cfg = save_effect(&mut a, "batched-out");
+    let cfg = configuration_saved_as(&mut a, "batched-out");
     let procs = &cfg.spec.destinations[0].processors;
     assert_eq!(procs.len(), 1, "{procs:?}");
     assert_eq!(procs[0].name.as_deref(), Some("out"));

@@ -2,10 +2,12 @@
 //! components become `type/<name>` in the review, a name that cannot be an ID or is
 //! another processor's is refused in place, and the name survives saving and reopening.
 
-use fleetdeck::pipeline::{Configuration, Destination};
-use fleetdeck::tui::testing::{builder_app, press, render_text, type_text, wizard};
-use fleetdeck::tui::wizard::{Mode, Step, Wizard, WizardEffect, WizardMsg};
-use fleetdeck::tui::{App, Effect, Keymap};
+use fleetdeck::pipeline::Destination;
+use fleetdeck::tui::testing::{
+    builder_app, configuration_saved_as, press, render_text, type_text, wizard,
+};
+use fleetdeck::tui::wizard::{Mode, Step, Wizard, WizardMsg};
+use fleetdeck::tui::{App, Keymap};
 
 fn app() -> App {
     builder_app(Keymap::default())
@@ -58,24 +60,6 @@ fn review_yaml(a: &mut App) -> String {
     w.review.yaml.clone().unwrap_or_default()
 }
 
-/// From the review: names the configuration and returns what the save step sends.
-fn save_effect(a: &mut App, name: &str) -> Configuration {
-    press(a, &["n"]);
-    type_text(a, name);
-    press(a, &["enter"]);
-    let effects: Vec<WizardEffect> = press(a, &["enter"])
-        .into_iter()
-        .filter_map(|e| match e {
-            Effect::Wizard(w) => Some(w),
-            _ => None,
-        })
-        .collect();
-    match effects.as_slice() {
-        [WizardEffect::Save(cfg)] => (**cfg).clone(),
-        other => panic!("expected one save, got {other:?}"),
-    }
-}
-
 fn metrics_processors(yaml: &str) -> Vec<String> {
     let doc: serde_norway::Value = serde_norway::from_str(yaml).expect("rendered YAML parses");
     doc["service"]["pipelines"]["metrics"]["processors"]
@@ -106,7 +90,7 @@ fn a_named_processor_renders_as_type_slash_name_and_is_saved_with_it() {
         metrics_processors(&yaml),
         ["batch/processor0", "batch/fast"]
     );
-    let cfg = save_effect(&mut a, "named-batch");
+    let cfg = configuration_saved_as(&mut a, "named-batch");
     assert_eq!(cfg.spec.processors[0].name, None);
     assert_eq!(cfg.spec.processors[1].name.as_deref(), Some("fast"));
 }
@@ -160,7 +144,7 @@ fn a_saved_name_is_shown_when_the_configuration_is_reopened() {
     two_batches(&mut a);
     assert_eq!(rename(&mut a, "fast"), None);
     review_yaml(&mut a);
-    let cfg = save_effect(&mut a, "named-batch");
+    let cfg = configuration_saved_as(&mut a, "named-batch");
     let mut a = app();
     press(&mut a, &[":"]);
     type_text(&mut a, "edit named-batch");

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use fleetdeck::pipeline::{Configuration, Destination, TypeRegistry};
-use fleetdeck::tui::testing::{builder_app, press, render_text, type_text, wizard};
+use fleetdeck::tui::testing::{
+    builder_app, configuration_saved_as, press, render_text, type_text, wizard,
+};
 use fleetdeck::tui::wizard::{Mode, Step, Wizard, WizardEffect, WizardMsg};
 use fleetdeck::tui::{App, Effect, Keymap};
 
@@ -85,24 +87,6 @@ fn metrics_processors(yaml: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// From the review: names the configuration and returns what the save step sends.
-fn save_effect(a: &mut App, name: &str) -> Configuration {
-    press(a, &["n"]);
-    type_text(a, name);
-    press(a, &["enter"]);
-    let effects: Vec<WizardEffect> = press(a, &["enter"])
-        .into_iter()
-        .filter_map(|e| match e {
-            Effect::Wizard(w) => Some(w),
-            _ => None,
-        })
-        .collect();
-    match effects.as_slice() {
-        [WizardEffect::Save(cfg)] => (**cfg).clone(),
-        other => panic!("expected one save, got {other:?}"),
-    }
-}
-
 #[test]
 fn a_processor_added_to_one_source_is_edited_rendered_and_saved() {
     let mut a = app();
@@ -148,7 +132,7 @@ fn a_processor_added_to_one_source_is_edited_rendered_and_saved() {
     assert!(yaml.contains("send_batch_size: 512"), "{yaml}");
     assert!(yaml.contains("timeout: 2s"), "{yaml}");
     assert_eq!(metrics_processors(&yaml), ["batch/source0__processor0"]);
-    let cfg = save_effect(&mut a, "edge-batched");
+    let cfg = configuration_saved_as(&mut a, "edge-batched");
     let procs = &cfg.spec.sources[0].processors;
     assert_eq!(procs.len(), 1, "{procs:?}");
     assert_eq!(procs[0].type_name, "batch");
@@ -272,7 +256,7 @@ fn each_of_two_sources_keeps_its_own_processors() {
         doc["service"]["pipelines"]["logs/source0"].is_null(),
         "{yaml}"
     );
-    let cfg = save_effect(&mut a, "two-logs");
+    let cfg = configuration_saved_as(&mut a, "two-logs");
     assert!(cfg.spec.sources[0].processors.is_empty());
     assert_eq!(cfg.spec.sources[1].processors[0].type_name, "batch");
 }
@@ -369,7 +353,7 @@ fn a_sensitive_parameter_of_a_source_processor_is_masked() {
     let yaml = yaml(&a);
     assert!(!yaml.contains("s3cr3t-value"), "{yaml}");
     assert!(yaml.contains("(sensitive)"), "{yaml}");
-    let cfg = save_effect(&mut a, "tagged");
+    let cfg = configuration_saved_as(&mut a, "tagged");
     assert_eq!(
         cfg.spec.sources[0].processors[0].parameters.get("token"),
         Some(&serde_norway::Value::from("s3cr3t-value")),
@@ -413,7 +397,7 @@ fn a_source_processor_is_named_and_its_ids_use_the_name() {
         metrics_processors(&yaml),
         ["batch/source0__processor0", "batch/source0__early"]
     );
-    let cfg = save_effect(&mut a, "named-early");
+    let cfg = configuration_saved_as(&mut a, "named-early");
     let names: Vec<Option<&str>> = cfg.spec.sources[0]
         .processors
         .iter()

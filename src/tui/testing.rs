@@ -183,3 +183,22 @@ pub fn wizard(app: &App) -> &super::wizard::Wizard {
         None => panic!("the wizard is open"),
     }
 }
+
+/// From the builder's review: names the configuration `name` and returns what the save step
+/// hands to the catalog.
+pub fn configuration_saved_as(app: &mut App, name: &str) -> crate::pipeline::Configuration {
+    press(app, &["n"]);
+    type_text(app, name);
+    press(app, &["enter"]);
+    let saves: Vec<crate::pipeline::Configuration> = press(app, &["enter"])
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Wizard(super::wizard::WizardEffect::Save(cfg)) => Some((*cfg).clone()),
+            _ => None,
+        })
+        .collect();
+    match <[_; 1]>::try_from(saves) {
+        Ok([cfg]) => cfg,
+        Err(saves) => panic!("expected one save, got {}", saves.len()),
+    }
+}

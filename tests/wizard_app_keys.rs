@@ -1,17 +1,13 @@
 //! The builder opened from the App: the user's key bindings apply inside it, and `?` shows
 //! the help with the builder's own keys.
 
-use fleetdeck::tui::testing::{builder_app, press, render_text, type_text, wizard};
-use fleetdeck::tui::wizard::{Mode, Step, Wizard};
+use fleetdeck::tui::testing::{builder_app, press, render_text, type_text, wizard as wiz};
+use fleetdeck::tui::wizard::{Mode, Step};
 use fleetdeck::tui::{App, Keymap};
 
 fn app_with_keys(overrides: &str) -> App {
     let table: toml::Table = toml::from_str(overrides).expect("toml");
     builder_app(Keymap::with_overrides(&table, "fleetdeck.toml"))
-}
-
-fn wiz(a: &App) -> &Wizard {
-    wizard(a)
 }
 
 /// `n` from the agents view, then an OTLP source and step 2.

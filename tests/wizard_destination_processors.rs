@@ -4,48 +4,14 @@
 
 use fleetdeck::pipeline::{Configuration, Destination};
 use fleetdeck::tui::testing::{
-    builder_app, configuration_saved_as, press, render_text, type_text, wizard,
+    builder_app, configuration_saved_as, pipeline_processors, press, render_text, set_wizard_field,
+    type_text, wizard as wiz,
 };
-use fleetdeck::tui::wizard::{Mode, Step, Wizard, WizardMsg};
+use fleetdeck::tui::wizard::{Mode, Step, WizardMsg};
 use fleetdeck::tui::{App, Keymap};
 
 fn app() -> App {
     builder_app(Keymap::default())
-}
-
-fn wiz(a: &App) -> &Wizard {
-    wizard(a)
-}
-
-/// Moves the form's cursor to field `name` and types `text` into its one-line editor.
-fn set_field(a: &mut App, name: &str, text: &str) {
-    press(a, &["g"]);
-    for _ in 0..20 {
-        let w = wiz(a);
-        let here = w
-            .current_field()
-            .and_then(|i| w.current().map(|c| c.fields[i].name() == name));
-        if here == Some(true) {
-            press(a, &["enter", "ctrl+u"]);
-            type_text(a, text);
-            press(a, &["enter"]);
-            return;
-        }
-        press(a, &["j"]);
-    }
-    panic!("no field {name} in the form shown");
-}
-
-fn metrics_processors(yaml: &str) -> Vec<String> {
-    let doc: serde_norway::Value = serde_norway::from_str(yaml).expect("rendered YAML parses");
-    doc["service"]["pipelines"]["metrics"]["processors"]
-        .as_sequence()
-        .map(|s| {
-            s.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]
@@ -65,7 +31,7 @@ fn a_processor_added_to_a_destination_is_edited_named_rendered_and_saved() {
     let w = wiz(&a);
     assert_eq!(w.dest_focus, Some(0), "the new processor's form is shown");
     assert_eq!(w.current().map(|c| c.type_name.as_str()), Some("batch"));
-    set_field(&mut a, "timeout", "2s");
+    set_wizard_field(&mut a, "timeout", "2s");
     press(&mut a, &["r"]);
     type_text(&mut a, "out");
     press(&mut a, &["enter"]);
@@ -85,7 +51,10 @@ fn a_processor_added_to_a_destination_is_edited_named_rendered_and_saved() {
     assert_eq!(w.step, Step::Review);
     assert!(w.review.problems.is_empty(), "{:?}", w.review.problems);
     let yaml = w.review.yaml.clone().unwrap_or_default();
-    assert_eq!(metrics_processors(&yaml), ["batch/destination0__out"]);
+    assert_eq!(
+        pipeline_processors(&yaml, "metrics"),
+        ["batch/destination0__out"]
+    );
     assert!(yaml.contains("timeout: 2s"), "{yaml}");
     let cfg = configuration_saved_as(&mut a, "batched-out");
     let procs = &cfg.spec.destinations[0].processors;

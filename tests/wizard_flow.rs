@@ -6,19 +6,14 @@ use std::sync::Arc;
 use fleetdeck::catalog::ApplyStatus;
 use fleetdeck::pipeline::builder::FieldValue;
 use fleetdeck::pipeline::{Configuration, TypeKind};
-use fleetdeck::tui::testing::{builder_app, created, press, save_as, type_text, wizard};
+use fleetdeck::tui::testing::{builder_app, created, press, save_as, type_text, wizard as wiz};
 use fleetdeck::tui::wizard::{
-    DiffWith, Mode, PushState, PushTargets, SaveState, Step, TargetMode, Wizard, WizardEffect,
-    WizardMsg,
+    DiffWith, Mode, PushState, PushTargets, SaveState, Step, TargetMode, WizardEffect, WizardMsg,
 };
 use fleetdeck::tui::{App, Effect, Keymap};
 
 fn app() -> App {
     builder_app(Keymap::default())
-}
-
-fn wiz(a: &App) -> &Wizard {
-    wizard(a)
 }
 
 fn wizard_effects(effects: Vec<Effect>) -> Vec<WizardEffect> {

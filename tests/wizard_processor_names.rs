@@ -4,17 +4,14 @@
 
 use fleetdeck::pipeline::Destination;
 use fleetdeck::tui::testing::{
-    builder_app, configuration_saved_as, press, render_text, type_text, wizard,
+    builder_app, configuration_saved_as, pipeline_processors, press, render_text, type_text,
+    wizard as wiz,
 };
-use fleetdeck::tui::wizard::{Mode, Step, Wizard, WizardMsg};
+use fleetdeck::tui::wizard::{Mode, Step, WizardMsg};
 use fleetdeck::tui::{App, Keymap};
 
 fn app() -> App {
     builder_app(Keymap::default())
-}
-
-fn wiz(a: &App) -> &Wizard {
-    wizard(a)
 }
 
 /// A new builder in step 3 with an OTLP source and two batch processors, the second shown.
@@ -60,18 +57,6 @@ fn review_yaml(a: &mut App) -> String {
     w.review.yaml.clone().unwrap_or_default()
 }
 
-fn metrics_processors(yaml: &str) -> Vec<String> {
-    let doc: serde_norway::Value = serde_norway::from_str(yaml).expect("rendered YAML parses");
-    doc["service"]["pipelines"]["metrics"]["processors"]
-        .as_sequence()
-        .map(|s| {
-            s.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn a_named_processor_renders_as_type_slash_name_and_is_saved_with_it() {
     let mut a = app();
@@ -87,7 +72,7 @@ fn a_named_processor_renders_as_type_slash_name_and_is_saved_with_it() {
     let yaml = review_yaml(&mut a);
     assert!(yaml.contains("batch/fast:"), "{yaml}");
     assert_eq!(
-        metrics_processors(&yaml),
+        pipeline_processors(&yaml, "metrics"),
         ["batch/processor0", "batch/fast"]
     );
     let cfg = configuration_saved_as(&mut a, "named-batch");

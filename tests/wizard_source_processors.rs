@@ -6,17 +6,14 @@ use std::sync::Arc;
 
 use fleetdeck::pipeline::{Configuration, Destination, TypeRegistry};
 use fleetdeck::tui::testing::{
-    builder_app, configuration_saved_as, press, render_text, type_text, wizard,
+    builder_app, configuration_saved_as, pipeline_processors, press, render_text, set_wizard_field,
+    to_wizard_field, type_text, wizard as wiz,
 };
-use fleetdeck::tui::wizard::{Mode, Step, Wizard, WizardEffect, WizardMsg};
+use fleetdeck::tui::wizard::{Mode, Step, WizardEffect, WizardMsg};
 use fleetdeck::tui::{App, Effect, Keymap};
 
 fn app() -> App {
     builder_app(Keymap::default())
-}
-
-fn wiz(a: &App) -> &Wizard {
-    wizard(a)
 }
 
 /// The builder in step 2 with one OTLP source.
@@ -34,30 +31,6 @@ fn attach(a: &mut App, name: &str) {
     press(a, &["enter"]);
 }
 
-/// Moves the form's cursor to the field labelled `label` (from the first field).
-fn to_field(a: &mut App, name: &str) {
-    press(a, &["g"]);
-    for _ in 0..20 {
-        let w = wiz(a);
-        if w.current_field()
-            .and_then(|i| w.current().map(|c| c.fields[i].name() == name))
-            == Some(true)
-        {
-            return;
-        }
-        press(a, &["j"]);
-    }
-    panic!("no field {name} in the form shown");
-}
-
-/// Types `text` into the one-line editor of field `name`.
-fn set_field(a: &mut App, name: &str, text: &str) {
-    to_field(a, name);
-    press(a, &["enter", "ctrl+u"]);
-    type_text(a, text);
-    press(a, &["enter"]);
-}
-
 /// From step 2: no fleet-wide processor, an OTLP/HTTP destination, then the review.
 fn to_review(a: &mut App) {
     press(a, &["n", "n", "a"]);
@@ -72,19 +45,6 @@ fn yaml(a: &App) -> String {
     let w = wiz(a);
     assert!(w.review.problems.is_empty(), "{:?}", w.review.problems);
     w.review.yaml.clone().unwrap_or_default()
-}
-
-/// The processors of the `metrics` pipeline, in order.
-fn metrics_processors(yaml: &str) -> Vec<String> {
-    let doc: serde_norway::Value = serde_norway::from_str(yaml).expect("rendered YAML parses");
-    doc["service"]["pipelines"]["metrics"]["processors"]
-        .as_sequence()
-        .map(|s| {
-            s.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]
@@ -106,7 +66,7 @@ fn a_processor_added_to_one_source_is_edited_rendered_and_saved() {
         "{screen}"
     );
     // A value that does not parse is named on the field, then fixed.
-    set_field(&mut a, "send_batch_size", "lots");
+    set_wizard_field(&mut a, "send_batch_size", "lots");
     let w = wiz(&a);
     let c = w.current().expect("the batch form");
     let i = w.current_field().expect("a field");
@@ -117,8 +77,8 @@ fn a_processor_added_to_one_source_is_edited_rendered_and_saved() {
         "{:?}",
         c.problem(i)
     );
-    set_field(&mut a, "send_batch_size", "512");
-    set_field(&mut a, "timeout", "2s");
+    set_wizard_field(&mut a, "send_batch_size", "512");
+    set_wizard_field(&mut a, "timeout", "2s");
     // Tab goes back to the source's own form; the processor stays with it.
     press(&mut a, &["tab"]);
     assert_eq!(wiz(&a).attached_focus, None);
@@ -131,7 +91,10 @@ fn a_processor_added_to_one_source_is_edited_rendered_and_saved() {
     assert!(yaml.contains("batch/source0__processor0:"), "{yaml}");
     assert!(yaml.contains("send_batch_size: 512"), "{yaml}");
     assert!(yaml.contains("timeout: 2s"), "{yaml}");
-    assert_eq!(metrics_processors(&yaml), ["batch/source0__processor0"]);
+    assert_eq!(
+        pipeline_processors(&yaml, "metrics"),
+        ["batch/source0__processor0"]
+    );
     let cfg = configuration_saved_as(&mut a, "edge-batched");
     let procs = &cfg.spec.sources[0].processors;
     assert_eq!(procs.len(), 1, "{procs:?}");
@@ -148,7 +111,7 @@ fn a_bad_value_in_a_source_processor_is_named_in_the_review() {
     let mut a = app();
     otlp_source(&mut a);
     attach(&mut a, "batch");
-    set_field(&mut a, "send_batch_size", "lots");
+    set_wizard_field(&mut a, "send_batch_size", "lots");
     press(&mut a, &["n", "n", "a"]);
     type_text(&mut a, "otlphttp");
     press(&mut a, &["enter", "enter"]);
@@ -180,7 +143,7 @@ fn source_processors_are_reordered_and_removed_and_the_yaml_follows() {
     assert_eq!(titles(&a), ["batch", "memory_limiter"]);
     to_review(&mut a);
     assert_eq!(
-        metrics_processors(&yaml(&a)),
+        pipeline_processors(&yaml(&a), "metrics"),
         [
             "batch/source0__processor0",
             "memory_limiter/source0__processor1"
@@ -194,7 +157,7 @@ fn source_processors_are_reordered_and_removed_and_the_yaml_follows() {
     assert_eq!(wiz(&a).attached_focus, Some(0), "the moved one stays shown");
     press(&mut a, &["n", "n", "n"]);
     assert_eq!(
-        metrics_processors(&yaml(&a)),
+        pipeline_processors(&yaml(&a), "metrics"),
         [
             "memory_limiter/source0__processor0",
             "batch/source0__processor1"
@@ -213,7 +176,10 @@ fn source_processors_are_reordered_and_removed_and_the_yaml_follows() {
         w.message
     );
     press(&mut a, &["n", "n", "n"]);
-    assert_eq!(metrics_processors(&yaml(&a)), ["batch/source0__processor0"]);
+    assert_eq!(
+        pipeline_processors(&yaml(&a), "metrics"),
+        ["batch/source0__processor0"]
+    );
 }
 
 #[test]
@@ -285,7 +251,7 @@ fn an_opened_configuration_shows_its_source_processors_and_saves_edits() {
     );
     // Tab reaches the batch form, with the value written in the configuration.
     press(&mut a, &["tab"]);
-    to_field(&mut a, "timeout");
+    to_wizard_field(&mut a, "timeout");
     let w = wiz(&a);
     let c = w.current().expect("batch form");
     assert_eq!(
@@ -296,7 +262,7 @@ fn an_opened_configuration_shows_its_source_processors_and_saves_edits() {
     // Back and forth changes nothing; an edit does.
     press(&mut a, &["tab", "tab", "tab"]);
     assert!(!wiz(&a).changed());
-    set_field(&mut a, "timeout", "10s");
+    set_wizard_field(&mut a, "timeout", "10s");
     assert!(wiz(&a).changed());
     press(&mut a, &["n", "n", "n"]);
     let yaml = yaml(&a);
@@ -337,7 +303,7 @@ fn a_sensitive_parameter_of_a_source_processor_is_masked() {
     attach(&mut a, "tagger");
     let screen = render_text(&a);
     assert!(screen.contains("is required"), "{screen}");
-    to_field(&mut a, "token");
+    to_wizard_field(&mut a, "token");
     press(&mut a, &["enter"]);
     type_text(&mut a, "s3cr3t-value");
     let screen = render_text(&a);
@@ -394,7 +360,7 @@ fn a_source_processor_is_named_and_its_ids_use_the_name() {
     to_review(&mut a);
     let yaml = yaml(&a);
     assert_eq!(
-        metrics_processors(&yaml),
+        pipeline_processors(&yaml, "metrics"),
         ["batch/source0__processor0", "batch/source0__early"]
     );
     let cfg = configuration_saved_as(&mut a, "named-early");

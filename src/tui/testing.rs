@@ -202,3 +202,43 @@ pub fn configuration_saved_as(app: &mut App, name: &str) -> crate::pipeline::Con
         Err(saves) => panic!("expected one save, got {}", saves.len()),
     }
 }
+
+/// In the builder's form shown, moves the cursor to field `name` (from the top).
+pub fn to_wizard_field(app: &mut App, name: &str) {
+    press(app, &["g"]);
+    for _ in 0..20 {
+        let w = wizard(app);
+        let here = w
+            .current_field()
+            .and_then(|i| w.current().map(|c| c.fields[i].name() == name));
+        if here == Some(true) {
+            return;
+        }
+        press(app, &["j"]);
+    }
+    panic!("no field {name} in the form shown");
+}
+
+/// Replaces the value of field `name` in the builder's form shown with `text`.
+pub fn set_wizard_field(app: &mut App, name: &str, text: &str) {
+    to_wizard_field(app, name);
+    press(app, &["enter", "ctrl+u"]);
+    type_text(app, text);
+    press(app, &["enter"]);
+}
+
+/// The processor ids of `pipeline` (e.g. `metrics`) in rendered Collector YAML, in order.
+pub fn pipeline_processors(yaml: &str, pipeline: &str) -> Vec<String> {
+    let doc: serde_norway::Value = match serde_norway::from_str(yaml) {
+        Ok(doc) => doc,
+        Err(e) => panic!("rendered YAML does not parse: {e}"),
+    };
+    doc["service"]["pipelines"][pipeline]["processors"]
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -195,7 +195,6 @@ impl Runtime {
                 tls: tls.is_some(),
                 ..ListenerConfig::default()
             },
-            shutdown.clone(),
         );
         let otlp_state = OtlpState::new(
             settings.secret_key.as_bytes(),

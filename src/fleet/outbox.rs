@@ -7,6 +7,11 @@
 //! queue, a count and a waker, and it allocates room for messages only once one is queued.
 //! The session looks at it after every message it handles, so an empty outbox is seen
 //! from the count alone, without a lock.
+//!
+//! When the registry lets go of an outbox while its session lives, the server is going
+//! away (the registry stops on shutdown): the session learns it here, from `recv` returning
+//! `None`, instead of every idle connection also waiting on the shutdown token (72 bytes of
+//! waiter in each session's task).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -26,10 +31,11 @@ struct Shared {
     capacity: usize,
     /// The session is gone: nothing queued will be read.
     closed: AtomicBool,
+    /// Registry ends still held; at zero nothing more will ever be queued.
+    senders: AtomicUsize,
 }
 
 /// The registry's end: queues without waiting.
-#[derive(Clone)]
 pub struct OutboxSender(Arc<Shared>);
 
 /// The session's end.
@@ -52,6 +58,7 @@ pub fn outbox(capacity: usize) -> (OutboxSender, OutboxReceiver) {
         waker: AtomicWaker::new(),
         capacity: capacity.max(1),
         closed: AtomicBool::new(false),
+        senders: AtomicUsize::new(1),
     });
     (OutboxSender(shared.clone()), OutboxReceiver(shared))
 }
@@ -75,18 +82,36 @@ impl OutboxSender {
     }
 }
 
+impl Clone for OutboxSender {
+    fn clone(&self) -> Self {
+        self.0.senders.fetch_add(1, Ordering::Relaxed);
+        OutboxSender(self.0.clone())
+    }
+}
+
+impl Drop for OutboxSender {
+    fn drop(&mut self) {
+        if self.0.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.waker.wake();
+        }
+    }
+}
+
 impl OutboxReceiver {
-    /// The next queued message, waiting for one. Cancel-safe: a message is only taken
+    /// The next queued message, waiting for one; `None` once the registry has let go of
+    /// the outbox and everything queued was taken. Cancel-safe: a message is only taken
     /// from the queue when it is returned.
-    pub async fn recv(&mut self) -> Box<ServerReply> {
+    pub async fn recv(&mut self) -> Option<Box<ServerReply>> {
         std::future::poll_fn(|cx| {
             if let Some(msg) = self.pop() {
-                return Poll::Ready(msg);
+                return Poll::Ready(Some(msg));
             }
             self.0.waker.register(cx.waker());
-            // A message queued before the registration would have woken nobody: look again.
+            // A message queued (or the last sender dropped) before the registration would
+            // have woken nobody: look again.
             match self.pop() {
-                Some(msg) => Poll::Ready(msg),
+                Some(msg) => Poll::Ready(Some(msg)),
+                None if self.0.senders.load(Ordering::Acquire) == 0 => Poll::Ready(None),
                 None => Poll::Pending,
             }
         })
@@ -132,16 +157,16 @@ mod tests {
         tx.try_send(reply(1)).unwrap();
         tx.try_send(reply(2)).unwrap();
         assert_eq!(tx.try_send(reply(3)), Err(OutboxError::Full));
-        assert_eq!(rx.recv().await.instance_uid, AgentId([1; 16]));
-        assert_eq!(rx.recv().await.instance_uid, AgentId([2; 16]));
+        assert_eq!(rx.recv().await.unwrap().instance_uid, AgentId([1; 16]));
+        assert_eq!(rx.recv().await.unwrap().instance_uid, AgentId([2; 16]));
         tx.try_send(reply(4)).unwrap();
-        assert_eq!(rx.recv().await.instance_uid, AgentId([4; 16]));
+        assert_eq!(rx.recv().await.unwrap().instance_uid, AgentId([4; 16]));
     }
 
     #[tokio::test]
     async fn a_waiting_session_wakes_when_a_message_is_queued() {
         let (tx, mut rx) = outbox(4);
-        let waiter = tokio::spawn(async move { rx.recv().await.instance_uid });
+        let waiter = tokio::spawn(async move { rx.recv().await.unwrap().instance_uid });
         tokio::time::sleep(Duration::from_millis(20)).await;
         tx.try_send(reply(7)).unwrap();
         let got = tokio::time::timeout(Duration::from_secs(5), waiter)
@@ -160,8 +185,34 @@ mod tests {
         // ... does not swallow the message queued afterwards.
         let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
-            .expect("delivered");
+            .expect("delivered")
+            .unwrap();
         assert_eq!(got.instance_uid, AgentId([9; 16]));
+    }
+
+    /// The registry letting go (shutdown) wakes a waiting session with `None`, after it
+    /// has taken what was queued; a clone still held keeps the outbox open.
+    #[tokio::test]
+    async fn a_session_learns_when_the_registry_lets_go() {
+        let (tx, mut rx) = outbox(4);
+        let second = tx.clone();
+        tx.try_send(reply(3)).unwrap();
+        drop(tx);
+        assert_eq!(rx.recv().await.unwrap().instance_uid, AgentId([3; 16]));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), rx.recv())
+                .await
+                .is_err(),
+            "open while a sender is held"
+        );
+        let waiter = tokio::spawn(async move { rx.recv().await.is_none() });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(second);
+        let ended = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert!(ended, "recv returns None once no sender is left");
     }
 
     #[test]

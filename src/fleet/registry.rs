@@ -253,23 +253,23 @@ impl RegistryHandle {
         covered
     }
 
-    /// Registers a WebSocket connection; the registry may push into `outbox`.
-    pub async fn open_ws(
+    /// Registers a WebSocket connection; the registry may push into `outbox`. The future
+    /// owns what it sends, so a session can make it before it starts and hold only it.
+    pub fn open_ws(
         &self,
         conn: ConnId,
         remote_addr: SocketAddr,
         endpoint: Arc<str>,
         outbox: OutboxSender,
-    ) -> Result<(), RegistryGone> {
-        self.tx
-            .send(Msg::OpenWs {
-                conn,
-                remote_addr,
-                endpoint,
-                outbox,
-            })
-            .await
-            .map_err(|_| RegistryGone)
+    ) -> impl Future<Output = Result<(), RegistryGone>> + Send + use<> {
+        let tx = self.tx.clone();
+        let msg = Msg::OpenWs {
+            conn,
+            remote_addr,
+            endpoint,
+            outbox,
+        };
+        async move { tx.send(msg).await.map_err(|_| RegistryGone) }
     }
 
     /// Asks an agent to restart (refused for agents without AcceptsRestartCommand).

@@ -331,14 +331,16 @@ const NEWCOMER_PATIENCE: Duration = Duration::from_secs(10);
 /// it (the reply to its first message) or, for an agent that stays silent, a few seconds.
 pub struct Onboarding<S> {
     io: S,
-    permit: Option<(NewcomerPermit, Pin<Box<tokio::time::Sleep>>)>,
+    // Boxed: every connection's task holds this field for its whole life, and only the
+    // first seconds of it need the permit and timer.
+    permit: Option<Box<(NewcomerPermit, Pin<Box<tokio::time::Sleep>>)>>,
 }
 
 impl<S> Onboarding<S> {
     pub fn new(io: S, permit: Option<NewcomerPermit>) -> Onboarding<S> {
         Onboarding {
             io,
-            permit: permit.map(|p| (p, Box::pin(tokio::time::sleep(NEWCOMER_PATIENCE)))),
+            permit: permit.map(|p| Box::new((p, Box::pin(tokio::time::sleep(NEWCOMER_PATIENCE))))),
         }
     }
 
@@ -355,8 +357,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Onboarding<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         // A silent newcomer waits in here; the timer wakes it to give its place up.
-        if let Some((_, patience)) = &mut self.permit
-            && patience.as_mut().poll(cx).is_ready()
+        if let Some(waiting) = &mut self.permit
+            && waiting.1.as_mut().poll(cx).is_ready()
         {
             self.permit = None;
         }

@@ -87,7 +87,6 @@ pub struct Listener {
     config: ListenerConfig,
     next_conn: AtomicU64,
     sessions: TaskTracker,
-    shutdown: CancellationToken,
 }
 
 impl std::ops::Deref for AgentListener {
@@ -99,17 +98,14 @@ impl std::ops::Deref for AgentListener {
 }
 
 impl AgentListener {
-    pub fn new(
-        registry: RegistryHandle,
-        config: ListenerConfig,
-        shutdown: CancellationToken,
-    ) -> Self {
+    /// Sessions learn of a shutdown from the registry letting go of their outboxes, so
+    /// the registry must stop on the server's shutdown token.
+    pub fn new(registry: RegistryHandle, config: ListenerConfig) -> Self {
         AgentListener(Arc::new(Listener {
             registry,
             config,
             next_conn: AtomicU64::new(1),
             sessions: TaskTracker::new(),
-            shutdown,
         }))
     }
 
@@ -435,16 +431,16 @@ where
 {
     let mut ws = WebSocket::new(io, l.config.max_message_size);
     let (outbox_tx, mut outbox) = outbox(OUTBOX_CAPACITY);
+    let opening = Box::pin(l.registry.open_ws(conn, remote, endpoint, outbox_tx));
     // The uid this connection speaks for, used to address errors about undecodable frames.
     let mut last_uid: Option<AgentId> = None;
     // While the registry lets us, plain heartbeats are answered here with this frame.
     let mut lease: Option<Box<Leased>> = None;
-    let write_timeout = l.config.write_timeout;
     async move {
-        let opened = Box::pin(l.registry.open_ws(conn, remote, endpoint, outbox_tx)).await;
-        if opened.is_err() {
+        if opening.await.is_err() {
             return;
         }
+        let write_timeout = l.config.write_timeout;
         loop {
             let step = tokio::select! {
                 incoming = ws.recv() => match incoming {
@@ -470,13 +466,14 @@ where
                     }
                     Err(e) => ws_error(remote, e),
                 },
-                push = outbox.recv() => {
-                    let frame = ws::binary_frame(&codec::encode_ws(&push));
-                    Box::pin(send_frame(&mut ws, &frame, write_timeout)).await
-                }
-                _ = l.shutdown.cancelled() => {
-                    Box::pin(say_when_to_return(&l, remote, last_uid, &mut ws, write_timeout)).await
-                }
+                push = outbox.recv() => match push {
+                    Some(push) => {
+                        let frame = ws::binary_frame(&codec::encode_ws(&push));
+                        Box::pin(send_frame(&mut ws, &frame, write_timeout)).await
+                    }
+                    // The registry let go of this connection: the server is shutting down.
+                    None => Box::pin(say_when_to_return(&l, remote, last_uid, &mut ws, write_timeout)).await,
+                },
             };
             match step {
                 Step::Continue => {}
@@ -676,8 +673,9 @@ where
 #[cfg(test)]
 mod tests {
     /// The session future is what every idle connection keeps resident, in a task cell
-    /// that tokio rounds up to 128 bytes: keep it small. Measured with the connection type
-    /// the listener really hands it.
+    /// that tokio rounds up to 128 bytes: up to 400 bytes (with the tracker's 8) the cell
+    /// is 512 bytes, a few bytes more make it 640. Measured with the connection type the
+    /// listener really hands it.
     #[test]
     fn an_idle_session_stays_small() {
         use super::*;
@@ -690,7 +688,7 @@ mod tests {
             .unwrap();
         rt.block_on(async {
             let registry = crate::fleet::registry::spawn(Default::default(), Default::default());
-            let l = AgentListener::new(registry, Default::default(), Default::default());
+            let l = AgentListener::new(registry, Default::default());
             let tracker = l.sessions.clone();
             let start = |io: Onboarding<TokioIo<hyper::upgrade::Upgraded>>| {
                 tracker.track_future(ws_session(
@@ -703,7 +701,7 @@ mod tests {
             };
             let size = output_size(&start);
             eprintln!("session task future: {size} bytes");
-            assert!(size <= 512, "the idle session future grew to {size} bytes");
+            assert!(size <= 400, "the idle session future grew to {size} bytes");
         });
     }
 
@@ -727,7 +725,7 @@ mod tests {
             ..Default::default()
         };
         let admission = config.admission.clone();
-        let l = super::AgentListener::new(registry, config, shutdown.clone());
+        let l = super::AgentListener::new(registry, config);
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = tcp.local_addr().unwrap();
         let server = tokio::spawn(super::run(

@@ -158,12 +158,11 @@ fn unmask(bytes: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-/// A fragmented message being put together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Assembling {
-    Nothing,
-    Binary,
-    Text,
+/// A fragmented message being put together: its payload so far and whether it is text.
+#[derive(Debug)]
+struct Assembling {
+    message: Vec<u8>,
+    text: bool,
 }
 
 /// Turns received bytes into messages. Holds no allocation between messages.
@@ -171,9 +170,8 @@ enum Assembling {
 pub struct Inbound {
     /// Bytes received and not yet taken: the start of the next frame, if any.
     buf: Vec<u8>,
-    /// The payload so far of a fragmented message.
-    message: Vec<u8>,
-    assembling: Assembling,
+    /// A fragmented message under way; boxed, as every idle connection carries the field.
+    assembling: Option<Box<Assembling>>,
     max_message: usize,
 }
 
@@ -181,8 +179,7 @@ impl Inbound {
     pub fn new(max_message: usize) -> Inbound {
         Inbound {
             buf: Vec::new(),
-            message: Vec::new(),
-            assembling: Assembling::Nothing,
+            assembling: None,
             max_message,
         }
     }
@@ -202,7 +199,7 @@ impl Inbound {
 
     /// Whether anything is held: a partial frame or part of a fragmented message.
     pub fn is_idle(&self) -> bool {
-        self.buf.capacity() == 0 && self.message.capacity() == 0
+        self.buf.capacity() == 0 && self.assembling.is_none()
     }
 
     /// The next complete message or control frame, if the bytes so far hold one.
@@ -230,7 +227,7 @@ impl Inbound {
     /// Takes the frame occupying `..end` of the buffer.
     fn frame(&mut self, head: Head, end: usize) -> Result<Option<Incoming>, WsError> {
         match head.opcode {
-            BINARY | TEXT if self.assembling != Assembling::Nothing => Err(WsError::Protocol(
+            BINARY | TEXT if self.assembling.is_some() => Err(WsError::Protocol(
                 "a new message began before the fragmented one ended",
             )),
             BINARY if head.fin => Ok(Some(Incoming::Binary(self.take(head.len, end)))),
@@ -239,37 +236,39 @@ impl Inbound {
                 Ok(Some(Incoming::Text(head.payload)))
             }
             BINARY | TEXT => {
-                self.assembling = if head.opcode == BINARY {
-                    Assembling::Binary
-                } else {
-                    Assembling::Text
-                };
-                self.message = self.take(head.len, end);
+                self.assembling = Some(Box::new(Assembling {
+                    message: self.take(head.len, end),
+                    text: head.opcode == TEXT,
+                }));
                 Ok(None)
             }
             CONTINUATION => {
-                if self.assembling == Assembling::Nothing {
+                let Some(assembling) = &mut self.assembling else {
                     return Err(WsError::Protocol(
                         "a continuation frame with no message to continue",
                     ));
-                }
-                let size = self.message.len() + head.payload;
+                };
+                let size = assembling.message.len() + head.payload;
                 if size > self.max_message {
                     return Err(WsError::TooBig {
                         size: size as u64,
                         limit: self.max_message,
                     });
                 }
-                self.message.extend_from_slice(&self.buf[head.len..end]);
+                assembling
+                    .message
+                    .extend_from_slice(&self.buf[head.len..end]);
                 self.discard(end);
                 if !head.fin {
                     return Ok(None);
                 }
-                let message = std::mem::take(&mut self.message);
-                let kind = std::mem::replace(&mut self.assembling, Assembling::Nothing);
-                Ok(Some(match kind {
-                    Assembling::Text => Incoming::Text(message.len()),
-                    _ => Incoming::Binary(message),
+                let Some(done) = self.assembling.take() else {
+                    return Ok(None);
+                };
+                Ok(Some(if done.text {
+                    Incoming::Text(done.message.len())
+                } else {
+                    Incoming::Binary(done.message)
                 }))
             }
             PING => Ok(Some(Incoming::Ping(self.take(head.len, end)))),

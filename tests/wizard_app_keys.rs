@@ -69,6 +69,11 @@ fn question_mark_in_the_builder_lists_its_keys_and_any_key_closes_it() {
     ] {
         assert!(screen.contains(line), "no {line:?} in the help:\n{screen}");
     }
+    // The builder's keys come first, and the agent list's, which do nothing here, not at all.
+    assert!(
+        screen.contains("Pipeline builder") && !screen.contains("sort by name"),
+        "the builder's help starts with its own keys and lists no agent-list keys:\n{screen}"
+    );
     // It scrolls; the key that closes it does nothing else.
     press(&mut a, &["j", "j"]);
     assert_eq!(a.help, Some(2));

@@ -10,7 +10,6 @@ use unicode_width::UnicodeWidthStr;
 
 use super::super::app::{App, FlashLevel, Input};
 use super::super::fmt;
-use super::super::keymap::Context;
 use super::super::palette;
 use super::super::telemetry::{Series, Signal};
 
@@ -232,12 +231,9 @@ pub fn help(app: &App, scroll: usize, body: Rect, buf: &mut Buffer) {
         }
         lines.push(Line::default());
     }
-    let mut contexts: Vec<Context> = app.route().contexts().to_vec();
-    // Show the agents keys from every list view too: that is where most of them live.
-    if !contexts.contains(&Context::Agents) {
-        contexts.insert(0, Context::Agents);
-    }
-    for (ctx, rows) in app.keymap.sections(&contexts) {
+    // Only the keys that work here, the view's own first: the Agents keys listed in the
+    // builder would promise keys that do nothing there.
+    for (ctx, rows) in app.keymap.sections(app.route().contexts()) {
         lines.push(Line::styled(ctx.title(), t.popup.patch(t.title)));
         for (keys, desc) in rows {
             lines.push(Line::from(vec![

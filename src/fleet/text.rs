@@ -66,6 +66,12 @@ pub fn sweep() -> usize {
     pool.len()
 }
 
+impl From<Text> for Arc<str> {
+    fn from(t: Text) -> Arc<str> {
+        t.0
+    }
+}
+
 impl Deref for Text {
     type Target = str;
     fn deref(&self) -> &str {

@@ -35,6 +35,7 @@ use crate::fleet::heartbeat::Lease;
 use crate::fleet::outbound::ServerError;
 use crate::fleet::outbox::outbox;
 use crate::fleet::registry::{RegistryHandle, Via};
+use crate::fleet::text::Text;
 use crate::tls::Acceptor;
 
 pub const OPAMP_PATH: &str = "/v1/opamp";
@@ -196,7 +197,8 @@ fn wants_upgrade(h: &HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// The URL the agent used to reach us, as it would reconnect to it.
+/// The URL the agent used to reach us, as it would reconnect to it. Nearly every agent
+/// uses the same one: it is pooled, not kept once per connection.
 fn endpoint_of(h: &HeaderMap, websocket: bool, tls: bool) -> Arc<str> {
     let host = match header_str(h, &HOST) {
         "" => "localhost",
@@ -208,7 +210,7 @@ fn endpoint_of(h: &HeaderMap, websocket: bool, tls: bool) -> Arc<str> {
         (false, false) => "http",
         (false, true) => "https",
     };
-    Arc::from(format!("{scheme}://{host}{OPAMP_PATH}"))
+    Text::shared(&format!("{scheme}://{host}{OPAMP_PATH}")).into()
 }
 
 async fn opamp_endpoint(

@@ -145,3 +145,30 @@ fn an_opened_destinations_processors_are_shown_reordered_and_removed() {
     assert!(saved.spec.destinations[1].processors.is_empty());
     assert_eq!(saved.spec.destinations[1].name.as_deref(), Some("central"));
 }
+
+/// At 80 columns step 4 has more keys than fit: the footer keeps the step's own keys
+/// (remove and reorder included) in a tighter form and points to `?` for the rest, rather
+/// than silently cutting off its end.
+#[test]
+fn the_step_4_footer_fits_80_columns_without_losing_its_editing_keys() {
+    let mut a = app();
+    press(&mut a, &["n", "/"]);
+    type_text(&mut a, "otlp");
+    press(&mut a, &["enter", "space", "n", "n", "n", "a"]);
+    type_text(&mut a, "otlphttp");
+    press(&mut a, &["enter", "enter"]);
+    type_text(&mut a, "https://collector.example.net:4318");
+    press(&mut a, &["enter"]);
+    assert_eq!(wiz(&a).step, Step::Destinations);
+    fleetdeck::tui::testing::resize(&mut a, 80, 24);
+    let mut screen = fleetdeck::tui::testing::Screen::new(80, 24);
+    screen.draw(&a);
+    let text = screen.text();
+    let footer = text.lines().last().unwrap_or_default().to_string();
+    for key in ["x ", "K/J ", "? "] {
+        assert!(
+            footer.contains(key),
+            "no {key:?} in the 80-column footer: {footer:?}"
+        );
+    }
+}

@@ -15,7 +15,11 @@ use super::super::telemetry::{Series, Signal};
 
 /// Keeps the segments that fit, most important first (lower rank), and shows the kept
 /// ones in their given order; a segment is dropped whole rather than cut.
-fn fit_segments<'a>(segments: Vec<(u8, Vec<Span<'a>>)>, width: usize, sep: Span<'a>) -> Line<'a> {
+pub(crate) fn fit_segments<'a>(
+    segments: Vec<(u8, Vec<Span<'a>>)>,
+    width: usize,
+    sep: Span<'a>,
+) -> Line<'a> {
     let sep_w = sep.content.width();
     let widths: Vec<usize> = segments
         .iter()

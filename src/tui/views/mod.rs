@@ -2,7 +2,7 @@
 //! copied telemetry tails and the clock): no I/O, no waiting, no locks.
 
 mod agents;
-mod chrome;
+pub(crate) mod chrome;
 mod configs;
 pub mod detail;
 mod events;

@@ -17,6 +17,7 @@ use crate::tui::action::{Action, WizardAction};
 use crate::tui::app::App;
 use crate::tui::fmt::truncate;
 use crate::tui::theme::Theme;
+use crate::tui::views::chrome::fit_segments;
 use crate::tui::views::detail::yaml_spans;
 use crate::tui::views::{crumbs, frame_block};
 
@@ -436,10 +437,21 @@ fn pair_keys(w: &Wizard, a: WizardAction, b: WizardAction) -> String {
     format!("{}/{}", key_of(w, a), key_of(w, b))
 }
 
-/// (keys, hint) for a builder action, from the keymap.
-fn hint(w: &Wizard, a: WizardAction) -> (String, &'static str) {
-    (key_of(w, a), Action::Wizard(a).hint())
+/// (keys, hint, rank) for a builder action, from the keymap. When the footer is too
+/// narrow, higher ranks give way first: adding processors and moving between steps (1),
+/// then moving between forms and folding (2).
+fn hint(w: &Wizard, a: WizardAction) -> Hint {
+    use WizardAction as W;
+    let rank = match a {
+        W::AddSourceProcessor | W::NextStep | W::PrevStep | W::Close => 1,
+        W::NextPart | W::PrevPart | W::Advanced => 2,
+        _ => 0,
+    };
+    (key_of(w, a), Action::Wizard(a).hint(), rank)
 }
+
+/// A footer hint: keys, what they do, and how soon it gives way when space runs out.
+pub type Hint = (String, &'static str, u8);
 
 /// A shared destination in step 4: what it is and where it is edited, its parameters
 /// shown read-only (sensitive ones masked).
@@ -1075,12 +1087,12 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-/// Footer hints for the wizard's current step and mode: (key, what it does). The keys
-/// of the form steps and of moving between steps come from the keymap.
-pub fn hints(w: &Wizard) -> Vec<(String, &'static str)> {
+/// Footer hints for the wizard's current step and mode. The keys of the form steps and
+/// of moving between steps come from the keymap.
+pub fn hints(w: &Wizard) -> Vec<Hint> {
     use WizardAction as W;
-    let fixed = |v: &[(&str, &'static str)]| -> Vec<(String, &'static str)> {
-        v.iter().map(|(k, h)| (k.to_string(), *h)).collect()
+    let fixed = |v: &[(&str, &'static str)]| -> Vec<Hint> {
+        v.iter().map(|(k, h)| (k.to_string(), *h, 0)).collect()
     };
     let common = vec![
         hint(w, W::NextStep),
@@ -1090,8 +1102,9 @@ pub fn hints(w: &Wizard) -> Vec<(String, &'static str)> {
     let reorder = (
         pair_keys(w, W::MoveUp, W::MoveDown),
         Action::Wizard(W::MoveUp).hint(),
+        0,
     );
-    let mut out: Vec<(String, &'static str)> = match (&w.mode, w.step) {
+    let mut out: Vec<Hint> = match (&w.mode, w.step) {
         (Mode::Search(_), _) => fixed(&[("enter", "keep"), ("esc", "clear")]),
         (Mode::Field { editor, .. }, _) if editor.multiline => {
             fixed(&[("^s", "keep"), ("esc", "cancel")])
@@ -1191,16 +1204,31 @@ pub fn footer(app: &App, w: &Wizard, area: Rect, buf: &mut Buffer) {
         Line::styled(format!(" {}", f.text), t.footer.patch(style)).render(area, buf);
         return;
     }
-    let mut spans = vec![Span::styled(" ", t.footer)];
-    let mut used = 1;
-    for (key, what) in hints(w) {
-        let width = key.chars().count() + what.chars().count() + 3;
-        if used + width > usize::from(area.width) {
-            break;
-        }
-        used += width;
-        spans.push(Span::styled(key, t.footer.patch(t.key)));
-        spans.push(Span::styled(format!(" {what}  "), t.footer));
-    }
-    Line::from(spans).render(area, buf);
+    // What does not fit gives way by rank; the help key (all the keys) always stays, last,
+    // where it works: while a text is edited, `?` is typed.
+    let help = app
+        .keymap
+        .key_for(Action::Help)
+        .filter(|_| matches!(w.mode, Mode::Normal))
+        .map(|k| (k.to_string(), Action::Help.hint(), 0));
+    let segments = hints(w)
+        .into_iter()
+        .chain(help)
+        .map(|(key, what, rank)| {
+            (
+                rank,
+                vec![
+                    Span::styled(key, t.footer.patch(t.key)),
+                    Span::styled(format!(" {what}"), t.footer),
+                ],
+            )
+        })
+        .collect();
+    let mut line = fit_segments(
+        segments,
+        usize::from(area.width).saturating_sub(1),
+        Span::styled("  ", t.footer),
+    );
+    line.spans.insert(0, Span::styled(" ", t.footer));
+    line.render(area, buf);
 }

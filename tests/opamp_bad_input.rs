@@ -378,3 +378,55 @@ async fn an_unmasked_client_frame_is_closed_with_1002() {
     calm.still_served().await;
     server.rt.stop().await;
 }
+
+/// A report that would decode into far more than it weighs (60,000 empty attributes, 2
+/// bytes each on the wire, ~60 bytes each decoded) is refused before it is decoded, over
+/// both transports, naming why; the WebSocket connection lives on and nothing is stored.
+#[tokio::test]
+async fn a_report_of_too_many_parts_is_refused_before_decoding() {
+    let server = TestServer::start().await;
+    let mut calm = Bystander::join(&server).await;
+    let uid = AgentId::new_v7();
+    let mut swollen = message(uid, 0);
+    swollen.agent_description = Some(proto::AgentDescription {
+        identifying_attributes: Vec::new(),
+        non_identifying_attributes: vec![proto::KeyValue::default(); 60_000],
+    });
+    let payload = swollen.encode_to_vec();
+    assert!(
+        payload.len() < 200_000,
+        "small on the wire: {} bytes",
+        payload.len()
+    );
+
+    let mut ws = ws_agent(&server).await;
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&payload);
+    expect_bad_request(&mut ws, frame, "parts").await;
+    let ok = ws_exchange(&mut ws, &message(uid, 1)).await;
+    assert!(ok.error_response.is_none(), "the connection lives on");
+
+    let auth = format!("Secret-Key {SECRET}");
+    let resp = http_post(
+        &server.http_url(),
+        payload,
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Authorization", &auth),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 413);
+    assert!(resp.text().await.unwrap().contains("parts"));
+
+    let snap = server
+        .wait_for("the agent's later message", |s| s.get(&uid).is_some())
+        .await;
+    let stored = snap.get(&uid).expect("published");
+    assert!(
+        stored.description.non_identifying.is_empty(),
+        "nothing of the refused report was stored"
+    );
+    calm.still_served().await;
+    server.rt.stop().await;
+}

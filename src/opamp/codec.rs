@@ -32,10 +32,14 @@ pub enum DecodeError {
     Protobuf(#[from] prost::DecodeError),
     #[error(transparent)]
     Uid(#[from] UidError),
+    #[error(transparent)]
+    TooManyParts(#[from] super::prescan::TooManyParts),
 }
 
 /// Decodes an `AgentToServer` payload (without the WebSocket header) into a report.
 pub fn decode_agent_to_server(payload: &[u8]) -> Result<AgentReport, DecodeError> {
+    // Before prost builds the message: its size decoded may be 30 times its size here.
+    super::prescan::check(payload)?;
     let msg = proto::AgentToServer::decode(payload)?;
     let instance_uid = frame::parse_instance_uid(&msg.instance_uid)?;
     Ok(AgentReport {

@@ -15,5 +15,6 @@ pub mod auth;
 pub mod body;
 pub mod codec;
 pub mod frame;
+pub mod prescan;
 pub mod server;
 pub mod ws;

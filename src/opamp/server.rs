@@ -319,7 +319,11 @@ async fn http_exchange(l: AgentListener, remote: SocketAddr, req: Request<Body>)
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(%remote, error = %e, "undecodable OpAMP HTTP body");
-            return plain(StatusCode::BAD_REQUEST, e.to_string());
+            let status = match e {
+                DecodeError::TooManyParts(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                DecodeError::Uid(_) | DecodeError::Protobuf(_) => StatusCode::BAD_REQUEST,
+            };
+            return plain(status, e.to_string());
         }
     };
     let via = Via::Http {
@@ -571,7 +575,9 @@ where
         Ok(r) => r,
         Err(e) => {
             let uid = match &e {
-                DecodeError::Uid(_) | DecodeError::Protobuf(_) => *last_uid,
+                DecodeError::Uid(_) | DecodeError::Protobuf(_) | DecodeError::TooManyParts(_) => {
+                    *last_uid
+                }
             };
             tracing::warn!(%remote, error = %e, "undecodable OpAMP message");
             return send_error(

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -425,7 +426,8 @@ struct WsConn {
     remote_addr: SocketAddr,
     endpoint: Arc<str>,
     outbox: OutboxSender,
-    agents: Vec<AgentId>,
+    /// Nearly always one agent: kept inline, without an allocation per connection.
+    agents: SmallVec<[AgentId; 1]>,
 }
 
 #[derive(Debug, Clone)]
@@ -627,7 +629,8 @@ struct Registry {
     /// Boxed: the map keeps spare buckets (up to half of them right after it grows), and an
     /// empty bucket then costs a pointer instead of a whole state.
     agents: HashMap<AgentId, Box<AgentState>>,
-    conns: HashMap<ConnId, WsConn>,
+    /// Boxed for the same reason as `agents`.
+    conns: HashMap<ConnId, Box<WsConn>>,
     dirty: HashSet<AgentId>,
     /// Something other than heartbeats changed since the last snapshot: publish at the next
     /// tick. Heartbeats alone are published at most every `HEARTBEAT_PUBLISHES` ticks.
@@ -730,12 +733,12 @@ impl Registry {
             } => {
                 self.conns.insert(
                     conn,
-                    WsConn {
+                    Box::new(WsConn {
                         remote_addr,
                         endpoint,
                         outbox,
-                        agents: Vec::new(),
-                    },
+                        agents: SmallVec::new(),
+                    }),
                 );
             }
             Msg::Report {
@@ -1003,8 +1006,6 @@ impl Registry {
             && let Some(c) = self.conns.get_mut(conn)
             && !c.agents.contains(&id)
         {
-            // Nearly always the only one: no room for four.
-            c.agents.reserve_exact(1);
             c.agents.push(id);
         }
 

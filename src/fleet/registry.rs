@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{self, AgentRecord, WriteBehind};
 
 use super::agent::{
-    AgentDescription, AgentId, AgentReport, Capabilities, ConfigMap, PackageStatuses,
-    RemoteConfigStatus, Text, Transport,
+    AgentDescription, AgentId, AgentReport, Capabilities, ConfigMap, Text, Transport,
 };
 use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventKind, FleetEvent};
@@ -31,7 +31,7 @@ use super::outbound::{
     TelemetryDestination,
 };
 use super::outbox::OutboxSender;
-use super::snapshot::{AgentView, Connection, FleetSnapshot, no_custom_capabilities};
+use super::snapshot::{AgentView, Connection, FleetSnapshot};
 
 /// Identifies one WebSocket connection for the life of the server.
 pub type ConnId = u64;
@@ -426,7 +426,8 @@ struct WsConn {
     remote_addr: SocketAddr,
     endpoint: Arc<str>,
     outbox: OutboxSender,
-    agents: Vec<AgentId>,
+    /// Nearly always one agent: kept inline, without an allocation per connection.
+    agents: SmallVec<[AgentId; 1]>,
 }
 
 #[derive(Debug, Clone)]
@@ -454,38 +455,29 @@ struct Rare {
     operator_labels: BTreeMap<String, String>,
 }
 
+/// What the registry keeps about one agent. Everything readers see lives in `view`, the
+/// very `Arc` the published snapshot holds: it is changed copy-on-write (the first change
+/// after a publish copies it, later ones before the next publish change the copy), so an
+/// agent that did not change since the last snapshot exists once. The rest is the
+/// registry's own bookkeeping.
 struct AgentState {
-    description: Arc<AgentDescription>,
+    view: Arc<AgentView>,
     /// False until we have received a description from this agent.
     described: bool,
-    capabilities: Capabilities,
-    health: Option<Health>,
-    effective_config: Option<Arc<ConfigMap>>,
-    /// Shared with the views (a view no longer copies the hash and message).
-    remote_config_status: Option<Arc<RemoteConfigStatus>>,
-    package_statuses: Option<Arc<PackageStatuses>>,
-    custom_capabilities: Arc<[String]>,
-    last_seq: Option<u64>,
+    /// Whether `view.sequence_num` is the last number heard on this connection; false
+    /// means any next message may follow a gap.
+    seq_known: bool,
     live: Option<Live>,
-    transport: Option<Transport>,
-    remote_addr: Option<SocketAddr>,
-    first_seen: SystemTime,
-    last_seen: SystemTime,
     last_heard: Instant,
-    connected_at: Option<SystemTime>,
-    disconnected_at: Option<SystemTime>,
-    messages: u64,
     /// Hash of the connection settings we last sent; an unchanged offer is not resent.
     offered_settings: Option<[u8; 32]>,
     pending: Pending,
     /// Counts this agent's connections, so a configuration goes out once per connection.
     conn_gen: u64,
-    assigned: Option<Assignment>,
+    /// Boxed: most agents of an idle fleet have none, and the box costs them one pointer.
+    assigned: Option<Box<Assignment>>,
     /// What few agents have, out of line.
     rare: Option<Box<Rare>>,
-    /// Description labels merged with operator labels, shared with every view of the agent;
-    /// rebuilt only when either changes.
-    labels: Labels,
     /// What `offered_settings` was computed from; while it holds, the offer is not rebuilt.
     settings_for: Option<(Capabilities, Arc<str>)>,
     /// The session answering this agent's plain heartbeats, if any.
@@ -499,43 +491,81 @@ fn merged_labels(d: &Arc<AgentDescription>, operator: &BTreeMap<String, String>)
 }
 
 impl AgentState {
-    fn new(now: SystemTime) -> Self {
+    fn new(id: AgentId, now: SystemTime) -> Self {
         AgentState {
-            description: Arc::new(AgentDescription::default()),
+            view: Arc::new(AgentView {
+                connection: Connection::Disconnected,
+                first_seen: now,
+                last_seen: now,
+                ..AgentView::blank(id)
+            }),
             described: false,
-            capabilities: Capabilities::default(),
-            health: None,
-            effective_config: None,
-            remote_config_status: None,
-            package_statuses: None,
-            custom_capabilities: no_custom_capabilities(),
-            last_seq: None,
+            seq_known: false,
             live: None,
-            transport: None,
-            remote_addr: None,
-            first_seen: now,
-            last_seen: now,
             last_heard: Instant::now(),
-            connected_at: None,
-            disconnected_at: None,
-            messages: 0,
             offered_settings: None,
             pending: Pending::default(),
             conn_gen: 0,
             assigned: None,
             rare: None,
-            labels: Labels::default(),
             settings_for: None,
             lease: None,
         }
     }
 
-    fn name(&self, id: &AgentId) -> String {
-        display_name(&self.description, id)
+    /// The view, to change: copied first when the published snapshot still shares it.
+    fn view_mut(&mut self) -> &mut AgentView {
+        Arc::make_mut(&mut self.view)
+    }
+
+    fn name(&self) -> String {
+        self.view.name.to_string()
+    }
+
+    /// Takes a new description with what the view derives from it (name, host, version,
+    /// OS, labels).
+    fn set_description(&mut self, d: AgentDescription) {
+        let d = Arc::new(d);
+        let labels = merged_labels(&d, self.operator_labels());
+        let v = self.view_mut();
+        v.name = display_text(&d, &v.id);
+        v.host = d.get_text("host.name").cloned().unwrap_or_default();
+        v.version = d.get_text("service.version").cloned().unwrap_or_default();
+        v.os = d.get_text("os.type").cloned().unwrap_or_default();
+        v.description = d;
+        v.labels = labels;
     }
 
     fn refresh_labels(&mut self) {
-        self.labels = merged_labels(&self.description, self.operator_labels());
+        let labels = merged_labels(&self.view.description, self.operator_labels());
+        self.view_mut().labels = labels;
+    }
+
+    /// Sets how the agent is reached, keeping the view's connection state in step.
+    fn set_live(&mut self, live: Option<Live>) {
+        let connection = if live.is_some() {
+            Connection::Connected
+        } else {
+            Connection::Disconnected
+        };
+        self.live = live;
+        if self.view.connection != connection {
+            self.view_mut().connection = connection;
+        }
+    }
+
+    /// Shows the assignment's current state in the view (left alone when it is unchanged).
+    fn refresh_config_view(&mut self) {
+        let config = self.assigned.as_ref().map(|a| a.view());
+        if self.view.config != config {
+            self.view_mut().config = config;
+        }
+    }
+
+    /// Records the agent's sequence number; `None` when a gap can no longer be seen.
+    fn set_sequence(&mut self, seq: Option<u64>) {
+        self.seq_known = seq.is_some();
+        self.view_mut().sequence_num = seq.unwrap_or(0);
     }
 
     /// Labels set by operators; they win over labels from the description.
@@ -554,12 +584,8 @@ impl AgentState {
 }
 
 /// What people call an agent: its host (a collector's `service.name` is its distribution,
-/// the same for the whole fleet), else its service name, else the short id.
-fn display_name(d: &AgentDescription, id: &AgentId) -> String {
-    display_text(d, id).to_string()
-}
-
-/// The display name as the description's shared text, without a copy.
+/// the same for the whole fleet), else its service name, else the short id. The
+/// description's own shared text, not a copy.
 fn display_text(d: &AgentDescription, id: &AgentId) -> Text {
     d.get_text("host.name")
         .filter(|h| !h.is_empty())
@@ -601,9 +627,10 @@ impl Interner {
 struct Registry {
     config: RegistryConfig,
     /// Boxed: the map keeps spare buckets (up to half of them right after it grows), and an
-    /// empty bucket then costs a pointer instead of a whole 500-byte state.
+    /// empty bucket then costs a pointer instead of a whole state.
     agents: HashMap<AgentId, Box<AgentState>>,
-    conns: HashMap<ConnId, WsConn>,
+    /// Boxed for the same reason as `agents`.
+    conns: HashMap<ConnId, Box<WsConn>>,
     dirty: HashSet<AgentId>,
     /// Something other than heartbeats changed since the last snapshot: publish at the next
     /// tick. Heartbeats alone are published at most every `HEARTBEAT_PUBLISHES` ticks.
@@ -706,12 +733,12 @@ impl Registry {
             } => {
                 self.conns.insert(
                     conn,
-                    WsConn {
+                    Box::new(WsConn {
                         remote_addr,
                         endpoint,
                         outbox,
-                        agents: Vec::new(),
-                    },
+                        agents: SmallVec::new(),
+                    }),
                 );
             }
             Msg::Report {
@@ -781,7 +808,7 @@ impl Registry {
 
     fn forget(&mut self, id: AgentId) -> Result<String, CommandError> {
         let state = self.agents.get(&id).ok_or(CommandError::UnknownAgent(id))?;
-        let name = state.name(&id);
+        let name = state.name();
         if state.live.is_some() {
             return Err(CommandError::StillConnected { id, name });
         }
@@ -803,13 +830,13 @@ impl Registry {
         let _ = self.events.send(FleetEvent::now(kind));
     }
 
-    /// The agent's view must be rebuilt, and soon.
+    /// The agent's view changed and must be published, soon.
     fn changed(&mut self, id: AgentId) {
         self.dirty.insert(id);
         self.urgent = true;
     }
 
-    /// Only the agent's heartbeat counters changed: rebuild its view with the next snapshot.
+    /// Only the agent's heartbeat counters changed: publish its view with the next snapshot.
     fn touched(&mut self, id: AgentId) {
         self.dirty.insert(id);
     }
@@ -847,9 +874,10 @@ impl Registry {
             state.lease = None;
         }
         if let Some(b) = beats {
-            state.messages += b.count;
-            state.last_seq = Some(b.last_seq);
-            state.last_seen = b.last_seen;
+            state.set_sequence(Some(b.last_seq));
+            let v = state.view_mut();
+            v.messages += b.count;
+            v.last_seen = b.last_seen;
             state.last_heard = Instant::now();
             self.touched(id);
         }
@@ -872,19 +900,16 @@ impl Registry {
     fn grant_lease(&mut self, id: AgentId, conn: ConnId, seq: u64) -> Option<Arc<Lease>> {
         let state = self.agents.get_mut(&id)?;
         let on_this_conn = matches!(state.live, Some(Live::Ws(c)) if c == conn);
+        let v = &state.view;
         let waiting = state.pending.command.is_some()
             || state.assigned.as_ref().is_some_and(|a| {
-                state.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG)
-                    && delivery::should_send(
-                        a,
-                        state.remote_config_status.as_deref(),
-                        state.conn_gen,
-                    )
+                v.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG)
+                    && delivery::should_send(a, v.remote_config_status.as_deref(), state.conn_gen)
             });
         if !on_this_conn || waiting || !state.described {
             return None;
         }
-        let lease = Arc::new(Lease::new(id, state.capabilities, seq));
+        let lease = Arc::new(Lease::new(id, v.capabilities, seq));
         state.lease = Some(lease.clone());
         Some(lease)
     }
@@ -932,7 +957,7 @@ impl Registry {
         let state = self
             .agents
             .entry(id)
-            .or_insert_with(|| Box::new(AgentState::new(now)));
+            .or_insert_with(|| Box::new(AgentState::new(id, now)));
 
         // Connection bookkeeping: is this a (re)connect, or a takeover of a live uid?
         let mut connected_now = false;
@@ -981,27 +1006,24 @@ impl Registry {
             && let Some(c) = self.conns.get_mut(conn)
             && !c.agents.contains(&id)
         {
-            // Nearly always the only one: no room for four.
-            c.agents.reserve_exact(1);
             c.agents.push(id);
         }
 
         // Full state is needed when we don't know the agent or may have missed a message.
         let full_report = report.description.is_some();
-        let gap = match state.last_seq {
-            Some(prev) => report.sequence_num != prev.wrapping_add(1),
-            None => true,
-        };
+        let gap =
+            !state.seq_known || report.sequence_num != state.view.sequence_num.wrapping_add(1);
         if (!state.described || gap) && !full_report && !report.disconnect {
             reply.report_full_state = true;
         }
-        state.last_seq = Some(report.sequence_num);
+        state.set_sequence(Some(report.sequence_num));
 
         // Apply what changed (absent parts are unchanged).
         // Only what the report may change is compared (and copied) before and after.
-        let name_before = report.description.as_ref().map(|_| state.name(&id));
+        let name_before = report.description.as_ref().map(|_| state.name());
         let health_before = report.health.as_ref().and_then(|_| {
             state
+                .view
                 .health
                 .as_ref()
                 .map(|h| (h.healthy(), h.last_error().clone()))
@@ -1009,47 +1031,48 @@ impl Registry {
         let got_health = report.health.is_some();
         let rcs_before = report.remote_config_status.as_ref().and_then(|_| {
             state
+                .view
                 .remote_config_status
                 .as_ref()
                 .map(|s| (s.state, s.last_hash.clone()))
         });
-        state.capabilities = report.capabilities;
         let got_status = report.remote_config_status.is_some();
         let got_effective = report.effective_config.is_some();
         let mut durable_change = false;
         if let Some(d) = report.description {
-            if *state.description != d {
-                state.description = Arc::new(d);
-                state.refresh_labels();
+            if *state.view.description != d {
+                state.set_description(d);
                 durable_change = true;
             }
             state.described = true;
         }
+        state.last_heard = Instant::now();
+        let v = state.view_mut();
+        v.capabilities = report.capabilities;
         if let Some(h) = report.health {
-            state.health = Some(Health::new(&h));
+            v.health = Some(Health::new(&h));
         }
         if let Some(c) = report.effective_config {
-            state.effective_config = Some(self.configs.intern(c));
+            v.effective_config = Some(self.configs.intern(c));
         }
         if let Some(s) = report.remote_config_status {
-            state.remote_config_status = Some(Arc::new(s));
+            v.remote_config_status = Some(Arc::new(s));
         }
         if let Some(p) = report.package_statuses {
-            state.package_statuses = Some(Arc::new(p));
+            v.package_statuses = Some(Arc::new(p));
         }
         if let Some(c) = report.custom_capabilities {
-            state.custom_capabilities = c.into();
+            v.custom_capabilities = c.into();
         }
-        state.messages += 1;
-        state.last_seen = now;
-        state.last_heard = Instant::now();
-        state.transport = Some(transport);
-        state.remote_addr = Some(remote_addr);
+        v.messages += 1;
+        v.last_seen = now;
+        v.transport = Some(transport);
+        v.remote_addr = Some(remote_addr);
         // The display name is only needed for events: built when one is emitted.
         let name_now = |agents: &HashMap<AgentId, Box<AgentState>>| {
             agents
                 .get(&id)
-                .map(|s| s.name(&id))
+                .map(|s| s.name())
                 .unwrap_or_else(|| id.short())
         };
 
@@ -1065,7 +1088,7 @@ impl Registry {
                 }
                 // Make sure a connect that happens in the same message is still seen.
                 if connected_now && state.live.is_none() {
-                    state.connected_at = Some(now);
+                    state.view_mut().connected_at = Some(now);
                 }
                 self.mark_disconnected(id, DisconnectReason::AgentDisconnect);
             }
@@ -1081,9 +1104,10 @@ impl Registry {
             if state.live.is_none() {
                 self.connected.fetch_add(1, Ordering::Relaxed);
             }
-            state.live = Some(live);
-            state.connected_at = Some(now);
-            state.disconnected_at = None;
+            state.set_live(Some(live));
+            let v = state.view_mut();
+            v.connected_at = Some(now);
+            v.disconnected_at = None;
             state.conn_gen += 1;
             let name = name_now(&self.agents);
             self.emit(EventKind::AgentConnected {
@@ -1101,6 +1125,7 @@ impl Registry {
         let state = self.agents.get_mut(&id).expect("present");
 
         let health_after = state
+            .view
             .health
             .as_ref()
             .map(|h| (h.healthy(), h.last_error().clone()));
@@ -1123,29 +1148,41 @@ impl Registry {
         }
         let state = self.agents.get_mut(&id).expect("present");
         let rcs_after = state
+            .view
             .remote_config_status
             .as_ref()
             .filter(|_| got_status)
             .map(|s| (s.state, s.last_hash.clone()));
         let mut assignment_event = None;
         if let Some(a) = state.assigned.as_mut() {
-            let status = state.remote_config_status.as_deref().filter(|_| got_status);
-            let effective = state.effective_config.as_deref().filter(|_| got_effective);
-            if delivery::on_report(a, status, effective) && a.state.done() {
-                assignment_event = Some(a.view());
+            let status = state
+                .view
+                .remote_config_status
+                .as_deref()
+                .filter(|_| got_status);
+            let effective = state
+                .view
+                .effective_config
+                .as_deref()
+                .filter(|_| got_effective);
+            if delivery::on_report(a, status, effective) {
+                if a.state.done() {
+                    assignment_event = Some(a.view());
+                }
+                state.refresh_config_view();
             }
         }
         let about_assignment = state
             .assigned
             .as_ref()
-            .zip(state.remote_config_status.as_ref())
+            .zip(state.view.remote_config_status.as_ref())
             .is_some_and(|(a, s)| s.last_hash == a.offer.hash);
         if let Some(view) = assignment_event {
             self.emit(config_event(id, name_now(&self.agents), view));
         } else if got_status
             && rcs_after != rcs_before
             && !about_assignment
-            && let Some(s) = state.remote_config_status.clone()
+            && let Some(s) = state.view.remote_config_status.clone()
         {
             self.emit(EventKind::RemoteConfigStatus {
                 id,
@@ -1159,7 +1196,7 @@ impl Registry {
         let state = self.agents.get_mut(&id).expect("present");
         // The offer only depends on the capabilities and the endpoint: once sent, it is not
         // rebuilt (and hashed) for every message while those stay the same.
-        let settings_for = (state.capabilities, endpoint);
+        let settings_for = (state.view.capabilities, endpoint);
         let already_offered =
             state.offered_settings.is_some() && state.settings_for.as_ref() == Some(&settings_for);
         if !already_offered
@@ -1177,12 +1214,20 @@ impl Registry {
             // this reply waits: the agent comes back after restarting and gets it then.
             reply.command = Some(command);
             state.offered_settings = None;
-        } else if state.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG)
+        } else if state
+            .view
+            .capabilities
+            .has(Capabilities::ACCEPTS_REMOTE_CONFIG)
             && let Some(a) = state.assigned.as_mut()
-            && delivery::should_send(a, state.remote_config_status.as_deref(), state.conn_gen)
+            && delivery::should_send(
+                a,
+                state.view.remote_config_status.as_deref(),
+                state.conn_gen,
+            )
         {
             reply.remote_config = Some(a.offer.clone());
             delivery::mark_sent(a, state.conn_gen);
+            state.refresh_config_view();
         }
         if plain_heartbeat && !connected_now && is_plain_ack(&reply) {
             self.touched(id);
@@ -1206,13 +1251,18 @@ impl Registry {
             };
             // No capabilities at all: known from an earlier run and not back yet (every
             // agent reports at least ReportsStatus); the assignment waits for it.
-            let unknown = state.capabilities.0 == 0;
-            if !unknown && !state.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG) {
+            let unknown = state.view.capabilities.0 == 0;
+            if !unknown
+                && !state
+                    .view
+                    .capabilities
+                    .has(Capabilities::ACCEPTS_REMOTE_CONFIG)
+            {
                 out.refused.push((
                     id,
                     CommandError::NotSupported {
                         id,
-                        name: state.name(&id),
+                        name: state.name(),
                         capability: "AcceptsRemoteConfig",
                     },
                 ));
@@ -1227,10 +1277,11 @@ impl Registry {
                 // Already running it (e.g. assigned again after a restart of ours).
                 delivery::on_report(
                     &mut a,
-                    state.remote_config_status.as_deref(),
-                    state.effective_config.as_deref(),
+                    state.view.remote_config_status.as_deref(),
+                    state.view.effective_config.as_deref(),
                 );
-                state.assigned = Some(a);
+                state.assigned = Some(Box::new(a));
+                state.refresh_config_view();
             }
             out.assigned.push(id);
             self.changed(id);
@@ -1246,7 +1297,11 @@ impl Registry {
             // WebSocket agents get it now; HTTP agents with their next poll.
             if let Some(Live::Ws(conn)) = state.live
                 && let Some(a) = state.assigned.as_mut()
-                && delivery::should_send(a, state.remote_config_status.as_deref(), state.conn_gen)
+                && delivery::should_send(
+                    a,
+                    state.view.remote_config_status.as_deref(),
+                    state.conn_gen,
+                )
                 && let Some(c) = self.conns.get(&conn)
             {
                 let push = ServerReply {
@@ -1255,6 +1310,7 @@ impl Registry {
                 };
                 if c.outbox.try_send(Box::new(push)).is_ok() {
                     delivery::mark_sent(a, state.conn_gen);
+                    state.refresh_config_view();
                 }
             }
         }
@@ -1273,6 +1329,7 @@ impl Registry {
             if let Some(a) = state.assigned.as_mut()
                 && delivery::check_stalled(a, now, timeout)
             {
+                state.refresh_config_view();
                 stalled.push(*id);
             }
         }
@@ -1281,7 +1338,7 @@ impl Registry {
             if let Some(state) = self.agents.get(&id)
                 && let Some(a) = &state.assigned
             {
-                self.emit(config_event(id, state.name(&id), a.view()));
+                self.emit(config_event(id, state.name(), a.view()));
             }
         }
     }
@@ -1294,12 +1351,13 @@ impl Registry {
             .get_mut(&id)
             .ok_or(CommandError::UnknownAgent(id))?;
         if !state
+            .view
             .capabilities
             .has(Capabilities::ACCEPTS_RESTART_COMMAND)
         {
             return Err(CommandError::NotSupported {
                 id,
-                name: state.name(&id),
+                name: state.name(),
                 capability: "AcceptsRestartCommand",
             });
         }
@@ -1334,27 +1392,28 @@ impl Registry {
 
     fn preload(&mut self, k: KnownAgent) {
         let r = k.record;
-        let mut state = AgentState::new(r.first_seen);
-        state.last_seen = r.last_seen;
+        let mut state = AgentState::new(r.id, r.first_seen);
+        state.view_mut().last_seen = r.last_seen;
         if !r.labels.is_empty() {
             state.rare_mut().operator_labels = r.labels;
         }
-        if let Some(d) = r
+        match r
             .description_json
             .as_deref()
             .and_then(|j| serde_json::from_str::<AgentDescription>(j).ok())
         {
-            state.description = Arc::new(d);
+            Some(d) => state.set_description(d),
+            None => state.refresh_labels(),
         }
-        state.refresh_labels();
         if let (Some(cref), Some(offer)) = (r.assigned, k.offer) {
-            state.assigned = Some(Assignment::new(
+            state.assigned = Some(Box::new(Assignment::new(
                 ConfigRef {
                     name: cref.name.into(),
                     version: cref.version,
                 },
                 offer,
-            ));
+            )));
+            state.refresh_config_view();
         }
         self.agents.insert(r.id, Box::new(state));
         self.changed(r.id);
@@ -1365,11 +1424,12 @@ impl Registry {
         let Some(state) = self.agents.get_mut(&id) else {
             return;
         };
-        if state.live.take().is_none() {
+        if state.live.is_none() {
             return;
         }
-        state.disconnected_at = Some(SystemTime::now());
-        state.last_seq = None;
+        state.set_live(None);
+        state.view_mut().disconnected_at = Some(SystemTime::now());
+        state.set_sequence(None);
         let goodbye = (reason == DisconnectReason::AgentDisconnect).then(Instant::now);
         if goodbye.is_some() || state.rare.is_some() {
             state.rare_mut().goodbye = goodbye;
@@ -1378,7 +1438,7 @@ impl Registry {
             p.agent(record_of(&id, state));
         }
         self.connected.fetch_sub(1, Ordering::Relaxed);
-        let name = state.name(&id);
+        let name = state.name();
         self.changed(id);
         self.emit(EventKind::AgentDisconnected { id, name, reason });
     }
@@ -1434,7 +1494,7 @@ impl Registry {
         let mut forgotten = Vec::new();
         for id in self.dirty.drain() {
             match self.agents.get(&id) {
-                Some(s) => updates.push(Arc::new(view_of(&id, s))),
+                Some(s) => updates.push(s.view.clone()),
                 None => forgotten.push(id),
             }
         }
@@ -1509,9 +1569,9 @@ fn record_of(id: &AgentId, s: &AgentState) -> AgentRecord {
             name: a.config.name.to_string(),
             version: a.config.version,
         }),
-        description_json: serde_json::to_string(&*s.description).ok(),
-        first_seen: s.first_seen,
-        last_seen: s.last_seen,
+        description_json: serde_json::to_string(&*s.view.description).ok(),
+        first_seen: s.view.first_seen,
+        last_seen: s.view.last_seen,
     }
 }
 
@@ -1574,39 +1634,6 @@ fn settings_offer(
         own_traces: None,
         own_logs: None,
     })
-}
-
-fn view_of(id: &AgentId, s: &AgentState) -> AgentView {
-    let d = &s.description;
-    AgentView {
-        id: *id,
-        name: display_text(d, id),
-        host: d.get_text("host.name").cloned().unwrap_or_default(),
-        version: d.get_text("service.version").cloned().unwrap_or_default(),
-        os: d.get_text("os.type").cloned().unwrap_or_default(),
-        description: d.clone(),
-        capabilities: s.capabilities,
-        connection: if s.live.is_some() {
-            Connection::Connected
-        } else {
-            Connection::Disconnected
-        },
-        transport: s.transport,
-        remote_addr: s.remote_addr,
-        health: s.health.clone(),
-        effective_config: s.effective_config.clone(),
-        remote_config_status: s.remote_config_status.clone(),
-        package_statuses: s.package_statuses.clone(),
-        custom_capabilities: s.custom_capabilities.clone(),
-        labels: s.labels.clone(),
-        first_seen: s.first_seen,
-        last_seen: s.last_seen,
-        connected_at: s.connected_at,
-        disconnected_at: s.disconnected_at,
-        sequence_num: s.last_seq.unwrap_or(0),
-        messages: s.messages,
-        config: s.assigned.as_ref().map(Assignment::view),
-    }
 }
 
 #[cfg(test)]
@@ -1741,6 +1768,61 @@ mod tests {
         consistent(&gone);
         assert_eq!(gone.totals.agents, 3);
         assert_eq!(gone.totals.unhealthy, 1);
+    }
+
+    #[tokio::test]
+    async fn the_published_view_is_the_registrys_own_and_never_changes_under_a_reader() {
+        let config = RegistryConfig {
+            publish_interval: Duration::from_millis(10),
+            ..Default::default()
+        };
+        let registry = spawn(config, CancellationToken::new());
+        let (outbox, _unread) = super::super::outbox::outbox(4);
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        registry
+            .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)
+            .await
+            .unwrap();
+        let id = AgentId([7; 16]);
+        let mut rx = registry.snapshot();
+        registry.report_ws(1, hello(id, "h7")).await.unwrap();
+        let first = wait_for(&mut rx, |s| s.get(&id).is_some()).await;
+        let view = first.get(&id).unwrap().clone();
+        assert_eq!(
+            Arc::strong_count(&view),
+            3,
+            "held by the snapshot, the registry and this test: one view, not a copy"
+        );
+        assert_eq!((view.name.as_str(), view.host.as_str()), ("h7", "h7"));
+        assert!(view.is_connected());
+
+        // Changes after the publish go to a copy; the reader's view stays as it was.
+        registry.report_ws(1, beat(id, 1)).await.unwrap();
+        let mut sick = beat(id, 2);
+        sick.health = Some(ComponentHealth::default());
+        registry.report_ws(1, sick).await.unwrap();
+        let later = wait_for(&mut rx, |s| {
+            s.get(&id).is_some_and(|v| v.healthy() == Some(false))
+        })
+        .await;
+        assert_eq!(
+            (view.messages, view.sequence_num, view.healthy()),
+            (1, 0, None)
+        );
+        let now = later.get(&id).unwrap();
+        assert_eq!((now.messages, now.sequence_num), (3, 2));
+
+        // The connection state follows the connection, and the sequence is forgotten.
+        registry.closed_ws(1).await;
+        let gone = wait_for(&mut rx, |s| s.totals.connected == 0).await;
+        let v = gone.get(&id).unwrap();
+        assert_eq!(v.connection, Connection::Disconnected);
+        assert!(v.disconnected_at.is_some());
+        assert_eq!(v.sequence_num, 0);
+        assert!(
+            later.get(&id).unwrap().is_connected(),
+            "held views never change"
+        );
     }
 
     #[tokio::test]

@@ -22,8 +22,10 @@ pub enum Connection {
     Disconnected,
 }
 
-/// Everything a reader may show about one agent. Built by the registry only when the
-/// agent changed; unchanged agents keep sharing the previous `Arc`.
+/// Everything a reader may show about one agent. The registry keeps this very `Arc` as its
+/// record of the agent and changes it copy-on-write: a published view never changes, and an
+/// agent unchanged since the last snapshot exists once, shared by the registry and every
+/// snapshot since.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AgentView {
     pub id: AgentId,
@@ -69,8 +71,8 @@ pub fn no_custom_capabilities() -> Arc<[String]> {
 }
 
 impl AgentView {
-    /// A connected agent known only by its id: a base for tests and fixtures, so they
-    /// write `AgentView { name: .., ..AgentView::blank(id) }` and survive new fields.
+    /// A connected agent known only by its id: a base for the registry, tests and fixtures,
+    /// so they write `AgentView { name: .., ..AgentView::blank(id) }` and survive new fields.
     pub fn blank(id: AgentId) -> AgentView {
         let now = SystemTime::now();
         AgentView {

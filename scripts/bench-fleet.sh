@@ -103,7 +103,7 @@ parts = [
     ("WebSocket read buffer (tungstenite)", ["read_frame"]),
     ("WebSocket write buffer (tungstenite)", ["buffer_frame"]),
     ("health tree", ["health (codec.rs)", "proto::ComponentHealth", "(health.rs)"]),
-    ("published view (AgentView)", ["publish (registry.rs)", "view_of"]),
+    ("published view (AgentView)", ["publish (registry.rs)", "view_mut"]),
     ("labels map", ["merged_labels"]),
     ("description (attribute keys and values)", ["decode_agent_to_server"]),
     ("registry: agent map, states, connections", ["registry.rs"]),

@@ -13,7 +13,7 @@ use fleetdeck::fleet::AgentId;
 use fleetdeck::fleet::snapshot::{AgentView, FleetSnapshot};
 use fleetdeck::fleet::telemetry::{Resolution, Series, TelemetryStore};
 use fleetdeck::opamp::ws::{Inbound, Incoming};
-use fleetdeck::opamp::{body, codec, frame};
+use fleetdeck::opamp::{body, codec, frame, prescan, proto};
 use fleetdeck::otlp::OtlpStats;
 use fleetdeck::otlp::ingest::{self, Sender};
 use fleetdeck::otlp::metrics::{self, MetricsBatch};
@@ -27,15 +27,81 @@ use prost::Message;
 /// The limit the HTTP path is fuzzed with: small, so inflation past it is reachable.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// A WebSocket message as the agent listener reads it.
+/// A WebSocket message as the agent listener reads it. Whatever prost can decode, the
+/// pre-scan must have walked and counted at least the parts prost built: a miss would let
+/// a swollen message through uncounted.
 pub fn ws_payload(data: &[u8]) {
     let Ok(payload) = frame::decode_ws_payload(data) else {
         return;
     };
+    if let Ok(msg) = proto::AgentToServer::decode(payload) {
+        let built = decoded_parts(&msg);
+        match prescan::parts(payload) {
+            Some(counted) => assert!(
+                built <= counted,
+                "prost built {built}, scan counted {counted}"
+            ),
+            None => assert!(
+                prescan::check(payload).is_err(),
+                "prost decoded what the scan could not walk"
+            ),
+        }
+    }
     if let Ok(report) = codec::decode_agent_to_server(payload) {
         // The domain report is what the registry keeps and shows: it must format.
         let _ = format!("{} {report:?}", report.instance_uid);
     }
+}
+
+/// The repeated parts of a decoded message (attributes, array items, map entries,
+/// capabilities): each came from at least one element the pre-scan counts on the wire.
+fn decoded_parts(m: &proto::AgentToServer) -> usize {
+    fn any(v: &proto::AnyValue) -> usize {
+        match &v.value {
+            Some(proto::any_value::Value::ArrayValue(a)) => {
+                a.values.iter().map(|v| 1 + any(v)).sum()
+            }
+            Some(proto::any_value::Value::KvlistValue(l)) => kvs(&l.values),
+            _ => 0,
+        }
+    }
+    fn kvs(list: &[proto::KeyValue]) -> usize {
+        list.iter()
+            .map(|kv| 1 + kv.value.as_ref().map_or(0, any))
+            .sum()
+    }
+    fn health(h: &proto::ComponentHealth) -> usize {
+        kvs(&h.attributes)
+            + h.component_health_map
+                .values()
+                .map(|c| 1 + health(c))
+                .sum::<usize>()
+    }
+    fn details(d: &proto::ComponentDetails) -> usize {
+        kvs(&d.metadata)
+            + d.sub_component_map
+                .values()
+                .map(|c| 1 + details(c))
+                .sum::<usize>()
+    }
+    let description = m.agent_description.as_ref().map_or(0, |d| {
+        kvs(&d.identifying_attributes) + kvs(&d.non_identifying_attributes)
+    });
+    let files = m
+        .effective_config
+        .as_ref()
+        .and_then(|e| e.config_map.as_ref())
+        .map_or(0, |c| c.config_map.len());
+    description
+        + m.health.as_ref().map_or(0, health)
+        + files
+        + m.package_statuses.as_ref().map_or(0, |p| p.packages.len())
+        + m.custom_capabilities
+            .as_ref()
+            .map_or(0, |c| c.capabilities.len())
+        + m.available_components
+            .as_ref()
+            .map_or(0, |a| a.components.values().map(|c| 1 + details(c)).sum())
 }
 
 /// The message limit the WebSocket reader is fuzzed with: small, so it is reachable.

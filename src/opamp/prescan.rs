@@ -19,12 +19,14 @@ const MAX_DEPTH: u32 = 100;
 
 /// Why a message was refused before decoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the message holds more than {limit} parts (attributes, health components, files, \
-     packages, components); refused before decoding"
-)]
-pub struct TooManyParts {
-    pub limit: usize,
+pub enum TooManyParts {
+    #[error(
+        "the message holds more than {limit} parts (attributes, health components, files, \
+         packages, components); refused before decoding"
+    )]
+    Parts { limit: usize },
+    #[error("the message nests parts more than {limit} deep; refused before decoding")]
+    Depth { limit: u32 },
 }
 
 /// The messages the scan walks into. `Leaf` is a counted part that holds no messages (a
@@ -99,13 +101,25 @@ fn child(kind: Kind, field: u64) -> Option<Kind> {
 pub fn check(payload: &[u8]) -> Result<(), TooManyParts> {
     let mut left = MAX_PARTS;
     match walk(payload, Kind::AgentToServer, 0, &mut left) {
-        Err(Stop::TooMany) => Err(TooManyParts { limit: MAX_PARTS }),
         Ok(()) | Err(Stop::Malformed) => Ok(()),
+        Err(Stop::TooMany) => Err(TooManyParts::Parts { limit: MAX_PARTS }),
+        Err(Stop::TooDeep) => Err(TooManyParts::Depth { limit: MAX_DEPTH }),
     }
+}
+
+/// How many parts the payload holds on the wire, or `None` if it cannot be walked (or
+/// nests too deep). prost builds at most this many (it merges repeated singular fields).
+pub fn parts(payload: &[u8]) -> Option<usize> {
+    let mut left = usize::MAX;
+    walk(payload, Kind::AgentToServer, 0, &mut left).ok()?;
+    Some(usize::MAX - left)
 }
 
 enum Stop {
     TooMany,
+    TooDeep,
+    /// prost refuses it too. The scan stops only where prost would: otherwise what follows
+    /// would go uncounted into the decoder.
     Malformed,
 }
 
@@ -129,17 +143,44 @@ fn walk(mut buf: &[u8], kind: Kind, depth: u32, left: &mut usize) -> Result<(), 
                     *left = left.checked_sub(1).ok_or(Stop::TooMany)?;
                     if sub != Kind::Leaf {
                         if depth >= MAX_DEPTH {
-                            return Err(Stop::Malformed);
+                            return Err(Stop::TooDeep);
                         }
                         walk(inner, sub, depth + 1, left)?;
                     }
                 }
             }
-            // Groups (3, 4) and unknown wire types: prost refuses them.
+            // A group: prost skips it as an unknown field (none of ours is a group), and
+            // so must the scan, to count what follows.
+            3 => skip_group(&mut buf, key >> 3, depth)?,
+            // An end of group with no start, and wire types 6 and 7: prost refuses them.
             _ => return Err(Stop::Malformed),
         }
     }
     Ok(())
+}
+
+/// Skips to the end of the group `field` began, nested groups included.
+fn skip_group(buf: &mut &[u8], field: u64, depth: u32) -> Result<(), Stop> {
+    if depth >= MAX_DEPTH {
+        return Err(Stop::TooDeep);
+    }
+    loop {
+        let key = varint(buf)?;
+        match key & 7 {
+            0 => {
+                varint(buf)?;
+            }
+            1 => *buf = buf.get(8..).ok_or(Stop::Malformed)?,
+            5 => *buf = buf.get(4..).ok_or(Stop::Malformed)?,
+            2 => {
+                let len = usize::try_from(varint(buf)?).map_err(|_| Stop::Malformed)?;
+                *buf = buf.get(len..).ok_or(Stop::Malformed)?;
+            }
+            3 => skip_group(buf, key >> 3, depth + 1)?,
+            4 if key >> 3 == field => return Ok(()),
+            _ => return Err(Stop::Malformed),
+        }
+    }
 }
 
 fn varint(buf: &mut &[u8]) -> Result<u64, Stop> {
@@ -210,7 +251,7 @@ mod tests {
         assert_eq!(check(&message_with_attributes(MAX_PARTS - 1)), Ok(()));
         assert_eq!(
             check(&message_with_attributes(MAX_PARTS)),
-            Err(TooManyParts { limit: MAX_PARTS })
+            Err(TooManyParts::Parts { limit: MAX_PARTS })
         );
     }
 
@@ -230,7 +271,7 @@ mod tests {
         };
         let bytes = msg.encode_to_vec();
         assert!(bytes.len() < 1 << 20, "it fits an ordinary message size");
-        assert_eq!(check(&bytes), Err(TooManyParts { limit: MAX_PARTS }));
+        assert_eq!(check(&bytes), Err(TooManyParts::Parts { limit: MAX_PARTS }));
     }
 
     /// Arrays nested in attribute values count as they nest.
@@ -261,14 +302,58 @@ mod tests {
     /// Whatever the scan cannot walk is prost's to refuse.
     #[test]
     fn malformed_input_is_left_to_prost() {
-        for bytes in [
-            &[0x1a, 0xff][..],
+        // A length past the end, a varint that never ends, an end of group with no start,
+        // a start of group never ended, a nested length past its parent's end.
+        let cases: [&[u8]; 5] = [
+            &[0x1a, 0xff],
             &[0xff; 11],
-            &[0x0b, 0x00],
+            &[0x0c, 0x00],
+            &[0x0b, 0x08, 0x01],
             b"\x1a\x05\x0a",
-        ] {
-            assert_eq!(check(bytes), Ok(()));
-            assert!(proto::AgentToServer::decode(bytes).is_err());
+        ];
+        for bytes in cases {
+            assert_eq!(check(bytes), Ok(()), "{bytes:x?}");
+            assert!(proto::AgentToServer::decode(bytes).is_err(), "{bytes:x?}");
         }
+    }
+
+    /// An unknown field sent as a group, which prost skips, does not hide what follows.
+    #[test]
+    fn parts_after_a_skipped_group_are_counted() {
+        // Field 100, start group, a varint inside, end group; then the swollen message.
+        let mut bytes = vec![0xa3, 0x06, 0x08, 0x01, 0xa4, 0x06];
+        bytes.extend(message_with_attributes(MAX_PARTS));
+        assert!(
+            proto::AgentToServer::decode(&bytes[..]).is_ok(),
+            "prost skips the group"
+        );
+        assert_eq!(check(&bytes), Err(TooManyParts::Parts { limit: MAX_PARTS }));
+    }
+
+    /// Nesting too deep to count is refused, not passed on uncounted.
+    #[test]
+    fn nesting_beyond_the_depth_limit_is_refused() {
+        let mut value = proto::AnyValue::default();
+        for _ in 0..60 {
+            value = proto::AnyValue {
+                value: Some(proto::any_value::Value::ArrayValue(proto::ArrayValue {
+                    values: vec![value],
+                })),
+            };
+        }
+        let msg = proto::AgentToServer {
+            agent_description: Some(proto::AgentDescription {
+                identifying_attributes: vec![proto::KeyValue {
+                    key: "deep".into(),
+                    value: Some(value),
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            check(&msg.encode_to_vec()),
+            Err(TooManyParts::Depth { limit: MAX_DEPTH })
+        );
     }
 }

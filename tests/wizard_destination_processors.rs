@@ -14,8 +14,8 @@ fn app() -> App {
     builder_app(Keymap::default())
 }
 
-#[test]
-fn a_processor_added_to_a_destination_is_edited_named_rendered_and_saved() {
+/// The builder at step 4 with an OTLP source and an inline OTLP/HTTP destination.
+fn at_an_otlphttp_destination() -> App {
     let mut a = app();
     press(&mut a, &["n", "/"]);
     type_text(&mut a, "otlp");
@@ -25,6 +25,12 @@ fn a_processor_added_to_a_destination_is_edited_named_rendered_and_saved() {
     type_text(&mut a, "https://collector.example.net:4318");
     press(&mut a, &["enter"]);
     assert_eq!(wiz(&a).step, Step::Destinations);
+    a
+}
+
+#[test]
+fn a_processor_added_to_a_destination_is_edited_named_rendered_and_saved() {
+    let mut a = at_an_otlphttp_destination();
     press(&mut a, &["p"]);
     type_text(&mut a, "batch");
     press(&mut a, &["enter"]);
@@ -151,15 +157,7 @@ fn an_opened_destinations_processors_are_shown_reordered_and_removed() {
 /// than silently cutting off its end.
 #[test]
 fn the_step_4_footer_fits_80_columns_without_losing_its_editing_keys() {
-    let mut a = app();
-    press(&mut a, &["n", "/"]);
-    type_text(&mut a, "otlp");
-    press(&mut a, &["enter", "space", "n", "n", "n", "a"]);
-    type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter", "enter"]);
-    type_text(&mut a, "https://collector.example.net:4318");
-    press(&mut a, &["enter"]);
-    assert_eq!(wiz(&a).step, Step::Destinations);
+    let mut a = at_an_otlphttp_destination();
     fleetdeck::tui::testing::resize(&mut a, 80, 24);
     let mut screen = fleetdeck::tui::testing::Screen::new(80, 24);
     screen.draw(&a);

@@ -1725,19 +1725,27 @@ mod tests {
         assert_eq!(changes, vec![(sick, false), (sick, true)]);
     }
 
-    #[tokio::test]
-    async fn snapshots_change_in_place_only_when_nobody_holds_them() {
+    /// A registry publishing every 10 ms with WebSocket connection 1 open; the outbox's
+    /// reading end is returned so the connection stays open.
+    async fn publishing_every_10ms_with_connection_1()
+    -> (RegistryHandle, super::super::outbox::OutboxReceiver) {
         let config = RegistryConfig {
             publish_interval: Duration::from_millis(10),
             ..Default::default()
         };
         let registry = spawn(config, CancellationToken::new());
-        let (outbox, _unread) = super::super::outbox::outbox(4);
+        let (outbox, unread) = super::super::outbox::outbox(4);
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
         registry
             .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)
             .await
             .unwrap();
+        (registry, unread)
+    }
+
+    #[tokio::test]
+    async fn snapshots_change_in_place_only_when_nobody_holds_them() {
+        let (registry, _unread) = publishing_every_10ms_with_connection_1().await;
         let (a, b, c) = (AgentId([1; 16]), AgentId([3; 16]), AgentId([2; 16]));
         let mut rx = registry.snapshot();
         registry.report_ws(1, hello(a, "a")).await.unwrap();
@@ -1772,17 +1780,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_published_view_is_the_registrys_own_and_never_changes_under_a_reader() {
-        let config = RegistryConfig {
-            publish_interval: Duration::from_millis(10),
-            ..Default::default()
-        };
-        let registry = spawn(config, CancellationToken::new());
-        let (outbox, _unread) = super::super::outbox::outbox(4);
-        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        registry
-            .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)
-            .await
-            .unwrap();
+        let (registry, _unread) = publishing_every_10ms_with_connection_1().await;
         let id = AgentId([7; 16]);
         let mut rx = registry.snapshot();
         registry.report_ws(1, hello(id, "h7")).await.unwrap();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use common::*;
 use fleetdeck::fleet::AgentId;
-use fleetdeck::fleet::health::{MAX_COMPONENTS, MAX_DEPTH};
+use fleetdeck::fleet::health::{Health, MAX_COMPONENTS, MAX_DEPTH};
 use fleetdeck::opamp::proto;
 
 fn component(healthy: bool) -> proto::ComponentHealth {
@@ -21,6 +21,18 @@ fn component(healthy: bool) -> proto::ComponentHealth {
         .into(),
         ..Default::default()
     }
+}
+
+/// The agent's health as the server stored it, once it is published.
+async fn stored_health(server: &TestServer, uid: AgentId) -> Health {
+    let snap = server
+        .wait_for("agent with health", |s| {
+            s.get(&uid).is_some_and(|a| a.health.is_some())
+        })
+        .await;
+    snap.get(&uid)
+        .and_then(|a| a.health.clone())
+        .expect("health")
 }
 
 #[tokio::test]
@@ -42,15 +54,7 @@ async fn a_wide_tree_is_stored_bounded_and_its_unhealthy_count_is_right() {
     });
     ws_exchange(&mut ws, &hello).await;
 
-    let snap = server
-        .wait_for("agent with health", |s| {
-            s.get(&uid).is_some_and(|a| a.health.is_some())
-        })
-        .await;
-    let health = snap
-        .get(&uid)
-        .and_then(|a| a.health.clone())
-        .expect("health");
+    let health = stored_health(&server, uid).await;
     assert!(!health.healthy());
     assert_eq!(health.last_error(), "some receivers failed");
     let failing = (0..reported).filter(|i| i % 10 == 0).count();
@@ -104,15 +108,7 @@ async fn the_deepest_tree_the_wire_allows_is_stored_whole() {
     );
     hello.health = Some(chain(deepest));
     ws_exchange(&mut ws, &hello).await;
-    let snap = server
-        .wait_for("deep agent listed", |s| {
-            s.get(&uid).is_some_and(|a| a.health.is_some())
-        })
-        .await;
-    let health = snap
-        .get(&uid)
-        .and_then(|a| a.health.clone())
-        .expect("health");
+    let health = stored_health(&server, uid).await;
     assert_eq!(health.component_count(), deepest, "nothing cut");
     assert_eq!(health.unhealthy_count(), 1, "the deepest one");
     assert_eq!(health.dropped(), 0);

@@ -159,7 +159,7 @@ spec:
 YAML
       "$BIN" apply -f "$DATA/bench.yaml" >/dev/null
       logged=$(wc -l <"$DATA/server.log")
-      [ -n "${PERF:-}" ] && [ "$i" = 1 ] && { perf record -F 2999 -p "$SERVER" -o "$DATA/perf.data" >/dev/null 2>&1 & PERFREC=$!; sleep 0.5; }
+      [ -n "${PERF:-}" ] && [ "$i" = 1 ] && { perf record -F 2999 ${PERF_ARGS:-} -p "$SERVER" -o "$DATA/perf.data" >/dev/null 2>&1 & PERFREC=$!; sleep 0.5; }
       read -r pu0 ps0 < <(cpu_ticks "$SERVER"); sims0=$(sims_ticks)
       p0=$(date +%s.%N)
       "$BIN" push "bench$i" --selector service.name=otelcol-contrib --all-at-once >/dev/null

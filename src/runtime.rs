@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::api;
 use crate::catalog::{Catalog, CatalogError};
 use crate::fleet::AgentId;
-use crate::fleet::events::{EventKind, FleetEvent};
+use crate::fleet::events::{EventKind, FleetEvent, History};
 use crate::fleet::outbound::TelemetryDestination;
 use crate::fleet::registry::{self, KnownAgent, OwnTelemetryOffer, RegistryConfig, RegistryHandle};
 use crate::fleet::telemetry::TelemetryStore;
@@ -147,17 +147,13 @@ impl Runtime {
                     format!("Secret-Key {}", settings.secret_key),
                 )],
                 persist: Some(write_behind.clone()),
+                history: Some(keep_history(write_behind.clone())),
                 own_metrics: Some(own_metrics),
                 ..RegistryConfig::default()
             },
             known,
             shutdown.child_token(),
         );
-        tokio::spawn(keep_history(
-            registry.subscribe(),
-            write_behind.clone(),
-            shutdown.clone(),
-        ));
         let rollouts = rollout_runner::spawn(
             registry.clone(),
             catalog.clone(),
@@ -328,35 +324,10 @@ async fn known_agents(store: &Store, catalog: &Catalog) -> Result<Vec<KnownAgent
     Ok(out)
 }
 
-/// Copies fleet events into the stored history (written behind, in batches).
-async fn keep_history(
-    mut events: tokio::sync::broadcast::Receiver<FleetEvent>,
-    write_behind: WriteBehind,
-    shutdown: CancellationToken,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        let ev = tokio::select! {
-            ev = events.recv() => ev,
-            _ = shutdown.cancelled() => {
-                // Drain what is already queued.
-                while let Ok(ev) = events.try_recv() {
-                    write_behind.event(history_entry(&ev));
-                }
-                return;
-            }
-        };
-        match ev {
-            Ok(ev) => write_behind.event(history_entry(&ev)),
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!(
-                    skipped = n,
-                    "event history fell behind; some events were not kept"
-                )
-            }
-            Err(RecvError::Closed) => return,
-        }
-    }
+/// Hands every fleet event to the stored history (written behind, in batches). Only the
+/// entry is built here, on the sender's thread; the write happens in the next batch.
+fn keep_history(write_behind: WriteBehind) -> History {
+    Arc::new(move |ev: &FleetEvent| write_behind.event(history_entry(ev)))
 }
 
 fn history_entry(ev: &FleetEvent) -> NewEvent {

@@ -1,7 +1,9 @@
 //! Discrete things that happened in the fleet, sent on a `broadcast` channel to the
-//! TUI, the headless logger and the API's event history.
+//! TUI, the headless logger and the API's event stream, and handed one by one to the
+//! stored history.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::agent::{AgentId, RemoteConfigState, Transport};
@@ -18,6 +20,43 @@ impl FleetEvent {
             at: SystemTime::now(),
             kind,
         }
+    }
+}
+
+/// Keeps every event, in order (the stored history). Called on the sender's thread, so it
+/// must only hand the event over, not write it.
+pub type History = Arc<dyn Fn(&FleetEvent) + Send + Sync>;
+
+/// Where events go: to the history, which misses none, then to live listeners.
+///
+/// Live listeners share a bounded `broadcast` buffer and may fall behind in a burst (a
+/// push to 10,000 agents is 10,000 events within a second); they are told how many they
+/// missed. The history does not hang on a listener task being scheduled in time.
+#[derive(Clone)]
+pub struct EventBus {
+    live: tokio::sync::broadcast::Sender<FleetEvent>,
+    history: Option<History>,
+}
+
+impl EventBus {
+    pub fn new(capacity: usize, history: Option<History>) -> Self {
+        EventBus {
+            live: tokio::sync::broadcast::channel(capacity).0,
+            history,
+        }
+    }
+
+    pub fn send(&self, kind: EventKind) {
+        let event = FleetEvent::now(kind);
+        if let Some(keep) = &self.history {
+            keep(&event);
+        }
+        // No live listener is fine: events are for whoever listens.
+        let _ = self.live.send(event);
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<FleetEvent> {
+        self.live.subscribe()
     }
 }
 

@@ -22,7 +22,7 @@ use super::agent::{
     AgentDescription, AgentId, AgentReport, Capabilities, ConfigMap, Text, Transport,
 };
 use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
-use super::events::{DisconnectReason, EventKind, FleetEvent};
+use super::events::{DisconnectReason, EventBus, EventKind, FleetEvent, History};
 use super::health::Health;
 use super::heartbeat::{self, Lease};
 use super::labels::Labels;
@@ -58,6 +58,8 @@ pub struct RegistryConfig {
     pub stall_timeout: Duration,
     /// Where durable agent facts are written behind (labels, assignment, description).
     pub persist: Option<WriteBehind>,
+    /// Receives every fleet event, in order (the stored history).
+    pub history: Option<History>,
 }
 
 impl Default for RegistryConfig {
@@ -65,13 +67,16 @@ impl Default for RegistryConfig {
         RegistryConfig {
             heartbeat_interval: Duration::from_secs(30),
             http_agent_timeout: Duration::from_secs(90),
-            publish_interval: Duration::from_millis(100),
+            // Readers (a rollout waiting for its last agent, the TUI) see a change within
+            // this; a snapshot only costs the agents that changed since the last one.
+            publish_interval: Duration::from_millis(25),
             capabilities: 0,
             agent_auth_headers: Vec::new(),
             own_metrics: None,
             outbox_capacity: 4,
             stall_timeout: Duration::from_secs(60),
             persist: None,
+            history: None,
         }
     }
 }
@@ -191,7 +196,7 @@ pub enum CommandError {
 pub struct RegistryHandle {
     tx: mpsc::Sender<Msg>,
     snapshot: watch::Receiver<Arc<FleetSnapshot>>,
-    events: broadcast::Sender<FleetEvent>,
+    events: EventBus,
     connected: Arc<AtomicUsize>,
     messages: Arc<AtomicU64>,
     capabilities: u64,
@@ -349,7 +354,7 @@ impl RegistryHandle {
 
     /// Publishes an event that happened outside the registry (e.g. a rollout phase).
     pub fn publish_event(&self, kind: EventKind) {
-        let _ = self.events.send(FleetEvent::now(kind));
+        self.events.send(kind);
     }
 
     /// Agents connected right now (updated by the registry as it goes).
@@ -390,7 +395,7 @@ pub fn spawn_with(
 ) -> RegistryHandle {
     let (tx, rx) = mpsc::channel(4096);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(FleetSnapshot::default()));
-    let (events, _) = broadcast::channel(4096);
+    let events = EventBus::new(4096, config.history.clone());
     let connected = Arc::new(AtomicUsize::new(0));
     let messages = Arc::new(AtomicU64::new(0));
     let handle = RegistryHandle {
@@ -638,7 +643,7 @@ struct Registry {
     published_at: Instant,
     configs: Interner,
     snapshot: watch::Sender<Arc<FleetSnapshot>>,
-    events: broadcast::Sender<FleetEvent>,
+    events: EventBus,
     connected: Arc<AtomicUsize>,
     messages: Arc<AtomicU64>,
     version: u64,
@@ -654,9 +659,10 @@ const CLONE_WINDOW: Duration = Duration::from_secs(60);
 /// answering our ReportFullState) does.
 const GOODBYE_GRACE: Duration = Duration::from_secs(5);
 
-/// A snapshot that only refreshes heartbeat times waits this many publish intervals: each
-/// snapshot costs a pass over the whole fleet, and "last seen" needs no better than a second.
-const HEARTBEAT_PUBLISHES: u32 = 10;
+/// A snapshot that only refreshes heartbeat times waits this many publish intervals (a
+/// second at the default): "last seen" needs no better, and at steady state nothing else
+/// changes, so readers are not woken 40 times a second for nothing.
+const HEARTBEAT_PUBLISHES: u32 = 40;
 
 /// Messages handled in one go before the registry looks at its timers again.
 const MAILBOX_BATCH: usize = 256;
@@ -826,8 +832,7 @@ impl Registry {
     }
 
     fn emit(&self, kind: EventKind) {
-        // No subscriber is fine: events are for whoever listens.
-        let _ = self.events.send(FleetEvent::now(kind));
+        self.events.send(kind);
     }
 
     /// The agent's view changed and must be published, soon.

@@ -288,12 +288,22 @@ impl Runner {
     async fn run(mut self, mut rx: mpsc::Receiver<Cmd>, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A new snapshot is looked at as soon as it is published, so the last agent's answer
+        // ends a phase without waiting for the tick; the tick covers time passing alone
+        // (phase waits, stalls) and restarts after every step.
+        let mut fleet = self.registry.snapshot();
+        let mut fleet_open = true;
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.handle(cmd).await,
                     None => break,
                 },
+                changed = fleet.changed(), if fleet_open => {
+                    fleet_open = changed.is_ok();
+                    self.step().await;
+                    tick.reset();
+                }
                 _ = tick.tick() => self.step().await,
                 _ = cancel.cancelled() => break,
             }

@@ -468,6 +468,55 @@ async fn write_behind_coalesces_heartbeats_into_batches() {
     );
 }
 
+/// A new assignment is written without the agent's description (10,000 of them for a
+/// push): the description stored, or still waiting to be written, stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_without_a_description_keeps_the_one_stored_or_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let writer = WriteBehind::spawn(
+        store.clone(),
+        WriteBehindOptions {
+            interval: Duration::from_secs(3600),
+            ..WriteBehindOptions::default()
+        },
+    );
+    let reassigned = |n: u8, version: u64| AgentRecord {
+        assigned: Some(ConfigRef {
+            name: "db-tier".into(),
+            version,
+        }),
+        description_json: None,
+        ..agent(n, 1_000)
+    };
+
+    // Stored first, then reassigned.
+    writer.agent(agent(1, 1_000));
+    writer.flush().await.unwrap();
+    writer.agent(reassigned(1, 7));
+    // Both waiting in the same batch.
+    writer.agent(agent(2, 1_000));
+    writer.agent(reassigned(2, 8));
+    writer.flush().await.unwrap();
+
+    for (n, version) in [(1u8, 7), (2, 8)] {
+        let got = store.get_agent(AgentId([n; 16])).await.unwrap().unwrap();
+        assert_eq!(got.description_json, agent(n, 1_000).description_json);
+        assert_eq!(
+            got.assigned.map(|c| (c.name, c.version)),
+            Some(("db-tier".into(), version))
+        );
+    }
+
+    // A record with a description still replaces it.
+    let mut renamed = agent(1, 1_000);
+    renamed.description_json = Some(r#"{"host":"renamed"}"#.into());
+    writer.agent(renamed.clone());
+    writer.flush().await.unwrap();
+    let got = store.get_agent(AgentId([1; 16])).await.unwrap().unwrap();
+    assert_eq!(got.description_json, renamed.description_json);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_behind_flushes_on_its_own() {
     let dir = tempfile::tempdir().unwrap();

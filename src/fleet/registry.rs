@@ -1295,9 +1295,10 @@ impl Registry {
             let Some(state) = self.agents.get_mut(&id) else {
                 continue;
             };
-            let record = record_of(&id, state);
             if let Some(p) = &self.config.persist {
-                p.agent(record);
+                // Only the assignment changed: the stored description stays (no need to
+                // write 10,000 descriptions again for a push).
+                p.agent(record_of(&id, state, false));
             }
             // WebSocket agents get it now; HTTP agents with their next poll.
             if let Some(Live::Ws(conn)) = state.live
@@ -1391,7 +1392,7 @@ impl Registry {
 
     fn persist(&self, id: &AgentId) {
         if let (Some(p), Some(state)) = (&self.config.persist, self.agents.get(id)) {
-            p.agent(record_of(id, state));
+            p.agent(record_of(id, state, true));
         }
     }
 
@@ -1440,7 +1441,7 @@ impl Registry {
             state.rare_mut().goodbye = goodbye;
         }
         if let Some(p) = &self.config.persist {
-            p.agent(record_of(&id, state));
+            p.agent(record_of(&id, state, true));
         }
         self.connected.fetch_sub(1, Ordering::Relaxed);
         let name = state.name();
@@ -1566,7 +1567,8 @@ fn apply_views(
     }
 }
 
-fn record_of(id: &AgentId, s: &AgentState) -> AgentRecord {
+/// The agent's durable record; `description` false leaves the stored description as it is.
+fn record_of(id: &AgentId, s: &AgentState, description: bool) -> AgentRecord {
     AgentRecord {
         id: *id,
         labels: s.operator_labels().clone(),
@@ -1574,7 +1576,9 @@ fn record_of(id: &AgentId, s: &AgentState) -> AgentRecord {
             name: a.config.name.to_string(),
             version: a.config.version,
         }),
-        description_json: serde_json::to_string(&*s.view.description).ok(),
+        description_json: description
+            .then(|| serde_json::to_string(&*s.view.description).ok())
+            .flatten(),
         first_seen: s.view.first_seen,
         last_seen: s.view.last_seen,
     }

@@ -78,7 +78,8 @@ pub trait StoreBackend: Send + Sync + 'static {
     // ---- agents, events (written behind, in batches) ----
 
     /// Upsert agent records and append events in one transaction. An agent's `first_seen`
-    /// keeps the earliest value ever written; everything else is replaced.
+    /// keeps the earliest value ever written, and a record without a description keeps
+    /// the stored one; everything else is replaced.
     fn write_batch(&self, batch: &WriteBatch) -> StoreResult<()>;
     /// Upsert agent records in one transaction.
     fn write_agents(&self, agents: &[AgentRecord]) -> StoreResult<()> {

@@ -689,7 +689,7 @@ impl StoreBackend for SqliteStore {
                        labels = excluded.labels, \
                        config_name = excluded.config_name, \
                        config_version = excluded.config_version, \
-                       description = excluded.description, \
+                       description = coalesce(excluded.description, agents.description), \
                        first_seen = min(agents.first_seen, excluded.first_seen), \
                        last_seen = max(agents.last_seen, excluded.last_seen)",
                 )?;

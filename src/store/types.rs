@@ -68,6 +68,8 @@ pub struct AgentRecord {
     pub labels: BTreeMap<String, String>,
     pub assigned: Option<ConfigRef>,
     /// The last agent description received, as JSON text (the registry's serialization).
+    /// Written as `None`, it leaves the description already stored (or waiting) as it is:
+    /// a new assignment does not rewrite every agent's description.
     pub description_json: Option<String>,
     pub first_seen: SystemTime,
     pub last_seen: SystemTime,

@@ -7,6 +7,7 @@
 //! per interval. Events are bounded: past `max_pending_events` the oldest are dropped
 //! (and counted), so a store that cannot keep up never grows memory without bound.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -131,12 +132,23 @@ impl WriteBehind {
         WriteBehind { shared, commands }
     }
 
-    /// Remember the latest state of an agent; replaces any record for it still waiting.
-    pub fn agent(&self, record: AgentRecord) {
+    /// Remember the latest state of an agent; replaces any record for it still waiting
+    /// (keeping its description when the new record leaves the description as it is).
+    pub fn agent(&self, mut record: AgentRecord) {
         let waiting = {
             let mut p = self.shared.lock();
             p.forget.remove(&record.id);
-            p.agents.insert(record.id, record);
+            match p.agents.entry(record.id) {
+                Entry::Occupied(mut waiting) => {
+                    if record.description_json.is_none() {
+                        record.description_json = waiting.get_mut().description_json.take();
+                    }
+                    waiting.insert(record);
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(record);
+                }
+            }
             p.agents.len()
         };
         if waiting >= self.shared.options.max_batch {

@@ -202,6 +202,24 @@ impl Inbound {
         self.buf.capacity() == 0 && self.assembling.is_none()
     }
 
+    /// Whether the bytes so far hold a whole message that the session answers as soon as
+    /// it takes it: an unfragmented data frame, a ping or a close. (Not a pong, nor a
+    /// fragment: those may be taken without anything being written.)
+    pub fn holds_answerable(&self) -> bool {
+        match parse_head(&self.buf, self.max_message) {
+            Ok(Some(head)) => {
+                self.buf.len() >= head.len + head.payload
+                    && self.assembling.is_none()
+                    && match head.opcode {
+                        BINARY | TEXT => head.fin,
+                        PING | CLOSE => true,
+                        _ => false,
+                    }
+            }
+            _ => false,
+        }
+    }
+
     /// The next complete message or control frame, if the bytes so far hold one.
     pub fn next_message(&mut self) -> Result<Option<Incoming>, WsError> {
         loop {
@@ -380,6 +398,13 @@ pub fn pong_frame(payload: &[u8]) -> Vec<u8> {
 pub struct WebSocket<S> {
     io: S,
     inbound: Inbound,
+    /// Answers held back while the agent's next message is already here: they go out with
+    /// the answer to the last of them, in one write. An agent that sends two messages
+    /// back to back (APPLYING, then APPLIED) gets both answers in one system call instead
+    /// of two, each of which costs more than the rest of the exchange. Boxed and freed
+    /// once written, as every idle connection carries the field.
+    #[allow(clippy::box_collection)] // 8 bytes in every idle connection instead of 24
+    held: Option<Box<Vec<u8>>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
@@ -387,6 +412,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         WebSocket {
             io,
             inbound: Inbound::new(max_message),
+            held: None,
         }
     }
 
@@ -429,8 +455,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Writes a frame made by [`binary_frame`], [`close_frame`] or [`pong_frame`].
+    ///
+    /// While a whole message that will be answered is already buffered, the frame is held
+    /// and written with that answer (so every message is still answered, in order).
     pub async fn send(&mut self, frame: &[u8]) -> std::io::Result<()> {
-        self.io.write_all(frame).await?;
+        if self.inbound.holds_answerable() {
+            self.held
+                .get_or_insert_with(Default::default)
+                .extend_from_slice(frame);
+            return Ok(());
+        }
+        match self.held.take() {
+            Some(mut held) => {
+                held.extend_from_slice(frame);
+                self.io.write_all(&held).await?;
+            }
+            None => self.io.write_all(frame).await?,
+        }
         self.io.flush().await
     }
 
@@ -589,6 +630,81 @@ mod tests {
         assert_eq!(close[0], 0x88);
         assert!(usize::from(close[1]) <= 125);
         assert!(std::str::from_utf8(&close[4..]).is_ok());
+    }
+
+    /// A stream that keeps each write it is given, to see how answers were written.
+    struct Recorder {
+        input: std::io::Cursor<Vec<u8>>,
+        writes: Vec<Vec<u8>>,
+    }
+
+    impl AsyncRead for Recorder {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.input).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.writes.push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Answers each message received in `input` with `binary_frame([n])`, n counting from
+    /// 1, and returns the writes made.
+    async fn answer_all(input: Vec<u8>) -> Vec<Vec<u8>> {
+        let io = Recorder {
+            input: std::io::Cursor::new(input),
+            writes: Vec::new(),
+        };
+        let mut ws = WebSocket::new(io, 1 << 20);
+        let mut n = 0u8;
+        while let Ok(incoming) = ws.recv().await {
+            if matches!(incoming, Incoming::Binary(_)) {
+                n += 1;
+                ws.send(&binary_frame(&[n])).await.unwrap();
+            }
+        }
+        ws.io.writes
+    }
+
+    #[tokio::test]
+    async fn answers_to_messages_that_arrived_together_go_out_in_one_write_in_order() {
+        let mut input = client(0x82, b"applying");
+        input.extend(client(0x82, b"applied"));
+        input.extend(client(0x82, b"heartbeat"));
+        let writes = answer_all(input).await;
+        let mut all = binary_frame(&[1]);
+        all.extend(binary_frame(&[2]));
+        all.extend(binary_frame(&[3]));
+        assert_eq!(writes, vec![all]);
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_not_held_for_what_gets_no_answer_or_is_incomplete() {
+        // A pong gets no answer, and a first fragment is not a message yet: waiting for
+        // either would leave the answer before it unsent.
+        for after in [client(0x8A, b"pong"), client(0x02, b"first half")] {
+            let mut input = client(0x82, b"report");
+            input.extend(&after);
+            let writes = answer_all(input).await;
+            assert_eq!(writes, vec![binary_frame(&[1])]);
+        }
     }
 
     #[tokio::test]

@@ -508,7 +508,8 @@ pub struct AgentReport {
     pub sequence_num: u64,
     pub capabilities: Capabilities,
     pub description: Option<AgentDescription>,
-    pub health: Option<ComponentHealth>,
+    /// Encoded by the codec as it decodes (see [`super::health`]).
+    pub health: Option<super::health::Health>,
     pub effective_config: Option<ConfigMap>,
     pub remote_config_status: Option<RemoteConfigStatus>,
     pub package_statuses: Option<PackageStatuses>,

@@ -23,7 +23,7 @@
 //! server hold it. The wire decoder already bounds
 //! the depth (prost's recursion limit) and the size (the message size limit).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -76,19 +76,56 @@ const BYTES: u8 = 6;
 const ARRAY: u8 = 7;
 const MAP: u8 = 8;
 
+/// A component-health tree to encode: the domain's [`ComponentHealth`], or the codec's
+/// decoded message read in place (no tree of domain structs built just to be encoded).
+pub trait HealthTree: Sized {
+    fn healthy(&self) -> bool;
+    fn start_time_unix_nano(&self) -> u64;
+    fn status_time_unix_nano(&self) -> u64;
+    fn status(&self) -> &str;
+    fn last_error(&self) -> &str;
+    fn attributes(&self) -> &[Attribute];
+    /// The children by name, in name order, one per name.
+    fn children(&self) -> Vec<(&str, &Self)>;
+}
+
+impl HealthTree for ComponentHealth {
+    fn healthy(&self) -> bool {
+        self.healthy
+    }
+    fn start_time_unix_nano(&self) -> u64 {
+        self.start_time_unix_nano
+    }
+    fn status_time_unix_nano(&self) -> u64 {
+        self.status_time_unix_nano
+    }
+    fn status(&self) -> &str {
+        &self.status
+    }
+    fn last_error(&self) -> &str {
+        &self.last_error
+    }
+    fn attributes(&self) -> &[Attribute] {
+        &self.attributes
+    }
+    fn children(&self) -> Vec<(&str, &Self)> {
+        self.components.iter().map(|(k, v)| (&**k, v)).collect()
+    }
+}
+
 impl Health {
     /// Encodes `h` (see the module's limits).
-    pub fn new(h: &ComponentHealth) -> Health {
+    pub fn new<T: HealthTree>(h: &T) -> Health {
         let mut enc = Encoder::default();
         enc.node(h, Times::default(), 0);
         let (unhealthy, _) = count_unhealthy(h, 0);
         Health(Arc::new(Inner {
-            healthy: h.healthy,
+            healthy: h.healthy(),
             unhealthy: clamp_u32(unhealthy),
             components: clamp_u32(enc.stored),
             dropped: clamp_u32(enc.dropped),
-            last_error: h.last_error.clone(),
-            strings: pooled_table(enc.strings),
+            last_error: Text::shared(h.last_error()),
+            strings: pooled_table(&enc.strings),
             nodes: enc.out.into_boxed_slice(),
         }))
     }
@@ -165,15 +202,15 @@ fn clamp_u32(n: usize) -> u32 {
 }
 
 /// (unhealthy components, components) below `h`, to `MAX_DEPTH`.
-fn count_unhealthy(h: &ComponentHealth, depth: usize) -> (usize, usize) {
+fn count_unhealthy<T: HealthTree>(h: &T, depth: usize) -> (usize, usize) {
     if depth >= MAX_DEPTH {
         return (0, 0);
     }
-    h.components
-        .values()
-        .map(|c| {
+    h.children()
+        .into_iter()
+        .map(|(_, c)| {
             let (u, n) = count_unhealthy(c, depth + 1);
-            (u + usize::from(!c.healthy), n + 1)
+            (u + usize::from(!c.healthy()), n + 1)
         })
         .fold((0, 0), |(a, b), (u, n)| (a + u, b + n))
 }
@@ -185,21 +222,23 @@ struct Times {
     status: u64,
 }
 
+/// Strings are borrowed from the tree while it is encoded; they become shared [`Text`]s
+/// only when their table is new to the pool.
 #[derive(Default)]
-struct Encoder {
+struct Encoder<'a> {
     out: Vec<u8>,
-    strings: Vec<Text>,
-    index: HashMap<Text, u32>,
+    strings: Vec<&'a str>,
+    index: HashMap<&'a str, u32>,
     stored: usize,
     dropped: usize,
     values: usize,
 }
 
-impl Encoder {
-    fn string(&mut self, s: &Text) {
+impl<'a> Encoder<'a> {
+    fn string(&mut self, s: &'a str) {
         let next = clamp_u32(self.strings.len());
-        let i = *self.index.entry(s.clone()).or_insert_with(|| {
-            self.strings.push(s.clone());
+        let i = *self.index.entry(s).or_insert_with(|| {
+            self.strings.push(s);
             next
         });
         self.varint(u64::from(i));
@@ -219,28 +258,29 @@ impl Encoder {
         self.varint(((d << 1) ^ (d >> 63)) as u64);
     }
 
-    fn node(&mut self, h: &ComponentHealth, parent: Times, depth: usize) {
-        let kept: Vec<(&Text, &ComponentHealth)> = if depth + 1 >= MAX_DEPTH {
+    fn node<T: HealthTree>(&mut self, h: &'a T, parent: Times, depth: usize) {
+        let kept: Vec<(&'a str, &'a T)> = if depth + 1 >= MAX_DEPTH {
             self.dropped += count_all(h, depth);
             Vec::new()
         } else {
             let room = MAX_COMPONENTS.saturating_sub(self.stored);
-            let kept: Vec<_> = h.components.iter().take(room).collect();
+            let mut kept = h.children();
             // Children not kept, with everything below them.
-            self.dropped += h
-                .components
-                .values()
-                .skip(kept.len())
-                .map(|c| 1 + count_all(c, depth + 1))
+            self.dropped += kept
+                .iter()
+                .skip(room)
+                .map(|(_, c)| 1 + count_all(*c, depth + 1))
                 .sum::<usize>();
+            kept.truncate(room);
             kept
         };
+        let attributes = h.attributes();
         let mut flags = 0;
         for (yes, bit) in [
-            (h.healthy, HEALTHY),
-            (!h.status.is_empty(), HAS_STATUS),
-            (!h.last_error.is_empty(), HAS_ERROR),
-            (!h.attributes.is_empty(), HAS_ATTRS),
+            (h.healthy(), HEALTHY),
+            (!h.status().is_empty(), HAS_STATUS),
+            (!h.last_error().is_empty(), HAS_ERROR),
+            (!attributes.is_empty(), HAS_ATTRS),
             (!kept.is_empty(), HAS_CHILDREN),
         ] {
             if yes {
@@ -249,15 +289,15 @@ impl Encoder {
         }
         self.out.push(flags);
         if flags & HAS_STATUS != 0 {
-            self.string(&h.status);
+            self.string(h.status());
         }
         if flags & HAS_ERROR != 0 {
-            self.string(&h.last_error);
+            self.string(h.last_error());
         }
-        self.delta(h.start_time_unix_nano, parent.start);
-        self.delta(h.status_time_unix_nano, parent.status);
+        self.delta(h.start_time_unix_nano(), parent.start);
+        self.delta(h.status_time_unix_nano(), parent.status);
         if flags & HAS_ATTRS != 0 {
-            self.attributes(&h.attributes, depth);
+            self.attributes(attributes, depth);
         }
         if flags & HAS_CHILDREN != 0 {
             // Reserve every kept child's slot first, so the ones below are not counted
@@ -265,8 +305,8 @@ impl Encoder {
             self.stored += kept.len();
             self.varint(kept.len() as u64);
             let times = Times {
-                start: h.start_time_unix_nano,
-                status: h.status_time_unix_nano,
+                start: h.start_time_unix_nano(),
+                status: h.status_time_unix_nano(),
             };
             for (name, child) in kept {
                 self.string(name);
@@ -282,7 +322,7 @@ impl Encoder {
         n
     }
 
-    fn attributes(&mut self, attrs: &[Attribute], depth: usize) {
+    fn attributes(&mut self, attrs: &'a [Attribute], depth: usize) {
         let attrs = &attrs[..self.room(attrs.len())];
         self.varint(attrs.len() as u64);
         for a in attrs {
@@ -291,7 +331,7 @@ impl Encoder {
         }
     }
 
-    fn value(&mut self, v: &AttrValue, depth: usize) {
+    fn value(&mut self, v: &'a AttrValue, depth: usize) {
         // Nested values count towards the same depth limit as components.
         if depth >= MAX_DEPTH {
             self.out.push(NULL);
@@ -334,7 +374,7 @@ impl Encoder {
 }
 
 /// Components below `h` (to `MAX_DEPTH`), for what is dropped.
-fn count_all(h: &ComponentHealth, depth: usize) -> usize {
+fn count_all<T: HealthTree>(h: &T, depth: usize) -> usize {
     count_unhealthy(h, depth).1
 }
 
@@ -493,21 +533,32 @@ const MAX_POOLED_STRINGS: usize = 512;
 /// Beyond this many distinct tables, new ones are held on their own.
 const MAX_POOLED_TABLES: usize = 4096;
 
-static TABLES: Mutex<Option<HashSet<Arc<[Text]>>>> = Mutex::new(None);
+/// Pooled tables by their strings joined with NUL (which no pooled string holds: a
+/// table with one is not pooled), so a table is found from borrowed strings.
+static TABLES: Mutex<Option<TablePool>> = Mutex::new(None);
 
-/// The pooled table equal to `strings` when there is one (or room for one).
-fn pooled_table(strings: Vec<Text>) -> Arc<[Text]> {
-    if strings.is_empty() || strings.len() > MAX_POOLED_STRINGS {
-        return Arc::from(strings);
+type TablePool = HashMap<Box<str>, Arc<[Text]>>;
+
+/// The pooled table equal to `strings` when there is one (or room for one). Only a table
+/// new to the pool makes [`Text`]s: a fleet's agents mostly report the same one.
+fn pooled_table(strings: &[&str]) -> Arc<[Text]> {
+    let own =
+        |strings: &[&str]| -> Arc<[Text]> { strings.iter().map(|s| Text::shared(s)).collect() };
+    if strings.is_empty()
+        || strings.len() > MAX_POOLED_STRINGS
+        || strings.iter().any(|s| s.contains('\0'))
+    {
+        return own(strings);
     }
+    let key = strings.join("\0");
     let mut guard = TABLES.lock().unwrap_or_else(PoisonError::into_inner);
-    let pool = guard.get_or_insert_with(HashSet::new);
-    if let Some(found) = pool.get(strings.as_slice()) {
+    let pool = guard.get_or_insert_with(HashMap::new);
+    if let Some(found) = pool.get(key.as_str()) {
         return found.clone();
     }
-    let table: Arc<[Text]> = Arc::from(strings);
+    let table = own(strings);
     if pool.len() < MAX_POOLED_TABLES {
-        pool.insert(table.clone());
+        pool.insert(key.into_boxed_str(), table.clone());
     }
     table
 }
@@ -518,7 +569,7 @@ pub fn sweep() -> usize {
     let Some(pool) = guard.as_mut() else {
         return 0;
     };
-    pool.retain(|t| Arc::strong_count(t) > 1);
+    pool.retain(|_, t| Arc::strong_count(t) > 1);
     pool.len()
 }
 

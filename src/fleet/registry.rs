@@ -23,7 +23,6 @@ use super::agent::{
 };
 use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventBus, EventKind, FleetEvent, History};
-use super::health::Health;
 use super::heartbeat::{self, Lease};
 use super::labels::Labels;
 use super::outbound::{
@@ -1055,7 +1054,7 @@ impl Registry {
         let v = state.view_mut();
         v.capabilities = report.capabilities;
         if let Some(h) = report.health {
-            v.health = Some(Health::new(&h));
+            v.health = Some(h);
         }
         if let Some(c) = report.effective_config {
             v.effective_config = Some(self.configs.intern(c));
@@ -1649,6 +1648,7 @@ fn settings_offer(
 mod tests {
     use super::*;
     use crate::fleet::agent::ComponentHealth;
+    use crate::fleet::health::Health;
 
     const CAPS: Capabilities =
         Capabilities(Capabilities::REPORTS_STATUS | Capabilities::ACCEPTS_RESTART_COMMAND);
@@ -1707,7 +1707,7 @@ mod tests {
             ..Default::default()
         };
         let with_health = |report: AgentReport, h: &ComponentHealth| AgentReport {
-            health: Some(h.clone()),
+            health: Some(Health::new(h)),
             ..report
         };
         registry
@@ -1765,7 +1765,7 @@ mod tests {
         // A new agent between the two, and one turning unhealthy.
         registry.report_ws(1, hello(c, "c")).await.unwrap();
         let mut sick = beat(a, 1);
-        sick.health = Some(ComponentHealth::default());
+        sick.health = Some(Health::new(&ComponentHealth::default()));
         registry.report_ws(1, sick).await.unwrap();
         let now = wait_for(&mut rx, |s| s.totals.unhealthy == 1 && s.agents.len() == 3).await;
         consistent(&now);
@@ -1806,7 +1806,7 @@ mod tests {
         // Changes after the publish go to a copy; the reader's view stays as it was.
         registry.report_ws(1, beat(id, 1)).await.unwrap();
         let mut sick = beat(id, 2);
-        sick.health = Some(ComponentHealth::default());
+        sick.health = Some(Health::new(&ComponentHealth::default()));
         registry.report_ws(1, sick).await.unwrap();
         let later = wait_for(&mut rx, |s| {
             s.get(&id).is_some_and(|v| v.healthy() == Some(false))

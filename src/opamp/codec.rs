@@ -12,6 +12,7 @@ use crate::fleet::agent::{
     ConfigMap, PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus,
     Text,
 };
+use crate::fleet::health::{Health, HealthTree};
 use crate::fleet::outbound::{
     AgentCommand, ConnectionSettingsOffer, ServerError, ServerReply, TelemetryDestination,
 };
@@ -47,7 +48,7 @@ pub fn decode_agent_to_server(payload: &[u8]) -> Result<AgentReport, DecodeError
         sequence_num: msg.sequence_num,
         capabilities: Capabilities(msg.capabilities),
         description: msg.agent_description.map(description),
-        health: msg.health.map(health),
+        health: msg.health.as_ref().map(encode_health),
         effective_config: msg
             .effective_config
             .map(|e| config_map(e.config_map.unwrap_or_default())),
@@ -109,6 +110,52 @@ fn any_value(v: proto::AnyValue, shared: bool) -> AttrValue {
             AttrValue::Array(a.values.into_iter().map(|v| any_value(v, shared)).collect())
         }
         Some(Value::KvlistValue(l)) => AttrValue::Map(attributes(l.values).into()),
+    }
+}
+
+/// Encodes a reported health tree as the registry holds it, read in place: only a tree
+/// with attributes (rare) is converted to domain structs first.
+fn encode_health(h: &proto::ComponentHealth) -> Health {
+    fn has_attributes(h: &proto::ComponentHealth) -> bool {
+        !h.attributes.is_empty() || h.component_health_map.values().any(has_attributes)
+    }
+    if has_attributes(h) {
+        Health::new(&health(h.clone()))
+    } else {
+        Health::new(h)
+    }
+}
+
+/// The wire tree as the encoder reads it. Attributes are never read from here:
+/// [`encode_health`] sends trees that have any through the domain conversion.
+impl HealthTree for proto::ComponentHealth {
+    fn healthy(&self) -> bool {
+        self.healthy
+    }
+    fn start_time_unix_nano(&self) -> u64 {
+        self.start_time_unix_nano
+    }
+    fn status_time_unix_nano(&self) -> u64 {
+        self.status_time_unix_nano
+    }
+    fn status(&self) -> &str {
+        &self.status
+    }
+    fn last_error(&self) -> &str {
+        &self.last_error
+    }
+    fn attributes(&self) -> &[Attribute] {
+        &[]
+    }
+    fn children(&self) -> Vec<(&str, &Self)> {
+        let mut v: Vec<(&str, &Self)> = self
+            .component_health_map
+            .iter()
+            .map(|(k, c)| (k.as_str(), c))
+            .collect();
+        // A map's keys are distinct: sorting is all it takes.
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v
     }
 }
 
@@ -377,7 +424,7 @@ mod tests {
         let desc = report.description.unwrap();
         assert_eq!(desc.service_name(), Some("otelcol"));
         let health = report.health.unwrap();
-        assert!(!health.healthy);
+        assert!(!health.healthy());
         assert_eq!(health.unhealthy_count(), 1);
         let rcs = report.remote_config_status.unwrap();
         assert_eq!(rcs.state, RemoteConfigState::Failed);
@@ -385,6 +432,66 @@ mod tests {
         assert!(report.disconnect);
         assert!(report.request_instance_uid);
         assert!(report.effective_config.is_none(), "absent means unchanged");
+    }
+
+    /// The health tree is encoded from the decoded message in place; it must come out as
+    /// it would from the domain tree (the path trees with attributes still take).
+    #[test]
+    fn health_read_in_place_encodes_as_the_domain_tree_does() {
+        let leaf = |healthy: bool, status: &str, at: u64| proto::ComponentHealth {
+            healthy,
+            start_time_unix_nano: 1_000,
+            status: status.into(),
+            status_time_unix_nano: at,
+            last_error: if healthy {
+                String::new()
+            } else {
+                "exporter refused".into()
+            },
+            ..Default::default()
+        };
+        let mut root = leaf(false, "StatusRecoverableError", 9);
+        for p in ["pipeline:traces", "pipeline:logs", "pipeline:metrics"] {
+            let mut pipe = leaf(true, "StatusOK", 5);
+            for (i, c) in ["receiver:otlp", "processor:batch", "exporter:otlp"]
+                .iter()
+                .enumerate()
+            {
+                let bad = p == "pipeline:logs" && i == 2;
+                pipe.component_health_map.insert(
+                    c.to_string(),
+                    leaf(
+                        !bad,
+                        if bad {
+                            "StatusRecoverableError"
+                        } else {
+                            "StatusOK"
+                        },
+                        7,
+                    ),
+                );
+            }
+            root.component_health_map.insert(p.to_string(), pipe);
+        }
+        let in_place = encode_health(&root);
+        assert_eq!(in_place, Health::new(&health(root.clone())));
+        assert_eq!(in_place.tree(), health(root.clone()));
+        assert_eq!(in_place.unhealthy_count(), 1);
+        assert_eq!(in_place.last_error().as_ref(), "exporter refused");
+
+        // Attributes anywhere: the domain path, same result as before.
+        root.component_health_map
+            .get_mut("pipeline:logs")
+            .unwrap()
+            .attributes
+            .push(proto::KeyValue {
+                key: "queue".into(),
+                value: Some(proto::AnyValue {
+                    value: Some(proto::any_value::Value::IntValue(3)),
+                }),
+            });
+        let with_attrs = encode_health(&root);
+        assert_eq!(with_attrs.tree(), health(root));
     }
 
     #[test]

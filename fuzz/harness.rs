@@ -47,9 +47,19 @@ pub fn ws_payload(data: &[u8]) {
             ),
         }
     }
-    if let Ok(report) = codec::decode_agent_to_server(payload) {
+    let decoded = codec::decode_agent_to_server(payload);
+    if let Ok(report) = &decoded {
         // The domain report is what the registry keeps and shows: it must format.
         let _ = format!("{} {report:?}", report.instance_uid);
+    }
+    // What the session reads as a plain heartbeat without decoding, the full decode
+    // reads as the same plain heartbeat.
+    if let Some(beat) = codec::plain_heartbeat(payload) {
+        let report = decoded.expect("a plain heartbeat the full decode refuses");
+        assert_eq!(
+            fleetdeck::fleet::heartbeat::PlainBeat::of(&report),
+            Some(beat)
+        );
     }
 }
 

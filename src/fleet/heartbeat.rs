@@ -56,19 +56,23 @@ impl Lease {
     /// lease covers (same agent and capabilities, the next sequence number, nothing else).
     /// Anything else returns false and must go to the registry.
     pub fn try_beat(&self, report: &AgentReport, now: SystemTime) -> bool {
+        PlainBeat::of(report).is_some_and(|beat| self.try_plain(&beat, now))
+    }
+
+    /// [`Lease::try_beat`] for a message already known to be a plain heartbeat.
+    pub fn try_plain(&self, beat: &PlainBeat, now: SystemTime) -> bool {
         if self.revoked.load(Ordering::Acquire)
-            || report.instance_uid != self.id
-            || report.capabilities != self.capabilities
-            || !is_plain_heartbeat(report)
+            || beat.instance_uid != self.id
+            || beat.capabilities != self.capabilities
         {
             return false;
         }
         // Only the session holding the lease writes `seq` while the lease is live.
         let prev = self.seq.load(Ordering::Relaxed);
-        if report.sequence_num != prev.wrapping_add(1) {
+        if beat.sequence_num != prev.wrapping_add(1) {
             return false;
         }
-        self.seq.store(report.sequence_num, Ordering::Relaxed);
+        self.seq.store(beat.sequence_num, Ordering::Relaxed);
         self.last_seen_ms.store(unix_ms(now), Ordering::Relaxed);
         self.beats.fetch_add(1, Ordering::Release);
         true
@@ -92,6 +96,26 @@ impl Lease {
 
     pub fn is_revoked(&self) -> bool {
         self.revoked.load(Ordering::Acquire)
+    }
+}
+
+/// What a plain heartbeat says: who, which message, and the capabilities it always
+/// carries. The codec can read it off the wire without decoding the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainBeat {
+    pub instance_uid: AgentId,
+    pub sequence_num: u64,
+    pub capabilities: Capabilities,
+}
+
+impl PlainBeat {
+    /// `report`'s facts when it is a plain heartbeat.
+    pub fn of(report: &AgentReport) -> Option<PlainBeat> {
+        is_plain_heartbeat(report).then_some(PlainBeat {
+            instance_uid: report.instance_uid,
+            sequence_num: report.sequence_num,
+            capabilities: report.capabilities,
+        })
     }
 }
 

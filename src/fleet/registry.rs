@@ -23,7 +23,7 @@ use super::agent::{
 };
 use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventBus, EventKind, FleetEvent, History};
-use super::heartbeat::{self, Lease};
+use super::heartbeat::{self, Lease, PlainBeat};
 use super::labels::Labels;
 use super::outbound::{
     AgentCommand, ConnectionSettingsOffer, OpampSettings, RemoteConfigOffer, ServerReply,
@@ -250,7 +250,13 @@ impl RegistryHandle {
     /// lease covers; the caller then answers with the reply that came with the lease.
     /// False means the report must go to [`RegistryHandle::report_ws`].
     pub fn heartbeat(&self, lease: &Lease, report: &AgentReport) -> bool {
-        let covered = lease.try_beat(report, SystemTime::now());
+        PlainBeat::of(report).is_some_and(|beat| self.plain_heartbeat(lease, &beat))
+    }
+
+    /// [`RegistryHandle::heartbeat`] for a message the codec read as a plain heartbeat
+    /// without decoding it.
+    pub fn plain_heartbeat(&self, lease: &Lease, beat: &PlainBeat) -> bool {
+        let covered = lease.try_plain(beat, SystemTime::now());
         if covered {
             self.messages.fetch_add(1, Ordering::Relaxed);
         }

@@ -13,6 +13,7 @@ use crate::fleet::agent::{
     Text,
 };
 use crate::fleet::health::{Health, HealthTree};
+use crate::fleet::heartbeat::PlainBeat;
 use crate::fleet::outbound::{
     AgentCommand, ConnectionSettingsOffer, ServerError, ServerReply, TelemetryDestination,
 };
@@ -35,6 +36,35 @@ pub enum DecodeError {
     Uid(#[from] UidError),
     #[error(transparent)]
     TooManyParts(#[from] super::prescan::TooManyParts),
+}
+
+/// Reads a plain heartbeat straight off the wire: `Some` only when the message holds an
+/// instance uid, a sequence number and capabilities, and nothing else. Most messages of an
+/// idle fleet are these; a session holding a lease answers them without decoding the
+/// message into a report. Anything else (or anything unusual) is `None`, for
+/// [`decode_agent_to_server`] to read in full.
+pub fn plain_heartbeat(payload: &[u8]) -> Option<PlainBeat> {
+    use prost::encoding::{WireType, decode_key, decode_varint};
+    let mut buf = payload;
+    let (mut uid, mut seq, mut caps) = (None, 0, 0);
+    while !buf.is_empty() {
+        match decode_key(&mut buf).ok()? {
+            (1, WireType::LengthDelimited) => {
+                let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
+                let raw = buf.get(..len)?;
+                uid = Some(frame::parse_instance_uid(raw).ok()?);
+                buf = &buf[len..];
+            }
+            (2, WireType::Varint) => seq = decode_varint(&mut buf).ok()?,
+            (4, WireType::Varint) => caps = decode_varint(&mut buf).ok()?,
+            _ => return None,
+        }
+    }
+    Some(PlainBeat {
+        instance_uid: uid?,
+        sequence_num: seq,
+        capabilities: Capabilities(caps),
+    })
 }
 
 /// Decodes an `AgentToServer` payload (without the WebSocket header) into a report.
@@ -492,6 +522,58 @@ mod tests {
             });
         let with_attrs = encode_health(&root);
         assert_eq!(with_attrs.tree(), health(root));
+    }
+
+    #[test]
+    fn a_plain_heartbeat_is_read_off_the_wire_as_the_full_decode_reads_it() {
+        let beat = proto::AgentToServer {
+            instance_uid: vec![9; 16],
+            sequence_num: 41,
+            capabilities: 0x3003,
+            ..Default::default()
+        };
+        let wire = beat.encode_to_vec();
+        let read = plain_heartbeat(&wire).expect("a plain heartbeat");
+        assert_eq!(read.instance_uid, AgentId([9; 16]));
+        assert_eq!(
+            (read.sequence_num, read.capabilities),
+            (41, Capabilities(0x3003))
+        );
+        let full = decode_agent_to_server(&wire).unwrap();
+        assert_eq!(PlainBeat::of(&full), Some(read));
+
+        // Anything more goes to the full decode, which says it is no plain heartbeat.
+        let more = [
+            proto::AgentToServer {
+                flags: 1,
+                ..beat.clone()
+            },
+            proto::AgentToServer {
+                health: Some(Default::default()),
+                ..beat.clone()
+            },
+            proto::AgentToServer {
+                agent_disconnect: Some(Default::default()),
+                ..beat.clone()
+            },
+            proto::AgentToServer {
+                remote_config_status: Some(Default::default()),
+                ..beat.clone()
+            },
+        ];
+        for m in more {
+            let wire = m.encode_to_vec();
+            assert_eq!(plain_heartbeat(&wire), None, "{m:?}");
+            assert_eq!(PlainBeat::of(&decode_agent_to_server(&wire).unwrap()), None);
+        }
+        // Cut short, or with a uid of the wrong length: not read here.
+        assert_eq!(plain_heartbeat(&wire[..wire.len() - 1]), None);
+        let odd = proto::AgentToServer {
+            instance_uid: vec![1; 5],
+            ..beat
+        }
+        .encode_to_vec();
+        assert_eq!(plain_heartbeat(&odd), None);
     }
 
     #[test]

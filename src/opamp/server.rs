@@ -571,6 +571,13 @@ where
             .await;
         }
     };
+    // The common case first: a plain heartbeat under a lease, answered without decoding.
+    if let Some(held) = lease.as_deref()
+        && let Some(beat) = codec::plain_heartbeat(payload)
+        && l.registry.plain_heartbeat(&held.lease, &beat)
+    {
+        return send_frame(ws, &held.ack, write_timeout).await;
+    }
     let report = match codec::decode_agent_to_server(payload) {
         Ok(r) => r,
         Err(e) => {

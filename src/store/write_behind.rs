@@ -76,13 +76,19 @@ impl Shared {
     }
 
     fn take(&self) -> (WriteBatch, u64) {
-        let mut p = self.lock();
-        let batch = WriteBatch {
-            agents: p.agents.drain().map(|(_, rec)| rec).collect(),
-            events: p.events.drain(..).collect(),
-            forget: p.forget.drain().collect(),
+        let (mut batch, dropped) = {
+            let mut p = self.lock();
+            let batch = WriteBatch {
+                agents: p.agents.drain().map(|(_, rec)| rec).collect(),
+                events: p.events.drain(..).collect(),
+                forget: p.forget.drain().collect(),
+            };
+            (batch, std::mem::take(&mut p.dropped_events))
         };
-        (batch, std::mem::take(&mut p.dropped_events))
+        // In key order, SQLite walks the agents' index once instead of jumping around
+        // it (10,000 records of a push read pages back from the file in random order).
+        batch.agents.sort_unstable_by_key(|r| r.id);
+        (batch, dropped)
     }
 
     /// Put back what a failed flush took, without overwriting newer records.

@@ -642,8 +642,8 @@ struct Registry {
     /// Boxed for the same reason as `agents`.
     conns: HashMap<ConnId, Box<WsConn>>,
     dirty: HashSet<AgentId>,
-    /// Something other than heartbeats changed since the last snapshot: publish at the next
-    /// tick. Heartbeats alone are published at most every `HEARTBEAT_PUBLISHES` ticks.
+    /// Something other than heartbeats changed since the last snapshot: publish one
+    /// interval after the last. Heartbeats alone wait `HEARTBEAT_PUBLISHES` intervals.
     urgent: bool,
     published_at: Instant,
     configs: Interner,
@@ -684,11 +684,19 @@ fn is_plain_ack(r: &ServerReply) -> bool {
 
 impl Registry {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>, cancel: CancellationToken) {
-        let mut publish = tokio::time::interval(self.config.publish_interval);
-        publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Sleeps until a snapshot is due, not ticking: an idle fleet wakes the registry
+        // (and every snapshot reader) once a second, a changing one every interval.
+        let publish = tokio::time::sleep(self.config.publish_interval);
+        tokio::pin!(publish);
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let due = self.next_publish();
+            if let Some(at) = due.map(tokio::time::Instant::from_std)
+                && publish.deadline() != at
+            {
+                publish.as_mut().reset(at);
+            }
             tokio::select! {
                 msg = rx.recv() => {
                     let Some(msg) = msg else {
@@ -712,7 +720,7 @@ impl Registry {
                         }
                     }
                 }
-                _ = publish.tick() => self.publish_due(),
+                _ = &mut publish, if due.is_some() => self.publish_due(),
                 _ = sweep.tick() => {
                     self.fold_leases();
                     self.expire_http_agents();
@@ -1486,6 +1494,20 @@ impl Registry {
 
     /// Publishes at a tick when something changed, or when only heartbeats did and the
     /// last snapshot is old enough.
+    /// When the next snapshot is due: an interval after the last one for a change that
+    /// readers wait for (and the very first), `HEARTBEAT_PUBLISHES` intervals for heartbeat
+    /// times alone, never when nothing changed.
+    fn next_publish(&self) -> Option<Instant> {
+        let interval = self.config.publish_interval;
+        if self.urgent || self.version == 0 {
+            Some(self.published_at + interval)
+        } else if !self.dirty.is_empty() {
+            Some(self.published_at + interval * HEARTBEAT_PUBLISHES)
+        } else {
+            None
+        }
+    }
+
     fn publish_due(&mut self) {
         let heartbeat_due =
             self.published_at.elapsed() >= self.config.publish_interval * HEARTBEAT_PUBLISHES;

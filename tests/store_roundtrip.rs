@@ -420,18 +420,23 @@ async fn async_handle_round_trips() {
     assert!(store.get("Configuration", "web").await.unwrap().is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn write_behind_coalesces_heartbeats_into_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let writer = WriteBehind::spawn(
+/// A write-behind that only writes when the test flushes it.
+fn flushed_by_hand(store: &Store) -> WriteBehind {
+    WriteBehind::spawn(
         store.clone(),
         WriteBehindOptions {
             // Long enough that only explicit flushes write during the test.
             interval: Duration::from_secs(3600),
             ..WriteBehindOptions::default()
         },
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_behind_coalesces_heartbeats_into_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let writer = flushed_by_hand(&store);
 
     // 100 heartbeats from each of 3 agents become 3 rows in one flush.
     for beat in 0..100u64 {
@@ -474,13 +479,7 @@ async fn write_behind_coalesces_heartbeats_into_batches() {
 async fn a_record_without_a_description_keeps_the_one_stored_or_waiting() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let writer = WriteBehind::spawn(
-        store.clone(),
-        WriteBehindOptions {
-            interval: Duration::from_secs(3600),
-            ..WriteBehindOptions::default()
-        },
-    );
+    let writer = flushed_by_hand(&store);
     let reassigned = |n: u8, version: u64| AgentRecord {
         assigned: Some(ConfigRef {
             name: "db-tier".into(),
@@ -550,13 +549,7 @@ async fn write_behind_keeps_records_when_a_flush_fails() {
     )
     .unwrap();
     let store = Store::from_backend(std::sync::Arc::new(sqlite));
-    let writer = WriteBehind::spawn(
-        store.clone(),
-        WriteBehindOptions {
-            interval: Duration::from_secs(3600),
-            ..WriteBehindOptions::default()
-        },
-    );
+    let writer = flushed_by_hand(&store);
     let big = "x".repeat(4_000);
     for i in 0..200u32 {
         let mut rec = agent(1, 1);

@@ -128,6 +128,8 @@ async fn event_loop(
     let (configs_tx, mut configs_results) = mpsc::channel(16);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut read_events = tokio::time::interval(FRAME);
+    read_events.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (mut snapshots_open, mut events_open) = (true, true);
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
@@ -185,14 +187,20 @@ async fn event_loop(
                 }
                 Err(_) => snapshots_open = false,
             },
-            ev = ctx.events.recv(), if events_open => {
-                match ev {
+            // Read in batches: a push to 10,000 agents sends 10,000 events within a second,
+            // and waking this thread for each costs the registry's thread a system call.
+            _ = read_events.tick(), if events_open => loop {
+                match ctx.events.try_recv() {
                     Ok(ev) => app.push_event(ev),
-                    Err(broadcast::error::RecvError::Lagged(n)) => app.events_missed(n),
-                    Err(broadcast::error::RecvError::Closed) => events_open = false,
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => app.events_missed(n),
+                    Err(broadcast::error::TryRecvError::Empty) => break,
+                    Err(broadcast::error::TryRecvError::Closed) => {
+                        events_open = false;
+                        break;
+                    }
                 }
                 dirty = true;
-            }
+            },
             Some(msg) = wizard_results.recv() => {
                 let more = app.wizard_message(msg);
                 carry_out(app, &ctx, &mut wizard_io, &configs_tx, more);

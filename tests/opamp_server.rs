@@ -234,6 +234,55 @@ async fn http_agent_full_flow_with_compression() {
     server.rt.stop().await;
 }
 
+/// An HTTP client may still be finishing a poll when it says goodbye; asked for its full
+/// state, it sends it on its way out. That is the same process (its messages number on
+/// from the goodbye) and must not bring the agent back; a restarted one (numbering
+/// afresh) must.
+#[tokio::test]
+async fn messages_after_an_http_goodbye_bring_the_agent_back_only_from_a_restart() {
+    let server = TestServer::start().await;
+    let url = server.http_url();
+    let uid = AgentId::new_v7();
+    let full = |seq: u64| {
+        let mut m = message(uid, seq);
+        m.agent_description = Some(description("py-like", "host-3"));
+        m
+    };
+    http_exchange(&url, &full(0)).await;
+    for seq in 1..=3 {
+        http_exchange(&url, &message(uid, seq)).await;
+    }
+    let mut bye = message(uid, 4);
+    bye.agent_disconnect = Some(proto::AgentDisconnect {});
+    http_exchange(&url, &bye).await;
+    server
+        .wait_for("said goodbye", |s| {
+            s.get(&uid).is_some_and(|a| !a.is_connected())
+        })
+        .await;
+
+    // The poll that was under way, then the full state it was asked for.
+    let late = http_exchange(&url, &message(uid, 3)).await;
+    assert_eq!(late.flags & FULL_STATE, FULL_STATE);
+    http_exchange(&url, &full(5)).await;
+    // A later change would be published within 25 ms; give it ten times that.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let snap = server.rt.registry.snapshot().borrow().clone();
+    assert!(
+        !snap.get(&uid).unwrap().is_connected(),
+        "the goodbye stands"
+    );
+
+    // Restarted: numbering from 0 again.
+    http_exchange(&url, &full(0)).await;
+    server
+        .wait_for("back after a restart", |s| {
+            s.get(&uid).is_some_and(|a| a.is_connected())
+        })
+        .await;
+    server.rt.stop().await;
+}
+
 #[tokio::test]
 async fn chunked_http_bodies_are_read() {
     let server = TestServer::start().await;

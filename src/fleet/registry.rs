@@ -459,8 +459,8 @@ struct Pending {
 struct Rare {
     /// Recent takeovers of this uid by a second live connection, for clone detection.
     takeovers: Vec<Instant>,
-    /// When the agent last said goodbye (`agent_disconnect`).
-    goodbye: Option<Instant>,
+    /// When the agent last said goodbye (`agent_disconnect`), and that message's number.
+    goodbye: Option<(Instant, u64)>,
     /// Labels set by operators; they win over labels from the description.
     operator_labels: BTreeMap<String, String>,
 }
@@ -584,7 +584,7 @@ impl AgentState {
         self.rare.as_ref().map_or(&NONE, |r| &r.operator_labels)
     }
 
-    fn goodbye(&self) -> Option<Instant> {
+    fn goodbye(&self) -> Option<(Instant, u64)> {
         self.rare.as_ref().and_then(|r| r.goodbye)
     }
 
@@ -964,13 +964,21 @@ impl Registry {
 
         let mut reply = ServerReply::ack(id, self.config.capabilities);
         if matches!(via, Via::Http { .. })
-            && report.description.is_none()
             && let Some(st) = self.agents.get(&id)
             && st.live.is_none()
-            && st.goodbye().is_some_and(|t| t.elapsed() < GOODBYE_GRACE)
+            && let Some((said, goodbye_seq)) = st.goodbye()
+            && said.elapsed() < GOODBYE_GRACE
         {
-            reply.report_full_state = !report.disconnect;
-            return reply;
+            if report.description.is_none() {
+                reply.report_full_state = !report.disconnect;
+                return reply;
+            }
+            // A full report numbered on from the goodbye comes from the process that said
+            // it, still finishing (it answered our ReportFullState on its way out): the
+            // goodbye stands. A restarted agent numbers its messages afresh.
+            if report.sequence_num > goodbye_seq {
+                return reply;
+            }
         }
         let state = self
             .agents
@@ -1448,8 +1456,10 @@ impl Registry {
         }
         state.set_live(None);
         state.view_mut().disconnected_at = Some(SystemTime::now());
+        let last_seq = state.view.sequence_num;
         state.set_sequence(None);
-        let goodbye = (reason == DisconnectReason::AgentDisconnect).then(Instant::now);
+        let goodbye =
+            (reason == DisconnectReason::AgentDisconnect).then(|| (Instant::now(), last_seq));
         if goodbye.is_some() || state.rare.is_some() {
             state.rare_mut().goodbye = goodbye;
         }

@@ -78,7 +78,7 @@ pub fn decode_agent_to_server(payload: &[u8]) -> Result<AgentReport, DecodeError
         sequence_num: msg.sequence_num,
         capabilities: Capabilities(msg.capabilities),
         description: msg.agent_description.map(description),
-        health: msg.health.as_ref().map(encode_health),
+        health: msg.health.map(encode_health),
         effective_config: msg
             .effective_config
             .map(|e| config_map(e.config_map.unwrap_or_default())),
@@ -145,14 +145,14 @@ fn any_value(v: proto::AnyValue, shared: bool) -> AttrValue {
 
 /// Encodes a reported health tree as the registry holds it, read in place: only a tree
 /// with attributes (rare) is converted to domain structs first.
-fn encode_health(h: &proto::ComponentHealth) -> Health {
+fn encode_health(h: proto::ComponentHealth) -> Health {
     fn has_attributes(h: &proto::ComponentHealth) -> bool {
         !h.attributes.is_empty() || h.component_health_map.values().any(has_attributes)
     }
-    if has_attributes(h) {
-        Health::new(&health(h.clone()))
+    if has_attributes(&h) {
+        Health::new(&health(h))
     } else {
-        Health::new(h)
+        Health::new(&h)
     }
 }
 
@@ -503,7 +503,7 @@ mod tests {
             }
             root.component_health_map.insert(p.to_string(), pipe);
         }
-        let in_place = encode_health(&root);
+        let in_place = encode_health(root.clone());
         assert_eq!(in_place, Health::new(&health(root.clone())));
         assert_eq!(in_place.tree(), health(root.clone()));
         assert_eq!(in_place.unhealthy_count(), 1);
@@ -520,7 +520,7 @@ mod tests {
                     value: Some(proto::any_value::Value::IntValue(3)),
                 }),
             });
-        let with_attrs = encode_health(&root);
+        let with_attrs = encode_health(root.clone());
         assert_eq!(with_attrs.tree(), health(root));
     }
 

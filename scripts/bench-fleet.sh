@@ -14,7 +14,7 @@
 #   APPLY_DELAY_MS=1500  simulated Collector restart on a new config (default 0: the push
 #               time then measures fleetdeck's fan-out and bookkeeping, not the agents)
 #   PERF=FILE   record the server with `perf` during the first push and write the hottest symbols
-#               to FILE (with PUSH=1)
+#               to FILE (with PUSH=1); the recording itself is kept as FILE.data
 #   BIN=PATH    the fleetdeck binary to measure (default: a release build made here)
 #   HEAP=1      run the server under heaptrack and, after the window, kill -9 it: what it
 #               held then ("leaked") is printed per part, in bytes per agent (no push; the
@@ -178,6 +178,7 @@ YAML
         { perf report -i "$DATA/perf.data" --sort dso --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -8
           perf report -i "$DATA/perf.data" --sort dso,symbol --stdio 2>/dev/null \
             | grep -v '^#' | grep '%' | head -70; } >"$PERF" || true
+        cp "$DATA/perf.data" "$PERF.data"   # for call graphs: perf script -i FILE.data
       fi
       sleep 0.3
       # Wall time seen by the CLI, and the server's own time from the first phase starting

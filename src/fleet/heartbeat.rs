@@ -9,6 +9,7 @@
 //! and revokes the lease whenever it may have something to say to the agent.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::agent::{AgentId, AgentReport, Capabilities};
@@ -26,6 +27,43 @@ pub struct Lease {
     beats: AtomicU64,
     /// When the newest of those heartbeats arrived, in milliseconds since the Unix epoch.
     last_seen_ms: AtomicU64,
+}
+
+/// What [`Lease::try_plain`] made of a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    /// Not covered by the lease: the message must go to the registry.
+    Refused,
+    /// Counted, and the first since the registry last took the lease's beats: the agent
+    /// goes on the [`Beaten`] list.
+    First,
+    /// Counted behind others the registry has not taken yet.
+    Again,
+}
+
+/// Agents whose leases counted heartbeats the registry has not taken yet. The registry's
+/// once-a-second fold visits these instead of every agent in the fleet. An agent may be
+/// listed twice (its beats were taken by another path meanwhile); folding it twice is
+/// harmless.
+#[derive(Debug, Default)]
+pub struct Beaten(Mutex<Vec<AgentId>>);
+
+impl Beaten {
+    pub fn push(&self, id: AgentId) {
+        // A poisoned list is still a list of ids.
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id);
+    }
+
+    /// Moves the listed agents into `into` (cleared first), leaving `into`'s old
+    /// allocation behind for the next round.
+    pub fn take_into(&self, into: &mut Vec<AgentId>) {
+        into.clear();
+        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::swap(&mut *list, into);
+    }
 }
 
 /// Heartbeats the session answered since the registry last looked.
@@ -56,26 +94,29 @@ impl Lease {
     /// lease covers (same agent and capabilities, the next sequence number, nothing else).
     /// Anything else returns false and must go to the registry.
     pub fn try_beat(&self, report: &AgentReport, now: SystemTime) -> bool {
-        PlainBeat::of(report).is_some_and(|beat| self.try_plain(&beat, now))
+        PlainBeat::of(report).is_some_and(|beat| self.try_plain(&beat, now) != Beat::Refused)
     }
 
-    /// [`Lease::try_beat`] for a message already known to be a plain heartbeat.
-    pub fn try_plain(&self, beat: &PlainBeat, now: SystemTime) -> bool {
+    /// [`Lease::try_beat`] for a message already known to be a plain heartbeat, telling
+    /// whether it is the first the registry has not seen yet.
+    pub fn try_plain(&self, beat: &PlainBeat, now: SystemTime) -> Beat {
         if self.revoked.load(Ordering::Acquire)
             || beat.instance_uid != self.id
             || beat.capabilities != self.capabilities
         {
-            return false;
+            return Beat::Refused;
         }
         // Only the session holding the lease writes `seq` while the lease is live.
         let prev = self.seq.load(Ordering::Relaxed);
         if beat.sequence_num != prev.wrapping_add(1) {
-            return false;
+            return Beat::Refused;
         }
         self.seq.store(beat.sequence_num, Ordering::Relaxed);
         self.last_seen_ms.store(unix_ms(now), Ordering::Relaxed);
-        self.beats.fetch_add(1, Ordering::Release);
-        true
+        match self.beats.fetch_add(1, Ordering::Release) {
+            0 => Beat::First,
+            _ => Beat::Again,
+        }
     }
 
     /// Registry side: takes the heartbeats answered since the last call, if any.
@@ -174,6 +215,28 @@ mod tests {
             None,
             "taken beats are not counted twice"
         );
+    }
+
+    #[test]
+    fn the_first_beat_after_the_registry_looked_is_marked_first() {
+        let id = AgentId([7; 16]);
+        let lease = Lease::new(id, CAPS, 4);
+        let now = SystemTime::now();
+        let plain = |seq| PlainBeat::of(&beat(id, seq)).expect("a plain heartbeat");
+        assert_eq!(lease.try_plain(&plain(5), now), Beat::First);
+        assert_eq!(lease.try_plain(&plain(6), now), Beat::Again);
+        assert_eq!(lease.try_plain(&plain(6), now), Beat::Refused);
+        assert!(lease.take_beats().is_some());
+        assert_eq!(lease.try_plain(&plain(7), now), Beat::First);
+
+        let beaten = Beaten::default();
+        beaten.push(id);
+        beaten.push(AgentId([8; 16]));
+        let mut taken = vec![AgentId([9; 16])];
+        beaten.take_into(&mut taken);
+        assert_eq!(taken, vec![id, AgentId([8; 16])]);
+        beaten.take_into(&mut taken);
+        assert!(taken.is_empty(), "a taken list starts again empty");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::agent::{
 };
 use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventBus, EventKind, FleetEvent, History};
-use super::heartbeat::{self, Lease, PlainBeat};
+use super::heartbeat::{self, Beat, Beaten, Lease, PlainBeat};
 use super::labels::Labels;
 use super::outbound::{
     AgentCommand, ConnectionSettingsOffer, OpampSettings, RemoteConfigOffer, ServerReply,
@@ -198,6 +198,7 @@ pub struct RegistryHandle {
     events: EventBus,
     connected: Arc<AtomicUsize>,
     messages: Arc<AtomicU64>,
+    beaten: Arc<Beaten>,
     capabilities: u64,
 }
 
@@ -256,11 +257,13 @@ impl RegistryHandle {
     /// [`RegistryHandle::heartbeat`] for a message the codec read as a plain heartbeat
     /// without decoding it.
     pub fn plain_heartbeat(&self, lease: &Lease, beat: &PlainBeat) -> bool {
-        let covered = lease.try_plain(beat, SystemTime::now());
-        if covered {
-            self.messages.fetch_add(1, Ordering::Relaxed);
+        match lease.try_plain(beat, SystemTime::now()) {
+            Beat::Refused => return false,
+            Beat::First => self.beaten.push(lease.id()),
+            Beat::Again => {}
         }
-        covered
+        self.messages.fetch_add(1, Ordering::Relaxed);
+        true
     }
 
     /// Registers a WebSocket connection; the registry may push into `outbox`. The future
@@ -403,12 +406,14 @@ pub fn spawn_with(
     let events = EventBus::new(4096, config.history.clone());
     let connected = Arc::new(AtomicUsize::new(0));
     let messages = Arc::new(AtomicU64::new(0));
+    let beaten = Arc::new(Beaten::default());
     let handle = RegistryHandle {
         tx,
         snapshot: snap_rx,
         events: events.clone(),
         connected: connected.clone(),
         messages: messages.clone(),
+        beaten: beaten.clone(),
         capabilities: config.capabilities,
     };
     let mut registry = Registry {
@@ -423,6 +428,8 @@ pub fn spawn_with(
         events,
         connected,
         messages,
+        beaten,
+        folding: Vec::new(),
         version: 0,
     };
     for k in known {
@@ -651,6 +658,10 @@ struct Registry {
     events: EventBus,
     connected: Arc<AtomicUsize>,
     messages: Arc<AtomicU64>,
+    /// Leases with heartbeats to fold in; `folding` is the list taken last time, kept for
+    /// its allocation.
+    beaten: Arc<Beaten>,
+    folding: Vec<AgentId>,
     version: u64,
 }
 
@@ -902,15 +913,12 @@ impl Registry {
     }
 
     fn fold_leases(&mut self) {
-        let leased: Vec<AgentId> = self
-            .agents
-            .iter()
-            .filter(|(_, a)| a.lease.is_some())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in leased {
+        let mut ids = std::mem::take(&mut self.folding);
+        self.beaten.take_into(&mut ids);
+        for id in ids.drain(..) {
             self.fold_lease(id, false);
         }
+        self.folding = ids;
     }
 
     /// Lets the session on `conn` answer the agent's plain heartbeats after `seq`, when there

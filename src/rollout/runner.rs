@@ -224,6 +224,9 @@ struct Active {
     rollout: Rollout,
     dirty: bool,
     persisted_at: Option<Instant>,
+    /// Finished, nothing in flight and saved: steps skip it until it is steered again
+    /// (a long-lived server keeps one per configuration, each with the whole fleet).
+    settled: bool,
 }
 
 struct Runner {
@@ -254,6 +257,7 @@ pub async fn spawn(
                         rollout,
                         dirty: false,
                         persisted_at: None,
+                        settled: false,
                     },
                 );
             }
@@ -428,6 +432,7 @@ impl Runner {
                 rollout,
                 dirty: true,
                 persisted_at: None,
+                settled: false,
             },
         );
         self.execute(name, actions).await;
@@ -447,6 +452,7 @@ impl Runner {
             Steer::Rollback => a.rollout.rollback()?,
         };
         a.dirty = true;
+        a.settled = false;
         self.execute(name, actions).await;
         self.persist(name, true).await;
         Ok(RolloutView::of(&self.active[name].rollout))
@@ -463,9 +469,18 @@ impl Runner {
             let Some(a) = self.active.get_mut(&name) else {
                 continue;
             };
+            if a.settled {
+                continue;
+            }
             // A finished rollout still records the answers of agents it had already sent
             // the version to (e.g. when it was rolled back before they replied).
             if a.rollout.status.finished() && a.rollout.in_flight().next().is_none() {
+                if a.dirty {
+                    // A save that failed is tried again, at most once per `persist_every`.
+                    self.persist(&name, false).await;
+                } else {
+                    a.settled = true;
+                }
                 continue;
             }
             let status_before = a.rollout.status.clone();

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use fleetdeck::fleet::AgentId;
+use fleetdeck::fleet::health::Health;
 use fleetdeck::fleet::snapshot::{AgentView, FleetSnapshot};
 use fleetdeck::fleet::telemetry::{Resolution, Series, TelemetryStore};
 use fleetdeck::opamp::ws::{Inbound, Incoming};
@@ -34,8 +35,9 @@ pub fn ws_payload(data: &[u8]) {
     let Ok(payload) = frame::decode_ws_payload(data) else {
         return;
     };
-    if let Ok(msg) = proto::AgentToServer::decode(payload) {
-        let built = decoded_parts(&msg);
+    let by_prost = proto::AgentToServer::decode(payload);
+    if let Ok(msg) = &by_prost {
+        let built = decoded_parts(msg);
         match prescan::parts(payload) {
             Some(counted) => assert!(
                 built <= counted,
@@ -51,6 +53,12 @@ pub fn ws_payload(data: &[u8]) {
     if let Ok(report) = &decoded {
         // The domain report is what the registry keeps and shows: it must format.
         let _ = format!("{} {report:?}", report.instance_uid);
+        // The health tree read in place encodes as the one prost decodes (trees with
+        // attributes are converted another way, and compared in the codec's tests).
+        let msg = by_prost.as_ref().expect("decoded what prost refuses");
+        if let Some(h) = msg.health.as_ref().filter(|h| !has_attributes(h)) {
+            assert_eq!(report.health.as_ref(), Some(&Health::new(h)));
+        }
     }
     // What the session reads as a plain heartbeat without decoding, the full decode
     // reads as the same plain heartbeat.
@@ -61,6 +69,10 @@ pub fn ws_payload(data: &[u8]) {
             Some(beat)
         );
     }
+}
+
+fn has_attributes(h: &proto::ComponentHealth) -> bool {
+    !h.attributes.is_empty() || h.component_health_map.values().any(has_attributes)
 }
 
 /// The repeated parts of a decoded message (attributes, array items, map entries,

@@ -243,10 +243,8 @@ pub fn collector_offer(yaml: &str) -> RemoteConfigOffer {
             content_type: "text/yaml".to_string(),
         },
     );
-    RemoteConfigOffer {
-        hash: hash_config(&files),
-        files,
-    }
+    let hash = hash_config(&files);
+    RemoteConfigOffer::new(files, hash)
 }
 
 #[cfg(test)]

@@ -1,17 +1,40 @@
 //! What the server has to say to an agent, in domain terms. The registry decides it;
 //! the OpAMP codec turns it into a `ServerToAgent`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::agent::{AgentId, ConfigMap};
 
 /// A remote configuration ready to send: its files and their SHA-256 hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, derive_more::Debug)]
 pub struct RemoteConfigOffer {
     pub files: ConfigMap,
     pub hash: [u8; 32],
+    /// The offer as the wire carries it, kept by the codec the first time it sends it: one
+    /// offer goes to a whole phase of agents, and is encoded once.
+    #[debug(skip)]
+    pub encoded: OnceLock<Box<[u8]>>,
 }
+
+impl RemoteConfigOffer {
+    pub fn new(files: ConfigMap, hash: [u8; 32]) -> Self {
+        RemoteConfigOffer {
+            files,
+            hash,
+            encoded: OnceLock::new(),
+        }
+    }
+}
+
+/// The same files and hash, whether or not either was sent yet.
+impl PartialEq for RemoteConfigOffer {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.files == other.files
+    }
+}
+
+impl Eq for RemoteConfigOffer {}
 
 /// An OTLP/HTTP destination for one of the agent's own signals.
 #[derive(Clone, PartialEq, Eq, derive_more::Debug)]

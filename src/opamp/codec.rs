@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Buf;
 use prost::Message;
 
 use super::frame::{self, UidError};
 use super::proto;
+use super::wire_health;
 use crate::fleet::agent::{
     AgentDescription, AgentReport, AttrValue, Attribute, Capabilities, ComponentHealth, ConfigFile,
     ConfigMap, PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus,
@@ -15,7 +17,8 @@ use crate::fleet::agent::{
 use crate::fleet::health::{Health, HealthTree};
 use crate::fleet::heartbeat::PlainBeat;
 use crate::fleet::outbound::{
-    AgentCommand, ConnectionSettingsOffer, ServerError, ServerReply, TelemetryDestination,
+    AgentCommand, ConnectionSettingsOffer, RemoteConfigOffer, ServerError, ServerReply,
+    TelemetryDestination,
 };
 
 /// Server capability bits (OpAMP `ServerCapabilities`).
@@ -71,14 +74,25 @@ pub fn plain_heartbeat(payload: &[u8]) -> Option<PlainBeat> {
 pub fn decode_agent_to_server(payload: &[u8]) -> Result<AgentReport, DecodeError> {
     // Before prost builds the message: its size decoded may be 30 times its size here.
     super::prescan::check(payload)?;
-    let msg = proto::AgentToServer::decode(payload)?;
+    // A health tree is read in place when it can be; prost reads the rest around it.
+    let (msg, health) = match wire_health::split(payload) {
+        Some((before, after, tree)) => (
+            proto::AgentToServer::decode(before.chain(after))?,
+            Some(Health::new(&tree)),
+        ),
+        None => {
+            let mut msg = proto::AgentToServer::decode(payload)?;
+            let health = msg.health.take().map(encode_health);
+            (msg, health)
+        }
+    };
     let instance_uid = frame::parse_instance_uid(&msg.instance_uid)?;
     Ok(AgentReport {
         instance_uid,
         sequence_num: msg.sequence_num,
         capabilities: Capabilities(msg.capabilities),
         description: msg.agent_description.map(description),
-        health: msg.health.map(encode_health),
+        health,
         effective_config: msg
             .effective_config
             .map(|e| config_map(e.config_map.unwrap_or_default())),
@@ -269,6 +283,15 @@ fn package_statuses(p: proto::PackageStatuses) -> PackageStatuses {
 
 /// Builds the wire message for a reply.
 pub fn server_to_agent(reply: &ServerReply) -> proto::ServerToAgent {
+    let (mut msg, offer) = without_offer(reply);
+    msg.remote_config = offer.map(remote_config);
+    msg
+}
+
+/// The reply's message without its remote configuration, and that configuration when the
+/// message carries one: it is the same for every agent of a rollout's phase, so the
+/// encoders append it from bytes made once per offer.
+fn without_offer(reply: &ServerReply) -> (proto::ServerToAgent, Option<&RemoteConfigOffer>) {
     let mut msg = proto::ServerToAgent {
         instance_uid: reply.instance_uid.as_bytes().to_vec(),
         capabilities: reply.capabilities,
@@ -278,37 +301,16 @@ pub fn server_to_agent(reply: &ServerReply) -> proto::ServerToAgent {
     // travel with the uid and capabilities.
     if let Some(err) = &reply.error {
         msg.error_response = Some(error_response(err));
-        return msg;
+        return (msg, None);
     }
     if let Some(AgentCommand::Restart) = reply.command {
         msg.command = Some(proto::ServerToAgentCommand {
             r#type: proto::CommandType::Restart as i32,
         });
-        return msg;
+        return (msg, None);
     }
     if reply.report_full_state {
         msg.flags |= proto::ServerToAgentFlags::ReportFullState as u64;
-    }
-    if let Some(rc) = &reply.remote_config {
-        msg.remote_config = Some(proto::AgentRemoteConfig {
-            config: Some(proto::AgentConfigMap {
-                config_map: rc
-                    .files
-                    .files
-                    .iter()
-                    .map(|(name, f)| {
-                        (
-                            name.clone(),
-                            proto::AgentConfigFile {
-                                body: f.body.clone(),
-                                content_type: f.content_type.clone(),
-                            },
-                        )
-                    })
-                    .collect(),
-            }),
-            config_hash: rc.hash.to_vec(),
-        });
     }
     if let Some(cs) = &reply.connection_settings {
         msg.connection_settings = Some(connection_settings(cs));
@@ -318,7 +320,54 @@ pub fn server_to_agent(reply: &ServerReply) -> proto::ServerToAgent {
             new_instance_uid: new_uid.as_bytes().to_vec(),
         });
     }
-    msg
+    (msg, reply.remote_config.as_deref())
+}
+
+fn remote_config(offer: &RemoteConfigOffer) -> proto::AgentRemoteConfig {
+    proto::AgentRemoteConfig {
+        config: Some(proto::AgentConfigMap {
+            config_map: offer
+                .files
+                .files
+                .iter()
+                .map(|(name, f)| {
+                    (
+                        name.clone(),
+                        proto::AgentConfigFile {
+                            body: f.body.clone(),
+                            content_type: f.content_type.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        }),
+        config_hash: offer.hash.to_vec(),
+    }
+}
+
+/// `ServerToAgent.remote_config`.
+const REMOTE_CONFIG_FIELD: u32 = 3;
+
+/// The offer's `remote_config` field as bytes, encoded the first time it is sent. Fields may
+/// come in any order on the wire, so it can follow the rest of the message.
+fn offer_field(offer: &RemoteConfigOffer) -> &[u8] {
+    offer.encoded.get_or_init(|| {
+        let mut out = Vec::new();
+        prost::encoding::message::encode(REMOTE_CONFIG_FIELD, &remote_config(offer), &mut out);
+        out.into_boxed_slice()
+    })
+}
+
+/// Encodes `reply` as a `ServerToAgent` payload after `prefix`.
+fn encode_reply(reply: &ServerReply, prefix: &[u8]) -> Vec<u8> {
+    let (msg, offer) = without_offer(reply);
+    let offer = offer.map_or(&[][..], offer_field);
+    let mut out = Vec::with_capacity(prefix.len() + msg.encoded_len() + offer.len());
+    out.extend_from_slice(prefix);
+    // Writing into a Vec cannot run out of space.
+    let _ = msg.encode(&mut out);
+    out.extend_from_slice(offer);
+    out
 }
 
 fn error_response(err: &ServerError) -> proto::ServerErrorResponse {
@@ -381,16 +430,13 @@ fn connection_settings(cs: &ConnectionSettingsOffer) -> proto::ConnectionSetting
 
 /// Encodes a reply as a WebSocket message (0x00 header + protobuf).
 pub fn encode_ws(reply: &ServerReply) -> Vec<u8> {
-    let msg = server_to_agent(reply);
-    frame::encode_ws_frame(msg.encoded_len(), |out| {
-        // Writing into a Vec cannot run out of space.
-        let _ = msg.encode(out);
-    })
+    // The OpAMP WebSocket header: a zero varint.
+    encode_reply(reply, &[0])
 }
 
 /// Encodes a reply as a plain HTTP response body.
 pub fn encode_http(reply: &ServerReply) -> Vec<u8> {
-    server_to_agent(reply).encode_to_vec()
+    encode_reply(reply, &[])
 }
 
 /// Encodes an error reply for a message whose sender we could not identify.
@@ -645,5 +691,49 @@ mod tests {
         let metrics = back.connection_settings.unwrap().own_metrics.unwrap();
         assert_eq!(metrics.destination_endpoint, "http://h:4320/v1/metrics");
         assert_eq!(metrics.headers.unwrap().headers[0].value, "Bearer t");
+    }
+
+    #[test]
+    fn an_offer_is_encoded_once_and_every_agent_gets_it_whole() {
+        let offer = Arc::new(crate::fleet::delivery::collector_offer(
+            "receivers:\n  otlp: {}\n",
+        ));
+        let reply = |uid: u8, full_state: bool| ServerReply {
+            instance_uid: AgentId([uid; 16]),
+            capabilities: 0x7,
+            report_full_state: full_state,
+            remote_config: Some(offer.clone()),
+            ..Default::default()
+        };
+        assert!(offer.encoded.get().is_none());
+        let first = encode_ws(&reply(1, false));
+        assert!(offer.encoded.get().is_some(), "kept for the next agent");
+        for (r, bytes) in [
+            (reply(1, false), first),
+            (reply(2, true), encode_ws(&reply(2, true))),
+        ] {
+            let back = proto::ServerToAgent::decode(&bytes[1..]).unwrap();
+            assert_eq!(
+                back,
+                server_to_agent(&r),
+                "the same message, field by field"
+            );
+            let rc = back.remote_config.unwrap();
+            assert_eq!(rc.config_hash, offer.hash.to_vec());
+            assert_eq!(
+                rc.config.unwrap().config_map["collector.yaml"].body,
+                b"receivers:\n  otlp: {}\n".to_vec()
+            );
+        }
+        let http = encode_http(&reply(3, false));
+        assert_eq!(
+            proto::ServerToAgent::decode(http.as_slice()).unwrap(),
+            server_to_agent(&reply(3, false))
+        );
+        // An error reply carries no configuration even when one was waiting.
+        let mut refused = reply(4, false);
+        refused.error = Some(ServerError::BadRequest("no".into()));
+        let back = proto::ServerToAgent::decode(&encode_ws(&refused)[1..]).unwrap();
+        assert!(back.remote_config.is_none());
     }
 }

@@ -17,4 +17,5 @@ pub mod codec;
 pub mod frame;
 pub mod prescan;
 pub mod server;
+pub mod wire_health;
 pub mod ws;

@@ -302,7 +302,9 @@ impl Components {
         self.0.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&Text, &ComponentHealth)> + fmt::Debug {
+    pub fn iter(
+        &self,
+    ) -> impl ExactSizeIterator<Item = (&Text, &ComponentHealth)> + Clone + fmt::Debug {
         self.0.iter().map(|(k, v)| (k, v))
     }
 

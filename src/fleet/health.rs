@@ -86,7 +86,7 @@ pub trait HealthTree: Sized {
     fn last_error(&self) -> &str;
     fn attributes(&self) -> &[Attribute];
     /// The children by name, in name order, one per name.
-    fn children(&self) -> Vec<(&str, &Self)>;
+    fn children(&self) -> impl ExactSizeIterator<Item = (&str, &Self)> + Clone;
 }
 
 impl HealthTree for ComponentHealth {
@@ -108,8 +108,8 @@ impl HealthTree for ComponentHealth {
     fn attributes(&self) -> &[Attribute] {
         &self.attributes
     }
-    fn children(&self) -> Vec<(&str, &Self)> {
-        self.components.iter().map(|(k, v)| (&**k, v)).collect()
+    fn children(&self) -> impl ExactSizeIterator<Item = (&str, &Self)> + Clone {
+        self.components.iter().map(|(k, v)| (&**k, v))
     }
 }
 
@@ -207,7 +207,6 @@ fn count_unhealthy<T: HealthTree>(h: &T, depth: usize) -> (usize, usize) {
         return (0, 0);
     }
     h.children()
-        .into_iter()
         .map(|(_, c)| {
             let (u, n) = count_unhealthy(c, depth + 1);
             (u + usize::from(!c.healthy()), n + 1)
@@ -259,20 +258,21 @@ impl<'a> Encoder<'a> {
     }
 
     fn node<T: HealthTree>(&mut self, h: &'a T, parent: Times, depth: usize) {
-        let kept: Vec<(&'a str, &'a T)> = if depth + 1 >= MAX_DEPTH {
+        let children = h.children();
+        let keep = if depth + 1 >= MAX_DEPTH {
             self.dropped += count_all(h, depth);
-            Vec::new()
+            0
         } else {
-            let room = MAX_COMPONENTS.saturating_sub(self.stored);
-            let mut kept = h.children();
+            let keep = children
+                .len()
+                .min(MAX_COMPONENTS.saturating_sub(self.stored));
             // Children not kept, with everything below them.
-            self.dropped += kept
-                .iter()
-                .skip(room)
-                .map(|(_, c)| 1 + count_all(*c, depth + 1))
+            self.dropped += children
+                .clone()
+                .skip(keep)
+                .map(|(_, c)| 1 + count_all(c, depth + 1))
                 .sum::<usize>();
-            kept.truncate(room);
-            kept
+            keep
         };
         let attributes = h.attributes();
         let mut flags = 0;
@@ -281,7 +281,7 @@ impl<'a> Encoder<'a> {
             (!h.status().is_empty(), HAS_STATUS),
             (!h.last_error().is_empty(), HAS_ERROR),
             (!attributes.is_empty(), HAS_ATTRS),
-            (!kept.is_empty(), HAS_CHILDREN),
+            (keep > 0, HAS_CHILDREN),
         ] {
             if yes {
                 flags |= bit;
@@ -302,13 +302,13 @@ impl<'a> Encoder<'a> {
         if flags & HAS_CHILDREN != 0 {
             // Reserve every kept child's slot first, so the ones below are not counted
             // against it.
-            self.stored += kept.len();
-            self.varint(kept.len() as u64);
+            self.stored += keep;
+            self.varint(keep as u64);
             let times = Times {
                 start: h.start_time_unix_nano(),
                 status: h.status_time_unix_nano(),
             };
-            for (name, child) in kept {
+            for (name, child) in children.take(keep) {
                 self.string(name);
                 self.node(child, times, depth + 1);
             }

@@ -683,6 +683,19 @@ const HEARTBEAT_PUBLISHES: u32 = 40;
 /// Messages handled in one go before the registry looks at its timers again.
 const MAILBOX_BATCH: usize = 256;
 
+/// Whether two remote config statuses say the same (state and hash; a new error message
+/// alone is no news).
+fn same_status(
+    a: Option<&super::agent::RemoteConfigStatus>,
+    b: Option<&super::agent::RemoteConfigStatus>,
+) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.state == b.state && a.last_hash == b.last_hash,
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// A reply that only acknowledges: the session may repeat it for plain heartbeats.
 fn is_plain_ack(r: &ServerReply) -> bool {
     !r.report_full_state
@@ -1063,13 +1076,11 @@ impl Registry {
                 .map(|h| (h.healthy(), h.last_error().clone()))
         });
         let got_health = report.health.is_some();
-        let rcs_before = report.remote_config_status.as_ref().and_then(|_| {
-            state
-                .view
-                .remote_config_status
-                .as_ref()
-                .map(|s| (s.state, s.last_hash.clone()))
-        });
+        // The status this report replaces, shared rather than copied (two reports a push).
+        let rcs_before = report
+            .remote_config_status
+            .as_ref()
+            .and_then(|_| state.view.remote_config_status.clone());
         let got_status = report.remote_config_status.is_some();
         let got_effective = report.effective_config.is_some();
         let mut durable_change = false;
@@ -1181,12 +1192,11 @@ impl Registry {
             });
         }
         let state = self.agents.get_mut(&id).expect("present");
-        let rcs_after = state
-            .view
-            .remote_config_status
-            .as_ref()
-            .filter(|_| got_status)
-            .map(|s| (s.state, s.last_hash.clone()));
+        let status_changed = got_status
+            && !same_status(
+                rcs_before.as_deref(),
+                state.view.remote_config_status.as_deref(),
+            );
         let mut assignment_event = None;
         if let Some(a) = state.assigned.as_mut() {
             let status = state
@@ -1213,8 +1223,7 @@ impl Registry {
             .is_some_and(|(a, s)| s.last_hash == a.offer.hash);
         if let Some(view) = assignment_event {
             self.emit(config_event(id, name_now(&self.agents), view));
-        } else if got_status
-            && rcs_after != rcs_before
+        } else if status_changed
             && !about_assignment
             && let Some(s) = state.view.remote_config_status.clone()
         {

@@ -191,7 +191,7 @@ impl HealthTree for proto::ComponentHealth {
     fn attributes(&self) -> &[Attribute] {
         &[]
     }
-    fn children(&self) -> Vec<(&str, &Self)> {
+    fn children(&self) -> impl ExactSizeIterator<Item = (&str, &Self)> + Clone {
         let mut v: Vec<(&str, &Self)> = self
             .component_health_map
             .iter()
@@ -199,7 +199,7 @@ impl HealthTree for proto::ComponentHealth {
             .collect();
         // A map's keys are distinct: sorting is all it takes.
         v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        v
+        v.into_iter()
     }
 }
 
@@ -358,11 +358,16 @@ fn offer_field(offer: &RemoteConfigOffer) -> &[u8] {
     })
 }
 
-/// Encodes `reply` as a `ServerToAgent` payload after `prefix`.
-fn encode_reply(reply: &ServerReply, prefix: &[u8]) -> Vec<u8> {
+/// Encodes `reply` as a `ServerToAgent` payload after `prefix`, into what `start` makes for
+/// the whole payload's length (a transport's header, with room for the rest).
+fn encode_reply(
+    reply: &ServerReply,
+    start: impl FnOnce(usize) -> Vec<u8>,
+    prefix: &[u8],
+) -> Vec<u8> {
     let (msg, offer) = without_offer(reply);
     let offer = offer.map_or(&[][..], offer_field);
-    let mut out = Vec::with_capacity(prefix.len() + msg.encoded_len() + offer.len());
+    let mut out = start(prefix.len() + msg.encoded_len() + offer.len());
     out.extend_from_slice(prefix);
     // Writing into a Vec cannot run out of space.
     let _ = msg.encode(&mut out);
@@ -428,15 +433,22 @@ fn connection_settings(cs: &ConnectionSettingsOffer) -> proto::ConnectionSetting
     }
 }
 
-/// Encodes a reply as a WebSocket message (0x00 header + protobuf).
+/// The OpAMP WebSocket header: a zero varint.
+const WS_HEADER: [u8; 1] = [0];
+
+/// Encodes a reply for the WebSocket transport (OpAMP header + protobuf).
 pub fn encode_ws(reply: &ServerReply) -> Vec<u8> {
-    // The OpAMP WebSocket header: a zero varint.
-    encode_reply(reply, &[0])
+    encode_reply(reply, Vec::with_capacity, &WS_HEADER)
+}
+
+/// [`encode_ws`] into a WebSocket frame that `start` begins for the payload's length.
+pub fn encode_ws_framed(reply: &ServerReply, start: impl FnOnce(usize) -> Vec<u8>) -> Vec<u8> {
+    encode_reply(reply, start, &WS_HEADER)
 }
 
 /// Encodes a reply as a plain HTTP response body.
 pub fn encode_http(reply: &ServerReply) -> Vec<u8> {
-    encode_reply(reply, &[])
+    encode_reply(reply, Vec::with_capacity, &[])
 }
 
 /// Encodes an error reply for a message whose sender we could not identify.
@@ -695,9 +707,8 @@ mod tests {
 
     #[test]
     fn an_offer_is_encoded_once_and_every_agent_gets_it_whole() {
-        let offer = Arc::new(crate::fleet::delivery::collector_offer(
-            "receivers:\n  otlp: {}\n",
-        ));
+        let yaml = "receivers:\n  otlp: {}\n".repeat(8);
+        let offer = Arc::new(crate::fleet::delivery::collector_offer(&yaml));
         let reply = |uid: u8, full_state: bool| ServerReply {
             instance_uid: AgentId([uid; 16]),
             capabilities: 0x7,
@@ -722,9 +733,17 @@ mod tests {
             assert_eq!(rc.config_hash, offer.hash.to_vec());
             assert_eq!(
                 rc.config.unwrap().config_map["collector.yaml"].body,
-                b"receivers:\n  otlp: {}\n".to_vec()
+                yaml.as_bytes().to_vec()
             );
         }
+        // Encoded straight into a WebSocket frame, as sessions send it: the same frame as
+        // wrapping the message afterwards (its length here needs the 16-bit form).
+        let framed = encode_ws_framed(&reply(5, false), super::super::ws::binary_frame_start);
+        assert_eq!(
+            framed,
+            super::super::ws::binary_frame(&encode_ws(&reply(5, false)))
+        );
+        assert_eq!(framed[1], 126);
         let http = encode_http(&reply(3, false));
         assert_eq!(
             proto::ServerToAgent::decode(http.as_slice()).unwrap(),

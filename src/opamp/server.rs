@@ -474,7 +474,7 @@ where
                 },
                 push = outbox.recv() => match push {
                     Some(push) => {
-                        let frame = ws::binary_frame(&codec::encode_ws(&push));
+                        let frame = codec::encode_ws_framed(&push, ws::binary_frame_start);
                         Box::pin(send_frame(&mut ws, &frame, write_timeout)).await
                     }
                     // The registry let go of this connection: the server is shutting down.
@@ -617,7 +617,7 @@ where
     }
     match l.registry.report_ws(conn, report).await {
         Ok(answer) => {
-            let frame = ws::binary_frame(&codec::encode_ws(&answer.reply));
+            let frame = codec::encode_ws_framed(&answer.reply, ws::binary_frame_start);
             let step = send_frame(ws, &frame, write_timeout).await;
             *lease = answer
                 .lease

@@ -155,8 +155,8 @@ impl HealthTree for WireHealth<'_> {
     fn attributes(&self) -> &[Attribute] {
         &[]
     }
-    fn children(&self) -> Vec<(&str, &Self)> {
-        self.children.iter().map(|(k, v)| (*k, v)).collect()
+    fn children(&self) -> impl ExactSizeIterator<Item = (&str, &Self)> + Clone {
+        self.children.iter().map(|(k, v)| (*k, v))
     }
 }
 

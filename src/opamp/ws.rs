@@ -366,16 +366,28 @@ fn head(opcode: u8, len: usize) -> ([u8; 10], usize) {
 }
 
 fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let (h, used) = head(opcode, payload.len());
-    let mut out = Vec::with_capacity(used + payload.len());
-    out.extend_from_slice(&h[..used]);
+    let mut out = frame_start(opcode, payload.len());
     out.extend_from_slice(payload);
+    out
+}
+
+/// A frame's header for a payload of `len` bytes, with room for the payload after it.
+fn frame_start(opcode: u8, len: usize) -> Vec<u8> {
+    let (h, used) = head(opcode, len);
+    let mut out = Vec::with_capacity(used + len);
+    out.extend_from_slice(&h[..used]);
     out
 }
 
 /// A whole binary message as one frame, ready to write.
 pub fn binary_frame(payload: &[u8]) -> Vec<u8> {
     frame(BINARY, payload)
+}
+
+/// The start of a binary frame whose `len` bytes of payload the caller appends: a message
+/// is then encoded straight into the frame, not copied into it.
+pub fn binary_frame_start(len: usize) -> Vec<u8> {
+    frame_start(BINARY, len)
 }
 
 /// A close frame; the reason is cut to fit a control frame, at a character boundary.

@@ -15,6 +15,13 @@
 #               time then measures fleetdeck's fan-out and bookkeeping, not the agents)
 #   PERF=FILE   record the server with `perf` during the first push and write the hottest symbols
 #               to FILE (with PUSH=1); the recording itself is kept as FILE.data
+#   MALLOCS=1   also count the server's malloc calls and futex calls during each push (a perf
+#               uprobe on glibc's malloc, which slows every allocation: the push's times are
+#               then not comparable with uninstrumented ones); each push then ends in
+#               {mallocs/futex}
+#   IDLE_AFTER=20  after the pushes, measure the steady heartbeat again for this many
+#               seconds, now with the finished rollouts in place; printed last as
+#               "after: user/total µs per round trip"
 #   BIN=PATH    the fleetdeck binary to measure (default: a release build made here)
 #   HEAP=1      run the server under heaptrack and, after the window, kill -9 it: what it
 #               held then ("leaked") is printed per part, in bytes per agent (no push; the
@@ -35,6 +42,10 @@ if [ -z "${BIN:-}" ]; then
   BIN=target/release/fleetdeck
 fi
 ulimit -n 20000 2>/dev/null || true
+if [ "${MALLOCS:-0}" = 1 ]; then
+  # The uprobe outlives this run (perf probe -d probe_libc:malloc removes it).
+  perf probe -q -x "$(ldd "$BIN" | awk '/libc\.so/ {print $3}')" -a malloc 2>/dev/null || true
+fi
 TCK=$(getconf CLK_TCK)
 
 sims_ticks() { local t=0 p; for p in $SIMS; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
@@ -160,6 +171,10 @@ YAML
       "$BIN" apply -f "$DATA/bench.yaml" >/dev/null
       logged=$(wc -l <"$DATA/server.log")
       [ -n "${PERF:-}" ] && [ "$i" = 1 ] && { perf record -F 2999 ${PERF_ARGS:-} -p "$SERVER" -o "$DATA/perf.data" >/dev/null 2>&1 & PERFREC=$!; sleep 0.5; }
+      if [ "${MALLOCS:-0}" = 1 ]; then
+        perf stat -e probe_libc:malloc,syscalls:sys_enter_futex -x, -o "$DATA/mallocs.txt" \
+          -p "$SERVER" >/dev/null 2>&1 & MSTAT=$!; sleep 0.3
+      fi
       read -r pu0 ps0 < <(cpu_ticks "$SERVER"); sims0=$(sims_ticks)
       p0=$(date +%s.%N)
       "$BIN" push "bench$i" --selector service.name=otelcol-contrib --all-at-once >/dev/null
@@ -171,6 +186,11 @@ YAML
       done
       p1=$(date +%s.%N)
       read -r pu1 ps1 < <(cpu_ticks "$SERVER"); sims1=$(sims_ticks)
+      counted=""
+      if [ "${MALLOCS:-0}" = 1 ]; then
+        kill -INT "$MSTAT"; wait "$MSTAT" 2>/dev/null || true
+        counted=$(awk -F, '$3 ~ /malloc/ {m=$1} $3 ~ /futex/ {f=$1} END {printf "{%s/%s}", m, f}' "$DATA/mallocs.txt")
+      fi
       # CPU seconds the push cost the server (user+system) and the simulated agents.
       push_cpu=$(python3 -c "import sys; t=int(sys.argv[5]); print(f'{(int(sys.argv[2])+int(sys.argv[4])-int(sys.argv[1])-int(sys.argv[3]))/t:.2f}/{(int(sys.argv[7])-int(sys.argv[6]))/t:.2f}')" "$pu0" "$pu1" "$ps0" "$ps1" "$TCK" "$sims0" "$sims1")
       if [ -n "${PERF:-}" ] && [ "$i" = 1 ]; then
@@ -183,8 +203,15 @@ YAML
       sleep 0.3
       # Wall time seen by the CLI, and the server's own time from the first phase starting
       # to the rollout completing (from its JSON log).
-      push="$push $(tail -n +"$((logged + 1))" "$DATA/server.log" >"$DATA/push.log"; python3 "$DATA/push_time.py" "$p0" "$p1" "$push_cpu" <"$DATA/push.log")"
+      push="$push $(tail -n +"$((logged + 1))" "$DATA/server.log" >"$DATA/push.log"; python3 "$DATA/push_time.py" "$p0" "$p1" "$push_cpu" <"$DATA/push.log")$counted"
     done
+    if [ -n "${IDLE_AFTER:-}" ]; then
+      sleep 5
+      read -r a0 b0 < <(cpu_ticks "$SERVER"); n0=$(field "$(health)" messages_total)
+      sleep "$IDLE_AFTER"
+      read -r a1 b1 < <(cpu_ticks "$SERVER"); n1=$(field "$(health)" messages_total)
+      push="$push after: $(python3 -c "import sys; a0,b0,a1,b1,n0,n1,t=map(int,sys.argv[1:]); n=max(n1-n0,1); print(f'{1e6*(a1-a0)/t/n:.1f}/{1e6*(a1-a0+b1-b0)/t/n:.1f}')" "$a0" "$b0" "$a1" "$b1" "$n0" "$n1" "$TCK")"
+    fi
   fi
 
   python3 - "$N" "$held" "$BASE" "$RSS" "$u0" "$s0" "$u1" "$s1" "$m0" "$m1" "$t0" "$t1" "$TCK" "$push" <<'PY'

@@ -76,6 +76,29 @@ const BYTES: u8 = 6;
 const ARRAY: u8 = 7;
 const MAP: u8 = 8;
 
+/// The [`HealthTree`] accessors of a type whose fields carry the protocol's names (each
+/// tree type does), so the three implementations differ only where the types do.
+macro_rules! health_scalars {
+    () => {
+        fn healthy(&self) -> bool {
+            self.healthy
+        }
+        fn start_time_unix_nano(&self) -> u64 {
+            self.start_time_unix_nano
+        }
+        fn status_time_unix_nano(&self) -> u64 {
+            self.status_time_unix_nano
+        }
+        fn status(&self) -> &str {
+            &self.status
+        }
+        fn last_error(&self) -> &str {
+            &self.last_error
+        }
+    };
+}
+pub(crate) use health_scalars;
+
 /// A component-health tree to encode: the domain's [`ComponentHealth`], or the codec's
 /// decoded message read in place (no tree of domain structs built just to be encoded).
 pub trait HealthTree: Sized {
@@ -90,21 +113,7 @@ pub trait HealthTree: Sized {
 }
 
 impl HealthTree for ComponentHealth {
-    fn healthy(&self) -> bool {
-        self.healthy
-    }
-    fn start_time_unix_nano(&self) -> u64 {
-        self.start_time_unix_nano
-    }
-    fn status_time_unix_nano(&self) -> u64 {
-        self.status_time_unix_nano
-    }
-    fn status(&self) -> &str {
-        &self.status
-    }
-    fn last_error(&self) -> &str {
-        &self.last_error
-    }
+    health_scalars!();
     fn attributes(&self) -> &[Attribute] {
         &self.attributes
     }

@@ -14,7 +14,7 @@ use crate::fleet::agent::{
     ConfigMap, PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus,
     Text,
 };
-use crate::fleet::health::{Health, HealthTree};
+use crate::fleet::health::{Health, HealthTree, health_scalars};
 use crate::fleet::heartbeat::PlainBeat;
 use crate::fleet::outbound::{
     AgentCommand, ConnectionSettingsOffer, RemoteConfigOffer, ServerError, ServerReply,
@@ -173,21 +173,7 @@ fn encode_health(h: proto::ComponentHealth) -> Health {
 /// The wire tree as the encoder reads it. Attributes are never read from here:
 /// [`encode_health`] sends trees that have any through the domain conversion.
 impl HealthTree for proto::ComponentHealth {
-    fn healthy(&self) -> bool {
-        self.healthy
-    }
-    fn start_time_unix_nano(&self) -> u64 {
-        self.start_time_unix_nano
-    }
-    fn status_time_unix_nano(&self) -> u64 {
-        self.status_time_unix_nano
-    }
-    fn status(&self) -> &str {
-        &self.status
-    }
-    fn last_error(&self) -> &str {
-        &self.last_error
-    }
+    health_scalars!();
     fn attributes(&self) -> &[Attribute] {
         &[]
     }

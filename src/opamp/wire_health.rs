@@ -10,7 +10,7 @@
 use prost::encoding::{WireType, decode_key, decode_varint};
 
 use crate::fleet::agent::Attribute;
-use crate::fleet::health::HealthTree;
+use crate::fleet::health::{HealthTree, health_scalars};
 
 /// `AgentToServer.health`.
 const HEALTH_FIELD: u32 = 5;
@@ -137,21 +137,7 @@ fn skip(buf: &mut &[u8], wire: WireType) -> Option<()> {
 }
 
 impl HealthTree for WireHealth<'_> {
-    fn healthy(&self) -> bool {
-        self.healthy
-    }
-    fn start_time_unix_nano(&self) -> u64 {
-        self.start_time_unix_nano
-    }
-    fn status_time_unix_nano(&self) -> u64 {
-        self.status_time_unix_nano
-    }
-    fn status(&self) -> &str {
-        self.status
-    }
-    fn last_error(&self) -> &str {
-        self.last_error
-    }
+    health_scalars!();
     fn attributes(&self) -> &[Attribute] {
         &[]
     }

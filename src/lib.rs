@@ -9,6 +9,7 @@
 pub mod api;
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod demo;
 pub mod fleet;
 pub mod headless;

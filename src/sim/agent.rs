@@ -1,15 +1,25 @@
-//! One simulated agent's OpAMP state, independent of the transport: what it reports,
-//! what it has applied, and how it reacts to each `ServerToAgent`. The session loops in
-//! `session.rs` move these messages over real sockets.
+//! One simulated Collector plus its supervisor, as a [`Driver`] of the shared OpAMP
+//! client: what it reports, how long it takes to apply a configuration, what its own
+//! metrics say. The client in `crate::client` moves the messages.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
 use sha2::{Digest, Sha256};
+use tokio::time::{Instant, sleep_until};
 
 use super::collector::{self, CollectorConfig};
 use super::identity::{Identity, SERVICE_NAME};
+use super::telemetry::{self, OwnTelemetry};
+use crate::client::core::{kv, unix_nanos};
+use crate::client::{
+    ClientCore, ClientStats, Driver, Managed, MetricsTarget, Parts, RemoteOffer, RemoteStatus,
+    Restarted,
+};
 use crate::fleet::agent::{AgentId, Capabilities};
 use crate::opamp::proto;
 
@@ -23,9 +33,6 @@ pub const CAPABILITIES: u64 = Capabilities::REPORTS_STATUS
     | Capabilities::REPORTS_HEARTBEAT
     | Capabilities::ACCEPTS_RESTART_COMMAND
     | Capabilities::ACCEPTS_OPAMP_CONNECTION_SETTINGS;
-
-/// The file name our server (and BindPlane) use in `AgentConfigMap`.
-pub const CONFIG_FILE: &str = "collector.yaml";
 
 const STATUS_OK: &str = "StatusOK";
 
@@ -86,109 +93,74 @@ impl ConfigCache {
     }
 }
 
-/// Where the server wants the agent's own metrics (OTLP/HTTP).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetricsTarget {
-    pub endpoint: String,
-    pub headers: Vec<(String, String)>,
+/// Timings that tests and demos shorten.
+#[derive(Debug, Clone)]
+pub struct SimTiming {
+    /// Longest simulated Collector restart after a new configuration (random up to it).
+    pub apply_delay: Duration,
+    /// How long a restart command keeps the agent away.
+    pub restart_delay: Duration,
+    pub metrics_interval: Duration,
+}
+
+/// What every simulated agent of a fleet shares.
+pub struct SimShared {
+    pub timing: SimTiming,
+    pub cache: ConfigCache,
+    pub stats: Arc<ClientStats>,
+    pub metrics_client: reqwest::Client,
 }
 
 /// A configuration received and checked; it takes effect when the simulated
 /// restart of the Collector is over.
 #[derive(Debug)]
-pub struct PendingApply {
-    pub hash: Vec<u8>,
-    pub outcome: Result<Arc<Effective>, String>,
-}
-
-/// What the transport loop must do after a message from the server.
-#[derive(Debug, Default)]
-pub struct Reaction {
-    /// Send a status message now (something changed or full state was asked for).
-    pub reply: bool,
-    pub apply: Option<PendingApply>,
-    /// Restart command: disconnect and come back as a new process.
-    pub restart: bool,
-    /// Server is unavailable: disconnect and wait (`None`: use our own backoff).
-    pub unavailable: Option<Option<Duration>>,
-    /// The server refused one of our messages (no retry).
-    pub bad_request: Option<String>,
-    /// Own-metrics destination offered (Some(None): offer withdrawn).
-    pub metrics_target: Option<Option<MetricsTarget>>,
-}
-
-/// How an apply ended, for statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApplyResult {
-    Applied,
-    Failed,
-    Superseded,
-}
-
-/// Which parts of the status the server has not seen yet (status compression).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Unreported {
-    description: bool,
-    health: bool,
-    effective: bool,
-    remote_status: bool,
-}
-
-impl Unreported {
-    const ALL: Unreported = Unreported {
-        description: true,
-        health: true,
-        effective: true,
-        remote_status: true,
-    };
-}
-
-#[derive(Debug, Clone)]
-struct RemoteState {
+struct PendingApply {
     hash: Vec<u8>,
-    status: proto::RemoteConfigStatuses,
-    error: String,
+    outcome: Result<Arc<Effective>, String>,
+    due: Instant,
 }
 
-/// The OpAMP-visible state of one simulated Collector plus its supervisor.
-#[derive(Debug)]
-pub struct AgentCore {
+/// What a simulated agent waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimWake {
+    Apply,
+    Metrics,
+}
+
+/// One simulated Collector.
+pub struct SimAgent {
     pub identity: Arc<Identity>,
-    uid: AgentId,
-    seq: u64,
+    shared: Arc<SimShared>,
     started_ns: u64,
     status_since_ns: u64,
     effective: Arc<Effective>,
     /// The configuration the agent starts with before any remote one.
     bootstrap: Arc<Effective>,
-    remote: Option<RemoteState>,
-    unreported: Unreported,
-    heartbeat: Duration,
+    telemetry: OwnTelemetry,
+    metrics_target: Option<MetricsTarget>,
+    next_metrics: Option<Instant>,
+    pending: Option<PendingApply>,
+    rng: SmallRng,
 }
 
-impl AgentCore {
-    pub fn new(identity: Arc<Identity>, bootstrap: Arc<Effective>, heartbeat: Duration) -> Self {
+impl SimAgent {
+    pub fn new(identity: Arc<Identity>, bootstrap: Arc<Effective>, shared: Arc<SimShared>) -> Self {
         let now = unix_nanos();
-        AgentCore {
-            uid: identity.uid,
+        let mut rng = SmallRng::seed_from_u64(identity.behaviour_seed);
+        let telemetry = OwnTelemetry::new(rng.random(), now);
+        SimAgent {
             identity,
-            seq: 0,
+            shared,
             started_ns: now,
             status_since_ns: now,
             effective: bootstrap.clone(),
             bootstrap,
-            remote: None,
-            unreported: Unreported::ALL,
-            heartbeat,
+            telemetry,
+            metrics_target: None,
+            next_metrics: None,
+            pending: None,
+            rng,
         }
-    }
-
-    pub fn uid(&self) -> AgentId {
-        self.uid
-    }
-
-    pub fn heartbeat(&self) -> Duration {
-        self.heartbeat
     }
 
     pub fn effective(&self) -> &Arc<Effective> {
@@ -199,137 +171,59 @@ impl AgentCore {
         self.started_ns
     }
 
-    /// A new connection: the server may not know us, so everything goes in the first message.
-    pub fn on_connect(&mut self) {
-        self.unreported = Unreported::ALL;
-    }
-
-    /// The restart command was carried out: a new process with a new start time and
-    /// sequence numbers from 0. The applied configuration survives (it is on disk).
-    pub fn restarted(&mut self) {
-        self.seq = 0;
-        self.started_ns = unix_nanos();
-        self.status_since_ns = self.started_ns;
-        self.unreported = Unreported::ALL;
-    }
-
-    /// The next AgentToServer: always uid, sequence number and capabilities, plus the
-    /// parts the server has not seen.
-    pub fn next_message(&mut self) -> proto::AgentToServer {
-        let todo = std::mem::take(&mut self.unreported);
-        let mut msg = self.bare_message();
-        if todo.description {
-            msg.agent_description = Some(self.description());
-        }
-        if todo.health {
-            msg.health = Some(self.health());
-        }
-        if todo.effective {
-            msg.effective_config = Some(self.effective_config());
-        }
-        if todo.remote_status {
-            msg.remote_config_status = self.remote.as_ref().map(|r| proto::RemoteConfigStatus {
-                last_remote_config_hash: r.hash.clone(),
-                status: r.status as i32,
-                error_message: r.error.clone(),
-            });
-        }
-        msg
-    }
-
-    /// The last message of a connection or process.
-    pub fn disconnect_message(&mut self) -> proto::AgentToServer {
-        let mut msg = self.bare_message();
-        msg.agent_disconnect = Some(proto::AgentDisconnect {});
-        msg
-    }
-
-    fn bare_message(&mut self) -> proto::AgentToServer {
-        let msg = proto::AgentToServer {
-            instance_uid: self.uid.0.to_vec(),
-            sequence_num: self.seq,
-            capabilities: CAPABILITIES,
-            ..Default::default()
+    /// The simulated Collector restart after a configuration is over.
+    fn finish_apply(&mut self, core: &mut ClientCore) {
+        let Some(pending) = self.pending.take() else {
+            return;
         };
-        self.seq += 1;
-        msg
+        let now = unix_nanos();
+        // Counters up to now belong to the configuration that was running.
+        self.telemetry.advance(&self.effective.config, now);
+        let stats = &self.shared.stats;
+        match pending.outcome {
+            Ok(effective) => {
+                core.set_remote(&pending.hash, RemoteStatus::Applied, "");
+                self.effective = effective;
+                self.status_since_ns = now;
+                core.changed(Parts {
+                    effective: true,
+                    health: true,
+                    ..Parts::default()
+                });
+                stats.config_done(&pending.hash, true);
+            }
+            Err(reason) => {
+                core.set_remote(&pending.hash, RemoteStatus::Failed, reason);
+                stats.config_done(&pending.hash, false);
+            }
+        }
     }
 
-    /// Reacts to one message from the server.
-    pub fn on_message(&mut self, msg: proto::ServerToAgent, cache: &ConfigCache) -> Reaction {
-        let mut reaction = Reaction::default();
-        if !msg.instance_uid.is_empty() && msg.instance_uid != self.uid.0 {
-            // Addressed to another agent (a multiplexing proxy would route it); not ours.
-            return reaction;
+    async fn push_metrics(&mut self, uid: AgentId) {
+        self.next_metrics = Some(Instant::now() + self.shared.timing.metrics_interval);
+        let Some(target) = self.metrics_target.as_ref() else {
+            return;
+        };
+        let now = unix_nanos();
+        self.telemetry.advance(&self.effective.config, now);
+        let request = self.telemetry.request(&self.identity, uid, now);
+        let stats = &self.shared.stats;
+        match telemetry::push(&self.shared.metrics_client, target, &request).await {
+            Ok(()) => ClientStats::add(&stats.metric_pushes),
+            Err(e) => {
+                ClientStats::add(&stats.metric_push_errors);
+                tracing::debug!(agent = %uid, "{e}");
+            }
         }
-        if let Some(err) = msg.error_response {
-            return error_reaction(err);
-        }
-        if let Some(cmd) = msg.command {
-            // A command comes alone; the rest of the message is ignored, as opamp-go does.
-            reaction.restart = cmd.r#type == proto::CommandType::Restart as i32;
-            return reaction;
-        }
-        if msg.flags & proto::ServerToAgentFlags::ReportFullState as u64 != 0 {
-            self.unreported = Unreported::ALL;
-            reaction.reply = true;
-        }
-        if let Some(new_uid) = msg
-            .agent_identification
-            .and_then(|a| <[u8; 16]>::try_from(a.new_instance_uid.as_slice()).ok())
-        {
-            self.uid = AgentId(new_uid);
-            self.unreported.description = true;
-            reaction.reply = true;
-        }
-        if let Some(offers) = msg.connection_settings {
-            self.take_offers(offers, &mut reaction);
-        }
-        if let Some(remote) = msg.remote_config {
-            reaction.apply = self.begin_apply(remote, cache);
-            reaction.reply |= reaction.apply.is_some();
-        }
-        reaction
     }
+}
 
-    fn take_offers(&mut self, offers: proto::ConnectionSettingsOffers, reaction: &mut Reaction) {
-        if let Some(secs) = offers
-            .opamp
-            .as_ref()
-            .map(|o| o.heartbeat_interval_seconds)
-            .filter(|s| *s > 0)
-        {
-            self.heartbeat = Duration::from_secs(secs);
-        }
-        reaction.metrics_target = Some(
-            offers
-                .own_metrics
-                .filter(|m| !m.destination_endpoint.is_empty())
-                .map(|m| MetricsTarget {
-                    endpoint: m.destination_endpoint,
-                    headers: m
-                        .headers
-                        .map(|h| h.headers.into_iter().map(|h| (h.key, h.value)).collect())
-                        .unwrap_or_default(),
-                }),
-        );
-    }
+impl Driver for SimAgent {
+    type Wake = SimWake;
 
-    /// Starts applying a remote configuration unless it is the one we already have
-    /// (applied, failed or in progress): the same hash is never applied twice.
-    fn begin_apply(
-        &mut self,
-        remote: proto::AgentRemoteConfig,
-        cache: &ConfigCache,
-    ) -> Option<PendingApply> {
-        if remote.config_hash.is_empty()
-            || self
-                .remote
-                .as_ref()
-                .is_some_and(|r| r.hash == remote.config_hash)
-        {
-            return None;
-        }
+    /// Checks the configuration now and finishes after a simulated restart; a newer
+    /// configuration replaces one still being applied.
+    fn offer(&mut self, core: &mut ClientCore, mut offer: RemoteOffer) {
         let outcome = if self.identity.rejects_configs {
             Err(format!(
                 "this simulated agent rejects every configuration (--fail-rate); \
@@ -337,69 +231,78 @@ impl AgentCore {
                 self.identity.host_name
             ))
         } else {
-            self.config_from(remote.config.unwrap_or_default(), cache)
+            match offer.collector_yaml() {
+                // An empty remote configuration means "run your own one" to the supervisor.
+                Ok(None) => Ok(self.bootstrap.clone()),
+                Ok(Some(body)) => self.shared.cache.check(&body),
+                Err(e) => Err(e),
+            }
         };
-        self.remote = Some(RemoteState {
-            hash: remote.config_hash.clone(),
-            status: proto::RemoteConfigStatuses::Applying,
-            error: String::new(),
-        });
-        self.unreported.remote_status = true;
-        Some(PendingApply {
-            hash: remote.config_hash,
+        core.set_remote(&offer.hash, RemoteStatus::Applying, "");
+        self.shared.stats.config_seen(&offer.hash);
+        let delay = self
+            .shared
+            .timing
+            .apply_delay
+            .mul_f64(self.rng.random_range(0.2..=1.0));
+        self.pending = Some(PendingApply {
+            hash: offer.hash,
             outcome,
-        })
+            due: Instant::now() + delay,
+        });
     }
 
-    fn config_from(
-        &self,
-        map: proto::AgentConfigMap,
-        cache: &ConfigCache,
-    ) -> Result<Arc<Effective>, String> {
-        let mut files = map.config_map;
-        if files.is_empty() {
-            // An empty remote configuration means "run your own one" to the supervisor.
-            return Ok(self.bootstrap.clone());
+    fn metrics_target(&mut self, target: Option<MetricsTarget>) {
+        if target == self.metrics_target {
+            return;
         }
-        let file = files
-            .remove(CONFIG_FILE)
-            .or_else(|| files.remove(""))
-            .ok_or_else(|| {
-                let mut names: Vec<_> = files.keys().cloned().collect();
-                names.sort();
-                format!(
-                    "remote configuration has no {CONFIG_FILE} entry (it has: {})",
-                    names.join(", ")
-                )
-            })?;
-        cache.check(&file.body)
+        let interval = self.shared.timing.metrics_interval;
+        // Spread the first push over an interval so a fleet does not push in step.
+        let first = interval.mul_f64(self.rng.random_range(0.1..1.0));
+        // A zero interval means the agent keeps its own metrics to itself.
+        self.next_metrics = target
+            .as_ref()
+            .filter(|_| !interval.is_zero())
+            .map(|_| Instant::now() + first);
+        self.metrics_target = target;
     }
 
-    /// The simulated Collector restart after a configuration is over.
-    pub fn finish_apply(&mut self, pending: PendingApply) -> ApplyResult {
-        let Some(remote) = self.remote.as_mut().filter(|r| r.hash == pending.hash) else {
-            return ApplyResult::Superseded;
-        };
-        self.unreported.remote_status = true;
-        match pending.outcome {
-            Ok(effective) => {
-                remote.status = proto::RemoteConfigStatuses::Applied;
-                remote.error.clear();
-                self.effective = effective;
-                self.status_since_ns = unix_nanos();
-                self.unreported.effective = true;
-                self.unreported.health = true;
-                ApplyResult::Applied
-            }
-            Err(reason) => {
-                remote.status = proto::RemoteConfigStatuses::Failed;
-                remote.error = reason;
-                ApplyResult::Failed
+    fn wake(&mut self) -> impl Future<Output = SimWake> + Send {
+        let apply = self.pending.as_ref().map(|p| p.due);
+        let metrics = self.next_metrics;
+        async move {
+            let far = || Instant::now() + Duration::from_secs(86_400 * 365);
+            tokio::select! {
+                _ = sleep_until(apply.unwrap_or_else(far)), if apply.is_some() => SimWake::Apply,
+                _ = sleep_until(metrics.unwrap_or_else(far)), if metrics.is_some() => SimWake::Metrics,
+                else => std::future::pending().await,
             }
         }
     }
 
-    fn description(&self) -> proto::AgentDescription {
+    async fn on_wake(&mut self, core: &mut ClientCore, wake: SimWake) {
+        match wake {
+            SimWake::Apply => self.finish_apply(core),
+            SimWake::Metrics => self.push_metrics(core.uid()).await,
+        }
+    }
+
+    /// A restart command: the simulated process goes away with its connection and
+    /// comes back with a new start time and fresh counters.
+    async fn restart(&mut self, _core: &mut ClientCore) -> Restarted {
+        self.started_ns = unix_nanos();
+        self.status_since_ns = self.started_ns;
+        self.telemetry = OwnTelemetry::new(self.rng.random(), self.started_ns);
+        Restarted::Reconnect(self.shared.timing.restart_delay)
+    }
+}
+
+impl Managed for SimAgent {
+    fn capabilities(&self) -> u64 {
+        CAPABILITIES
+    }
+
+    fn description(&self, uid: AgentId) -> proto::AgentDescription {
         let id = &self.identity;
         let mut non_identifying = vec![
             kv("host.name", &id.host_name),
@@ -412,7 +315,7 @@ impl AgentCore {
             identifying_attributes: vec![
                 kv("service.name", SERVICE_NAME),
                 kv("service.version", id.version),
-                kv("service.instance.id", &self.uid.to_string()),
+                kv("service.instance.id", &uid.to_string()),
             ],
             non_identifying_attributes: non_identifying,
         }
@@ -469,38 +372,6 @@ impl AgentCore {
     }
 }
 
-fn error_reaction(err: proto::ServerErrorResponse) -> Reaction {
-    let mut reaction = Reaction::default();
-    match proto::ServerErrorResponseType::try_from(err.r#type) {
-        Ok(proto::ServerErrorResponseType::Unavailable) => {
-            let wait = err.details.map(|d| match d {
-                proto::server_error_response::Details::RetryInfo(info) => {
-                    Duration::from_nanos(info.retry_after_nanoseconds)
-                }
-            });
-            reaction.unavailable = Some(wait);
-        }
-        _ => reaction.bad_request = Some(err.error_message),
-    }
-    reaction
-}
-
-fn kv(key: &str, value: &str) -> proto::KeyValue {
-    proto::KeyValue {
-        key: key.to_string(),
-        value: Some(proto::AnyValue {
-            value: Some(proto::any_value::Value::StringValue(value.to_string())),
-        }),
-    }
-}
-
-pub fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or_default()
-}
-
 /// The configuration a simulated Collector starts with, by tier: what the image ships.
 pub fn bootstrap_yaml(tier: &str) -> String {
     let traces = matches!(tier, "web" | "api" | "edge");
@@ -529,19 +400,28 @@ pub fn bootstrap_yaml(tier: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::CONFIG_FILE;
     use crate::sim::collector::Signal;
 
-    fn agent(rejects: bool) -> (AgentCore, ConfigCache) {
-        let cache = ConfigCache::default();
+    fn agent(rejects: bool) -> (ClientCore, SimAgent) {
+        let shared = Arc::new(SimShared {
+            timing: SimTiming {
+                apply_delay: Duration::from_millis(1),
+                restart_delay: Duration::from_millis(1),
+                metrics_interval: Duration::from_secs(10),
+            },
+            cache: ConfigCache::default(),
+            stats: Arc::default(),
+            metrics_client: reqwest::Client::new(),
+        });
         let mut identity = Identity::derive(1, 3, 0.0);
         identity.rejects_configs = rejects;
-        let boot = cache
+        let boot = shared
+            .cache
             .check(bootstrap_yaml("web").as_bytes())
             .expect("bootstrap");
-        (
-            AgentCore::new(Arc::new(identity), boot, Duration::from_secs(30)),
-            cache,
-        )
+        let core = ClientCore::new(identity.uid, Duration::from_secs(30));
+        (core, SimAgent::new(Arc::new(identity), boot, shared))
     }
 
     fn remote(body: &str, hash: u8) -> proto::ServerToAgent {
@@ -562,6 +442,23 @@ mod tests {
         }
     }
 
+    /// What the session does with a server message: hand a new offer to the driver.
+    fn deliver(core: &mut ClientCore, a: &mut SimAgent, msg: proto::ServerToAgent) -> bool {
+        match core.on_message(msg).offer {
+            Some(offer) => {
+                a.offer(core, offer);
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn finish(core: &mut ClientCore, a: &mut SimAgent) {
+        let wake = a.wake().await;
+        assert_eq!(wake, SimWake::Apply);
+        a.on_wake(core, wake).await;
+    }
+
     const LOGS_ONLY: &str = "receivers: {filelog: {include: [/x]}}\nexporters: {debug: {}}\nservice:\n  pipelines:\n    logs: {receivers: [filelog], exporters: [debug]}\n";
 
     fn attr<'a>(attrs: &'a [proto::KeyValue], key: &str) -> Option<&'a str> {
@@ -575,8 +472,8 @@ mod tests {
 
     #[test]
     fn first_message_is_full_then_compressed() {
-        let (mut a, _) = agent(false);
-        let first = a.next_message();
+        let (mut core, a) = agent(false);
+        let first = core.next_message(&a);
         assert_eq!(first.sequence_num, 0);
         assert_eq!(first.capabilities, CAPABILITIES);
         let desc = first.agent_description.expect("description");
@@ -586,7 +483,7 @@ mod tests {
         );
         assert_eq!(
             attr(&desc.identifying_attributes, "service.instance.id"),
-            Some(a.uid().to_string().as_str())
+            Some(core.uid().to_string().as_str())
         );
         assert!(attr(&desc.non_identifying_attributes, "region").is_some());
         let health = first.health.expect("health");
@@ -597,41 +494,25 @@ mod tests {
                 .contains_key("receiver:hostmetrics")
         );
         assert!(first.effective_config.is_some());
-        let second = a.next_message();
+        // the simulated Collector does not say what it is built with
+        assert!(first.available_components.is_none());
+        let second = core.next_message(&a);
         assert_eq!(second.sequence_num, 1);
         assert!(second.agent_description.is_none() && second.health.is_none());
     }
 
-    #[test]
-    fn full_state_flag_resends_everything() {
-        let (mut a, cache) = agent(false);
-        a.next_message();
-        let r = a.on_message(
-            proto::ServerToAgent {
-                flags: proto::ServerToAgentFlags::ReportFullState as u64,
-                ..Default::default()
-            },
-            &cache,
-        );
-        assert!(r.reply);
-        assert!(a.next_message().agent_description.is_some());
-    }
-
-    #[test]
-    fn applies_a_valid_config_once() {
-        let (mut a, cache) = agent(false);
-        a.next_message();
-        let r = a.on_message(remote(LOGS_ONLY, 7), &cache);
-        let applying = a.next_message().remote_config_status.expect("status");
+    #[tokio::test]
+    async fn applies_a_valid_config_once() {
+        let (mut core, mut a) = agent(false);
+        core.next_message(&a);
+        assert!(deliver(&mut core, &mut a, remote(LOGS_ONLY, 7)));
+        let applying = core.next_message(&a).remote_config_status.expect("status");
         assert_eq!(
             applying.status,
             proto::RemoteConfigStatuses::Applying as i32
         );
-        assert_eq!(
-            a.finish_apply(r.apply.expect("apply")),
-            ApplyResult::Applied
-        );
-        let applied = a.next_message();
+        finish(&mut core, &mut a).await;
+        let applied = core.next_message(&a);
         let status = applied.remote_config_status.expect("status");
         assert_eq!(status.status, proto::RemoteConfigStatuses::Applied as i32);
         assert_eq!(status.last_remote_config_hash, vec![7; 32]);
@@ -645,16 +526,16 @@ mod tests {
         assert!(a.effective().config.carries(Signal::Logs));
         assert!(!a.effective().config.carries(Signal::Metrics));
         // the same hash again is not applied a second time
-        assert!(a.on_message(remote(LOGS_ONLY, 7), &cache).apply.is_none());
+        assert!(!deliver(&mut core, &mut a, remote(LOGS_ONLY, 7)));
     }
 
-    #[test]
-    fn undefined_component_fails_and_keeps_old_config() {
-        let (mut a, cache) = agent(false);
+    #[tokio::test]
+    async fn undefined_component_fails_and_keeps_old_config() {
+        let (mut core, mut a) = agent(false);
         let bad = LOGS_ONLY.replace("exporters: [debug]", "exporters: [otlp/nowhere]");
-        let r = a.on_message(remote(&bad, 9), &cache);
-        assert_eq!(a.finish_apply(r.apply.expect("apply")), ApplyResult::Failed);
-        let status = a.next_message().remote_config_status.expect("status");
+        assert!(deliver(&mut core, &mut a, remote(&bad, 9)));
+        finish(&mut core, &mut a).await;
+        let status = core.next_message(&a).remote_config_status.expect("status");
         assert_eq!(status.status, proto::RemoteConfigStatuses::Failed as i32);
         assert!(
             status.error_message.contains("\"otlp/nowhere\""),
@@ -664,88 +545,57 @@ mod tests {
         assert!(a.effective().config.carries(Signal::Traces));
     }
 
-    #[test]
-    fn rejecting_agent_fails_valid_configs() {
-        let (mut a, cache) = agent(true);
-        let r = a.on_message(remote(LOGS_ONLY, 1), &cache);
-        assert_eq!(a.finish_apply(r.apply.expect("apply")), ApplyResult::Failed);
+    #[tokio::test]
+    async fn rejecting_agent_fails_valid_configs() {
+        let (mut core, mut a) = agent(true);
+        assert!(deliver(&mut core, &mut a, remote(LOGS_ONLY, 1)));
+        finish(&mut core, &mut a).await;
+        assert_eq!(core.remote().map(|r| r.status), Some(RemoteStatus::Failed));
     }
 
-    #[test]
-    fn a_newer_config_supersedes_one_being_applied() {
-        let (mut a, cache) = agent(false);
-        let first = a
-            .on_message(remote(LOGS_ONLY, 1), &cache)
-            .apply
-            .expect("first");
-        let second = a
-            .on_message(remote(LOGS_ONLY, 2), &cache)
-            .apply
-            .expect("second");
-        assert_eq!(a.finish_apply(first), ApplyResult::Superseded);
-        assert_eq!(a.finish_apply(second), ApplyResult::Applied);
-    }
-
-    #[test]
-    fn restart_command_and_offers() {
-        let (mut a, cache) = agent(false);
-        let r = a.on_message(
-            proto::ServerToAgent {
-                command: Some(proto::ServerToAgentCommand { r#type: 0 }),
-                ..Default::default()
-            },
-            &cache,
+    #[tokio::test]
+    async fn a_newer_config_supersedes_one_being_applied() {
+        let (mut core, mut a) = agent(false);
+        assert!(deliver(&mut core, &mut a, remote(LOGS_ONLY, 1)));
+        assert!(deliver(&mut core, &mut a, remote(LOGS_ONLY, 2)));
+        finish(&mut core, &mut a).await;
+        let remote = core.remote().expect("status");
+        assert_eq!(
+            (remote.hash.clone(), remote.status),
+            (vec![2; 32], RemoteStatus::Applied)
         );
-        assert!(r.restart);
-        a.next_message();
+        assert!(a.pending.is_none());
+    }
+
+    #[tokio::test]
+    async fn restart_command_and_offers() {
+        let (mut core, mut a) = agent(false);
         let before = a.started_ns();
         std::thread::sleep(Duration::from_millis(2));
-        a.restarted();
+        let restarted = a.restart(&mut core).await;
+        assert_eq!(restarted, Restarted::Reconnect(Duration::from_millis(1)));
         assert!(a.started_ns() > before);
-        assert_eq!(a.next_message().sequence_num, 0);
 
-        let r = a.on_message(
-            proto::ServerToAgent {
-                connection_settings: Some(proto::ConnectionSettingsOffers {
-                    opamp: Some(proto::OpAmpConnectionSettings {
-                        heartbeat_interval_seconds: 5,
-                        ..Default::default()
-                    }),
-                    own_metrics: Some(proto::TelemetryConnectionSettings {
-                        destination_endpoint: "http://127.0.0.1:4320/v1/metrics".into(),
-                        ..Default::default()
-                    }),
+        let r = core.on_message(proto::ServerToAgent {
+            connection_settings: Some(proto::ConnectionSettingsOffers {
+                opamp: Some(proto::OpAmpConnectionSettings {
+                    heartbeat_interval_seconds: 5,
+                    ..Default::default()
+                }),
+                own_metrics: Some(proto::TelemetryConnectionSettings {
+                    destination_endpoint: "http://127.0.0.1:4320/v1/metrics".into(),
                     ..Default::default()
                 }),
                 ..Default::default()
-            },
-            &cache,
-        );
-        assert_eq!(a.heartbeat(), Duration::from_secs(5));
+            }),
+            ..Default::default()
+        });
+        assert_eq!(core.heartbeat(), Duration::from_secs(5));
+        a.metrics_target(r.metrics_target.flatten());
         assert_eq!(
-            r.metrics_target.flatten().map(|t| t.endpoint).as_deref(),
+            a.metrics_target.as_ref().map(|t| t.endpoint.as_str()),
             Some("http://127.0.0.1:4320/v1/metrics")
         );
-    }
-
-    #[test]
-    fn unavailable_carries_retry_info() {
-        let (mut a, cache) = agent(false);
-        let r = a.on_message(
-            proto::ServerToAgent {
-                error_response: Some(proto::ServerErrorResponse {
-                    r#type: proto::ServerErrorResponseType::Unavailable as i32,
-                    error_message: "busy".into(),
-                    details: Some(proto::server_error_response::Details::RetryInfo(
-                        proto::RetryInfo {
-                            retry_after_nanoseconds: 2_000_000_000,
-                        },
-                    )),
-                }),
-                ..Default::default()
-            },
-            &cache,
-        );
-        assert_eq!(r.unavailable, Some(Some(Duration::from_secs(2))));
+        assert!(a.next_metrics.is_some());
     }
 }

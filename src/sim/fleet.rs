@@ -10,11 +10,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::agent::{SimAgent, SimShared, SimTiming, bootstrap_yaml};
 use super::identity::Identity;
-use super::net::{self, NetError, ServerUrl};
-use super::session::{self, Shared, Timing};
-use super::stats::{SimStats, StatsSnapshot};
 use crate::cli::args::SimTransport;
+use crate::client::net::{self, NetError, ServerUrl};
+use crate::client::{ClientCore, ClientStats, Link, StatsSnapshot, run_agent};
 use crate::fleet::agent::AgentId;
 
 /// Everything a simulated fleet needs to know.
@@ -98,6 +98,8 @@ pub enum SimError {
         server: String,
         source: std::io::Error,
     },
+    #[error("--server {0:?}: TLS (wss/https) is not supported by the simulator")]
+    Tls(String),
     #[error("--fail-rate {0} is outside 0..=1")]
     FailRate(f64),
     #[error("--secret-key contains characters that cannot go in an HTTP header")]
@@ -107,8 +109,16 @@ pub enum SimError {
 }
 
 /// A running simulated fleet.
+/// What the agents of a fleet share: the client's link and the simulation's settings.
+#[derive(Clone)]
+struct Shared {
+    link: Arc<Link>,
+    sim: Arc<SimShared>,
+    heartbeat: Duration,
+}
+
 pub struct SimFleet {
-    shared: Arc<Shared>,
+    shared: Shared,
     agents: usize,
     ids: Vec<AgentId>,
     tracker: TaskTracker,
@@ -121,6 +131,9 @@ pub async fn start(cfg: SimConfig) -> Result<SimFleet, SimError> {
         return Err(SimError::FailRate(cfg.fail_rate));
     }
     let url = ServerUrl::parse(&cfg.server)?;
+    if url.tls {
+        return Err(SimError::Tls(cfg.server.clone()));
+    }
     let server = url.resolve().await.map_err(|source| SimError::Resolve {
         server: cfg.server.clone(),
         source,
@@ -135,25 +148,34 @@ pub async fn start(cfg: SimConfig) -> Result<SimFleet, SimError> {
         .pool_max_idle_per_host(64)
         .build()
         .map_err(|e| SimError::MetricsClient(e.to_string()))?;
-    let shared = Arc::new(Shared {
+    let stats = Arc::new(ClientStats::default());
+    let link = Arc::new(Link {
         server,
         url,
         transport: cfg.transport,
         authorization,
         http_gzip: cfg.http_gzip,
-        timing: Timing {
-            heartbeat: cfg.heartbeat,
+        tls: None,
+        backoff_initial: cfg.backoff_initial,
+        backoff_max: cfg.backoff_max,
+        stats: stats.clone(),
+        cancel: CancellationToken::new(),
+    });
+    let sim = Arc::new(SimShared {
+        timing: SimTiming {
             apply_delay: cfg.apply_delay,
             restart_delay: cfg.restart_delay,
             metrics_interval: cfg.metrics_interval,
-            backoff_initial: cfg.backoff_initial,
-            backoff_max: cfg.backoff_max,
         },
         cache: Default::default(),
-        stats: SimStats::default(),
+        stats,
         metrics_client,
-        cancel: CancellationToken::new(),
     });
+    let shared = Shared {
+        link,
+        sim,
+        heartbeat: cfg.heartbeat,
+    };
     let identities: Vec<Arc<Identity>> =
         (0..cfg.agents).map(|i| Arc::new(cfg.identity(i))).collect();
     let ids = identities.iter().map(|i| i.uid).collect();
@@ -175,7 +197,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimFleet, SimError> {
 }
 
 async fn spawn_agents(
-    shared: Arc<Shared>,
+    shared: Shared,
     tracker: TaskTracker,
     identities: Vec<Arc<Identity>>,
     sources: Vec<IpAddr>,
@@ -184,25 +206,39 @@ async fn spawn_agents(
     let gap = (ramp_per_sec > 0.0).then(|| Duration::from_secs_f64(1.0 / ramp_per_sec));
     let started = tokio::time::Instant::now();
     for (n, identity) in identities.into_iter().enumerate() {
-        if shared.cancel.is_cancelled() {
+        if shared.link.cancel.is_cancelled() {
             return;
         }
         if let Some(gap) = gap {
             // Pace against the start time so timer granularity does not slow the ramp.
             let due = started + gap.mul_f64(n as f64);
             tokio::select! {
-                _ = shared.cancel.cancelled() => return,
+                _ = shared.link.cancel.cancelled() => return,
                 _ = tokio::time::sleep_until(due) => {}
             }
         }
         let source = (!sources.is_empty()).then(|| sources[n % sources.len()]);
-        tracker.spawn(session::run_agent(shared.clone(), identity, source));
+        let bootstrap = match shared
+            .sim
+            .cache
+            .check(bootstrap_yaml(identity.tier).as_bytes())
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("built-in agent configuration is invalid: {e}");
+                return;
+            }
+        };
+        let core = ClientCore::new(identity.uid, shared.heartbeat);
+        let seed = identity.behaviour_seed ^ 0x5eed;
+        let agent = SimAgent::new(identity, bootstrap, shared.sim.clone());
+        tracker.spawn(run_agent(shared.link.clone(), core, agent, source, seed));
     }
 }
 
 impl SimFleet {
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.snapshot(self.agents)
+        self.shared.link.stats.snapshot(self.agents)
     }
 
     /// Instance UIDs of the agents, in index order.
@@ -212,12 +248,12 @@ impl SimFleet {
 
     /// Stops every agent: each sends agent_disconnect and closes; returns final stats.
     pub async fn shutdown(self) -> StatsSnapshot {
-        self.shared.cancel.cancel();
+        self.shared.link.cancel.cancel();
         let _ = self.spawner.await;
         self.tracker.close();
         // Goodbyes are bounded by their own timeouts; this is a safety net.
         let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
-        self.shared.stats.snapshot(self.agents)
+        self.shared.link.stats.snapshot(self.agents)
     }
 }
 

@@ -1,22 +1,22 @@
 //! Simulated agents that behave like OpenTelemetry Collectors managed by the
 //! opampsupervisor, speaking real OpAMP over real sockets (WebSocket or plain HTTP).
 //!
+//! The OpAMP client itself (sessions, backoff, status compression) is `crate::client`,
+//! the same one `fleetdeck agent` runs; this module is what is simulated behind it.
+//!
 //! - `identity`: stable per-agent ids and descriptions from `--seed` and the index;
 //! - `collector`: the check a Collector runs on `collector.yaml`;
-//! - `agent`: the transport-free OpAMP state machine of one agent;
-//! - `session`: one agent's connections, heartbeats, polls and reconnects;
+//! - `agent`: one simulated Collector, the client's `Driver`;
 //! - `telemetry`: the agent's own `otelcol_*` metrics over OTLP/HTTP;
 //! - `fleet`: the embeddable API (`start`, `SimFleet::stats`, `SimFleet::shutdown`).
 
 pub mod agent;
-pub mod backoff;
 pub mod collector;
 pub mod fleet;
 pub mod identity;
-pub mod net;
-pub mod session;
-pub mod stats;
 pub mod telemetry;
+
+pub use crate::client::stats;
 
 use std::time::Duration;
 

@@ -17,9 +17,9 @@ use prost::Message;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
-use super::agent::MetricsTarget;
 use super::collector::{CollectorConfig, Signal};
 use super::identity::{Identity, SERVICE_NAME};
+use crate::client::MetricsTarget;
 use crate::fleet::agent::AgentId;
 
 /// One "day" of the load cycle, compressed so a demo shows the swing.

@@ -1,7 +1,11 @@
-//! One simulated agent's life on the network: connect (WebSocket or plain HTTP), report,
-//! heartbeat or poll, apply configurations, push own metrics, and reconnect with backoff
-//! when the connection or the server goes away.
+//! One agent's life on the network: connect (WebSocket or plain HTTP, with or without
+//! TLS), report, heartbeat or poll, hand configurations and commands to its [`Driver`],
+//! and reconnect with backoff when the connection or the server goes away.
+//!
+//! The same loops run a simulated Collector (`sim/`) and a supervised real one
+//! (`supervisor/`): only the driver differs.
 
+use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,10 +20,9 @@ use hyper::StatusCode;
 use hyper::header::{self, HeaderValue};
 use hyper_util::rt::TokioIo;
 use prost::Message as _;
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use rand::{RngExt, SeedableRng};
-use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -28,15 +31,12 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
-use super::agent::{
-    AgentCore, ApplyResult, ConfigCache, Effective, MetricsTarget, PendingApply, Reaction,
-};
 use super::backoff::{Backoff, parse_retry_after};
-use super::identity::Identity;
-use super::net::{self, ServerUrl};
-use super::stats::SimStats;
-use super::telemetry::{self, OwnTelemetry};
+use super::core::{ClientCore, Managed, MetricsTarget, RemoteOffer};
+use super::net::{self, ServerUrl, Stream};
+use super::stats::ClientStats;
 use crate::cli::args::SimTransport;
+use crate::fleet::agent::AgentId;
 use crate::opamp::proto;
 
 /// Largest OpAMP message we accept from the server (the spec's recommended default).
@@ -46,38 +46,66 @@ const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Replies in a row an HTTP agent sends without waiting for its poll interval.
 const MAX_IMMEDIATE_POSTS: usize = 4;
 
-/// Timings that tests and demos shorten.
-#[derive(Debug, Clone)]
-pub struct Timing {
-    pub heartbeat: Duration,
-    /// Longest simulated Collector restart after a new configuration (random up to it).
-    pub apply_delay: Duration,
-    /// How long a restart command keeps the agent away.
-    pub restart_delay: Duration,
-    pub metrics_interval: Duration,
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-}
-
-/// What every agent of a fleet shares.
-pub struct Shared {
+/// How and where agents connect; shared by every agent of a process.
+pub struct Link {
     pub server: SocketAddr,
     pub url: ServerUrl,
     pub transport: SimTransport,
     pub authorization: Option<HeaderValue>,
     pub http_gzip: bool,
-    pub timing: Timing,
-    pub cache: ConfigCache,
-    pub stats: SimStats,
-    pub metrics_client: reqwest::Client,
+    /// Set for `wss://` and `https://` servers.
+    pub tls: Option<net::Tls>,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub stats: Arc<ClientStats>,
     pub cancel: CancellationToken,
+}
+
+/// What a restart command did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restarted {
+    /// The managed process restarted behind a connection that stays up.
+    InPlace,
+    /// Agent and connection went away together: come back after this long.
+    Reconnect(Duration),
+}
+
+/// The managed side of an agent: what it reports ([`Managed`]) and what it does with
+/// what the server sends.
+pub trait Driver: Managed + Send {
+    /// Something the driver waits for (a timer, a process event).
+    type Wake: Send;
+
+    /// A configuration with a hash the agent has not seen. The driver records its
+    /// status on `core` (APPLYING, or FAILED at once) and finishes later through `on_wake`.
+    fn offer(&mut self, core: &mut ClientCore, offer: RemoteOffer);
+
+    /// The server offered (or withdrew) a destination for the agent's own metrics.
+    fn metrics_target(&mut self, target: Option<MetricsTarget>);
+
+    /// The server assigned a new instance uid (already in `core`).
+    fn new_uid(&mut self, _uid: AgentId) {}
+
+    /// Resolves when the driver has work; must be cancel-safe (it loses every race
+    /// with the socket).
+    fn wake(&mut self) -> impl Future<Output = Self::Wake> + Send;
+
+    /// Does that work; whatever it marks on `core` is sent straight after.
+    fn on_wake(
+        &mut self,
+        core: &mut ClientCore,
+        wake: Self::Wake,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// The server's restart command.
+    fn restart(&mut self, core: &mut ClientCore) -> impl Future<Output = Restarted> + Send;
 }
 
 /// Why a session ended.
 #[derive(Debug)]
 enum Ended {
     Shutdown,
-    Restart,
+    Restart(Duration),
     Lost {
         was_connected: bool,
         retry_after: Option<Duration>,
@@ -96,63 +124,50 @@ impl Ended {
 /// What to do after a server message.
 enum Next {
     Continue { reply: bool },
-    Restart,
+    Restart(Duration),
     Unavailable(Option<Duration>),
 }
 
-/// An agent across its connections and (simulated) process restarts.
-struct AgentRun {
-    core: AgentCore,
-    telemetry: OwnTelemetry,
-    metrics_target: Option<MetricsTarget>,
-    next_metrics: Option<Instant>,
-    pending: Option<(PendingApply, Instant)>,
+/// An agent across its connections.
+struct AgentRun<D> {
+    core: ClientCore,
+    driver: D,
     rng: SmallRng,
     source: Option<IpAddr>,
 }
 
-/// Runs one agent until the fleet is cancelled.
-pub async fn run_agent(shared: Arc<Shared>, identity: Arc<Identity>, source: Option<IpAddr>) {
-    let bootstrap = match shared
-        .cache
-        .check(super::agent::bootstrap_yaml(identity.tier).as_bytes())
-    {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!("built-in agent configuration is invalid: {e}");
-            return;
-        }
-    };
-    let mut rng = SmallRng::seed_from_u64(identity.behaviour_seed);
-    let core = AgentCore::new(identity, bootstrap, shared.timing.heartbeat);
-    let telemetry = OwnTelemetry::new(rng.random(), core.started_ns());
+/// Runs one agent until `link.cancel` fires; `seed` drives its backoff jitter.
+pub async fn run_agent<D: Driver>(
+    link: Arc<Link>,
+    core: ClientCore,
+    driver: D,
+    source: Option<IpAddr>,
+    seed: u64,
+) {
     let mut run = AgentRun {
         core,
-        telemetry,
-        metrics_target: None,
-        next_metrics: None,
-        pending: None,
-        rng,
+        driver,
+        rng: SmallRng::seed_from_u64(seed),
         source,
     };
-    let mut backoff = Backoff::new(shared.timing.backoff_initial, shared.timing.backoff_max);
+    let mut backoff = Backoff::new(link.backoff_initial, link.backoff_max);
     let mut attempts = 0u64;
-    while !shared.cancel.is_cancelled() {
+    while !link.cancel.is_cancelled() {
         if attempts > 0 {
-            SimStats::add(&shared.stats.reconnects);
+            ClientStats::add(&link.stats.reconnects);
         }
         attempts += 1;
-        let ended = match shared.transport {
-            SimTransport::Ws => ws_session(&mut run, &shared).await,
-            SimTransport::Http => http_session(&mut run, &shared).await,
+        let ended = match link.transport {
+            SimTransport::Ws => ws_session(&mut run, &link).await,
+            SimTransport::Http => http_session(&mut run, &link).await,
         };
         let wait = match ended {
             Ended::Shutdown => break,
-            Ended::Restart => {
-                SimStats::add(&shared.stats.restarts);
+            Ended::Restart(wait) => {
+                // A new process: sequence numbers from 0 and a full report.
+                run.core.restarted();
+                ClientStats::add(&link.stats.restarts);
                 backoff.reset();
-                let wait = shared.timing.restart_delay;
-                run.restart();
                 wait
             }
             Ended::Lost {
@@ -165,100 +180,59 @@ pub async fn run_agent(shared: Arc<Shared>, identity: Arc<Identity>, source: Opt
                 backoff.next_delay(&mut run.rng, retry_after)
             }
         };
-        tokio::select! {
-            _ = shared.cancel.cancelled() => break,
-            _ = sleep(wait) => {}
+        // The driver keeps working while the agent is away (a supervised Collector
+        // restarts after a crash even with the server gone).
+        let until = Instant::now() + wait;
+        loop {
+            tokio::select! {
+                _ = link.cancel.cancelled() => return,
+                _ = sleep_until(until) => break,
+                w = run.driver.wake() => run.driver.on_wake(&mut run.core, w).await,
+            }
         }
     }
 }
 
-impl AgentRun {
-    /// The process restarted: new start time, fresh counters, sequence from 0.
-    fn restart(&mut self) {
-        self.core.restarted();
-        self.telemetry = OwnTelemetry::new(self.rng.random(), self.core.started_ns());
-    }
-
-    fn handle(&mut self, msg: proto::ServerToAgent, shared: &Shared) -> Next {
-        SimStats::add(&shared.stats.messages_received);
-        let reaction: Reaction = self.core.on_message(msg, &shared.cache);
+impl<D: Driver> AgentRun<D> {
+    async fn handle(&mut self, msg: proto::ServerToAgent, link: &Link) -> Next {
+        ClientStats::add(&link.stats.messages_received);
+        let reaction = self.core.on_message(msg);
         if let Some(reason) = reaction.bad_request {
-            SimStats::add(&shared.stats.bad_requests);
+            ClientStats::add(&link.stats.bad_requests);
             tracing::debug!(agent = %self.core.uid(), "server refused a message: {reason}");
         }
         if let Some(wait) = reaction.unavailable {
-            SimStats::add(&shared.stats.throttled);
+            ClientStats::add(&link.stats.throttled);
             return Next::Unavailable(wait);
         }
         if reaction.restart {
-            return Next::Restart;
+            return match self.driver.restart(&mut self.core).await {
+                Restarted::InPlace => Next::Continue {
+                    reply: self.core.has_unreported(),
+                },
+                Restarted::Reconnect(wait) => Next::Restart(wait),
+            };
         }
-        if let Some(target) = reaction.metrics_target
-            && target != self.metrics_target
-        {
-            // Spread the first push over an interval so a fleet does not push in step.
-            let first = shared
-                .timing
-                .metrics_interval
-                .mul_f64(self.rng.random_range(0.1..1.0));
-            // A zero interval means the agent keeps its own metrics to itself.
-            let pushes = !shared.timing.metrics_interval.is_zero();
-            self.next_metrics = target
-                .as_ref()
-                .filter(|_| pushes)
-                .map(|_| Instant::now() + first);
-            self.metrics_target = target;
+        if let Some(uid) = reaction.new_uid {
+            self.driver.new_uid(uid);
         }
-        if let Some(pending) = reaction.apply {
-            shared.stats.config_seen(&pending.hash);
-            let delay = shared
-                .timing
-                .apply_delay
-                .mul_f64(self.rng.random_range(0.2..=1.0));
-            self.pending = Some((pending, Instant::now() + delay));
+        if let Some(target) = reaction.metrics_target {
+            self.driver.metrics_target(target);
+        }
+        if let Some(offer) = reaction.offer {
+            self.driver.offer(&mut self.core, offer);
         }
         Next::Continue {
-            reply: reaction.reply,
+            reply: reaction.reply || self.core.has_unreported(),
         }
     }
 
-    fn apply_due(&self) -> Option<Instant> {
-        self.pending.as_ref().map(|(_, at)| *at)
+    fn message(&mut self) -> proto::AgentToServer {
+        self.core.next_message(&self.driver)
     }
 
-    fn finish_apply(&mut self, shared: &Shared) {
-        let Some((pending, _)) = self.pending.take() else {
-            return;
-        };
-        let now = super::agent::unix_nanos();
-        // Counters up to now belong to the configuration that was running.
-        self.telemetry.advance(&self.core.effective().config, now);
-        let hash = pending.hash.clone();
-        match self.core.finish_apply(pending) {
-            ApplyResult::Applied => shared.stats.config_done(&hash, true),
-            ApplyResult::Failed => shared.stats.config_done(&hash, false),
-            ApplyResult::Superseded => {}
-        }
-    }
-
-    async fn push_metrics(&mut self, shared: &Shared) {
-        self.next_metrics = Some(Instant::now() + shared.timing.metrics_interval);
-        let Some(target) = self.metrics_target.as_ref() else {
-            return;
-        };
-        let now = super::agent::unix_nanos();
-        let effective: Arc<Effective> = self.core.effective().clone();
-        self.telemetry.advance(&effective.config, now);
-        let request = self
-            .telemetry
-            .request(&self.core.identity, self.core.uid(), now);
-        match telemetry::push(&shared.metrics_client, target, &request).await {
-            Ok(()) => SimStats::add(&shared.stats.metric_pushes),
-            Err(e) => {
-                SimStats::add(&shared.stats.metric_push_errors);
-                tracing::debug!(agent = %self.core.uid(), "{e}");
-            }
-        }
+    fn goodbye(&mut self) -> proto::AgentToServer {
+        self.core.disconnect_message(self.driver.capabilities())
     }
 }
 
@@ -278,10 +252,6 @@ impl Drop for Connected<'_> {
     }
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
-}
-
 /// Reads a throttling response: 429/503 with an optional Retry-After.
 fn retry_after_of(status: StatusCode, headers: &hyper::HeaderMap) -> Option<Duration> {
     if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
@@ -293,20 +263,15 @@ fn retry_after_of(status: StatusCode, headers: &hyper::HeaderMap) -> Option<Dura
         .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
-fn refused(
-    status: StatusCode,
-    headers: &hyper::HeaderMap,
-    shared: &Shared,
-    agent: &AgentCore,
-) -> Ended {
+fn refused(status: StatusCode, headers: &hyper::HeaderMap, link: &Link, uid: AgentId) -> Ended {
     if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-        SimStats::add(&shared.stats.throttled);
+        ClientStats::add(&link.stats.throttled);
     } else {
-        SimStats::add(&shared.stats.connect_errors);
+        ClientStats::add(&link.stats.connect_errors);
         if status == StatusCode::UNAUTHORIZED {
-            tracing::warn!(agent = %agent.uid(), "server answered 401: check --secret-key");
+            tracing::warn!(agent = %uid, "server answered 401: check --secret-key");
         } else {
-            tracing::debug!(agent = %agent.uid(), "server answered HTTP {status}");
+            tracing::debug!(agent = %uid, "server answered HTTP {status}");
         }
     }
     Ended::Lost {
@@ -317,7 +282,7 @@ fn refused(
 
 // ---------------------------------------------------------------- WebSocket
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Stream>;
 
 /// Small buffers: thousands of mostly idle connections must fit in little memory.
 fn ws_config() -> WebSocketConfig {
@@ -329,38 +294,38 @@ fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_MESSAGE))
 }
 
-async fn ws_connect(run: &AgentRun, shared: &Shared) -> Result<Ws, Ended> {
-    let tcp = net::connect(shared.server, run.source).await.map_err(|e| {
-        SimStats::add(&shared.stats.connect_errors);
-        tracing::debug!(agent = %run.core.uid(), "connect to {}: {e}", shared.server);
+async fn ws_connect<D: Driver>(run: &AgentRun<D>, link: &Link) -> Result<Ws, Ended> {
+    let stream = net::connect_stream(link, run.source).await.map_err(|e| {
+        ClientStats::add(&link.stats.connect_errors);
+        tracing::debug!(agent = %run.core.uid(), "connect to {}: {e}", link.server);
         Ended::lost(false)
     })?;
-    let mut request = shared.url.ws_url().into_client_request().map_err(|e| {
-        tracing::error!("bad WebSocket URL {}: {e}", shared.url.ws_url());
+    let mut request = link.url.ws_url().into_client_request().map_err(|e| {
+        tracing::error!("bad WebSocket URL {}: {e}", link.url.ws_url());
         Ended::lost(false)
     })?;
-    if let Some(auth) = &shared.authorization {
+    if let Some(auth) = &link.authorization {
         request
             .headers_mut()
             .insert(header::AUTHORIZATION, auth.clone());
     }
     match timeout(
         IO_TIMEOUT,
-        tokio_tungstenite::client_async_with_config(request, tcp, Some(ws_config())),
+        tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config())),
     )
     .await
     {
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(tungstenite::Error::Http(resp))) => {
-            Err(refused(resp.status(), resp.headers(), shared, &run.core))
+            Err(refused(resp.status(), resp.headers(), link, run.core.uid()))
         }
         Ok(Err(e)) => {
-            SimStats::add(&shared.stats.connect_errors);
+            ClientStats::add(&link.stats.connect_errors);
             tracing::debug!(agent = %run.core.uid(), "WebSocket handshake: {e}");
             Err(Ended::lost(false))
         }
         Err(_) => {
-            SimStats::add(&shared.stats.connect_errors);
+            ClientStats::add(&link.stats.connect_errors);
             Err(Ended::lost(false))
         }
     }
@@ -381,21 +346,21 @@ fn ws_decode(data: &[u8]) -> Option<proto::ServerToAgent> {
     }
 }
 
-async fn ws_send(ws: &mut Ws, msg: &proto::AgentToServer, stats: &SimStats) -> bool {
+async fn ws_send(ws: &mut Ws, msg: &proto::AgentToServer, stats: &ClientStats) -> bool {
     let ok = matches!(
         timeout(IO_TIMEOUT, ws.send(ws_frame(msg))).await,
         Ok(Ok(()))
     );
     if ok {
-        SimStats::add(&stats.messages_sent);
+        ClientStats::add(&stats.messages_sent);
     }
     ok
 }
 
 /// Last words on a WebSocket: agent_disconnect, then a normal Close.
-async fn ws_goodbye(ws: &mut Ws, run: &mut AgentRun, shared: &Shared) {
-    let bye = run.core.disconnect_message();
-    if ws_send(ws, &bye, &shared.stats).await {
+async fn ws_goodbye<D: Driver>(ws: &mut Ws, run: &mut AgentRun<D>, link: &Link) {
+    let bye = run.goodbye();
+    if ws_send(ws, &bye, &link.stats).await {
         let close = CloseFrame {
             code: CloseCode::Normal,
             reason: "agent shutting down".into(),
@@ -409,41 +374,39 @@ async fn ws_goodbye(ws: &mut Ws, run: &mut AgentRun, shared: &Shared) {
     }
 }
 
-async fn ws_session(run: &mut AgentRun, shared: &Shared) -> Ended {
-    let mut ws = match ws_connect(run, shared).await {
+async fn ws_session<D: Driver>(run: &mut AgentRun<D>, link: &Link) -> Ended {
+    let mut ws = match ws_connect(run, link).await {
         Ok(ws) => ws,
         Err(ended) => return ended,
     };
-    let _connected = Connected::new(&shared.stats.connected);
+    let _connected = Connected::new(&link.stats.connected);
     run.core.on_connect();
-    let first = run.core.next_message();
-    if !ws_send(&mut ws, &first, &shared.stats).await {
+    let first = run.message();
+    if !ws_send(&mut ws, &first, &link.stats).await {
         return Ended::lost(false);
     }
     let mut next_beat = Instant::now() + run.core.heartbeat();
     loop {
-        let apply_at = run.apply_due();
-        let metrics_at = run.next_metrics;
         let mut reply = false;
         tokio::select! {
-            _ = shared.cancel.cancelled() => {
-                ws_goodbye(&mut ws, run, shared).await;
+            _ = link.cancel.cancelled() => {
+                ws_goodbye(&mut ws, run, link).await;
                 return Ended::Shutdown;
             }
             frame = ws.next() => match frame {
                 Some(Ok(Message::Binary(data))) => {
                     let Some(msg) = ws_decode(&data) else {
-                        SimStats::add(&shared.stats.bad_requests);
+                        ClientStats::add(&link.stats.bad_requests);
                         continue;
                     };
-                    match run.handle(msg, shared) {
+                    match run.handle(msg, link).await {
                         Next::Continue { reply: r } => reply = r,
-                        Next::Restart => {
-                            ws_goodbye(&mut ws, run, shared).await;
-                            return Ended::Restart;
+                        Next::Restart(wait) => {
+                            ws_goodbye(&mut ws, run, link).await;
+                            return Ended::Restart(wait);
                         }
                         Next::Unavailable(wait) => {
-                            ws_goodbye(&mut ws, run, shared).await;
+                            ws_goodbye(&mut ws, run, link).await;
                             return Ended::Lost { was_connected: true, retry_after: wait };
                         }
                     }
@@ -452,17 +415,14 @@ async fn ws_session(run: &mut AgentRun, shared: &Shared) -> Ended {
                 Some(Ok(_)) => {}
             },
             _ = sleep_until(next_beat) => reply = true,
-            _ = sleep_until(apply_at.unwrap_or_else(far_future)), if apply_at.is_some() => {
-                run.finish_apply(shared);
-                reply = true;
-            }
-            _ = sleep_until(metrics_at.unwrap_or_else(far_future)), if metrics_at.is_some() => {
-                run.push_metrics(shared).await;
+            w = run.driver.wake() => {
+                run.driver.on_wake(&mut run.core, w).await;
+                reply = run.core.has_unreported();
             }
         }
         if reply {
-            let msg = run.core.next_message();
-            if !ws_send(&mut ws, &msg, &shared.stats).await {
+            let msg = run.message();
+            if !ws_send(&mut ws, &msg, &link.stats).await {
                 return Ended::lost(true);
             }
             next_beat = Instant::now() + run.core.heartbeat();
@@ -480,18 +440,22 @@ struct HttpConn {
 }
 
 impl HttpConn {
-    async fn sender(&mut self, run: &AgentRun, shared: &Shared) -> std::io::Result<&mut Sender> {
+    async fn sender<D: Driver>(
+        &mut self,
+        run: &AgentRun<D>,
+        link: &Link,
+    ) -> std::io::Result<&mut Sender> {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
             if self.sender.is_some() {
                 // The server closed our keep-alive connection (e.g. it restarted).
-                SimStats::add(&shared.stats.reconnects);
+                ClientStats::add(&link.stats.reconnects);
             }
-            let tcp = net::connect(shared.server, run.source).await?;
+            let stream = net::connect_stream(link, run.source).await?;
             // A 4 KiB read buffer instead of hyper's adaptive 8 KiB+: OpAMP replies are
             // small and thousands of idle keep-alive connections add up.
             let (sender, conn) = hyper::client::conn::http1::Builder::new()
                 .read_buf_exact_size(Some(4096))
-                .handshake(TokioIo::new(tcp))
+                .handshake(TokioIo::new(stream))
                 .await
                 .map_err(std::io::Error::other)?;
             // The connection task ends when the sender is dropped or the peer closes.
@@ -527,32 +491,32 @@ fn gunzip(data: &[u8]) -> Option<Vec<u8>> {
     (out.len() <= MAX_MESSAGE).then_some(out)
 }
 
-async fn http_post(
+async fn http_post<D: Driver>(
     conn: &mut HttpConn,
-    run: &AgentRun,
-    shared: &Shared,
+    run: &AgentRun<D>,
+    link: &Link,
     msg: &proto::AgentToServer,
     was_connected: bool,
 ) -> Posted {
-    let sender = match conn.sender(run, shared).await {
+    let sender = match conn.sender(run, link).await {
         Ok(s) => s,
         Err(e) => {
-            SimStats::add(&shared.stats.connect_errors);
-            tracing::debug!(agent = %run.core.uid(), "connect to {}: {e}", shared.server);
+            ClientStats::add(&link.stats.connect_errors);
+            tracing::debug!(agent = %run.core.uid(), "connect to {}: {e}", link.server);
             return Posted::Failed(Ended::lost(was_connected));
         }
     };
     let mut body = msg.encode_to_vec();
-    let mut builder = hyper::Request::post(shared.url.path.as_str())
-        .header(header::HOST, shared.url.authority())
+    let mut builder = hyper::Request::post(link.url.path.as_str())
+        .header(header::HOST, link.url.authority())
         .header(header::CONTENT_TYPE, "application/x-protobuf")
         .header(header::ACCEPT_ENCODING, "gzip")
         .header("OpAMP-Instance-UID", run.core.uid().to_string());
-    if shared.http_gzip {
+    if link.http_gzip {
         body = gzip(&body);
         builder = builder.header(header::CONTENT_ENCODING, "gzip");
     }
-    if let Some(auth) = &shared.authorization {
+    if let Some(auth) = &link.authorization {
         builder = builder.header(header::AUTHORIZATION, auth.clone());
     }
     let Ok(request) = builder.body(Full::new(Bytes::from(body))) else {
@@ -562,14 +526,14 @@ async fn http_post(
         Ok(Ok(r)) => r,
         _ => {
             conn.sender = None;
-            SimStats::add(&shared.stats.connect_errors);
+            ClientStats::add(&link.stats.connect_errors);
             return Posted::Failed(Ended::lost(was_connected));
         }
     };
-    SimStats::add(&shared.stats.messages_sent);
+    ClientStats::add(&link.stats.messages_sent);
     let (parts, body) = response.into_parts();
     if parts.status != StatusCode::OK {
-        return Posted::Failed(refused(parts.status, &parts.headers, shared, &run.core));
+        return Posted::Failed(refused(parts.status, &parts.headers, link, run.core.uid()));
     }
     let Ok(Ok(collected)) = timeout(IO_TIMEOUT, Limited::new(body, MAX_MESSAGE).collect()).await
     else {
@@ -589,7 +553,7 @@ async fn http_post(
     match decoded {
         Some(reply) => Posted::Reply(Box::new(reply)),
         None => {
-            SimStats::add(&shared.stats.bad_requests);
+            ClientStats::add(&link.stats.bad_requests);
             Posted::Reply(Box::default())
         }
     }
@@ -597,7 +561,7 @@ async fn http_post(
 
 /// Plain HTTP: the agent speaks, the server answers; everything the server wants to say
 /// waits for the next poll (every heartbeat interval).
-async fn http_session(run: &mut AgentRun, shared: &Shared) -> Ended {
+async fn http_session<D: Driver>(run: &mut AgentRun<D>, link: &Link) -> Ended {
     let mut conn = HttpConn { sender: None };
     let mut connected: Option<Connected> = None;
     run.core.on_connect();
@@ -605,25 +569,23 @@ async fn http_session(run: &mut AgentRun, shared: &Shared) -> Ended {
     let mut next_poll = Instant::now();
     loop {
         if post_now {
-            post_now = false;
             // Send, and keep answering while the server's replies ask for more
             // (full state, APPLYING), up to a few in a row.
             for _ in 0..MAX_IMMEDIATE_POSTS {
-                let msg = run.core.next_message();
-                let reply = match http_post(&mut conn, run, shared, &msg, connected.is_some()).await
-                {
+                let msg = run.message();
+                let reply = match http_post(&mut conn, run, link, &msg, connected.is_some()).await {
                     Posted::Reply(r) => r,
                     Posted::Failed(ended) => return ended,
                 };
                 if connected.is_none() {
-                    connected = Some(Connected::new(&shared.stats.connected));
+                    connected = Some(Connected::new(&link.stats.connected));
                 }
-                match run.handle(*reply, shared) {
+                match run.handle(*reply, link).await {
                     Next::Continue { reply: true } => continue,
                     Next::Continue { reply: false } => break,
-                    Next::Restart => {
-                        http_goodbye(&mut conn, run, shared).await;
-                        return Ended::Restart;
+                    Next::Restart(wait) => {
+                        http_goodbye(&mut conn, run, link).await;
+                        return Ended::Restart(wait);
                     }
                     Next::Unavailable(wait) => {
                         return Ended::Lost {
@@ -635,34 +597,29 @@ async fn http_session(run: &mut AgentRun, shared: &Shared) -> Ended {
             }
             next_poll = Instant::now() + run.core.heartbeat();
         }
-        let apply_at = run.apply_due();
-        let metrics_at = run.next_metrics;
         tokio::select! {
-            _ = shared.cancel.cancelled() => {
-                http_goodbye(&mut conn, run, shared).await;
+            _ = link.cancel.cancelled() => {
+                http_goodbye(&mut conn, run, link).await;
                 return Ended::Shutdown;
             }
             _ = sleep_until(next_poll) => post_now = true,
-            _ = sleep_until(apply_at.unwrap_or_else(far_future)), if apply_at.is_some() => {
-                run.finish_apply(shared);
-                post_now = true;
-            }
-            _ = sleep_until(metrics_at.unwrap_or_else(far_future)), if metrics_at.is_some() => {
-                run.push_metrics(shared).await;
+            w = run.driver.wake() => {
+                run.driver.on_wake(&mut run.core, w).await;
+                post_now = run.core.has_unreported();
             }
         }
     }
 }
 
 /// The last POST carries agent_disconnect (spec HEAD asks HTTP clients to send it).
-async fn http_goodbye(conn: &mut HttpConn, run: &mut AgentRun, shared: &Shared) {
+async fn http_goodbye<D: Driver>(conn: &mut HttpConn, run: &mut AgentRun<D>, link: &Link) {
     if conn.sender.is_none() {
         return;
     }
-    let bye = run.core.disconnect_message();
+    let bye = run.goodbye();
     let _ = timeout(
         Duration::from_secs(2),
-        http_post(conn, run, shared, &bye, true),
+        http_post(conn, run, link, &bye, true),
     )
     .await;
 }

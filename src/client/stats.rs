@@ -1,4 +1,5 @@
-//! Fleet-wide counters the agents bump as they go, and the lines printed from them.
+//! Counters an agent client (or a fleet of them) bumps as it goes, and the lines printed
+//! from them.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 const MAX_SAMPLES: usize = 200_000;
 
 #[derive(Debug, Default)]
-pub struct SimStats {
+pub struct ClientStats {
     pub connected: AtomicI64,
     pub messages_sent: AtomicU64,
     pub messages_received: AtomicU64,
@@ -29,7 +30,7 @@ pub struct SimStats {
     latencies_us: Mutex<Vec<u64>>,
 }
 
-impl SimStats {
+impl ClientStats {
     pub fn add(counter: &AtomicU64) {
         counter.fetch_add(1, Relaxed);
     }
@@ -189,7 +190,7 @@ mod tests {
 
     #[test]
     fn latency_runs_from_first_sight_of_a_hash() {
-        let stats = SimStats::default();
+        let stats = ClientStats::default();
         stats.config_seen(b"h");
         std::thread::sleep(Duration::from_millis(20));
         stats.config_seen(b"h"); // a later agent does not restart the clock

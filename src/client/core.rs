@@ -1,0 +1,500 @@
+//! The agent side of OpAMP without a transport: sequence numbers, status compression,
+//! the remote configuration status, and how each `ServerToAgent` is read. What the
+//! agent manages (a simulated Collector, a real process) reports itself through
+//! [`Managed`]; this module only decides when each part goes out.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::fleet::agent::AgentId;
+use crate::opamp::proto;
+
+/// The file name our server (and BindPlane) use in `AgentConfigMap`.
+pub const CONFIG_FILE: &str = "collector.yaml";
+
+/// What the thing an agent manages says about itself. Called when a part is due in a
+/// message, so implementations build the protobuf on demand instead of keeping one.
+pub trait Managed {
+    fn capabilities(&self) -> u64;
+    fn description(&self, uid: AgentId) -> proto::AgentDescription;
+    fn health(&self) -> proto::ComponentHealth;
+    fn effective_config(&self) -> proto::EffectiveConfig;
+    /// `None` for agents that do not report what they are built with.
+    fn available_components(&self) -> Option<proto::AvailableComponents> {
+        None
+    }
+}
+
+/// Where the server wants the agent's own metrics (OTLP/HTTP).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MetricsTarget {
+    pub endpoint: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// The remote configuration status the agent reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RemoteStatus {
+    Applying,
+    Applied,
+    Failed,
+}
+
+impl RemoteStatus {
+    fn proto(self) -> proto::RemoteConfigStatuses {
+        match self {
+            RemoteStatus::Applying => proto::RemoteConfigStatuses::Applying,
+            RemoteStatus::Applied => proto::RemoteConfigStatuses::Applied,
+            RemoteStatus::Failed => proto::RemoteConfigStatuses::Failed,
+        }
+    }
+}
+
+/// The last remote configuration the agent heard of and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RemoteState {
+    #[serde(with = "hex_bytes")]
+    pub hash: Vec<u8>,
+    pub status: RemoteStatus,
+    pub error: String,
+}
+
+mod hex_bytes {
+    pub fn serialize<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(b))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s: String = serde::Deserialize::deserialize(d)?;
+        hex::decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A remote configuration the agent has not seen before.
+#[derive(Debug)]
+pub struct RemoteOffer {
+    pub hash: Vec<u8>,
+    pub files: proto::AgentConfigMap,
+}
+
+impl RemoteOffer {
+    /// The Collector configuration in the offer: `collector.yaml`, or the one unnamed
+    /// file. `Ok(None)` is an empty map, which means "run your own configuration".
+    pub fn collector_yaml(&mut self) -> Result<Option<Vec<u8>>, String> {
+        let files = &mut self.files.config_map;
+        if files.is_empty() {
+            return Ok(None);
+        }
+        if let Some(file) = files.remove(CONFIG_FILE).or_else(|| files.remove("")) {
+            return Ok(Some(file.body));
+        }
+        let mut names: Vec<_> = files.keys().cloned().collect();
+        names.sort();
+        Err(format!(
+            "remote configuration has no {CONFIG_FILE} entry (it has: {})",
+            names.join(", ")
+        ))
+    }
+}
+
+/// What the transport loop must do after a message from the server.
+#[derive(Debug, Default)]
+pub struct Reaction {
+    /// Send a status message now (something changed or full state was asked for).
+    pub reply: bool,
+    /// A configuration with a hash the agent has not seen.
+    pub offer: Option<RemoteOffer>,
+    /// Restart command.
+    pub restart: bool,
+    /// Server is unavailable: disconnect and wait (`None`: use our own backoff).
+    pub unavailable: Option<Option<Duration>>,
+    /// The server refused one of our messages (no retry).
+    pub bad_request: Option<String>,
+    /// Own-metrics destination offered (Some(None): offer withdrawn).
+    pub metrics_target: Option<Option<MetricsTarget>>,
+    /// The server gave the agent a new instance uid.
+    pub new_uid: Option<AgentId>,
+}
+
+/// Which parts of the status the server has not seen yet (status compression).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Parts {
+    pub description: bool,
+    pub health: bool,
+    pub effective: bool,
+    pub remote_status: bool,
+    pub components: bool,
+}
+
+impl Parts {
+    pub const ALL: Parts = Parts {
+        description: true,
+        health: true,
+        effective: true,
+        remote_status: true,
+        components: true,
+    };
+}
+
+/// The protocol state of one agent.
+#[derive(Debug)]
+pub struct ClientCore {
+    uid: AgentId,
+    seq: u64,
+    remote: Option<RemoteState>,
+    unreported: Parts,
+    heartbeat: Duration,
+}
+
+impl ClientCore {
+    pub fn new(uid: AgentId, heartbeat: Duration) -> Self {
+        ClientCore {
+            uid,
+            seq: 0,
+            remote: None,
+            unreported: Parts::ALL,
+            heartbeat,
+        }
+    }
+
+    /// Starts from a remote status kept across restarts, so a configuration that was
+    /// applied (or failed) is neither applied again nor reported as unknown.
+    pub fn with_remote(mut self, remote: Option<RemoteState>) -> Self {
+        self.remote = remote;
+        self
+    }
+
+    pub fn uid(&self) -> AgentId {
+        self.uid
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        self.heartbeat
+    }
+
+    pub fn remote(&self) -> Option<&RemoteState> {
+        self.remote.as_ref()
+    }
+
+    /// A new connection: the server may not know us, so everything goes in the first message.
+    pub fn on_connect(&mut self) {
+        self.unreported = Parts::ALL;
+    }
+
+    /// The process restarted: sequence numbers from 0 and a full report.
+    pub fn restarted(&mut self) {
+        self.seq = 0;
+        self.unreported = Parts::ALL;
+    }
+
+    /// Marks parts as changed so the next message carries them.
+    pub fn changed(&mut self, parts: Parts) {
+        let u = &mut self.unreported;
+        u.description |= parts.description;
+        u.health |= parts.health;
+        u.effective |= parts.effective;
+        u.remote_status |= parts.remote_status;
+        u.components |= parts.components;
+    }
+
+    /// Records what became of remote configuration `hash`.
+    pub fn set_remote(&mut self, hash: &[u8], status: RemoteStatus, error: impl Into<String>) {
+        self.remote = Some(RemoteState {
+            hash: hash.to_vec(),
+            status,
+            error: error.into(),
+        });
+        self.unreported.remote_status = true;
+    }
+
+    /// Whether anything is waiting to be reported.
+    pub fn has_unreported(&self) -> bool {
+        self.unreported != Parts::default()
+    }
+
+    /// The next AgentToServer: always uid, sequence number and capabilities, plus the
+    /// parts the server has not seen.
+    pub fn next_message(&mut self, managed: &impl Managed) -> proto::AgentToServer {
+        let todo = std::mem::take(&mut self.unreported);
+        let mut msg = self.bare_message(managed.capabilities());
+        if todo.description {
+            msg.agent_description = Some(managed.description(self.uid));
+        }
+        if todo.health {
+            msg.health = Some(managed.health());
+        }
+        if todo.effective {
+            msg.effective_config = Some(managed.effective_config());
+        }
+        if todo.remote_status {
+            msg.remote_config_status = self.remote.as_ref().map(|r| proto::RemoteConfigStatus {
+                last_remote_config_hash: r.hash.clone(),
+                status: r.status.proto() as i32,
+                error_message: r.error.clone(),
+            });
+        }
+        if todo.components {
+            msg.available_components = managed.available_components();
+        }
+        msg
+    }
+
+    /// The last message of a connection or process.
+    pub fn disconnect_message(&mut self, capabilities: u64) -> proto::AgentToServer {
+        let mut msg = self.bare_message(capabilities);
+        msg.agent_disconnect = Some(proto::AgentDisconnect {});
+        msg
+    }
+
+    fn bare_message(&mut self, capabilities: u64) -> proto::AgentToServer {
+        let msg = proto::AgentToServer {
+            instance_uid: self.uid.0.to_vec(),
+            sequence_num: self.seq,
+            capabilities,
+            ..Default::default()
+        };
+        self.seq += 1;
+        msg
+    }
+
+    /// Reads one message from the server.
+    pub fn on_message(&mut self, msg: proto::ServerToAgent) -> Reaction {
+        let mut reaction = Reaction::default();
+        if !msg.instance_uid.is_empty() && msg.instance_uid != self.uid.0 {
+            // Addressed to another agent (a multiplexing proxy would route it); not ours.
+            return reaction;
+        }
+        if let Some(err) = msg.error_response {
+            return error_reaction(err);
+        }
+        if let Some(cmd) = msg.command {
+            // A command comes alone; the rest of the message is ignored, as opamp-go does.
+            reaction.restart = cmd.r#type == proto::CommandType::Restart as i32;
+            return reaction;
+        }
+        if msg.flags & proto::ServerToAgentFlags::ReportFullState as u64 != 0 {
+            self.unreported = Parts::ALL;
+            reaction.reply = true;
+        }
+        if msg.flags & proto::ServerToAgentFlags::ReportAvailableComponents as u64 != 0 {
+            self.unreported.components = true;
+            reaction.reply = true;
+        }
+        if let Some(new_uid) = msg
+            .agent_identification
+            .and_then(|a| <[u8; 16]>::try_from(a.new_instance_uid.as_slice()).ok())
+        {
+            self.uid = AgentId(new_uid);
+            self.unreported.description = true;
+            reaction.new_uid = Some(self.uid);
+            reaction.reply = true;
+        }
+        if let Some(offers) = msg.connection_settings {
+            self.take_offers(offers, &mut reaction);
+        }
+        if let Some(remote) = msg.remote_config {
+            // The same hash is never taken twice: applied, failed or in progress.
+            let seen = self
+                .remote
+                .as_ref()
+                .is_some_and(|r| r.hash == remote.config_hash);
+            if !remote.config_hash.is_empty() && !seen {
+                reaction.offer = Some(RemoteOffer {
+                    hash: remote.config_hash,
+                    files: remote.config.unwrap_or_default(),
+                });
+            }
+        }
+        reaction
+    }
+
+    fn take_offers(&mut self, offers: proto::ConnectionSettingsOffers, reaction: &mut Reaction) {
+        if let Some(secs) = offers
+            .opamp
+            .as_ref()
+            .map(|o| o.heartbeat_interval_seconds)
+            .filter(|s| *s > 0)
+        {
+            self.heartbeat = Duration::from_secs(secs);
+        }
+        reaction.metrics_target = Some(
+            offers
+                .own_metrics
+                .filter(|m| !m.destination_endpoint.is_empty())
+                .map(|m| MetricsTarget {
+                    endpoint: m.destination_endpoint,
+                    headers: m
+                        .headers
+                        .map(|h| h.headers.into_iter().map(|h| (h.key, h.value)).collect())
+                        .unwrap_or_default(),
+                }),
+        );
+    }
+}
+
+fn error_reaction(err: proto::ServerErrorResponse) -> Reaction {
+    let mut reaction = Reaction::default();
+    match proto::ServerErrorResponseType::try_from(err.r#type) {
+        Ok(proto::ServerErrorResponseType::Unavailable) => {
+            let wait = err.details.map(|d| match d {
+                proto::server_error_response::Details::RetryInfo(info) => {
+                    Duration::from_nanos(info.retry_after_nanoseconds)
+                }
+            });
+            reaction.unavailable = Some(wait);
+        }
+        _ => reaction.bad_request = Some(err.error_message),
+    }
+    reaction
+}
+
+/// A string attribute.
+pub fn kv(key: &str, value: &str) -> proto::KeyValue {
+    proto::KeyValue {
+        key: key.to_string(),
+        value: Some(proto::AnyValue {
+            value: Some(proto::any_value::Value::StringValue(value.to_string())),
+        }),
+    }
+}
+
+pub fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct Fixed;
+
+    impl Managed for Fixed {
+        fn capabilities(&self) -> u64 {
+            7
+        }
+        fn description(&self, uid: AgentId) -> proto::AgentDescription {
+            proto::AgentDescription {
+                identifying_attributes: vec![kv("service.instance.id", &uid.to_string())],
+                ..Default::default()
+            }
+        }
+        fn health(&self) -> proto::ComponentHealth {
+            proto::ComponentHealth {
+                healthy: true,
+                ..Default::default()
+            }
+        }
+        fn effective_config(&self) -> proto::EffectiveConfig {
+            proto::EffectiveConfig::default()
+        }
+        fn available_components(&self) -> Option<proto::AvailableComponents> {
+            Some(proto::AvailableComponents {
+                hash: vec![1],
+                ..Default::default()
+            })
+        }
+    }
+
+    fn core() -> ClientCore {
+        ClientCore::new(AgentId([9; 16]), Duration::from_secs(30))
+    }
+
+    fn offer(hash: u8) -> proto::ServerToAgent {
+        proto::ServerToAgent {
+            remote_config: Some(proto::AgentRemoteConfig {
+                config: Some(proto::AgentConfigMap {
+                    config_map: HashMap::from([(
+                        CONFIG_FILE.to_string(),
+                        proto::AgentConfigFile {
+                            body: b"receivers: {}".to_vec(),
+                            content_type: "text/yaml".into(),
+                        },
+                    )]),
+                }),
+                config_hash: vec![hash; 32],
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn full_first_then_compressed_and_components_on_request() {
+        let mut c = core();
+        let first = c.next_message(&Fixed);
+        assert_eq!((first.sequence_num, first.capabilities), (0, 7));
+        assert!(first.agent_description.is_some() && first.available_components.is_some());
+        let second = c.next_message(&Fixed);
+        assert!(second.agent_description.is_none() && second.available_components.is_none());
+        let r = c.on_message(proto::ServerToAgent {
+            flags: proto::ServerToAgentFlags::ReportAvailableComponents as u64,
+            ..Default::default()
+        });
+        assert!(r.reply);
+        let third = c.next_message(&Fixed);
+        assert!(third.available_components.is_some() && third.agent_description.is_none());
+    }
+
+    #[test]
+    fn an_offer_is_taken_once_per_hash_even_after_a_restart() {
+        let mut c = core();
+        let mut first = c.on_message(offer(3)).offer.expect("new hash");
+        assert_eq!(
+            first.collector_yaml().expect("yaml"),
+            Some(b"receivers: {}".to_vec())
+        );
+        c.set_remote(&[3; 32], RemoteStatus::Failed, "bad");
+        assert!(c.on_message(offer(3)).offer.is_none());
+        let kept = c.remote().cloned();
+        let mut restarted = core().with_remote(kept);
+        assert!(restarted.on_message(offer(3)).offer.is_none());
+        let status = restarted
+            .next_message(&Fixed)
+            .remote_config_status
+            .expect("status");
+        assert_eq!(status.status, proto::RemoteConfigStatuses::Failed as i32);
+        assert_eq!(status.error_message, "bad");
+    }
+
+    #[test]
+    fn a_map_without_collector_yaml_is_named() {
+        let mut offer = RemoteOffer {
+            hash: vec![1],
+            files: proto::AgentConfigMap {
+                config_map: HashMap::from([("a.yaml".into(), Default::default())]),
+            },
+        };
+        let err = offer.collector_yaml().unwrap_err();
+        assert!(
+            err.contains("no collector.yaml entry (it has: a.yaml)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn new_uid_and_unavailable() {
+        let mut c = core();
+        let r = c.on_message(proto::ServerToAgent {
+            agent_identification: Some(proto::AgentIdentification {
+                new_instance_uid: vec![4; 16],
+            }),
+            ..Default::default()
+        });
+        assert_eq!(r.new_uid, Some(AgentId([4; 16])));
+        assert_eq!(c.next_message(&Fixed).instance_uid, vec![4; 16]);
+        let r = c.on_message(proto::ServerToAgent {
+            error_response: Some(proto::ServerErrorResponse {
+                r#type: proto::ServerErrorResponseType::Unavailable as i32,
+                error_message: "busy".into(),
+                details: Some(proto::server_error_response::Details::RetryInfo(
+                    proto::RetryInfo {
+                        retry_after_nanoseconds: 2_000_000_000,
+                    },
+                )),
+            }),
+            ..Default::default()
+        });
+        assert_eq!(r.unavailable, Some(Some(Duration::from_secs(2))));
+    }
+}

@@ -5,6 +5,8 @@
 //! `opamp` (sockets, codec) → `fleet` (registry, snapshots, events) ← `otlp` (agents' own
 //! telemetry); `pipeline` (pure rendering) and `store` (durable facts) beside them;
 //! `rollout`, `api`, `cli`, `sim`, `headless` on top; `tui` reads snapshots and events.
+//! The agent end: `client` (one OpAMP client) driven by `sim` (simulated Collectors) or
+//! `supervisor` (`fleetdeck agent`, a real Collector process).
 
 pub mod api;
 pub mod catalog;
@@ -21,5 +23,6 @@ pub mod runtime;
 pub mod settings;
 pub mod sim;
 pub mod store;
+pub mod supervisor;
 pub mod tls;
 pub mod tui;

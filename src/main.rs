@@ -16,6 +16,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => serve(cli.server),
         Some(Command::Simulate(args)) => block_on(fleetdeck::sim::run_cli(args)),
+        Some(Command::Agent(args)) => {
+            init_stderr_logging();
+            block_on(fleetdeck::supervisor::run_cli(args))
+        }
         Some(Command::Render { file, types }) => {
             fleetdeck::cli::render::run(&file, types.as_deref())
         }
@@ -229,6 +233,15 @@ fn init_stdout_logging(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+/// `fleetdeck agent` logs to stderr, like the Collector it runs (and journald takes both).
+fn init_stderr_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(fleetdeck::settings::log_filter())
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// glibc gives each thread that allocates its own arena; with thousands of connections served

@@ -118,6 +118,8 @@ pub struct FileSettings {
     pub tls_client_ca: Option<PathBuf>,
     /// Terminal UI settings (`mouse`, `keymap`), handed to the TUI as they are.
     pub tui: Option<toml::Table>,
+    /// `fleetdeck agent`'s settings.
+    pub agent: Option<crate::supervisor::settings::AgentFileSettings>,
 }
 
 /// Where a secret came from, so the banner can say where to find it.
@@ -349,7 +351,9 @@ fn default_public_url(listen: SocketAddr, tls: bool) -> String {
     format!("{scheme}://{host}:{}", listen.port())
 }
 
-fn load_file(explicit: Option<&Path>) -> Result<(FileSettings, Option<PathBuf>), SettingsError> {
+pub fn load_file(
+    explicit: Option<&Path>,
+) -> Result<(FileSettings, Option<PathBuf>), SettingsError> {
     let path = match explicit {
         Some(p) => p.to_path_buf(),
         None => match default_config_file() {

@@ -163,6 +163,8 @@ pub struct ClientArgs {
 pub enum Command {
     /// Run simulated agents against any OpAMP server.
     Simulate(SimulateArgs),
+    /// Supervise a stock OpenTelemetry Collector and manage it over OpAMP.
+    Agent(AgentArgs),
     /// List or show agents, configurations, destinations, resource types or rollouts.
     Get {
         #[command(flatten)]
@@ -374,4 +376,53 @@ pub struct SimulateArgs {
     /// Longest simulated Collector restart after a new configuration, in milliseconds.
     #[arg(long, default_value_t = 1500)]
     pub apply_delay_ms: u64,
+}
+
+#[derive(derive_more::Debug, Clone, Args)]
+pub struct AgentArgs {
+    /// OpAMP server URL: ws://HOST:4320/v1/opamp, wss://…, or http(s)://… with --transport http.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// The Collector binary to supervise (otelcol-contrib, otelcol, …).
+    #[arg(long, env = "FLEETDECK_COLLECTOR")]
+    pub collector: Option<PathBuf>,
+    /// A Collector configuration to run until the server sends one.
+    #[arg(long)]
+    pub collector_config: Option<PathBuf>,
+    /// Where the identity, the last good configuration and the state live
+    /// [default: <platform data dir>/agent].
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// A name for this agent, shown by the server instead of the host name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A label the server's selectors can match (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Secret the server expects (`Authorization: Secret-Key <k>`).
+    #[arg(long, env = "FLEETDECK_SECRET_KEY", hide_env_values = true)]
+    #[debug("{}", redact_opt(secret_key))]
+    pub secret_key: Option<String>,
+    /// WebSocket (default) or plain HTTP polling.
+    #[arg(long, value_enum)]
+    pub transport: Option<SimTransport>,
+    /// PEM CA certificates to trust for wss:// and https:// (default: the system's).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate for servers that require one (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds a new configuration must run without trouble before it counts as applied
+    /// [default: 5].
+    #[arg(long)]
+    pub settle: Option<u64>,
+    /// Heartbeat interval in seconds [default: 30].
+    #[arg(long)]
+    pub heartbeat: Option<u64>,
+    /// Settings file (default: fleetdeck.toml in the config directory).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }

@@ -1,0 +1,244 @@
+//! The supervisor as a [`Driver`] of the shared OpAMP client: it hands what the server
+//! sends to the keeper and reports the keeper's [`View`] back.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use tokio::sync::{mpsc, watch};
+
+use super::keeper::{Command, View};
+use super::state::StateDir;
+use crate::client::core::kv;
+use crate::client::{
+    CONFIG_FILE, ClientCore, Driver, Managed, MetricsTarget, Parts, RemoteOffer, RemoteStatus,
+    Restarted,
+};
+use crate::fleet::agent::{AgentId, Capabilities};
+use crate::opamp::proto;
+
+/// The non-identifying attribute that carries `--name`.
+pub const NAME_ATTRIBUTE: &str = "fleetdeck.agent.name";
+
+/// Who the agent says it is.
+#[derive(Debug, Clone)]
+pub struct About {
+    /// The distribution (`buildinfo.command` of `otelcol components`).
+    pub service_name: String,
+    pub service_version: String,
+    pub host_name: String,
+    pub os_type: String,
+    pub os_description: String,
+    pub arch: String,
+    pub name: Option<String>,
+    pub labels: Vec<(String, String)>,
+}
+
+pub struct SupervisorAgent {
+    cmds: mpsc::Sender<Command>,
+    view: watch::Receiver<View>,
+    /// The view as last reported.
+    shown: View,
+    about: About,
+    components: Option<proto::AvailableComponents>,
+    state: StateDir,
+}
+
+impl SupervisorAgent {
+    pub fn new(
+        cmds: mpsc::Sender<Command>,
+        view: watch::Receiver<View>,
+        about: About,
+        components: Option<proto::AvailableComponents>,
+        state: StateDir,
+    ) -> Self {
+        let shown = view.borrow().clone();
+        SupervisorAgent {
+            cmds,
+            view,
+            shown,
+            about,
+            components,
+            state,
+        }
+    }
+
+    fn send(&self, core: &mut ClientCore, cmd: Command, hash: Option<&[u8]>) {
+        if self.cmds.try_send(cmd).is_err()
+            && let Some(hash) = hash
+        {
+            core.set_remote(
+                hash,
+                RemoteStatus::Failed,
+                "the supervisor is busy or stopping; send the configuration again",
+            );
+        }
+    }
+}
+
+impl Managed for SupervisorAgent {
+    fn capabilities(&self) -> u64 {
+        let mut caps = Capabilities::REPORTS_STATUS
+            | Capabilities::ACCEPTS_REMOTE_CONFIG
+            | Capabilities::REPORTS_EFFECTIVE_CONFIG
+            | Capabilities::REPORTS_OWN_METRICS
+            | Capabilities::REPORTS_HEALTH
+            | Capabilities::REPORTS_REMOTE_CONFIG
+            | Capabilities::REPORTS_HEARTBEAT
+            | Capabilities::ACCEPTS_RESTART_COMMAND;
+        if self.components.is_some() {
+            caps |= Capabilities::REPORTS_AVAILABLE_COMPONENTS;
+        }
+        caps
+    }
+
+    fn description(&self, uid: AgentId) -> proto::AgentDescription {
+        let a = &self.about;
+        let mut non_identifying = vec![
+            kv("host.name", &a.host_name),
+            kv("os.type", &a.os_type),
+            kv("os.description", &a.os_description),
+            kv("host.arch", &a.arch),
+        ];
+        if let Some(name) = &a.name {
+            non_identifying.push(kv(NAME_ATTRIBUTE, name));
+        }
+        non_identifying.extend(a.labels.iter().map(|(k, v)| kv(k, v)));
+        proto::AgentDescription {
+            identifying_attributes: vec![
+                kv("service.name", &a.service_name),
+                kv("service.version", &a.service_version),
+                kv("service.instance.id", &uid.to_string()),
+            ],
+            non_identifying_attributes: non_identifying,
+        }
+    }
+
+    /// The agent is as healthy as its Collector process; the process is the one child,
+    /// with its pid, restarts and last exit in its status.
+    fn health(&self) -> proto::ComponentHealth {
+        let h = &self.shown.health;
+        let mut attributes = vec![proto::KeyValue {
+            key: "process.restarts".into(),
+            value: Some(proto::AnyValue {
+                value: Some(proto::any_value::Value::IntValue(i64::from(h.restarts))),
+            }),
+        }];
+        if let Some(pid) = h.pid {
+            attributes.push(proto::KeyValue {
+                key: "process.pid".into(),
+                value: Some(proto::AnyValue {
+                    value: Some(proto::any_value::Value::IntValue(i64::from(pid))),
+                }),
+            });
+        }
+        if let Some(exit) = &h.last_exit {
+            attributes.push(kv("process.last_exit", exit));
+        }
+        let process = proto::ComponentHealth {
+            healthy: h.up,
+            start_time_unix_nano: if h.up { h.since_ns } else { 0 },
+            last_error: h.last_error.clone(),
+            status: h.status.clone(),
+            status_time_unix_nano: h.since_ns,
+            component_health_map: HashMap::new(),
+            attributes,
+        };
+        proto::ComponentHealth {
+            healthy: h.up,
+            start_time_unix_nano: if h.up { h.since_ns } else { 0 },
+            last_error: h.last_error.clone(),
+            status: h.status.clone(),
+            status_time_unix_nano: h.since_ns,
+            component_health_map: HashMap::from([(
+                format!("process:{}", self.about.service_name),
+                process,
+            )]),
+            attributes: Vec::new(),
+        }
+    }
+
+    fn effective_config(&self) -> proto::EffectiveConfig {
+        let files = self
+            .shown
+            .effective
+            .as_ref()
+            .map(|text| {
+                HashMap::from([(
+                    CONFIG_FILE.to_string(),
+                    proto::AgentConfigFile {
+                        body: text.as_bytes().to_vec(),
+                        content_type: "text/yaml".to_string(),
+                    },
+                )])
+            })
+            .unwrap_or_default();
+        proto::EffectiveConfig {
+            config_map: Some(proto::AgentConfigMap { config_map: files }),
+        }
+    }
+
+    fn available_components(&self) -> Option<proto::AvailableComponents> {
+        self.components.clone()
+    }
+}
+
+impl Driver for SupervisorAgent {
+    type Wake = ();
+
+    fn offer(&mut self, core: &mut ClientCore, mut offer: RemoteOffer) {
+        let body = offer.collector_yaml();
+        core.set_remote(&offer.hash, RemoteStatus::Applying, "");
+        let hash = offer.hash.clone();
+        self.send(
+            core,
+            Command::Apply {
+                hash: offer.hash,
+                body,
+            },
+            Some(&hash),
+        );
+    }
+
+    fn metrics_target(&mut self, target: Option<MetricsTarget>) {
+        let _ = self.cmds.try_send(Command::Metrics(target));
+    }
+
+    fn new_uid(&mut self, uid: AgentId) {
+        tracing::warn!(%uid, "the server assigned this agent a new instance uid");
+        if let Err(e) = self.state.set_instance_uid(uid) {
+            tracing::error!("cannot keep the new instance uid: {e}");
+        }
+        let _ = self.cmds.try_send(Command::Identity(uid.to_string()));
+    }
+
+    fn wake(&mut self) -> impl Future<Output = ()> + Send {
+        let view = &mut self.view;
+        async move {
+            if view.changed().await.is_err() {
+                // The keeper is gone (shutting down): nothing more will change.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    async fn on_wake(&mut self, core: &mut ClientCore, _: ()) {
+        let now = self.view.borrow_and_update().clone();
+        let parts = Parts {
+            health: now.health != self.shown.health,
+            effective: now.effective != self.shown.effective,
+            ..Parts::default()
+        };
+        core.changed(parts);
+        if now.remote != self.shown.remote
+            && let Some(r) = &now.remote
+        {
+            core.set_remote(&r.hash, r.status, r.error.clone());
+        }
+        self.shown = now;
+    }
+
+    async fn restart(&mut self, _core: &mut ClientCore) -> Restarted {
+        let _ = self.cmds.send(Command::Restart).await;
+        Restarted::InPlace
+    }
+}

@@ -1,0 +1,454 @@
+//! The keeper owns the Collector process and its configuration files. It takes commands
+//! (apply this configuration, restart, send own metrics there) and publishes a
+//! [`View`] of what is true now: the process's health, the configuration it runs and the
+//! status of the last remote configuration.
+//!
+//! Applying: merge the supervisor's part in, run the Collector's validator, swap, restart,
+//! and call it APPLIED only after the process stayed up through the settle window with no
+//! fatal line. A configuration that kills the process is rolled back to the last good one.
+//! The server connection plays no part: a Collector keeps running (and is restarted after
+//! a crash, with backoff) whether or not the server can be reached.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+
+use super::collector::{CollectorBinary, Verdict};
+use super::config::{OwnPart, merge};
+use super::process::{Running, failure_reason, stop_leftover};
+use super::state::{Saved, StateDir};
+use crate::client::core::unix_nanos;
+use crate::client::{MetricsTarget, RemoteState, RemoteStatus};
+
+/// How long the Collector gets to stop after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Crash restarts wait from 1 s doubling up to this.
+const MAX_CRASH_BACKOFF: Duration = Duration::from_secs(60);
+/// A run this long resets the crash backoff.
+const STABLE_RUN: Duration = Duration::from_secs(60);
+
+pub enum Command {
+    /// A new remote configuration: its body, or why it could not be read from the offer.
+    Apply {
+        hash: Vec<u8>,
+        body: Result<Option<Vec<u8>>, String>,
+    },
+    Restart,
+    Metrics(Option<MetricsTarget>),
+    Identity(String),
+    Shutdown,
+}
+
+/// The process as the server sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcessHealth {
+    pub up: bool,
+    pub pid: Option<u32>,
+    /// When it started (up) or stopped (down), Unix ns.
+    pub since_ns: u64,
+    pub restarts: u32,
+    /// "exit status 1", "signal 9", …
+    pub last_exit: Option<String>,
+    pub last_error: String,
+    /// One phrase: running, starting, crashed, no configuration, …
+    pub status: String,
+}
+
+/// What is true now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct View {
+    pub health: ProcessHealth,
+    /// The configuration the process runs (merged), if any.
+    pub effective: Option<Arc<str>>,
+    pub remote: Option<RemoteState>,
+}
+
+pub struct KeeperConfig {
+    pub binary: CollectorBinary,
+    pub state: StateDir,
+    pub own: OwnPart,
+    /// The operator's own configuration, run until the server sends one.
+    pub bootstrap: Option<Vec<u8>>,
+    pub settle: Duration,
+}
+
+/// The last configuration that ran well.
+#[derive(Clone)]
+struct Good {
+    body: Vec<u8>,
+}
+
+pub struct Keeper {
+    cfg: KeeperConfig,
+    saved: Saved,
+    good: Option<Good>,
+    /// The merged text of `good` as it runs now.
+    running_text: Option<Arc<str>>,
+    process: Option<Running>,
+    health: ProcessHealth,
+    crash_backoff: Duration,
+    restart_at: Option<Instant>,
+    view: watch::Sender<View>,
+}
+
+/// Starts the keeper; returns its command channel and the view.
+pub async fn start(
+    cfg: KeeperConfig,
+) -> Result<
+    (
+        mpsc::Sender<Command>,
+        watch::Receiver<View>,
+        tokio::task::JoinHandle<()>,
+    ),
+    super::state::StateError,
+> {
+    let mut saved = cfg.state.load()?;
+    let mut cfg = cfg;
+    if saved.metrics.is_some() && cfg.own.metrics.is_none() {
+        // The last destination the server offered, until it offers again.
+        cfg.own.metrics = saved.metrics.clone();
+    }
+    let good = match cfg.state.read("good.yaml")? {
+        Some(body) => Some(Good { body }),
+        None => cfg.bootstrap.clone().map(|body| Good { body }),
+    };
+    if good.is_none() {
+        saved.good_hash = None;
+    }
+    let (view_tx, view_rx) = watch::channel(View {
+        remote: saved.remote.clone(),
+        ..View::default()
+    });
+    let (tx, rx) = mpsc::channel(32);
+    let keeper = Keeper {
+        cfg,
+        saved,
+        good,
+        running_text: None,
+        process: None,
+        health: ProcessHealth {
+            status: "starting".into(),
+            since_ns: unix_nanos(),
+            ..Default::default()
+        },
+        crash_backoff: Duration::from_secs(1),
+        restart_at: None,
+        view: view_tx,
+    };
+    let task = tokio::spawn(keeper.run(rx));
+    Ok((tx, view_rx, task))
+}
+
+impl Keeper {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        stop_leftover(&self.cfg.state, &self.cfg.binary.path).await;
+        self.launch_good().await;
+        loop {
+            let restart_at = self.restart_at;
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(Command::Shutdown) | None => break,
+                    Some(cmd) => self.command(cmd).await,
+                },
+                status = async {
+                    match self.process.as_mut() {
+                        Some(p) => p.wait().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.crashed(status.ok()),
+                _ = async {
+                    match restart_at {
+                        Some(at) => sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.restart_at = None;
+                    self.launch_good().await;
+                }
+            }
+        }
+        if let Some(p) = self.process.take() {
+            p.stop(STOP_GRACE, &self.cfg.state).await;
+        }
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Apply { hash, body } => self.apply(hash, body).await,
+            Command::Restart => {
+                tracing::info!("restarting the Collector (server's command)");
+                self.health.restarts += 1;
+                self.launch_good().await;
+            }
+            Command::Metrics(target) => {
+                if target == self.cfg.own.metrics {
+                    return;
+                }
+                self.cfg.own.metrics = target.clone();
+                self.saved.metrics = target;
+                self.persist();
+                // The own part changed: the same configuration runs again with it.
+                self.launch_good().await;
+            }
+            Command::Identity(id) => {
+                self.cfg.own.instance_id = id;
+                self.launch_good().await;
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn persist(&self) {
+        if let Err(e) = self.cfg.state.save(&self.saved) {
+            tracing::error!("cannot save the supervisor's state: {e}");
+        }
+    }
+
+    fn set_remote(&mut self, hash: &[u8], status: RemoteStatus, error: impl Into<String>) {
+        let remote = RemoteState {
+            hash: hash.to_vec(),
+            status,
+            error: error.into(),
+        };
+        self.saved.remote = Some(remote);
+        self.persist();
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let view = View {
+            health: self.health.clone(),
+            effective: self.running_text.clone(),
+            remote: self.saved.remote.clone(),
+        };
+        self.view.send_if_modified(|v| {
+            let changed = *v != view;
+            *v = view;
+            changed
+        });
+    }
+
+    /// Starts (or restarts) the last good configuration; the reason is logged on failure.
+    async fn launch_good(&mut self) {
+        self.restart_at = None;
+        let Some(good) = self.good.clone() else {
+            self.stop().await;
+            self.health.status = "waiting for a configuration".into();
+            self.publish();
+            return;
+        };
+        let merged = match merge(&good.body, &self.cfg.own) {
+            Ok(m) => m,
+            Err(e) => {
+                self.health.status = "cannot run the last good configuration".into();
+                self.health.last_error = e.to_string();
+                self.publish();
+                return;
+            }
+        };
+        if let Err(e) = self.launch(&merged).await {
+            self.health.last_error = e;
+            self.schedule_restart();
+        }
+        self.publish();
+    }
+
+    /// Stops what runs and starts `merged` in its place.
+    async fn launch(&mut self, merged: &str) -> Result<(), String> {
+        self.stop().await;
+        let state = &self.cfg.state;
+        state
+            .write("collector.yaml", merged.as_bytes(), 0o600)
+            .map_err(|e| e.to_string())?;
+        let env = self.cfg.own.env();
+        let run = Running::start(
+            &self.cfg.binary.path,
+            &state.path("collector.yaml"),
+            &env,
+            state,
+        )
+        .map_err(|e| format!("cannot start {}: {e}", self.cfg.binary.path.display()))?;
+        tracing::info!(pid = run.pid, "Collector started");
+        self.health.up = true;
+        self.health.pid = Some(run.pid);
+        self.health.since_ns = run.started_ns;
+        self.health.status = "running".into();
+        self.running_text = Some(Arc::from(merged));
+        self.process = Some(run);
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        if let Some(p) = self.process.take() {
+            let status = p.stop(STOP_GRACE, &self.cfg.state).await;
+            self.health.up = false;
+            self.health.pid = None;
+            self.health.since_ns = unix_nanos();
+            self.health.status = "stopped".into();
+            if let Some(s) = status {
+                self.health.last_exit = Some(exit_text(&s));
+            }
+        }
+    }
+
+    /// The process ended by itself: record why and restart it later, with backoff.
+    fn crashed(&mut self, status: Option<std::process::ExitStatus>) {
+        let Some(process) = self.process.take() else {
+            return;
+        };
+        let ran = Duration::from_nanos(unix_nanos().saturating_sub(process.started_ns));
+        let reason = failure_reason(&process.tail());
+        let exit = status.map_or_else(|| "unknown exit".to_string(), |s| exit_text(&s));
+        tracing::warn!(pid = process.pid, "the Collector exited ({exit}): {reason}");
+        self.cfg.state.remove("collector.pid");
+        if ran >= STABLE_RUN {
+            self.crash_backoff = Duration::from_secs(1);
+        }
+        self.health.up = false;
+        self.health.pid = None;
+        self.health.since_ns = unix_nanos();
+        self.health.restarts += 1;
+        self.health.last_exit = Some(exit.clone());
+        self.health.last_error = reason;
+        self.health.status = format!("crashed ({exit})");
+        self.schedule_restart();
+        self.publish();
+    }
+
+    fn schedule_restart(&mut self) {
+        let wait = self.crash_backoff;
+        self.crash_backoff = (self.crash_backoff * 2).min(MAX_CRASH_BACKOFF);
+        self.restart_at = Some(Instant::now() + wait);
+        self.health.status = format!("{}; restarting in {}s", self.health.status, wait.as_secs());
+    }
+
+    async fn apply(&mut self, hash: Vec<u8>, body: Result<Option<Vec<u8>>, String>) {
+        let body = match body {
+            Ok(Some(b)) => b,
+            Ok(None) => match self.cfg.bootstrap.clone() {
+                Some(b) => b,
+                None => {
+                    return self.set_remote(
+                        &hash,
+                        RemoteStatus::Failed,
+                        "the server sent an empty configuration and this agent has no --config of its own to return to",
+                    );
+                }
+            },
+            Err(e) => return self.set_remote(&hash, RemoteStatus::Failed, e),
+        };
+        self.set_remote(&hash, RemoteStatus::Applying, "");
+        let started = Instant::now();
+        let merged = match merge(&body, &self.cfg.own) {
+            Ok(m) => m,
+            Err(e) => return self.set_remote(&hash, RemoteStatus::Failed, e.to_string()),
+        };
+        let state = self.cfg.state.clone();
+        if let Err(e) = state.write("candidate.yaml", merged.as_bytes(), 0o600) {
+            return self.set_remote(&hash, RemoteStatus::Failed, format!("not applied: {e}"));
+        }
+        let verdict = self
+            .cfg
+            .binary
+            .validate(&state.path("candidate.yaml"), &self.cfg.own.env())
+            .await;
+        state.remove("candidate.yaml");
+        let validated = started.elapsed();
+        match verdict {
+            Ok(Verdict::Valid) => {}
+            Ok(Verdict::Invalid(message)) => {
+                tracing::warn!("the Collector's validator rejected a configuration: {message}");
+                return self.set_remote(
+                    &hash,
+                    RemoteStatus::Failed,
+                    format!("rejected by the Collector's validator: {message}"),
+                );
+            }
+            Err(e) => {
+                return self.set_remote(&hash, RemoteStatus::Failed, format!("not validated: {e}"));
+            }
+        }
+        let previous = self.good.clone();
+        if let Err(e) = self.launch(&merged).await {
+            self.set_remote(&hash, RemoteStatus::Failed, e);
+            return self.launch_good().await;
+        }
+        let launched = started.elapsed();
+        self.publish();
+        match self.settle().await {
+            Ok(()) => {
+                tracing::info!(
+                    validate_ms = validated.as_millis() as u64,
+                    restart_ms = (launched - validated).as_millis() as u64,
+                    settle_ms = (started.elapsed() - launched).as_millis() as u64,
+                    "configuration applied"
+                );
+                if let Err(e) = state.write("good.yaml", &body, 0o600) {
+                    tracing::error!("cannot keep the applied configuration: {e}");
+                }
+                self.good = Some(Good { body });
+                self.saved.good_hash = Some(hash.clone());
+                self.crash_backoff = Duration::from_secs(1);
+                self.set_remote(&hash, RemoteStatus::Applied, "");
+            }
+            Err(why) => {
+                let back = match &previous {
+                    Some(_) => "rolled back to the last good configuration",
+                    None => "no earlier configuration to roll back to",
+                };
+                tracing::warn!("configuration failed after start ({why}); {back}");
+                self.health.restarts += 1;
+                self.good = previous;
+                self.set_remote(&hash, RemoteStatus::Failed, format!("{why}; {back}"));
+                self.launch_good().await;
+            }
+        }
+    }
+
+    /// Watches a just-started process through the settle window.
+    async fn settle(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + self.cfg.settle;
+        let Some(process) = self.process.as_mut() else {
+            return Err("the Collector did not start".into());
+        };
+        loop {
+            if let Some(line) = process.fatal() {
+                return Err(format!("the Collector logged a fatal error: {line}"));
+            }
+            tokio::select! {
+                status = process.wait() => {
+                    // Let the output readers catch the last lines.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let exit = status.map(|s| exit_text(&s)).unwrap_or_else(|e| e.to_string());
+                    let reason = failure_reason(&process.tail());
+                    self.health.last_exit = Some(exit.clone());
+                    self.health.last_error = reason.clone();
+                    self.process = None;
+                    self.cfg.state.remove("collector.pid");
+                    return Err(format!(
+                        "the Collector exited ({exit}) within {}s of starting with it: {reason}",
+                        self.cfg.settle.as_secs_f64()
+                    ));
+                }
+                _ = sleep_until(deadline) => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+    }
+}
+
+fn exit_text(status: &std::process::ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            return format!("signal {sig}");
+        }
+    }
+    match status.code() {
+        Some(code) => format!("exit status {code}"),
+        None => "exited".to_string(),
+    }
+}

@@ -20,9 +20,11 @@ fn main() -> ExitCode {
             init_stderr_logging();
             block_on(fleetdeck::supervisor::run_cli(args))
         }
-        Some(Command::Render { file, types }) => {
-            fleetdeck::cli::render::run(&file, types.as_deref())
-        }
+        Some(Command::Render {
+            file,
+            types,
+            validate_with,
+        }) => fleetdeck::cli::render::run(&file, types.as_deref(), validate_with.as_deref()),
         Some(Command::Completions { shell }) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "fleetdeck", &mut std::io::stdout());
@@ -91,7 +93,8 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         }
         let demo = if args.demo {
             tracing::info!(agents = args.demo_agents, "starting the demo fleet");
-            Some(fleetdeck::demo::start(&rt, &settings, args.demo_agents).await?)
+            let collector = fleetdeck::demo::find_collector(args.collector.as_deref());
+            Some(fleetdeck::demo::start(&rt, &settings, args.demo_agents, collector).await?)
         } else {
             None
         };
@@ -109,8 +112,8 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
             run_tui(&rt, &settings).await
         };
         rt.shutdown.cancel();
-        if let Some(fleet) = demo {
-            fleet.shutdown().await;
+        if let Some(demo) = demo {
+            demo.shutdown().await;
         }
         rt.stop().await;
         tracing::info!("stopped");

@@ -40,6 +40,11 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = 25, requires = "demo")]
     pub demo_agents: usize,
 
+    /// A Collector binary for `--demo` to supervise beside the simulated fleet (default:
+    /// otelcol-contrib or otelcol on PATH).
+    #[arg(long, env = "FLEETDECK_COLLECTOR")]
+    pub collector: Option<PathBuf>,
+
     /// Agent listener: OpAMP on /v1/opamp, OTLP/HTTP on /v1/{metrics,logs,traces}.
     #[arg(long, env = "FLEETDECK_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -208,6 +213,9 @@ pub enum Command {
         /// Extra resource types to load besides the built-in ones.
         #[arg(long)]
         types: Option<PathBuf>,
+        /// Also run this Collector's `validate` on the result (exit 1 if it rejects it).
+        #[arg(long, value_name = "OTELCOL")]
+        validate_with: Option<PathBuf>,
     },
     /// Assign a configuration to agents and roll it out.
     Push {

@@ -600,12 +600,14 @@ impl AgentState {
     }
 }
 
-/// What people call an agent: its host (a collector's `service.name` is its distribution,
-/// the same for the whole fleet), else its service name, else the short id. The
-/// description's own shared text, not a copy.
+/// What people call an agent: the name its supervisor was given (`fleetdeck agent
+/// --name`), else its host (a collector's `service.name` is its distribution, the same for
+/// the whole fleet), else its service name, else the short id. The description's own
+/// shared text, not a copy.
 fn display_text(d: &AgentDescription, id: &AgentId) -> Text {
-    d.get_text("host.name")
-        .filter(|h| !h.is_empty())
+    d.get_text("fleetdeck.agent.name")
+        .filter(|n| !n.is_empty())
+        .or_else(|| d.get_text("host.name").filter(|h| !h.is_empty()))
         .or_else(|| d.get_text("service.name"))
         .cloned()
         .unwrap_or_else(|| Text::unshared(&id.short()))

@@ -1,0 +1,529 @@
+//! `fleetdeck agent` supervising a real, stock OpenTelemetry Collector (otelcol-contrib
+//! from `../shared/peers/otelcol.sh`): pushed pipelines deliver to a loopback OTLP/HTTP
+//! sink, rejected and crashing configurations fail with the Collector's own words while
+//! the old pipeline keeps delivering, restarts, kill -9, and a server that is down.
+//!
+//! The Collector is found through `FLEETDECK_OTELCOL` or in `~/.cache/fleet-peers`; the
+//! tests say `SKIPPED` without it, and fail under CI (where `.ci/run` installs it).
+
+mod common;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use common::*;
+use fleetdeck::fleet::AgentId;
+use fleetdeck::fleet::delivery::ApplyState;
+use fleetdeck::fleet::telemetry::{Series, Signal};
+use fleetdeck::rollout::plan::RollbackPolicy;
+use fleetdeck::rollout::{RolloutOptions, Targets};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use prost::Message as _;
+
+fn otelcol() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("FLEETDECK_OTELCOL").map(PathBuf::from)
+        && p.is_file()
+    {
+        return Some(p);
+    }
+    let lib = dirs_home()?.join(".cache/fleet-peers/otelcol-venv/lib");
+    std::fs::read_dir(lib).ok()?.flatten().find_map(|py| {
+        let bin = py
+            .path()
+            .join("site-packages/otel_collector/bin/otelcol-contrib_linux_amd64");
+        bin.is_file().then_some(bin)
+    })
+}
+
+fn dirs_home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+/// The Collector, or `None` after saying why (a failure under CI).
+fn need_otelcol() -> Option<PathBuf> {
+    let found = otelcol();
+    if found.is_none() {
+        let msg =
+            "otelcol-contrib not found (run ../shared/peers/otelcol.sh or set FLEETDECK_OTELCOL)";
+        assert!(std::env::var_os("CI").is_none(), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+    }
+    found
+}
+
+/// A loopback OTLP/HTTP receiver that keeps the bodies of the log records it gets.
+struct Sink {
+    url: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+async fn sink() -> Sink {
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let kept = lines.clone();
+    let app = axum::Router::new().route(
+        "/v1/logs",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let kept = kept.clone();
+            async move {
+                let gzipped = headers
+                    .get("content-encoding")
+                    .is_some_and(|v| v.as_bytes() == b"gzip");
+                let raw = if gzipped {
+                    let mut out = Vec::new();
+                    let _ = std::io::Read::read_to_end(
+                        &mut flate2::read::GzDecoder::new(&body[..]),
+                        &mut out,
+                    );
+                    out
+                } else {
+                    body.to_vec()
+                };
+                if let Ok(req) = ExportLogsServiceRequest::decode(raw.as_slice()) {
+                    let mut kept = kept.lock().unwrap();
+                    for rl in req.resource_logs {
+                        for sl in rl.scope_logs {
+                            for rec in sl.log_records {
+                                if let Some(any_value::Value::StringValue(s)) =
+                                    rec.body.and_then(|b| b.value)
+                                {
+                                    kept.push(s);
+                                }
+                            }
+                        }
+                    }
+                }
+                (
+                    [("content-type", "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Sink { url, lines }
+}
+
+impl Sink {
+    fn has(&self, line: &str) -> bool {
+        self.lines.lock().unwrap().iter().any(|l| l == line)
+    }
+
+    async fn wait_for(&self, line: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !self.has(line) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the sink never received {line:?}; it has {:?}",
+                self.lines.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A running `fleetdeck agent` process, killed when dropped.
+struct Supervisor {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Supervisor {
+    fn start(server: &str, otelcol: &Path, state: &Path, extra: &[&str]) -> Supervisor {
+        let log = state.with_extension(format!("log{}", rand_suffix()));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+            .args(["agent", "--server", server, "--collector"])
+            .arg(otelcol)
+            .arg("--state-dir")
+            .arg(state)
+            .args(["--secret-key", SECRET, "--settle", "2", "--heartbeat", "1"])
+            .args(["--label", "tier=real"])
+            .args(extra)
+            .env("FLEETDECK_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        Supervisor { child, log }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn terminate(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default()
+}
+
+/// Pids of Collectors running with a configuration from `state`.
+fn collectors_of(otelcol: &Path, state: &Path) -> Vec<u32> {
+    let exe = std::fs::canonicalize(otelcol).unwrap();
+    let needle = state.join("collector.yaml");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .ok()
+                .as_deref()
+                == Some(exe.as_path())
+                && std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(needle.to_str().unwrap()))
+                    .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn append(path: &Path, line: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+/// A filelog → batch → otlphttp pipeline built from fleetdeck's own resource types.
+fn logs_pipeline(name: &str, log: &Path, sink: &str) -> String {
+    format!(
+        "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: {name}\nspec:\n  sources:\n    - type: filelog\n      parameters: {{include: [\"{}\"], start_at: beginning}}\n  processors:\n    - type: batch\n  destinations:\n    - type: otlphttp\n      parameters: {{endpoint: \"{sink}\"}}\n",
+        log.display()
+    )
+}
+
+/// Raw Collector YAML as a configuration.
+fn raw(name: &str, yaml: &str) -> String {
+    let indented: String = yaml.lines().map(|l| format!("    {l}\n")).collect();
+    format!(
+        "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: {name}\nspec:\n  raw: |\n{indented}"
+    )
+}
+
+async fn push(server: &TestServer, yaml: &str, name: &str, id: AgentId) {
+    let results = server
+        .rt
+        .catalog
+        .apply_text(yaml, None)
+        .await
+        .expect("parses");
+    assert!(results[0].problems.is_empty(), "{results:?}");
+    let opts = RolloutOptions {
+        initial: 1,
+        rollback: RollbackPolicy::None,
+        ..Default::default()
+    };
+    server
+        .rt
+        .rollouts
+        .start(name, None, Targets::Agents(vec![id]), opts)
+        .await
+        .expect("rollout starts");
+}
+
+async fn wait_state(server: &TestServer, id: AgentId, name: &str, state: ApplyState) -> String {
+    let snap = server
+        .wait_for(&format!("{name} {state:?}"), |s| {
+            s.get(&id)
+                .and_then(|a| a.config.as_ref())
+                .is_some_and(|c| &*c.config.name == name && c.state == state)
+        })
+        .await;
+    snap.get(&id)
+        .and_then(|a| a.config.as_ref())
+        .map(|c| c.error.to_string())
+        .unwrap_or_default()
+}
+
+async fn connected_agent(server: &TestServer) -> AgentId {
+    let snap = server
+        .wait_for("the supervised Collector connects", |s| {
+            s.agents.iter().any(|a| a.is_connected())
+        })
+        .await;
+    snap.agents
+        .iter()
+        .find(|a| a.is_connected())
+        .map(|a| a.id)
+        .unwrap()
+}
+
+fn health_json(server: &TestServer, id: AgentId) -> serde_json::Value {
+    let snap = server.rt.registry.snapshot().borrow().clone();
+    serde_json::to_value(&snap.get(&id).unwrap().health).unwrap()
+}
+
+/// The Collector's pid as the agent reports it in its health tree.
+fn reported_pid(server: &TestServer, id: AgentId) -> Option<i64> {
+    let text = health_json(server, id).to_string();
+    let at = text.find("\"process.pid\"")?;
+    let rest = &text[at..];
+    let value = rest.split("\"value\":").nth(1)?;
+    value
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_validation_failures_crashes_restarts_and_own_metrics() {
+    let Some(otelcol) = need_otelcol() else {
+        return;
+    };
+    let server = TestServer::start_with(|s| s.heartbeat_interval = Duration::from_secs(1)).await;
+    let sink = sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "before-1");
+    let state = dir.path().join("agent");
+    let sup = Supervisor::start(&server.ws_url(), &otelcol, &state, &["--name", "real-1"]);
+    let id = connected_agent(&server).await;
+    let view = server
+        .rt
+        .registry
+        .snapshot()
+        .borrow()
+        .get(&id)
+        .cloned()
+        .unwrap();
+    assert_eq!(view.version.as_str(), "0.135.0-dev", "{}", sup.output());
+    assert_eq!(
+        view.name.as_str(),
+        "real-1",
+        "--name is what the agent is called"
+    );
+    assert_eq!(view.labels.get("tier").map(|v| v.as_str()), Some("real"));
+    assert!(view.capabilities.has(0x4000), "ReportsAvailableComponents");
+
+    // A pipeline fleetdeck renders, pushed, validated and run by the real Collector.
+    push(
+        &server,
+        &logs_pipeline("real-logs", &log, &sink.url),
+        "real-logs",
+        id,
+    )
+    .await;
+    wait_state(&server, id, "real-logs", ApplyState::Applied).await;
+    sink.wait_for("before-1").await;
+    append(&log, "applied-1");
+    sink.wait_for("applied-1").await;
+    let health = health_json(&server, id);
+    assert_eq!(health["healthy"], true, "{health}");
+    let effective = serde_json::to_string(
+        &server
+            .rt
+            .registry
+            .snapshot()
+            .borrow()
+            .get(&id)
+            .unwrap()
+            .effective_config,
+    )
+    .unwrap();
+    assert!(effective.contains("filelog/source0") && effective.contains(&sink.url));
+    assert!(
+        !effective.contains("Bearer"),
+        "no token in the effective config"
+    );
+
+    // Rejected by the Collector's validator: FAILED with its words, old pipeline on.
+    let bad = format!(
+        "receivers:\n  filelog:\n    include: [{}]\n    bogus_key: 1\nexporters:\n  otlphttp:\n    endpoint: {}\nservice:\n  pipelines:\n    logs: {{receivers: [filelog], exporters: [otlphttp]}}\n",
+        log.display(),
+        sink.url
+    );
+    push(&server, &raw("rejected", &bad), "rejected", id).await;
+    let error = wait_state(&server, id, "rejected", ApplyState::Failed).await;
+    assert!(error.contains("has invalid keys: bogus_key"), "{error}");
+    assert!(error.contains("validator"), "{error}");
+    append(&log, "after-rejected");
+    sink.wait_for("after-rejected").await;
+
+    // Valid, but the process cannot start (its metrics port is taken): rolled back.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let crashing = format!(
+        "receivers:\n  filelog:\n    include: [{}]\nexporters:\n  otlphttp:\n    endpoint: {}\nservice:\n  telemetry:\n    metrics:\n      readers:\n        - pull: {{exporter: {{prometheus: {{host: 127.0.0.1, port: {port}}}}}}}\n  pipelines:\n    logs: {{receivers: [filelog], exporters: [otlphttp]}}\n",
+        log.display(),
+        sink.url
+    );
+    push(&server, &raw("crashing", &crashing), "crashing", id).await;
+    let error = wait_state(&server, id, "crashing", ApplyState::Failed).await;
+    assert!(error.contains("address already in use"), "{error}");
+    assert!(error.contains("rolled back"), "{error}");
+    append(&log, "after-rollback");
+    sink.wait_for("after-rollback").await;
+    drop(taken);
+
+    // The restart command: a new process, still delivering.
+    let before = reported_pid(&server, id).expect("a pid in the health tree");
+    server.rt.registry.restart(id).await.expect("restart sent");
+    server
+        .wait_for("a new Collector pid", |_| {
+            reported_pid(&server, id).is_some_and(|p| p != before)
+        })
+        .await;
+    append(&log, "after-restart");
+    sink.wait_for("after-restart").await;
+
+    // The Collector's own metrics, pushed by the process itself, move the logs series.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        append(&log, "traffic");
+        let rate = server.rt.telemetry.latest(&id, Series::In(Signal::Logs));
+        if rate.is_some_and(|r| r > 0.0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no logs throughput from the Collector's own metrics; supervisor said:\n{}",
+            sup.output()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(sup);
+    assert!(
+        collectors_of(&otelcol, &state).is_empty(),
+        "stopped with us"
+    );
+    server.rt.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_and_a_server_that_is_down_leave_one_delivering_collector() {
+    let Some(otelcol) = need_otelcol() else {
+        return;
+    };
+    let server = TestServer::start_with(|s| s.heartbeat_interval = Duration::from_secs(1)).await;
+    let ws_url = server.ws_url();
+    let sink = sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let state = dir.path().join("agent");
+    let mut sup = Supervisor::start(&ws_url, &otelcol, &state, &[]);
+    let id = connected_agent(&server).await;
+    push(&server, &logs_pipeline("kept", &log, &sink.url), "kept", id).await;
+    wait_state(&server, id, "kept", ApplyState::Applied).await;
+    append(&log, "first");
+    sink.wait_for("first").await;
+
+    // kill -9: the Collector goes with it; the next supervisor is the same agent.
+    sup.kill9();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !collectors_of(&otelcol, &state).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "an orphaned Collector is left"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server
+        .wait_for("the killed agent is seen gone", |s| {
+            s.get(&id).is_some_and(|a| !a.is_connected())
+        })
+        .await;
+    let mut sup = Supervisor::start(&ws_url, &otelcol, &state, &[]);
+    server
+        .wait_for("the same agent is back", |s| {
+            s.get(&id).is_some_and(|a| a.is_connected())
+        })
+        .await;
+    append(&log, "after-kill");
+    sink.wait_for("after-kill").await;
+    assert_eq!(collectors_of(&otelcol, &state).len(), 1, "{}", sup.output());
+    // It came back with the configuration it had: nothing new was applied.
+    let snap = server.rt.registry.snapshot().borrow().clone();
+    let config = snap.get(&id).and_then(|a| a.config.clone()).unwrap();
+    assert_eq!(
+        (&*config.config.name, config.state),
+        ("kept", ApplyState::Applied)
+    );
+    sup.terminate();
+    assert!(collectors_of(&otelcol, &state).is_empty());
+
+    // With the server gone, a supervisor started now runs the last good configuration.
+    server.rt.stop().await;
+    let sup = Supervisor::start(&ws_url, &otelcol, &state, &[]);
+    append(&log, "server-down");
+    sink.wait_for("server-down").await;
+    assert_eq!(collectors_of(&otelcol, &state).len(), 1, "{}", sup.output());
+    drop(sup);
+}
+
+#[test]
+fn render_validate_with_runs_the_collectors_own_validator() {
+    let Some(otelcol) = need_otelcol() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, logs_pipeline("good", &log, "http://127.0.0.1:9")).unwrap();
+    let run = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+            .args(["render", "-f"])
+            .arg(file)
+            .arg("--validate-with")
+            .arg(&otelcol)
+            .output()
+            .unwrap()
+    };
+    let out = run(&good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("filelog/source0"));
+    // This minimal build has no hostmetrics receiver: fleetdeck renders it, the Collector refuses.
+    let missing = dir.path().join("missing.yaml");
+    std::fs::write(
+        &missing,
+        "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata: {name: hosts}\nspec:\n  sources:\n    - type: hostmetrics\n  destinations:\n    - type: otlphttp\n      parameters: {endpoint: \"http://127.0.0.1:9\"}\n",
+    )
+    .unwrap();
+    let out = run(&missing);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("configuration 'hosts'"), "{stderr}");
+    assert!(stderr.contains("hostmetrics"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}

@@ -297,6 +297,7 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
         remote_config_status: remote.map(Arc::new),
         package_statuses: packages,
         custom_capabilities: crate::fleet::snapshot::no_custom_capabilities(),
+        available_components: None,
         labels: labels.into(),
         first_seen: now - secs(86_400 + i as u64 * 37 % 86_400),
         last_seen,

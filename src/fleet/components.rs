@@ -190,6 +190,19 @@ impl AvailableComponents {
         })
     }
 
+    /// The version most entries report (a Collector build is one release), if any.
+    pub fn common_version(&self) -> Option<&str> {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in self.by_kind.values().flatten() {
+            if !c.version.is_empty() {
+                *counts.entry(c.version.as_str()).or_default() += 1;
+            }
+        }
+        // Ties go to the first in order, so the answer does not change from run to run.
+        let best = counts.values().copied().max()?;
+        counts.into_iter().find(|(_, n)| *n == best).map(|(v, _)| v)
+    }
+
     /// Entries over all kinds.
     pub fn len(&self) -> usize {
         self.by_kind.values().map(Vec::len).sum()
@@ -254,6 +267,7 @@ mod tests {
         );
         assert!(c.has(ComponentKind::Exporter, "otlphttp"));
         assert_eq!(c.len(), 3);
+        assert_eq!(c.common_version(), Some("v0.135.0"));
         assert!(c.dropped.is_none());
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(json["hash"], "0102");

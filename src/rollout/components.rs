@@ -5,8 +5,9 @@
 //!
 //! Pure: the YAML text and the agents' views in, the findings out.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -134,6 +135,47 @@ pub fn check_targets<'a>(
     out
 }
 
+/// Targets grouped by the listing they report, so that many types can be checked against
+/// them cheaply: a fleet runs a handful of builds, and agents of one build share one
+/// listing (the registry interns them).
+#[derive(Debug, Clone, Default)]
+pub struct BuildGroups {
+    groups: Vec<(Arc<AvailableComponents>, usize)>,
+    /// Targets that report a listing.
+    pub reporting: usize,
+    /// Targets that do not: never counted as lacking anything.
+    pub unknown: usize,
+}
+
+impl BuildGroups {
+    pub fn of<'a>(targets: impl IntoIterator<Item = &'a AgentView>) -> BuildGroups {
+        let mut out = BuildGroups::default();
+        let mut index: HashMap<*const AvailableComponents, usize> = HashMap::new();
+        for agent in targets {
+            let Some(listing) = &agent.available_components else {
+                out.unknown += 1;
+                continue;
+            };
+            out.reporting += 1;
+            let i = *index.entry(Arc::as_ptr(listing)).or_insert_with(|| {
+                out.groups.push((listing.clone(), 0));
+                out.groups.len() - 1
+            });
+            out.groups[i].1 += 1;
+        }
+        out
+    }
+
+    /// How many reporting targets lack any of `used`.
+    pub fn lacking(&self, used: &[UsedComponent]) -> usize {
+        self.groups
+            .iter()
+            .filter(|(listing, _)| !missing_from(used, listing).is_empty())
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
 /// Agents named one per line in a refusal; the rest are counted.
 const LISTED: usize = 20;
 
@@ -171,7 +213,6 @@ impl fmt::Display for ComponentCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     const RENDERED: &str = "\
 receivers:
@@ -274,6 +315,38 @@ service:
         let silent = check_targets(&used, &agents[2..]);
         assert!(silent.is_clear());
         assert_eq!(silent.unknown, 1);
+    }
+
+    #[test]
+    fn builds_are_counted_once_per_listing_shared_by_their_agents() {
+        let minimal = Arc::new(AvailableComponents::from_entries(
+            vec![1],
+            [("receivers", "filelog", "v1")],
+        ));
+        let agents: Vec<AgentView> = (0..5)
+            .map(|i| {
+                let mut a = AgentView::blank(AgentId([i; 16]));
+                a.available_components = (i != 4).then(|| minimal.clone());
+                a
+            })
+            .chain([agent(
+                9,
+                "full",
+                Some(&[("receivers", "filelog"), ("receivers", "hostmetrics")]),
+            )])
+            .collect();
+        let builds = BuildGroups::of(&agents);
+        assert_eq!((builds.reporting, builds.unknown), (5, 1));
+        assert_eq!(builds.groups.len(), 2);
+        assert_eq!(
+            builds.lacking(&[used(ComponentKind::Receiver, "hostmetrics")]),
+            4
+        );
+        assert_eq!(
+            builds.lacking(&[used(ComponentKind::Receiver, "filelog")]),
+            0
+        );
+        assert_eq!(builds.lacking(&[]), 0);
     }
 
     #[test]

@@ -45,6 +45,7 @@ fn record(i: u32, seen: SystemTime) -> AgentRecord {
             version: 3,
         }),
         description_json: Some(description),
+        components_json: None,
         first_seen: seen,
         last_seen: seen,
     }

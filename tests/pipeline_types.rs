@@ -223,3 +223,47 @@ mod every_type_renders {
         assert!(checked >= 30);
     }
 }
+
+/// What each built-in type needs from a Collector build, as the builder marks it.
+#[test]
+fn a_types_default_components_are_what_it_renders_to() {
+    use fleetdeck::pipeline::TypeKind;
+    use fleetdeck::pipeline::types::Section;
+    let reg = TypeRegistry::builtin();
+    let of = |kind, name: &str| {
+        reg.get(kind, name)
+            .unwrap_or_else(|| panic!("built-in {name}"))
+            .default_component_types()
+    };
+    let owned = |v: &[(Section, &str)]| -> Vec<(Section, String)> {
+        v.iter().map(|(s, t)| (*s, t.to_string())).collect()
+    };
+    assert_eq!(
+        of(TypeKind::Source, "hostmetrics"),
+        owned(&[(Section::Receivers, "hostmetrics")])
+    );
+    assert_eq!(
+        of(TypeKind::Processor, "batch"),
+        owned(&[(Section::Processors, "batch")])
+    );
+    assert_eq!(
+        of(TypeKind::Destination, "otlphttp"),
+        owned(&[(Section::Exporters, "otlphttp")])
+    );
+    // A filter without conditions renders nothing: its templates say what it can emit.
+    assert_eq!(
+        of(TypeKind::Processor, "filter"),
+        owned(&[(Section::Processors, "filter")])
+    );
+    // Every built-in type needs at least one component with its defaults.
+    for ty in reg.iter() {
+        if ty.name() != "custom" {
+            assert!(
+                !ty.default_component_types().is_empty(),
+                "{} {}",
+                ty.kind().noun(),
+                ty.name()
+            );
+        }
+    }
+}

@@ -44,6 +44,7 @@ fn write_one_batch(store: &SqliteStore, round: u32, batch: u32) {
                 version: u64::from(batch),
             }),
             description_json: Some(format!(r#"{{"pad":"{}"}}"#, "d".repeat(800))),
+            components_json: None,
             first_seen: now,
             last_seen: now,
         })

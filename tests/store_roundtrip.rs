@@ -29,6 +29,7 @@ fn agent(n: u8, seen_ms: u64) -> AgentRecord {
             version: u64::from(n),
         }),
         description_json: Some(format!(r#"{{"host":"h{n}","os":"linux"}}"#)),
+        components_json: Some(format!(r#"{{"hash":"0{n}","components":{{}}}}"#)),
         first_seen: at(seen_ms),
         last_seen: at(seen_ms + 500),
     }
@@ -477,6 +478,7 @@ async fn write_behind_coalesces_heartbeats_into_batches() {
 /// push): the description stored, or still waiting to be written, stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_without_a_description_keeps_the_one_stored_or_waiting() {
+    // The component listing, stored beside the description, is kept the same way.
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let writer = flushed_by_hand(&store);
@@ -486,6 +488,7 @@ async fn a_record_without_a_description_keeps_the_one_stored_or_waiting() {
             version,
         }),
         description_json: None,
+        components_json: None,
         ..agent(n, 1_000)
     };
 
@@ -501,6 +504,7 @@ async fn a_record_without_a_description_keeps_the_one_stored_or_waiting() {
     for (n, version) in [(1u8, 7), (2, 8)] {
         let got = store.get_agent(AgentId([n; 16])).await.unwrap().unwrap();
         assert_eq!(got.description_json, agent(n, 1_000).description_json);
+        assert_eq!(got.components_json, agent(n, 1_000).components_json);
         assert_eq!(
             got.assigned.map(|c| (c.name, c.version)),
             Some(("db-tier".into(), version))

@@ -42,6 +42,7 @@ fn record(i: u32, pad: usize) -> AgentRecord {
         labels: BTreeMap::new(),
         assigned: None,
         description_json: Some(format!(r#"{{"pad":"{}"}}"#, "p".repeat(pad))),
+        components_json: None,
         first_seen: UNIX_EPOCH + Duration::from_secs(1),
         last_seen: UNIX_EPOCH + Duration::from_secs(2),
     }

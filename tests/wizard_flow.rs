@@ -479,6 +479,7 @@ fn targets_are_marked_agents_or_a_selector_with_a_live_count() {
             config,
             version,
             targets,
+            force: false,
         },
     ] = effects.as_slice()
     else {
@@ -523,6 +524,56 @@ fn targets_are_marked_agents_or_a_selector_with_a_live_count() {
         matches!(effects.as_slice(), [WizardEffect::Push { targets: PushTargets::Selector(s), .. }] if s == "env=prod"),
         "{effects:?}"
     );
+}
+
+#[test]
+fn a_push_to_targets_that_lack_components_says_so_and_forces_only_when_asked_again() {
+    use fleetdeck::tui::testing::render_text;
+    let mut a = app();
+    saved(&mut a);
+    // The web tier runs a minimal build without the OTLP receiver.
+    press(&mut a, &["tab"]);
+    type_text(&mut a, "tier=web");
+    press(&mut a, &["enter"]);
+    let web: Vec<String> = a
+        .snapshot
+        .agents
+        .iter()
+        .filter(|x| x.labels.get("tier").map(|v| v.as_str()) == Some("web"))
+        .map(|x| x.name.to_string())
+        .collect();
+    assert!(!web.is_empty());
+    let check = wiz(&a).coverage.push_check.clone().expect("checked");
+    assert_eq!(check.lacking.len(), web.len());
+    let screen = render_text(&a);
+    assert!(
+        screen.contains(&format!(
+            "⚠ {} of {} chosen would fail: {}: missing receiver 'otlp'",
+            web.len(),
+            web.len(),
+            check.lacking[0].name
+        )),
+        "{screen}"
+    );
+
+    // The server refuses; the same push again is forced.
+    let push = |a: &mut App| match wizard_effects(press(a, &["enter"])).as_slice() {
+        [WizardEffect::Push { force, .. }] => *force,
+        other => panic!("expected a push, got {other:?}"),
+    };
+    assert!(!push(&mut a));
+    a.wizard_message(WizardMsg::Lacking("2 of 2 target agents would fail".into()));
+    assert!(matches!(wiz(&a).push, PushState::Choosing));
+    let said = wiz(&a).message.clone().map(|m| m.1).unwrap_or_default();
+    assert!(said.contains("push again to send it anyway"), "{said}");
+    assert!(push(&mut a), "the same targets again: forced");
+
+    // Other targets are asked about afresh.
+    a.wizard_message(WizardMsg::Lacking("refused".into()));
+    press(&mut a, &["/", "ctrl+u"]);
+    type_text(&mut a, "env=prod");
+    press(&mut a, &["enter"]);
+    assert!(!push(&mut a));
 }
 
 #[test]

@@ -120,6 +120,13 @@ impl From<RolloutCmdError> for ApiError {
                 ApiError::conflict(e.to_string())
             }
             RolloutCmdError::NoTargets(_) => ApiError::unprocessable(e.to_string()),
+            RolloutCmdError::MissingComponents(ref check) => {
+                // The agents by name for people, and by id and component for scripts.
+                let lacking = serde_json::to_value(&check.lacking).unwrap_or_default();
+                ApiError::conflict(e.to_string())
+                    .with("lacking", lacking)
+                    .with("unknown", check.unknown)
+            }
             RolloutCmdError::UnknownAgents(_) => {
                 ApiError::unprocessable(e.to_string()).field("agents")
             }

@@ -25,6 +25,9 @@ pub struct StartRollout {
     pub selector: Option<String>,
     #[serde(default)]
     pub options: Option<RolloutOptions>,
+    /// Send it even to targets that lack components it uses (refused otherwise, naming them).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// A rollout as `GET /rollouts` and `GET /rollouts/{config}` show it: the view with how
@@ -120,7 +123,7 @@ pub async fn start(
     let targets = targets(&s, &req)?;
     let view = s
         .rollouts
-        .start(&req.config, req.version, targets, options)
+        .push(&req.config, req.version, targets, options, req.force)
         .await
         .map_err(|e| {
             let e = ApiError::from(e);

@@ -283,6 +283,10 @@ pub struct RolloutFlags {
     /// Send to every target at once (one phase).
     #[arg(long, conflicts_with_all = ["initial", "multiplier", "max_per_phase"])]
     pub all_at_once: bool,
+    /// Push even to agents whose reported components lack a type the configuration uses
+    /// (otherwise refused, naming them).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -223,7 +223,117 @@ async fn agent(client: &Client, format: OutputFormat, id: &str) -> anyhow::Resul
     ]);
     t.print();
     println!("id: {full_id}");
+    for line in components_section(&a, output::terminal_width()) {
+        println!("{line}");
+    }
     Ok(())
+}
+
+/// The sections of a component listing, in the Collector configuration's order.
+const COMPONENT_KINDS: [&str; 5] = [
+    "receivers",
+    "processors",
+    "exporters",
+    "extensions",
+    "connectors",
+];
+
+/// The agent's component listing, compact: a heading with the version most of them share,
+/// then one line per kind (wrapped to `width`), a type whose version differs shown as
+/// `type@version`. `-o yaml|json` carry every entry.
+fn components_section(agent: &Value, width: Option<usize>) -> Vec<String> {
+    let Some(listing) = agent.get("available_components").filter(|c| !c.is_null()) else {
+        return vec!["components: not reported".into()];
+    };
+    let kinds = listing.get("components").cloned().unwrap_or(Value::Null);
+    let entries = |kind: &str| -> Vec<(String, String)> {
+        kinds
+            .get(kind)
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .map(|c| {
+                        let field = |k: &str| {
+                            c.get(k)
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string()
+                        };
+                        (field("type"), field("version"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut total = 0;
+    for kind in COMPONENT_KINDS {
+        for (_, version) in entries(kind) {
+            total += 1;
+            if !version.is_empty() {
+                *counts.entry(version).or_default() += 1;
+            }
+        }
+    }
+    let best = counts.values().copied().max().unwrap_or(0);
+    let common = counts
+        .into_iter()
+        .find(|(_, n)| *n == best)
+        .map(|(v, _)| v)
+        .unwrap_or_default();
+    let mut out = vec![format!(
+        "components: {total} type{}{}",
+        if total == 1 { "" } else { "s" },
+        if common.is_empty() {
+            String::new()
+        } else {
+            format!(", {common}")
+        }
+    )];
+    const INDENT: usize = 2 + 12;
+    for kind in COMPONENT_KINDS {
+        let list = entries(kind);
+        if list.is_empty() {
+            continue;
+        }
+        let words: Vec<String> = list
+            .into_iter()
+            .map(|(t, v)| {
+                if v.is_empty() || v == common {
+                    t
+                } else {
+                    format!("{t}@{v}")
+                }
+            })
+            .collect();
+        let room = width.map_or(usize::MAX, |w| w.saturating_sub(INDENT).max(20));
+        let mut line = format!("  {kind:<12}");
+        let mut used = 0;
+        for w in words {
+            if used > 0 && used + 1 + w.len() > room {
+                out.push(line);
+                line = " ".repeat(INDENT);
+                used = 0;
+            }
+            if used > 0 {
+                line.push(' ');
+                used += 1;
+            }
+            used += w.len();
+            line.push_str(&w);
+        }
+        out.push(line);
+    }
+    let dropped: u64 = ["over_limit", "bad_type", "unknown_kind"]
+        .iter()
+        .filter_map(|k| listing.get("dropped")?.get(k)?.as_u64())
+        .sum();
+    if dropped > 0 {
+        out.push(format!(
+            "  ({dropped} left out of the report: past the limits)"
+        ));
+    }
+    out
 }
 
 async fn configs(client: &Client, format: OutputFormat) -> anyhow::Result<()> {
@@ -550,6 +660,42 @@ mod tests {
         assert_eq!(parameters(Some(&list)), "api_key=(sensitive),port=443");
         assert_eq!(parameters(Some(&json!({}))), "-");
         assert_eq!(parameters(None), "-");
+    }
+
+    #[test]
+    fn a_component_listing_prints_one_wrapped_line_per_kind() {
+        let agent = json!({"available_components": {
+            "hash": "0a0b",
+            "components": {
+                "receivers": [
+                    {"type": "filelog", "version": "v0.135.0"},
+                    {"type": "hostmetrics", "version": "v0.135.0"},
+                    {"type": "otlp", "version": "v0.134.0"}
+                ],
+                "exporters": [{"type": "otlphttp", "version": "v0.135.0"}]
+            }
+        }});
+        assert_eq!(
+            components_section(&agent, None),
+            [
+                "components: 4 types, v0.135.0",
+                "  receivers   filelog hostmetrics otlp@v0.134.0",
+                "  exporters   otlphttp",
+            ]
+        );
+        assert_eq!(
+            components_section(&agent, Some(40)),
+            [
+                "components: 4 types, v0.135.0",
+                "  receivers   filelog hostmetrics",
+                "              otlp@v0.134.0",
+                "  exporters   otlphttp",
+            ]
+        );
+        assert_eq!(
+            components_section(&json!({"available_components": null}), None),
+            ["components: not reported"]
+        );
     }
 
     #[test]

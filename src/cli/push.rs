@@ -64,6 +64,9 @@ pub async fn run(
     if let Some(o) = options(flags) {
         body["options"] = o;
     }
+    if flags.force {
+        body["force"] = json!(true);
+    }
     let view = client
         .ok(
             Method::POST,

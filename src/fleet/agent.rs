@@ -516,8 +516,8 @@ pub struct AgentReport {
     pub remote_config_status: Option<RemoteConfigStatus>,
     pub package_statuses: Option<PackageStatuses>,
     pub custom_capabilities: Option<Vec<String>>,
-    /// Hash of the agent's available components, when it reports them.
-    pub available_components_hash: Option<Vec<u8>>,
+    /// The agent's available components: their hash, and the listing when it was sent.
+    pub available_components: Option<super::components::ReportedComponents>,
     /// Last connection-settings hash the agent reports having applied.
     pub connection_settings_hash: Option<Vec<u8>>,
     pub disconnect: bool,

@@ -89,6 +89,8 @@ pub struct ServerReply {
     pub instance_uid: AgentId,
     pub capabilities: u64,
     pub report_full_state: bool,
+    /// Ask for the agent's full component listing (we hold its hash, not the listing).
+    pub report_available_components: bool,
     pub remote_config: Option<Arc<RemoteConfigOffer>>,
     pub connection_settings: Option<Arc<ConnectionSettingsOffer>>,
     pub command: Option<AgentCommand>,

@@ -21,6 +21,7 @@ use crate::store::{self, AgentRecord, WriteBehind};
 use super::agent::{
     AgentDescription, AgentId, AgentReport, Capabilities, ConfigMap, Text, Transport,
 };
+use super::components::AvailableComponents;
 use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventBus, EventKind, FleetEvent, History};
 use super::heartbeat::{self, Beat, Beaten, Lease, PlainBeat};
@@ -424,6 +425,7 @@ pub fn spawn_with(
         urgent: false,
         published_at: Instant::now(),
         configs: Interner::default(),
+        components: ComponentsInterner::default(),
         snapshot: snap_tx,
         events,
         connected,
@@ -643,6 +645,31 @@ impl Interner {
     }
 }
 
+/// Shares identical component listings: a fleet runs a handful of Collector builds. Keyed
+/// by the listing's content, not the agent's hash, so no agent can pass its listing off as
+/// another's.
+#[derive(Default)]
+struct ComponentsInterner {
+    by_content: HashMap<[u8; 32], Arc<AvailableComponents>>,
+}
+
+impl ComponentsInterner {
+    fn intern(&mut self, value: AvailableComponents) -> Arc<AvailableComponents> {
+        let Ok(json) = serde_json::to_vec(&value) else {
+            return Arc::new(value);
+        };
+        let key: [u8; 32] = Sha256::digest(&json).into();
+        self.by_content
+            .entry(key)
+            .or_insert_with(|| Arc::new(value))
+            .clone()
+    }
+
+    fn sweep(&mut self) {
+        self.by_content.retain(|_, v| Arc::strong_count(v) > 1);
+    }
+}
+
 struct Registry {
     config: RegistryConfig,
     /// Boxed: the map keeps spare buckets (up to half of them right after it grows), and an
@@ -656,6 +683,7 @@ struct Registry {
     urgent: bool,
     published_at: Instant,
     configs: Interner,
+    components: ComponentsInterner,
     snapshot: watch::Sender<Arc<FleetSnapshot>>,
     events: EventBus,
     connected: Arc<AtomicUsize>,
@@ -701,6 +729,7 @@ fn same_status(
 /// A reply that only acknowledges: the session may repeat it for plain heartbeats.
 fn is_plain_ack(r: &ServerReply) -> bool {
     !r.report_full_state
+        && !r.report_available_components
         && r.remote_config.is_none()
         && r.connection_settings.is_none()
         && r.command.is_none()
@@ -1111,6 +1140,34 @@ impl Registry {
         if let Some(c) = report.custom_capabilities {
             v.custom_capabilities = c.into();
         }
+        let mut ask_components = false;
+        if let Some(reported) = report.available_components {
+            match reported.listing {
+                Some(listing) => {
+                    if v.available_components.as_deref() != Some(&listing) {
+                        if !listing.dropped.is_none() {
+                            tracing::warn!(agent = %id, dropped = %listing.dropped,
+                                kept = listing.len(),
+                                "component listing held to the limits; entries left out");
+                        }
+                        v.available_components = Some(self.components.intern(listing));
+                        durable_change = true;
+                    }
+                }
+                None => {
+                    let current = v
+                        .available_components
+                        .as_ref()
+                        .is_some_and(|c| c.hash == reported.hash);
+                    if !current {
+                        // New to us, or changed without a listing: the old one no longer
+                        // says what the agent runs. Unknown until the agent sends it.
+                        v.available_components = None;
+                        ask_components = true;
+                    }
+                }
+            }
+        }
         v.messages += 1;
         v.last_seen = now;
         v.transport = Some(transport);
@@ -1142,6 +1199,7 @@ impl Registry {
             return reply;
         }
 
+        reply.report_available_components = ask_components;
         if durable_change || connected_now {
             self.persist(&id);
         }
@@ -1451,6 +1509,14 @@ impl Registry {
             Some(d) => state.set_description(d),
             None => state.refresh_labels(),
         }
+        // Kept so an agent that comes back reporting the same hash need not list again.
+        if let Some(c) = r
+            .components_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<AvailableComponents>(j).ok())
+        {
+            state.view_mut().available_components = Some(self.components.intern(c));
+        }
         if let (Some(cref), Some(offer)) = (r.assigned, k.offer) {
             state.assigned = Some(Box::new(Assignment::new(
                 ConfigRef {
@@ -1517,6 +1583,7 @@ impl Registry {
         }
         self.check_stalled();
         self.configs.sweep();
+        self.components.sweep();
         super::text::sweep();
         super::health::sweep();
     }
@@ -1623,7 +1690,8 @@ fn apply_views(
     }
 }
 
-/// The agent's durable record; `description` false leaves the stored description as it is.
+/// The agent's durable record; `description` false leaves the stored description and
+/// component listing as they are.
 fn record_of(id: &AgentId, s: &AgentState, description: bool) -> AgentRecord {
     AgentRecord {
         id: *id,
@@ -1634,6 +1702,9 @@ fn record_of(id: &AgentId, s: &AgentState, description: bool) -> AgentRecord {
         }),
         description_json: description
             .then(|| serde_json::to_string(&*s.view.description).ok())
+            .flatten(),
+        components_json: description
+            .then(|| serde_json::to_string(s.view.available_components.as_deref()?).ok())
             .flatten(),
         first_seen: s.view.first_seen,
         last_seen: s.view.last_seen,
@@ -1705,6 +1776,7 @@ fn settings_offer(
 mod tests {
     use super::*;
     use crate::fleet::agent::ComponentHealth;
+    use crate::fleet::components::ComponentKind;
     use crate::fleet::health::Health;
 
     const CAPS: Capabilities =
@@ -1887,6 +1959,127 @@ mod tests {
             later.get(&id).unwrap().is_connected(),
             "held views never change"
         );
+    }
+
+    fn listing(hash: u8, receivers: &[&str]) -> AvailableComponents {
+        AvailableComponents::from_entries(
+            vec![hash; 4],
+            receivers.iter().map(|r| ("receivers", *r, "v0.135.0")),
+        )
+    }
+
+    fn with_components(
+        report: AgentReport,
+        hash: u8,
+        listing: Option<AvailableComponents>,
+    ) -> AgentReport {
+        AgentReport {
+            available_components: Some(super::super::components::ReportedComponents {
+                hash: vec![hash; 4],
+                listing,
+            }),
+            ..report
+        }
+    }
+
+    #[tokio::test]
+    async fn a_component_listing_is_kept_and_asked_for_when_only_its_hash_is_known() {
+        let (registry, _unread) = publishing_every_10ms_with_connection_1().await;
+        let mut rx = registry.snapshot();
+        let (a, b) = (AgentId([1; 16]), AgentId([2; 16]));
+        let has_filelog = |s: &FleetSnapshot, id: &AgentId| {
+            s.get(id)
+                .and_then(|v| v.available_components.clone())
+                .map(|c| c.has(ComponentKind::Receiver, "filelog"))
+        };
+
+        // Listed at first: kept, nothing to ask, and two agents of one build share it.
+        let first = with_components(hello(a, "a"), 1, Some(listing(1, &["filelog"])));
+        let answer = registry.report_ws(1, first).await.unwrap();
+        assert!(!answer.reply.report_available_components);
+        let second = with_components(hello(b, "b"), 1, Some(listing(1, &["filelog"])));
+        registry.report_ws(1, second).await.unwrap();
+        let snap = wait_for(&mut rx, |s| has_filelog(s, &b) == Some(true)).await;
+        assert_eq!(has_filelog(&snap, &a), Some(true));
+        let (la, lb) = (
+            snap.get(&a).unwrap().available_components.clone().unwrap(),
+            snap.get(&b).unwrap().available_components.clone().unwrap(),
+        );
+        assert!(Arc::ptr_eq(&la, &lb), "one listing for one build");
+
+        // The same hash alone: nothing changes, nothing is asked.
+        let answer = registry
+            .report_ws(1, with_components(beat(a, 1), 1, None))
+            .await
+            .unwrap();
+        assert!(!answer.reply.report_available_components);
+        assert!(answer.lease.is_some(), "a plain answer");
+
+        // A new hash without its listing: unknown until the agent sends it, and asked for.
+        let answer = registry
+            .report_ws(1, with_components(beat(a, 2), 2, None))
+            .await
+            .unwrap();
+        assert!(answer.reply.report_available_components);
+        assert!(answer.lease.is_none(), "the registry waits for the listing");
+        wait_for(&mut rx, |s| has_filelog(s, &a).is_none()).await;
+        let answer = registry
+            .report_ws(
+                1,
+                with_components(beat(a, 3), 2, Some(listing(2, &["otlp"]))),
+            )
+            .await
+            .unwrap();
+        assert!(!answer.reply.report_available_components);
+        wait_for(&mut rx, |s| has_filelog(s, &a) == Some(false)).await;
+
+        // An agent we only know the hash of, from its first message.
+        let c = AgentId([3; 16]);
+        let answer = registry
+            .report_ws(1, with_components(hello(c, "c"), 9, None))
+            .await
+            .unwrap();
+        assert!(answer.reply.report_available_components);
+    }
+
+    #[tokio::test]
+    async fn a_component_listing_outlives_a_restart_of_the_server() {
+        let id = AgentId([4; 16]);
+        let record = AgentRecord {
+            id,
+            labels: BTreeMap::new(),
+            assigned: None,
+            description_json: None,
+            components_json: serde_json::to_string(&listing(5, &["filelog"])).ok(),
+            first_seen: SystemTime::now(),
+            last_seen: SystemTime::now(),
+        };
+        let config = RegistryConfig {
+            publish_interval: Duration::from_millis(10),
+            ..Default::default()
+        };
+        let known = vec![KnownAgent {
+            record,
+            offer: None,
+        }];
+        let registry = spawn_with(config, known, CancellationToken::new());
+        let mut rx = registry.snapshot();
+        let snap = wait_for(&mut rx, |s| s.get(&id).is_some()).await;
+        let kept = snap.get(&id).unwrap().available_components.clone();
+        assert!(kept.is_some_and(|c| c.has(ComponentKind::Receiver, "filelog")));
+
+        // Back with the same hash: no need to list again.
+        let (outbox, _unread) = super::super::outbox::outbox(4);
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        registry
+            .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)
+            .await
+            .unwrap();
+        let answer = registry
+            .report_ws(1, with_components(hello(id, "h4"), 5, None))
+            .await
+            .unwrap();
+        assert!(!answer.reply.report_available_components);
     }
 
     #[tokio::test]

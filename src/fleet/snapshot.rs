@@ -10,6 +10,7 @@ use super::agent::{
     AgentDescription, AgentId, Capabilities, ConfigMap, PackageStatuses, RemoteConfigStatus,
     Transport,
 };
+use super::components::AvailableComponents;
 use super::health::Health;
 use super::labels::Labels;
 use super::text::Text;
@@ -48,6 +49,9 @@ pub struct AgentView {
     pub remote_config_status: Option<Arc<RemoteConfigStatus>>,
     pub package_statuses: Option<Arc<PackageStatuses>>,
     pub custom_capabilities: Arc<[String]>,
+    /// The component types the agent last listed (kept across restarts of ours); `None`
+    /// while unknown. Shared between agents that list the same.
+    pub available_components: Option<Arc<AvailableComponents>>,
     /// Labels from the description merged with operator-set labels (operator wins).
     /// Shared with the registry and the agent's other views until the labels change.
     pub labels: Labels,
@@ -91,6 +95,7 @@ impl AgentView {
             remote_config_status: None,
             package_statuses: None,
             custom_capabilities: no_custom_capabilities(),
+            available_components: None,
             labels: Labels::default(),
             first_seen: now,
             last_seen: now,

@@ -14,6 +14,7 @@ use crate::fleet::agent::{
     ConfigMap, PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus,
     Text,
 };
+use crate::fleet::components::{AvailableComponents, ReportedComponents};
 use crate::fleet::health::{Health, HealthTree, health_scalars};
 use crate::fleet::heartbeat::PlainBeat;
 use crate::fleet::outbound::{
@@ -99,13 +100,47 @@ pub fn decode_agent_to_server(payload: &[u8]) -> Result<AgentReport, DecodeError
         remote_config_status: msg.remote_config_status.map(remote_config_status),
         package_statuses: msg.package_statuses.map(package_statuses),
         custom_capabilities: msg.custom_capabilities.map(|c| c.capabilities),
-        available_components_hash: msg.available_components.map(|a| a.hash),
+        available_components: msg.available_components.map(available_components),
         connection_settings_hash: msg
             .connection_settings_status
             .map(|s| s.last_connection_settings_hash),
         disconnect: msg.agent_disconnect.is_some(),
         request_instance_uid: msg.flags & 0x1 != 0,
     })
+}
+
+/// The opampsupervisor's shape: kinds (`receivers`, …) whose sub-components are the types,
+/// each with `code.version` among its metadata. An empty map is a report of the hash alone
+/// (the wire cannot tell the two apart).
+fn available_components(a: proto::AvailableComponents) -> ReportedComponents {
+    if a.components.is_empty() {
+        return ReportedComponents {
+            hash: a.hash,
+            listing: None,
+        };
+    }
+    let mut entries: Vec<(&str, &str, &str)> = Vec::new();
+    for (kind, details) in &a.components {
+        for (type_name, d) in &details.sub_component_map {
+            let version = d
+                .metadata
+                .iter()
+                .find(|kv| kv.key == "code.version")
+                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    proto::any_value::Value::StringValue(v) => Some(v.as_str()),
+                    _ => None,
+                })
+                .unwrap_or("");
+            entries.push((kind, type_name, version));
+        }
+    }
+    // Map order is arbitrary: sorted, a listing cut at the limit is cut alike every time.
+    entries.sort_unstable();
+    let listing = AvailableComponents::from_entries(a.hash.clone(), entries);
+    ReportedComponents {
+        hash: a.hash,
+        listing: Some(listing),
+    }
 }
 
 fn description(d: proto::AgentDescription) -> AgentDescription {
@@ -297,6 +332,9 @@ fn without_offer(reply: &ServerReply) -> (proto::ServerToAgent, Option<&RemoteCo
     }
     if reply.report_full_state {
         msg.flags |= proto::ServerToAgentFlags::ReportFullState as u64;
+    }
+    if reply.report_available_components {
+        msg.flags |= proto::ServerToAgentFlags::ReportAvailableComponents as u64;
     }
     if let Some(cs) = &reply.connection_settings {
         msg.connection_settings = Some(connection_settings(cs));
@@ -618,6 +656,104 @@ mod tests {
         }
         .encode_to_vec();
         assert_eq!(plain_heartbeat(&odd), None);
+    }
+
+    /// `available_components` as the opampsupervisor sends it.
+    fn supervisor_components(hash: &[u8], kinds: &[(&str, &[&str])]) -> proto::AvailableComponents {
+        let string = |k: &str, v: &str| proto::KeyValue {
+            key: k.into(),
+            value: Some(proto::AnyValue {
+                value: Some(proto::any_value::Value::StringValue(v.into())),
+            }),
+        };
+        proto::AvailableComponents {
+            hash: hash.to_vec(),
+            components: kinds
+                .iter()
+                .map(|(kind, types)| {
+                    let subs = types
+                        .iter()
+                        .map(|t| {
+                            let details = proto::ComponentDetails {
+                                metadata: vec![
+                                    string("code.namespace", &format!("github.com/x/{t}")),
+                                    string("code.version", "v0.135.0"),
+                                ],
+                                sub_component_map: Default::default(),
+                            };
+                            (t.to_string(), details)
+                        })
+                        .collect();
+                    let details = proto::ComponentDetails {
+                        metadata: vec![],
+                        sub_component_map: subs,
+                    };
+                    (kind.to_string(), details)
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn available_components_become_a_listing_by_kind_or_a_bare_hash() {
+        use crate::fleet::components::ComponentKind;
+        let msg = proto::AgentToServer {
+            instance_uid: vec![3; 16],
+            available_components: Some(supervisor_components(
+                &[7; 8],
+                &[
+                    ("receivers", &["otlp", "filelog"]),
+                    ("exporters", &["otlphttp"]),
+                    ("gadgets", &["thing"]),
+                ],
+            )),
+            ..Default::default()
+        };
+        let report = decode_agent_to_server(&msg.encode_to_vec()).unwrap();
+        assert!(PlainBeat::of(&report).is_none(), "not a plain heartbeat");
+        let got = report.available_components.expect("reported");
+        assert_eq!(got.hash, vec![7; 8]);
+        let listing = got.listing.expect("a full listing");
+        assert_eq!(listing.hash, vec![7; 8]);
+        let receivers: Vec<(&str, &str)> = listing.by_kind[&ComponentKind::Receiver]
+            .iter()
+            .map(|c| (c.type_name.as_str(), c.version.as_str()))
+            .collect();
+        assert_eq!(receivers, [("filelog", "v0.135.0"), ("otlp", "v0.135.0")]);
+        assert!(listing.has(ComponentKind::Exporter, "otlphttp"));
+        assert_eq!(listing.dropped.unknown_kind, 1);
+
+        let bare = proto::AgentToServer {
+            instance_uid: vec![3; 16],
+            available_components: Some(proto::AvailableComponents {
+                hash: vec![7; 8],
+                components: Default::default(),
+            }),
+            ..Default::default()
+        };
+        let wire = bare.encode_to_vec();
+        assert_eq!(plain_heartbeat(&wire), None);
+        let got = decode_agent_to_server(&wire)
+            .unwrap()
+            .available_components
+            .expect("reported");
+        assert_eq!((got.hash, got.listing), (vec![7; 8], None));
+    }
+
+    #[test]
+    fn asking_for_the_component_listing_sets_its_flag() {
+        let reply = ServerReply {
+            instance_uid: AgentId([1; 16]),
+            report_available_components: true,
+            ..Default::default()
+        };
+        let msg = server_to_agent(&reply);
+        assert_eq!(
+            msg.flags,
+            proto::ServerToAgentFlags::ReportAvailableComponents as u64
+        );
+        let back = proto::ServerToAgent::decode(&encode_ws(&reply)[1..]).unwrap();
+        assert_eq!(back.flags, 2);
     }
 
     #[test]

@@ -103,6 +103,15 @@ pub struct SignalOutput {
 }
 
 impl SignalOutput {
+    pub fn section(&self, s: Section) -> &[(String, Yaml)] {
+        match s {
+            Section::Receivers => &self.receivers,
+            Section::Processors => &self.processors,
+            Section::Exporters => &self.exporters,
+            Section::Extensions => &self.extensions,
+        }
+    }
+
     fn section_mut(&mut self, s: Section) -> &mut Vec<(String, Yaml)> {
         match s {
             Section::Receivers => &mut self.receivers,
@@ -312,6 +321,47 @@ impl LoadedType {
             }
         }
         (values, problems)
+    }
+
+    /// The Collector component types this type emits with its default values, by
+    /// section, sorted and once each (`receivers`/`hostmetrics` for the Host Metrics
+    /// source). Other values may add components (a template may add one for an option);
+    /// the defaults are what the type needs as first chosen. A type that emits nothing
+    /// with its defaults (a filter without conditions) is read from its templates instead:
+    /// the components they can emit.
+    pub fn default_component_types(&self) -> Vec<(Section, String)> {
+        let type_of = |id: &str| id.split('/').next().unwrap_or(id).to_string();
+        let mut types: Vec<(Section, String)> = match self.evaluate(&self.default_values(), "x") {
+            Ok(out) => out
+                .values()
+                .flat_map(|o| {
+                    Section::ALL
+                        .into_iter()
+                        .flat_map(move |s| o.section(s).iter().map(move |(id, _)| (s, type_of(id))))
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        if types.is_empty() {
+            // Top-level list items of the templates: `- type:` or `- type/name:`, unindented.
+            for block in self.def.spec.blocks.values() {
+                for s in Section::ALL {
+                    let Some(text) = block.get(s) else { continue };
+                    for line in text.lines() {
+                        let Some(key) = line.strip_prefix("- ").and_then(|l| l.split(':').next())
+                        else {
+                            continue;
+                        };
+                        if valid_component_key(key.trim()) {
+                            types.push((s, type_of(key.trim())));
+                        }
+                    }
+                }
+            }
+        }
+        types.sort();
+        types.dedup();
+        types
     }
 
     /// Runs every template with `values` for resource `resource`.

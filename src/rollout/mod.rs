@@ -1,6 +1,7 @@
 //! Config delivery and rollouts: phases, failure thresholds, pause/resume/cancel and
 //! rollback. `plan` is the pure state machine; `runner` drives it against the registry.
 
+pub mod components;
 pub mod plan;
 pub mod runner;
 

@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::components::{ComponentCheck, check_targets, used_components};
 use super::plan::{
     Action, AgentProgress, Progress, Rollout, RolloutError, RolloutOptions, RolloutStatus,
 };
@@ -43,6 +44,8 @@ pub enum RolloutCmdError {
     UnknownAgents(String),
     #[error("a rollout of {0} is running; pause or cancel it first")]
     Busy(ConfigRef),
+    #[error("{0}\npush with --force to send it anyway (API: \"force\": true)")]
+    MissingComponents(ComponentCheck),
     #[error("the rollout service has stopped")]
     Stopped,
 }
@@ -99,6 +102,7 @@ enum Cmd {
         version: Option<u64>,
         targets: Targets,
         options: RolloutOptions,
+        force: bool,
         reply: Reply<RolloutView>,
     },
     Steer {
@@ -132,7 +136,8 @@ impl Rollouts {
         rx.await.map_err(|_| RolloutCmdError::Stopped)?
     }
 
-    /// Starts rolling `config` (latest version unless given) out to `targets`.
+    /// Starts rolling `config` (latest version unless given) out to `targets`; refused
+    /// when targets lack components the configuration uses.
     pub async fn start(
         &self,
         config: &str,
@@ -140,12 +145,26 @@ impl Rollouts {
         targets: Targets,
         options: RolloutOptions,
     ) -> Result<RolloutView, RolloutCmdError> {
+        self.push(config, version, targets, options, false).await
+    }
+
+    /// [`Rollouts::start`], with `force` sending it even to targets that lack components
+    /// it uses (an operator who knows better, e.g. a build about to be upgraded).
+    pub async fn push(
+        &self,
+        config: &str,
+        version: Option<u64>,
+        targets: Targets,
+        options: RolloutOptions,
+        force: bool,
+    ) -> Result<RolloutView, RolloutCmdError> {
         let config = config.to_string();
         self.ask(|reply| Cmd::Start {
             config,
             version,
             targets,
             options,
+            force,
             reply,
         })
         .await
@@ -277,6 +296,28 @@ pub async fn spawn(
     Ok(Rollouts { tx })
 }
 
+/// One line for the events pane: who was sent a configuration they lack components for.
+fn forced_note(check: &ComponentCheck) -> String {
+    let named: Vec<String> = check
+        .lacking
+        .iter()
+        .take(3)
+        .map(|a| a.to_string())
+        .collect();
+    let more = check.lacking.len().saturating_sub(named.len());
+    format!(
+        "pushed with force to {} agent{} lacking components it uses ({}{})",
+        check.lacking.len(),
+        if check.lacking.len() == 1 { "" } else { "s" },
+        named.join("; "),
+        if more > 0 {
+            format!("; {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
 fn store_status(s: &RolloutStatus) -> store::RolloutStatus {
     match s {
         RolloutStatus::Running => store::RolloutStatus::Running,
@@ -325,9 +366,10 @@ impl Runner {
                 version,
                 targets,
                 options,
+                force,
                 reply,
             } => {
-                let r = self.start(&config, version, targets, options).await;
+                let r = self.start(&config, version, targets, options, force).await;
                 let _ = reply.send(r);
             }
             Cmd::Steer { config, how, reply } => {
@@ -369,6 +411,7 @@ impl Runner {
         version: Option<u64>,
         targets: Targets,
         options: RolloutOptions,
+        force: bool,
     ) -> Result<RolloutView, RolloutCmdError> {
         let stored = self.catalog.configuration(name, version).await?;
         let cref = stored.cref();
@@ -407,6 +450,27 @@ impl Runner {
         };
         if ids.is_empty() {
             return Err(RolloutCmdError::NoTargets(String::new()));
+        }
+        // A Collector refuses a configuration naming a type it was not built with: say
+        // which targets would, before any of them is sent it.
+        match used_components(&stored.rendered) {
+            Ok(used) => {
+                let targets = ids.iter().filter_map(|id| snapshot.get(id).map(|a| &**a));
+                let check = check_targets(&used, targets);
+                if !check.is_clear() {
+                    if !force {
+                        return Err(RolloutCmdError::MissingComponents(check));
+                    }
+                    tracing::warn!(config = %cref, lacking = check.lacking.len(),
+                        "pushed with force to agents that lack components it uses");
+                    self.registry.publish_event(EventKind::Rollout {
+                        config: cref.clone(),
+                        message: forced_note(&check),
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(config = %cref, error = %e,
+                "cannot check the targets' components; pushing without the check"),
         }
         // Each agent's way back: the version it runs now, if it applied one of ours.
         let targets = ids

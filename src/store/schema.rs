@@ -16,7 +16,7 @@ use super::error::{StoreError, StoreResult};
 pub const APPLICATION_ID: i32 = 0x4644_434B;
 
 /// Migrations in order; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -74,6 +74,9 @@ CREATE TABLE events (
 CREATE INDEX events_at ON events (at);
 CREATE INDEX events_agent ON events (agent_id, seq) WHERE agent_id IS NOT NULL;
 "#;
+
+/// The component listing each agent last reported (JSON), kept beside its description.
+const V2: &str = "ALTER TABLE agents ADD COLUMN components TEXT;";
 
 /// What the header of an existing file says, read without writing anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +189,29 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, StoreError::NewerSchema { .. }), "{err}");
         assert!(check_header(header(APPLICATION_ID, SCHEMA_VERSION, 9), Path::new("x.db")).is_ok());
+    }
+
+    #[test]
+    fn a_first_version_database_keeps_its_agents_and_gains_their_component_listings() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO agents (id, labels, description, first_seen, last_seen) \
+             VALUES (zeroblob(16), '{}', '{\"identifying\":[]}', 1, 2)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn, 1, Path::new(":memory:")).unwrap();
+        let (description, components): (String, Option<String>) = conn
+            .query_row("SELECT description, components FROM agents", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(description, r#"{"identifying":[]}"#);
+        assert_eq!(components, None, "unknown until the agent lists them");
     }
 
     #[test]

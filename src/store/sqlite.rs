@@ -371,10 +371,11 @@ struct RawAgent {
     description: Option<String>,
     first_seen: i64,
     last_seen: i64,
+    components: Option<String>,
 }
 
-const AGENT_COLUMNS: &str =
-    "id, labels, config_name, config_version, description, first_seen, last_seen FROM agents";
+const AGENT_COLUMNS: &str = "id, labels, config_name, config_version, description, first_seen, \
+     last_seen, components FROM agents";
 
 impl RawAgent {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<RawAgent> {
@@ -386,6 +387,7 @@ impl RawAgent {
             description: row.get(4)?,
             first_seen: row.get(5)?,
             last_seen: row.get(6)?,
+            components: row.get(7)?,
         })
     }
 }
@@ -445,6 +447,7 @@ impl SqliteStore {
             labels,
             assigned,
             description_json: raw.description,
+            components_json: raw.components,
             first_seen: from_millis(raw.first_seen),
             last_seen: from_millis(raw.last_seen),
         })
@@ -683,13 +686,15 @@ impl StoreBackend for SqliteStore {
             |tx| {
                 let mut upsert = tx.prepare_cached(
                     "INSERT INTO agents \
-                     (id, labels, config_name, config_version, description, first_seen, last_seen) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                     (id, labels, config_name, config_version, description, first_seen, last_seen, \
+                      components) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
                      ON CONFLICT (id) DO UPDATE SET \
                        labels = excluded.labels, \
                        config_name = excluded.config_name, \
                        config_version = excluded.config_version, \
                        description = coalesce(excluded.description, agents.description), \
+                       components = coalesce(excluded.components, agents.components), \
                        first_seen = min(agents.first_seen, excluded.first_seen), \
                        last_seen = max(agents.last_seen, excluded.last_seen)",
                 )?;
@@ -709,6 +714,7 @@ impl StoreBackend for SqliteStore {
                         a.description_json,
                         to_millis(a.first_seen),
                         to_millis(a.last_seen),
+                        a.components_json,
                     ])?;
                 }
                 if !batch.forget.is_empty() {

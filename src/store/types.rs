@@ -71,6 +71,9 @@ pub struct AgentRecord {
     /// Written as `None`, it leaves the description already stored (or waiting) as it is:
     /// a new assignment does not rewrite every agent's description.
     pub description_json: Option<String>,
+    /// The agent's last component listing, as JSON text; `None` leaves the stored one as
+    /// it is, as for the description.
+    pub components_json: Option<String>,
     pub first_seen: SystemTime,
     pub last_seen: SystemTime,
 }

@@ -139,7 +139,8 @@ impl WriteBehind {
     }
 
     /// Remember the latest state of an agent; replaces any record for it still waiting
-    /// (keeping its description when the new record leaves the description as it is).
+    /// (keeping its description and component listing when the new record leaves them as
+    /// they are).
     pub fn agent(&self, mut record: AgentRecord) {
         let waiting = {
             let mut p = self.shared.lock();
@@ -148,6 +149,9 @@ impl WriteBehind {
                 Entry::Occupied(mut waiting) => {
                     if record.description_json.is_none() {
                         record.description_json = waiting.get_mut().description_json.take();
+                    }
+                    if record.components_json.is_none() {
+                        record.components_json = waiting.get_mut().components_json.take();
                     }
                     waiting.insert(record);
                 }

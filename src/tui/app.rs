@@ -425,6 +425,9 @@ impl App {
             return;
         }
         self.snapshot = snap;
+        if let Some(w) = &mut self.wizard {
+            w.set_snapshot(&self.snapshot);
+        }
         self.reindex();
         self.rebuild_configs();
     }
@@ -761,11 +764,12 @@ impl App {
             .get_or_insert_with(|| Arc::new(TypeRegistry::builtin()))
             .clone();
         let marks = self.agents.marks.iter().copied();
-        let w = match &edit {
+        let mut w = match &edit {
             Some(name) => Wizard::edit(types, name, marks),
             None => Wizard::new(types, marks),
         }
         .with_keymap(self.keymap.clone());
+        w.set_snapshot(&self.snapshot);
         let start = w.start();
         self.wizard = Some(w);
         if self.route() != Route::Wizard {

@@ -11,6 +11,7 @@ use crate::fleet::agent::{
     AgentDescription, AgentId, Attribute, Capabilities, ComponentHealth, ConfigFile, ConfigMap,
     PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus, Transport,
 };
+use crate::fleet::components::AvailableComponents;
 use crate::fleet::delivery::{AgentConfigStatus, ApplyState, ConfigRef};
 use crate::fleet::events::{DisconnectReason, EventKind, FleetEvent};
 use crate::fleet::snapshot::{AgentView, Connection, FleetSnapshot};
@@ -176,7 +177,49 @@ fn health_tree(healthy: bool, now_nanos: u64) -> ComponentHealth {
 }
 
 /// Seeded agent number `i`, with shared config bodies passed in.
-fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> AgentView {
+/// Two Collector builds' component listings: otelcol-contrib's (cut down to what the
+/// seeded configurations and the built-in types use most) and a minimal build's.
+pub fn component_listings() -> [Arc<AvailableComponents>; 2] {
+    let contrib = [
+        ("receivers", "filelog"),
+        ("receivers", "hostmetrics"),
+        ("receivers", "journald"),
+        ("receivers", "otlp"),
+        ("receivers", "prometheus"),
+        ("receivers", "syslog"),
+        ("processors", "attributes"),
+        ("processors", "batch"),
+        ("processors", "filter"),
+        ("processors", "memory_limiter"),
+        ("processors", "resourcedetection"),
+        ("processors", "transform"),
+        ("exporters", "debug"),
+        ("exporters", "otlp"),
+        ("exporters", "otlphttp"),
+        ("extensions", "health_check"),
+        ("connectors", "forward"),
+    ];
+    let minimal = [
+        ("receivers", "filelog"),
+        ("processors", "batch"),
+        ("processors", "memory_limiter"),
+        ("exporters", "otlphttp"),
+    ];
+    let listing = |hash: u8, entries: &[(&'static str, &'static str)]| {
+        Arc::new(AvailableComponents::from_entries(
+            vec![hash; 8],
+            entries.iter().map(|(k, t)| (*k, *t, "v0.135.0")),
+        ))
+    };
+    [listing(0xc0, &contrib), listing(0x31, &minimal)]
+}
+
+fn agent(
+    i: usize,
+    configs: &[Arc<ConfigMap>; 3],
+    hashes: &[Vec<u8>; 2],
+    listings: &[Arc<AvailableComponents>; 2],
+) -> AgentView {
     let now = now();
     let now_nanos = NOW_SECS * 1_000_000_000;
     let role = ROLES[i % ROLES.len()];
@@ -257,6 +300,12 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
             error_message: String::new(),
         })
     });
+    // Edge and db agents are not supervised (no listing); the web tier runs a minimal build.
+    let listing = match i % 6 {
+        0 | 3 => None,
+        2 => Some(listings[1].clone()),
+        _ => Some(listings[0].clone()),
+    };
     let secs = |s: u64| Duration::from_secs(s);
     let last_seen = if connected {
         now - secs((i % 30) as u64)
@@ -270,7 +319,11 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
         version: version.into(),
         os: os.into(),
         description: Arc::new(description),
-        capabilities: Capabilities(0x3c07 | if i.is_multiple_of(2) { 0x400 } else { 0 }),
+        capabilities: Capabilities(
+            0x3c07
+                | if i.is_multiple_of(2) { 0x400 } else { 0 }
+                | if listing.is_some() { 0x4000 } else { 0 },
+        ),
         connection: if connected {
             Connection::Connected
         } else {
@@ -297,6 +350,7 @@ fn agent(i: usize, configs: &[Arc<ConfigMap>; 3], hashes: &[Vec<u8>; 2]) -> Agen
         remote_config_status: remote.map(Arc::new),
         package_statuses: packages,
         custom_capabilities: crate::fleet::snapshot::no_custom_capabilities(),
+        available_components: listing,
         labels: labels.into(),
         first_seen: now - secs(86_400 + i as u64 * 37 % 86_400),
         last_seen,
@@ -481,8 +535,9 @@ pub fn fleet(n: usize, version: u64) -> FleetSnapshot {
         Sha256::digest(WEB_CONFIG).to_vec(),
         Sha256::digest(EDGE_CONFIG).to_vec(),
     ];
+    let listings = component_listings();
     let mut agents: Vec<Arc<AgentView>> = (0..n)
-        .map(|i| Arc::new(agent(i, &configs, &hashes)))
+        .map(|i| Arc::new(agent(i, &configs, &hashes, &listings)))
         .collect();
     agents.sort_by_key(|a| a.id);
     let totals = FleetSnapshot::totals_of(&agents);

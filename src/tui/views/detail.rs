@@ -12,6 +12,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Widget};
 
 use crate::fleet::AgentId;
 use crate::fleet::agent::{Attribute, ComponentHealth, PackageState, RemoteConfigState};
+use crate::fleet::components::ComponentKind;
 use crate::fleet::snapshot::AgentView;
 use crate::pipeline::Redactor;
 
@@ -176,6 +177,68 @@ fn kv_wrapped(
     }
 }
 
+/// What the agent can run: one line per kind, cut to the width with how many more there
+/// are (the API and `fleetdeck get agent -o yaml` list them all).
+fn components(t: &Theme, a: &AgentView, width: u16, out: &mut Vec<Line<'static>>) {
+    out.push(Line::default());
+    let Some(c) = &a.available_components else {
+        out.push(heading(t, "Components"));
+        out.push(Line::styled("   (not reported)", t.muted));
+        return;
+    };
+    let version = c
+        .common_version()
+        .map(|v| format!(" · {v}"))
+        .unwrap_or_default();
+    out.push(heading(
+        t,
+        &format!("Components ({} types{version})", c.len()),
+    ));
+    const LEAD: usize = 3 + 12;
+    let room = usize::from(width).saturating_sub(LEAD + 1).max(20);
+    for kind in ComponentKind::ALL {
+        let Some(list) = c.by_kind.get(&kind).filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        let mut shown = String::new();
+        let mut count = 0;
+        for (i, comp) in list.iter().enumerate() {
+            let left = list.len() - i - 1;
+            let more = if left > 0 {
+                format!(" +{left} more").len()
+            } else {
+                0
+            };
+            let sep = usize::from(!shown.is_empty());
+            if shown.len() + sep + comp.type_name.len() + more > room {
+                break;
+            }
+            if sep == 1 {
+                shown.push(' ');
+            }
+            shown.push_str(&comp.type_name);
+            count += 1;
+        }
+        let mut spans = vec![
+            Span::styled(format!("   {:<12}", kind.section()), t.yaml_key),
+            Span::styled(shown, t.text),
+        ];
+        if count < list.len() {
+            spans.push(Span::styled(
+                format!(" +{} more", list.len() - count),
+                t.muted,
+            ));
+        }
+        out.push(Line::from(spans));
+    }
+    if !c.dropped.is_none() {
+        out.push(Line::styled(
+            format!("   ⚠ left out of the report: {}", c.dropped),
+            t.warn,
+        ));
+    }
+}
+
 fn overview_lines(app: &App, a: &AgentView, width: u16) -> Vec<Line<'static>> {
     let t = &app.theme;
     let now = app.now;
@@ -333,6 +396,7 @@ fn overview_lines(app: &App, a: &AgentView, width: u16) -> Vec<Line<'static>> {
             vec![Span::raw(a.custom_capabilities.join(", "))],
         ));
     }
+    components(t, a, width, &mut out);
     out.push(Line::default());
     out.push(heading(t, "Packages"));
     match &a.package_statuses {
@@ -612,4 +676,48 @@ fn chart(app: &App, set: Option<&SeriesSet>, s: Series, area: Rect, buf: &mut Bu
         .data(&data)
         .style(series_style(t, s))
         .render(area, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::components::AvailableComponents;
+    use crate::tui::theme::ColorLevel;
+
+    fn text(lines: &[Line<'_>]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_long_kind_is_cut_to_the_width_with_how_many_more() {
+        let t = Theme::builtin("mono", ColorLevel::None).expect("built-in theme");
+        let types: Vec<String> = (0..30).map(|i| format!("receiver{i:02}")).collect();
+        let listing = AvailableComponents::from_entries(
+            vec![1],
+            types
+                .iter()
+                .map(|r| ("receivers", r.as_str(), "v1"))
+                .chain([("exporters", "otlphttp", "v1")]),
+        );
+        let mut agent = AgentView::blank(AgentId([1; 16]));
+        agent.available_components = Some(std::sync::Arc::new(listing));
+        let mut out = Vec::new();
+        components(&t, &agent, 60, &mut out);
+        let shown = text(&out);
+        assert_eq!(shown[1], " Components (31 types · v1)");
+        assert_eq!(
+            shown[2],
+            "   receivers   receiver00 receiver01 receiver02 +27 more"
+        );
+        assert!(shown[2].chars().count() <= 60, "{}", shown[2]);
+        assert_eq!(shown[3], "   exporters   otlphttp");
+
+        agent.available_components = None;
+        let mut out = Vec::new();
+        components(&t, &agent, 60, &mut out);
+        assert_eq!(text(&out)[2], "   (not reported)");
+    }
 }

@@ -13,7 +13,7 @@ use super::{PushTargets, Steer, WizardEffect, WizardMsg};
 use crate::catalog::Catalog;
 use crate::fleet::selector::Selector;
 use crate::pipeline::Resource;
-use crate::rollout::{RolloutOptions, Rollouts, Targets};
+use crate::rollout::{RolloutCmdError, RolloutOptions, Rollouts, Targets};
 
 /// How often a followed rollout is asked for its state.
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
@@ -63,6 +63,7 @@ impl WizardIo {
                 config,
                 version,
                 targets,
+                force,
             } => {
                 tokio::spawn(async move {
                     let result = match targets {
@@ -72,14 +73,26 @@ impl WizardIo {
                             .map(Targets::Selector)
                             .map_err(|e| e.to_string()),
                     };
-                    let result = match result {
-                        Ok(targets) => rollouts
-                            .start(&config, Some(version), targets, RolloutOptions::default())
-                            .await
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(e),
+                    let options = RolloutOptions::default();
+                    let msg = match result {
+                        Ok(targets) => {
+                            match rollouts
+                                .push(&config, Some(version), targets, options, force)
+                                .await
+                            {
+                                Ok(view) => WizardMsg::Pushed(Ok(view)),
+                                // The agents are listed on the push step; the summary will do.
+                                Err(RolloutCmdError::MissingComponents(check)) => {
+                                    let text = check.to_string();
+                                    let first = text.lines().next().unwrap_or_default();
+                                    WizardMsg::Lacking(first.trim_end_matches(':').to_string())
+                                }
+                                Err(e) => WizardMsg::Pushed(Err(e.to_string())),
+                            }
+                        }
+                        Err(e) => WizardMsg::Pushed(Err(e)),
                     };
-                    let _ = tx.send(WizardMsg::Pushed(result)).await;
+                    let _ = tx.send(msg).await;
                 });
             }
             WizardEffect::Follow { config } => {

@@ -6,6 +6,7 @@
 //! carries out ([`io`]); their results come back as [`WizardMsg`]s. The form model itself
 //! (fields, checks, drafts) is UI-agnostic and lives in [`crate::pipeline::builder`].
 
+pub mod coverage;
 pub mod io;
 pub mod view;
 
@@ -97,11 +98,13 @@ pub enum WizardEffect {
     },
     /// `catalog.apply` this configuration.
     Save(Box<Configuration>),
-    /// Start a rollout of `config` at `version`.
+    /// Start a rollout of `config` at `version`; `force` sends it even to targets that
+    /// lack components it uses.
     Push {
         config: String,
         version: u64,
         targets: PushTargets,
+        force: bool,
     },
     /// Report the rollout of `config` as it changes, until told to stop.
     Follow {
@@ -168,6 +171,9 @@ pub enum WizardMsg {
     },
     Saved(ApplyResult),
     Pushed(Result<RolloutView, String>),
+    /// The push was refused: targets lack components the configuration uses (the
+    /// refusal's first line). The same push again forces it.
+    Lacking(String),
     Rollout(Result<RolloutView, String>),
     Steered(Steer, Result<RolloutView, String>),
     Edited(Result<String, String>),
@@ -492,6 +498,12 @@ pub struct Wizard {
     pub dest_attached: Vec<Vec<Attached>>,
     /// In step 4: which of the current destination's processors is shown.
     pub dest_focus: Option<usize>,
+    /// Which types some targets lack components for (see [`coverage`]).
+    pub coverage: coverage::Coverage,
+    /// The targets of the last push asked for, and of the last refused because they
+    /// lack components: pushing to the same again forces it.
+    last_push: Option<PushTargets>,
+    refused_for: Option<PushTargets>,
 }
 
 /// Which components own the processors a form step edits.
@@ -506,6 +518,7 @@ impl Wizard {
     pub fn new(types: Arc<TypeRegistry>, marked: impl IntoIterator<Item = AgentId>) -> Wizard {
         let draft = Draft::default();
         let baseline = draft.to_configuration("");
+        let coverage = coverage::Coverage::new(&types);
         Wizard {
             types,
             step: Step::Sources,
@@ -541,6 +554,9 @@ impl Wizard {
             attached_focus: None,
             dest_attached: Vec::new(),
             dest_focus: None,
+            coverage,
+            last_push: None,
+            refused_for: None,
         }
     }
 
@@ -936,6 +952,14 @@ impl Wizard {
 
     /// Takes the result of an effect; may ask for more (following a started rollout).
     pub fn on_message(&mut self, msg: WizardMsg, snap: &FleetSnapshot) -> Vec<WizardEffect> {
+        let effects = self.take_message(msg, snap);
+        // An edit from $EDITOR renders anew: what the targets lack may change with it.
+        self.coverage
+            .refresh(snap, &self.targets, self.review.yaml.as_deref());
+        effects
+    }
+
+    fn take_message(&mut self, msg: WizardMsg, snap: &FleetSnapshot) -> Vec<WizardEffect> {
         match msg {
             WizardMsg::Loaded {
                 configs,
@@ -981,6 +1005,14 @@ impl Wizard {
             WizardMsg::Pushed(Err(e)) => {
                 self.push = PushState::Choosing;
                 self.say(Level::Error, format!("push refused: {e}"));
+            }
+            WizardMsg::Lacking(why) => {
+                self.push = PushState::Choosing;
+                self.refused_for = self.last_push.clone();
+                self.say(
+                    Level::Warn,
+                    format!("push refused: {why} — push again to send it anyway"),
+                );
             }
             WizardMsg::Rollout(result) | WizardMsg::Steered(_, result) if !self.following() => {
                 drop(result);
@@ -1190,7 +1222,15 @@ impl Wizard {
         self.sync_attached();
         let out = self.mode_key(key, cx);
         self.sync_attached();
+        self.coverage
+            .refresh(cx.snapshot, &self.targets, self.review.yaml.as_deref());
         out
+    }
+
+    /// Takes a new fleet snapshot into account (the marks of types targets lack).
+    pub fn set_snapshot(&mut self, snap: &FleetSnapshot) {
+        self.coverage
+            .refresh(snap, &self.targets, self.review.yaml.as_deref());
     }
 
     /// The keymap's meaning of `key` in `contexts`.
@@ -2144,12 +2184,15 @@ impl Wizard {
             },
         };
         let config = name.clone();
+        let force = self.refused_for.as_ref() == Some(&targets);
+        self.last_push = Some(targets.clone());
         self.push = PushState::Starting;
         Outcome {
             effects: vec![WizardEffect::Push {
                 config: config.clone(),
                 version: *version,
                 targets,
+                force,
             }],
             close: false,
         }

@@ -10,8 +10,8 @@ use super::{
     AddChoice, DiffWith, Editor, Level, Mode, PushState, SaveState, Step, TargetMode, Wizard,
 };
 use crate::fleet::snapshot::FleetSnapshot;
-use crate::pipeline::DiffLine;
 use crate::pipeline::builder::FieldValue;
+use crate::pipeline::{DiffLine, TypeKind};
 use crate::rollout::plan::AgentStep;
 use crate::tui::action::{Action, WizardAction};
 use crate::tui::app::App;
@@ -141,7 +141,7 @@ fn sources(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
                 .collect::<Vec<_>>()
                 .join("");
             let display = ty.def.metadata.display_name.clone().unwrap_or_default();
-            let mut text = format!(
+            let text = format!(
                 "{} {} {:<16} {:<4} {:<30}",
                 if i == w.source_cursor { "›" } else { " " },
                 match count {
@@ -153,14 +153,6 @@ fn sources(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
                 signals,
                 truncate(&display, 30)
             );
-            if wide {
-                let desc = ty.def.metadata.description.clone().unwrap_or_default();
-                text.push(' ');
-                text.push_str(&truncate(
-                    &desc,
-                    width.saturating_sub(text.chars().count() + 1),
-                ));
-            }
             let style = if i == w.source_cursor {
                 t.selection
             } else if on {
@@ -168,7 +160,21 @@ fn sources(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
             } else {
                 t.text
             };
-            Line::styled(text, style)
+            let used = text.chars().count();
+            let mark = lacking_mark(w, TypeKind::Source, ty.name(), width.saturating_sub(used));
+            let mut spans = vec![Span::styled(text, style)];
+            // The description gives way to the mark, which ends the row.
+            let room = width.saturating_sub(used + 1 + mark.chars().count());
+            if wide && room > 8 {
+                let desc = ty.def.metadata.description.clone().unwrap_or_default();
+                let desc = truncate(&desc, room);
+                let pad = if mark.is_empty() { 0 } else { room };
+                spans.push(Span::styled(format!(" {desc:<pad$}"), style));
+            }
+            if !mark.is_empty() {
+                spans.push(Span::styled(mark, style.patch(t.warn)));
+            }
+            Line::from(spans)
         })
         .collect();
     if lines.is_empty() {
@@ -183,6 +189,20 @@ fn sources(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
         format!(" chosen: {}", names.join(", "))
     };
     Line::styled(truncate(&text, usize::from(chosen.width)), t.accent).render(chosen, buf);
+}
+
+/// ` ⚠ missing on 3 of 12 targets` when targets lack what type `name` needs, shorter
+/// when that does not fit in `room` columns, and empty when none lack it.
+fn lacking_mark(w: &Wizard, kind: TypeKind, name: &str, room: usize) -> String {
+    let Some(l) = w.coverage.lacking(kind, name) else {
+        return String::new();
+    };
+    let full = format!(" ⚠ {}", l.text());
+    if full.chars().count() <= room {
+        full
+    } else {
+        truncate(&format!(" ⚠ {}", l.short()), room)
+    }
 }
 
 fn form(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
@@ -695,12 +715,38 @@ fn push(t: &Theme, w: &Wizard, snap: &FleetSnapshot, area: Rect, buf: &mut Buffe
 
 fn targets(t: &Theme, w: &Wizard, snap: &FleetSnapshot, area: Rect, buf: &mut Buffer) {
     let tg = &w.targets;
-    let [tabs, line, list] = Layout::vertical([
+    // What push would be refused for, agent by agent, when the chosen targets lack
+    // components the configuration uses.
+    let lacking = w
+        .coverage
+        .push_check
+        .as_ref()
+        .filter(|c| !c.is_clear())
+        .map(|c| {
+            let names: Vec<String> = c.lacking.iter().take(4).map(ToString::to_string).collect();
+            let more = c.lacking.len().saturating_sub(names.len());
+            format!(
+                " ⚠ {} of {} chosen would fail: {}{}",
+                c.lacking.len(),
+                c.checked + c.unknown,
+                names.join("; "),
+                if more > 0 {
+                    format!("; {more} more")
+                } else {
+                    String::new()
+                }
+            )
+        });
+    let [tabs, line, warn, list] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
+        Constraint::Length(u16::from(lacking.is_some())),
         Constraint::Fill(1),
     ])
     .areas(area);
+    if let Some(text) = lacking {
+        Line::styled(truncate(&text, usize::from(warn.width)), t.warn).render(warn, buf);
+    }
     let tab =
         |on: bool, text: &'static str| Span::styled(text, if on { t.selection } else { t.muted });
     Line::from(vec![
@@ -1001,20 +1047,25 @@ fn overlays(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
             let pop = centered(area, 72, 18);
             let rows = usize::from(pop.height).saturating_sub(4);
             let offset = cursor.saturating_sub(rows.saturating_sub(1));
+            let inner = usize::from(pop.width).saturating_sub(2);
             for (i, choice) in list.iter().enumerate().skip(offset).take(rows) {
-                let text = match choice {
-                    AddChoice::Type(ty) => {
-                        let display = ty.def.metadata.display_name.clone().unwrap_or_default();
-                        format!(" {:<20} {display}", ty.name())
-                    }
+                let (name, about, type_name) = match choice {
+                    AddChoice::Type(ty) => (
+                        ty.name(),
+                        ty.def.metadata.display_name.clone().unwrap_or_default(),
+                        ty.name(),
+                    ),
                     AddChoice::Shared {
                         name,
                         type_name,
                         added,
-                    } => format!(
-                        " {:<20} shared · {type_name}{}",
-                        name,
-                        if *added { " · added" } else { "" }
+                    } => (
+                        name.as_str(),
+                        format!(
+                            "shared · {type_name}{}",
+                            if *added { " · added" } else { "" }
+                        ),
+                        type_name.as_str(),
                     ),
                 };
                 let style = match choice {
@@ -1023,10 +1074,21 @@ fn overlays(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
                     AddChoice::Shared { .. } => t.popup.patch(t.accent),
                     AddChoice::Type(_) => t.popup,
                 };
-                lines.push(Line::styled(
-                    truncate(&text, usize::from(pop.width).saturating_sub(2)),
-                    style,
-                ));
+                // The mark keeps its room and ends the row; the description gives way.
+                let mark = lacking_mark(w, *kind, type_name, inner.saturating_sub(22));
+                let text = format!(" {name:<20} {about}");
+                let text = if mark.is_empty() {
+                    truncate(&text, inner)
+                } else {
+                    let room = inner.saturating_sub(mark.chars().count());
+                    let text = truncate(&text, room);
+                    format!("{text:<room$}")
+                };
+                let mut spans = vec![Span::styled(text, style)];
+                if !mark.is_empty() {
+                    spans.push(Span::styled(mark, style.patch(t.warn)));
+                }
+                lines.push(Line::from(spans));
             }
             if list.is_empty() {
                 lines.push(Line::styled(" nothing matches", t.popup.patch(t.muted)));

@@ -18,6 +18,7 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use common::*;
 use fleetdeck::fleet::AgentId;
+use fleetdeck::fleet::components::ComponentKind;
 use fleetdeck::fleet::delivery::ApplyState;
 use fleetdeck::fleet::telemetry::{Series, Signal};
 use fleetdeck::rollout::plan::RollbackPolicy;
@@ -332,6 +333,40 @@ async fn pushes_validation_failures_crashes_restarts_and_own_metrics() {
     );
     assert_eq!(view.labels.get("tier").map(|v| v.as_str()), Some("real"));
     assert!(view.capabilities.has(0x4000), "ReportsAvailableComponents");
+    // What the binary was built with, from `otelcol components`, as the server keeps it.
+    let snap = server
+        .wait_for("the Collector's components", |s| {
+            s.get(&id).is_some_and(|a| a.available_components.is_some())
+        })
+        .await;
+    let components = snap.get(&id).unwrap().available_components.clone().unwrap();
+    assert!(components.has(ComponentKind::Receiver, "filelog"));
+    assert!(components.has(ComponentKind::Exporter, "otlphttp"));
+    assert!(!components.has(ComponentKind::Receiver, "hostmetrics"));
+    // So a push of a pipeline this build cannot run is refused, naming the agent.
+    let hosts = "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata: {name: hosts}\nspec:\n  sources:\n    - type: hostmetrics\n  destinations:\n    - type: otlphttp\n      parameters: {endpoint: \"http://127.0.0.1:9\"}\n";
+    server
+        .rt
+        .catalog
+        .apply_text(hosts, None)
+        .await
+        .expect("parses");
+    let refused = server
+        .rt
+        .rollouts
+        .start(
+            "hosts",
+            None,
+            Targets::Agents(vec![id]),
+            RolloutOptions::default(),
+        )
+        .await
+        .expect_err("refused: no hostmetrics receiver in this build");
+    let refused = refused.to_string();
+    assert!(
+        refused.contains("real-1: missing receiver 'hostmetrics'"),
+        "{refused}"
+    );
 
     // A pipeline fleetdeck renders, pushed, validated and run by the real Collector.
     push(
@@ -432,13 +467,20 @@ async fn kill_9_and_a_server_that_is_down_leave_one_delivering_collector() {
     let Some(otelcol) = need_otelcol() else {
         return;
     };
-    let server = TestServer::start_with(|s| s.heartbeat_interval = Duration::from_secs(1)).await;
-    let ws_url = server.ws_url();
+    let server = TestServer::start_with(|s| {
+        s.heartbeat_interval = Duration::from_secs(1);
+        // A polling agent killed with -9 is seen gone when its polls stop.
+        s.http_agent_timeout = Duration::from_secs(3);
+    })
+    .await;
+    // Plain HTTP polling this time (the other test speaks WebSocket).
+    let http_url = server.http_url();
+    let http: &[&str] = &["--transport", "http"];
     let sink = sink().await;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     let state = dir.path().join("agent");
-    let mut sup = Supervisor::start(&ws_url, &otelcol, &state, &[]);
+    let mut sup = Supervisor::start(&http_url, &otelcol, &state, http);
     let id = connected_agent(&server).await;
     push(&server, &logs_pipeline("kept", &log, &sink.url), "kept", id).await;
     wait_state(&server, id, "kept", ApplyState::Applied).await;
@@ -460,7 +502,7 @@ async fn kill_9_and_a_server_that_is_down_leave_one_delivering_collector() {
             s.get(&id).is_some_and(|a| !a.is_connected())
         })
         .await;
-    let mut sup = Supervisor::start(&ws_url, &otelcol, &state, &[]);
+    let mut sup = Supervisor::start(&http_url, &otelcol, &state, http);
     server
         .wait_for("the same agent is back", |s| {
             s.get(&id).is_some_and(|a| a.is_connected())
@@ -481,7 +523,7 @@ async fn kill_9_and_a_server_that_is_down_leave_one_delivering_collector() {
 
     // With the server gone, a supervisor started now runs the last good configuration.
     server.rt.stop().await;
-    let sup = Supervisor::start(&ws_url, &otelcol, &state, &[]);
+    let sup = Supervisor::start(&http_url, &otelcol, &state, http);
     append(&log, "server-down");
     sink.wait_for("server-down").await;
     assert_eq!(collectors_of(&otelcol, &state).len(), 1, "{}", sup.output());

@@ -315,18 +315,17 @@ impl ClientCore {
         {
             self.heartbeat = Duration::from_secs(secs);
         }
-        reaction.metrics_target = Some(
-            offers
-                .own_metrics
-                .filter(|m| !m.destination_endpoint.is_empty())
-                .map(|m| MetricsTarget {
-                    endpoint: m.destination_endpoint,
-                    headers: m
-                        .headers
-                        .map(|h| h.headers.into_iter().map(|h| (h.key, h.value)).collect())
-                        .unwrap_or_default(),
-                }),
-        );
+        // An offer without own_metrics changes nothing about them; one with an empty
+        // destination withdraws them.
+        reaction.metrics_target = offers.own_metrics.map(|m| {
+            (!m.destination_endpoint.is_empty()).then(|| MetricsTarget {
+                endpoint: m.destination_endpoint,
+                headers: m
+                    .headers
+                    .map(|h| h.headers.into_iter().map(|h| (h.key, h.value)).collect())
+                    .unwrap_or_default(),
+            })
+        });
     }
 }
 
@@ -496,5 +495,34 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(r.unavailable, Some(Some(Duration::from_secs(2))));
+    }
+
+    #[test]
+    fn own_metrics_change_only_when_offered() {
+        let mut c = core();
+        let offer = |own: Option<&str>| proto::ServerToAgent {
+            connection_settings: Some(proto::ConnectionSettingsOffers {
+                opamp: Some(proto::OpAmpConnectionSettings {
+                    heartbeat_interval_seconds: 7,
+                    ..Default::default()
+                }),
+                own_metrics: own.map(|e| proto::TelemetryConnectionSettings {
+                    destination_endpoint: e.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let r = c.on_message(offer(Some("http://x/v1/metrics")));
+        assert_eq!(
+            r.metrics_target.flatten().map(|t| t.endpoint).as_deref(),
+            Some("http://x/v1/metrics")
+        );
+        // a heartbeat offer alone leaves the metrics destination as it is
+        assert_eq!(c.on_message(offer(None)).metrics_target, None);
+        assert_eq!(c.heartbeat(), Duration::from_secs(7));
+        // an empty destination withdraws it
+        assert_eq!(c.on_message(offer(Some(""))).metrics_target, Some(None));
     }
 }

@@ -452,3 +452,165 @@ fn exit_text(status: &std::process::ExitStatus) -> String {
         None => "exited".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in Collector: `validate` refuses configurations that say REJECT, and a run
+    /// of one that says CRASH ends at once with an `Error:` line.
+    fn fake_collector(dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join("fake-otelcol");
+        let script = r#"#!/bin/sh
+case "$1" in
+  validate)
+    f="${2#--config=}"
+    if grep -q REJECT "$f"; then echo "Error: 'receivers' has invalid keys: REJECT" >&2; exit 1; fi
+    exit 0;;
+  --config=*)
+    f="${1#--config=}"
+    if grep -q CRASH "$f"; then echo "Error: cannot start: CRASH asked for" >&2; exit 1; fi
+    exec sleep 60;;
+esac
+"#;
+        std::fs::write(&path, script).expect("script");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        path
+    }
+
+    async fn keeper(
+        dir: &std::path::Path,
+        bootstrap: Option<&str>,
+    ) -> (
+        mpsc::Sender<Command>,
+        watch::Receiver<View>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        start(KeeperConfig {
+            binary: CollectorBinary::new(fake_collector(dir)),
+            state: StateDir::open(&dir.join("state")).expect("state"),
+            own: OwnPart {
+                instance_id: "test".into(),
+                metrics: None,
+            },
+            bootstrap: bootstrap.map(|b| b.as_bytes().to_vec()),
+            settle: Duration::from_millis(500),
+        })
+        .await
+        .expect("keeper starts")
+    }
+
+    async fn until(
+        view: &mut watch::Receiver<View>,
+        what: &str,
+        pred: impl Fn(&View) -> bool,
+    ) -> View {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = view.borrow_and_update().clone();
+            if pred(&v) {
+                return v;
+            }
+            assert!(
+                tokio::time::timeout_at(deadline, view.changed())
+                    .await
+                    .is_ok(),
+                "timed out waiting for {what}; last view {v:?}"
+            );
+        }
+    }
+
+    fn status(v: &View) -> Option<(Vec<u8>, RemoteStatus)> {
+        v.remote.as_ref().map(|r| (r.hash.clone(), r.status))
+    }
+
+    #[tokio::test]
+    async fn applies_refuses_and_rolls_back() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (tx, mut view, task) = keeper(tmp.path(), Some("receivers: {}\n")).await;
+        until(&mut view, "the bootstrap runs", |v| v.health.up).await;
+        let apply = |hash: u8, body: &str| Command::Apply {
+            hash: vec![hash],
+            body: Ok(Some(body.as_bytes().to_vec())),
+        };
+        tx.send(apply(1, "exporters: {}\n")).await.expect("send");
+        let v = until(&mut view, "applied", |v| {
+            status(v) == Some((vec![1], RemoteStatus::Applied))
+        })
+        .await;
+        assert!(
+            v.effective
+                .as_deref()
+                .is_some_and(|e| e.contains("exporters"))
+        );
+        let good_pid = v.health.pid;
+
+        tx.send(apply(2, "receivers: {REJECT: 1}\n"))
+            .await
+            .expect("send");
+        let v = until(&mut view, "refused", |v| {
+            status(v) == Some((vec![2], RemoteStatus::Failed))
+        })
+        .await;
+        let error = &v.remote.as_ref().expect("status").error;
+        assert!(error.contains("has invalid keys: REJECT"), "{error}");
+        assert_eq!(
+            v.health.pid, good_pid,
+            "the running Collector was not touched"
+        );
+
+        tx.send(apply(3, "receivers: {CRASH: 1}\n"))
+            .await
+            .expect("send");
+        let v = until(&mut view, "rolled back", |v| {
+            status(v) == Some((vec![3], RemoteStatus::Failed)) && v.health.up
+        })
+        .await;
+        let error = &v.remote.as_ref().expect("status").error;
+        assert!(error.contains("cannot start: CRASH asked for"), "{error}");
+        assert!(error.contains("rolled back"), "{error}");
+        assert!(
+            v.effective
+                .as_deref()
+                .is_some_and(|e| e.contains("exporters")),
+            "{v:?}"
+        );
+
+        // What was applied and what failed is still known after a restart of the keeper.
+        tx.send(Command::Shutdown).await.expect("send");
+        task.await.expect("keeper ends");
+        let (tx, mut view, task) = keeper(tmp.path(), None).await;
+        let v = until(&mut view, "the last good one runs again", |v| v.health.up).await;
+        assert!(
+            v.effective
+                .as_deref()
+                .is_some_and(|e| e.contains("exporters"))
+        );
+        assert_eq!(status(&v), Some((vec![3], RemoteStatus::Failed)));
+        tx.send(Command::Shutdown).await.expect("send");
+        task.await.expect("keeper ends");
+    }
+
+    #[tokio::test]
+    async fn a_crashing_collector_is_restarted_with_backoff_not_in_a_loop() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (tx, mut view, task) = keeper(tmp.path(), Some("receivers: {CRASH: 1}\n")).await;
+        let v = until(&mut view, "a crash", |v| v.health.restarts >= 1).await;
+        assert!(!v.health.up);
+        assert!(v.health.last_error.contains("CRASH asked for"), "{v:?}");
+        assert!(v.health.status.contains("restarting in"), "{v:?}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let restarts = view.borrow().health.restarts;
+        // 1 s, then 2 s, then 4 s between attempts: a hot loop would count hundreds.
+        assert!(
+            (1..=3).contains(&restarts),
+            "{restarts} restarts in about 3 s"
+        );
+        tx.send(Command::Shutdown).await.expect("send");
+        task.await.expect("keeper ends");
+    }
+}

@@ -120,12 +120,18 @@ impl Sink {
     }
 
     async fn wait_for(&self, line: &str) {
+        self.wait_for_or(line, String::new).await
+    }
+
+    /// [`Sink::wait_for`], saying `context()` (e.g. the supervisor's log) on failure.
+    async fn wait_for_or(&self, line: &str, context: impl Fn() -> String) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while !self.has(line) {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the sink never received {line:?}; it has {:?}",
-                self.lines.lock().unwrap()
+                "the sink never received {line:?}; it has {:?}\n{}",
+                self.lines.lock().unwrap(),
+                context()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -395,6 +401,24 @@ async fn pushes_validation_failures_crashes_restarts_and_own_metrics() {
     .unwrap();
     assert!(effective.contains("filelog/source0") && effective.contains(&sink.url));
     assert!(
+        effective.contains("supervisor.yaml"),
+        "our part is shown beside it"
+    );
+    let status = server
+        .rt
+        .registry
+        .snapshot()
+        .borrow()
+        .get(&id)
+        .unwrap()
+        .config
+        .clone();
+    assert_eq!(
+        status.and_then(|c| c.effective_matches),
+        Some(true),
+        "the server's file runs as it was sent"
+    );
+    assert!(
         !effective.contains("Bearer"),
         "no token in the effective config"
     );
@@ -509,7 +533,7 @@ async fn kill_9_and_a_server_that_is_down_leave_one_delivering_collector() {
         })
         .await;
     append(&log, "after-kill");
-    sink.wait_for("after-kill").await;
+    sink.wait_for_or("after-kill", || sup.output()).await;
     assert_eq!(collectors_of(&otelcol, &state).len(), 1, "{}", sup.output());
     // It came back with the configuration it had: nothing new was applied.
     let snap = server.rt.registry.snapshot().borrow().clone();

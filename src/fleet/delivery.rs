@@ -154,10 +154,14 @@ pub fn should_send(a: &Assignment, agent_status: Option<&RemoteConfigStatus>, co
 }
 
 /// Folds what the agent reported into the assignment; returns true if the state changed.
+/// `reports_status`: the agent declares ReportsRemoteConfig, so only its own APPLIED
+/// counts, and a message without a status means "unchanged" (a supervisor reports the
+/// effective config of a Collector that is still settling before it says APPLIED).
 pub fn on_report(
     a: &mut Assignment,
     status: Option<&RemoteConfigStatus>,
     effective: Option<&ConfigMap>,
+    reports_status: bool,
 ) -> bool {
     let mut changed = false;
     if let Some(eff) = effective {
@@ -184,7 +188,7 @@ pub fn on_report(
         }
         // Agents that report no remote-config status at all: the effective config is the
         // only evidence, and a match means it is running our configuration.
-        None if a.effective_matches == Some(true) && a.state.in_flight() => {
+        None if !reports_status && a.effective_matches == Some(true) && a.state.in_flight() => {
             changed |= a.set(ApplyState::Applied, "");
         }
         _ => {}
@@ -299,18 +303,19 @@ mod tests {
         mark_sent(&mut a, 1);
         let other = status(&[1; 32], RemoteConfigState::Applied, "");
         assert!(
-            !on_report(&mut a, Some(&other), None),
+            !on_report(&mut a, Some(&other), None, true),
             "another hash changes nothing"
         );
         let h = a.offer.hash;
         assert!(on_report(
             &mut a,
             Some(&status(&h, RemoteConfigState::Applying, "")),
-            None
+            None,
+            true
         ));
         assert_eq!(a.state, ApplyState::Applying);
         let failed = status(&h, RemoteConfigState::Failed, "exporters::otlp: undefined");
-        assert!(on_report(&mut a, Some(&failed), None));
+        assert!(on_report(&mut a, Some(&failed), None, true));
         assert_eq!(a.state, ApplyState::Failed);
         assert_eq!(a.error, "exporters::otlp: undefined");
         assert!(
@@ -318,7 +323,7 @@ mod tests {
             "never the same failed config again"
         );
         assert!(
-            !on_report(&mut a, Some(&failed), None),
+            !on_report(&mut a, Some(&failed), None, true),
             "repeats are not changes"
         );
     }
@@ -328,11 +333,19 @@ mod tests {
         let mut a = assignment("a: 1\n");
         mark_sent(&mut a, 1);
         let same = collector_offer("a: 1\n").files;
-        assert!(on_report(&mut a, None, Some(&same)));
+        // An agent that reports its status: the match is noted, APPLIED waits for it.
+        let mut b = a.clone();
+        assert!(on_report(&mut b, None, Some(&same), true));
+        assert_eq!(
+            (b.state, b.effective_matches),
+            (ApplyState::Sent, Some(true))
+        );
+        // One that never reports a status: the match is the only evidence.
+        assert!(on_report(&mut a, None, Some(&same), false));
         assert_eq!(a.state, ApplyState::Applied);
         assert_eq!(a.effective_matches, Some(true));
         let other = collector_offer("b: 2\n").files;
-        assert!(on_report(&mut a, None, Some(&other)));
+        assert!(on_report(&mut a, None, Some(&other), false));
         assert_eq!(a.effective_matches, Some(false));
     }
 
@@ -351,7 +364,8 @@ mod tests {
         assert!(on_report(
             &mut a,
             Some(&status(&h, RemoteConfigState::Applied, "")),
-            None
+            None,
+            true
         ));
         assert_eq!(a.state, ApplyState::Applied, "a late answer still counts");
     }

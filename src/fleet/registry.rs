@@ -1269,7 +1269,11 @@ impl Registry {
                 .effective_config
                 .as_deref()
                 .filter(|_| got_effective);
-            if delivery::on_report(a, status, effective) {
+            let reports_status = state
+                .view
+                .capabilities
+                .has(Capabilities::REPORTS_REMOTE_CONFIG);
+            if delivery::on_report(a, status, effective, reports_status) {
                 if a.state.done() {
                     assignment_event = Some(a.view());
                 }
@@ -1382,6 +1386,10 @@ impl Registry {
                     &mut a,
                     state.view.remote_config_status.as_deref(),
                     state.view.effective_config.as_deref(),
+                    state
+                        .view
+                        .capabilities
+                        .has(Capabilities::REPORTS_REMOTE_CONFIG),
                 );
                 state.assigned = Some(Box::new(a));
                 state.refresh_config_view();

@@ -3,7 +3,7 @@
 //! (`otelcol validate`). Each is a short-lived child process with a deadline.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -215,15 +215,19 @@ impl CollectorBinary {
         Components::parse(&String::from_utf8_lossy(&out.stdout)).map_err(unexpected)
     }
 
-    /// Runs the Collector's own validator on `config` (with the environment the
-    /// Collector will run with, so `${env:…}` references resolve the same way).
+    /// Runs the Collector's own validator on `configs`, merged as a run merges them
+    /// (with the environment the Collector will run with, so `${env:…}` references
+    /// resolve the same way).
     pub async fn validate(
         &self,
-        config: &Path,
+        configs: &[std::path::PathBuf],
         env: &[(String, String)],
     ) -> Result<Verdict, BinaryError> {
-        let config_arg = format!("--config={}", config.display());
-        let out = self.run(&["validate", &config_arg], env).await?;
+        let args: Vec<String> = std::iter::once("validate".to_string())
+            .chain(configs.iter().map(|c| format!("--config={}", c.display())))
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.run(&args, env).await?;
         if out.status.success() {
             return Ok(Verdict::Valid);
         }

@@ -2,7 +2,13 @@
 //! its telemetry (`service.telemetry.resource`) and, when the server offered a
 //! destination, a periodic OTLP/HTTP reader for its own metrics.
 //!
-//! Header values (the server's token) never enter the file: the configuration refers to
+//! That part is a second file (`supervisor.yaml`) given to the Collector after the
+//! server's (`--config=collector.yaml --config=supervisor.yaml`; the Collector merges maps
+//! and lets the later file's lists win), so the server's file runs byte for byte as it
+//! was sent and the effective configuration shows both. Because lists are replaced, the
+//! reader list in our file repeats the readers the server's file already has.
+//!
+//! Header values (the server's token) never enter a file: the configuration refers to
 //! environment variables that the process (and the validator) is started with, so the
 //! effective configuration reported to the server carries no secret.
 
@@ -44,56 +50,95 @@ pub enum MergeError {
     Shape(String),
 }
 
-/// The configuration to run: `body` with the supervisor's part merged in.
-pub fn merge(body: &[u8], own: &OwnPart) -> Result<String, MergeError> {
+/// The supervisor's file to run beside `body`; `body` is checked to be a Collector
+/// configuration we can add to (a mapping whose `service.telemetry` is one too).
+pub fn own_file(body: &[u8], own: &OwnPart) -> Result<String, MergeError> {
     let text =
         std::str::from_utf8(body).map_err(|e| MergeError::Yaml(format!("not UTF-8 text ({e})")))?;
-    let mut doc: Value = if text.trim().is_empty() {
+    let theirs: Value = if text.trim().is_empty() {
         Value::Mapping(Mapping::new())
     } else {
         serde_norway::from_str(text).map_err(|e| MergeError::Yaml(e.to_string()))?
     };
-    let root = doc
-        .as_mapping_mut()
-        .ok_or_else(|| MergeError::Shape("the top level is not a mapping".into()))?;
-    let service = child_mapping(root, "service", "service")?;
-    let telemetry = child_mapping(service, "telemetry", "service.telemetry")?;
-    let resource = child_mapping(telemetry, "resource", "service.telemetry.resource")?;
+    if !theirs.is_mapping() {
+        return Err(MergeError::Shape("the top level is not a mapping".into()));
+    }
+    let at = |v: &Value, key: &str, path: &str| -> Result<Option<Value>, MergeError> {
+        match v.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(m @ Value::Mapping(_)) => Ok(Some(m.clone())),
+            Some(_) => Err(MergeError::Shape(format!("{path} is not a mapping"))),
+        }
+    };
+    let service = at(&theirs, "service", "service")?;
+    let telemetry = match &service {
+        Some(s) => at(s, "telemetry", "service.telemetry")?,
+        None => None,
+    };
+    let metrics = match &telemetry {
+        Some(t) => at(t, "metrics", "service.telemetry.metrics")?,
+        None => None,
+    };
+    let their_readers = match metrics.as_ref().and_then(|m| m.get("readers")) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Sequence(list)) => list.clone(),
+        Some(_) => {
+            return Err(MergeError::Shape(
+                "service.telemetry.metrics.readers is not a list".into(),
+            ));
+        }
+    };
+
+    let mut resource = Mapping::new();
     resource.insert(
         Value::from("service.instance.id"),
         Value::from(own.instance_id.as_str()),
     );
+    let mut ours = Mapping::new();
+    ours.insert("resource".into(), Value::Mapping(resource));
     if let Some(target) = &own.metrics {
-        let metrics = child_mapping(telemetry, "metrics", "service.telemetry.metrics")?;
-        let readers = metrics
-            .entry(Value::from("readers"))
-            .or_insert_with(|| Value::Sequence(Vec::new()));
-        if readers.is_null() {
-            *readers = Value::Sequence(Vec::new());
-        }
-        let readers = readers.as_sequence_mut().ok_or_else(|| {
-            MergeError::Shape("service.telemetry.metrics.readers is not a list".into())
-        })?;
+        let mut readers = their_readers;
         readers.push(own_reader(target));
+        let mut m = Mapping::new();
+        m.insert("readers".into(), Value::Sequence(readers));
+        ours.insert("metrics".into(), Value::Mapping(m));
     }
-    serde_norway::to_string(&doc).map_err(|e| MergeError::Yaml(e.to_string()))
+    let mut service = Mapping::new();
+    service.insert("telemetry".into(), Value::Mapping(ours));
+    let mut root = Mapping::new();
+    root.insert("service".into(), Value::Mapping(service));
+    serde_norway::to_string(&Value::Mapping(root)).map_err(|e| MergeError::Yaml(e.to_string()))
 }
 
-/// `root[key]` as a mapping, created when absent (or null).
-fn child_mapping<'a>(
-    root: &'a mut Mapping,
-    key: &str,
-    path: &str,
-) -> Result<&'a mut Mapping, MergeError> {
-    let entry = root
-        .entry(Value::from(key))
-        .or_insert_with(|| Value::Mapping(Mapping::new()));
-    if entry.is_null() {
-        *entry = Value::Mapping(Mapping::new());
+/// What the Collector sees once it has merged `body` and our file: maps merge key by
+/// key, anything else from the later file wins. For tests and for showing the result.
+pub fn merged(body: &[u8], own_file: &str) -> Result<Value, MergeError> {
+    let mut base: Value = match std::str::from_utf8(body) {
+        Ok(t) if !t.trim().is_empty() => {
+            serde_norway::from_str(t).map_err(|e| MergeError::Yaml(e.to_string()))?
+        }
+        _ => Value::Mapping(Mapping::new()),
+    };
+    let ours: Value =
+        serde_norway::from_str(own_file).map_err(|e| MergeError::Yaml(e.to_string()))?;
+    merge_into(&mut base, ours);
+    Ok(base)
+}
+
+fn merge_into(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge_into(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
     }
-    entry
-        .as_mapping_mut()
-        .ok_or_else(|| MergeError::Shape(format!("{path} is not a mapping")))
 }
 
 fn own_reader(target: &MetricsTarget) -> Value {
@@ -142,16 +187,16 @@ mod tests {
     }
 
     fn parse(s: &str) -> Value {
-        serde_norway::from_str(s).expect("merged YAML parses")
+        serde_norway::from_str(s).expect("YAML parses")
     }
 
     const PIPELINE: &str = "receivers:\n  filelog: {include: [/var/log/a.log]}\nexporters:\n  otlphttp: {endpoint: 'http://x:4318'}\nservice:\n  pipelines:\n    logs: {receivers: [filelog], exporters: [otlphttp]}\n";
 
     #[test]
     fn adds_identity_and_own_metrics_without_the_secret() {
-        let merged = merge(PIPELINE.as_bytes(), &own(true)).expect("merges");
-        assert!(!merged.contains("s3cr3t-token"), "{merged}");
-        let doc = parse(&merged);
+        let ours = own_file(PIPELINE.as_bytes(), &own(true)).expect("ours");
+        assert!(!ours.contains("s3cr3t-token"), "{ours}");
+        let doc = merged(PIPELINE.as_bytes(), &ours).expect("merges");
         let t = &doc["service"]["telemetry"];
         assert_eq!(
             t["resource"]["service.instance.id"].as_str(),
@@ -172,6 +217,7 @@ mod tests {
             doc["service"]["pipelines"],
             parse(PIPELINE)["service"]["pipelines"]
         );
+        assert_eq!(doc["receivers"], parse(PIPELINE)["receivers"]);
         assert_eq!(
             own(true).env(),
             vec![(
@@ -184,34 +230,55 @@ mod tests {
     #[test]
     fn keeps_the_users_readers_and_adds_ours() {
         let body = format!(
-            "{PIPELINE}  telemetry:\n    metrics:\n      readers:\n        - pull: {{exporter: {{prometheus: {{host: 127.0.0.1, port: 8888}}}}}}\n"
+            "{PIPELINE}  telemetry:\n    logs: {{level: warn}}\n    metrics:\n      readers:\n        - pull: {{exporter: {{prometheus: {{host: 127.0.0.1, port: 8888}}}}}}\n"
         );
-        let doc = parse(&merge(body.as_bytes(), &own(true)).expect("merges"));
+        let doc = merged(
+            body.as_bytes(),
+            &own_file(body.as_bytes(), &own(true)).expect("ours"),
+        )
+        .expect("merges");
         let readers = doc["service"]["telemetry"]["metrics"]["readers"]
             .as_sequence()
             .expect("list");
         assert_eq!(readers.len(), 2);
         assert!(readers[0].get("pull").is_some());
-        let without = parse(&merge(PIPELINE.as_bytes(), &own(false)).expect("merges"));
+        assert_eq!(
+            doc["service"]["telemetry"]["logs"]["level"].as_str(),
+            Some("warn")
+        );
+        let without = merged(
+            PIPELINE.as_bytes(),
+            &own_file(PIPELINE.as_bytes(), &own(false)).expect("ours"),
+        )
+        .expect("merges");
         assert!(without["service"]["telemetry"].get("metrics").is_none());
     }
 
     #[test]
     fn bad_input_is_named() {
         assert!(matches!(
-            merge(b"receivers: [", &own(false)),
+            own_file(b"receivers: [", &own(false)),
             Err(MergeError::Yaml(_))
         ));
         assert_eq!(
-            merge(b"- a\n- b\n", &own(false)),
+            own_file(b"- a\n- b\n", &own(false)),
             Err(MergeError::Shape("the top level is not a mapping".into()))
         );
         assert_eq!(
-            merge(b"service: 3\n", &own(false)),
+            own_file(b"service: 3\n", &own(false)),
             Err(MergeError::Shape("service is not a mapping".into()))
         );
+        assert_eq!(
+            own_file(
+                b"service: {telemetry: {metrics: {readers: 1}}}\n",
+                &own(true)
+            ),
+            Err(MergeError::Shape(
+                "service.telemetry.metrics.readers is not a list".into()
+            ))
+        );
         assert!(matches!(
-            merge(&[0xff, 0xfe], &own(false)),
+            own_file(&[0xff, 0xfe], &own(false)),
             Err(MergeError::Yaml(_))
         ));
     }

@@ -6,12 +6,11 @@ use std::future::Future;
 
 use tokio::sync::{mpsc, watch};
 
-use super::keeper::{Command, View};
+use super::keeper::{COLLECTOR_FILE, Command, OWN_FILE, View};
 use super::state::StateDir;
 use crate::client::core::kv;
 use crate::client::{
-    CONFIG_FILE, ClientCore, Driver, Managed, MetricsTarget, Parts, RemoteOffer, RemoteStatus,
-    Restarted,
+    ClientCore, Driver, Managed, MetricsTarget, Parts, RemoteOffer, RemoteStatus, Restarted,
 };
 use crate::fleet::agent::{AgentId, Capabilities};
 use crate::opamp::proto;
@@ -157,19 +156,21 @@ impl Managed for SupervisorAgent {
         }
     }
 
+    /// Both files the process runs with, each under the name it has on disk.
     fn effective_config(&self) -> proto::EffectiveConfig {
+        let file = |text: &str| proto::AgentConfigFile {
+            body: text.as_bytes().to_vec(),
+            content_type: "text/yaml".to_string(),
+        };
         let files = self
             .shown
             .effective
             .as_ref()
-            .map(|text| {
-                HashMap::from([(
-                    CONFIG_FILE.to_string(),
-                    proto::AgentConfigFile {
-                        body: text.as_bytes().to_vec(),
-                        content_type: "text/yaml".to_string(),
-                    },
-                )])
+            .map(|f| {
+                HashMap::from([
+                    (COLLECTOR_FILE.to_string(), file(&f.collector)),
+                    (OWN_FILE.to_string(), file(&f.own)),
+                ])
             })
             .unwrap_or_default();
         proto::EffectiveConfig {

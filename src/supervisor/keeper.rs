@@ -3,7 +3,7 @@
 //! [`View`] of what is true now: the process's health, the configuration it runs and the
 //! status of the last remote configuration.
 //!
-//! Applying: merge the supervisor's part in, run the Collector's validator, swap, restart,
+//! Applying: add the supervisor's own file, run the Collector's validator, swap, restart,
 //! and call it APPLIED only after the process stayed up through the settle window with no
 //! fatal line. A configuration that kills the process is rolled back to the last good one.
 //! The server connection plays no part: a Collector keeps running (and is restarted after
@@ -16,12 +16,17 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::collector::{CollectorBinary, Verdict};
-use super::config::{OwnPart, merge};
+use super::config::{OwnPart, own_file};
 use super::process::{Running, failure_reason, stop_leftover};
 use super::state::{Saved, StateDir};
 use crate::client::core::unix_nanos;
 use crate::client::{MetricsTarget, RemoteState, RemoteStatus};
 
+/// The server's configuration as it runs, and the supervisor's part beside it.
+pub const COLLECTOR_FILE: &str = "collector.yaml";
+pub const OWN_FILE: &str = "supervisor.yaml";
+/// A configuration being applied.
+const PENDING_FILE: &str = "pending.yaml";
 /// How long the Collector gets to stop after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Crash restarts wait from 1 s doubling up to this.
@@ -56,12 +61,19 @@ pub struct ProcessHealth {
     pub status: String,
 }
 
+/// The files a Collector runs with: the server's, as it was sent, then the supervisor's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Files {
+    pub collector: String,
+    pub own: String,
+}
+
 /// What is true now.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct View {
     pub health: ProcessHealth,
-    /// The configuration the process runs (merged), if any.
-    pub effective: Option<Arc<str>>,
+    /// The configuration the process runs, if any.
+    pub effective: Option<Arc<Files>>,
     pub remote: Option<RemoteState>,
 }
 
@@ -84,8 +96,8 @@ pub struct Keeper {
     cfg: KeeperConfig,
     saved: Saved,
     good: Option<Good>,
-    /// The merged text of `good` as it runs now.
-    running_text: Option<Arc<str>>,
+    /// The files the process runs now.
+    running: Option<Arc<Files>>,
     process: Option<Running>,
     health: ProcessHealth,
     crash_backoff: Duration,
@@ -126,7 +138,7 @@ pub async fn start(
         cfg,
         saved,
         good,
-        running_text: None,
+        running: None,
         process: None,
         health: ProcessHealth {
             status: "starting".into(),
@@ -145,6 +157,7 @@ impl Keeper {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         stop_leftover(&self.cfg.state, &self.cfg.binary.path).await;
         self.launch_good().await;
+        self.resume().await;
         loop {
             let restart_at = self.restart_at;
             tokio::select! {
@@ -171,6 +184,31 @@ impl Keeper {
         }
         if let Some(p) = self.process.take() {
             p.stop(STOP_GRACE, &self.cfg.state).await;
+        }
+    }
+
+    /// A supervisor stopped in the middle of an apply (killed, or the machine went down)
+    /// finishes it now: the configuration was kept as `pending.yaml`. Without it, the
+    /// status is forgotten, so the server's next offer of that hash is taken again.
+    async fn resume(&mut self) {
+        let Some(remote) = self
+            .saved
+            .remote
+            .clone()
+            .filter(|r| r.status == RemoteStatus::Applying)
+        else {
+            return;
+        };
+        match self.cfg.state.read(PENDING_FILE) {
+            Ok(Some(body)) => {
+                tracing::info!("finishing a configuration that was being applied when we stopped");
+                self.apply(remote.hash, Ok(Some(body))).await;
+            }
+            _ => {
+                self.saved.remote = None;
+                self.persist();
+                self.publish();
+            }
         }
     }
 
@@ -220,7 +258,7 @@ impl Keeper {
     fn publish(&self) {
         let view = View {
             health: self.health.clone(),
-            effective: self.running_text.clone(),
+            effective: self.running.clone(),
             remote: self.saved.remote.clone(),
         };
         self.view.send_if_modified(|v| {
@@ -239,8 +277,8 @@ impl Keeper {
             self.publish();
             return;
         };
-        let merged = match merge(&good.body, &self.cfg.own) {
-            Ok(m) => m,
+        let files = match self.files_for(&good.body) {
+            Ok(f) => f,
             Err(e) => {
                 self.health.status = "cannot run the last good configuration".into();
                 self.health.last_error = e.to_string();
@@ -248,34 +286,39 @@ impl Keeper {
                 return;
             }
         };
-        if let Err(e) = self.launch(&merged).await {
+        if let Err(e) = self.launch(files).await {
             self.health.last_error = e;
             self.schedule_restart();
         }
         self.publish();
     }
 
-    /// Stops what runs and starts `merged` in its place.
-    async fn launch(&mut self, merged: &str) -> Result<(), String> {
+    /// The server's configuration and our own file to run beside it.
+    fn files_for(&self, body: &[u8]) -> Result<Files, super::config::MergeError> {
+        let own = own_file(body, &self.cfg.own)?;
+        // own_file has checked that the body is UTF-8.
+        let collector = String::from_utf8_lossy(body).into_owned();
+        Ok(Files { collector, own })
+    }
+
+    /// Stops what runs and starts `files` in its place.
+    async fn launch(&mut self, files: Files) -> Result<(), String> {
         self.stop().await;
         let state = &self.cfg.state;
         state
-            .write("collector.yaml", merged.as_bytes(), 0o600)
+            .write(COLLECTOR_FILE, files.collector.as_bytes(), 0o600)
+            .and_then(|()| state.write(OWN_FILE, files.own.as_bytes(), 0o600))
             .map_err(|e| e.to_string())?;
         let env = self.cfg.own.env();
-        let run = Running::start(
-            &self.cfg.binary.path,
-            &state.path("collector.yaml"),
-            &env,
-            state,
-        )
-        .map_err(|e| format!("cannot start {}: {e}", self.cfg.binary.path.display()))?;
+        let configs = [state.path(COLLECTOR_FILE), state.path(OWN_FILE)];
+        let run = Running::start(&self.cfg.binary.path, &configs, &env, state)
+            .map_err(|e| format!("cannot start {}: {e}", self.cfg.binary.path.display()))?;
         tracing::info!(pid = run.pid, "Collector started");
         self.health.up = true;
         self.health.pid = Some(run.pid);
         self.health.since_ns = run.started_ns;
         self.health.status = "running".into();
-        self.running_text = Some(Arc::from(merged));
+        self.running = Some(Arc::new(files));
         self.process = Some(run);
         Ok(())
     }
@@ -339,22 +382,41 @@ impl Keeper {
             },
             Err(e) => return self.set_remote(&hash, RemoteStatus::Failed, e),
         };
+        // Kept until the apply ends, so a supervisor killed meanwhile can finish it.
+        if let Err(e) = self.cfg.state.write(PENDING_FILE, &body, 0o600) {
+            return self.set_remote(&hash, RemoteStatus::Failed, format!("not applied: {e}"));
+        }
         self.set_remote(&hash, RemoteStatus::Applying, "");
         let started = Instant::now();
-        let merged = match merge(&body, &self.cfg.own) {
-            Ok(m) => m,
+        self.apply_checked(&hash, body, started).await;
+        self.cfg.state.remove(PENDING_FILE);
+    }
+
+    /// The rest of [`Keeper::apply`]: validate, swap, settle, and keep or roll back.
+    async fn apply_checked(&mut self, hash: &[u8], body: Vec<u8>, started: Instant) {
+        let hash = hash.to_vec();
+        let files = match self.files_for(&body) {
+            Ok(f) => f,
             Err(e) => return self.set_remote(&hash, RemoteStatus::Failed, e.to_string()),
         };
         let state = self.cfg.state.clone();
-        if let Err(e) = state.write("candidate.yaml", merged.as_bytes(), 0o600) {
+        let written = state
+            .write("candidate.yaml", files.collector.as_bytes(), 0o600)
+            .and_then(|()| state.write("candidate-supervisor.yaml", files.own.as_bytes(), 0o600));
+        if let Err(e) = written {
             return self.set_remote(&hash, RemoteStatus::Failed, format!("not applied: {e}"));
         }
+        let candidates = [
+            state.path("candidate.yaml"),
+            state.path("candidate-supervisor.yaml"),
+        ];
         let verdict = self
             .cfg
             .binary
-            .validate(&state.path("candidate.yaml"), &self.cfg.own.env())
+            .validate(&candidates, &self.cfg.own.env())
             .await;
         state.remove("candidate.yaml");
+        state.remove("candidate-supervisor.yaml");
         let validated = started.elapsed();
         match verdict {
             Ok(Verdict::Valid) => {}
@@ -371,7 +433,7 @@ impl Keeper {
             }
         }
         let previous = self.good.clone();
-        if let Err(e) = self.launch(&merged).await {
+        if let Err(e) = self.launch(files).await {
             self.set_remote(&hash, RemoteStatus::Failed, e);
             return self.launch_good().await;
         }
@@ -545,7 +607,7 @@ esac
         assert!(
             v.effective
                 .as_deref()
-                .is_some_and(|e| e.contains("exporters"))
+                .is_some_and(|e| e.collector.contains("exporters"))
         );
         let good_pid = v.health.pid;
 
@@ -576,7 +638,7 @@ esac
         assert!(
             v.effective
                 .as_deref()
-                .is_some_and(|e| e.contains("exporters")),
+                .is_some_and(|e| e.collector.contains("exporters")),
             "{v:?}"
         );
 
@@ -588,9 +650,43 @@ esac
         assert!(
             v.effective
                 .as_deref()
-                .is_some_and(|e| e.contains("exporters"))
+                .is_some_and(|e| e.collector.contains("exporters"))
         );
         assert_eq!(status(&v), Some((vec![3], RemoteStatus::Failed)));
+        tx.send(Command::Shutdown).await.expect("send");
+        task.await.expect("keeper ends");
+    }
+
+    #[tokio::test]
+    async fn an_apply_cut_short_by_a_kill_is_finished_at_the_next_start() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let state = StateDir::open(&tmp.path().join("state")).expect("state");
+        // What a supervisor killed during the settle window leaves behind.
+        state
+            .save(&Saved {
+                remote: Some(RemoteState {
+                    hash: vec![7],
+                    status: RemoteStatus::Applying,
+                    error: String::new(),
+                }),
+                ..Saved::default()
+            })
+            .expect("save");
+        state
+            .write(PENDING_FILE, b"exporters: {resumed: {}}\n", 0o600)
+            .expect("pending");
+        let (tx, mut view, task) = keeper(tmp.path(), None).await;
+        let v = until(&mut view, "the cut-short apply finished", |v| {
+            status(v) == Some((vec![7], RemoteStatus::Applied))
+        })
+        .await;
+        assert!(
+            v.effective
+                .as_deref()
+                .is_some_and(|e| e.collector.contains("resumed"))
+        );
+        assert!(state.read(PENDING_FILE).expect("read").is_none());
+        assert!(state.read("good.yaml").expect("read").is_some());
         tx.send(Command::Shutdown).await.expect("send");
         task.await.expect("keeper ends");
     }

@@ -2,7 +2,7 @@
 //! OpAMP with the same client the simulator uses (`crate::client`).
 //!
 //! - `collector`: what the binary says (version, components, validate);
-//! - `config`: the supervisor's own part merged into each configuration;
+//! - `config`: the supervisor's own file, run beside each configuration;
 //! - `process`: one running Collector, its output and how it is stopped;
 //! - `keeper`: owns the process, applies configurations, restarts, rolls back;
 //! - `driver`: the client's `Driver`, between the server and the keeper;

@@ -79,15 +79,15 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `binary --config <config>` with `env`, recording its pid in `state`.
+    /// Starts `binary --config=<each config>` with `env`, recording its pid in `state`.
     pub fn start(
         binary: &Path,
-        config: &Path,
+        configs: &[std::path::PathBuf],
         env: &[(String, String)],
         state: &StateDir,
     ) -> std::io::Result<Running> {
         let mut cmd = Command::new(binary);
-        cmd.arg(format!("--config={}", config.display()))
+        cmd.args(configs.iter().map(|c| format!("--config={}", c.display())))
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -255,7 +255,8 @@ mod tests {
             std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
                 .expect("chmod");
         }
-        let run = Running::start(&script, Path::new("/x.yaml"), &[], &state).expect("starts");
+        let configs = [std::path::PathBuf::from("/x.yaml")];
+        let run = Running::start(&script, &configs, &[], &state).expect("starts");
         assert!(state.read(PID_FILE).expect("read").is_some());
         let mut seen = false;
         for _ in 0..50 {

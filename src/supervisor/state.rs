@@ -5,8 +5,9 @@
 //! | `instance-uid` | the agent's identity, generated once (or assigned by the server) |
 //! | `state.json` | the last remote configuration status, the last good configuration's hash and the own-metrics destination (mode 0600: it holds the server's token) |
 //! | `good.yaml` | the last good configuration as the server sent it |
-//! | `collector.yaml` | what the Collector runs: `good.yaml` with the supervisor's part merged in |
-//! | `candidate.yaml` | a configuration being validated |
+//! | `collector.yaml`, `supervisor.yaml` | what the Collector runs: `good.yaml` as it is, and the supervisor's part |
+//! | `pending.yaml` | a configuration being applied, so an apply cut short is finished at the next start |
+//! | `candidate.yaml`, `candidate-supervisor.yaml` | a configuration being validated |
 //! | `collector.pid` | the running Collector, so a supervisor killed with -9 is followed by one that stops it |
 //!
 //! Every file is written to a temporary name, synced and renamed over the old one, so a

@@ -35,7 +35,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-FLEETDECK_SECRET_KEY=$KEY FLEETDECK_API_TOKEN=$TOKEN "$BIN" --no-tui \
+# The server runs from a copy, so the agent's binary pages are not already in memory
+# because the server touched them (a host with only the agent has no server beside it).
+cp "$BIN" "$WORK/fleetdeck-server"
+FLEETDECK_SECRET_KEY=$KEY FLEETDECK_API_TOKEN=$TOKEN "$WORK/fleetdeck-server" --no-tui \
   --listen 127.0.0.1:$OPAMP --api-listen 127.0.0.1:$API --data-dir "$WORK/server" \
   --config "$WORK/empty.toml" > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!

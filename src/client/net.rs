@@ -275,7 +275,9 @@ pub async fn connect_stream(link: &Link, source: Option<IpAddr>) -> io::Result<S
         Some(tls) => {
             let name = ServerName::try_from(link.url.host.clone())
                 .map_err(|e| io::Error::other(format!("server name {}: {e}", link.url.host)))?;
-            let stream = tls.connector.connect(name, tcp).await?;
+            // Boxed: the handshake's state is kilobytes, and every agent task (plain
+            // ones too) would otherwise be sized for it.
+            let stream = Box::pin(tls.connector.connect(name, tcp)).await?;
             Ok(Stream::Tls(Box::new(stream)))
         }
     }

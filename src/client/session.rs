@@ -123,8 +123,11 @@ impl Ended {
 
 /// What to do after a server message.
 enum Next {
-    Continue { reply: bool },
-    Restart(Duration),
+    Continue {
+        reply: bool,
+    },
+    /// The restart command: the driver carries it out.
+    Restart,
     Unavailable(Option<Duration>),
 }
 
@@ -194,7 +197,9 @@ pub async fn run_agent<D: Driver>(
 }
 
 impl<D: Driver> AgentRun<D> {
-    async fn handle(&mut self, msg: proto::ServerToAgent, link: &Link) -> Next {
+    /// Reads a server message; synchronous, so the (large) message is never part of the
+    /// agent task's state across an await.
+    fn handle(&mut self, msg: proto::ServerToAgent, link: &Link) -> Next {
         ClientStats::add(&link.stats.messages_received);
         let reaction = self.core.on_message(msg);
         if let Some(reason) = reaction.bad_request {
@@ -206,12 +211,7 @@ impl<D: Driver> AgentRun<D> {
             return Next::Unavailable(wait);
         }
         if reaction.restart {
-            return match self.driver.restart(&mut self.core).await {
-                Restarted::InPlace => Next::Continue {
-                    reply: self.core.has_unreported(),
-                },
-                Restarted::Reconnect(wait) => Next::Restart(wait),
-            };
+            return Next::Restart;
         }
         if let Some(uid) = reaction.new_uid {
             self.driver.new_uid(uid);
@@ -375,7 +375,9 @@ async fn ws_goodbye<D: Driver>(ws: &mut Ws, run: &mut AgentRun<D>, link: &Link) 
 }
 
 async fn ws_session<D: Driver>(run: &mut AgentRun<D>, link: &Link) -> Ended {
-    let mut ws = match ws_connect(run, link).await {
+    // Boxed, like the goodbyes below: their futures are large and short-lived, and the
+    // agent task would otherwise be sized for them for its whole life.
+    let mut ws = match Box::pin(ws_connect(run, link)).await {
         Ok(ws) => ws,
         Err(ended) => return ended,
     };
@@ -390,7 +392,7 @@ async fn ws_session<D: Driver>(run: &mut AgentRun<D>, link: &Link) -> Ended {
         let mut reply = false;
         tokio::select! {
             _ = link.cancel.cancelled() => {
-                ws_goodbye(&mut ws, run, link).await;
+                Box::pin(ws_goodbye(&mut ws, run, link)).await;
                 return Ended::Shutdown;
             }
             frame = ws.next() => match frame {
@@ -399,14 +401,17 @@ async fn ws_session<D: Driver>(run: &mut AgentRun<D>, link: &Link) -> Ended {
                         ClientStats::add(&link.stats.bad_requests);
                         continue;
                     };
-                    match run.handle(msg, link).await {
+                    match run.handle(msg, link) {
                         Next::Continue { reply: r } => reply = r,
-                        Next::Restart(wait) => {
-                            ws_goodbye(&mut ws, run, link).await;
-                            return Ended::Restart(wait);
-                        }
+                        Next::Restart => match run.driver.restart(&mut run.core).await {
+                            Restarted::InPlace => reply = run.core.has_unreported(),
+                            Restarted::Reconnect(wait) => {
+                                Box::pin(ws_goodbye(&mut ws, run, link)).await;
+                                return Ended::Restart(wait);
+                            }
+                        },
                         Next::Unavailable(wait) => {
-                            ws_goodbye(&mut ws, run, link).await;
+                            Box::pin(ws_goodbye(&mut ws, run, link)).await;
                             return Ended::Lost { was_connected: true, retry_after: wait };
                         }
                     }
@@ -580,13 +585,17 @@ async fn http_session<D: Driver>(run: &mut AgentRun<D>, link: &Link) -> Ended {
                 if connected.is_none() {
                     connected = Some(Connected::new(&link.stats.connected));
                 }
-                match run.handle(*reply, link).await {
+                match run.handle(*reply, link) {
                     Next::Continue { reply: true } => continue,
                     Next::Continue { reply: false } => break,
-                    Next::Restart(wait) => {
-                        http_goodbye(&mut conn, run, link).await;
-                        return Ended::Restart(wait);
-                    }
+                    Next::Restart => match run.driver.restart(&mut run.core).await {
+                        Restarted::InPlace if run.core.has_unreported() => continue,
+                        Restarted::InPlace => break,
+                        Restarted::Reconnect(wait) => {
+                            Box::pin(http_goodbye(&mut conn, run, link)).await;
+                            return Ended::Restart(wait);
+                        }
+                    },
                     Next::Unavailable(wait) => {
                         return Ended::Lost {
                             was_connected: true,
@@ -599,7 +608,7 @@ async fn http_session<D: Driver>(run: &mut AgentRun<D>, link: &Link) -> Ended {
         }
         tokio::select! {
             _ = link.cancel.cancelled() => {
-                http_goodbye(&mut conn, run, link).await;
+                Box::pin(http_goodbye(&mut conn, run, link)).await;
                 return Ended::Shutdown;
             }
             _ = sleep_until(next_poll) => post_now = true,

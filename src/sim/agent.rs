@@ -283,7 +283,9 @@ impl Driver for SimAgent {
     async fn on_wake(&mut self, core: &mut ClientCore, wake: SimWake) {
         match wake {
             SimWake::Apply => self.finish_apply(core),
-            SimWake::Metrics => self.push_metrics(core.uid()).await,
+            // Boxed: the HTTP request's future is the largest thing an agent would
+            // otherwise carry in its task all the time, for a push every few seconds.
+            SimWake::Metrics => Box::pin(self.push_metrics(core.uid())).await,
         }
     }
 

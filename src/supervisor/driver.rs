@@ -133,11 +133,20 @@ impl Managed for SupervisorAgent {
         if let Some(exit) = &h.last_exit {
             attributes.push(kv("process.last_exit", exit));
         }
+        // The same facts in the status text, for views that show no attributes.
+        let mut detail = h.status.clone();
+        if let Some(pid) = h.pid {
+            detail.push_str(&format!(" · pid {pid}"));
+        }
+        detail.push_str(&format!(" · {} restarts", h.restarts));
+        if let Some(exit) = &h.last_exit {
+            detail.push_str(&format!(" · last exit: {exit}"));
+        }
         let process = proto::ComponentHealth {
             healthy: h.up,
             start_time_unix_nano: if h.up { h.since_ns } else { 0 },
             last_error: h.last_error.clone(),
-            status: h.status.clone(),
+            status: detail,
             status_time_unix_nano: h.since_ns,
             component_health_map: HashMap::new(),
             attributes,

@@ -593,3 +593,58 @@ fn render_validate_with_runs_the_collectors_own_validator() {
     assert!(stderr.contains("hostmetrics"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_over_wss_and_https_and_no_certificate_no_entry() {
+    let Some(otelcol) = need_otelcol() else {
+        return;
+    };
+    let pki = common::pki::pki(true);
+    let files = pki.files.clone();
+    let server = TestServer::start_with(|s| {
+        s.heartbeat_interval = Duration::from_secs(1);
+        s.tls = Some(files);
+    })
+    .await;
+    let (cert, key) = pki.ca.leaf(&["a-supervisor"]);
+    let write = |name: &str, text: &str| {
+        let p = pki.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let ca = write("ca.pem", &pki.ca.pem);
+    let cert = write("agent.pem", &cert);
+    let key = write("agent-key.pem", &key);
+    let dir = tempfile::tempdir().unwrap();
+    let (wss, https) = (server.ws_url(), server.http_url());
+    assert!(
+        wss.starts_with("wss://") && https.starts_with("https://"),
+        "{wss} {https}"
+    );
+    let identity = ["--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key];
+
+    let over_wss = Supervisor::start(&wss, &otelcol, &dir.path().join("wss"), &identity);
+    let mut http_args = identity.to_vec();
+    http_args.extend(["--transport", "http", "--name", "over-https"]);
+    let over_https = Supervisor::start(&https, &otelcol, &dir.path().join("https"), &http_args);
+    // Without a client certificate the server's TLS refuses it: it never joins.
+    let refused = Supervisor::start(
+        &wss,
+        &otelcol,
+        &dir.path().join("none"),
+        &["--tls-ca", &ca, "--name", "no-certificate"],
+    );
+    server
+        .wait_for("both supervisors connected over TLS", |s| {
+            s.agents.iter().filter(|a| a.is_connected()).count() == 2
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let snap = server.rt.registry.snapshot().borrow().clone();
+    let names: Vec<&str> = snap.agents.iter().map(|a| a.name.as_str()).collect();
+    assert!(names.contains(&"over-https"), "{names:?}");
+    assert!(!names.contains(&"no-certificate"), "{names:?}");
+    assert_eq!(snap.agents.len(), 2, "{}", refused.output());
+    drop((over_wss, over_https, refused));
+    server.rt.stop().await;
+}

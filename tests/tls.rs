@@ -5,10 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::pki::{Ca, pki};
 use common::{CAPS, SECRET, description, message};
 use fleetdeck::fleet::{AgentId, FleetSnapshot};
 use fleetdeck::opamp::proto;
@@ -17,68 +18,11 @@ use fleetdeck::settings::Settings;
 use fleetdeck::tls::TlsFiles;
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-/// A certificate authority made for one test.
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = KeyPair::generate().expect("CA key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let cert = params.self_signed(&key).expect("CA certificate");
-        Ca {
-            pem: cert.pem(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A leaf certificate for `names` and its private key, both PEM.
-    fn leaf(&self, names: &[&str]) -> (String, String) {
-        let key = KeyPair::generate().expect("leaf key");
-        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-        let params = CertificateParams::new(names).expect("leaf params");
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .expect("leaf certificate");
-        (cert.pem(), key.serialize_pem())
-    }
-}
-
-struct Pki {
-    ca: Ca,
-    dir: tempfile::TempDir,
-    files: TlsFiles,
-}
-
-/// A CA, the server's certificate for localhost/127.0.0.1 and, when `verify_clients`, the
-/// same CA named as the client CA.
-fn pki(verify_clients: bool) -> Pki {
-    let ca = Ca::new("fleetdeck test CA");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (cert, key) = ca.leaf(&["localhost", "127.0.0.1"]);
-    let write = |name: &str, text: &str| -> PathBuf {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).expect("write pem");
-        p
-    };
-    let files = TlsFiles {
-        cert: write("server.pem", &cert),
-        key: write("server-key.pem", &key),
-        client_ca: verify_clients.then(|| write("client-ca.pem", &ca.pem)),
-    };
-    Pki { ca, dir, files }
-}
 
 async fn start(files: &TlsFiles, data: &Path) -> Result<Runtime, StartError> {
     let mut settings = Settings::ephemeral(data, SECRET);

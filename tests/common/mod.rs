@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod headless;
+pub mod pki;
 pub mod tmux;
 
 pub const SECRET: &str = "test-secret-4d1f";

@@ -480,3 +480,104 @@ async fn logs_and_traces_are_accepted_and_counted() {
     let counters = srv.state.stats.snapshot();
     assert_eq!((counters.log_records, counters.spans), (2, 1));
 }
+
+/// Own metrics named by the semantic conventions for processes, as a supervisor that is
+/// not a Collector sends them (issue 27 item 12): `process.cpu.time` per `cpu.mode` and
+/// `process.memory.usage`.
+fn semconv_export(id: AgentId, time: u64, user_s: f64, system_s: f64, rss: i64) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric, number_data_point,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    let s = |k: &str, v: &str| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    };
+    let point = |attrs: Vec<KeyValue>, v: number_data_point::Value| NumberDataPoint {
+        attributes: attrs,
+        start_time_unix_nano: (T - 60) * S,
+        time_unix_nano: time * S,
+        value: Some(v),
+        ..Default::default()
+    };
+    let sum = |name: &str, monotonic: bool, points: Vec<NumberDataPoint>| Metric {
+        name: name.into(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: points,
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: monotonic,
+        })),
+        ..Default::default()
+    };
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![s("service.instance.id", &id.to_string())],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![
+                    sum(
+                        "process.cpu.time",
+                        true,
+                        vec![
+                            point(
+                                vec![s("cpu.mode", "user")],
+                                number_data_point::Value::AsDouble(user_s),
+                            ),
+                            point(
+                                vec![s("cpu.mode", "system")],
+                                number_data_point::Value::AsDouble(system_s),
+                            ),
+                        ],
+                    ),
+                    sum(
+                        "process.memory.usage",
+                        false,
+                        vec![point(vec![], number_data_point::Value::AsInt(rss))],
+                    ),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test]
+async fn semantic_convention_process_metrics_feed_cpu_and_memory() {
+    let a = AgentId::new_v7();
+    let srv = serve(&[a], Limits::default()).await;
+    let bearer = format!("Bearer {}", token::issue(SECRET, &a));
+    let post = |body: Vec<u8>| {
+        srv.post(
+            "/v1/metrics",
+            Some(&bearer),
+            "application/x-protobuf",
+            false,
+            body,
+        )
+    };
+    assert_eq!(
+        post(semconv_export(a, T, 10.0, 4.0, 50 << 20))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(srv.latest(&a, Series::Memory), Some(f64::from(50u32 << 20)));
+    // 10 s later: +1.5 s user and +1.0 s system: a quarter of a core.
+    assert_eq!(
+        post(semconv_export(a, T + 10, 11.5, 5.0, 52 << 20))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(srv.latest(&a, Series::Cpu), Some(0.25));
+    assert_eq!(srv.latest(&a, Series::Memory), Some(f64::from(52u32 << 20)));
+}

@@ -2,12 +2,23 @@
 //!
 //! Collector versions name them `otelcol_receiver_accepted_spans`, with a `_total` suffix
 //! (Prometheus-style counters) or without the `otelcol_` prefix (older releases); all map to
-//! the same series.
+//! the same series. Agents that follow the OpenTelemetry semantic conventions for processes
+//! (the OpAMP spec asks own metrics to) feed cpu and memory too: `process.cpu.time`
+//! (seconds, one stream per `cpu.mode`, summed) and `process.memory.usage` (or the older
+//! `process.memory.physical_usage`). `process.cpu.utilization` is not read: it is a share of
+//! all the machine's cores, not of one.
 
 use crate::fleet::telemetry::{Series, Signal};
 
 /// The series a metric name feeds, or `None` for metrics we skip.
 pub fn series_of(name: &[u8]) -> Option<Series> {
+    match name {
+        b"process.cpu.time" => return Some(Series::Cpu),
+        b"process.memory.usage" | b"process.memory.physical_usage" => {
+            return Some(Series::Memory);
+        }
+        _ => {}
+    }
     let name = name.strip_prefix(b"otelcol_").unwrap_or(name);
     let name = name.strip_suffix(b"_total").unwrap_or(name);
     let (head, signal_part) = match name {
@@ -70,6 +81,23 @@ mod tests {
             Some(Series::Cpu)
         );
         assert_eq!(series_of(b"process_memory_rss"), Some(Series::Memory));
+    }
+
+    #[test]
+    fn process_metrics_of_the_semantic_conventions_feed_cpu_and_memory() {
+        assert_eq!(series_of(b"process.cpu.time"), Some(Series::Cpu));
+        assert_eq!(series_of(b"process.memory.usage"), Some(Series::Memory));
+        assert_eq!(
+            series_of(b"process.memory.physical_usage"),
+            Some(Series::Memory)
+        );
+        for other in [
+            "process.cpu.utilization",
+            "process.memory.virtual",
+            "process.uptime",
+        ] {
+            assert_eq!(series_of(other.as_bytes()), None, "{other}");
+        }
     }
 
     #[test]

@@ -123,6 +123,7 @@ fn wizard_rollout(a: &mut App) {
                 step: step(i),
                 previous: None,
                 phase: Some(i / 2),
+                failed: false,
             })
             .collect(),
     };

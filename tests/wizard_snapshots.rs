@@ -220,6 +220,7 @@ fn step7_following_a_rollout() {
                     step: step(i),
                     previous: None,
                     phase: Some(0),
+                    failed: false,
                 })
                 .collect(),
         };

@@ -135,6 +135,10 @@ pub struct AgentProgress {
     pub previous: Option<ConfigRef>,
     /// Phase in which it was sent the new version.
     pub phase: Option<usize>,
+    /// It failed (or stalled) in this rollout; kept when it is then rolled back, so the
+    /// counts still say it failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
 }
 
 /// Counts for display.
@@ -240,6 +244,7 @@ impl Rollout {
                     step: AgentStep::Waiting,
                     previous,
                     phase: None,
+                    failed: false,
                 })
                 .collect(),
         }
@@ -256,7 +261,11 @@ impl Rollout {
                 AgentStep::InFlight => p.in_flight += 1,
                 AgentStep::Applied => p.applied += 1,
                 AgentStep::Failed(_) | AgentStep::Stalled => p.failed += 1,
-                AgentStep::RolledBack => p.rolled_back += 1,
+                // One that failed and was rolled back counts under both.
+                AgentStep::RolledBack => {
+                    p.rolled_back += 1;
+                    p.failed += usize::from(a.failed);
+                }
             }
         }
         p
@@ -370,6 +379,7 @@ impl Rollout {
             ApplyState::Pending | ApplyState::Sent | ApplyState::Applying => return Vec::new(),
         };
         if agent.step.is_failure() {
+            agent.failed = true;
             *failures += 1;
         }
         let failures = *failures;
@@ -661,6 +671,9 @@ mod tests {
             "a halted rollout sends nothing more"
         );
         assert_eq!(r.agents[2].step, AgentStep::Applied, "successes stay");
+        // The counts agree with "2 agent(s) failed" after the rollback (issue 30, item 6).
+        let p = r.progress();
+        assert_eq!((p.failed, p.rolled_back, p.applied), (2, 1, 1));
     }
 
     #[test]

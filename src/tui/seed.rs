@@ -469,6 +469,7 @@ pub fn catalog_data(snap: &FleetSnapshot) -> CatalogData {
                     version: 1,
                 }),
                 phase: Some(1),
+                failed: false,
             }
         })
         .collect();

@@ -5,11 +5,23 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::fleet::agent::AgentId;
+use crate::fleet::agent::{AgentId, Capabilities, hex_bytes};
 use crate::opamp::proto;
 
 /// The file name our server (and BindPlane) use in `AgentConfigMap`.
 pub const CONFIG_FILE: &str = "collector.yaml";
+
+/// What every Collector managed through this client does: status, remote configuration
+/// (accepted and reported), effective config, health, heartbeats, own metrics and the
+/// restart command. Drivers add what they do beyond it.
+pub const COLLECTOR_CAPABILITIES: u64 = Capabilities::REPORTS_STATUS
+    | Capabilities::ACCEPTS_REMOTE_CONFIG
+    | Capabilities::REPORTS_EFFECTIVE_CONFIG
+    | Capabilities::REPORTS_OWN_METRICS
+    | Capabilities::REPORTS_HEALTH
+    | Capabilities::REPORTS_REMOTE_CONFIG
+    | Capabilities::REPORTS_HEARTBEAT
+    | Capabilities::ACCEPTS_RESTART_COMMAND;
 
 /// What the thing an agent manages says about itself. Called when a part is due in a
 /// message, so implementations build the protobuf on demand instead of keeping one.
@@ -56,16 +68,6 @@ pub struct RemoteState {
     pub hash: Vec<u8>,
     pub status: RemoteStatus,
     pub error: String,
-}
-
-mod hex_bytes {
-    pub fn serialize<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(b))
-    }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s: String = serde::Deserialize::deserialize(d)?;
-        hex::decode(s).map_err(serde::de::Error::custom)
-    }
 }
 
 /// A remote configuration the agent has not seen before.

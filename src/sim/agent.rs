@@ -15,7 +15,7 @@ use tokio::time::{Instant, sleep_until};
 use super::collector::{self, CollectorConfig};
 use super::identity::{Identity, SERVICE_NAME};
 use super::telemetry::{self, OwnTelemetry};
-use crate::client::core::{kv, unix_nanos};
+use crate::client::core::{COLLECTOR_CAPABILITIES, kv, unix_nanos};
 use crate::client::{
     ClientCore, ClientStats, Driver, Managed, MetricsTarget, Parts, RemoteOffer, RemoteStatus,
     Restarted,
@@ -24,15 +24,8 @@ use crate::fleet::agent::{AgentId, Capabilities};
 use crate::opamp::proto;
 
 /// What the opampsupervisor announces for a Collector it manages.
-pub const CAPABILITIES: u64 = Capabilities::REPORTS_STATUS
-    | Capabilities::ACCEPTS_REMOTE_CONFIG
-    | Capabilities::REPORTS_EFFECTIVE_CONFIG
-    | Capabilities::REPORTS_OWN_METRICS
-    | Capabilities::REPORTS_HEALTH
-    | Capabilities::REPORTS_REMOTE_CONFIG
-    | Capabilities::REPORTS_HEARTBEAT
-    | Capabilities::ACCEPTS_RESTART_COMMAND
-    | Capabilities::ACCEPTS_OPAMP_CONNECTION_SETTINGS;
+pub const CAPABILITIES: u64 =
+    COLLECTOR_CAPABILITIES | Capabilities::ACCEPTS_OPAMP_CONNECTION_SETTINGS;
 
 const STATUS_OK: &str = "StatusOK";
 

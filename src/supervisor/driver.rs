@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::keeper::{COLLECTOR_FILE, Command, OWN_FILE, View};
 use super::state::StateDir;
-use crate::client::core::kv;
+use crate::client::core::{COLLECTOR_CAPABILITIES, kv};
 use crate::client::{
     ClientCore, Driver, Managed, MetricsTarget, Parts, RemoteOffer, RemoteStatus, Restarted,
 };
@@ -76,14 +76,8 @@ impl SupervisorAgent {
 
 impl Managed for SupervisorAgent {
     fn capabilities(&self) -> u64 {
-        let mut caps = Capabilities::REPORTS_STATUS
-            | Capabilities::ACCEPTS_REMOTE_CONFIG
-            | Capabilities::REPORTS_EFFECTIVE_CONFIG
-            | Capabilities::REPORTS_OWN_METRICS
-            | Capabilities::REPORTS_HEALTH
-            | Capabilities::REPORTS_REMOTE_CONFIG
-            | Capabilities::REPORTS_HEARTBEAT
-            | Capabilities::ACCEPTS_RESTART_COMMAND;
+        // Not AcceptsOpAMPConnectionSettings: it takes no new endpoint or certificate.
+        let mut caps = COLLECTOR_CAPABILITIES;
         if self.components.is_some() {
             caps |= Capabilities::REPORTS_AVAILABLE_COMPONENTS;
         }

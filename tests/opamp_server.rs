@@ -16,6 +16,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 const FULL_STATE: u64 = 0x1;
 
+/// The message from an agent that also accepts OpAMP connection settings.
+fn offer_taker(mut m: proto::AgentToServer) -> proto::AgentToServer {
+    m.capabilities |= 0x100;
+    m
+}
+
 #[tokio::test]
 async fn websocket_agent_full_flow() {
     let server = TestServer::start().await;
@@ -188,13 +194,16 @@ async fn http_agent_full_flow_with_compression() {
     let url = server.http_url();
     let uid = AgentId::new_v7();
 
-    let first = http_exchange(&url, &message(uid, 0)).await;
+    // It takes connection settings, so it polls at the offered heartbeat and the
+    // configured timeout is its own (one that does not is given three of its own
+    // intervals, see below).
+    let first = http_exchange(&url, &offer_taker(message(uid, 0))).await;
     assert_eq!(first.instance_uid, uid.as_bytes().to_vec());
     assert_eq!(first.flags & FULL_STATE, FULL_STATE);
     assert_ne!(first.capabilities, 0, "capabilities on every HTTP response");
 
     // A gzip request body, and a gzip response because we accept one.
-    let mut full = message(uid, 1);
+    let mut full = offer_taker(message(uid, 1));
     full.agent_description = Some(description("http-collector", "db-07"));
     let gz = fleetdeck::opamp::body::gzip(&full.encode_to_vec());
     let auth = format!("Secret-Key {SECRET}");
@@ -457,5 +466,51 @@ async fn a_second_live_connection_takes_over_and_repeated_takeovers_get_a_new_ui
         uid.as_bytes().to_vec(),
         "addressed by the old uid"
     );
+    server.rt.stop().await;
+}
+
+/// An HTTP agent that does not take the heartbeat offer polls at its own pace (opamp-go's
+/// 30 s, `fleetdeck agent --heartbeat`): it is timed out after three of its own polling
+/// intervals, not the offered heartbeat's (issue 30, item 3).
+#[tokio::test]
+async fn an_http_agent_polling_slower_than_the_offer_stays_connected() {
+    let server = TestServer::start_with(|s| {
+        s.heartbeat_interval = Duration::from_secs(1);
+        s.http_agent_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let url = server.http_url();
+    let id = AgentId::new_v7();
+    let mut first = message(id, 0);
+    // ReportsStatus only: it takes no connection settings, so it never learns the 1 s.
+    first.capabilities = 0x1;
+    first.agent_description = Some(description("slow-poller", "slow-1"));
+    http_exchange(&url, &first).await;
+    let connected = |server: &TestServer| {
+        server
+            .rt
+            .registry
+            .snapshot()
+            .borrow()
+            .get(&id)
+            .is_some_and(|a| a.is_connected())
+    };
+    for seq in 1..=3 {
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        // Silent for 2.5 s against a configured 1 s: still there once its pace is known.
+        if seq > 1 {
+            assert!(connected(&server), "timed out before poll {seq}");
+        }
+        let mut poll = message(id, seq);
+        poll.capabilities = 0x1;
+        http_exchange(&url, &poll).await;
+    }
+    assert!(connected(&server));
+    // It stops polling: gone within a few of its own intervals, as missed heartbeats.
+    server
+        .wait_for("the silent poller is timed out", |s| {
+            s.get(&id).is_some_and(|a| !a.is_connected())
+        })
+        .await;
     server.rt.stop().await;
 }

@@ -462,6 +462,15 @@ struct Pending {
     command: Option<AgentCommand>,
 }
 
+/// The longest an HTTP agent's own polling interval stretches its timeout.
+const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The polling interval assumed for an HTTP agent that takes no heartbeat offer, until
+/// its own is seen: opamp-go's default.
+const ASSUMED_POLL: Duration = Duration::from_secs(30);
+/// Posts closer together than this answer a reply that asked for more; they say nothing
+/// about how often the agent polls.
+const REPLY_IN_A_ROW: Duration = Duration::from_millis(500);
+
 /// Parts of an agent's state that most agents never have: boxed, so that they cost the
 /// others one pointer.
 #[derive(Default)]
@@ -501,6 +510,9 @@ struct AgentState {
     settings_for: Option<(Capabilities, Arc<str>)>,
     /// The session answering this agent's plain heartbeats, if any.
     lease: Option<Arc<Lease>>,
+    /// An HTTP agent's polling interval as observed, in ms (the longest recent gap,
+    /// decaying), so one that polls slower than the offered heartbeat is not timed out.
+    poll_gap_ms: u32,
 }
 
 /// Labels from the description's string attributes, with operator labels winning (named
@@ -522,6 +534,7 @@ impl AgentState {
             seq_known: false,
             live: None,
             last_heard: Instant::now(),
+            poll_gap_ms: 0,
             offered_settings: None,
             pending: Pending::default(),
             conn_gen: 0,
@@ -553,6 +566,37 @@ impl AgentState {
         v.os = d.get_text("os.type").cloned().unwrap_or_default();
         v.description = d;
         v.labels = labels;
+    }
+
+    /// Another poll from a live HTTP agent: the gap since the last one raises the
+    /// observed interval at once and lowers it slowly. Quick re-posts after a reply that
+    /// asks for more are not polls and are left out.
+    fn note_poll(&mut self) {
+        let gap = self.last_heard.elapsed();
+        if gap < REPLY_IN_A_ROW {
+            return;
+        }
+        let gap = u32::try_from(gap.as_millis()).unwrap_or(u32::MAX);
+        self.poll_gap_ms = gap.max(self.poll_gap_ms - self.poll_gap_ms / 4);
+    }
+
+    /// How long this HTTP agent may stay silent: the configured timeout, or three of its
+    /// own polling intervals when it polls slower (it did not take the heartbeat offer),
+    /// never more than [`MAX_HTTP_TIMEOUT`]. Until its pace is seen, one that takes no
+    /// connection settings is assumed to poll every [`ASSUMED_POLL`].
+    fn http_timeout(&self, configured: Duration) -> Duration {
+        let gap = if self.poll_gap_ms > 0 {
+            Duration::from_millis(u64::from(self.poll_gap_ms))
+        } else if self
+            .view
+            .capabilities
+            .has(Capabilities::ACCEPTS_OPAMP_CONNECTION_SETTINGS)
+        {
+            Duration::ZERO
+        } else {
+            ASSUMED_POLL
+        };
+        configured.max((gap * 3).min(MAX_HTTP_TIMEOUT))
     }
 
     fn refresh_labels(&mut self) {
@@ -1042,7 +1086,12 @@ impl Registry {
         let mut takeover_from: Option<ConnId> = None;
         match (&state.live, &live) {
             (Some(Live::Ws(old)), Live::Ws(new)) if old == new => {}
-            (Some(Live::Http), Live::Http) => {}
+            (Some(Live::Http), Live::Http) => state.note_poll(),
+            // Back after being timed out: that gap tells its pace too.
+            (None, Live::Http) if state.view.transport == Some(Transport::Http) => {
+                state.note_poll();
+                connected_now = true;
+            }
             (Some(Live::Ws(old)), _) => {
                 takeover_from = Some(*old);
                 connected_now = true;
@@ -1583,7 +1632,10 @@ impl Registry {
         let expired: Vec<AgentId> = self
             .agents
             .iter()
-            .filter(|(_, a)| matches!(a.live, Some(Live::Http)) && a.last_heard.elapsed() > timeout)
+            .filter(|(_, a)| {
+                matches!(a.live, Some(Live::Http))
+                    && a.last_heard.elapsed() > a.http_timeout(timeout)
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in expired {

@@ -364,6 +364,27 @@ pub fn unix_nanos() -> u64 {
         .unwrap_or_default()
 }
 
+/// A server message offering `body` as `collector.yaml` with a hash of 32 `hash` bytes,
+/// for the tests of every driver.
+#[cfg(test)]
+pub(crate) fn remote_config_message(body: &[u8], hash: u8) -> proto::ServerToAgent {
+    proto::ServerToAgent {
+        remote_config: Some(proto::AgentRemoteConfig {
+            config: Some(proto::AgentConfigMap {
+                config_map: std::collections::HashMap::from([(
+                    CONFIG_FILE.to_string(),
+                    proto::AgentConfigFile {
+                        body: body.to_vec(),
+                        content_type: "text/yaml".into(),
+                    },
+                )]),
+            }),
+            config_hash: vec![hash; 32],
+        }),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,21 +424,7 @@ mod tests {
     }
 
     fn offer(hash: u8) -> proto::ServerToAgent {
-        proto::ServerToAgent {
-            remote_config: Some(proto::AgentRemoteConfig {
-                config: Some(proto::AgentConfigMap {
-                    config_map: HashMap::from([(
-                        CONFIG_FILE.to_string(),
-                        proto::AgentConfigFile {
-                            body: b"receivers: {}".to_vec(),
-                            content_type: "text/yaml".into(),
-                        },
-                    )]),
-                }),
-                config_hash: vec![hash; 32],
-            }),
-            ..Default::default()
-        }
+        remote_config_message(b"receivers: {}", hash)
     }
 
     #[test]

@@ -395,7 +395,6 @@ pub fn bootstrap_yaml(tier: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::CONFIG_FILE;
     use crate::sim::collector::Signal;
 
     fn agent(rejects: bool) -> (ClientCore, SimAgent) {
@@ -420,21 +419,7 @@ mod tests {
     }
 
     fn remote(body: &str, hash: u8) -> proto::ServerToAgent {
-        proto::ServerToAgent {
-            remote_config: Some(proto::AgentRemoteConfig {
-                config: Some(proto::AgentConfigMap {
-                    config_map: HashMap::from([(
-                        CONFIG_FILE.to_string(),
-                        proto::AgentConfigFile {
-                            body: body.as_bytes().to_vec(),
-                            content_type: "text/yaml".into(),
-                        },
-                    )]),
-                }),
-                config_hash: vec![hash; 32],
-            }),
-            ..Default::default()
-        }
+        crate::client::core::remote_config_message(body.as_bytes(), hash)
     }
 
     /// What the session does with a server message: hand a new offer to the driver.

@@ -376,7 +376,7 @@ impl Keeper {
                     return self.set_remote(
                         &hash,
                         RemoteStatus::Failed,
-                        "the server sent an empty configuration and this agent has no --config of its own to return to",
+                        "the server sent an empty configuration and this agent has no --collector-config of its own to return to",
                     );
                 }
             },
@@ -387,14 +387,13 @@ impl Keeper {
             return self.set_remote(&hash, RemoteStatus::Failed, format!("not applied: {e}"));
         }
         self.set_remote(&hash, RemoteStatus::Applying, "");
-        let started = Instant::now();
-        self.apply_checked(&hash, body, started).await;
+        self.apply_checked(hash, body).await;
         self.cfg.state.remove(PENDING_FILE);
     }
 
     /// The rest of [`Keeper::apply`]: validate, swap, settle, and keep or roll back.
-    async fn apply_checked(&mut self, hash: &[u8], body: Vec<u8>, started: Instant) {
-        let hash = hash.to_vec();
+    async fn apply_checked(&mut self, hash: Vec<u8>, body: Vec<u8>) {
+        let started = Instant::now();
         let files = match self.files_for(&body) {
             Ok(f) => f,
             Err(e) => return self.set_remote(&hash, RemoteStatus::Failed, e.to_string()),

@@ -46,6 +46,7 @@ fn record(i: u32, seen: SystemTime) -> AgentRecord {
         }),
         description_json: Some(description),
         components_json: None,
+        config_state_json: None,
         first_seen: seen,
         last_seen: seen,
     }

@@ -141,6 +141,7 @@ impl Runtime {
             RegistryConfig {
                 heartbeat_interval: settings.heartbeat_interval,
                 http_agent_timeout: settings.http_agent_timeout,
+                stall_timeout: settings.stall_timeout,
                 capabilities: SERVER_CAPABILITIES,
                 agent_auth_headers: vec![(
                     "Authorization".to_string(),

@@ -110,6 +110,7 @@ pub struct FileSettings {
     pub log_format: Option<LogFormat>,
     pub heartbeat_interval: Option<u64>,
     pub http_agent_timeout: Option<u64>,
+    pub stall_timeout: Option<u64>,
     pub max_message_size: Option<usize>,
     pub max_agents: Option<usize>,
     pub max_new_agents: Option<usize>,
@@ -163,6 +164,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub heartbeat_interval: Duration,
     pub http_agent_timeout: Duration,
+    /// A configuration sent without an answer for this long is shown as stalled.
+    pub stall_timeout: Duration,
     pub max_message_size: usize,
     pub max_agents: Option<usize>,
     /// New agents taken on at once (a reconnect storm); 0 = no limit.
@@ -242,6 +245,12 @@ impl Settings {
         let http_timeout = file
             .http_agent_timeout
             .unwrap_or(heartbeat.saturating_mul(3));
+        let stall = args.stall_timeout.or(file.stall_timeout).unwrap_or(60);
+        if stall == 0 {
+            return Err(SettingsError::Zero {
+                what: "stall_timeout",
+            });
+        }
         let max_message_size = args
             .max_message_size
             .or(file.max_message_size)
@@ -273,6 +282,7 @@ impl Settings {
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             heartbeat_interval: Duration::from_secs(heartbeat),
             http_agent_timeout: Duration::from_secs(http_timeout.max(1)),
+            stall_timeout: Duration::from_secs(stall),
             max_message_size,
             max_agents: args.max_agents.or(file.max_agents),
             max_new_agents: args
@@ -300,6 +310,7 @@ impl Settings {
             log_format: LogFormat::Text,
             heartbeat_interval: Duration::from_secs(30),
             http_agent_timeout: Duration::from_secs(90),
+            stall_timeout: Duration::from_secs(60),
             max_message_size: 4 * 1024 * 1024,
             max_agents: None,
             max_new_agents: DEFAULT_MAX_NEW_AGENTS,

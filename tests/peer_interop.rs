@@ -40,7 +40,20 @@ async fn run_peer(args: &[&str]) -> Option<(Vec<serde_json::Value>, bool)> {
 }
 
 fn spawn_peer(args: &[&str]) -> Option<tokio::process::Child> {
-    let (python, script) = peer()?;
+    let (_, script) = peer()?;
+    spawn_script(&script, args)
+}
+
+/// Runs one of our own test agents built on the same library (`tests/peers/`).
+fn spawn_our_agent(name: &str, args: &[&str]) -> Option<tokio::process::Child> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/peers")
+        .join(name);
+    spawn_script(&script, args)
+}
+
+fn spawn_script(script: &std::path::Path, args: &[&str]) -> Option<tokio::process::Child> {
+    let (python, _) = peer()?;
     let child = tokio::process::Command::new(python)
         .arg(script)
         .args(args)
@@ -287,4 +300,140 @@ async fn third_party_client_refusing_a_config_is_recorded_as_failed_with_its_rea
     };
     assert_eq!(status.state, fleetdeck::fleet::delivery::ApplyState::Failed);
     assert_eq!(status.error, "rejected by --fail-config");
+}
+
+/// Item 1 of "configuration state that stays true": an agent whose process restarted
+/// without its state (same uid, no remote-config status) does not run what it was sent.
+/// It is sent it again, shown as `sent` while it says nothing, and `stalled` when it stays
+/// silent; a process that applies it again is `applied` again.
+#[tokio::test]
+async fn a_reconnect_without_the_config_shows_sent_then_stalled_not_applied() {
+    use fleetdeck::fleet::delivery::{ApplyState, ConfigRef, collector_offer};
+    if peer().is_none() {
+        return;
+    }
+    let server = TestServer::start_with(|s| s.stall_timeout = Duration::from_secs(3)).await;
+    let mut fleet_events = server.rt.registry.subscribe();
+    let url = server.http_url();
+    let auth = format!("Authorization: Secret-Key {SECRET}");
+    let uid = "0193f0c2a1b27c3d8e4f5a6b7c8d9e0f";
+    let common = |seconds: &'static str| {
+        vec![
+            "--endpoint".to_string(),
+            url.clone(),
+            "--name".to_string(),
+            "py-reborn".to_string(),
+            "--header".to_string(),
+            auth.clone(),
+            "--instance-uid".to_string(),
+            uid.to_string(),
+            "--seconds".to_string(),
+            seconds.to_string(),
+            "--heartbeat".to_string(),
+            "0.3".to_string(),
+        ]
+    };
+
+    // First life: it applies what it is sent.
+    let first = common("3");
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    let child = spawn_peer(&first).expect("peer present");
+    let id: fleetdeck::fleet::AgentId = uid.parse().expect("uid");
+    server
+        .wait_for("first life connected", |s| {
+            s.get(&id).is_some_and(|a| a.is_connected())
+        })
+        .await;
+    let offer = std::sync::Arc::new(collector_offer("receivers: {}\n# reborn\n"));
+    let cref = ConfigRef {
+        name: "reborn".into(),
+        version: 1,
+    };
+    let out = server
+        .rt
+        .registry
+        .assign(vec![id], cref, offer.clone())
+        .await
+        .unwrap();
+    assert_eq!(out.assigned, vec![id]);
+    let state = |s: &fleetdeck::fleet::FleetSnapshot| {
+        s.get(&id).and_then(|a| a.config.as_ref().map(|c| c.state))
+    };
+    server
+        .wait_for("applied by the first life", |s| {
+            state(s) == Some(ApplyState::Applied)
+        })
+        .await;
+    let (events, ok) = finish_peer(child).await;
+    assert!(ok, "{events:?}");
+    server
+        .wait_for("first life gone", |s| {
+            s.get(&id).is_some_and(|a| !a.is_connected())
+        })
+        .await;
+    while fleet_events.try_recv().is_ok() {}
+
+    // Second life: same uid, nothing kept, and it never answers.
+    let mut second = common("6");
+    second.push("--hold".to_string());
+    let second: Vec<&str> = second.iter().map(String::as_str).collect();
+    let child = spawn_our_agent("test_agent.py", &second).expect("peer present");
+    let snap = server
+        .wait_for("second life shown as sent", |s| {
+            s.get(&id).is_some_and(|a| a.is_connected()) && state(s) == Some(ApplyState::Sent)
+        })
+        .await;
+    assert_eq!(
+        snap.get(&id).and_then(|a| a.remote_config_status.clone()),
+        None,
+        "the status of the first life is not shown as the second's"
+    );
+    server
+        .wait_for("stalled while it says nothing", |s| {
+            state(s) == Some(ApplyState::Stalled)
+        })
+        .await;
+    let (events, _) = finish_peer(child).await;
+    let received: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "remote_config_received")
+        .collect();
+    assert_eq!(received.len(), 1, "sent once on its connection: {events:?}");
+    assert_eq!(received[0]["hash"], hex::encode(offer.hash));
+    let mut notice = None;
+    let mut applied_events = 0;
+    while let Ok(ev) = fleet_events.try_recv() {
+        match ev.kind {
+            EventKind::Notice { agent, message } if agent == Some(id) => notice = Some(message),
+            EventKind::ConfigStatus {
+                state: ApplyState::Applied,
+                ..
+            } => applied_events += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        applied_events, 0,
+        "no `applied` event for a process that lost it"
+    );
+    let notice = notice.expect("a notice says why it is sent again");
+    assert!(notice.contains("reconnected without reborn:1"), "{notice}");
+
+    // Third life: it applies it again.
+    let third = common("3");
+    let third: Vec<&str> = third.iter().map(String::as_str).collect();
+    let child = spawn_peer(&third).expect("peer present");
+    server
+        .wait_for("applied again", |s| {
+            s.get(&id).is_some_and(|a| a.is_connected()) && state(s) == Some(ApplyState::Applied)
+        })
+        .await;
+    let (events, _) = finish_peer(child).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "remote_config_received" && e["hash"] == hex::encode(offer.hash)),
+        "{events:?}"
+    );
+    server.rt.stop().await;
 }

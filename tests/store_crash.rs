@@ -45,6 +45,7 @@ fn write_one_batch(store: &SqliteStore, round: u32, batch: u32) {
             }),
             description_json: Some(format!(r#"{{"pad":"{}"}}"#, "d".repeat(800))),
             components_json: None,
+            config_state_json: None,
             first_seen: now,
             last_seen: now,
         })

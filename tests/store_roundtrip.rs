@@ -30,6 +30,9 @@ fn agent(n: u8, seen_ms: u64) -> AgentRecord {
         }),
         description_json: Some(format!(r#"{{"host":"h{n}","os":"linux"}}"#)),
         components_json: Some(format!(r#"{{"hash":"0{n}","components":{{}}}}"#)),
+        config_state_json: Some(format!(
+            r#"{{"reported":{{"last_hash":"0{n}","state":"applied","error_message":""}}}}"#
+        )),
         first_seen: at(seen_ms),
         last_seen: at(seen_ms + 500),
     }
@@ -489,6 +492,7 @@ async fn a_record_without_a_description_keeps_the_one_stored_or_waiting() {
         }),
         description_json: None,
         components_json: None,
+        config_state_json: None,
         ..agent(n, 1_000)
     };
 
@@ -505,6 +509,10 @@ async fn a_record_without_a_description_keeps_the_one_stored_or_waiting() {
         let got = store.get_agent(AgentId([n; 16])).await.unwrap().unwrap();
         assert_eq!(got.description_json, agent(n, 1_000).description_json);
         assert_eq!(got.components_json, agent(n, 1_000).components_json);
+        assert_eq!(
+            got.config_state_json, None,
+            "the configuration state is always the one written last"
+        );
         assert_eq!(
             got.assigned.map(|c| (c.name, c.version)),
             Some(("db-tier".into(), version))

@@ -43,6 +43,7 @@ fn record(i: u32, pad: usize) -> AgentRecord {
         assigned: None,
         description_json: Some(format!(r#"{{"pad":"{}"}}"#, "p".repeat(pad))),
         components_json: None,
+        config_state_json: None,
         first_seen: UNIX_EPOCH + Duration::from_secs(1),
         last_seen: UNIX_EPOCH + Duration::from_secs(2),
     }

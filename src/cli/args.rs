@@ -87,6 +87,10 @@ pub struct ServerArgs {
     #[arg(long)]
     pub heartbeat_interval: Option<u64>,
 
+    /// Seconds a pushed configuration may go unanswered before it shows as stalled.
+    #[arg(long)]
+    pub stall_timeout: Option<u64>,
+
     /// Largest OpAMP or OTLP message accepted, in bytes (after decompression).
     #[arg(long)]
     pub max_message_size: Option<usize>,

@@ -1,5 +1,35 @@
-//! Delivery of a remote configuration to one agent and the states it goes through:
-//! pending → sent → applying → applied / failed, or stalled when the agent says nothing.
+//! One agent's configuration state, and every transition it goes through, in one place.
+//!
+//! What is kept (the registry holds it, the store keeps it across restarts): the assigned
+//! configuration and its hash, when and on which of the agent's connections it was sent,
+//! the state shown for it, the agent's message when it failed, and whether the effective
+//! config the agent reports is the one sent. The agent's own last remote-config status
+//! lives beside it in the agent's view.
+//!
+//! The rules, each enforced by one function below:
+//! 1. **The agent's word decides** ([`on_report`]): APPLYING, APPLIED or FAILED in a
+//!    remote-config status carrying the assigned hash is the state shown. An agent that
+//!    reports no status (no ReportsRemoteConfig) counts as applied when its effective
+//!    config is the one sent. A status about another hash says the agent does not run
+//!    this one (it answered an older offer late, or moved on): applied or applying fall
+//!    back to sent, and the offer goes out again.
+//! 2. **Until it speaks**: `pending` until the offer goes out ([`mark_sent`]), `sent` once
+//!    it has, `stalled` when the agent stays silent about it for the stall timeout
+//!    ([`check_stalled`]); a late answer still counts.
+//! 3. **A new connection starts from what the agent says on it** ([`on_full_state`]): its
+//!    first full report is the truth. If that does not carry the assigned hash, the agent
+//!    does not run it (its process restarted without its state): the state goes back to
+//!    `pending` and the offer goes out again on this connection. One exception: an agent
+//!    that refused this exact configuration stays `failed`, with its message, and is not
+//!    sent it again; a new push (another hash) is what retries.
+//! 4. **Nothing is sent blind** ([`should_send`]): not before the agent's full state on the
+//!    current connection has arrived, not to an agent that reports running it, not twice on
+//!    one connection, never a configuration it refused.
+//! 5. **A server restart loses nothing** ([`Saved`], [`Assignment::restore`]): the stored
+//!    state comes back as it was for settled states (applied, failed, stalled); states in
+//!    flight come back `pending`, since whether the offer arrived is for the agent to say
+//!    when it reconnects (rule 3), and a reconnect that reports the hash is sent nothing.
+//!
 //! Pure functions over plain data; the registry owns the state and calls these.
 
 use std::sync::Arc;
@@ -123,6 +153,33 @@ impl Assignment {
         }
     }
 
+    /// What the store keeps of it across a restart of the server.
+    pub fn saved(&self) -> Saved {
+        Saved {
+            hash: hex::encode(self.offer.hash),
+            state: self.state,
+            error: self.error.clone(),
+            effective_matches: self.effective_matches,
+            since_ms: millis(self.since),
+        }
+    }
+
+    /// The assignment as a restart of the server finds it (rule 5): settled states as they
+    /// were, states in flight as pending; nothing sent yet by this process. A saved state
+    /// about another hash is not this assignment's and is ignored.
+    pub fn restore(config: ConfigRef, offer: Arc<RemoteConfigOffer>, saved: Option<Saved>) -> Self {
+        let mut a = Assignment::new(config, offer);
+        if let Some(s) = saved.filter(|s| s.hash == hex::encode(a.offer.hash)) {
+            a.effective_matches = s.effective_matches;
+            if s.state.done() {
+                a.state = s.state;
+                a.error = s.error;
+                a.since = SystemTime::UNIX_EPOCH + Duration::from_millis(s.since_ms);
+            }
+        }
+        a
+    }
+
     fn set(&mut self, state: ApplyState, error: &str) -> bool {
         if self.state == state && self.error == error {
             return false;
@@ -134,12 +191,68 @@ impl Assignment {
     }
 }
 
-/// Should the offer go out now, on connection number `conn`?
+/// An assignment's state as the store keeps it (JSON in the agent's record).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    /// The hash of the configuration this state is about (hex).
+    pub hash: String,
+    pub state: ApplyState,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_matches: Option<bool>,
+    /// When the state last changed, in Unix milliseconds.
+    pub since_ms: u64,
+}
+
+/// Where an agent's configuration stood, as its stored record keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stored {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<Saved>,
+    /// The agent's last remote-config status, whatever configuration it was about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported: Option<RemoteConfigStatus>,
+}
+
+impl Stored {
+    /// `None` when there is nothing to keep.
+    pub fn to_json(&self) -> Option<String> {
+        if self.assignment.is_none() && self.reported.is_none() {
+            return None;
+        }
+        serde_json::to_string(self).ok()
+    }
+
+    /// A stored text that does not parse (written by hand, or by a future version) is
+    /// treated as nothing stored: the agent's next full report says where it stands.
+    pub fn from_json(text: Option<&str>) -> Stored {
+        text.and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default()
+    }
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Should the offer go out now, on connection number `conn` (rule 4)?
 ///
-/// Not when the agent already runs it, not twice on one connection, and never again once
-/// the agent has refused this exact configuration (no apply–fail loops); a new push with
-/// a different hash is what retries.
-pub fn should_send(a: &Assignment, agent_status: Option<&RemoteConfigStatus>, conn: u64) -> bool {
+/// `knows_agent`: the agent's full state on this connection has arrived, so what it runs
+/// is known. Not when the agent already runs it, not twice on one connection, and never
+/// again once the agent has refused this exact configuration (no apply–fail loops); a new
+/// push with a different hash is what retries.
+pub fn should_send(
+    a: &Assignment,
+    agent_status: Option<&RemoteConfigStatus>,
+    conn: u64,
+    knows_agent: bool,
+) -> bool {
+    if !knows_agent {
+        return false;
+    }
     let agent_has = agent_status.is_some_and(|s| s.last_hash == a.offer.hash);
     if agent_has {
         return false;
@@ -151,6 +264,31 @@ pub fn should_send(a: &Assignment, agent_status: Option<&RemoteConfigStatus>, co
         Some((_, on)) => on != conn,
         None => true,
     }
+}
+
+/// The agent's first full report on a new connection (rule 3): what it says there is
+/// all it runs, so an assignment it does not report is not running, whatever it said on
+/// an earlier connection. Returns true if the state changed.
+pub fn on_full_state(
+    a: &mut Assignment,
+    status: Option<&RemoteConfigStatus>,
+    effective: Option<&ConfigMap>,
+    reports_status: bool,
+) -> bool {
+    let matched_before = a.effective_matches;
+    if effective.is_none() {
+        // An effective config from an earlier connection says nothing about this one.
+        a.effective_matches = None;
+    }
+    let mut changed = on_report(a, status, effective, reports_status);
+    changed |= a.effective_matches != matched_before;
+    let about_it =
+        status.is_some_and(|s| s.last_hash == a.offer.hash && s.state != RemoteConfigState::Unset);
+    let runs_it = about_it || (!reports_status && a.effective_matches == Some(true));
+    if !runs_it && a.state != ApplyState::Failed && a.state != ApplyState::Pending {
+        changed |= a.set(ApplyState::Pending, "");
+    }
+    changed
 }
 
 /// Folds what the agent reported into the assignment; returns true if the state changed.
@@ -185,6 +323,11 @@ pub fn on_report(
                 ""
             };
             changed |= a.set(next, err);
+        }
+        Some(_) if matches!(a.state, ApplyState::Applied | ApplyState::Applying) => {
+            // Cleared so that the offer goes out again on this connection.
+            a.sent = None;
+            changed |= a.set(ApplyState::Pending, "");
         }
         // Agents that report no remote-config status at all: the effective config is the
         // only evidence, and a match means it is running our configuration.
@@ -288,13 +431,20 @@ mod tests {
     #[test]
     fn sent_once_per_connection_and_not_to_an_agent_that_runs_it() {
         let mut a = assignment("a: 1\n");
-        assert!(should_send(&a, None, 1));
+        assert!(
+            !should_send(&a, None, 1, false),
+            "not before the agent's full state says what it runs"
+        );
+        assert!(should_send(&a, None, 1, true));
         mark_sent(&mut a, 1);
         assert_eq!(a.state, ApplyState::Sent);
-        assert!(!should_send(&a, None, 1), "not twice on one connection");
-        assert!(should_send(&a, None, 2), "again after a reconnect");
+        assert!(
+            !should_send(&a, None, 1, true),
+            "not twice on one connection"
+        );
+        assert!(should_send(&a, None, 2, true), "again after a reconnect");
         let has = status(&a.offer.hash, RemoteConfigState::Applied, "");
-        assert!(!should_send(&a, Some(&has), 3));
+        assert!(!should_send(&a, Some(&has), 3, true));
     }
 
     #[test]
@@ -319,7 +469,7 @@ mod tests {
         assert_eq!(a.state, ApplyState::Failed);
         assert_eq!(a.error, "exporters::otlp: undefined");
         assert!(
-            !should_send(&a, Some(&failed), 2),
+            !should_send(&a, Some(&failed), 2, true),
             "never the same failed config again"
         );
         assert!(
@@ -368,5 +518,132 @@ mod tests {
             true
         ));
         assert_eq!(a.state, ApplyState::Applied, "a late answer still counts");
+    }
+
+    #[test]
+    fn a_reconnect_that_does_not_report_the_hash_is_no_longer_applied() {
+        let mut a = assignment("a: 1\n");
+        mark_sent(&mut a, 1);
+        let h = a.offer.hash;
+        let applied = status(&h, RemoteConfigState::Applied, "");
+        on_report(&mut a, Some(&applied), None, true);
+        assert_eq!(a.state, ApplyState::Applied);
+
+        // Same uid, new process without its state: UNSET, or no status at all.
+        let unset = status(&[], RemoteConfigState::Unset, "");
+        let local = collector_offer("mine: 1\n").files;
+        assert!(on_full_state(&mut a, Some(&unset), Some(&local), true));
+        assert_eq!(a.state, ApplyState::Pending);
+        assert_eq!(a.effective_matches, Some(false));
+        assert!(should_send(&a, Some(&unset), 2, true), "sent again");
+        mark_sent(&mut a, 2);
+        assert_eq!(a.state, ApplyState::Sent);
+        assert!(check_stalled(
+            &mut a,
+            Instant::now() + Duration::from_secs(61),
+            Duration::from_secs(60)
+        ));
+        assert_eq!(a.state, ApplyState::Stalled, "and stalls like any push");
+
+        // A reconnect that does report it: applied, and nothing is sent.
+        let mut b = assignment("a: 1\n");
+        assert!(on_full_state(&mut b, Some(&applied), None, true));
+        assert_eq!(b.state, ApplyState::Applied);
+        assert!(!should_send(&b, Some(&applied), 1, true));
+        assert!(!on_full_state(&mut b, Some(&applied), None, true));
+    }
+
+    #[test]
+    fn a_refused_configuration_stays_failed_across_reconnects() {
+        let mut a = assignment("a: 1\n");
+        mark_sent(&mut a, 1);
+        let h = a.offer.hash;
+        on_report(
+            &mut a,
+            Some(&status(&h, RemoteConfigState::Failed, "bad key")),
+            None,
+            true,
+        );
+        assert!(!on_full_state(&mut a, None, None, true));
+        assert_eq!((a.state, a.error.as_str()), (ApplyState::Failed, "bad key"));
+        assert!(!should_send(&a, None, 2, true));
+    }
+
+    #[test]
+    fn agents_without_status_are_judged_by_the_effective_config_of_this_connection() {
+        let mut a = assignment("a: 1\n");
+        mark_sent(&mut a, 1);
+        let same = collector_offer("a: 1\n").files;
+        on_report(&mut a, None, Some(&same), false);
+        assert_eq!(a.state, ApplyState::Applied);
+        // Reconnected, reporting no effective config: nothing says it runs ours.
+        assert!(on_full_state(&mut a, None, None, false));
+        assert_eq!((a.state, a.effective_matches), (ApplyState::Pending, None));
+        assert!(on_full_state(&mut a, None, Some(&same), false));
+        assert_eq!(a.state, ApplyState::Applied);
+    }
+
+    #[test]
+    fn a_restart_keeps_settled_states_and_forgets_those_in_flight() {
+        let mut a = assignment("a: 1\n");
+        mark_sent(&mut a, 1);
+        let h = a.offer.hash;
+        on_report(
+            &mut a,
+            Some(&status(&h, RemoteConfigState::Failed, "bad key")),
+            None,
+            true,
+        );
+        let stored = Stored {
+            assignment: Some(a.saved()),
+            reported: None,
+        };
+        let text = stored.to_json().expect("something to keep");
+        let back = Stored::from_json(Some(&text));
+        assert_eq!(back, stored);
+        let r = Assignment::restore(a.config.clone(), a.offer.clone(), back.assignment);
+        assert_eq!((r.state, r.error.as_str()), (ApplyState::Failed, "bad key"));
+        assert_eq!(
+            r.since
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+            a.since
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        );
+
+        let mut sent = assignment("a: 1\n");
+        mark_sent(&mut sent, 1);
+        let r = Assignment::restore(sent.config.clone(), sent.offer.clone(), Some(sent.saved()));
+        assert_eq!(
+            r.state,
+            ApplyState::Pending,
+            "whether it arrived is unknown"
+        );
+
+        let other = assignment("b: 2\n");
+        let r = Assignment::restore(other.config.clone(), other.offer.clone(), Some(a.saved()));
+        assert_eq!(r.state, ApplyState::Pending, "a state about another hash");
+        assert_eq!(Stored::from_json(Some("{not json")), Stored::default());
+        assert_eq!(Stored::default().to_json(), None);
+    }
+
+    #[test]
+    fn a_status_about_another_hash_after_applying_means_it_no_longer_runs_ours() {
+        let mut a = assignment("a: 1\n");
+        mark_sent(&mut a, 1);
+        let h = a.offer.hash;
+        on_report(
+            &mut a,
+            Some(&status(&h, RemoteConfigState::Applied, "")),
+            None,
+            true,
+        );
+        let older = status(&[9; 32], RemoteConfigState::Applied, "");
+        assert!(on_report(&mut a, Some(&older), None, true));
+        assert_eq!(a.state, ApplyState::Pending);
+        assert!(should_send(&a, Some(&older), 1, true), "offered again");
     }
 }

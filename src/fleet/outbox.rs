@@ -118,6 +118,12 @@ impl OutboxReceiver {
         .await
     }
 
+    /// The next queued message, if one is waiting (tests read what a push queued).
+    #[cfg(test)]
+    pub fn try_recv(&mut self) -> Option<Box<ServerReply>> {
+        self.pop()
+    }
+
     fn pop(&self) -> Option<Box<ServerReply>> {
         if self.0.queued.load(Ordering::Acquire) == 0 {
             return None;

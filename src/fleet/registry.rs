@@ -22,7 +22,7 @@ use super::agent::{
     AgentDescription, AgentId, AgentReport, Capabilities, ConfigMap, Text, Transport,
 };
 use super::components::AvailableComponents;
-use super::delivery::{self, AgentConfigStatus, Assignment, ConfigRef};
+use super::delivery::{self, AgentConfigStatus, ApplyState, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventBus, EventKind, FleetEvent, History};
 use super::heartbeat::{self, Beat, Beaten, Lease, PlainBeat};
 use super::labels::Labels;
@@ -502,6 +502,9 @@ struct AgentState {
     pending: Pending,
     /// Counts this agent's connections, so a configuration goes out once per connection.
     conn_gen: u64,
+    /// The connection (`conn_gen`) on which the agent's first full report arrived: until
+    /// it has on the current one, what the agent runs is unknown and nothing is sent.
+    full_state_conn: u64,
     /// Boxed: most agents of an idle fleet have none, and the box costs them one pointer.
     assigned: Option<Box<Assignment>>,
     /// What few agents have, out of line.
@@ -538,6 +541,7 @@ impl AgentState {
             offered_settings: None,
             pending: Pending::default(),
             conn_gen: 0,
+            full_state_conn: 0,
             assigned: None,
             rare: None,
             settings_for: None,
@@ -632,6 +636,11 @@ impl AgentState {
     }
 
     /// Labels set by operators; they win over labels from the description.
+    /// What the agent runs is known on its current connection (its full state arrived).
+    fn knows_agent(&self) -> bool {
+        self.live.is_some() && self.conn_gen > 0 && self.full_state_conn == self.conn_gen
+    }
+
     fn operator_labels(&self) -> &BTreeMap<String, String> {
         static NONE: BTreeMap<String, String> = BTreeMap::new();
         self.rare.as_ref().map_or(&NONE, |r| &r.operator_labels)
@@ -1018,7 +1027,12 @@ impl Registry {
         let waiting = state.pending.command.is_some()
             || state.assigned.as_ref().is_some_and(|a| {
                 v.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG)
-                    && delivery::should_send(a, v.remote_config_status.as_deref(), state.conn_gen)
+                    && delivery::should_send(
+                        a,
+                        v.remote_config_status.as_deref(),
+                        state.conn_gen,
+                        state.knows_agent(),
+                    )
             });
         if !on_this_conn || waiting || !state.described {
             return None;
@@ -1138,6 +1152,10 @@ impl Registry {
 
         // Full state is needed when we don't know the agent or may have missed a message.
         let full_report = report.description.is_some();
+        // The first full report on a connection replaces what earlier ones said: a field it
+        // leaves out is one the agent no longer has (its process may have restarted).
+        let first_full =
+            full_report && !report.disconnect && (connected_now || !state.knows_agent());
         let gap =
             !state.seq_known || report.sequence_num != state.view.sequence_num.wrapping_add(1);
         if (!state.described || gap) && !full_report && !report.disconnect {
@@ -1157,12 +1175,13 @@ impl Registry {
         });
         let got_health = report.health.is_some();
         // The status this report replaces, shared rather than copied (two reports a push).
-        let rcs_before = report
+        let got_status = report.remote_config_status.is_some() || first_full;
+        let got_effective = report.effective_config.is_some() || first_full;
+        let rcs_before = state
+            .view
             .remote_config_status
-            .as_ref()
-            .and_then(|_| state.view.remote_config_status.clone());
-        let got_status = report.remote_config_status.is_some();
-        let got_effective = report.effective_config.is_some();
+            .clone()
+            .filter(|_| got_status);
         let mut durable_change = false;
         if let Some(d) = report.description {
             if *state.view.description != d {
@@ -1177,11 +1196,16 @@ impl Registry {
         if let Some(h) = report.health {
             v.health = Some(h);
         }
-        if let Some(c) = report.effective_config {
-            v.effective_config = Some(self.configs.intern(c));
-        }
-        if let Some(s) = report.remote_config_status {
-            v.remote_config_status = Some(Arc::new(s));
+        if first_full {
+            v.effective_config = report.effective_config.map(|c| self.configs.intern(c));
+            v.remote_config_status = report.remote_config_status.map(Arc::new);
+        } else {
+            if let Some(c) = report.effective_config {
+                v.effective_config = Some(self.configs.intern(c));
+            }
+            if let Some(s) = report.remote_config_status {
+                v.remote_config_status = Some(Arc::new(s));
+            }
         }
         if let Some(p) = report.package_statuses {
             v.package_statuses = Some(Arc::new(p));
@@ -1277,6 +1301,9 @@ impl Registry {
             tracing::debug!(agent = %id, name = %name_now(&self.agents), "agent renamed");
         }
         let state = self.agents.get_mut(&id).expect("present");
+        if first_full {
+            state.full_state_conn = state.conn_gen;
+        }
 
         let health_after = state
             .view
@@ -1307,6 +1334,8 @@ impl Registry {
                 state.view.remote_config_status.as_deref(),
             );
         let mut assignment_event = None;
+        let mut lost = None;
+        let mut assignment_changed = false;
         if let Some(a) = state.assigned.as_mut() {
             let status = state
                 .view
@@ -1322,13 +1351,38 @@ impl Registry {
                 .view
                 .capabilities
                 .has(Capabilities::REPORTS_REMOTE_CONFIG);
-            if delivery::on_report(a, status, effective, reports_status) {
-                if a.state.done() {
+            let before = a.state;
+            let folded = if first_full {
+                delivery::on_full_state(a, status, effective, reports_status)
+            } else {
+                delivery::on_report(a, status, effective, reports_status)
+            };
+            if folded {
+                assignment_changed = true;
+                if a.state == ApplyState::Pending && before != ApplyState::Pending {
+                    lost = Some((a.config.clone(), before));
+                } else if a.state.done() {
                     assignment_event = Some(a.view());
                 }
                 state.refresh_config_view();
             }
         }
+        if let Some((config, before)) = lost {
+            tracing::info!(agent = %id, %config, was = %before,
+                "agent reconnected without its assigned configuration; sending it again");
+            self.emit(EventKind::Notice {
+                agent: Some(id),
+                message: format!(
+                    "{} reconnected without {config} (it was {before}); sending it again",
+                    name_now(&self.agents)
+                ),
+            });
+        }
+        if assignment_changed || status_changed {
+            // Where the agent's configuration stands survives a restart of the server.
+            self.persist_config_state(&id);
+        }
+        let state = self.agents.get_mut(&id).expect("present");
         let about_assignment = state
             .assigned
             .as_ref()
@@ -1365,6 +1419,7 @@ impl Registry {
                 reply.connection_settings = Some(Arc::new(offer));
             }
         }
+        let knows_agent = state.knows_agent();
         if let Some(command) = state.pending.command.take() {
             // A command travels alone (the codec drops everything else), so the rest of
             // this reply waits: the agent comes back after restarting and gets it then.
@@ -1379,6 +1434,7 @@ impl Registry {
                 a,
                 state.view.remote_config_status.as_deref(),
                 state.conn_gen,
+                knows_agent,
             )
         {
             reply.remote_config = Some(a.offer.clone());
@@ -1456,12 +1512,14 @@ impl Registry {
                 p.agent(record_of(&id, state, false));
             }
             // WebSocket agents get it now; HTTP agents with their next poll.
+            let knows_agent = state.knows_agent();
             if let Some(Live::Ws(conn)) = state.live
                 && let Some(a) = state.assigned.as_mut()
                 && delivery::should_send(
                     a,
                     state.view.remote_config_status.as_deref(),
                     state.conn_gen,
+                    knows_agent,
                 )
                 && let Some(c) = self.conns.get(&conn)
             {
@@ -1496,6 +1554,7 @@ impl Registry {
         }
         for id in stalled {
             self.changed(id);
+            self.persist_config_state(&id);
             if let Some(state) = self.agents.get(&id)
                 && let Some(a) = &state.assigned
             {
@@ -1545,6 +1604,14 @@ impl Registry {
         }
     }
 
+    /// Writes the agent's record without its description (only what changed with a
+    /// configuration state: 10,000 of them for a push).
+    fn persist_config_state(&self, id: &AgentId) {
+        if let (Some(p), Some(state)) = (&self.config.persist, self.agents.get(id)) {
+            p.agent(record_of(id, state, false));
+        }
+    }
+
     fn persist(&self, id: &AgentId) {
         if let (Some(p), Some(state)) = (&self.config.persist, self.agents.get(id)) {
             p.agent(record_of(id, state, true));
@@ -1574,14 +1641,20 @@ impl Registry {
         {
             state.view_mut().available_components = Some(self.components.intern(c));
         }
+        let stored = delivery::Stored::from_json(r.config_state_json.as_deref());
+        if let Some(reported) = stored.reported {
+            state.view_mut().remote_config_status = Some(Arc::new(reported));
+        }
         if let (Some(cref), Some(offer)) = (r.assigned, k.offer) {
-            state.assigned = Some(Box::new(Assignment::new(
-                ConfigRef {
-                    name: cref.name.into(),
-                    version: cref.version,
-                },
-                offer,
-            )));
+            let config = ConfigRef {
+                name: cref.name.into(),
+                version: cref.version,
+            };
+            let mut a = Assignment::restore(config, offer, stored.assignment);
+            // What the agent said last is as true now as before the restart.
+            let reported = state.view.remote_config_status.as_deref();
+            delivery::on_report(&mut a, reported, None, true);
+            state.assigned = Some(Box::new(a));
             state.refresh_config_view();
         }
         self.agents.insert(r.id, Box::new(state));
@@ -1766,6 +1839,11 @@ fn record_of(id: &AgentId, s: &AgentState, description: bool) -> AgentRecord {
         components_json: description
             .then(|| serde_json::to_string(s.view.available_components.as_deref()?).ok())
             .flatten(),
+        config_state_json: delivery::Stored {
+            assignment: s.assigned.as_ref().map(|a| a.saved()),
+            reported: s.view.remote_config_status.as_deref().cloned(),
+        }
+        .to_json(),
         first_seen: s.view.first_seen,
         last_seen: s.view.last_seen,
     }
@@ -1832,5 +1910,7 @@ fn settings_offer(
     })
 }
 
+#[cfg(test)]
+mod config_truth;
 #[cfg(test)]
 mod tests;

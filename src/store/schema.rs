@@ -16,7 +16,7 @@ use super::error::{StoreError, StoreResult};
 pub const APPLICATION_ID: i32 = 0x4644_434B;
 
 /// Migrations in order; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -77,6 +77,10 @@ CREATE INDEX events_agent ON events (agent_id, seq) WHERE agent_id IS NOT NULL;
 
 /// The component listing each agent last reported (JSON), kept beside its description.
 const V2: &str = "ALTER TABLE agents ADD COLUMN components TEXT;";
+
+/// Where each agent's configuration stood (JSON), so a restart of the server neither
+/// forgets what agents applied nor sends it to them again.
+const V3: &str = "ALTER TABLE agents ADD COLUMN config_state TEXT;";
 
 /// What the header of an existing file says, read without writing anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -372,10 +372,11 @@ struct RawAgent {
     first_seen: i64,
     last_seen: i64,
     components: Option<String>,
+    config_state: Option<String>,
 }
 
 const AGENT_COLUMNS: &str = "id, labels, config_name, config_version, description, first_seen, \
-     last_seen, components FROM agents";
+     last_seen, components, config_state FROM agents";
 
 impl RawAgent {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<RawAgent> {
@@ -388,6 +389,7 @@ impl RawAgent {
             first_seen: row.get(5)?,
             last_seen: row.get(6)?,
             components: row.get(7)?,
+            config_state: row.get(8)?,
         })
     }
 }
@@ -448,6 +450,7 @@ impl SqliteStore {
             assigned,
             description_json: raw.description,
             components_json: raw.components,
+            config_state_json: raw.config_state,
             first_seen: from_millis(raw.first_seen),
             last_seen: from_millis(raw.last_seen),
         })
@@ -687,14 +690,15 @@ impl StoreBackend for SqliteStore {
                 let mut upsert = tx.prepare_cached(
                     "INSERT INTO agents \
                      (id, labels, config_name, config_version, description, first_seen, last_seen, \
-                      components) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                      components, config_state) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                      ON CONFLICT (id) DO UPDATE SET \
                        labels = excluded.labels, \
                        config_name = excluded.config_name, \
                        config_version = excluded.config_version, \
                        description = coalesce(excluded.description, agents.description), \
                        components = coalesce(excluded.components, agents.components), \
+                       config_state = excluded.config_state, \
                        first_seen = min(agents.first_seen, excluded.first_seen), \
                        last_seen = max(agents.last_seen, excluded.last_seen)",
                 )?;
@@ -715,6 +719,7 @@ impl StoreBackend for SqliteStore {
                         to_millis(a.first_seen),
                         to_millis(a.last_seen),
                         a.components_json,
+                        a.config_state_json,
                     ])?;
                 }
                 if !batch.forget.is_empty() {

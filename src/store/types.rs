@@ -74,6 +74,9 @@ pub struct AgentRecord {
     /// The agent's last component listing, as JSON text; `None` leaves the stored one as
     /// it is, as for the description.
     pub components_json: Option<String>,
+    /// Where the agent's configuration stood (assignment state, the agent's last
+    /// remote-config status), as JSON text; always written as it is now.
+    pub config_state_json: Option<String>,
     pub first_seen: SystemTime,
     pub last_seen: SystemTime,
 }

@@ -278,6 +278,7 @@ async fn a_component_listing_outlives_a_restart_of_the_server() {
         assigned: None,
         description_json: None,
         components_json: serde_json::to_string(&listing(5, &["filelog"])).ok(),
+        config_state_json: None,
         first_seen: SystemTime::now(),
         last_seen: SystemTime::now(),
     };

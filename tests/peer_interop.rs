@@ -14,23 +14,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn peer() -> Option<(PathBuf, PathBuf)> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/peers/py_agent.py");
-    let python = std::env::var_os("FLEETDECK_PEER_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let home = std::env::var_os("HOME")?;
-            Some(PathBuf::from(home).join(".cache/fleet-peers/venv/bin/python"))
-        })
-        .filter(|p| p.exists());
-    match (python, script.exists()) {
-        (Some(py), true) => Some((py, script)),
-        _ => {
-            let msg = "the third-party OpAMP peer is not installed \
-                       (run: bash ../shared/peers/setup.sh)";
-            assert!(std::env::var_os("CI").is_none(), "{msg}");
-            eprintln!("SKIPPED: {msg}");
-            None
-        }
-    }
+    assert!(script.exists(), "{} is missing", script.display());
+    Some((peer_python()?, script))
 }
 
 /// Runs the peer to completion and returns its JSON event lines and exit status.

@@ -27,21 +27,27 @@ pub fn command(data: &Path, config: &Path, secret: &str) -> Command {
 
 /// [`command`] with another copy of the binary.
 pub fn command_of(exe: &Path, data: &Path, config: &Path, secret: &str) -> Command {
+    command_at(exe, data, config, secret, "127.0.0.1:0", "127.0.0.1:0")
+}
+
+/// [`command_of`] on given addresses (a server restarted where its agents expect it).
+pub fn command_at(
+    exe: &Path,
+    data: &Path,
+    config: &Path,
+    secret: &str,
+    listen: &str,
+    api_listen: &str,
+) -> Command {
     let mut cmd = Command::new(exe);
-    cmd.args([
-        "--no-tui",
-        "--listen",
-        "127.0.0.1:0",
-        "--api-listen",
-        "127.0.0.1:0",
-    ])
-    .arg("--data-dir")
-    .arg(data)
-    .arg("--config")
-    .arg(config)
-    .env("FLEETDECK_SECRET_KEY", secret)
-    .env("FLEETDECK_LOG", "info")
-    .stdin(Stdio::null());
+    cmd.args(["--no-tui", "--listen", listen, "--api-listen", api_listen])
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .env("FLEETDECK_SECRET_KEY", secret)
+        .env("FLEETDECK_LOG", "info")
+        .stdin(Stdio::null());
     cmd
 }
 
@@ -153,4 +159,13 @@ pub fn ws_url(banner: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// A loopback port free right now (bound, then released), for a server that must come
+/// back on the same address.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }

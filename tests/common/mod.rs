@@ -21,6 +21,25 @@ pub mod pki;
 pub mod tmux;
 
 pub const SECRET: &str = "test-secret-4d1f";
+
+/// The Python that has the third-party OpAMP client (`../shared/peers/setup.sh`), or
+/// `None` with a line saying the test is skipped; under CI a missing peer fails.
+pub fn peer_python() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("FLEETDECK_PEER_PYTHON")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            Some(std::path::PathBuf::from(home).join(".cache/fleet-peers/venv/bin/python"))
+        })
+        .filter(|p| p.exists());
+    if found.is_none() {
+        let msg =
+            "the third-party OpAMP peer is not installed (run: bash ../shared/peers/setup.sh)";
+        assert!(std::env::var_os("CI").is_none(), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+    }
+    found
+}
 /// The management API token `Settings::ephemeral` derives from [`SECRET`].
 pub const API_TOKEN: &str = "test-secret-4d1f-api";
 

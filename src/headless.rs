@@ -269,9 +269,16 @@ fn log_event(kind: &EventKind) {
             Some(id) => tracing::warn!(agent = %id, "{message}"),
             None => tracing::warn!("{message}"),
         },
-        EventKind::DuplicateInstanceUid { id, remote_addr } => {
-            let addr = remote_addr.map(|a| a.to_string()).unwrap_or_default();
-            tracing::warn!(agent = %id, remote = %addr, "duplicate instance_uid: assigned a new uid")
+        EventKind::DuplicateInstanceUid {
+            id,
+            remote_addr,
+            kept_addr,
+            new_uid,
+        } => {
+            let addr =
+                |a: &Option<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+            tracing::warn!(agent = %id, remote = %addr(remote_addr), kept = %addr(kept_addr),
+                %new_uid, "duplicate instance_uid: the newcomer was assigned a new uid")
         }
     }
 }

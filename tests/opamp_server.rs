@@ -469,6 +469,91 @@ async fn a_second_live_connection_takes_over_and_repeated_takeovers_get_a_new_ui
     server.rt.stop().await;
 }
 
+/// Two different agents (another name, another host) with one uid: the first keeps the
+/// uid and its record stays its own (name, host, connection); the newcomer is told to use a
+/// new uid, and told again if it keeps the old one, and an event names both addresses.
+#[tokio::test]
+async fn a_different_agent_claiming_a_live_uid_is_given_its_own() {
+    let server = TestServer::start().await;
+    let mut events = server.rt.registry.subscribe();
+    let uid = AgentId::new_v7();
+    let hello = |name, host, seq| {
+        let mut m = message(uid, seq);
+        m.agent_description = Some(description(name, host));
+        m
+    };
+    let mut first = ws_agent(&server).await;
+    ws_exchange(&mut first, &hello("first", "vm-a", 0)).await;
+    let mut second = ws_agent(&server).await;
+    let r = ws_exchange(&mut second, &hello("second", "vm-b", 0)).await;
+    let fresh = r
+        .agent_identification
+        .expect("the newcomer is given a uid of its own")
+        .new_instance_uid;
+    assert_ne!(fresh, uid.as_bytes().to_vec());
+
+    // The first goes on; the second keeps sending with the old uid.
+    let r = ws_exchange(&mut first, &message(uid, 1)).await;
+    assert!(r.agent_identification.is_none());
+    assert_eq!(r.flags & 1, 0, "no gap, nothing asked of the first");
+    let r = ws_exchange(&mut second, &message(uid, 1)).await;
+    assert_eq!(
+        r.agent_identification.map(|a| a.new_instance_uid),
+        Some(fresh.clone()),
+        "told again, the same uid"
+    );
+    // A third connection that does not say who it is is asked first; nothing is recorded.
+    let mut third = ws_agent(&server).await;
+    let r = ws_exchange(&mut third, &message(uid, 5)).await;
+    assert_eq!(r.flags & 1, 1, "ReportFullState");
+    let r = ws_exchange(&mut first, &message(uid, 2)).await;
+    assert_eq!(r.flags & 1, 0, "the first is undisturbed");
+
+    let snap = server
+        .wait_for("the first's record", |s| {
+            s.get(&uid).is_some_and(|a| a.sequence_num == 2)
+        })
+        .await;
+    let a = snap.get(&uid).unwrap();
+    assert_eq!(
+        (a.description.service_name(), a.host.as_str()),
+        (Some("first"), "vm-a")
+    );
+    assert!(a.is_connected());
+    assert_eq!(snap.totals.agents, 1);
+
+    // The newcomer takes the new uid: a second agent, its own.
+    let new_uid = AgentId(fresh.as_slice().try_into().unwrap());
+    let mut adopted = message(new_uid, 0);
+    adopted.agent_description = Some(description("second", "vm-b"));
+    ws_exchange(&mut second, &adopted).await;
+    let snap = server
+        .wait_for("two agents", |s| s.totals.connected == 2)
+        .await;
+    let service = |id| snap.get(&id).and_then(|a| a.description.service_name());
+    assert_eq!(service(new_uid), Some("second"));
+    assert_eq!(service(uid), Some("first"));
+
+    let mut dups = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let EventKind::DuplicateInstanceUid {
+            id,
+            remote_addr,
+            kept_addr,
+            new_uid,
+        } = ev.kind
+        {
+            dups.push((id, remote_addr.is_some(), kept_addr.is_some(), new_uid));
+        }
+    }
+    assert_eq!(
+        dups,
+        vec![(uid, true, true, new_uid)],
+        "one event, both addresses"
+    );
+    server.rt.stop().await;
+}
+
 /// An HTTP agent that does not take the heartbeat offer polls at its own pace (opamp-go's
 /// 30 s, `fleetdeck agent --heartbeat`): it is timed out after three of its own polling
 /// intervals, not the offered heartbeat's (issue 30, item 3).

@@ -250,3 +250,50 @@ async fn same_seed_gives_the_same_agents_across_runs() {
     b.shutdown().await;
     server.rt.stop().await;
 }
+
+/// Two copies of one simulated fleet (the same seed: the same uids and descriptions, as
+/// cloned VMs would be) against one server: the uids are claimed back and forth until the
+/// server tells the newcomers to take uids of their own, which our client does; then every
+/// agent is listed once, connected, and stays so.
+#[tokio::test]
+async fn cloned_agents_are_given_uids_of_their_own_and_settle() {
+    let server = one_second_heartbeats().await;
+    let mut events = server.rt.registry.subscribe();
+    let a = sim::start(quick(server.ws_url(), 2, SimTransport::Ws))
+        .await
+        .expect("fleet starts");
+    let ids = a.agent_ids().to_vec();
+    server
+        .wait_for("the first copy connected", |s| s.totals.connected == 2)
+        .await;
+    let b = sim::start(quick(server.ws_url(), 2, SimTransport::Ws))
+        .await
+        .expect("the clone starts");
+    assert_eq!(b.agent_ids(), &ids[..], "a clone: the same uids");
+    let snap = server
+        .wait_for("four agents, each connected once", |s| {
+            s.totals.connected == 4 && s.totals.agents == 4
+        })
+        .await;
+    for id in &ids {
+        assert!(snap.get(id).is_some_and(|a| a.is_connected()));
+    }
+    // Settled: no more claims after a few heartbeats.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut renamed = std::collections::HashSet::new();
+    while let Ok(ev) = events.try_recv() {
+        if let EventKind::DuplicateInstanceUid { id, .. } = ev.kind {
+            renamed.insert(id);
+        }
+    }
+    assert_eq!(
+        renamed,
+        ids.iter().copied().collect(),
+        "each clone renamed once"
+    );
+    let snap = server.rt.registry.snapshot().borrow().clone();
+    assert_eq!((snap.totals.agents, snap.totals.connected), (4, 4));
+    a.shutdown().await;
+    b.shutdown().await;
+    server.rt.stop().await;
+}

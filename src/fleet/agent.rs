@@ -272,6 +272,22 @@ impl AgentDescription {
     pub fn os_type(&self) -> Option<&str> {
         self.get_str("os.type")
     }
+
+    /// Whether two descriptions come from the same agent: the same identifying attributes
+    /// (in any order) on the same host. Its version (identifying for Collectors) and what
+    /// else it says about itself may change while it lives: an upgrade, a restart.
+    pub fn same_agent(&self, other: &AgentDescription) -> bool {
+        fn lasting(d: &AgentDescription) -> Vec<&Attribute> {
+            let mut v: Vec<&Attribute> = d
+                .identifying
+                .iter()
+                .filter(|a| a.key != "service.version")
+                .collect();
+            v.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+            v
+        }
+        lasting(self) == lasting(other) && self.host_name() == other.host_name()
+    }
 }
 
 /// Health of the agent or one of its components (OpAMP `ComponentHealth`), recursive.
@@ -625,5 +641,37 @@ mod tests {
         );
         assert!(caps.has(Capabilities::ACCEPTS_REMOTE_CONFIG));
         assert!(!caps.has(Capabilities::ACCEPTS_RESTART_COMMAND));
+    }
+
+    #[test]
+    fn the_same_agent_is_known_by_its_lasting_identity_and_host() {
+        let d = |name: &str, version: &str, host: &str, pid: &str| AgentDescription {
+            identifying: vec![
+                Attribute::string("service.version", version),
+                Attribute::string("service.name", name),
+            ],
+            non_identifying: vec![
+                Attribute::string("host.name", host),
+                Attribute::string("process.pid", pid),
+            ],
+        };
+        let a = d("otelcol", "0.135.0", "vm-a", "100");
+        assert!(
+            a.same_agent(&d("otelcol", "0.136.0", "vm-a", "200")),
+            "upgraded, restarted"
+        );
+        assert!(
+            !a.same_agent(&d("otelcol", "0.135.0", "vm-b", "100")),
+            "another host"
+        );
+        assert!(
+            !a.same_agent(&d("gateway", "0.135.0", "vm-a", "100")),
+            "another name"
+        );
+        let reordered = AgentDescription {
+            identifying: a.identifying.iter().rev().cloned().collect(),
+            ..a.clone()
+        };
+        assert!(a.same_agent(&reordered));
     }
 }

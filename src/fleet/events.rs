@@ -108,10 +108,15 @@ pub enum EventKind {
         agent: Option<AgentId>,
         message: String,
     },
-    /// A second live connection claimed an instance UID that is already connected.
+    /// A second live agent claimed an instance UID that is already connected; the newcomer
+    /// was told to take `new_uid`.
     DuplicateInstanceUid {
         id: AgentId,
+        /// The newcomer's address.
         remote_addr: Option<SocketAddr>,
+        /// The address of the agent that keeps the uid.
+        kept_addr: Option<SocketAddr>,
+        new_uid: AgentId,
     },
 }
 

@@ -447,6 +447,19 @@ struct WsConn {
     outbox: OutboxSender,
     /// Nearly always one agent: kept inline, without an allocation per connection.
     agents: SmallVec<[AgentId; 1]>,
+    /// Uids this connection's agent was told to leave (it claimed another agent's), with
+    /// the uid it was given; nearly always none.
+    renamed: Option<Box<[(AgentId, AgentId)]>>,
+}
+
+impl WsConn {
+    fn renamed(&self, id: AgentId) -> Option<AgentId> {
+        self.renamed
+            .as_ref()?
+            .iter()
+            .find(|(from, _)| *from == id)
+            .map(|(_, to)| *to)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -477,6 +490,9 @@ const REPLY_IN_A_ROW: Duration = Duration::from_millis(500);
 struct Rare {
     /// Recent takeovers of this uid by a second live connection, for clone detection.
     takeovers: Vec<Instant>,
+    /// The last newcomer told to leave this uid, and when: an HTTP newcomer that keeps
+    /// the uid asks again with every poll, and is reported once a minute, not each time.
+    renamed: Option<(SocketAddr, Instant)>,
     /// When the agent last said goodbye (`agent_disconnect`), and that message's number.
     goodbye: Option<(Instant, u64)>,
     /// Labels set by operators; they win over labels from the description.
@@ -865,6 +881,7 @@ impl Registry {
                         endpoint,
                         outbox,
                         agents: SmallVec::new(),
+                        renamed: None,
                     }),
                 );
             }
@@ -1090,10 +1107,48 @@ impl Registry {
                 return reply;
             }
         }
+        // An agent told to take another uid that kept this one: told again, recorded nowhere.
+        if let Live::Ws(conn) = &live
+            && let Some(fresh) = self.conns.get(conn).and_then(|c| c.renamed(id))
+        {
+            reply.new_instance_uid = Some(fresh);
+            return reply;
+        }
         let state = self
             .agents
             .entry(id)
             .or_insert_with(|| Box::new(AgentState::new(id, now)));
+
+        // A live uid claimed from elsewhere: another connection, or over HTTP another address.
+        let claimed_from = match (&state.live, &live) {
+            (Some(Live::Ws(old)), Live::Ws(new)) if old == new => None,
+            (Some(Live::Ws(old)), _) => self.conns.get(old).map(|c| c.remote_addr),
+            (Some(Live::Http), Live::Ws(_)) => state.view.remote_addr,
+            (Some(Live::Http), Live::Http) => state
+                .view
+                .remote_addr
+                .filter(|a| a.ip() != remote_addr.ip()),
+            (None, _) => None,
+        };
+        if let Some(kept_addr) = claimed_from {
+            match &report.description {
+                // Who is it? Nothing is recorded until it says (a reconnecting agent does,
+                // in full, and then takes over below).
+                None => {
+                    reply.report_full_state = !report.disconnect;
+                    return reply;
+                }
+                Some(d) if state.described && !d.same_agent(&state.view.description) => {
+                    // Another agent with this uid: one record stays true to the first.
+                    return self.rename_newcomer(id, &live, remote_addr, Some(kept_addr), reply);
+                }
+                Some(_) => {}
+            }
+        }
+        let state = self
+            .agents
+            .get_mut(&id)
+            .expect("the entry was inserted above");
 
         // Connection bookkeeping: is this a (re)connect, or a takeover of a live uid?
         let mut connected_now = false;
@@ -1118,18 +1173,11 @@ impl Registry {
             takeovers.retain(|t| recent.duration_since(*t) < CLONE_WINDOW);
             takeovers.push(recent);
             if takeovers.len() >= CLONE_TAKEOVERS && !report.disconnect {
-                // Two processes keep claiming this uid: give the newcomer an identity of its
-                // own instead of letting them evict each other forever.
-                let fresh = AgentId::new_v7();
-                tracing::warn!(agent = %id, new_uid = %fresh, %remote_addr,
-                    "instance_uid is used by two live agents; assigning the newcomer a new uid");
+                // Two processes alike keep claiming this uid: give the newcomer an identity
+                // of its own instead of letting them evict each other forever.
                 takeovers.clear();
-                self.emit(EventKind::DuplicateInstanceUid {
-                    id,
-                    remote_addr: Some(remote_addr),
-                });
-                reply.new_instance_uid = Some(fresh);
-                return reply;
+                let kept_addr = self.conns.get(&old).map(|c| c.remote_addr);
+                return self.rename_newcomer(id, &live, remote_addr, kept_addr, reply);
             }
             tracing::info!(agent = %id, %remote_addr,
                 "instance_uid reconnected on a new connection; the older connection is released");
@@ -1446,6 +1494,46 @@ impl Registry {
         } else {
             self.changed(id);
         }
+        reply
+    }
+
+    /// Tells an agent that claimed a live uid to take a new one, and remembers it for its
+    /// connection; the agent that has the uid keeps its record untouched.
+    fn rename_newcomer(
+        &mut self,
+        id: AgentId,
+        live: &Live,
+        remote_addr: SocketAddr,
+        kept_addr: Option<SocketAddr>,
+        mut reply: ServerReply,
+    ) -> ServerReply {
+        let fresh = AgentId::new_v7();
+        if let Live::Ws(conn) = live
+            && let Some(c) = self.conns.get_mut(conn)
+        {
+            let mut all = c.renamed.take().map(Vec::from).unwrap_or_default();
+            all.push((id, fresh));
+            c.renamed = Some(all.into_boxed_slice());
+        }
+        reply.new_instance_uid = Some(fresh);
+        if let Some(state) = self.agents.get_mut(&id) {
+            let now = Instant::now();
+            let last = state.rare_mut().renamed.replace((remote_addr, now));
+            let again = last.is_some_and(|(addr, at)| {
+                addr.ip() == remote_addr.ip() && now.duration_since(at) < CLONE_WINDOW
+            });
+            if again {
+                return reply;
+            }
+        }
+        tracing::warn!(agent = %id, new_uid = %fresh, newcomer = %remote_addr,
+            kept = ?kept_addr, "instance_uid is used by two live agents; the newcomer is told to use a new uid");
+        self.emit(EventKind::DuplicateInstanceUid {
+            id,
+            remote_addr: Some(remote_addr),
+            kept_addr,
+            new_uid: fresh,
+        });
         reply
     }
 

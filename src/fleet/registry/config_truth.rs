@@ -215,8 +215,14 @@ async fn run(ops: Vec<Op>) {
         match op {
             Op::Push(k) => {
                 if exp.assigned != Some(*k) {
+                    // A new assignment starts from what the agent says now: one it already
+                    // refused stays refused.
+                    let refused = agent.status.as_ref().is_some_and(|s| {
+                        s.last_hash == offer(*k).hash && s.state == RemoteConfigState::Failed
+                    });
                     exp = Expect {
                         assigned: Some(*k),
+                        refused,
                         ..Expect::default()
                     };
                 }
@@ -355,7 +361,7 @@ async fn run(ops: Vec<Op>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn the_shown_state_is_what_the_agent_last_said(ops in prop::collection::vec(op(), 1..24)) {

@@ -94,14 +94,23 @@ fn describe(t: &Theme, e: &FleetEvent) -> (&'static str, Style, String) {
             ("»", t.info, format!("rollout {config}: {message}"))
         }
         EventKind::Notice { message, .. } => ("⚠", t.warn, message.clone()),
-        EventKind::DuplicateInstanceUid { id, remote_addr } => {
-            let from = remote_addr
-                .map(|a| format!(" from {a}"))
-                .unwrap_or_default();
+        EventKind::DuplicateInstanceUid {
+            id,
+            remote_addr,
+            kept_addr,
+            new_uid,
+        } => {
+            let at = |a: &Option<std::net::SocketAddr>| {
+                a.map(|a| a.to_string()).unwrap_or_else(|| "?".into())
+            };
             (
                 "⚠",
                 t.warn,
-                format!("a second connection{from} claimed instance uid {id}"),
+                format!(
+                    "instance uid {id} used by two agents: {} keeps it, {} told to use {new_uid}",
+                    at(kept_addr),
+                    at(remote_addr)
+                ),
             )
         }
     }

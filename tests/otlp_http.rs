@@ -274,6 +274,79 @@ async fn unknown_or_missing_credentials_are_refused() {
     assert_eq!(srv.state.stats.snapshot().unauthorized, 4);
 }
 
+/// An agent that ignores the headers offered with own_metrics (opamp-go's example agent)
+/// gets 401 every time; the refusals are counted on the agent its requests name, with
+/// why, for the agent detail, and end once its telemetry is accepted. Strangers'
+/// requests are noted nowhere.
+#[tokio::test]
+async fn refused_own_telemetry_is_counted_on_the_agent_it_names() {
+    let (a, stranger) = (AgentId::new_v7(), AgentId::new_v7());
+    let srv = serve(&[a], Limits::default()).await;
+    let body = |id| {
+        export(id, T - 60, T, AggregationTemporality::Cumulative)
+            .request(&counts(10, 10, 10, 1.0))
+            .encode_to_vec()
+    };
+    for _ in 0..3 {
+        let resp = srv
+            .post(
+                "/v1/metrics",
+                None,
+                "application/x-protobuf",
+                false,
+                body(a),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    let refused = srv
+        .telemetry
+        .refusals()
+        .get(&a)
+        .expect("noted on the agent");
+    assert_eq!((refused.count, refused.reason), (3, "no credentials"));
+    let resp = srv
+        .post(
+            "/v1/metrics",
+            Some("Secret-Key wrong"),
+            "application/x-protobuf",
+            true,
+            gzip(&body(a)),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let refused = srv.telemetry.refusals().get(&a).expect("noted");
+    assert_eq!(
+        (refused.count, refused.reason),
+        (4, "an unknown credential")
+    );
+    let resp = srv
+        .post(
+            "/v1/metrics",
+            None,
+            "application/x-protobuf",
+            false,
+            body(stranger),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        srv.telemetry.refusals().get(&stranger),
+        None,
+        "not a fleet agent"
+    );
+
+    // With its token, it gets through, and the refusal no longer holds.
+    let token = token::issue(SECRET, &a);
+    srv.post_metrics(
+        &token,
+        &export(a, T - 60, T, AggregationTemporality::Cumulative),
+        &counts(10, 10, 10, 1.0),
+    )
+    .await;
+    assert_eq!(srv.telemetry.refusals().get(&a), None);
+}
+
 #[tokio::test]
 async fn data_for_agents_outside_the_fleet_is_counted_and_dropped() {
     let (member, stranger) = (AgentId::new_v7(), AgentId::new_v7());

@@ -212,3 +212,24 @@ fn too_small_screen_says_what_it_needs() {
     assert!(text.contains("need 80×24, have 70×20"), "{text}");
     insta::assert_snapshot!("too_small_70x20", text);
 }
+
+/// An agent whose own telemetry is refused says so in its detail, with why: otherwise its
+/// empty sparklines look like an idle agent.
+#[test]
+fn agent_detail_says_why_its_own_telemetry_is_refused() {
+    let mut a = app(40, (120, 40));
+    press(&mut a, &["enter"]);
+    let id = a.shown_ids().next().expect("an agent");
+    let telemetry = seed::telemetry(&a.snapshot.clone(), usize::MAX);
+    a.copy_tails(&telemetry);
+    assert!(!render_text(&a).contains("Own telemetry"));
+    for _ in 0..3 {
+        telemetry.store.refusals().note(id, "no credentials");
+    }
+    a.copy_tails(&telemetry);
+    let text = render_text(&a);
+    assert!(
+        text.contains("Own telemetry ✕ refused: no credentials (3 requests"),
+        "{text}"
+    );
+}

@@ -168,6 +168,10 @@ pub fn find_agent(snap: &FleetSnapshot, key: &str, field: &str) -> ApiResult<Arc
 pub struct AgentDetail {
     pub agent: Arc<AgentView>,
     pub telemetry: AgentTelemetry,
+    /// Own telemetry the receiver refused lately (no or wrong credentials): why, how
+    /// many requests, first and last (Unix seconds). Absent while all gets through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_telemetry_refused: Option<crate::fleet::refusals::Refused>,
 }
 
 /// The agent's own telemetry as the OTLP receiver turned it into rates (empty series
@@ -251,7 +255,12 @@ pub async fn show(
     let snap = s.registry.snapshot().borrow().clone();
     let agent = hide_secrets(find_agent(&snap, &id, "id")?, &s.catalog.redactor());
     let telemetry = telemetry_of(&s.telemetry, &agent.id, resolution, points);
-    Ok(Json(AgentDetail { agent, telemetry }))
+    let own_telemetry_refused = s.telemetry.refusals().get(&agent.id);
+    Ok(Json(AgentDetail {
+        agent,
+        telemetry,
+        own_telemetry_refused,
+    }))
 }
 
 /// The agent with the secrets it was sent hidden in the effective configuration it reports.

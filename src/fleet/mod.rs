@@ -10,6 +10,7 @@ pub mod heartbeat;
 pub mod labels;
 pub mod outbound;
 pub mod outbox;
+pub mod refusals;
 pub mod registry;
 pub mod selector;
 pub mod snapshot;

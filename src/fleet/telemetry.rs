@@ -176,6 +176,7 @@ pub struct TelemetryStore {
 struct Inner {
     shards: [RwLock<HashMap<AgentId, Box<AgentSeries>>>; SHARDS],
     fleet: RwLock<FleetSeries>,
+    refusals: super::refusals::Refusals,
 }
 
 impl Default for Inner {
@@ -183,6 +184,7 @@ impl Default for Inner {
         Inner {
             shards: std::array::from_fn(|_| RwLock::default()),
             fleet: RwLock::new(FleetSeries::new()),
+            refusals: Default::default(),
         }
     }
 }
@@ -195,6 +197,11 @@ fn shard_of(id: &AgentId) -> usize {
 impl TelemetryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Own telemetry refused per agent (credentials missing or wrong).
+    pub fn refusals(&self) -> &super::refusals::Refusals {
+        &self.inner.refusals
     }
 
     /// The last `n` points of one agent's series, oldest first, into `out` (cleared first).

@@ -28,8 +28,8 @@ use super::ingest::{Sender, attribute_items, ingest_metrics};
 use super::metrics::{MetricsBatch, collect_typed, collect_wire, typed_instance};
 use super::stats::{Counter, OtlpStats};
 use super::token;
-use crate::fleet::FleetSnapshot;
 use crate::fleet::telemetry::{TelemetryStore, now_sec};
+use crate::fleet::{AgentId, FleetSnapshot};
 
 /// Body size limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,7 +203,13 @@ async fn traces(State(st): State<OtlpState>, headers: HeaderMap, body: Body) -> 
 
 async fn export(st: OtlpState, kind: Kind, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let sender = authenticate(&st.secret, &headers)?;
+        let sender = match authenticate(&st.secret, &headers) {
+            Ok(sender) => sender,
+            Err(refused) => {
+                note_refusal(&st, kind, &headers, body, refused.reason).await;
+                return Err(refused.into_refusal());
+            }
+        };
         let format = format_of(&headers)?;
         let gzip = gzip_encoded(&headers)?;
         let raw = read_body(body, &headers, st.limits.max_body_bytes).await?;
@@ -249,33 +255,135 @@ fn format_of(headers: &HeaderMap) -> Result<Format, Refusal> {
     }
 }
 
+/// A request without acceptable credentials: what the sender is told, and the few words
+/// shown on the agent it claims to come from.
+struct Unauthenticated {
+    message: &'static str,
+    reason: &'static str,
+}
+
+impl Unauthenticated {
+    fn into_refusal(self) -> Refusal {
+        Refusal::new(StatusCode::UNAUTHORIZED, self.message)
+    }
+}
+
 /// `Authorization: Bearer <per-agent token | agent secret>` or `Secret-Key <agent secret>`.
-fn authenticate(secret: &[u8], headers: &HeaderMap) -> Result<Sender, Refusal> {
-    let refuse = |why: &str| Refusal::new(StatusCode::UNAUTHORIZED, why.to_string());
+fn authenticate(secret: &[u8], headers: &HeaderMap) -> Result<Sender, Unauthenticated> {
+    let refuse = |message, reason| Unauthenticated { message, reason };
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| {
-            refuse("missing Authorization header: send 'Authorization: Bearer <token>'")
+            refuse(
+                "missing Authorization header: send 'Authorization: Bearer <token>'",
+                "no credentials",
+            )
         })?
         .to_str()
-        .map_err(|_| refuse("Authorization header is not text"))?;
-    let (scheme, credential) = value
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| refuse("Authorization header must be 'Bearer <token>'"))?;
+        .map_err(|_| refuse("Authorization header is not text", "unreadable credentials"))?;
+    let (scheme, credential) = value.trim().split_once(' ').ok_or_else(|| {
+        refuse(
+            "Authorization header must be 'Bearer <token>'",
+            "malformed credentials",
+        )
+    })?;
     let credential = credential.trim();
     if scheme.eq_ignore_ascii_case("bearer") && token::looks_like_token(credential) {
         return token::verify(secret, credential)
             .map(Sender::Agent)
-            .ok_or_else(|| refuse("the token was not issued by this server"));
+            .ok_or_else(|| {
+                refuse(
+                    "the token was not issued by this server",
+                    "a token this server did not issue",
+                )
+            });
     }
     let known_scheme =
         scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("secret-key");
     if known_scheme && token::is_fleet_secret(secret, credential.as_bytes()) {
         Ok(Sender::Fleet)
     } else {
-        Err(refuse("unknown credential"))
+        Err(refuse("unknown credential", "an unknown credential"))
     }
+}
+
+/// The largest refused body read to learn which agent sent it: a Collector's own
+/// telemetry is tens of kilobytes, and a stranger's request is not worth more work.
+const REFUSED_BODY_LIMIT: usize = 256 << 10;
+
+/// Notes a refused request on the fleet agents its resources name (their
+/// `service.instance.id`), so the agent shows why its telemetry is missing. The names
+/// are unverified (the request has no credentials), so they are used for nothing else.
+async fn note_refusal(
+    st: &OtlpState,
+    kind: Kind,
+    headers: &HeaderMap,
+    body: Body,
+    reason: &'static str,
+) {
+    let (Ok(format), Ok(gzip)) = (format_of(headers), gzip_encoded(headers)) else {
+        return;
+    };
+    let Ok(raw) = read_body(body, headers, REFUSED_BODY_LIMIT).await else {
+        return;
+    };
+    let decoded: std::borrow::Cow<'_, [u8]> = if gzip {
+        match gunzip_capped(&raw, REFUSED_BODY_LIMIT) {
+            Ok(d) => d.into(),
+            Err(_) => return,
+        }
+    } else {
+        raw.as_ref().into()
+    };
+    let fleet = Arc::clone(&st.fleet.borrow());
+    for id in claimed_agents(kind, format, &decoded) {
+        if fleet.get(&id).is_none() {
+            continue;
+        }
+        if st.telemetry.refusals().note(id, reason) {
+            tracing::warn!(agent = %id, %reason,
+                "own telemetry refused: the agent is not sending the headers offered with \
+                 own_metrics (counted on the agent; logged again in 5 minutes if it goes on)");
+        }
+    }
+}
+
+/// The distinct `service.instance.id`s a request's resources name.
+fn claimed_agents(kind: Kind, format: Format, body: &[u8]) -> Vec<AgentId> {
+    let mut ids: Vec<AgentId> = match kind {
+        Kind::Metrics => BATCH.with_borrow_mut(|batch| {
+            let ok = match format {
+                Format::Protobuf => collect_wire(body, batch).is_ok(),
+                Format::Json => parse_json::<ExportMetricsServiceRequest>(body, "")
+                    .map(|req| collect_typed(&req, batch))
+                    .is_ok(),
+            };
+            if ok {
+                batch.resources.iter().filter_map(|r| r.instance).collect()
+            } else {
+                Vec::new()
+            }
+        }),
+        Kind::Logs => decode::<ExportLogsServiceRequest>(format, body, "")
+            .map(|req| {
+                req.resource_logs
+                    .iter()
+                    .filter_map(|r| typed_instance(&r.resource.as_ref()?.attributes))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Kind::Traces => decode::<ExportTraceServiceRequest>(format, body, "")
+            .map(|req| {
+                req.resource_spans
+                    .iter()
+                    .filter_map(|r| typed_instance(&r.resource.as_ref()?.attributes))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 fn gzip_encoded(headers: &HeaderMap) -> Result<bool, Refusal> {

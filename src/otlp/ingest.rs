@@ -94,6 +94,7 @@ pub fn ingest_metrics(
     let mut rejected = Rejected::default();
     let store_samples = |id: AgentId, samples: &[crate::fleet::telemetry::Sample], points| {
         let outcome = store.ingest_at(now, &id, samples);
+        store.refusals().accepted(&id);
         stats.add(Counter::MetricPoints, points);
         stats.add(Counter::StaleSamples, outcome.stale as u64);
         stats.add(Counter::OverLimitSamples, outcome.over_limit as u64);

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::fleet::AgentId;
+pub use crate::fleet::refusals::Refused;
 
 pub use crate::fleet::telemetry::{Resolution, SERIES_COUNT, Series, Signal, TelemetryStore};
 
@@ -20,6 +21,10 @@ pub fn signal_label(s: Signal) -> &'static str {
 pub trait TelemetrySource {
     fn tail(&self, id: &AgentId, series: Series, n: usize, out: &mut Vec<f64>);
     fn fleet_tail(&self, series: Series, n: usize, out: &mut Vec<f64>);
+    /// The agent's own telemetry that was refused lately (no or wrong credentials).
+    fn refused(&self, _id: &AgentId) -> Option<Refused> {
+        None
+    }
 }
 
 /// The live store, read at the current second, one point per second.
@@ -29,6 +34,9 @@ impl TelemetrySource for TelemetryStore {
     }
     fn fleet_tail(&self, series: Series, n: usize, out: &mut Vec<f64>) {
         TelemetryStore::fleet_tail(self, series, Resolution::Second, n, out);
+    }
+    fn refused(&self, id: &AgentId) -> Option<Refused> {
+        self.refusals().get(id)
     }
 }
 
@@ -47,6 +55,9 @@ impl TelemetrySource for StoreAt {
     fn fleet_tail(&self, series: Series, n: usize, out: &mut Vec<f64>) {
         self.store
             .fleet_tail_at(self.now, series, Resolution::Second, n, out);
+    }
+    fn refused(&self, id: &AgentId) -> Option<Refused> {
+        self.store.refusals().get(id)
     }
 }
 
@@ -80,6 +91,8 @@ impl SeriesSet {
 #[derive(Debug, Default)]
 pub struct Tails {
     agents: HashMap<AgentId, SeriesSet>,
+    /// Refused own telemetry of the agents copied (few have any).
+    refused: HashMap<AgentId, Refused>,
     spare: Vec<SeriesSet>,
     pub fleet: SeriesSet,
 }
@@ -87,6 +100,10 @@ pub struct Tails {
 impl Tails {
     pub fn agent(&self, id: &AgentId) -> Option<&SeriesSet> {
         self.agents.get(id)
+    }
+
+    pub fn refused(&self, id: &AgentId) -> Option<&Refused> {
+        self.refused.get(id)
     }
 
     /// Replaces the contents with `n` values per series for each of `ids`, and the
@@ -98,7 +115,11 @@ impl Tails {
         fleet_n: usize,
     ) {
         self.spare.extend(self.agents.drain().map(|(_, set)| set));
+        self.refused.clear();
         for (id, n) in ids {
+            if let Some(r) = source.refused(id) {
+                self.refused.insert(*id, r);
+            }
             let mut set = self.spare.pop().unwrap_or_default();
             set.fill(*n, |s, buf| source.tail(id, s, *n, buf));
             self.agents.insert(*id, set);

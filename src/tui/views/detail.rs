@@ -366,6 +366,21 @@ fn overview_lines(app: &App, a: &AgentView, width: u16) -> Vec<Line<'static>> {
         None => vec![Span::styled("· not reported", t.muted)],
     };
     out.push(kv(t, "Effective", effective));
+    if let Some(r) = app.tails.refused(&a.id) {
+        out.push(kv(
+            t,
+            "Own telemetry",
+            vec![Span::styled(
+                format!(
+                    "✕ refused: {} ({} requests, last {} ago)",
+                    r.reason,
+                    r.count,
+                    fmt::age(now, r.last)
+                ),
+                t.err,
+            )],
+        ));
+    }
     if !a.labels.is_empty() {
         let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         out.push(kv(

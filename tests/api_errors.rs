@@ -714,3 +714,33 @@ async fn diffs_between_versions_and_against_what_an_agent_runs() {
         "{r}"
     );
 }
+
+/// A resource type whose template would render without end (or allocate terabytes) is
+/// refused naming the template; the server, and every agent on it, stays up.
+#[tokio::test]
+async fn a_runaway_template_is_refused_and_the_server_stays_up() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server);
+    let (_ws, _uid) = agent(&server, "otelcol").await;
+    for body in [
+        "{{ range 100000000000 }}x{{ end }}",
+        "{{ indent 100000000000 \"x\" }}",
+        "{{ printf \"%99999999999d\" 1 }}",
+    ] {
+        let doc = format!(
+            "apiVersion: fleetdeck/v1\nkind: SourceType\nmetadata: {{name: runaway}}\nspec:\n  parameters: []\n  logs:\n    receivers: |\n      - filelog:\n          include: ['{body}']\n"
+        );
+        let (s, reply) = api.post("/apply?file=runaway.yaml", Body::Text(doc)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {reply}");
+        let text = reply.to_string();
+        assert!(text.contains("SourceType runaway"), "{text}");
+        assert!(text.contains("template line"), "{text}");
+    }
+    let (s, _) = api.get("/agents").await;
+    assert_eq!(s, StatusCode::OK, "still serving");
+    assert_eq!(
+        server.rt.registry.connected_agents(),
+        1,
+        "the agent is still there"
+    );
+}

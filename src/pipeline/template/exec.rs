@@ -9,12 +9,20 @@ use super::value::{display, truthy, type_name};
 
 /// Deepest nesting of control structures and sub-pipelines; guards against runaway input.
 const MAX_DEPTH: usize = 200;
+/// What one render may produce, and may do. A template renders a fragment of a Collector
+/// configuration (kilobytes): these stop only templates that would take the server's
+/// memory or time with them, with an error instead of an abort.
+pub const MAX_OUTPUT: usize = 1 << 20;
+const MAX_STEPS: u64 = 1_000_000;
+/// `range N` over an integer.
+const MAX_RANGE: i64 = 10_000;
 
 pub(super) struct Exec<'a> {
     pub out: String,
     vars: Vec<(String, Value)>,
     helpers: &'a dyn Helpers,
     depth: usize,
+    steps: u64,
 }
 
 impl<'a> Exec<'a> {
@@ -24,7 +32,28 @@ impl<'a> Exec<'a> {
             vars: vec![(String::new(), root.clone())],
             helpers,
             depth: 0,
+            steps: 0,
         }
+    }
+
+    /// Counts one step of work against the budget.
+    fn tick(&mut self, line: usize) -> Result<(), TemplateError> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return Err(TemplateError::new(
+                line,
+                format!("template takes more than {MAX_STEPS} steps"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, s: &str, line: usize) -> Result<(), TemplateError> {
+        if self.out.len().saturating_add(s.len()) > MAX_OUTPUT {
+            return Err(too_long(line));
+        }
+        self.out.push_str(s);
+        Ok(())
     }
 
     pub fn nodes(&mut self, nodes: &[Node], dot: &Value) -> Result<(), TemplateError> {
@@ -42,13 +71,14 @@ impl<'a> Exec<'a> {
     fn node(&mut self, node: &Node, dot: &Value) -> Result<(), TemplateError> {
         match node {
             Node::Text(t) => {
-                self.out.push_str(t);
-                Ok(())
+                self.tick(0)?;
+                self.emit(t, 0)
             }
             Node::Action(pipe) => {
+                self.tick(pipe.line)?;
                 let v = self.pipe(pipe, dot)?;
                 if pipe.vars.is_empty() {
-                    self.out.push_str(&display(&v));
+                    self.emit(&display(&v), pipe.line)?;
                 }
                 Ok(())
             }
@@ -90,9 +120,16 @@ impl<'a> Exec<'a> {
                 .map(|(k, x)| (Value::from(k.clone()), x.clone()))
                 .collect(),
             Value::Null => Vec::new(),
-            Value::Number(n) if n.as_i64().is_some() => (0..n.as_i64().unwrap_or(0))
-                .map(|i| (Value::from(i), Value::from(i)))
-                .collect(),
+            Value::Number(n) if n.as_i64().is_some() => {
+                let n = n.as_i64().unwrap_or(0);
+                if n > MAX_RANGE {
+                    return Err(TemplateError::new(
+                        b.pipe.line,
+                        format!("range over {n} exceeds the limit of {MAX_RANGE} iterations"),
+                    ));
+                }
+                (0..n).map(|i| (Value::from(i), Value::from(i))).collect()
+            }
             other => {
                 return Err(TemplateError::new(
                     b.pipe.line,
@@ -104,6 +141,7 @@ impl<'a> Exec<'a> {
             self.nodes(&b.otherwise, dot)
         } else {
             items.into_iter().try_for_each(|(k, x)| {
+                self.tick(b.pipe.line)?;
                 match b.pipe.vars.as_slice() {
                     [one] => self.vars.push((one.clone(), x.clone())),
                     [key, val] => {
@@ -198,8 +236,14 @@ impl<'a> Exec<'a> {
             .map(|a| self.arg(a, dot, line))
             .collect::<Result<Vec<_>, _>>()?;
         values.extend(piped);
-        funcs::call(name, &values, self.helpers)
-            .map_err(|m| TemplateError::new(line, format!("{name}: {m}")))
+        self.tick(line)?;
+        let v = funcs::call(name, &values, self.helpers)
+            .map_err(|m| TemplateError::new(line, format!("{name}: {m}")))?;
+        // A value that could never be written out is refused where it is made.
+        if matches!(&v, Value::String(s) if s.len() > MAX_OUTPUT) {
+            return Err(too_long(line));
+        }
+        Ok(v)
     }
 
     fn arg(&mut self, arg: &Arg, dot: &Value, line: usize) -> Result<Value, TemplateError> {
@@ -229,6 +273,13 @@ impl<'a> Exec<'a> {
             }
         }
     }
+}
+
+fn too_long(line: usize) -> TemplateError {
+    TemplateError::new(
+        line,
+        format!("template output exceeds {} KiB", MAX_OUTPUT >> 10),
+    )
 }
 
 /// Follows `.a.b.c`; a missing map key is an error (`missingkey=error`).

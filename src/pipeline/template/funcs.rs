@@ -146,13 +146,13 @@ pub fn call(name: &str, a: &[Value], helpers: &dyn Helpers) -> R {
         }
         "indent" => {
             exact(a, 2)?;
-            Ok(Value::from(indent(int_arg(&a[0])?, &display(&a[1]))))
+            Ok(Value::from(indent(int_arg(&a[0])?, &display(&a[1]))?))
         }
         "nindent" => {
             exact(a, 2)?;
             Ok(Value::from(format!(
                 "\n{}",
-                indent(int_arg(&a[0])?, &display(&a[1]))
+                indent(int_arg(&a[0])?, &display(&a[1]))?
             )))
         }
         "trim" => str1(a, |s| s.trim().to_string()),
@@ -354,9 +354,20 @@ fn index(a: &[Value]) -> R {
     Ok(cur)
 }
 
-fn indent(n: i64, s: &str) -> String {
-    let pad = " ".repeat(usize::try_from(n).unwrap_or(0));
-    format!("{pad}{}", s.replace('\n', &format!("\n{pad}")))
+/// The widest indent or printf width and precision a template may ask for.
+const MAX_WIDTH: usize = 1024;
+
+fn indent(n: i64, s: &str) -> Result<String, String> {
+    let n = usize::try_from(n).unwrap_or(0);
+    if n > MAX_WIDTH {
+        return Err(format!("{n} exceeds the widest indent, {MAX_WIDTH}"));
+    }
+    let pad = " ".repeat(n);
+    let lines = s.matches('\n').count() + 1;
+    if lines.saturating_mul(n).saturating_add(s.len()) > super::exec::MAX_OUTPUT {
+        return Err("the indented text would be too long".into());
+    }
+    Ok(format!("{pad}{}", s.replace('\n', &format!("\n{pad}"))))
 }
 
 /// YAML for a value, without the trailing newline (as Sprig's `toYaml`).
@@ -392,6 +403,12 @@ fn printf(fmt: &str, args: &[Value]) -> Result<String, String> {
         } else {
             None
         };
+        if width.max(prec).is_some_and(|w| w > MAX_WIDTH) {
+            return Err(format!(
+                "width or precision {} exceeds {MAX_WIDTH}",
+                width.max(prec).unwrap_or(0)
+            ));
+        }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
             break;

@@ -83,6 +83,61 @@ mod tests {
         }
     }
 
+    /// Templates that would take the server's memory or time with them fail as errors
+    /// naming their line, whatever the data.
+    #[test]
+    fn runaway_templates_are_errors_not_aborts() {
+        for (src, data, says) in [
+            (
+                "{{ range 100000000000 }}x{{ end }}",
+                json!({}),
+                "limit of 10000 iterations",
+            ),
+            (
+                "a\n{{ range .n }}x{{ end }}",
+                json!({"n": 100000000000_i64}),
+                "limit of 10000",
+            ),
+            (
+                "{{ indent 100000000000 \"x\" }}",
+                json!({}),
+                "widest indent",
+            ),
+            (
+                "{{ printf \"%99999999999d\" 1 }}",
+                json!({}),
+                "width or precision",
+            ),
+            (
+                "{{ printf \"%.99999999999f\" 1.5 }}",
+                json!({}),
+                "width or precision",
+            ),
+            (
+                "{{ range 1000 }}{{ $.s }}{{ end }}",
+                json!({"s": "x".repeat(2048)}),
+                "exceeds 1024 KiB",
+            ),
+            (
+                "{{ range 10000 }}{{ range 10000 }}{{ if false }}x{{ end }}{{ end }}{{ end }}",
+                json!({}),
+                "steps",
+            ),
+            (
+                "{{ indent 1000 .s }}",
+                json!({"s": "\n".repeat(2000)}),
+                "too long",
+            ),
+        ] {
+            let e = err(src, data);
+            assert!(e.message.contains(says), "{src}: {e}");
+            assert!(e.line >= 1, "{src}: names a line: {e}");
+        }
+        // Within the budgets all is as before.
+        assert_eq!(r("{{ range 3 }}{{ . }}{{ end }}", json!({})), "012");
+        assert_eq!(r("{{ printf \"%5d|\" 42 }}", json!({})), "   42|");
+    }
+
     #[test]
     fn fields_and_nested_fields() {
         assert_eq!(

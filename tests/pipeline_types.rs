@@ -69,6 +69,7 @@ mod every_type_renders {
                 (ParamType::Bool, _) => Value::from(true),
                 (ParamType::Map, _) => serde_norway::from_str("{k: v}").unwrap(),
                 (ParamType::Timezone, _) => Value::from("UTC"),
+                (ParamType::Duration, _) => Value::from("5s"),
                 (ParamType::String, _) => Value::from("example"),
             };
             m.insert(Value::from(p.name.clone()), v);

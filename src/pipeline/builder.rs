@@ -55,7 +55,7 @@ impl Field {
             other => vec![text(other)],
         };
         let value = match def.kind {
-            ParamType::String | ParamType::Int | ParamType::Timezone => {
+            ParamType::String | ParamType::Int | ParamType::Timezone | ParamType::Duration => {
                 FieldValue::Text(text(value))
             }
             ParamType::Yaml => FieldValue::Text(match value {

@@ -372,11 +372,31 @@ impl LoadedType {
     ) -> Result<TypeOutput, Vec<EvalError>> {
         let helpers = ComponentHelpers { resource };
         let data = Json::Object(values.clone());
+        // Free-form values with characters YAML could read as structure are rendered a
+        // second time, neutralised, to see that they do not change it.
+        let risky = self.risky_values(values);
         let mut out = TypeOutput::new();
         let mut errors = Vec::new();
         for block in &self.blocks {
             for (section, template) in &block.sections {
                 let path = format!("spec.{}.{}", block.key, section.as_str());
+                if !risky.is_empty()
+                    && let Some(names) =
+                        self.structure_changed_by(template, values, &risky, &helpers)
+                {
+                    errors.push(EvalError {
+                        path,
+                        template_line: None,
+                        message: format!(
+                            "the value of {} would change the structure of the rendered \
+                             configuration (a newline or YAML syntax where the template does \
+                             not quote it); remove it, or quote the value in the template \
+                             (`| quote`)",
+                            names.join(", ")
+                        ),
+                    });
+                    continue;
+                }
                 let text = match template.render(&data, &helpers) {
                     Ok(t) => t,
                     Err(e) => {
@@ -410,6 +430,131 @@ impl LoadedType {
         } else {
             Err(errors)
         }
+    }
+}
+
+impl LoadedType {
+    /// The free-form parameters (strings, lists of strings, maps) whose values hold
+    /// characters that YAML could read as structure where a template does not quote them.
+    fn risky_values(&self, values: &Map<String, Json>) -> Vec<String> {
+        self.def
+            .spec
+            .parameters
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.kind,
+                    ParamType::String | ParamType::Strings | ParamType::Map
+                )
+            })
+            .filter(|p| values.get(&p.name).is_some_and(has_structural_chars))
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    /// Renders `template` with the actual values and with `risky` ones neutralised; when
+    /// the two differ in shape (not in scalars), names the parameters that make it so.
+    fn structure_changed_by(
+        &self,
+        template: &Template,
+        values: &Map<String, Json>,
+        risky: &[String],
+        helpers: &dyn Helpers,
+    ) -> Option<Vec<String>> {
+        let shape_with = |neutral: &[String]| -> Option<Shape> {
+            let mut data = values.clone();
+            for name in neutral {
+                if let Some(v) = data.get_mut(name) {
+                    neutralise(v);
+                }
+            }
+            let text = template.render(&Json::Object(data), helpers).ok()?;
+            Some(
+                serde_norway::from_str::<Yaml>(&text)
+                    .map(|y| shape(&y))
+                    .unwrap_or(Shape::Unreadable),
+            )
+        };
+        // A render that fails either way is reported by the caller, with its own message.
+        let safe = shape_with(risky)?;
+        let actual = shape_with(&[])?;
+        if actual == safe {
+            return None;
+        }
+        let culprits: Vec<String> = risky
+            .iter()
+            .filter(|name| {
+                let others: Vec<String> = risky.iter().filter(|r| r != name).cloned().collect();
+                shape_with(&others).is_some_and(|s| s != safe)
+            })
+            .map(|n| format!("parameter {n}"))
+            .collect();
+        Some(if culprits.is_empty() {
+            risky.iter().map(|n| format!("parameter {n}")).collect()
+        } else {
+            culprits
+        })
+    }
+}
+
+/// A YAML document's structure without its scalars or key names: what a value may not
+/// change by being rendered into it.
+#[derive(Debug, PartialEq)]
+enum Shape {
+    Scalar,
+    Map(Vec<Shape>),
+    List(Vec<Shape>),
+    Unreadable,
+}
+
+fn shape(y: &Yaml) -> Shape {
+    match y {
+        Yaml::Mapping(m) => Shape::Map(m.values().map(shape).collect()),
+        Yaml::Sequence(s) => Shape::List(s.iter().map(shape).collect()),
+        Yaml::Tagged(t) => shape(&t.value),
+        _ => Shape::Scalar,
+    }
+}
+
+/// Characters outside letters, digits, space and `._/-`: what could be YAML syntax.
+fn has_structural_chars(v: &Json) -> bool {
+    let risky = |s: &str| {
+        !s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '.' | '_' | '/' | '-'))
+    };
+    match v {
+        Json::String(s) => risky(s),
+        Json::Array(items) => items.iter().any(has_structural_chars),
+        Json::Object(m) => m.iter().any(|(k, v)| risky(k) || has_structural_chars(v)),
+        _ => false,
+    }
+}
+
+/// The value with every character that could be YAML syntax replaced by `_`; what is
+/// left keeps its place, length and emptiness, so a template takes the same branches.
+fn neutralise(v: &mut Json) {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_alphanumeric() || matches!(c, ' ' | '.' | '_' | '/' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    match v {
+        Json::String(s) => *s = clean(s),
+        Json::Array(items) => items.iter_mut().for_each(neutralise),
+        Json::Object(m) => {
+            let old = std::mem::take(m);
+            for (k, mut val) in old {
+                neutralise(&mut val);
+                m.insert(clean(&k), val);
+            }
+        }
+        _ => {}
     }
 }
 

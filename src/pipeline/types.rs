@@ -214,11 +214,13 @@ pub enum ParamType {
     Map,
     Yaml,
     Timezone,
+    /// A Go duration (`200ms`, `1m30s`): what the Collector's duration settings read.
+    Duration,
 }
 
 impl ParamType {
     pub const NAMES: &[&str] = &[
-        "string", "strings", "int", "bool", "enum", "enums", "map", "yaml", "timezone",
+        "string", "strings", "int", "bool", "enum", "enums", "map", "yaml", "timezone", "duration",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -232,6 +234,7 @@ impl ParamType {
             ParamType::Map => "map",
             ParamType::Yaml => "yaml",
             ParamType::Timezone => "timezone",
+            ParamType::Duration => "duration",
         }
     }
 
@@ -240,6 +243,7 @@ impl ParamType {
         match self {
             ParamType::String | ParamType::Enum | ParamType::Yaml => Json::from(""),
             ParamType::Timezone => Json::from("UTC"),
+            ParamType::Duration => Json::from("0s"),
             ParamType::Strings | ParamType::Enums => Json::Array(Vec::new()),
             ParamType::Int => Json::from(0),
             ParamType::Bool => Json::Bool(false),
@@ -392,9 +396,47 @@ pub fn yaml_to_json(v: &serde_norway::Value) -> Result<Json, String> {
 /// Checks `value` against the parameter's type and returns it normalised (numbers and booleans
 /// given for string parameters become strings; structured YAML for a `yaml` parameter becomes
 /// its YAML text).
+/// Go's duration syntax: one or more decimal numbers, each with a unit (ns, us, µs, ms,
+/// s, m, h), or a bare 0.
+pub fn is_duration(s: &str) -> bool {
+    if s == "0" {
+        return true;
+    }
+    let mut rest = s;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number = &rest[..digits];
+        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let unit = ["ns", "us", "µs", "ms", "s", "m", "h"]
+            .into_iter()
+            .filter(|u| rest.starts_with(u))
+            .max_by_key(|u| u.len());
+        match unit {
+            Some(u) => rest = &rest[u.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 pub fn check_value(def: &ParameterDef, value: &Json) -> Result<Json, String> {
     let got = || describe(value);
     match def.kind {
+        ParamType::Duration => match value {
+            Json::String(s) if is_duration(s.trim()) => Ok(Json::String(s.trim().to_string())),
+            _ => Err(format!(
+                "expected a duration such as 200ms, 30s or 1m30s, got {}",
+                got()
+            )),
+        },
         ParamType::String | ParamType::Timezone => {
             let s = match value {
                 Json::String(s) => s.clone(),

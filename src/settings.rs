@@ -399,10 +399,16 @@ fn ensure_private_dir(dir: &Path) -> Result<(), SettingsError> {
     }
     if !dir.exists() {
         fs::create_dir_all(dir).map_err(err)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    // Private whatever existed before: it holds the agent secret, the API token and the
+    // store, whose configurations carry credentials.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Best effort for a directory another user owns: the store says so when it opens.
+        let mode = fs::metadata(dir).map_err(err)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            let _ = fs::set_permissions(dir, fs::Permissions::from_mode(mode & 0o700));
         }
     }
     Ok(())

@@ -339,3 +339,37 @@ fn read_only_existing_database_gives_a_clear_error_and_stays_intact() {
     );
     assert!(store.check_integrity().unwrap().is_empty());
 }
+
+/// The store holds tokens and passwords: its directory is made 0700 and its files 0600,
+/// also when they existed before with looser modes.
+#[cfg(unix)]
+#[test]
+fn the_data_dir_and_database_files_are_private_whatever_existed() {
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    set_mode(&data, 0o755);
+    {
+        let store = SqliteStore::open(&data).unwrap();
+        store
+            .write_batch(&fleetdeck::store::WriteBatch {
+                agents: vec![record(1, 10)],
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    assert_eq!(mode(&data), 0o700);
+    let db = data.join(DB_FILE_NAME);
+    assert_eq!(mode(&db), 0o600, "a new database");
+    for f in std::fs::read_dir(&data).unwrap() {
+        let f = f.unwrap().path();
+        assert_eq!(mode(&f) & 0o077, 0, "{} is private", f.display());
+    }
+
+    // Loosened by hand (or by an older version): made private again on the next open.
+    set_mode(&data, 0o755);
+    set_mode(&db, 0o644);
+    drop(SqliteStore::open(&data).unwrap());
+    assert_eq!((mode(&data), mode(&db)), (0o700, 0o600));
+}

@@ -97,6 +97,7 @@ impl SqliteStore {
             source,
         })?;
         let path = data_dir.join(DB_FILE_NAME);
+        make_private(data_dir, &path);
 
         let mut writer = connect(&path, &options)?;
         let header = read_header(&writer, &path).map_err(|e| explain_unwritable(e, &path))?;
@@ -285,6 +286,53 @@ fn configure_reader(conn: &Connection, path: &Path) -> StoreResult<()> {
 }
 
 const READER_MMAP_BYTES: i64 = 1 << 30;
+
+/// The data dir 0700 and the database files 0600, whatever they were: the store holds
+/// tokens and passwords. A new database file is created 0600 before SQLite opens it (an
+/// empty file is a new database to SQLite), and SQLite gives its WAL and shared-memory
+/// files the database file's mode.
+fn make_private(data_dir: &Path, db: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let private = |path: &Path, mode: u32| -> std::io::Result<()> {
+            let current = std::fs::metadata(path)?.permissions().mode() & 0o777;
+            // Only what others may do is taken away; an owner's read-only file stays so.
+            if current & !mode != 0 {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(current & mode))?;
+            }
+            Ok(())
+        };
+        // A path owned by another user cannot be changed by us: said, not fatal (the open
+        // that follows reports what it cannot do, in its own words).
+        let fail = |path: &Path, source: std::io::Error| {
+            tracing::warn!(path = %path.display(), error = %source,
+                "cannot make it private to this user (mode 0700 for the data dir, 0600 for the database)");
+        };
+        if let Err(e) = private(data_dir, 0o700) {
+            fail(data_dir, e);
+        }
+        if !db.exists() {
+            // A directory we cannot write to is reported by the open that follows, in
+            // its own words.
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(db);
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", db.display()));
+            if file.exists()
+                && let Err(e) = private(&file, 0o600)
+            {
+                fail(&file, e);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (data_dir, db);
+}
 
 // ---- conversions ----
 

@@ -224,7 +224,8 @@ impl Catalog {
         let name = resource.name().to_string();
         let invalid = |problems: Vec<String>| ApplyResult {
             kind: kind.clone(),
-            name: name.clone(),
+            // An invalid name may be any length: the answer shows it cut.
+            name: crate::pipeline::registry::cut_name(&name).into_owned(),
             status: ApplyStatus::Invalid,
             version: None,
             problems,

@@ -1176,3 +1176,50 @@ async fn get_rollouts_lists_pushes_and_shows_one_like_rollout_status() {
 
     fleet.shutdown().await;
 }
+
+/// One name rule on every path: a name a URL would collapse (`.`, `..`) is refused by the
+/// CLI before anything is sent, and one too long to manage, or starting with a dot, is
+/// refused by apply naming the rule (without echoing 100,000 characters back).
+#[tokio::test]
+async fn names_that_cannot_be_managed_are_refused_everywhere() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    for args in [
+        &["delete", "configuration", "."][..],
+        &["delete", "configuration", ".."][..],
+        &["get", "configs", "."][..],
+    ] {
+        let out = cli.run(args).await;
+        assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr
+                .contains("is not a name: names are 1 to 128 letters"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let long = "a".repeat(100_000);
+    for name in [long.as_str(), ".hidden", "..", "-dash"] {
+        let doc = WEB.replace("name: web-tier", &format!("name: \"{name}\""));
+        let file = cli.file("named.yaml", &doc);
+        let out = cli.run(&["apply", "-f", &file]).await;
+        assert_ne!(out.code, 0, "{name:.20}: {}", out.stdout);
+        let said = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            said.contains("metadata.name must be 1 to 128 letters"),
+            "{name:.20}: {said:.400}"
+        );
+        assert!(
+            said.len() < 5_000,
+            "the name is not echoed whole: {} bytes",
+            said.len()
+        );
+    }
+    let out = cli.run(&["get", "configs", "-o", "json"]).await;
+    ok(&out);
+    assert_eq!(
+        out.json().as_array().map(Vec::len),
+        Some(0),
+        "nothing was created"
+    );
+}

@@ -342,6 +342,6 @@ spec:
     );
     has(
         &ps,
-        "broken.yaml:8: Configuration clash: sources[0].processors[0] (batch): name \"with space\" may only hold letters, digits, '_', '-' and '.'",
+        "broken.yaml:8: Configuration clash: sources[0].processors[0] (batch): name \"with space\" must be 1 to 128 letters, digits, '_', '-' or '.', starting with a letter or digit",
     );
 }

@@ -104,7 +104,7 @@ fn a_name_another_processor_has_or_that_cannot_be_an_id_is_refused_in_place() {
         "{why}"
     );
     let why = rename(&mut a, "two words").expect("not an ID");
-    assert!(why.contains("may only hold letters, digits"), "{why}");
+    assert!(why.contains("must be 1 to 128 letters, digits"), "{why}");
     press(&mut a, &["esc"]);
     // Nothing refused was kept; an empty name clears the one given.
     let names: Vec<Option<String>> = wiz(&a)

@@ -138,7 +138,7 @@ pub async fn run(client: &Client, format: OutputFormat, files: &[PathBuf]) -> an
             eprintln!("{}: empty, nothing to apply", input.name);
             continue;
         }
-        let url = client.url(&["apply"], &[("file", input.name.clone())]);
+        let url = client.url(&["apply"], &[("file", input.name.clone())])?;
         let answer = client
             .call(Method::POST, url, Body::Yaml(input.text))
             .await?;

@@ -90,7 +90,19 @@ impl Client {
     }
 
     /// `/api/v1/<segments…>?<query>`, each segment escaped.
-    pub fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
+    /// The API URL of `segments`. A segment a URL cannot carry (empty, `.` or `..`,
+    /// which would be dropped and name another resource) is refused before anything is
+    /// sent: no resource or agent has such a name.
+    pub fn url(&self, segments: &[&str], query: &[(&str, String)]) -> anyhow::Result<Url> {
+        if let Some(bad) = segments
+            .iter()
+            .find(|s| matches!(s.trim(), "" | "." | ".."))
+        {
+            return Err(usage(format!(
+                "'{bad}' is not a name: names are {}",
+                crate::pipeline::registry::NAME_RULE
+            )));
+        }
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(["api", "v1"]).extend(segments);
@@ -101,7 +113,7 @@ impl Client {
                 q.append_pair(k, v);
             }
         }
-        url
+        Ok(url)
     }
 
     /// Sends a request and returns the answer whatever its status (transport failures and
@@ -154,7 +166,7 @@ impl Client {
     }
 
     pub async fn get(&self, segments: &[&str], query: &[(&str, String)]) -> anyhow::Result<Value> {
-        self.ok(Method::GET, self.url(segments, query), Body::None)
+        self.ok(Method::GET, self.url(segments, query)?, Body::None)
             .await
     }
 }
@@ -231,14 +243,27 @@ mod tests {
     #[test]
     fn servers_without_a_scheme_get_http_and_paths_are_escaped() {
         let c = Client::new("127.0.0.1:4321/", None).unwrap();
-        let url = c.url(
-            &["configurations", "a b/c"],
-            &[("selector", "env in (a,b)".to_string())],
-        );
+        let url = c
+            .url(
+                &["configurations", "a b/c"],
+                &[("selector", "env in (a,b)".to_string())],
+            )
+            .unwrap();
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:4321/api/v1/configurations/a%20b%2Fc?selector=env+in+%28a%2Cb%29"
         );
+    }
+
+    #[test]
+    fn segments_a_url_would_drop_are_refused() {
+        let c = Client::new("127.0.0.1:4321", None).unwrap();
+        for bad in [".", "..", ""] {
+            let e = c
+                .url(&["resources", "Configuration", bad], &[])
+                .unwrap_err();
+            assert_eq!(exit_code(&e), 2, "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub async fn run(
     let answer = client
         .ok(
             Method::DELETE,
-            client.url(&["resources", canonical, name], &[]),
+            client.url(&["resources", canonical, name], &[])?,
             Body::None,
         )
         .await?;
@@ -43,7 +43,7 @@ async fn forget_agent(client: &Client, format: OutputFormat, key: &str) -> anyho
     let answer = client
         .ok(
             Method::DELETE,
-            client.url(&["agents", key], &[]),
+            client.url(&["agents", key], &[])?,
             Body::None,
         )
         .await?;

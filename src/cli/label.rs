@@ -55,7 +55,7 @@ pub async fn run(
     let answer = client
         .ok(
             Method::PATCH,
-            client.url(&["agents", id, "labels"], &[]),
+            client.url(&["agents", id, "labels"], &[])?,
             Body::Json(json!({ "set": set, "remove": remove })),
         )
         .await?;

@@ -70,7 +70,7 @@ pub async fn run(
     let view = client
         .ok(
             Method::POST,
-            client.url(&["rollouts"], &[]),
+            client.url(&["rollouts"], &[])?,
             Body::Json(body),
         )
         .await?;

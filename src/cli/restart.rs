@@ -18,7 +18,7 @@ pub async fn run(
     let answer = client
         .ok(
             Method::POST,
-            client.url(&["agents", id, "restart"], &[]),
+            client.url(&["agents", id, "restart"], &[])?,
             Body::None,
         )
         .await?;

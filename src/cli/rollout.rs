@@ -26,7 +26,7 @@ async fn steer(client: &Client, config: &str, action: &str) -> anyhow::Result<Va
     client
         .ok(
             Method::POST,
-            client.url(&["rollouts", config, action], &[]),
+            client.url(&["rollouts", config, action], &[])?,
             Body::None,
         )
         .await

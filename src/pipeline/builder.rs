@@ -692,7 +692,9 @@ pub fn name_problem(name: &str) -> Option<String> {
         Some("a name is required".into())
     } else if !valid_resource_name(name) {
         Some(format!(
-            "{name:?}: use letters, digits, '-', '_' and '.' only"
+            "{:?}: a name is {}",
+            super::registry::cut_name(name),
+            super::registry::NAME_RULE
         ))
     } else {
         None

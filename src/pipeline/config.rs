@@ -188,7 +188,9 @@ pub fn processor_name_problem(name: &str) -> Option<String> {
         Some("the name is empty (leave it out to have one made from its place)".into())
     } else if !valid_resource_name(name) {
         Some(format!(
-            "name {name:?} may only hold letters, digits, '_', '-' and '.'"
+            "name {:?} must be {}",
+            super::registry::cut_name(name),
+            super::registry::NAME_RULE
         ))
     } else if name.contains("__") {
         Some(format!(
@@ -328,7 +330,10 @@ impl Configuration {
     }
 
     pub fn label(&self) -> String {
-        format!("Configuration {}", self.metadata.name)
+        format!(
+            "Configuration {}",
+            super::registry::cut_name(&self.metadata.name)
+        )
     }
 
     /// YAML that parses back to an equal value.
@@ -366,7 +371,10 @@ impl Destination {
     }
 
     pub fn label(&self) -> String {
-        format!("Destination {}", self.metadata.name)
+        format!(
+            "Destination {}",
+            super::registry::cut_name(&self.metadata.name)
+        )
     }
 }
 

@@ -135,7 +135,7 @@ pub fn render_with(
         r.problem(
             Problem::new(
                 &label,
-                "metadata.name may only hold letters, digits, '_', '-' and '.'",
+                format!("metadata.name must be {}", super::registry::NAME_RULE),
             )
             .at("metadata.name"),
         );

@@ -115,7 +115,9 @@ fn parse_document(text: &str, origin: &Origin) -> Result<Resource, Vec<Problem>>
     let label = if kind.is_empty() {
         String::new()
     } else {
-        format!("{kind} {name}").trim().to_string()
+        format!("{kind} {}", super::registry::cut_name(&name))
+            .trim()
+            .to_string()
     };
     if !value.is_mapping() {
         return Err(vec![
@@ -160,7 +162,7 @@ fn parse_document(text: &str, origin: &Origin) -> Result<Resource, Vec<Problem>>
             origin.place(
                 Problem::new(
                     label,
-                    "metadata.name may only hold letters, digits, '_', '-' and '.'",
+                    format!("metadata.name must be {}", super::registry::NAME_RULE),
                 )
                 .at("metadata.name"),
             ),

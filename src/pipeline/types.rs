@@ -194,7 +194,11 @@ impl ResourceType {
 
     /// `SourceType hostmetrics`, for messages.
     pub fn label(&self) -> String {
-        format!("{} {}", self.kind.kind_name(), self.metadata.name)
+        format!(
+            "{} {}",
+            self.kind.kind_name(),
+            super::registry::cut_name(&self.metadata.name)
+        )
     }
 
     pub fn parameter(&self, name: &str) -> Option<&ParameterDef> {

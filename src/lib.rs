@@ -15,6 +15,7 @@ pub mod client;
 pub mod demo;
 pub mod fleet;
 pub mod headless;
+pub mod logfile;
 pub mod opamp;
 pub mod otlp;
 pub mod pipeline;

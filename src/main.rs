@@ -211,10 +211,7 @@ fn init_file_logging(
     std::path::PathBuf,
 )> {
     let path = settings.data_dir.join("fleetdeck.log");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
+    let file = fleetdeck::logfile::RotatingFile::open(&path)
         .map_err(|e| anyhow::anyhow!("cannot open the log file {}: {e}", path.display()))?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = fleetdeck::settings::log_filter();

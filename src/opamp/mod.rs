@@ -15,6 +15,7 @@ pub mod auth;
 pub mod body;
 pub mod codec;
 pub mod frame;
+pub mod log_budget;
 pub mod prescan;
 pub mod server;
 pub mod wire_health;

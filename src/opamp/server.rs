@@ -3,6 +3,7 @@
 //!
 //! One task per WebSocket connection; a slow or dead agent only ever stalls its own task.
 
+use super::log_budget::LogBudget;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -221,7 +222,8 @@ async fn opamp_endpoint(
     let headers = req.headers();
     // Authentication comes first: nothing else is revealed to an unauthenticated peer.
     if !agent_authorized(headers, &l.config.secret) {
-        tracing::warn!(%remote, "refused an OpAMP request: missing or wrong agent secret");
+        static BUDGET: LogBudget = LogBudget::new();
+        crate::warn_within!(BUDGET, %remote, "refused an OpAMP request: missing or wrong agent secret");
         return plain(
             StatusCode::UNAUTHORIZED,
             "missing or wrong agent secret: send 'Authorization: Secret-Key <key>'",
@@ -311,14 +313,16 @@ async fn http_exchange(l: AgentListener, remote: SocketAddr, req: Request<Body>)
                 BodyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 BodyError::BadGzip(_) | BodyError::Read(_) => StatusCode::BAD_REQUEST,
             };
-            tracing::warn!(%remote, error = %e, "refused an OpAMP HTTP request");
+            static BUDGET: LogBudget = LogBudget::new();
+            crate::warn_within!(BUDGET, %remote, error = %e, "refused an OpAMP HTTP request");
             return plain(status, e.to_string());
         }
     };
     let report = match codec::decode_agent_to_server(&bytes) {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(%remote, error = %e, "undecodable OpAMP HTTP body");
+            static BUDGET: LogBudget = LogBudget::new();
+            crate::warn_within!(BUDGET, %remote, error = %e, "undecodable OpAMP HTTP body");
             let status = match e {
                 DecodeError::TooManyParts(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 DecodeError::Uid(_) | DecodeError::Protobuf(_) => StatusCode::BAD_REQUEST,
@@ -455,7 +459,8 @@ where
                         Box::pin(on_binary(session, &data, &mut ws, write_timeout)).await
                     }
                     Ok(Incoming::Text(_)) => {
-                        tracing::warn!(%remote, "text WebSocket frame ignored: OpAMP uses binary frames");
+                        static BUDGET: LogBudget = LogBudget::new();
+                        crate::warn_within!(BUDGET, %remote, "text WebSocket frame ignored: OpAMP uses binary frames");
                         let err = ServerError::BadRequest(
                             "text frames are not OpAMP messages: send binary frames".into(),
                         );
@@ -515,7 +520,8 @@ where
 fn ws_error(remote: SocketAddr, e: WsError) -> Step {
     match e.close_code() {
         Some(code) => {
-            tracing::warn!(%remote, error = %e, code, "closing an agent's WebSocket");
+            static BUDGET: LogBudget = LogBudget::new();
+            crate::warn_within!(BUDGET, %remote, error = %e, code, "closing an agent's WebSocket");
             Step::Close(code, e.to_string())
         }
         None => {
@@ -560,7 +566,8 @@ where
     let payload = match frame::decode_ws_payload(data) {
         Ok(p) => p,
         Err(e) => {
-            tracing::warn!(%remote, error = %e, "malformed OpAMP WebSocket frame");
+            static BUDGET: LogBudget = LogBudget::new();
+            crate::warn_within!(BUDGET, %remote, error = %e, "malformed OpAMP WebSocket frame");
             return send_error(
                 l,
                 *last_uid,
@@ -586,7 +593,8 @@ where
                     *last_uid
                 }
             };
-            tracing::warn!(%remote, error = %e, "undecodable OpAMP message");
+            static BUDGET: LogBudget = LogBudget::new();
+            crate::warn_within!(BUDGET, %remote, error = %e, "undecodable OpAMP message");
             return send_error(
                 l,
                 uid,

@@ -193,11 +193,13 @@ impl Runtime {
                 ..ListenerConfig::default()
             },
         );
-        let otlp_state = OtlpState::new(
+        let mut otlp_state = OtlpState::new(
             settings.secret_key.as_bytes(),
             registry.snapshot(),
             telemetry.clone(),
         );
+        let known = admission.clone();
+        otlp_state.on_authenticated = Some(Arc::new(move |remote| known.authenticated(remote)));
         let otlp_stats = otlp_state.stats.clone();
         let app = listener.router().merge(otlp::router(otlp_state));
         let server = tokio::spawn(server::run(
@@ -207,6 +209,7 @@ impl Runtime {
             app,
             shutdown.clone(),
         ));
+        let api_admission = crate::tls::unlimited();
         let api_app = api::router(api::ApiState {
             registry: registry.clone(),
             catalog: catalog.clone(),
@@ -214,10 +217,12 @@ impl Runtime {
             store: store.clone(),
             telemetry: telemetry.clone(),
             token: settings.api_token.as_str().into(),
+            admission: api_admission.clone(),
         });
         let api_server = tokio::spawn(crate::tls::serve(
             api_tcp,
             tls.clone(),
+            api_admission,
             api_app,
             shutdown.clone(),
         ));

@@ -27,9 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::opamp::admission::{
-    Admission, AdmissionConfig, AdmittedListener, FULL_REASON, Incoming, Tracked,
-};
+use crate::opamp::admission::{Admission, AdmissionConfig, AdmittedListener, Incoming, Tracked};
 
 /// How long a client may take to finish the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -268,10 +266,10 @@ async fn accept_loop(
                 }
                 // Over the connection budget: the refusal is said over TLS, so the client
                 // can read it.
-                Incoming::Refused(io, remote) => {
+                Incoming::Refused(io, remote, reason) => {
                     if let Some(tls) = handshake(&acceptor, io, remote, &stop).await {
                         let retry = admission.config().retry_after;
-                        admission.refuse(tls, retry, FULL_REASON);
+                        admission.refuse(tls, retry, reason);
                     }
                 }
             }
@@ -314,15 +312,21 @@ where
 pub async fn serve(
     tcp: TcpListener,
     tls: Option<Acceptor>,
+    admission: Admission,
     app: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let unlimited = Admission::new(AdmissionConfig {
+    serve_admitted(AdmittedListener::new(tcp, admission), tls, app, shutdown).await
+}
+
+/// The admission of a listener with no limit on connections (the management API); only
+/// connections that never present a credential are closed, after a few seconds.
+pub fn unlimited() -> Admission {
+    Admission::new(AdmissionConfig {
         max_connections: usize::MAX,
         max_new_agents: 0,
         ..AdmissionConfig::default()
-    });
-    serve_admitted(AdmittedListener::new(tcp, unlimited), tls, app, shutdown).await
+    })
 }
 
 /// Serves `app` on a listener that keeps to its connection budget.

@@ -151,10 +151,20 @@ async fn a_listener_at_its_file_limit_refuses_with_503_once_logged_and_recovers(
     let health = get(&addr, "/healthz");
     assert!(health.contains("\"max_connections\":192"), "{health}");
 
-    // Fill the budget with idle connections (an HTTP client that has not sent yet).
-    let mut held: Vec<_> = (0..192)
-        .map(|_| std::net::TcpStream::connect(&addr).expect("connect"))
-        .collect();
+    // Fill the budget with idle connections (an HTTP client that has not sent yet), from
+    // four addresses: no one address holds more unauthenticated ones than it may.
+    let mut held = Vec::new();
+    for i in 0..192u8 {
+        let from: std::net::SocketAddr = format!("127.0.0.{}:0", 2 + i % 4).parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(from).expect("bind a loopback address");
+        held.push(
+            socket
+                .connect(addr.parse().unwrap())
+                .await
+                .expect("connect"),
+        );
+    }
     // Give the listener time to accept them all.
     let deadline = Instant::now() + Duration::from_secs(20);
     let auth = format!("Secret-Key {SECRET}");
@@ -209,4 +219,150 @@ async fn a_listener_at_its_file_limit_refuses_with_503_once_logged_and_recovers(
         1,
         "{log}"
     );
+}
+
+// ------------------------------------------------------------- strangers
+
+/// True once the peer has closed `s` (EOF or reset), polling for up to `within`.
+async fn closed_within(s: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Sockets that never authenticate — silent, or trickling a byte every 2 s — are closed
+/// ten seconds after they were accepted, on the agent port and the API port; an agent that
+/// authenticated keeps its connection however quiet it is.
+#[tokio::test]
+async fn connections_that_never_authenticate_are_closed_after_ten_seconds() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(|s| s.heartbeat_interval = Duration::from_secs(60)).await;
+    let agent_port = server.rt.agent_addr;
+    let api_port = server.rt.api_addr;
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(tokio::net::TcpStream::connect(agent_port).await.unwrap());
+    }
+    let mut api_silent = tokio::net::TcpStream::connect(api_port).await.unwrap();
+    let mut trickle = tokio::net::TcpStream::connect(agent_port).await.unwrap();
+    let started = Instant::now();
+    // An agent that speaks once and then says nothing for the rest of the test.
+    let uid = AgentId::new_v7();
+    let mut agent = ws_agent(&server).await;
+    let mut hello = message(uid, 0);
+    hello.agent_description = Some(description("quiet", "h"));
+    ws_exchange(&mut agent, &hello).await;
+    assert_eq!(
+        server.rt.admission().open_connections,
+        5,
+        "agent port: 4 strangers, 1 agent"
+    );
+
+    let trickling = tokio::spawn(async move {
+        for b in b"POST /v1/opamp HTTP/1.1\r\n" {
+            if trickle.write_all(&[*b]).await.is_err() {
+                return (trickle, true);
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        (trickle, false)
+    });
+    for s in silent.iter_mut() {
+        assert!(
+            closed_within(s, Duration::from_secs(15)).await,
+            "a silent socket closed"
+        );
+    }
+    assert!(
+        closed_within(&mut api_silent, Duration::from_secs(5)).await,
+        "on the API port too"
+    );
+    let (mut trickle, write_failed) = trickling.await.unwrap();
+    assert!(
+        write_failed || closed_within(&mut trickle, Duration::from_secs(5)).await,
+        "a trickling socket closed"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9),
+        "not before the deadline: {waited:?}"
+    );
+    let snap = server
+        .wait_for("the quiet agent still connected", |s| {
+            s.get(&uid).is_some_and(|a| a.is_connected())
+        })
+        .await;
+    assert_eq!(snap.totals.connected, 1);
+    assert_eq!(
+        server.rt.admission().open_connections,
+        1,
+        "only the agent's connection"
+    );
+    server.rt.stop().await;
+}
+
+/// While the budget is more than half used, one address may not hold more than 64
+/// connections that have not authenticated: the next is answered 503, and an agent from
+/// another address still gets in.
+#[tokio::test]
+async fn one_address_cannot_fill_the_listener_with_strangers() {
+    let (mut server, _dir) = server_with_file_limit(320);
+    let ws_url = ws_url(&server.wait_for_line("listening for agents"));
+    let addr: std::net::SocketAddr = ws_url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/v1/opamp")
+        .parse()
+        .unwrap();
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..150 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.9:0".parse().unwrap()).unwrap();
+        let mut s = socket.connect(addr).await.expect("connect");
+        // The health check needs no credential: admitted, it answers 200 and the
+        // connection stays a stranger; refused, the listener answers 503 itself.
+        tokio::io::AsyncWriteExt::write_all(&mut s, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("send");
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read(&mut s, &mut buf),
+        )
+        .await
+        .expect("an answer")
+        .expect("read");
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        if text.starts_with("HTTP/1.1 503") {
+            assert!(text.contains("have not authenticated"), "{text}");
+            refused += 1;
+        } else {
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+            held.push(s);
+        }
+    }
+    assert!(
+        held.len() <= 96 + 1,
+        "{} admitted from one address",
+        held.len()
+    );
+    assert!(refused >= 50, "{refused} refused");
+    // An agent from another address is taken on.
+    let auth = format!("Secret-Key {SECRET}");
+    let mut ws = ws_connect(&ws_url, Some(&auth))
+        .await
+        .expect("an agent still gets in");
+    let uid = AgentId::new_v7();
+    let reply = ws_exchange(&mut ws, &message(uid, 0)).await;
+    assert_eq!(reply.instance_uid, uid.as_bytes().to_vec());
+    drop(held);
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
 }

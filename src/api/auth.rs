@@ -1,6 +1,8 @@
 //! The bearer-token check in front of every route.
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -21,6 +23,9 @@ pub async fn require_token(State(state): State<ApiState>, req: Request, next: Ne
         .map(|(_, token)| token.trim().to_string());
     let message = match presented {
         Some(t) if constant_time_eq(t.as_bytes(), state.token.as_bytes()) => {
+            if let Some(ConnectInfo(remote)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+                state.admission.authenticated(*remote);
+            }
             return next.run(req).await;
         }
         Some(_) => "the API token is wrong (see the api-token file in the server's data directory)",

@@ -46,6 +46,9 @@ pub struct ApiState {
     pub telemetry: TelemetryStore,
     /// The bearer token clients must present.
     pub token: Arc<str>,
+    /// The API listener's admission: a connection that presents the token is no longer a
+    /// stranger (strangers are closed after a few seconds).
+    pub admission: crate::opamp::admission::Admission,
 }
 
 /// Every route, behind the token check.

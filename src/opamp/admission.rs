@@ -13,9 +13,14 @@
 //!   the rest get `503` + a jittered `Retry-After` of a few seconds before any upgrade, which
 //!   every OpAMP client honours (opamp-go ignores `Unavailable` error responses on an open
 //!   WebSocket, see the protocol notes), so the storm is spread instead of queued.
+//! - **Strangers.** A connection that has not presented the agent secret (or an own-telemetry
+//!   token) within [`STRANGER_DEADLINE`] of being accepted is closed, however slowly it
+//!   trickles bytes, so silent sockets cannot hold the budget. While more than half of it is
+//!   in use, one address may hold at most [`MAX_STRANGERS_PER_IP`] such connections.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -31,6 +36,10 @@ const MIN_RESERVE: usize = 128;
 /// Refusals being written at once; past this a connection is closed without an answer, so a
 /// flood of refusals cannot itself use up the reserve.
 const MAX_REFUSING: usize = 64;
+/// How long a connection may stay without authenticating.
+pub const STRANGER_DEADLINE: Duration = Duration::from_secs(10);
+/// Connections one address may hold unauthenticated while the budget is more than half used.
+pub const MAX_STRANGERS_PER_IP: u32 = 64;
 
 /// How the agent listener admits connections and new agents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +144,27 @@ struct Inner {
     storming: AtomicBool,
     refused: AtomicU64,
     deferred: AtomicU64,
+    strangers: std::sync::Mutex<Strangers>,
+}
+
+/// Connections accepted that have not authenticated yet.
+#[derive(Debug, Default)]
+struct Strangers {
+    by_addr: HashMap<SocketAddr, Arc<AtomicBool>>,
+    per_ip: HashMap<IpAddr, u32>,
+}
+
+impl Strangers {
+    fn remove(&mut self, remote: &SocketAddr) -> Option<Arc<AtomicBool>> {
+        let known = self.by_addr.remove(remote)?;
+        if let Some(n) = self.per_ip.get_mut(&remote.ip()) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&remote.ip());
+            }
+        }
+        Some(known)
+    }
 }
 
 impl Default for Admission {
@@ -158,6 +188,7 @@ impl Admission {
                 storming: AtomicBool::new(false),
                 refused: AtomicU64::new(0),
                 deferred: AtomicU64::new(0),
+                strangers: Default::default(),
             }),
         }
     }
@@ -181,6 +212,60 @@ impl Admission {
         }
     }
 
+    /// The connection from `remote` has authenticated: no deadline, not a stranger.
+    pub fn authenticated(&self, remote: SocketAddr) {
+        let mut strangers = self
+            .inner
+            .strangers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(known) = strangers.remove(&remote) {
+            known.store(true, Ordering::Release);
+        }
+    }
+
+    /// Unauthenticated connections held now.
+    pub fn strangers(&self) -> usize {
+        self.inner
+            .strangers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .by_addr
+            .len()
+    }
+
+    /// A slot for a connection from `remote`, counted as a stranger until it authenticates;
+    /// refused (with what to tell it) when the budget is spent or, under pressure, its
+    /// address holds enough strangers already.
+    pub fn connection_from(&self, remote: SocketAddr) -> Result<ConnectionSlot, &'static str> {
+        let pressed =
+            self.inner.open.load(Ordering::Relaxed) * 2 > self.inner.config.max_connections;
+        let mut strangers = self
+            .inner
+            .strangers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = strangers.per_ip.get(&remote.ip()).copied().unwrap_or(0);
+        if pressed && held >= MAX_STRANGERS_PER_IP {
+            self.inner.refused.fetch_add(1, Ordering::Relaxed);
+            static BUDGET: super::log_budget::LogBudget = super::log_budget::LogBudget::new();
+            crate::warn_within!(BUDGET, ip = %remote.ip(), held,
+                "refused a connection: this address holds too many that have not authenticated");
+            return Err(STRANGERS_REASON);
+        }
+        let mut slot = self.connection().ok_or(FULL_REASON)?;
+        let known = Arc::new(AtomicBool::new(false));
+        if let Some(old) = strangers.by_addr.insert(remote, known.clone()) {
+            // The same address and port again: the older connection is gone (a slot for
+            // it was dropped after this one's accept); it keeps its own flag.
+            old.store(true, Ordering::Release);
+        } else {
+            *strangers.per_ip.entry(remote.ip()).or_insert(0) += 1;
+        }
+        slot.stranger = Some((remote, known));
+        Ok(slot)
+    }
+
     /// A slot for one more connection, unless the budget is spent.
     pub fn connection(&self) -> Option<ConnectionSlot> {
         let inner = &self.inner;
@@ -194,6 +279,7 @@ impl Admission {
         if taken {
             return Some(ConnectionSlot {
                 inner: self.inner.clone(),
+                stranger: None,
             });
         }
         inner.refused.fetch_add(1, Ordering::Relaxed);
@@ -295,10 +381,36 @@ impl Inner {
 #[derive(Debug)]
 pub struct ConnectionSlot {
     inner: Arc<Inner>,
+    /// Its address and whether it has authenticated, while it is counted as a stranger.
+    stranger: Option<(SocketAddr, Arc<AtomicBool>)>,
+}
+
+impl ConnectionSlot {
+    fn authenticated(&self) -> bool {
+        self.stranger
+            .as_ref()
+            .is_none_or(|(_, known)| known.load(Ordering::Acquire))
+    }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
+        if let Some((remote, known)) = self.stranger.take()
+            && !known.load(Ordering::Acquire)
+        {
+            let mut strangers = self
+                .inner
+                .strangers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if strangers
+                .by_addr
+                .get(&remote)
+                .is_some_and(|k| Arc::ptr_eq(k, &known))
+            {
+                strangers.remove(&remote);
+            }
+        }
         let was = self.inner.open.fetch_sub(1, Ordering::AcqRel);
         // Logged when there is room again for a good share of newcomers, not at every
         // close, so a listener hovering at the limit does not flap in the log.
@@ -412,8 +524,8 @@ pub struct AdmittedListener {
 /// What the listener took from the kernel.
 pub enum Incoming {
     Admitted(Tracked<TcpStream>, SocketAddr),
-    /// Over the budget: answer it (`Admission::refuse`) and let it go.
-    Refused(TcpStream, SocketAddr),
+    /// Over the budget: answer it (`Admission::refuse`) with the reason and let it go.
+    Refused(TcpStream, SocketAddr, &'static str),
 }
 
 impl AdmittedListener {
@@ -446,9 +558,9 @@ impl AdmittedListener {
                     }
                     let _ = stream.set_nodelay(true);
                     keep_alive(&stream);
-                    return match self.admission.connection() {
-                        Some(slot) => Incoming::Admitted(Tracked { io: stream, slot }, remote),
-                        None => Incoming::Refused(stream, remote),
+                    return match self.admission.connection_from(remote) {
+                        Ok(slot) => Incoming::Admitted(Tracked::from_parts(stream, slot), remote),
+                        Err(reason) => Incoming::Refused(stream, remote, reason),
                     };
                 }
                 Err(e) if is_out_of_files(&e) => {
@@ -481,7 +593,7 @@ impl AdmittedListener {
         if self.spare.take().is_some()
             && let Ok((stream, remote)) = self.tcp.accept().await
         {
-            return Some(Incoming::Refused(stream, remote));
+            return Some(Incoming::Refused(stream, remote, FULL_REASON));
         }
         // Nothing to spare: leave the connection in the backlog a moment and look again.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -498,9 +610,9 @@ impl axum::serve::Listener for AdmittedListener {
         loop {
             match self.next().await {
                 Incoming::Admitted(io, remote) => return (io, remote),
-                Incoming::Refused(stream, _) => {
+                Incoming::Refused(stream, _, reason) => {
                     let retry = self.admission.config().retry_after;
-                    self.admission.refuse(stream, retry, FULL_REASON);
+                    self.admission.refuse(stream, retry, reason);
                 }
             }
         }
@@ -510,6 +622,10 @@ impl axum::serve::Listener for AdmittedListener {
         self.tcp.local_addr()
     }
 }
+
+/// Said to connections refused because their address holds too many strangers.
+pub const STRANGERS_REASON: &str =
+    "too many connections from this address have not authenticated; retry later\n";
 
 /// Said to connections refused for want of file descriptors.
 pub const FULL_REASON: &str =
@@ -553,6 +669,8 @@ fn is_per_connection(e: &std::io::Error) -> bool {
 pub struct Tracked<S> {
     io: S,
     slot: ConnectionSlot,
+    /// Until the connection authenticates: when it must have (see [`STRANGER_DEADLINE`]).
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> Tracked<S> {
@@ -566,7 +684,9 @@ impl<S> Tracked<S> {
     }
 
     pub fn from_parts(io: S, slot: ConnectionSlot) -> Tracked<S> {
-        Tracked { io, slot }
+        let deadline =
+            (!slot.authenticated()).then(|| Box::pin(tokio::time::sleep(STRANGER_DEADLINE)));
+        Tracked { io, slot, deadline }
     }
 }
 
@@ -576,7 +696,18 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let this = &mut *self;
+        if let Some(deadline) = this.deadline.as_mut() {
+            if this.slot.authenticated() {
+                this.deadline = None;
+            } else if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the connection did not authenticate in time",
+                )));
+            }
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
     }
 }
 
@@ -667,6 +798,37 @@ mod tests {
         assert_eq!(connection_budget(Some(1024)), 896);
         assert_eq!(connection_budget(Some(100)), 1);
         assert_eq!(connection_budget(None), usize::MAX);
+    }
+
+    #[test]
+    fn under_pressure_one_address_holds_a_bounded_number_of_strangers() {
+        let a = Admission::new(AdmissionConfig {
+            max_connections: 200,
+            max_new_agents: 0,
+            ..AdmissionConfig::default()
+        });
+        let addr = |ip: [u8; 4], port| SocketAddr::from((ip, port));
+        // Without pressure (half the budget or less) strangers are not limited by address.
+        let mut held: Vec<ConnectionSlot> = (0..101)
+            .map(|p| a.connection_from(addr([10, 0, 0, 1], p)).expect("room"))
+            .collect();
+        assert_eq!(a.strangers(), 101);
+        // Past half, an address holding MAX_STRANGERS_PER_IP strangers gets no more.
+        assert_eq!(
+            a.connection_from(addr([10, 0, 0, 1], 1000)).err(),
+            Some(STRANGERS_REASON)
+        );
+        let other = a
+            .connection_from(addr([10, 0, 0, 2], 1))
+            .expect("another address");
+        // One that authenticates no longer counts, and its slot's drop does not either.
+        a.authenticated(addr([10, 0, 0, 1], 0));
+        held.remove(0);
+        assert_eq!(a.strangers(), 101, "100 of one address, 1 of the other");
+        drop(held);
+        drop(other);
+        assert_eq!(a.strangers(), 0);
+        assert_eq!(a.stats().open_connections, 0);
     }
 
     #[test]

@@ -229,6 +229,7 @@ async fn opamp_endpoint(
             "missing or wrong agent secret: send 'Authorization: Secret-Key <key>'",
         );
     }
+    l.config.admission.authenticated(remote);
     if let Some(max) = l.config.max_agents
         && l.registry.connected_agents() >= max
     {

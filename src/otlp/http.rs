@@ -1,6 +1,8 @@
 //! The OTLP/HTTP endpoints: credentials, content negotiation, size limits, decoding and
 //! replies in the request's own format.
 
+use axum::extract::ConnectInfo;
+use axum::http::Extensions;
 use std::cell::RefCell;
 use std::io::Read;
 use std::sync::Arc;
@@ -60,6 +62,9 @@ pub struct OtlpState {
     pub telemetry: TelemetryStore,
     pub stats: Arc<OtlpStats>,
     pub limits: Limits,
+    /// Told the address of each request that authenticated (the listener stops counting
+    /// its connection as a stranger).
+    pub on_authenticated: Option<Arc<dyn Fn(std::net::SocketAddr) + Send + Sync>>,
 }
 
 impl OtlpState {
@@ -74,6 +79,7 @@ impl OtlpState {
             telemetry,
             stats: Arc::default(),
             limits: Limits::default(),
+            on_authenticated: None,
         }
     }
 }
@@ -189,22 +195,51 @@ enum Kind {
     Traces,
 }
 
-async fn metrics(State(st): State<OtlpState>, headers: HeaderMap, body: Body) -> Response {
-    export(st, Kind::Metrics, headers, body).await
+async fn metrics(
+    State(st): State<OtlpState>,
+    ext: Extensions,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    export(st, Kind::Metrics, &ext, headers, body).await
 }
 
-async fn logs(State(st): State<OtlpState>, headers: HeaderMap, body: Body) -> Response {
-    export(st, Kind::Logs, headers, body).await
+async fn logs(
+    State(st): State<OtlpState>,
+    ext: Extensions,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    export(st, Kind::Logs, &ext, headers, body).await
 }
 
-async fn traces(State(st): State<OtlpState>, headers: HeaderMap, body: Body) -> Response {
-    export(st, Kind::Traces, headers, body).await
+async fn traces(
+    State(st): State<OtlpState>,
+    ext: Extensions,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    export(st, Kind::Traces, &ext, headers, body).await
 }
 
-async fn export(st: OtlpState, kind: Kind, headers: HeaderMap, body: Body) -> Response {
+async fn export(
+    st: OtlpState,
+    kind: Kind,
+    ext: &Extensions,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let result = async {
         let sender = match authenticate(&st.secret, &headers) {
-            Ok(sender) => sender,
+            Ok(sender) => {
+                if let (Some(tell), Some(ConnectInfo(remote))) = (
+                    &st.on_authenticated,
+                    ext.get::<ConnectInfo<std::net::SocketAddr>>(),
+                ) {
+                    tell(*remote);
+                }
+                sender
+            }
             Err(refused) => {
                 note_refusal(&st, kind, &headers, body, refused.reason).await;
                 return Err(refused.into_refusal());

@@ -169,3 +169,14 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free loopback port")
 }
+
+impl Drop for Headless {
+    /// A test that fails before `stop` must not leave the server running (it would keep
+    /// the test's output pipes open, and the run waiting).
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -218,6 +218,7 @@ impl Runtime {
             telemetry: telemetry.clone(),
             token: settings.api_token.as_str().into(),
             admission: api_admission.clone(),
+            write_behind: Some(write_behind.clone()),
         });
         let api_server = tokio::spawn(crate::tls::serve(
             api_tcp,

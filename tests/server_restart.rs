@@ -199,3 +199,39 @@ fn a_server_restart_keeps_applied_states_and_sends_nothing_again() {
         "the agent that came back reporting its configuration is not sent it again: {stayed:?}"
     );
 }
+
+/// What the API acknowledges is durable: label changes answered 200 all survive a kill -9
+/// straight after the last one.
+#[test]
+fn acknowledged_label_changes_survive_a_crash() {
+    let Some(python) = peer_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let ports = Ports {
+        opamp: free_port(),
+        api: free_port(),
+    };
+    let first = server(dir.path(), &ports);
+    let agent = agent(&python, &ports, "labelled", STAYS, 30);
+    wait_agent(&ports, &home, STAYS, "connected", |a| {
+        a["connection"] == "connected"
+    });
+    for i in 0..40 {
+        cli(
+            &ports,
+            &home,
+            &["label", "agent", STAYS, &format!("k{i}=v{i}")],
+        );
+    }
+    first.kill();
+    let mut agent = agent;
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let _second = server(dir.path(), &ports);
+    wait_agent(&ports, &home, STAYS, "all 40 labels back", |a| {
+        (0..40).all(|i| a["labels"][format!("k{i}")] == format!("v{i}"))
+    });
+}

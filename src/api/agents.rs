@@ -311,6 +311,7 @@ pub async fn forget(
             ForgetError::Command(c) => ApiError::from(c),
             ForgetError::Rollouts(r) => ApiError::from(r),
         })?;
+    s.durable().await?;
     Ok(Json(Forgotten { id: agent.id, name }))
 }
 
@@ -403,6 +404,7 @@ pub async fn set_labels(
         .registry
         .label(agent.id, change.set.clone(), change.remove)
         .await?;
+    s.durable().await?;
     wait_for_labels(&mut rx, snap.version, &agent.id, &change.set).await;
     Ok(Json(LabelsChanged {
         id: agent.id,

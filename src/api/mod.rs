@@ -49,6 +49,25 @@ pub struct ApiState {
     /// The API listener's admission: a connection that presents the token is no longer a
     /// stranger (strangers are closed after a few seconds).
     pub admission: crate::opamp::admission::Admission,
+    /// Where the registry writes agent records behind; flushed before a change made
+    /// through the registry (labels, forgetting an agent) is acknowledged.
+    pub write_behind: Option<crate::store::WriteBehind>,
+}
+
+impl ApiState {
+    /// Waits until what the registry wrote behind is committed: an answer of 200 means
+    /// the change survives a crash right after it.
+    pub async fn durable(&self) -> Result<(), ApiError> {
+        if let Some(w) = &self.write_behind {
+            w.flush().await.map_err(|e| {
+                tracing::error!(error = %e, "could not write a change to the store");
+                ApiError::internal(format!(
+                    "the change is made in memory but could not be written to the store: {e}"
+                ))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// Every route, behind the token check.

@@ -107,6 +107,12 @@ impl Headless {
         }
     }
 
+    /// SIGKILL: the crash, with no chance to write anything more.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then how it exited and everything it printed (stdout lines, then stderr
     /// when captured). A server that has not exited 30 s after the signal is killed and
     /// the test fails showing what it printed, rather than hanging the run.

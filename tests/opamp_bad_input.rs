@@ -388,9 +388,9 @@ async fn a_report_of_too_many_parts_is_refused_before_decoding() {
     let mut calm = Bystander::join(&server).await;
     let uid = AgentId::new_v7();
     let mut swollen = message(uid, 0);
-    swollen.agent_description = Some(proto::AgentDescription {
-        identifying_attributes: Vec::new(),
-        non_identifying_attributes: vec![proto::KeyValue::default(); 60_000],
+    swollen.health = Some(proto::ComponentHealth {
+        attributes: vec![proto::KeyValue::default(); 60_000],
+        ..Default::default()
     });
     let payload = swollen.encode_to_vec();
     assert!(
@@ -427,6 +427,72 @@ async fn a_report_of_too_many_parts_is_refused_before_decoding() {
         stored.description.non_identifying.is_empty(),
         "nothing of the refused report was stored"
     );
+    calm.still_served().await;
+    server.rt.stop().await;
+}
+
+/// An agent may not make the server hold megabytes about it: an attribute of 1 MiB, or an
+/// effective configuration of 3 MiB, is refused saying what and how large, the agent is
+/// not recorded, an event says so, and the connection and the fleet go on.
+#[tokio::test]
+async fn what_an_agent_says_about_itself_is_capped_with_a_clear_error() {
+    let server = TestServer::start().await;
+    let mut events = server.rt.registry.subscribe();
+    let mut calm = Bystander::join(&server).await;
+    let uid = AgentId::new_v7();
+    let mut hello = message(uid, 0);
+    hello.agent_description = Some(description("big", &"h".repeat(1 << 20)));
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&hello.encode_to_vec());
+    let mut ws = ws_agent(&server).await;
+    expect_bad_request(&mut ws, frame, "the agent description is").await;
+    let mut hello = message(uid, 0);
+    hello.agent_description = Some(description("big", &"h".repeat(5 << 10)));
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&hello.encode_to_vec());
+    expect_bad_request(
+        &mut ws,
+        frame,
+        "an attribute value is 5120 bytes; at most 4096",
+    )
+    .await;
+
+    let mut big_config = message(uid, 0);
+    big_config.agent_description = Some(description("big", "h"));
+    big_config.effective_config = Some(proto::EffectiveConfig {
+        config_map: Some(proto::AgentConfigMap {
+            config_map: [(
+                "collector.yaml".to_string(),
+                proto::AgentConfigFile {
+                    body: vec![b'x'; 3 << 20],
+                    content_type: "text/yaml".into(),
+                },
+            )]
+            .into(),
+        }),
+    });
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&big_config.encode_to_vec());
+    expect_bad_request(&mut ws, frame, "the effective configuration is").await;
+
+    // Within the caps, the same agent is taken on, on the same connection.
+    let mut fine = message(uid, 0);
+    fine.agent_description = Some(description("big", "h"));
+    let ok = ws_exchange(&mut ws, &fine).await;
+    assert!(ok.error_response.is_none());
+    let snap = server
+        .wait_for("the agent, once", |s| s.get(&uid).is_some())
+        .await;
+    assert_eq!(snap.get(&uid).map(|a| a.host.len()), Some(1));
+    let mut notices = 0;
+    while let Ok(ev) = events.try_recv() {
+        if let fleetdeck::fleet::EventKind::Notice { message, .. } = ev.kind
+            && message.contains("at most")
+        {
+            notices += 1;
+        }
+    }
+    assert_eq!(notices, 3, "an event for each refusal");
     calm.still_served().await;
     server.rt.stop().await;
 }

@@ -27,6 +27,28 @@ pub enum TooManyParts {
     Parts { limit: usize },
     #[error("the message nests parts more than {limit} deep; refused before decoding")]
     Depth { limit: u32 },
+    #[error("{what} is {size} bytes; at most {limit} are accepted")]
+    TooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
+}
+
+/// What an agent may say about itself, in bytes on the wire: enough for any real
+/// Collector, so that one agent cannot make the server (and its store) hold megabytes.
+fn size_cap(kind: Kind, field: u64) -> Option<(&'static str, usize)> {
+    use Kind::*;
+    Some(match (kind, field) {
+        (AgentToServer, 3) => ("the agent description", 64 << 10),
+        (AgentToServer, 5) => ("the health report", 1 << 20),
+        (AgentToServer, 6) => ("the effective configuration", 2 << 20),
+        (AgentToServer, 7) => ("the remote config status", 64 << 10),
+        (AgentToServer, 12) => ("the custom capabilities", 64 << 10),
+        (KeyValue, 1) => ("an attribute key", 256),
+        (AnyValue, 1) | (AnyValue, 7) => ("an attribute value", 4 << 10),
+        _ => return None,
+    })
 }
 
 /// The messages the scan walks into. `Leaf` is a counted part that holds no messages (a
@@ -104,6 +126,9 @@ pub fn check(payload: &[u8]) -> Result<(), TooManyParts> {
         Ok(()) | Err(Stop::Malformed) => Ok(()),
         Err(Stop::TooMany) => Err(TooManyParts::Parts { limit: MAX_PARTS }),
         Err(Stop::TooDeep) => Err(TooManyParts::Depth { limit: MAX_DEPTH }),
+        Err(Stop::TooLarge { what, size, limit }) => {
+            Err(TooManyParts::TooLarge { what, size, limit })
+        }
     }
 }
 
@@ -118,6 +143,11 @@ pub fn parts(payload: &[u8]) -> Option<usize> {
 enum Stop {
     TooMany,
     TooDeep,
+    TooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
     /// prost refuses it too. The scan stops only where prost would: otherwise what follows
     /// would go uncounted into the decoder.
     Malformed,
@@ -136,6 +166,15 @@ fn walk(mut buf: &[u8], kind: Kind, depth: u32, left: &mut usize) -> Result<(), 
                 let len = usize::try_from(varint(&mut buf)?).map_err(|_| Stop::Malformed)?;
                 if len > buf.len() {
                     return Err(Stop::Malformed);
+                }
+                if let Some((what, limit)) = size_cap(kind, key >> 3)
+                    && len > limit
+                {
+                    return Err(Stop::TooLarge {
+                        what,
+                        size: len,
+                        limit,
+                    });
                 }
                 let (inner, rest) = buf.split_at(len);
                 buf = rest;
@@ -212,9 +251,10 @@ mod tests {
     fn message_with_attributes(n: usize) -> Vec<u8> {
         proto::AgentToServer {
             instance_uid: vec![7; 16],
-            agent_description: Some(proto::AgentDescription {
-                identifying_attributes: vec![kv("service.name")],
-                non_identifying_attributes: (1..n).map(|_| kv("")).collect(),
+            // In the health report: a description this large is refused by its size.
+            health: Some(proto::ComponentHealth {
+                attributes: (0..n).map(|_| kv("")).collect(),
+                ..Default::default()
             }),
             ..Default::default()
         }
@@ -245,13 +285,44 @@ mod tests {
         assert_eq!(check(&msg.encode_to_vec()), Ok(()));
     }
 
-    /// Counted exactly: one attribute for the description, then one per attribute.
+    /// Counted exactly: one part for the health report, then one per attribute.
     #[test]
     fn the_limit_is_counted_part_by_part() {
         assert_eq!(check(&message_with_attributes(MAX_PARTS - 1)), Ok(()));
         assert_eq!(
             check(&message_with_attributes(MAX_PARTS)),
             Err(TooManyParts::Parts { limit: MAX_PARTS })
+        );
+    }
+
+    #[test]
+    fn what_an_agent_says_about_itself_is_capped_by_size() {
+        let with_host = |host: &str| proto::AgentToServer {
+            instance_uid: vec![7; 16],
+            agent_description: Some(proto::AgentDescription {
+                identifying_attributes: vec![proto::KeyValue {
+                    key: "host.name".into(),
+                    value: Some(proto::AnyValue {
+                        value: Some(proto::any_value::Value::StringValue(host.into())),
+                    }),
+                }],
+                non_identifying_attributes: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(check(&with_host(&"h".repeat(4096)).encode_to_vec()), Ok(()));
+        assert_eq!(
+            check(&with_host(&"h".repeat(4097)).encode_to_vec()),
+            Err(TooManyParts::TooLarge {
+                what: "an attribute value",
+                size: 4097,
+                limit: 4096
+            })
+        );
+        let e = check(&with_host(&"h".repeat(100_000)).encode_to_vec()).unwrap_err();
+        assert!(
+            e.to_string().starts_with("the agent description is 1000"),
+            "{e}"
         );
     }
 

@@ -169,6 +169,25 @@ async fn healthz(State(l): State<AgentListener>) -> Response {
     axum::Json(body).into_response()
 }
 
+/// An agent that says too much about itself (an attribute of megabytes, say) is told so
+/// and refused; operators see it as an event (a few a minute at most, however many come).
+fn say_too_large(l: &AgentListener, agent: Option<AgentId>, remote: SocketAddr, e: &DecodeError) {
+    static EVENTS: LogBudget = LogBudget::new();
+    if let DecodeError::TooManyParts(super::prescan::TooManyParts::TooLarge { .. }) = e
+        && let Some(left_out) = EVENTS.take()
+    {
+        let more = if left_out > 0 {
+            format!(" ({left_out} more like it not shown)")
+        } else {
+            String::new()
+        };
+        l.registry.publish_event(crate::fleet::EventKind::Notice {
+            agent,
+            message: format!("refused a message from {remote}: {e}{more}"),
+        });
+    }
+}
+
 fn plain(status: StatusCode, message: impl Into<String>) -> Response {
     let mut r = (status, message.into()).into_response();
     r.headers_mut().insert(
@@ -324,6 +343,7 @@ async fn http_exchange(l: AgentListener, remote: SocketAddr, req: Request<Body>)
         Err(e) => {
             static BUDGET: LogBudget = LogBudget::new();
             crate::warn_within!(BUDGET, %remote, error = %e, "undecodable OpAMP HTTP body");
+            say_too_large(&l, None, remote, &e);
             let status = match e {
                 DecodeError::TooManyParts(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 DecodeError::Uid(_) | DecodeError::Protobuf(_) => StatusCode::BAD_REQUEST,
@@ -596,6 +616,7 @@ where
             };
             static BUDGET: LogBudget = LogBudget::new();
             crate::warn_within!(BUDGET, %remote, error = %e, "undecodable OpAMP message");
+            say_too_large(l, uid, remote, &e);
             return send_error(
                 l,
                 uid,

@@ -142,6 +142,7 @@ impl Runtime {
                 heartbeat_interval: settings.heartbeat_interval,
                 http_agent_timeout: settings.http_agent_timeout,
                 stall_timeout: settings.stall_timeout,
+                max_agents: settings.max_agents,
                 capabilities: SERVER_CAPABILITIES,
                 agent_auth_headers: vec![(
                     "Authorization".to_string(),

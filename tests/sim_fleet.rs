@@ -297,3 +297,66 @@ async fn cloned_agents_are_given_uids_of_their_own_and_settle() {
     b.shutdown().await;
     server.rt.stop().await;
 }
+
+/// At `--max-agents`, agents already connected keep their place: 20 HTTP agents at a
+/// limit of 20 stay connected poll after poll, and a 21st is turned away (503).
+#[tokio::test]
+async fn http_agents_at_the_limit_keep_their_place() {
+    let server = TestServer::start_with(|s| {
+        s.heartbeat_interval = Duration::from_secs(1);
+        s.max_agents = Some(20);
+    })
+    .await;
+    let fleet = sim::start(quick(server.http_url(), 20, SimTransport::Http))
+        .await
+        .expect("fleet starts");
+    server
+        .wait_for("twenty connected", |s| s.totals.connected == 20)
+        .await;
+    let mut events = server.rt.registry.subscribe();
+    let mut extra = quick(server.http_url(), 1, SimTransport::Http);
+    extra.seed = 99;
+    let newcomer = sim::start(extra).await.expect("the extra agent starts");
+    // Several polls of every agent.
+    let mut rx = server.rt.registry.snapshot();
+    let until = tokio::time::Instant::now() + Duration::from_secs(4);
+    while tokio::time::Instant::now() < until {
+        let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+        let connected = rx.borrow().totals.connected;
+        assert!(connected <= 20, "{connected} connected at a limit of 20");
+    }
+    assert_eq!(rx.borrow().totals.connected, 20);
+    while let Ok(ev) = events.try_recv() {
+        if let EventKind::AgentDisconnected { name, reason, .. } = ev.kind {
+            panic!("{name} was dropped ({reason}) although it had its place");
+        }
+    }
+    let extra_id = newcomer.agent_ids()[0];
+    assert!(
+        rx.borrow().get(&extra_id).is_none(),
+        "the 21st is not listed"
+    );
+    newcomer.shutdown().await;
+    fleet.shutdown().await;
+    server.rt.stop().await;
+}
+
+/// The limit holds exactly when many agents arrive at once: 60 WebSocket agents at a
+/// limit of 25 never make more than 25 connected.
+#[tokio::test]
+async fn a_burst_of_agents_never_exceeds_the_limit() {
+    let server = TestServer::start_with(|s| s.max_agents = Some(25)).await;
+    let mut rx = server.rt.registry.snapshot();
+    let fleet = sim::start(quick(server.ws_url(), 60, SimTransport::Ws))
+        .await
+        .expect("fleet starts");
+    let until = tokio::time::Instant::now() + Duration::from_secs(4);
+    let mut most = 0;
+    while tokio::time::Instant::now() < until {
+        let _ = tokio::time::timeout(Duration::from_millis(100), rx.changed()).await;
+        most = most.max(rx.borrow().totals.connected);
+    }
+    assert_eq!(most, 25, "the limit, reached and never passed");
+    fleet.shutdown().await;
+    server.rt.stop().await;
+}

@@ -27,8 +27,8 @@ use super::events::{DisconnectReason, EventBus, EventKind, FleetEvent, History};
 use super::heartbeat::{self, Beat, Beaten, Lease, PlainBeat};
 use super::labels::Labels;
 use super::outbound::{
-    AgentCommand, ConnectionSettingsOffer, OpampSettings, RemoteConfigOffer, ServerReply,
-    TelemetryDestination,
+    AgentCommand, ConnectionSettingsOffer, OpampSettings, RemoteConfigOffer, ServerError,
+    ServerReply, TelemetryDestination,
 };
 use super::outbox::OutboxSender;
 use super::snapshot::{AgentView, Connection, FleetSnapshot};
@@ -58,6 +58,10 @@ pub struct RegistryConfig {
     pub stall_timeout: Duration,
     /// Where durable agent facts are written behind (labels, assignment, description).
     pub persist: Option<WriteBehind>,
+    /// Most agents connected at once; an agent already connected always keeps its place,
+    /// a newcomer beyond it is told to come back after `retry_after`.
+    pub max_agents: Option<usize>,
+    pub retry_after: Duration,
     /// Receives every fleet event, in order (the stored history).
     pub history: Option<History>,
 }
@@ -76,6 +80,8 @@ impl Default for RegistryConfig {
             outbox_capacity: 4,
             stall_timeout: Duration::from_secs(60),
             persist: None,
+            max_agents: None,
+            retry_after: Duration::from_secs(30),
             history: None,
         }
     }
@@ -1144,6 +1150,26 @@ impl Registry {
                 }
                 Some(_) => {}
             }
+        }
+        let state = self
+            .agents
+            .get_mut(&id)
+            .expect("the entry was inserted above");
+        // The agent limit, counted here where every connect is seen one at a time, so it
+        // holds exactly; an agent already connected (any transport) keeps its place.
+        if state.live.is_none()
+            && !report.disconnect
+            && let Some(max) = self.config.max_agents
+            && self.connected.load(Ordering::Relaxed) >= max
+        {
+            if !known {
+                self.agents.remove(&id);
+            }
+            reply.error = Some(ServerError::Unavailable {
+                message: format!("the server holds its maximum of {max} agents"),
+                retry_after: Some(self.config.retry_after),
+            });
+            return reply;
         }
         let state = self
             .agents

@@ -50,7 +50,8 @@ pub struct ListenerConfig {
     pub secret: Arc<str>,
     /// Largest OpAMP message accepted (after decompression), in bytes.
     pub max_message_size: usize,
-    /// New agents beyond this many connected ones get 503 + Retry-After.
+    /// At this many connected agents, WebSocket upgrades get 503 + Retry-After (the
+    /// registry holds the limit exactly; this spares the upgrade).
     pub max_agents: Option<usize>,
     /// Retry-After sent with 503s.
     pub retry_after: Duration,
@@ -70,8 +71,8 @@ impl Default for ListenerConfig {
         ListenerConfig {
             secret: Arc::from(""),
             max_message_size: 4 * 1024 * 1024,
-            max_agents: None,
             retry_after: Duration::from_secs(30),
+            max_agents: None,
             write_timeout: Duration::from_secs(10),
             tls: false,
             admission: Admission::default(),
@@ -249,16 +250,21 @@ async fn opamp_endpoint(
         );
     }
     l.config.admission.authenticated(remote);
-    if let Some(max) = l.config.max_agents
-        && l.registry.connected_agents() >= max
-    {
-        return unavailable(&l, format!("the server holds its maximum of {max} agents"));
-    }
     let wants_session = match *req.method() {
         Method::POST => is_protobuf(headers),
         Method::GET => wants_upgrade(headers),
         _ => false,
     };
+    // A WebSocket upgrade at the agent limit is turned away before the upgrade: whoever
+    // upgrades is not connected yet. (An HTTP poll may come from a connected agent, which
+    // keeps its place: the registry decides those, and counts exactly.)
+    if *req.method() == Method::GET
+        && wants_session
+        && let Some(max) = l.config.max_agents
+        && l.registry.connected_agents() >= max
+    {
+        return unavailable(&l, format!("the server holds its maximum of {max} agents"));
+    }
     // In a rush of (re)connecting agents only so many are taken on at once; the others are
     // asked to come back within seconds, before any upgrade.
     let newcomer = if wants_session {
@@ -359,6 +365,14 @@ async fn http_exchange(l: AgentListener, remote: SocketAddr, req: Request<Body>)
         Ok(r) => r,
         Err(_) => return unavailable(&l, "the server is shutting down".into()),
     };
+    // Turned away (the agent limit): 503 with Retry-After, which every HTTP client knows.
+    if let Some(ServerError::Unavailable {
+        message,
+        retry_after,
+    }) = &reply.error
+    {
+        return unavailable_for(retry_after.unwrap_or(l.config.retry_after), message.clone());
+    }
     let body = codec::encode_http(&reply);
     let mut builder = Response::builder()
         .status(StatusCode::OK)
@@ -646,6 +660,16 @@ where
         return send_frame(ws, &held.ack, write_timeout).await;
     }
     match l.registry.report_ws(conn, report).await {
+        Ok(answer) if matches!(answer.reply.error, Some(ServerError::Unavailable { .. })) => {
+            // Turned away (the agent limit): told when to return, and the socket closed,
+            // since clients wait for a closed socket, not for an error on an open one.
+            let frame = codec::encode_ws_framed(&answer.reply, ws::binary_frame_start);
+            let _ = send_frame(ws, &frame, write_timeout).await;
+            Step::Close(
+                close::TRY_AGAIN_LATER,
+                "the server holds its maximum of agents".into(),
+            )
+        }
         Ok(answer) => {
             let frame = codec::encode_ws_framed(&answer.reply, ws::binary_frame_start);
             let step = send_frame(ws, &frame, write_timeout).await;

@@ -130,7 +130,22 @@ impl Catalog {
             redactor: RwLock::new(Arc::new(Redactor::default())),
         };
         catalog.refresh_redactor().await?;
+        catalog.resume_rerendering().await;
         Ok(catalog)
+    }
+
+    /// Re-renders, at start, every configuration whose stored rendering no longer matches
+    /// its types and destinations: a change and the re-renders it causes are separate
+    /// commits, so a crash between them would otherwise leave configurations stale for
+    /// good (applying the change again says "unchanged"). Nothing happens when all match.
+    async fn resume_rerendering(&self) {
+        let done = self
+            .rerender_configurations("a resource it uses (re-rendering resumed at start)")
+            .await;
+        for r in &done {
+            tracing::warn!(configuration = %r.name, version = ?r.version, status = ?r.status,
+                "configuration re-rendered at start: a resource it uses had changed without it");
+        }
     }
 
     /// What hides the secrets of every stored configuration and destination version.

@@ -19,21 +19,6 @@ spec:
   destinations: [{type: debug}]
 "#;
 
-const EDGE: &str = r#"apiVersion: fleetdeck/v1
-kind: Destination
-metadata: {name: central}
-spec:
-  type: otlphttp
-  parameters: {endpoint: "https://central.example.net:4318"}
----
-apiVersion: fleetdeck/v1
-kind: Configuration
-metadata: {name: edge}
-spec:
-  sources: [{type: otlp}]
-  destinations: [{name: central}]
-"#;
-
 struct Api {
     base: String,
     http: reqwest::Client,

@@ -35,20 +35,7 @@ spec:
 "#;
 
 /// A destination resource and a configuration naming it.
-const VALID: &str = r#"apiVersion: fleetdeck/v1
-kind: Destination
-metadata: {name: central}
-spec:
-  type: otlphttp
-  parameters: {endpoint: "https://central.example.net:4318"}
----
-apiVersion: fleetdeck/v1
-kind: Configuration
-metadata: {name: edge}
-spec:
-  sources: [{type: otlp}]
-  destinations: [{name: central}]
-"#;
+const VALID: &str = EDGE;
 
 /// A configuration that cannot render.
 const BROKEN: &str = r#"apiVersion: fleetdeck/v1

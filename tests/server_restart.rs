@@ -10,23 +10,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::headless::{Headless, command_at, empty_config, free_port};
-use common::{API_TOKEN, SECRET, peer_python};
+use common::{API_TOKEN, EDGE, SECRET, peer_python};
 use serde_json::Value;
-
-const CONFIG: &str = r#"apiVersion: fleetdeck/v1
-kind: Destination
-metadata: {name: central}
-spec:
-  type: otlphttp
-  parameters: {endpoint: "https://central.example.net:4318"}
----
-apiVersion: fleetdeck/v1
-kind: Configuration
-metadata: {name: edge}
-spec:
-  sources: [{type: otlp}]
-  destinations: [{name: central}]
-"#;
 
 const STAYS: &str = "0193f0c2a1b27c3d8e4f5a6b7c8d0001";
 const LEAVES: &str = "0193f0c2a1b27c3d8e4f5a6b7c8d0002";
@@ -151,7 +136,7 @@ fn a_server_restart_keeps_applied_states_and_sends_nothing_again() {
     }
     std::fs::create_dir_all(&home).expect("home");
     let file = home.join("edge.yaml");
-    std::fs::write(&file, CONFIG).expect("config file");
+    std::fs::write(&file, EDGE).expect("config file");
     cli(&ports, &home, &["apply", "-f", &file.to_string_lossy()]);
     cli(
         &ports,

@@ -22,6 +22,23 @@ pub mod tmux;
 
 pub const SECRET: &str = "test-secret-4d1f";
 
+/// A destination and a configuration named `edge` that sends to it: the smallest
+/// resources that render and can be pushed.
+pub const EDGE: &str = r#"apiVersion: fleetdeck/v1
+kind: Destination
+metadata: {name: central}
+spec:
+  type: otlphttp
+  parameters: {endpoint: "https://central.example.net:4318"}
+---
+apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {name: edge}
+spec:
+  sources: [{type: otlp}]
+  destinations: [{name: central}]
+"#;
+
 /// The Python that has the third-party OpAMP client (`../shared/peers/setup.sh`), or
 /// `None` with a line saying the test is skipped; under CI a missing peer fails.
 pub fn peer_python() -> Option<std::path::PathBuf> {

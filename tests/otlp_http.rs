@@ -32,7 +32,10 @@ struct Server {
 }
 
 async fn serve(members: &[AgentId], limits: Limits) -> Server {
-    let mut agents: Vec<_> = members.iter().map(|id| view(*id)).collect();
+    serve_views(members.iter().map(|id| view(*id)).collect(), limits).await
+}
+
+async fn serve_views(mut agents: Vec<Arc<AgentView>>, limits: Limits) -> Server {
     agents.sort_by_key(|a| a.id);
     let snapshot = FleetSnapshot {
         version: 1,
@@ -653,4 +656,66 @@ async fn semantic_convention_process_metrics_feed_cpu_and_memory() {
     );
     assert_eq!(srv.latest(&a, Series::Cpu), Some(0.25));
     assert_eq!(srv.latest(&a, Series::Memory), Some(f64::from(52u32 << 20)));
+}
+
+/// One client speaking for several agents (a supervisor of several Collectors) sends their
+/// own metrics under one agent's token, each resource naming its agent: a resource of an
+/// agent on the same OpAMP connection is that agent's; one naming an agent elsewhere is
+/// refused; one naming no fleet agent stays the token's agent's.
+#[tokio::test]
+async fn a_token_speaks_for_the_agents_on_its_own_connection() {
+    use fleetdeck::fleet::Transport;
+    let (a, b, c) = (AgentId::new_v7(), AgentId::new_v7(), AgentId::new_v7());
+    let on = |id: AgentId, port: u16| {
+        let mut v = AgentView::blank(id);
+        v.transport = Some(Transport::WebSocket);
+        v.remote_addr = Some(std::net::SocketAddr::from(([10, 0, 0, 1], port)));
+        Arc::new(v)
+    };
+    let srv = serve_views(
+        vec![on(a, 5000), on(b, 5000), on(c, 6000)],
+        Limits::default(),
+    )
+    .await;
+    let cumulative = AggregationTemporality::Cumulative;
+    let stranger = AgentId::new_v7();
+    let mut req = export(a, T - 60, T, cumulative).request(&counts(0, 0, 10, 1.0));
+    for id in [b, c, stranger] {
+        req.resource_metrics.extend(
+            export(id, T - 60, T, cumulative)
+                .request(&counts(0, 0, 10, 1.0))
+                .resource_metrics,
+        );
+    }
+    let token = token::issue(SECRET, &a);
+    let resp = srv
+        .post(
+            "/v1/metrics",
+            Some(&format!("Bearer {token}")),
+            "application/x-protobuf",
+            false,
+            req.encode_to_vec(),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let reply = ExportMetricsServiceResponse::decode(resp.bytes().await.unwrap()).unwrap();
+    let partial = reply.partial_success.expect("c's data refused");
+    assert!(partial.rejected_data_points > 0);
+    assert!(
+        partial
+            .error_message
+            .contains(&format!("they name agent {c}")),
+        "{}",
+        partial.error_message
+    );
+    assert!(srv.latest(&a, Series::Memory).is_some(), "a's own");
+    assert!(
+        srv.latest(&b, Series::Memory).is_some(),
+        "b, on a's connection"
+    );
+    assert_eq!(
+        srv.latest(&c, Series::Memory),
+        None,
+        "c, elsewhere: refused"
+    );
 }

@@ -1,7 +1,13 @@
 //! Attributing decoded data to fleet agents and storing it.
 //!
 //! A request is attributed by its credential:
-//! - a per-agent token ([`super::token`]) names the agent; everything in the request is its;
+//! - a per-agent token ([`super::token`]) names the agent; everything in the request is its,
+//!   except a resource whose `service.instance.id` names another agent of the fleet that is
+//!   connected over the same OpAMP WebSocket connection (a supervisor of several
+//!   Collectors reporting theirs under one token): that resource is the other agent's. A
+//!   resource naming an agent on another connection is refused (a token speaks only for
+//!   its own connection); one naming no fleet agent (a Collector's own random id) stays the
+//!   token's agent's;
 //! - the fleet-wide agent secret (the key agents use for OpAMP) names no agent, so each
 //!   resource must carry `service.instance.id` equal to its agent's instance UID, as UUID text
 //!   (what the OpenTelemetry supervisor sets for the Collector it runs).
@@ -33,6 +39,9 @@ pub struct Rejected {
     pub unknown: Option<AgentId>,
     /// Items from resources without a UUID `service.instance.id`.
     pub unattributed: u64,
+    /// Items naming an agent the token does not speak for: (the token's, the named).
+    pub foreign: Option<(AgentId, AgentId)>,
+    pub foreign_items: u64,
 }
 
 impl Rejected {
@@ -46,13 +55,26 @@ impl Rejected {
         self.unattributed += n;
     }
 
+    fn not_spoken_for(&mut self, token: AgentId, named: AgentId, n: u64) {
+        self.count += n;
+        self.foreign_items += n;
+        self.foreign.get_or_insert((token, named));
+    }
+
     /// The `error_message` of a partial success; empty when nothing was rejected.
     pub fn message(&self, items: &str) -> String {
         let mut parts = Vec::new();
         if let Some(id) = self.unknown {
             parts.push(format!(
                 "{} {items} dropped: agent {id} is not in this fleet (it must be connected over OpAMP first)",
-                self.count - self.unattributed
+                self.count - self.unattributed - self.foreign_items
+            ));
+        }
+        if let Some((token, named)) = self.foreign {
+            parts.push(format!(
+                "{} {items} dropped: they name agent {named}, which the token of agent {token} \
+                 does not speak for (only agents on its own OpAMP connection)",
+                self.foreign_items
             ));
         }
         if self.unattributed > 0 {
@@ -66,19 +88,63 @@ impl Rejected {
     }
 }
 
+/// Whose a resource's data is.
+enum Owner {
+    Agent(AgentId),
+    /// Not in the fleet.
+    Unknown(AgentId),
+    /// No usable `service.instance.id` with the fleet secret.
+    NoInstance,
+    /// Names an agent the token's agent does not speak for.
+    Foreign {
+        token: AgentId,
+        named: AgentId,
+    },
+}
+
 /// Resolves which fleet agent a resource belongs to.
-fn agent_of(
-    sender: Sender,
-    instance: Option<AgentId>,
-    fleet: &FleetSnapshot,
-) -> Result<AgentId, Option<AgentId>> {
-    let id = match sender {
-        Sender::Agent(id) => id,
-        Sender::Fleet => instance.ok_or(None)?,
+fn owner_of(sender: Sender, instance: Option<AgentId>, fleet: &FleetSnapshot) -> Owner {
+    let id = match (sender, instance) {
+        (Sender::Fleet, None) => return Owner::NoInstance,
+        (Sender::Fleet, Some(id)) => id,
+        (Sender::Agent(token), Some(named)) if named != token => {
+            let (Some(a), Some(b)) = (fleet.get(&token), fleet.get(&named)) else {
+                // A name that is no fleet agent (a Collector's own random id): the data
+                // is the token's agent's, as it always was.
+                return match fleet.get(&token) {
+                    Some(_) => Owner::Agent(token),
+                    None => Owner::Unknown(token),
+                };
+            };
+            let same_connection = a.is_connected()
+                && b.is_connected()
+                && a.transport == Some(crate::fleet::Transport::WebSocket)
+                && b.transport == a.transport
+                && a.remote_addr.is_some()
+                && a.remote_addr == b.remote_addr;
+            return if same_connection {
+                Owner::Agent(named)
+            } else {
+                Owner::Foreign { token, named }
+            };
+        }
+        (Sender::Agent(token), _) => token,
     };
     match fleet.get(&id) {
-        Some(_) => Ok(id),
-        None => Err(Some(id)),
+        Some(_) => Owner::Agent(id),
+        None => Owner::Unknown(id),
+    }
+}
+
+impl Rejected {
+    fn owner(&mut self, owner: Owner, n: u64) -> Option<AgentId> {
+        match owner {
+            Owner::Agent(id) => return Some(id),
+            Owner::Unknown(id) => self.unknown_agent(id, n),
+            Owner::NoInstance => self.no_instance(n),
+            Owner::Foreign { token, named } => self.not_spoken_for(token, named, n),
+        }
+        None
     }
 }
 
@@ -99,19 +165,24 @@ pub fn ingest_metrics(
         stats.add(Counter::StaleSamples, outcome.stale as u64);
         stats.add(Counter::OverLimitSamples, outcome.over_limit as u64);
     };
-    match sender {
-        // One agent: all resources at once, so its streams are updated in one go.
-        Sender::Agent(_) => match agent_of(sender, None, fleet) {
-            Ok(id) => store_samples(id, &batch.samples, batch.points()),
-            Err(id) => rejected.unknown_agent(id.unwrap_or_default(), batch.points()),
-        },
-        Sender::Fleet => {
-            for r in &batch.resources {
-                match agent_of(sender, r.instance, fleet) {
-                    Ok(id) => store_samples(id, batch.samples_of(r), r.points),
-                    Err(Some(id)) => rejected.unknown_agent(id, r.points),
-                    Err(None) => rejected.no_instance(r.points),
-                }
+    // One agent's token and nothing naming another agent (nearly always): all resources
+    // at once, so its streams are updated in one go.
+    let all_its_own = match sender {
+        Sender::Agent(token) => batch.resources.iter().all(|r| {
+            r.instance
+                .is_none_or(|i| i == token || fleet.get(&i).is_none())
+        }),
+        Sender::Fleet => false,
+    };
+    if let (Sender::Agent(token), true) = (sender, all_its_own) {
+        match rejected.owner(owner_of(sender, None, fleet), batch.points()) {
+            Some(id) => store_samples(id, &batch.samples, batch.points()),
+            None => debug_assert!(fleet.get(&token).is_none()),
+        }
+    } else {
+        for r in &batch.resources {
+            if let Some(id) = rejected.owner(owner_of(sender, r.instance, fleet), r.points) {
+                store_samples(id, batch.samples_of(r), r.points);
             }
         }
     }
@@ -129,10 +200,11 @@ pub fn attribute_items(
     let mut accepted = 0;
     let mut rejected = Rejected::default();
     for (instance, n) in resources {
-        match agent_of(sender, instance, fleet) {
-            Ok(_) => accepted += n,
-            Err(Some(id)) => rejected.unknown_agent(id, n),
-            Err(None) => rejected.no_instance(n),
+        if rejected
+            .owner(owner_of(sender, instance, fleet), n)
+            .is_some()
+        {
+            accepted += n;
         }
     }
     (accepted, rejected)

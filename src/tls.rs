@@ -294,9 +294,12 @@ where
     match tls {
         Ok(Ok(tls)) => Some(tls),
         // Failed handshakes are the client's problem (wrong CA, no client certificate, plain
-        // HTTP to a TLS port); debug only, so a scanner cannot flood the log.
+        // HTTP to a TLS port), but an operator needs to see them: logged within a budget,
+        // so a scanner cannot flood the log.
         Ok(Err(e)) => {
-            tracing::debug!(%remote, error = %e, "TLS handshake failed");
+            static BUDGET: crate::opamp::log_budget::LogBudget =
+                crate::opamp::log_budget::LogBudget::new();
+            crate::warn_within!(BUDGET, %remote, error = %e, "TLS handshake refused");
             None
         }
         Err(_) => {

@@ -385,3 +385,40 @@ async fn unusable_tls_files_stop_the_start_naming_the_file() {
     let e = start(&bad_ca, data.path()).await.err().expect("refused");
     assert!(e.to_string().contains("client CA"), "{e}");
 }
+
+/// A handshake refused for want of a client certificate is logged (an operator needs to
+/// see why an agent cannot get in), a few lines at most however many are refused.
+#[tokio::test]
+async fn refused_handshakes_are_logged_within_a_budget() {
+    let pki = pki(true);
+    let data = tempfile::tempdir().expect("data dir");
+    let mut cmd = common::headless::command(
+        &data.path().join("data"),
+        &common::headless::empty_config(data.path()),
+        SECRET,
+    );
+    cmd.arg("--tls-cert")
+        .arg(&pki.files.cert)
+        .arg("--tls-key")
+        .arg(&pki.files.key)
+        .arg("--tls-client-ca")
+        .arg(pki.files.client_ca.as_ref().expect("client CA"));
+    let mut server = common::headless::Headless::spawn(cmd, true);
+    let banner = server.wait_for_line("wss://");
+    let start = banner.find("wss://").expect("wss url");
+    let url = banner[start..]
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap_or_default()
+        .replace("wss://", "https://");
+    let no_cert = https_client(&pki.ca.pem, None);
+    for _ in 0..30 {
+        let refused = https_exchange(&no_cert, &url, &message(AgentId::new_v7(), 0)).await;
+        assert!(refused.is_err(), "got in without a client certificate");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, out) = server.stop();
+    assert!(status.success(), "{out}");
+    let logged = out.matches("TLS handshake refused").count();
+    assert!((1..=5).contains(&logged), "{logged} lines:\n{out}");
+}

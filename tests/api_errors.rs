@@ -570,6 +570,17 @@ async fn agents_page_select_and_show_full_state() {
     assert_eq!(s, StatusCode::OK, "{detail}");
     assert_eq!(detail["agent"]["id"], agents[2].1.to_string());
     assert_eq!(detail["agent"]["host"], "gamma-host");
+    // Times are Unix seconds, as openapi.yaml says, not serde's {secs_since_epoch, ...}.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for field in ["first_seen", "last_seen", "connected_at"] {
+        let t = detail["agent"][field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field} is a number: {}", detail["agent"][field]));
+        assert!(now.abs_diff(t) < 600, "{field} = {t}, now {now}");
+    }
     assert_eq!(detail["telemetry"]["points"], 30);
     let series = detail["telemetry"]["series"].as_object().unwrap();
     assert!(

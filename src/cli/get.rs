@@ -197,11 +197,7 @@ async fn agent(client: &Client, format: OutputFormat, id: &str) -> anyhow::Resul
             )
         })
         .unwrap_or_else(|| "-".into());
-    let last_seen = a
-        .get("last_seen")
-        .and_then(|t| t.get("secs_since_epoch"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
+    let last_seen = a.get("last_seen").and_then(Value::as_u64).unwrap_or(0);
     let mut t = agent_table();
     t.row(vec![
         full_id

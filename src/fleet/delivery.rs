@@ -109,6 +109,8 @@ pub struct AgentConfigStatus {
     /// Whether the agent's reported effective config matches what we sent
     /// (`None` until it reports one).
     pub effective_matches: Option<bool>,
+    /// Unix seconds in JSON.
+    #[serde(serialize_with = "super::unix_time::secs")]
     pub since: SystemTime,
 }
 

@@ -16,6 +16,7 @@ pub mod selector;
 pub mod snapshot;
 pub mod telemetry;
 pub mod text;
+pub mod unix_time;
 
 pub use agent::{AgentId, AgentReport, Capabilities, Transport};
 pub use events::{EventKind, FleetEvent};

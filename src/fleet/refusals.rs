@@ -20,18 +20,10 @@ pub struct Refused {
     pub count: u64,
     /// Why the last one was, in a few words ("no credentials").
     pub reason: &'static str,
-    #[serde(serialize_with = "unix_secs")]
+    #[serde(serialize_with = "super::unix_time::secs")]
     pub first: SystemTime,
-    #[serde(serialize_with = "unix_secs")]
+    #[serde(serialize_with = "super::unix_time::secs")]
     pub last: SystemTime,
-}
-
-fn unix_secs<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    s.serialize_u64(secs)
 }
 
 #[derive(Clone, Default)]

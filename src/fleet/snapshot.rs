@@ -55,10 +55,14 @@ pub struct AgentView {
     /// Labels from the description merged with operator-set labels (operator wins).
     /// Shared with the registry and the agent's other views until the labels change.
     pub labels: Labels,
+    #[serde(serialize_with = "super::unix_time::secs")]
     pub first_seen: SystemTime,
+    #[serde(serialize_with = "super::unix_time::secs")]
     pub last_seen: SystemTime,
     /// When the current (or last) connection began.
+    #[serde(serialize_with = "super::unix_time::opt_secs")]
     pub connected_at: Option<SystemTime>,
+    #[serde(serialize_with = "super::unix_time::opt_secs")]
     pub disconnected_at: Option<SystemTime>,
     pub sequence_num: u64,
     /// Messages received from this agent since the server started.

@@ -648,3 +648,69 @@ async fn mutual_tls_over_wss_and_https_and_no_certificate_no_entry() {
     drop((over_wss, over_https, refused));
     server.rt.stop().await;
 }
+
+/// What fleetdeck renders, the Collector's validator accepts: an attributes processor left
+/// at its defaults renders to nothing (the Collector refuses one without actions), and
+/// batch and memory_limiter settings the Collector would refuse are refused by fleetdeck
+/// first, naming the parameters.
+#[test]
+fn processor_settings_the_collector_refuses_are_refused_by_render() {
+    let Some(otelcol) = need_otelcol() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let doc = |batch: &str, limiter: &str| {
+        format!(
+            "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata: {{name: procs}}\nspec:\n  sources: [{{type: filelog, parameters: {{include: [/var/log/app.log]}}}}]\n  processors:\n    - type: batch\n      parameters: {batch}\n    - type: memory_limiter\n      parameters: {limiter}\n    - type: attributes\n  destinations: [{{type: otlphttp, parameters: {{endpoint: \"http://127.0.0.1:9\"}}}}]\n"
+        )
+    };
+    let run = |name: &str, text: String| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+            .args(["render", "-f"])
+            .arg(&file)
+            .arg("--validate-with")
+            .arg(&otelcol)
+            .output()
+            .unwrap()
+    };
+    let ok = run(
+        "ok.yaml",
+        doc(
+            "{send_batch_size: 1000, send_batch_max_size: 2000}",
+            "{limit_percentage: 50, spike_limit_percentage: 20}",
+        ),
+    );
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        !stdout.contains("attributes"),
+        "nothing to do, nothing rendered:\n{stdout}"
+    );
+    for (batch, limiter, says) in [
+        (
+            "{send_batch_size: 1000, send_batch_max_size: 10}",
+            "{}",
+            "send_batch_max_size must be 0 (no limit) or at least send_batch_size",
+        ),
+        (
+            "{}",
+            "{limit_percentage: 50, spike_limit_percentage: 50}",
+            "spike_limit_percentage must be below limit_percentage",
+        ),
+    ] {
+        let out = run("bad.yaml", doc(batch, limiter));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(
+            !stderr.contains("rejected by the Collector"),
+            "refused before: {stderr}"
+        );
+    }
+}

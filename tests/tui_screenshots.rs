@@ -124,6 +124,7 @@ fn wizard_rollout(a: &mut App) {
                 previous: None,
                 phase: Some(i / 2),
                 failed: false,
+                error: None,
             })
             .collect(),
     };

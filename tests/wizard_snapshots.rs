@@ -221,6 +221,7 @@ fn step7_following_a_rollout() {
                     previous: None,
                     phase: Some(0),
                     failed: false,
+                    error: None,
                 })
                 .collect(),
         };

@@ -78,27 +78,31 @@ pub fn print_view(format: OutputFormat, view: &Value) -> anyhow::Result<()> {
         .map(|a| {
             a.iter()
                 .filter(|x| {
-                    matches!(
-                        x.get("step")
-                            .and_then(|s| s.get("state"))
-                            .and_then(Value::as_str),
-                        Some("failed" | "stalled")
-                    )
+                    x.get("failed").and_then(Value::as_bool) == Some(true)
+                        || matches!(
+                            x.get("step")
+                                .and_then(|s| s.get("state"))
+                                .and_then(Value::as_str),
+                            Some("failed" | "stalled")
+                        )
                 })
                 .collect()
         })
         .unwrap_or_default();
     for a in failed {
         let step = a.get("step").cloned().unwrap_or(Value::Null);
-        println!(
-            "  agent {} {}{}",
-            text(a, "id"),
-            text(&step, "state"),
-            step.get("error")
-                .and_then(Value::as_str)
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        );
+        // After a rollback the step says "rolled_back"; why it failed is kept beside it.
+        let why = step
+            .get("error")
+            .or_else(|| a.get("error"))
+            .and_then(Value::as_str)
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        let state = match text(&step, "state").as_str() {
+            "rolled_back" => "failed, rolled back".to_string(),
+            other => other.to_string(),
+        };
+        println!("  agent {} {state}{why}", text(a, "id"));
     }
     Ok(())
 }

@@ -139,6 +139,10 @@ pub struct AgentProgress {
     /// counts still say it failed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub failed: bool,
+    /// Why it failed, kept with `failed` through a rollback (the step then says only
+    /// that it was rolled back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Counts for display.
@@ -245,6 +249,7 @@ impl Rollout {
                     previous,
                     phase: None,
                     failed: false,
+                    error: None,
                 })
                 .collect(),
         }
@@ -380,6 +385,10 @@ impl Rollout {
         };
         if agent.step.is_failure() {
             agent.failed = true;
+            agent.error = Some(match &agent.step {
+                AgentStep::Failed(e) => e.clone(),
+                _ => "no answer from the agent".to_string(),
+            });
             *failures += 1;
         }
         let failures = *failures;
@@ -674,6 +683,17 @@ mod tests {
         // The counts agree with "2 agent(s) failed" after the rollback (issue 30, item 6).
         let p = r.progress();
         assert_eq!((p.failed, p.rolled_back, p.applied), (2, 1, 1));
+        // Why each failed survives the rollback, for the rollout view.
+        let rolled_back = r.agents.iter().find(|a| a.step == AgentStep::RolledBack);
+        assert_eq!(
+            rolled_back.and_then(|a| a.error.as_deref()),
+            Some("bad exporter")
+        );
+        let stalled = r.agents.iter().find(|a| a.id == AgentId([2; 16]));
+        assert_eq!(
+            stalled.and_then(|a| a.error.as_deref()),
+            Some("no answer from the agent")
+        );
     }
 
     #[test]

@@ -470,6 +470,7 @@ pub fn catalog_data(snap: &FleetSnapshot) -> CatalogData {
                 }),
                 phase: Some(1),
                 failed: false,
+                error: None,
             }
         })
         .collect();

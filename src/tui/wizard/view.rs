@@ -916,7 +916,9 @@ fn follow(
     let room = usize::from(area.height).saturating_sub(lines.len());
     // Failures first: they are what an operator needs to see.
     let mut agents: Vec<_> = v.agents.iter().collect();
-    agents.sort_by_key(|a| !matches!(a.step, AgentStep::Failed(_) | AgentStep::Stalled));
+    agents.sort_by_key(|a| {
+        !(a.failed || matches!(a.step, AgentStep::Failed(_) | AgentStep::Stalled))
+    });
     for a in agents.into_iter().take(room) {
         let name = snap
             .get(&a.id)
@@ -928,7 +930,14 @@ fn follow(
             AgentStep::Applied => ("✓ applied", t.ok, String::new()),
             AgentStep::Failed(e) => ("✕ failed", t.err, e.clone()),
             AgentStep::Stalled => ("✕ stalled", t.err, "no answer from the agent".into()),
-            AgentStep::RolledBack => ("↩ rolled back", t.warn, String::new()),
+            AgentStep::RolledBack => (
+                "↩ rolled back",
+                t.warn,
+                a.error
+                    .as_ref()
+                    .map(|e| format!("after failing: {e}"))
+                    .unwrap_or_default(),
+            ),
             AgentStep::Skipped => ("skipped", t.muted, String::new()),
         };
         let phase = a

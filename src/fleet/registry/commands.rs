@@ -1,0 +1,259 @@
+//! What the registry does when asked (assign a configuration, restart an agent), when
+//! an agent claims a uid that is not its own, when the store must hear of a change, and
+//! with the agents it knows from an earlier run.
+
+use super::*;
+
+impl Registry {
+    /// Tells an agent that claimed a live uid to take a new one, and remembers it for its
+    /// connection; the agent that has the uid keeps its record untouched.
+    pub(super) fn rename_newcomer(
+        &mut self,
+        id: AgentId,
+        live: &Live,
+        remote_addr: SocketAddr,
+        kept_addr: Option<SocketAddr>,
+        mut reply: ServerReply,
+    ) -> ServerReply {
+        let fresh = AgentId::new_v7();
+        if let Live::Ws(conn) = live
+            && let Some(c) = self.conns.get_mut(conn)
+        {
+            let mut all = c.renamed.take().map(Vec::from).unwrap_or_default();
+            all.push((id, fresh));
+            c.renamed = Some(all.into_boxed_slice());
+        }
+        reply.new_instance_uid = Some(fresh);
+        if let Some(state) = self.agents.get_mut(&id) {
+            let now = Instant::now();
+            let last = state.rare_mut().renamed.replace((remote_addr, now));
+            let again = last.is_some_and(|(addr, at)| {
+                addr.ip() == remote_addr.ip() && now.duration_since(at) < CLONE_WINDOW
+            });
+            if again {
+                return reply;
+            }
+        }
+        tracing::warn!(agent = %id, new_uid = %fresh, newcomer = %remote_addr,
+            kept = ?kept_addr, "instance_uid is used by two live agents; the newcomer is told to use a new uid");
+        self.emit(EventKind::DuplicateInstanceUid {
+            id,
+            remote_addr: Some(remote_addr),
+            kept_addr,
+            new_uid: fresh,
+        });
+        reply
+    }
+
+    pub(super) fn assign(
+        &mut self,
+        agents: Vec<AgentId>,
+        config: ConfigRef,
+        offer: Arc<RemoteConfigOffer>,
+    ) -> AssignOutcome {
+        let mut out = AssignOutcome::default();
+        for id in agents {
+            let Some(state) = self.agents.get_mut(&id) else {
+                out.refused.push((id, CommandError::UnknownAgent(id)));
+                continue;
+            };
+            // No capabilities at all: known from an earlier run and not back yet (every
+            // agent reports at least ReportsStatus); the assignment waits for it.
+            let unknown = state.view.capabilities.0 == 0;
+            if !unknown
+                && !state
+                    .view
+                    .capabilities
+                    .has(Capabilities::ACCEPTS_REMOTE_CONFIG)
+            {
+                out.refused.push((
+                    id,
+                    CommandError::NotSupported {
+                        id,
+                        name: state.name(),
+                        capability: "AcceptsRemoteConfig",
+                    },
+                ));
+                continue;
+            }
+            let same = state
+                .assigned
+                .as_ref()
+                .is_some_and(|a| a.config == config && a.offer.hash == offer.hash);
+            if !same {
+                let mut a = Assignment::new(config.clone(), offer.clone());
+                // Already running it (e.g. assigned again after a restart of ours).
+                delivery::on_report(
+                    &mut a,
+                    state.view.remote_config_status.as_deref(),
+                    state.view.effective_config.as_deref(),
+                    state
+                        .view
+                        .capabilities
+                        .has(Capabilities::REPORTS_REMOTE_CONFIG),
+                );
+                state.assigned = Some(Box::new(a));
+                state.refresh_config_view();
+            }
+            out.assigned.push(id);
+            self.changed(id);
+            // The registry has something to say: heartbeats come back to it.
+            self.revoke_lease(id);
+            let Some(state) = self.agents.get_mut(&id) else {
+                continue;
+            };
+            if let Some(p) = &self.config.persist {
+                // Only the assignment changed: the stored description stays (no need to
+                // write 10,000 descriptions again for a push).
+                p.agent(record_of(&id, state, false));
+            }
+            // WebSocket agents get it now; HTTP agents with their next poll.
+            let knows_agent = state.knows_agent();
+            if let Some(Live::Ws(conn)) = state.live
+                && let Some(a) = state.assigned.as_mut()
+                && delivery::should_send(
+                    a,
+                    state.view.remote_config_status.as_deref(),
+                    state.conn_gen,
+                    knows_agent,
+                )
+                && let Some(c) = self.conns.get(&conn)
+            {
+                let push = ServerReply {
+                    remote_config: Some(a.offer.clone()),
+                    ..ServerReply::ack(id, self.config.capabilities)
+                };
+                if c.outbox.try_send(Box::new(push)).is_ok() {
+                    delivery::mark_sent(a, state.conn_gen);
+                    state.refresh_config_view();
+                }
+            }
+        }
+        if !out.assigned.is_empty() {
+            tracing::info!(config = %config, agents = out.assigned.len(), refused = out.refused.len(),
+                "configuration assigned");
+        }
+        out
+    }
+
+    pub(super) fn check_stalled(&mut self) {
+        let now = Instant::now();
+        let timeout = self.config.stall_timeout;
+        let mut stalled = Vec::new();
+        for (id, state) in self.agents.iter_mut() {
+            if let Some(a) = state.assigned.as_mut()
+                && delivery::check_stalled(a, now, timeout)
+            {
+                state.refresh_config_view();
+                stalled.push(*id);
+            }
+        }
+        for id in stalled {
+            self.changed(id);
+            self.persist_config_state(&id);
+            if let Some(state) = self.agents.get(&id)
+                && let Some(a) = &state.assigned
+            {
+                self.emit(config_event(id, state.name(), a.view()));
+            }
+        }
+    }
+
+    /// Asks an agent to restart: at once over WebSocket, with the next poll over HTTP.
+    pub(super) fn restart(&mut self, id: AgentId) -> Result<(), CommandError> {
+        self.revoke_lease(id);
+        let state = self
+            .agents
+            .get_mut(&id)
+            .ok_or(CommandError::UnknownAgent(id))?;
+        if !state
+            .view
+            .capabilities
+            .has(Capabilities::ACCEPTS_RESTART_COMMAND)
+        {
+            return Err(CommandError::NotSupported {
+                id,
+                name: state.name(),
+                capability: "AcceptsRestartCommand",
+            });
+        }
+        match &state.live {
+            None => Err(CommandError::Disconnected(id)),
+            Some(Live::Http) => {
+                state.pending.command = Some(AgentCommand::Restart);
+                Ok(())
+            }
+            Some(Live::Ws(conn)) => {
+                let reply = ServerReply {
+                    command: Some(AgentCommand::Restart),
+                    ..ServerReply::ack(id, self.config.capabilities)
+                };
+                let sent = self
+                    .conns
+                    .get(conn)
+                    .is_some_and(|c| c.outbox.try_send(Box::new(reply)).is_ok());
+                if !sent {
+                    state.pending.command = Some(AgentCommand::Restart);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the agent's record without its description (only what changed with a
+    /// configuration state: 10,000 of them for a push).
+    pub(super) fn persist_config_state(&self, id: &AgentId) {
+        if let (Some(p), Some(state)) = (&self.config.persist, self.agents.get(id)) {
+            p.agent(record_of(id, state, false));
+        }
+    }
+
+    pub(super) fn persist(&self, id: &AgentId) {
+        if let (Some(p), Some(state)) = (&self.config.persist, self.agents.get(id)) {
+            p.agent(record_of(id, state, true));
+        }
+    }
+
+    pub(super) fn preload(&mut self, k: KnownAgent) {
+        let r = k.record;
+        let mut state = AgentState::new(r.id, r.first_seen);
+        state.view_mut().last_seen = r.last_seen;
+        if !r.labels.is_empty() {
+            state.rare_mut().operator_labels = r.labels;
+        }
+        match r
+            .description_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<AgentDescription>(j).ok())
+        {
+            Some(d) => state.set_description(d),
+            None => state.refresh_labels(),
+        }
+        // Kept so an agent that comes back reporting the same hash need not list again.
+        if let Some(c) = r
+            .components_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<AvailableComponents>(j).ok())
+        {
+            state.view_mut().available_components = Some(self.components.intern(c));
+        }
+        let stored = delivery::Stored::from_json(r.config_state_json.as_deref());
+        if let Some(reported) = stored.reported {
+            state.view_mut().remote_config_status = Some(Arc::new(reported));
+        }
+        if let (Some(cref), Some(offer)) = (r.assigned, k.offer) {
+            let config = ConfigRef {
+                name: cref.name.into(),
+                version: cref.version,
+            };
+            let mut a = Assignment::restore(config, offer, stored.assignment);
+            // What the agent said last is as true now as before the restart.
+            let reported = state.view.remote_config_status.as_deref();
+            delivery::on_report(&mut a, reported, None, true);
+            state.assigned = Some(Box::new(a));
+            state.refresh_config_view();
+        }
+        self.agents.insert(r.id, Box::new(state));
+        self.changed(r.id);
+    }
+}

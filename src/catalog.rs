@@ -240,7 +240,7 @@ impl Catalog {
         let invalid = |problems: Vec<String>| ApplyResult {
             kind: kind.clone(),
             // An invalid name may be any length: the answer shows it cut.
-            name: crate::pipeline::registry::cut_name(&name).into_owned(),
+            name: crate::pipeline::name::cut_name(&name).into_owned(),
             status: ApplyStatus::Invalid,
             version: None,
             problems,

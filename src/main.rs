@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fleetdeck: {}", describe(&e));
-            ExitCode::from(fleetdeck::cli::client::exit_code(&e))
+            ExitCode::from(fleetdeck::cli::usage::exit_code(&e))
         }
     }
 }

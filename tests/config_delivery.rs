@@ -263,7 +263,7 @@ async fn silence_after_a_push_is_marked_stalled() {
         cancel.clone(),
     );
     let uid = AgentId::new_v7();
-    let mut hello = fleetdeck::fleet::agent::AgentReport {
+    let mut hello = fleetdeck::fleet::AgentReport {
         instance_uid: uid,
         capabilities: fleetdeck::fleet::Capabilities(CAPS),
         ..Default::default()
@@ -278,7 +278,7 @@ async fn silence_after_a_push_is_marked_stalled() {
         .assign(vec![uid], cref(1), Arc::new(collector_offer(YAML)))
         .await
         .unwrap();
-    let poll = fleetdeck::fleet::agent::AgentReport {
+    let poll = fleetdeck::fleet::AgentReport {
         instance_uid: uid,
         sequence_num: 1,
         capabilities: fleetdeck::fleet::Capabilities(CAPS),

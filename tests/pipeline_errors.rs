@@ -1,6 +1,6 @@
 //! Bad input gives every problem at once, each naming file, line, resource and parameter.
 
-use fleetdeck::pipeline::registry::Origin;
+use fleetdeck::pipeline::locate::Origin;
 use fleetdeck::pipeline::{Problem, Resource, TypeRegistry, parse_resources, render};
 
 fn problems_of_config(text: &str) -> Vec<String> {

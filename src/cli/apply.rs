@@ -9,8 +9,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::args::OutputFormat;
-use super::client::{Body, Client, failure, usage};
+use super::client::{Body, Client, failure};
 use super::output::print_value;
+use super::usage::usage;
 
 /// One input: a display name (used in problems) and its text.
 pub struct Input {

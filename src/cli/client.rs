@@ -8,28 +8,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
 use super::args::ClientArgs;
-use super::profile;
-
-/// The URL the CLI uses when nothing else says where the server is.
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:4321";
-
-/// A mistake in how a command was called: exit code 2, like clap's own usage errors.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    UsageError(message.into()).into()
-}
-
-/// 0 ok, 1 failed, 2 usage.
-pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<UsageError>().is_some() {
-        2
-    } else {
-        1
-    }
-}
+use super::profile::{self, DEFAULT_SERVER, parse_server};
+use super::usage::usage;
 
 /// The server refused a request; carries its JSON answer.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +80,7 @@ impl Client {
         {
             return Err(usage(format!(
                 "'{bad}' is not a name: names are {}",
-                crate::pipeline::registry::NAME_RULE
+                crate::pipeline::name::NAME_RULE
             )));
         }
         let mut url = self.base.clone();
@@ -196,26 +176,6 @@ pub fn failure(status: StatusCode, body: Value) -> ApiFailure {
     }
 }
 
-fn parse_server(server: &str) -> anyhow::Result<Url> {
-    let s = server.trim().trim_end_matches('/');
-    let with_scheme = if s.contains("://") {
-        s.to_string()
-    } else {
-        format!("http://{s}")
-    };
-    let url = Url::parse(&with_scheme).map_err(|e| {
-        usage(format!(
-            "'{server}' is not a server URL like {DEFAULT_SERVER}: {e}"
-        ))
-    })?;
-    if url.scheme() != "http" {
-        return Err(usage(format!(
-            "'{server}': only http:// servers are supported by this build"
-        )));
-    }
-    Ok(url)
-}
-
 /// The token a local server generated, when this user can read it.
 fn local_token() -> Option<String> {
     let dir = std::env::var_os("FLEETDECK_DATA_DIR")
@@ -239,6 +199,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::usage::exit_code;
 
     #[test]
     fn servers_without_a_scheme_get_http_and_paths_are_escaped() {

@@ -4,8 +4,9 @@
 use reqwest::Method;
 
 use super::args::OutputFormat;
-use super::client::{Body, Client, usage};
+use super::client::{Body, Client};
 use super::output::print_value;
+use super::usage::usage;
 use crate::api::canonical_kind;
 
 pub async fn run(

@@ -6,8 +6,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::args::OutputFormat;
-use super::client::{Body, Client, usage};
+use super::client::{Body, Client};
 use super::output::{labels, print_value};
+use super::usage::usage;
 
 /// `k=v` sets, `k-` removes (kubectl's syntax).
 pub fn parse_changes(args: &[String]) -> anyhow::Result<(BTreeMap<String, String>, Vec<String>)> {
@@ -93,7 +94,7 @@ mod tests {
     fn anything_else_is_a_usage_error() {
         for bad in [&["team"][..], &["=x"], &["-"], &[]] {
             let e = parse_changes(&args(bad)).unwrap_err();
-            assert_eq!(super::super::client::exit_code(&e), 2, "{bad:?}");
+            assert_eq!(super::super::usage::exit_code(&e), 2, "{bad:?}");
         }
     }
 }

@@ -13,5 +13,6 @@ pub mod push;
 pub mod render;
 pub mod restart;
 pub mod rollout;
+pub mod usage;
 
 pub use args::{Cli, Command};

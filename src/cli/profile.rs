@@ -7,11 +7,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
 use super::args::ProfileAction;
-use super::client::usage;
 use super::output::Table;
+use super::usage::usage;
 
 const FILE: &str = "profiles.toml";
 
@@ -110,7 +111,7 @@ pub fn run(action: ProfileAction) -> anyhow::Result<()> {
                 )));
             }
             // Checked now, so a typo does not wait for the first command to show.
-            super::client::Client::new(&server, None)?;
+            parse_server(&server)?;
             let replaced = profiles
                 .profiles
                 .insert(name.clone(), Profile { server, token })
@@ -188,4 +189,27 @@ fn names(p: &Profiles) -> String {
     } else {
         p.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
     }
+}
+
+/// The URL the CLI uses when nothing else says where the server is.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:4321";
+
+pub fn parse_server(server: &str) -> anyhow::Result<Url> {
+    let s = server.trim().trim_end_matches('/');
+    let with_scheme = if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|e| {
+        usage(format!(
+            "'{server}' is not a server URL like {DEFAULT_SERVER}: {e}"
+        ))
+    })?;
+    if url.scheme() != "http" {
+        return Err(usage(format!(
+            "'{server}': only http:// servers are supported by this build"
+        )));
+    }
+    Ok(url)
 }

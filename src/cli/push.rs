@@ -4,8 +4,9 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::args::{OutputFormat, RollbackFlag, RolloutFlags};
-use super::client::{Body, Client, usage};
+use super::client::{Body, Client};
 use super::rollout::print_view;
+use super::usage::usage;
 
 /// The rollout options the flags set (the server fills in the rest).
 pub fn options(f: &RolloutFlags) -> Option<Value> {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::pipeline::registry::Origin;
+use crate::pipeline::locate::Origin;
 use crate::pipeline::{
     Destination, Problem, Problems, Resource, TypeRegistry, parse_resources, render,
 };

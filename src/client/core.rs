@@ -5,7 +5,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::fleet::agent::{AgentId, Capabilities, hex_bytes};
+use crate::fleet::agent::{AgentId, Capabilities};
+use crate::fleet::hex_bytes;
 use crate::opamp::proto;
 
 /// The file name our server (and BindPlane) use in `AgentConfigMap`.

@@ -1,6 +1,7 @@
 //! Domain types describing an agent, independent of the OpAMP wire format.
 //! The codec in `opamp/` converts prost messages to and from these.
 
+use super::hex_bytes;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -516,39 +517,6 @@ pub struct PackageStatus {
 pub struct PackageStatuses {
     pub packages: BTreeMap<String, PackageStatus>,
     pub error_message: String,
-}
-
-/// Everything one `AgentToServer` message said, in domain terms.
-/// `None` means "unchanged since the last report" (OpAMP status compression).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct AgentReport {
-    pub instance_uid: AgentId,
-    pub sequence_num: u64,
-    pub capabilities: Capabilities,
-    pub description: Option<AgentDescription>,
-    /// Encoded by the codec as it decodes (see [`super::health`]).
-    pub health: Option<super::health::Health>,
-    pub effective_config: Option<ConfigMap>,
-    pub remote_config_status: Option<RemoteConfigStatus>,
-    pub package_statuses: Option<PackageStatuses>,
-    pub custom_capabilities: Option<Vec<String>>,
-    /// The agent's available components: their hash, and the listing when it was sent.
-    pub available_components: Option<super::components::ReportedComponents>,
-    /// Last connection-settings hash the agent reports having applied.
-    pub connection_settings_hash: Option<Vec<u8>>,
-    pub disconnect: bool,
-    pub request_instance_uid: bool,
-}
-
-/// Serde helper: byte strings as lowercase hex.
-pub mod hex_bytes {
-    pub fn serialize<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(b))
-    }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s: String = serde::Deserialize::deserialize(d)?;
-        hex::decode(s).map_err(serde::de::Error::custom)
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::agent::hex_bytes;
+use super::hex_bytes;
 use super::text::Text;
 
 /// The five kinds of Collector component, named as the Collector's configuration (and the

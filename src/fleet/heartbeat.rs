@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::agent::{AgentId, AgentReport, Capabilities};
+use super::agent::{AgentId, Capabilities};
+use super::report::AgentReport;
 
 /// Permission for one session to answer one agent's plain heartbeats.
 #[derive(Debug)]

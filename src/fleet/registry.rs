@@ -18,9 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{self, AgentRecord, WriteBehind};
 
-use super::agent::{
-    AgentDescription, AgentId, AgentReport, Capabilities, ConfigMap, Text, Transport,
-};
+use super::agent::{AgentDescription, AgentId, Capabilities, ConfigMap, Text, Transport};
 use super::components::AvailableComponents;
 use super::delivery::{self, AgentConfigStatus, ApplyState, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventBus, EventKind, FleetEvent, History};
@@ -31,6 +29,7 @@ use super::outbound::{
     ServerReply, TelemetryDestination,
 };
 use super::outbox::OutboxSender;
+use super::report::AgentReport;
 use super::snapshot::{AgentView, Connection, FleetSnapshot};
 
 /// Identifies one WebSocket connection for the life of the server.

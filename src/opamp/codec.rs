@@ -10,9 +10,8 @@ use super::frame::{self, UidError};
 use super::proto;
 use super::wire_health;
 use crate::fleet::agent::{
-    AgentDescription, AgentReport, AttrValue, Attribute, Capabilities, ComponentHealth, ConfigFile,
-    ConfigMap, PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus,
-    Text,
+    AgentDescription, AttrValue, Attribute, Capabilities, ComponentHealth, ConfigFile, ConfigMap,
+    PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus, Text,
 };
 use crate::fleet::components::{AvailableComponents, ReportedComponents};
 use crate::fleet::health::{Health, HealthTree, health_scalars};
@@ -21,6 +20,7 @@ use crate::fleet::outbound::{
     AgentCommand, ConnectionSettingsOffer, RemoteConfigOffer, ServerError, ServerReply,
     TelemetryDestination,
 };
+use crate::fleet::report::AgentReport;
 
 /// Server capability bits (OpAMP `ServerCapabilities`).
 pub mod server_caps {

@@ -9,7 +9,8 @@ use serde_norway::{Mapping, Value as Yaml};
 use super::config::{
     Configuration, ConfigurationSpec, DestinationRef, Metadata, Parameters, ProcessorRef, SourceRef,
 };
-use super::registry::{LoadedType, TypeRegistry, valid_resource_name};
+use super::name::valid_resource_name;
+use super::registry::{LoadedType, TypeRegistry};
 use super::types::{ParamType, ParameterDef, TypeKind, check_value, yaml_to_json};
 
 /// What a form field holds while it is edited.
@@ -693,8 +694,8 @@ pub fn name_problem(name: &str) -> Option<String> {
     } else if !valid_resource_name(name) {
         Some(format!(
             "{:?}: a name is {}",
-            super::registry::cut_name(name),
-            super::registry::NAME_RULE
+            super::name::cut_name(name),
+            super::name::NAME_RULE
         ))
     } else {
         None

@@ -6,7 +6,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_norway::{Mapping, Value as Yaml};
 
-use super::registry::valid_resource_name;
+use super::name::valid_resource_name;
 
 /// `metadata` of instance resources.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -189,8 +189,8 @@ pub fn processor_name_problem(name: &str) -> Option<String> {
     } else if !valid_resource_name(name) {
         Some(format!(
             "name {:?} must be {}",
-            super::registry::cut_name(name),
-            super::registry::NAME_RULE
+            super::name::cut_name(name),
+            super::name::NAME_RULE
         ))
     } else if name.contains("__") {
         Some(format!(
@@ -332,7 +332,7 @@ impl Configuration {
     pub fn label(&self) -> String {
         format!(
             "Configuration {}",
-            super::registry::cut_name(&self.metadata.name)
+            super::name::cut_name(&self.metadata.name)
         )
     }
 
@@ -371,10 +371,7 @@ impl Destination {
     }
 
     pub fn label(&self) -> String {
-        format!(
-            "Destination {}",
-            super::registry::cut_name(&self.metadata.name)
-        )
+        format!("Destination {}", super::name::cut_name(&self.metadata.name))
     }
 }
 

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use super::problem::Problem;
+
 /// One document of a multi-document stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document<'a> {
@@ -162,6 +164,85 @@ fn split_key(s: &str) -> Option<(&str, &str)> {
         return None;
     }
     Some((key, value))
+}
+
+/// Where a document came from, to turn YAML paths into file lines.
+#[derive(Debug, Default)]
+pub struct Origin {
+    pub file: Option<String>,
+    /// 1-based line of the document's first line in the file.
+    pub first_line: usize,
+    index: Option<LineIndex>,
+    text: String,
+}
+
+impl Origin {
+    pub fn new(file: Option<&str>, doc_text: &str, first_line: usize) -> Self {
+        Origin {
+            file: file.map(str::to_string),
+            first_line,
+            index: Some(LineIndex::new(doc_text)),
+            text: doc_text.to_string(),
+        }
+    }
+
+    /// No text: problems carry only resource and parameter names.
+    pub fn none() -> Self {
+        Origin::default()
+    }
+
+    /// The file line of a YAML path, if located.
+    pub fn line(&self, path: &str) -> Option<usize> {
+        let l = self.index.as_ref()?.line_of(path)?;
+        Some(self.first_line + l - 1)
+    }
+
+    /// The file line of template line `tline` in the block scalar at `path`.
+    pub(super) fn template_line(&self, path: &str, tline: usize) -> Option<usize> {
+        let l = self.index.as_ref()?.line_of(path)?;
+        let key_line = self.text.lines().nth(l - 1)?;
+        let is_block = key_line
+            .trim_end()
+            .rsplit(':')
+            .next()
+            .is_some_and(|v| v.trim_start().starts_with(['|', '>']));
+        let offset = if is_block {
+            tline
+        } else {
+            tline.saturating_sub(1)
+        };
+        Some(self.first_line + l - 1 + offset)
+    }
+
+    /// Fills in file and line for problems that carry a path.
+    pub fn place(&self, mut p: Problem) -> Problem {
+        if p.file.is_none() {
+            p.file.clone_from(&self.file);
+        }
+        if p.line.is_none()
+            && let Some(path) = &p.path
+        {
+            p.line = self.line(path);
+        }
+        p
+    }
+}
+
+/// A serde/YAML error, with its line made absolute.
+pub(crate) fn yaml_problem(label: &str, e: &serde_norway::Error, origin: &Origin) -> Problem {
+    let mut p = Problem::new(label, strip_location(&e.to_string()));
+    if let Some(loc) = e.location() {
+        p.line = Some(origin.first_line + loc.line() - 1);
+    }
+    origin.place(p)
+}
+
+/// serde_norway appends "at line N column M"; the problem carries the absolute line instead.
+fn strip_location(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains(" column ") => msg[..i].to_string(),
+        _ => msg.to_string(),
+    }
 }
 
 #[cfg(test)]

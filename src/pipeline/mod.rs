@@ -13,6 +13,7 @@ pub mod builder;
 pub mod config;
 pub mod diff;
 pub mod locate;
+pub mod name;
 pub mod problem;
 pub mod registry;
 pub mod render;
@@ -26,9 +27,9 @@ pub use diff::{DiffLine, diff};
 pub use problem::{Problem, Problems};
 pub use registry::TypeRegistry;
 pub use render::{
-    DestinationResolver, MASK, NoDestinations, RenderOptions, Rendered, mask_configuration, render,
+    DestinationResolver, NoDestinations, RenderOptions, Rendered, mask_configuration, render,
     render_masked, render_with,
 };
 pub use resource::{ParsedResource, Resource, parse_resources};
-pub use secrets::Redactor;
+pub use secrets::{MASK, Redactor};
 pub use types::{ResourceType, Signal, TypeKind};

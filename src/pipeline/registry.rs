@@ -2,81 +2,19 @@
 //! templates for one resource instance.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 use serde_norway::Value as Yaml;
 
-use super::locate::LineIndex;
+use super::locate::Origin;
+use super::name::{NAME_RULE, valid_resource_name};
 use super::problem::Problem;
 use super::template::{Helpers, Template, TemplateError, display};
 use super::types::{
-    API_VERSIONS, ParamType, ParameterDef, ResourceType, SPEC_FIELDS, Section, Signal, TypeKind,
-    check_value, is_identifier, parse_signal_key, yaml_to_json,
+    API_VERSIONS, ParamType, ParameterDef, ResourceType, Section, Signal, TypeKind, check_value,
+    is_identifier, parse_signal_key, yaml_to_json,
 };
-
-/// Where a document came from, to turn YAML paths into file lines.
-#[derive(Debug, Default)]
-pub struct Origin {
-    pub file: Option<String>,
-    /// 1-based line of the document's first line in the file.
-    pub first_line: usize,
-    index: Option<LineIndex>,
-    text: String,
-}
-
-impl Origin {
-    pub fn new(file: Option<&str>, doc_text: &str, first_line: usize) -> Self {
-        Origin {
-            file: file.map(str::to_string),
-            first_line,
-            index: Some(LineIndex::new(doc_text)),
-            text: doc_text.to_string(),
-        }
-    }
-
-    /// No text: problems carry only resource and parameter names.
-    pub fn none() -> Self {
-        Origin::default()
-    }
-
-    /// The file line of a YAML path, if located.
-    pub fn line(&self, path: &str) -> Option<usize> {
-        let l = self.index.as_ref()?.line_of(path)?;
-        Some(self.first_line + l - 1)
-    }
-
-    /// The file line of template line `tline` in the block scalar at `path`.
-    fn template_line(&self, path: &str, tline: usize) -> Option<usize> {
-        let l = self.index.as_ref()?.line_of(path)?;
-        let key_line = self.text.lines().nth(l - 1)?;
-        let is_block = key_line
-            .trim_end()
-            .rsplit(':')
-            .next()
-            .is_some_and(|v| v.trim_start().starts_with(['|', '>']));
-        let offset = if is_block {
-            tline
-        } else {
-            tline.saturating_sub(1)
-        };
-        Some(self.first_line + l - 1 + offset)
-    }
-
-    /// Fills in file and line for problems that carry a path.
-    pub fn place(&self, mut p: Problem) -> Problem {
-        if p.file.is_none() {
-            p.file.clone_from(&self.file);
-        }
-        if p.line.is_none()
-            && let Some(path) = &p.path
-        {
-            p.line = self.line(path);
-        }
-        p
-    }
-}
 
 /// One signal block with its templates parsed.
 #[derive(Debug)]
@@ -763,204 +701,15 @@ fn check_scalar_against(target: &ParameterDef, v: &Json) -> bool {
     }
 }
 
-/// The longest name a resource may have: it travels in URLs, tables and file names.
-pub const MAX_NAME: usize = 128;
-
-/// The one rule for resource names (types, destinations, configurations, processors),
-/// as shown to users.
-pub const NAME_RULE: &str =
-    "1 to 128 letters, digits, '_', '-' or '.', starting with a letter or digit";
-
-/// A name as messages show it: whole up to twice the longest valid name, else cut, so a
-/// name of 100,000 characters does not become an error message of that size.
-pub fn cut_name(name: &str) -> std::borrow::Cow<'_, str> {
-    const SHOWN: usize = 2 * MAX_NAME;
-    if name.len() <= SHOWN {
-        return name.into();
-    }
-    let mut end = SHOWN;
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes)", &name[..end], name.len()).into()
-}
-
-/// Whether `name` follows [`NAME_RULE`]. A name that starts with a letter or digit is
-/// never `.` or `..`, which a URL would collapse.
-pub fn valid_resource_name(name: &str) -> bool {
-    name.len() <= MAX_NAME
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-}
-
-/// Deserialises a type document, checking the envelope first so errors name the field.
-pub fn parse_type_document(
-    doc: &Yaml,
-    text: &str,
-    kind: TypeKind,
-    origin: &Origin,
-) -> Result<ResourceType, Vec<Problem>> {
-    let name = doc
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Yaml::as_str)
-        .unwrap_or("<unnamed>")
-        .to_string();
-    let label = format!("{} {name}", kind.kind_name());
-    let mut problems = Vec::new();
-    if let Some(Yaml::Mapping(spec)) = doc.get("spec") {
-        for key in spec.keys() {
-            let k = key.as_str().unwrap_or_default();
-            if !SPEC_FIELDS.contains(&k) && parse_signal_key(k).is_none() {
-                problems.push(origin.place(
-                    Problem::new(&label, format!("spec.{k}: unknown field (expected {} or a signal block such as logs, metrics+traces)", SPEC_FIELDS.join(", ")))
-                        .at(format!("spec.{k}")),
-                ));
-            }
-        }
-        if let Some(Yaml::Sequence(params)) = spec.get("parameters") {
-            for (i, p) in params.iter().enumerate() {
-                let pname = p.get("name").and_then(Yaml::as_str).unwrap_or("<unnamed>");
-                if let Err(e) = serde_norway::from_value::<ParameterDef>(p.clone()) {
-                    let mut msg = e.to_string();
-                    if let Some(t) = p.get("type").and_then(Yaml::as_str)
-                        && !ParamType::NAMES.contains(&t)
-                    {
-                        msg = format!(
-                            "type {t:?} is not supported (supported: {})",
-                            ParamType::NAMES.join(", ")
-                        );
-                    }
-                    problems.push(
-                        origin.place(
-                            Problem::new(&label, msg)
-                                .parameter(pname)
-                                .at(format!("spec.parameters[{i}]")),
-                        ),
-                    );
-                }
-            }
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    serde_norway::from_str::<ResourceType>(text)
-        .map_err(|e| vec![super::resource::yaml_problem(&label, &e, origin)])
-}
-
 /// The known resource types: built-ins, with user types layered over them.
 #[derive(Debug, Clone, Default)]
 pub struct TypeRegistry {
     types: BTreeMap<(TypeKind, String), Arc<LoadedType>>,
 }
 
-/// The shipped types, embedded in the binary.
-const BUILTIN: &[(&str, &str)] = &include!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/resource-types/index.rs"
-));
-
 impl TypeRegistry {
     pub fn empty() -> Self {
         TypeRegistry::default()
-    }
-
-    /// The built-in types. They are checked by the test suite; one that failed to load would be
-    /// logged and left out rather than take the program down.
-    pub fn builtin() -> Self {
-        let (reg, problems) = Self::load_builtin();
-        for p in problems {
-            tracing::error!(problem = %p, "built-in resource type rejected");
-        }
-        reg
-    }
-
-    /// Loads the built-ins, returning any problems (for tests).
-    pub fn load_builtin() -> (Self, Vec<Problem>) {
-        let mut reg = TypeRegistry::empty();
-        let mut problems = Vec::new();
-        for (file, text) in BUILTIN {
-            if let Err(p) = reg.load_text(text, Some(&format!("resource-types/{file}"))) {
-                problems.extend(p);
-            }
-        }
-        (reg, problems)
-    }
-
-    /// Built-in file names and their text (for listing and tests).
-    pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
-        BUILTIN
-    }
-
-    /// Loads every `*.yaml`/`*.yml` file in `dir` (sorted by name) into a new registry.
-    pub fn load_dir(dir: &Path) -> Result<Self, Vec<Problem>> {
-        let mut reg = TypeRegistry::empty();
-        reg.add_dir(dir)?;
-        Ok(reg)
-    }
-
-    /// The built-ins with the types in `dir` layered over them (same kind and name replaces).
-    pub fn builtin_with_dir(dir: &Path) -> Result<Self, Vec<Problem>> {
-        let mut reg = Self::builtin();
-        reg.add_dir(dir)?;
-        Ok(reg)
-    }
-
-    /// Adds the types in `dir`; nothing is added unless every file loads.
-    pub fn add_dir(&mut self, dir: &Path) -> Result<(), Vec<Problem>> {
-        let shown = dir.display().to_string();
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            vec![Problem::new("", format!("cannot read types directory: {e}")).file(&shown)]
-        })?;
-        let mut files: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        files.sort();
-        let mut staged = self.clone();
-        let mut problems = Vec::new();
-        for path in files {
-            let file = path.display().to_string();
-            match std::fs::read_to_string(&path) {
-                Ok(text) => {
-                    if let Err(p) = staged.load_text(&text, Some(&file)) {
-                        problems.extend(p);
-                    }
-                }
-                Err(e) => problems.push(Problem::new("", format!("cannot read: {e}")).file(&file)),
-            }
-        }
-        if problems.is_empty() {
-            *self = staged;
-            Ok(())
-        } else {
-            Err(problems)
-        }
-    }
-
-    /// Loads every resource type in a multi-document YAML text; other kinds are errors.
-    pub fn load_text(&mut self, text: &str, file: Option<&str>) -> Result<(), Vec<Problem>> {
-        let resources = super::resource::parse_resources(text, file)?;
-        let mut problems = Vec::new();
-        for r in resources {
-            match r.resource {
-                super::resource::Resource::Type(t) => {
-                    if let Err(p) = self.insert_with_origin(t, &r.origin) {
-                        problems.extend(p);
-                    }
-                }
-                other => problems.push(r.origin.place(Problem::new(other.label(), "only resource types (SourceType, ProcessorType, DestinationType) belong in a types directory"))),
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
     }
 
     /// Checks and adds one type (replacing one of the same kind and name).
@@ -968,7 +717,7 @@ impl TypeRegistry {
         self.insert_with_origin(def, &Origin::none())
     }
 
-    fn insert_with_origin(
+    pub(super) fn insert_with_origin(
         &mut self,
         def: ResourceType,
         origin: &Origin,
@@ -1010,44 +759,5 @@ impl TypeRegistry {
             .filter(|(k, _)| *k == kind)
             .map(|(_, n)| n.as_str())
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod name_rule {
-    use super::*;
-
-    #[test]
-    fn names_are_short_plain_and_never_a_path_step() {
-        for good in [
-            "web-tier",
-            "a",
-            "edge.v2",
-            "k8s_nodes",
-            &"a".repeat(MAX_NAME),
-        ] {
-            assert!(valid_resource_name(good), "{good}");
-        }
-        for bad in [
-            "",
-            ".",
-            "..",
-            ".hidden",
-            "-dash",
-            "_under",
-            "a b",
-            "a/b",
-            "é",
-            &"a".repeat(MAX_NAME + 1),
-        ] {
-            assert!(!valid_resource_name(bad), "{bad:?}");
-        }
-        assert_eq!(cut_name("web"), "web");
-        let long = "a".repeat(100_000);
-        let shown = cut_name(&long);
-        assert!(
-            shown.len() < 300 && shown.ends_with("(100000 bytes)"),
-            "{shown}"
-        );
     }
 }

@@ -25,12 +25,11 @@ use sha2::{Digest, Sha256};
 use super::config::{
     Configuration, Destination, Parameters, ProcessorRef, processor_name_problems,
 };
+use super::name::valid_resource_name;
 use super::problem::Problem;
-use super::registry::{LoadedType, SignalOutput, TypeOutput, TypeRegistry, valid_resource_name};
+use super::registry::{LoadedType, SignalOutput, TypeOutput, TypeRegistry};
+use super::secrets::MASK;
 use super::types::{Signal, TypeKind, yaml_to_json};
-
-/// What sensitive parameters render to in masked output.
-pub const MASK: &str = "(sensitive)";
 
 /// Rendered Collector configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +134,7 @@ pub fn render_with(
         r.problem(
             Problem::new(
                 &label,
-                format!("metadata.name must be {}", super::registry::NAME_RULE),
+                format!("metadata.name must be {}", super::name::NAME_RULE),
             )
             .at("metadata.name"),
         );

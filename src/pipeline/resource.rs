@@ -1,12 +1,17 @@
 //! Multi-document YAML → resources, with kind detection. Used by `apply`, the store and the
 //! types loader; every problem names the document, the resource and the line.
 
+use std::path::Path;
+
 use serde_norway::Value as Yaml;
 
 use super::config::{Configuration, Destination};
 use super::locate::split_documents;
+use super::locate::{Origin, yaml_problem};
+use super::name::valid_resource_name;
 use super::problem::Problem;
-use super::registry::{LoadedType, Origin, parse_type_document, valid_resource_name};
+use super::registry::{LoadedType, TypeRegistry};
+use super::types::parse_type_document;
 use super::types::{API_VERSIONS, ResourceType, TypeKind};
 
 /// Any resource fleetdeck accepts from YAML.
@@ -115,7 +120,7 @@ fn parse_document(text: &str, origin: &Origin) -> Result<Resource, Vec<Problem>>
     let label = if kind.is_empty() {
         String::new()
     } else {
-        format!("{kind} {}", super::registry::cut_name(&name))
+        format!("{kind} {}", super::name::cut_name(&name))
             .trim()
             .to_string()
     };
@@ -162,7 +167,7 @@ fn parse_document(text: &str, origin: &Origin) -> Result<Resource, Vec<Problem>>
             origin.place(
                 Problem::new(
                     label,
-                    format!("metadata.name must be {}", super::registry::NAME_RULE),
+                    format!("metadata.name must be {}", super::name::NAME_RULE),
                 )
                 .at("metadata.name"),
             ),
@@ -197,19 +202,106 @@ fn parse_document(text: &str, origin: &Origin) -> Result<Resource, Vec<Problem>>
     }
 }
 
-/// A serde/YAML error, with its line made absolute.
-pub(crate) fn yaml_problem(label: &str, e: &serde_norway::Error, origin: &Origin) -> Problem {
-    let mut p = Problem::new(label, strip_location(&e.to_string()));
-    if let Some(loc) = e.location() {
-        p.line = Some(origin.first_line + loc.line() - 1);
-    }
-    origin.place(p)
-}
+/// The shipped types, embedded in the binary.
+const BUILTIN: &[(&str, &str)] = &include!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/resource-types/index.rs"
+));
 
-/// serde_norway appends "at line N column M"; the problem carries the absolute line instead.
-fn strip_location(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) if msg[i..].contains(" column ") => msg[..i].to_string(),
-        _ => msg.to_string(),
+/// Loading the registry from resource files: the built-ins and a types directory.
+impl TypeRegistry {
+    /// The built-in types. They are checked by the test suite; one that failed to load would be
+    /// logged and left out rather than take the program down.
+    pub fn builtin() -> Self {
+        let (reg, problems) = Self::load_builtin();
+        for p in problems {
+            tracing::error!(problem = %p, "built-in resource type rejected");
+        }
+        reg
+    }
+
+    /// Loads the built-ins, returning any problems (for tests).
+    pub fn load_builtin() -> (Self, Vec<Problem>) {
+        let mut reg = TypeRegistry::empty();
+        let mut problems = Vec::new();
+        for (file, text) in BUILTIN {
+            if let Err(p) = reg.load_text(text, Some(&format!("resource-types/{file}"))) {
+                problems.extend(p);
+            }
+        }
+        (reg, problems)
+    }
+
+    /// Built-in file names and their text (for listing and tests).
+    pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
+        BUILTIN
+    }
+
+    /// Loads every `*.yaml`/`*.yml` file in `dir` (sorted by name) into a new registry.
+    pub fn load_dir(dir: &Path) -> Result<Self, Vec<Problem>> {
+        let mut reg = TypeRegistry::empty();
+        reg.add_dir(dir)?;
+        Ok(reg)
+    }
+
+    /// The built-ins with the types in `dir` layered over them (same kind and name replaces).
+    pub fn builtin_with_dir(dir: &Path) -> Result<Self, Vec<Problem>> {
+        let mut reg = Self::builtin();
+        reg.add_dir(dir)?;
+        Ok(reg)
+    }
+
+    /// Adds the types in `dir`; nothing is added unless every file loads.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), Vec<Problem>> {
+        let shown = dir.display().to_string();
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            vec![Problem::new("", format!("cannot read types directory: {e}")).file(&shown)]
+        })?;
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        let mut staged = self.clone();
+        let mut problems = Vec::new();
+        for path in files {
+            let file = path.display().to_string();
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    if let Err(p) = staged.load_text(&text, Some(&file)) {
+                        problems.extend(p);
+                    }
+                }
+                Err(e) => problems.push(Problem::new("", format!("cannot read: {e}")).file(&file)),
+            }
+        }
+        if problems.is_empty() {
+            *self = staged;
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Loads every resource type in a multi-document YAML text; other kinds are errors.
+    pub fn load_text(&mut self, text: &str, file: Option<&str>) -> Result<(), Vec<Problem>> {
+        let resources = parse_resources(text, file)?;
+        let mut problems = Vec::new();
+        for r in resources {
+            match r.resource {
+                Resource::Type(t) => {
+                    if let Err(p) = self.insert_with_origin(t, &r.origin) {
+                        problems.extend(p);
+                    }
+                }
+                other => problems.push(r.origin.place(Problem::new(other.label(), "only resource types (SourceType, ProcessorType, DestinationType) belong in a types directory"))),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 }

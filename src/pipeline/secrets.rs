@@ -8,8 +8,10 @@ use serde_norway::Value as Yaml;
 
 use super::config::{Configuration, Destination, Parameters, ProcessorRef};
 use super::registry::TypeRegistry;
-use super::render::MASK;
 use super::types::TypeKind;
+
+/// What sensitive parameters render to in masked output.
+pub const MASK: &str = "(sensitive)";
 
 /// Calls `f` with each set parameter of `cfg` that its type marks sensitive (the parameter
 /// list it is written in, and its name). Parameters of unknown types are skipped.

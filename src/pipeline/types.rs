@@ -6,6 +6,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
+use serde_norway::Value as Yaml;
+
+use super::locate::{Origin, yaml_problem};
+use super::problem::Problem;
 
 /// The API versions accepted on every resource.
 pub const API_VERSIONS: &[&str] = &["fleetdeck/v1", "bindplane.observiq.com/v1"];
@@ -197,7 +201,7 @@ impl ResourceType {
         format!(
             "{} {}",
             self.kind.kind_name(),
-            super::registry::cut_name(&self.metadata.name)
+            super::name::cut_name(&self.metadata.name)
         )
     }
 
@@ -569,6 +573,61 @@ pub(crate) fn is_identifier(s: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Deserialises a type document, checking the envelope first so errors name the field.
+pub fn parse_type_document(
+    doc: &Yaml,
+    text: &str,
+    kind: TypeKind,
+    origin: &Origin,
+) -> Result<ResourceType, Vec<Problem>> {
+    let name = doc
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Yaml::as_str)
+        .unwrap_or("<unnamed>")
+        .to_string();
+    let label = format!("{} {name}", kind.kind_name());
+    let mut problems = Vec::new();
+    if let Some(Yaml::Mapping(spec)) = doc.get("spec") {
+        for key in spec.keys() {
+            let k = key.as_str().unwrap_or_default();
+            if !SPEC_FIELDS.contains(&k) && parse_signal_key(k).is_none() {
+                problems.push(origin.place(
+                    Problem::new(&label, format!("spec.{k}: unknown field (expected {} or a signal block such as logs, metrics+traces)", SPEC_FIELDS.join(", ")))
+                        .at(format!("spec.{k}")),
+                ));
+            }
+        }
+        if let Some(Yaml::Sequence(params)) = spec.get("parameters") {
+            for (i, p) in params.iter().enumerate() {
+                let pname = p.get("name").and_then(Yaml::as_str).unwrap_or("<unnamed>");
+                if let Err(e) = serde_norway::from_value::<ParameterDef>(p.clone()) {
+                    let mut msg = e.to_string();
+                    if let Some(t) = p.get("type").and_then(Yaml::as_str)
+                        && !ParamType::NAMES.contains(&t)
+                    {
+                        msg = format!(
+                            "type {t:?} is not supported (supported: {})",
+                            ParamType::NAMES.join(", ")
+                        );
+                    }
+                    problems.push(
+                        origin.place(
+                            Problem::new(&label, msg)
+                                .parameter(pname)
+                                .at(format!("spec.parameters[{i}]")),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    serde_norway::from_str::<ResourceType>(text).map_err(|e| vec![yaml_problem(&label, &e, origin)])
 }
 
 #[cfg(test)]

@@ -3,19 +3,10 @@
 use serde_json::Value;
 
 use super::TemplateError;
+use super::budget::{MAX_DEPTH, MAX_OUTPUT, MAX_RANGE, MAX_STEPS};
 use super::funcs::{self, Helpers};
 use super::parse::{Arg, Branch, Cmd, Node, Pipe};
 use super::value::{display, truthy, type_name};
-
-/// Deepest nesting of control structures and sub-pipelines; guards against runaway input.
-const MAX_DEPTH: usize = 200;
-/// What one render may produce, and may do. A template renders a fragment of a Collector
-/// configuration (kilobytes): these stop only templates that would take the server's
-/// memory or time with them, with an error instead of an abort.
-pub const MAX_OUTPUT: usize = 1 << 20;
-const MAX_STEPS: u64 = 1_000_000;
-/// `range N` over an integer.
-const MAX_RANGE: i64 = 10_000;
 
 pub(super) struct Exec<'a> {
     pub out: String,

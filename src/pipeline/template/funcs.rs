@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use super::budget::{MAX_OUTPUT, MAX_WIDTH};
 use super::value::{compare, display, equal, go_quote, truthy, type_name};
 
 /// Extra functions supplied by the caller (e.g. `componentID`, which needs the resource name).
@@ -354,9 +355,6 @@ fn index(a: &[Value]) -> R {
     Ok(cur)
 }
 
-/// The widest indent or printf width and precision a template may ask for.
-const MAX_WIDTH: usize = 1024;
-
 fn indent(n: i64, s: &str) -> Result<String, String> {
     let n = usize::try_from(n).unwrap_or(0);
     if n > MAX_WIDTH {
@@ -364,7 +362,7 @@ fn indent(n: i64, s: &str) -> Result<String, String> {
     }
     let pad = " ".repeat(n);
     let lines = s.matches('\n').count() + 1;
-    if lines.saturating_mul(n).saturating_add(s.len()) > super::exec::MAX_OUTPUT {
+    if lines.saturating_mul(n).saturating_add(s.len()) > MAX_OUTPUT {
         return Err("the indented text would be too long".into());
     }
     Ok(format!("{pad}{}", s.replace('\n', &format!("\n{pad}"))))

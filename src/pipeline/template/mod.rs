@@ -7,6 +7,7 @@
 //! sub-pipelines, `{{-`/`-}}` trimming, comments, and the functions in [`funcs::BUILTINS`].
 //! `define`/`template`/`block` are rejected with a clear error. Every error names the template line.
 
+mod budget;
 mod exec;
 mod funcs;
 mod lex;

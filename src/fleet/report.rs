@@ -1,0 +1,30 @@
+//! What one agent message said, in domain terms: the codec builds it, the registry and the
+//! heartbeat fast path read it.
+
+use super::agent::{
+    AgentDescription, AgentId, Capabilities, ConfigMap, PackageStatuses, RemoteConfigStatus,
+};
+use super::components::ReportedComponents;
+use super::health::Health;
+
+/// Everything one `AgentToServer` message said, in domain terms.
+/// `None` means "unchanged since the last report" (OpAMP status compression).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AgentReport {
+    pub instance_uid: AgentId,
+    pub sequence_num: u64,
+    pub capabilities: Capabilities,
+    pub description: Option<AgentDescription>,
+    /// Encoded by the codec as it decodes (see [`super::health`]).
+    pub health: Option<Health>,
+    pub effective_config: Option<ConfigMap>,
+    pub remote_config_status: Option<RemoteConfigStatus>,
+    pub package_statuses: Option<PackageStatuses>,
+    pub custom_capabilities: Option<Vec<String>>,
+    /// The agent's available components: their hash, and the listing when it was sent.
+    pub available_components: Option<ReportedComponents>,
+    /// Last connection-settings hash the agent reports having applied.
+    pub connection_settings_hash: Option<Vec<u8>>,
+    pub disconnect: bool,
+    pub request_instance_uid: bool,
+}

@@ -33,6 +33,11 @@ def load():
             if re.search(r"^#!\[cfg\(test\)\]", text, re.M):
                 continue
             files[name] = text
+    # Modules declared `#[cfg(test)] mod name;` are tests too.
+    for name, text in list(files.items()):
+        folder = name if os.path.isdir(os.path.join(ROOT, name)) else name.rsplit("/", 1)[0]
+        for child in re.findall(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod (\w+);", text):
+            files.pop(folder + "/" + child, None)
     return files
 
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::args::SimTransport;
+use crate::args::SimTransport;
 use crate::fleet::selector::Selector;
 use crate::rollout::{RolloutOptions, Targets};
 use crate::runtime::Runtime;

@@ -9,21 +9,23 @@
 //! `supervisor` (`fleetdeck agent`, a real Collector process).
 
 pub mod api;
+pub mod args;
 pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod fleet;
 pub mod headless;
+pub mod listen;
 pub mod logfile;
 pub mod opamp;
 pub mod otlp;
 pub mod pipeline;
+pub mod redact;
 pub mod rollout;
 pub mod runtime;
 pub mod settings;
 pub mod sim;
 pub mod store;
 pub mod supervisor;
-pub mod tls;
 pub mod tui;

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use fleetdeck::cli::args::{LogFormat, ServerArgs};
-use fleetdeck::cli::{Cli, Command};
+use fleetdeck::args::{Cli, Command};
+use fleetdeck::args::{LogFormat, ServerArgs};
 use fleetdeck::runtime::Runtime;
 use fleetdeck::settings::Settings;
 

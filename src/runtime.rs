@@ -18,7 +18,8 @@ use crate::fleet::events::{EventKind, FleetEvent, History};
 use crate::fleet::outbound::TelemetryDestination;
 use crate::fleet::registry::{self, KnownAgent, OwnTelemetryOffer, RegistryConfig, RegistryHandle};
 use crate::fleet::telemetry::TelemetryStore;
-use crate::opamp::admission::{self, Admission, AdmissionConfig};
+use crate::listen::admission::{self, Admission, AdmissionConfig};
+use crate::listen::tls::{Acceptor, TlsError};
 use crate::opamp::codec::server_caps;
 use crate::opamp::server::{self, AgentListener, ListenerConfig};
 use crate::otlp::{self, OtlpState, OtlpStats};
@@ -26,7 +27,6 @@ use crate::rollout::Rollouts;
 use crate::rollout::runner::{self as rollout_runner, RunnerConfig};
 use crate::settings::Settings;
 use crate::store::{NewEvent, Store, StoreError, WriteBehind, WriteBehindOptions};
-use crate::tls::{Acceptor, TlsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -210,7 +210,7 @@ impl Runtime {
             app,
             shutdown.clone(),
         ));
-        let api_admission = crate::tls::unlimited();
+        let api_admission = crate::listen::tls::unlimited();
         let api_app = api::router(api::ApiState {
             registry: registry.clone(),
             catalog: catalog.clone(),
@@ -221,7 +221,7 @@ impl Runtime {
             admission: api_admission.clone(),
             write_behind: Some(write_behind.clone()),
         });
-        let api_server = tokio::spawn(crate::tls::serve(
+        let api_server = tokio::spawn(crate::listen::tls::serve(
             api_tcp,
             tls.clone(),
             api_admission,
@@ -249,7 +249,7 @@ impl Runtime {
 
     /// The agent listener's admission figures (connections held and refused, newcomers
     /// deferred).
-    pub fn admission(&self) -> crate::opamp::admission::AdmissionStats {
+    pub fn admission(&self) -> crate::listen::admission::AdmissionStats {
         self.listener.admission()
     }
 

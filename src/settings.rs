@@ -1,14 +1,16 @@
 //! Settings: flags > `FLEETDECK_*` environment (both through clap) > `fleetdeck.toml` >
 //! defaults. Also owns the data directory and the secrets generated into it.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::args::{LogFormat, ServerArgs};
-use crate::tls::TlsFiles;
+use crate::args::{LogFormat, ServerArgs};
+use crate::listen::tls::TlsFiles;
+use crate::redact::{redact, redact_opt};
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:4320";
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:4321";
@@ -58,23 +60,27 @@ pub enum SettingsError {
     },
 }
 
-/// How a secret shows in `Debug` output (and so in any log line that formats a value with
-/// `?`): whether it is set, never what it is.
-pub fn redact(secret: &str) -> &'static str {
-    if secret.is_empty() {
-        "\"\""
-    } else {
-        "<redacted>"
-    }
-}
-
-/// [`redact`] for optional secrets.
-pub fn redact_opt(secret: &Option<String>) -> &'static str {
-    match secret {
-        None => "None",
-        Some(s) if s.is_empty() => "Some(\"\")",
-        Some(_) => "Some(<redacted>)",
-    }
+/// `[agent]` in fleetdeck.toml. Every key is optional.
+#[derive(derive_more::Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFileSettings {
+    pub server: Option<String>,
+    pub collector: Option<PathBuf>,
+    pub collector_config: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[debug("{}", redact_opt(secret_key))]
+    pub secret_key: Option<String>,
+    pub transport: Option<String>,
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Seconds a new configuration must run without trouble to count as applied.
+    pub settle: Option<u64>,
+    /// Heartbeat interval in seconds.
+    pub heartbeat: Option<u64>,
 }
 
 /// The log filter from `FLEETDECK_LOG` (default `info`), with the log sources that would
@@ -120,7 +126,7 @@ pub struct FileSettings {
     /// Terminal UI settings (`mouse`, `keymap`), handed to the TUI as they are.
     pub tui: Option<toml::Table>,
     /// `fleetdeck agent`'s settings.
-    pub agent: Option<crate::supervisor::settings::AgentFileSettings>,
+    pub agent: Option<AgentFileSettings>,
 }
 
 /// Where a secret came from, so the banner can say where to find it.
@@ -605,7 +611,7 @@ mod tests {
             secret: s.secret_key.as_str().into(),
             ..Default::default()
         };
-        let cli = crate::cli::Cli::try_parse_from([
+        let cli = crate::args::Cli::try_parse_from([
             "fleetdeck",
             "--secret-key",
             "flag-secret-3",
@@ -615,7 +621,7 @@ mod tests {
             "flag-token-4",
         ])
         .unwrap();
-        let profile = crate::cli::Cli::try_parse_from([
+        let profile = crate::args::Cli::try_parse_from([
             "fleetdeck",
             "profile",
             "create",

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use common::*;
 use fleetdeck::fleet::AgentId;
-use fleetdeck::fleet::delivery::{ApplyState, ConfigRef, collector_offer};
+use fleetdeck::fleet::delivery::{ApplyState, ConfigRef};
 use fleetdeck::fleet::events::EventKind;
+use fleetdeck::opamp::offer::collector_offer;
 use fleetdeck::opamp::proto;
 
 const YAML: &str = "receivers:\n  otlp:\n    protocols:\n      http: {}\nexporters:\n  debug: {}\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [debug]\n";

@@ -179,7 +179,8 @@ async fn push_to_peer(
     fleetdeck::fleet::delivery::AgentConfigStatus,
     Vec<serde_json::Value>,
 )> {
-    use fleetdeck::fleet::delivery::{ConfigRef, collector_offer};
+    use fleetdeck::fleet::delivery::ConfigRef;
+    use fleetdeck::opamp::offer::collector_offer;
     let server = TestServer::start().await;
     let url = server.http_url();
     let auth = format!("Authorization: Secret-Key {SECRET}");
@@ -293,7 +294,8 @@ async fn third_party_client_refusing_a_config_is_recorded_as_failed_with_its_rea
 /// silent; a process that applies it again is `applied` again.
 #[tokio::test]
 async fn a_reconnect_without_the_config_shows_sent_then_stalled_not_applied() {
-    use fleetdeck::fleet::delivery::{ApplyState, ConfigRef, collector_offer};
+    use fleetdeck::fleet::delivery::{ApplyState, ConfigRef};
+    use fleetdeck::opamp::offer::collector_offer;
     if peer().is_none() {
         return;
     }

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use fleetdeck::cli::args::SimTransport;
+use fleetdeck::args::SimTransport;
 use fleetdeck::fleet::AgentId;
 use fleetdeck::fleet::delivery::{ApplyState, ConfigRef};
 use fleetdeck::fleet::telemetry::{Series, Signal};

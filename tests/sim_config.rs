@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use fleetdeck::cli::args::SimTransport;
+use fleetdeck::args::SimTransport;
 use fleetdeck::fleet::AgentId;
-use fleetdeck::fleet::delivery::{ApplyState, ConfigRef, collector_offer};
+use fleetdeck::fleet::delivery::{ApplyState, ConfigRef};
 use fleetdeck::fleet::snapshot::FleetSnapshot;
+use fleetdeck::opamp::offer::collector_offer;
 use fleetdeck::sim::{self, SimConfig};
 
 const GOOD: &str = "receivers:\n  otlp:\n    protocols:\n      http: {}\nprocessors:\n  batch: {}\nexporters:\n  otlphttp:\n    endpoint: https://collector.example.net:4318\nservice:\n  pipelines:\n    logs:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlphttp]\n";

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use fleetdeck::cli::args::SimTransport;
+use fleetdeck::args::SimTransport;
 use fleetdeck::fleet::events::{DisconnectReason, EventKind};
 use fleetdeck::fleet::snapshot::Connection;
 use fleetdeck::fleet::{AgentId, Transport};

@@ -21,7 +21,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
-use fleetdeck::cli::args::SimTransport;
+use fleetdeck::args::SimTransport;
 use fleetdeck::opamp::proto;
 use fleetdeck::sim::{self, SimConfig};
 

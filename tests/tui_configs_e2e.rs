@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use fleetdeck::cli::args::SimTransport;
+use fleetdeck::args::SimTransport;
 use fleetdeck::rollout::{RolloutOptions, RolloutStatus, Targets};
 use fleetdeck::runtime::Runtime;
 use fleetdeck::sim::{self, SimConfig};

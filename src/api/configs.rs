@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::agents::find_agent;
 use super::params::{Params, unix_secs};
 use super::{ApiError, ApiResult, ApiState};
-use crate::catalog::{ApplyStatus, CONFIGURATION, DESTINATION, StoredConfig};
+use crate::catalog::{ApplyStatus, CONFIGURATION, DESTINATION, StoredConfig, canonical_kind};
 use crate::fleet::AgentId;
 use crate::pipeline::{self, Configuration, DiffLine, Resource, TypeKind, TypeRegistry};
 use crate::rollout::RolloutView;
@@ -353,20 +353,6 @@ pub async fn apply(
     Ok((StatusCode::OK, Json(body)))
 }
 
-/// A kind as users write it (`config`, `configurations`, `source-type`, …) → the stored kind.
-pub fn canonical_kind(text: &str) -> Option<&'static str> {
-    let t = text.to_ascii_lowercase().replace(['-', '_'], "");
-    let t = t.strip_suffix('s').unwrap_or(&t);
-    Some(match t {
-        "configuration" | "config" => CONFIGURATION,
-        "destination" | "dest" => DESTINATION,
-        "sourcetype" => TypeKind::Source.kind_name(),
-        "processortype" => TypeKind::Processor.kind_name(),
-        "destinationtype" => TypeKind::Destination.kind_name(),
-        _ => return None,
-    })
-}
-
 /// Who still uses a resource: agents and rollouts for a configuration; configurations
 /// (and destinations) for a destination or a type. A type that shadows a built-in one
 /// has no users to protect: deleting it brings the built-in back.
@@ -481,26 +467,4 @@ pub async fn delete_resource(
         .field("kind")
     })?;
     delete_kind(&s, k, &name).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kinds_as_users_write_them() {
-        for (text, kind) in [
-            ("config", CONFIGURATION),
-            ("Configurations", CONFIGURATION),
-            ("destination", DESTINATION),
-            ("dest", DESTINATION),
-            ("source-type", "SourceType"),
-            ("processor_types", "ProcessorType"),
-            ("DestinationType", "DestinationType"),
-        ] {
-            assert_eq!(canonical_kind(text), Some(kind), "{text}");
-        }
-        assert_eq!(canonical_kind("agent"), None);
-        assert_eq!(canonical_kind("widgets"), None);
-    }
 }

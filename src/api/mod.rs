@@ -30,7 +30,6 @@ use crate::fleet::telemetry::TelemetryStore;
 use crate::rollout::Rollouts;
 use crate::store::Store;
 
-pub use configs::canonical_kind;
 pub use error::{ApiError, ApiResult};
 
 /// The path every route lives under.
@@ -48,7 +47,7 @@ pub struct ApiState {
     pub token: Arc<str>,
     /// The API listener's admission: a connection that presents the token is no longer a
     /// stranger (strangers are closed after a few seconds).
-    pub admission: crate::opamp::admission::Admission,
+    pub admission: crate::listen::admission::Admission,
     /// Where the registry writes agent records behind; flushed before a change made
     /// through the registry (labels, forgetting an agent) is acknowledged.
     pub write_behind: Option<crate::store::WriteBehind>,

@@ -8,10 +8,10 @@ use anyhow::Context;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::args::OutputFormat;
 use super::client::{Body, Client, failure};
 use super::output::print_value;
 use super::usage::usage;
+use crate::args::OutputFormat;
 
 /// One input: a display name (used in problems) and its text.
 pub struct Input {

@@ -7,9 +7,9 @@ use anyhow::Context;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
-use super::args::ClientArgs;
 use super::profile::{self, DEFAULT_SERVER, parse_server};
 use super::usage::usage;
+use crate::args::ClientArgs;
 
 /// The server refused a request; carries its JSON answer.
 #[derive(Debug, thiserror::Error)]

@@ -3,11 +3,11 @@
 
 use reqwest::Method;
 
-use super::args::OutputFormat;
 use super::client::{Body, Client};
 use super::output::print_value;
 use super::usage::usage;
-use crate::api::canonical_kind;
+use crate::args::OutputFormat;
+use crate::catalog::canonical_kind;
 
 pub async fn run(
     client: &Client,

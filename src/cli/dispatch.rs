@@ -1,8 +1,8 @@
 //! Runs the client commands (everything that talks to the management API, plus profiles).
 
-use super::args::Command;
 use super::client::Client;
 use super::{apply, delete, get, label, profile, push, restart, rollout};
+use crate::args::Command;
 
 /// Runs one client command to completion on a small runtime of its own.
 pub fn run(cmd: Command) -> anyhow::Result<()> {

@@ -2,10 +2,10 @@
 
 use serde_json::Value;
 
-use super::args::OutputFormat;
 use super::client::Client;
 use super::output::{self, Table, age, print_documents, print_value, text};
 use super::usage::usage;
+use crate::args::OutputFormat;
 
 /// Agents fetched per request while listing.
 const PAGE: usize = 500;

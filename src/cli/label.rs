@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::args::OutputFormat;
 use super::client::{Body, Client};
 use super::output::{labels, print_value};
 use super::usage::usage;
+use crate::args::OutputFormat;
 
 /// `k=v` sets, `k-` removes (kubectl's syntax).
 pub fn parse_changes(args: &[String]) -> anyhow::Result<(BTreeMap<String, String>, Vec<String>)> {

@@ -1,7 +1,6 @@
-//! The command line: argument shapes (`args`) and one module per client command.
+//! The command line: one module per client command (the arguments of every command are in `crate::args`).
 
 pub mod apply;
-pub mod args;
 pub mod client;
 pub mod delete;
 pub mod dispatch;
@@ -14,5 +13,3 @@ pub mod render;
 pub mod restart;
 pub mod rollout;
 pub mod usage;
-
-pub use args::{Cli, Command};

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use super::args::OutputFormat;
+use crate::args::OutputFormat;
 
 const GAP: usize = 3;
 /// No column is squeezed below this (or its header), so every column stays readable.

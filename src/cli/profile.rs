@@ -10,9 +10,9 @@ use anyhow::Context;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
-use super::args::ProfileAction;
 use super::output::Table;
 use super::usage::usage;
+use crate::args::ProfileAction;
 
 const FILE: &str = "profiles.toml";
 

@@ -3,10 +3,10 @@
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::args::{OutputFormat, RollbackFlag, RolloutFlags};
 use super::client::{Body, Client};
 use super::rollout::print_view;
 use super::usage::usage;
+use crate::args::{OutputFormat, RollbackFlag, RolloutFlags};
 
 /// The rollout options the flags set (the server fills in the rest).
 pub fn options(f: &RolloutFlags) -> Option<Value> {

@@ -3,10 +3,10 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::args::OutputFormat;
 use super::client::{Body, Client};
 use super::label::agent_kind;
 use super::output::print_value;
+use crate::args::OutputFormat;
 
 pub async fn run(
     client: &Client,

@@ -3,9 +3,9 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::args::{OutputFormat, RolloutAction};
 use super::client::{Body, Client};
 use super::output::{Table, print_value, text};
+use crate::args::{OutputFormat, RolloutAction};
 
 pub async fn run(
     client: &Client,

@@ -20,5 +20,6 @@ pub mod stats;
 pub use core::{
     CONFIG_FILE, ClientCore, Managed, MetricsTarget, Parts, RemoteOffer, RemoteState, RemoteStatus,
 };
-pub use session::{Driver, Link, Restarted, run_agent};
+pub use net::Link;
+pub use session::{Driver, Restarted, run_agent};
 pub use stats::{ClientStats, StatsSnapshot};

@@ -13,7 +13,28 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 
-use super::session::Link;
+use std::time::Duration;
+
+use hyper::header::HeaderValue;
+use tokio_util::sync::CancellationToken;
+
+use super::stats::ClientStats;
+use crate::args::SimTransport;
+
+/// How and where agents connect; shared by every agent of a process.
+pub struct Link {
+    pub server: SocketAddr,
+    pub url: ServerUrl,
+    pub transport: SimTransport,
+    pub authorization: Option<HeaderValue>,
+    pub http_gzip: bool,
+    /// Set for `wss://` and `https://` servers.
+    pub tls: Option<Tls>,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub stats: Arc<ClientStats>,
+    pub cancel: CancellationToken,
+}
 
 /// What `--server` points at, split for both transports.
 #[derive(Debug, Clone, PartialEq, Eq)]

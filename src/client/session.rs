@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::sync::atomic::Ordering::Relaxed;
@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::StatusCode;
-use hyper::header::{self, HeaderValue};
+use hyper::header;
 use hyper_util::rt::TokioIo;
 use prost::Message as _;
 use rand::SeedableRng;
@@ -29,13 +29,12 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Backoff, parse_retry_after};
 use super::core::{ClientCore, Managed, MetricsTarget, RemoteOffer};
-use super::net::{self, ServerUrl, Stream};
+use super::net::{self, Link, Stream};
 use super::stats::ClientStats;
-use crate::cli::args::SimTransport;
+use crate::args::SimTransport;
 use crate::fleet::agent::AgentId;
 use crate::opamp::proto;
 
@@ -45,21 +44,6 @@ const MAX_MESSAGE: usize = 64 << 20;
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Replies in a row an HTTP agent sends without waiting for its poll interval.
 const MAX_IMMEDIATE_POSTS: usize = 4;
-
-/// How and where agents connect; shared by every agent of a process.
-pub struct Link {
-    pub server: SocketAddr,
-    pub url: ServerUrl,
-    pub transport: SimTransport,
-    pub authorization: Option<HeaderValue>,
-    pub http_gzip: bool,
-    /// Set for `wss://` and `https://` servers.
-    pub tls: Option<net::Tls>,
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-    pub stats: Arc<ClientStats>,
-    pub cancel: CancellationToken,
-}
 
 /// What a restart command did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -669,7 +653,7 @@ mod tests {
     #[test]
     fn retry_after_only_for_throttling() {
         let mut headers = hyper::HeaderMap::new();
-        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("12"));
+        headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("12"));
         assert_eq!(
             retry_after_of(StatusCode::SERVICE_UNAVAILABLE, &headers),
             Some(Duration::from_secs(12))

@@ -382,23 +382,10 @@ pub fn hash_config(files: &ConfigMap) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// A `collector.yaml` offer, as the design fixes it (content type `text/yaml`).
-pub fn collector_offer(yaml: &str) -> RemoteConfigOffer {
-    let mut files = ConfigMap::default();
-    files.files.insert(
-        "collector.yaml".to_string(),
-        super::agent::ConfigFile {
-            body: yaml.as_bytes().to_vec(),
-            content_type: "text/yaml".to_string(),
-        },
-    );
-    let hash = hash_config(&files);
-    RemoteConfigOffer::new(files, hash)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::opamp::offer::collector_offer;
 
     fn assignment(yaml: &str) -> Assignment {
         Assignment::new(

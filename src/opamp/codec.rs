@@ -830,7 +830,7 @@ mod tests {
     #[test]
     fn an_offer_is_encoded_once_and_every_agent_gets_it_whole() {
         let yaml = "receivers:\n  otlp: {}\n".repeat(8);
-        let offer = Arc::new(crate::fleet::delivery::collector_offer(&yaml));
+        let offer = Arc::new(crate::opamp::offer::collector_offer(&yaml));
         let reply = |uid: u8, full_state: bool| ServerReply {
             instance_uid: AgentId([uid; 16]),
             capabilities: 0x7,

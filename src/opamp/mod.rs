@@ -10,12 +10,11 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/opamp.proto.v1.rs"));
 }
 
-pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod codec;
 pub mod frame;
-pub mod log_budget;
+pub mod offer;
 pub mod prescan;
 pub mod server;
 pub mod wire_health;

@@ -3,7 +3,7 @@
 //!
 //! One task per WebSocket connection; a slow or dead agent only ever stalls its own task.
 
-use super::log_budget::LogBudget;
+use crate::listen::log_budget::LogBudget;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +25,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::admission::{Admission, AdmissionStats, AdmittedListener, NewcomerPermit, Onboarding};
 use super::auth::agent_authorized;
 use super::body::{BodyError, accepts_gzip, gzip, read_limited};
 use super::codec::{self, DecodeError};
@@ -37,7 +36,10 @@ use crate::fleet::outbound::ServerError;
 use crate::fleet::outbox::outbox;
 use crate::fleet::registry::{RegistryHandle, Via};
 use crate::fleet::text::Text;
-use crate::tls::Acceptor;
+use crate::listen::admission::{
+    Admission, AdmissionStats, AdmittedListener, NewcomerPermit, Onboarding,
+};
+use crate::listen::tls::Acceptor;
 
 pub const OPAMP_PATH: &str = "/v1/opamp";
 const PROTOBUF: &str = "application/x-protobuf";
@@ -46,7 +48,7 @@ const PROTOBUF: &str = "application/x-protobuf";
 #[derive(derive_more::Debug, Clone)]
 pub struct ListenerConfig {
     /// The agent secret every request must present.
-    #[debug("{}", crate::settings::redact(secret))]
+    #[debug("{}", crate::redact::redact(secret))]
     pub secret: Arc<str>,
     /// Largest OpAMP message accepted (after decompression), in bytes.
     pub max_message_size: usize,
@@ -143,7 +145,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let listener = AdmittedListener::new(listener, admission);
-    crate::tls::serve_admitted(listener, tls, app, shutdown).await
+    crate::listen::tls::serve_admitted(listener, tls, app, shutdown).await
 }
 
 async fn not_found(req: Request<Body>) -> Response {

@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::agent::{SimAgent, SimShared, SimTiming, bootstrap_yaml};
 use super::identity::Identity;
-use crate::cli::args::SimTransport;
+use crate::args::SimTransport;
 use crate::client::net::{self, NetError, ServerUrl};
 use crate::client::{ClientCore, ClientStats, Link, StatsSnapshot, run_agent};
 use crate::fleet::agent::AgentId;

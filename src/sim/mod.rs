@@ -25,7 +25,7 @@ use anyhow::Context;
 pub use fleet::{SimConfig, SimError, SimFleet, start};
 pub use stats::StatsSnapshot;
 
-use crate::cli::args::SimulateArgs;
+use crate::args::SimulateArgs;
 
 /// `fleetdeck simulate`: runs until `--duration` ends or Ctrl-C, printing a stats line to
 /// stderr every second and a summary at the end.
@@ -38,8 +38,8 @@ pub async fn run_cli(args: SimulateArgs) -> anyhow::Result<()> {
     eprintln!(
         "simulating {agents} {} agents against {}",
         match args.transport {
-            crate::cli::args::SimTransport::Ws => "WebSocket",
-            crate::cli::args::SimTransport::Http => "HTTP",
+            crate::args::SimTransport::Ws => "WebSocket",
+            crate::args::SimTransport::Http => "HTTP",
         },
         args.server
     );
@@ -97,7 +97,7 @@ fn config_from_args(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::args::{Cli, Command};
     use clap::Parser;
 
     fn simulate_args(extra: &[&str]) -> SimulateArgs {
@@ -131,7 +131,7 @@ mod tests {
         ]))
         .expect("valid flags");
         assert_eq!(cfg.agents, 500);
-        assert_eq!(cfg.transport, crate::cli::args::SimTransport::Http);
+        assert_eq!(cfg.transport, crate::args::SimTransport::Http);
         assert!(cfg.http_gzip);
         assert_eq!(cfg.source_ips.len(), 4);
         assert_eq!(cfg.heartbeat, Duration::from_secs(5));

@@ -26,7 +26,7 @@ use anyhow::Context;
 use hyper::header::HeaderValue;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::args::AgentArgs;
+use crate::args::AgentArgs;
 use crate::client::net::{ServerUrl, Tls};
 use crate::client::{ClientCore, ClientStats, Link, run_agent};
 use collector::CollectorBinary;

@@ -1,35 +1,12 @@
 //! The supervisor's settings: flags win over `FLEETDECK_*` environment variables, which
 //! win over the `[agent]` section of fleetdeck.toml, which wins over the defaults.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::args::{AgentArgs, SimTransport};
-use crate::settings::redact_opt;
-
-/// `[agent]` in fleetdeck.toml. Every key is optional.
-#[derive(derive_more::Debug, Default, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgentFileSettings {
-    pub server: Option<String>,
-    pub collector: Option<PathBuf>,
-    pub collector_config: Option<PathBuf>,
-    pub state_dir: Option<PathBuf>,
-    pub name: Option<String>,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    #[debug("{}", redact_opt(secret_key))]
-    pub secret_key: Option<String>,
-    pub transport: Option<String>,
-    pub tls_ca: Option<PathBuf>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    /// Seconds a new configuration must run without trouble to count as applied.
-    pub settle: Option<u64>,
-    /// Heartbeat interval in seconds.
-    pub heartbeat: Option<u64>,
-}
+use crate::args::{AgentArgs, SimTransport};
+use crate::redact::redact_opt;
+use crate::settings::AgentFileSettings;
 
 #[derive(derive_more::Debug, Clone)]
 pub struct AgentSettings {
@@ -146,8 +123,9 @@ impl AgentSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::args::{Cli, Command};
     use clap::Parser;
+    use std::collections::BTreeMap;
 
     fn args(extra: &[&str]) -> AgentArgs {
         let mut argv = vec!["fleetdeck", "agent"];

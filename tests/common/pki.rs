@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use fleetdeck::tls::TlsFiles;
+use fleetdeck::listen::tls::TlsFiles;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 /// A certificate authority made for one test.

@@ -8,8 +8,9 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::fleet::agent::{Attribute, RemoteConfigState, RemoteConfigStatus};
-use crate::fleet::delivery::{ApplyState, collector_offer};
+use crate::fleet::delivery::ApplyState;
 use crate::fleet::outbox::{OutboxReceiver, outbox};
+use crate::opamp::offer::collector_offer;
 use crate::store::{Store, WriteBehind, WriteBehindOptions};
 
 const ID: AgentId = AgentId([7; 16]);

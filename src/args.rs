@@ -1,12 +1,13 @@
-//! The command line, as the design's contract table gives it. Each subcommand's work
-//! lives in its own module under `cli/`; this file only declares the shape.
+//! The command line, as the design's contract table gives it: the shape of every command,
+//! parsed by clap. The work is elsewhere: client verbs in `cli/`, `agent` in `supervisor/`,
+//! `simulate` in `sim/`, the server in `runtime` (with `tui/` or `headless`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::settings::redact_opt;
+use crate::redact::redact_opt;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::opamp::admission::{Admission, AdmissionConfig, AdmittedListener, Incoming, Tracked};
+use crate::listen::admission::{Admission, AdmissionConfig, AdmittedListener, Incoming, Tracked};
 
 /// How long a client may take to finish the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -297,8 +297,8 @@ where
         // HTTP to a TLS port), but an operator needs to see them: logged within a budget,
         // so a scanner cannot flood the log.
         Ok(Err(e)) => {
-            static BUDGET: crate::opamp::log_budget::LogBudget =
-                crate::opamp::log_budget::LogBudget::new();
+            static BUDGET: crate::listen::log_budget::LogBudget =
+                crate::listen::log_budget::LogBudget::new();
             crate::warn_within!(BUDGET, %remote, error = %e, "TLS handshake refused");
             None
         }

@@ -10,16 +10,18 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fleet::delivery::{ConfigRef, collector_offer};
+use crate::fleet::delivery::ConfigRef;
 use crate::fleet::outbound::RemoteConfigOffer;
+use crate::opamp::offer::collector_offer;
 use crate::pipeline::{
     self, Configuration, Destination, DestinationResolver, Problem, Redactor, Resource, TypeKind,
     TypeRegistry,
 };
 use crate::store::{ApplyOutcome, ResourceDoc, Store, StoreError};
 
-pub const CONFIGURATION: &str = "Configuration";
-pub const DESTINATION: &str = "Destination";
+mod kinds;
+pub use kinds::{CONFIGURATION, DESTINATION, canonical_kind};
+
 const TYPE_KINDS: [TypeKind; 3] = [TypeKind::Source, TypeKind::Processor, TypeKind::Destination];
 
 #[derive(Debug, thiserror::Error)]

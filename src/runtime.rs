@@ -148,7 +148,7 @@ impl Runtime {
                     "Authorization".to_string(),
                     format!("Secret-Key {}", settings.secret_key),
                 )],
-                persist: Some(write_behind.clone()),
+                persist: Some(Arc::new(write_behind.clone())),
                 history: Some(keep_history(write_behind.clone())),
                 own_metrics: Some(own_metrics),
                 ..RegistryConfig::default()
@@ -312,10 +312,7 @@ async fn known_agents(store: &Store, catalog: &Catalog) -> Result<Vec<KnownAgent
     for record in store.load_agents().await? {
         let offer = match &record.assigned {
             Some(c) => {
-                let cref = crate::fleet::delivery::ConfigRef {
-                    name: c.name.as_str().into(),
-                    version: c.version,
-                };
+                let cref = c.clone();
                 match catalog.offer(&cref).await {
                     Ok(o) => Some(o),
                     Err(e) => {

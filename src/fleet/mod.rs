@@ -11,6 +11,7 @@ pub mod hex_bytes;
 pub mod labels;
 pub mod outbound;
 pub mod outbox;
+pub mod record;
 pub mod refusals;
 pub mod registry;
 pub mod report;

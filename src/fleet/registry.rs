@@ -16,8 +16,6 @@ use smallvec::SmallVec;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{self, AgentRecord, WriteBehind};
-
 use super::agent::{AgentDescription, AgentId, Capabilities, ConfigMap, Text, Transport};
 use super::components::AvailableComponents;
 use super::delivery::{self, AgentConfigStatus, ApplyState, Assignment, ConfigRef};
@@ -29,6 +27,7 @@ use super::outbound::{
     ServerReply, TelemetryDestination,
 };
 use super::outbox::OutboxSender;
+use super::record::{AgentJournal, AgentRecord};
 use super::report::AgentReport;
 use super::snapshot::{AgentView, Connection, FleetSnapshot};
 
@@ -56,7 +55,7 @@ pub struct RegistryConfig {
     /// A configuration sent without any answer for this long is marked stalled.
     pub stall_timeout: Duration,
     /// Where durable agent facts are written behind (labels, assignment, description).
-    pub persist: Option<WriteBehind>,
+    pub persist: Option<Arc<dyn AgentJournal>>,
     /// Most agents connected at once; an agent already connected always keeps its place,
     /// a newcomer beyond it is told to come back after `retry_after`.
     pub max_agents: Option<usize>,
@@ -1392,10 +1391,7 @@ fn record_of(id: &AgentId, s: &AgentState, description: bool) -> AgentRecord {
     AgentRecord {
         id: *id,
         labels: s.operator_labels().clone(),
-        assigned: s.assigned.as_ref().map(|a| store::ConfigRef {
-            name: a.config.name.to_string(),
-            version: a.config.version,
-        }),
+        assigned: s.assigned.as_ref().map(|a| a.config.clone()),
         description_json: description
             .then(|| serde_json::to_string(&*s.view.description).ok())
             .flatten(),

@@ -9,10 +9,11 @@ use super::StoreBackend;
 use super::error::{StoreError, StoreResult};
 use super::sqlite::{SqliteStore, StoreOptions};
 use super::types::{
-    AgentRecord, ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus,
-    StoredEvent, WriteBatch,
+    ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, StoredEvent,
+    WriteBatch,
 };
 use crate::fleet::agent::AgentId;
+use crate::fleet::record::AgentRecord;
 
 /// Cheap to clone; all clones share one backend.
 #[derive(Clone)]

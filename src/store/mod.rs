@@ -31,9 +31,12 @@ pub use handle::Store;
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{DB_FILE_NAME, SqliteStore, StoreOptions};
 pub use types::{
-    AgentRecord, ApplyOutcome, ConfigRef, EventQuery, NewEvent, ResourceDoc, RolloutRecord,
-    RolloutStatus, StoredEvent, WriteBatch,
+    ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, StoredEvent,
+    WriteBatch,
 };
+// The records the store keeps are the fleet's; re-exported so the store's API names them.
+pub use crate::fleet::delivery::ConfigRef;
+pub use crate::fleet::record::AgentRecord;
 pub use write_behind::{FlushStats, WriteBehind, WriteBehindOptions};
 
 use crate::fleet::agent::AgentId;

@@ -22,11 +22,12 @@ use super::canonical::spec_hash;
 use super::error::{StoreError, StoreResult};
 use super::schema::{check_header, migrate, read_header};
 use super::types::{
-    AgentRecord, ApplyOutcome, ConfigRef, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus,
-    StoredEvent, WriteBatch,
+    ApplyOutcome, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus, StoredEvent, WriteBatch,
 };
 use super::{DeleteGuard, StoreBackend};
 use crate::fleet::agent::AgentId;
+use crate::fleet::delivery::ConfigRef;
+use crate::fleet::record::AgentRecord;
 
 /// The database file's name inside the data dir.
 pub const DB_FILE_NAME: &str = "fleetdeck.db";
@@ -487,7 +488,7 @@ impl SqliteStore {
             .map_err(|e| self.bad_row(&format!("labels of agent {id}"), e))?;
         let assigned = match (raw.config_name, raw.config_version) {
             (Some(name), Some(version)) => Some(ConfigRef {
-                name,
+                name: name.into(),
                 version: version.max(0) as u64,
             }),
             _ => None,
@@ -753,7 +754,7 @@ impl StoreBackend for SqliteStore {
                 for a in &batch.agents {
                     let (config_name, config_version) = match &a.assigned {
                         Some(c) => (
-                            Some(c.name.as_str()),
+                            Some(&*c.name),
                             Some(i64::try_from(c.version).unwrap_or(i64::MAX)),
                         ),
                         None => (None, None),

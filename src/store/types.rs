@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use crate::fleet::agent::AgentId;
+use crate::fleet::record::AgentRecord;
 
 /// One version of a resource (resource type, configuration, destination, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,34 +52,6 @@ impl ApplyOutcome {
             ApplyOutcome::Unchanged { .. } => "unchanged",
         }
     }
-}
-
-/// A configuration version assigned to an agent.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct ConfigRef {
-    pub name: String,
-    pub version: u64,
-}
-
-/// What the store remembers about an agent between restarts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentRecord {
-    pub id: AgentId,
-    /// Labels set by operators (`fleetdeck label agent`), not those derived from the description.
-    pub labels: BTreeMap<String, String>,
-    pub assigned: Option<ConfigRef>,
-    /// The last agent description received, as JSON text (the registry's serialization).
-    /// Written as `None`, it leaves the description already stored (or waiting) as it is:
-    /// a new assignment does not rewrite every agent's description.
-    pub description_json: Option<String>,
-    /// The agent's last component listing, as JSON text; `None` leaves the stored one as
-    /// it is, as for the description.
-    pub components_json: Option<String>,
-    /// Where the agent's configuration stood (assignment state, the agent's last
-    /// remote-config status), as JSON text; always written as it is now.
-    pub config_state_json: Option<String>,
-    pub first_seen: SystemTime,
-    pub last_seen: SystemTime,
 }
 
 /// Agent records and events to write together, in one transaction.

@@ -16,8 +16,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::error::{StoreError, StoreResult};
 use super::handle::Store;
-use super::types::{AgentRecord, NewEvent, WriteBatch};
+use super::types::{NewEvent, WriteBatch};
 use crate::fleet::agent::AgentId;
+use crate::fleet::record::{AgentJournal, AgentRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteBehindOptions {
@@ -317,5 +318,14 @@ impl FlushLog {
                 }
             }
         }
+    }
+}
+impl AgentJournal for WriteBehind {
+    fn agent(&self, record: AgentRecord) {
+        WriteBehind::agent(self, record);
+    }
+
+    fn forget(&self, id: AgentId) {
+        WriteBehind::forget(self, id);
     }
 }

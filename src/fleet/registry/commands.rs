@@ -241,11 +241,7 @@ impl Registry {
         if let Some(reported) = stored.reported {
             state.view_mut().remote_config_status = Some(Arc::new(reported));
         }
-        if let (Some(cref), Some(offer)) = (r.assigned, k.offer) {
-            let config = ConfigRef {
-                name: cref.name.into(),
-                version: cref.version,
-            };
+        if let (Some(config), Some(offer)) = (r.assigned, k.offer) {
             let mut a = Assignment::restore(config, offer, stored.assignment);
             // What the agent said last is as true now as before the restart.
             let reported = state.view.remote_config_status.as_deref();

@@ -132,7 +132,7 @@ impl Server {
         let config = RegistryConfig {
             publish_interval: Duration::from_millis(1),
             capabilities: 0,
-            persist: Some(writer.clone()),
+            persist: Some(Arc::new(writer.clone())),
             ..Default::default()
         };
         Server {

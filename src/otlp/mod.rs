@@ -1,4 +1,4 @@
-//! OTLP/HTTP receiver for the agents' own telemetry (issue 4).
+//! OTLP/HTTP receiver for the agents' own telemetry.
 //!
 //! Mounted on the agent listener next to `/v1/opamp`:
 //!

@@ -1,4 +1,4 @@
-//! Resource types, configurations and Collector YAML rendering (issue 5). Pure: no I/O
+//! Resource types, configurations and Collector YAML rendering. Pure: no I/O
 //! beyond reading the files it is asked to load.
 //!
 //! - [`template`]: a Go `text/template` engine for resource-type templates.

@@ -680,7 +680,7 @@ mod tests {
             "a halted rollout sends nothing more"
         );
         assert_eq!(r.agents[2].step, AgentStep::Applied, "successes stay");
-        // The counts agree with "2 agent(s) failed" after the rollback (issue 30, item 6).
+        // The counts agree with "2 agent(s) failed" after the rollback.
         let p = r.progress();
         assert_eq!((p.failed, p.rolled_back, p.applied), (2, 1, 1));
         // Why each failed survives the rollback, for the rollout view.

@@ -1,4 +1,4 @@
-//! Durable facts in an embedded SQLite database (issue 5).
+//! Durable facts in an embedded SQLite database.
 //!
 //! The store keeps what must survive a restart: user-applied resources (every version),
 //! agent records (server-side labels, assigned configuration, last known description),

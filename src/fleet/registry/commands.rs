@@ -253,3 +253,47 @@ impl Registry {
         self.changed(r.id);
     }
 }
+
+impl Registry {
+    pub(super) fn forget(&mut self, id: AgentId) -> Result<String, CommandError> {
+        let state = self.agents.get(&id).ok_or(CommandError::UnknownAgent(id))?;
+        let name = state.name();
+        if state.live.is_some() {
+            return Err(CommandError::StillConnected { id, name });
+        }
+        self.agents.remove(&id);
+        if let Some(p) = &self.config.persist {
+            p.forget(id);
+        }
+        // The next snapshot drops its view.
+        self.changed(id);
+        self.emit(EventKind::Notice {
+            agent: Some(id),
+            message: format!("agent {name} forgotten"),
+        });
+        Ok(name)
+    }
+}
+
+/// The agent's durable record; `description` false leaves the stored description and
+/// component listing as they are.
+pub(super) fn record_of(id: &AgentId, s: &AgentState, description: bool) -> AgentRecord {
+    AgentRecord {
+        id: *id,
+        labels: s.operator_labels().clone(),
+        assigned: s.assigned.as_ref().map(|a| a.config.clone()),
+        description_json: description
+            .then(|| serde_json::to_string(&*s.view.description).ok())
+            .flatten(),
+        components_json: description
+            .then(|| serde_json::to_string(s.view.available_components.as_deref()?).ok())
+            .flatten(),
+        config_state_json: delivery::Stored {
+            assignment: s.assigned.as_ref().map(|a| a.saved()),
+            reported: s.view.remote_config_status.as_deref().cloned(),
+        }
+        .to_json(),
+        first_seen: s.view.first_seen,
+        last_seen: s.view.last_seen,
+    }
+}

@@ -391,7 +391,7 @@ impl Action {
     }
 }
 
-/// Something the UI wants done outside itself. The run loop carries effects out; the
+/// Something the UI wants done outside itself. `effects.rs` carries effects out; the
 /// state machine only returns them, so it stays testable without a terminal or a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {

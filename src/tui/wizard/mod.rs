@@ -1,4 +1,4 @@
-//! The step-by-step pipeline builder (issue 8): sources → their forms → processors →
+//! The step-by-step pipeline builder: sources → their forms → processors →
 //! destinations → review → save → push and follow the rollout.
 //!
 //! [`Wizard`] is a pure state machine: keys in, state changes and [`WizardEffect`]s out.

@@ -1,9 +1,12 @@
 //! The builder opened from the App: the user's key bindings apply inside it, and `?` shows
 //! the help with the builder's own keys.
 
-use fleetdeck::tui::testing::{builder_app, press, render_text, type_text, wizard as wiz};
+mod seed;
+
+use fleetdeck::tui::testing::{press, render_text, type_text, wizard as wiz};
 use fleetdeck::tui::wizard::{Mode, Step};
 use fleetdeck::tui::{App, Keymap};
+use seed::builder_app;
 
 fn app_with_keys(overrides: &str) -> App {
     let table: toml::Table = toml::from_str(overrides).expect("toml");

@@ -17,7 +17,6 @@ pub mod index;
 pub mod keymap;
 pub mod layout;
 pub mod palette;
-pub mod seed;
 pub mod svg;
 pub mod telemetry;
 mod terminal;

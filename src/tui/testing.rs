@@ -151,31 +151,6 @@ pub fn resize(app: &mut App, width: u16, height: u16) {
     app.handle_event(&crossterm::event::Event::Resize(width, height));
 }
 
-/// The app as the builder's tests start it: 12 seeded agents, a 120×40 screen, `keymap`.
-pub fn builder_app(keymap: super::Keymap) -> App {
-    let config = super::AppConfig {
-        server: super::ServerInfo {
-            listen: std::net::SocketAddr::from(([0, 0, 0, 0], 4320)),
-            api_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 4321)),
-            public_url: "http://fleet.example.net:4320".into(),
-            secret_file: "/var/lib/fleetdeck/agent-secret".into(),
-            version: "0.1.0".into(),
-        },
-        theme: "dark".into(),
-        color_level: super::ColorLevel::TrueColor,
-        keymap,
-        mouse: false,
-        warnings: Vec::new(),
-    };
-    let mut app = App::new(
-        config,
-        std::sync::Arc::new(super::seed::fleet(12, 1)),
-        super::seed::now(),
-    );
-    app.resize(120, 40);
-    app
-}
-
 /// The open builder; a test that expects one fails here when it is closed.
 pub fn wizard(app: &App) -> &super::wizard::Wizard {
     match app.wizard.as_ref() {

@@ -386,6 +386,15 @@ impl App {
         &self.routes
     }
 
+    /// The keymap contexts of what has the keyboard, most specific first: the view's, or
+    /// in the builder, those of the step shown.
+    pub fn contexts(&self) -> Vec<Context> {
+        match (self.route(), &self.wizard) {
+            (Route::Wizard, Some(w)) => w.contexts(),
+            (route, _) => route.contexts().to_vec(),
+        }
+    }
+
     pub fn should_quit(&self) -> bool {
         self.quit
     }
@@ -519,8 +528,7 @@ impl App {
                 .wizard
                 .as_ref()
                 .is_some_and(|w| !matches!(w.mode, wizard::Mode::Normal));
-            if !typing && self.keymap.lookup(Route::Wizard.contexts(), chord) == Some(Action::Help)
-            {
+            if !typing && self.keymap.lookup(&self.contexts(), chord) == Some(Action::Help) {
                 self.help = Some(0);
                 return Vec::new();
             }

@@ -237,7 +237,7 @@ pub fn help(app: &App, scroll: usize, body: Rect, buf: &mut Buffer) {
     }
     // Only the keys that work here, the view's own first: the Agents keys listed in the
     // builder would promise keys that do nothing there.
-    for (ctx, rows) in app.keymap.sections(app.route().contexts()) {
+    for (ctx, rows) in app.keymap.sections(&app.contexts()) {
         lines.push(Line::styled(ctx.title(), t.popup.patch(t.title)));
         for (keys, desc) in rows {
             lines.push(Line::from(vec![

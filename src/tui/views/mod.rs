@@ -44,12 +44,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Route::Types => types(app, body, buf),
         Route::Wizard => {
             if let Some(w) = &app.wizard {
-                super::wizard::view::render(app, w, body, buf);
+                super::wizard::draw::render(app, w, body, buf);
             }
         }
     }
     match (&app.wizard, app.route()) {
-        (Some(w), Route::Wizard) => super::wizard::view::footer(app, w, footer, buf),
+        (Some(w), Route::Wizard) => super::wizard::draw::footer(app, w, footer, buf),
         _ => chrome::footer(app, footer, buf),
     }
     if matches!(app.input, Some(super::app::Input::Palette { .. })) {

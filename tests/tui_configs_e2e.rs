@@ -12,7 +12,7 @@ use fleetdeck::cli::args::SimTransport;
 use fleetdeck::rollout::{RolloutOptions, RolloutStatus, Targets};
 use fleetdeck::runtime::Runtime;
 use fleetdeck::sim::{self, SimConfig};
-use fleetdeck::tui::configs_io;
+use fleetdeck::tui::configs::io as configs_io;
 use fleetdeck::tui::testing::{press, render_text};
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Effect, Keymap, ServerInfo};
 

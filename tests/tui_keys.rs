@@ -8,8 +8,9 @@ use std::sync::Arc;
 use fleetdeck::fleet::delivery::{ApplyState, ConfigRef};
 use fleetdeck::fleet::{AgentId, EventKind, FleetEvent, FleetSnapshot};
 use fleetdeck::rollout::RolloutStatus;
-use fleetdeck::tui::app::{Route, Section};
+use fleetdeck::tui::app::Route;
 use fleetdeck::tui::configs::{ConfigsEffect, ConfigsMsg, Steer};
+use fleetdeck::tui::detail::Section;
 use fleetdeck::tui::testing::{click, press, render_text, resize, type_text, wheel};
 use fleetdeck::tui::wizard::WizardEffect;
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Effect, Keymap, ServerInfo};
@@ -599,13 +600,13 @@ fn event_history_is_bounded() {
     let mut a = app(3);
     let snap = a.snapshot.clone();
     let e = seed::events(&snap)[0].clone();
-    for _ in 0..fleetdeck::tui::app::EVENT_HISTORY + 50 {
+    for _ in 0..fleetdeck::tui::events::EVENT_HISTORY + 50 {
         a.push_event(FleetEvent {
             at: e.at,
             kind: e.kind.clone(),
         });
     }
-    assert_eq!(a.events.items.len(), fleetdeck::tui::app::EVENT_HISTORY);
+    assert_eq!(a.events.items.len(), fleetdeck::tui::events::EVENT_HISTORY);
 }
 
 #[test]
@@ -738,8 +739,8 @@ mod filter {
 
     use fleetdeck::fleet::agent::RemoteConfigState;
     use fleetdeck::tui::SortKey;
-    use fleetdeck::tui::filter::Filter;
-    use fleetdeck::tui::index::AgentIndex;
+    use fleetdeck::tui::agents::filter::Filter;
+    use fleetdeck::tui::agents::index::AgentIndex;
 
     use super::seed;
 

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::action::Effect;
-use super::app::{App, FlashLevel};
+use super::app::App;
 use super::configs::ConfigsMsg;
-use super::configs_io;
+use super::flash::FlashLevel;
 use super::wizard::io::WizardIo;
 use super::wizard::{WizardEffect, WizardMsg};
 use crate::catalog::Catalog;
@@ -77,7 +77,7 @@ impl Carrier {
                     app.flash(FlashLevel::Info, "forgetting the agent requested".into());
                     tokio::spawn(forget(self.registry.clone(), self.rollouts.clone(), id));
                 }
-                Effect::Configs(c) => configs_io::spawn(
+                Effect::Configs(c) => super::configs::io::spawn(
                     c,
                     self.catalog.clone(),
                     self.rollouts.clone(),

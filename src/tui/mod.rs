@@ -4,29 +4,31 @@
 //! a `broadcast`; the loop here swaps them into [`App`], marks the screen dirty and draws
 //! at most ~30 times a second. Keys become [`Action`]s through the [`Keymap`]; actions
 //! change `App` and may return [`Effect`]s, which [`effects`] carries out. Drawing
-//! ([`views::render`]) is a pure function of `App`.
+//! ([`draw::render`]) is a pure function of `App`.
 
 pub mod action;
+pub mod agents;
 pub mod app;
+pub mod chrome;
 pub mod configs;
-pub mod configs_io;
+pub mod detail;
+pub mod draw;
 pub mod effects;
-pub mod filter;
+pub mod events;
+pub mod flash;
 pub mod fmt;
-pub mod index;
 pub mod keymap;
 pub mod layout;
 pub mod palette;
+pub mod resource_types;
 pub mod svg;
 pub mod telemetry;
 mod terminal;
 pub mod testing;
 pub mod theme;
-pub mod views;
+pub mod widgets;
 pub mod wizard;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -41,23 +43,10 @@ pub use app::{App, AppConfig};
 pub use keymap::Keymap;
 pub use telemetry::{StoreAt, TelemetrySource};
 pub use theme::{ColorLevel, Theme};
+pub use widgets::ServerInfo;
 
 /// Frames are drawn only when something changed, and at most this often.
 const FRAME: Duration = Duration::from_millis(33);
-
-/// What the header and the empty-fleet hint show about the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerInfo {
-    /// The agent listener (OpAMP and OTLP).
-    pub listen: SocketAddr,
-    /// The management API listener.
-    pub api_listen: SocketAddr,
-    /// The URL agents are told to use (`--public-url`).
-    pub public_url: String,
-    /// Where the agent secret is stored, so the hint can point at it.
-    pub secret_file: PathBuf,
-    pub version: String,
-}
 
 /// The `[tui]` part of the settings.
 #[derive(Debug, Clone, Default)]

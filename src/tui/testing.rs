@@ -7,9 +7,9 @@ use ratatui::backend::TestBackend;
 
 use super::action::Effect;
 use super::app::App;
+use super::draw;
 use super::keymap::KeyChord;
 use super::svg::{self, Defaults};
-use super::views;
 
 /// An off-screen terminal of a fixed size.
 pub struct Screen {
@@ -29,7 +29,7 @@ impl Screen {
     pub fn draw(&mut self, app: &App) {
         let _ = self
             .terminal
-            .draw(|f| views::render(app, f.area(), f.buffer_mut()));
+            .draw(|f| draw::render(app, f.area(), f.buffer_mut()));
     }
 
     /// The screen as text, one line per row, trailing spaces kept.

@@ -18,23 +18,21 @@ use ratatui::widgets::{Block, BorderType, Borders, Widget};
 use super::{Editor, Level, Mode, PushState, Step, Tip, Wizard};
 use crate::pipeline::TypeKind;
 use crate::tui::action::{Action, WizardAction};
-use crate::tui::app::App;
 use crate::tui::fmt::truncate;
 use crate::tui::theme::Theme;
-use crate::tui::views::chrome::fit_segments;
-use crate::tui::views::{crumbs, frame_block};
+use crate::tui::widgets::{DrawCx, crumbs, frame_block};
 
 /// Draws the wizard into the body area.
-pub fn render(app: &App, w: &Wizard, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
+pub fn render(cx: &DrawCx, w: &Wizard, area: Rect, buf: &mut Buffer) {
+    let t = cx.theme;
     let head = match &w.editing {
         Some(name) => format!("Edit {name}"),
         None => "New configuration".to_string(),
     };
     let block = frame_block(
-        app,
+        t,
         crumbs(
-            app,
+            t,
             &[head, format!("{} {}", w.step.number(), w.step.title())],
         ),
     );
@@ -58,7 +56,7 @@ pub fn render(app: &App, w: &Wizard, area: Rect, buf: &mut Buffer) {
             }
             Step::Review => review::render(t, w, body, buf),
             Step::Save => save::render(t, w, body, buf),
-            Step::Push => push::render(t, w, &app.snapshot, body, buf),
+            Step::Push => push::render(t, w, cx.snapshot, body, buf),
         }
     }
     if let Some((level, text)) = &w.message {
@@ -235,46 +233,4 @@ pub fn hints(w: &Wizard) -> Vec<Hint> {
     };
     out.dedup();
     out
-}
-
-/// The footer while the wizard is open: a flash message, else the wizard's keys.
-pub fn footer(app: &App, w: &Wizard, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
-    buf.set_style(area, t.footer);
-    if let Some(f) = &app.flash {
-        let style = match f.level {
-            crate::tui::app::FlashLevel::Info => t.info,
-            crate::tui::app::FlashLevel::Warn => t.warn,
-            crate::tui::app::FlashLevel::Error => t.err,
-        };
-        Line::styled(format!(" {}", f.text), t.footer.patch(style)).render(area, buf);
-        return;
-    }
-    // What does not fit gives way by rank; the help key (all the keys) always stays, last,
-    // where it works: while a text is edited, `?` is typed.
-    let help = app
-        .keymap
-        .key_for(Action::Help)
-        .filter(|_| matches!(w.mode, Mode::Normal))
-        .map(|k| (k.to_string(), Action::Help.hint(), 0));
-    let segments = hints(w)
-        .into_iter()
-        .chain(help)
-        .map(|(key, what, rank)| {
-            (
-                rank,
-                vec![
-                    Span::styled(key, t.footer.patch(t.key)),
-                    Span::styled(format!(" {what}"), t.footer),
-                ],
-            )
-        })
-        .collect();
-    let mut line = fit_segments(
-        segments,
-        usize::from(area.width).saturating_sub(1),
-        Span::styled("  ", t.footer),
-    );
-    line.spans.insert(0, Span::styled(" ", t.footer));
-    line.render(area, buf);
 }

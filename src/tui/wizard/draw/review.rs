@@ -8,7 +8,7 @@ use ratatui::widgets::{Paragraph, Widget};
 use crate::pipeline::DiffLine;
 use crate::tui::action::{Action, WizardAction as W};
 use crate::tui::theme::Theme;
-use crate::tui::views::detail::yaml_spans;
+use crate::tui::widgets::yaml_spans;
 use crate::tui::wizard::Wizard;
 
 pub(super) fn render(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {

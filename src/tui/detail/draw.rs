@@ -1,6 +1,5 @@
-//! One agent: Overview (identity, attributes, capabilities, remote config status,
-//! packages), Telemetry (a chart per signal, CPU and memory), Health (the component
-//! tree) and Config (the effective configuration as YAML, scrollable).
+//! Drawing one agent: the section tabs, and each section's lines (Overview with a live
+//! side panel on wide terminals, Telemetry charts, the Health tree, the Config as YAML).
 
 use std::sync::Arc;
 
@@ -16,21 +15,21 @@ use crate::fleet::components::ComponentKind;
 use crate::fleet::snapshot::AgentView;
 use crate::pipeline::Redactor;
 
-use super::super::app::{App, Section};
 use super::super::fmt;
 use super::super::telemetry::{Series, SeriesSet, Signal, signal_label};
 use super::super::theme::Theme;
-use super::agents::spark_style;
-use super::{crumbs, frame_block};
+use super::super::widgets::spark_style;
+use super::super::widgets::{DrawCx, crumbs, frame_block, yaml_spans};
+use super::{DetailState, Section};
 
 /// Width of the live-telemetry column beside the overview on wide terminals.
 const SIDE_PANEL: u16 = 44;
 
-pub fn render(app: &App, id: AgentId, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
-    let section = app.detail.section;
-    let Some(agent) = app.snapshot.get(&id) else {
-        let block = frame_block(app, crumbs(app, &["Agents".into(), id.short()]));
+pub fn render(cx: &DrawCx, st: &DetailState, id: AgentId, area: Rect, buf: &mut Buffer) {
+    let t = cx.theme;
+    let section = st.section;
+    let Some(agent) = cx.snapshot.get(&id) else {
+        let block = frame_block(cx.theme, crumbs(cx.theme, &["Agents".into(), id.short()]));
         Paragraph::new(vec![
             Line::styled(format!(" agent {id} is no longer in the fleet"), t.warn),
             Line::styled(" esc goes back", t.muted),
@@ -40,9 +39,9 @@ pub fn render(app: &App, id: AgentId, area: Rect, buf: &mut Buffer) {
         return;
     };
     let block = frame_block(
-        app,
+        cx.theme,
         crumbs(
-            app,
+            cx.theme,
             &[
                 "Agents".into(),
                 agent.name.to_string(),
@@ -58,29 +57,29 @@ pub fn render(app: &App, id: AgentId, area: Rect, buf: &mut Buffer) {
         Constraint::Fill(1),
     ])
     .areas(inner);
-    tabs(app, tabs_area, buf);
-    let scroll = clamp_scroll(app, agent, section, body.height);
+    tabs(cx, st, tabs_area, buf);
+    let scroll = clamp_scroll(cx, st, agent, section, body.height);
     match section {
-        Section::Telemetry => telemetry_grid(app, agent, body, buf),
+        Section::Telemetry => telemetry_grid(cx, agent, body, buf),
         Section::Overview if body.width >= SIDE_PANEL + 60 => {
             let [left, right] =
                 Layout::horizontal([Constraint::Fill(1), Constraint::Length(SIDE_PANEL)])
                     .areas(body);
-            scrolled(overview_lines(app, agent, left.width), scroll, left, buf);
-            side_panel(app, agent, right, buf);
+            scrolled(overview_lines(cx, agent, left.width), scroll, left, buf);
+            side_panel(cx, agent, right, buf);
         }
-        _ => scrolled(section_lines(app, agent, section), scroll, body, buf),
+        _ => scrolled(section_lines(cx, agent, section), scroll, body, buf),
     }
 }
 
-fn tabs(app: &App, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
+fn tabs(cx: &DrawCx, st: &DetailState, area: Rect, buf: &mut Buffer) {
+    let t = cx.theme;
     let mut spans = vec![Span::raw(" ")];
     for (i, s) in Section::ALL.iter().enumerate() {
         if i > 0 {
             spans.push(Span::styled(" │ ", t.muted));
         }
-        if *s == app.detail.section {
+        if *s == st.section {
             spans.push(Span::styled(format!("[{}]", s.title()), t.selection));
         } else {
             spans.push(Span::styled(format!(" {} ", s.title()), t.muted));
@@ -98,21 +97,27 @@ fn scrolled(lines: Vec<Line<'static>>, scroll: usize, area: Rect, buf: &mut Buff
     Paragraph::new(shown).render(area, buf);
 }
 
-fn clamp_scroll(app: &App, agent: &AgentView, section: Section, height: u16) -> usize {
+fn clamp_scroll(
+    cx: &DrawCx,
+    st: &DetailState,
+    agent: &AgentView,
+    section: Section,
+    height: u16,
+) -> usize {
     let len = match section {
         Section::Telemetry => 0,
-        s => section_lines(app, agent, s).len(),
+        s => section_lines(cx, agent, s).len(),
     };
-    app.detail.scroll[Section::ALL.iter().position(|s| *s == section).unwrap_or(0)]
+    st.scroll[Section::ALL.iter().position(|s| *s == section).unwrap_or(0)]
         .min(len.saturating_sub(usize::from(height)))
 }
 
 /// How far a section can scroll at this height: used by the state machine so that
 /// "bottom" and paging stop at the last line.
-pub fn max_scroll(app: &App, id: AgentId, section: Section, height: usize) -> usize {
-    match (app.snapshot.get(&id), section) {
+pub fn max_scroll(cx: &DrawCx, id: AgentId, section: Section, height: usize) -> usize {
+    match (cx.snapshot.get(&id), section) {
         (Some(_), Section::Telemetry) | (None, _) => 0,
-        (Some(a), s) => section_lines(app, a, s).len().saturating_sub(height),
+        (Some(a), s) => section_lines(cx, a, s).len().saturating_sub(height),
     }
 }
 
@@ -127,11 +132,11 @@ fn overview_width(terminal_width: u16) -> u16 {
     }
 }
 
-fn section_lines(app: &App, agent: &AgentView, section: Section) -> Vec<Line<'static>> {
+fn section_lines(cx: &DrawCx, agent: &AgentView, section: Section) -> Vec<Line<'static>> {
     match section {
-        Section::Overview => overview_lines(app, agent, overview_width(app.size.0)),
-        Section::Health => health_lines(&app.theme, agent),
-        Section::Config => config_lines(&app.theme, agent, &app.redactor),
+        Section::Overview => overview_lines(cx, agent, overview_width(cx.size.0)),
+        Section::Health => health_lines(cx.theme, agent),
+        Section::Config => config_lines(cx.theme, agent, cx.redactor),
         Section::Telemetry => Vec::new(),
     }
 }
@@ -239,9 +244,9 @@ fn components(t: &Theme, a: &AgentView, width: u16, out: &mut Vec<Line<'static>>
     }
 }
 
-fn overview_lines(app: &App, a: &AgentView, width: u16) -> Vec<Line<'static>> {
-    let t = &app.theme;
-    let now = app.now;
+fn overview_lines(cx: &DrawCx, a: &AgentView, width: u16) -> Vec<Line<'static>> {
+    let t = cx.theme;
+    let now = cx.now;
     let mut out = Vec::new();
     out.push(kv(
         t,
@@ -366,7 +371,7 @@ fn overview_lines(app: &App, a: &AgentView, width: u16) -> Vec<Line<'static>> {
         None => vec![Span::styled("· not reported", t.muted)],
     };
     out.push(kv(t, "Effective", effective));
-    if let Some(r) = app.tails.refused(&a.id) {
+    if let Some(r) = cx.tails.refused(&a.id) {
         out.push(kv(
             t,
             "Own telemetry",
@@ -540,35 +545,6 @@ fn config_lines(t: &Theme, a: &AgentView, hide: &Redactor) -> Vec<Line<'static>>
     out
 }
 
-/// Light YAML colouring: comments, keys, and the rest as text.
-pub(crate) fn yaml_spans(t: &Theme, line: &str) -> Vec<Span<'static>> {
-    let trimmed = line.trim_start();
-    if trimmed.starts_with('#') {
-        return vec![Span::styled(line.to_string(), t.yaml_comment)];
-    }
-    let indent = &line[..line.len() - trimmed.len()];
-    let body = trimmed.strip_prefix("- ").map_or(trimmed, |b| b);
-    let dash = if body.len() != trimmed.len() {
-        "- "
-    } else {
-        ""
-    };
-    match body.split_once(':') {
-        Some((key, rest))
-            if !key.is_empty()
-                && !key.contains(' ')
-                && (rest.is_empty() || rest.starts_with(' ')) =>
-        {
-            vec![
-                Span::raw(format!("{indent}{dash}")),
-                Span::styled(format!("{key}:"), t.yaml_key),
-                Span::styled(rest.to_string(), t.text),
-            ]
-        }
-        _ => vec![Span::styled(line.to_string(), t.text)],
-    }
-}
-
 fn series_label(s: Series) -> String {
     match s {
         Series::In(sig) => format!("{} in", signal_label(sig)),
@@ -601,9 +577,9 @@ fn series_style(t: &Theme, s: Series) -> Style {
 const PANEL_SERIES: [Series; 11] = Series::ALL;
 
 /// One line per series beside the overview: label, sparkline, latest value.
-fn side_panel(app: &App, agent: &Arc<AgentView>, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
-    let set = app.tails.agent(&agent.id);
+fn side_panel(cx: &DrawCx, agent: &Arc<AgentView>, area: Rect, buf: &mut Buffer) {
+    let t = cx.theme;
+    let set = cx.tails.agent(&agent.id);
     let block = Block::default()
         .borders(Borders::LEFT)
         .border_style(t.border)
@@ -629,8 +605,8 @@ fn side_panel(app: &App, agent: &Arc<AgentView>, area: Rect, buf: &mut Buffer) {
 }
 
 /// A chart per series: in and out side by side for each signal, then CPU and memory.
-fn telemetry_grid(app: &App, agent: &Arc<AgentView>, area: Rect, buf: &mut Buffer) {
-    let set = app.tails.agent(&agent.id);
+fn telemetry_grid(cx: &DrawCx, agent: &Arc<AgentView>, area: Rect, buf: &mut Buffer) {
+    let set = cx.tails.agent(&agent.id);
     let pairs = [
         (Series::In(Signal::Logs), Series::Out(Signal::Logs)),
         (Series::In(Signal::Metrics), Series::Out(Signal::Metrics)),
@@ -640,13 +616,13 @@ fn telemetry_grid(app: &App, agent: &Arc<AgentView>, area: Rect, buf: &mut Buffe
     let rows = Layout::vertical([Constraint::Fill(1); 4]).split(area);
     for ((left, right), row) in pairs.iter().zip(rows.iter()) {
         let [l, r] = Layout::horizontal([Constraint::Fill(1); 2]).areas(*row);
-        chart(app, set, *left, l, buf);
-        chart(app, set, *right, r, buf);
+        chart(cx, set, *left, l, buf);
+        chart(cx, set, *right, r, buf);
     }
 }
 
-fn chart(app: &App, set: Option<&SeriesSet>, s: Series, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
+fn chart(cx: &DrawCx, set: Option<&SeriesSet>, s: Series, area: Rect, buf: &mut Buffer) {
+    let t = cx.theme;
     let values = set.map(|x| x.get(s)).unwrap_or(&[]);
     let mut title = vec![
         Span::styled(format!(" {} ", series_label(s)), series_style(t, s)),

@@ -12,7 +12,7 @@ use crate::fleet::AgentId;
 use crate::fleet::agent::RemoteConfigState;
 use crate::fleet::snapshot::{AgentView, FleetSnapshot};
 
-use super::action::SortKey;
+use super::super::action::SortKey;
 use super::filter::Filter;
 
 /// Separates name, host and version in the text arena (never part of a needle).

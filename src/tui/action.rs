@@ -1,8 +1,7 @@
-//! Everything a key can mean (`Action`) and everything the UI asks of the outside world
-//! (`Effect`). Keys map to actions through the keymap; actions change `App` state and may
-//! return effects, which the run loop carries out. Nothing here does I/O.
-
-use crate::fleet::AgentId;
+//! Everything a key can mean: [`Action`] (and the builder's [`WizardAction`]), with
+//! the names users rebind them by, and the few words views share about it ([`SortKey`],
+//! [`Steer`]). Keys map to actions through the keymap; the driver routes actions to the
+//! view shown. This file names no other part of the UI, so every part may name it.
 
 /// A column the agents table can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -469,18 +468,32 @@ impl Action {
     }
 }
 
-/// Something the UI wants done outside itself. `effects.rs` carries effects out; the
-/// state machine only returns them, so it stays testable without a terminal or a server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// Leave the UI (and stop the server, which the UI was started with).
-    Quit,
-    /// Ask the agents to restart (OpAMP `ServerToAgentCommand`).
-    RestartAgents(Vec<AgentId>),
-    /// Forget a decommissioned agent (it is disconnected; the user pressed twice).
-    ForgetAgent(AgentId),
-    /// Catalog and rollout work for the pipeline builder, carried out by the run loop.
-    Wizard(super::wizard::WizardEffect),
-    /// Catalog and rollout work for the Configurations view, carried out by the run loop.
-    Configs(super::configs::ConfigsEffect),
+/// What the user asks of a rollout, in the Configurations view or the builder's push step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steer {
+    Pause,
+    Resume,
+    Cancel,
+    Rollback,
+}
+
+impl Steer {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Steer::Pause => "pause",
+            Steer::Resume => "resume",
+            Steer::Cancel => "cancel",
+            Steer::Rollback => "roll back",
+        }
+    }
+
+    /// The past tense, for confirmations.
+    pub fn done(self) -> &'static str {
+        match self {
+            Steer::Pause => "paused",
+            Steer::Resume => "resumed",
+            Steer::Cancel => "cancelled",
+            Steer::Rollback => "rolled back",
+        }
+    }
 }

@@ -16,10 +16,11 @@ use crate::fleet::snapshot::{AgentView, FleetSnapshot};
 use crate::fleet::{AgentId, FleetEvent};
 use crate::pipeline::TypeRegistry;
 
-use super::action::{Action, Effect};
+use super::action::Action;
 use super::agents::AgentsState;
 use super::configs::{ConfigDetail, ConfigsMsg, ConfigsState, Steer};
 use super::detail::DetailState;
+use super::effects::{self, Effect};
 use super::events::EventsState;
 use super::flash::{Flash, FlashLevel, Note};
 use super::keymap::{Context, KeyChord, Keymap};
@@ -897,5 +898,15 @@ impl App {
     fn reindex(&mut self) {
         let rows = self.agents_rows();
         self.agents.reindex(&self.snapshot, rows);
+    }
+}
+
+impl effects::Ui for App {
+    fn flash(&mut self, level: FlashLevel, text: String) {
+        App::flash(self, level, text);
+    }
+
+    fn wants(&self, effect: &WizardEffect) -> bool {
+        App::wants(self, effect)
     }
 }

@@ -10,9 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::action::Effect;
-use super::app::App;
-use super::configs::ConfigsMsg;
+use super::configs::{ConfigsEffect, ConfigsMsg};
 use super::flash::FlashLevel;
 use super::wizard::io::WizardIo;
 use super::wizard::{WizardEffect, WizardMsg};
@@ -20,6 +18,29 @@ use crate::catalog::Catalog;
 use crate::fleet::registry::RegistryHandle;
 use crate::fleet::{AgentId, EventKind};
 use crate::rollout::Rollouts;
+
+/// Something the UI wants done outside itself. Views and the driver only return these,
+/// so they stay testable without a terminal or a server; [`Carrier`] carries them out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Leave the UI (and stop the server, which the UI was started with).
+    Quit,
+    /// Ask the agents to restart (OpAMP `ServerToAgentCommand`).
+    RestartAgents(Vec<AgentId>),
+    /// Forget a decommissioned agent (it is disconnected; the user pressed twice).
+    ForgetAgent(AgentId),
+    /// Catalog and rollout work for the pipeline builder.
+    Wizard(WizardEffect),
+    /// Catalog and rollout work for the Configurations view.
+    Configs(ConfigsEffect),
+}
+
+/// What carrying out effects needs from the UI (`App`): to say what was asked, and
+/// whether the builder an effect came from is still open.
+pub trait Ui {
+    fn flash(&mut self, level: FlashLevel, text: String);
+    fn wants(&self, effect: &WizardEffect) -> bool;
+}
 
 /// Carries out effects with the services the UI was given.
 pub struct Carrier {
@@ -60,21 +81,21 @@ impl Carrier {
 
     /// Carries out `effects`. Returns the text to open in `$EDITOR`, which the caller runs
     /// with the terminal handed over.
-    pub fn carry_out(&mut self, app: &mut App, effects: Vec<Effect>) -> Option<String> {
+    pub fn carry_out(&mut self, ui: &mut impl Ui, effects: Vec<Effect>) -> Option<String> {
         let mut edit = None;
         for effect in effects {
             match effect {
                 // The run loop sees `App::should_quit` and leaves.
                 Effect::Quit => {}
                 Effect::RestartAgents(ids) => {
-                    app.flash(
+                    ui.flash(
                         FlashLevel::Info,
                         format!("restart of {} agent(s) requested", ids.len()),
                     );
                     tokio::spawn(restart(self.registry.clone(), ids));
                 }
                 Effect::ForgetAgent(id) => {
-                    app.flash(FlashLevel::Info, "forgetting the agent requested".into());
+                    ui.flash(FlashLevel::Info, "forgetting the agent requested".into());
                     tokio::spawn(forget(self.registry.clone(), self.rollouts.clone(), id));
                 }
                 Effect::Configs(c) => super::configs::io::spawn(
@@ -85,7 +106,7 @@ impl Carrier {
                 ),
                 Effect::Wizard(WizardEffect::EditRaw { text }) => edit = Some(text),
                 Effect::Wizard(w) => {
-                    if app.wants(&w) {
+                    if ui.wants(&w) {
                         self.wizard.spawn(w);
                     }
                 }

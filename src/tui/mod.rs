@@ -2,9 +2,10 @@
 //!
 //! Data flows one way: the fleet registry publishes snapshots on a `watch` and events on
 //! a `broadcast`; the loop here swaps them into [`App`], marks the screen dirty and draws
-//! at most ~30 times a second. Keys become [`Action`]s through the [`Keymap`]; actions
-//! change `App` and may return [`Effect`]s, which [`effects`] carries out. Drawing
-//! ([`draw::render`]) is a pure function of `App`.
+//! at most ~30 times a second. Keys become [`Action`]s through the [`Keymap`]; `App`
+//! routes them to the view shown, which may return [`Effect`]s that [`effects`] carries
+//! out. Drawing ([`draw::render`]) is a pure function of `App`. The TUI part of
+//! ARCHITECTURE.md maps the folders and which file may name which.
 
 pub mod action;
 pub mod agents;
@@ -38,8 +39,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fleet::{FleetEvent, FleetSnapshot};
 
-pub use action::{Action, Effect, SortKey};
+pub use action::{Action, SortKey};
 pub use app::{App, AppConfig};
+pub use effects::Effect;
 pub use keymap::Keymap;
 pub use telemetry::{StoreAt, TelemetrySource};
 pub use theme::{ColorLevel, Theme};

@@ -5,9 +5,9 @@ use crossterm::event::{KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::action::Effect;
 use super::app::App;
 use super::draw;
+use super::effects::Effect;
 use super::keymap::KeyChord;
 use super::svg::{self, Defaults};
 

@@ -1,14 +1,14 @@
 //! The agents filter typed after `/`: whitespace-separated terms that must all match.
 //! A term is a case-insensitive substring of name, host, version or id, or `key=value`
 //! (a field such as `status=up` or an agent label), and `!` in front negates it.
-//! Terms run over the index's compact copies (`RowKeys`), not the agents themselves.
+//! Terms run over the compact copies of `rows.rs` (`RowKeys`), not the agents themselves.
 
 use memchr::memmem;
 
 use crate::fleet::agent::RemoteConfigState;
 use crate::fleet::snapshot::{AgentView, FleetSnapshot};
 
-use super::index::{FIELD_SEP, LABEL_SEP, RowKeys};
+use super::rows::{FIELD_SEP, LABEL_SEP, RowKeys};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Filter {

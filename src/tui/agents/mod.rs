@@ -1,11 +1,12 @@
 //! The agents view: the fleet as a table — sorted, filtered, marked — with the newest
 //! events under it on tall terminals. The state and what keys do to it live here;
-//! `draw.rs` draws it, `index.rs` keeps the table's order and `filter.rs` reads and
-//! applies what `/` types.
+//! `draw.rs` draws it, `index.rs` keeps the table's order over the compact copies in
+//! `rows.rs`, and `filter.rs` reads and applies what `/` types.
 
 pub mod draw;
 pub mod filter;
 pub mod index;
+pub mod rows;
 
 use std::collections::HashSet;
 use std::sync::Arc;

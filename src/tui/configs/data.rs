@@ -11,7 +11,7 @@ use crate::fleet::snapshot::FleetSnapshot;
 use crate::pipeline::DiffLine;
 use crate::rollout::{RolloutStatus, RolloutView};
 
-pub use crate::tui::wizard::Steer;
+pub use super::super::action::Steer;
 
 /// One stored configuration as the list shows it (its latest version).
 #[derive(Debug, Clone, PartialEq, Eq)]

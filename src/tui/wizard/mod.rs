@@ -33,6 +33,7 @@ use crate::fleet::snapshot::FleetSnapshot;
 use crate::pipeline::builder::Draft;
 use crate::pipeline::{Configuration, Destination, TypeRegistry};
 use crate::rollout::RolloutView;
+pub use crate::tui::action::Steer;
 use crate::tui::action::{Action, WizardAction as W};
 use crate::tui::keymap::{Context, KeyChord, Keymap};
 
@@ -141,35 +142,6 @@ impl Eq for WizardEffect {}
 pub enum PushTargets {
     Agents(Vec<AgentId>),
     Selector(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Steer {
-    Pause,
-    Resume,
-    Cancel,
-    Rollback,
-}
-
-impl Steer {
-    pub fn verb(self) -> &'static str {
-        match self {
-            Steer::Pause => "pause",
-            Steer::Resume => "resume",
-            Steer::Cancel => "cancel",
-            Steer::Rollback => "roll back",
-        }
-    }
-
-    /// The past tense, for confirmations.
-    pub fn done(self) -> &'static str {
-        match self {
-            Steer::Pause => "paused",
-            Steer::Resume => "resumed",
-            Steer::Cancel => "cancelled",
-            Steer::Rollback => "rolled back",
-        }
-    }
 }
 
 /// Results of effects, fed back by the run loop.

@@ -9,9 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget};
 
 use super::action::Action;
-use super::app::{App, Input, Route};
+use super::app::{App, Route};
 use super::flash::FlashLevel;
 use super::fmt;
+use super::input::Input;
 use super::palette;
 use super::telemetry::{Series, Signal};
 use super::widgets::fit_segments;

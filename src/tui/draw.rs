@@ -10,7 +10,8 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
-use super::app::{App, Input, Route};
+use super::app::{App, Route};
+use super::input::Input;
 use super::{agents, chrome, configs, detail, events, layout, resource_types, wizard};
 use crate::pipeline::TypeRegistry;
 

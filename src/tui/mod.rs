@@ -18,6 +18,7 @@ pub mod effects;
 pub mod events;
 pub mod flash;
 pub mod fmt;
+pub mod input;
 pub mod keymap;
 pub mod layout;
 pub mod palette;

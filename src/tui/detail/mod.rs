@@ -4,6 +4,7 @@
 //! do to it live here; `draw.rs` draws it.
 
 pub mod draw;
+mod overview;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Section {

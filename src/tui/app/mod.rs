@@ -7,14 +7,14 @@
 //! Everything here is synchronous and pure (the clock is passed in), so it is tested
 //! without a terminal.
 
+mod keys;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::fleet::snapshot::{AgentView, FleetSnapshot};
 use crate::fleet::{AgentId, FleetEvent};
 use crate::pipeline::TypeRegistry;
-
-mod keys;
 
 use super::action::Action;
 use super::agents::AgentsState;

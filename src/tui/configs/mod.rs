@@ -214,7 +214,7 @@ impl ConfigsState {
     }
 
     /// The fetch that is due while the view is `open`: the list and rollouts when
-    /// something changed, at most once per [`REFRESH_EVERY`], one at a time.
+    /// something changed, at most once per `REFRESH_EVERY`, one at a time.
     pub fn due(&mut self, now: SystemTime, open: bool) -> Option<ConfigsEffect> {
         // A running rollout moves even when no event says so (phases start on timers).
         let moving = self.data.rollouts.iter().any(|r| !r.status.finished());

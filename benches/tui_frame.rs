@@ -3,11 +3,14 @@
 //! buffer diff, no terminal write), with the telemetry tails copied first as the run loop
 //! does. Run: `cargo bench --bench tui_frame`.
 
+// The seeded fleet the TUI's tests draw, shared with them.
+#[path = "../tests/seed/mod.rs"]
+mod seed;
+
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fleetdeck::tui::seed;
 use fleetdeck::tui::testing::{Screen, press, type_text};
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
 

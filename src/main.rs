@@ -124,46 +124,10 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
     })
 }
 
-/// The terminal UI over a running server; commands it asks for are carried out here.
+/// The terminal UI over a running server.
 async fn run_tui(rt: &Runtime, settings: &Settings) -> anyhow::Result<()> {
     use fleetdeck::settings::SecretSource;
-    use fleetdeck::tui::{Effect, ServerInfo, TuiContext, TuiSettings};
-    let (effects_tx, mut effects) = tokio::sync::mpsc::channel::<Effect>(16);
-    let registry = rt.registry.clone();
-    let rollouts = rt.rollouts.clone();
-    tokio::spawn(async move {
-        let refused = |id, message: String| {
-            registry.publish_event(fleetdeck::fleet::EventKind::Notice {
-                agent: Some(id),
-                message,
-            })
-        };
-        while let Some(effect) = effects.recv().await {
-            match effect {
-                Effect::RestartAgents(ids) => {
-                    for id in ids {
-                        if let Err(e) = registry.restart(id).await {
-                            refused(id, format!("restart refused: {e}"));
-                        }
-                    }
-                }
-                Effect::ForgetAgent(id) => {
-                    let name = registry
-                        .snapshot()
-                        .borrow()
-                        .get(&id)
-                        .map(|a| a.name.to_string())
-                        .unwrap_or_else(|| id.to_string());
-                    if let Err(e) =
-                        fleetdeck::rollout::forget_agent(&registry, &rollouts, id, &name).await
-                    {
-                        refused(id, format!("not forgotten: {e}"));
-                    }
-                }
-                _ => {}
-            }
-        }
-    });
+    use fleetdeck::tui::{ServerInfo, TuiContext, TuiSettings};
     let secret_file = match &settings.secret_source {
         SecretSource::Stored(p) | SecretSource::Generated(p) => p.clone(),
         _ => settings.data_dir.join("agent-secret"),
@@ -196,7 +160,7 @@ async fn run_tui(rt: &Runtime, settings: &Settings) -> anyhow::Result<()> {
             warnings: Vec::new(),
         },
         shutdown: rt.shutdown.clone(),
-        effects: Some(effects_tx),
+        registry: rt.registry.clone(),
         catalog: rt.catalog.clone(),
         rollouts: rt.rollouts.clone(),
     };

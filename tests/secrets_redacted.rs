@@ -14,7 +14,7 @@ use fleetdeck::pipeline::Redactor;
 use fleetdeck::rollout::{RolloutOptions, RolloutStatus, Targets};
 use fleetdeck::sim::{self, SimConfig};
 use fleetdeck::tui::testing::{press, render_text};
-use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo, seed};
+use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
 
 const OLD_TOKEN: &str = "dt0c01.OLDSECRET4c7e";
 const NEW_TOKEN: &str = "dt0c01.NEWSECRET91ab";
@@ -145,7 +145,7 @@ async fn secrets_are_hidden_in_renders_diffs_and_effective_configs() {
             warnings: Vec::new(),
         },
         snap,
-        seed::now(),
+        std::time::SystemTime::now(),
     );
     app.resize(120, 40);
     app.set_redactor(catalog.redactor());

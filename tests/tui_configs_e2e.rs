@@ -2,6 +2,8 @@
 //! catalog and pushed by the real rollout service to simulated agents over WebSocket;
 //! the view's effects are carried out for real and the screen must show the
 //! configuration, its version and the agents that applied it, then follow a new version.
+//! Also the effects the UI carries out itself against the real fleet registry (restart,
+//! forget), whose refusals come back as notices in the events.
 
 mod common;
 
@@ -12,7 +14,7 @@ use fleetdeck::args::SimTransport;
 use fleetdeck::rollout::{RolloutOptions, RolloutStatus, Targets};
 use fleetdeck::runtime::Runtime;
 use fleetdeck::sim::{self, SimConfig};
-use fleetdeck::tui::configs_io;
+use fleetdeck::tui::configs::io as configs_io;
 use fleetdeck::tui::testing::{press, render_text};
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Effect, Keymap, ServerInfo};
 
@@ -171,5 +173,68 @@ async fn the_configurations_view_shows_a_pushed_configuration_and_its_applied_ag
     );
 
     fleet.shutdown().await;
+    server.rt.stop().await;
+}
+
+/// The next notice about `id` the fleet publishes.
+async fn notice_about(
+    events: &mut tokio::sync::broadcast::Receiver<fleetdeck::fleet::FleetEvent>,
+    id: fleetdeck::fleet::AgentId,
+) -> String {
+    use fleetdeck::fleet::EventKind;
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(e) => match e.kind {
+                    EventKind::Notice { agent, message } if agent == Some(id) => return message,
+                    _ => continue,
+                },
+                Err(e) => panic!("events: {e}"),
+            }
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(10), wait).await {
+        Ok(message) => message,
+        Err(_) => panic!("no notice about {id}"),
+    }
+}
+
+#[tokio::test]
+async fn restart_and_forget_are_carried_out_by_the_ui_and_refusals_become_notices() {
+    use fleetdeck::tui::effects::Carrier;
+    let server = TestServer::start().await;
+    let rt = &server.rt;
+    let mut events = rt.registry.subscribe();
+    let (mut carrier, _results) =
+        Carrier::new(rt.registry.clone(), rt.catalog.clone(), rt.rollouts.clone());
+    let config = AppConfig {
+        server: ServerInfo {
+            listen: rt.agent_addr,
+            api_listen: rt.api_addr,
+            public_url: rt.public_url.clone(),
+            secret_file: server.dir.path().join("secret"),
+            version: "test".into(),
+        },
+        theme: "dark".into(),
+        color_level: ColorLevel::None,
+        keymap: Keymap::default(),
+        mouse: false,
+        warnings: Vec::new(),
+    };
+    let snap = rt.registry.snapshot().borrow().clone();
+    let mut app = App::new(config, snap, std::time::SystemTime::now());
+    // No such agent: the registry refuses, and the refusal reaches the events.
+    let ghost = fleetdeck::fleet::AgentId([7; 16]);
+    let edit = carrier.carry_out(&mut app, vec![Effect::RestartAgents(vec![ghost])]);
+    assert_eq!(edit, None);
+    let said = app.flash.as_ref().map(|f| f.text.clone());
+    assert_eq!(said.as_deref(), Some("restart of 1 agent(s) requested"));
+    let notice = notice_about(&mut events, ghost).await;
+    assert!(notice.starts_with("restart refused"), "{notice}");
+    carrier.carry_out(&mut app, vec![Effect::ForgetAgent(ghost)]);
+    let said = app.flash.as_ref().map(|f| f.text.clone());
+    assert_eq!(said.as_deref(), Some("forgetting the agent requested"));
+    let notice = notice_about(&mut events, ghost).await;
+    assert!(notice.starts_with("not forgotten"), "{notice}");
     server.rt.stop().await;
 }

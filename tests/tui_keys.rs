@@ -1,14 +1,16 @@
 //! Key handling as pure state transitions: no terminal, no server. Each test drives the
 //! `App` state machine with keys and checks what a user would see or get.
 
+mod seed;
+
 use std::sync::Arc;
 
 use fleetdeck::fleet::delivery::{ApplyState, ConfigRef};
 use fleetdeck::fleet::{AgentId, EventKind, FleetEvent, FleetSnapshot};
 use fleetdeck::rollout::RolloutStatus;
-use fleetdeck::tui::app::{Route, Section};
+use fleetdeck::tui::app::Route;
 use fleetdeck::tui::configs::{ConfigsEffect, ConfigsMsg, Steer};
-use fleetdeck::tui::seed;
+use fleetdeck::tui::detail::Section;
 use fleetdeck::tui::testing::{click, press, render_text, resize, type_text, wheel};
 use fleetdeck::tui::wizard::WizardEffect;
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Effect, Keymap, ServerInfo};
@@ -598,13 +600,13 @@ fn event_history_is_bounded() {
     let mut a = app(3);
     let snap = a.snapshot.clone();
     let e = seed::events(&snap)[0].clone();
-    for _ in 0..fleetdeck::tui::app::EVENT_HISTORY + 50 {
+    for _ in 0..fleetdeck::tui::events::EVENT_HISTORY + 50 {
         a.push_event(FleetEvent {
             at: e.at,
             kind: e.kind.clone(),
         });
     }
-    assert_eq!(a.events.items.len(), fleetdeck::tui::app::EVENT_HISTORY);
+    assert_eq!(a.events.items.len(), fleetdeck::tui::events::EVENT_HISTORY);
 }
 
 #[test]
@@ -729,4 +731,79 @@ fn forgetting_an_agent_takes_two_presses_and_only_for_disconnected_ones() {
     assert_eq!(press(&mut a, &["D"]), vec![Effect::ForgetAgent(down)]);
     // Armed once: a third press starts over.
     assert_eq!(press(&mut a, &["D"]), vec![]);
+}
+
+/// The filter `/` types, against the seeded fleet.
+mod filter {
+    use std::sync::Arc;
+
+    use fleetdeck::fleet::agent::RemoteConfigState;
+    use fleetdeck::tui::SortKey;
+    use fleetdeck::tui::agents::filter::Filter;
+    use fleetdeck::tui::agents::index::AgentIndex;
+
+    use super::seed;
+
+    fn names(filter: &str) -> Vec<String> {
+        let snap = Arc::new(seed::fleet(60, 1));
+        let mut idx = AgentIndex::default();
+        idx.update(&snap, SortKey::Name, false, &Filter::parse(filter));
+        idx.visible()
+            .iter()
+            .map(|i| snap.agents[*i as usize].name.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn text_terms_are_case_insensitive_substrings_and_anded() {
+        let got = names("GATEWAY eu");
+        assert!(!got.is_empty());
+        assert!(got.iter().all(|n| n.starts_with("gateway-eu")), "{got:?}");
+        // A needle never matches across the end of one agent into the next.
+        assert!(names("01\u{1}edge").len() == names("01edge").len());
+    }
+
+    #[test]
+    fn labels_match_whole_pairs_and_negation_inverts() {
+        let prod = names("env=prod");
+        let staging = names("env=staging");
+        assert_eq!(prod.len() + staging.len(), 60);
+        assert!(names("env=pro").is_empty(), "label values match exactly");
+        assert_eq!(names("!env=prod"), {
+            let mut s = staging.clone();
+            s.sort();
+            s
+        });
+    }
+
+    #[test]
+    fn fields_and_ids() {
+        let snap = seed::fleet(60, 1);
+        let down = snap.agents.iter().filter(|a| !a.is_connected()).count();
+        assert_eq!(names("status=down").len(), down);
+        let failed = snap
+            .agents
+            .iter()
+            .filter(|a| {
+                a.remote_config_status
+                    .as_ref()
+                    .is_some_and(|s| s.state == RemoteConfigState::Failed)
+            })
+            .count();
+        assert_eq!(names("config=failed").len(), failed);
+        let a = &snap.agents[7];
+        let id = a.id.to_string();
+        assert_eq!(
+            names(&id[24..]),
+            vec![a.name.to_string()],
+            "an id fragment finds its agent"
+        );
+        let hash = hex::encode(&a.remote_config_status.as_ref().unwrap().last_hash[..4]);
+        let same_config = names(&format!("config={hash}"));
+        assert!(same_config.contains(&a.name.to_string()) && same_config.len() < 60);
+        assert_eq!(
+            names(&format!("name={}", a.name.to_uppercase())),
+            vec![a.name.clone()]
+        );
+    }
 }

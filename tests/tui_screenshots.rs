@@ -3,13 +3,14 @@
 //! `FLEETDECK_SCREENSHOTS=DIR` it also writes them to DIR (`scripts/screenshots.sh` does
 //! that and converts them to PNG).
 
+mod seed;
+
 use std::sync::Arc;
 
 use fleetdeck::fleet::delivery::ConfigRef;
 use fleetdeck::rollout::plan::{AgentProgress, AgentStep, Progress};
 use fleetdeck::rollout::{RolloutOptions, RolloutStatus, RolloutView};
 use fleetdeck::tui::configs::ConfigsMsg;
-use fleetdeck::tui::seed;
 use fleetdeck::tui::svg::Defaults;
 use fleetdeck::tui::testing::{Screen, press, save_as, type_text};
 use fleetdeck::tui::wizard::WizardMsg;

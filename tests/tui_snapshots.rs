@@ -1,10 +1,11 @@
 //! Every view drawn from a seeded fleet at 80×24 and 120×40, compared with the committed
 //! insta snapshots (`cargo insta review` to accept intended changes).
 
+mod seed;
+
 use std::sync::Arc;
 
 use fleetdeck::tui::configs::ConfigsMsg;
-use fleetdeck::tui::seed;
 use fleetdeck::tui::testing::{press, render_text, type_text};
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
 

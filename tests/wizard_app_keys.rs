@@ -1,9 +1,12 @@
 //! The builder opened from the App: the user's key bindings apply inside it, and `?` shows
 //! the help with the builder's own keys.
 
-use fleetdeck::tui::testing::{builder_app, press, render_text, type_text, wizard as wiz};
+mod seed;
+
+use fleetdeck::tui::testing::{press, render_text, type_text, wizard as wiz};
 use fleetdeck::tui::wizard::{Mode, Step};
 use fleetdeck::tui::{App, Keymap};
+use seed::builder_app;
 
 fn app_with_keys(overrides: &str) -> App {
     let table: toml::Table = toml::from_str(overrides).expect("toml");
@@ -101,4 +104,45 @@ fn a_rebound_help_key_opens_the_help_in_the_builder() {
     assert_eq!(a.help, None, "? is no longer help");
     press(&mut a, &["f1"]);
     assert_eq!(a.help, Some(0));
+}
+
+#[test]
+fn every_step_takes_its_keys_and_footer_from_the_keymap() {
+    let mut a = app_with_keys(
+        r#"
+wizard_choose = "x"
+wizard_search = "s"
+wizard_compare = "c"
+wizard_save = "w"
+"#,
+    );
+    // Step 1: the rebound keys choose and search; the footer names them.
+    press(&mut a, &["n"]);
+    let f = footer(&a);
+    assert!(f.contains("x choose") && f.contains("s search"), "{f}");
+    press(&mut a, &["space"]);
+    assert!(wiz(&a).draft.sources.is_empty(), "space no longer chooses");
+    press(&mut a, &["s"]);
+    assert!(matches!(wiz(&a).mode, Mode::Search(_)));
+    type_text(&mut a, "otlp");
+    press(&mut a, &["enter", "x"]);
+    assert_eq!(wiz(&a).draft.sources.len(), 1);
+    // The review: its footer and help list its own keys.
+    press(&mut a, &["n", "n", "n", "a"]);
+    type_text(&mut a, "otlphttp");
+    press(&mut a, &["enter", "enter"]);
+    type_text(&mut a, "https://collector.example.net:4318");
+    press(&mut a, &["enter", "n"]);
+    assert_eq!(wiz(&a).step, Step::Review);
+    assert!(footer(&a).contains("c diff"), "{}", footer(&a));
+    press(&mut a, &["?"]);
+    let help = render_text(&a);
+    assert!(
+        help.contains("Pipeline builder review") && !help.contains("Pipeline builder forms"),
+        "the help lists the review's keys, not the forms':\n{help}"
+    );
+    // Esc closes the help; the save step opens on the name, which Esc leaves unnamed.
+    press(&mut a, &["esc", "n", "esc"]);
+    assert_eq!(wiz(&a).step, Step::Save);
+    assert!(footer(&a).contains("w save"), "{}", footer(&a));
 }

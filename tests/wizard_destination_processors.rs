@@ -2,13 +2,16 @@
 //! a source's are in step 2: added, edited, named, reordered and removed, rendered and
 //! saved; a shared destination's processors stay in its `Destination` resource.
 
+mod seed;
+
 use fleetdeck::pipeline::{Configuration, Destination};
 use fleetdeck::tui::testing::{
-    builder_app, configuration_saved_as, pipeline_processors, press, render_text, set_wizard_field,
-    type_text, wizard as wiz,
+    configuration_saved_as, pipeline_processors, press, render_text, set_wizard_field, type_text,
+    wizard as wiz,
 };
 use fleetdeck::tui::wizard::{Mode, Step, WizardMsg};
 use fleetdeck::tui::{App, Keymap};
+use seed::builder_app;
 
 fn app() -> App {
     builder_app(Keymap::default())

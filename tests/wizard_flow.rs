@@ -1,16 +1,19 @@
 //! The pipeline builder as a pure state machine: keys in, state and effects out, no
 //! terminal and no server (effects are checked, and their results fed back by hand).
 
+mod seed;
+
 use std::sync::Arc;
 
 use fleetdeck::catalog::ApplyStatus;
 use fleetdeck::pipeline::builder::FieldValue;
 use fleetdeck::pipeline::{Configuration, TypeKind};
-use fleetdeck::tui::testing::{builder_app, created, press, save_as, type_text, wizard as wiz};
+use fleetdeck::tui::testing::{created, press, save_as, type_text, wizard as wiz};
 use fleetdeck::tui::wizard::{
     DiffWith, Mode, PushState, PushTargets, SaveState, Step, TargetMode, WizardEffect, WizardMsg,
 };
 use fleetdeck::tui::{App, Effect, Keymap};
+use seed::builder_app;
 
 fn app() -> App {
     builder_app(Keymap::default())
@@ -1016,4 +1019,102 @@ fn inline_destinations_of_one_type_are_told_apart_and_shared_ones_keep_their_nam
             (None, Some("central"))
         ]
     );
+}
+
+/// Which types the targets lack components for, against the seeded fleet.
+mod coverage {
+    use fleetdeck::fleet::AgentId;
+    use fleetdeck::pipeline::{TypeKind, TypeRegistry};
+    use fleetdeck::tui::wizard::coverage::{Coverage, Lacking};
+    use fleetdeck::tui::wizard::{TargetMode, TargetsState};
+
+    use super::seed;
+
+    fn targets(mode: TargetMode, marks: &[AgentId], selector: &str) -> TargetsState {
+        TargetsState {
+            mode,
+            marks: marks.iter().copied().collect(),
+            cursor: 0,
+            offset: 0,
+            selector: selector.into(),
+        }
+    }
+
+    #[test]
+    fn a_type_is_marked_by_the_targets_that_lack_its_components() {
+        // Seeded: edge and db agents report nothing, web agents a minimal build, the
+        // others a fuller one (no kafka); 1 in 11 is disconnected.
+        let snap = seed::fleet(24, 1);
+        let types = TypeRegistry::builtin();
+        let mut c = Coverage::new(&types);
+        c.refresh(&snap, &targets(TargetMode::Agents, &[], ""), None);
+        let connected_reporting = snap
+            .agents
+            .iter()
+            .filter(|a| a.is_connected() && a.available_components.is_some())
+            .count();
+        let web_connected = snap
+            .agents
+            .iter()
+            .filter(|a| a.is_connected() && a.labels.get("tier").is_some_and(|t| t == "web"))
+            .count();
+        let host = c
+            .lacking(TypeKind::Source, "hostmetrics")
+            .expect("web lacks it");
+        assert_eq!(
+            host,
+            Lacking {
+                missing: web_connected,
+                of: connected_reporting,
+                chosen: false
+            }
+        );
+        assert_eq!(
+            host.text(),
+            format!("missing on {web_connected} of {connected_reporting} agents")
+        );
+        assert_eq!(
+            c.lacking(TypeKind::Source, "filelog"),
+            None,
+            "every build has it"
+        );
+        assert_eq!(c.lacking(TypeKind::Destination, "otlphttp"), None);
+        let kafka = c
+            .lacking(TypeKind::Source, "kafka")
+            .expect("no build has it");
+        assert_eq!(kafka.missing, connected_reporting);
+
+        // Chosen targets: only they count; agents that report nothing are never lacking.
+        let web = snap
+            .agents
+            .iter()
+            .find(|a| a.labels.get("tier").is_some_and(|t| t == "web"))
+            .map(|a| a.id)
+            .expect("a web agent");
+        let edge = snap
+            .agents
+            .iter()
+            .find(|a| a.labels.get("tier").is_some_and(|t| t == "edge"))
+            .map(|a| a.id)
+            .expect("an edge agent");
+        c.refresh(&snap, &targets(TargetMode::Agents, &[web, edge], ""), None);
+        let host = c
+            .lacking(TypeKind::Source, "hostmetrics")
+            .expect("web lacks it");
+        assert_eq!(host.text(), "missing on 1 of 1 targets");
+        assert_eq!(c.push_check, None, "nothing rendered yet");
+        let yaml = "receivers:\n  hostmetrics/source0: {}\nexporters:\n  otlphttp/d0: {}\n";
+        let targets_now = targets(TargetMode::Agents, &[web, edge], "");
+        c.refresh(&snap, &targets_now, Some(yaml));
+        let check = c.push_check.clone().expect("checked against the targets");
+        assert_eq!((check.checked, check.unknown), (1, 1));
+        assert_eq!(check.lacking.len(), 1);
+        assert_eq!(check.lacking[0].id, web);
+        c.refresh(
+            &snap,
+            &targets(TargetMode::Selector, &[], "tier=edge"),
+            None,
+        );
+        assert_eq!(c.lacking(TypeKind::Source, "hostmetrics"), None);
+    }
 }

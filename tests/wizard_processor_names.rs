@@ -2,13 +2,15 @@
 //! components become `type/<name>` in the review, a name that cannot be an ID or is
 //! another processor's is refused in place, and the name survives saving and reopening.
 
+mod seed;
+
 use fleetdeck::pipeline::Destination;
 use fleetdeck::tui::testing::{
-    builder_app, configuration_saved_as, pipeline_processors, press, render_text, type_text,
-    wizard as wiz,
+    configuration_saved_as, pipeline_processors, press, render_text, type_text, wizard as wiz,
 };
 use fleetdeck::tui::wizard::{Mode, Step, WizardMsg};
 use fleetdeck::tui::{App, Keymap};
+use seed::builder_app;
 
 fn app() -> App {
     builder_app(Keymap::default())

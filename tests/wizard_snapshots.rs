@@ -1,12 +1,13 @@
 //! Every screen of the pipeline builder at 80×24 and 120×40, from a seeded fleet,
 //! compared with the committed insta snapshots (`cargo insta review` accepts changes).
 
+mod seed;
+
 use std::sync::Arc;
 
 use fleetdeck::fleet::delivery::ConfigRef;
 use fleetdeck::rollout::plan::{AgentProgress, AgentStep, Progress};
 use fleetdeck::rollout::{RolloutOptions, RolloutStatus, RolloutView};
-use fleetdeck::tui::seed;
 use fleetdeck::tui::testing::{press, render_text, save_as, type_text};
 use fleetdeck::tui::wizard::WizardMsg;
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};

@@ -2,15 +2,18 @@
 //! the same forms as step 3, reordered and removed, and what the review renders and the
 //! save sends follows each change.
 
+mod seed;
+
 use std::sync::Arc;
 
 use fleetdeck::pipeline::{Configuration, Destination, TypeRegistry};
 use fleetdeck::tui::testing::{
-    builder_app, configuration_saved_as, pipeline_processors, press, render_text, set_wizard_field,
+    configuration_saved_as, pipeline_processors, press, render_text, set_wizard_field,
     to_wizard_field, type_text, wizard as wiz,
 };
 use fleetdeck::tui::wizard::{Mode, Step, WizardEffect, WizardMsg};
 use fleetdeck::tui::{App, Effect, Keymap};
+use seed::builder_app;
 
 fn app() -> App {
     builder_app(Keymap::default())

@@ -1,8 +1,7 @@
-//! Everything a key can mean (`Action`) and everything the UI asks of the outside world
-//! (`Effect`). Keys map to actions through the keymap; actions change `App` state and may
-//! return effects, which the run loop carries out. Nothing here does I/O.
-
-use crate::fleet::AgentId;
+//! Everything a key can mean: [`Action`] (and the builder's [`WizardAction`]), with
+//! the names users rebind them by, and the few words views share about it ([`SortKey`],
+//! [`Steer`]). Keys map to actions through the keymap; the driver routes actions to the
+//! view shown. This file names no other part of the UI, so every part may name it.
 
 /// A column the agents table can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -35,8 +34,8 @@ impl SortKey {
 }
 
 /// What a key means in the pipeline builder. Only the builder acts on these; they are
-/// in the keymap (contexts `Wizard` and `WizardForm`) so its footer and the help come
-/// from the same table as the keys, and users can rebind them.
+/// in the keymap (context `Wizard` for every step, one more context per step) so its
+/// footer and the help come from the same table as the keys, and users can rebind them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WizardAction {
     /// The next step (when the current one allows it).
@@ -61,10 +60,39 @@ pub enum WizardAction {
     MoveUp,
     MoveDown,
     Advanced,
+    /// Step 1: choose the source type under the cursor, or drop it when chosen.
+    Choose,
+    /// Step 1: one more source of the type under the cursor.
+    AddAnother,
+    /// Step 1: search the source types.
+    Search,
+    /// Review: what the YAML is compared with (stored version, an agent, nothing).
+    Compare,
+    /// Review: compare with the previous (next) agent.
+    PrevAgent,
+    NextAgent,
+    /// Review: edit the Collector YAML in `$EDITOR`.
+    EditRaw,
+    /// Review: drop the edited YAML for the built pipeline.
+    DropRaw,
+    /// Save: store the configuration in the catalog.
+    Save,
+    /// Save: name the configuration.
+    NameConfig,
+    /// Push: mark or unmark the agent under the cursor.
+    Mark,
+    /// Push: mark every agent, or none.
+    MarkAll,
+    /// Push: marked agents or a label selector.
+    Targets,
+    /// Push: edit the label selector.
+    EditSelector,
+    /// Push: start the rollout to the targets.
+    Push,
 }
 
 impl WizardAction {
-    pub const ALL: [WizardAction; 16] = [
+    pub const ALL: [WizardAction; 31] = [
         WizardAction::NextStep,
         WizardAction::PrevStep,
         WizardAction::Close,
@@ -81,6 +109,21 @@ impl WizardAction {
         WizardAction::MoveUp,
         WizardAction::MoveDown,
         WizardAction::Advanced,
+        WizardAction::Choose,
+        WizardAction::AddAnother,
+        WizardAction::Search,
+        WizardAction::Compare,
+        WizardAction::PrevAgent,
+        WizardAction::NextAgent,
+        WizardAction::EditRaw,
+        WizardAction::DropRaw,
+        WizardAction::Save,
+        WizardAction::NameConfig,
+        WizardAction::Mark,
+        WizardAction::MarkAll,
+        WizardAction::Targets,
+        WizardAction::EditSelector,
+        WizardAction::Push,
     ];
 
     fn name(self) -> &'static str {
@@ -101,6 +144,21 @@ impl WizardAction {
             WizardAction::MoveUp => "wizard_move_up",
             WizardAction::MoveDown => "wizard_move_down",
             WizardAction::Advanced => "wizard_advanced",
+            WizardAction::Choose => "wizard_choose",
+            WizardAction::AddAnother => "wizard_add_another",
+            WizardAction::Search => "wizard_search",
+            WizardAction::Compare => "wizard_compare",
+            WizardAction::PrevAgent => "wizard_prev_agent",
+            WizardAction::NextAgent => "wizard_next_agent",
+            WizardAction::EditRaw => "wizard_edit_raw",
+            WizardAction::DropRaw => "wizard_drop_raw",
+            WizardAction::Save => "wizard_save",
+            WizardAction::NameConfig => "wizard_name_config",
+            WizardAction::Mark => "wizard_mark",
+            WizardAction::MarkAll => "wizard_mark_all",
+            WizardAction::Targets => "wizard_targets",
+            WizardAction::EditSelector => "wizard_edit_selector",
+            WizardAction::Push => "wizard_push",
         }
     }
 
@@ -122,6 +180,21 @@ impl WizardAction {
             WizardAction::MoveUp => "move what is shown earlier",
             WizardAction::MoveDown => "move what is shown later",
             WizardAction::Advanced => "show / fold advanced parameters",
+            WizardAction::Choose => "choose the source type (again: drop it)",
+            WizardAction::AddAnother => "one more source of this type",
+            WizardAction::Search => "search by name, description or signal",
+            WizardAction::Compare => "compare with: stored version, an agent, nothing",
+            WizardAction::PrevAgent => "compare with the previous agent",
+            WizardAction::NextAgent => "compare with the next agent",
+            WizardAction::EditRaw => "edit the Collector YAML in $EDITOR",
+            WizardAction::DropRaw => "drop the edited YAML (back to the built pipeline)",
+            WizardAction::Save => "save to the catalog",
+            WizardAction::NameConfig => "name the configuration",
+            WizardAction::Mark => "mark / unmark the agent",
+            WizardAction::MarkAll => "mark every agent, or none",
+            WizardAction::Targets => "marked agents or a label selector",
+            WizardAction::EditSelector => "edit the label selector",
+            WizardAction::Push => "push to the targets",
         }
     }
 
@@ -142,6 +215,20 @@ impl WizardAction {
             WizardAction::Remove => "remove",
             WizardAction::MoveUp | WizardAction::MoveDown => "reorder",
             WizardAction::Advanced => "advanced",
+            WizardAction::Choose => "choose",
+            WizardAction::AddAnother => "add another",
+            WizardAction::Search => "search",
+            WizardAction::Compare => "diff",
+            WizardAction::PrevAgent | WizardAction::NextAgent => "agent",
+            WizardAction::EditRaw => "$EDITOR",
+            WizardAction::DropRaw => "drop raw",
+            WizardAction::Save => "save",
+            WizardAction::NameConfig => "rename",
+            WizardAction::Mark => "mark",
+            WizardAction::MarkAll => "all",
+            WizardAction::Targets => "selector",
+            WizardAction::EditSelector => "selector",
+            WizardAction::Push => "push",
         }
     }
 }
@@ -197,8 +284,8 @@ pub enum Action {
 }
 
 impl Action {
-    /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 58] = [
+    /// Every action but the builder's (those are [`WizardAction::ALL`]).
+    pub const ALL: [Action; 42] = [
         Action::Help,
         Action::Palette,
         Action::Back,
@@ -241,22 +328,6 @@ impl Action {
         Action::ResumeRollout,
         Action::CancelRollout,
         Action::RollbackRollout,
-        Action::Wizard(WizardAction::ALL[0]),
-        Action::Wizard(WizardAction::ALL[1]),
-        Action::Wizard(WizardAction::ALL[2]),
-        Action::Wizard(WizardAction::ALL[3]),
-        Action::Wizard(WizardAction::ALL[4]),
-        Action::Wizard(WizardAction::ALL[5]),
-        Action::Wizard(WizardAction::ALL[6]),
-        Action::Wizard(WizardAction::ALL[7]),
-        Action::Wizard(WizardAction::ALL[8]),
-        Action::Wizard(WizardAction::ALL[9]),
-        Action::Wizard(WizardAction::ALL[10]),
-        Action::Wizard(WizardAction::ALL[11]),
-        Action::Wizard(WizardAction::ALL[12]),
-        Action::Wizard(WizardAction::ALL[13]),
-        Action::Wizard(WizardAction::ALL[14]),
-        Action::Wizard(WizardAction::ALL[15]),
     ];
 
     /// The name used in the `[keymap]` table of the settings file.
@@ -310,7 +381,11 @@ impl Action {
     }
 
     pub fn from_name(name: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.name() == name)
+        let builder = WizardAction::ALL.into_iter().map(Action::Wizard);
+        Action::ALL
+            .into_iter()
+            .chain(builder)
+            .find(|a| a.name() == name)
     }
 
     /// One line for the help overlay and the footer.
@@ -370,6 +445,8 @@ impl Action {
             Action::Back => "back",
             Action::Help => "help",
             Action::Palette => "cmd",
+            // Footers show the two together: `j/k scroll`.
+            Action::Up | Action::Down => "scroll",
             Action::Filter => "filter",
             Action::Open => "open",
             Action::ToggleMark => "mark",
@@ -391,18 +468,32 @@ impl Action {
     }
 }
 
-/// Something the UI wants done outside itself. The run loop carries effects out; the
-/// state machine only returns them, so it stays testable without a terminal or a server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// Leave the UI (and stop the server, which the UI was started with).
-    Quit,
-    /// Ask the agents to restart (OpAMP `ServerToAgentCommand`).
-    RestartAgents(Vec<AgentId>),
-    /// Forget a decommissioned agent (it is disconnected; the user pressed twice).
-    ForgetAgent(AgentId),
-    /// Catalog and rollout work for the pipeline builder, carried out by the run loop.
-    Wizard(super::wizard::WizardEffect),
-    /// Catalog and rollout work for the Configurations view, carried out by the run loop.
-    Configs(super::configs::ConfigsEffect),
+/// What the user asks of a rollout, in the Configurations view or the builder's push step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steer {
+    Pause,
+    Resume,
+    Cancel,
+    Rollback,
+}
+
+impl Steer {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Steer::Pause => "pause",
+            Steer::Resume => "resume",
+            Steer::Cancel => "cancel",
+            Steer::Rollback => "roll back",
+        }
+    }
+
+    /// The past tense, for confirmations.
+    pub fn done(self) -> &'static str {
+        match self {
+            Steer::Pause => "paused",
+            Steer::Resume => "resumed",
+            Steer::Cancel => "cancelled",
+            Steer::Rollback => "rolled back",
+        }
+    }
 }

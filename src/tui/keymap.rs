@@ -24,8 +24,18 @@ pub enum Context {
     Configs,
     /// Every step of the pipeline builder.
     Wizard,
+    /// Step 1 of the builder: choosing source types.
+    WizardSources,
     /// The builder's form steps (sources' forms, processors, destinations).
     WizardForm,
+    /// The builder's review of the rendered YAML.
+    WizardReview,
+    /// The builder's save step.
+    WizardSave,
+    /// The builder's push step, while choosing targets.
+    WizardPush,
+    /// The builder's push step, while following the rollout.
+    WizardFollow,
 }
 
 impl Context {
@@ -38,7 +48,12 @@ impl Context {
             Context::Detail => "Agent detail",
             Context::Configs => "Configurations",
             Context::Wizard => "Pipeline builder",
+            Context::WizardSources => "Pipeline builder sources",
             Context::WizardForm => "Pipeline builder forms",
+            Context::WizardReview => "Pipeline builder review",
+            Context::WizardSave => "Pipeline builder save",
+            Context::WizardPush => "Pipeline builder push",
+            Context::WizardFollow => "Pipeline builder rollout",
         }
     }
 }
@@ -224,6 +239,9 @@ impl Default for Keymap {
         let wiz = |action, keys: &[KeyChord]| b(C::Wizard, A::Wizard(action), keys, true);
         let form =
             |action, keys: &[KeyChord], hint| b(C::WizardForm, A::Wizard(action), keys, hint);
+        let step = |context, action, keys: &[KeyChord]| b(context, A::Wizard(action), keys, true);
+        let space = K::ch(' ');
+        let enter = K::plain(KeyCode::Enter);
         Keymap {
             bindings: vec![
                 b(C::Global, A::Help, &[K::ch('?')], true),
@@ -316,6 +334,33 @@ impl Default for Keymap {
                 form(W::MoveUp, &[K::ch('K')], true),
                 form(W::MoveDown, &[K::ch('J')], true),
                 form(W::Advanced, &[K::ch('A')], true),
+                step(C::WizardSources, W::Choose, &[space, enter]),
+                step(C::WizardSources, W::AddAnother, &[K::ch('+')]),
+                step(C::WizardSources, W::Search, &[K::ch('/')]),
+                step(C::WizardReview, W::Compare, &[K::ch('d')]),
+                step(C::WizardReview, W::PrevAgent, &[K::ch('[')]),
+                step(C::WizardReview, W::NextAgent, &[K::ch(']')]),
+                step(C::WizardReview, W::EditRaw, &[K::ch('e')]),
+                step(C::WizardReview, W::DropRaw, &[K::ch('x')]),
+                // The review pages with space too, as a pager does.
+                b(C::WizardReview, A::PageDown, &[space], false),
+                step(C::WizardSave, W::Save, &[enter, K::ch('s')]),
+                step(C::WizardSave, W::NameConfig, &[K::ch('r')]),
+                step(C::WizardPush, W::Mark, &[space]),
+                step(C::WizardPush, W::MarkAll, &[K::ch('*')]),
+                step(
+                    C::WizardPush,
+                    W::Targets,
+                    &[K::plain(KeyCode::Tab), K::plain(KeyCode::BackTab)],
+                ),
+                step(C::WizardPush, W::EditSelector, &[K::ch('/'), K::ch('e')]),
+                step(C::WizardPush, W::Push, &[enter, K::ch('p')]),
+                // Following the rollout it started, the builder steers it with the keys
+                // the Configurations view uses.
+                b(C::WizardFollow, A::PauseRollout, &[K::ch('p')], true),
+                b(C::WizardFollow, A::ResumeRollout, &[K::ch('r')], true),
+                b(C::WizardFollow, A::CancelRollout, &[K::ch('c')], true),
+                b(C::WizardFollow, A::RollbackRollout, &[K::ch('R')], true),
                 b(
                     C::Detail,
                     A::NextSection,
@@ -379,8 +424,9 @@ impl Keymap {
             if keys.is_empty() {
                 continue;
             }
-            if let Some(binding) = map.bindings.iter_mut().find(|b| b.action == action) {
-                binding.keys = keys;
+            // An action bound in two contexts (paging, steering a rollout) moves in both.
+            for binding in map.bindings.iter_mut().filter(|b| b.action == action) {
+                binding.keys = keys.clone();
             }
         }
         map

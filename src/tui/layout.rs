@@ -89,3 +89,15 @@ pub fn config_versions_rows(_width: u16, height: u16) -> usize {
 pub fn config_pane_rows(width: u16, height: u16) -> usize {
     config_versions_rows(width, height)
 }
+
+/// The offset that keeps `cursor` inside a window of `rows` over `len` items.
+pub fn scrolled(offset: usize, cursor: usize, rows: usize, len: usize) -> usize {
+    let rows = rows.max(1);
+    let mut offset = offset.min(len.saturating_sub(rows));
+    if cursor < offset {
+        offset = cursor;
+    } else if cursor >= offset + rows {
+        offset = cursor + 1 - rows;
+    }
+    offset
+}

@@ -1,63 +1,55 @@
-//! The terminal UI (issue 7): the only code that names ratatui or crossterm.
+//! The terminal UI: the only code that names ratatui or crossterm.
 //!
 //! Data flows one way: the fleet registry publishes snapshots on a `watch` and events on
 //! a `broadcast`; the loop here swaps them into [`App`], marks the screen dirty and draws
-//! at most ~30 times a second. Keys become [`Action`]s through the [`Keymap`]; actions
-//! change `App` and may return [`Effect`]s, which go to the core on a channel. Drawing
-//! ([`views::render`]) is a pure function of `App`.
+//! at most ~30 times a second. Keys become [`Action`]s through the [`Keymap`]; `App`
+//! routes them to the view shown, which may return [`Effect`]s that [`effects`] carries
+//! out. Drawing ([`draw::render`]) is a pure function of `App`. The TUI part of
+//! ARCHITECTURE.md maps the folders and which file may name which.
 
 pub mod action;
+pub mod agents;
 pub mod app;
+pub mod chrome;
 pub mod configs;
-pub mod configs_io;
-pub mod filter;
+pub mod detail;
+pub mod draw;
+pub mod effects;
+pub mod events;
+pub mod flash;
 pub mod fmt;
-pub mod index;
+pub mod input;
 pub mod keymap;
 pub mod layout;
 pub mod palette;
-pub mod seed;
+pub mod resource_types;
 pub mod svg;
 pub mod telemetry;
 mod terminal;
 pub mod testing;
 pub mod theme;
-pub mod views;
+pub mod widgets;
 pub mod wizard;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::fleet::{FleetEvent, FleetSnapshot};
 
-pub use action::{Action, Effect, SortKey};
+pub use action::{Action, SortKey};
 pub use app::{App, AppConfig};
+pub use effects::Effect;
 pub use keymap::Keymap;
 pub use telemetry::{StoreAt, TelemetrySource};
 pub use theme::{ColorLevel, Theme};
+pub use widgets::ServerInfo;
 
 /// Frames are drawn only when something changed, and at most this often.
 const FRAME: Duration = Duration::from_millis(33);
-
-/// What the header and the empty-fleet hint show about the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerInfo {
-    /// The agent listener (OpAMP and OTLP).
-    pub listen: SocketAddr,
-    /// The management API listener.
-    pub api_listen: SocketAddr,
-    /// The URL agents are told to use (`--public-url`).
-    pub public_url: String,
-    /// Where the agent secret is stored, so the hint can point at it.
-    pub secret_file: PathBuf,
-    pub version: String,
-}
 
 /// The `[tui]` part of the settings.
 #[derive(Debug, Clone, Default)]
@@ -84,9 +76,8 @@ pub struct TuiContext {
     pub settings: TuiSettings,
     /// Cancelled by the UI when the user quits; the UI also stops when it is cancelled.
     pub shutdown: CancellationToken,
-    /// Where effects other than quitting go (restart agents, later config pushes).
-    /// `None` until the core accepts commands: the UI then says the action is unavailable.
-    pub effects: Option<mpsc::Sender<Effect>>,
+    /// The fleet, for commands to agents (restart, forget).
+    pub registry: crate::fleet::registry::RegistryHandle,
     /// Configurations and resource types, for the pipeline builder.
     pub catalog: Arc<crate::catalog::Catalog>,
     /// Pushing and following rollouts from the pipeline builder.
@@ -123,9 +114,11 @@ async fn event_loop(
     mut ctx: TuiContext,
 ) -> anyhow::Result<()> {
     let mut input = crossterm::event::EventStream::new();
-    let (mut wizard_io, mut wizard_results) =
-        wizard::io::WizardIo::new(ctx.catalog.clone(), ctx.rollouts.clone());
-    let (configs_tx, mut configs_results) = mpsc::channel(16);
+    let (mut carrier, mut results) = effects::Carrier::new(
+        ctx.registry.clone(),
+        ctx.catalog.clone(),
+        ctx.rollouts.clone(),
+    );
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut read_events = tokio::time::interval(FRAME);
@@ -139,7 +132,7 @@ async fn event_loop(
             return Ok(());
         }
         let due = app.due_effects(SystemTime::now());
-        carry_out(app, &ctx, &mut wizard_io, &configs_tx, due);
+        carrier.carry_out(app, due);
         let now = Instant::now();
         let next_frame = last_draw.map_or(now, |t| t + FRAME);
         if dirty && now >= next_frame {
@@ -160,7 +153,7 @@ async fn event_loop(
                     // Types applied meanwhile show up in the next builder opened.
                     app.set_types(ctx.catalog.types());
                     let effects = app.handle_event(&ev);
-                    if let Some(text) = carry_out(app, &ctx, &mut wizard_io, &configs_tx, effects) {
+                    if let Some(text) = carrier.carry_out(app, effects) {
                         // The editor needs the terminal and stdin: stop reading keys
                         // (dropping the stream stops crossterm's reader thread), hand the
                         // screen over, and take it back afterwards.
@@ -172,7 +165,7 @@ async fn event_loop(
                         term.resume()?;
                         input = crossterm::event::EventStream::new();
                         let more = app.wizard_message(wizard::WizardMsg::Edited(edited));
-                        carry_out(app, &ctx, &mut wizard_io, &configs_tx, more);
+                        carrier.carry_out(app, more);
                     }
                     dirty = true;
                 }
@@ -201,14 +194,14 @@ async fn event_loop(
                 }
                 dirty = true;
             },
-            Some(msg) = wizard_results.recv() => {
+            Some(msg) = results.wizard.recv() => {
                 let more = app.wizard_message(msg);
-                carry_out(app, &ctx, &mut wizard_io, &configs_tx, more);
+                carrier.carry_out(app, more);
                 dirty = true;
             }
-            Some(msg) = configs_results.recv() => {
+            Some(msg) = results.configs.recv() => {
                 let more = app.configs_message(msg);
-                carry_out(app, &ctx, &mut wizard_io, &configs_tx, more);
+                carrier.carry_out(app, more);
                 dirty = true;
             }
             // Ages, clocks and sparklines move every second even when nothing else does.
@@ -216,54 +209,4 @@ async fn event_loop(
             _ = tokio::time::sleep_until(next_frame.into()), if dirty => {}
         }
     }
-}
-
-/// Carries out effects. Returns the text to open in `$EDITOR`, which the caller runs
-/// with the terminal handed over.
-fn carry_out(
-    app: &mut App,
-    ctx: &TuiContext,
-    wizard_io: &mut wizard::io::WizardIo,
-    configs_tx: &mpsc::Sender<configs::ConfigsMsg>,
-    effects: Vec<Effect>,
-) -> Option<String> {
-    let mut edit = None;
-    for effect in effects {
-        match effect {
-            Effect::Quit => {}
-            Effect::Configs(c) => configs_io::spawn(
-                c,
-                ctx.catalog.clone(),
-                ctx.rollouts.clone(),
-                configs_tx.clone(),
-            ),
-            Effect::Wizard(wizard::WizardEffect::EditRaw { text }) => edit = Some(text),
-            Effect::Wizard(w) => {
-                if app.wants(&w) {
-                    wizard_io.spawn(w);
-                }
-            }
-            other => {
-                let what = match &other {
-                    Effect::RestartAgents(ids) => format!("restart of {} agent(s)", ids.len()),
-                    Effect::ForgetAgent(_) => "forgetting the agent".to_string(),
-                    Effect::Quit | Effect::Wizard(_) | Effect::Configs(_) => String::new(),
-                };
-                match &ctx.effects {
-                    Some(tx) => match tx.try_send(other) {
-                        Ok(()) => app.flash(app::FlashLevel::Info, format!("{what} requested")),
-                        Err(_) => app.flash(
-                            app::FlashLevel::Warn,
-                            format!("{what} not sent: the server is busy, try again"),
-                        ),
-                    },
-                    None => app.flash(
-                        app::FlashLevel::Warn,
-                        format!("{what} is not available in this build yet"),
-                    ),
-                }
-            }
-        }
-    }
-    edit
 }

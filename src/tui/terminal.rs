@@ -17,7 +17,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Size;
 
 use super::app::App;
-use super::views;
+use super::draw;
 
 pub struct TerminalGuard {
     terminal: Terminal<CrosstermBackend<Stdout>>,
@@ -77,7 +77,7 @@ impl TerminalGuard {
         self.terminal
             .draw(|f| {
                 let area = f.area();
-                views::render(app, area, f.buffer_mut());
+                draw::render(app, area, f.buffer_mut());
             })
             .map(|_| ())
     }

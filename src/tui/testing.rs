@@ -5,11 +5,11 @@ use crossterm::event::{KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::action::Effect;
 use super::app::App;
+use super::draw;
+use super::effects::Effect;
 use super::keymap::KeyChord;
 use super::svg::{self, Defaults};
-use super::views;
 
 /// An off-screen terminal of a fixed size.
 pub struct Screen {
@@ -29,7 +29,7 @@ impl Screen {
     pub fn draw(&mut self, app: &App) {
         let _ = self
             .terminal
-            .draw(|f| views::render(app, f.area(), f.buffer_mut()));
+            .draw(|f| draw::render(app, f.area(), f.buffer_mut()));
     }
 
     /// The screen as text, one line per row, trailing spaces kept.
@@ -149,31 +149,6 @@ pub fn click(app: &mut App, column: u16, row: u16) -> Vec<Effect> {
 /// The terminal was resized.
 pub fn resize(app: &mut App, width: u16, height: u16) {
     app.handle_event(&crossterm::event::Event::Resize(width, height));
-}
-
-/// The app as the builder's tests start it: 12 seeded agents, a 120×40 screen, `keymap`.
-pub fn builder_app(keymap: super::Keymap) -> App {
-    let config = super::AppConfig {
-        server: super::ServerInfo {
-            listen: std::net::SocketAddr::from(([0, 0, 0, 0], 4320)),
-            api_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 4321)),
-            public_url: "http://fleet.example.net:4320".into(),
-            secret_file: "/var/lib/fleetdeck/agent-secret".into(),
-            version: "0.1.0".into(),
-        },
-        theme: "dark".into(),
-        color_level: super::ColorLevel::TrueColor,
-        keymap,
-        mouse: false,
-        warnings: Vec::new(),
-    };
-    let mut app = App::new(
-        config,
-        std::sync::Arc::new(super::seed::fleet(12, 1)),
-        super::seed::now(),
-    );
-    app.resize(120, 40);
-    app
 }
 
 /// The open builder; a test that expects one fails here when it is closed.

@@ -356,6 +356,46 @@ pub fn color_rgb(color: Color) -> Option<(u8, u8, u8)> {
     }
 }
 
+impl Theme {
+    /// The theme to use when the one asked for cannot be had: dark, else mono, else one
+    /// with no styles at all (for the impossible case that the embedded files fail).
+    pub fn fallback(level: ColorLevel) -> Theme {
+        Theme::builtin("dark", level)
+            .or_else(|_| Theme::builtin("mono", level))
+            .unwrap_or_else(|_| Theme::plain())
+    }
+
+    fn plain() -> Theme {
+        let s = Style::default();
+        Theme {
+            name: "plain".into(),
+            text: s,
+            muted: s,
+            accent: s,
+            title: s,
+            border: s,
+            header: s,
+            footer: s,
+            key: s,
+            table_header: s,
+            selection: s.add_modifier(Modifier::REVERSED),
+            marked: s,
+            ok: s,
+            warn: s,
+            err: s,
+            info: s,
+            spark_logs: s,
+            spark_metrics: s,
+            spark_traces: s,
+            spark_cpu: s,
+            spark_memory: s,
+            yaml_key: s,
+            yaml_comment: s,
+            popup: s,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,14 @@
 //! The agents filter typed after `/`: whitespace-separated terms that must all match.
 //! A term is a case-insensitive substring of name, host, version or id, or `key=value`
 //! (a field such as `status=up` or an agent label), and `!` in front negates it.
-//! Terms run over the index's compact copies (`RowKeys`), not the agents themselves.
+//! Terms run over the compact copies of `rows.rs` (`RowKeys`), not the agents themselves.
 
 use memchr::memmem;
 
 use crate::fleet::agent::RemoteConfigState;
 use crate::fleet::snapshot::{AgentView, FleetSnapshot};
 
-use super::index::{FIELD_SEP, LABEL_SEP, RowKeys};
+use super::rows::{FIELD_SEP, LABEL_SEP, RowKeys};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Filter {
@@ -202,77 +202,4 @@ fn id_needle(needle: &str) -> Option<Vec<u8>> {
     let plain: Vec<u8> = needle.bytes().filter(|b| *b != b'-').collect();
     (plain.len() >= 4 && plain.len() <= 32 && plain.iter().all(u8::is_ascii_hexdigit))
         .then_some(plain)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::super::action::SortKey;
-    use super::super::index::AgentIndex;
-    use super::super::seed;
-    use super::*;
-
-    fn names(filter: &str) -> Vec<String> {
-        let snap = Arc::new(seed::fleet(60, 1));
-        let mut idx = AgentIndex::default();
-        idx.update(&snap, SortKey::Name, false, &Filter::parse(filter));
-        idx.visible()
-            .iter()
-            .map(|i| snap.agents[*i as usize].name.to_string())
-            .collect()
-    }
-
-    #[test]
-    fn text_terms_are_case_insensitive_substrings_and_anded() {
-        let got = names("GATEWAY eu");
-        assert!(!got.is_empty());
-        assert!(got.iter().all(|n| n.starts_with("gateway-eu")), "{got:?}");
-        // A needle never matches across the end of one agent into the next.
-        assert!(names("01\u{1}edge").len() == names("01edge").len());
-    }
-
-    #[test]
-    fn labels_match_whole_pairs_and_negation_inverts() {
-        let prod = names("env=prod");
-        let staging = names("env=staging");
-        assert_eq!(prod.len() + staging.len(), 60);
-        assert!(names("env=pro").is_empty(), "label values match exactly");
-        assert_eq!(names("!env=prod"), {
-            let mut s = staging.clone();
-            s.sort();
-            s
-        });
-    }
-
-    #[test]
-    fn fields_and_ids() {
-        let snap = seed::fleet(60, 1);
-        let down = snap.agents.iter().filter(|a| !a.is_connected()).count();
-        assert_eq!(names("status=down").len(), down);
-        let failed = snap
-            .agents
-            .iter()
-            .filter(|a| {
-                a.remote_config_status
-                    .as_ref()
-                    .is_some_and(|s| s.state == RemoteConfigState::Failed)
-            })
-            .count();
-        assert_eq!(names("config=failed").len(), failed);
-        let a = &snap.agents[7];
-        let id = a.id.to_string();
-        assert_eq!(
-            names(&id[24..]),
-            vec![a.name.to_string()],
-            "an id fragment finds its agent"
-        );
-        let hash = hex::encode(&a.remote_config_status.as_ref().unwrap().last_hash[..4]);
-        let same_config = names(&format!("config={hash}"));
-        assert!(same_config.contains(&a.name.to_string()) && same_config.len() < 60);
-        assert_eq!(
-            names(&format!("name={}", a.name.to_uppercase())),
-            vec![a.name.clone()]
-        );
-    }
 }

@@ -1,28 +1,31 @@
-//! Deterministic fleets, events and telemetry for tests, benchmarks and screenshots.
-//! Everything derives from the agent's index and a fixed "now", so every run draws the
-//! same screens.
+//! Deterministic fleets, events, catalog answers and telemetry for the TUI's tests,
+//! benchmarks and screenshots. Everything derives from the agent's index and a fixed
+//! "now", so every run draws the same screens. A test file takes it with `mod seed;`
+//! (the bench with `#[path]`); each uses a part, hence `dead_code` is allowed.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::fleet::Health;
-use crate::fleet::agent::{
+use fleetdeck::fleet::Health;
+use fleetdeck::fleet::agent::{
     AgentDescription, AgentId, Attribute, Capabilities, ComponentHealth, ConfigFile, ConfigMap,
     PackageState, PackageStatus, PackageStatuses, RemoteConfigState, RemoteConfigStatus, Transport,
 };
-use crate::fleet::components::AvailableComponents;
-use crate::fleet::delivery::{AgentConfigStatus, ApplyState, ConfigRef};
-use crate::fleet::events::{DisconnectReason, EventKind, FleetEvent};
-use crate::fleet::snapshot::{AgentView, Connection, FleetSnapshot};
-use crate::rollout::plan::{AgentProgress, AgentStep, Progress};
-use crate::rollout::{RolloutOptions, RolloutStatus, RolloutView};
+use fleetdeck::fleet::components::AvailableComponents;
+use fleetdeck::fleet::delivery::{AgentConfigStatus, ApplyState, ConfigRef};
+use fleetdeck::fleet::events::{DisconnectReason, EventKind, FleetEvent};
+use fleetdeck::fleet::snapshot::{AgentView, Connection, FleetSnapshot};
+use fleetdeck::rollout::plan::{AgentProgress, AgentStep, Progress};
+use fleetdeck::rollout::{RolloutOptions, RolloutStatus, RolloutView};
 
-use super::configs::{CatalogData, ConfigSummary, VersionInfo};
+use fleetdeck::tui::configs::{CatalogData, ConfigSummary, VersionInfo};
 
-use crate::fleet::telemetry::{Sample, Series, Signal, TelemetryStore, Temporality};
+use fleetdeck::fleet::telemetry::{Sample, Series, Signal, TelemetryStore, Temporality};
 
-use super::telemetry::StoreAt;
+use fleetdeck::tui::StoreAt;
+use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
 
 /// 2026-01-01T12:00:00Z: the "now" all seeded data is relative to.
 pub const NOW_SECS: u64 = 1_767_268_800;
@@ -349,7 +352,7 @@ fn agent(
         effective_config: Some(effective),
         remote_config_status: remote.map(Arc::new),
         package_statuses: packages,
-        custom_capabilities: crate::fleet::snapshot::no_custom_capabilities(),
+        custom_capabilities: fleetdeck::fleet::snapshot::no_custom_capabilities(),
         available_components: listing,
         labels: labels.into(),
         first_seen: now - secs(86_400 + i as u64 * 37 % 86_400),
@@ -514,7 +517,7 @@ pub fn config_versions(name: &str) -> Vec<VersionInfo> {
 }
 
 /// The diff the catalog would show between edge-gateway v1 and v2.
-pub fn config_diff() -> Vec<crate::pipeline::DiffLine> {
+pub fn config_diff() -> Vec<fleetdeck::pipeline::DiffLine> {
     let v2 = EDGE_CONFIG
         .replace("collection_interval: 30s", "collection_interval: 10s")
         .replace(
@@ -522,7 +525,7 @@ pub fn config_diff() -> Vec<crate::pipeline::DiffLine> {
             "      filesystem: {}\n      network: {}\n",
         )
         .replace("batch: {}", "batch:\n    timeout: 2s");
-    crate::pipeline::diff(EDGE_CONFIG, &v2)
+    fleetdeck::pipeline::diff(EDGE_CONFIG, &v2)
 }
 
 /// A fleet of `n` seeded agents, sorted by id like the registry's snapshots.
@@ -686,4 +689,25 @@ fn value(seed: u64, series: Series, t: u64) -> f64 {
             (base(80.0, 700.0, 5) * (1.0 + 0.05 * wave(0.05, 0.5))).round() * 1_048_576.0
         }
     }
+}
+
+/// The app as the builder's tests start it: 12 seeded agents, a 120×40 screen, `keymap`.
+pub fn builder_app(keymap: Keymap) -> App {
+    let config = AppConfig {
+        server: ServerInfo {
+            listen: std::net::SocketAddr::from(([0, 0, 0, 0], 4320)),
+            api_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 4321)),
+            public_url: "http://fleet.example.net:4320".into(),
+            secret_file: "/var/lib/fleetdeck/agent-secret".into(),
+            version: "0.1.0".into(),
+        },
+        theme: "dark".into(),
+        color_level: ColorLevel::TrueColor,
+        keymap,
+        mouse: false,
+        warnings: Vec::new(),
+    };
+    let mut app = App::new(config, Arc::new(fleet(12, 1)), now());
+    app.resize(120, 40);
+    app
 }

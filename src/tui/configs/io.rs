@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::configs::{CatalogData, ConfigsEffect, ConfigsMsg, Steer, summary_of, version_of};
+use super::data::{CatalogData, ConfigsEffect, ConfigsMsg, Steer, summary_of, version_of};
 use crate::catalog::Catalog;
 use crate::rollout::Rollouts;
 

@@ -1,7 +1,7 @@
 //! The Configurations view's data: stored configurations (from the catalog), their
 //! rollouts, and which agents run which version in what state (from the fleet snapshot).
-//! Catalog and rollout data arrive as [`ConfigsMsg`]s from tasks the run loop spawns
-//! for [`ConfigsEffect`]s; everything here that combines them is pure.
+//! Catalog and rollout data arrive as [`ConfigsMsg`]s from tasks `io.rs` spawns for
+//! [`ConfigsEffect`]s; everything here that combines them is pure.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -11,7 +11,7 @@ use crate::fleet::snapshot::FleetSnapshot;
 use crate::pipeline::DiffLine;
 use crate::rollout::{RolloutStatus, RolloutView};
 
-pub use super::wizard::Steer;
+pub use super::super::action::Steer;
 
 /// One stored configuration as the list shows it (its latest version).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
-//! The Configurations view: stored configurations with their versions, the agents on
-//! each and rollout progress; and one configuration's detail (versions, agents per
-//! version with their failures, a diff between two versions, the rollout).
+//! Drawing the Configurations view: the list (configurations with their versions, the
+//! agents on each and rollout progress) and one configuration's detail (versions, agents
+//! per version with their failures, a diff between two versions, the rollout).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -12,16 +12,18 @@ use crate::fleet::delivery::ApplyState;
 use crate::pipeline::DiffLine;
 use crate::rollout::{RolloutStatus, RolloutView};
 
-use super::super::app::{App, ConfigDetail};
-use super::super::configs::{ConfigRow, UnmanagedRow, rollout_line};
 use super::super::fmt;
 use super::super::theme::Theme;
-use super::{crumbs, frame_block};
+use super::super::widgets::{DrawCx, crumbs, frame_block};
+use super::data::{ConfigRow, UnmanagedRow, rollout_line};
+use super::{ConfigDetail, ConfigsState, DiffView};
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
-    let st = &app.configs;
-    let mut title = crumbs(app, &[format!("Configurations {}", st.overview.rows.len())]);
+pub fn render(cx: &DrawCx, st: &ConfigsState, area: Rect, buf: &mut Buffer) {
+    let t = cx.theme;
+    let mut title = crumbs(
+        cx.theme,
+        &[format!("Configurations {}", st.overview.rows.len())],
+    );
     if !st.loaded {
         title.spans.push(Span::styled("loading… ", t.muted));
     }
@@ -48,11 +50,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .skip(st.offset)
         .take(rows_fit)
         .map(|i| match st.overview.rows.get(i) {
-            Some(r) => config_row(app, r, wide, i == st.cursor),
+            Some(r) => config_row(cx, r, wide, i == st.cursor),
             None => unmanaged_row(t, &st.overview.unmanaged, wide, i == st.cursor),
         })
         .collect();
-    let block = frame_block(app, title);
+    let block = frame_block(cx.theme, title);
     let inner = block.inner(area);
     Table::new(rows, widths)
         .header(Row::new(head).style(t.table_header))
@@ -62,7 +64,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     // With no stored configuration, say how to make one under the unmanaged row.
     let hint_y = inner.y + 2 + (unmanaged_at + 1).saturating_sub(st.offset) as u16;
     if st.loaded && unmanaged_at == 0 && hint_y + 1 < inner.y + inner.height {
-        let new_key = app
+        let new_key = cx
             .keymap
             .key_for(super::super::action::Action::NewConfig)
             .map_or_else(|| ":new".into(), |k| k.to_string());
@@ -85,8 +87,8 @@ fn dash<'a>(t: &Theme) -> Cell<'a> {
     Cell::from(Line::styled("–", t.muted).right_aligned())
 }
 
-fn config_row<'a>(app: &App, r: &ConfigRow, wide: bool, selected: bool) -> Row<'a> {
-    let t = &app.theme;
+fn config_row<'a>(cx: &DrawCx, r: &ConfigRow, wide: bool, selected: bool) -> Row<'a> {
+    let t = cx.theme;
     let c = &r.total;
     let mut cells = vec![
         Cell::from(Span::styled(
@@ -115,7 +117,7 @@ fn config_row<'a>(app: &App, r: &ConfigRow, wide: bool, selected: bool) -> Row<'
         ));
         cells.push(match &r.summary {
             Some(s) => {
-                Cell::from(Line::styled(fmt::age(app.now, s.updated_at), t.muted).right_aligned())
+                Cell::from(Line::styled(fmt::age(cx.now, s.updated_at), t.muted).right_aligned())
             }
             None => dash(t),
         });
@@ -218,34 +220,37 @@ fn unmanaged_row<'a>(t: &Theme, u: &UnmanagedRow, wide: bool, selected: bool) ->
 
 // ----- one configuration -----
 
-pub fn render_detail(app: &App, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
-    let Some(d) = &app.configs.detail else {
+pub fn render_detail(cx: &DrawCx, st: &ConfigsState, area: Rect, buf: &mut Buffer) {
+    let t = cx.theme;
+    let Some(d) = &st.detail else {
         return;
     };
-    let block = frame_block(app, crumbs(app, &["Configurations".into(), d.name.clone()]));
+    let block = frame_block(
+        cx.theme,
+        crumbs(cx.theme, &["Configurations".into(), d.name.clone()]),
+    );
     let inner = block.inner(area);
     block.render(area, buf);
-    let row = app.configs.overview.rows.iter().find(|r| r.name == d.name);
+    let row = st.overview.rows.iter().find(|r| r.name == d.name);
     let [summary, rollout, panes] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Fill(1),
     ])
     .areas(inner);
-    summary_line(app, row).render(summary, buf);
+    summary_line(cx, st, row).render(summary, buf);
     rollout_status_line(t, row.and_then(|r| r.rollout.as_ref())).render(rollout, buf);
     let [left, right] =
         Layout::horizontal([Constraint::Length(31), Constraint::Fill(1)]).areas(panes);
-    versions_pane(app, d, row, left, buf);
+    versions_pane(cx, d, row, left, buf);
     match &d.diff {
         Some(diff) => diff_pane(t, d, diff, right, buf),
-        None => agents_pane(app, d, right, buf),
+        None => agents_pane(cx, d, right, buf),
     }
 }
 
-fn summary_line<'a>(app: &App, row: Option<&ConfigRow>) -> Line<'a> {
-    let t = &app.theme;
+fn summary_line<'a>(cx: &DrawCx, st: &ConfigsState, row: Option<&ConfigRow>) -> Line<'a> {
+    let t = cx.theme;
     let mut spans = vec![Span::raw(" ")];
     match row.and_then(|r| r.summary.as_ref()) {
         Some(s) => {
@@ -253,7 +258,7 @@ fn summary_line<'a>(app: &App, row: Option<&ConfigRow>) -> Line<'a> {
             spans.push(Span::styled(
                 format!(
                     " · updated {} ago · {} source(s), {} processor(s), {} destination(s)",
-                    fmt::age(app.now, s.updated_at),
+                    fmt::age(cx.now, s.updated_at),
                     s.sources,
                     s.processors,
                     s.destinations
@@ -264,7 +269,7 @@ fn summary_line<'a>(app: &App, row: Option<&ConfigRow>) -> Line<'a> {
                 spans.push(Span::styled(format!(" · {desc}"), t.text));
             }
         }
-        None if app.configs.loaded => spans.push(Span::styled(
+        None if st.loaded => spans.push(Span::styled(
             "not in the catalog (deleted?); agents still run it",
             t.warn,
         )),
@@ -296,13 +301,13 @@ fn rollout_status_line<'a>(t: &Theme, r: Option<&RolloutView>) -> Line<'a> {
 }
 
 fn versions_pane(
-    app: &App,
+    cx: &DrawCx,
     d: &ConfigDetail,
     row: Option<&ConfigRow>,
     area: Rect,
     buf: &mut Buffer,
 ) {
-    let t = &app.theme;
+    let t = cx.theme;
     let head = Row::new(vec![" VER", "AGE", "AGENTS", "OK", "FAIL"]).style(t.table_header);
     let widths = [
         Constraint::Length(7),
@@ -336,7 +341,7 @@ fn versions_pane(
                             t.text,
                         )),
                         Cell::from(
-                            Line::styled(fmt::age(app.now, v.updated_at), t.muted).right_aligned(),
+                            Line::styled(fmt::age(cx.now, v.updated_at), t.muted).right_aligned(),
                         ),
                         num(counts.agents, t.text),
                         num(
@@ -375,8 +380,8 @@ fn state_style(t: &Theme, s: ApplyState) -> Style {
     }
 }
 
-fn agents_pane(app: &App, d: &ConfigDetail, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
+fn agents_pane(cx: &DrawCx, d: &ConfigDetail, area: Rect, buf: &mut Buffer) {
+    let t = cx.theme;
     let shown: Vec<_> = d.shown_agents().collect();
     let which = match d.selected_version() {
         Some(v) => format!("on v{v}"),
@@ -398,7 +403,7 @@ fn agents_pane(app: &App, d: &ConfigDetail, area: Rect, buf: &mut Buffer) {
         .skip(d.scroll)
         .take(usize::from(list.height))
         .map(|a| {
-            let agent = &app.snapshot.agents[a.at as usize];
+            let agent = &cx.snapshot.agents[a.at as usize];
             let mut state = a.state.to_string();
             if a.effective_matches == Some(false) {
                 state.push_str(" ≠");
@@ -439,13 +444,7 @@ fn agents_pane(app: &App, d: &ConfigDetail, area: Rect, buf: &mut Buffer) {
     .render(list, buf);
 }
 
-fn diff_pane(
-    t: &Theme,
-    d: &ConfigDetail,
-    diff: &super::super::app::DiffView,
-    area: Rect,
-    buf: &mut Buffer,
-) {
+fn diff_pane(t: &Theme, d: &ConfigDetail, diff: &DiffView, area: Rect, buf: &mut Buffer) {
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
     let mut title = vec![Span::styled(
         format!("DIFF v{} → v{}", diff.from, diff.to),

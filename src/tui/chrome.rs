@@ -1,52 +1,22 @@
-//! Header line, footer line (hints, flash messages, the input field), the palette's
-//! completion popup and the help overlay.
+//! What surrounds every view: the header line, the footer line (key hints from the
+//! keymap, flash messages, the filter or palette being typed), the palette's completion
+//! popup and the help overlay. These belong to the driver, so they read `App`.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget};
-use unicode_width::UnicodeWidthStr;
 
-use super::super::app::{App, FlashLevel, Input};
-use super::super::fmt;
-use super::super::palette;
-use super::super::telemetry::{Series, Signal};
-
-/// Keeps the segments that fit, most important first (lower rank), and shows the kept
-/// ones in their given order; a segment is dropped whole rather than cut.
-pub(crate) fn fit_segments<'a>(
-    segments: Vec<(u8, Vec<Span<'a>>)>,
-    width: usize,
-    sep: Span<'a>,
-) -> Line<'a> {
-    let sep_w = sep.content.width();
-    let widths: Vec<usize> = segments
-        .iter()
-        .map(|(_, seg)| seg.iter().map(|s| s.content.width()).sum())
-        .collect();
-    let mut by_rank: Vec<usize> = (0..segments.len()).collect();
-    by_rank.sort_by_key(|i| segments[*i].0);
-    let mut keep = vec![false; segments.len()];
-    let mut used = 0;
-    for i in by_rank {
-        let extra = if used == 0 { 0 } else { sep_w };
-        if used + extra + widths[i] <= width {
-            keep[i] = true;
-            used += extra + widths[i];
-        }
-    }
-    let mut spans: Vec<Span<'a>> = Vec::new();
-    for (i, (_, seg)) in segments.into_iter().enumerate() {
-        if keep[i] {
-            if !spans.is_empty() {
-                spans.push(sep.clone());
-            }
-            spans.extend(seg);
-        }
-    }
-    Line::from(spans)
-}
+use super::action::Action;
+use super::app::{App, Route};
+use super::flash::FlashLevel;
+use super::fmt;
+use super::input::Input;
+use super::palette;
+use super::telemetry::{Series, Signal};
+use super::widgets::fit_segments;
+use super::wizard::{self, Wizard};
 
 pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
     let t = &app.theme;
@@ -140,15 +110,55 @@ pub fn footer(app: &App, area: Rect, buf: &mut Buffer) {
             Span::styled("▏", fs.patch(t.accent)),
             Span::styled(palette::ghost(text), fs.patch(t.muted)),
         ]),
-        None => match &app.flash {
-            Some(f) => Line::from(Span::styled(
-                format!(" {}", f.text),
-                fs.patch(flash_style(app, f.level)),
-            )),
-            None => hints(app, usize::from(area.width)),
-        },
+        None => {
+            let builder = app.wizard.as_ref().filter(|_| app.route() == Route::Wizard);
+            match (&app.flash, builder) {
+                // In the builder the message's style covers the whole line.
+                (Some(f), Some(_)) => {
+                    Line::styled(format!(" {}", f.text), fs.patch(flash_style(app, f.level)))
+                }
+                (Some(f), None) => Line::from(Span::styled(
+                    format!(" {}", f.text),
+                    fs.patch(flash_style(app, f.level)),
+                )),
+                (None, Some(w)) => builder_hints(app, w, usize::from(area.width)),
+                (None, None) => hints(app, usize::from(area.width)),
+            }
+        }
     };
     line.render(area, buf);
+}
+
+/// The builder's footer: the keys of the step shown (see `wizard::draw::hints`). What
+/// does not fit gives way by rank; the help key (all the keys) always stays, last, where
+/// it works: while a text is edited, `?` is typed.
+fn builder_hints<'a>(app: &App, w: &Wizard, width: usize) -> Line<'a> {
+    let t = &app.theme;
+    let help = app
+        .keymap
+        .key_for(Action::Help)
+        .filter(|_| matches!(w.mode, wizard::Mode::Normal))
+        .map(|k| (k.to_string(), Action::Help.hint(), 0));
+    let segments = wizard::draw::hints(w)
+        .into_iter()
+        .chain(help)
+        .map(|(key, what, rank)| {
+            (
+                rank,
+                vec![
+                    Span::styled(key, t.footer.patch(t.key)),
+                    Span::styled(format!(" {what}"), t.footer),
+                ],
+            )
+        })
+        .collect();
+    let mut line = fit_segments(
+        segments,
+        width.saturating_sub(1),
+        Span::styled("  ", t.footer),
+    );
+    line.spans.insert(0, Span::styled(" ", t.footer));
+    line
 }
 
 fn hints<'a>(app: &App, width: usize) -> Line<'a> {
@@ -237,7 +247,7 @@ pub fn help(app: &App, scroll: usize, body: Rect, buf: &mut Buffer) {
     }
     // Only the keys that work here, the view's own first: the Agents keys listed in the
     // builder would promise keys that do nothing there.
-    for (ctx, rows) in app.keymap.sections(app.route().contexts()) {
+    for (ctx, rows) in app.keymap.sections(&app.contexts()) {
         lines.push(Line::styled(ctx.title(), t.popup.patch(t.title)));
         for (keys, desc) in rows {
             lines.push(Line::from(vec![

@@ -1,5 +1,5 @@
-//! The fleet's event stream: a full scrollable view, and a pane of the newest events
-//! under the agents table on tall terminals.
+//! Drawing the fleet's event stream: the full scrollable view, and the pane of the
+//! newest events under the agents table on tall terminals.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -10,10 +10,10 @@ use ratatui::widgets::{Paragraph, Widget};
 use crate::fleet::agent::RemoteConfigState;
 use crate::fleet::{EventKind, FleetEvent};
 
-use super::super::app::App;
 use super::super::fmt;
 use super::super::theme::Theme;
-use super::{crumbs, frame_block};
+use super::super::widgets::{DrawCx, crumbs, frame_block};
+use super::EventsState;
 
 /// Glyph, style and text for one event.
 fn describe(t: &Theme, e: &FleetEvent) -> (&'static str, Style, String) {
@@ -116,8 +116,8 @@ fn describe(t: &Theme, e: &FleetEvent) -> (&'static str, Style, String) {
     }
 }
 
-fn event_line<'a>(app: &App, e: &FleetEvent, selected: bool) -> Line<'a> {
-    let t = &app.theme;
+fn event_line<'a>(cx: &DrawCx, e: &FleetEvent, selected: bool) -> Line<'a> {
+    let t = cx.theme;
     let (glyph, style, text) = describe(t, e);
     let cursor = if selected { "›" } else { " " };
     let line = Line::from(vec![
@@ -132,28 +132,25 @@ fn event_line<'a>(app: &App, e: &FleetEvent, selected: bool) -> Line<'a> {
     }
 }
 
-pub fn render_view(app: &App, area: Rect, buf: &mut Buffer) {
-    let ev = &app.events;
-    let mut title = crumbs(app, &[format!("Events {}", ev.items.len())]);
+pub fn render_view(cx: &DrawCx, ev: &EventsState, area: Rect, buf: &mut Buffer) {
+    let mut title = crumbs(cx.theme, &[format!("Events {}", ev.items.len())]);
     if ev.missed > 0 {
         title.spans.push(Span::styled(
             format!("{} missed while busy ", ev.missed),
-            app.theme.warn,
+            cx.theme.warn,
         ));
     }
     if ev.follow {
-        title
-            .spans
-            .push(Span::styled("following ", app.theme.muted));
+        title.spans.push(Span::styled("following ", cx.theme.muted));
     }
-    let block = frame_block(app, title);
+    let block = frame_block(cx.theme, title);
     let inner = block.inner(area);
     block.render(area, buf);
     if ev.items.is_empty() {
-        Line::styled(" no events yet", app.theme.muted).render(inner, buf);
+        Line::styled(" no events yet", cx.theme.muted).render(inner, buf);
         return;
     }
-    let header = Line::styled(" TIME     EVENT (UTC)", app.theme.table_header);
+    let header = Line::styled(" TIME     EVENT (UTC)", cx.theme.table_header);
     header.render(Rect::new(inner.x, inner.y, inner.width, 1), buf);
     let rows = usize::from(inner.height.saturating_sub(1));
     let lines: Vec<Line> = ev
@@ -162,7 +159,7 @@ pub fn render_view(app: &App, area: Rect, buf: &mut Buffer) {
         .enumerate()
         .skip(ev.offset)
         .take(rows)
-        .map(|(i, e)| event_line(app, e, i == ev.cursor))
+        .map(|(i, e)| event_line(cx, e, i == ev.cursor))
         .collect();
     Paragraph::new(lines).render(
         Rect::new(
@@ -176,19 +173,19 @@ pub fn render_view(app: &App, area: Rect, buf: &mut Buffer) {
 }
 
 /// The newest events, below the agents table.
-pub fn render_pane(app: &App, area: Rect, buf: &mut Buffer) {
-    let block = frame_block(app, crumbs(app, &["Recent events".into()]));
+pub fn render_pane(cx: &DrawCx, ev: &EventsState, area: Rect, buf: &mut Buffer) {
+    let block = frame_block(cx.theme, crumbs(cx.theme, &["Recent events".into()]));
     let inner = block.inner(area);
     block.render(area, buf);
     let rows = usize::from(inner.height);
-    let items = &app.events.items;
+    let items = &ev.items;
     let lines: Vec<Line> = items
         .iter()
         .skip(items.len().saturating_sub(rows))
-        .map(|e| event_line(app, e, false))
+        .map(|e| event_line(cx, e, false))
         .collect();
     if lines.is_empty() {
-        Line::styled(" no events yet", app.theme.muted).render(inner, buf);
+        Line::styled(" no events yet", cx.theme.muted).render(inner, buf);
     } else {
         Paragraph::new(lines).render(inner, buf);
     }

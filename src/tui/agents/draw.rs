@@ -10,12 +10,13 @@ use ratatui::widgets::{Cell, Row, Table, Widget};
 use crate::fleet::agent::RemoteConfigState;
 use crate::fleet::snapshot::AgentView;
 
-use super::super::app::App;
+use super::super::events::{self, EventsState};
 use super::super::fmt;
 use super::super::layout::{self, Tier};
 use super::super::telemetry::{Series, SeriesSet, Signal};
 use super::super::theme::Theme;
-use super::{crumbs, events, frame_block};
+use super::super::widgets::{DrawCx, crumbs, frame_block, spark_style};
+use super::AgentsState;
 
 #[derive(Clone, Copy)]
 enum Col {
@@ -71,8 +72,8 @@ fn columns(tier: Tier) -> Vec<(Col, &'static str, Constraint)> {
     cols
 }
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let (table_area, pane) = if layout::has_events_pane(app.size.1) {
+pub fn render(cx: &DrawCx, st: &AgentsState, recent: &EventsState, area: Rect, buf: &mut Buffer) {
+    let (table_area, pane) = if layout::has_events_pane(cx.size.1) {
         let [a, b] = Layout::vertical([
             Constraint::Fill(1),
             Constraint::Length(layout::EVENTS_PANE_HEIGHT),
@@ -82,21 +83,20 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     } else {
         (area, None)
     };
-    table(app, table_area, buf);
+    table(cx, st, table_area, buf);
     if let Some(pane) = pane {
-        events::render_pane(app, pane, buf);
+        events::draw::render_pane(cx, recent, pane, buf);
     }
 }
 
-fn title(app: &App) -> Line<'static> {
-    let st = &app.agents;
-    let t = &app.theme;
+fn title(cx: &DrawCx, st: &AgentsState) -> Line<'static> {
+    let t = cx.theme;
     let mut line = crumbs(
-        app,
+        cx.theme,
         &[format!(
             "Agents {}/{}",
             st.index.len(),
-            app.snapshot.agents.len()
+            cx.snapshot.agents.len()
         )],
     );
     if !st.filter_text.is_empty() {
@@ -119,12 +119,11 @@ fn title(app: &App) -> Line<'static> {
     line
 }
 
-fn table(app: &App, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
-    let tier = Tier::of(app.size.0);
+fn table(cx: &DrawCx, st: &AgentsState, area: Rect, buf: &mut Buffer) {
+    let t = cx.theme;
+    let tier = Tier::of(cx.size.0);
     let cols = columns(tier);
-    let block = frame_block(app, title(app));
-    let st = &app.agents;
+    let block = frame_block(cx.theme, title(cx, st));
     let rows_fit = usize::from(area.height.saturating_sub(3));
     let start = st.offset.min(st.index.len());
     let visible = &st.index.visible()[start..];
@@ -133,9 +132,9 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
         .take(rows_fit)
         .enumerate()
         .map(|(i, pos)| {
-            let agent = &app.snapshot.agents[*pos as usize];
+            let agent = &cx.snapshot.agents[*pos as usize];
             let selected = start + i == st.cursor;
-            agent_row(app, agent, &cols, tier, selected)
+            agent_row(cx, st, agent, &cols, tier, selected)
         })
         .collect();
     let header = Row::new(
@@ -146,12 +145,12 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
     .style(t.table_header);
     let widths: Vec<Constraint> = cols.iter().map(|(_, _, w)| *w).collect();
     if rows.is_empty() {
-        let msg = if app.snapshot.agents.is_empty() {
+        let msg = if cx.snapshot.agents.is_empty() {
             format!(
                 "no agents yet: point a collector's OpAMP extension at {}/v1/opamp \
                  (secret key in {})",
-                app.server.public_url.trim_end_matches('/'),
-                app.server.secret_file.display()
+                cx.server.public_url.trim_end_matches('/'),
+                cx.server.secret_file.display()
             )
         } else {
             "no agent matches the filter (esc clears it)".to_string()
@@ -180,15 +179,16 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
 }
 
 fn agent_row<'a>(
-    app: &App,
+    cx: &DrawCx,
+    st: &AgentsState,
     a: &AgentView,
     cols: &[(Col, &'static str, Constraint)],
     tier: Tier,
     selected: bool,
 ) -> Row<'a> {
-    let t = &app.theme;
-    let tails = app.tails.agent(&a.id);
-    let marked = app.agents.marks.contains(&a.id);
+    let t = cx.theme;
+    let tails = cx.tails.agent(&a.id);
+    let marked = st.marks.contains(&a.id);
     let base = if a.is_connected() { t.text } else { t.muted };
     let cells: Vec<Cell> = cols
         .iter()
@@ -219,7 +219,7 @@ fn agent_row<'a>(
             Col::SignalInOut(s) => signal_cell(t, tails, *s, tier.spark_width(), true),
             Col::Cpu => latest_cell(tails, Series::Cpu, |v| format!("{:.0}%", v * 100.0), base),
             Col::Memory => latest_cell(tails, Series::Memory, fmt::bytes, base),
-            Col::Seen => Cell::from(Span::styled(fmt::age(app.now, a.last_seen), t.muted)),
+            Col::Seen => Cell::from(Span::styled(fmt::age(cx.now, a.last_seen), t.muted)),
         })
         .collect();
     let row = Row::new(cells);
@@ -316,12 +316,4 @@ fn latest_cell<'a>(
         .map(format)
         .unwrap_or_else(|| "–".into());
     Cell::from(Line::styled(text, style).right_aligned())
-}
-
-pub fn spark_style(t: &Theme, s: Signal) -> Style {
-    match s {
-        Signal::Logs => t.spark_logs,
-        Signal::Metrics => t.spark_metrics,
-        Signal::Traces => t.spark_traces,
-    }
 }

@@ -1,0 +1,147 @@
+//! Where effects leave the UI. The state machine only returns [`Effect`]s; this is the one
+//! place that carries them out: commands to agents through the fleet registry, catalog and
+//! rollout work on spawned tasks whose results come back on channels, and `$EDITOR`
+//! (handed back to the run loop, which owns the terminal).
+//!
+//! The `match` in [`Carrier::carry_out`] names every variant, so a new kind of effect does
+//! not compile until it is carried out here.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::configs::{ConfigsEffect, ConfigsMsg};
+use super::flash::FlashLevel;
+use super::wizard::io::WizardIo;
+use super::wizard::{WizardEffect, WizardMsg};
+use crate::catalog::Catalog;
+use crate::fleet::registry::RegistryHandle;
+use crate::fleet::{AgentId, EventKind};
+use crate::rollout::Rollouts;
+
+/// Something the UI wants done outside itself. Views and the driver only return these,
+/// so they stay testable without a terminal or a server; [`Carrier`] carries them out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Leave the UI (and stop the server, which the UI was started with).
+    Quit,
+    /// Ask the agents to restart (OpAMP `ServerToAgentCommand`).
+    RestartAgents(Vec<AgentId>),
+    /// Forget a decommissioned agent (it is disconnected; the user pressed twice).
+    ForgetAgent(AgentId),
+    /// Catalog and rollout work for the pipeline builder.
+    Wizard(WizardEffect),
+    /// Catalog and rollout work for the Configurations view.
+    Configs(ConfigsEffect),
+}
+
+/// What carrying out effects needs from the UI (`App`): to say what was asked, and
+/// whether the builder an effect came from is still open.
+pub trait Ui {
+    fn flash(&mut self, level: FlashLevel, text: String);
+    fn wants(&self, effect: &WizardEffect) -> bool;
+}
+
+/// Carries out effects with the services the UI was given.
+pub struct Carrier {
+    registry: RegistryHandle,
+    catalog: Arc<Catalog>,
+    rollouts: Rollouts,
+    wizard: WizardIo,
+    configs: mpsc::Sender<ConfigsMsg>,
+}
+
+/// Where the results of background work arrive, for the run loop to feed back to the app.
+pub struct Results {
+    pub wizard: mpsc::Receiver<WizardMsg>,
+    pub configs: mpsc::Receiver<ConfigsMsg>,
+}
+
+impl Carrier {
+    pub fn new(
+        registry: RegistryHandle,
+        catalog: Arc<Catalog>,
+        rollouts: Rollouts,
+    ) -> (Carrier, Results) {
+        let (wizard, wizard_rx) = WizardIo::new(catalog.clone(), rollouts.clone());
+        let (configs, configs_rx) = mpsc::channel(16);
+        let carrier = Carrier {
+            registry,
+            catalog,
+            rollouts,
+            wizard,
+            configs,
+        };
+        let results = Results {
+            wizard: wizard_rx,
+            configs: configs_rx,
+        };
+        (carrier, results)
+    }
+
+    /// Carries out `effects`. Returns the text to open in `$EDITOR`, which the caller runs
+    /// with the terminal handed over.
+    pub fn carry_out(&mut self, ui: &mut impl Ui, effects: Vec<Effect>) -> Option<String> {
+        let mut edit = None;
+        for effect in effects {
+            match effect {
+                // The run loop sees `App::should_quit` and leaves.
+                Effect::Quit => {}
+                Effect::RestartAgents(ids) => {
+                    ui.flash(
+                        FlashLevel::Info,
+                        format!("restart of {} agent(s) requested", ids.len()),
+                    );
+                    tokio::spawn(restart(self.registry.clone(), ids));
+                }
+                Effect::ForgetAgent(id) => {
+                    ui.flash(FlashLevel::Info, "forgetting the agent requested".into());
+                    tokio::spawn(forget(self.registry.clone(), self.rollouts.clone(), id));
+                }
+                Effect::Configs(c) => super::configs::io::spawn(
+                    c,
+                    self.catalog.clone(),
+                    self.rollouts.clone(),
+                    self.configs.clone(),
+                ),
+                Effect::Wizard(WizardEffect::EditRaw { text }) => edit = Some(text),
+                Effect::Wizard(w) => {
+                    if ui.wants(&w) {
+                        self.wizard.spawn(w);
+                    }
+                }
+            }
+        }
+        edit
+    }
+}
+
+/// Asks each agent to restart; a refusal becomes a notice in the events.
+async fn restart(registry: RegistryHandle, ids: Vec<AgentId>) {
+    for id in ids {
+        if let Err(e) = registry.restart(id).await {
+            refused(&registry, id, format!("restart refused: {e}"));
+        }
+    }
+}
+
+/// Forgets a disconnected agent (the rollout service says no while a rollout uses it); a
+/// refusal becomes a notice in the events.
+async fn forget(registry: RegistryHandle, rollouts: Rollouts, id: AgentId) {
+    let name = registry
+        .snapshot()
+        .borrow()
+        .get(&id)
+        .map(|a| a.name.to_string())
+        .unwrap_or_else(|| id.to_string());
+    if let Err(e) = crate::rollout::forget_agent(&registry, &rollouts, id, &name).await {
+        refused(&registry, id, format!("not forgotten: {e}"));
+    }
+}
+
+fn refused(registry: &RegistryHandle, id: AgentId, message: String) {
+    registry.publish_event(EventKind::Notice {
+        agent: Some(id),
+        message,
+    });
+}

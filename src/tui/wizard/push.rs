@@ -1,0 +1,264 @@
+//! Step 7: choosing the targets (marked agents or a label selector), pushing, and
+//! following (and steering) the rollout that starts.
+
+use std::collections::BTreeSet;
+
+use crossterm::event::KeyEvent;
+
+use crate::fleet::AgentId;
+use crate::fleet::selector::Selector;
+use crate::fleet::snapshot::FleetSnapshot;
+use crate::rollout::RolloutView;
+use crate::tui::action::{Action, WizardAction as W};
+
+use super::{
+    Cx, Editor, Level, Mode, Outcome, PushTargets, SaveState, Steer, Tip, Wizard, WizardEffect,
+    WizardMsg,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetMode {
+    Agents,
+    Selector,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetsState {
+    pub mode: TargetMode,
+    pub marks: BTreeSet<AgentId>,
+    pub cursor: usize,
+    pub offset: usize,
+    pub selector: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum PushState {
+    Choosing,
+    Starting,
+    Following {
+        // Boxed: a rollout view is large and the other states carry nothing.
+        view: Option<Box<RolloutView>>,
+        /// The last error from the rollout service (e.g. a refused pause).
+        error: Option<String>,
+    },
+}
+
+impl Wizard {
+    /// The push step's keys: choose targets (marked agents or a selector) and push; then
+    /// steer the rollout it started.
+    pub(super) fn push_key(&mut self, action: Option<Action>, cx: &Cx) -> Outcome {
+        if let PushState::Following { view, .. } = &self.push {
+            let Some(config) = view.as_ref().map(|v| v.config.name.to_string()) else {
+                return Outcome::default();
+            };
+            let how = match action {
+                Some(Action::PauseRollout) => Steer::Pause,
+                Some(Action::ResumeRollout) => Steer::Resume,
+                Some(Action::CancelRollout) => Steer::Cancel,
+                Some(Action::RollbackRollout) => Steer::Rollback,
+                _ => return Outcome::default(),
+            };
+            return Outcome::effect(WizardEffect::Steer { config, how });
+        }
+        if matches!(self.push, PushState::Starting) {
+            return Outcome::default();
+        }
+        let snap = cx.snapshot;
+        let t = &mut self.targets;
+        let agents = t.mode == TargetMode::Agents;
+        match action {
+            Some(Action::Wizard(W::Targets)) => {
+                t.mode = match t.mode {
+                    TargetMode::Agents => TargetMode::Selector,
+                    TargetMode::Selector => TargetMode::Agents,
+                };
+                if t.mode == TargetMode::Selector && t.selector.is_empty() {
+                    self.mode = Mode::Selector(Editor::new("", false, false, "Selector".into()));
+                }
+            }
+            Some(Action::Wizard(W::EditSelector)) if !agents => {
+                self.mode =
+                    Mode::Selector(Editor::new(&t.selector, false, false, "Selector".into()));
+            }
+            Some(Action::Up) if agents => t.cursor = t.cursor.saturating_sub(1),
+            Some(Action::Down) if agents => {
+                t.cursor = (t.cursor + 1).min(snap.agents.len().saturating_sub(1))
+            }
+            Some(Action::Wizard(W::Mark)) if agents => {
+                if let Some(a) = snap.agents.get(t.cursor) {
+                    if !t.marks.remove(&a.id) {
+                        t.marks.insert(a.id);
+                    }
+                    t.cursor = (t.cursor + 1).min(snap.agents.len().saturating_sub(1));
+                }
+            }
+            Some(Action::Wizard(W::MarkAll)) if agents => {
+                if t.marks.len() == snap.agents.len() {
+                    t.marks.clear();
+                } else {
+                    t.marks = snap.agents.iter().map(|a| a.id).collect();
+                }
+            }
+            Some(Action::Wizard(W::Push)) => return self.push_now(snap),
+            _ => {}
+        }
+        let rows = usize::from(cx.size.1.saturating_sub(10)).max(1);
+        let t = &mut self.targets;
+        if t.cursor < t.offset {
+            t.offset = t.cursor;
+        } else if t.cursor >= t.offset + rows {
+            t.offset = t.cursor + 1 - rows;
+        }
+        Outcome::default()
+    }
+
+    /// The push step's footer (the step's own keys; `back` and `close` follow).
+    pub(super) fn push_tips(&self) -> Vec<Tip> {
+        let keys: &[Action] = match self.push {
+            PushState::Following { .. } => &[
+                Action::PauseRollout,
+                Action::ResumeRollout,
+                Action::CancelRollout,
+                Action::RollbackRollout,
+            ],
+            _ => &[
+                Action::Wizard(W::Mark),
+                Action::Wizard(W::Targets),
+                Action::Wizard(W::Push),
+            ],
+        };
+        keys.iter().map(|a| Tip::One(*a)).collect()
+    }
+
+    /// Typing the label selector.
+    pub(super) fn selector_key(&mut self, mut ed: Editor, key: &KeyEvent) -> Outcome {
+        match ed.key(key) {
+            Some(true) => self.targets.selector = ed.text().trim().to_string(),
+            Some(false) => {}
+            None => self.mode = Mode::Selector(ed),
+        }
+        Outcome::default()
+    }
+
+    /// Results of pushing and of following or steering the rollout.
+    pub(super) fn push_message(&mut self, msg: WizardMsg) -> Vec<WizardEffect> {
+        match msg {
+            WizardMsg::Pushed(Ok(view)) => {
+                self.say(Level::Ok, format!("rollout of {} started", view.config));
+                let config = view.config.name.to_string();
+                self.push = PushState::Following {
+                    view: Some(Box::new(view)),
+                    error: None,
+                };
+                return vec![WizardEffect::Follow { config }];
+            }
+            WizardMsg::Pushed(Err(e)) => {
+                self.push = PushState::Choosing;
+                self.say(Level::Error, format!("push refused: {e}"));
+            }
+            WizardMsg::Lacking(why) => {
+                self.push = PushState::Choosing;
+                self.refused_for = self.last_push.clone();
+                self.say(
+                    Level::Warn,
+                    format!("push refused: {why} — push again to send it anyway"),
+                );
+            }
+            WizardMsg::Rollout(result) | WizardMsg::Steered(_, result) if !self.following() => {
+                drop(result);
+            }
+            WizardMsg::Rollout(Ok(view)) => self.set_rollout(Some(view), None),
+            WizardMsg::Rollout(Err(e)) => self.set_rollout(None, Some(e)),
+            WizardMsg::Steered(how, Ok(view)) => {
+                self.say(
+                    Level::Info,
+                    format!("asked to {}: {}", how.verb(), view.status),
+                );
+                self.set_rollout(Some(view), None);
+            }
+            WizardMsg::Steered(how, Err(e)) => {
+                self.set_rollout(None, Some(format!("could not {}: {e}", how.verb())))
+            }
+            WizardMsg::Loaded { .. } | WizardMsg::Saved(_) | WizardMsg::Edited(_) => {}
+        }
+        Vec::new()
+    }
+
+    pub(super) fn push_now(&mut self, snap: &FleetSnapshot) -> Outcome {
+        let SaveState::Saved { name, version, .. } = &self.save else {
+            self.say(Level::Warn, "save the configuration first");
+            return Outcome::default();
+        };
+        let targets = match self.targets.mode {
+            TargetMode::Agents => {
+                if self.targets.marks.is_empty() {
+                    let mark = self.key_of(Action::Wizard(W::Mark));
+                    let targets = self.key_of(Action::Wizard(W::Targets));
+                    self.say(
+                        Level::Warn,
+                        format!("mark agents with {mark} (or {targets} for a selector)"),
+                    );
+                    return Outcome::default();
+                }
+                PushTargets::Agents(self.targets.marks.iter().copied().collect())
+            }
+            TargetMode::Selector => match self.selector_matches(snap) {
+                Ok((0, _)) => {
+                    self.say(Level::Warn, "the selector matches no agents");
+                    return Outcome::default();
+                }
+                Ok(_) => PushTargets::Selector(self.targets.selector.clone()),
+                Err(e) => {
+                    self.say(Level::Warn, e);
+                    return Outcome::default();
+                }
+            },
+        };
+        let config = name.clone();
+        let force = self.refused_for.as_ref() == Some(&targets);
+        self.last_push = Some(targets.clone());
+        self.push = PushState::Starting;
+        Outcome {
+            effects: vec![WizardEffect::Push {
+                config: config.clone(),
+                version: *version,
+                targets,
+                force,
+            }],
+            close: false,
+        }
+    }
+
+    /// Agents the selector matches: (all, connected), or the parse error.
+    pub fn selector_matches(&self, snap: &FleetSnapshot) -> Result<(usize, usize), String> {
+        let text = match &self.mode {
+            Mode::Selector(e) => e.text(),
+            _ => self.targets.selector.clone(),
+        };
+        let sel: Selector = text
+            .parse()
+            .map_err(|e: crate::fleet::selector::SelectorError| e.to_string())?;
+        if sel.is_empty() {
+            return Err("type a selector, e.g. env=prod,tier in (web,edge)".into());
+        }
+        let hits: Vec<_> = snap
+            .agents
+            .iter()
+            .filter(|a| sel.matches(&a.labels))
+            .collect();
+        Ok((hits.len(), hits.iter().filter(|a| a.is_connected()).count()))
+    }
+
+    pub(super) fn following(&self) -> bool {
+        matches!(self.push, PushState::Following { .. })
+    }
+
+    pub(super) fn set_rollout(&mut self, view: Option<RolloutView>, err: Option<String>) {
+        if let PushState::Following { view: v, error } = &mut self.push {
+            if let Some(view) = view {
+                *v = Some(Box::new(view));
+            }
+            *error = err;
+        }
+    }
+}

@@ -11,12 +11,15 @@
 //! The fleet point is the sum of the agents' points at the same second. Seconds are server
 //! seconds (the time a report arrived), so agents with skewed clocks still line up.
 //!
-//! # Memory
-//! Rings are allocated once per agent, when it first reports: [`SERIES_COUNT`] series ×
-//! ([`SECOND_POINTS`] + [`TEN_SECOND_POINTS`]) `f32` = 26,400 bytes, plus 64 bytes per counter
-//! stream (a typical Collector has 10–40; the table starts with room for 32). Measured with
-//! the benchmark's Collector shape: 28,728 bytes per reporting agent ([`TelemetryStore::memory_bytes`]).
-//! Steady-state ingest allocates nothing; agents that never report cost nothing.
+//! # What is kept
+//! Per agent, from its first report: its counter streams (40 bytes each), each series'
+//! current value exactly, and the last hour of reports in [`history`]: per report the
+//! second and, per series the agent sends, how far its value moved, on a grid 1 % apart
+//! (values older than the latest are answered to within 0.5 %). An agent shaped like the
+//! simulator's (8 series, 8 streams, a report every 10 s) holds about 3.1 KB once its hour
+//! is full; a series it never sends costs nothing, and so does an agent that never reports.
+//! Once the hour is full, ingest allocates nothing. The fleet totals keep one set of rings
+//! of [`SECOND_POINTS`] and [`TEN_SECOND_POINTS`] points per series.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -24,9 +27,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::agent::AgentId;
 
-/// 1-second points kept per series: 4 minutes.
+/// 1-second points answered per series: 4 minutes.
 pub const SECOND_POINTS: usize = 240;
-/// 10-second points kept per series: 1 hour.
+/// 10-second points answered per series: 1 hour.
 pub const TEN_SECOND_POINTS: usize = 360;
 /// Number of distinct [`Series`].
 pub const SERIES_COUNT: usize = 11;
@@ -264,17 +267,14 @@ impl TelemetryStore {
         out.clear();
         let shard = read(&self.inner.shards[shard_of(id)]);
         if let Some(agent) = shard.get(id) {
-            let now = now.max(agent.rings.head + 1);
-            agent
-                .rings
-                .tail(now, s.index(), r, n, out, |i, sec| agent.pending(i, sec));
+            agent.tail(now, s.index(), r, n, out);
         }
     }
 
     /// [`TelemetryStore::latest`] as seen at a given Unix second.
     pub fn latest_at(&self, now: u64, id: &AgentId, s: Series) -> Option<f64> {
         let shard = read(&self.inner.shards[shard_of(id)]);
-        let held = shard.get(id)?.held[s.index()];
+        let held = shard.get(id)?.held(s.index());
         (held.active && held.until >= now).then_some(f64::from(held.value))
     }
 
@@ -302,11 +302,11 @@ impl TelemetryStore {
         let removed = write(&self.inner.shards[shard_of(id)]).remove(id);
         if let Some(agent) = removed {
             let mut changes = Changes {
-                at: now.max(agent.rings.head + 1),
+                at: now.max(agent.last_time()),
                 ..Changes::default()
             };
-            for (i, held) in agent.held.iter().enumerate() {
-                changes.series[i] = Some((*held, Held::default()));
+            for (i, change) in changes.series.iter_mut().enumerate() {
+                *change = Some((agent.held(i), Held::default()));
             }
             changes.fresh = Some((agent.fresh_until, None));
             write(&self.inner.fleet).apply(changes);
@@ -318,8 +318,8 @@ impl TelemetryStore {
         self.inner.shards.iter().map(|s| read(s).len()).sum()
     }
 
-    /// Heap bytes held for the agents' series and counter streams (rings, stream tables and
-    /// map entries; the maps' spare capacity is not counted).
+    /// Heap bytes held for the agents' series and counter streams (their state, histories,
+    /// stream tables and map entries; the maps' spare capacity is not counted).
     pub fn memory_bytes(&self) -> usize {
         self.inner
             .shards
@@ -463,216 +463,6 @@ impl Held {
             f64::from(self.value)
         } else {
             0.0
-        }
-    }
-}
-
-/// What a counter stream remembers between reports.
-#[derive(Debug, Clone, Copy)]
-struct Stream {
-    series: u8,
-    key: u64,
-    start_ns: u64,
-    time_ns: u64,
-    value: f64,
-    /// Latest rate and the server second it was computed; `None` until one is known.
-    rate: Option<(f64, u64)>,
-}
-
-struct AgentSeries {
-    rings: Box<Rings>,
-    held: [Held; SERIES_COUNT],
-    streams: Vec<Stream>,
-    /// Where the previous report's streams were matched, so an unchanged report finds each
-    /// stream at the next position without searching.
-    cursor: usize,
-    last_report: u64,
-    interval: u64,
-    fresh_until: u64,
-}
-
-impl AgentSeries {
-    fn new(now: u64) -> Self {
-        AgentSeries {
-            rings: Rings::new_boxed(now),
-            held: [Held::default(); SERIES_COUNT],
-            streams: Vec::with_capacity(32),
-            cursor: 0,
-            last_report: 0,
-            interval: DEFAULT_INTERVAL,
-            fresh_until: 0,
-        }
-    }
-
-    fn pending(&self, i: usize, s: u64) -> f64 {
-        self.held[i].at(s)
-    }
-
-    fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<(AgentId, Box<AgentSeries>)>()
-            + std::mem::size_of::<AgentSeries>()
-            + std::mem::size_of::<Rings>()
-            + self.streams.capacity() * std::mem::size_of::<Stream>()
-    }
-
-    fn report(&mut self, now: u64, samples: &[Sample], changes: &mut Changes) -> IngestOutcome {
-        let now = now.max(self.rings.head + 1);
-        let held = self.held;
-        self.rings.advance(now - 1, |i, s| held[i].at(s));
-        if self.last_report != 0 && now > self.last_report {
-            self.interval = now - self.last_report;
-        }
-        self.last_report = now;
-
-        let mut outcome = IngestOutcome::default();
-        let mut touched = [false; SERIES_COUNT];
-        for sample in samples {
-            match self.update_stream(now, sample) {
-                Update::Stale => outcome.stale += 1,
-                Update::OverLimit => outcome.over_limit += 1,
-                Update::Accepted => {
-                    outcome.accepted += 1;
-                    touched[sample.series.index()] = true;
-                }
-            }
-        }
-
-        let hold = hold_for(self.interval);
-        changes.at = now;
-        for (i, _) in touched.iter().enumerate().filter(|(_, t)| **t) {
-            if let Some(value) = self.series_value(i as u8, now, hold) {
-                let new = Held {
-                    value: value as f32,
-                    until: now + hold,
-                    active: true,
-                };
-                changes.series[i] = Some((self.held[i], new));
-                self.held[i] = new;
-            }
-        }
-        if changes.series.iter().any(Option::is_some) {
-            let old = self.fresh_until;
-            self.fresh_until = self
-                .held
-                .iter()
-                .filter(|h| h.active)
-                .map(|h| h.until)
-                .max()
-                .unwrap_or(0);
-            changes.fresh = Some((old, Some(self.fresh_until)));
-        }
-        outcome
-    }
-
-    /// Sum of the fresh stream rates of one series, `None` if none has a rate yet.
-    fn series_value(&self, series: u8, now: u64, hold: u64) -> Option<f64> {
-        let mut sum = None;
-        for st in self.streams.iter().filter(|st| st.series == series) {
-            if let Some((rate, at)) = st.rate
-                && at + hold >= now
-            {
-                *sum.get_or_insert(0.0) += rate;
-            }
-        }
-        sum
-    }
-
-    fn find_stream(&mut self, series: u8, key: u64) -> Option<usize> {
-        let matches = |st: &Stream| st.series == series && st.key == key;
-        if self.streams.get(self.cursor).is_some_and(matches) {
-            return Some(self.cursor);
-        }
-        self.streams.iter().position(matches)
-    }
-
-    fn update_stream(&mut self, now: u64, sample: &Sample) -> Update {
-        let series = sample.series.index() as u8;
-        let found = self.find_stream(series, sample.stream);
-        let Some(idx) = found else {
-            if self.streams.len() >= MAX_STREAMS_PER_AGENT {
-                return Update::OverLimit;
-            }
-            let rate = first_rate(sample).map(|r| (r, now));
-            self.streams.push(Stream {
-                series,
-                key: sample.stream,
-                start_ns: sample.start_ns,
-                time_ns: sample.time_ns,
-                value: sample.value,
-                rate,
-            });
-            self.cursor = self.streams.len();
-            return Update::Accepted;
-        };
-        self.cursor = idx + 1;
-        let st = &mut self.streams[idx];
-        if sample.time_ns <= st.time_ns {
-            return Update::Stale;
-        }
-        if let Some(rate) = next_rate(st, sample) {
-            st.rate = Some((rate, now));
-        }
-        st.start_ns = sample.start_ns;
-        st.time_ns = sample.time_ns;
-        st.value = sample.value;
-        Update::Accepted
-    }
-}
-
-enum Update {
-    Accepted,
-    Stale,
-    OverLimit,
-}
-
-fn per_second(amount: f64, from_ns: u64, to_ns: u64) -> Option<f64> {
-    (to_ns > from_ns).then(|| amount / ((to_ns - from_ns) as f64 / 1e9))
-}
-
-/// The rate a stream's first point gives on its own.
-fn first_rate(s: &Sample) -> Option<f64> {
-    match s.temporality {
-        Temporality::Gauge => Some(s.value),
-        Temporality::Delta => per_second(s.value, s.start_ns, s.time_ns),
-        Temporality::Cumulative => {
-            let fresh = s.start_ns != 0 && s.time_ns.saturating_sub(s.start_ns) <= FRESH_START_NS;
-            if fresh {
-                per_second(s.value, s.start_ns, s.time_ns)
-            } else {
-                None
-            }
-        }
-    }
-}
-
-/// The rate between a stream's previous point and a newer one.
-fn next_rate(prev: &Stream, s: &Sample) -> Option<f64> {
-    match s.temporality {
-        Temporality::Gauge => Some(s.value),
-        Temporality::Delta => {
-            // Delta points cover start..time; without a start, assume they follow on.
-            let from = if s.start_ns != 0 && s.start_ns < s.time_ns {
-                s.start_ns
-            } else {
-                prev.time_ns
-            };
-            per_second(s.value, from, s.time_ns)
-        }
-        Temporality::Cumulative => {
-            let restarted = s.value < prev.value
-                || (s.start_ns != 0 && prev.start_ns != 0 && s.start_ns > prev.start_ns);
-            if restarted {
-                // The counter began again: everything it holds was counted since its start
-                // (or, without a start time, since our previous point).
-                let from = if s.start_ns > prev.time_ns && s.start_ns < s.time_ns {
-                    s.start_ns
-                } else {
-                    prev.time_ns
-                };
-                per_second(s.value, from, s.time_ns)
-            } else {
-                per_second(s.value - prev.value, prev.time_ns, s.time_ns)
-            }
         }
     }
 }
@@ -841,187 +631,11 @@ impl FleetSeries {
     }
 }
 
+mod agent;
+mod history;
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod oracle;
+#[cfg(test)]
+mod tests;
 
-    const T0: u64 = 1_700_000_000;
-    const NS: u64 = 1_000_000_000;
-    const IN_M: Series = Series::In(Signal::Metrics);
-
-    fn cumulative(stream: u64, start: u64, time: u64, value: f64) -> Sample {
-        Sample {
-            series: IN_M,
-            stream,
-            temporality: Temporality::Cumulative,
-            start_ns: start * NS,
-            time_ns: time * NS,
-            value,
-        }
-    }
-
-    fn tail(store: &TelemetryStore, now: u64, id: &AgentId, r: Resolution, n: usize) -> Vec<f64> {
-        let mut out = Vec::new();
-        store.tail_at(now, id, IN_M, r, n, &mut out);
-        out
-    }
-
-    fn fleet(store: &TelemetryStore, now: u64, n: usize) -> Vec<f64> {
-        let mut out = Vec::new();
-        store.fleet_tail_at(now, IN_M, Resolution::Second, n, &mut out);
-        out
-    }
-
-    #[test]
-    fn cumulative_counter_gives_the_rate_between_reports() {
-        let store = TelemetryStore::new();
-        let a = AgentId([1; 16]);
-        // Started an hour ago: the first point is only a baseline.
-        store.ingest_at(T0, &a, &[cumulative(1, T0 - 3600, T0, 1000.0)]);
-        assert_eq!(store.latest_at(T0, &a, IN_M), None);
-        // 500 more in 10 s.
-        store.ingest_at(T0 + 10, &a, &[cumulative(1, T0 - 3600, T0 + 10, 1500.0)]);
-        assert_eq!(store.latest_at(T0 + 10, &a, IN_M), Some(50.0));
-        assert_eq!(
-            tail(&store, T0 + 12, &a, Resolution::Second, 5),
-            vec![0.0, 0.0, 50.0, 50.0, 50.0]
-        );
-    }
-
-    #[test]
-    fn streams_of_a_series_are_summed() {
-        let store = TelemetryStore::new();
-        let a = AgentId([1; 16]);
-        store.ingest_at(
-            T0,
-            &a,
-            &[
-                cumulative(1, T0 - 3600, T0, 0.0),
-                cumulative(2, T0 - 3600, T0, 0.0),
-            ],
-        );
-        store.ingest_at(
-            T0 + 10,
-            &a,
-            &[
-                cumulative(1, T0 - 3600, T0 + 10, 100.0),
-                cumulative(2, T0 - 3600, T0 + 10, 300.0),
-            ],
-        );
-        assert_eq!(store.latest_at(T0 + 10, &a, IN_M), Some(40.0));
-    }
-
-    #[test]
-    fn counter_reset_starts_a_new_run() {
-        let store = TelemetryStore::new();
-        let a = AgentId([2; 16]);
-        store.ingest_at(T0, &a, &[cumulative(1, T0 - 3600, T0, 5000.0)]);
-        store.ingest_at(T0 + 10, &a, &[cumulative(1, T0 - 3600, T0 + 10, 5100.0)]);
-        assert_eq!(store.latest_at(T0 + 10, &a, IN_M), Some(10.0));
-        // The collector restarted at T0+15 and counted 200 by T0+20: 40/s, not negative.
-        store.ingest_at(T0 + 20, &a, &[cumulative(1, T0 + 15, T0 + 20, 200.0)]);
-        assert_eq!(store.latest_at(T0 + 20, &a, IN_M), Some(40.0));
-        // Then 300 more in 10 s.
-        store.ingest_at(T0 + 30, &a, &[cumulative(1, T0 + 15, T0 + 30, 500.0)]);
-        assert_eq!(store.latest_at(T0 + 30, &a, IN_M), Some(30.0));
-        // A drop without a start time is a reset too: 60 counted since the last point.
-        store.ingest_at(T0 + 40, &a, &[cumulative(1, 0, T0 + 40, 60.0)]);
-        assert_eq!(store.latest_at(T0 + 40, &a, IN_M), Some(6.0));
-    }
-
-    #[test]
-    fn delta_points_are_rates_over_their_interval() {
-        let store = TelemetryStore::new();
-        let a = AgentId([3; 16]);
-        let delta = |start: u64, time: u64, value: f64| Sample {
-            temporality: Temporality::Delta,
-            ..cumulative(7, start, time, value)
-        };
-        store.ingest_at(T0 + 10, &a, &[delta(T0, T0 + 10, 100.0)]);
-        assert_eq!(store.latest_at(T0 + 10, &a, IN_M), Some(10.0));
-        store.ingest_at(T0 + 20, &a, &[delta(T0 + 10, T0 + 20, 300.0)]);
-        assert_eq!(store.latest_at(T0 + 20, &a, IN_M), Some(30.0));
-    }
-
-    #[test]
-    fn out_of_order_and_duplicate_points_are_ignored() {
-        let store = TelemetryStore::new();
-        let a = AgentId([4; 16]);
-        store.ingest_at(T0, &a, &[cumulative(1, T0 - 3600, T0, 100.0)]);
-        store.ingest_at(T0 + 10, &a, &[cumulative(1, T0 - 3600, T0 + 10, 200.0)]);
-        let late = store.ingest_at(T0 + 11, &a, &[cumulative(1, T0 - 3600, T0 + 5, 150.0)]);
-        let dup = store.ingest_at(T0 + 12, &a, &[cumulative(1, T0 - 3600, T0 + 10, 200.0)]);
-        assert_eq!((late.stale, dup.stale), (1, 1));
-        assert_eq!(store.latest_at(T0 + 12, &a, IN_M), Some(10.0));
-        store.ingest_at(T0 + 20, &a, &[cumulative(1, T0 - 3600, T0 + 20, 400.0)]);
-        assert_eq!(store.latest_at(T0 + 20, &a, IN_M), Some(20.0));
-    }
-
-    #[test]
-    fn fleet_sums_agents_and_drops_silent_ones() {
-        let store = TelemetryStore::new();
-        let (a, b) = (AgentId([5; 16]), AgentId([6; 16]));
-        for (id, per_report) in [(a, 500.0), (b, 200.0)] {
-            store.ingest_at(T0, &id, &[cumulative(1, T0 - 3600, T0, 0.0)]);
-            store.ingest_at(
-                T0 + 10,
-                &id,
-                &[cumulative(1, T0 - 3600, T0 + 10, per_report)],
-            );
-        }
-        // The fleet series begins with the first known rate.
-        assert_eq!(fleet(&store, T0 + 11, 3), vec![70.0, 70.0]);
-        assert_eq!(store.agents_reporting_at(T0 + 11), 2);
-        // b keeps reporting, a goes silent; a's rate holds hold_for(10) = 25 s.
-        store.ingest_at(T0 + 20, &b, &[cumulative(1, T0 - 3600, T0 + 20, 400.0)]);
-        store.ingest_at(T0 + 30, &b, &[cumulative(1, T0 - 3600, T0 + 30, 600.0)]);
-        assert_eq!(fleet(&store, T0 + 36, 2), vec![70.0, 20.0]);
-        assert_eq!(store.latest_at(T0 + 36, &a, IN_M), None);
-        assert_eq!(store.agents_reporting_at(T0 + 36), 1);
-        store.forget_at(T0 + 37, &b);
-        assert_eq!(fleet(&store, T0 + 38, 3), vec![20.0, 0.0, 0.0]);
-        assert_eq!(store.agents_reporting_at(T0 + 38), 0);
-        assert_eq!(store.agents_tracked(), 1);
-    }
-
-    #[test]
-    fn ten_second_points_average_their_seconds() {
-        let store = TelemetryStore::new();
-        let a = AgentId([7; 16]);
-        let base = 1_700_000_000; // a multiple of 10
-        store.ingest_at(base, &a, &[cumulative(1, base - 3600, base, 0.0)]);
-        store.ingest_at(base + 5, &a, &[cumulative(1, base - 3600, base + 5, 50.0)]);
-        store.ingest_at(
-            base + 15,
-            &a,
-            &[cumulative(1, base - 3600, base + 15, 350.0)],
-        );
-        // Bucket 0: seconds 0-4 read 0, 5-9 read 10 → 5. Bucket 1: 10-14 read 10, 15-19
-        // read 30 → 20. Bucket 2, in progress at second 22: 30.
-        assert_eq!(
-            tail(&store, base + 22, &a, Resolution::TenSeconds, 10),
-            vec![5.0, 20.0, 30.0]
-        );
-    }
-
-    #[test]
-    fn rings_are_allocated_once_per_reporting_agent() {
-        let store = TelemetryStore::new();
-        assert_eq!(store.memory_bytes(), 0);
-        let a = AgentId([8; 16]);
-        store.ingest_at(T0, &a, &[cumulative(1, T0 - 3600, T0, 0.0)]);
-        let after_first = store.memory_bytes();
-        let rings = SERIES_COUNT * (SECOND_POINTS + TEN_SECOND_POINTS) * 4;
-        assert!(
-            after_first > rings && after_first < rings + 4096,
-            "{after_first}"
-        );
-        // A day of reports every 10 s on the same streams allocates nothing more.
-        for k in 1..8640 {
-            let t = T0 + 10 * k;
-            store.ingest_at(t, &a, &[cumulative(1, T0 - 3600, t, 10.0 * k as f64)]);
-        }
-        assert_eq!(store.memory_bytes(), after_first);
-        assert_eq!(store.latest_at(T0 + 86_390, &a, IN_M), Some(1.0));
-    }
-}
+use agent::AgentSeries;

@@ -1,0 +1,360 @@
+//! One agent's series: its counter streams (what the next report's rates are computed
+//! from), the value each series holds now (exact), and the last hour of reports (compact,
+//! in [`History`]).
+
+use super::history::History;
+use super::{
+    Changes, DEFAULT_INTERVAL, FRESH_START_NS, Held, IngestOutcome, MAX_STREAMS_PER_AGENT,
+    Resolution, SECOND_POINTS, SERIES_COUNT, Sample, TEN_SECOND_POINTS, Temporality, hold_for,
+};
+
+/// A series the agent never set has no slot.
+const NO_SLOT: u8 = u8::MAX;
+
+pub(super) struct AgentSeries {
+    /// Each series' current value, exact (the history holds it to within 0.5 %, and how
+    /// long it holds).
+    exact: [f32; SERIES_COUNT],
+    /// The second each series was last set (the exact value reads from then on; 32 bits
+    /// hold seconds until 2106).
+    set_at: [u32; SERIES_COUNT],
+    /// Series → its slot in the history's records, in the order the agent first set them.
+    slot_of: [u8; SERIES_COUNT],
+    slots: u8,
+    history: History,
+    streams: Streams,
+    /// The first second with data: nothing before it is answered.
+    first: u64,
+    /// The second of the last report (reports never go back in time).
+    last_time: u64,
+    last_report: u64,
+    interval: u64,
+    pub(super) fresh_until: u64,
+}
+
+impl AgentSeries {
+    pub(super) fn new(now: u64) -> Self {
+        AgentSeries {
+            exact: [0.0; SERIES_COUNT],
+            set_at: [u32::MAX; SERIES_COUNT],
+            slot_of: [NO_SLOT; SERIES_COUNT],
+            slots: 0,
+            history: History::default(),
+            streams: Streams::default(),
+            first: now,
+            last_time: now,
+            last_report: 0,
+            interval: DEFAULT_INTERVAL,
+            fresh_until: 0,
+        }
+    }
+
+    /// Series `i` as it holds now: its exact value, and until when.
+    pub(super) fn held(&self, i: usize) -> Held {
+        let slot = self.slot_of[i];
+        if slot == NO_SLOT {
+            return Held::default();
+        }
+        let s = self.history.last(usize::from(slot));
+        Held {
+            value: self.exact[i],
+            until: u64::from(s.until),
+            active: s.set,
+        }
+    }
+
+    /// The last report's second: reads are answered as of at least then.
+    pub(super) fn last_time(&self) -> u64 {
+        self.last_time
+    }
+
+    pub(super) fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<(super::AgentId, Box<AgentSeries>)>()
+            + std::mem::size_of::<AgentSeries>()
+            + self.history.memory_bytes()
+            + self.streams.memory_bytes()
+    }
+
+    pub(super) fn report(
+        &mut self,
+        now: u64,
+        samples: &[Sample],
+        changes: &mut Changes,
+    ) -> IngestOutcome {
+        let now = now.max(self.last_time);
+        if self.last_report != 0 && now > self.last_report {
+            self.interval = now - self.last_report;
+        }
+        self.last_report = now;
+        self.last_time = now;
+
+        let mut outcome = IngestOutcome::default();
+        let mut touched = [false; SERIES_COUNT];
+        for sample in samples {
+            match self.streams.update(now, sample) {
+                Update::Stale => outcome.stale += 1,
+                Update::OverLimit => outcome.over_limit += 1,
+                Update::Accepted => {
+                    outcome.accepted += 1;
+                    touched[sample.series.index()] = true;
+                }
+            }
+        }
+
+        let hold = hold_for(self.interval);
+        changes.at = now;
+        let mut record = [None; SERIES_COUNT];
+        for i in (0..SERIES_COUNT).filter(|i| touched[*i]) {
+            let Some(value) = self.streams.series_value(i as u8, now, hold) else {
+                continue;
+            };
+            let new = Held {
+                value: value as f32,
+                until: now + hold,
+                active: true,
+            };
+            changes.series[i] = Some((self.held(i), new));
+            self.exact[i] = new.value;
+            self.set_at[i] = u32::try_from(now).unwrap_or(u32::MAX);
+            if self.slot_of[i] == NO_SLOT {
+                self.slot_of[i] = self.slots;
+                self.slots += 1;
+            }
+            record[usize::from(self.slot_of[i])] = Some(new.value);
+        }
+        // Every report is recorded, even one that set nothing: the holds of later values
+        // follow from the time between reports.
+        let last_bucket = now / 10;
+        let keep_from = (last_bucket + 1).saturating_sub(TEN_SECOND_POINTS as u64) * 10;
+        self.history.push(
+            now,
+            self.interval,
+            &record[..usize::from(self.slots)],
+            keep_from,
+        );
+        if changes.series.iter().any(Option::is_some) {
+            let old = self.fresh_until;
+            self.fresh_until = (0..SERIES_COUNT)
+                .map(|i| self.held(i))
+                .filter(|h| h.active)
+                .map(|h| h.until)
+                .max()
+                .unwrap_or(0);
+            changes.fresh = Some((old, Some(self.fresh_until)));
+        }
+        outcome
+    }
+
+    /// The last `n` points of series `i` as of `now`, oldest first (see
+    /// [`super::TelemetryStore::tail`]).
+    pub(super) fn tail(&self, now: u64, i: usize, r: Resolution, n: usize, out: &mut Vec<f64>) {
+        let now = now.max(self.last_time);
+        if self.first > now || n == 0 {
+            return;
+        }
+        match r {
+            Resolution::Second => {
+                let n = n.min(SECOND_POINTS) as u64;
+                let from = self.first.max((now + 1).saturating_sub(n));
+                self.seconds(i, from, now, |_, v| out.push(v));
+            }
+            Resolution::TenSeconds => {
+                let n = n.min(TEN_SECOND_POINTS) as u64;
+                let last = now / 10;
+                let from_bucket = (self.first / 10).max((last + 1).saturating_sub(n));
+                let from = (from_bucket * 10).max(self.first);
+                let (mut bucket, mut sum, mut count) = (from_bucket, 0.0, 0u32);
+                self.seconds(i, from, now, |s, v| {
+                    if s / 10 != bucket {
+                        out.push(sum / f64::from(count.max(1)));
+                        (bucket, sum, count) = (s / 10, 0.0, 0);
+                    }
+                    sum += v;
+                    count += 1;
+                });
+                out.push(sum / f64::from(count.max(1)));
+            }
+        }
+    }
+
+    /// Calls `emit(second, value)` for every second `from..=to` of series `i`.
+    fn seconds(&self, i: usize, from: u64, to: u64, mut emit: impl FnMut(u64, f64)) {
+        let slot = self.slot_of[i];
+        if slot == NO_SLOT {
+            (from..=to).for_each(|s| emit(s, 0.0));
+            return;
+        }
+        let exact_from = u64::from(self.set_at[i]);
+        let held = self.held(i);
+        let value = |s: u64, replayed: f64| {
+            if s >= exact_from {
+                held.at(s)
+            } else {
+                replayed
+            }
+        };
+        let mut s = from;
+        let mut cur = super::history::SlotState::default();
+        if from < exact_from {
+            self.history.replay(usize::from(slot), from, |t, state| {
+                while s < t && s <= to {
+                    emit(s, value(s, cur.at(s)));
+                    s += 1;
+                }
+                cur = state;
+            });
+        }
+        while s <= to {
+            emit(s, value(s, cur.at(s)));
+            s += 1;
+        }
+    }
+}
+
+/// What a counter stream remembers between reports.
+#[derive(Debug, Clone, Copy)]
+struct Stream {
+    start_ns: u64,
+    time_ns: u64,
+    value: f64,
+    /// The stream's key (a hash of its attributes), folded to 32 bits: an agent has at most
+    /// a few hundred streams, so two of one series colliding is a one-in-millions event.
+    key: u32,
+    /// Latest rate, and the server second it was computed (0: none yet).
+    rate: f32,
+    rate_at: u32,
+    series: u8,
+}
+
+fn fold(key: u64) -> u32 {
+    (key ^ (key >> 32)) as u32
+}
+
+/// An agent's counter streams (metric × attribute set), matched report after report.
+#[derive(Default)]
+pub(super) struct Streams {
+    list: Vec<Stream>,
+    /// Where the previous report's streams were matched, so an unchanged report finds each
+    /// stream at the next position without searching.
+    cursor: usize,
+}
+
+pub(super) enum Update {
+    Accepted,
+    Stale,
+    OverLimit,
+}
+
+impl Streams {
+    pub(super) fn memory_bytes(&self) -> usize {
+        self.list.capacity() * std::mem::size_of::<Stream>()
+    }
+
+    /// Sum of the fresh stream rates of one series, `None` if none has a rate yet.
+    pub(super) fn series_value(&self, series: u8, now: u64, hold: u64) -> Option<f64> {
+        let mut sum = None;
+        for st in self.list.iter().filter(|st| st.series == series) {
+            if st.rate_at != 0 && u64::from(st.rate_at) + hold >= now {
+                *sum.get_or_insert(0.0) += f64::from(st.rate);
+            }
+        }
+        sum
+    }
+
+    fn find(&mut self, series: u8, key: u32) -> Option<usize> {
+        let matches = |st: &Stream| st.series == series && st.key == key;
+        if self.list.get(self.cursor).is_some_and(matches) {
+            return Some(self.cursor);
+        }
+        self.list.iter().position(matches)
+    }
+
+    pub(super) fn update(&mut self, now: u64, sample: &Sample) -> Update {
+        let series = sample.series.index() as u8;
+        // Seconds fit in 32 bits until 2106; a rate stamped 0 would read as none.
+        let stamp = u32::try_from(now).unwrap_or(u32::MAX).max(1);
+        let key = fold(sample.stream);
+        let Some(idx) = self.find(series, key) else {
+            if self.list.len() >= MAX_STREAMS_PER_AGENT {
+                return Update::OverLimit;
+            }
+            let rate = first_rate(sample);
+            self.list.push(Stream {
+                series,
+                key,
+                start_ns: sample.start_ns,
+                time_ns: sample.time_ns,
+                value: sample.value,
+                rate: rate.map_or(0.0, |r| r as f32),
+                rate_at: if rate.is_some() { stamp } else { 0 },
+            });
+            self.cursor = self.list.len();
+            return Update::Accepted;
+        };
+        self.cursor = idx + 1;
+        let st = &mut self.list[idx];
+        if sample.time_ns <= st.time_ns {
+            return Update::Stale;
+        }
+        if let Some(rate) = next_rate(st, sample) {
+            st.rate = rate as f32;
+            st.rate_at = stamp;
+        }
+        st.start_ns = sample.start_ns;
+        st.time_ns = sample.time_ns;
+        st.value = sample.value;
+        Update::Accepted
+    }
+}
+
+fn per_second(amount: f64, from_ns: u64, to_ns: u64) -> Option<f64> {
+    (to_ns > from_ns).then(|| amount / ((to_ns - from_ns) as f64 / 1e9))
+}
+
+/// The rate a stream's first point gives on its own.
+fn first_rate(s: &Sample) -> Option<f64> {
+    match s.temporality {
+        Temporality::Gauge => Some(s.value),
+        Temporality::Delta => per_second(s.value, s.start_ns, s.time_ns),
+        Temporality::Cumulative => {
+            let fresh = s.start_ns != 0 && s.time_ns.saturating_sub(s.start_ns) <= FRESH_START_NS;
+            if fresh {
+                per_second(s.value, s.start_ns, s.time_ns)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The rate between a stream's previous point and a newer one.
+fn next_rate(prev: &Stream, s: &Sample) -> Option<f64> {
+    match s.temporality {
+        Temporality::Gauge => Some(s.value),
+        Temporality::Delta => {
+            // Delta points cover start..time; without a start, assume they follow on.
+            let from = if s.start_ns != 0 && s.start_ns < s.time_ns {
+                s.start_ns
+            } else {
+                prev.time_ns
+            };
+            per_second(s.value, from, s.time_ns)
+        }
+        Temporality::Cumulative => {
+            let restarted = s.value < prev.value
+                || (s.start_ns != 0 && prev.start_ns != 0 && s.start_ns > prev.start_ns);
+            if restarted {
+                // The counter began again: everything it holds was counted since its start
+                // (or, without a start time, since our previous point).
+                let from = if s.start_ns > prev.time_ns && s.start_ns < s.time_ns {
+                    s.start_ns
+                } else {
+                    prev.time_ns
+                };
+                per_second(s.value, from, s.time_ns)
+            } else {
+                per_second(s.value - prev.value, prev.time_ns, s.time_ns)
+            }
+        }
+    }
+}

@@ -10,7 +10,9 @@
 #   PUSH=1      also push a configuration to all agents in one phase and time it (PUSH=3:
 #               three pushes, each of a new configuration); each push prints
 #               cli_s/server_s[server_cpu_s/agents_cpu_s]
-#   METRICS=10  agents push their own metrics every 10 s (default 0: idle agents)
+#   METRICS=10  agents push their own metrics every 10 s, as `fleetdeck simulate` does by
+#               default (METRICS=0: idle agents that send no telemetry); the first line says
+#               which, and every figure depends on it
 #   APPLY_DELAY_MS=1500  simulated Collector restart on a new config (default 0: the push
 #               time then measures fleetdeck's fan-out and bookkeeping, not the agents)
 #   PERF=FILE   record the server with `perf` during the first push and write the hottest symbols
@@ -61,6 +63,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+METRICS=${METRICS:-10}
+if [ "$METRICS" -gt 0 ]; then
+  echo "# agents report their own telemetry every $METRICS s"
+else
+  echo "# idle agents: no own telemetry"
+fi
 printf '%-7s %-7s %-9s %-9s %-10s %-9s %-8s %-11s %-11s %s\n' \
   agents held base_MiB rss_MiB KiB/agent msg/s cpu% user_us/rt total_us/rt "push: cli_s/server_s[cpu_s server/agents]"
 for N in "${SIZES[@]}"; do
@@ -82,7 +90,7 @@ for N in "${SIZES[@]}"; do
     last=$(( first + 18 ))
     "$BIN" simulate --server "ws://127.0.0.1:$PORT/v1/opamp" --agents "$n" --secret-key "$KEY" \
       --seed "$seed" --heartbeat "$HB" --ramp 4000 --source-ips "127.0.0.$first-127.0.0.$last" \
-      --metrics-interval "${METRICS:-0}" --apply-delay-ms "${APPLY_DELAY_MS:-0}" \
+      --metrics-interval "$METRICS" --apply-delay-ms "${APPLY_DELAY_MS:-0}" \
       >"$DATA/sim-$seed.log" 2>&1 &
     SIMS="$SIMS $!"
     left=$((left - n)); seed=$((seed + 1)); first=$((first + 20))

@@ -186,6 +186,10 @@ pub enum Command {
         /// Label selector for agents (k=v, k!=v, k in (a,b), k, !k).
         #[arg(short = 'l', long)]
         selector: Option<String>,
+        /// With `get agent NAME`: its apply history, newest first (each configuration
+        /// version sent to it and what became of it).
+        #[arg(long)]
+        history: bool,
     },
     /// Create or update resources from YAML files, a directory, or `-` for stdin.
     Apply {

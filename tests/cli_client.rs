@@ -1,6 +1,6 @@
 //! The real `fleetdeck` binary against a server started in-process on 127.0.0.1:0: apply,
-//! get, the GitOps round-trip, push to simulated agents, rollout status, delete in use,
-//! tokens, profiles, usage errors and table widths.
+//! get, the GitOps round-trip, push to simulated agents, an agent's apply history, rollout
+//! status, delete in use, tokens, profiles, usage errors and table widths.
 
 mod common;
 
@@ -558,6 +558,268 @@ async fn push_by_selector_rolls_out_and_the_config_cannot_be_deleted_while_in_us
     );
 
     fleet.shutdown().await;
+}
+
+/// A raw configuration whose metrics pipeline exports to `exporters`: `debug` applies,
+/// `debug, nosuch` is refused by the simulated Collector (an undefined exporter).
+fn raw_config(exporters: &str) -> String {
+    format!(
+        "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: web\nspec:\n  raw: |\n    receivers:\n      otlp:\n        protocols:\n          http: {{}}\n    exporters:\n      debug: {{}}\n    service:\n      pipelines:\n        metrics:\n          receivers: [otlp]\n          exporters: [{exporters}]\n"
+    )
+}
+
+/// `GET /api/v1/agents/{id}/history` (with a query), as JSON.
+async fn api_history(server: &TestServer, id: AgentId, query: &str) -> (u16, Value) {
+    let resp = http_client()
+        .get(format!(
+            "{}/api/v1/agents/{id}/history{query}",
+            server.api_url()
+        ))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("request sent");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("JSON"))
+}
+
+/// Polls the agent's history until it holds `n` attempts (or fails after 15 s).
+async fn history_of(server: &TestServer, id: AgentId, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = api_history(server, id, "").await;
+        assert_eq!(status, 200, "{body}");
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        if items.len() >= n {
+            return items;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "history of {id} has {} attempts, waiting for {n}: {body}",
+            items.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `(config:version, result, rolled_back, rollback)` of each attempt, as a table shows.
+fn summary(items: &[Value]) -> Vec<(String, String, bool, bool)> {
+    items
+        .iter()
+        .map(|a| {
+            (
+                format!(
+                    "{}:{}",
+                    a["config"]["name"].as_str().unwrap_or("?"),
+                    a["config"]["version"]
+                ),
+                a["result"].as_str().unwrap_or("?").to_string(),
+                a["rolled_back"] == true,
+                a["rollback"] == true,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn two_pushes_one_refused_and_a_rollback_are_each_agents_apply_history() {
+    let server = TestServer::start().await;
+    let (healthy, ids) = sim_fleet(&server, 1).await;
+    let ok_agent = ids[0];
+    // An agent started with --fail-rate 1 refuses every configuration.
+    let mut cfg = SimConfig::new(server.ws_url(), 1);
+    cfg.secret_key = Some(SECRET.to_string());
+    cfg.seed = 12;
+    cfg.fail_rate = 1.0;
+    cfg.apply_delay = Duration::from_millis(50);
+    let refusing = sim::start(cfg).await.expect("refusing agent starts");
+    let bad_agent = refusing.agent_ids()[0];
+    server
+        .wait_for("the refusing agent connected", |s| {
+            s.get(&bad_agent).is_some_and(|a| a.is_connected())
+        })
+        .await;
+    let cli = Cli::new(&server).with("COLUMNS", "200");
+    let (_, empty) = api_history(&server, ok_agent, "").await;
+    assert_eq!(empty["items"], Value::Array(Vec::new()), "nothing sent yet");
+
+    // Push 1: web:1 to both; one applies it, the other refuses it (the rollout halts,
+    // with nothing to roll the refuser back to).
+    ok(&cli
+        .run(&["apply", "-f", &cli.file("v1.yaml", &raw_config("debug"))])
+        .await);
+    let both = format!("{ok_agent},{bad_agent}");
+    ok(&cli
+        .run(&["push", "web", "--agents", &both, "--all-at-once"])
+        .await);
+    let refused = history_of(&server, bad_agent, 1).await;
+    assert_eq!(
+        summary(&refused),
+        [("web:1".into(), "failed".into(), false, false)]
+    );
+    let reason = refused[0]["message"].as_str().unwrap_or_default();
+    assert!(reason.contains("rejects every configuration"), "{reason}");
+    history_of(&server, ok_agent, 1).await;
+
+    // Push 2: web:2, which the healthy agent refuses too; the rollout halts and rolls it
+    // back to web:1, the version it had.
+    ok(&cli
+        .run(&[
+            "apply",
+            "-f",
+            &cli.file("v2.yaml", &raw_config("debug, nosuch")),
+        ])
+        .await);
+    ok(&cli
+        .run(&[
+            "push",
+            "web",
+            "--agents",
+            &ok_agent.to_string(),
+            "--all-at-once",
+        ])
+        .await);
+    let history = history_of(&server, ok_agent, 3).await;
+    assert_eq!(
+        summary(&history),
+        [
+            ("web:1".into(), "applied".into(), false, true),
+            ("web:2".into(), "failed".into(), true, false),
+            ("web:1".into(), "applied".into(), false, false),
+        ],
+        "newest first: the way back, the refused push rolled back, the first push"
+    );
+    let why = history[1]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!why.is_empty(), "the agent's reason is kept");
+    assert_eq!(
+        history[0]["hash"], history[2]["hash"],
+        "the same web:1 went back"
+    );
+    assert_ne!(history[0]["hash"], history[1]["hash"]);
+    let snap = server
+        .wait_for("the healthy agent back on web:1", |s| {
+            s.get(&ok_agent)
+                .and_then(|a| a.config.as_ref())
+                .is_some_and(|c| c.config.version == 1 && c.state.to_string() == "applied")
+        })
+        .await;
+    let shown = snap
+        .get(&ok_agent)
+        .and_then(|a| a.config.clone())
+        .expect("config");
+    assert_eq!(history[0]["hash"], hex::encode(shown.hash));
+    for a in &history {
+        let (assigned, finished) = (a["assigned_at"].as_u64(), a["finished_at"].as_u64());
+        assert!(
+            assigned.is_some_and(|t| t > 1_600_000_000) && finished >= assigned,
+            "Unix seconds: {a}"
+        );
+    }
+    assert_eq!(
+        refused[0]["hash"], history[2]["hash"],
+        "both were sent web:1"
+    );
+
+    // A limit gives the newest; past the 50 kept is refused, naming the parameter.
+    let (_, newest) = api_history(&server, ok_agent, "?limit=1").await;
+    assert_eq!(newest["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(newest["items"][0], history[0]);
+    let (status, err) = api_history(&server, ok_agent, "?limit=51").await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (400, Some("limit")),
+        "{err}"
+    );
+
+    // The CLI: a table, newest first, and the same attempts as JSON.
+    let table = cli
+        .run(&["get", "agent", &ok_agent.short(), "--history"])
+        .await;
+    ok(&table);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        4,
+        "a header and three attempts:\n{}",
+        table.stdout
+    );
+    for h in ["CONFIG", "HASH", "WHEN", "RESULT", "ROLLED BACK", "MESSAGE"] {
+        assert!(lines[0].contains(h), "{}", lines[0]);
+    }
+    let web1_hash = history[0]["hash"].as_str().unwrap_or_default();
+    assert!(
+        lines[1].starts_with("web:1 (rollback)")
+            && lines[1].contains(&web1_hash[..12])
+            && lines[1].contains("applied"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("web:2")
+            && lines[2].contains("failed")
+            && lines[2].contains("yes")
+            && lines[2].contains(&why),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].starts_with("web:1 ") && lines[3].contains("applied"),
+        "{}",
+        lines[3]
+    );
+    let json = cli
+        .run(&[
+            "get",
+            "agent",
+            &ok_agent.to_string(),
+            "--history",
+            "-o",
+            "json",
+        ])
+        .await;
+    ok(&json);
+    assert_eq!(json.json(), Value::Array(history.clone()));
+    let yaml = cli
+        .run(&[
+            "get",
+            "agent",
+            &ok_agent.to_string(),
+            "--history",
+            "-o",
+            "yaml",
+        ])
+        .await;
+    ok(&yaml);
+    assert!(yaml.stdout.contains("rolled_back: true"), "{}", yaml.stdout);
+    let misuse = cli.run(&["get", "agents", "--history"]).await;
+    assert_eq!(misuse.code, 2, "{}", misuse.stderr);
+    assert!(
+        misuse.stderr.contains("get agent ID --history"),
+        "{}",
+        misuse.stderr
+    );
+
+    // Forgetting the refuser takes its history with it.
+    refusing.shutdown().await;
+    server
+        .wait_for("the refusing agent gone", |s| {
+            s.get(&bad_agent).is_some_and(|a| !a.is_connected())
+        })
+        .await;
+    ok(&cli.run(&["delete", "agent", &bad_agent.to_string()]).await);
+    let (status, _) = api_history(&server, bad_agent, "").await;
+    assert_eq!(status, 404);
+    let kept = server
+        .rt
+        .store
+        .agent_history(bad_agent, 50)
+        .await
+        .expect("store reads");
+    assert!(kept.is_empty(), "{kept:?}");
+    healthy.shutdown().await;
 }
 
 /// Waits (up to 10 s) until the agent's record is in the store, or gone from it.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use fleetdeck::args::SimTransport;
 use fleetdeck::fleet::AgentId;
+use fleetdeck::fleet::attempt::{ApplyAttempt, AttemptResult};
 use fleetdeck::fleet::delivery::{ApplyState, ConfigRef};
 use fleetdeck::fleet::telemetry::{Series, Signal};
 use fleetdeck::rollout::plan::{AgentStep, RollbackPolicy};
@@ -66,6 +67,23 @@ async fn wait_rollout(
                 .map(|v| (v.status, v.progress, v.agents))
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The agent's stored apply history once it holds `n` attempts (written behind, so
+/// polled; fails after 10 s).
+async fn stored_history(server: &TestServer, id: AgentId, n: usize) -> Vec<ApplyAttempt> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let history = server.rt.store.agent_history(id, 50).await.unwrap();
+        if history.len() >= n {
+            return history;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id}: {history:?}, waiting for {n} attempts"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -227,6 +245,33 @@ async fn failing_agents_halt_the_rollout_and_everyone_is_rolled_back() {
         let c = snap.get(id).unwrap().config.clone().unwrap();
         assert_eq!(c.state, ApplyState::Failed);
         assert!(!c.error.is_empty(), "the agent's reason is kept");
+    }
+    // Each healthy agent's history says so: v1, then v2 rolled back (applied, or still
+    // in flight when the rollout halted), then the way back to v1.
+    for id in &good_ids {
+        let history = stored_history(&server, *id, 3).await;
+        let seen: Vec<(u64, bool, bool)> = history
+            .iter()
+            .map(|a| (a.config.version, a.rolled_back, a.rollback))
+            .collect();
+        assert_eq!(
+            seen,
+            [(v1, false, true), (v2, true, false), (v1, false, false)]
+        );
+        assert_eq!(history[0].result, AttemptResult::Applied);
+        assert!(
+            matches!(
+                history[1].result,
+                AttemptResult::Applied | AttemptResult::Superseded
+            ),
+            "{:?}",
+            history[1]
+        );
+    }
+    for id in &bad_ids {
+        let history = stored_history(&server, *id, 1).await;
+        assert_eq!(history[0].result, AttemptResult::Failed);
+        assert!(!history[0].rolled_back, "nothing to go back to");
     }
     healthy.shutdown().await;
     failing.shutdown().await;

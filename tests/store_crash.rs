@@ -13,8 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use fleetdeck::fleet::agent::AgentId;
 use fleetdeck::store::{
-    AgentRecord, ConfigRef, EventQuery, NewEvent, RolloutStatus, SqliteStore, StoreBackend,
-    WriteBatch,
+    AgentRecord, ApplyAttempt, AttemptResult, ConfigRef, EventQuery, NewEvent, RolloutStatus,
+    SqliteStore, StoreBackend, WriteBatch,
 };
 
 const CHILD_DIR_ENV: &str = "FLEETDECK_STORE_CRASH_DIR";
@@ -29,9 +29,9 @@ fn batch_tag(round: u32, batch: u32) -> String {
     format!("{round}-{batch}")
 }
 
-/// Every batch rewrites the same agents with its tag, adds one event naming it, makes a
-/// new configuration version and moves the rollout on — all in what the store promises
-/// are atomic writes.
+/// Every batch rewrites the same agents with its tag, adds an apply attempt per agent
+/// (which drops the oldest past 50) and one event naming it, makes a new configuration
+/// version and moves the rollout on — all in what the store promises are atomic writes.
 fn write_one_batch(store: &SqliteStore, round: u32, batch: u32) {
     let tag = batch_tag(round, batch);
     let now = SystemTime::now();
@@ -56,11 +56,31 @@ fn write_one_batch(store: &SqliteStore, round: u32, batch: u32) {
         agent: None,
         payload_json: format!(r#"{{"round":{round},"batch":{batch}}}"#),
     }];
+    // Later for every batch of every round: one attempt each, never a rewrite.
+    let assigned_at = SystemTime::UNIX_EPOCH
+        + Duration::from_millis(u64::from(round) * 1_000_000 + u64::from(batch));
+    let attempts = (0..AGENTS_PER_BATCH)
+        .map(|i| ApplyAttempt {
+            agent: AgentId([i; 16]),
+            config: ConfigRef {
+                name: "crash".into(),
+                version: u64::from(batch),
+            },
+            hash: [i; 32],
+            result: AttemptResult::Applied,
+            message: tag.clone(),
+            assigned_at,
+            finished_at: assigned_at,
+            rolled_back: false,
+            rollback: false,
+        })
+        .collect();
     store
         .write_batch(&WriteBatch {
             agents,
             events,
-            forget: Vec::new(),
+            attempts,
+            ..WriteBatch::default()
         })
         .unwrap();
     store
@@ -166,6 +186,9 @@ fn check_after_crash(dir: &Path, round: u32, last_reported: u32) {
     assert_eq!(agents.len(), usize::from(AGENTS_PER_BATCH));
     for a in &agents {
         assert_eq!(a.labels["batch"], tag, "agent {} in round {round}", a.id);
+        let history = store.agent_history(&a.id, 100).unwrap();
+        assert_eq!(history[0].message, tag, "newest attempt of agent {}", a.id);
+        assert!(history.len() <= 50, "{} attempts kept", history.len());
     }
 
     // The configuration and rollout writes after the batch are each whole too.

@@ -5,8 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fleetdeck::fleet::agent::AgentId;
 use fleetdeck::store::{
-    AgentRecord, ApplyOutcome, ConfigRef, EventQuery, NewEvent, RolloutStatus, SqliteStore, Store,
-    StoreBackend, StoreError, StoreOptions, WriteBehind, WriteBehindOptions,
+    AgentRecord, ApplyAttempt, ApplyOutcome, AttemptResult, ConfigRef, EventQuery, NewEvent,
+    RolloutStatus, SqliteStore, Store, StoreBackend, StoreError, StoreOptions, WriteBatch,
+    WriteBehind, WriteBehindOptions,
 };
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -44,6 +45,35 @@ fn event(kind: &str, agent: Option<u8>, ms: u64) -> NewEvent {
         kind: kind.into(),
         agent: agent.map(|n| AgentId([n; 16])),
         payload_json: format!(r#"{{"ms":{ms}}}"#),
+    }
+}
+
+/// Attempt `n` of agent `agent`: version `n` of `web`, assigned at `n` seconds.
+fn attempt(agent: u8, n: u64, result: AttemptResult) -> ApplyAttempt {
+    ApplyAttempt {
+        agent: AgentId([agent; 16]),
+        config: ConfigRef {
+            name: "web".into(),
+            version: n,
+        },
+        hash: [n as u8; 32],
+        result,
+        message: if result == AttemptResult::Failed {
+            format!("attempt {n}: exporters::otlp: undefined")
+        } else {
+            String::new()
+        },
+        assigned_at: at(n * 1_000),
+        finished_at: at(n * 1_000 + 250),
+        rolled_back: false,
+        rollback: false,
+    }
+}
+
+fn attempts(batch: Vec<ApplyAttempt>) -> WriteBatch {
+    WriteBatch {
+        attempts: batch,
+        ..WriteBatch::default()
     }
 }
 
@@ -265,6 +295,96 @@ fn agent_records_round_trip_and_upsert_keeps_first_seen() {
     );
     assert!(store.get_agent(&AgentId([1; 16])).unwrap().is_none());
     assert_eq!(store.load_agents().unwrap().len(), 4);
+}
+
+#[test]
+fn apply_history_keeps_the_newest_50_per_agent_and_goes_with_a_forgotten_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    // Agent 1: 60 attempts over three batches (one of 30 at once); agent 2: three.
+    for range in [1..=20u64, 21..=50, 51..=60] {
+        let batch = range
+            .map(|n| attempt(1, n, AttemptResult::Applied))
+            .collect();
+        store.write_batch(&attempts(batch)).unwrap();
+    }
+    let two: Vec<ApplyAttempt> = (1..=3)
+        .map(|n| attempt(2, n, AttemptResult::Failed))
+        .collect();
+    store.write_batch(&attempts(two.clone())).unwrap();
+    // A later word about an attempt replaces its row: attempt 60 rolled back.
+    let undone = ApplyAttempt {
+        rolled_back: true,
+        ..attempt(1, 60, AttemptResult::Failed)
+    };
+    store.write_batch(&attempts(vec![undone.clone()])).unwrap();
+    drop(store);
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let one = store.agent_history(&AgentId([1; 16]), 100).unwrap();
+    assert_eq!(one.len(), 50, "the newest 50 are kept");
+    assert_eq!(one[0], undone, "newest first, as written last");
+    let versions: Vec<u64> = one.iter().map(|a| a.config.version).collect();
+    assert_eq!(versions, (11..=60).rev().collect::<Vec<_>>());
+    assert_eq!(one[1], attempt(1, 59, AttemptResult::Applied));
+    let newest_two = store.agent_history(&AgentId([2; 16]), 2).unwrap();
+    assert_eq!(newest_two, [two[2].clone(), two[1].clone()], "with a limit");
+    assert!(
+        store
+            .agent_history(&AgentId([3; 16]), 50)
+            .unwrap()
+            .is_empty(),
+        "an agent never sent anything"
+    );
+
+    // Forgetting an agent takes its history; the other's stays.
+    store.write_agents(&[agent(1, 1_000)]).unwrap();
+    assert_eq!(store.delete_agents(&[AgentId([1; 16])]).unwrap(), 1);
+    assert!(
+        store
+            .agent_history(&AgentId([1; 16]), 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.agent_history(&AgentId([2; 16]), 100).unwrap().len(),
+        3
+    );
+    store
+        .write_batch(&WriteBatch {
+            forget: vec![AgentId([2; 16])],
+            forget_history: vec![AgentId([2; 16])],
+            ..WriteBatch::default()
+        })
+        .unwrap();
+    assert!(
+        store
+            .agent_history(&AgentId([2; 16]), 100)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn the_history_cap_is_the_stores_to_choose() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        attempts_per_agent: 3,
+        ..StoreOptions::default()
+    };
+    let store = SqliteStore::open_with(dir.path(), options).unwrap();
+    for n in 1..=5 {
+        store
+            .write_batch(&attempts(vec![attempt(1, n, AttemptResult::Stalled)]))
+            .unwrap();
+    }
+    let kept: Vec<u64> = store
+        .agent_history(&AgentId([1; 16]), 10)
+        .unwrap()
+        .iter()
+        .map(|a| a.config.version)
+        .collect();
+    assert_eq!(kept, [5, 4, 3]);
 }
 
 #[test]
@@ -526,6 +646,43 @@ async fn a_record_without_a_description_keeps_the_one_stored_or_waiting() {
     writer.flush().await.unwrap();
     let got = store.get_agent(AgentId([1; 16])).await.unwrap().unwrap();
     assert_eq!(got.description_json, renamed.description_json);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_behind_keeps_the_latest_word_on_each_attempt_and_forgets_with_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let writer = flushed_by_hand(&store);
+    let one = AgentId([1; 16]);
+
+    // Stalled, then a late answer: one attempt, as it stands last.
+    writer.attempt(attempt(1, 1, AttemptResult::Stalled));
+    writer.attempt(attempt(1, 1, AttemptResult::Applied));
+    writer.attempt(attempt(1, 2, AttemptResult::Failed));
+    writer.agent(agent(1, 1_000));
+    let stats = writer.flush().await.unwrap();
+    assert_eq!((stats.agents, stats.attempts), (1, 2));
+    let history = store.agent_history(one, 10).await.unwrap();
+    assert_eq!(
+        history,
+        [
+            attempt(1, 2, AttemptResult::Failed),
+            attempt(1, 1, AttemptResult::Applied)
+        ]
+    );
+
+    // Forgotten with an attempt still waiting: the stored and the waiting one go.
+    writer.attempt(attempt(1, 3, AttemptResult::Applied));
+    writer.forget(one);
+    // Back since (same uid): what it does from now on is kept.
+    writer.agent(agent(1, 9_000));
+    writer.attempt(attempt(1, 4, AttemptResult::Applied));
+    writer.flush().await.unwrap();
+    assert_eq!(
+        store.agent_history(one, 10).await.unwrap(),
+        [attempt(1, 4, AttemptResult::Applied)]
+    );
+    writer.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -238,3 +238,80 @@ async fn restart_and_forget_are_carried_out_by_the_ui_and_refusals_become_notice
     assert!(notice.starts_with("not forgotten"), "{notice}");
     server.rt.stop().await;
 }
+
+/// The agent detail's History section reads the real store through the effects the run
+/// loop carries out: a push to a simulated agent shows up there once the agent applied it.
+#[tokio::test]
+async fn an_agents_history_section_shows_a_real_push() {
+    use fleetdeck::tui::effects::Carrier;
+    let server = TestServer::start_with(|s| s.heartbeat_interval = Duration::from_secs(1)).await;
+    let rt = &server.rt;
+    let mut cfg = SimConfig::new(server.ws_url(), 1);
+    cfg.secret_key = Some(SECRET.to_string());
+    cfg.seed = 8;
+    cfg.apply_delay = Duration::from_millis(20);
+    let fleet = sim::start(cfg).await.unwrap();
+    let ids = fleet.agent_ids().to_vec();
+    server
+        .wait_for("the agent connected", |s| {
+            s.get(&ids[0]).is_some_and(|a| a.is_connected())
+        })
+        .await;
+    let v1 = rt
+        .catalog
+        .apply_text(&config_yaml("30s"), None)
+        .await
+        .unwrap()[0]
+        .version
+        .unwrap();
+    push_and_wait(rt, &ids, v1).await;
+
+    let (mut carrier, mut results) =
+        Carrier::new(rt.registry.clone(), rt.catalog.clone(), rt.rollouts.clone());
+    let config = AppConfig {
+        server: ServerInfo {
+            listen: rt.agent_addr,
+            api_listen: rt.api_addr,
+            public_url: rt.public_url.clone(),
+            secret_file: server.dir.path().join("secret"),
+            version: "test".into(),
+        },
+        theme: "dark".into(),
+        color_level: ColorLevel::None,
+        keymap: Keymap::default(),
+        mouse: false,
+        warnings: Vec::new(),
+    };
+    let snap = rt.registry.snapshot().borrow().clone();
+    let mut app = App::new(config, snap, std::time::SystemTime::now());
+    app.resize(120, 40);
+    // The one agent's detail, round to its History section.
+    press(&mut app, &["enter", "h"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let text = loop {
+        let due = app.due_effects(std::time::SystemTime::now());
+        carrier.carry_out(&mut app, due);
+        if let Ok(Some(msg)) =
+            tokio::time::timeout(Duration::from_millis(500), results.history.recv()).await
+        {
+            assert_eq!(msg.agent, ids[0]);
+            app.history_loaded(msg);
+        }
+        let text = render_text(&app);
+        if text.contains("1 attempt,") {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no history shown: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let row = text
+        .lines()
+        .find(|l| l.contains(&format!("edge-otlp:{v1}")))
+        .unwrap_or_else(|| panic!("the push is listed: {text}"));
+    assert!(row.contains("✓ applied"), "{row}");
+    fleet.shutdown().await;
+    server.rt.stop().await;
+}

@@ -5,12 +5,13 @@ mod seed;
 
 use std::sync::Arc;
 
+use fleetdeck::fleet::attempt::{ApplyAttempt, AttemptResult};
 use fleetdeck::fleet::delivery::{ApplyState, ConfigRef};
 use fleetdeck::fleet::{AgentId, EventKind, FleetEvent, FleetSnapshot};
 use fleetdeck::rollout::RolloutStatus;
 use fleetdeck::tui::app::Route;
 use fleetdeck::tui::configs::{ConfigsEffect, ConfigsMsg, Steer};
-use fleetdeck::tui::detail::Section;
+use fleetdeck::tui::detail::{HistoryLoaded, Section};
 use fleetdeck::tui::testing::{click, press, render_text, resize, type_text, wheel};
 use fleetdeck::tui::wizard::WizardEffect;
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Effect, Keymap, ServerInfo};
@@ -196,6 +197,102 @@ fn enter_opens_detail_esc_goes_back_and_q_quits_only_at_the_top() {
         vec![Effect::Quit],
         "ctrl-c quits from anywhere"
     );
+}
+
+fn attempt(id: AgentId, version: u64, result: AttemptResult, message: &str) -> ApplyAttempt {
+    let at = seed::now() - Duration::from_secs(600 - version);
+    ApplyAttempt {
+        agent: id,
+        config: ConfigRef {
+            name: "web".into(),
+            version,
+        },
+        hash: [version as u8; 32],
+        result,
+        message: message.into(),
+        assigned_at: at,
+        finished_at: at,
+        rolled_back: false,
+        rollback: false,
+    }
+}
+
+#[test]
+fn the_history_section_reads_the_agents_history_and_reads_it_again_while_shown() {
+    let mut a = app(10);
+    press(&mut a, &["enter"]);
+    let id = selected(&a);
+    let now = seed::now();
+    assert!(
+        !a.due_effects(now).contains(&Effect::LoadHistory(id)),
+        "not read while another section is shown"
+    );
+    press(&mut a, &["h"]);
+    assert_eq!(
+        a.detail.section,
+        Section::History,
+        "round from the first section"
+    );
+    assert_eq!(a.due_effects(now), [Effect::LoadHistory(id)]);
+    assert_eq!(a.due_effects(now), [], "asked once");
+    assert!(render_text(&a).contains("reading the apply history"));
+
+    // An answer about another agent (one shown before) is not this one's.
+    let other = AgentId([9; 16]);
+    a.history_loaded(HistoryLoaded {
+        agent: other,
+        result: Ok(vec![attempt(other, 7, AttemptResult::Applied, "")]),
+    });
+    assert!(!render_text(&a).contains("web:7"));
+
+    let mut undone = attempt(id, 2, AttemptResult::Failed, "exporters::otlp: undefined");
+    undone.rolled_back = true;
+    let mut back = attempt(id, 1, AttemptResult::Applied, "");
+    back.rollback = true;
+    back.assigned_at = now - Duration::from_secs(30);
+    back.finished_at = now - Duration::from_secs(30);
+    let history = vec![back, undone, attempt(id, 1, AttemptResult::Applied, "")];
+    a.history_loaded(HistoryLoaded {
+        agent: id,
+        result: Ok(history),
+    });
+    let text = render_text(&a);
+    assert!(text.contains("3 attempts, newest first"), "{text}");
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("web:"))
+        .map(|l| l.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+        .collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(
+        rows[0].starts_with("web:1 (rollback)")
+            && rows[0].contains("010101010101")
+            && rows[0].contains("30s")
+            && rows[0].contains("✓ applied"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].starts_with("web:2") && rows[1].contains("✕ failed") && rows[1].ends_with("↩ yes"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        text.contains("exporters::otlp: undefined"),
+        "the reason under it: {text}"
+    );
+
+    // Read again while shown, a refresh later; not again until the answer came.
+    assert_eq!(a.due_effects(now + Duration::from_secs(1)), []);
+    let later = now + Duration::from_secs(3);
+    assert_eq!(a.due_effects(later), [Effect::LoadHistory(id)]);
+    a.history_loaded(HistoryLoaded {
+        agent: id,
+        result: Err("database is locked".into()),
+    });
+    assert!(render_text(&a).contains("cannot read the apply history: database is locked"));
+    press(&mut a, &["esc"]);
+    assert_eq!(a.due_effects(later + Duration::from_secs(60)), []);
 }
 
 #[test]

@@ -4,8 +4,14 @@
 mod seed;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use fleetdeck::fleet::AgentId;
+use fleetdeck::fleet::attempt::{ApplyAttempt, AttemptResult};
+use fleetdeck::fleet::delivery::ConfigRef;
+use fleetdeck::tui::Effect;
 use fleetdeck::tui::configs::ConfigsMsg;
+use fleetdeck::tui::detail::HistoryLoaded;
 use fleetdeck::tui::testing::{press, render_text, type_text};
 use fleetdeck::tui::{App, AppConfig, ColorLevel, Keymap, ServerInfo};
 
@@ -101,6 +107,83 @@ fn agent_detail_sections() {
             press(a, keys);
         });
     }
+}
+
+/// The history a failed agent's detail shows: what it runs now refused, the version before
+/// it applied and then rolled back to, a push superseded and one that stalled.
+fn history_of(a: &App, id: AgentId) -> Vec<ApplyAttempt> {
+    let now = seed::now();
+    let failed = a
+        .snapshot
+        .get(&id)
+        .and_then(|v| v.config.clone())
+        .expect("a seeded assignment");
+    let ago = |s: u64| now - Duration::from_secs(s);
+    let attempt = |version: u64, byte: u8, result: AttemptResult, at: u64| ApplyAttempt {
+        agent: id,
+        config: ConfigRef {
+            name: failed.config.name.clone(),
+            version,
+        },
+        hash: [byte; 32],
+        result,
+        message: String::new(),
+        assigned_at: ago(at + 5),
+        finished_at: ago(at),
+        rolled_back: false,
+        rollback: false,
+    };
+    let v = failed.config.version;
+    vec![
+        ApplyAttempt {
+            hash: failed.hash,
+            message: failed.error.clone(),
+            finished_at: failed.since,
+            ..attempt(v, 0, AttemptResult::Failed, 0)
+        },
+        ApplyAttempt {
+            rollback: true,
+            ..attempt(v - 1, 0xa1, AttemptResult::Applied, 700)
+        },
+        ApplyAttempt {
+            rolled_back: true,
+            message: "exporters::otlphttp: connection refused after 3 retries; the Collector \
+                      exited and the last good configuration was restored"
+                .into(),
+            ..attempt(v, 0xb2, AttemptResult::Failed, 760)
+        },
+        ApplyAttempt {
+            message: format!(
+                "replaced by {}:{v} before the agent answered",
+                failed.config.name
+            ),
+            ..attempt(v - 1, 0xc3, AttemptResult::Superseded, 3_600)
+        },
+        ApplyAttempt {
+            message: "no answer from the agent".into(),
+            ..attempt(v - 1, 0xa1, AttemptResult::Stalled, 7_200)
+        },
+    ]
+}
+
+#[test]
+fn agent_detail_history() {
+    check("detail_history", |a| {
+        let target = a.shown_ids().position(|id| {
+            a.snapshot
+                .get(&id)
+                .and_then(|v| v.config.as_ref())
+                .is_some_and(|c| !c.error.is_empty())
+        });
+        for _ in 0..target.unwrap_or(0) {
+            press(a, &["j"]);
+        }
+        press(a, &["enter", "tab", "tab", "tab", "tab"]);
+        let id = a.agents.selected.expect("an agent");
+        assert_eq!(a.due_effects(seed::now()), [Effect::LoadHistory(id)]);
+        let result = Ok(history_of(a, id));
+        a.history_loaded(HistoryLoaded { agent: id, result });
+    });
 }
 
 fn configs_loaded(a: &mut App) {

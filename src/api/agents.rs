@@ -1,5 +1,5 @@
 //! `/agents`: list with a label selector and paging, one agent with its full state and
-//! throughput series, labels, restart.
+//! throughput series, its apply history, labels, restart.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use super::params::{Params, json_body, unix_secs};
 use super::{ApiError, ApiResult, ApiState};
 use crate::fleet::AgentId;
 use crate::fleet::agent::ConfigMap;
+use crate::fleet::attempt::{ApplyAttempt, KEPT_PER_AGENT};
 use crate::fleet::delivery::ApplyState;
 use crate::fleet::selector::{Requirement, Selector};
 use crate::fleet::snapshot::{AgentView, Connection, FleetSnapshot};
@@ -288,6 +289,42 @@ pub fn redact_config(cfg: &ConfigMap, hide: &Redactor) -> ConfigMap {
         }
     }
     out
+}
+
+/// An agent's apply history: every configuration version assigned to it and what became
+/// of it, newest first.
+#[derive(Debug, Serialize)]
+pub struct AgentHistory {
+    pub id: AgentId,
+    pub name: String,
+    pub items: Vec<ApplyAttempt>,
+}
+
+/// `GET /agents/{id}/history?limit=N`: the newest `limit` attempts (all that are kept by
+/// default).
+pub async fn history(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Json<AgentHistory>> {
+    let p = Params::parse(&uri, &["limit"])?;
+    let limit = p.count("limit", KEPT_PER_AGENT, KEPT_PER_AGENT)?;
+    let snap = s.registry.snapshot().borrow().clone();
+    let agent = find_agent(&snap, &id, "id")?;
+    // What the registry has written behind is read too: an answer the agent just gave
+    // (the snapshot shows it) is in its history. A store that cannot take writes still
+    // answers with what it holds (the write-behind logs the failure and retries).
+    if let Some(w) = &s.write_behind
+        && let Err(e) = w.flush().await
+    {
+        tracing::debug!(error = %e, "apply history read without the latest attempts");
+    }
+    let items = s.store.agent_history(agent.id, limit).await?;
+    Ok(Json(AgentHistory {
+        id: agent.id,
+        name: agent.name.to_string(),
+        items,
+    }))
 }
 
 #[derive(Debug, Serialize)]

@@ -49,7 +49,8 @@ pub struct ApiState {
     /// stranger (strangers are closed after a few seconds).
     pub admission: crate::listen::admission::Admission,
     /// Where the registry writes agent records behind; flushed before a change made
-    /// through the registry (labels, forgetting an agent) is acknowledged.
+    /// through the registry (labels, forgetting an agent) is acknowledged, and before an
+    /// apply history is read.
     pub write_behind: Option<crate::store::WriteBehind>,
 }
 
@@ -79,6 +80,7 @@ pub fn router(state: ApiState) -> Router {
             get(agents::labels).patch(agents::set_labels),
         )
         .route("/agents/{id}/restart", post(agents::restart))
+        .route("/agents/{id}/history", get(agents::history))
         .route("/types", get(types::list))
         .route("/types/{name}", get(types::show))
         .route("/configurations", get(configs::list))

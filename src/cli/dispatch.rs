@@ -22,16 +22,16 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             kind,
             name,
             selector,
+            history,
         } => {
             let c = Client::from_args(&client)?;
-            get::run(
-                &c,
-                client.output,
-                &kind,
-                name.as_deref(),
-                selector.as_deref(),
-            )
-            .await
+            let what = get::What {
+                kind: &kind,
+                name: name.as_deref(),
+                selector: selector.as_deref(),
+                history,
+            };
+            get::run(&c, client.output, what).await
         }
         Command::Apply { client, files } => {
             let c = Client::from_args(&client)?;

@@ -1,4 +1,5 @@
-//! `fleetdeck get agents|configs|destinations|types|rollouts [NAME] [-l SELECTOR]`.
+//! `fleetdeck get agents|configs|destinations|types|rollouts [NAME] [-l SELECTOR]`, and
+//! `get agent NAME --history`.
 
 use serde_json::Value;
 
@@ -30,13 +31,23 @@ pub fn parse_kind(s: &str) -> Option<Kind> {
     }
 }
 
-pub async fn run(
-    client: &Client,
-    format: OutputFormat,
-    kind: &str,
-    name: Option<&str>,
-    selector: Option<&str>,
-) -> anyhow::Result<()> {
+/// What `get` was asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct What<'a> {
+    pub kind: &'a str,
+    pub name: Option<&'a str>,
+    pub selector: Option<&'a str>,
+    /// `--history`: one agent's apply history instead of the agent.
+    pub history: bool,
+}
+
+pub async fn run(client: &Client, format: OutputFormat, what: What<'_>) -> anyhow::Result<()> {
+    let What {
+        kind,
+        name,
+        selector,
+        history,
+    } = what;
     let kind = parse_kind(kind).ok_or_else(|| {
         usage(format!(
             "cannot get '{kind}': kinds are agents, configs, destinations, types and rollouts"
@@ -47,8 +58,14 @@ pub async fn run(
             "-l/--selector lists agents; it goes with `get agents` alone",
         ));
     }
+    if history && (kind != Kind::Agents || name.is_none()) {
+        return Err(usage(
+            "--history shows one agent's apply history: `get agent ID --history`",
+        ));
+    }
     match (kind, name) {
         (Kind::Agents, None) => agents(client, format, selector).await,
+        (Kind::Agents, Some(id)) if history => agent_history(client, format, id).await,
         (Kind::Agents, Some(id)) => agent(client, format, id).await,
         (Kind::Configs, None) => configs(client, format).await,
         (Kind::Configs, Some(n)) => config(client, format, n).await,
@@ -224,6 +241,49 @@ async fn agent(client: &Client, format: OutputFormat, id: &str) -> anyhow::Resul
         println!("{line}");
     }
     Ok(())
+}
+
+async fn agent_history(client: &Client, format: OutputFormat, id: &str) -> anyhow::Result<()> {
+    let history = client.get(&["agents", id, "history"], &[]).await?;
+    let attempts = items(&history);
+    if format != OutputFormat::Table {
+        return print_value(format, &Value::Array(attempts));
+    }
+    if attempts.is_empty() {
+        eprintln!(
+            "no configuration has been sent to {} yet (or none has settled)",
+            text(&history, "name")
+        );
+        return Ok(());
+    }
+    history_table(&attempts).print();
+    Ok(())
+}
+
+/// Hex digits of a configuration hash a table shows (as `git log` shortens commits).
+const HASH_PREFIX: usize = 12;
+
+/// The apply history, one attempt a row, newest first as the API answers.
+fn history_table(attempts: &[Value]) -> Table {
+    let mut t = Table::new(&["CONFIG", "HASH", "WHEN", "RESULT", "ROLLED BACK", "MESSAGE"]);
+    for a in attempts {
+        let c = a.get("config").cloned().unwrap_or(Value::Null);
+        let flag = |key: &str| a.get(key).and_then(Value::as_bool).unwrap_or(false);
+        let mut config = format!("{}:{}", text(&c, "name"), text(&c, "version"));
+        if flag("rollback") {
+            config.push_str(" (rollback)");
+        }
+        let hash = text(a, "hash");
+        t.row(vec![
+            config,
+            hash.chars().take(HASH_PREFIX).collect(),
+            age(a.get("finished_at").and_then(Value::as_u64).unwrap_or(0)),
+            text(a, "result"),
+            if flag("rolled_back") { "yes" } else { "-" }.to_string(),
+            text(a, "message"),
+        ]);
+    }
+    t
 }
 
 /// The sections of a component listing, in the Collector configuration's order.
@@ -693,6 +753,34 @@ mod tests {
             components_section(&json!({"available_components": null}), None),
             ["components: not reported"]
         );
+    }
+
+    #[test]
+    fn the_history_table_shows_each_attempt_on_a_line() {
+        let attempts = [
+            json!({"config": {"name": "web", "version": 1}, "hash": "ab".repeat(32),
+                   "result": "applied", "message": "", "finished_at": 0,
+                   "rolled_back": false, "rollback": true}),
+            json!({"config": {"name": "web", "version": 2}, "hash": "cd".repeat(32),
+                   "result": "failed", "message": "exporters::otlp: undefined",
+                   "finished_at": 0, "rolled_back": true, "rollback": false}),
+        ];
+        let text = history_table(&attempts).render(None);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("CONFIG"), "{text}");
+        let cells = |l: &str| {
+            l.split("   ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(cells(lines[1])[0], "web:1 (rollback)");
+        assert_eq!(cells(lines[1])[1], "abababababab");
+        assert_eq!(cells(lines[2])[3], "failed");
+        assert_eq!(cells(lines[2])[4], "yes");
+        assert_eq!(cells(lines[2])[5], "exporters::otlp: undefined");
     }
 
     #[test]

@@ -30,6 +30,10 @@
 //!    flight come back `pending`, since whether the offer arrived is for the agent to say
 //!    when it reconnects (rule 3), and a reconnect that reports the hash is sent nothing.
 //!
+//! Each assignment is one *attempt* in the agent's apply history (`fleet/attempt.rs`):
+//! [`Assignment::next`] starts one, every settled state it reaches is remembered
+//! ([`Assignment::settled`]), and it ends when the next assignment replaces it.
+//!
 //! Pure functions over plain data; the registry owns the state and calls these.
 
 use std::sync::Arc;
@@ -114,9 +118,13 @@ pub struct AgentConfigStatus {
     pub since: SystemTime,
 }
 
-fn hex32<S: serde::Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+/// A hash as hex in JSON.
+pub fn hex32<S: serde::Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode(h))
 }
+
+/// What [`check_stalled`] says about an agent that stayed silent.
+pub const STALLED_MESSAGE: &str = "no answer from the agent";
 
 /// The registry's record of one agent's assignment.
 #[derive(Debug, Clone)]
@@ -129,19 +137,67 @@ pub struct Assignment {
     pub since: SystemTime,
     /// When it was last sent, and on which connection of the agent.
     pub sent: Option<(Instant, u64)>,
+    /// When it was assigned. Later for each assignment of one agent (see
+    /// [`Assignment::next`]), so with the agent it names this attempt in the history.
+    pub started: SystemTime,
+    /// A rollout's rollback assigned it (the agent's way back to an earlier version).
+    pub rollback: bool,
+    /// The last settled state it reached and when, kept while it is in flight again (an
+    /// agent that lost it on a restart is sent it again): the history's result for it.
+    last_settled: Option<(ApplyState, SystemTime)>,
 }
 
 impl Assignment {
     pub fn new(config: ConfigRef, offer: Arc<RemoteConfigOffer>) -> Self {
+        let now = SystemTime::now();
         Assignment {
             config,
             offer,
             state: ApplyState::Pending,
             error: String::new(),
             effective_matches: None,
-            since: SystemTime::now(),
+            since: now,
             sent: None,
+            started: now,
+            rollback: false,
+            last_settled: None,
         }
+    }
+
+    /// A new attempt for an agent whose assignment was `before`: started after it, so that
+    /// two assignments within one millisecond still name two attempts.
+    pub fn next(
+        config: ConfigRef,
+        offer: Arc<RemoteConfigOffer>,
+        rollback: bool,
+        before: Option<&Assignment>,
+    ) -> Self {
+        let mut a = Assignment::new(config, offer);
+        a.rollback = rollback;
+        if let Some(b) = before {
+            let after = SystemTime::UNIX_EPOCH + Duration::from_millis(millis(b.started) + 1);
+            a.started = a.started.max(after);
+        }
+        a
+    }
+
+    /// The attempt's result so far: the settled state it is in, or the last one it
+    /// reached before it went back in flight, with the agent's message and when. `None`
+    /// while it has never settled.
+    pub fn settled(&self) -> Option<(ApplyState, &str, SystemTime)> {
+        if self.state.done() {
+            return Some((self.state, &self.error, self.since));
+        }
+        // Only applied and stalled ever fall back in flight (a refusal stays failed):
+        // their messages are known.
+        self.last_settled.map(|(state, at)| {
+            let message = if state == ApplyState::Stalled {
+                STALLED_MESSAGE
+            } else {
+                ""
+            };
+            (state, message, at)
+        })
     }
 
     pub fn view(&self) -> AgentConfigStatus {
@@ -163,6 +219,9 @@ impl Assignment {
             error: self.error.clone(),
             effective_matches: self.effective_matches,
             since_ms: millis(self.since),
+            started_ms: Some(millis(self.started)),
+            rollback: self.rollback,
+            settled: self.last_settled.map(|(s, at)| (s, millis(at))),
         }
     }
 
@@ -172,11 +231,16 @@ impl Assignment {
     pub fn restore(config: ConfigRef, offer: Arc<RemoteConfigOffer>, saved: Option<Saved>) -> Self {
         let mut a = Assignment::new(config, offer);
         if let Some(s) = saved.filter(|s| s.hash == hex::encode(a.offer.hash)) {
+            let at = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
             a.effective_matches = s.effective_matches;
+            // Saved before attempts were kept: the last change is the best guess.
+            a.started = at(s.started_ms.unwrap_or(s.since_ms));
+            a.rollback = s.rollback;
+            a.last_settled = s.settled.map(|(state, ms)| (state, at(ms)));
             if s.state.done() {
                 a.state = s.state;
                 a.error = s.error;
-                a.since = SystemTime::UNIX_EPOCH + Duration::from_millis(s.since_ms);
+                a.since = at(s.since_ms);
             }
         }
         a
@@ -189,6 +253,9 @@ impl Assignment {
         self.state = state;
         self.error = error.to_string();
         self.since = SystemTime::now();
+        if state.done() {
+            self.last_settled = Some((state, self.since));
+        }
         true
     }
 }
@@ -205,6 +272,15 @@ pub struct Saved {
     pub effective_matches: Option<bool>,
     /// When the state last changed, in Unix milliseconds.
     pub since_ms: u64,
+    /// When it was assigned, in Unix milliseconds (absent in states saved before the
+    /// apply history was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
+    /// The last settled state and when (Unix milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<(ApplyState, u64)>,
 }
 
 /// Where an agent's configuration stood, as its stored record keeps it.
@@ -234,7 +310,8 @@ impl Stored {
     }
 }
 
-fn millis(t: SystemTime) -> u64 {
+/// Unix milliseconds (0 before the epoch).
+pub fn millis(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
@@ -347,7 +424,7 @@ pub fn check_stalled(a: &mut Assignment, now: Instant, timeout: Duration) -> boo
         (ApplyState::Sent | ApplyState::Applying, Some((at, _)))
             if now.duration_since(at) > timeout =>
         {
-            a.set(ApplyState::Stalled, "no answer from the agent")
+            a.set(ApplyState::Stalled, STALLED_MESSAGE)
         }
         _ => false,
     }

@@ -2,6 +2,7 @@
 //! immutable snapshots and a stream of events.
 
 pub mod agent;
+pub mod attempt;
 pub mod components;
 pub mod delivery;
 pub mod events;

@@ -1,11 +1,12 @@
 //! What is written down about an agent, so a restart of the server loses nothing: the
-//! record, and the journal the registry hands it to. The store implements the journal;
+//! record and the apply history, and the journal the registry hands them to. The store implements the journal;
 //! the fleet does not know how (or whether) records are kept.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use super::agent::AgentId;
+use super::attempt::ApplyAttempt;
 use super::delivery::ConfigRef;
 
 /// What is kept about an agent between restarts of the server.
@@ -35,6 +36,9 @@ pub trait AgentJournal: Send + Sync + 'static {
     /// The latest record of an agent. A record whose description or component listing is
     /// `None` leaves the kept ones as they are.
     fn agent(&self, record: AgentRecord);
-    /// An operator forgot the agent: its record goes.
+    /// An attempt of the agent's apply history, as it stands; a later write of the same
+    /// attempt (agent and `assigned_at`) replaces it.
+    fn attempt(&self, attempt: ApplyAttempt);
+    /// An operator forgot the agent: its record goes, and its apply history.
     fn forget(&self, id: AgentId);
 }

@@ -164,6 +164,12 @@ pub enum Action {
         config: ConfigRef,
         agents: Vec<AgentId>,
     },
+    /// Send these agents back to `config`, the version they had before the rollout (what
+    /// they have now shows as rolled back in their history).
+    RollBack {
+        config: ConfigRef,
+        agents: Vec<AgentId>,
+    },
     Note(RolloutNote),
 }
 
@@ -453,7 +459,7 @@ impl Rollout {
         }
         let mut actions: Vec<Action> = by_version
             .into_iter()
-            .map(|(config, agents)| Action::Assign { config, agents })
+            .map(|(config, agents)| Action::RollBack { config, agents })
             .collect();
         actions.push(Action::Note(RolloutNote::RolledBack {
             config: self.config.clone(),
@@ -543,7 +549,9 @@ mod tests {
         actions
             .iter()
             .filter_map(|a| match a {
-                Action::Assign { agents, .. } => Some(agents.clone()),
+                Action::Assign { agents, .. } | Action::RollBack { agents, .. } => {
+                    Some(agents.clone())
+                }
                 _ => None,
             })
             .flatten()
@@ -661,7 +669,7 @@ mod tests {
         ));
         assert_eq!(
             actions[1],
-            Action::Assign {
+            Action::RollBack {
                 config: cref(1),
                 agents: vec![AgentId([1; 16])]
             },

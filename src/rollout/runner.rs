@@ -575,16 +575,22 @@ impl Runner {
 
     async fn execute(&mut self, name: &str, actions: Vec<Action>) {
         for action in actions {
+            let rollback = matches!(action, Action::RollBack { .. });
             match action {
                 Action::Note(note) => {
                     let (config, message) = describe(&note);
                     self.registry
                         .publish_event(EventKind::Rollout { config, message });
                 }
-                Action::Assign { config, agents } => {
+                Action::Assign { config, agents } | Action::RollBack { config, agents } => {
                     let refused = match self.catalog.offer(&config).await {
                         Ok(offer) => {
-                            match self.registry.assign(agents, config.clone(), offer).await {
+                            let sent = if rollback {
+                                self.registry.roll_back(agents, config.clone(), offer).await
+                            } else {
+                                self.registry.assign(agents, config.clone(), offer).await
+                            };
+                            match sent {
                                 Ok(outcome) => outcome
                                     .refused
                                     .into_iter()

@@ -13,6 +13,7 @@ use super::types::{
     WriteBatch,
 };
 use crate::fleet::agent::AgentId;
+use crate::fleet::attempt::ApplyAttempt;
 use crate::fleet::record::AgentRecord;
 
 /// Cheap to clone; all clones share one backend.
@@ -148,6 +149,12 @@ impl Store {
 
     pub async fn delete_agents(&self, ids: Vec<AgentId>) -> StoreResult<usize> {
         self.run("delete agents", move |b| b.delete_agents(&ids))
+            .await
+    }
+
+    /// The agent's apply history, newest first, at most `limit` attempts.
+    pub async fn agent_history(&self, id: AgentId, limit: usize) -> StoreResult<Vec<ApplyAttempt>> {
+        self.run("read apply history", move |b| b.agent_history(&id, limit))
             .await
     }
 

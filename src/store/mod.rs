@@ -2,7 +2,7 @@
 //!
 //! The store keeps what must survive a restart: user-applied resources (every version),
 //! agent records (server-side labels, assigned configuration, last known description),
-//! rollout state and an event history. Live agent state stays in the fleet registry; the
+//! each agent's apply history, rollout state and an event history. Live agent state stays in the fleet registry; the
 //! registry hands agent records and events to a [`WriteBehind`] buffer, which writes them
 //! in batches — never one write per heartbeat.
 //!
@@ -35,6 +35,7 @@ pub use types::{
     WriteBatch,
 };
 // The records the store keeps are the fleet's; re-exported so the store's API names them.
+pub use crate::fleet::attempt::{ApplyAttempt, AttemptResult};
 pub use crate::fleet::delivery::ConfigRef;
 pub use crate::fleet::record::AgentRecord;
 pub use write_behind::{FlushStats, WriteBehind, WriteBehindOptions};
@@ -80,9 +81,10 @@ pub trait StoreBackend: Send + Sync + 'static {
 
     // ---- agents, events (written behind, in batches) ----
 
-    /// Upsert agent records and append events in one transaction. An agent's `first_seen`
-    /// keeps the earliest value ever written, and a record without a description keeps
-    /// the stored one; everything else is replaced.
+    /// Upsert agent records, write apply attempts and append events in one transaction.
+    /// An agent's `first_seen` keeps the earliest value ever written, and a record without
+    /// a description keeps the stored one; everything else is replaced. Each agent's apply
+    /// history is held to the newest few (50 by default) in the same transaction.
     fn write_batch(&self, batch: &WriteBatch) -> StoreResult<()>;
     /// Upsert agent records in one transaction.
     fn write_agents(&self, agents: &[AgentRecord]) -> StoreResult<()> {
@@ -95,8 +97,10 @@ pub trait StoreBackend: Send + Sync + 'static {
     fn load_agents(&self) -> StoreResult<Vec<AgentRecord>>;
     /// One agent record.
     fn get_agent(&self, id: &AgentId) -> StoreResult<Option<AgentRecord>>;
-    /// Forget agents; returns how many existed.
+    /// Forget agents, with their apply history; returns how many existed.
     fn delete_agents(&self, ids: &[AgentId]) -> StoreResult<usize>;
+    /// An agent's apply history, newest first, at most `limit` attempts.
+    fn agent_history(&self, id: &AgentId, limit: usize) -> StoreResult<Vec<ApplyAttempt>>;
     /// Append events in one transaction, then trim the history to the retention cap.
     fn append_events(&self, events: &[NewEvent]) -> StoreResult<()> {
         self.write_batch(&WriteBatch {

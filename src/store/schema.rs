@@ -16,7 +16,7 @@ use super::error::{StoreError, StoreResult};
 pub const APPLICATION_ID: i32 = 0x4644_434B;
 
 /// Migrations in order; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -81,6 +81,25 @@ const V2: &str = "ALTER TABLE agents ADD COLUMN components TEXT;";
 /// Where each agent's configuration stood (JSON), so a restart of the server neither
 /// forgets what agents applied nor sends it to them again.
 const V3: &str = "ALTER TABLE agents ADD COLUMN config_state TEXT;";
+
+/// Each agent's apply history: a row per configuration version assigned to it (an
+/// attempt), named by the agent and when it was assigned (ms); the newest few per agent
+/// are kept (the write that adds one drops the oldest).
+const V4: &str = r#"
+CREATE TABLE apply_history (
+    agent_id       BLOB    NOT NULL CHECK (length(agent_id) = 16),
+    assigned_at    INTEGER NOT NULL,
+    config_name    TEXT    NOT NULL,
+    config_version INTEGER NOT NULL,
+    hash           TEXT    NOT NULL,
+    result         TEXT    NOT NULL,
+    message        TEXT    NOT NULL,
+    finished_at    INTEGER NOT NULL,
+    rolled_back    INTEGER NOT NULL,
+    rollback       INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, assigned_at)
+) WITHOUT ROWID;
+"#;
 
 /// What the header of an existing file says, read without writing anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +235,34 @@ mod tests {
             .unwrap();
         assert_eq!(description, r#"{"identifying":[]}"#);
         assert_eq!(components, None, "unknown until the agent lists them");
+    }
+
+    #[test]
+    fn a_third_version_database_keeps_its_agents_and_gains_an_empty_apply_history() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, 0, Path::new(":memory:")).unwrap();
+        // Back to how version 3 left it, with an agent in it.
+        conn.execute_batch("DROP TABLE apply_history; PRAGMA user_version = 3;")
+            .unwrap();
+        conn.execute(
+            "INSERT INTO agents (id, labels, config_name, config_version, first_seen, \
+             last_seen, config_state) VALUES (zeroblob(16), '{}', 'web', 2, 1, 2, '{}')",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn, 3, Path::new(":memory:")).unwrap();
+        let h = read_header(&conn, Path::new(":memory:")).unwrap();
+        assert_eq!(h.user_version, 4);
+        let (name, state): (String, String) = conn
+            .query_row("SELECT config_name, config_state FROM agents", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((name.as_str(), state.as_str()), ("web", "{}"));
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM apply_history", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0, "no history before this version kept one");
     }
 
     #[test]

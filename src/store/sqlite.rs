@@ -26,6 +26,7 @@ use super::types::{
 };
 use super::{DeleteGuard, StoreBackend};
 use crate::fleet::agent::AgentId;
+use crate::fleet::attempt::{ApplyAttempt, KEPT_PER_AGENT};
 use crate::fleet::delivery::ConfigRef;
 use crate::fleet::record::AgentRecord;
 
@@ -37,6 +38,9 @@ pub const DB_FILE_NAME: &str = "fleetdeck.db";
 pub struct StoreOptions {
     /// Keep at most this many events; older ones are dropped as new ones arrive.
     pub event_retention: usize,
+    /// Keep at most this many apply attempts per agent; older ones are dropped as new
+    /// ones arrive.
+    pub attempts_per_agent: usize,
     /// Refuse to grow the database beyond this size (writes then fail as "full").
     pub max_db_bytes: Option<u64>,
     /// How long to wait for a lock held by another process.
@@ -47,6 +51,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             event_retention: 100_000,
+            attempts_per_agent: KEPT_PER_AGENT,
             max_db_bytes: None,
             busy_timeout: Duration::from_secs(5),
         }
@@ -443,6 +448,40 @@ impl RawAgent {
     }
 }
 
+/// An apply-history row before its id, hash and result are checked.
+struct RawAttempt {
+    agent_id: Vec<u8>,
+    assigned_at: i64,
+    config_name: String,
+    config_version: i64,
+    hash: String,
+    result: String,
+    message: String,
+    finished_at: i64,
+    rolled_back: bool,
+    rollback: bool,
+}
+
+const ATTEMPT_COLUMNS: &str = "agent_id, assigned_at, config_name, config_version, hash, \
+     result, message, finished_at, rolled_back, rollback FROM apply_history";
+
+impl RawAttempt {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawAttempt> {
+        Ok(RawAttempt {
+            agent_id: row.get(0)?,
+            assigned_at: row.get(1)?,
+            config_name: row.get(2)?,
+            config_version: row.get(3)?,
+            hash: row.get(4)?,
+            result: row.get(5)?,
+            message: row.get(6)?,
+            finished_at: row.get(7)?,
+            rolled_back: row.get(8)?,
+            rollback: row.get(9)?,
+        })
+    }
+}
+
 struct RawRollout {
     config_name: String,
     status: String,
@@ -502,6 +541,40 @@ impl SqliteStore {
             config_state_json: raw.config_state,
             first_seen: from_millis(raw.first_seen),
             last_seen: from_millis(raw.last_seen),
+        })
+    }
+
+    fn attempt(&self, raw: RawAttempt) -> Result<ApplyAttempt, Abort> {
+        let agent = agent_id_from_blob(&raw.agent_id).ok_or_else(|| {
+            self.bad_row(
+                "apply history agent id",
+                format!("{} bytes, not 16", raw.agent_id.len()),
+            )
+        })?;
+        let what = || format!("apply attempt of agent {agent} at {}", raw.assigned_at);
+        let hash = hex::decode(&raw.hash)
+            .ok()
+            .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            .ok_or_else(|| {
+                self.bad_row(&what(), format!("hash '{}' is not 32 hex bytes", raw.hash))
+            })?;
+        let result = raw
+            .result
+            .parse()
+            .map_err(|e: String| self.bad_row(&what(), e))?;
+        Ok(ApplyAttempt {
+            agent,
+            config: ConfigRef {
+                name: raw.config_name.into(),
+                version: raw.config_version.max(0) as u64,
+            },
+            hash,
+            result,
+            message: raw.message,
+            assigned_at: from_millis(raw.assigned_at),
+            finished_at: from_millis(raw.finished_at),
+            rolled_back: raw.rolled_back,
+            rollback: raw.rollback,
         })
     }
 
@@ -726,11 +799,13 @@ impl StoreBackend for SqliteStore {
             return Ok(());
         }
         let retention = i64::try_from(self.options.event_retention).unwrap_or(i64::MAX);
+        let attempts_kept = i64::try_from(self.options.attempts_per_agent).unwrap_or(i64::MAX);
         self.write(
             || {
                 format!(
-                    "write {} agent records and {} events, forget {} agents",
+                    "write {} agent records, {} apply attempts and {} events, forget {} agents",
                     batch.agents.len(),
+                    batch.attempts.len(),
                     batch.events.len(),
                     batch.forget.len()
                 )
@@ -776,6 +851,16 @@ impl StoreBackend for SqliteStore {
                     for id in &batch.forget {
                         delete.execute(params![&id.as_bytes()[..]])?;
                     }
+                }
+                if !batch.forget_history.is_empty() {
+                    let mut delete =
+                        tx.prepare_cached("DELETE FROM apply_history WHERE agent_id = ?1")?;
+                    for id in &batch.forget_history {
+                        delete.execute(params![&id.as_bytes()[..]])?;
+                    }
+                }
+                if !batch.attempts.is_empty() {
+                    write_attempts(tx, &batch.attempts, attempts_kept)?;
                 }
                 if !batch.events.is_empty() {
                     let mut insert = tx.prepare_cached(
@@ -825,13 +910,29 @@ impl StoreBackend for SqliteStore {
             || format!("delete {} agents", ids.len()),
             |tx| {
                 let mut stmt = tx.prepare_cached("DELETE FROM agents WHERE id = ?1")?;
+                let mut history =
+                    tx.prepare_cached("DELETE FROM apply_history WHERE agent_id = ?1")?;
                 let mut gone = 0;
                 for id in ids {
                     gone += stmt.execute(params![&id.as_bytes()[..]])?;
+                    history.execute(params![&id.as_bytes()[..]])?;
                 }
                 Ok(gone)
             },
         )
+    }
+
+    fn agent_history(&self, id: &AgentId, limit: usize) -> StoreResult<Vec<ApplyAttempt>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read("read apply history", |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {ATTEMPT_COLUMNS} WHERE agent_id = ?1 ORDER BY assigned_at DESC LIMIT ?2"
+            ))?;
+            let raws = stmt
+                .query_map(params![&id.as_bytes()[..], limit], RawAttempt::from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            raws.into_iter().map(|r| self.attempt(r)).collect()
+        })
     }
 
     fn query_events(&self, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
@@ -952,6 +1053,52 @@ impl StoreBackend for SqliteStore {
             },
         )
     }
+}
+
+/// Writes attempts (a later write of one replaces it), then holds each agent written to
+/// its newest `kept`.
+fn write_attempts(
+    tx: &rusqlite::Transaction<'_>,
+    attempts: &[ApplyAttempt],
+    kept: i64,
+) -> rusqlite::Result<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO apply_history \
+         (agent_id, assigned_at, config_name, config_version, hash, result, message, \
+          finished_at, rolled_back, rollback) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         ON CONFLICT (agent_id, assigned_at) DO UPDATE SET \
+           config_name = excluded.config_name, config_version = excluded.config_version, \
+           hash = excluded.hash, result = excluded.result, message = excluded.message, \
+           finished_at = excluded.finished_at, rolled_back = excluded.rolled_back, \
+           rollback = excluded.rollback",
+    )?;
+    let mut touched = std::collections::BTreeSet::new();
+    for a in attempts {
+        upsert.execute(params![
+            &a.agent.as_bytes()[..],
+            to_millis(a.assigned_at),
+            &*a.config.name,
+            i64::try_from(a.config.version).unwrap_or(i64::MAX),
+            hex::encode(a.hash),
+            a.result.as_str(),
+            a.message,
+            to_millis(a.finished_at),
+            a.rolled_back,
+            a.rollback,
+        ])?;
+        touched.insert(a.agent);
+    }
+    // Everything older than the agent's `kept`-th newest goes (nothing while it has fewer).
+    let mut trim = tx.prepare_cached(
+        "DELETE FROM apply_history WHERE agent_id = ?1 AND assigned_at <= \
+         (SELECT assigned_at FROM apply_history WHERE agent_id = ?1 \
+          ORDER BY assigned_at DESC LIMIT 1 OFFSET ?2)",
+    )?;
+    for id in touched {
+        trim.execute(params![&id.as_bytes()[..], kept])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use crate::fleet::agent::AgentId;
+use crate::fleet::attempt::ApplyAttempt;
 use crate::fleet::record::AgentRecord;
 
 /// One version of a resource (resource type, configuration, destination, ...).
@@ -54,18 +55,29 @@ impl ApplyOutcome {
     }
 }
 
-/// Agent records and events to write together, in one transaction.
+/// Agent records, apply attempts and events to write together, in one transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
     pub agents: Vec<AgentRecord>,
     pub events: Vec<NewEvent>,
     /// Agent records to delete, after the upserts (an operator forgot them).
     pub forget: Vec<AgentId>,
+    /// Agents whose apply history goes, before `attempts` are written: forgotten ones,
+    /// also when they came back since (what they do from then on is kept).
+    pub forget_history: Vec<AgentId>,
+    /// Attempts to write (each replacing an earlier write of the same attempt); each
+    /// agent's history is then held to the newest [`crate::fleet::attempt::KEPT_PER_AGENT`]
+    /// (or the store's own cap).
+    pub attempts: Vec<ApplyAttempt>,
 }
 
 impl WriteBatch {
     pub fn is_empty(&self) -> bool {
-        self.agents.is_empty() && self.events.is_empty() && self.forget.is_empty()
+        self.agents.is_empty()
+            && self.events.is_empty()
+            && self.forget.is_empty()
+            && self.forget_history.is_empty()
+            && self.attempts.is_empty()
     }
 }
 

@@ -1,10 +1,10 @@
-//! Write-behind for agent records and events.
+//! Write-behind for agent records, apply attempts and events.
 //!
-//! The registry calls [`WriteBehind::agent`] / [`WriteBehind::event`] as often as it likes
-//! (they only touch an in-memory buffer); a background task writes what accumulated in one
-//! transaction every `interval`, or sooner when the buffer grows past `max_batch`.
-//! Agent records are coalesced by id, so a heartbeat storm becomes one row write per agent
-//! per interval. Events are bounded: past `max_pending_events` the oldest are dropped
+//! The registry calls [`WriteBehind::agent`] / [`WriteBehind::attempt`] /
+//! [`WriteBehind::event`] as often as it likes (they only touch an in-memory buffer); a
+//! background task writes what accumulated in one transaction every `interval`, or sooner
+//! when the buffer grows past `max_batch`. Agent records are coalesced by id (attempts by
+//! agent and attempt), so a heartbeat storm becomes one row write per agent per interval. Events are bounded: past `max_pending_events` the oldest are dropped
 //! (and counted), so a store that cannot keep up never grows memory without bound.
 
 use std::collections::hash_map::Entry;
@@ -18,6 +18,7 @@ use super::error::{StoreError, StoreResult};
 use super::handle::Store;
 use super::types::{NewEvent, WriteBatch};
 use crate::fleet::agent::AgentId;
+use crate::fleet::attempt::ApplyAttempt;
 use crate::fleet::record::{AgentJournal, AgentRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,15 +45,23 @@ impl Default for WriteBehindOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FlushStats {
     pub agents: usize,
+    pub attempts: usize,
     pub events: usize,
     /// Events dropped because the buffer was full since the previous flush.
     pub dropped_events: u64,
 }
 
+/// An attempt's name: its agent and when it was assigned.
+type AttemptKey = (AgentId, std::time::SystemTime);
+
 #[derive(Default)]
 struct Pending {
     agents: HashMap<AgentId, AgentRecord>,
     forget: HashSet<AgentId>,
+    /// Unlike `forget`, not undone by a newer record: the history before the forget goes
+    /// even when the agent is back; attempts written since stay (they come after it).
+    forget_history: HashSet<AgentId>,
+    attempts: HashMap<AttemptKey, ApplyAttempt>,
     events: VecDeque<NewEvent>,
     dropped_events: u64,
 }
@@ -83,6 +92,8 @@ impl Shared {
                 agents: p.agents.drain().map(|(_, rec)| rec).collect(),
                 events: p.events.drain(..).collect(),
                 forget: p.forget.drain().collect(),
+                forget_history: p.forget_history.drain().collect(),
+                attempts: p.attempts.drain().map(|(_, a)| a).collect(),
             };
             (batch, std::mem::take(&mut p.dropped_events))
         };
@@ -106,6 +117,14 @@ impl Shared {
                 p.forget.insert(id);
             }
         }
+        for a in batch.attempts {
+            // Not one whose agent was forgotten since, nor one written again since.
+            if !p.forget_history.contains(&a.agent) {
+                p.attempts.entry((a.agent, a.assigned_at)).or_insert(a);
+            }
+        }
+        // Its deletes still come before every attempt now waiting (they came after them).
+        p.forget_history.extend(batch.forget_history);
         let newer: Vec<NewEvent> = p.events.drain(..).collect();
         for e in batch.events.into_iter().chain(newer) {
             Shared::push_event(&mut p, e, self.options.max_pending_events);
@@ -167,13 +186,29 @@ impl WriteBehind {
         }
     }
 
-    /// Delete an agent's record (in order with the records written before it: a record
-    /// still in flight cannot bring it back).
+    /// Remember an attempt of an agent's apply history as it stands; replaces the same
+    /// attempt still waiting.
+    pub fn attempt(&self, attempt: ApplyAttempt) {
+        let waiting = {
+            let mut p = self.shared.lock();
+            p.attempts
+                .insert((attempt.agent, attempt.assigned_at), attempt);
+            p.attempts.len()
+        };
+        if waiting >= self.shared.options.max_batch {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Delete an agent's record and apply history (in order with what was written before
+    /// it: a record or attempt still in flight cannot bring them back).
     pub fn forget(&self, id: AgentId) {
         {
             let mut p = self.shared.lock();
             p.agents.remove(&id);
             p.forget.insert(id);
+            p.attempts.retain(|(agent, _), _| *agent != id);
+            p.forget_history.insert(id);
         }
         self.shared.wake.notify_one();
     }
@@ -252,6 +287,7 @@ async fn flush_once(store: &Store, shared: &Shared) -> StoreResult<FlushStats> {
     }
     let stats = FlushStats {
         agents: batch.agents.len(),
+        attempts: batch.attempts.len(),
         events: batch.events.len(),
         dropped_events: dropped,
     };
@@ -323,6 +359,10 @@ impl FlushLog {
 impl AgentJournal for WriteBehind {
     fn agent(&self, record: AgentRecord) {
         WriteBehind::agent(self, record);
+    }
+
+    fn attempt(&self, attempt: ApplyAttempt) {
+        WriteBehind::attempt(self, attempt);
     }
 
     fn forget(&self, id: AgentId) {

@@ -1,6 +1,7 @@
 //! Where effects leave the UI. The state machine only returns [`Effect`]s; this is the one
-//! place that carries them out: commands to agents through the fleet registry, catalog and
-//! rollout work on spawned tasks whose results come back on channels, and `$EDITOR`
+//! place that carries them out: commands to agents through the fleet registry, catalog,
+//! rollout and apply-history reads on spawned tasks whose results come back on channels,
+//! and `$EDITOR`
 //! (handed back to the run loop, which owns the terminal).
 //!
 //! The `match` in [`Carrier::carry_out`] names every variant, so a new kind of effect does
@@ -11,10 +12,12 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::configs::{ConfigsEffect, ConfigsMsg};
+use super::detail::HistoryLoaded;
 use super::flash::FlashLevel;
 use super::wizard::io::WizardIo;
 use super::wizard::{WizardEffect, WizardMsg};
 use crate::catalog::Catalog;
+use crate::fleet::attempt::KEPT_PER_AGENT;
 use crate::fleet::registry::RegistryHandle;
 use crate::fleet::{AgentId, EventKind};
 use crate::rollout::Rollouts;
@@ -29,6 +32,8 @@ pub enum Effect {
     RestartAgents(Vec<AgentId>),
     /// Forget a decommissioned agent (it is disconnected; the user pressed twice).
     ForgetAgent(AgentId),
+    /// Read an agent's apply history from the store (its detail shows it).
+    LoadHistory(AgentId),
     /// Catalog and rollout work for the pipeline builder.
     Wizard(WizardEffect),
     /// Catalog and rollout work for the Configurations view.
@@ -49,12 +54,14 @@ pub struct Carrier {
     rollouts: Rollouts,
     wizard: WizardIo,
     configs: mpsc::Sender<ConfigsMsg>,
+    history: mpsc::Sender<HistoryLoaded>,
 }
 
 /// Where the results of background work arrive, for the run loop to feed back to the app.
 pub struct Results {
     pub wizard: mpsc::Receiver<WizardMsg>,
     pub configs: mpsc::Receiver<ConfigsMsg>,
+    pub history: mpsc::Receiver<HistoryLoaded>,
 }
 
 impl Carrier {
@@ -65,16 +72,19 @@ impl Carrier {
     ) -> (Carrier, Results) {
         let (wizard, wizard_rx) = WizardIo::new(catalog.clone(), rollouts.clone());
         let (configs, configs_rx) = mpsc::channel(16);
+        let (history, history_rx) = mpsc::channel(4);
         let carrier = Carrier {
             registry,
             catalog,
             rollouts,
             wizard,
             configs,
+            history,
         };
         let results = Results {
             wizard: wizard_rx,
             configs: configs_rx,
+            history: history_rx,
         };
         (carrier, results)
     }
@@ -98,6 +108,9 @@ impl Carrier {
                     ui.flash(FlashLevel::Info, "forgetting the agent requested".into());
                     tokio::spawn(forget(self.registry.clone(), self.rollouts.clone(), id));
                 }
+                Effect::LoadHistory(id) => {
+                    tokio::spawn(load_history(self.catalog.clone(), id, self.history.clone()));
+                }
                 Effect::Configs(c) => super::configs::io::spawn(
                     c,
                     self.catalog.clone(),
@@ -114,6 +127,17 @@ impl Carrier {
         }
         edit
     }
+}
+
+/// Reads an agent's apply history from the store the catalog keeps its resources in.
+async fn load_history(catalog: Arc<Catalog>, agent: AgentId, tx: mpsc::Sender<HistoryLoaded>) {
+    let result = catalog
+        .store()
+        .agent_history(agent, KEPT_PER_AGENT)
+        .await
+        .map_err(|e| e.to_string());
+    // The UI has gone when the channel is closed; nothing is left to tell.
+    let _ = tx.send(HistoryLoaded { agent, result }).await;
 }
 
 /// Asks each agent to restart; a refusal becomes a notice in the events.

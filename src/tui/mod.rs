@@ -204,6 +204,10 @@ async fn event_loop(
                 carrier.carry_out(app, more);
                 dirty = true;
             }
+            Some(msg) = results.history.recv() => {
+                app.history_loaded(msg);
+                dirty = true;
+            }
             // Ages, clocks and sparklines move every second even when nothing else does.
             _ = tick.tick() => dirty = true,
             _ = tokio::time::sleep_until(next_frame.into()), if dirty => {}

@@ -50,6 +50,7 @@ impl Registry {
         agents: Vec<AgentId>,
         config: ConfigRef,
         offer: Arc<RemoteConfigOffer>,
+        rollback: bool,
     ) -> AssignOutcome {
         let mut out = AssignOutcome::default();
         for id in agents {
@@ -81,7 +82,9 @@ impl Registry {
                 .as_ref()
                 .is_some_and(|a| a.config == config && a.offer.hash == offer.hash);
             if !same {
-                let mut a = Assignment::new(config.clone(), offer.clone());
+                let before = state.assigned.take();
+                let mut a =
+                    Assignment::next(config.clone(), offer.clone(), rollback, before.as_deref());
                 // Already running it (e.g. assigned again after a restart of ours).
                 delivery::on_report(
                     &mut a,
@@ -92,8 +95,14 @@ impl Registry {
                         .capabilities
                         .has(Capabilities::REPORTS_REMOTE_CONFIG),
                 );
+                // The attempt this one replaces ends here; this one may be settled already.
+                let ended = before.and_then(|b| ApplyAttempt::replaced(id, &b, &config, rollback));
+                let settled = ApplyAttempt::settled(id, &a);
                 state.assigned = Some(Box::new(a));
                 state.refresh_config_view();
+                for attempt in ended.into_iter().chain(settled) {
+                    self.journal_attempt(attempt);
+                }
             }
             out.assigned.push(id);
             self.changed(id);
@@ -154,6 +163,9 @@ impl Registry {
             if let Some(state) = self.agents.get(&id)
                 && let Some(a) = &state.assigned
             {
+                if let Some(attempt) = ApplyAttempt::settled(id, a) {
+                    self.journal_attempt(attempt);
+                }
                 self.emit(config_event(id, state.name(), a.view()));
             }
         }
@@ -208,6 +220,13 @@ impl Registry {
         }
     }
 
+    /// Writes an attempt of the agent's apply history as it stands.
+    pub(super) fn journal_attempt(&self, attempt: ApplyAttempt) {
+        if let Some(p) = &self.config.persist {
+            p.attempt(attempt);
+        }
+    }
+
     pub(super) fn persist(&self, id: &AgentId) {
         if let (Some(p), Some(state)) = (&self.config.persist, self.agents.get(id)) {
             p.agent(record_of(id, state, true));
@@ -245,7 +264,11 @@ impl Registry {
             let mut a = Assignment::restore(config, offer, stored.assignment);
             // What the agent said last is as true now as before the restart.
             let reported = state.view.remote_config_status.as_deref();
-            delivery::on_report(&mut a, reported, None, true);
+            if delivery::on_report(&mut a, reported, None, true)
+                && let Some(attempt) = ApplyAttempt::settled(r.id, &a)
+            {
+                self.journal_attempt(attempt);
+            }
             state.assigned = Some(Box::new(a));
             state.refresh_config_view();
         }

@@ -40,6 +40,8 @@ pub(super) enum Msg {
         agents: Vec<AgentId>,
         config: ConfigRef,
         offer: Arc<RemoteConfigOffer>,
+        /// A rollout's rollback: the assignments it replaces were rolled back.
+        rollback: bool,
         reply: oneshot::Sender<AssignOutcome>,
     },
     Label {
@@ -216,12 +218,34 @@ impl RegistryHandle {
         config: ConfigRef,
         offer: Arc<RemoteConfigOffer>,
     ) -> Result<AssignOutcome, RegistryGone> {
+        self.assign_as(agents, config, offer, false).await
+    }
+
+    /// [`RegistryHandle::assign`] for a rollout's rollback, sending agents back to an
+    /// earlier version: the assignments it replaces show as rolled back in their history.
+    pub async fn roll_back(
+        &self,
+        agents: Vec<AgentId>,
+        config: ConfigRef,
+        offer: Arc<RemoteConfigOffer>,
+    ) -> Result<AssignOutcome, RegistryGone> {
+        self.assign_as(agents, config, offer, true).await
+    }
+
+    async fn assign_as(
+        &self,
+        agents: Vec<AgentId>,
+        config: ConfigRef,
+        offer: Arc<RemoteConfigOffer>,
+        rollback: bool,
+    ) -> Result<AssignOutcome, RegistryGone> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Msg::Assign {
                 agents,
                 config,
                 offer,
+                rollback,
                 reply,
             })
             .await

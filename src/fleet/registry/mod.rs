@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::agent::{AgentDescription, AgentId, Capabilities, ConfigMap, Text, Transport};
+use super::attempt::ApplyAttempt;
 use super::components::AvailableComponents;
 use super::delivery::{self, AgentConfigStatus, ApplyState, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventBus, EventKind, FleetEvent, History};
@@ -288,9 +289,10 @@ impl Registry {
                 agents,
                 config,
                 offer,
+                rollback,
                 reply,
             } => {
-                let _ = reply.send(self.assign(agents, config, offer));
+                let _ = reply.send(self.assign(agents, config, offer, rollback));
             }
             Msg::Label {
                 id,

@@ -452,6 +452,7 @@ impl Registry {
                 state.view.remote_config_status.as_deref(),
             );
         let mut assignment_event = None;
+        let mut settled = None;
         let mut lost = None;
         let mut assignment_changed = false;
         if let Some(a) = state.assigned.as_mut() {
@@ -470,6 +471,7 @@ impl Registry {
                 .capabilities
                 .has(Capabilities::REPORTS_REMOTE_CONFIG);
             let before = a.state;
+            let said_before = a.settled().map(|(s, m, _)| (s, m.to_string()));
             let folded = if recorded.first_full {
                 delivery::on_full_state(a, status, effective, reports_status)
             } else {
@@ -481,9 +483,18 @@ impl Registry {
                     lost = Some((a.config.clone(), before));
                 } else if a.state.done() {
                     assignment_event = Some(a.view());
+                    // A new word from the agent about it: the attempt's row says it too.
+                    if said_before.as_ref().map(|(s, m)| (*s, m.as_str()))
+                        != a.settled().map(|(s, m, _)| (s, m))
+                    {
+                        settled = ApplyAttempt::settled(id, a);
+                    }
                 }
                 state.refresh_config_view();
             }
+        }
+        if let Some(attempt) = settled {
+            self.journal_attempt(attempt);
         }
         if let Some((config, before)) = lost {
             tracing::info!(agent = %id, %config, was = %before,

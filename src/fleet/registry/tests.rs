@@ -360,3 +360,143 @@ async fn a_lease_ends_when_the_registry_has_something_to_say() {
         .map(|a| a.messages);
     assert_eq!(seen, Some(4), "the session-answered heartbeat is counted");
 }
+
+/// A journal that keeps what the registry writes, as the store would (an attempt written
+/// again replaces the earlier write).
+#[derive(Default)]
+struct Kept {
+    attempts: std::sync::Mutex<BTreeMap<(AgentId, SystemTime), ApplyAttempt>>,
+}
+
+impl AgentJournal for Kept {
+    fn agent(&self, _: AgentRecord) {}
+    fn attempt(&self, a: ApplyAttempt) {
+        let mut kept = self.attempts.lock().unwrap();
+        kept.insert((a.agent, a.assigned_at), a);
+    }
+    fn forget(&self, id: AgentId) {
+        self.attempts
+            .lock()
+            .unwrap()
+            .retain(|(agent, _), _| *agent != id);
+    }
+}
+
+impl Kept {
+    /// Newest first, as the history shows them.
+    fn history(&self) -> Vec<ApplyAttempt> {
+        self.attempts
+            .lock()
+            .unwrap()
+            .values()
+            .rev()
+            .cloned()
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn every_assignment_is_an_attempt_ending_applied_failed_superseded_or_rolled_back() {
+    use crate::fleet::agent::{RemoteConfigState, RemoteConfigStatus};
+    use crate::fleet::attempt::AttemptResult;
+    use crate::opamp::offer::collector_offer;
+
+    let kept = Arc::new(Kept::default());
+    let config = RegistryConfig {
+        persist: Some(kept.clone()),
+        ..RegistryConfig::default()
+    };
+    let registry = spawn(config, CancellationToken::new());
+    let (outbox, _pushed) = super::super::outbox::outbox(16);
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    registry
+        .open_ws(1, addr, Arc::from("ws://x/v1/opamp"), outbox)
+        .await
+        .unwrap();
+    let id = AgentId([5; 16]);
+    let caps = Capabilities(
+        CAPS.0 | Capabilities::ACCEPTS_REMOTE_CONFIG | Capabilities::REPORTS_REMOTE_CONFIG,
+    );
+    let mut seq = 0;
+    let mut say = |state: Option<(&RemoteConfigOffer, RemoteConfigState, &str)>| {
+        seq += 1;
+        AgentReport {
+            capabilities: caps,
+            remote_config_status: state.map(|(o, state, err)| RemoteConfigStatus {
+                last_hash: o.hash.to_vec(),
+                state,
+                error_message: err.into(),
+            }),
+            ..beat(id, seq)
+        }
+    };
+    let hello = AgentReport {
+        capabilities: caps,
+        ..hello(id, "web-1")
+    };
+    registry.report_ws(1, hello).await.unwrap();
+    let web = |v: u64| ConfigRef {
+        name: "web".into(),
+        version: v,
+    };
+    let offer = |v: u64| Arc::new(collector_offer(&format!("v: {v}\n")));
+
+    // v1 applied, v2 refused.
+    registry.assign(vec![id], web(1), offer(1)).await.unwrap();
+    let applied = say(Some((&offer(1), RemoteConfigState::Applied, "")));
+    registry.report_ws(1, applied).await.unwrap();
+    registry.assign(vec![id], web(2), offer(2)).await.unwrap();
+    let refused = say(Some((&offer(2), RemoteConfigState::Failed, "bad exporter")));
+    registry.report_ws(1, refused).await.unwrap();
+    // v3 replaced by v4 before the agent said a word about it.
+    registry.assign(vec![id], web(3), offer(3)).await.unwrap();
+    registry.assign(vec![id], web(4), offer(4)).await.unwrap();
+    let applied = say(Some((&offer(4), RemoteConfigState::Applied, "")));
+    registry.report_ws(1, applied).await.unwrap();
+    // A rollout sends it back to v1: v4 is rolled back, and the way back is an attempt.
+    registry
+        .roll_back(vec![id], web(1), offer(1))
+        .await
+        .unwrap();
+    let back = say(Some((&offer(1), RemoteConfigState::Applied, "")));
+    registry.report_ws(1, back).await.unwrap();
+
+    let summary: Vec<(u64, AttemptResult, bool, bool)> = kept
+        .history()
+        .iter()
+        .map(|a| (a.config.version, a.result, a.rolled_back, a.rollback))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, AttemptResult::Applied, false, true),
+            (4, AttemptResult::Applied, true, false),
+            (3, AttemptResult::Superseded, false, false),
+            (2, AttemptResult::Failed, false, false),
+            (1, AttemptResult::Applied, false, false),
+        ]
+    );
+    let history = kept.history();
+    assert_eq!(history[3].message, "bad exporter");
+    assert_eq!(history[3].hash, offer(2).hash);
+    assert_eq!(
+        history[2].message,
+        "replaced by web:4 before the agent answered"
+    );
+    assert!(
+        history
+            .windows(2)
+            .all(|w| w[0].assigned_at > w[1].assigned_at)
+    );
+
+    // Forgetting the agent takes its history with it.
+    registry.closed_ws(1).await;
+    let mut rx = registry.snapshot();
+    wait_for(&mut rx, |s| {
+        s.get(&id)
+            .is_some_and(|a| a.connection == Connection::Disconnected)
+    })
+    .await;
+    registry.forget(id).await.unwrap();
+    assert!(kept.history().is_empty());
+}

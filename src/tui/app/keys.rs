@@ -372,9 +372,8 @@ impl App {
         let (w, h) = self.size;
         let cursor = match self.route() {
             Route::Detail(id) => {
-                let section = self.detail.section;
                 let rows = layout::detail_rows(w, h);
-                let max = detail::draw::max_scroll(&self.draw_cx(), id, section, rows);
+                let max = detail::draw::max_scroll(&self.draw_cx(), &self.detail, id, rows);
                 self.detail.scroll_by(delta, max);
                 return;
             }

@@ -19,7 +19,7 @@ use crate::pipeline::TypeRegistry;
 use super::action::Action;
 use super::agents::AgentsState;
 use super::configs::{ConfigsMsg, ConfigsState};
-use super::detail::DetailState;
+use super::detail::{DetailState, HistoryLoaded};
 use super::effects::{self, Effect};
 use super::events::EventsState;
 use super::flash::{Flash, FlashLevel, Note};
@@ -346,7 +346,8 @@ impl App {
     }
 
     /// Fetches that are due: the list and rollouts when the configurations view is open
-    /// and something changed. The run loop calls this after everything it handles.
+    /// and something changed, an agent's apply history while its History section is
+    /// shown. The run loop calls this after everything it handles.
     pub fn due_effects(&mut self, now: SystemTime) -> Vec<Effect> {
         let mut out = std::mem::take(&mut self.pending);
         let open = matches!(
@@ -354,7 +355,17 @@ impl App {
             Some(Route::Configs | Route::ConfigDetail)
         );
         out.extend(self.configs.due(now, open).map(Effect::Configs));
+        if let Route::Detail(id) = self.route()
+            && self.detail.history_due(id, now)
+        {
+            out.push(Effect::LoadHistory(id));
+        }
         out
+    }
+
+    /// An agent's apply history, read for the detail's History section.
+    pub fn history_loaded(&mut self, msg: HistoryLoaded) {
+        self.detail.history_loaded(msg);
     }
 
     /// The result of a configurations effect, from the run loop.

@@ -1,5 +1,6 @@
 //! Drawing one agent: the section tabs, and each section's lines (Overview with a live
-//! side panel on wide terminals, Telemetry charts, the Health tree, the Config as YAML).
+//! side panel on wide terminals, Telemetry charts, the Health tree, the Config as YAML,
+//! the apply History).
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use super::super::telemetry::{Series, SeriesSet, Signal, signal_label};
 use super::super::theme::Theme;
 
 use super::super::widgets::{DrawCx, crumbs, frame_block, spark_style, yaml_spans};
+use super::history::history_lines;
 use super::overview::overview_lines;
 use super::{DetailState, Section};
 
@@ -58,7 +60,7 @@ pub fn render(cx: &DrawCx, st: &DetailState, id: AgentId, area: Rect, buf: &mut 
     ])
     .areas(inner);
     tabs(cx, st, tabs_area, buf);
-    let scroll = clamp_scroll(cx, st, agent, section, body.height);
+    let scroll = clamp_scroll(cx, st, agent, body.height);
     match section {
         Section::Telemetry => telemetry_grid(cx, agent, body, buf),
         Section::Overview if body.width >= SIDE_PANEL + 60 => {
@@ -68,7 +70,7 @@ pub fn render(cx: &DrawCx, st: &DetailState, id: AgentId, area: Rect, buf: &mut 
             scrolled(overview_lines(cx, agent, left.width), scroll, left, buf);
             side_panel(cx, agent, right, buf);
         }
-        _ => scrolled(section_lines(cx, agent, section), scroll, body, buf),
+        _ => scrolled(section_lines(cx, st, agent, section), scroll, body, buf),
     }
 }
 
@@ -97,27 +99,20 @@ fn scrolled(lines: Vec<Line<'static>>, scroll: usize, area: Rect, buf: &mut Buff
     Paragraph::new(shown).render(area, buf);
 }
 
-fn clamp_scroll(
-    cx: &DrawCx,
-    st: &DetailState,
-    agent: &AgentView,
-    section: Section,
-    height: u16,
-) -> usize {
-    let len = match section {
+fn clamp_scroll(cx: &DrawCx, st: &DetailState, agent: &AgentView, height: u16) -> usize {
+    let len = match st.section {
         Section::Telemetry => 0,
-        s => section_lines(cx, agent, s).len(),
+        s => section_lines(cx, st, agent, s).len(),
     };
-    st.scroll[Section::ALL.iter().position(|s| *s == section).unwrap_or(0)]
-        .min(len.saturating_sub(usize::from(height)))
+    st.scroll[st.section.index()].min(len.saturating_sub(usize::from(height)))
 }
 
-/// How far a section can scroll at this height: used by the state machine so that
-/// "bottom" and paging stop at the last line.
-pub fn max_scroll(cx: &DrawCx, id: AgentId, section: Section, height: usize) -> usize {
-    match (cx.snapshot.get(&id), section) {
+/// How far the section shown can scroll at this height: used by the state machine so
+/// that "bottom" and paging stop at the last line.
+pub fn max_scroll(cx: &DrawCx, st: &DetailState, id: AgentId, height: usize) -> usize {
+    match (cx.snapshot.get(&id), st.section) {
         (Some(_), Section::Telemetry) | (None, _) => 0,
-        (Some(a), s) => section_lines(cx, a, s).len().saturating_sub(height),
+        (Some(a), s) => section_lines(cx, st, a, s).len().saturating_sub(height),
     }
 }
 
@@ -132,11 +127,17 @@ fn overview_width(terminal_width: u16) -> u16 {
     }
 }
 
-fn section_lines(cx: &DrawCx, agent: &AgentView, section: Section) -> Vec<Line<'static>> {
+fn section_lines(
+    cx: &DrawCx,
+    st: &DetailState,
+    agent: &AgentView,
+    section: Section,
+) -> Vec<Line<'static>> {
     match section {
         Section::Overview => overview_lines(cx, agent, overview_width(cx.size.0)),
         Section::Health => health_lines(cx.theme, agent),
         Section::Config => config_lines(cx.theme, agent, cx.redactor),
+        Section::History => history_lines(cx, agent, &st.history, cx.size.0.saturating_sub(2)),
         Section::Telemetry => Vec::new(),
     }
 }

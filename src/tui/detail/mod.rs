@@ -1,10 +1,17 @@
-//! One agent in detail, in four sections: Overview (identity, attributes, capabilities,
+//! One agent in detail, in five sections: Overview (identity, attributes, capabilities,
 //! remote config status, packages), Telemetry (a chart per signal, CPU and memory), Health
-//! (the component tree) and Config (the effective configuration). The state and what keys
-//! do to it live here; `draw.rs` draws it.
+//! (the component tree), Config (the effective configuration) and History (every
+//! configuration version sent to it and what became of it). The state and what keys do to
+//! it live here; `draw.rs` draws it.
 
 pub mod draw;
+mod history;
 mod overview;
+
+use std::time::{Duration, SystemTime};
+
+use crate::fleet::AgentId;
+use crate::fleet::attempt::ApplyAttempt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Section {
@@ -13,14 +20,16 @@ pub enum Section {
     Telemetry,
     Health,
     Config,
+    History,
 }
 
 impl Section {
-    pub const ALL: [Section; 4] = [
+    pub const ALL: [Section; 5] = [
         Section::Overview,
         Section::Telemetry,
         Section::Health,
         Section::Config,
+        Section::History,
     ];
 
     pub fn title(self) -> &'static str {
@@ -29,6 +38,7 @@ impl Section {
             Section::Telemetry => "Telemetry",
             Section::Health => "Health",
             Section::Config => "Config",
+            Section::History => "History",
         }
     }
 
@@ -37,24 +47,88 @@ impl Section {
     }
 }
 
-/// The section shown and how far each is scrolled.
+/// The section shown, how far each is scrolled, and the agent's apply history.
 #[derive(Debug, Default)]
 pub struct DetailState {
     pub section: Section,
-    pub scroll: [usize; 4],
+    pub scroll: [usize; Section::ALL.len()],
+    pub history: History,
+}
+
+/// How often the History section reads the history again while it is shown: the
+/// registry writes attempts behind, about once a second.
+const HISTORY_REFRESH: Duration = Duration::from_secs(2);
+/// An answer that has not come for this long is asked for again.
+const HISTORY_GIVE_UP: Duration = Duration::from_secs(10);
+
+/// An agent's apply history as last read from the store.
+#[derive(Debug, Default)]
+pub struct History {
+    /// Whose history `loaded` is.
+    pub agent: Option<AgentId>,
+    /// The attempts, newest first, or why they could not be read; `None` until the first
+    /// answer.
+    pub loaded: Option<Result<Vec<ApplyAttempt>, String>>,
+    /// When it was last asked for, and whether that answer is still awaited.
+    asked: Option<(SystemTime, bool)>,
+}
+
+/// The history of one agent, read by the effect the UI asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryLoaded {
+    pub agent: AgentId,
+    pub result: Result<Vec<ApplyAttempt>, String>,
 }
 
 impl DetailState {
-    /// The next section (or the previous one), round the four.
+    /// The next section (or the previous one), round them all.
     pub fn next_section(&mut self, forward: bool) {
+        let n = Section::ALL.len();
         let at = self.section.index();
-        let step = if forward { 1 } else { 3 };
-        self.section = Section::ALL[(at + step) % 4];
+        let step = if forward { 1 } else { n - 1 };
+        self.section = Section::ALL[(at + step) % n];
     }
 
     /// Scrolls the section shown by `delta` lines, no further than `max`.
     pub fn scroll_by(&mut self, delta: isize, max: usize) {
         let s = &mut self.scroll[self.section.index()];
         *s = (*s).min(max).saturating_add_signed(delta).min(max);
+    }
+
+    /// Whether agent `id`'s history should be read now (its section is shown): never read
+    /// for this agent, or read longer than a refresh ago and not awaited. Noted as asked.
+    pub fn history_due(&mut self, id: AgentId, now: SystemTime) -> bool {
+        if self.section != Section::History {
+            return false;
+        }
+        let h = &mut self.history;
+        if h.agent != Some(id) {
+            *h = History {
+                agent: Some(id),
+                ..History::default()
+            };
+        }
+        let since = |at: SystemTime| now.duration_since(at).unwrap_or_default();
+        let due = match h.asked {
+            None => true,
+            Some((at, true)) => since(at) >= HISTORY_GIVE_UP,
+            Some((at, false)) => since(at) >= HISTORY_REFRESH,
+        };
+        if due {
+            h.asked = Some((now, true));
+        }
+        due
+    }
+
+    /// A history read: kept when it is the agent's whose history is shown.
+    pub fn history_loaded(&mut self, msg: HistoryLoaded) {
+        let h = &mut self.history;
+        if h.agent != Some(msg.agent) {
+            return;
+        }
+        h.loaded = Some(msg.result);
+        if let Some((_, waiting)) = &mut h.asked {
+            *waiting = false;
+        }
     }
 }

@@ -20,6 +20,12 @@ pub fn signal_label(s: Signal) -> &'static str {
 /// Read access to per-agent and fleet-wide series, oldest value first.
 pub trait TelemetrySource {
     fn tail(&self, id: &AgentId, series: Series, n: usize, out: &mut Vec<f64>);
+    /// Every series of one agent, `out[series.index()]` each.
+    fn tails(&self, id: &AgentId, n: usize, out: &mut [Vec<f64>; SERIES_COUNT]) {
+        for s in Series::ALL {
+            self.tail(id, s, n, &mut out[s.index()]);
+        }
+    }
     fn fleet_tail(&self, series: Series, n: usize, out: &mut Vec<f64>);
     /// The agent's own telemetry that was refused lately (no or wrong credentials).
     fn refused(&self, _id: &AgentId) -> Option<Refused> {
@@ -31,6 +37,9 @@ pub trait TelemetrySource {
 impl TelemetrySource for TelemetryStore {
     fn tail(&self, id: &AgentId, series: Series, n: usize, out: &mut Vec<f64>) {
         TelemetryStore::tail(self, id, series, Resolution::Second, n, out);
+    }
+    fn tails(&self, id: &AgentId, n: usize, out: &mut [Vec<f64>; SERIES_COUNT]) {
+        TelemetryStore::tails(self, id, n, out);
     }
     fn fleet_tail(&self, series: Series, n: usize, out: &mut Vec<f64>) {
         TelemetryStore::fleet_tail(self, series, Resolution::Second, n, out);
@@ -51,6 +60,9 @@ impl TelemetrySource for StoreAt {
     fn tail(&self, id: &AgentId, series: Series, n: usize, out: &mut Vec<f64>) {
         self.store
             .tail_at(self.now, id, series, Resolution::Second, n, out);
+    }
+    fn tails(&self, id: &AgentId, n: usize, out: &mut [Vec<f64>; SERIES_COUNT]) {
+        self.store.tails_at(self.now, id, n, out);
     }
     fn fleet_tail(&self, series: Series, n: usize, out: &mut Vec<f64>) {
         self.store
@@ -121,7 +133,11 @@ impl Tails {
                 self.refused.insert(*id, r);
             }
             let mut set = self.spare.pop().unwrap_or_default();
-            set.fill(*n, |s, buf| source.tail(id, s, *n, buf));
+            if *n > 0 {
+                source.tails(id, *n, &mut set.data);
+            } else {
+                set.data.iter_mut().for_each(Vec::clear);
+            }
             self.agents.insert(*id, set);
         }
         self.fleet

@@ -59,7 +59,7 @@ impl AgentSeries {
         Held {
             value: self.exact[i],
             until: u64::from(s.until),
-            active: s.set,
+            active: s.set(),
         }
     }
 
@@ -173,6 +173,57 @@ impl AgentSeries {
                     count += 1;
                 });
                 out.push(sum / f64::from(count.max(1)));
+            }
+        }
+    }
+
+    /// The last `n` one-second points of every series at once, oldest first, into
+    /// `outs[series]`: one pass over the history serves all of them (the TUI reads every
+    /// series of each agent on screen, every frame).
+    pub(super) fn tails_second(&self, now: u64, n: usize, outs: &mut [Vec<f64>; SERIES_COUNT]) {
+        outs.iter_mut().for_each(Vec::clear);
+        let now = now.max(self.last_time);
+        if self.first > now || n == 0 {
+            return;
+        }
+        let n = n.min(SECOND_POINTS) as u64;
+        let from = self.first.max((now + 1).saturating_sub(n));
+        let mut series_of = [usize::MAX; SERIES_COUNT];
+        for (i, slot) in self.slot_of.iter().enumerate() {
+            if *slot != NO_SLOT {
+                series_of[usize::from(*slot)] = i;
+            }
+        }
+        let held: [Held; SERIES_COUNT] = std::array::from_fn(|i| self.held(i));
+        let value = |i: usize, s: u64, cur: &super::history::SlotState| {
+            if self.slot_of[i] == NO_SLOT {
+                0.0
+            } else if s >= u64::from(self.set_at[i]) {
+                held[i].at(s)
+            } else {
+                cur.at(s)
+            }
+        };
+        let mut next = [from; SERIES_COUNT];
+        let mut cur = [super::history::SlotState::default(); SERIES_COUNT];
+        let replay = (0..SERIES_COUNT)
+            .any(|i| self.slot_of[i] != NO_SLOT && from < u64::from(self.set_at[i]));
+        if replay {
+            self.history.replay_all(from, |t, slot, state| {
+                let Some(&i) = series_of.get(slot).filter(|i| **i < SERIES_COUNT) else {
+                    return;
+                };
+                while next[i] < t && next[i] <= now {
+                    outs[i].push(value(i, next[i], &cur[i]));
+                    next[i] += 1;
+                }
+                cur[i] = state;
+            });
+        }
+        for i in 0..SERIES_COUNT {
+            while next[i] <= now {
+                outs[i].push(value(i, next[i], &cur[i]));
+                next[i] += 1;
             }
         }
     }

@@ -66,14 +66,18 @@ pub(super) struct SlotState {
     pub code: i16,
     /// The last code that was not zero: what the next move is counted from.
     pub base: i16,
-    pub set: bool,
-    /// Seconds are kept in 32 bits (enough until 2106).
+    /// Seconds are kept in 32 bits (enough until 2106); 0: never set.
     pub until: u32,
 }
 
 impl SlotState {
+    /// Whether a report ever set the series.
+    pub fn set(&self) -> bool {
+        self.until != 0
+    }
+
     pub fn at(&self, s: u64) -> f64 {
-        if self.set && s <= u64::from(self.until) {
+        if self.set() && s <= u64::from(self.until) {
             value(self.code)
         } else {
             0.0
@@ -106,6 +110,26 @@ pub(super) struct History {
     slots: u8,
     last_time: u64,
     last_step: u64,
+    /// Where decoding may start near the end: every [`MARK`] reports of the last chunk, the
+    /// state after one of them; the two latest are kept, so one is always at least `MARK`
+    /// reports back. A read of the last few seconds (every frame of the TUI) then decodes a
+    /// handful of reports, not a chunk.
+    marks: [Option<Mark>; 2],
+}
+
+/// Reports between two marks.
+const MARK: u32 = 8;
+
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    /// Nibble position after the report.
+    at: u32,
+    time: u32,
+    step: u32,
+    interval: u32,
+    /// Reports of the last chunk up to and including it.
+    records: u32,
+    state: [SlotState; SERIES_COUNT],
 }
 
 impl History {
@@ -165,13 +189,23 @@ impl History {
                 code: c,
                 base: if c == 0 { base } else { c },
                 until: secs(time + hold),
-                set: true,
             };
         }
         self.last_time = time;
         self.last_step = step;
         if let Some(c) = self.chunks.back_mut() {
             c.records += 1;
+            if c.records.is_multiple_of(MARK) {
+                self.marks[0] = self.marks[1].take();
+                self.marks[1] = Some(Mark {
+                    at: self.len,
+                    time: secs(time),
+                    step: secs(step),
+                    interval: secs(interval),
+                    records: c.records,
+                    state: self.last,
+                });
+            }
         }
         self.drop_before(keep_from);
     }
@@ -188,6 +222,9 @@ impl History {
             for c in &mut self.chunks {
                 c.at -= shift;
             }
+            for m in self.marks.iter_mut().flatten() {
+                m.at -= shift;
+            }
         }
     }
 
@@ -195,6 +232,8 @@ impl History {
         if self.len % 2 == 1 {
             self.put(0);
         }
+        // Marks belong to the last chunk.
+        self.marks = [None, None];
         self.chunks.push_back(Chunk {
             at: self.len,
             time: secs(time),
@@ -207,7 +246,7 @@ impl History {
             let s = self.last[i];
             // The base always (the next move starts from it); the hold only while it lasts
             // (at most a few minutes past its report), 0 when it is over.
-            let mut until = if s.set && u64::from(s.until) >= time {
+            let mut until = if s.set() && u64::from(s.until) >= time {
                 (u64::from(s.until) - time).min(0x7ffe) as u16 + 1
             } else {
                 0
@@ -240,10 +279,42 @@ impl History {
         }
     }
 
-    /// Replays series `slot` from the last chunk that starts at or before `from` (the first
-    /// chunk if none does): first the state the chunk starts with, at the chunk's first
-    /// second, then each report that set the series, in order, with the state it left.
+    /// Replays series `slot` from the last chunk (or mark) that starts at or before `from`
+    /// (the first chunk if none does): first the state it starts with, at its second, then
+    /// each report that set the series, in order, with the state it left.
     pub fn replay(&self, slot: usize, from: u64, mut each: impl FnMut(u64, SlotState)) {
+        self.replay_all(from, |t, s, state| {
+            if s == slot {
+                each(t, state);
+            }
+        });
+    }
+
+    /// [`History::replay`] for every slot at once: `each(second, slot, state)`, the
+    /// starting states first (one decode serves all of an agent's series).
+    pub fn replay_all(&self, from: u64, mut each: impl FnMut(u64, usize, SlotState)) {
+        let slots = usize::from(self.slots);
+        let mark = self
+            .marks
+            .iter()
+            .rev()
+            .flatten()
+            .find(|m| u64::from(m.time) <= from);
+        if let (Some(m), Some(c)) = (mark, self.chunks.back()) {
+            for (s, state) in m.state.iter().enumerate().take(slots) {
+                each(u64::from(m.time), s, *state);
+            }
+            let mut run = Run {
+                rd: Reader { h: self, at: m.at },
+                state: m.state,
+                slots: usize::from(c.slots),
+                time: u64::from(m.time),
+                step: u64::from(m.step),
+                interval: u64::from(m.interval),
+            };
+            run.records(c.records - m.records, false, &mut each);
+            return;
+        }
         let start = self
             .chunks
             .iter()
@@ -261,48 +332,80 @@ impl History {
                 *s = SlotState {
                     code: if held & IS_ZERO != 0 { 0 } else { base },
                     base,
-                    until: (c.time + u32::from(until)).saturating_sub(1),
-                    set: until > 0,
+                    until: if until > 0 {
+                        c.time + u32::from(until) - 1
+                    } else {
+                        0
+                    },
                 };
             }
             if first {
-                each(u64::from(c.time), state[slot]);
+                for (s, st) in state.iter().enumerate().take(slots) {
+                    each(u64::from(c.time), s, *st);
+                }
                 first = false;
             }
-            let (mut time, mut step, mut interval) = (u64::from(c.time), 0, u64::from(c.interval));
-            for k in 0..c.records {
-                step = match rd.nibble() {
-                    T_SAME => step,
-                    T_ESCAPE => rd.bits(8),
-                    literal => u64::from(literal),
+            let mut run = Run {
+                rd,
+                state,
+                slots,
+                time: u64::from(c.time),
+                step: 0,
+                interval: u64::from(c.interval),
+            };
+            run.records(c.records, true, &mut each);
+        }
+    }
+}
+
+/// Decoding reports in order from some point of the history.
+struct Run<'a> {
+    rd: Reader<'a>,
+    state: [SlotState; SERIES_COUNT],
+    slots: usize,
+    time: u64,
+    step: u64,
+    interval: u64,
+}
+
+impl Run<'_> {
+    /// Decodes `records` reports; `chunk_start`: the first is a chunk's first (its time is
+    /// the chunk's).
+    fn records(
+        &mut self,
+        records: u32,
+        chunk_start: bool,
+        each: &mut impl FnMut(u64, usize, SlotState),
+    ) {
+        for k in 0..records {
+            self.step = match self.rd.nibble() {
+                T_SAME => self.step,
+                T_ESCAPE => self.rd.bits(8),
+                literal => u64::from(literal),
+            };
+            // As the agent's series do: the interval is the step since the previous report
+            // whenever time moved.
+            if k > 0 || !chunk_start {
+                self.time += self.step;
+                if self.step > 0 {
+                    self.interval = self.step;
+                }
+            }
+            let until = secs(self.time + hold_for(self.interval));
+            for (i, s) in self.state.iter_mut().enumerate().take(self.slots) {
+                let code = match self.rd.nibble() {
+                    UNTOUCHED => continue,
+                    ZERO => 0,
+                    ESCAPE => self.rd.bits(4) as u16 as i16,
+                    MEDIUM => (i32::from(s.base) + i32::from(self.rd.bits(2) as u8 as i8)) as i16,
+                    d => (i32::from(s.base) + i32::from(d) - i32::from(DELTA0)) as i16,
                 };
-                // As the agent's series do: the interval is the step since the previous
-                // report whenever time moved.
-                if k > 0 {
-                    time += step;
-                    if step > 0 {
-                        interval = step;
-                    }
-                }
-                let hold = hold_for(interval);
-                for (i, s) in state.iter_mut().enumerate().take(slots) {
-                    let code = match rd.nibble() {
-                        UNTOUCHED => continue,
-                        ZERO => 0,
-                        ESCAPE => rd.bits(4) as u16 as i16,
-                        MEDIUM => (i32::from(s.base) + i32::from(rd.bits(2) as u8 as i8)) as i16,
-                        d => (i32::from(s.base) + i32::from(d) - i32::from(DELTA0)) as i16,
-                    };
-                    *s = SlotState {
-                        code,
-                        base: if code == 0 { s.base } else { code },
-                        until: secs(time + hold),
-                        set: true,
-                    };
-                    if i == slot {
-                        each(time, *s);
-                    }
-                }
+                *s = SlotState {
+                    code,
+                    base: if code == 0 { s.base } else { code },
+                    until,
+                };
+                each(self.time, i, *s);
             }
         }
     }

@@ -271,6 +271,21 @@ impl TelemetryStore {
         }
     }
 
+    /// The last `n` one-second points of every series of an agent, `outs[series.index()]`
+    /// each (cleared first): what [`TelemetryStore::tail`] gives, for all series in one pass.
+    pub fn tails(&self, id: &AgentId, n: usize, outs: &mut [Vec<f64>; SERIES_COUNT]) {
+        self.tails_at(now_sec(), id, n, outs)
+    }
+
+    /// [`TelemetryStore::tails`] as seen at a given Unix second.
+    pub fn tails_at(&self, now: u64, id: &AgentId, n: usize, outs: &mut [Vec<f64>; SERIES_COUNT]) {
+        let shard = read(&self.inner.shards[shard_of(id)]);
+        match shard.get(id) {
+            Some(agent) => agent.tails_second(now, n, outs),
+            None => outs.iter_mut().for_each(Vec::clear),
+        }
+    }
+
     /// [`TelemetryStore::latest`] as seen at a given Unix second.
     pub fn latest_at(&self, now: u64, id: &AgentId, s: Series) -> Option<f64> {
         let shard = read(&self.inner.shards[shard_of(id)]);

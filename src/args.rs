@@ -167,6 +167,28 @@ pub struct ClientArgs {
         global = true
     )]
     pub output: OutputFormat,
+
+    /// CA certificate (PEM) to trust for an https:// server (default: the system's roots).
+    #[arg(long, env = "FLEETDECK_CA", global = true)]
+    pub ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for a server that asks for one (with --client-key).
+    #[arg(
+        long,
+        env = "FLEETDECK_CLIENT_CERT",
+        global = true,
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --client-cert.
+    #[arg(
+        long,
+        env = "FLEETDECK_CLIENT_KEY",
+        global = true,
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -422,3 +422,77 @@ async fn refused_handshakes_are_logged_within_a_budget() {
     let logged = out.matches("TLS handshake refused").count();
     assert!((1..=5).contains(&logged), "{logged} lines:\n{out}");
 }
+
+/// The CLI (the real binary) manages a server over https: trusting its CA with `--ca`,
+/// presenting a client certificate where the server asks for one, and saying what is wrong
+/// when it cannot.
+#[tokio::test]
+async fn the_cli_manages_a_server_over_https() {
+    let pki = pki(true);
+    let data = tempfile::tempdir().expect("data dir");
+    let rt = start(&pki.files, data.path()).await.expect("server starts");
+    let dir = tempfile::tempdir().expect("cli dir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca.pem).expect("ca written");
+    let (cert_pem, key_pem) = pki.ca.leaf(&["operator"]);
+    let (cert, key) = (dir.path().join("me.pem"), dir.path().join("me.key"));
+    std::fs::write(&cert, cert_pem).expect("cert written");
+    std::fs::write(&key, key_pem).expect("key written");
+    let server = format!("https://localhost:{}", rt.api_addr.port());
+    let token = format!("{SECRET}-api");
+    let home = dir.path().to_path_buf();
+    let run = move |extra: Vec<String>| {
+        let server = server.clone();
+        let token = token.clone();
+        let home = home.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+                .args(["get", "agents", "--server", &server, "--token", &token])
+                .args(&extra)
+                .env("HOME", &home)
+                .env("XDG_CONFIG_HOME", &home)
+                .env_remove("FLEETDECK_CA")
+                .env_remove("FLEETDECK_CLIENT_CERT")
+                .env_remove("FLEETDECK_CLIENT_KEY")
+                .output()
+                .expect("the CLI runs")
+        })
+    };
+    let path = |p: &Path| p.display().to_string();
+
+    let ok = run(vec![
+        "--ca".into(),
+        path(&ca),
+        "--client-cert".into(),
+        path(&cert),
+        "--client-key".into(),
+        path(&key),
+    ])
+    .await
+    .expect("joined");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    // The system's roots do not know this CA.
+    let untrusted = run(vec![]).await.expect("joined");
+    assert_eq!(untrusted.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(said.contains("certificate"), "{said}");
+
+    // The server asks for a client certificate; without one the CLI is refused.
+    let anonymous = run(vec!["--ca".into(), path(&ca)]).await.expect("joined");
+    assert_eq!(anonymous.status.code(), Some(1));
+
+    // A CA file that is not there is named, with the flag that named it.
+    let missing = dir.path().join("nope.pem");
+    let wrong = run(vec!["--ca".into(), path(&missing)])
+        .await
+        .expect("joined");
+    assert_eq!(wrong.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(said.contains("--ca") && said.contains("nope.pem"), "{said}");
+    rt.stop().await;
+}

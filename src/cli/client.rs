@@ -9,6 +9,14 @@ use serde_json::Value;
 
 use super::profile::{self, DEFAULT_SERVER, parse_server};
 use super::usage::usage;
+use crate::client::net::{TlsFlags, client_config};
+
+/// The CLI's names for its TLS files, as errors name them.
+const CLI_TLS_FLAGS: TlsFlags = TlsFlags {
+    ca: "--ca",
+    cert: "--client-cert",
+    key: "--client-key",
+};
 use crate::args::ClientArgs;
 
 /// The server refused a request; carries its JSON answer.
@@ -57,15 +65,33 @@ impl Client {
         let token = given_token
             .or_else(|| current.as_ref().and_then(|(_, p)| p.token.clone()))
             .or_else(local_token);
-        Client::new(&server, token)
+        let identity = args.client_cert.as_deref().zip(args.client_key.as_deref());
+        let tls = if parse_server(&server)?.scheme() == "https" || args.ca.is_some() {
+            Some(client_config(args.ca.as_deref(), identity, CLI_TLS_FLAGS)?)
+        } else {
+            None
+        };
+        Client::with_tls(&server, token, tls)
     }
 
     pub fn new(server: &str, token: Option<String>) -> anyhow::Result<Client> {
+        Client::with_tls(server, token, None)
+    }
+
+    /// A client for `server`; `tls` is how an https:// server is trusted (and, for mutual
+    /// TLS, who we are).
+    pub fn with_tls(
+        server: &str,
+        token: Option<String>,
+        tls: Option<rustls::ClientConfig>,
+    ) -> anyhow::Result<Client> {
         let base = parse_server(server)?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("fleetdeck-cli/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot set up the HTTP client")?;
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("fleetdeck-cli/", env!("CARGO_PKG_VERSION")));
+        if let Some(config) = tls {
+            builder = builder.tls_backend_preconfigured(config);
+        }
+        let http = builder.build().context("cannot set up the HTTP client")?;
         Ok(Client { base, token, http })
     }
 
@@ -229,7 +255,7 @@ mod tests {
 
     #[test]
     fn unusable_servers_are_usage_errors() {
-        for bad in ["https://fleet.example.net", "http://[::1", "ftp://x"] {
+        for bad in ["http://[::1", "ftp://x"] {
             let e = Client::new(bad, None).err().expect(bad);
             assert_eq!(exit_code(&e), 2, "{bad}: {e}");
             assert!(e.to_string().contains(bad.trim_end_matches('/')), "{e}");

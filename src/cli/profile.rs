@@ -206,9 +206,9 @@ pub fn parse_server(server: &str) -> anyhow::Result<Url> {
             "'{server}' is not a server URL like {DEFAULT_SERVER}: {e}"
         ))
     })?;
-    if url.scheme() != "http" {
+    if !matches!(url.scheme(), "http" | "https") {
         return Err(usage(format!(
-            "'{server}': only http:// servers are supported by this build"
+            "'{server}': the server is an http:// or https:// URL"
         )));
     }
     Ok(url)

@@ -210,6 +210,87 @@ impl std::fmt::Debug for Tls {
     }
 }
 
+/// The flags a TLS configuration's files came from, so an error names the one to fix.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsFlags {
+    pub ca: &'static str,
+    pub cert: &'static str,
+    pub key: &'static str,
+}
+
+impl TlsFlags {
+    /// `fleetdeck agent` and `simulate`.
+    pub const AGENT: TlsFlags = TlsFlags {
+        ca: "--tls-ca",
+        cert: "--tls-cert",
+        key: "--tls-key",
+    };
+}
+
+/// A rustls client configuration: `ca`, PEM roots to trust (the system's when `None`);
+/// `identity`, certificate chain and key files for servers that ask for a client
+/// certificate.
+pub fn client_config(
+    ca: Option<&Path>,
+    identity: Option<(&Path, &Path)>,
+    flags: TlsFlags,
+) -> Result<rustls::ClientConfig, NetError> {
+    let fail = |what: &'static str, path: &Path, reason: String| NetError::Tls {
+        what,
+        path: path.to_path_buf(),
+        reason,
+    };
+    let read = |what: &'static str, path: &Path| {
+        std::fs::read(path).map_err(|e| fail(what, path, e.to_string()))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let pem = read(flags.ca, path)?;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| fail(flags.ca, path, e.to_string()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| fail(flags.ca, path, e.to_string()))?;
+            }
+            if roots.is_empty() {
+                return Err(fail(flags.ca, path, "holds no PEM certificate".into()));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| NetError::Tls {
+            what: "TLS",
+            path: PathBuf::new(),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots);
+    Ok(match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let cert_pem = read(flags.cert, cert)?;
+            let chain = CertificateDer::pem_slice_iter(&cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| fail(flags.cert, cert, e.to_string()))?;
+            if chain.is_empty() {
+                return Err(fail(flags.cert, cert, "holds no PEM certificate".into()));
+            }
+            let key_pem = read(flags.key, key)?;
+            let private = PrivateKeyDer::from_pem_slice(&key_pem)
+                .map_err(|e| fail(flags.key, key, e.to_string()))?;
+            builder
+                .with_client_auth_cert(chain, private)
+                .map_err(|e| fail(flags.key, key, e.to_string()))?
+        }
+    })
+}
+
 impl Tls {
     /// `ca`: PEM roots to trust (the system's when `None`); `identity`: certificate
     /// chain and key files for servers that ask for a client certificate.
@@ -217,60 +298,7 @@ impl Tls {
         ca: Option<&Path>,
         identity: Option<(&Path, &Path)>,
     ) -> Result<Tls, NetError> {
-        let fail = |what: &'static str, path: &Path, reason: String| NetError::Tls {
-            what,
-            path: path.to_path_buf(),
-            reason,
-        };
-        let read = |what: &'static str, path: &Path| {
-            std::fs::read(path).map_err(|e| fail(what, path, e.to_string()))
-        };
-        let mut roots = rustls::RootCertStore::empty();
-        match ca {
-            Some(path) => {
-                let pem = read("--tls-ca", path)?;
-                for cert in CertificateDer::pem_slice_iter(&pem) {
-                    let cert = cert.map_err(|e| fail("--tls-ca", path, e.to_string()))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| fail("--tls-ca", path, e.to_string()))?;
-                }
-                if roots.is_empty() {
-                    return Err(fail("--tls-ca", path, "holds no PEM certificate".into()));
-                }
-            }
-            None => {
-                let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
-            }
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| NetError::Tls {
-                what: "TLS",
-                path: PathBuf::new(),
-                reason: e.to_string(),
-            })?
-            .with_root_certificates(roots);
-        let mut config = match identity {
-            None => builder.with_no_client_auth(),
-            Some((cert, key)) => {
-                let cert_pem = read("--tls-cert", cert)?;
-                let chain = CertificateDer::pem_slice_iter(&cert_pem)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| fail("--tls-cert", cert, e.to_string()))?;
-                if chain.is_empty() {
-                    return Err(fail("--tls-cert", cert, "holds no PEM certificate".into()));
-                }
-                let key_pem = read("--tls-key", key)?;
-                let private = PrivateKeyDer::from_pem_slice(&key_pem)
-                    .map_err(|e| fail("--tls-key", key, e.to_string()))?;
-                builder
-                    .with_client_auth_cert(chain, private)
-                    .map_err(|e| fail("--tls-key", key, e.to_string()))?
-            }
-        };
+        let mut config = client_config(ca, identity, TlsFlags::AGENT)?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Tls {
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),

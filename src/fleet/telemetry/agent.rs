@@ -2,10 +2,10 @@
 //! from), the value each series holds now (exact), and the last hour of reports (compact,
 //! in [`History`]).
 
-use super::history::History;
+use super::history::{History, SlotState};
 use super::{
     Changes, DEFAULT_INTERVAL, FRESH_START_NS, Held, IngestOutcome, MAX_STREAMS_PER_AGENT,
-    Resolution, SECOND_POINTS, SERIES_COUNT, Sample, TEN_SECOND_POINTS, Temporality, hold_for,
+    Resolution, SERIES_COUNT, Sample, Temporality, bucket_from, hold_for, second_from,
 };
 
 /// A series the agent never set has no slot.
@@ -124,8 +124,8 @@ impl AgentSeries {
         }
         // Every report is recorded, even one that set nothing: the holds of later values
         // follow from the time between reports.
-        let last_bucket = now / 10;
-        let keep_from = (last_bucket + 1).saturating_sub(TEN_SECOND_POINTS as u64) * 10;
+        // What the longest tail (the hour at ten seconds) reads from.
+        let keep_from = bucket_from(0, now, usize::MAX) * 10;
         self.history.push(
             now,
             self.interval,
@@ -154,24 +154,26 @@ impl AgentSeries {
         }
         match r {
             Resolution::Second => {
-                let n = n.min(SECOND_POINTS) as u64;
-                let from = self.first.max((now + 1).saturating_sub(n));
-                self.seconds(i, from, now, |_, v| out.push(v));
+                let from = second_from(self.first, now, n);
+                self.walk(from, now, |j| j == i, |_, _, v| out.push(v));
             }
             Resolution::TenSeconds => {
-                let n = n.min(TEN_SECOND_POINTS) as u64;
-                let last = now / 10;
-                let from_bucket = (self.first / 10).max((last + 1).saturating_sub(n));
+                let from_bucket = bucket_from(self.first, now, n);
                 let from = (from_bucket * 10).max(self.first);
                 let (mut bucket, mut sum, mut count) = (from_bucket, 0.0, 0u32);
-                self.seconds(i, from, now, |s, v| {
-                    if s / 10 != bucket {
-                        out.push(sum / f64::from(count.max(1)));
-                        (bucket, sum, count) = (s / 10, 0.0, 0);
-                    }
-                    sum += v;
-                    count += 1;
-                });
+                self.walk(
+                    from,
+                    now,
+                    |j| j == i,
+                    |_, s, v| {
+                        if s / 10 != bucket {
+                            out.push(sum / f64::from(count.max(1)));
+                            (bucket, sum, count) = (s / 10, 0.0, 0);
+                        }
+                        sum += v;
+                        count += 1;
+                    },
+                );
                 out.push(sum / f64::from(count.max(1)));
             }
         }
@@ -186,8 +188,20 @@ impl AgentSeries {
         if self.first > now || n == 0 {
             return;
         }
-        let n = n.min(SECOND_POINTS) as u64;
-        let from = self.first.max((now + 1).saturating_sub(n));
+        let from = second_from(self.first, now, n);
+        self.walk(from, now, |_| true, |i, _, v| outs[i].push(v));
+    }
+
+    /// Calls `emit(series, second, value)` for every second `from..=to` of each series
+    /// `wanted` picks, in order within a series. One decode of the history serves them all;
+    /// seconds from a series' last report on read its exact value.
+    fn walk(
+        &self,
+        from: u64,
+        to: u64,
+        wanted: impl Fn(usize) -> bool,
+        mut emit: impl FnMut(usize, u64, f64),
+    ) {
         let mut series_of = [usize::MAX; SERIES_COUNT];
         for (i, slot) in self.slot_of.iter().enumerate() {
             if *slot != NO_SLOT {
@@ -195,7 +209,7 @@ impl AgentSeries {
             }
         }
         let held: [Held; SERIES_COUNT] = std::array::from_fn(|i| self.held(i));
-        let value = |i: usize, s: u64, cur: &super::history::SlotState| {
+        let value = |i: usize, s: u64, cur: &SlotState| {
             if self.slot_of[i] == NO_SLOT {
                 0.0
             } else if s >= u64::from(self.set_at[i]) {
@@ -205,59 +219,29 @@ impl AgentSeries {
             }
         };
         let mut next = [from; SERIES_COUNT];
-        let mut cur = [super::history::SlotState::default(); SERIES_COUNT];
+        let mut cur = [SlotState::default(); SERIES_COUNT];
         let replay = (0..SERIES_COUNT)
-            .any(|i| self.slot_of[i] != NO_SLOT && from < u64::from(self.set_at[i]));
+            .any(|i| wanted(i) && self.slot_of[i] != NO_SLOT && from < u64::from(self.set_at[i]));
         if replay {
             self.history.replay_all(from, |t, slot, state| {
-                let Some(&i) = series_of.get(slot).filter(|i| **i < SERIES_COUNT) else {
+                let Some(&i) = series_of
+                    .get(slot)
+                    .filter(|i| **i < SERIES_COUNT && wanted(**i))
+                else {
                     return;
                 };
-                while next[i] < t && next[i] <= now {
-                    outs[i].push(value(i, next[i], &cur[i]));
+                while next[i] < t && next[i] <= to {
+                    emit(i, next[i], value(i, next[i], &cur[i]));
                     next[i] += 1;
                 }
                 cur[i] = state;
             });
         }
-        for i in 0..SERIES_COUNT {
-            while next[i] <= now {
-                outs[i].push(value(i, next[i], &cur[i]));
+        for i in (0..SERIES_COUNT).filter(|i| wanted(*i)) {
+            while next[i] <= to {
+                emit(i, next[i], value(i, next[i], &cur[i]));
                 next[i] += 1;
             }
-        }
-    }
-
-    /// Calls `emit(second, value)` for every second `from..=to` of series `i`.
-    fn seconds(&self, i: usize, from: u64, to: u64, mut emit: impl FnMut(u64, f64)) {
-        let slot = self.slot_of[i];
-        if slot == NO_SLOT {
-            (from..=to).for_each(|s| emit(s, 0.0));
-            return;
-        }
-        let exact_from = u64::from(self.set_at[i]);
-        let held = self.held(i);
-        let value = |s: u64, replayed: f64| {
-            if s >= exact_from {
-                held.at(s)
-            } else {
-                replayed
-            }
-        };
-        let mut s = from;
-        let mut cur = super::history::SlotState::default();
-        if from < exact_from {
-            self.history.replay(usize::from(slot), from, |t, state| {
-                while s < t && s <= to {
-                    emit(s, value(s, cur.at(s)));
-                    s += 1;
-                }
-                cur = state;
-            });
-        }
-        while s <= to {
-            emit(s, value(s, cur.at(s)));
-            s += 1;
         }
     }
 }

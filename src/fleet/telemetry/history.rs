@@ -279,19 +279,9 @@ impl History {
         }
     }
 
-    /// Replays series `slot` from the last chunk (or mark) that starts at or before `from`
-    /// (the first chunk if none does): first the state it starts with, at its second, then
-    /// each report that set the series, in order, with the state it left.
-    pub fn replay(&self, slot: usize, from: u64, mut each: impl FnMut(u64, SlotState)) {
-        self.replay_all(from, |t, s, state| {
-            if s == slot {
-                each(t, state);
-            }
-        });
-    }
-
-    /// [`History::replay`] for every slot at once: `each(second, slot, state)`, the
-    /// starting states first (one decode serves all of an agent's series).
+    /// Replays every slot from the last chunk (or mark) that starts at or before `from`
+    /// (the first chunk if none does): first the states it starts with, at its second, then
+    /// each report that set a slot, in order: `each(second, slot, state it left)`.
     pub fn replay_all(&self, from: u64, mut each: impl FnMut(u64, usize, SlotState)) {
         let slots = usize::from(self.slots);
         let mark = self

@@ -432,15 +432,11 @@ impl Rings {
         }
         match r {
             Resolution::Second => {
-                let n = n.min(SECOND_POINTS) as u64;
-                let from = self.first.max((now + 1).saturating_sub(n));
+                let from = second_from(self.first, now, n);
                 out.extend((from..=now).map(|s| self.value_at(i, s, &pending)));
             }
             Resolution::TenSeconds => {
-                let n = n.min(TEN_SECOND_POINTS) as u64;
-                let last = now / 10;
-                let from = (self.first / 10).max((last + 1).saturating_sub(n));
-                for b in from..=last {
+                for b in bucket_from(self.first, now, n)..=now / 10 {
                     if b * 10 + 9 <= self.head {
                         out.push(f64::from(self.ten[i][slot_ten(b)]));
                     } else {
@@ -454,6 +450,18 @@ impl Rings {
             }
         }
     }
+}
+
+/// The first second of a tail of `n` one-second points ending at `now`, for data from
+/// `first` (at most [`SECOND_POINTS`] are answered).
+fn second_from(first: u64, now: u64, n: usize) -> u64 {
+    first.max((now + 1).saturating_sub(n.min(SECOND_POINTS) as u64))
+}
+
+/// The first bucket of a tail of `n` ten-second points ending at `now`'s bucket (at most
+/// [`TEN_SECOND_POINTS`]).
+fn bucket_from(first: u64, now: u64, n: usize) -> u64 {
+    (first / 10).max((now / 10 + 1).saturating_sub(n.min(TEN_SECOND_POINTS) as u64))
 }
 
 fn slot_sec(s: u64) -> usize {

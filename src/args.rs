@@ -314,6 +314,19 @@ pub struct RolloutFlags {
     /// Send to every target at once (one phase).
     #[arg(long, conflicts_with_all = ["initial", "multiplier", "max_per_phase"])]
     pub all_at_once: bool,
+    /// Watch each agent's own telemetry this long after it applied (e.g. 60s, 2m): one
+    /// whose exports fail or whose throughput falls counts as failed.
+    #[arg(long, value_name = "DURATION", value_parser = crate::rollout::watch::parse_window)]
+    pub watch: Option<u64>,
+    /// With --watch: highest share of items failing to export (default 5%).
+    #[arg(long, requires = "watch", value_name = "PERCENT",
+          value_parser = crate::rollout::watch::parse_percent)]
+    pub max_export_failures: Option<f64>,
+    /// With --watch: largest fall of outgoing throughput against the agent's own rate
+    /// before the change (default 50%).
+    #[arg(long, requires = "watch", value_name = "PERCENT",
+          value_parser = crate::rollout::watch::parse_percent)]
+    pub max_throughput_drop: Option<f64>,
     /// Push even to agents whose reported components lack a type the configuration uses
     /// (otherwise refused, naming them).
     #[arg(long)]

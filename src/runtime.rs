@@ -158,6 +158,7 @@ impl Runtime {
         );
         let rollouts = rollout_runner::spawn(
             registry.clone(),
+            telemetry.clone(),
             catalog.clone(),
             RunnerConfig::default(),
             shutdown.child_token(),

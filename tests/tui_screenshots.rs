@@ -126,6 +126,7 @@ fn wizard_rollout(a: &mut App) {
                 phase: Some(i / 2),
                 failed: false,
                 error: None,
+                ..Default::default()
             })
             .collect(),
     };

@@ -610,6 +610,7 @@ fn a_started_rollout_is_followed_and_can_be_steered() {
             phase: Some(0),
             failed: false,
             error: None,
+            ..Default::default()
         }],
     };
     let more = wizard_effects(a.wizard_message(WizardMsg::Pushed(Ok(view.clone()))));

@@ -223,6 +223,7 @@ fn step7_following_a_rollout() {
                     phase: Some(0),
                     failed: false,
                     error: None,
+                    ..Default::default()
                 })
                 .collect(),
         };

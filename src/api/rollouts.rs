@@ -107,6 +107,9 @@ fn check_options(o: &RolloutOptions) -> ApiResult<()> {
         return Err(ApiError::unprocessable("max_per_phase must be at least 1")
             .field("options.max_per_phase"));
     }
+    if let Some((field, why)) = o.watch.as_ref().and_then(|w| w.problem()) {
+        return Err(ApiError::unprocessable(why).field(format!("options.watch.{field}")));
+    }
     Ok(())
 }
 

@@ -27,6 +27,17 @@ pub fn options(f: &RolloutFlags) -> Option<Value> {
     if let Some(n) = f.max_failures {
         o.insert("max_failures".into(), json!(n));
     }
+    if let Some(window) = f.watch {
+        let mut w = Map::new();
+        w.insert("window_secs".into(), json!(window));
+        if let Some(v) = f.max_export_failures {
+            w.insert("max_export_failures".into(), json!(v));
+        }
+        if let Some(v) = f.max_throughput_drop {
+            w.insert("max_throughput_drop".into(), json!(v));
+        }
+        o.insert("watch".into(), Value::Object(w));
+    }
     if let Some(r) = f.rollback {
         let word = match r {
             RollbackFlag::None => "none",

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::client::{Body, Client};
 use super::output::{Table, print_value, text};
 use crate::args::{OutputFormat, RolloutAction};
+use crate::rollout::watch::WatchFigures;
 
 pub async fn run(
     client: &Client,
@@ -56,6 +57,7 @@ pub fn print_view(format: OutputFormat, view: &Value) -> anyhow::Result<()> {
         "AGENTS",
         "APPLIED",
         "IN FLIGHT",
+        "WATCHING",
         "WAITING",
         "FAILED",
         "ROLLED BACK",
@@ -67,6 +69,7 @@ pub fn print_view(format: OutputFormat, view: &Value) -> anyhow::Result<()> {
         text(&p, "total"),
         text(&p, "applied"),
         text(&p, "in_flight"),
+        text(&p, "watching"),
         text(&p, "waiting"),
         text(&p, "failed"),
         text(&p, "rolled_back"),
@@ -104,5 +107,36 @@ pub fn print_view(format: OutputFormat, view: &Value) -> anyhow::Result<()> {
         };
         println!("  agent {} {state}{why}", text(a, "id"));
     }
+    print_watching(view);
     Ok(())
+}
+
+/// Agents inside their watch window, with what their telemetry says so far.
+fn print_watching(view: &Value) {
+    let Some(window) = view
+        .pointer("/options/watch/window_secs")
+        .and_then(Value::as_u64)
+    else {
+        return;
+    };
+    let now = crate::fleet::telemetry::now_sec();
+    let agents = view.get("agents").and_then(Value::as_array);
+    for a in agents.into_iter().flatten() {
+        if a.pointer("/step/state").and_then(Value::as_str) != Some("watching") {
+            continue;
+        }
+        let figures: Option<WatchFigures> = a
+            .get("watch")
+            .and_then(|w| serde_json::from_value(w.clone()).ok());
+        let left = a
+            .get("applied_at")
+            .and_then(Value::as_u64)
+            .map(|t| format!(", {}s left", (t + window).saturating_sub(now)))
+            .unwrap_or_default();
+        println!(
+            "  agent {} watching: {}{left}",
+            text(a, "id"),
+            figures.map_or_else(|| "no figures yet".to_string(), |f| f.describe())
+        );
+    }
 }

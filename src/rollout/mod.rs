@@ -4,9 +4,11 @@
 pub mod components;
 pub mod plan;
 pub mod runner;
+pub mod watch;
 
 pub use plan::{Rollout, RolloutOptions, RolloutStatus};
 pub use runner::{RolloutCmdError, RolloutView, Rollouts, Targets};
+pub use watch::WatchPolicy;
 
 use crate::fleet::AgentId;
 use crate::fleet::registry::{CommandError, RegistryHandle};

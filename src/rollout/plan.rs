@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use super::watch::{Verdict, WatchFigures, WatchPolicy};
 use crate::fleet::AgentId;
 use crate::fleet::delivery::{ApplyState, ConfigRef};
 
@@ -22,6 +23,10 @@ pub struct RolloutOptions {
     /// Failures (failed or stalled agents) tolerated before the rollout halts.
     pub max_failures: usize,
     pub rollback: RollbackPolicy,
+    /// Watch each agent's telemetry after it applied; an agent whose exports fail or whose
+    /// throughput falls counts as a failure. Off unless asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchPolicy>,
 }
 
 impl Default for RolloutOptions {
@@ -32,6 +37,7 @@ impl Default for RolloutOptions {
             max_per_phase: 1000,
             max_failures: 0,
             rollback: RollbackPolicy::Failed,
+            watch: None,
         }
     }
 }
@@ -105,13 +111,16 @@ impl std::fmt::Display for RolloutStatus {
 }
 
 /// Where one agent is in the rollout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "error")]
 pub enum AgentStep {
     /// Not reached by a phase yet.
+    #[default]
     Waiting,
     /// Sent the new version; waiting for its answer.
     InFlight,
+    /// Applied, and its telemetry is being watched before it counts as a success.
+    Watching,
     Applied,
     Failed(String),
     Stalled,
@@ -127,7 +136,7 @@ impl AgentStep {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentProgress {
     pub id: AgentId,
     pub step: AgentStep,
@@ -143,6 +152,18 @@ pub struct AgentProgress {
     /// that it was rolled back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Unix second it was sent the new version (stamped by the runner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<u64>,
+    /// Unix second its APPLIED was seen (stamped by the runner; watched rollouts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<u64>,
+    /// What the watch measured: final once judged, live while watching (in views).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchFigures>,
+    /// Watched, but it reports no telemetry, so it counted as applied unjudged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unwatched: bool,
 }
 
 /// Counts for display.
@@ -151,6 +172,9 @@ pub struct Progress {
     pub total: usize,
     pub waiting: usize,
     pub in_flight: usize,
+    /// Applied and still inside their watch window.
+    #[serde(default)]
+    pub watching: usize,
     pub applied: usize,
     pub failed: usize,
     pub rolled_back: usize,
@@ -256,6 +280,10 @@ impl Rollout {
                     phase: None,
                     failed: false,
                     error: None,
+                    sent_at: None,
+                    applied_at: None,
+                    watch: None,
+                    unwatched: false,
                 })
                 .collect(),
         }
@@ -270,6 +298,7 @@ impl Rollout {
             match a.step {
                 AgentStep::Waiting | AgentStep::Skipped => p.waiting += 1,
                 AgentStep::InFlight => p.in_flight += 1,
+                AgentStep::Watching => p.watching += 1,
                 AgentStep::Applied => p.applied += 1,
                 AgentStep::Failed(_) | AgentStep::Stalled => p.failed += 1,
                 // One that failed and was rolled back counts under both.
@@ -294,13 +323,28 @@ impl Rollout {
             .map(|a| a.id)
     }
 
-    /// Advances: starts the next phase when the current one has settled, completes when
-    /// everyone is done. Call it after feeding new states.
+    /// Agents that applied and are inside their watch window.
+    pub fn watching(&self) -> impl Iterator<Item = &AgentProgress> + '_ {
+        self.agents.iter().filter(|a| a.step == AgentStep::Watching)
+    }
+
+    /// Mutable access to one agent's progress, for the runner's time stamps.
+    pub fn agent_mut(&mut self, id: AgentId) -> Option<&mut AgentProgress> {
+        self.agents.iter_mut().find(|a| a.id == id)
+    }
+
+    /// Advances: starts the next phase when the current one has settled (answered and, in
+    /// a watched rollout, judged), completes when everyone is done. Call it after feeding
+    /// new states.
     pub fn advance(&mut self) -> Vec<Action> {
         if self.status != RolloutStatus::Running {
             return Vec::new();
         }
-        if self.agents.iter().any(|a| a.step == AgentStep::InFlight) {
+        if self
+            .agents
+            .iter()
+            .any(|a| matches!(a.step, AgentStep::InFlight | AgentStep::Watching))
+        {
             return Vec::new();
         }
         let size = self.options.phase_size(self.phases_started);
@@ -384,6 +428,7 @@ impl Rollout {
             return Vec::new();
         }
         agent.step = match state {
+            ApplyState::Applied if self.options.watch.is_some() => AgentStep::Watching,
             ApplyState::Applied => AgentStep::Applied,
             ApplyState::Failed => AgentStep::Failed(error.to_string()),
             ApplyState::Stalled => AgentStep::Stalled,
@@ -397,7 +442,48 @@ impl Rollout {
             });
             *failures += 1;
         }
-        let failures = *failures;
+        self.halt_if_over(*failures)
+    }
+
+    /// Records the watch's verdict on an agent that applied. An unhealthy one becomes a
+    /// failure like a refused configuration (halting the rollout past the threshold, and
+    /// rolled back under the same policy).
+    pub fn judge(&mut self, id: AgentId, verdict: Verdict, figures: WatchFigures) -> Vec<Action> {
+        let Some(agent) = self.agents.iter_mut().find(|a| a.id == id) else {
+            return Vec::new();
+        };
+        if agent.step != AgentStep::Watching {
+            return Vec::new();
+        }
+        agent.watch = Some(figures);
+        match verdict {
+            Verdict::Healthy => agent.step = AgentStep::Applied,
+            Verdict::Unwatched => {
+                agent.step = AgentStep::Applied;
+                agent.unwatched = true;
+            }
+            Verdict::Unhealthy(why) => {
+                let why = format!("unhealthy after applying: {why}");
+                agent.step = AgentStep::Failed(why.clone());
+                agent.failed = true;
+                agent.error = Some(why);
+                let failures = self.failures();
+                let actions = self.halt_if_over(failures);
+                // Halted earlier and rolling failures back: this one goes back too.
+                if actions.is_empty()
+                    && matches!(self.status, RolloutStatus::Halted(_))
+                    && self.options.rollback == RollbackPolicy::Failed
+                {
+                    return self.roll_back(|s| s.is_failure());
+                }
+                return actions;
+            }
+        }
+        Vec::new()
+    }
+
+    /// Halts (and rolls back as configured) once `failures` pass the threshold.
+    fn halt_if_over(&mut self, failures: usize) -> Vec<Action> {
         if failures > self.options.max_failures
             && matches!(self.status, RolloutStatus::Running | RolloutStatus::Paused)
         {
@@ -424,7 +510,11 @@ impl Rollout {
     fn touched(step: &AgentStep) -> bool {
         matches!(
             step,
-            AgentStep::InFlight | AgentStep::Applied | AgentStep::Failed(_) | AgentStep::Stalled
+            AgentStep::InFlight
+                | AgentStep::Watching
+                | AgentStep::Applied
+                | AgentStep::Failed(_)
+                | AgentStep::Stalled
         )
     }
 
@@ -503,8 +593,11 @@ impl Rollout {
             return Err(self.wrong("cancelled"));
         }
         for a in &mut self.agents {
-            if a.step == AgentStep::Waiting {
-                a.step = AgentStep::Skipped;
+            match a.step {
+                AgentStep::Waiting => a.step = AgentStep::Skipped,
+                // Cancelling ends the watch: those that applied keep the version.
+                AgentStep::Watching => a.step = AgentStep::Applied,
+                _ => {}
             }
         }
         self.status = RolloutStatus::Cancelled;
@@ -732,6 +825,96 @@ mod tests {
         assert_eq!(r.agents[2].step, AgentStep::Skipped);
         let err = r.cancel().unwrap_err().to_string();
         assert!(err.contains("rolled back"), "{err}");
+    }
+
+    fn watched(initial: usize) -> RolloutOptions {
+        RolloutOptions {
+            initial,
+            multiplier: 1.0,
+            watch: Some(WatchPolicy::for_window(60)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn in_a_watched_rollout_a_phase_ends_only_when_its_agents_are_judged() {
+        let mut r = Rollout::new(cref(2), ids(2), watched(1));
+        assert_eq!(assigned(&r.advance()), vec![AgentId([1; 16])]);
+        r.observe(AgentId([1; 16]), ApplyState::Applied, "");
+        assert_eq!(r.agents[0].step, AgentStep::Watching);
+        assert_eq!(r.progress().watching, 1);
+        assert!(r.advance().is_empty(), "applied but still watched");
+        let healthy = r.judge(AgentId([1; 16]), Verdict::Healthy, WatchFigures::default());
+        assert!(healthy.is_empty());
+        assert_eq!(r.agents[0].step, AgentStep::Applied);
+        assert_eq!(assigned(&r.advance()), vec![AgentId([2; 16])]);
+        r.observe(AgentId([2; 16]), ApplyState::Applied, "");
+        r.judge(
+            AgentId([2; 16]),
+            Verdict::Unwatched,
+            WatchFigures::default(),
+        );
+        assert!(r.agents[1].unwatched, "said it was not watched");
+        r.advance();
+        assert_eq!(r.status, RolloutStatus::Completed);
+        assert_eq!(r.progress().applied, 2);
+    }
+
+    #[test]
+    fn an_unhealthy_agent_halts_the_rollout_and_goes_back_to_its_version() {
+        let mut r = Rollout::new(cref(2), ids(5), watched(2));
+        r.advance();
+        r.observe(AgentId([1; 16]), ApplyState::Applied, "");
+        r.observe(AgentId([2; 16]), ApplyState::Applied, "");
+        let actions = r.judge(
+            AgentId([2; 16]),
+            Verdict::Unhealthy("export failures 100%".into()),
+            WatchFigures::default(),
+        );
+        assert!(matches!(r.status, RolloutStatus::Halted(_)));
+        assert!(matches!(
+            actions[0],
+            Action::Note(RolloutNote::Halted { failures: 1, .. })
+        ));
+        assert_eq!(
+            actions[1],
+            Action::RollBack {
+                config: cref(1),
+                agents: vec![AgentId([2; 16])]
+            }
+        );
+        let failed = &r.agents[1];
+        assert_eq!(
+            failed.error.as_deref(),
+            Some("unhealthy after applying: export failures 100%")
+        );
+        assert!(r.advance().is_empty(), "no new phase after a halt");
+        // The other one is still judged; failing later, it goes back as well.
+        let later = r.judge(
+            AgentId([1; 16]),
+            Verdict::Unhealthy("a 90% drop".into()),
+            WatchFigures::default(),
+        );
+        assert_eq!(assigned(&later), vec![AgentId([1; 16])]);
+        assert_eq!(r.progress().failed, 2);
+    }
+
+    #[test]
+    fn cancelling_ends_the_watch_and_keeps_the_version() {
+        let mut r = Rollout::new(cref(2), ids(3), watched(1));
+        r.advance();
+        r.observe(AgentId([1; 16]), ApplyState::Applied, "");
+        r.cancel().unwrap();
+        assert_eq!(r.agents[0].step, AgentStep::Applied);
+        assert_eq!(r.watching().count(), 0);
+    }
+
+    #[test]
+    fn rollouts_stored_before_watching_existed_still_load() {
+        let old = r#"{"config":{"name":"web","version":2},"options":{"initial":3,"multiplier":5.0,"max_per_phase":1000,"max_failures":0,"rollback":"failed"},"status":{"status":"running"},"phases_started":1,"agents":[{"id":"01010101-0101-0101-0101-010101010101","step":{"state":"in_flight"},"previous":{"name":"web","version":1},"phase":0}]}"#;
+        let r: Rollout = serde_json::from_str(old).expect("an older rollout loads");
+        assert_eq!(r.options.watch, None);
+        assert_eq!(r.agents[0].sent_at, None);
     }
 
     #[test]

@@ -13,14 +13,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::components::{ComponentCheck, check_targets, used_components};
 use super::plan::{
-    Action, AgentProgress, Progress, Rollout, RolloutError, RolloutOptions, RolloutStatus,
+    Action, AgentProgress, AgentStep, Progress, Rollout, RolloutError, RolloutOptions,
+    RolloutStatus,
 };
+use super::watch::{self, Traffic, Verdict, WatchFigures, WatchPolicy};
 use crate::catalog::{Catalog, CatalogError};
 use crate::fleet::AgentId;
 use crate::fleet::delivery::{ApplyState, ConfigRef};
 use crate::fleet::events::EventKind;
 use crate::fleet::registry::RegistryHandle;
 use crate::fleet::selector::Selector;
+use crate::fleet::telemetry::{Series, Signal, TelemetryStore, now_sec};
 use crate::store::{self, Store};
 
 /// Which agents a rollout is for.
@@ -64,9 +67,18 @@ pub struct RolloutView {
 }
 
 impl RolloutView {
-    fn of(r: &Rollout) -> Self {
+    /// The view with every agent; those inside their watch window carry the figures
+    /// measured so far.
+    fn of(r: &Rollout, telemetry: &TelemetryStore) -> Self {
+        let mut agents = r.agents.clone();
+        if let Some(policy) = &r.options.watch {
+            let now = now_sec();
+            for a in agents.iter_mut().filter(|a| a.step == AgentStep::Watching) {
+                a.watch = Some(measure(telemetry, policy, a, now));
+            }
+        }
         RolloutView {
-            agents: r.agents.clone(),
+            agents,
             ..RolloutView::summary_of(r)
         }
     }
@@ -250,6 +262,7 @@ struct Active {
 
 struct Runner {
     registry: RegistryHandle,
+    telemetry: TelemetryStore,
     catalog: Arc<Catalog>,
     store: Store,
     config: RunnerConfig,
@@ -259,6 +272,7 @@ struct Runner {
 /// Loads unfinished rollouts from the store and starts the service.
 pub async fn spawn(
     registry: RegistryHandle,
+    telemetry: TelemetryStore,
     catalog: Arc<Catalog>,
     config: RunnerConfig,
     cancel: CancellationToken,
@@ -287,6 +301,7 @@ pub async fn spawn(
     let (tx, rx) = mpsc::channel(64);
     let runner = Runner {
         registry,
+        telemetry,
         catalog,
         store,
         config,
@@ -386,7 +401,7 @@ impl Runner {
                     .get(&config)
                     .map(|a| {
                         if with_agents {
-                            RolloutView::of(&a.rollout)
+                            RolloutView::of(&a.rollout, &self.telemetry)
                         } else {
                             RolloutView::summary_of(&a.rollout)
                         }
@@ -398,7 +413,7 @@ impl Runner {
                 let _ = reply.send(
                     self.active
                         .values()
-                        .map(|a| RolloutView::of(&a.rollout))
+                        .map(|a| RolloutView::of(&a.rollout, &self.telemetry))
                         .collect(),
                 );
             }
@@ -501,7 +516,7 @@ impl Runner {
         );
         self.execute(name, actions).await;
         self.persist(name, true).await;
-        Ok(RolloutView::of(&self.active[name].rollout))
+        Ok(RolloutView::of(&self.active[name].rollout, &self.telemetry))
     }
 
     async fn steer(&mut self, name: &str, how: Steer) -> Result<RolloutView, RolloutCmdError> {
@@ -519,7 +534,7 @@ impl Runner {
         a.settled = false;
         self.execute(name, actions).await;
         self.persist(name, true).await;
-        Ok(RolloutView::of(&self.active[name].rollout))
+        Ok(RolloutView::of(&self.active[name].rollout, &self.telemetry))
     }
 
     /// Feeds in-flight agents' states from the snapshot, advances phases, persists.
@@ -563,6 +578,22 @@ impl Runner {
                     .iter()
                     .map(|(id, state, error)| (*id, *state, error.as_str())),
             );
+            if let Some(policy) = a.rollout.options.watch {
+                let verdicts = watch_step(&mut a.rollout, &self.telemetry, &policy, now_sec());
+                for (id, verdict, figures) in verdicts {
+                    if let Verdict::Unhealthy(why) = &verdict {
+                        let name = snapshot
+                            .get(&id)
+                            .map_or_else(|| id.to_string(), |ag| ag.name.to_string());
+                        tracing::warn!(config = %cref, agent = %name, "{why}");
+                        self.registry.publish_event(EventKind::Rollout {
+                            config: cref.clone(),
+                            message: format!("{name} unhealthy after applying: {why}"),
+                        });
+                    }
+                    actions.extend(a.rollout.judge(id, verdict, figures));
+                }
+            }
             actions.extend(a.rollout.advance());
             let changed =
                 a.rollout.status != status_before || a.rollout.progress() != progress_before;
@@ -583,6 +614,15 @@ impl Runner {
                         .publish_event(EventKind::Rollout { config, message });
                 }
                 Action::Assign { config, agents } | Action::RollBack { config, agents } => {
+                    if !rollback && let Some(a) = self.active.get_mut(name) {
+                        // When each was sent it: the watch compares with the rate before.
+                        let now = now_sec();
+                        for id in &agents {
+                            if let Some(p) = a.rollout.agent_mut(*id) {
+                                p.sent_at = Some(now);
+                            }
+                        }
+                    }
                     let refused = match self.catalog.offer(&config).await {
                         Ok(offer) => {
                             let sent = if rollback {
@@ -650,6 +690,65 @@ impl Runner {
                     "rollout progress could not be saved; will retry")
             }
         }
+    }
+}
+
+/// Stamps agents that have just applied, and judges those whose watch window is over.
+/// Returns the verdicts for the caller to record (and announce).
+fn watch_step(
+    rollout: &mut Rollout,
+    telemetry: &TelemetryStore,
+    policy: &WatchPolicy,
+    now: u64,
+) -> Vec<(AgentId, Verdict, WatchFigures)> {
+    let mut due = Vec::new();
+    for a in rollout
+        .agents
+        .iter_mut()
+        .filter(|a| a.step == AgentStep::Watching)
+    {
+        let applied_at = *a.applied_at.get_or_insert(now);
+        if now >= applied_at + policy.window_secs {
+            let figures = measure(telemetry, policy, a, now);
+            due.push((a.id, watch::judge(policy, &figures), figures));
+        }
+    }
+    due
+}
+
+/// What the telemetry store says about one watched agent: its outgoing traffic before it
+/// was sent the new version, and over the judged part of its window so far (the whole
+/// window until the judged part begins, so the view has figures from the start).
+fn measure(
+    telemetry: &TelemetryStore,
+    policy: &WatchPolicy,
+    agent: &AgentProgress,
+    now: u64,
+) -> WatchFigures {
+    let applied_at = agent.applied_at.unwrap_or(now);
+    let sent_at = agent.sent_at.unwrap_or(applied_at);
+    let traffic = |from: u64, to: u64| {
+        let w = telemetry.window_at(now, &agent.id, from, to)?;
+        (w.seconds > 0).then(|| Traffic {
+            sent: Signal::ALL.iter().map(|s| w.mean(Series::Out(*s))).sum(),
+            failed: Signal::ALL.iter().map(|s| w.mean(Series::Failed(*s))).sum(),
+        })
+    };
+    let (b_from, b_to) = policy.baseline(sent_at);
+    let judged = policy.judged_from(applied_at);
+    let from = if now > judged { judged } else { applied_at };
+    // Reports from before it applied describe the old configuration: without one since,
+    // there is nothing to say about the new one.
+    let reported_since = telemetry
+        .window_at(now, &agent.id, now, now)
+        .is_some_and(|w| w.last_report >= applied_at);
+    WatchFigures {
+        before: traffic(b_from, b_to),
+        after: if reported_since {
+            traffic(from, now)
+        } else {
+            None
+        },
     }
 }
 

@@ -51,6 +51,11 @@ pub struct Pipeline {
 pub struct CollectorConfig {
     pub pipelines: Vec<Pipeline>,
     pub extensions: Vec<String>,
+    /// Exporters whose endpoint names a host under `.invalid` (RFC 6761: it never
+    /// resolves). The configuration is valid and starts, and every export of theirs fails,
+    /// as a real Collector's would: how tests model a change that applies and then breaks
+    /// delivery.
+    pub unreachable: BTreeSet<String>,
 }
 
 impl CollectorConfig {
@@ -278,7 +283,43 @@ pub fn check(body: &[u8]) -> Result<CollectorConfig, ConfigError> {
     Ok(CollectorConfig {
         pipelines,
         extensions,
+        unreachable: unreachable_exporters(&doc),
     })
+}
+
+/// Exporters whose `endpoint` (or any of `endpoints`) names a host under `.invalid`.
+fn unreachable_exporters(doc: &Value) -> BTreeSet<String> {
+    let Some(exporters) = doc.get("exporters").and_then(Value::as_mapping) else {
+        return BTreeSet::new();
+    };
+    exporters
+        .iter()
+        .filter(|(_, settings)| {
+            let single = settings.get("endpoint").into_iter();
+            let many = settings
+                .get("endpoints")
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten();
+            single
+                .chain(many)
+                .filter_map(Value::as_str)
+                .any(|e| host_of(e).is_some_and(|h| h == "invalid" || h.ends_with(".invalid")))
+        })
+        .filter_map(|(id, _)| id.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The host of an endpoint written as `scheme://host:port/path` or `host:port`.
+fn host_of(endpoint: &str) -> Option<String> {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => host_port.split(':').next()?,
+    };
+    (!host.is_empty()).then(|| host.trim_end_matches('.').to_ascii_lowercase())
 }
 
 /// The ids under one section, each checked against the known types.

@@ -110,8 +110,11 @@ impl OwnTelemetry {
                 *self.accepted.entry((r.clone(), p.signal)).or_default() += n;
             }
             for e in &p.exporters {
-                // Rarely, a backend hiccup: a slice of one interval's data fails.
-                let failed = if self.rng.random_bool(0.02) {
+                // Rarely, a backend hiccup: a slice of one interval's data fails; an
+                // exporter pointed at a host that does not exist fails everything.
+                let failed = if config.unreachable.contains(e) {
+                    pipeline_items
+                } else if self.rng.random_bool(0.02) {
                     (pipeline_items as f64 * self.rng.random_range(0.01..0.2)) as u64
                 } else {
                     0
@@ -352,6 +355,34 @@ mod tests {
             res.attributes
                 .iter()
                 .any(|kv| kv.key == "service.instance.id")
+        );
+    }
+
+    #[test]
+    fn an_exporter_pointed_at_an_invalid_host_applies_and_then_fails_every_export() {
+        let id = Identity::derive(1, 0, 0.0);
+        let yaml = "receivers: {otlp: {}}\nexporters:\n  otlphttp/down: {endpoint: \"https://ingest.down.invalid:4318/v1\"}\n  otlp/up: {endpoint: \"collector.example.com:4317\"}\nservice:\n  pipelines:\n    metrics: {receivers: [otlp], exporters: [otlphttp/down, otlp/up]}\n";
+        let cfg = config(yaml);
+        assert_eq!(
+            cfg.unreachable.iter().collect::<Vec<_>>(),
+            ["otlphttp/down"]
+        );
+        let mut t = OwnTelemetry::new(5, 0);
+        for step in 1..=6u64 {
+            t.advance(&cfg, step * 10_000_000_000);
+        }
+        let sent = |e: &str| t.sent[&(e.to_string(), Signal::Metrics)];
+        let failed = |e: &str| t.failed[&(e.to_string(), Signal::Metrics)];
+        assert_eq!(sent("otlphttp/down"), 0);
+        assert!(failed("otlphttp/down") > 0);
+        assert!(
+            sent("otlp/up") > failed("otlp/up"),
+            "the healthy exporter still sends"
+        );
+        let req = t.request(&id, id.uid, 60_000_000_000);
+        assert_eq!(
+            total(&req, "otelcol_exporter_send_failed_metric_points") as u64,
+            failed("otlphttp/down") + failed("otlp/up")
         );
     }
 

@@ -474,6 +474,7 @@ pub fn catalog_data(snap: &FleetSnapshot) -> CatalogData {
                 phase: Some(1),
                 failed: false,
                 error: None,
+                ..Default::default()
             }
         })
         .collect();
@@ -485,6 +486,7 @@ pub fn catalog_data(snap: &FleetSnapshot) -> CatalogData {
         applied: count(|s| matches!(s, AgentStep::Applied)),
         failed: count(|s| matches!(s, AgentStep::Failed(_) | AgentStep::Stalled)),
         rolled_back: 0,
+        watching: 0,
     };
     let rollout = RolloutView {
         config: ConfigRef {

@@ -192,6 +192,20 @@ impl AgentSeries {
         self.walk(from, now, |_| true, |i, _, v| outs[i].push(v));
     }
 
+    /// Every series averaged over the seconds `from..=to` this agent has data for (none
+    /// before its first report, none after `now`), with how many seconds that was.
+    pub(super) fn means(&self, now: u64, from: u64, to: u64) -> ([f64; SERIES_COUNT], u64) {
+        let mut sums = [0.0; SERIES_COUNT];
+        let (from, to) = (from.max(self.first), to.min(now.max(self.last_time)));
+        if from > to {
+            return (sums, 0);
+        }
+        self.walk(from, to, |_| true, |i, _, v| sums[i] += v);
+        let seconds = to - from + 1;
+        sums.iter_mut().for_each(|v| *v /= seconds as f64);
+        (sums, seconds)
+    }
+
     /// Calls `emit(series, second, value)` for every second `from..=to` of each series
     /// `wanted` picks, in order within a series. One decode of the history serves them all;
     /// seconds from a series' last report on read its exact value.

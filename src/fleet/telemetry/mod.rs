@@ -154,6 +154,24 @@ pub struct IngestOutcome {
     pub over_limit: usize,
 }
 
+/// An agent's series averaged over a span of seconds ([`TelemetryStore::window_at`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowMeans {
+    /// Per series, indexed by [`Series::index`]: the mean of its points over the span.
+    pub means: [f64; SERIES_COUNT],
+    /// Seconds of the span the agent had data for (0: none, and the means are 0).
+    pub seconds: u64,
+    /// The server second of the agent's last report.
+    pub last_report: u64,
+}
+
+impl WindowMeans {
+    /// Mean of one series.
+    pub fn mean(&self, s: Series) -> f64 {
+        self.means[s.index()]
+    }
+}
+
 /// How long an agent's last rate holds, given its reporting interval in seconds.
 pub fn hold_for(interval: u64) -> u64 {
     (interval.saturating_mul(2) + 5).clamp(MIN_HOLD, MAX_HOLD)
@@ -284,6 +302,21 @@ impl TelemetryStore {
             Some(agent) => agent.tails_second(now, n, outs),
             None => outs.iter_mut().for_each(Vec::clear),
         }
+    }
+
+    /// An agent's series averaged over the Unix seconds `from..=to` as seen at `now`
+    /// (seconds before its first report or after `now` are left out); `None` for an agent
+    /// that never reported. Rollouts that watch telemetry compare spans before and after a
+    /// change with it.
+    pub fn window_at(&self, now: u64, id: &AgentId, from: u64, to: u64) -> Option<WindowMeans> {
+        let shard = read(&self.inner.shards[shard_of(id)]);
+        let agent = shard.get(id)?;
+        let (means, seconds) = agent.means(now, from, to);
+        Some(WindowMeans {
+            means,
+            seconds,
+            last_report: agent.last_time(),
+        })
     }
 
     /// [`TelemetryStore::latest`] as seen at a given Unix second.

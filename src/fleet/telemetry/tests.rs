@@ -392,3 +392,25 @@ fn a_simulated_collector_keeps_its_hour_in_about_three_kilobytes() {
     assert_eq!(out.len(), 360);
     assert!(out.iter().all(|v| *v > 5e7), "{out:?}");
 }
+
+#[test]
+fn a_window_averages_the_points_the_agent_has_and_nothing_else() {
+    let store = TelemetryStore::new();
+    let a = AgentId([7; 16]);
+    assert_eq!(store.window_at(T0, &a, T0 - 10, T0), None, "never reported");
+    // Rate 50/s from T0+10 (the first report is a baseline), 150/s from T0+20.
+    store.ingest_at(T0, &a, &[cumulative(1, T0 - 3600, T0, 0.0)]);
+    store.ingest_at(T0 + 10, &a, &[cumulative(1, T0 - 3600, T0 + 10, 500.0)]);
+    store.ingest_at(T0 + 20, &a, &[cumulative(1, T0 - 3600, T0 + 20, 2000.0)]);
+    let w = store.window_at(T0 + 29, &a, T0 + 10, T0 + 29);
+    let w = w.expect("the agent reported");
+    assert_eq!((w.seconds, w.last_report), (20, T0 + 20));
+    assert!((w.mean(IN_M) - 100.0).abs() < 1.0, "{}", w.mean(IN_M));
+    // Seconds before the first report and after now do not dilute the mean.
+    let clipped = store.window_at(T0 + 29, &a, T0 - 100, T0 + 500);
+    assert_eq!(clipped.map(|w| w.seconds), Some(30));
+    // A span wholly before the agent's first report has no data.
+    let before = store.window_at(T0 + 29, &a, T0 - 100, T0 - 1);
+    assert_eq!(before.map(|w| w.seconds), Some(0));
+    assert_eq!(before.map(|w| w.mean(IN_M)), Some(0.0));
+}

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use crate::fleet::delivery::ApplyState;
 use crate::fleet::snapshot::FleetSnapshot;
 use crate::pipeline::DiffLine;
+use crate::rollout::watch::percent;
 use crate::rollout::{RolloutStatus, RolloutView};
 
 pub use super::super::action::Steer;
@@ -295,11 +296,22 @@ pub fn rollout_line(r: &RolloutView) -> String {
     if p.in_flight > 0 {
         s.push_str(&format!(" · {} in flight", p.in_flight));
     }
+    if p.watching > 0 {
+        s.push_str(&format!(" · {} watching", p.watching));
+    }
     if p.failed > 0 {
         s.push_str(&format!(" · {} failed", p.failed));
     }
     if p.rolled_back > 0 {
         s.push_str(&format!(" · {} rolled back", p.rolled_back));
+    }
+    if let Some(w) = &r.options.watch {
+        s.push_str(&format!(
+            " · watch {}s (failures ≤{}, drop ≤{})",
+            w.window_secs,
+            percent(w.max_export_failures),
+            percent(w.max_throughput_drop)
+        ));
     }
     s
 }

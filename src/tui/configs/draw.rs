@@ -173,6 +173,9 @@ fn rollout_short(r: &RolloutView) -> String {
         "{status} v{} ph{} {}/{}",
         r.config.version, r.phases_started, p.applied, p.total
     );
+    if p.watching > 0 {
+        s.push_str(&format!(" ◔{}", p.watching));
+    }
     if p.failed > 0 {
         s.push_str(&format!(" ✗{}", p.failed));
     }

@@ -244,6 +244,11 @@ fn follow(
         let (step, style, msg) = match &a.step {
             AgentStep::Waiting => ("waiting", t.muted, String::new()),
             AgentStep::InFlight => ("applying", t.info, String::new()),
+            AgentStep::Watching => (
+                "◔ watching",
+                t.info,
+                a.watch.map(|w| w.describe()).unwrap_or_default(),
+            ),
             AgentStep::Applied => ("✓ applied", t.ok, String::new()),
             AgentStep::Failed(e) => ("✕ failed", t.err, e.clone()),
             AgentStep::Stalled => ("✕ stalled", t.err, "no answer from the agent".into()),

@@ -1,0 +1,294 @@
+//! Rollouts that watch the agents' own telemetry, end to end: simulated Collectors over
+//! real sockets push their `otelcol_*` metrics over OTLP/HTTP; a configuration that applies
+//! fine but points its exporter at a host that does not exist is pushed with `fleetdeck
+//! push --watch` (the real binary, through the API) and the rollout halts on the export
+//! failures, naming the agents and the figures, and puts them back; a healthy one pushed
+//! beside it completes.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use fleetdeck::args::SimTransport;
+use fleetdeck::fleet::AgentId;
+use fleetdeck::fleet::delivery::{ApplyState, ConfigRef};
+use fleetdeck::rollout::plan::AgentStep;
+use fleetdeck::rollout::{RolloutOptions, RolloutStatus, RolloutView, Targets};
+use fleetdeck::runtime::Runtime;
+use fleetdeck::sim::{self, SimConfig};
+use serde_json::Value;
+
+fn raw_config(name: &str, exporters: &str, uses: &str) -> String {
+    format!(
+        "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: {name}\nspec:\n  raw: |\n    receivers:\n      otlp:\n        protocols:\n          http: {{}}\n    exporters:\n{exporters}    service:\n      pipelines:\n        logs:\n          receivers: [otlp]\n          exporters: [{uses}]\n"
+    )
+}
+
+async fn apply(rt: &Runtime, yaml: &str) -> u64 {
+    let results = rt.catalog.apply_text(yaml, None).await.expect("parses");
+    assert!(results[0].problems.is_empty(), "{results:?}");
+    results[0].version.expect("a version")
+}
+
+async fn wait_rollout(
+    rt: &Runtime,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&RolloutView) -> bool,
+) -> RolloutView {
+    // The watch window is 20 s; a phase is judged at its end.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(v) = rt.rollouts.status(name).await
+            && pred(&v)
+        {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}: {:?}",
+            rt.rollouts
+                .status(name)
+                .await
+                .map(|v| (v.status, v.progress, v.agents))
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// The real binary against `server`, with a private home.
+async fn fleetdeck(server: &TestServer, home: &std::path::Path, args: &[&str]) -> Out {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("FLEETDECK_SERVER", server.api_url())
+        .env("FLEETDECK_API_TOKEN", API_TOKEN)
+        .stdin(Stdio::null())
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .expect("the CLI finishes within 30 s")
+        .expect("the CLI runs");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ok(out: &Out) {
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_change_that_breaks_export_halts_the_rollout_and_a_healthy_one_completes() {
+    let server = TestServer::start_with(|s| s.heartbeat_interval = Duration::from_secs(1)).await;
+    let mut cfg = SimConfig::new(server.ws_url(), 6);
+    cfg.transport = SimTransport::Ws;
+    cfg.secret_key = Some(SECRET.to_string());
+    cfg.seed = 29;
+    cfg.heartbeat = Duration::from_secs(1);
+    cfg.apply_delay = Duration::from_millis(50);
+    cfg.restart_delay = Duration::from_millis(200);
+    cfg.metrics_interval = Duration::from_millis(500);
+    let fleet = sim::start(cfg).await.expect("simulator starts");
+    let ids: Vec<AgentId> = fleet.agent_ids().to_vec();
+    server
+        .wait_for("6 agents", |s| {
+            ids.iter()
+                .all(|id| s.get(id).is_some_and(|a| a.is_connected()))
+        })
+        .await;
+
+    // Everyone on a working configuration first, so each has a rate to be compared with.
+    let good = "      debug: {}\n";
+    apply(&server.rt, &raw_config("ingest", good, "debug")).await;
+    server
+        .rt
+        .rollouts
+        .start(
+            "ingest",
+            None,
+            Targets::Agents(ids.clone()),
+            RolloutOptions::all_at_once(),
+        )
+        .await
+        .expect("first rollout starts");
+    wait_rollout(&server.rt, "ingest", "v1 everywhere", |v| {
+        v.status == RolloutStatus::Completed
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // v2 applies fine (otlphttp is a known exporter), but its host never resolves.
+    let broken =
+        "      otlphttp/central:\n        endpoint: http://central.collector.invalid:4318\n";
+    let v2 = apply(
+        &server.rt,
+        &raw_config("ingest", broken, "otlphttp/central"),
+    )
+    .await;
+    assert_eq!(v2, 2);
+    let healthy = "      debug/verbose: {verbosity: detailed}\n";
+    apply(&server.rt, &raw_config("steady", healthy, "debug/verbose")).await;
+
+    let home = tempfile::tempdir().expect("home");
+    let first_four: Vec<String> = ids[..4].iter().map(|id| id.to_string()).collect();
+    let pushed = fleetdeck(
+        &server,
+        home.path(),
+        &[
+            "push",
+            "ingest",
+            "--agents",
+            &first_four.join(","),
+            "--initial",
+            "2",
+            "--multiplier",
+            "1",
+            "--watch",
+            "20s",
+            "--max-export-failures",
+            "1%",
+            "--max-throughput-drop",
+            "60%",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    ok(&pushed);
+    let view: Value = serde_json::from_str(&pushed.stdout).expect("json");
+    assert_eq!(view["options"]["watch"]["window_secs"], 20);
+    assert_eq!(view["options"]["watch"]["max_export_failures"], 0.01);
+    let last_two: Vec<String> = ids[4..].iter().map(|id| id.to_string()).collect();
+    ok(&fleetdeck(
+        &server,
+        home.path(),
+        &[
+            "push",
+            "steady",
+            "--agents",
+            &last_two.join(","),
+            "--all-at-once",
+            "--watch",
+            "20s",
+        ],
+    )
+    .await);
+
+    // While the first phase is watched, the CLI says so, with figures.
+    wait_rollout(&server.rt, "ingest", "the first phase watched", |v| {
+        v.progress.watching == 2
+    })
+    .await;
+    let status = fleetdeck(&server, home.path(), &["rollout", "status", "ingest"]).await;
+    ok(&status);
+    assert!(status.stdout.contains("WATCHING"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("watching: ") && status.stdout.contains("s left"),
+        "{}",
+        status.stdout
+    );
+
+    let halted = wait_rollout(&server.rt, "ingest", "halted by the watch", |v| {
+        matches!(v.status, RolloutStatus::Halted(_))
+            && v.agents
+                .iter()
+                .filter(|a| a.step == AgentStep::RolledBack)
+                .count()
+                == 2
+    })
+    .await;
+    let (phase_one, rest) = halted.agents.split_at(2);
+    for a in phase_one {
+        assert!(a.failed, "{a:?}");
+        let why = a.error.as_deref().unwrap_or_default();
+        assert!(
+            why.starts_with("unhealthy after applying: sent 0/s (was ")
+                && why.contains("export failures 100%, more than the 1% export failures tolerated"),
+            "{why}"
+        );
+        let figures = a.watch.expect("the verdict keeps its figures");
+        assert!(figures.before.is_some_and(|b| b.sent > 0.0), "{figures:?}");
+    }
+    for a in rest {
+        assert_eq!(a.step, AgentStep::Waiting, "the halt kept v2 from them");
+    }
+    // Back on the version that worked.
+    let v1 = ConfigRef {
+        name: "ingest".into(),
+        version: 1,
+    };
+    server
+        .wait_for("the unhealthy agents back on ingest:1", |s| {
+            phase_one.iter().all(|a| {
+                s.get(&a.id)
+                    .and_then(|x| x.config.as_ref())
+                    .is_some_and(|c| c.config == v1 && c.state == ApplyState::Applied)
+            })
+        })
+        .await;
+
+    // The healthy change beside it passed its watch.
+    let steady = wait_rollout(&server.rt, "steady", "steady completed", |v| {
+        v.status == RolloutStatus::Completed
+    })
+    .await;
+    assert_eq!(steady.progress.applied, 2);
+    for a in &steady.agents {
+        let f = a.watch.expect("watched");
+        assert!(!a.unwatched);
+        assert!(
+            f.after.is_some_and(|t| t.sent > 0.0 && t.failed == 0.0),
+            "{f:?}"
+        );
+    }
+
+    // The events name the agents and the figures (stored behind, so polled).
+    let snap = server.rt.registry.snapshot().borrow().clone();
+    let names: Vec<String> = phase_one
+        .iter()
+        .map(|a| snap.get(&a.id).expect("known").name.to_string())
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let events: Value = http_client()
+            .get(format!("{}/api/v1/events?limit=200", server.api_url()))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .expect("events")
+            .json()
+            .await
+            .expect("json");
+        let text = events.to_string();
+        let named = names
+            .iter()
+            .all(|n| text.contains(&format!("{n} unhealthy after applying: sent 0/s")));
+        if named && text.contains("halted: 1 agent(s) failed, more than the 0 tolerated") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{names:?} in {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    fleet.shutdown().await;
+}

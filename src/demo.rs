@@ -28,8 +28,6 @@ metadata:
   name: web-tier
   labels: {team: platform}
 spec:
-  selector:
-    matchLabels: {tier: web}
   sources:
     - type: hostmetrics
       parameters:

@@ -164,6 +164,7 @@ impl Runtime {
             shutdown.child_token(),
         )
         .await?;
+        crate::rollout::selectors::spawn(registry.clone(), catalog.clone(), shutdown.child_token());
         // Thousands of agents need thousands of descriptors; the connection budget is
         // worked out from whatever limit we end up with.
         let file_limit = admission::raise_open_file_limit();

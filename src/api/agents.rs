@@ -50,6 +50,8 @@ pub struct AgentConfigSummary {
     pub version: u64,
     pub state: ApplyState,
     pub error: String,
+    /// `push` or `selector`: who sent it.
+    pub origin: &'static str,
 }
 
 impl AgentSummary {
@@ -70,6 +72,7 @@ impl AgentSummary {
                 version: c.config.version,
                 state: c.state,
                 error: c.error.clone(),
+                origin: c.origin,
             }),
             last_seen: unix_secs(a.last_seen),
         }

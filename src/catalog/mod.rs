@@ -111,6 +111,9 @@ pub struct Catalog {
     /// Every sensitive value in any stored version of a configuration or destination, to
     /// hide them wherever text is shown (old versions' secrets stay hidden too).
     redactor: RwLock<Arc<Redactor>>,
+    /// Counts changes to what is stored (an apply that changed something, a delete), so
+    /// whoever acts on configurations (selectors) can look again.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 struct Destinations(BTreeMap<String, Destination>);
@@ -130,6 +133,7 @@ impl Catalog {
             types: RwLock::new(Arc::new(types)),
             offers: Mutex::new(HashMap::new()),
             redactor: RwLock::new(Arc::new(Redactor::default())),
+            changes: tokio::sync::watch::Sender::new(0),
         };
         catalog.refresh_redactor().await?;
         catalog.resume_rerendering().await;
@@ -235,8 +239,28 @@ impl Catalog {
         Ok(out)
     }
 
+    /// Notified after every change to what is stored.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
     /// Validates and stores one resource; a new version only when it changed.
     pub async fn apply(&self, resource: Resource) -> ApplyResult {
+        let result = self.apply_one(resource).await;
+        if matches!(
+            result.status,
+            ApplyStatus::Created | ApplyStatus::Configured
+        ) {
+            self.changed();
+        }
+        result
+    }
+
+    async fn apply_one(&self, resource: Resource) -> ApplyResult {
         let kind = resource.kind().to_string();
         let name = resource.name().to_string();
         let invalid = |problems: Vec<String>| ApplyResult {
@@ -551,6 +575,7 @@ impl Catalog {
                 *t = Arc::new(types);
             }
         }
+        self.changed();
         Ok(())
     }
 }

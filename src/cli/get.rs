@@ -168,6 +168,15 @@ fn labels(v: Option<&Value>) -> String {
         .join(",")
 }
 
+/// ` (push)` or ` (selector)`: who sent the configuration (nothing from older servers).
+fn origin(config: &Value) -> String {
+    config
+        .get("origin")
+        .and_then(Value::as_str)
+        .map(|o| format!(" ({o})"))
+        .unwrap_or_default()
+}
+
 /// A row from a list item (`AgentSummary`).
 fn agent_row(a: &Value) -> Vec<String> {
     let config = a
@@ -175,10 +184,11 @@ fn agent_row(a: &Value) -> Vec<String> {
         .filter(|c| !c.is_null())
         .map(|c| {
             format!(
-                "{}:{} {}",
+                "{}:{} {}{}",
                 text(c, "name"),
                 text(c, "version"),
-                text(c, "state")
+                text(c, "state"),
+                origin(c)
             )
         })
         .unwrap_or_else(|| "-".into());
@@ -208,10 +218,11 @@ async fn agent(client: &Client, format: OutputFormat, id: &str) -> anyhow::Resul
         .map(|c| {
             let cref = c.get("config").cloned().unwrap_or(Value::Null);
             format!(
-                "{}:{} {}",
+                "{}:{} {}{}",
                 text(&cref, "name"),
                 text(&cref, "version"),
-                text(c, "state")
+                text(c, "state"),
+                origin(c)
             )
         })
         .unwrap_or_else(|| "-".into());

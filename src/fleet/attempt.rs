@@ -164,7 +164,7 @@ mod tests {
 
     use super::*;
     use crate::fleet::agent::{RemoteConfigState, RemoteConfigStatus};
-    use crate::fleet::delivery::{check_stalled, mark_sent, on_full_state, on_report};
+    use crate::fleet::delivery::{AssignedBy, check_stalled, mark_sent, on_full_state, on_report};
     use crate::opamp::offer::collector_offer;
 
     const AGENT: AgentId = AgentId([7; 16]);
@@ -181,7 +181,11 @@ mod tests {
         Assignment::next(
             web(version),
             Arc::new(collector_offer(&yaml)),
-            rollback,
+            if rollback {
+                AssignedBy::Rollback
+            } else {
+                AssignedBy::Push
+            },
             before,
         )
     }

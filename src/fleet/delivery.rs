@@ -101,6 +101,31 @@ impl std::fmt::Display for ApplyState {
     }
 }
 
+/// Who sent an agent its configuration.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AssignedBy {
+    /// A push or a rollout (an operator's decision: selectors leave it alone).
+    #[default]
+    Push,
+    /// A rollout sending the agent back to an earlier version.
+    Rollback,
+    /// The configuration's selector matched the agent's labels.
+    Selector,
+}
+
+impl AssignedBy {
+    /// How readers are told: a rollback is a push too.
+    pub fn origin(self) -> &'static str {
+        match self {
+            AssignedBy::Push | AssignedBy::Rollback => "push",
+            AssignedBy::Selector => "selector",
+        }
+    }
+}
+
 /// What a reader sees about an agent's assigned configuration.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AgentConfigStatus {
@@ -116,6 +141,9 @@ pub struct AgentConfigStatus {
     /// Unix seconds in JSON.
     #[serde(serialize_with = "super::unix_time::secs")]
     pub since: SystemTime,
+    /// `push` (a push, a rollout or its rollback) or `selector` (the configuration's
+    /// selector matched the agent's labels).
+    pub origin: &'static str,
 }
 
 /// A hash as hex in JSON.
@@ -142,6 +170,8 @@ pub struct Assignment {
     pub started: SystemTime,
     /// A rollout's rollback assigned it (the agent's way back to an earlier version).
     pub rollback: bool,
+    /// The configuration's selector assigned it, not an operator.
+    pub by_selector: bool,
     /// The last settled state it reached and when, kept while it is in flight again (an
     /// agent that lost it on a restart is sent it again): the history's result for it.
     last_settled: Option<(ApplyState, SystemTime)>,
@@ -160,6 +190,7 @@ impl Assignment {
             sent: None,
             started: now,
             rollback: false,
+            by_selector: false,
             last_settled: None,
         }
     }
@@ -169,11 +200,12 @@ impl Assignment {
     pub fn next(
         config: ConfigRef,
         offer: Arc<RemoteConfigOffer>,
-        rollback: bool,
+        by: AssignedBy,
         before: Option<&Assignment>,
     ) -> Self {
         let mut a = Assignment::new(config, offer);
-        a.rollback = rollback;
+        a.rollback = by == AssignedBy::Rollback;
+        a.by_selector = by == AssignedBy::Selector;
         if let Some(b) = before {
             let after = SystemTime::UNIX_EPOCH + Duration::from_millis(millis(b.started) + 1);
             a.started = a.started.max(after);
@@ -208,6 +240,11 @@ impl Assignment {
             error: self.error.clone(),
             effective_matches: self.effective_matches,
             since: self.since,
+            origin: if self.by_selector {
+                AssignedBy::Selector.origin()
+            } else {
+                AssignedBy::Push.origin()
+            },
         }
     }
 
@@ -221,6 +258,7 @@ impl Assignment {
             since_ms: millis(self.since),
             started_ms: Some(millis(self.started)),
             rollback: self.rollback,
+            by_selector: self.by_selector,
             settled: self.last_settled.map(|(s, at)| (s, millis(at))),
         }
     }
@@ -236,6 +274,7 @@ impl Assignment {
             // Saved before attempts were kept: the last change is the best guess.
             a.started = at(s.started_ms.unwrap_or(s.since_ms));
             a.rollback = s.rollback;
+            a.by_selector = s.by_selector;
             a.last_settled = s.settled.map(|(state, ms)| (state, at(ms)));
             if s.state.done() {
                 a.state = s.state;
@@ -278,6 +317,8 @@ pub struct Saved {
     pub started_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rollback: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_selector: bool,
     /// The last settled state and when (Unix milliseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled: Option<(ApplyState, u64)>,

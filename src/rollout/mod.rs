@@ -4,6 +4,7 @@
 pub mod components;
 pub mod plan;
 pub mod runner;
+pub mod selectors;
 pub mod watch;
 
 pub use plan::{Rollout, RolloutOptions, RolloutStatus};

@@ -50,8 +50,9 @@ impl Registry {
         agents: Vec<AgentId>,
         config: ConfigRef,
         offer: Arc<RemoteConfigOffer>,
-        rollback: bool,
+        by: AssignedBy,
     ) -> AssignOutcome {
+        let rollback = by == AssignedBy::Rollback;
         let mut out = AssignOutcome::default();
         for id in agents {
             let Some(state) = self.agents.get_mut(&id) else {
@@ -81,10 +82,19 @@ impl Registry {
                 .assigned
                 .as_ref()
                 .is_some_and(|a| a.config == config && a.offer.hash == offer.hash);
-            if !same {
+            if same {
+                // An operator pushing what a selector sent makes it theirs: the selector
+                // leaves it alone from now on.
+                if by != AssignedBy::Selector
+                    && let Some(a) = state.assigned.as_mut()
+                    && a.by_selector
+                {
+                    a.by_selector = false;
+                    state.refresh_config_view();
+                }
+            } else {
                 let before = state.assigned.take();
-                let mut a =
-                    Assignment::next(config.clone(), offer.clone(), rollback, before.as_deref());
+                let mut a = Assignment::next(config.clone(), offer.clone(), by, before.as_deref());
                 // Already running it (e.g. assigned again after a restart of ours).
                 delivery::on_report(
                     &mut a,

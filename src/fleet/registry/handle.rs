@@ -40,8 +40,9 @@ pub(super) enum Msg {
         agents: Vec<AgentId>,
         config: ConfigRef,
         offer: Arc<RemoteConfigOffer>,
-        /// A rollout's rollback: the assignments it replaces were rolled back.
-        rollback: bool,
+        /// Push, a rollout's rollback (the assignments it replaces were rolled back), or
+        /// a selector.
+        by: AssignedBy,
         reply: oneshot::Sender<AssignOutcome>,
     },
     Label {
@@ -218,7 +219,8 @@ impl RegistryHandle {
         config: ConfigRef,
         offer: Arc<RemoteConfigOffer>,
     ) -> Result<AssignOutcome, RegistryGone> {
-        self.assign_as(agents, config, offer, false).await
+        self.assign_as(agents, config, offer, AssignedBy::Push)
+            .await
     }
 
     /// [`RegistryHandle::assign`] for a rollout's rollback, sending agents back to an
@@ -229,7 +231,20 @@ impl RegistryHandle {
         config: ConfigRef,
         offer: Arc<RemoteConfigOffer>,
     ) -> Result<AssignOutcome, RegistryGone> {
-        self.assign_as(agents, config, offer, true).await
+        self.assign_as(agents, config, offer, AssignedBy::Rollback)
+            .await
+    }
+
+    /// [`RegistryHandle::assign`] because the configuration's selector matches the
+    /// agents' labels: the assignment says so, and a later push replaces it.
+    pub async fn assign_by_selector(
+        &self,
+        agents: Vec<AgentId>,
+        config: ConfigRef,
+        offer: Arc<RemoteConfigOffer>,
+    ) -> Result<AssignOutcome, RegistryGone> {
+        self.assign_as(agents, config, offer, AssignedBy::Selector)
+            .await
     }
 
     async fn assign_as(
@@ -237,7 +252,7 @@ impl RegistryHandle {
         agents: Vec<AgentId>,
         config: ConfigRef,
         offer: Arc<RemoteConfigOffer>,
-        rollback: bool,
+        by: AssignedBy,
     ) -> Result<AssignOutcome, RegistryGone> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -245,7 +260,7 @@ impl RegistryHandle {
                 agents,
                 config,
                 offer,
-                rollback,
+                by,
                 reply,
             })
             .await

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::agent::{AgentDescription, AgentId, Capabilities, ConfigMap, Text, Transport};
 use super::attempt::ApplyAttempt;
 use super::components::AvailableComponents;
-use super::delivery::{self, AgentConfigStatus, ApplyState, Assignment, ConfigRef};
+use super::delivery::{self, AgentConfigStatus, ApplyState, AssignedBy, Assignment, ConfigRef};
 use super::events::{DisconnectReason, EventBus, EventKind, FleetEvent, History};
 use super::heartbeat::{self, Beat, Beaten, Lease, PlainBeat};
 use super::labels::Labels;
@@ -289,10 +289,10 @@ impl Registry {
                 agents,
                 config,
                 offer,
-                rollback,
+                by,
                 reply,
             } => {
-                let _ = reply.send(self.assign(agents, config, offer, rollback));
+                let _ = reply.send(self.assign(agents, config, offer, by));
             }
             Msg::Label {
                 id,

@@ -197,11 +197,12 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Supervise a stock OpenTelemetry Collector and manage it over OpAMP.
     Agent(AgentArgs),
-    /// List or show agents, configurations, destinations, resource types or rollouts.
+    /// List or show agents, configurations, destinations, resource types, rollouts, events
+    /// or tokens.
     Get {
         #[command(flatten)]
         client: ClientArgs,
-        /// agents | configs | destinations | types | rollouts
+        /// agents | configs | destinations | types | rollouts | events | tokens
         kind: String,
         /// Show one instead of listing (for rollouts: the configuration's name).
         name: Option<String>,
@@ -212,6 +213,20 @@ pub enum Command {
         /// version sent to it and what became of it).
         #[arg(long)]
         history: bool,
+        /// With `get events`: only the changes made with this API token.
+        #[arg(long, value_name = "TOKEN_NAME")]
+        actor: Option<String>,
+        /// With `get events`: how many, newest first (default 50).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Make or revoke named API tokens (viewer, operator, admin); list them with
+    /// `get tokens`.
+    Token {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        action: TokenAction,
     },
     /// Create or update resources from YAML files, a directory, or `-` for stdin.
     Apply {
@@ -367,6 +382,20 @@ pub enum RolloutAction {
         #[arg(id = "config_name", value_name = "CONFIG")]
         config: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Make a token; it is printed once (the server keeps only its hash).
+    Create {
+        name: String,
+        /// viewer: read; operator: also push, rollout actions, restart, labels; admin:
+        /// also resources and tokens.
+        #[arg(long, value_parser = ["viewer", "operator", "admin"])]
+        role: String,
+    },
+    /// Revoke a token: requests with it are refused from now on.
+    Revoke { name: String },
 }
 
 #[derive(derive_more::Debug, Subcommand)]

@@ -269,6 +269,13 @@ fn log_event(kind: &EventKind) {
             Some(id) => tracing::warn!(agent = %id, "{message}"),
             None => tracing::warn!("{message}"),
         },
+        EventKind::Audit {
+            actor,
+            action,
+            detail,
+        } => {
+            tracing::info!(%actor, "audit: {action}{}{detail}", if detail.is_empty() { "" } else { ": " })
+        }
         EventKind::DuplicateInstanceUid {
             id,
             remote_addr,

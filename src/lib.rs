@@ -8,6 +8,7 @@
 //! The agent end: `client` (one OpAMP client) driven by `sim` (simulated Collectors) or
 //! `supervisor` (`fleetdeck agent`, a real Collector process).
 
+pub mod access;
 pub mod api;
 pub mod args;
 pub mod catalog;

@@ -219,7 +219,7 @@ impl Runtime {
             rollouts: rollouts.clone(),
             store: store.clone(),
             telemetry: telemetry.clone(),
-            token: settings.api_token.as_str().into(),
+            tokens: crate::access::Tokens::load(store.clone(), &settings.api_token).await?,
             admission: api_admission.clone(),
             write_behind: Some(write_behind.clone()),
         });
@@ -346,6 +346,7 @@ fn history_entry(ev: &FleetEvent) -> NewEvent {
         EventKind::ConfigStatus { id, .. } => ("config_status", Some(*id)),
         EventKind::Rollout { .. } => ("rollout", None),
         EventKind::Notice { agent, .. } => ("notice", *agent),
+        EventKind::Audit { .. } => ("audit", None),
         EventKind::DuplicateInstanceUid { id, .. } => ("duplicate_instance_uid", Some(*id)),
     };
     NewEvent {

@@ -322,7 +322,11 @@ pub async fn apply(
     State(s): State<ApiState>,
     uri: Uri,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(
+    StatusCode,
+    axum::Extension<super::auth::AuditNote>,
+    Json<Value>,
+)> {
     let p = Params::parse(&uri, &["file"])?;
     let file = p.str("file");
     let text = std::str::from_utf8(&body)
@@ -345,12 +349,24 @@ pub async fn apply(
         .iter()
         .filter(|r| r.status == ApplyStatus::Invalid)
         .count();
+    // What the audit event says changed: each resource, its new version or "unchanged".
+    let note = results
+        .iter()
+        .map(|r| match (r.status, r.version) {
+            (ApplyStatus::Created | ApplyStatus::Configured, Some(v)) => {
+                format!("{}/{} {} (v{v})", r.kind, r.name, r.status)
+            }
+            _ => format!("{}/{} {}", r.kind, r.name, r.status),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let note = axum::Extension(super::auth::AuditNote(note));
     let mut body = serde_json::json!({ "results": results });
     if invalid > 0 {
         body["error"] = format!("{invalid} of {} resources are invalid", results.len()).into();
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)));
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, note, Json(body)));
     }
-    Ok((StatusCode::OK, Json(body)))
+    Ok((StatusCode::OK, note, Json(body)))
 }
 
 /// Who still uses a resource: agents and rollouts for a configuration; configurations

@@ -32,7 +32,7 @@ pub struct EventList {
 }
 
 pub async fn list(State(s): State<ApiState>, uri: Uri) -> ApiResult<Json<EventList>> {
-    let p = Params::parse(&uri, &["limit", "agent", "since"])?;
+    let p = Params::parse(&uri, &["limit", "agent", "since", "actor"])?;
     let limit = p.count("limit", 100, MAX_EVENTS)?;
     let mut query = match p.u64("since")? {
         Some(secs) => EventQuery::since(UNIX_EPOCH + Duration::from_secs(secs), limit),
@@ -48,6 +48,9 @@ pub async fn list(State(s): State<ApiState>, uri: Uri) -> ApiResult<Json<EventLi
             }
         };
         query = query.for_agent(id);
+    }
+    if let Some(actor) = p.str("actor") {
+        query = query.by_actor(actor);
     }
     let events = s.store.query_events(query).await?;
     Ok(Json(EventList {

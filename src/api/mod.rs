@@ -13,6 +13,7 @@ pub mod error;
 mod events;
 mod params;
 mod rollouts;
+mod tokens;
 mod types;
 
 use std::net::SocketAddr;
@@ -43,8 +44,8 @@ pub struct ApiState {
     pub rollouts: Rollouts,
     pub store: Store,
     pub telemetry: TelemetryStore,
-    /// The bearer token clients must present.
-    pub token: Arc<str>,
+    /// The bearer tokens clients may present, each with a role.
+    pub tokens: crate::access::Tokens,
     /// The API listener's admission: a connection that presents the token is no longer a
     /// stranger (strangers are closed after a few seconds).
     pub admission: crate::listen::admission::Admission,
@@ -102,6 +103,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/rollouts/{config}", get(rollouts::status))
         .route("/rollouts/{config}/{action}", post(rollouts::steer))
         .route("/events", get(events::list))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{name}", axum::routing::delete(tokens::revoke))
         .fallback(not_found_inside)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

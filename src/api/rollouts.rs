@@ -116,7 +116,11 @@ fn check_options(o: &RolloutOptions) -> ApiResult<()> {
 pub async fn start(
     State(s): State<ApiState>,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<RolloutView>)> {
+) -> ApiResult<(
+    StatusCode,
+    axum::Extension<super::auth::AuditNote>,
+    Json<RolloutView>,
+)> {
     let req: StartRollout = json_body(&body)?;
     if req.config.trim().is_empty() {
         return Err(ApiError::unprocessable("'config' names no configuration").field("config"));
@@ -145,7 +149,14 @@ pub async fn start(
                 e
             }
         })?;
-    Ok((StatusCode::CREATED, Json(view)))
+    let note = super::auth::AuditNote(format!(
+        "{} to {} agent{}{}",
+        view.config,
+        view.progress.total,
+        if view.progress.total == 1 { "" } else { "s" },
+        if req.force { " (forced)" } else { "" }
+    ));
+    Ok((StatusCode::CREATED, axum::Extension(note), Json(view)))
 }
 
 /// Phases of `options` it takes to cover `total` agents.

@@ -1,7 +1,7 @@
 //! Runs the client commands (everything that talks to the management API, plus profiles).
 
 use super::client::Client;
-use super::{apply, delete, get, label, profile, push, restart, rollout};
+use super::{apply, delete, get, label, profile, push, restart, rollout, token};
 use crate::args::Command;
 
 /// Runs one client command to completion on a small runtime of its own.
@@ -23,6 +23,8 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             name,
             selector,
             history,
+            actor,
+            limit,
         } => {
             let c = Client::from_args(&client)?;
             let what = get::What {
@@ -30,6 +32,8 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
                 name: name.as_deref(),
                 selector: selector.as_deref(),
                 history,
+                actor: actor.as_deref(),
+                limit,
             };
             get::run(&c, client.output, what).await
         }
@@ -71,6 +75,10 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
         Command::Rollout { client, action } => {
             let c = Client::from_args(&client)?;
             rollout::run(&c, client.output, action).await
+        }
+        Command::Token { client, action } => {
+            let c = Client::from_args(&client)?;
+            token::run(&c, client.output, action).await
         }
         Command::Restart { client, kind, id } => {
             let c = Client::from_args(&client)?;

@@ -18,6 +18,8 @@ pub enum Kind {
     Destinations,
     Types,
     Rollouts,
+    Events,
+    Tokens,
 }
 
 pub fn parse_kind(s: &str) -> Option<Kind> {
@@ -27,6 +29,8 @@ pub fn parse_kind(s: &str) -> Option<Kind> {
         "dest" | "dests" | "destination" | "destinations" => Some(Kind::Destinations),
         "type" | "types" | "resource-types" => Some(Kind::Types),
         "rollout" | "rollouts" => Some(Kind::Rollouts),
+        "event" | "events" => Some(Kind::Events),
+        "token" | "tokens" => Some(Kind::Tokens),
         _ => None,
     }
 }
@@ -39,6 +43,10 @@ pub struct What<'a> {
     pub selector: Option<&'a str>,
     /// `--history`: one agent's apply history instead of the agent.
     pub history: bool,
+    /// `--actor`: events of one API token.
+    pub actor: Option<&'a str>,
+    /// `--limit`: how many events.
+    pub limit: Option<usize>,
 }
 
 pub async fn run(client: &Client, format: OutputFormat, what: What<'_>) -> anyhow::Result<()> {
@@ -47,16 +55,21 @@ pub async fn run(client: &Client, format: OutputFormat, what: What<'_>) -> anyho
         name,
         selector,
         history,
+        actor,
+        limit,
     } = what;
     let kind = parse_kind(kind).ok_or_else(|| {
         usage(format!(
-            "cannot get '{kind}': kinds are agents, configs, destinations, types and rollouts"
+            "cannot get '{kind}': kinds are agents, configs, destinations, types, rollouts, events and tokens"
         ))
     })?;
     if selector.is_some() && (kind != Kind::Agents || name.is_some()) {
         return Err(usage(
             "-l/--selector lists agents; it goes with `get agents` alone",
         ));
+    }
+    if (actor.is_some() || limit.is_some()) && kind != Kind::Events {
+        return Err(usage("--actor and --limit go with `get events`"));
     }
     if history && (kind != Kind::Agents || name.is_none()) {
         return Err(usage(
@@ -78,6 +91,11 @@ pub async fn run(client: &Client, format: OutputFormat, what: What<'_>) -> anyho
             let view = client.get(&["rollouts", config], &[]).await?;
             super::rollout::print_view(format, &view)
         }
+        (Kind::Events, None) => super::events::list(client, format, actor, limit).await,
+        (Kind::Tokens, None) => super::token::list(client, format).await,
+        (Kind::Events | Kind::Tokens, Some(_)) => Err(usage(
+            "`get events` and `get tokens` list; they take no name (events: --actor NAME)",
+        )),
     }
 }
 

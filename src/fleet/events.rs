@@ -108,6 +108,14 @@ pub enum EventKind {
         agent: Option<AgentId>,
         message: String,
     },
+    /// A change made through the management API: who (the token's name), what, and the
+    /// outcome in a few words.
+    Audit {
+        actor: String,
+        action: String,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        detail: String,
+    },
     /// A second live agent claimed an instance UID that is already connected; the newcomer
     /// was told to take `new_uid`.
     DuplicateInstanceUid {

@@ -10,7 +10,7 @@ use super::error::{StoreError, StoreResult};
 use super::sqlite::{SqliteStore, StoreOptions};
 use super::types::{
     ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, StoredEvent,
-    WriteBatch,
+    TokenRecord, WriteBatch,
 };
 use crate::fleet::agent::AgentId;
 use crate::fleet::attempt::ApplyAttempt;
@@ -192,6 +192,21 @@ impl Store {
     pub async fn delete_rollout(&self, config_name: &str) -> StoreResult<bool> {
         let name = config_name.to_owned();
         self.run("delete rollout", move |b| b.delete_rollout(&name))
+            .await
+    }
+
+    pub async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.run("list tokens", |b| b.list_tokens()).await
+    }
+
+    pub async fn create_token(&self, token: TokenRecord) -> StoreResult<bool> {
+        self.run("create token", move |b| b.create_token(&token))
+            .await
+    }
+
+    pub async fn delete_token(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_owned();
+        self.run("delete token", move |b| b.delete_token(&name))
             .await
     }
 }

@@ -32,7 +32,7 @@ pub use schema::SCHEMA_VERSION;
 pub use sqlite::{DB_FILE_NAME, SqliteStore, StoreOptions};
 pub use types::{
     ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, StoredEvent,
-    WriteBatch,
+    TokenRecord, WriteBatch,
 };
 // The records the store keeps are the fleet's; re-exported so the store's API names them.
 pub use crate::fleet::attempt::{ApplyAttempt, AttemptResult};
@@ -128,4 +128,11 @@ pub trait StoreBackend: Send + Sync + 'static {
     fn list_unfinished_rollouts(&self) -> StoreResult<Vec<RolloutRecord>>;
     /// Forget a configuration's rollout state; returns whether there was one.
     fn delete_rollout(&self, config_name: &str) -> StoreResult<bool>;
+
+    /// Every named API token, by name.
+    fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+    /// Keeps a new token; `false` (and nothing written) when the name is taken.
+    fn create_token(&self, token: &TokenRecord) -> StoreResult<bool>;
+    /// Forgets a token; returns whether there was one.
+    fn delete_token(&self, name: &str) -> StoreResult<bool>;
 }

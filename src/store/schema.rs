@@ -16,7 +16,7 @@ use super::error::{StoreError, StoreResult};
 pub const APPLICATION_ID: i32 = 0x4644_434B;
 
 /// Migrations in order; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -98,6 +98,17 @@ CREATE TABLE apply_history (
     rolled_back    INTEGER NOT NULL,
     rollback       INTEGER NOT NULL,
     PRIMARY KEY (agent_id, assigned_at)
+) WITHOUT ROWID;
+"#;
+
+const V5: &str = r#"
+-- Named API tokens: only a SHA-256 of each token is kept (the token is shown once, when
+-- it is made). The token in the api-token file is not here: it is always an admin's.
+CREATE TABLE api_tokens (
+    name       TEXT    NOT NULL PRIMARY KEY,
+    role       TEXT    NOT NULL,
+    hash       TEXT    NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#;
 
@@ -242,8 +253,10 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn, 0, Path::new(":memory:")).unwrap();
         // Back to how version 3 left it, with an agent in it.
-        conn.execute_batch("DROP TABLE apply_history; PRAGMA user_version = 3;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE apply_history; DROP TABLE api_tokens; PRAGMA user_version = 3;",
+        )
+        .unwrap();
         conn.execute(
             "INSERT INTO agents (id, labels, config_name, config_version, first_seen, \
              last_seen, config_state) VALUES (zeroblob(16), '{}', 'web', 2, 1, 2, '{}')",
@@ -252,7 +265,7 @@ mod tests {
         .unwrap();
         migrate(&mut conn, 3, Path::new(":memory:")).unwrap();
         let h = read_header(&conn, Path::new(":memory:")).unwrap();
-        assert_eq!(h.user_version, 4);
+        assert_eq!(h.user_version, SCHEMA_VERSION);
         let (name, state): (String, String) = conn
             .query_row("SELECT config_name, config_state FROM agents", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))

@@ -22,7 +22,8 @@ use super::canonical::spec_hash;
 use super::error::{StoreError, StoreResult};
 use super::schema::{check_header, migrate, read_header};
 use super::types::{
-    ApplyOutcome, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus, StoredEvent, WriteBatch,
+    ApplyOutcome, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus, StoredEvent, TokenRecord,
+    WriteBatch,
 };
 use super::{DeleteGuard, StoreBackend};
 use crate::fleet::agent::AgentId;
@@ -939,14 +940,16 @@ impl StoreBackend for SqliteStore {
         let since = query.since.map(to_millis);
         let agent = query.agent.map(|a| a.0.to_vec());
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let actor = query.actor.as_deref();
         self.read("query events", |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, at, kind, agent_id, payload FROM events \
                  WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR agent_id = ?2) \
+                 AND (?4 IS NULL OR (kind = 'audit' AND json_extract(payload, '$.actor') = ?4)) \
                  ORDER BY seq DESC LIMIT ?3",
             )?;
             let rows = stmt
-                .query_map(params![since, agent, limit], |r| {
+                .query_map(params![since, agent, limit, actor], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, i64>(1)?,
@@ -1051,6 +1054,48 @@ impl StoreBackend for SqliteStore {
                     params![config_name],
                 )? > 0)
             },
+        )
+    }
+
+    fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.read("list tokens", |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT name, role, hash, created_at FROM api_tokens ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(TokenRecord {
+                    name: r.get(0)?,
+                    role: r.get(1)?,
+                    hash: r.get(2)?,
+                    created_at: from_millis(r.get(3)?),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn create_token(&self, token: &TokenRecord) -> StoreResult<bool> {
+        self.write(
+            || format!("create token '{}'", token.name),
+            |tx| {
+                Ok(tx.execute(
+                    "INSERT INTO api_tokens (name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (name) DO NOTHING",
+                    params![
+                        token.name,
+                        token.role,
+                        token.hash,
+                        to_millis(token.created_at)
+                    ],
+                )? > 0)
+            },
+        )
+    }
+
+    fn delete_token(&self, name: &str) -> StoreResult<bool> {
+        self.write(
+            || format!("delete token '{name}'"),
+            |tx| Ok(tx.execute("DELETE FROM api_tokens WHERE name = ?1", params![name])? > 0),
         )
     }
 }

@@ -111,6 +111,8 @@ pub struct EventQuery {
     pub since: Option<SystemTime>,
     /// Only events about this agent.
     pub agent: Option<AgentId>,
+    /// Only changes made with this API token (audit events).
+    pub actor: Option<String>,
 }
 
 impl EventQuery {
@@ -120,6 +122,7 @@ impl EventQuery {
             limit,
             since: None,
             agent: None,
+            actor: None,
         }
     }
 
@@ -129,11 +132,17 @@ impl EventQuery {
             limit,
             since: Some(since),
             agent: None,
+            actor: None,
         }
     }
 
     pub fn for_agent(mut self, agent: AgentId) -> Self {
         self.agent = Some(agent);
+        self
+    }
+
+    pub fn by_actor(mut self, actor: &str) -> Self {
+        self.actor = Some(actor.to_string());
         self
     }
 }
@@ -199,6 +208,17 @@ impl FromStr for RolloutStatus {
             .find(|st| st.as_str() == s)
             .ok_or_else(|| format!("unknown rollout status '{s}'"))
     }
+}
+
+/// A named API token as the store keeps it: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub name: String,
+    /// `viewer`, `operator` or `admin` (the API gives the words their meaning).
+    pub role: String,
+    /// SHA-256 of the token, hex.
+    pub hash: String,
+    pub created_at: SystemTime,
 }
 
 /// A configuration's rollout state as last written.

@@ -94,6 +94,19 @@ fn describe(t: &Theme, e: &FleetEvent) -> (&'static str, Style, String) {
             ("»", t.info, format!("rollout {config}: {message}"))
         }
         EventKind::Notice { message, .. } => ("⚠", t.warn, message.clone()),
+        EventKind::Audit {
+            actor,
+            action,
+            detail,
+        } => (
+            "✎",
+            t.muted,
+            if detail.is_empty() {
+                format!("{actor}: {action}")
+            } else {
+                format!("{actor}: {action}: {detail}")
+            },
+        ),
         EventKind::DuplicateInstanceUid {
             id,
             remote_addr,

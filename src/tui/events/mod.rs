@@ -78,7 +78,7 @@ pub fn event_agent(e: &FleetEvent) -> Option<AgentId> {
         | K::RemoteConfigStatus { id, .. }
         | K::ConfigStatus { id, .. }
         | K::DuplicateInstanceUid { id, .. } => Some(*id),
-        K::Rollout { .. } => None,
+        K::Rollout { .. } | K::Audit { .. } => None,
         K::Notice { agent, .. } => *agent,
     }
 }

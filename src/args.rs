@@ -234,6 +234,20 @@ pub enum Command {
         client: ClientArgs,
         #[arg(short = 'f', long = "file", required = true)]
         files: Vec<PathBuf>,
+        /// Also delete the configurations, destinations and resource types the server has
+        /// and the files do not (resources in use are kept and named).
+        #[arg(long)]
+        prune: bool,
+        /// With --prune: list what would be deleted; apply and delete nothing.
+        #[arg(long, requires = "prune")]
+        dry_run: bool,
+    },
+    /// Write every stored resource, and the agents' operator labels, as files that `apply
+    /// -f DIR` reads back unchanged (a Git folder for the fleet).
+    Export {
+        #[command(flatten)]
+        client: ClientArgs,
+        dir: PathBuf,
     },
     /// Delete a resource (refused while it is in use), or forget a disconnected agent
     /// (`delete agent ID|NAME`).

@@ -39,6 +39,9 @@ pub struct AgentSummary {
     pub transport: Option<crate::fleet::Transport>,
     pub healthy: Option<bool>,
     pub labels: BTreeMap<String, String>,
+    /// The labels among `labels` that an operator set (absent when none).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub operator_labels: BTreeMap<String, String>,
     pub config: Option<AgentConfigSummary>,
     /// Unix seconds.
     pub last_seen: u64,
@@ -67,6 +70,7 @@ impl AgentSummary {
             transport: a.transport,
             healthy: a.healthy(),
             labels: a.labels.to_map(),
+            operator_labels: a.labels.operator_map(),
             config: a.config.as_ref().map(|c| AgentConfigSummary {
                 name: c.config.name.to_string(),
                 version: c.config.version,

@@ -82,6 +82,26 @@ pub async fn require_token(
     response
 }
 
+/// Whether the request's token may see secret values: admins only (they manage the
+/// resources that hold them). Everyone else gets them masked.
+pub fn sees_secrets(actor: Option<&axum::Extension<crate::access::Actor>>) -> bool {
+    actor.is_some_and(|a| a.role == Role::Admin)
+}
+
+/// Masks every known secret in the strings of a JSON value.
+pub fn mask_json(v: &mut serde_json::Value, redactor: &crate::pipeline::Redactor) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let std::borrow::Cow::Owned(masked) = redactor.mask(s) {
+                *s = masked;
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| mask_json(x, redactor)),
+        serde_json::Value::Object(m) => m.values_mut().for_each(|x| mask_json(x, redactor)),
+        _ => {}
+    }
+}
+
 fn unauthorized(message: &str) -> Response {
     let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
     resp.headers_mut().insert(

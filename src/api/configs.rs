@@ -46,10 +46,13 @@ pub struct ConfigDetail {
     pub summary: ConfigSummary,
     pub created_at: u64,
     pub hash: String,
-    /// The resource as applied.
-    pub resource: Configuration,
-    /// The resource as YAML; applying it again reports `unchanged`.
+    /// The resource as applied (secrets masked unless the token is an admin's).
+    pub resource: Value,
+    /// The resource as YAML; applying it again reports `unchanged` (for admins: others
+    /// get secrets masked, and `secrets_masked` says so).
     pub yaml: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secrets_masked: bool,
     pub assigned_agents: Vec<AgentId>,
 }
 
@@ -125,6 +128,7 @@ fn version_param(p: &Params) -> ApiResult<Option<u64>> {
 pub async fn show(
     State(s): State<ApiState>,
     Path(name): Path<String>,
+    actor: Option<axum::Extension<crate::access::Actor>>,
     uri: Uri,
 ) -> ApiResult<Json<ConfigDetail>> {
     let p = Params::parse(&uri, &["version"])?;
@@ -135,16 +139,25 @@ pub async fn show(
         .map_err(|e| ApiError::from(e).field("name"))?;
     let assigned = assignments(&s);
     let rollouts = s.rollouts.list().await?;
-    let yaml = Resource::Configuration(c.config.clone())
+    let mut yaml = Resource::Configuration(c.config.clone())
         .to_yaml()
         .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", c.config.label())))?;
+    let mut resource = serde_json::to_value(&c.config)
+        .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", c.config.label())))?;
+    let secrets_masked = !super::auth::sees_secrets(actor.as_ref());
+    if secrets_masked {
+        let redactor = s.catalog.redactor();
+        yaml = redactor.mask(&yaml).into_owned();
+        super::auth::mask_json(&mut resource, &redactor);
+    }
     Ok(Json(ConfigDetail {
         summary: summary(&c, &assigned, &rollouts),
         created_at: unix_secs(c.doc.created_at),
         hash: c.doc.hash.clone(),
         assigned_agents: assigned.get(&name).cloned().unwrap_or_default(),
-        resource: c.config,
+        resource,
         yaml,
+        secrets_masked,
     }))
 }
 

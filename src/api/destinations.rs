@@ -44,11 +44,13 @@ pub struct DestinationDetail {
     pub summary: DestinationSummary,
     pub created_at: u64,
     pub hash: String,
-    /// The resource as applied, secrets included (as `GET /configurations/{name}` does) so
-    /// that it applies again.
-    pub resource: Destination,
-    /// The resource as YAML; applying it again reports `unchanged`.
+    /// The resource as applied, secrets included for admins (as `GET
+    /// /configurations/{name}` does) so that it applies again; masked for other roles.
+    pub resource: serde_json::Value,
+    /// The resource as YAML; applying it again reports `unchanged` (for admins).
     pub yaml: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secrets_masked: bool,
 }
 
 /// Names of the configurations that name destination `name`.
@@ -134,6 +136,7 @@ pub async fn list(State(s): State<ApiState>, uri: Uri) -> ApiResult<Json<Destina
 pub async fn show(
     State(s): State<ApiState>,
     Path(name): Path<String>,
+    actor: Option<axum::Extension<crate::access::Actor>>,
     uri: Uri,
 ) -> ApiResult<Json<DestinationDetail>> {
     Params::parse(&uri, &[])?;
@@ -142,14 +145,23 @@ pub async fn show(
     })?;
     let d = parse(&doc)?;
     let configs = s.catalog.configurations().await?;
-    let yaml = Resource::Destination(d.clone())
+    let mut yaml = Resource::Destination(d.clone())
         .to_yaml()
         .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", d.label())))?;
+    let mut resource = serde_json::to_value(&d)
+        .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", d.label())))?;
+    let secrets_masked = !super::auth::sees_secrets(actor.as_ref());
+    if secrets_masked {
+        let redactor = s.catalog.redactor();
+        yaml = redactor.mask(&yaml).into_owned();
+        super::auth::mask_json(&mut resource, &redactor);
+    }
     Ok(Json(DestinationDetail {
         summary: summary(&doc, &d, &configs, &s.catalog.types()),
         created_at: unix_secs(doc.created_at),
         hash: doc.hash.clone(),
-        resource: d,
+        resource,
         yaml,
+        secrets_masked,
     }))
 }

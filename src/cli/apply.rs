@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::client::{Body, Client, failure};
+use super::gitops;
 use super::output::print_value;
 use super::usage::usage;
 use crate::args::OutputFormat;
@@ -129,14 +130,68 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub async fn run(client: &Client, format: OutputFormat, files: &[PathBuf]) -> anyhow::Result<()> {
+/// `--prune` and `--dry-run`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct How {
+    pub prune: bool,
+    pub dry_run: bool,
+}
+
+pub async fn run(
+    client: &Client,
+    format: OutputFormat,
+    files: &[PathBuf],
+    how: How,
+) -> anyhow::Result<()> {
     let inputs = read_inputs(files)?;
+    // What the files hold, to prune the rest (read before anything is sent).
+    let mut wanted = std::collections::BTreeSet::new();
+    for input in &inputs {
+        match gitops::resources_in(input) {
+            Ok(found) => wanted.extend(found),
+            // Pruning from a file that cannot be read would delete what it holds.
+            Err(e) if how.prune => return Err(e.context("nothing was applied or pruned")),
+            // Otherwise the server names the problem, as for any invalid file.
+            Err(_) => {}
+        }
+    }
+    if how.prune && !wanted.iter().any(|(k, _)| k != gitops::AGENT_LABELS) {
+        return Err(usage(
+            "--prune compares the server with the files, and the files hold no resources: nothing would be left; refusing",
+        ));
+    }
+    if how.dry_run {
+        let doomed = gitops::to_prune(client, &wanted).await?;
+        if doomed.is_empty() {
+            println!("nothing to prune: the server has no resource the files lack");
+        }
+        for (kind, name) in &doomed {
+            println!("{}/{name} would be pruned", kind.to_ascii_lowercase());
+        }
+        return Ok(());
+    }
     let mut invalid = 0;
     let mut total = 0;
     let mut all = Vec::new();
     for input in inputs {
         if input.text.trim().is_empty() {
             eprintln!("{}: empty, nothing to apply", input.name);
+            continue;
+        }
+        let kinds = gitops::resources_in(&input).unwrap_or_default();
+        if kinds.iter().any(|(k, _)| k == gitops::AGENT_LABELS) {
+            if kinds.len() > 1 {
+                return Err(usage(format!(
+                    "{}: an AgentLabels document goes in a file of its own",
+                    input.name
+                )));
+            }
+            for line in gitops::apply_agent_labels(client, &input).await? {
+                if format == OutputFormat::Table {
+                    println!("{line}");
+                }
+                all.push(serde_json::json!({ "file": input.name, "line": line }));
+            }
             continue;
         }
         let url = client.url(&["apply"], &[("file", input.name.clone())])?;
@@ -167,11 +222,31 @@ pub async fn run(client: &Client, format: OutputFormat, files: &[PathBuf]) -> an
             }));
         }
     }
+    let mut refused = 0;
+    if how.prune && invalid == 0 {
+        let doomed = gitops::to_prune(client, &wanted).await?;
+        let (lines, n) = gitops::prune(client, &doomed).await?;
+        refused = n;
+        for line in lines {
+            if format == OutputFormat::Table {
+                println!("{line}");
+            }
+            all.push(serde_json::json!({ "pruned": line }));
+        }
+    }
     if format != OutputFormat::Table {
         print_value(format, &Value::Array(all))?;
     }
     if invalid > 0 {
-        anyhow::bail!("{invalid} of {total} resources are invalid and were not applied");
+        let pruning = if how.prune {
+            "; nothing was pruned"
+        } else {
+            ""
+        };
+        anyhow::bail!("{invalid} of {total} resources are invalid and were not applied{pruning}");
+    }
+    if refused > 0 {
+        anyhow::bail!("{refused} resource(s) could not be pruned (see above)");
     }
     Ok(())
 }

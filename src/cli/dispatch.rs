@@ -1,7 +1,7 @@
 //! Runs the client commands (everything that talks to the management API, plus profiles).
 
 use super::client::Client;
-use super::{apply, delete, get, label, profile, push, restart, rollout, token};
+use super::{apply, delete, get, gitops, label, profile, push, restart, rollout, token};
 use crate::args::Command;
 
 /// Runs one client command to completion on a small runtime of its own.
@@ -37,9 +37,19 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             };
             get::run(&c, client.output, what).await
         }
-        Command::Apply { client, files } => {
+        Command::Apply {
+            client,
+            files,
+            prune,
+            dry_run,
+        } => {
             let c = Client::from_args(&client)?;
-            apply::run(&c, client.output, &files).await
+            let how = apply::How { prune, dry_run };
+            apply::run(&c, client.output, &files, how).await
+        }
+        Command::Export { client, dir } => {
+            let c = Client::from_args(&client)?;
+            gitops::export(&c, &dir).await
         }
         Command::Delete { client, kind, name } => {
             let c = Client::from_args(&client)?;

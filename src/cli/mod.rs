@@ -6,6 +6,7 @@ pub mod delete;
 pub mod dispatch;
 pub mod events;
 pub mod get;
+pub mod gitops;
 pub mod label;
 pub mod output;
 pub mod profile;

@@ -101,6 +101,14 @@ impl Labels {
         Labels { from, order, own }
     }
 
+    /// The labels an operator set (stored, and winning over the description's).
+    pub fn operator_map(&self) -> BTreeMap<String, String> {
+        self.own
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     fn described(&self, key: &str) -> Option<&Text> {
         let i = self
             .order

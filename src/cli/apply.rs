@@ -147,7 +147,7 @@ pub async fn run(
     // What the files hold, to prune the rest (read before anything is sent).
     let mut wanted = std::collections::BTreeSet::new();
     for input in &inputs {
-        match gitops::resources_in(input) {
+        match gitops::resources_in(&input.name, &input.text) {
             Ok(found) => wanted.extend(found),
             // Pruning from a file that cannot be read would delete what it holds.
             Err(e) if how.prune => return Err(e.context("nothing was applied or pruned")),
@@ -178,7 +178,7 @@ pub async fn run(
             eprintln!("{}: empty, nothing to apply", input.name);
             continue;
         }
-        let kinds = gitops::resources_in(&input).unwrap_or_default();
+        let kinds = gitops::resources_in(&input.name, &input.text).unwrap_or_default();
         if kinds.iter().any(|(k, _)| k == gitops::AGENT_LABELS) {
             if kinds.len() > 1 {
                 return Err(usage(format!(
@@ -186,7 +186,7 @@ pub async fn run(
                     input.name
                 )));
             }
-            for line in gitops::apply_agent_labels(client, &input).await? {
+            for line in gitops::apply_agent_labels(client, &input.name, &input.text).await? {
                 if format == OutputFormat::Table {
                     println!("{line}");
                 }

@@ -13,7 +13,6 @@ use anyhow::Context;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::apply::Input;
 use super::client::{Body, Client};
 use super::usage::usage;
 use crate::catalog::{CONFIGURATION, DESTINATION, canonical_kind};
@@ -225,11 +224,11 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// The `(kind, name)` of every document in an input (kinds canonical; AgentLabels kept as
 /// is). A document without a kind or name is left to the server to report.
-pub fn resources_in(input: &Input) -> anyhow::Result<Vec<(String, String)>> {
+pub fn resources_in(file: &str, text: &str) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for doc in serde_norway::Deserializer::from_str(&input.text) {
+    for doc in serde_norway::Deserializer::from_str(text) {
         let v: serde_norway::Value = serde::Deserialize::deserialize(doc)
-            .with_context(|| format!("{} is not valid YAML", input.name))?;
+            .with_context(|| format!("{file} is not valid YAML"))?;
         let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
         let name = v
             .get("metadata")
@@ -251,19 +250,18 @@ pub fn resources_in(input: &Input) -> anyhow::Result<Vec<(String, String)>> {
 
 /// Applies an AgentLabels document: sets each listed agent's labels. Agents the server
 /// does not know (decommissioned) are reported and skipped. Returns one line per agent.
-pub async fn apply_agent_labels(client: &Client, input: &Input) -> anyhow::Result<Vec<String>> {
-    let doc: serde_norway::Value = serde_norway::from_str(&input.text)
-        .with_context(|| format!("{} is not valid YAML", input.name))?;
+pub async fn apply_agent_labels(
+    client: &Client,
+    file: &str,
+    text: &str,
+) -> anyhow::Result<Vec<String>> {
+    let doc: serde_norway::Value =
+        serde_norway::from_str(text).with_context(|| format!("{file} is not valid YAML"))?;
     let agents = doc
         .get("spec")
         .and_then(|s| s.get("agents"))
         .and_then(|a| a.as_mapping())
-        .ok_or_else(|| {
-            usage(format!(
-                "{}: an AgentLabels document needs spec.agents",
-                input.name
-            ))
-        })?;
+        .ok_or_else(|| usage(format!("{file}: an AgentLabels document needs spec.agents")))?;
     let mut lines = Vec::new();
     for (id, labels) in agents {
         let id = id.as_str().unwrap_or_default();

@@ -475,6 +475,16 @@ pub struct SimulateArgs {
     /// Longest simulated Collector restart after a new configuration, in milliseconds.
     #[arg(long, default_value_t = 1500)]
     pub apply_delay_ms: u64,
+    /// PEM CA certificates to trust for wss:// and https:// (default: the system's); also
+    /// used for the agents' own metrics.
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate every simulated agent presents (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(derive_more::Debug, Clone, Args)]

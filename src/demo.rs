@@ -104,11 +104,14 @@ pub async fn start(
         }
         Err(problems) => tracing::warn!(?problems, "demo configurations do not parse"),
     }
-    let cfg = SimConfig::demo(
+    let mut cfg = SimConfig::demo(
         rt.opamp_url(true),
         agents,
         Some(settings.secret_key.clone()),
     );
+    // Over TLS the demo's agents trust the server's own certificate file (self-signed, or
+    // a chain that includes its issuer).
+    cfg.tls_ca = demo_trust(settings);
     let fleet = sim::start(cfg).await?;
     let stop = rt.shutdown.child_token();
     let collectors = match collector {
@@ -205,7 +208,7 @@ async fn start_real(
             ],
             secret_key: Some(settings.secret_key.clone()),
             transport: SimTransport::Ws,
-            tls_ca: None,
+            tls_ca: demo_trust(settings),
             tls_cert: None,
             tls_key: None,
             settle: Duration::from_secs(3),
@@ -219,6 +222,17 @@ async fn start_real(
         }));
     }
     handles
+}
+
+/// What the demo's agents trust over TLS: the certificates in the server's `--tls-cert`.
+fn demo_trust(settings: &Settings) -> Option<PathBuf> {
+    let tls = settings.tls.as_ref()?;
+    if tls.client_ca.is_some() {
+        tracing::warn!(
+            "demo: the server asks agents for client certificates (--tls-client-ca); the demo's agents have none and will be refused"
+        );
+    }
+    Some(tls.cert.clone())
 }
 
 /// A few lines a second into each real Collector's log file, so its pipeline has work.

@@ -496,3 +496,90 @@ async fn the_cli_manages_a_server_over_https() {
     assert!(said.contains("--ca") && said.contains("nope.pem"), "{said}");
     rt.stop().await;
 }
+
+/// The simulator over TLS: agents that trust the test CA speak OpAMP over wss:// and
+/// https:// and push their own metrics over https://; with a client CA, agents holding one
+/// of its certificates get in and agents without are refused.
+#[tokio::test]
+async fn simulated_agents_run_over_tls_and_mutual_tls() {
+    use fleetdeck::args::SimTransport;
+    use fleetdeck::sim::{self, SimConfig};
+
+    let quick = |url: String, n: usize, transport: SimTransport, seed: u64| {
+        let mut cfg = SimConfig::new(url, n);
+        cfg.transport = transport;
+        cfg.secret_key = Some(SECRET.to_string());
+        cfg.seed = seed;
+        cfg.heartbeat = Duration::from_secs(1);
+        cfg.metrics_interval = Duration::from_millis(300);
+        cfg.backoff_initial = Duration::from_millis(100);
+        cfg.backoff_max = Duration::from_millis(300);
+        cfg
+    };
+
+    // Server authentication only: the agents trust the test CA.
+    let p = pki(false);
+    let data = tempfile::tempdir().expect("data");
+    let rt = start(&p.files, data.path()).await.expect("starts");
+    let ca = p.dir.path().join("ca.pem");
+    std::fs::write(&ca, &p.ca.pem).expect("write CA");
+    let mut ws = quick(rt.opamp_url(true), 2, SimTransport::Ws, 3);
+    ws.tls_ca = Some(ca.clone());
+    let mut http = quick(rt.opamp_url(false), 2, SimTransport::Http, 4);
+    http.tls_ca = Some(ca.clone());
+    let (ws, http) = (
+        sim::start(ws).await.expect("wss"),
+        sim::start(http).await.expect("https"),
+    );
+    let ids: Vec<AgentId> = ws
+        .agent_ids()
+        .iter()
+        .chain(http.agent_ids())
+        .copied()
+        .collect();
+    fleet_holds(&rt, &ids).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while rt.telemetry.agents_reporting() < ids.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "own metrics over https from {} of {} agents",
+            rt.telemetry.agents_reporting(),
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ws.shutdown().await;
+    http.shutdown().await;
+    rt.stop().await;
+
+    // Mutual TLS: a certificate from the client CA gets in; none does not.
+    let p = pki(true);
+    let data = tempfile::tempdir().expect("data");
+    let rt = start(&p.files, data.path()).await.expect("starts");
+    let write = |name: &str, text: &str| {
+        let path = p.dir.path().join(name);
+        std::fs::write(&path, text).expect("write pem");
+        path
+    };
+    let ca = write("ca.pem", &p.ca.pem);
+    let (cert, key) = p.ca.leaf(&["agent-1"]);
+    let identity = (write("agent.pem", &cert), write("agent-key.pem", &key));
+    let mut with = quick(rt.opamp_url(true), 1, SimTransport::Ws, 5);
+    with.tls_ca = Some(ca.clone());
+    with.tls_identity = Some(identity);
+    let mut without = quick(rt.opamp_url(true), 1, SimTransport::Ws, 6);
+    without.tls_ca = Some(ca);
+    let with = sim::start(with).await.expect("with a certificate");
+    let without = sim::start(without).await.expect("without one");
+    fleet_holds(&rt, with.agent_ids()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let snap = rt.registry.snapshot().borrow().clone();
+    assert!(
+        snap.get(&without.agent_ids()[0]).is_none(),
+        "an agent without a client certificate must not get in"
+    );
+    assert!(without.stats().connect_errors > 0, "{}", without.stats());
+    with.shutdown().await;
+    without.shutdown().await;
+    rt.stop().await;
+}

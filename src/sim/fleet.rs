@@ -2,6 +2,7 @@
 //! server URL, read `stats`, and `shutdown` cleanly (every agent says goodbye).
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::agent::{SimAgent, SimShared, SimTiming, bootstrap_yaml};
 use super::identity::Identity;
 use crate::args::SimTransport;
-use crate::client::net::{self, NetError, ServerUrl};
+use crate::client::net::{self, NetError, ServerUrl, Tls, TlsFlags, client_config};
 use crate::client::{ClientCore, ClientStats, Link, StatsSnapshot, run_agent};
 use crate::fleet::agent::AgentId;
 
@@ -42,6 +43,10 @@ pub struct SimConfig {
     pub metrics_interval: Duration,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    /// PEM roots to trust over wss:// and https:// (the system's when `None`).
+    pub tls_ca: Option<PathBuf>,
+    /// Certificate and key files every agent presents to a server that asks for one.
+    pub tls_identity: Option<(PathBuf, PathBuf)>,
 }
 
 impl SimConfig {
@@ -65,6 +70,8 @@ impl SimConfig {
             metrics_interval: Duration::from_secs(10),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            tls_ca: None,
+            tls_identity: None,
         }
     }
 
@@ -98,8 +105,6 @@ pub enum SimError {
         server: String,
         source: std::io::Error,
     },
-    #[error("--server {0:?}: TLS (wss/https) is not supported by the simulator")]
-    Tls(String),
     #[error("--fail-rate {0} is outside 0..=1")]
     FailRate(f64),
     #[error("--secret-key contains characters that cannot go in an HTTP header")]
@@ -131,9 +136,17 @@ pub async fn start(cfg: SimConfig) -> Result<SimFleet, SimError> {
         return Err(SimError::FailRate(cfg.fail_rate));
     }
     let url = ServerUrl::parse(&cfg.server)?;
-    if url.tls {
-        return Err(SimError::Tls(cfg.server.clone()));
-    }
+    let identity = cfg
+        .tls_identity
+        .as_ref()
+        .map(|(c, k)| (c.as_path(), k.as_path()));
+    // The OpAMP connection and the own-metrics client trust the same roots and present
+    // the same certificate (the server's OTLP listener is the OpAMP one).
+    let tls = if url.tls {
+        Some(Tls::from_files(cfg.tls_ca.as_deref(), identity)?)
+    } else {
+        None
+    };
     let server = url.resolve().await.map_err(|source| SimError::Resolve {
         server: cfg.server.clone(),
         source,
@@ -144,8 +157,12 @@ pub async fn start(cfg: SimConfig) -> Result<SimFleet, SimError> {
         .map(|k| HeaderValue::from_str(&format!("Secret-Key {k}")))
         .transpose()
         .map_err(|_| SimError::SecretKey)?;
-    let metrics_client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
+    let mut metrics_client = reqwest::Client::builder().pool_max_idle_per_host(64);
+    if url.tls || cfg.tls_ca.is_some() {
+        let config = client_config(cfg.tls_ca.as_deref(), identity, TlsFlags::AGENT)?;
+        metrics_client = metrics_client.tls_backend_preconfigured(config);
+    }
+    let metrics_client = metrics_client
         .build()
         .map_err(|e| SimError::MetricsClient(e.to_string()))?;
     let stats = Arc::new(ClientStats::default());
@@ -155,7 +172,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimFleet, SimError> {
         transport: cfg.transport,
         authorization,
         http_gzip: cfg.http_gzip,
-        tls: None,
+        tls,
         backoff_initial: cfg.backoff_initial,
         backoff_max: cfg.backoff_max,
         stats: stats.clone(),

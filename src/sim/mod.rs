@@ -88,6 +88,8 @@ fn config_from_args(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
     cfg.heartbeat = Duration::from_secs(args.heartbeat);
     cfg.metrics_interval = Duration::from_secs(args.metrics_interval);
     cfg.apply_delay = Duration::from_millis(args.apply_delay_ms);
+    cfg.tls_ca = args.tls_ca.clone();
+    cfg.tls_identity = args.tls_cert.clone().zip(args.tls_key.clone());
     if let Some(spec) = &args.source_ips {
         cfg.source_ips = fleet::source_ips(spec)?;
     }

@@ -28,6 +28,9 @@ pub struct OwnPart {
     /// how the server attributes the metrics.
     pub instance_id: String,
     pub metrics: Option<MetricsTarget>,
+    /// PEM roots the Collector trusts when it sends its own metrics over https (the
+    /// supervisor's `--tls-ca`: a private CA is not in the system's roots).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl OwnPart {
@@ -98,7 +101,7 @@ pub fn own_file(body: &[u8], own: &OwnPart) -> Result<String, MergeError> {
     ours.insert("resource".into(), Value::Mapping(resource));
     if let Some(target) = &own.metrics {
         let mut readers = their_readers;
-        readers.push(own_reader(target));
+        readers.push(own_reader(target, own.ca_file.as_deref()));
         let mut m = Mapping::new();
         m.insert("readers".into(), Value::Sequence(readers));
         ours.insert("metrics".into(), Value::Mapping(m));
@@ -141,7 +144,7 @@ fn merge_into(base: &mut Value, over: Value) {
     }
 }
 
-fn own_reader(target: &MetricsTarget) -> Value {
+fn own_reader(target: &MetricsTarget, ca_file: Option<&std::path::Path>) -> Value {
     let headers: Vec<Value> = target
         .headers
         .iter()
@@ -161,6 +164,10 @@ fn own_reader(target: &MetricsTarget) -> Value {
     otlp.insert("endpoint".into(), target.endpoint.as_str().into());
     if !headers.is_empty() {
         otlp.insert("headers".into(), Value::Sequence(headers));
+    }
+    if let Some(ca) = ca_file.filter(|_| target.endpoint.starts_with("https://")) {
+        // The Collector's telemetry SDK configuration names the CA `certificate`.
+        otlp.insert("certificate".into(), ca.to_string_lossy().as_ref().into());
     }
     let mut exporter = Mapping::new();
     exporter.insert("otlp".into(), Value::Mapping(otlp));
@@ -183,6 +190,7 @@ mod tests {
                 endpoint: "http://127.0.0.1:4320/v1/metrics".into(),
                 headers: vec![("Authorization".into(), "Bearer s3cr3t-token".into())],
             }),
+            ca_file: None,
         }
     }
 
@@ -191,6 +199,25 @@ mod tests {
     }
 
     const PIPELINE: &str = "receivers:\n  filelog: {include: [/var/log/a.log]}\nexporters:\n  otlphttp: {endpoint: 'http://x:4318'}\nservice:\n  pipelines:\n    logs: {receivers: [filelog], exporters: [otlphttp]}\n";
+
+    #[test]
+    fn over_https_the_collector_trusts_the_supervisors_ca_for_its_own_metrics() {
+        let mut own = own(true);
+        own.ca_file = Some("/etc/fleetdeck/ca.pem".into());
+        let plain = own_file(PIPELINE.as_bytes(), &own).expect("ours");
+        let doc = merged(PIPELINE.as_bytes(), &plain).expect("merges");
+        let otlp =
+            &doc["service"]["telemetry"]["metrics"]["readers"][0]["periodic"]["exporter"]["otlp"];
+        assert!(otlp.get("certificate").is_none(), "not for http://");
+        if let Some(m) = own.metrics.as_mut() {
+            m.endpoint = "https://fleet:4320/v1/metrics".into();
+        }
+        let tls = own_file(PIPELINE.as_bytes(), &own).expect("ours");
+        let doc = merged(PIPELINE.as_bytes(), &tls).expect("merges");
+        let otlp =
+            &doc["service"]["telemetry"]["metrics"]["readers"][0]["periodic"]["exporter"]["otlp"];
+        assert_eq!(otlp["certificate"].as_str(), Some("/etc/fleetdeck/ca.pem"));
+    }
 
     #[test]
     fn adds_identity_and_own_metrics_without_the_secret() {

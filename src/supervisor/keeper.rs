@@ -557,6 +557,7 @@ esac
             own: OwnPart {
                 instance_id: "test".into(),
                 metrics: None,
+                ca_file: None,
             },
             bootstrap: bootstrap.map(|b| b.as_bytes().to_vec()),
             settle: Duration::from_millis(500),

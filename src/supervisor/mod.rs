@@ -86,6 +86,7 @@ pub async fn run(settings: AgentSettings, stop: CancellationToken) -> anyhow::Re
         own: OwnPart {
             instance_id: uid.to_string(),
             metrics: None,
+            ca_file: settings.tls_ca.clone(),
         },
         bootstrap,
         settle: settings.settle,

@@ -15,8 +15,25 @@ pub struct Params(HashMap<String, String>);
 
 impl Params {
     pub fn parse(uri: &Uri, known: &[&str]) -> ApiResult<Params> {
-        let Query(map) = Query::<HashMap<String, String>>::try_from_uri(uri)
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
             .map_err(|e| ApiError::bad_request(format!("bad query string: {e}")))?;
+        let mut map = HashMap::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            // A parameter given twice or left empty has no one meaning: say so rather
+            // than pick one.
+            if v.is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "query parameter '{k}' is empty; give a value or leave it out"
+                ))
+                .field(k));
+            }
+            if map.contains_key(&k) {
+                return Err(
+                    ApiError::bad_request(format!("query parameter '{k}' is given twice")).field(k),
+                );
+            }
+            map.insert(k, v);
+        }
         if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
             let expected = if known.is_empty() {
                 "this endpoint takes no query parameters".to_string()

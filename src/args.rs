@@ -316,6 +316,9 @@ pub enum Command {
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+    /// Write man pages generated from these definitions: fleetdeck.1 and one per command
+    /// (fleetdeck-push.1, …) into DIR.
+    Manpages { dir: PathBuf },
 }
 
 /// How `push` phases its rollout (defaults: the server's, 3 agents first, ×5 per phase,

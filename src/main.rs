@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut cmd, "fleetdeck", &mut std::io::stdout());
             Ok(())
         }
+        Some(Command::Manpages { dir }) => fleetdeck::cli::manpages::write(&dir),
         Some(client_command) => fleetdeck::cli::dispatch::run(client_command),
     };
     match result {

@@ -8,6 +8,7 @@ pub mod events;
 pub mod get;
 pub mod gitops;
 pub mod label;
+pub mod manpages;
 pub mod output;
 pub mod profile;
 pub mod push;

@@ -424,6 +424,15 @@ pub enum ProfileAction {
         #[arg(long)]
         #[debug("{}", redact_opt(token))]
         token: Option<String>,
+        /// CA certificate (PEM) to trust for this https:// server.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// Client certificate (PEM) for a server that asks for one (with --client-key).
+        #[arg(long, requires = "client_key")]
+        client_cert: Option<PathBuf>,
+        /// Private key (PEM) of --client-cert.
+        #[arg(long, requires = "client_cert")]
+        client_key: Option<PathBuf>,
     },
     Use {
         name: String,

@@ -494,6 +494,75 @@ async fn the_cli_manages_a_server_over_https() {
     assert_eq!(wrong.status.code(), Some(1));
     let said = String::from_utf8_lossy(&wrong.stderr);
     assert!(said.contains("--ca") && said.contains("nope.pem"), "{said}");
+
+    // A profile keeps the TLS files: after `profile create`, a bare command works.
+    let home = dir.path().to_path_buf();
+    let cli = move |args: Vec<String>| {
+        let home = home.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+                .args(&args)
+                .env("HOME", &home)
+                .env("XDG_CONFIG_HOME", &home)
+                .env_remove("FLEETDECK_CA")
+                .env_remove("FLEETDECK_CLIENT_CERT")
+                .env_remove("FLEETDECK_CLIENT_KEY")
+                .env_remove("FLEETDECK_SERVER")
+                .env_remove("FLEETDECK_API_TOKEN")
+                .output()
+                .expect("the CLI runs")
+        })
+    };
+    let made = cli(vec![
+        "profile".into(),
+        "create".into(),
+        "prod".into(),
+        "--server".into(),
+        format!("https://localhost:{}", rt.api_addr.port()),
+        "--token".into(),
+        format!("{SECRET}-api"),
+        "--ca".into(),
+        path(&ca),
+        "--client-cert".into(),
+        path(&cert),
+        "--client-key".into(),
+        path(&key),
+    ])
+    .await
+    .expect("joined");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let listed = cli(vec!["profile".into(), "list".into()])
+        .await
+        .expect("joined");
+    let said = String::from_utf8_lossy(&listed.stdout);
+    assert!(said.contains("ca, client cert"), "{said}");
+    let bare = cli(vec!["get".into(), "agents".into()])
+        .await
+        .expect("joined");
+    assert!(
+        bare.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bare.stderr)
+    );
+    // A profile naming a file that is not there is refused when it is made.
+    let bad = cli(vec![
+        "profile".into(),
+        "create".into(),
+        "broken".into(),
+        "--server".into(),
+        "https://localhost:1".into(),
+        "--ca".into(),
+        path(&missing),
+    ])
+    .await
+    .expect("joined");
+    assert_eq!(bad.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(said.contains("--ca") && said.contains("nope.pem"), "{said}");
     rt.stop().await;
 }
 

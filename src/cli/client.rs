@@ -12,7 +12,7 @@ use super::usage::usage;
 use crate::client::net::{TlsFlags, client_config};
 
 /// The CLI's names for its TLS files, as errors name them.
-const CLI_TLS_FLAGS: TlsFlags = TlsFlags {
+pub(crate) const CLI_TLS_FLAGS: TlsFlags = TlsFlags {
     ca: "--ca",
     cert: "--client-cert",
     key: "--client-key",
@@ -65,9 +65,19 @@ impl Client {
         let token = given_token
             .or_else(|| current.as_ref().and_then(|(_, p)| p.token.clone()))
             .or_else(local_token);
-        let identity = args.client_cert.as_deref().zip(args.client_key.as_deref());
-        let tls = if parse_server(&server)?.scheme() == "https" || args.ca.is_some() {
-            Some(client_config(args.ca.as_deref(), identity, CLI_TLS_FLAGS)?)
+        // Flags (and their variables) win over the profile's files.
+        let profile = current.as_ref().map(|(_, p)| p);
+        let ca = args
+            .ca
+            .clone()
+            .or_else(|| profile.and_then(|p| p.ca.clone()));
+        let identity = match (&args.client_cert, &args.client_key) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            _ => profile.and_then(|p| p.client_cert.clone().zip(p.client_key.clone())),
+        };
+        let identity = identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+        let tls = if parse_server(&server)?.scheme() == "https" || ca.is_some() {
+            Some(client_config(ca.as_deref(), identity, CLI_TLS_FLAGS)?)
         } else {
             None
         };

@@ -22,6 +22,13 @@ pub struct Profile {
     pub server: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// TLS files, kept as absolute paths (a profile is used from any directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -89,6 +96,11 @@ pub fn current() -> anyhow::Result<Option<(String, Profile)>> {
     }
 }
 
+/// `path` made absolute (and checked to exist), naming `flag` when it does not.
+fn absolute(path: &Path, flag: &str) -> anyhow::Result<PathBuf> {
+    fs::canonicalize(path).with_context(|| format!("{flag} {}", path.display()))
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -104,6 +116,9 @@ pub fn run(action: ProfileAction) -> anyhow::Result<()> {
             name,
             server,
             token,
+            ca,
+            client_cert,
+            client_key,
         } => {
             if !valid_name(&name) {
                 return Err(usage(format!(
@@ -112,10 +127,28 @@ pub fn run(action: ProfileAction) -> anyhow::Result<()> {
             }
             // Checked now, so a typo does not wait for the first command to show.
             parse_server(&server)?;
-            let replaced = profiles
-                .profiles
-                .insert(name.clone(), Profile { server, token })
-                .is_some();
+            let ca = ca.map(|p| absolute(&p, "--ca")).transpose()?;
+            let client_cert = client_cert
+                .map(|p| absolute(&p, "--client-cert"))
+                .transpose()?;
+            let client_key = client_key
+                .map(|p| absolute(&p, "--client-key"))
+                .transpose()?;
+            // The files are read now too: a profile that cannot connect is refused here.
+            let identity = client_cert.as_deref().zip(client_key.as_deref());
+            crate::client::net::client_config(
+                ca.as_deref(),
+                identity,
+                super::client::CLI_TLS_FLAGS,
+            )?;
+            let profile = Profile {
+                server,
+                token,
+                ca,
+                client_cert,
+                client_key,
+            };
+            let replaced = profiles.profiles.insert(name.clone(), profile).is_some();
             let first = profiles.current.is_none();
             if first {
                 profiles.current = Some(name.clone());
@@ -139,14 +172,21 @@ pub fn run(action: ProfileAction) -> anyhow::Result<()> {
             println!("now using profile {name}");
         }
         ProfileAction::List => {
-            let mut t = Table::new(&["CURRENT", "NAME", "SERVER", "TOKEN"]);
+            let mut t = Table::new(&["CURRENT", "NAME", "SERVER", "TOKEN", "TLS"]);
             for (name, prof) in &profiles.profiles {
                 let current = profiles.current.as_deref() == Some(name.as_str());
+                let tls = match (&prof.ca, &prof.client_cert) {
+                    (Some(_), Some(_)) => "ca, client cert",
+                    (Some(_), None) => "ca",
+                    (None, Some(_)) => "client cert",
+                    (None, None) => "-",
+                };
                 t.row(vec![
                     if current { "*" } else { "" }.to_string(),
                     name.clone(),
                     prof.server.clone(),
                     if prof.token.is_some() { "set" } else { "-" }.to_string(),
+                    tls.to_string(),
                 ]);
             }
             t.print();

@@ -107,7 +107,38 @@ pub struct TypeMetadata {
     pub icon: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// What the type is about (`Databases`, `Kubernetes`, `Sampling`...), for grouping a long
+    /// catalogue; free text, fleetdeck's own types use the names in [`CATEGORIES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Where the component's own documentation is (the upstream README), `{text, url}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documentation: Vec<DocLink>,
 }
+
+/// The categories the built-in types use, in the order a catalogue shows them.
+pub const CATEGORIES: &[&str] = &[
+    "Host",
+    "Files and logs",
+    "Network and protocols",
+    "Kubernetes and containers",
+    "Cloud",
+    "Databases",
+    "Web servers and proxies",
+    "Messaging",
+    "Applications",
+    "Checks",
+    "Windows",
+    "Attributes and resources",
+    "Filtering and sampling",
+    "Metrics shaping",
+    "Batching and reliability",
+    "Derived telemetry",
+    "OpenTelemetry",
+    "Observability vendors",
+    "Storage",
+    "Other",
+];
 
 /// One of `receivers`/`processors`/`exporters`/`extensions` in a signal block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

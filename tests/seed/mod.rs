@@ -416,7 +416,11 @@ fn managed_status(
         error: error.to_string(),
         effective_matches: (state == ApplyState::Applied).then_some(i % 23 != 11),
         since: now() - Duration::from_secs(60 + i as u64 % 600),
-        origin: if i.is_multiple_of(5) { "selector" } else { "push" },
+        origin: if i.is_multiple_of(5) {
+            "selector"
+        } else {
+            "push"
+        },
     }
 }
 

@@ -70,6 +70,7 @@ mod every_type_renders {
                 (ParamType::Map, _) => serde_norway::from_str("{k: v}").unwrap(),
                 (ParamType::Timezone, _) => Value::from("UTC"),
                 (ParamType::Duration, _) => Value::from("5s"),
+                (ParamType::String, "header") => Value::from("time,level,message"),
                 (ParamType::String, _) => Value::from("example"),
             };
             m.insert(Value::from(p.name.clone()), v);

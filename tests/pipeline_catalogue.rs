@@ -266,10 +266,17 @@ fn unknown_keys(
 ) -> Vec<String> {
     let mut bad = BTreeSet::new();
     for signal_out in out.values() {
-        for section in Section::ALL {
-            for (id, body) in signal_out.section(section) {
+        let lists = Section::ALL
+            .into_iter()
+            .map(|s| (kind_dir(s), signal_out.section(s)))
+            .chain(std::iter::once((
+                "connector",
+                signal_out.connectors.as_slice(),
+            )));
+        for (kind, list) in lists {
+            for (id, body) in list {
                 let component = id.split('/').next().unwrap_or(id).to_string();
-                let kind = kind_dir(section).to_string();
+                let kind = kind.to_string();
                 let tree = trees
                     .entry((kind.clone(), component.clone()))
                     .or_insert_with(|| KeyTree::load(&kind, &component));

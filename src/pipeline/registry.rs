@@ -22,6 +22,7 @@ struct CompiledBlock {
     key: String,
     signals: Vec<Signal>,
     sections: Vec<(Section, Template)>,
+    connectors: Option<Template>,
 }
 
 /// A checked resource type with parsed templates.
@@ -38,6 +39,8 @@ pub struct SignalOutput {
     pub processors: Vec<(String, Yaml)>,
     pub exporters: Vec<(String, Yaml)>,
     pub extensions: Vec<(String, Yaml)>,
+    /// Connectors that take this signal (they emit the type's `spec.emits`).
+    pub connectors: Vec<(String, Yaml)>,
 }
 
 impl SignalOutput {
@@ -146,10 +149,22 @@ impl LoadedType {
                     Err(e) => problems.push(template_problem(&label, origin, &path, &e)),
                 }
             }
+            let connectors = match &block.connectors {
+                None => None,
+                Some(src) => match Template::parse(src, &probe) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        let path = format!("spec.{key}.connectors");
+                        problems.push(template_problem(&label, origin, &path, &e));
+                        None
+                    }
+                },
+            };
             blocks.push(CompiledBlock {
                 key: key.clone(),
                 signals,
                 sections,
+                connectors,
             });
         }
         // Exact-signal blocks first, then combinations: template order is pipeline order.
@@ -203,6 +218,32 @@ impl LoadedType {
                 )
             })
             .collect()
+    }
+
+    /// The signals this type's connectors emit (empty for a type without connectors).
+    pub fn emits(&self) -> Vec<Signal> {
+        self.def
+            .spec
+            .emits
+            .iter()
+            .filter_map(|s| Signal::parse(s))
+            .collect()
+    }
+
+    /// The connector types this type emits with its default values (`spanmetrics`), sorted and
+    /// once each: what an agent's build needs besides [`Self::default_component_types`].
+    pub fn default_connector_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = match self.evaluate(&self.default_values(), "x") {
+            Ok(out) => out
+                .values()
+                .flat_map(|o| o.connectors.iter())
+                .map(|(id, _)| id.split('/').next().unwrap_or(id).to_string())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        types.sort();
+        types.dedup();
+        types
     }
 
     /// Signals this type has any block for.
@@ -316,8 +357,14 @@ impl LoadedType {
         let mut out = TypeOutput::new();
         let mut errors = Vec::new();
         for block in &self.blocks {
-            for (section, template) in &block.sections {
-                let path = format!("spec.{}.{}", block.key, section.as_str());
+            let slots = block
+                .sections
+                .iter()
+                .map(|(s, t)| (Some(*s), t))
+                .chain(block.connectors.iter().map(|t| (None, t)));
+            for (section, template) in slots {
+                let name = section.map_or("connectors", Section::as_str);
+                let path = format!("spec.{}.{name}", block.key);
                 if !risky.is_empty()
                     && let Some(names) =
                         self.structure_changed_by(template, values, &risky, &helpers)
@@ -349,10 +396,12 @@ impl LoadedType {
                 match parse_components(&text, resource) {
                     Ok(components) => {
                         for signal in &block.signals {
-                            out.entry(*signal)
-                                .or_default()
-                                .section_mut(*section)
-                                .extend(components.iter().cloned());
+                            let o = out.entry(*signal).or_default();
+                            let list = match section {
+                                Some(section) => o.section_mut(section),
+                                None => &mut o.connectors,
+                            };
+                            list.extend(components.iter().cloned());
                         }
                     }
                     Err(message) => errors.push(EvalError {
@@ -673,6 +722,68 @@ fn check_definition(def: &ResourceType) -> Vec<Problem> {
         }
         if parse_signal_key(key).is_none() {
             push(Problem::new(&label, format!("spec.{key}: not a signal block (logs, metrics, traces or a '+' combination)")).at(format!("spec.{key}")));
+        }
+    }
+    let has_connectors = def.spec.blocks.values().any(|b| b.connectors.is_some());
+    for e in &def.spec.emits {
+        if Signal::parse(e).is_none() {
+            push(
+                Problem::new(
+                    &label,
+                    format!("spec.emits: {e:?} is not a signal (logs, metrics or traces)"),
+                )
+                .at("spec.emits"),
+            );
+        }
+    }
+    if has_connectors && def.kind != TypeKind::Processor {
+        push(
+            Problem::new(
+                &label,
+                format!(
+                    "connectors: only a ProcessorType can emit connectors, not a {} type",
+                    def.kind.noun()
+                ),
+            )
+            .at("spec"),
+        );
+    }
+    if has_connectors && def.spec.emits.is_empty() {
+        push(
+            Problem::new(
+                &label,
+                "connectors need spec.emits: the signals they produce (e.g. [metrics])",
+            )
+            .at("spec.emits"),
+        );
+    }
+    if !has_connectors && !def.spec.emits.is_empty() {
+        push(
+            Problem::new(
+                &label,
+                "spec.emits is set but no signal block has connectors",
+            )
+            .at("spec.emits"),
+        );
+    }
+    for (key, block) in &def.spec.blocks {
+        let (Some(_), Some(signals)) = (&block.connectors, parse_signal_key(key)) else {
+            continue;
+        };
+        if signals
+            .iter()
+            .all(|s| def.spec.emits.iter().any(|e| e == s.as_str()))
+        {
+            push(
+                Problem::new(
+                    &label,
+                    format!(
+                        "spec.{key}.connectors: a connector that takes only what it emits would \
+                         feed itself; take at least one other signal"
+                    ),
+                )
+                .at(format!("spec.{key}.connectors")),
+            );
         }
     }
     if def.spec.blocks.is_empty() {

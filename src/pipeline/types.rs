@@ -71,7 +71,7 @@ impl Signal {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|sig| sig.as_str() == s)
     }
 }
@@ -179,6 +179,11 @@ pub struct SignalBlock {
     pub exporters: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extensions: Option<String>,
+    /// Connectors (a ProcessorType only): components that take this block's signals and emit
+    /// the signals in `spec.emits`. The renderer places each as an exporter where the
+    /// processor sits and as a receiver of the emitted signal's pipeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connectors: Option<String>,
 }
 
 impl SignalBlock {
@@ -203,14 +208,23 @@ pub struct TypeSpec {
     pub supported_platforms: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature_gate: Option<String>,
+    /// The signals a type's connectors emit (`[metrics]` for span metrics); see
+    /// [`SignalBlock::connectors`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emits: Vec<String>,
     /// Signal blocks keyed as written (`logs`, `logs+metrics`, ...).
     #[serde(flatten)]
     pub blocks: BTreeMap<String, SignalBlock>,
 }
 
 /// Field names of `spec` besides the signal blocks.
-pub(crate) const SPEC_FIELDS: &[&str] =
-    &["version", "parameters", "supportedPlatforms", "featureGate"];
+pub(crate) const SPEC_FIELDS: &[&str] = &[
+    "version",
+    "parameters",
+    "supportedPlatforms",
+    "featureGate",
+    "emits",
+];
 
 /// A resource type as written in YAML.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

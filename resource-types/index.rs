@@ -58,6 +58,7 @@
     ("processor-redaction.yaml", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/resource-types/processor-redaction.yaml"))),
     ("processor-resource.yaml", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/resource-types/processor-resource.yaml"))),
     ("processor-resourcedetection.yaml", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/resource-types/processor-resourcedetection.yaml"))),
+    ("processor-route.yaml", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/resource-types/processor-route.yaml"))),
     ("processor-servicegraph.yaml", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/resource-types/processor-servicegraph.yaml"))),
     ("processor-span.yaml", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/resource-types/processor-span.yaml"))),
     ("processor-spanmetrics.yaml", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/resource-types/processor-spanmetrics.yaml"))),

@@ -228,6 +228,27 @@ fn unknown_keys(
 ) -> Vec<String> {
     let mut bad = BTreeSet::new();
     for signal_out in out.values() {
+        // A route is an entry of the routing connector's table, which the renderer writes.
+        if !signal_out.routes.is_empty() {
+            let key = ("connector".to_string(), "routing".to_string());
+            let tree = trees
+                .entry(key)
+                .or_insert_with(|| KeyTree::load("connector", "routing"));
+            match tree {
+                Ok(tree) => {
+                    for route in &signal_out.routes {
+                        let mut paths = Vec::new();
+                        key_paths(route, &mut vec!["table[]".to_string()], &mut paths);
+                        for p in paths.iter().filter(|p| !tree.allows(p)) {
+                            bad.insert(format!("connector routing: {}", p.join(".")));
+                        }
+                    }
+                }
+                Err(e) => {
+                    bad.insert(e.clone());
+                }
+            }
+        }
         let lists = Section::ALL
             .into_iter()
             .map(|s| (kind_dir(s), signal_out.section(s)))

@@ -268,3 +268,126 @@ fn connector_types_are_checked_when_loaded() {
         "{bad_signal}"
     );
 }
+
+// ---- routes --------------------------------------------------------------------------------
+
+#[test]
+fn routes_send_matching_items_to_their_destination_and_the_rest_to_the_others() {
+    let doc = rendered(&format!(
+        "{HEAD}  sources:\n    - type: otlp\n  destinations:\n    - type: otlphttp\n      \
+         parameters: {{endpoint: \"https://acme.example.net\"}}\n      processors:\n        \
+         - type: route\n          parameters: {{condition: 'attributes[\"tenant\"] == \"acme\"', level: record}}\n    \
+         - type: debug\n"
+    ));
+    let routing = &doc["connectors"]["routing/logs"];
+    assert_eq!(routing["error_mode"].as_str(), Some("ignore"));
+    let entry = &routing["table"][0];
+    assert_eq!(entry["context"].as_str(), Some("log"));
+    assert_eq!(
+        entry["condition"].as_str(),
+        Some("attributes[\"tenant\"] == \"acme\"")
+    );
+    assert_eq!(entry["pipelines"][0].as_str(), Some("logs/destination0"));
+    assert_eq!(
+        routing["default_pipelines"][0].as_str(),
+        Some("logs/destination1")
+    );
+    // The shared pipeline ends in the router; each destination has its own pipeline behind it.
+    assert_eq!(list(&doc, "logs", "exporters"), ["routing/logs"]);
+    assert_eq!(
+        list(&doc, "logs/destination0", "receivers"),
+        ["routing/logs"]
+    );
+    assert_eq!(
+        list(&doc, "logs/destination0", "exporters"),
+        ["otlphttp/destination0"]
+    );
+    assert_eq!(
+        list(&doc, "logs/destination1", "exporters"),
+        ["debug/destination1"]
+    );
+    // Traces are routed per span.
+    assert_eq!(
+        doc["connectors"]["routing/traces"]["table"][0]["context"].as_str(),
+        Some("span")
+    );
+}
+
+#[test]
+fn a_route_keeps_the_destinations_own_processors() {
+    let doc = rendered(&format!(
+        "{HEAD}  sources:\n    - type: otlp\n      parameters: {{telemetry_types: [Logs]}}\n  \
+         destinations:\n    - type: debug\n      processors:\n        - type: route\n          \
+         parameters: {{condition: 'resource.attributes[\"env\"] == \"prod\"'}}\n        - type: batch\n"
+    ));
+    let own = list(&doc, "logs/destination0", "processors");
+    assert!(own.iter().any(|p| p.starts_with("batch/")), "{own:?}");
+    assert_eq!(
+        doc["connectors"]["routing/logs"]["table"][0]["context"].as_str(),
+        Some("resource")
+    );
+    // Only one destination and it has a route: what does not match goes nowhere.
+    assert!(doc["connectors"]["routing/logs"]["default_pipelines"].is_null());
+}
+
+#[test]
+fn a_route_anywhere_but_on_a_destination_is_refused_by_name() {
+    let msg = problems(&format!(
+        "{HEAD}  sources:\n    - type: otlp\n  processors:\n    - type: route\n      \
+         parameters: {{condition: 'true'}}\n  destinations:\n    - type: debug\n"
+    ));
+    assert!(
+        msg.contains(
+            "a route in spec.processors decides nothing there: attach it to the destination"
+        ),
+        "{msg}"
+    );
+    let msg = problems(&format!(
+        "{HEAD}  sources:\n    - type: otlp\n      processors:\n        - type: route\n          \
+         parameters: {{condition: 'true'}}\n  destinations:\n    - type: debug\n"
+    ));
+    assert!(
+        msg.contains("a route in the processors of sources[0] (otlp)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_route_cannot_name_pipelines_or_live_in_a_source_type() {
+    let load = |text: &str| {
+        let mut reg = TypeRegistry::empty();
+        match parse_resources(text, Some("t.yaml")) {
+            Ok(rs) => match rs.into_iter().next().map(|r| r.resource) {
+                Some(Resource::Type(t)) => reg
+                    .insert(t)
+                    .err()
+                    .map(|ps| {
+                        ps.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default(),
+                _ => panic!("not a type"),
+            },
+            Err(ps) => ps
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    };
+    let named = load(
+        "apiVersion: fleetdeck/v1\nkind: ProcessorType\nmetadata: {name: r}\nspec:\n  logs:\n    \
+         route: \"{condition: 'true', pipelines: [logs/x]}\"\n",
+    );
+    assert!(named.contains("a route does not name pipelines"), "{named}");
+    let source = load(
+        "apiVersion: fleetdeck/v1\nkind: SourceType\nmetadata: {name: s}\nspec:\n  logs:\n    \
+         receivers: \"- otlp: {}\"\n    route: \"{condition: 'true'}\"\n",
+    );
+    assert!(
+        source.contains("only a ProcessorType (attached to a destination) can be a route"),
+        "{source}"
+    );
+}

@@ -73,6 +73,12 @@ fn shape_of(out: &TypeOutput, keys: bool) -> Vec<Shape> {
                 .collect();
             shapes.push(Shape::List(list));
         }
+        shapes.push(Shape::List(
+            o.routes
+                .iter()
+                .map(|r| Shape::Map(vec![(format!("{signal:?}/route"), shape(r, keys))]))
+                .collect(),
+        ));
     }
     shapes
 }
@@ -103,6 +109,7 @@ fn used_as_key(out: &TypeOutput, value: &Json) -> bool {
         .into_iter()
         .flatten()
         .any(|(_, body)| walk(body, needle))
+            || o.routes.iter().any(|r| walk(r, needle))
     })
 }
 

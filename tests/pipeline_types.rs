@@ -193,6 +193,21 @@ mod every_type_renders {
                     vec![],
                     vec![dest("debug", Parameters::default())],
                 ),
+                // A route belongs on a destination.
+                TypeKind::Processor if ty.is_route() => {
+                    let mut d = dest("debug", Parameters::default());
+                    d.processors = vec![ProcessorRef {
+                        type_name: name.into(),
+                        name: None,
+                        parameters: params,
+                        disabled: false,
+                    }];
+                    config(
+                        vec![otlp_source(&fleetdeck::pipeline::Signal::ALL)],
+                        vec![],
+                        vec![d],
+                    )
+                }
                 TypeKind::Processor => config(
                     vec![otlp_source(&fleetdeck::pipeline::Signal::ALL)],
                     vec![ProcessorRef {
@@ -259,8 +274,9 @@ fn a_types_default_components_are_what_it_renders_to() {
     );
     // Every built-in type needs at least one component with its defaults.
     for ty in reg.iter() {
-        // A connector-only type (span metrics) needs a connector, which is not a section.
-        if !ty.emits().is_empty() {
+        // A connector-only type (span metrics) or a route needs a connector, which is not a
+        // section.
+        if !ty.emits().is_empty() || ty.is_route() {
             assert!(!ty.default_connector_types().is_empty(), "{}", ty.name());
             continue;
         }

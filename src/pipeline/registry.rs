@@ -23,6 +23,25 @@ struct CompiledBlock {
     signals: Vec<Signal>,
     sections: Vec<(Section, Template)>,
     connectors: Option<Template>,
+    route: Option<Template>,
+}
+
+/// Where a template's output goes.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Section(Section),
+    Connectors,
+    Route,
+}
+
+impl Slot {
+    fn as_str(self) -> &'static str {
+        match self {
+            Slot::Section(s) => s.as_str(),
+            Slot::Connectors => "connectors",
+            Slot::Route => "route",
+        }
+    }
 }
 
 /// A checked resource type with parsed templates.
@@ -41,6 +60,8 @@ pub struct SignalOutput {
     pub extensions: Vec<(String, Yaml)>,
     /// Connectors that take this signal (they emit the type's `spec.emits`).
     pub connectors: Vec<(String, Yaml)>,
+    /// Routing-table entries (maps without `pipelines`) for the destination this is attached to.
+    pub routes: Vec<Yaml>,
 }
 
 impl SignalOutput {
@@ -149,22 +170,25 @@ impl LoadedType {
                     Err(e) => problems.push(template_problem(&label, origin, &path, &e)),
                 }
             }
-            let connectors = match &block.connectors {
+            let mut compile = |src: &Option<String>, what: &str| match src {
                 None => None,
                 Some(src) => match Template::parse(src, &probe) {
                     Ok(t) => Some(t),
                     Err(e) => {
-                        let path = format!("spec.{key}.connectors");
+                        let path = format!("spec.{key}.{what}");
                         problems.push(template_problem(&label, origin, &path, &e));
                         None
                     }
                 },
             };
+            let connectors = compile(&block.connectors, "connectors");
+            let route = compile(&block.route, "route");
             blocks.push(CompiledBlock {
                 key: key.clone(),
                 signals,
                 sections,
                 connectors,
+                route,
             });
         }
         // Exact-signal blocks first, then combinations: template order is pipeline order.
@@ -230,8 +254,14 @@ impl LoadedType {
             .collect()
     }
 
-    /// The connector types this type emits with its default values (`spanmetrics`), sorted and
-    /// once each: what an agent's build needs besides [`Self::default_component_types`].
+    /// Whether this type is a route (a `route` block): it belongs on a destination.
+    pub fn is_route(&self) -> bool {
+        self.blocks.iter().any(|b| b.route.is_some())
+    }
+
+    /// The connector types this type emits with its default values (`spanmetrics`; `routing`
+    /// for a route, whose connector the renderer writes), sorted and once each: what an
+    /// agent's build needs besides [`Self::default_component_types`].
     pub fn default_connector_types(&self) -> Vec<String> {
         let mut types: Vec<String> = match self.evaluate(&self.default_values(), "x") {
             Ok(out) => out
@@ -241,6 +271,9 @@ impl LoadedType {
                 .collect(),
             Err(_) => Vec::new(),
         };
+        if self.is_route() {
+            types.push("routing".to_string());
+        }
         types.sort();
         types.dedup();
         types
@@ -360,11 +393,11 @@ impl LoadedType {
             let slots = block
                 .sections
                 .iter()
-                .map(|(s, t)| (Some(*s), t))
-                .chain(block.connectors.iter().map(|t| (None, t)));
-            for (section, template) in slots {
-                let name = section.map_or("connectors", Section::as_str);
-                let path = format!("spec.{}.{name}", block.key);
+                .map(|(s, t)| (Slot::Section(*s), t))
+                .chain(block.connectors.iter().map(|t| (Slot::Connectors, t)))
+                .chain(block.route.iter().map(|t| (Slot::Route, t)));
+            for (slot, template) in slots {
+                let path = format!("spec.{}.{}", block.key, slot.as_str());
                 if !risky.is_empty()
                     && let Some(names) =
                         self.structure_changed_by(template, values, &risky, &helpers)
@@ -393,13 +426,29 @@ impl LoadedType {
                         continue;
                     }
                 };
+                if let Slot::Route = slot {
+                    match parse_route(&text) {
+                        Ok(route) => {
+                            for signal in &block.signals {
+                                let o = out.entry(*signal).or_default();
+                                o.routes.extend(route.iter().cloned());
+                            }
+                        }
+                        Err(message) => errors.push(EvalError {
+                            path,
+                            template_line: None,
+                            message,
+                        }),
+                    }
+                    continue;
+                }
                 match parse_components(&text, resource) {
                     Ok(components) => {
                         for signal in &block.signals {
                             let o = out.entry(*signal).or_default();
-                            let list = match section {
-                                Some(section) => o.section_mut(section),
-                                None => &mut o.connectors,
+                            let list = match slot {
+                                Slot::Section(section) => o.section_mut(section),
+                                Slot::Connectors | Slot::Route => &mut o.connectors,
                             };
                             list.extend(components.iter().cloned());
                         }
@@ -589,6 +638,24 @@ fn template_problem(label: &str, origin: &Origin, path: &str, e: &TemplateError)
     origin.place(p)
 }
 
+/// Parses a rendered route: a YAML map (a routing-table entry without `pipelines`, which the
+/// renderer fills in), or nothing.
+fn parse_route(text: &str) -> Result<Option<Yaml>, String> {
+    match serde_norway::from_str::<Yaml>(text) {
+        Ok(Yaml::Null) => Ok(None),
+        Ok(Yaml::Mapping(m)) if m.contains_key("pipelines") => Err(
+            "a route does not name pipelines: the renderer sends it to the destination it is \
+             attached to"
+                .to_string(),
+        ),
+        Ok(Yaml::Mapping(m)) => Ok(Some(Yaml::Mapping(m))),
+        Ok(_) => Err(format!(
+            "a route must render to a map such as `condition: ...`, got:\n{text}"
+        )),
+        Err(e) => Err(format!("rendered text is not YAML: {e}\n---\n{text}")),
+    }
+}
+
 /// Parses a rendered section: a YAML list of single-key maps (empty output is an empty list).
 fn parse_components(text: &str, resource: &str) -> Result<Vec<(String, Yaml)>, String> {
     let value: Yaml = serde_norway::from_str(text)
@@ -723,6 +790,26 @@ fn check_definition(def: &ResourceType) -> Vec<Problem> {
         if parse_signal_key(key).is_none() {
             push(Problem::new(&label, format!("spec.{key}: not a signal block (logs, metrics, traces or a '+' combination)")).at(format!("spec.{key}")));
         }
+    }
+    if def.kind != TypeKind::Processor
+        && let Some(key) = def
+            .spec
+            .blocks
+            .iter()
+            .find(|(_, b)| b.route.is_some())
+            .map(|(k, _)| k)
+    {
+        push(
+            Problem::new(
+                &label,
+                format!(
+                    "spec.{key}.route: only a ProcessorType (attached to a destination) can be \
+                     a route, not a {} type",
+                    def.kind.noun()
+                ),
+            )
+            .at(format!("spec.{key}.route")),
+        );
     }
     let has_connectors = def.spec.blocks.values().any(|b| b.connectors.is_some());
     for e in &def.spec.emits {

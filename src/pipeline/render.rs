@@ -23,6 +23,12 @@
 //! the connector sees only that source's or destination's data) — and a receiver of the
 //! emitted signal's pipeline, next to that signal's sources. A connector never takes a signal
 //! it emits (it would feed itself). What it emits needs a destination for that signal.
+//!
+//! Routes: a processor type with a `route` block, attached to a destination, is that
+//! destination's entry in a routing table. When any destination of a signal has one, the
+//! signal's pipeline ends in one `routing/<signal>` connector instead of `forward`, every
+//! destination gets its own pipeline fed by it, the routed ones under their conditions and
+//! the others as `default_pipelines` (what no route matched).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -646,6 +652,24 @@ impl Renderer<'_> {
                     Yaml::Mapping(Mapping::new()),
                 );
             }
+            // Routes attached to destinations: one routing connector feeds every destination's
+            // own pipeline, by condition; destinations without a route get what none matched.
+            let routes_of = |d: &Endpoint| -> Vec<Yaml> {
+                d.attached
+                    .iter()
+                    .filter_map(|p| p.signal(signal))
+                    .flat_map(|o| o.routes.iter().cloned())
+                    .collect()
+            };
+            self.refuse_misplaced_routes(signal, fleet, &srcs);
+            let routing = dsts.iter().any(|d| !routes_of(d).is_empty());
+            let fan_out = if routing {
+                format!("routing/{signal}")
+            } else {
+                format!("forward/{signal}_out")
+            };
+            let mut table = Vec::new();
+            let mut default_pipelines = Vec::new();
             let single_dst = dsts.len() == 1;
             let mut dst_pipes = Vec::new();
             for d in &dsts {
@@ -656,16 +680,30 @@ impl Renderer<'_> {
                 }
                 let procs = c.add_processors(d.processors(signal, false).iter());
                 let taps = c.add_connectors(d.connectors(signal).into_iter());
-                if taps.is_empty() && (procs.is_empty() || single_dst) {
+                if !routing && taps.is_empty() && (procs.is_empty() || single_dst) {
                     main.exporters.extend(exporters);
                     main.processors.extend(procs);
                 } else {
+                    let name = format!("{signal}/{}", d.name);
+                    let routes = routes_of(d);
+                    if routes.is_empty() {
+                        default_pipelines.push(Yaml::String(name.clone()));
+                    }
+                    for route in routes {
+                        if let Yaml::Mapping(mut entry) = route {
+                            entry.insert(
+                                "pipelines".into(),
+                                Yaml::Sequence(vec![Yaml::String(name.clone())]),
+                            );
+                            table.push(Yaml::Mapping(entry));
+                        }
+                    }
                     let mut exporters = exporters;
                     exporters.extend(taps);
                     dst_pipes.push((
-                        format!("{signal}/{}", d.name),
+                        name,
                         Pipeline {
-                            receivers: vec![format!("forward/{signal}_out")],
+                            receivers: vec![fan_out.clone()],
                             processors: procs,
                             exporters,
                         },
@@ -673,11 +711,19 @@ impl Renderer<'_> {
                 }
             }
             if !dst_pipes.is_empty() {
-                main.exporters.push(format!("forward/{signal}_out"));
-                c.connectors.insert(
-                    format!("forward/{signal}_out"),
-                    Yaml::Mapping(Mapping::new()),
-                );
+                main.exporters.push(fan_out.clone());
+                let mut body = Mapping::new();
+                if routing {
+                    body.insert("error_mode".into(), "ignore".into());
+                    body.insert("table".into(), Yaml::Sequence(table));
+                    if !default_pipelines.is_empty() {
+                        body.insert(
+                            "default_pipelines".into(),
+                            Yaml::Sequence(default_pipelines),
+                        );
+                    }
+                }
+                c.connectors.insert(fan_out, Yaml::Mapping(body));
             }
             for (name, p) in src_pipes
                 .into_iter()
@@ -702,6 +748,35 @@ impl Renderer<'_> {
             ));
         }
         c.into_document(pipelines)
+    }
+}
+
+impl Renderer<'_> {
+    /// A route decides what reaches a destination, so it is attached to one; elsewhere it is
+    /// refused by name rather than dropped.
+    fn refuse_misplaced_routes(&mut self, signal: Signal, fleet: &[Part], srcs: &[&Endpoint]) {
+        let has_route = |p: &Part| p.signal(signal).is_some_and(|o| !o.routes.is_empty());
+        let mut misplaced: Vec<String> = Vec::new();
+        if fleet.iter().any(has_route) {
+            misplaced.push("spec.processors".into());
+        }
+        for s in srcs {
+            if s.attached.iter().any(has_route) {
+                misplaced.push(format!("the processors of {}", s.what));
+            }
+        }
+        for place in misplaced {
+            let p = Problem::new(
+                &self.label,
+                format!(
+                    "a route in {place} decides nothing there: attach it to the destination \
+                     it chooses items for"
+                ),
+            );
+            if !self.problems.contains(&p) {
+                self.problem(p);
+            }
+        }
     }
 }
 

@@ -184,6 +184,12 @@ pub struct SignalBlock {
     /// processor sits and as a receiver of the emitted signal's pipeline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connectors: Option<String>,
+    /// A route (a ProcessorType attached to a destination): a YAML map such as
+    /// `{context: log, condition: '...'}`, the routing-table entry that decides which items
+    /// reach that destination. The renderer gathers a signal's routes into one `routing`
+    /// connector and fills in the pipelines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 impl SignalBlock {

@@ -70,6 +70,7 @@ mod every_type_renders {
                 (ParamType::Map, _) => serde_norway::from_str("{k: v}").unwrap(),
                 (ParamType::Timezone, _) => Value::from("UTC"),
                 (ParamType::Duration, _) => Value::from("5s"),
+                (ParamType::String, "header") => Value::from("time,level,message"),
                 (ParamType::String, _) => Value::from("example"),
             };
             m.insert(Value::from(p.name.clone()), v);
@@ -192,6 +193,21 @@ mod every_type_renders {
                     vec![],
                     vec![dest("debug", Parameters::default())],
                 ),
+                // A route belongs on a destination.
+                TypeKind::Processor if ty.is_route() => {
+                    let mut d = dest("debug", Parameters::default());
+                    d.processors = vec![ProcessorRef {
+                        type_name: name.into(),
+                        name: None,
+                        parameters: params,
+                        disabled: false,
+                    }];
+                    config(
+                        vec![otlp_source(&fleetdeck::pipeline::Signal::ALL)],
+                        vec![],
+                        vec![d],
+                    )
+                }
                 TypeKind::Processor => config(
                     vec![otlp_source(&fleetdeck::pipeline::Signal::ALL)],
                     vec![ProcessorRef {
@@ -258,6 +274,12 @@ fn a_types_default_components_are_what_it_renders_to() {
     );
     // Every built-in type needs at least one component with its defaults.
     for ty in reg.iter() {
+        // A connector-only type (span metrics) or a route needs a connector, which is not a
+        // section.
+        if !ty.emits().is_empty() || ty.is_route() {
+            assert!(!ty.default_connector_types().is_empty(), "{}", ty.name());
+            continue;
+        }
         if ty.name() != "custom" {
             assert!(
                 !ty.default_component_types().is_empty(),

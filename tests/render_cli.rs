@@ -86,10 +86,10 @@ fn user_types_directory_is_used() {
     let types = dir.path().join("types");
     std::fs::create_dir(&types).unwrap();
     std::fs::write(
-        types.join("tcplog.yaml"),
+        types.join("site_tcp.yaml"),
         r#"apiVersion: bindplane.observiq.com/v1
 kind: SourceType
-metadata: {name: tcplog}
+metadata: {name: site_tcp}
 spec:
   parameters:
     - {name: port, type: int, default: 54525}
@@ -103,7 +103,7 @@ spec:
     let file = dir.path().join("c.yaml");
     std::fs::write(
         &file,
-        "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata: {name: c}\nspec:\n  sources: [{type: tcplog}]\n  destinations: [{type: debug}]\n",
+        "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata: {name: c}\nspec:\n  sources: [{type: site_tcp}]\n  destinations: [{type: debug}]\n",
     )
     .unwrap();
     let out = fleetdeck(&[
@@ -122,8 +122,8 @@ spec:
         String::from_utf8_lossy(&out.stdout)
             .contains("tcplog/source0:\n    listen_address: 0.0.0.0:54525\n")
     );
-    // Without --types the type is unknown.
+    // Without --types the type is unknown (the built-in tcplog has other parameters).
     let out = fleetdeck(&["render", "-f", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown source type \"tcplog\""));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown source type \"site_tcp\""));
 }

@@ -22,6 +22,26 @@ struct CompiledBlock {
     key: String,
     signals: Vec<Signal>,
     sections: Vec<(Section, Template)>,
+    connectors: Option<Template>,
+    route: Option<Template>,
+}
+
+/// Where a template's output goes.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Section(Section),
+    Connectors,
+    Route,
+}
+
+impl Slot {
+    fn as_str(self) -> &'static str {
+        match self {
+            Slot::Section(s) => s.as_str(),
+            Slot::Connectors => "connectors",
+            Slot::Route => "route",
+        }
+    }
 }
 
 /// A checked resource type with parsed templates.
@@ -38,6 +58,10 @@ pub struct SignalOutput {
     pub processors: Vec<(String, Yaml)>,
     pub exporters: Vec<(String, Yaml)>,
     pub extensions: Vec<(String, Yaml)>,
+    /// Connectors that take this signal (they emit the type's `spec.emits`).
+    pub connectors: Vec<(String, Yaml)>,
+    /// Routing-table entries (maps without `pipelines`) for the destination this is attached to.
+    pub routes: Vec<Yaml>,
 }
 
 impl SignalOutput {
@@ -146,10 +170,25 @@ impl LoadedType {
                     Err(e) => problems.push(template_problem(&label, origin, &path, &e)),
                 }
             }
+            let mut compile = |src: &Option<String>, what: &str| match src {
+                None => None,
+                Some(src) => match Template::parse(src, &probe) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        let path = format!("spec.{key}.{what}");
+                        problems.push(template_problem(&label, origin, &path, &e));
+                        None
+                    }
+                },
+            };
+            let connectors = compile(&block.connectors, "connectors");
+            let route = compile(&block.route, "route");
             blocks.push(CompiledBlock {
                 key: key.clone(),
                 signals,
                 sections,
+                connectors,
+                route,
             });
         }
         // Exact-signal blocks first, then combinations: template order is pipeline order.
@@ -203,6 +242,41 @@ impl LoadedType {
                 )
             })
             .collect()
+    }
+
+    /// The signals this type's connectors emit (empty for a type without connectors).
+    pub fn emits(&self) -> Vec<Signal> {
+        self.def
+            .spec
+            .emits
+            .iter()
+            .filter_map(|s| Signal::parse(s))
+            .collect()
+    }
+
+    /// Whether this type is a route (a `route` block): it belongs on a destination.
+    pub fn is_route(&self) -> bool {
+        self.blocks.iter().any(|b| b.route.is_some())
+    }
+
+    /// The connector types this type emits with its default values (`spanmetrics`; `routing`
+    /// for a route, whose connector the renderer writes), sorted and once each: what an
+    /// agent's build needs besides [`Self::default_component_types`].
+    pub fn default_connector_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = match self.evaluate(&self.default_values(), "x") {
+            Ok(out) => out
+                .values()
+                .flat_map(|o| o.connectors.iter())
+                .map(|(id, _)| id.split('/').next().unwrap_or(id).to_string())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        if self.is_route() {
+            types.push("routing".to_string());
+        }
+        types.sort();
+        types.dedup();
+        types
     }
 
     /// Signals this type has any block for.
@@ -316,8 +390,14 @@ impl LoadedType {
         let mut out = TypeOutput::new();
         let mut errors = Vec::new();
         for block in &self.blocks {
-            for (section, template) in &block.sections {
-                let path = format!("spec.{}.{}", block.key, section.as_str());
+            let slots = block
+                .sections
+                .iter()
+                .map(|(s, t)| (Slot::Section(*s), t))
+                .chain(block.connectors.iter().map(|t| (Slot::Connectors, t)))
+                .chain(block.route.iter().map(|t| (Slot::Route, t)));
+            for (slot, template) in slots {
+                let path = format!("spec.{}.{}", block.key, slot.as_str());
                 if !risky.is_empty()
                     && let Some(names) =
                         self.structure_changed_by(template, values, &risky, &helpers)
@@ -346,13 +426,31 @@ impl LoadedType {
                         continue;
                     }
                 };
+                if let Slot::Route = slot {
+                    match parse_route(&text) {
+                        Ok(route) => {
+                            for signal in &block.signals {
+                                let o = out.entry(*signal).or_default();
+                                o.routes.extend(route.iter().cloned());
+                            }
+                        }
+                        Err(message) => errors.push(EvalError {
+                            path,
+                            template_line: None,
+                            message,
+                        }),
+                    }
+                    continue;
+                }
                 match parse_components(&text, resource) {
                     Ok(components) => {
                         for signal in &block.signals {
-                            out.entry(*signal)
-                                .or_default()
-                                .section_mut(*section)
-                                .extend(components.iter().cloned());
+                            let o = out.entry(*signal).or_default();
+                            let list = match slot {
+                                Slot::Section(section) => o.section_mut(section),
+                                Slot::Connectors | Slot::Route => &mut o.connectors,
+                            };
+                            list.extend(components.iter().cloned());
                         }
                     }
                     Err(message) => errors.push(EvalError {
@@ -540,6 +638,24 @@ fn template_problem(label: &str, origin: &Origin, path: &str, e: &TemplateError)
     origin.place(p)
 }
 
+/// Parses a rendered route: a YAML map (a routing-table entry without `pipelines`, which the
+/// renderer fills in), or nothing.
+fn parse_route(text: &str) -> Result<Option<Yaml>, String> {
+    match serde_norway::from_str::<Yaml>(text) {
+        Ok(Yaml::Null) => Ok(None),
+        Ok(Yaml::Mapping(m)) if m.contains_key("pipelines") => Err(
+            "a route does not name pipelines: the renderer sends it to the destination it is \
+             attached to"
+                .to_string(),
+        ),
+        Ok(Yaml::Mapping(m)) => Ok(Some(Yaml::Mapping(m))),
+        Ok(_) => Err(format!(
+            "a route must render to a map such as `condition: ...`, got:\n{text}"
+        )),
+        Err(e) => Err(format!("rendered text is not YAML: {e}\n---\n{text}")),
+    }
+}
+
 /// Parses a rendered section: a YAML list of single-key maps (empty output is an empty list).
 fn parse_components(text: &str, resource: &str) -> Result<Vec<(String, Yaml)>, String> {
     let value: Yaml = serde_norway::from_str(text)
@@ -673,6 +789,88 @@ fn check_definition(def: &ResourceType) -> Vec<Problem> {
         }
         if parse_signal_key(key).is_none() {
             push(Problem::new(&label, format!("spec.{key}: not a signal block (logs, metrics, traces or a '+' combination)")).at(format!("spec.{key}")));
+        }
+    }
+    if def.kind != TypeKind::Processor
+        && let Some(key) = def
+            .spec
+            .blocks
+            .iter()
+            .find(|(_, b)| b.route.is_some())
+            .map(|(k, _)| k)
+    {
+        push(
+            Problem::new(
+                &label,
+                format!(
+                    "spec.{key}.route: only a ProcessorType (attached to a destination) can be \
+                     a route, not a {} type",
+                    def.kind.noun()
+                ),
+            )
+            .at(format!("spec.{key}.route")),
+        );
+    }
+    let has_connectors = def.spec.blocks.values().any(|b| b.connectors.is_some());
+    for e in &def.spec.emits {
+        if Signal::parse(e).is_none() {
+            push(
+                Problem::new(
+                    &label,
+                    format!("spec.emits: {e:?} is not a signal (logs, metrics or traces)"),
+                )
+                .at("spec.emits"),
+            );
+        }
+    }
+    if has_connectors && def.kind != TypeKind::Processor {
+        push(
+            Problem::new(
+                &label,
+                format!(
+                    "connectors: only a ProcessorType can emit connectors, not a {} type",
+                    def.kind.noun()
+                ),
+            )
+            .at("spec"),
+        );
+    }
+    if has_connectors && def.spec.emits.is_empty() {
+        push(
+            Problem::new(
+                &label,
+                "connectors need spec.emits: the signals they produce (e.g. [metrics])",
+            )
+            .at("spec.emits"),
+        );
+    }
+    if !has_connectors && !def.spec.emits.is_empty() {
+        push(
+            Problem::new(
+                &label,
+                "spec.emits is set but no signal block has connectors",
+            )
+            .at("spec.emits"),
+        );
+    }
+    for (key, block) in &def.spec.blocks {
+        let (Some(_), Some(signals)) = (&block.connectors, parse_signal_key(key)) else {
+            continue;
+        };
+        if signals
+            .iter()
+            .all(|s| def.spec.emits.iter().any(|e| e == s.as_str()))
+        {
+            push(
+                Problem::new(
+                    &label,
+                    format!(
+                        "spec.{key}.connectors: a connector that takes only what it emits would \
+                         feed itself; take at least one other signal"
+                    ),
+                )
+                .at(format!("spec.{key}.connectors")),
+            );
         }
     }
     if def.spec.blocks.is_empty() {

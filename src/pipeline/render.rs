@@ -15,6 +15,20 @@
 //! connector (`forward/metrics_in`, `forward/metrics_out`). When a signal has a single source
 //! (or destination), its processors are placed directly in the signal's pipeline instead, so
 //! simple configurations stay a single pipeline.
+//!
+//! Connectors: a processor type may emit connectors (`connectors` in a signal block, the
+//! signals they produce in `spec.emits`), such as span metrics. Each is an exporter of the
+//! pipeline where the processor sits — the signal's pipeline for a fleet-wide processor, the
+//! source's or destination's own pipeline for an attached one (which then always gets one, so
+//! the connector sees only that source's or destination's data) — and a receiver of the
+//! emitted signal's pipeline, next to that signal's sources. A connector never takes a signal
+//! it emits (it would feed itself). What it emits needs a destination for that signal.
+//!
+//! Routes: a processor type with a `route` block, attached to a destination, is that
+//! destination's entry in a routing table. When any destination of a signal has one, the
+//! signal's pipeline ends in one `routing/<signal>` connector instead of `forward`, every
+//! destination gets its own pipeline fed by it, the routed ones under their conditions and
+//! the others as `default_pipelines` (what no route matched).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -213,11 +227,22 @@ fn render_raw(label: &str, cfg: &Configuration, raw: &str) -> Result<Rendered, V
 /// One evaluated resource instance.
 struct Part {
     output: TypeOutput,
+    /// What this part's connectors emit.
+    emits: Vec<Signal>,
 }
 
 impl Part {
     fn signal(&self, s: Signal) -> Option<&SignalOutput> {
         self.output.get(&s)
+    }
+
+    /// Connectors that take signal `s` (never one that would take what it emits).
+    fn connectors(&self, s: Signal) -> impl Iterator<Item = &(String, Yaml)> {
+        let takes = !self.emits.contains(&s);
+        self.signal(s)
+            .into_iter()
+            .filter(move |_| takes)
+            .flat_map(|o| o.connectors.iter())
     }
 
     fn processors(&self, s: Signal) -> impl Iterator<Item = &(String, Yaml)> {
@@ -236,6 +261,11 @@ struct Endpoint {
 }
 
 impl Endpoint {
+    /// Connectors of the processors attached to this endpoint that take signal `s`.
+    fn connectors(&self, s: Signal) -> Vec<&(String, Yaml)> {
+        self.attached.iter().flat_map(|p| p.connectors(s)).collect()
+    }
+
     /// The processors that belong to this endpoint for signal `s`, in order. Sources run their
     /// type's processors before attached ones; destinations run attached ones first.
     fn processors(&self, s: Signal, is_source: bool) -> Vec<(String, Yaml)> {
@@ -322,7 +352,10 @@ impl Renderer<'_> {
             mask_values(&ty, &mut values);
         }
         match ty.evaluate(&values, resource) {
-            Ok(output) => Some(Part { output }),
+            Ok(output) => Some(Part {
+                output,
+                emits: ty.emits(),
+            }),
             Err(errors) => {
                 for e in errors {
                     let at = e
@@ -512,24 +545,47 @@ impl Renderer<'_> {
     fn assemble(&mut self, sources: &[Endpoint], fleet: &[Part], dests: &[Endpoint]) -> Yaml {
         let mut c = Components::default();
         let mut pipelines: BTreeMap<String, Pipeline> = BTreeMap::new();
+        let produces =
+            |e: &&Endpoint, s: Signal| e.own.signal(s).is_some_and(|o| !o.receivers.is_empty());
+        let accepts =
+            |e: &&Endpoint, s: Signal| e.own.signal(s).is_some_and(|o| !o.exporters.is_empty());
+        // A signal's pipeline is built when it has a source and a destination; connectors
+        // placed in it feed the pipelines of the signals they emit.
+        let built: Vec<Signal> = Signal::ALL
+            .into_iter()
+            .filter(|s| {
+                sources.iter().any(|e| produces(&e, *s)) && dests.iter().any(|e| accepts(&e, *s))
+            })
+            .collect();
+        let mut derived: BTreeMap<Signal, Vec<String>> = BTreeMap::new();
+        for &s in &built {
+            let placed = fleet
+                .iter()
+                .chain(
+                    sources
+                        .iter()
+                        .filter(|e| produces(e, s))
+                        .flat_map(|e| &e.attached),
+                )
+                .chain(
+                    dests
+                        .iter()
+                        .filter(|e| accepts(e, s))
+                        .flat_map(|e| &e.attached),
+                );
+            for part in placed {
+                for (id, _) in part.connectors(s) {
+                    for e in &part.emits {
+                        derived.entry(*e).or_default().push(id.clone());
+                    }
+                }
+            }
+        }
         for signal in Signal::ALL {
-            let srcs: Vec<&Endpoint> = sources
-                .iter()
-                .filter(|e| {
-                    e.own
-                        .signal(signal)
-                        .is_some_and(|o| !o.receivers.is_empty())
-                })
-                .collect();
-            let dsts: Vec<&Endpoint> = dests
-                .iter()
-                .filter(|e| {
-                    e.own
-                        .signal(signal)
-                        .is_some_and(|o| !o.exporters.is_empty())
-                })
-                .collect();
-            if srcs.is_empty() {
+            let srcs: Vec<&Endpoint> = sources.iter().filter(|e| produces(e, signal)).collect();
+            let dsts: Vec<&Endpoint> = dests.iter().filter(|e| accepts(e, signal)).collect();
+            let from_connectors = derived.remove(&signal).unwrap_or_default();
+            if srcs.is_empty() && from_connectors.is_empty() {
                 continue;
             }
             if dsts.is_empty() {
@@ -537,6 +593,14 @@ impl Renderer<'_> {
                     self.problem(Problem::new(
                         format!("{}: {}", self.label, s.what),
                         format!("produces {signal} but no destination accepts {signal}"),
+                    ));
+                }
+                for id in &from_connectors {
+                    self.problem(Problem::new(
+                        &self.label,
+                        format!(
+                            "connector {id} produces {signal} but no destination accepts {signal}"
+                        ),
                     ));
                 }
                 continue;
@@ -547,8 +611,13 @@ impl Renderer<'_> {
                 main.processors
                     .extend(c.add_processors(part.processors(signal)));
                 c.add_extensions(part.signal(signal));
+                main.exporters
+                    .extend(c.add_connectors(part.connectors(signal)));
             }
-            let single_src = srcs.len() == 1;
+            // What connectors emit joins here, and must not run through one source's own
+            // processors: those stay in the source's pipeline then.
+            main.receivers.extend(from_connectors.iter().cloned());
+            let single_src = srcs.len() == 1 && from_connectors.is_empty();
             let mut src_pipes = Vec::new();
             for s in &srcs {
                 let receivers = c.add_receivers(s.own.signal(signal));
@@ -557,18 +626,21 @@ impl Renderer<'_> {
                     c.add_extensions(a.signal(signal));
                 }
                 let procs = c.add_processors(s.processors(signal, true).iter());
-                if procs.is_empty() || single_src {
+                let taps = c.add_connectors(s.connectors(signal).into_iter());
+                if taps.is_empty() && (procs.is_empty() || single_src) {
                     main.receivers.extend(receivers);
                     let mut p = procs;
                     p.append(&mut main.processors);
                     main.processors = p;
                 } else {
+                    let mut exporters = vec![format!("forward/{signal}_in")];
+                    exporters.extend(taps);
                     src_pipes.push((
                         format!("{signal}/{}", s.name),
                         Pipeline {
                             receivers,
                             processors: procs,
-                            exporters: vec![format!("forward/{signal}_in")],
+                            exporters,
                         },
                     ));
                 }
@@ -580,6 +652,24 @@ impl Renderer<'_> {
                     Yaml::Mapping(Mapping::new()),
                 );
             }
+            // Routes attached to destinations: one routing connector feeds every destination's
+            // own pipeline, by condition; destinations without a route get what none matched.
+            let routes_of = |d: &Endpoint| -> Vec<Yaml> {
+                d.attached
+                    .iter()
+                    .filter_map(|p| p.signal(signal))
+                    .flat_map(|o| o.routes.iter().cloned())
+                    .collect()
+            };
+            self.refuse_misplaced_routes(signal, fleet, &srcs);
+            let routing = dsts.iter().any(|d| !routes_of(d).is_empty());
+            let fan_out = if routing {
+                format!("routing/{signal}")
+            } else {
+                format!("forward/{signal}_out")
+            };
+            let mut table = Vec::new();
+            let mut default_pipelines = Vec::new();
             let single_dst = dsts.len() == 1;
             let mut dst_pipes = Vec::new();
             for d in &dsts {
@@ -589,14 +679,31 @@ impl Renderer<'_> {
                     c.add_extensions(a.signal(signal));
                 }
                 let procs = c.add_processors(d.processors(signal, false).iter());
-                if procs.is_empty() || single_dst {
+                let taps = c.add_connectors(d.connectors(signal).into_iter());
+                if !routing && taps.is_empty() && (procs.is_empty() || single_dst) {
                     main.exporters.extend(exporters);
                     main.processors.extend(procs);
                 } else {
+                    let name = format!("{signal}/{}", d.name);
+                    let routes = routes_of(d);
+                    if routes.is_empty() {
+                        default_pipelines.push(Yaml::String(name.clone()));
+                    }
+                    for route in routes {
+                        if let Yaml::Mapping(mut entry) = route {
+                            entry.insert(
+                                "pipelines".into(),
+                                Yaml::Sequence(vec![Yaml::String(name.clone())]),
+                            );
+                            table.push(Yaml::Mapping(entry));
+                        }
+                    }
+                    let mut exporters = exporters;
+                    exporters.extend(taps);
                     dst_pipes.push((
-                        format!("{signal}/{}", d.name),
+                        name,
                         Pipeline {
-                            receivers: vec![format!("forward/{signal}_out")],
+                            receivers: vec![fan_out.clone()],
                             processors: procs,
                             exporters,
                         },
@@ -604,11 +711,19 @@ impl Renderer<'_> {
                 }
             }
             if !dst_pipes.is_empty() {
-                main.exporters.push(format!("forward/{signal}_out"));
-                c.connectors.insert(
-                    format!("forward/{signal}_out"),
-                    Yaml::Mapping(Mapping::new()),
-                );
+                main.exporters.push(fan_out.clone());
+                let mut body = Mapping::new();
+                if routing {
+                    body.insert("error_mode".into(), "ignore".into());
+                    body.insert("table".into(), Yaml::Sequence(table));
+                    if !default_pipelines.is_empty() {
+                        body.insert(
+                            "default_pipelines".into(),
+                            Yaml::Sequence(default_pipelines),
+                        );
+                    }
+                }
+                c.connectors.insert(fan_out, Yaml::Mapping(body));
             }
             for (name, p) in src_pipes
                 .into_iter()
@@ -633,6 +748,35 @@ impl Renderer<'_> {
             ));
         }
         c.into_document(pipelines)
+    }
+}
+
+impl Renderer<'_> {
+    /// A route decides what reaches a destination, so it is attached to one; elsewhere it is
+    /// refused by name rather than dropped.
+    fn refuse_misplaced_routes(&mut self, signal: Signal, fleet: &[Part], srcs: &[&Endpoint]) {
+        let has_route = |p: &Part| p.signal(signal).is_some_and(|o| !o.routes.is_empty());
+        let mut misplaced: Vec<String> = Vec::new();
+        if fleet.iter().any(has_route) {
+            misplaced.push("spec.processors".into());
+        }
+        for s in srcs {
+            if s.attached.iter().any(has_route) {
+                misplaced.push(format!("the processors of {}", s.what));
+            }
+        }
+        for place in misplaced {
+            let p = Problem::new(
+                &self.label,
+                format!(
+                    "a route in {place} decides nothing there: attach it to the destination \
+                     it chooses items for"
+                ),
+            );
+            if !self.problems.contains(&p) {
+                self.problem(p);
+            }
+        }
     }
 }
 
@@ -716,6 +860,13 @@ impl Components {
         items: impl Iterator<Item = &'b (String, Yaml)>,
     ) -> Vec<String> {
         add_all(&mut self.processors, &mut self.conflicts, items)
+    }
+
+    fn add_connectors<'b>(
+        &mut self,
+        items: impl Iterator<Item = &'b (String, Yaml)>,
+    ) -> Vec<String> {
+        add_all(&mut self.connectors, &mut self.conflicts, items)
     }
 
     fn add_extensions(&mut self, out: Option<&SignalOutput>) {

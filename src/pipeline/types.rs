@@ -71,7 +71,7 @@ impl Signal {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|sig| sig.as_str() == s)
     }
 }
@@ -107,7 +107,38 @@ pub struct TypeMetadata {
     pub icon: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// What the type is about (`Databases`, `Kubernetes`, `Sampling`...), for grouping a long
+    /// catalogue; free text, fleetdeck's own types use the names in [`CATEGORIES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Where the component's own documentation is (the upstream README), `{text, url}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documentation: Vec<DocLink>,
 }
+
+/// The categories the built-in types use, in the order a catalogue shows them.
+pub const CATEGORIES: &[&str] = &[
+    "Host",
+    "Files and logs",
+    "Network and protocols",
+    "Kubernetes and containers",
+    "Cloud",
+    "Databases",
+    "Web servers and proxies",
+    "Messaging",
+    "Applications",
+    "Checks",
+    "Windows",
+    "Attributes and resources",
+    "Filtering and sampling",
+    "Metrics shaping",
+    "Batching and reliability",
+    "Derived telemetry",
+    "OpenTelemetry",
+    "Observability vendors",
+    "Storage",
+    "Other",
+];
 
 /// One of `receivers`/`processors`/`exporters`/`extensions` in a signal block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -148,6 +179,17 @@ pub struct SignalBlock {
     pub exporters: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extensions: Option<String>,
+    /// Connectors (a ProcessorType only): components that take this block's signals and emit
+    /// the signals in `spec.emits`. The renderer places each as an exporter where the
+    /// processor sits and as a receiver of the emitted signal's pipeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connectors: Option<String>,
+    /// A route (a ProcessorType attached to a destination): a YAML map such as
+    /// `{context: log, condition: '...'}`, the routing-table entry that decides which items
+    /// reach that destination. The renderer gathers a signal's routes into one `routing`
+    /// connector and fills in the pipelines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 impl SignalBlock {
@@ -172,14 +214,23 @@ pub struct TypeSpec {
     pub supported_platforms: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature_gate: Option<String>,
+    /// The signals a type's connectors emit (`[metrics]` for span metrics); see
+    /// [`SignalBlock::connectors`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emits: Vec<String>,
     /// Signal blocks keyed as written (`logs`, `logs+metrics`, ...).
     #[serde(flatten)]
     pub blocks: BTreeMap<String, SignalBlock>,
 }
 
 /// Field names of `spec` besides the signal blocks.
-pub(crate) const SPEC_FIELDS: &[&str] =
-    &["version", "parameters", "supportedPlatforms", "featureGate"];
+pub(crate) const SPEC_FIELDS: &[&str] = &[
+    "version",
+    "parameters",
+    "supportedPlatforms",
+    "featureGate",
+    "emits",
+];
 
 /// A resource type as written in YAML.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

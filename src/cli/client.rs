@@ -12,11 +12,7 @@ use super::usage::usage;
 use crate::client::net::{TlsFlags, client_config};
 
 /// The CLI's names for its TLS files, as errors name them.
-pub(crate) const CLI_TLS_FLAGS: TlsFlags = TlsFlags {
-    ca: "--ca",
-    cert: "--client-cert",
-    key: "--client-key",
-};
+const CLI_TLS_FLAGS: TlsFlags = TlsFlags::CLI;
 use crate::args::ClientArgs;
 
 /// The server refused a request; carries its JSON answer.

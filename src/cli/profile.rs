@@ -139,7 +139,7 @@ pub fn run(action: ProfileAction) -> anyhow::Result<()> {
             crate::client::net::client_config(
                 ca.as_deref(),
                 identity,
-                super::client::CLI_TLS_FLAGS,
+                crate::client::net::TlsFlags::CLI,
             )?;
             let profile = Profile {
                 server,

@@ -225,6 +225,12 @@ impl TlsFlags {
         cert: "--tls-cert",
         key: "--tls-key",
     };
+    /// The management CLI (and its profiles).
+    pub const CLI: TlsFlags = TlsFlags {
+        ca: "--ca",
+        cert: "--client-cert",
+        key: "--client-key",
+    };
 }
 
 /// A rustls client configuration: `ca`, PEM roots to trust (the system's when `None`);

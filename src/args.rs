@@ -220,6 +220,25 @@ pub enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// The busiest agents or configurations by their own telemetry (items per second, mean
+    /// over the period), as `kubectl top` reads.
+    Top {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// agents | configurations
+        what: String,
+        /// Only this signal (default: all three summed).
+        #[arg(long, value_parser = ["logs", "metrics", "traces"])]
+        signal: Option<String>,
+        #[arg(long, default_value = "5m", value_parser = ["1m", "5m", "1h"])]
+        period: String,
+        /// What to sort by, busiest first.
+        #[arg(long, default_value = "out", value_parser = ["in", "out", "failed"])]
+        sort: String,
+        /// Rows to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Make or revoke named API tokens (viewer, operator, admin); list them with
     /// `get tokens`.
     Token {

@@ -14,6 +14,7 @@ mod events;
 mod params;
 mod rollouts;
 mod tokens;
+mod top;
 mod types;
 
 use std::net::SocketAddr;
@@ -103,6 +104,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/rollouts/{config}", get(rollouts::status))
         .route("/rollouts/{config}/{action}", post(rollouts::steer))
         .route("/events", get(events::list))
+        .route("/top/agents", get(top::agents))
+        .route("/top/configurations", get(top::configurations))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{name}", axum::routing::delete(tokens::revoke))
         .fallback(not_found_inside)

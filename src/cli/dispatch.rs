@@ -1,7 +1,7 @@
 //! Runs the client commands (everything that talks to the management API, plus profiles).
 
 use super::client::Client;
-use super::{apply, delete, get, gitops, label, profile, push, restart, rollout, token};
+use super::{apply, delete, get, gitops, label, profile, push, restart, rollout, token, top};
 use crate::args::Command;
 
 /// Runs one client command to completion on a small runtime of its own.
@@ -85,6 +85,24 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
         Command::Rollout { client, action } => {
             let c = Client::from_args(&client)?;
             rollout::run(&c, client.output, action).await
+        }
+        Command::Top {
+            client,
+            what,
+            signal,
+            period,
+            sort,
+            limit,
+        } => {
+            let c = Client::from_args(&client)?;
+            let q = top::Query {
+                what: &what,
+                signal: signal.as_deref(),
+                period: &period,
+                sort: &sort,
+                limit,
+            };
+            top::run(&c, client.output, q).await
         }
         Command::Token { client, action } => {
             let c = Client::from_args(&client)?;

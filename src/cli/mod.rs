@@ -16,4 +16,5 @@ pub mod render;
 pub mod restart;
 pub mod rollout;
 pub mod token;
+pub mod top;
 pub mod usage;

@@ -1,0 +1,93 @@
+//! `fleetdeck top agents|configurations [--signal S] [--period 1m|5m|1h] [--sort in|out|failed]`.
+
+use serde_json::Value;
+
+use super::client::Client;
+use super::output::{Table, print_value, text};
+use super::usage::usage;
+use crate::args::OutputFormat;
+
+pub struct Query<'a> {
+    pub what: &'a str,
+    pub signal: Option<&'a str>,
+    pub period: &'a str,
+    pub sort: &'a str,
+    pub limit: usize,
+}
+
+pub async fn run(client: &Client, format: OutputFormat, q: Query<'_>) -> anyhow::Result<()> {
+    let path = match q.what.to_ascii_lowercase().as_str() {
+        "agent" | "agents" => "agents",
+        "config" | "configs" | "configuration" | "configurations" => "configurations",
+        "destination" | "destinations" | "dest" | "dests" => {
+            return Err(usage(
+                "top destinations needs each destination's own rates, which fleetdeck does not keep yet; top agents or top configurations",
+            ));
+        }
+        other => {
+            return Err(usage(format!(
+                "cannot top '{other}': agents or configurations"
+            )));
+        }
+    };
+    let mut query = vec![
+        ("period", q.period.to_string()),
+        ("sort", q.sort.to_string()),
+        ("limit", q.limit.to_string()),
+    ];
+    if let Some(s) = q.signal {
+        query.push(("signal", s.to_string()));
+    }
+    let answer = client.get(&["top", path], &query).await?;
+    let items = answer
+        .get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if format != OutputFormat::Table {
+        return print_value(format, &Value::Array(items));
+    }
+    if items.is_empty() {
+        eprintln!("no {path} reported telemetry in the last {}", q.period);
+        return Ok(());
+    }
+    let rate = |v: &Value, k: &str| per_second(v.get(k).and_then(Value::as_f64).unwrap_or(0.0));
+    let mut t = if path == "agents" {
+        Table::new(&["NAME", "CONFIG", "IN/s", "OUT/s", "FAILED/s"])
+    } else {
+        Table::new(&[
+            "CONFIGURATION",
+            "AGENTS",
+            "REPORTING",
+            "IN/s",
+            "OUT/s",
+            "FAILED/s",
+        ])
+    };
+    for i in &items {
+        let mut row = vec![text(i, "name")];
+        if path == "agents" {
+            row.push(text(i, "config"));
+        } else {
+            row.push(text(i, "agents"));
+            row.push(text(i, "reporting"));
+        }
+        row.extend([rate(i, "in"), rate(i, "out"), rate(i, "failed")]);
+        t.row(row);
+    }
+    t.print();
+    Ok(())
+}
+
+/// `0`, `3.2`, `412`, `12.5k`, `3.1M`.
+fn per_second(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if v >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else if v >= 10.0 || v == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}

@@ -239,6 +239,14 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// The server's configuration signing key: `key show` prints the public key that
+    /// `fleetdeck agent --trust-key` pins.
+    Key {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Must be `show`.
+        action: String,
+    },
     /// Make or revoke named API tokens (viewer, operator, admin); list them with
     /// `get tokens`.
     Token {
@@ -562,6 +570,14 @@ pub struct AgentArgs {
     /// Heartbeat interval in seconds [default: 30].
     #[arg(long)]
     pub heartbeat: Option<u64>,
+    /// The server's configuration signing key (`fleetdeck key show`), or a file holding
+    /// it. Without it the first signed configuration's key is pinned, with a warning.
+    #[arg(long, value_name = "KEY|FILE")]
+    pub trust_key: Option<String>,
+    /// Run configurations that come unsigned (servers that do not sign); signed ones
+    /// are still checked.
+    #[arg(long)]
+    pub allow_unsigned: bool,
     /// Settings file (default: fleetdeck.toml in the config directory).
     #[arg(long)]
     pub config: Option<PathBuf>,

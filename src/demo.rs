@@ -213,6 +213,9 @@ async fn start_real(
             tls_key: None,
             settle: Duration::from_secs(3),
             heartbeat: Duration::from_secs(30),
+            // The demo's own server, in the same process: trust its key.
+            trust_key: rt.catalog.signing_key(),
+            allow_unsigned: false,
         };
         let stop = stop.clone();
         handles.push(tokio::spawn(async move {

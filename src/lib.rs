@@ -26,6 +26,7 @@ pub mod redact;
 pub mod rollout;
 pub mod runtime;
 pub mod settings;
+pub mod signing;
 pub mod sim;
 pub mod store;
 pub mod supervisor;

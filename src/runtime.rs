@@ -92,6 +92,12 @@ impl Runtime {
         let store = Store::open_async(&settings.data_dir, Default::default()).await?;
         let write_behind = WriteBehind::spawn(store.clone(), WriteBehindOptions::default());
         let catalog = Arc::new(Catalog::open(store.clone()).await?);
+        match crate::signing::ConfigSigner::load_or_create(&settings.data_dir) {
+            Ok(signer) => catalog.set_signer(Arc::new(signer)),
+            // Without its key the server still serves agents that do not ask for
+            // signatures; supervisors that do will refuse what it sends, and say why.
+            Err(e) => tracing::error!("configurations will not be signed: {e}"),
+        }
         let known = known_agents(&store, &catalog).await?;
         let tcp = TcpListener::bind(settings.listen)
             .await

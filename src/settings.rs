@@ -81,6 +81,10 @@ pub struct AgentFileSettings {
     pub settle: Option<u64>,
     /// Heartbeat interval in seconds.
     pub heartbeat: Option<u64>,
+    /// The server's signing key, or a file holding it.
+    pub trust_key: Option<String>,
+    /// Run configurations that come unsigned.
+    pub allow_unsigned: Option<bool>,
 }
 
 /// The log filter from `FLEETDECK_LOG` (default `info`), with the log sources that would

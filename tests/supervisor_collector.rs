@@ -714,3 +714,137 @@ fn processor_settings_the_collector_refuses_are_refused_by_render() {
         );
     }
 }
+
+/// Signed configurations with the real Collector: a supervisor that trusts another key
+/// refuses what this server signs (FAILED, naming both keys) and starts nothing; one given
+/// the server's key (as `fleetdeck key show` prints it, in a file) runs it; one given none
+/// pins the first key it sees and keeps it in its state directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_configurations_signed_by_the_trusted_key_run() {
+    let Some(otelcol) = need_otelcol() else {
+        return;
+    };
+    let server = TestServer::start_with(|s| s.heartbeat_interval = Duration::from_secs(1)).await;
+    let sink = sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("signed.log");
+    append(&log, "signed-line-1");
+    let pipeline = logs_pipeline("signed", &log, &sink.url);
+    let mut seen: Vec<AgentId> = Vec::new();
+    let mut next_agent = |server: &TestServer| {
+        let snap = server.rt.registry.snapshot().borrow().clone();
+        snap.agents
+            .iter()
+            .find(|a| a.is_connected() && !seen.contains(&a.id))
+            .map(|a| a.id)
+            .inspect(|id| seen.push(*id))
+    };
+    async fn wait_new(
+        server: &TestServer,
+        next: &mut impl FnMut(&TestServer) -> Option<AgentId>,
+    ) -> AgentId {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(id) = next(server) {
+                return id;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no new agent connected"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // Trusting another key: refused, and nothing runs.
+    let other = fleetdeck::signing::ConfigSigner::from_seed([9; 32]).public_key();
+    let state_a = dir.path().join("a");
+    let sup_a = Supervisor::start(
+        &server.ws_url(),
+        &otelcol,
+        &state_a,
+        &["--trust-key", &other],
+    );
+    let a = wait_new(&server, &mut next_agent).await;
+    push(&server, &pipeline, "signed", a).await;
+    let err = wait_state(&server, a, "signed", ApplyState::Failed).await;
+    let key = server.rt.catalog.signing_key().expect("the server signs");
+    assert_eq!(
+        err,
+        format!("configuration signed by {key}, not by the trusted key {other}"),
+        "{}",
+        sup_a.output()
+    );
+    assert!(
+        collectors_of(&otelcol, &state_a).is_empty(),
+        "nothing unverified runs"
+    );
+    drop(sup_a);
+
+    // The server's key, as `fleetdeck key show` prints it, in a file: it runs.
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+        .args([
+            "key",
+            "show",
+            "--server",
+            &server.api_url(),
+            "--token",
+            API_TOKEN,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), key);
+    let key_file = dir.path().join("server.key");
+    std::fs::write(&key_file, &shown.stdout).unwrap();
+    let state_b = dir.path().join("b");
+    let sup_b = Supervisor::start(
+        &server.ws_url(),
+        &otelcol,
+        &state_b,
+        &["--trust-key", key_file.to_str().unwrap()],
+    );
+    let b = wait_new(&server, &mut next_agent).await;
+    server
+        .rt
+        .rollouts
+        .start(
+            "signed",
+            None,
+            Targets::Agents(vec![b]),
+            RolloutOptions::all_at_once(),
+        )
+        .await
+        .expect("push to b");
+    wait_state(&server, b, "signed", ApplyState::Applied).await;
+    sink.wait_for_or("signed-line-1", || sup_b.output()).await;
+    drop(sup_b);
+
+    // No key given: the first signed configuration's key is pinned and kept.
+    let state_c = dir.path().join("c");
+    let sup_c = Supervisor::start(&server.ws_url(), &otelcol, &state_c, &[]);
+    let c = wait_new(&server, &mut next_agent).await;
+    server
+        .rt
+        .rollouts
+        .start(
+            "signed",
+            None,
+            Targets::Agents(vec![c]),
+            RolloutOptions::all_at_once(),
+        )
+        .await
+        .expect("push to c");
+    wait_state(&server, c, "signed", ApplyState::Applied).await;
+    let pinned = std::fs::read_to_string(state_c.join("trusted-key")).unwrap();
+    assert_eq!(pinned.trim(), key);
+    assert!(
+        sup_c.output().contains("pinning the key"),
+        "{}",
+        sup_c.output()
+    );
+}

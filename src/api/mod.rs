@@ -104,6 +104,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/rollouts/{config}", get(rollouts::status))
         .route("/rollouts/{config}/{action}", post(rollouts::steer))
         .route("/events", get(events::list))
+        .route("/signing-key", get(signing_key))
         .route("/top/agents", get(top::agents))
         .route("/top/configurations", get(top::configurations))
         .route("/tokens", get(tokens::list).post(tokens::create))
@@ -116,6 +117,20 @@ pub fn router(state: ApiState) -> Router {
         ))
         .with_state(state);
     Router::new().nest(BASE_PATH, v1).fallback(not_found)
+}
+
+/// `GET /signing-key`: the public key configurations are signed with, for
+/// `fleetdeck agent --trust-key`.
+async fn signing_key(
+    axum::extract::State(s): axum::extract::State<ApiState>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let key = s.catalog.signing_key().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "this server has no signing key (see its log: the signing-key file could not be read or made)",
+        )
+    })?;
+    Ok(axum::Json(serde_json::json!({ "public_key": key })))
 }
 
 /// Serves the API until `shutdown` is cancelled.

@@ -114,6 +114,8 @@ pub struct Catalog {
     /// Counts changes to what is stored (an apply that changed something, a delete), so
     /// whoever acts on configurations (selectors) can look again.
     changes: tokio::sync::watch::Sender<u64>,
+    /// Signs every offer (set once at start; offers made before carry no signature).
+    signer: std::sync::OnceLock<Arc<crate::signing::ConfigSigner>>,
 }
 
 struct Destinations(BTreeMap<String, Destination>);
@@ -134,6 +136,7 @@ impl Catalog {
             offers: Mutex::new(HashMap::new()),
             redactor: RwLock::new(Arc::new(Redactor::default())),
             changes: tokio::sync::watch::Sender::new(0),
+            signer: std::sync::OnceLock::new(),
         };
         catalog.refresh_redactor().await?;
         catalog.resume_rerendering().await;
@@ -237,6 +240,16 @@ impl Catalog {
             }
         }
         Ok(out)
+    }
+
+    /// Signs every offer from now on with `signer`.
+    pub fn set_signer(&self, signer: Arc<crate::signing::ConfigSigner>) {
+        let _ = self.signer.set(signer);
+    }
+
+    /// The public key offers are signed with, if they are.
+    pub fn signing_key(&self) -> Option<String> {
+        self.signer.get().map(|s| s.public_key())
     }
 
     /// Notified after every change to what is stored.
@@ -511,7 +524,11 @@ impl Catalog {
             return Ok(o.clone());
         }
         let stored = self.configuration(&cref.name, Some(cref.version)).await?;
-        let offer = Arc::new(collector_offer(&stored.rendered));
+        let mut offer = collector_offer(&stored.rendered);
+        if let Some(signer) = self.signer.get() {
+            offer.signature = Some(Arc::new(signer.sign(&offer.hash)));
+        }
+        let offer = Arc::new(offer);
         self.lock_offers().insert(cref.clone(), offer.clone());
         Ok(offer)
     }

@@ -104,6 +104,22 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             };
             top::run(&c, client.output, q).await
         }
+        Command::Key { client, action } => {
+            if action != "show" {
+                return Err(super::usage::usage(format!(
+                    "key {action}: the only action is `key show`"
+                )));
+            }
+            let c = Client::from_args(&client)?;
+            let answer = c.get(&["signing-key"], &[]).await?;
+            match client.output {
+                crate::args::OutputFormat::Table => {
+                    println!("{}", super::output::text(&answer, "public_key"));
+                    Ok(())
+                }
+                other => super::output::print_value(other, &answer),
+            }
+        }
         Command::Token { client, action } => {
             let c = Client::from_args(&client)?;
             token::run(&c, client.output, action).await

@@ -35,6 +35,10 @@ pub trait Managed {
     fn available_components(&self) -> Option<proto::AvailableComponents> {
         None
     }
+    /// Custom capabilities to declare with the description (e.g. wanting signatures).
+    fn custom_capabilities(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Where the server wants the agent's own metrics (OTLP/HTTP).
@@ -76,6 +80,8 @@ pub struct RemoteState {
 pub struct RemoteOffer {
     pub hash: Vec<u8>,
     pub files: proto::AgentConfigMap,
+    /// The server's signature of `hash`, when it sent one beside it.
+    pub signature: Option<crate::signing::ConfigSignature>,
 }
 
 impl RemoteOffer {
@@ -220,6 +226,12 @@ impl ClientCore {
         let mut msg = self.bare_message(managed.capabilities());
         if todo.description {
             msg.agent_description = Some(managed.description(self.uid));
+            let custom = managed.custom_capabilities();
+            if !custom.is_empty() {
+                msg.custom_capabilities = Some(proto::CustomCapabilities {
+                    capabilities: custom,
+                });
+            }
         }
         if todo.health {
             msg.health = Some(managed.health());
@@ -300,9 +312,19 @@ impl ClientCore {
                 .as_ref()
                 .is_some_and(|r| r.hash == remote.config_hash);
             if !remote.config_hash.is_empty() && !seen {
+                // A signature comes in the same message, as a custom message.
+                let signature = msg
+                    .custom_message
+                    .as_ref()
+                    .filter(|m| {
+                        m.capability == crate::signing::CAPABILITY
+                            && m.r#type == crate::signing::MESSAGE_TYPE
+                    })
+                    .and_then(|m| serde_json::from_slice(&m.data).ok());
                 reaction.offer = Some(RemoteOffer {
                     hash: remote.config_hash,
                     files: remote.config.unwrap_or_default(),
+                    signature,
                 });
             }
         }
@@ -473,6 +495,7 @@ mod tests {
             files: proto::AgentConfigMap {
                 config_map: HashMap::from([("a.yaml".into(), Default::default())]),
             },
+            signature: None,
         };
         let err = offer.collector_yaml().unwrap_err();
         assert!(

@@ -15,6 +15,8 @@ pub struct RemoteConfigOffer {
     /// offer goes to a whole phase of agents, and is encoded once.
     #[debug(skip)]
     pub encoded: OnceLock<Box<[u8]>>,
+    /// The server's signature of `hash`, sent beside it to agents that ask for one.
+    pub signature: Option<Arc<crate::signing::ConfigSignature>>,
 }
 
 impl RemoteConfigOffer {
@@ -23,6 +25,7 @@ impl RemoteConfigOffer {
             files,
             hash,
             encoded: OnceLock::new(),
+            signature: None,
         }
     }
 }
@@ -92,6 +95,8 @@ pub struct ServerReply {
     /// Ask for the agent's full component listing (we hold its hash, not the listing).
     pub report_available_components: bool,
     pub remote_config: Option<Arc<RemoteConfigOffer>>,
+    /// Send `remote_config`'s signature too (the agent declared it wants them).
+    pub signed: bool,
     pub connection_settings: Option<Arc<ConnectionSettingsOffer>>,
     pub command: Option<AgentCommand>,
     pub new_instance_uid: Option<AgentId>,

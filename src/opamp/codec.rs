@@ -344,6 +344,18 @@ fn without_offer(reply: &ServerReply) -> (proto::ServerToAgent, Option<&RemoteCo
             new_instance_uid: new_uid.as_bytes().to_vec(),
         });
     }
+    if reply.signed
+        && let Some(sig) = reply
+            .remote_config
+            .as_ref()
+            .and_then(|o| o.signature.as_ref())
+    {
+        msg.custom_message = Some(proto::CustomMessage {
+            capability: crate::signing::CAPABILITY.to_string(),
+            r#type: crate::signing::MESSAGE_TYPE.to_string(),
+            data: serde_json::to_vec(&**sig).unwrap_or_default(),
+        });
+    }
     (msg, reply.remote_config.as_deref())
 }
 

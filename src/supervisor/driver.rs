@@ -40,7 +40,20 @@ pub struct SupervisorAgent {
     about: About,
     components: Option<proto::AvailableComponents>,
     state: StateDir,
+    trust: Trust,
 }
+
+/// Which configurations the supervisor runs: signed by `key` (or, without one, by the key
+/// pinned in the state directory, or the first key it sees), and unsigned ones only when
+/// allowed.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    pub key: Option<String>,
+    pub allow_unsigned: bool,
+}
+
+/// The state directory's file holding the key pinned on first use.
+pub const PINNED_KEY_FILE: &str = "trusted-key";
 
 impl SupervisorAgent {
     pub fn new(
@@ -58,7 +71,52 @@ impl SupervisorAgent {
             about,
             components,
             state,
+            trust: Trust::default(),
         }
+    }
+
+    pub fn with_trust(mut self, trust: Trust) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// Whether the offer may run: its signature checked against the trusted key. Returns
+    /// why not, for the FAILED status.
+    fn refusal(&self, offer: &RemoteOffer, body: &[u8]) -> Option<String> {
+        use crate::signing::{self, Refusal};
+        if offer.signature.is_none() && self.trust.allow_unsigned {
+            tracing::warn!("running an unsigned configuration (--allow-unsigned)");
+            return None;
+        }
+        let pinned = || {
+            self.state
+                .read(PINNED_KEY_FILE)
+                .ok()
+                .flatten()
+                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        };
+        let trusted = match self.trust.key.clone().or_else(pinned) {
+            Some(k) => k,
+            None => {
+                let Some(sig) = &offer.signature else {
+                    return Some(Refusal::Unsigned.to_string());
+                };
+                // Trust on first use: the key of the first signed configuration, kept.
+                let key = match signing::parse_public_key(&sig.key) {
+                    Ok(k) => k,
+                    Err(e) => return Some(Refusal::Malformed(e).to_string()),
+                };
+                tracing::warn!(key = %key,
+                    "no --trust-key: pinning the key of the first signed configuration; check it against `fleetdeck key show` on the server");
+                if let Err(e) = self.state.write(PINNED_KEY_FILE, key.as_bytes(), 0o600) {
+                    return Some(format!("cannot keep the pinned key: {e}"));
+                }
+                key
+            }
+        };
+        signing::verify(body, &offer.hash, offer.signature.as_ref(), &trusted)
+            .err()
+            .map(|r| r.to_string())
     }
 
     fn send(&self, core: &mut ClientCore, cmd: Command, hash: Option<&[u8]>) {
@@ -75,6 +133,10 @@ impl SupervisorAgent {
 }
 
 impl Managed for SupervisorAgent {
+    fn custom_capabilities(&self) -> Vec<String> {
+        vec![crate::signing::CAPABILITY.to_string()]
+    }
+
     fn capabilities(&self) -> u64 {
         // Not AcceptsOpAMPConnectionSettings: it takes no new endpoint or certificate.
         let mut caps = COLLECTOR_CAPABILITIES;
@@ -191,6 +253,14 @@ impl Driver for SupervisorAgent {
 
     fn offer(&mut self, core: &mut ClientCore, mut offer: RemoteOffer) {
         let body = offer.collector_yaml();
+        // Nothing runs that was not verified (an empty map runs our own configuration).
+        if let Ok(Some(yaml)) = &body
+            && let Some(why) = self.refusal(&offer, yaml)
+        {
+            tracing::error!("configuration refused: {why}");
+            core.set_remote(&offer.hash, RemoteStatus::Failed, why);
+            return;
+        }
         core.set_remote(&offer.hash, RemoteStatus::Applying, "");
         let hash = offer.hash.clone();
         self.send(

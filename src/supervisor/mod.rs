@@ -139,7 +139,11 @@ pub async fn run(settings: AgentSettings, stop: CancellationToken) -> anyhow::Re
         about,
         components.map(|c| c.to_proto()),
         state.clone(),
-    );
+    )
+    .with_trust(driver::Trust {
+        key: settings.trust_key.clone(),
+        allow_unsigned: settings.allow_unsigned,
+    });
 
     // The server's address is looked up until it resolves; the Collector runs meanwhile.
     let server = loop {

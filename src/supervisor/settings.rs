@@ -24,6 +24,9 @@ pub struct AgentSettings {
     pub tls_key: Option<PathBuf>,
     pub settle: Duration,
     pub heartbeat: Duration,
+    /// The signing key configurations must carry (`ed25519:…`); `None`: pin the first.
+    pub trust_key: Option<String>,
+    pub allow_unsigned: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,8 @@ pub enum AgentSettingsError {
     CollectorMissing(PathBuf),
     #[error("--label {0:?}: expected KEY=VALUE")]
     BadLabel(String),
+    #[error("--trust-key: {0}")]
+    TrustKey(String),
     #[error("[agent] transport {0:?}: expected ws or http")]
     BadTransport(String),
     #[error("--tls-cert and --tls-key go together")]
@@ -116,8 +121,27 @@ impl AgentSettings {
             tls_key,
             settle: Duration::from_secs(args.settle.or(file.settle).unwrap_or(5).max(1)),
             heartbeat: Duration::from_secs(args.heartbeat.or(file.heartbeat).unwrap_or(30).max(1)),
+            trust_key: args
+                .trust_key
+                .clone()
+                .or(file.trust_key)
+                .map(|k| trust_key(&k))
+                .transpose()
+                .map_err(AgentSettingsError::TrustKey)?,
+            allow_unsigned: args.allow_unsigned || file.allow_unsigned.unwrap_or(false),
         })
     }
+}
+
+/// A key as given, or read from the file it names.
+fn trust_key(given: &str) -> Result<String, String> {
+    let path = std::path::Path::new(given.trim());
+    let text = if path.is_file() {
+        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+    } else {
+        given.to_string()
+    };
+    crate::signing::parse_public_key(&text)
 }
 
 #[cfg(test)]

@@ -140,6 +140,7 @@ impl Registry {
             {
                 let push = ServerReply {
                     remote_config: Some(a.offer.clone()),
+                    signed: super::report::wants_signatures(&state.view.custom_capabilities),
                     ..ServerReply::ack(id, self.config.capabilities)
                 };
                 if c.outbox.try_send(Box::new(push)).is_ok() {

@@ -571,10 +571,16 @@ impl Registry {
             )
         {
             reply.remote_config = Some(a.offer.clone());
+            reply.signed = wants_signatures(&state.view.custom_capabilities);
             delivery::mark_sent(a, state.conn_gen);
             state.refresh_config_view();
         }
     }
+}
+
+/// Whether an agent declared it wants configurations signed.
+pub(super) fn wants_signatures(custom: &[String]) -> bool {
+    custom.iter().any(|c| c == crate::signing::CAPABILITY)
 }
 
 /// Who sent a report, over what, and whether it (re)connects the agent.

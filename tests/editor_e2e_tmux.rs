@@ -26,18 +26,21 @@ fn open_review(tmux: &Tmux) {
     tmux.wait_for("no problems", Duration::from_secs(5));
 }
 
-/// The builder is back, the fleet still served, and `q` ends with status 0.
+/// The builder is back, the fleet still served, and `q` (answered) ends with status 0.
 /// Leaving an edited builder asks whether to discard the edit (`discard`).
 fn still_running_then_quit(tmux: &Tmux, discard: bool) {
     let screen = tmux.wait_for("2/2 up", Duration::from_secs(5));
     assert!(!screen.contains(EXIT_MARK), "{screen}");
     tmux.keys(&["Escape"]);
     if discard {
-        tmux.wait_for("Discard the changes", Duration::from_secs(5));
+        tmux.wait_for("Leave the builder?", Duration::from_secs(5));
         tmux.keys(&["y"]);
     }
     tmux.wait_for("Agents 2/2", Duration::from_secs(5));
     tmux.keys(&["q"]);
+    // Agents are connected, so quitting asks first.
+    tmux.wait_for("loses its server", Duration::from_secs(5));
+    tmux.keys(&["y"]);
     let screen = tmux.wait_for(EXIT_MARK, Duration::from_secs(10));
     assert!(
         screen.contains(&format!("{EXIT_MARK}0]")),

@@ -162,13 +162,26 @@ fn marks_feed_the_restart_effect_and_esc_clears_them() {
     assert_eq!(a.agents.marks.len(), 2);
     let mut want = vec![first, second];
     want.sort();
-    assert_eq!(press(&mut a, &["R"]), vec![Effect::RestartAgents(want)]);
+    // R asks first, naming the agents; y restarts them, esc does nothing.
+    assert_eq!(press(&mut a, &["R"]), vec![]);
+    let asked = a.confirm.clone().expect("restart asks");
+    assert_eq!(asked.ask.title, "Restart 2 agent(s)?");
+    let screen = render_text(&a);
+    assert!(screen.contains("Restart 2 agent(s)?"), "{screen}");
+    assert!(screen.contains("y restart"), "{screen}");
+    assert_eq!(press(&mut a, &["esc"]), vec![]);
+    assert!(a.confirm.is_none());
+    assert_eq!(a.agents.marks.len(), 2, "esc answered the question only");
+    assert_eq!(
+        press(&mut a, &["R", "y"]),
+        vec![Effect::RestartAgents(want)]
+    );
     press(&mut a, &["esc"]);
     assert!(a.agents.marks.is_empty());
     // Without marks, restart means the selected agent.
     let sel = selected(&a);
     assert_eq!(
-        press(&mut a, &["R"]),
+        press(&mut a, &["R", "y"]),
         vec![Effect::RestartAgents(vec![sel])]
     );
     press(&mut a, &["ctrl+a"]);
@@ -187,16 +200,36 @@ fn enter_opens_detail_esc_goes_back_and_q_quits_only_at_the_top() {
     assert_eq!(a.detail.section, Section::Telemetry);
     assert_eq!(press(&mut a, &["q"]), vec![], "q in a sub-view goes back");
     assert_eq!(a.route(), Route::Agents);
-    assert_eq!(press(&mut a, &["q"]), vec![Effect::Quit]);
+    // Agents are connected: quitting stops their server, so it asks and says so.
+    assert_eq!(press(&mut a, &["q"]), vec![]);
+    assert!(!a.should_quit());
+    let screen = render_text(&a);
+    assert!(screen.contains("Quit fleetdeck?"), "{screen}");
+    assert!(screen.contains("loses its server"), "{screen}");
+    assert!(screen.contains("y quit"), "{screen}");
+    assert_eq!(press(&mut a, &["esc"]), vec![]);
+    assert!(!a.should_quit());
+    assert_eq!(press(&mut a, &["q", "y"]), vec![Effect::Quit]);
     assert!(a.should_quit());
 
     let mut b = app(5);
     press(&mut b, &["enter", "?"]);
     assert_eq!(
         press(&mut b, &["ctrl+c"]),
-        vec![Effect::Quit],
-        "ctrl-c quits from anywhere"
+        vec![],
+        "ctrl-c asks from anywhere"
     );
+    assert_eq!(
+        press(&mut b, &["ctrl+c"]),
+        vec![Effect::Quit],
+        "and a second ctrl-c quits"
+    );
+}
+
+#[test]
+fn quitting_a_server_no_agent_is_connected_to_does_not_ask() {
+    let mut a = app(0);
+    assert_eq!(press(&mut a, &["q"]), vec![Effect::Quit]);
 }
 
 fn attempt(id: AgentId, version: u64, result: AttemptResult, message: &str) -> ApplyAttempt {
@@ -332,7 +365,8 @@ fn views_switch_by_number_tab_and_palette() {
     assert_eq!(a.route(), Route::Types);
     press(&mut a, &[":"]);
     type_text(&mut a, "q");
-    assert_eq!(press(&mut a, &["enter"]), vec![Effect::Quit]);
+    assert_eq!(press(&mut a, &["enter"]), vec![], ":q asks like q");
+    assert_eq!(press(&mut a, &["y"]), vec![Effect::Quit]);
 }
 
 /// The configurations view with the seeded catalog data already fetched.
@@ -482,6 +516,17 @@ fn a_configuration_opens_with_versions_agents_diff_and_rollout_controls() {
     });
     assert!(a.flash.as_ref().unwrap().text.contains("paused"));
     assert_eq!(press(&mut a, &["r"]).len(), 1);
+    // R (next to r) rolls back only after a yes.
+    assert!(press(&mut a, &["R"]).is_empty());
+    let asked = a.confirm.clone().expect("rollback asks");
+    assert_eq!(asked.ask.title, "Roll back the rollout of edge-gateway?");
+    assert_eq!(
+        press(&mut a, &["y"]),
+        vec![Effect::Configs(ConfigsEffect::Steer {
+            name: "edge-gateway".into(),
+            how: Steer::Rollback
+        })]
+    );
     a.configs_message(ConfigsMsg::Steered {
         name: "edge-gateway".into(),
         how: Steer::Rollback,
@@ -641,6 +686,7 @@ fn keymap_overrides_drive_keys_footer_and_help_and_bad_ones_are_warnings() {
         r#"
         quit = "x"
         filter = "F"
+        yes = "o"
         explode = "e"
         "#,
     )
@@ -660,7 +706,12 @@ fn keymap_overrides_drive_keys_footer_and_help_and_bad_ones_are_warnings() {
     press(&mut a, &["esc"]);
     press(&mut a, &["/"]);
     assert!(a.input.is_none(), "/ no longer filters");
-    assert_eq!(press(&mut a, &["x"]), vec![Effect::Quit]);
+    // The question's keys follow the keymap too.
+    assert_eq!(press(&mut a, &["x"]), vec![]);
+    let screen = render_text(&a);
+    assert!(screen.contains("o quit"), "{screen}");
+    assert_eq!(press(&mut a, &["y"]), vec![], "y is no longer yes");
+    assert_eq!(press(&mut a, &["o"]), vec![Effect::Quit]);
 }
 
 #[test]
@@ -811,11 +862,12 @@ fn flipping_the_sort_direction_shows_the_same_rows_reversed() {
 }
 
 #[test]
-fn forgetting_an_agent_takes_two_presses_and_only_for_disconnected_ones() {
+fn forgetting_an_agent_asks_first_and_only_for_disconnected_ones() {
     let mut a = app(60);
     let connected = selected(&a);
     assert!(a.snapshot.get(&connected).unwrap().is_connected());
-    assert_eq!(press(&mut a, &["D", "D"]), vec![]);
+    assert_eq!(press(&mut a, &["D"]), vec![]);
+    assert!(a.confirm.is_none());
     assert!(a.flash.as_ref().unwrap().text.contains("is connected"));
 
     press(&mut a, &["/"]);
@@ -823,11 +875,11 @@ fn forgetting_an_agent_takes_two_presses_and_only_for_disconnected_ones() {
     press(&mut a, &["enter"]);
     let down = selected(&a);
     assert!(!a.snapshot.get(&down).unwrap().is_connected());
-    assert_eq!(press(&mut a, &["D"]), vec![], "the first press only asks");
-    assert!(a.flash.as_ref().unwrap().text.contains("press D again"));
-    assert_eq!(press(&mut a, &["D"]), vec![Effect::ForgetAgent(down)]);
-    // Armed once: a third press starts over.
-    assert_eq!(press(&mut a, &["D"]), vec![]);
+    assert_eq!(press(&mut a, &["D"]), vec![], "D only asks");
+    let asked = a.confirm.clone().expect("forget asks");
+    assert!(asked.ask.title.starts_with("Forget "), "{asked:?}");
+    assert_eq!(press(&mut a, &["n"]), vec![], "n declines");
+    assert_eq!(press(&mut a, &["D", "y"]), vec![Effect::ForgetAgent(down)]);
 }
 
 /// The filter `/` types, against the seeded fleet.

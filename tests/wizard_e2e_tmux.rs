@@ -70,6 +70,8 @@ fn keys_build_a_pipeline_and_push_it_to_two_demo_agents() {
     tmux.keys(&["*"]);
     tmux.wait_for("2 of 2 agents marked", short);
     tmux.keys(&["Enter"]);
+    tmux.wait_for("Push edge-otlp:1 to 2 agent(s)?", short);
+    tmux.keys(&["y"]);
     tmux.wait_for("Rollout of edge-otlp:1", short);
     let done = tmux.wait_for("completed", long);
     assert!(done.contains("2 applied"), "{done}");
@@ -79,6 +81,8 @@ fn keys_build_a_pipeline_and_push_it_to_two_demo_agents() {
     tmux.keys(&["Escape"]);
     tmux.wait_for("edge-otlp", short);
     tmux.keys(&["q"]);
+    tmux.wait_for("loses its server", short);
+    tmux.keys(&["y"]);
     let screen = tmux.wait_for(EXIT_MARK, Duration::from_secs(10));
     assert!(
         screen.contains(&format!("{EXIT_MARK}0]")),

@@ -128,13 +128,27 @@ fn escape_asks_before_discarding_changes() {
     press(&mut a, &["n", "esc"]);
     assert!(a.wizard.is_none());
     press(&mut a, &["n", "space", "esc"]);
-    assert!(matches!(wiz(&a).mode, Mode::ConfirmDiscard));
+    let asked = a.confirm.as_ref().expect("asks before discarding");
+    assert!(asked.ask.lines[0].contains("not saved"), "{asked:?}");
+    let screen = fleetdeck::tui::testing::render_text(&a);
+    assert!(screen.contains("Leave the builder?"), "{screen}");
+    assert!(screen.contains("y discard"), "{screen}");
+    assert!(screen.contains("esc cancel"), "{screen}");
     press(&mut a, &["k"]);
-    assert!(
-        a.wizard.is_some(),
-        "any key but y keeps editing, input intact"
-    );
+    assert!(a.confirm.is_some(), "other keys leave the question up");
+    press(&mut a, &["esc"]);
+    assert!(a.confirm.is_none());
+    assert!(a.wizard.is_some(), "esc keeps editing, input intact");
     assert_eq!(wiz(&a).draft.sources.len(), 1);
+    // Ctrl-C in the builder asks too (it would drop the work and stop the server).
+    press(&mut a, &["ctrl+c"]);
+    assert!(!a.should_quit());
+    let asked = a.confirm.as_ref().expect("ctrl-c asks");
+    assert!(
+        asked.ask.lines.iter().any(|l| l.contains("not saved")),
+        "{asked:?}"
+    );
+    press(&mut a, &["esc"]);
     let effects = wizard_effects(press(&mut a, &["esc", "y"]));
     assert!(a.wizard.is_none());
     assert_eq!(effects, vec![WizardEffect::StopFollowing]);
@@ -476,7 +490,17 @@ fn targets_are_marked_agents_or_a_selector_with_a_live_count() {
     let marked: Vec<_> = a.agents.marks.iter().copied().collect();
     saved(&mut a);
     assert_eq!(wiz(&a).targets.marks.len(), 2);
-    let effects = wizard_effects(press(&mut a, &["enter"]));
+    // Enter asks, naming what goes where; y pushes.
+    assert!(wizard_effects(press(&mut a, &["enter"])).is_empty());
+    let asked = a.confirm.clone().expect("a push asks first");
+    assert_eq!(asked.ask.title, "Push edge-otlp:1 to 2 agent(s)?");
+    press(&mut a, &["esc"]);
+    assert!(
+        matches!(wiz(&a).push, PushState::Choosing),
+        "esc: not pushed"
+    );
+    press(&mut a, &["enter"]);
+    let effects = wizard_effects(press(&mut a, &["y"]));
     let [
         WizardEffect::Push {
             config,
@@ -516,13 +540,14 @@ fn targets_are_marked_agents_or_a_selector_with_a_live_count() {
     press(&mut a, &["ctrl+u"]);
     type_text(&mut a, "env=nowhere");
     press(&mut a, &["enter", "enter"]);
+    assert!(a.confirm.is_none(), "nothing to ask about");
     assert!(
         matches!(wiz(&a).push, PushState::Choosing),
         "a selector matching nothing is not pushed"
     );
     press(&mut a, &["/", "ctrl+u"]);
     type_text(&mut a, "env=prod");
-    let effects = wizard_effects(press(&mut a, &["enter", "enter"]));
+    let effects = wizard_effects(press(&mut a, &["enter", "enter", "y"]));
     assert!(
         matches!(effects.as_slice(), [WizardEffect::Push { targets: PushTargets::Selector(s), .. }] if s == "env=prod"),
         "{effects:?}"
@@ -560,7 +585,7 @@ fn a_push_to_targets_that_lack_components_says_so_and_forces_only_when_asked_aga
     );
 
     // The server refuses; the same push again is forced.
-    let push = |a: &mut App| match wizard_effects(press(a, &["enter"])).as_slice() {
+    let push = |a: &mut App| match wizard_effects(press(a, &["enter", "y"])).as_slice() {
         [WizardEffect::Push { force, .. }] => *force,
         other => panic!("expected a push, got {other:?}"),
     };
@@ -587,7 +612,7 @@ fn a_started_rollout_is_followed_and_can_be_steered() {
     let mut a = app();
     press(&mut a, &["space"]);
     saved(&mut a);
-    press(&mut a, &["enter"]);
+    press(&mut a, &["enter", "y"]);
     let id = a.snapshot.agents[0].id;
     let view = RolloutView {
         started_at: None,
@@ -619,7 +644,12 @@ fn a_started_rollout_is_followed_and_can_be_steered() {
             config: "edge-otlp".into()
         }]
     );
+    // Pausing is at once; rolling back asks first.
     let effects = wizard_effects(press(&mut a, &["p", "R"]));
+    assert_eq!(effects.len(), 1);
+    let asked = a.confirm.clone().expect("rollback asks");
+    assert_eq!(asked.ask.title, "Roll back the rollout of edge-otlp?");
+    let effects = [effects, wizard_effects(press(&mut a, &["y"]))].concat();
     assert_eq!(
         effects,
         vec![

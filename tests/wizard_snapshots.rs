@@ -187,10 +187,18 @@ fn step7_selector() {
 }
 
 #[test]
+fn step7_push_asks_first() {
+    check("wizard_push_confirm", |a| {
+        to_push(a);
+        press(a, &["space", "space", "space", "enter"]);
+    });
+}
+
+#[test]
 fn step7_following_a_rollout() {
     check("wizard_rollout", |a| {
         to_push(a);
-        press(a, &["space", "space", "space", "enter"]);
+        press(a, &["space", "space", "space", "enter", "y"]);
         let ids: Vec<_> = a.snapshot.agents.iter().take(3).map(|x| x.id).collect();
         let step = |i: usize| match i {
             0 => AgentStep::Applied,

@@ -194,7 +194,7 @@ impl WizardAction {
             WizardAction::MarkAll => "mark every agent, or none",
             WizardAction::Targets => "marked agents or a label selector",
             WizardAction::EditSelector => "edit the label selector",
-            WizardAction::Push => "push to the targets",
+            WizardAction::Push => "push to the targets (asks first)",
         }
     }
 
@@ -265,7 +265,7 @@ pub enum Action {
     Freeze,
     CycleTheme,
     Restart,
-    /// Forget the selected disconnected agent (asks for a second press).
+    /// Forget the selected disconnected agent (asks first).
     Forget,
     /// Open the pipeline builder for a new configuration.
     NewConfig,
@@ -279,13 +279,17 @@ pub enum Action {
     ResumeRollout,
     CancelRollout,
     RollbackRollout,
+    /// Answer yes to the question shown (quit, restart, push…).
+    Accept,
+    /// Answer no: the question goes, nothing happens.
+    Decline,
     /// A key of the pipeline builder (handled by the builder, never by `App::apply`).
     Wizard(WizardAction),
 }
 
 impl Action {
     /// Every action but the builder's (those are [`WizardAction::ALL`]).
-    pub const ALL: [Action; 42] = [
+    pub const ALL: [Action; 44] = [
         Action::Help,
         Action::Palette,
         Action::Back,
@@ -328,6 +332,8 @@ impl Action {
         Action::ResumeRollout,
         Action::CancelRollout,
         Action::RollbackRollout,
+        Action::Accept,
+        Action::Decline,
     ];
 
     /// The name used in the `[keymap]` table of the settings file.
@@ -376,6 +382,8 @@ impl Action {
             Action::ResumeRollout => "resume_rollout",
             Action::CancelRollout => "cancel_rollout",
             Action::RollbackRollout => "rollback_rollout",
+            Action::Accept => "yes",
+            Action::Decline => "no",
             Action::Wizard(w) => w.name(),
         }
     }
@@ -391,8 +399,8 @@ impl Action {
     /// One line for the help overlay and the footer.
     pub fn description(self) -> &'static str {
         match self {
-            Action::Quit => "quit (back when not at the top)",
-            Action::ForceQuit => "quit from anywhere",
+            Action::Quit => "quit, or back in a sub-view (asks first)",
+            Action::ForceQuit => "quit from anywhere (asks first)",
             Action::Back => "back / clear marks, then filter",
             Action::Help => "this help",
             Action::Palette => "command palette",
@@ -424,8 +432,8 @@ impl Action {
             Action::PrevSection => "previous section",
             Action::Freeze => "freeze / resume live data",
             Action::CycleTheme => "next theme",
-            Action::Restart => "restart marked (or selected) agents",
-            Action::Forget => "forget a disconnected agent (press twice)",
+            Action::Restart => "restart marked or selected agents (asks first)",
+            Action::Forget => "forget a disconnected agent (asks first)",
             Action::NewConfig => "new configuration (pipeline builder)",
             Action::EditConfig => "edit the configuration in the builder",
             Action::DiffBase => "mark a version as the diff base",
@@ -433,7 +441,9 @@ impl Action {
             Action::PauseRollout => "pause the rollout",
             Action::ResumeRollout => "resume a paused or halted rollout",
             Action::CancelRollout => "cancel the rollout",
-            Action::RollbackRollout => "roll the rollout back",
+            Action::RollbackRollout => "roll the rollout back (asks first)",
+            Action::Accept => "yes: do what the question says",
+            Action::Decline => "no: leave things as they are",
             Action::Wizard(w) => w.description(),
         }
     }
@@ -462,6 +472,8 @@ impl Action {
             Action::ResumeRollout => "resume",
             Action::CancelRollout => "cancel",
             Action::RollbackRollout => "rollback",
+            Action::Accept => "yes",
+            Action::Decline => "cancel",
             Action::Wizard(w) => w.hint(),
             other => other.name(),
         }

@@ -12,6 +12,7 @@ pub mod agents;
 pub mod app;
 pub mod chrome;
 pub mod configs;
+pub mod confirm;
 pub mod detail;
 pub mod draw;
 pub mod effects;
@@ -145,9 +146,8 @@ async fn event_loop(
         }
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
-            _ = tokio::signal::ctrl_c() => {
-                app.apply(Action::ForceQuit);
-            }
+            // SIGINT from outside (in raw mode Ctrl-C is a key, which asks first).
+            _ = tokio::signal::ctrl_c() => app.quit_now(),
             ev = input.next() => match ev {
                 Some(Ok(ev)) => {
                     // Types applied meanwhile show up in the next builder opened.

@@ -92,6 +92,4 @@ pub enum Mode {
     Name(Editor),
     /// Typing the label selector.
     Selector(Editor),
-    /// "Discard your changes?"
-    ConfirmDiscard,
 }

@@ -35,6 +35,7 @@ use crate::pipeline::{Configuration, Destination, TypeRegistry};
 use crate::rollout::RolloutView;
 pub use crate::tui::action::Steer;
 use crate::tui::action::{Action, WizardAction as W};
+pub use crate::tui::confirm::Ask;
 use crate::tui::keymap::{Context, KeyChord, Keymap};
 
 pub use attached::Attached;
@@ -175,15 +176,42 @@ pub struct Outcome {
     pub effects: Vec<WizardEffect>,
     /// Leave the wizard.
     pub close: bool,
+    /// A question for the user first; the answer yes comes back as [`Wizard::confirmed`].
+    pub ask: Option<(Ask, Then)>,
 }
 
 impl Outcome {
     fn effect(e: WizardEffect) -> Self {
         Outcome {
             effects: vec![e],
-            close: false,
+            ..Outcome::default()
         }
     }
+
+    fn close() -> Self {
+        Outcome {
+            effects: vec![WizardEffect::StopFollowing],
+            close: true,
+            ask: None,
+        }
+    }
+
+    fn ask(ask: Ask, then: Then) -> Self {
+        Outcome {
+            ask: Some((ask, then)),
+            ..Outcome::default()
+        }
+    }
+}
+
+/// What the builder does once the user said yes to its question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Leave, dropping the unsaved changes.
+    Discard,
+    /// Push as the push step stands now.
+    Push,
+    Steer(Steer),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,16 +460,6 @@ impl Wizard {
     fn mode_key(&mut self, key: &KeyEvent, cx: &Cx) -> Outcome {
         match std::mem::replace(&mut self.mode, Mode::Normal) {
             Mode::Normal => self.normal_key(key, cx),
-            Mode::ConfirmDiscard => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => Outcome {
-                    effects: vec![WizardEffect::StopFollowing],
-                    close: true,
-                },
-                _ => {
-                    self.say(Level::Info, "kept your changes");
-                    Outcome::default()
-                }
-            },
             Mode::Search(ed) => self.search_key(ed, key),
             Mode::Field { field, editor } => self.field_key(field, editor, key),
             Mode::Pick { field, cursor } => {
@@ -529,13 +547,49 @@ impl Wizard {
 
     fn ask_to_close(&mut self) -> Outcome {
         if self.following() || !self.changed() {
-            return Outcome {
-                effects: vec![WizardEffect::StopFollowing],
-                close: true,
-            };
+            return Outcome::close();
         }
-        self.mode = Mode::ConfirmDiscard;
-        Outcome::default()
+        Outcome::ask(self.discard_question(), Then::Discard)
+    }
+
+    /// Whether leaving now drops work: changes not saved (the rollout being followed is
+    /// safe in the catalog).
+    pub fn unsaved(&self) -> bool {
+        !self.following() && self.changed()
+    }
+
+    /// "Discard the changes?", naming the configuration.
+    pub fn discard_question(&self) -> Ask {
+        let what = if self.name.is_empty() {
+            "the new configuration".to_string()
+        } else {
+            self.name.clone()
+        };
+        Ask::new("Leave the builder?", "discard").line(format!(
+            "The changes to {what} are not saved and will be lost."
+        ))
+    }
+
+    /// The user said yes to the builder's question.
+    pub fn confirmed(&mut self, then: Then, cx: &Cx) -> Outcome {
+        match then {
+            Then::Discard => Outcome::close(),
+            Then::Push => self.push_now(cx.snapshot),
+            Then::Steer(how) => match self.followed_config() {
+                Some(config) => Outcome::effect(WizardEffect::Steer { config, how }),
+                None => Outcome::default(),
+            },
+        }
+    }
+
+    /// The user said no: say what was kept.
+    pub fn declined(&mut self, then: Then) {
+        let text = match then {
+            Then::Discard => "kept your changes",
+            Then::Push => "not pushed",
+            Then::Steer(_) => "the rollout goes on as it was",
+        };
+        self.say(Level::Info, text);
     }
 
     /// The next step, when the current one allows it.

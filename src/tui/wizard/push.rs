@@ -12,9 +12,10 @@ use crate::rollout::RolloutView;
 use crate::tui::action::{Action, WizardAction as W};
 
 use super::{
-    Cx, Editor, Level, Mode, Outcome, PushTargets, SaveState, Steer, Tip, Wizard, WizardEffect,
-    WizardMsg,
+    Ask, Cx, Editor, Level, Mode, Outcome, PushTargets, SaveState, Steer, Then, Tip, Wizard,
+    WizardEffect, WizardMsg,
 };
+use crate::tui::confirm;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetMode {
@@ -55,7 +56,10 @@ impl Wizard {
                 Some(Action::PauseRollout) => Steer::Pause,
                 Some(Action::ResumeRollout) => Steer::Resume,
                 Some(Action::CancelRollout) => Steer::Cancel,
-                Some(Action::RollbackRollout) => Steer::Rollback,
+                Some(Action::RollbackRollout) => {
+                    let ask = confirm::rollback(&config);
+                    return Outcome::ask(ask, Then::Steer(Steer::Rollback));
+                }
                 _ => return Outcome::default(),
             };
             return Outcome::effect(WizardEffect::Steer { config, how });
@@ -99,7 +103,7 @@ impl Wizard {
                     t.marks = snap.agents.iter().map(|a| a.id).collect();
                 }
             }
-            Some(Action::Wizard(W::Push)) => return self.push_now(snap),
+            Some(Action::Wizard(W::Push)) => return self.ask_push(snap),
             _ => {}
         }
         let rows = usize::from(cx.size.1.saturating_sub(10)).max(1);
@@ -184,11 +188,69 @@ impl Wizard {
         Vec::new()
     }
 
-    pub(super) fn push_now(&mut self, snap: &FleetSnapshot) -> Outcome {
-        let SaveState::Saved { name, version, .. } = &self.save else {
-            self.say(Level::Warn, "save the configuration first");
+    /// Enter on the push step: what would be pushed to whom, as a question.
+    pub(super) fn ask_push(&mut self, snap: &FleetSnapshot) -> Outcome {
+        let Some((config, version, targets, force)) = self.push_plan(snap) else {
             return Outcome::default();
         };
+        let (count, who) = match &targets {
+            PushTargets::Agents(ids) => {
+                let names: Vec<String> = ids
+                    .iter()
+                    .map(|id| {
+                        snap.get(id)
+                            .map_or_else(|| id.to_string(), |a| a.name.to_string())
+                    })
+                    .collect();
+                (ids.len(), confirm::names(&names, 3))
+            }
+            PushTargets::Selector(s) => {
+                let n = self.selector_matches(snap).map_or(0, |(n, _)| n);
+                (n, format!("every agent matching {s}, now and later"))
+            }
+        };
+        let mut ask = Ask::new(
+            format!("Push {config}:{version} to {count} agent(s)?"),
+            "push",
+        )
+        .line(who);
+        if force {
+            ask = ask.line("Sent even to agents that lack components it uses.");
+        }
+        Outcome::ask(ask, Then::Push)
+    }
+
+    /// The configuration being followed, when a rollout is.
+    pub(super) fn followed_config(&self) -> Option<String> {
+        match &self.push {
+            PushState::Following { view: Some(v), .. } => Some(v.config.name.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Starts the push (the user said yes).
+    pub(super) fn push_now(&mut self, snap: &FleetSnapshot) -> Outcome {
+        let Some((config, version, targets, force)) = self.push_plan(snap) else {
+            return Outcome::default();
+        };
+        self.last_push = Some(targets.clone());
+        self.push = PushState::Starting;
+        Outcome::effect(WizardEffect::Push {
+            config,
+            version,
+            targets,
+            force,
+        })
+    }
+
+    /// What a push would send to whom, and whether it is forced; `None` after saying
+    /// what is missing.
+    fn push_plan(&mut self, snap: &FleetSnapshot) -> Option<(String, u64, PushTargets, bool)> {
+        let SaveState::Saved { name, version, .. } = &self.save else {
+            self.say(Level::Warn, "save the configuration first");
+            return None;
+        };
+        let (name, version) = (name.clone(), *version);
         let targets = match self.targets.mode {
             TargetMode::Agents => {
                 if self.targets.marks.is_empty() {
@@ -198,35 +260,24 @@ impl Wizard {
                         Level::Warn,
                         format!("mark agents with {mark} (or {targets} for a selector)"),
                     );
-                    return Outcome::default();
+                    return None;
                 }
                 PushTargets::Agents(self.targets.marks.iter().copied().collect())
             }
             TargetMode::Selector => match self.selector_matches(snap) {
                 Ok((0, _)) => {
                     self.say(Level::Warn, "the selector matches no agents");
-                    return Outcome::default();
+                    return None;
                 }
                 Ok(_) => PushTargets::Selector(self.targets.selector.clone()),
                 Err(e) => {
                     self.say(Level::Warn, e);
-                    return Outcome::default();
+                    return None;
                 }
             },
         };
-        let config = name.clone();
         let force = self.refused_for.as_ref() == Some(&targets);
-        self.last_push = Some(targets.clone());
-        self.push = PushState::Starting;
-        Outcome {
-            effects: vec![WizardEffect::Push {
-                config: config.clone(),
-                version: *version,
-                targets,
-                force,
-            }],
-            close: false,
-        }
+        Some((name, version, targets, force))
     }
 
     /// Agents the selector matches: (all, connected), or the parse error.

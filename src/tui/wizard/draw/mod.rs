@@ -213,7 +213,6 @@ pub fn hints(w: &Wizard) -> Vec<Hint> {
         (Mode::AddType { .. }, _) => {
             fixed(&[("type", "search"), ("enter", "add"), ("esc", "cancel")])
         }
-        (Mode::ConfirmDiscard, _) => fixed(&[("y", "discard"), ("other", "keep")]),
         // Following a rollout there is no going back; choosing targets, no next step.
         (Mode::Normal, Step::Push) if matches!(w.push, PushState::Following { .. }) => {
             let mut v = step();

@@ -1,5 +1,5 @@
-//! Popups over a step: multi-line editors, pick lists, the type picker, the discard
-//! question. Their keys belong to the widget shown, so their titles name them.
+//! Popups over a step: multi-line editors, pick lists, the type picker. (Questions such
+//! as "discard the changes?" are the app's, drawn over everything.) Their keys belong to the widget shown, so their titles name them.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -13,8 +13,7 @@ use crate::tui::fmt::truncate;
 use crate::tui::theme::Theme;
 use crate::tui::wizard::{AddChoice, Mode, Wizard};
 
-/// Popups over the step: multi-line editors, pick lists, the type picker, the discard
-/// question.
+/// Popups over the step: multi-line editors, pick lists, the type picker.
 pub(super) fn render(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
     match &w.mode {
         Mode::Field { editor, .. } if editor.multiline => {
@@ -153,21 +152,6 @@ pub(super) fn render(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
                     false,
                 ))
                 .render(pop, buf);
-        }
-        Mode::ConfirmDiscard => {
-            let pop = centered(area, 50, 5);
-            Clear.render(pop, buf);
-            Paragraph::new(vec![
-                Line::styled(" Discard the changes to this configuration?", t.popup),
-                Line::default(),
-                Line::styled(
-                    " y discards · any other key keeps editing",
-                    t.popup.patch(t.muted),
-                ),
-            ])
-            .style(t.popup)
-            .block(popup_block(t, " unsaved changes ".into(), true))
-            .render(pop, buf);
         }
         _ => {}
     }

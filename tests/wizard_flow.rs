@@ -507,6 +507,7 @@ fn targets_are_marked_agents_or_a_selector_with_a_live_count() {
             version,
             targets,
             force: false,
+            ..
         },
     ] = effects.as_slice()
     else {
@@ -551,6 +552,72 @@ fn targets_are_marked_agents_or_a_selector_with_a_live_count() {
     assert!(
         matches!(effects.as_slice(), [WizardEffect::Push { targets: PushTargets::Selector(s), .. }] if s == "env=prod"),
         "{effects:?}"
+    );
+}
+
+#[test]
+fn the_push_takes_phases_failures_tolerated_and_rollback_like_the_push_command() {
+    use fleetdeck::rollout::RolloutOptions;
+    use fleetdeck::rollout::plan::RollbackPolicy;
+    use fleetdeck::tui::testing::render_text;
+    let mut a = app();
+    press(&mut a, &["ctrl+a"]);
+    saved(&mut a);
+    let n = a.snapshot.agents.len();
+    let screen = render_text(&a);
+    assert!(
+        screen.contains("rollout: phases 3, 9 · halt on 1st failure · roll back failed"),
+        "the push step says how it will roll out: {screen}"
+    );
+    // o opens the options; a value is typed over, checked as it is typed.
+    press(&mut a, &["o"]);
+    assert!(matches!(wiz(&a).mode, Mode::Options));
+    press(&mut a, &["enter", "ctrl+u"]);
+    type_text(&mut a, "0");
+    let screen = render_text(&a);
+    assert!(screen.contains("✕ at least 1"), "{screen}");
+    press(&mut a, &["enter"]);
+    assert!(
+        matches!(wiz(&a).mode, Mode::OptionText { .. }),
+        "an invalid value is not kept"
+    );
+    press(&mut a, &["backspace"]);
+    type_text(&mut a, "2");
+    press(&mut a, &["enter"]);
+    // Growth 1: equal phases; a digit starts typing at once.
+    press(&mut a, &["j", "1", "enter"]);
+    // Two failures tolerated, every agent rolled back when it halts.
+    press(&mut a, &["j", "j", "2", "enter", "j", "l", "esc"]);
+    assert!(matches!(wiz(&a).mode, Mode::Normal));
+    let screen = render_text(&a);
+    assert!(
+        screen.contains("rollout: phases 2, 2, 2, 2, 2 … (6 phases) · tolerate 2 failure(s)"),
+        "{screen}"
+    );
+    assert_eq!(n, 12);
+    press(&mut a, &["enter"]);
+    let asked = a.confirm.clone().expect("asks");
+    assert!(
+        asked
+            .ask
+            .lines
+            .iter()
+            .any(|l| l.contains("roll back all reached")),
+        "{asked:?}"
+    );
+    let effects = wizard_effects(press(&mut a, &["y"]));
+    let [WizardEffect::Push { options, .. }] = effects.as_slice() else {
+        panic!("a push: {effects:?}");
+    };
+    assert_eq!(
+        options,
+        &RolloutOptions {
+            initial: 2,
+            multiplier: 1.0,
+            max_per_phase: 1000,
+            max_failures: 2,
+            rollback: RollbackPolicy::All,
+        }
     );
 }
 

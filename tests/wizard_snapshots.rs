@@ -187,6 +187,15 @@ fn step7_selector() {
 }
 
 #[test]
+fn step7_rollout_options() {
+    check("wizard_rollout_options", |a| {
+        to_push(a);
+        press(a, &["space", "space", "space", "o", "j", "j", "j"]);
+        type_text(a, "1x");
+    });
+}
+
+#[test]
 fn step7_push_asks_first() {
     check("wizard_push_confirm", |a| {
         to_push(a);

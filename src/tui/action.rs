@@ -89,10 +89,12 @@ pub enum WizardAction {
     EditSelector,
     /// Push: start the rollout to the targets.
     Push,
+    /// Push: the rollout's phases, failures tolerated and rollback.
+    RolloutOptions,
 }
 
 impl WizardAction {
-    pub const ALL: [WizardAction; 31] = [
+    pub const ALL: [WizardAction; 32] = [
         WizardAction::NextStep,
         WizardAction::PrevStep,
         WizardAction::Close,
@@ -124,6 +126,7 @@ impl WizardAction {
         WizardAction::Targets,
         WizardAction::EditSelector,
         WizardAction::Push,
+        WizardAction::RolloutOptions,
     ];
 
     fn name(self) -> &'static str {
@@ -159,6 +162,7 @@ impl WizardAction {
             WizardAction::Targets => "wizard_targets",
             WizardAction::EditSelector => "wizard_edit_selector",
             WizardAction::Push => "wizard_push",
+            WizardAction::RolloutOptions => "wizard_rollout_options",
         }
     }
 
@@ -195,6 +199,7 @@ impl WizardAction {
             WizardAction::Targets => "marked agents or a label selector",
             WizardAction::EditSelector => "edit the label selector",
             WizardAction::Push => "push to the targets (asks first)",
+            WizardAction::RolloutOptions => "rollout options: phases, failures, rollback",
         }
     }
 
@@ -229,6 +234,7 @@ impl WizardAction {
             WizardAction::Targets => "selector",
             WizardAction::EditSelector => "selector",
             WizardAction::Push => "push",
+            WizardAction::RolloutOptions => "options",
         }
     }
 }

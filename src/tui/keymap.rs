@@ -365,6 +365,7 @@ impl Default for Keymap {
                 ),
                 step(C::WizardPush, W::EditSelector, &[K::ch('/'), K::ch('e')]),
                 step(C::WizardPush, W::Push, &[enter, K::ch('p')]),
+                step(C::WizardPush, W::RolloutOptions, &[K::ch('o')]),
                 // Following the rollout it started, the builder steers it with the keys
                 // the Configurations view uses.
                 b(C::WizardFollow, A::PauseRollout, &[K::ch('p')], true),

@@ -92,4 +92,11 @@ pub enum Mode {
     Name(Editor),
     /// Typing the label selector.
     Selector(Editor),
+    /// The push step's rollout options (the cursor is `Wizard::options.cursor`).
+    Options,
+    /// Typing the value of rollout option `field`.
+    OptionText {
+        field: usize,
+        editor: Editor,
+    },
 }

@@ -16,6 +16,7 @@ pub mod draw;
 pub mod editor;
 mod form;
 pub mod io;
+pub mod options;
 pub mod parts;
 pub mod push;
 pub mod review;
@@ -32,7 +33,7 @@ use crate::fleet::AgentId;
 use crate::fleet::snapshot::FleetSnapshot;
 use crate::pipeline::builder::Draft;
 use crate::pipeline::{Configuration, Destination, TypeRegistry};
-use crate::rollout::RolloutView;
+use crate::rollout::{RolloutOptions, RolloutView};
 pub use crate::tui::action::Steer;
 use crate::tui::action::{Action, WizardAction as W};
 pub use crate::tui::confirm::Ask;
@@ -113,12 +114,13 @@ pub enum WizardEffect {
     },
     /// `catalog.apply` this configuration.
     Save(Box<Configuration>),
-    /// Start a rollout of `config` at `version`; `force` sends it even to targets that
-    /// lack components it uses.
+    /// Start a rollout of `config` at `version` with `options`; `force` sends it even to
+    /// targets that lack components it uses.
     Push {
         config: String,
         version: u64,
         targets: PushTargets,
+        options: RolloutOptions,
         force: bool,
     },
     /// Report the rollout of `config` as it changes, until told to stop.
@@ -260,6 +262,8 @@ pub struct Wizard {
     pub diff_with: DiffWith,
     pub save: SaveState,
     pub targets: TargetsState,
+    /// How the push rolls out (phases, failures tolerated, rollback).
+    pub options: options::Options,
     pub push: PushState,
     pub message: Option<(Level, String)>,
     pub warnings: Vec<String>,
@@ -315,6 +319,7 @@ impl Wizard {
                 offset: 0,
                 selector: String::new(),
             },
+            options: options::Options::default(),
             push: PushState::Choosing,
             message: None,
             warnings: Vec::new(),
@@ -372,7 +377,8 @@ impl Wizard {
             | Mode::Field { editor: e, .. }
             | Mode::Name(e)
             | Mode::Rename(e)
-            | Mode::Selector(e) => e,
+            | Mode::Selector(e)
+            | Mode::OptionText { editor: e, .. } => e,
             _ => return,
         };
         if ed.multiline {
@@ -475,6 +481,8 @@ impl Wizard {
             Mode::Rename(ed) => self.rename_key(ed, key),
             Mode::Name(ed) => self.name_key(ed, key),
             Mode::Selector(ed) => self.selector_key(ed, key),
+            Mode::Options => self.options_key(key),
+            Mode::OptionText { field, editor } => self.option_text_key(field, editor, key),
         }
     }
 

@@ -17,6 +17,8 @@ use super::{
 };
 use crate::tui::confirm;
 
+use super::options::{self, Kind};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetMode {
     Agents,
@@ -104,9 +106,11 @@ impl Wizard {
                 }
             }
             Some(Action::Wizard(W::Push)) => return self.ask_push(snap),
+            Some(Action::Wizard(W::RolloutOptions)) => self.mode = Mode::Options,
             _ => {}
         }
-        let rows = usize::from(cx.size.1.saturating_sub(10)).max(1);
+        // The screen's rows less the header, frame, steps, tabs, rollout and count lines.
+        let rows = usize::from(cx.size.1.saturating_sub(11)).max(1);
         let t = &mut self.targets;
         if t.cursor < t.offset {
             t.offset = t.cursor;
@@ -128,10 +132,90 @@ impl Wizard {
             _ => &[
                 Action::Wizard(W::Mark),
                 Action::Wizard(W::Targets),
+                Action::Wizard(W::RolloutOptions),
                 Action::Wizard(W::Push),
             ],
         };
         keys.iter().map(|a| Tip::One(*a)).collect()
+    }
+
+    /// The rollout options popup: move between options, cycle a choice, type a value
+    /// (a digit starts typing at once); Esc or the options key closes it.
+    pub(super) fn options_key(&mut self, key: &KeyEvent) -> Outcome {
+        use crate::tui::keymap::{Context, KeyChord};
+        let action = KeyChord::from_event(key).and_then(|k| {
+            self.keymap
+                .lookup(&[Context::WizardForm, Context::Scroll, Context::Wizard], k)
+        });
+        let o = &mut self.options;
+        let last = o.fields.len().saturating_sub(1);
+        let choice = o
+            .fields
+            .get(o.cursor)
+            .is_some_and(|f| matches!(f.kind, Kind::Choice(_)));
+        self.mode = Mode::Options;
+        match action {
+            Some(Action::Up) => o.cursor = o.cursor.saturating_sub(1),
+            Some(Action::Down) => o.cursor = (o.cursor + 1).min(last),
+            Some(Action::Top) => o.cursor = 0,
+            Some(Action::Bottom) => o.cursor = last,
+            Some(Action::Wizard(W::Close | W::RolloutOptions)) => self.mode = Mode::Normal,
+            Some(Action::Wizard(W::Toggle | W::NextValue)) if choice => {
+                o.fields[o.cursor].cycle(true)
+            }
+            Some(Action::Wizard(W::PrevValue)) if choice => o.fields[o.cursor].cycle(false),
+            Some(Action::Wizard(W::Edit)) if choice => o.fields[o.cursor].cycle(true),
+            Some(Action::Wizard(W::Edit)) => self.mode = self.option_editor(""),
+            _ => {
+                if let crossterm::event::KeyCode::Char(c @ ('0'..='9' | '.')) = key.code
+                    && !choice
+                {
+                    self.mode = self.option_editor(&c.to_string());
+                }
+            }
+        }
+        Outcome::default()
+    }
+
+    /// An editor for the option under the cursor: its value, or `typed` when a digit
+    /// started it.
+    fn option_editor(&self, typed: &str) -> Mode {
+        let o = &self.options;
+        let Some(f) = o.fields.get(o.cursor) else {
+            return Mode::Options;
+        };
+        let text = if typed.is_empty() { &f.text } else { typed };
+        Mode::OptionText {
+            field: o.cursor,
+            editor: Editor::new(text, false, false, f.label.into()),
+        }
+    }
+
+    /// Typing a rollout option: Enter keeps a valid value, Esc drops the edit.
+    pub(super) fn option_text_key(
+        &mut self,
+        field: usize,
+        mut editor: Editor,
+        key: &KeyEvent,
+    ) -> Outcome {
+        self.mode = Mode::Options;
+        match editor.key(key) {
+            Some(true) => {
+                let text = editor.text().trim().to_string();
+                if let Some(f) = self.options.fields.get_mut(field) {
+                    match f.check(&text) {
+                        Ok(()) => f.text = text,
+                        Err(e) => {
+                            editor.error = Some(e);
+                            self.mode = Mode::OptionText { field, editor };
+                        }
+                    }
+                }
+            }
+            Some(false) => {}
+            None => self.mode = Mode::OptionText { field, editor },
+        }
+        Outcome::default()
     }
 
     /// Typing the label selector.
@@ -209,15 +293,30 @@ impl Wizard {
                 (n, format!("every agent matching {s}, now and later"))
             }
         };
+        let plan = self
+            .options
+            .options()
+            .map(|o| options::describe(&o, count))
+            .unwrap_or_default();
         let mut ask = Ask::new(
             format!("Push {config}:{version} to {count} agent(s)?"),
             "push",
         )
-        .line(who);
+        .line(who)
+        .line(plan);
         if force {
             ask = ask.line("Sent even to agents that lack components it uses.");
         }
         Outcome::ask(ask, Then::Push)
+    }
+
+    /// How many agents a push would reach now: the marked ones, or those the selector
+    /// matches.
+    pub fn push_count(&self, snap: &FleetSnapshot) -> usize {
+        match self.targets.mode {
+            TargetMode::Agents => self.targets.marks.len(),
+            TargetMode::Selector => self.selector_matches(snap).map_or(0, |(n, _)| n),
+        }
     }
 
     /// The configuration being followed, when a rollout is.
@@ -233,12 +332,16 @@ impl Wizard {
         let Some((config, version, targets, force)) = self.push_plan(snap) else {
             return Outcome::default();
         };
+        let Ok(options) = self.options.options() else {
+            return Outcome::default();
+        };
         self.last_push = Some(targets.clone());
         self.push = PushState::Starting;
         Outcome::effect(WizardEffect::Push {
             config,
             version,
             targets,
+            options,
             force,
         })
     }
@@ -276,6 +379,14 @@ impl Wizard {
                 }
             },
         };
+        if let Err(e) = self.options.options() {
+            let key = self.key_of(Action::Wizard(W::RolloutOptions));
+            self.say(
+                Level::Warn,
+                format!("rollout options: {e} ({key} changes them)"),
+            );
+            return None;
+        }
         let force = self.refused_for.as_ref() == Some(&targets);
         Some((name, version, targets, force))
     }

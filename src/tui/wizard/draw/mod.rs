@@ -64,7 +64,7 @@ pub fn render(cx: &DrawCx, w: &Wizard, area: Rect, buf: &mut Buffer) {
     } else if let Some(first) = w.warnings.first() {
         Line::styled(format!(" ⚠ {first}"), t.warn).render(message, buf);
     }
-    popups::render(t, w, area, buf);
+    popups::render(t, w, w.push_count(cx.snapshot), area, buf);
 }
 
 fn level_style(t: &Theme, level: Level) -> Style {
@@ -116,6 +116,11 @@ pub(super) fn lacking_mark(w: &Wizard, kind: TypeKind, name: &str, room: usize) 
     } else {
         truncate(&format!(" ⚠ {}", l.short()), room)
     }
+}
+
+/// `j/k`: the keys of any two actions that go together.
+fn pair_keys_any(w: &Wizard, a: Action, b: Action) -> String {
+    format!("{}/{}", w.key_of(a), w.key_of(b))
 }
 
 /// `K/J`: the keys of two actions that go together.
@@ -210,6 +215,21 @@ pub fn hints(w: &Wizard) -> Vec<Hint> {
         | (Mode::Rename(_), _)
         | (Mode::Selector(_), _) => fixed(&[("enter", "keep"), ("esc", "cancel")]),
         (Mode::Pick { .. }, _) => fixed(&[("↑↓", "move"), ("space", "choose"), ("enter", "done")]),
+        (Mode::OptionText { .. }, _) => fixed(&[("enter", "keep"), ("esc", "cancel")]),
+        (Mode::Options, _) => vec![
+            (pair_keys_any(w, Action::Down, Action::Up), "move", 0),
+            (w.key_of(Action::Wizard(W::Edit)), "edit", 0),
+            (
+                pair_keys_any(
+                    w,
+                    Action::Wizard(W::PrevValue),
+                    Action::Wizard(W::NextValue),
+                ),
+                "choice",
+                0,
+            ),
+            (w.key_of(Action::Wizard(W::Close)), "done", 0),
+        ],
         (Mode::AddType { .. }, _) => {
             fixed(&[("type", "search"), ("enter", "add"), ("esc", "cancel")])
         }

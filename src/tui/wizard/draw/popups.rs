@@ -7,15 +7,73 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget};
 
-use super::{centered, lacking_mark, popup_block};
+use super::{centered, inline_editor_text, lacking_mark, popup_block};
 use crate::pipeline::builder::FieldValue;
 use crate::tui::fmt::truncate;
 use crate::tui::theme::Theme;
 use crate::tui::wizard::{AddChoice, Mode, Wizard};
 
+/// The rollout options: one row per option (the one being typed checked as it is typed),
+/// the help of the one under the cursor, and what the push would do with them.
+fn options(t: &Theme, w: &Wizard, targets: usize, area: Rect, buf: &mut Buffer) {
+    let o = &w.options;
+    let pop = centered(area, 72, o.fields.len() as u16 + 7);
+    let inner = usize::from(pop.width).saturating_sub(2);
+    let mut lines = Vec::new();
+    let mut problem = None;
+    for (i, f) in o.fields.iter().enumerate() {
+        let (value, error) = match &w.mode {
+            Mode::OptionText { field, editor } if *field == i => {
+                let error = editor
+                    .error
+                    .clone()
+                    .or_else(|| f.check(&editor.text()).err());
+                (inline_editor_text(editor), error)
+            }
+            _ => (f.text.clone(), f.check(&f.text).err()),
+        };
+        let value = match f.kind {
+            crate::tui::wizard::options::Kind::Choice(_) => format!("‹ {value} ›"),
+            _ => value,
+        };
+        let mark = if error.is_some() { "✕" } else { "✓" };
+        let style = if i == o.cursor { t.selection } else { t.popup };
+        let text = format!(" {mark} {:<20} {value}", f.label);
+        lines.push(Line::styled(truncate(&text, inner), style));
+        if i == o.cursor {
+            problem = error;
+        }
+    }
+    lines.push(Line::default());
+    let help = match (&problem, o.fields.get(o.cursor)) {
+        (Some(e), _) => Line::styled(truncate(&format!(" ✕ {e}"), inner), t.popup.patch(t.err)),
+        (None, Some(f)) => Line::styled(
+            truncate(&format!(" {}", f.help), inner),
+            t.popup.patch(t.muted),
+        ),
+        (None, None) => Line::default(),
+    };
+    lines.push(help);
+    lines.push(Line::default());
+    lines.push(Line::styled(
+        truncate(
+            &format!(" {} agent(s): {}", targets, o.summary(targets)),
+            inner,
+        ),
+        t.popup.patch(t.info),
+    ));
+    Clear.render(pop, buf);
+    Paragraph::new(lines)
+        .style(t.popup)
+        .block(popup_block(t, " rollout options ".into(), false))
+        .render(pop, buf);
+}
+
 /// Popups over the step: multi-line editors, pick lists, the type picker.
-pub(super) fn render(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
+/// `targets` is how many agents a push would reach now (for the options' phases).
+pub(super) fn render(t: &Theme, w: &Wizard, targets: usize, area: Rect, buf: &mut Buffer) {
     match &w.mode {
+        Mode::Options | Mode::OptionText { .. } => options(t, w, targets, area, buf),
         Mode::Field { editor, .. } if editor.multiline => {
             let pop = centered(area, 76, 16);
             Clear.render(pop, buf);

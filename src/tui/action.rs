@@ -270,6 +270,8 @@ pub enum Action {
     PrevSection,
     Freeze,
     CycleTheme,
+    /// Agents' sparklines: each row's own scale, or one for all rows.
+    SharedScale,
     Restart,
     /// Forget the selected disconnected agent (asks first).
     Forget,
@@ -295,7 +297,7 @@ pub enum Action {
 
 impl Action {
     /// Every action but the builder's (those are [`WizardAction::ALL`]).
-    pub const ALL: [Action; 44] = [
+    pub const ALL: [Action; 45] = [
         Action::Help,
         Action::Palette,
         Action::Back,
@@ -326,6 +328,7 @@ impl Action {
         Action::SortBy(SortKey::Config),
         Action::SortBy(SortKey::LastSeen),
         Action::InvertSort,
+        Action::SharedScale,
         Action::Restart,
         Action::Forget,
         Action::NextSection,
@@ -378,6 +381,7 @@ impl Action {
             Action::PrevSection => "prev_section",
             Action::Freeze => "freeze",
             Action::CycleTheme => "cycle_theme",
+            Action::SharedScale => "shared_scale",
             Action::Restart => "restart",
             Action::Forget => "forget",
             Action::NewConfig => "new_config",
@@ -438,6 +442,7 @@ impl Action {
             Action::PrevSection => "previous section",
             Action::Freeze => "freeze / resume live data",
             Action::CycleTheme => "next theme",
+            Action::SharedScale => "sparkline scale: shared by all rows / per row",
             Action::Restart => "restart marked or selected agents (asks first)",
             Action::Forget => "forget a disconnected agent (asks first)",
             Action::NewConfig => "new configuration (pipeline builder)",
@@ -470,6 +475,7 @@ impl Action {
             Action::NextView => "view",
             Action::NextSection => "section",
             Action::Freeze => "freeze",
+            Action::SharedScale => "scale",
             Action::NewConfig => "new",
             Action::EditConfig => "edit",
             Action::DiffBase => "base",

@@ -346,6 +346,16 @@ pub fn help(app: &App, scroll: usize, body: Rect, buf: &mut Buffer) {
         }
         lines.push(Line::default());
     }
+    if app.route() == Route::Agents {
+        lines.push(Line::styled("Sparklines", t.popup.patch(t.title)));
+        for (what, means) in crate::tui::agents::draw::SPARK_LEGEND {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {what:<20}"), t.popup.patch(t.key)),
+                Span::styled(fmt::truncate(means, room), t.popup),
+            ]));
+        }
+        lines.push(Line::default());
+    }
     lines.push(Line::styled("Commands (:)", t.popup.patch(t.title)));
     for (name, desc) in palette::COMMANDS {
         lines.push(Line::from(vec![

@@ -315,6 +315,7 @@ impl Default for Keymap {
                 sort(SortKey::Config, 'C'),
                 sort(SortKey::LastSeen, 'L'),
                 b(C::Agents, A::InvertSort, &[K::ch('I')], false),
+                b(C::Agents, A::SharedScale, &[K::ch('s')], false),
                 b(C::Agents, A::Restart, &[K::ch('R')], false),
                 b(C::Agents, A::Forget, &[K::ch('D')], false),
                 b(C::Configs, A::EditConfig, &[K::ch('e')], true),

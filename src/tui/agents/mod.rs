@@ -32,6 +32,9 @@ pub struct AgentsState {
     pub cursor: usize,
     pub offset: usize,
     pub marks: HashSet<AgentId>,
+    /// Sparklines on one scale per signal for every row shown (rows compare), instead of
+    /// each row's own (its shape shows).
+    pub shared_scale: bool,
 }
 
 impl AgentsState {
@@ -50,7 +53,7 @@ impl AgentsState {
     /// The agents on screen with the sparkline width each needs, for copying telemetry.
     pub fn on_screen(&self, snap: &FleetSnapshot, size: (u16, u16)) -> Vec<(AgentId, usize)> {
         let (w, h) = size;
-        let n = layout::Tier::of(w).spark_width();
+        let n = layout::spark_history(w);
         let rows = layout::agents_rows(w, h);
         self.index.visible()[self.offset.min(self.index.len())..]
             .iter()

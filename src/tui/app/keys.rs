@@ -147,6 +147,15 @@ impl App {
             Action::MarkAll => self.agents.mark_all(&self.snapshot),
             Action::SortBy(key) => self.agents.sort_by(key, &self.snapshot, rows),
             Action::InvertSort => self.agents.invert_sort(&self.snapshot, rows),
+            Action::SharedScale if route == Route::Agents => {
+                self.agents.shared_scale = !self.agents.shared_scale;
+                let text = if self.agents.shared_scale {
+                    "sparklines: one scale per signal for every row shown"
+                } else {
+                    "sparklines: each row on its own scale"
+                };
+                self.flash(FlashLevel::Info, text.into());
+            }
             Action::ViewAgents => self.go_to(Route::Agents),
             Action::ViewConfigs => self.go_to(Route::Configs),
             Action::ViewEvents => self.go_to(Route::Events),
@@ -210,7 +219,8 @@ impl App {
             | Action::DiffBase
             | Action::Diff
             | Action::Accept
-            | Action::Decline => {}
+            | Action::Decline
+            | Action::SharedScale => {}
             // The builder takes its keys itself (`wizard_key`), before the keymap.
             Action::Wizard(_) => {}
         }

@@ -14,7 +14,7 @@ use crate::rollout::{RolloutStatus, RolloutView};
 
 use super::super::fmt;
 use super::super::theme::Theme;
-use super::super::widgets::{DrawCx, crumbs, frame_block};
+use super::super::widgets::{DrawCx, crumbs, fit, frame_block};
 use super::data::{ConfigRow, UnmanagedRow, rollout_line};
 use super::{ConfigDetail, ConfigsState, DiffView};
 
@@ -238,8 +238,13 @@ pub fn render_detail(cx: &DrawCx, st: &ConfigsState, area: Rect, buf: &mut Buffe
         Constraint::Fill(1),
     ])
     .areas(inner);
-    summary_line(cx, st, row).render(summary, buf);
-    rollout_status_line(t, row.and_then(|r| r.rollout.as_ref())).render(rollout, buf);
+    let w = usize::from(inner.width);
+    fit(summary_line(cx, st, row), w).render(summary, buf);
+    fit(
+        rollout_status_line(t, row.and_then(|r| r.rollout.as_ref())),
+        w,
+    )
+    .render(rollout, buf);
     let [left, right] =
         Layout::horizontal([Constraint::Length(31), Constraint::Fill(1)]).areas(panes);
     versions_pane(cx, d, row, left, buf);
@@ -408,6 +413,8 @@ fn agents_pane(cx: &DrawCx, d: &ConfigDetail, area: Rect, buf: &mut Buffer) {
             if a.effective_matches == Some(false) {
                 state.push_str(" ≠");
             }
+            // What is left of the row for the error (its full text: the agent's detail).
+            let room = usize::from(list.width.saturating_sub(name_w + 4 + 9 + 3));
             let detail = if a.error.is_empty() {
                 Span::styled(
                     if agent.is_connected() {
@@ -418,7 +425,7 @@ fn agents_pane(cx: &DrawCx, d: &ConfigDetail, area: Rect, buf: &mut Buffer) {
                     t.muted,
                 )
             } else {
-                Span::styled(a.error.clone(), t.err)
+                Span::styled(fmt::truncate(&a.error, room), t.err)
             };
             Row::new(vec![
                 Cell::from(Span::styled(

@@ -539,6 +539,31 @@ fn a_configuration_opens_with_versions_agents_diff_and_rollout_controls() {
             .text
             .contains("cannot roll back the rollout: no agent has an earlier version")
     );
+    // A rollback that reached no agent does not say "rolled back".
+    let mut nothing = seed::catalog_data(&a.snapshot).rollouts.remove(0);
+    nothing.status = RolloutStatus::RolledBack;
+    nothing.progress.rolled_back = 0;
+    a.configs_message(ConfigsMsg::Steered {
+        name: "edge-gateway".into(),
+        how: Steer::Rollback,
+        result: Ok(nothing.clone()),
+    });
+    let said = a.flash.as_ref().unwrap().text.clone();
+    assert!(said.contains("nothing to roll back"), "{said}");
+    assert!(!said.contains("rolled back"), "{said}");
+    nothing.progress.rolled_back = 3;
+    a.configs_message(ConfigsMsg::Steered {
+        name: "edge-gateway".into(),
+        how: Steer::Rollback,
+        result: Ok(nothing),
+    });
+    assert!(
+        a.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("3 agent(s) rolled back")
+    );
 
     // e opens it in the builder.
     let effects = press(&mut a, &["e"]);

@@ -62,7 +62,8 @@ fn keys_build_a_pipeline_and_push_it_to_two_demo_agents() {
     tmux.keys(&["n"]);
     tmux.wait_for("› 6 Save", short);
     tmux.type_text("edge-otlp");
-    tmux.keys(&["Enter", "Enter"]);
+    // One Enter names it and saves.
+    tmux.keys(&["Enter"]);
     tmux.wait_for("created edge-otlp version 1", short);
     // 7: both agents marked and pushed; the rollout is followed until both applied.
     tmux.keys(&["n"]);

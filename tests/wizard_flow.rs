@@ -92,9 +92,9 @@ fn saving_names_the_configuration_and_asks_the_catalog() {
         press(&mut a, &["backspace"]);
     }
     type_text(&mut a, "edge-otlp");
-    press(&mut a, &["enter"]);
-    assert_eq!(wiz(&a).name, "edge-otlp");
+    // One Enter names it and saves.
     let effects = wizard_effects(press(&mut a, &["enter"]));
+    assert_eq!(wiz(&a).name, "edge-otlp");
     let [WizardEffect::Save(cfg)] = effects.as_slice() else {
         panic!("expected one save, got {effects:?}");
     };
@@ -894,7 +894,6 @@ fn one_source_type_is_added_twice_each_with_its_own_form_and_name() {
     }
     press(&mut a, &["n"]);
     type_text(&mut a, "two-logs");
-    press(&mut a, &["enter"]);
     let cfg = save_effect(&mut a);
     let s = &cfg.spec.sources;
     assert_eq!(s.len(), 2);
@@ -996,7 +995,6 @@ async fn a_shared_destination_is_picked_and_saved_by_reference() {
     );
     press(&mut a, &["n"]);
     type_text(&mut a, "edge");
-    press(&mut a, &["enter"]);
     let cfg = save_effect(&mut a);
     assert_eq!(
         cfg.spec.destinations,
@@ -1049,7 +1047,21 @@ async fn an_opened_configuration_with_shared_and_repeated_parts_saves_unchanged(
         .expect("a diff with the stored version");
     assert!(diff.iter().all(|l| l.marker() == ' '), "nothing changed");
     press(&mut a, &["n"]);
-    let cfg = save_effect(&mut a);
+    // Nothing changed: it counts as saved at the stored version, Enter saves nothing
+    // (a new version that renders the same YAML is what it made), and it can be pushed.
+    assert_eq!(
+        wiz(&a).save,
+        SaveState::Saved {
+            name: "logs".into(),
+            version: stored.version,
+            status: ApplyStatus::Unchanged
+        }
+    );
+    assert!(wizard_effects(press(&mut a, &["enter"])).is_empty());
+    press(&mut a, &["n"]);
+    assert_eq!(wiz(&a).step, Step::Push, "pushed as stored, without a save");
+    // And what the builder holds is the stored configuration.
+    let cfg = wiz(&a).configuration();
     assert_eq!(cfg, stored.config);
     let result = catalog
         .apply(fleetdeck::pipeline::Resource::Configuration(cfg))

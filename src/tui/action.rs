@@ -511,6 +511,21 @@ impl Steer {
         }
     }
 
+    /// What asking did, as the rollout now says: a rollback that reached no agent says
+    /// so rather than "rolled back".
+    pub fn outcome(self, view: &crate::rollout::RolloutView) -> String {
+        let n = view.progress.rolled_back;
+        match self {
+            Steer::Rollback if n == 0 => {
+                "nothing to roll back: no agent had an earlier version to go back to; \
+                 the rollout is stopped"
+                    .to_string()
+            }
+            Steer::Rollback => format!("{n} agent(s) rolled back"),
+            _ => format!("rollout {} ({})", self.done(), view.status),
+        }
+    }
+
     /// The past tense, for confirmations.
     pub fn done(self) -> &'static str {
         match self {

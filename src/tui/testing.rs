@@ -91,7 +91,7 @@ pub fn created(name: &str) -> crate::catalog::ApplyResult {
 pub fn save_as(app: &mut App, name: &str) {
     press(app, &["n"]);
     type_text(app, name);
-    press(app, &["enter", "enter"]);
+    press(app, &["enter"]);
     app.wizard_message(super::wizard::WizardMsg::Saved(created(name)));
 }
 
@@ -164,7 +164,7 @@ pub fn wizard(app: &App) -> &super::wizard::Wizard {
 pub fn configuration_saved_as(app: &mut App, name: &str) -> crate::pipeline::Configuration {
     press(app, &["n"]);
     type_text(app, name);
-    press(app, &["enter"]);
+    // Enter names it and saves.
     let saves: Vec<crate::pipeline::Configuration> = press(app, &["enter"])
         .into_iter()
         .filter_map(|e| match e {

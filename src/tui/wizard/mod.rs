@@ -632,8 +632,16 @@ impl Wizard {
         }
         match self.step {
             Step::Review => self.refresh_review(cx.snapshot),
-            Step::Save if self.name.is_empty() => {
-                self.mode = Mode::Name(Editor::new("", false, false, "Name".into()))
+            Step::Save => {
+                // Saved, then changed again: that save is not what would be pushed.
+                if matches!(self.save, SaveState::Saved { .. }) && self.changed() {
+                    self.save = SaveState::NotSaved;
+                }
+                if self.name.is_empty() {
+                    self.mode = Mode::Name(Editor::new("", false, false, "Name".into()))
+                } else if !matches!(self.save, SaveState::Saved { .. }) {
+                    self.keep_unchanged();
+                }
             }
             _ => {}
         }

@@ -258,10 +258,7 @@ impl Wizard {
             WizardMsg::Rollout(Ok(view)) => self.set_rollout(Some(view), None),
             WizardMsg::Rollout(Err(e)) => self.set_rollout(None, Some(e)),
             WizardMsg::Steered(how, Ok(view)) => {
-                self.say(
-                    Level::Info,
-                    format!("asked to {}: {}", how.verb(), view.status),
-                );
+                self.say(Level::Info, how.outcome(&view));
                 self.set_rollout(Some(view), None);
             }
             WizardMsg::Steered(how, Err(e)) => {

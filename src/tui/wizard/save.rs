@@ -28,20 +28,56 @@ impl Wizard {
                 self.mode = Mode::Name(Editor::new(&self.name, false, false, "Name".into()));
                 Outcome::default()
             }
-            Some(Action::Wizard(W::Save)) => {
-                if let Some(p) = name_problem(&self.name) {
-                    let key = self.key_of(Action::Wizard(W::NameConfig));
-                    self.say(Level::Warn, format!("{p} ({key} names it)"));
-                    return Outcome::default();
-                }
-                if self.save == SaveState::Saving {
-                    return Outcome::default();
-                }
-                self.save = SaveState::Saving;
-                Outcome::effect(WizardEffect::Save(Box::new(self.configuration())))
-            }
+            Some(Action::Wizard(W::Save)) => self.save_now(),
             _ => Outcome::default(),
         }
+    }
+
+    /// Saves the configuration, unless it is the stored version unchanged: saving that
+    /// again made a new version that renders the same YAML (the builder writes a
+    /// configuration in its own form, which the store sees as different text).
+    pub(super) fn save_now(&mut self) -> Outcome {
+        if let Some(p) = name_problem(&self.name) {
+            let key = self.key_of(Action::Wizard(W::NameConfig));
+            self.say(Level::Warn, format!("{p} ({key} names it)"));
+            return Outcome::default();
+        }
+        if self.save == SaveState::Saving {
+            return Outcome::default();
+        }
+        if self.keep_unchanged() {
+            return Outcome::default();
+        }
+        self.save = SaveState::Saving;
+        Outcome::effect(WizardEffect::Save(Box::new(self.configuration())))
+    }
+
+    /// The stored version of an opened configuration nothing was changed in: counted as
+    /// saved, so it can be pushed as it is. `false` when there were changes.
+    pub(super) fn keep_unchanged(&mut self) -> bool {
+        let stored = self
+            .editing
+            .as_ref()
+            .filter(|_| !self.changed())
+            .and_then(|name| self.existing.get(name))
+            .map(|(version, _)| *version);
+        let Some(version) = stored else {
+            return false;
+        };
+        let next = self.key_of(Action::Wizard(W::NextStep));
+        self.say(
+            Level::Ok,
+            format!(
+                "{} is unchanged: version {version} as stored · {next}: choose targets and push",
+                self.name
+            ),
+        );
+        self.save = SaveState::Saved {
+            name: self.name.clone(),
+            version,
+            status: ApplyStatus::Unchanged,
+        };
+        true
     }
 
     /// The save step's footer.
@@ -63,9 +99,11 @@ impl Wizard {
                         ed.error = Some(p);
                         self.mode = Mode::Name(ed);
                     }
+                    // Enter names it and saves: one key, as the footer says.
                     None => {
                         self.name = name;
                         self.save = SaveState::NotSaved;
+                        return self.save_now();
                     }
                 }
             }

@@ -210,10 +210,10 @@ pub fn hints(w: &Wizard) -> Vec<Hint> {
         (Mode::Field { editor, .. }, _) if editor.multiline => {
             fixed(&[("^s", "keep"), ("esc", "cancel")])
         }
-        (Mode::Field { .. }, _)
-        | (Mode::Name(_), _)
-        | (Mode::Rename(_), _)
-        | (Mode::Selector(_), _) => fixed(&[("enter", "keep"), ("esc", "cancel")]),
+        (Mode::Name(_), _) => fixed(&[("enter", "save"), ("esc", "cancel")]),
+        (Mode::Field { .. }, _) | (Mode::Rename(_), _) | (Mode::Selector(_), _) => {
+            fixed(&[("enter", "keep"), ("esc", "cancel")])
+        }
         (Mode::Pick { .. }, _) => fixed(&[("↑↓", "move"), ("space", "choose"), ("enter", "done")]),
         (Mode::OptionText { .. }, _) => fixed(&[("enter", "keep"), ("esc", "cancel")]),
         (Mode::Options, _) => vec![

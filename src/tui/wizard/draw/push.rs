@@ -224,7 +224,15 @@ fn follow(
                 format!(" · {} failed", p.failed),
                 if p.failed > 0 { t.err } else { t.muted },
             ),
-            Span::styled(format!(" · {} rolled back", p.rolled_back), t.muted),
+            // Only when some were: "0 rolled back" read as if a rollback had happened.
+            Span::styled(
+                if p.rolled_back > 0 {
+                    format!(" · {} rolled back", p.rolled_back)
+                } else {
+                    String::new()
+                },
+                t.muted,
+            ),
             Span::styled(format!(" · of {}", p.total), t.text),
         ]),
         bar(

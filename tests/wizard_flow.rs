@@ -1227,3 +1227,155 @@ mod coverage {
         assert_eq!(c.lacking(TypeKind::Source, "hostmetrics"), None);
     }
 }
+
+#[test]
+fn add_popups_move_with_j_and_k_search_after_slash_and_rank_type_names_first() {
+    use fleetdeck::pipeline::TypeKind;
+    use fleetdeck::tui::wizard::AddChoice;
+    let mut a = app();
+    press(&mut a, &["n", "space", "n", "n", "n", "a"]);
+    assert_eq!(wiz(&a).step, Step::Destinations);
+    // j and k move through the list; they do not type.
+    press(&mut a, &["j", "j", "k"]);
+    match &wiz(&a).mode {
+        Mode::AddType {
+            query,
+            cursor,
+            searching,
+            ..
+        } => assert_eq!((query.as_str(), *cursor, *searching), ("", 1, false)),
+        other => panic!("the add popup, got {other:?}"),
+    }
+    // `/` searches; then j is a letter like any other.
+    press(&mut a, &["/"]);
+    type_text(&mut a, "httpj");
+    press(&mut a, &["backspace"]);
+    // A type whose name holds the text comes before one that only mentions it.
+    let names: Vec<String> = wiz(&a)
+        .add_choices(TypeKind::Destination, "http")
+        .iter()
+        .filter_map(|c| match c {
+            AddChoice::Type(t) => Some(t.name().to_string()),
+            AddChoice::Shared { .. } => None,
+        })
+        .collect();
+    let at = |n: &str| names.iter().position(|x| x == n);
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("otlphttp"),
+        "{names:?}"
+    );
+    if let Some(d) = at("dynatrace") {
+        assert!(d > 0, "{names:?}");
+    }
+    press(&mut a, &["enter"]);
+    assert_eq!(wiz(&a).draft.destinations.len(), 1);
+    assert!(matches!(wiz(&a).mode, Mode::Normal | Mode::Field { .. }));
+}
+
+#[test]
+fn help_and_the_breadcrumb_name_the_step_shown() {
+    use fleetdeck::tui::testing::render_text;
+    let mut a = app();
+    press(&mut a, &["n"]);
+    a.resize(80, 24);
+    let screen = render_text(&a);
+    assert!(
+        screen.contains("1 Sources › 2 Conf › 3 Proc › 4 Dest › 5 Rev › 6 Save › 7 Push"),
+        "every step has a name, even at 80 columns: {screen}"
+    );
+    press(&mut a, &["?"]);
+    let help = render_text(&a);
+    assert!(help.contains("Step 1 Sources"), "{help}");
+    assert!(help.contains("choose the source type"), "{help}");
+    let mut a = app();
+    build_otlp_pipeline(&mut a);
+    assert_eq!(wiz(&a).step, Step::Review);
+    press(&mut a, &["?"]);
+    let help = render_text(&a);
+    assert!(help.contains("Step 5 Review"), "{help}");
+    assert!(
+        help.contains("edit the Collector YAML in $EDITOR"),
+        "{help}"
+    );
+    assert!(!help.contains("Step 1 Sources"), "{help}");
+}
+
+#[test]
+fn an_endpoint_is_checked_as_typed_and_the_breadcrumb_marks_the_step_until_it_is_valid() {
+    use fleetdeck::tui::testing::render_text;
+    let mut a = app();
+    press(&mut a, &["n", "/"]);
+    type_text(&mut a, "otlp");
+    press(&mut a, &["enter", "space", "n", "n", "n", "a"]);
+    type_text(&mut a, "otlphttp");
+    press(&mut a, &["enter", "enter"]);
+    type_text(&mut a, "collector.example.net");
+    let screen = render_text(&a);
+    assert!(
+        screen.contains("expected host:port, or a URL"),
+        "checked while typing: {screen}"
+    );
+    press(&mut a, &["enter", "n"]);
+    assert_eq!(wiz(&a).step, Step::Review);
+    assert!(!wiz(&a).step_ok(Step::Destinations));
+    let screen = render_text(&a);
+    assert!(
+        screen.contains("4✕ Destinations") || screen.contains("4✕ Dest"),
+        "{screen}"
+    );
+    assert!(screen.contains("3✓"), "{screen}");
+    press(&mut a, &["b", "enter", "ctrl+u"]);
+    type_text(&mut a, "https://collector.example.net:4318");
+    press(&mut a, &["enter", "n"]);
+    assert!(wiz(&a).step_ok(Step::Destinations));
+    let screen = render_text(&a);
+    assert!(screen.contains("4✓"), "{screen}");
+}
+
+#[test]
+fn page_down_in_the_review_shows_the_next_line_after_the_last_one_shown() {
+    use fleetdeck::tui::testing::render_text;
+    let mut a = app();
+    build_otlp_pipeline(&mut a);
+    a.resize(80, 24);
+    let yaml: Vec<String> = wiz(&a)
+        .review
+        .yaml
+        .clone()
+        .unwrap_or_default()
+        .lines()
+        .map(|l| format!("   {l}"))
+        .collect();
+    assert!(yaml.len() > 30, "long enough to page");
+    // The YAML lines on screen, as indices into the YAML.
+    let shown = |a: &App| -> Vec<usize> {
+        let screen = render_text(a);
+        let rows: Vec<String> = screen
+            .lines()
+            .filter_map(|l| l.strip_prefix('│'))
+            .map(|l| l.trim_end_matches('│').trim_end().to_string())
+            .collect();
+        let scroll = wiz(a).review.scroll;
+        rows.iter()
+            .filter_map(|r| {
+                (scroll..yaml.len())
+                    .find(|i| yaml[*i].trim_end() == r.as_str() && !r.trim().is_empty())
+            })
+            .collect()
+    };
+    let before = shown(&a);
+    press(&mut a, &["pgdn"]);
+    let after = shown(&a);
+    let last = *before.last().expect("lines shown");
+    assert_eq!(
+        after.first().copied(),
+        Some(last + 1),
+        "{before:?} then {after:?}"
+    );
+    // Paging past the end stops at the last page, and one page up comes straight back.
+    press(&mut a, &["pgdn", "pgdn", "pgdn", "pgdn", "pgup"]);
+    let back = wiz(&a).review.scroll;
+    press(&mut a, &["pgdn", "pgup"]);
+    assert_eq!(wiz(&a).review.scroll, back);
+}

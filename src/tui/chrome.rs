@@ -331,8 +331,19 @@ pub fn help(app: &App, scroll: usize, body: Rect, buf: &mut Buffer) {
     }
     // Only the keys that work here, the view's own first: the Agents keys listed in the
     // builder would promise keys that do nothing there.
-    // The keys that answer questions work wherever one is asked.
+    // The keys that answer questions work wherever one is asked. In the builder, the
+    // step's own keys come first, under what the step is for.
     let mut contexts = app.contexts();
+    if let (Route::Wizard, Some(w)) = (app.route(), &app.wizard) {
+        lines.push(Line::styled(
+            format!("Step {} {}", w.step.number(), w.step.title()),
+            t.popup.patch(t.title),
+        ));
+        lines.push(Line::styled(format!("  {}", w.step.about()), t.popup));
+        lines.push(Line::default());
+        contexts = w.step_contexts().to_vec();
+        contexts.extend([Context::Wizard, Context::Global]);
+    }
     contexts.push(Context::Confirm);
     let w = 72.min(body.width.saturating_sub(2));
     let room = usize::from(w).saturating_sub(24);

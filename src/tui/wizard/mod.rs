@@ -81,6 +81,32 @@ impl Step {
         }
     }
 
+    /// The name when the breadcrumb is short of room.
+    pub fn short_title(self) -> &'static str {
+        match self {
+            Step::Sources => "Src",
+            Step::Configure => "Conf",
+            Step::Processors => "Proc",
+            Step::Destinations => "Dest",
+            Step::Review => "Rev",
+            Step::Save => "Save",
+            Step::Push => "Push",
+        }
+    }
+
+    /// What the step is for, at the top of its help.
+    pub fn about(self) -> &'static str {
+        match self {
+            Step::Sources => "choose where telemetry comes from (one or more source types)",
+            Step::Configure => "fill in each source's form; processors for one source only",
+            Step::Processors => "processors every source's data goes through, in order",
+            Step::Destinations => "where the telemetry goes, each with its form",
+            Step::Review => "the Collector YAML, its problems and a diff; $EDITOR edits it",
+            Step::Save => "name the configuration and store it in the catalog",
+            Step::Push => "choose agents, set how it rolls out, push and follow it",
+        }
+    }
+
     pub fn number(self) -> usize {
         Step::ALL.iter().position(|s| *s == self).unwrap_or(0) + 1
     }
@@ -365,6 +391,50 @@ impl Wizard {
         self.draft.to_configuration(&self.name)
     }
 
+    /// Whether step `step` is complete: what it asks for is there and every field of its
+    /// forms is valid (the breadcrumb marks it ✓ only then).
+    pub fn step_ok(&self, step: Step) -> bool {
+        fn forms_ok<'a>(
+            mut forms: impl Iterator<Item = &'a crate::pipeline::builder::Component>,
+        ) -> bool {
+            forms.all(|c| c.problems().is_empty())
+        }
+        let raw = self.draft.raw.is_some();
+        match step {
+            Step::Sources => raw || !self.draft.sources.is_empty(),
+            Step::Configure => forms_ok(
+                self.draft.sources.iter().chain(
+                    self.attached
+                        .iter()
+                        .flatten()
+                        .filter_map(|a| a.form.as_ref()),
+                ),
+            ),
+            Step::Processors => forms_ok(self.draft.processors.iter()),
+            Step::Destinations => {
+                (raw || !self.draft.destinations.is_empty())
+                    && forms_ok(
+                        self.draft
+                            .destinations
+                            .iter()
+                            .filter_map(|d| match d {
+                                crate::pipeline::builder::DestinationItem::Inline(c) => Some(c),
+                                crate::pipeline::builder::DestinationItem::Named(_) => None,
+                            })
+                            .chain(
+                                self.dest_attached
+                                    .iter()
+                                    .flatten()
+                                    .filter_map(|a| a.form.as_ref()),
+                            ),
+                    )
+            }
+            Step::Review => self.review.problems.is_empty(),
+            Step::Save => matches!(self.save, SaveState::Saved { .. }),
+            Step::Push => self.following(),
+        }
+    }
+
     /// Whether closing now would lose something.
     pub fn changed(&self) -> bool {
         self.configuration() != self.baseline
@@ -477,7 +547,8 @@ impl Wizard {
                 kind,
                 query,
                 cursor,
-            } => self.add_type_key(kind, query, cursor, key),
+                searching,
+            } => self.add_type_key(kind, query, cursor, searching, key),
             Mode::Rename(ed) => self.rename_key(ed, key),
             Mode::Name(ed) => self.name_key(ed, key),
             Mode::Selector(ed) => self.selector_key(ed, key),

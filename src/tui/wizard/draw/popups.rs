@@ -129,6 +129,7 @@ pub(super) fn render(t: &Theme, w: &Wizard, targets: usize, area: Rect, buf: &mu
             kind,
             query,
             cursor,
+            searching,
         } => {
             let list = w.add_choices(*kind, query);
             // Where shared destinations come from, when the catalog has none yet.
@@ -141,14 +142,16 @@ pub(super) fn render(t: &Theme, w: &Wizard, targets: usize, area: Rect, buf: &mu
                 } else {
                     Line::default()
                 };
-            let mut lines = vec![
+            let search = if *searching || !query.is_empty() {
                 Line::from(vec![
                     Span::styled(" search ", t.popup.patch(t.key)),
                     Span::styled(query.clone(), t.popup),
-                    Span::styled("▏", t.popup.patch(t.accent)),
-                ]),
-                note,
-            ];
+                    Span::styled(if *searching { "▏" } else { "" }, t.popup.patch(t.accent)),
+                ])
+            } else {
+                Line::styled(" / searches (or type a name)", t.popup.patch(t.muted))
+            };
+            let mut lines = vec![search, note];
             let pop = centered(area, 72, 18);
             let rows = usize::from(pop.height).saturating_sub(4);
             let offset = cursor.saturating_sub(rows.saturating_sub(1));
@@ -203,10 +206,14 @@ pub(super) fn render(t: &Theme, w: &Wizard, targets: usize, area: Rect, buf: &mu
                 .style(t.popup)
                 .block(popup_block(
                     t,
-                    format!(
-                        " add a {} · type to search · ↑↓ · enter adds · esc ",
-                        kind.noun()
-                    ),
+                    if *searching {
+                        format!(" add a {} · ↑↓ · enter adds · esc: list ", kind.noun())
+                    } else {
+                        format!(
+                            " add a {} · j/k ↑↓ · / search · enter adds · esc ",
+                            kind.noun()
+                        )
+                    },
                     false,
                 ))
                 .render(pop, buf);

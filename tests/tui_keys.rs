@@ -981,3 +981,75 @@ mod filter {
         );
     }
 }
+
+#[test]
+fn sorting_by_last_seen_puts_the_most_recently_seen_first() {
+    let mut a = app(40);
+    press(&mut a, &["L"]);
+    let seen: Vec<std::time::SystemTime> = a
+        .shown_ids()
+        .map(|id| a.snapshot.get(&id).unwrap().last_seen)
+        .collect();
+    assert!(
+        seen.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {:?}",
+        seen.iter()
+            .map(|t| seed::now()
+                .duration_since(*t)
+                .map(|d| d.as_secs())
+                .unwrap_or(0))
+            .collect::<Vec<_>>()
+    );
+    press(&mut a, &["I"]);
+    let seen: Vec<std::time::SystemTime> = a
+        .shown_ids()
+        .map(|id| a.snapshot.get(&id).unwrap().last_seen)
+        .collect();
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "inverted: oldest first"
+    );
+
+    // Two agents seen within one second of each other are still told apart (whole
+    // seconds tied them, and the table showed 6s above 5s).
+    let mut snap = seed::fleet(3, 1);
+    let base = std::time::UNIX_EPOCH + Duration::from_secs(1_767_268_790);
+    for (i, agent) in snap.agents.iter_mut().enumerate() {
+        let a = Arc::make_mut(agent);
+        a.last_seen = base + Duration::from_millis(100 + 400 * i as u64);
+    }
+    let newest = snap.agents[2].id;
+    let oldest = snap.agents[0].id;
+    let mut b = app(3);
+    b.set_snapshot(Arc::new(snap));
+    press(&mut b, &["L"]);
+    let order: Vec<AgentId> = b.shown_ids().collect();
+    assert_eq!(order.first(), Some(&newest));
+    assert_eq!(order.last(), Some(&oldest));
+}
+
+#[test]
+fn the_palette_completes_configuration_and_agent_names() {
+    let mut a = app(20);
+    let target = a.snapshot.agents[3].clone();
+    press(&mut a, &[":"]);
+    type_text(&mut a, "edit web-f");
+    press(&mut a, &["tab"]);
+    assert_eq!(
+        a.input,
+        Some(fleetdeck::tui::input::Input::Palette {
+            text: "edit web-frontend".into()
+        })
+    );
+    press(&mut a, &["ctrl+u"]);
+    // Agent names after `agents`: Tab completes, Enter opens the agent.
+    let partial: String = target.name.chars().take(target.name.len() - 1).collect();
+    type_text(&mut a, &format!("agents {partial}"));
+    let screen = render_text(&a);
+    assert!(
+        screen.contains(&format!(":agents {}", target.name)),
+        "{screen}"
+    );
+    press(&mut a, &["tab", "enter"]);
+    assert_eq!(a.route(), Route::Detail(target.id));
+}

@@ -704,12 +704,25 @@ fn a_started_rollout_is_followed_and_can_be_steered() {
             error: None,
         }],
     };
+    // p pressed before the rollout has answered is kept, said, and sent once it has.
+    assert!(wizard_effects(press(&mut a, &["p"])).is_empty());
+    let said = wiz(&a).message.clone().map(|m| m.1).unwrap_or_default();
+    assert!(
+        said.contains("will pause as soon as the rollout has started"),
+        "{said}"
+    );
     let more = wizard_effects(a.wizard_message(WizardMsg::Pushed(Ok(view.clone()))));
     assert_eq!(
         more,
-        vec![WizardEffect::Follow {
-            config: "edge-otlp".into()
-        }]
+        vec![
+            WizardEffect::Follow {
+                config: "edge-otlp".into()
+            },
+            WizardEffect::Steer {
+                config: "edge-otlp".into(),
+                how: fleetdeck::tui::wizard::Steer::Pause
+            }
+        ]
     );
     // Pausing is at once; rolling back asks first.
     let effects = wizard_effects(press(&mut a, &["p", "R"]));

@@ -123,7 +123,10 @@ pub fn footer(app: &App, area: Rect, buf: &mut Buffer) {
             Span::styled(" : ", fs.patch(t.key)),
             Span::styled(text.clone(), fs),
             Span::styled("▏", fs.patch(t.accent)),
-            Span::styled(palette::ghost(text), fs.patch(t.muted)),
+            Span::styled(
+                palette::ghost(text, &app.palette_names(text)),
+                fs.patch(t.muted),
+            ),
         ]),
         None => {
             let builder = app.wizard.as_ref().filter(|_| app.route() == Route::Wizard);
@@ -204,7 +207,7 @@ pub fn palette_popup(app: &App, body: Rect, buf: &mut Buffer) {
         return;
     };
     let t = &app.theme;
-    let cands = palette::candidates(text);
+    let cands = palette::candidates(text, &app.palette_names(text));
     if cands.is_empty() {
         return;
     }

@@ -74,7 +74,9 @@ impl App {
             return self.wizard_key(key);
         }
         if self.input.is_some() {
-            let typed = input::key(&mut self.input, key);
+            let mut field = self.input.take();
+            let typed = input::key(&mut field, key, |text| self.palette_names(text));
+            self.input = field;
             return self.typed(typed);
         }
         if let Some(scroll) = self.help {
@@ -126,7 +128,9 @@ impl App {
             Action::Palette => {
                 self.input = Some(Input::Palette {
                     text: String::new(),
-                })
+                });
+                // Configuration names for `:edit` come from the catalog: read it now.
+                self.configs.stale = true;
             }
             Action::Filter if route == Route::Agents => {
                 self.input = Some(Input::Filter {
@@ -449,6 +453,27 @@ impl App {
     fn run_command(&mut self, text: &str) -> Vec<Effect> {
         match palette::parse(text) {
             Ok(palette::Command::Agents) => self.go_to(Route::Agents),
+            Ok(palette::Command::Agent(name)) => {
+                // The name as typed, or the one agent whose name starts with it.
+                let exact = self.snapshot.agents.iter().find(|a| *a.name == *name);
+                let mut starting = self
+                    .snapshot
+                    .agents
+                    .iter()
+                    .filter(|a| a.name.starts_with(&name));
+                let found = exact.or_else(|| match (starting.next(), starting.next()) {
+                    (Some(one), None) => Some(one),
+                    _ => None,
+                });
+                match found.map(|a| a.id) {
+                    Some(id) => {
+                        self.go_to(Route::Agents);
+                        self.detail = DetailState::default();
+                        self.push_route(Route::Detail(id));
+                    }
+                    None => self.flash(FlashLevel::Error, format!("no agent named {name}")),
+                }
+            }
             Ok(palette::Command::Configs) => self.go_to(Route::Configs),
             Ok(palette::Command::Events) => self.go_to(Route::Events),
             Ok(palette::Command::Types) => self.go_to(Route::Types),

@@ -373,15 +373,46 @@ impl App {
         }
     }
 
+    /// What the palette completes `text`'s argument from: configuration names (the
+    /// catalog's, and those agents run) after `edit`, agent names after `agents`;
+    /// nothing while a command word is typed.
+    pub fn palette_names(&self, text: &str) -> super::palette::Names {
+        let mut names = super::palette::Names::default();
+        if text.starts_with("edit ") {
+            names.configs = self
+                .configs
+                .data
+                .configs
+                .iter()
+                .map(|c| c.name.clone())
+                .chain(
+                    self.snapshot
+                        .agents
+                        .iter()
+                        .filter_map(|a| a.config.as_ref().map(|c| c.config.name.to_string())),
+                )
+                .collect();
+        } else if text.starts_with("agents ") {
+            names.agents = self
+                .snapshot
+                .agents
+                .iter()
+                .map(|a| a.name.to_string())
+                .collect();
+        }
+        names
+    }
+
     /// Fetches that are due: the list and rollouts when the configurations view is open
-    /// and something changed, an agent's apply history while its History section is
-    /// shown. The run loop calls this after everything it handles.
+    /// (or the palette, which completes their names) and something changed, an agent's
+    /// apply history while its History section is shown. The run loop calls this after
+    /// everything it handles.
     pub fn due_effects(&mut self, now: SystemTime) -> Vec<Effect> {
         let mut out = std::mem::take(&mut self.pending);
         let open = matches!(
             self.routes.last(),
             Some(Route::Configs | Route::ConfigDetail)
-        );
+        ) || matches!(self.input, Some(super::input::Input::Palette { .. }));
         out.extend(self.configs.due(now, open).map(Effect::Configs));
         if let Route::Detail(id) = self.route()
             && self.detail.history_due(id, now)

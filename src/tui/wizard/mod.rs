@@ -310,6 +310,8 @@ pub struct Wizard {
     /// lack components: pushing to the same again forces it.
     last_push: Option<PushTargets>,
     refused_for: Option<PushTargets>,
+    /// A rollout key pressed while the push was starting, sent once it has.
+    queued_steer: Option<Steer>,
 }
 
 impl Wizard {
@@ -357,6 +359,7 @@ impl Wizard {
             coverage,
             last_push: None,
             refused_for: None,
+            queued_steer: None,
         }
     }
 
@@ -592,7 +595,9 @@ impl Wizard {
             }
             Step::Review => &[Context::WizardReview, Context::Scroll],
             Step::Save => &[Context::WizardSave],
-            Step::Push if self.following() => &[Context::WizardFollow],
+            Step::Push if self.following() || matches!(self.push, PushState::Starting) => {
+                &[Context::WizardFollow]
+            }
             Step::Push => &[Context::WizardPush, Context::Scroll],
         }
     }
@@ -656,6 +661,10 @@ impl Wizard {
             Then::Push => self.push_now(cx.snapshot),
             Then::Steer(how) => match self.followed_config() {
                 Some(config) => Outcome::effect(WizardEffect::Steer { config, how }),
+                None if matches!(self.push, PushState::Starting) => {
+                    self.queue_steer(how);
+                    Outcome::default()
+                }
                 None => Outcome::default(),
             },
         }

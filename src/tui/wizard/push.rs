@@ -67,6 +67,22 @@ impl Wizard {
             return Outcome::effect(WizardEffect::Steer { config, how });
         }
         if matches!(self.push, PushState::Starting) {
+            // The rollout keys work before the rollout answers: kept, and sent as soon as
+            // it has started (a `p` pressed at once used to vanish).
+            let how = match action {
+                Some(Action::PauseRollout) => Steer::Pause,
+                Some(Action::ResumeRollout) => Steer::Resume,
+                Some(Action::CancelRollout) => Steer::Cancel,
+                Some(Action::RollbackRollout) => {
+                    let config = match &self.save {
+                        SaveState::Saved { name, .. } => name.clone(),
+                        _ => String::new(),
+                    };
+                    return Outcome::ask(confirm::rollback(&config), Then::Steer(Steer::Rollback));
+                }
+                _ => return Outcome::default(),
+            };
+            self.queue_steer(how);
             return Outcome::default();
         }
         let snap = cx.snapshot;
@@ -123,7 +139,7 @@ impl Wizard {
     /// The push step's footer (the step's own keys; `back` and `close` follow).
     pub(super) fn push_tips(&self) -> Vec<Tip> {
         let keys: &[Action] = match self.push {
-            PushState::Following { .. } => &[
+            PushState::Following { .. } | PushState::Starting => &[
                 Action::PauseRollout,
                 Action::ResumeRollout,
                 Action::CancelRollout,
@@ -238,13 +254,25 @@ impl Wizard {
                     view: Some(Box::new(view)),
                     error: None,
                 };
-                return vec![WizardEffect::Follow { config }];
+                let mut effects = vec![WizardEffect::Follow {
+                    config: config.clone(),
+                }];
+                if let Some(how) = self.queued_steer.take() {
+                    self.say(
+                        Level::Info,
+                        format!("rollout started; asking to {}", how.verb()),
+                    );
+                    effects.push(WizardEffect::Steer { config, how });
+                }
+                return effects;
             }
             WizardMsg::Pushed(Err(e)) => {
+                self.queued_steer = None;
                 self.push = PushState::Choosing;
                 self.say(Level::Error, format!("push refused: {e}"));
             }
             WizardMsg::Lacking(why) => {
+                self.queued_steer = None;
                 self.push = PushState::Choosing;
                 self.refused_for = self.last_push.clone();
                 self.say(
@@ -314,6 +342,15 @@ impl Wizard {
             TargetMode::Agents => self.targets.marks.len(),
             TargetMode::Selector => self.selector_matches(snap).map_or(0, |(n, _)| n),
         }
+    }
+
+    /// Keeps `how` for the rollout being started, and says so.
+    pub(super) fn queue_steer(&mut self, how: Steer) {
+        self.queued_steer = Some(how);
+        self.say(
+            Level::Info,
+            format!("will {} as soon as the rollout has started", how.verb()),
+        );
     }
 
     /// The configuration being followed, when a rollout is.

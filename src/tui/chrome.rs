@@ -260,7 +260,7 @@ pub fn confirm(app: &App, ask: &confirm::Ask, body: Rect, buf: &mut Buffer) {
     let inner = usize::from(w.saturating_sub(4)).max(1);
     let mut lines: Vec<Line> = Vec::new();
     for text in &ask.lines {
-        for l in textwrap_words(text, inner) {
+        for l in fmt::wrap(text, inner) {
             lines.push(Line::styled(format!(" {l}"), t.popup));
         }
     }
@@ -298,27 +298,6 @@ pub fn confirm(app: &App, ask: &confirm::Ask, body: Rect, buf: &mut Buffer) {
                 )),
         )
         .render(area, buf);
-}
-
-/// Splits `text` into lines of at most `width` characters at spaces (a word longer than
-/// the line is cut).
-fn textwrap_words(text: &str, width: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        let need = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
-        if need > width && !line.is_empty() {
-            out.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() || out.is_empty() {
-        out.push(line);
-    }
-    out.into_iter().map(|l| fmt::truncate(&l, width)).collect()
 }
 
 /// The `?` overlay: every binding of the current view, grouped, generated from the keymap.

@@ -9,7 +9,8 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 
 /// A rate in at most four characters: `7`, `2.5`, `999`, `1.2k`, `48k`, `3.1M`.
 pub fn rate(v: f64) -> String {
-    let v = v.max(0.0);
+    // Not `max(0.0)`: an empty sum is -0.0, which printed as "-0" (and NaN counts as 0).
+    let v = if v > 0.0 { v } else { 0.0 };
     if v < 10.0 && v.fract() != 0.0 {
         format!("{v:.1}")
     } else if v < 1_000.0 {
@@ -191,6 +192,8 @@ mod tests {
             (48_000.0, "48k"),
             (3_100_000.0, "3.1M"),
             (-5.0, "0"),
+            (-0.0, "0"),
+            (f64::NAN, "0"),
         ] {
             assert_eq!(rate(v), want);
         }

@@ -75,7 +75,8 @@ fn wizard_to_review(a: &mut App) {
     type_text(a, "batch");
     press(a, &["enter", "n", "a"]);
     type_text(a, "otlphttp");
-    press(a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(a, &["enter"]);
     type_text(a, "https://collector.example.net:4318");
     press(a, &["enter", "n"]);
 }

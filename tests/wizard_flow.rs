@@ -41,7 +41,8 @@ fn build_otlp_pipeline(a: &mut App) {
     type_text(a, "batch");
     press(a, &["enter", "n", "a"]);
     type_text(a, "otlphttp");
-    press(a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(a, &["enter"]);
     type_text(a, "https://collector.example.net:4318");
     press(a, &["enter", "n"]);
 }
@@ -81,6 +82,12 @@ fn saving_names_the_configuration_and_asks_the_catalog() {
         matches!(wiz(&a).mode, Mode::Name(_)),
         "an unnamed configuration asks for a name at once"
     );
+    // It suggests one from what it connects; Enter would keep it.
+    match &wiz(&a).mode {
+        Mode::Name(ed) => assert_eq!(ed.text(), "otlp-to-otlphttp"),
+        other => panic!("the name editor, got {other:?}"),
+    }
+    press(&mut a, &["ctrl+u"]);
     type_text(&mut a, "edge otlp");
     press(&mut a, &["enter"]);
     match &wiz(&a).mode {
@@ -103,8 +110,8 @@ fn saving_names_the_configuration_and_asks_the_catalog() {
     // Pushing is refused until the catalog says it is saved.
     press(&mut a, &["n"]);
     assert_eq!(wiz(&a).step, Step::Save);
+    // Saved, the builder moves on to choosing targets by itself.
     a.wizard_message(WizardMsg::Saved(created("edge-otlp")));
-    press(&mut a, &["n"]);
     assert_eq!(wiz(&a).step, Step::Push);
 }
 
@@ -170,7 +177,7 @@ fn steps_refuse_to_go_on_without_what_they_need() {
     assert_eq!(wiz(&a).step, Step::Destinations, "no destination yet");
     press(&mut a, &["a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter", "n"]);
+    press(&mut a, &["enter", "esc", "n"]);
     assert_eq!(wiz(&a).step, Step::Review);
     let problems = wiz(&a).review.problems.join("\n");
     assert!(
@@ -262,7 +269,7 @@ fn pick_lists_choose_enum_values_and_toggle_enums() {
     // Destinations: compression is an enum; pick "none" from its list.
     press(&mut a, &["n", "n", "a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter"]);
+    press(&mut a, &["enter", "esc"]);
     let w = wiz(&a);
     let c = w.current().expect("otlphttp");
     let at = c
@@ -288,7 +295,7 @@ fn maps_are_edited_as_lines_and_bad_lines_are_refused_in_place() {
     let mut a = app();
     press(&mut a, &["n", "space", "n", "n", "n", "a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter"]);
+    press(&mut a, &["enter", "esc"]);
     let w = wiz(&a);
     let c = w.current().expect("otlphttp");
     let at = c
@@ -886,7 +893,8 @@ fn one_source_type_is_added_twice_each_with_its_own_form_and_name() {
     assert_eq!(wiz(&a).draft.source_labels(), ["nginx", "filelog"]);
     press(&mut a, &["n", "n", "a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(&mut a, &["enter"]);
     type_text(&mut a, "https://collector.example.net:4318");
     press(&mut a, &["enter", "n"]);
     let w = wiz(&a);
@@ -905,7 +913,7 @@ fn one_source_type_is_added_twice_each_with_its_own_form_and_name() {
     ] {
         assert!(yaml.contains(want), "{want} missing from:\n{yaml}");
     }
-    press(&mut a, &["n"]);
+    press(&mut a, &["n", "ctrl+u"]);
     type_text(&mut a, "two-logs");
     let cfg = save_effect(&mut a);
     let s = &cfg.spec.sources;
@@ -1006,7 +1014,7 @@ async fn a_shared_destination_is_picked_and_saved_by_reference() {
         yaml.contains("otlphttp/central:") && yaml.contains("https://central.example.net:4318"),
         "the review resolves the shared destination:\n{yaml}"
     );
-    press(&mut a, &["n"]);
+    press(&mut a, &["n", "ctrl+u"]);
     type_text(&mut a, "edge");
     let cfg = save_effect(&mut a);
     assert_eq!(
@@ -1096,7 +1104,7 @@ fn inline_destinations_of_one_type_are_told_apart_and_shared_ones_keep_their_nam
     for _ in 0..2 {
         press(&mut a, &["a"]);
         type_text(&mut a, "otlphttp");
-        press(&mut a, &["enter"]);
+        press(&mut a, &["enter", "esc"]);
     }
     assert_eq!(
         wiz(&a).component_titles(),
@@ -1322,7 +1330,8 @@ fn an_endpoint_is_checked_as_typed_and_the_breadcrumb_marks_the_step_until_it_is
     type_text(&mut a, "otlp");
     press(&mut a, &["enter", "space", "n", "n", "n", "a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(&mut a, &["enter"]);
     type_text(&mut a, "collector.example.net");
     let screen = render_text(&a);
     assert!(

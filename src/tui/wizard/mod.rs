@@ -718,7 +718,8 @@ impl Wizard {
                     self.save = SaveState::NotSaved;
                 }
                 if self.name.is_empty() {
-                    self.mode = Mode::Name(Editor::new("", false, false, "Name".into()))
+                    let suggested = self.suggested_name();
+                    self.mode = Mode::Name(Editor::new(&suggested, false, false, "Name".into()))
                 } else if !matches!(self.save, SaveState::Saved { .. }) {
                     self.keep_unchanged();
                 }

@@ -175,6 +175,26 @@ impl Wizard {
         }
         self.draft.raw = None;
         self.say(Level::Info, format!("added {}", title_of(t)));
+        self.edit_first_required();
+    }
+
+    /// Opens the editor of the form's first required field that is still empty (an
+    /// OTLP/HTTP destination's endpoint): what comes next anyway, one key sooner.
+    pub(super) fn edit_first_required(&mut self) {
+        let Some(slot) = self.step.slot() else {
+            return;
+        };
+        let Some(c) = self.current() else {
+            return;
+        };
+        let visible = c.visible(self.advanced);
+        let found = visible.iter().enumerate().find(|(_, i)| {
+            c.fields[**i].def.required && c.problem(**i).as_deref() == Some("is required")
+        });
+        if let Some((row, i)) = found.map(|(row, i)| (row, *i)) {
+            self.field_cursor[slot] = row;
+            self.open_field(Some(i));
+        }
     }
 
     /// Attaches a processor of type `t` to the current source, after the one shown (last

@@ -113,6 +113,43 @@ impl Wizard {
         Outcome::default()
     }
 
+    /// A name for a new configuration, from what it connects (`otlp-to-otlphttp`), not
+    /// taken by a stored one: Enter on the save step keeps it.
+    pub(super) fn suggested_name(&self) -> String {
+        let d = &self.draft;
+        let from = d.sources.first().map(|c| c.type_name.as_str());
+        let to = d.destinations.first().map(|x| match x {
+            crate::pipeline::builder::DestinationItem::Inline(c) => c.type_name.clone(),
+            crate::pipeline::builder::DestinationItem::Named(n) => {
+                n.name.clone().unwrap_or_default()
+            }
+        });
+        let base = match (from, to) {
+            (Some(f), Some(t)) => format!("{f}-to-{t}"),
+            _ => return String::new(),
+        };
+        let base: String = base
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let mut name = base.clone();
+        let mut n = 2;
+        while self.existing.contains_key(&name) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        if name_problem(&name).is_some() {
+            return String::new();
+        }
+        name
+    }
+
     pub(super) fn saved(&mut self, r: ApplyResult) {
         match (r.status, r.version) {
             (ApplyStatus::Invalid, _) | (_, None) => {
@@ -127,11 +164,15 @@ impl Wizard {
                     }
                     _ => format!("saved {} as version {version}", r.name),
                 };
-                let next = self.key_of(Action::Wizard(W::NextStep));
+                // Saved: on to choosing targets, the only thing left to do here.
+                let back = self.key_of(Action::Wizard(W::PrevStep));
                 self.say(
                     Level::Ok,
-                    format!("{what} · {next}: choose targets and push"),
+                    format!("{what} · choose targets and push ({back} goes back)"),
                 );
+                if self.step == super::Step::Save {
+                    self.step = super::Step::Push;
+                }
                 self.baseline = self.configuration();
                 self.existing
                     .insert(r.name.clone(), (version, self.baseline.clone()));

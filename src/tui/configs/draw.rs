@@ -44,13 +44,23 @@ pub fn render(cx: &DrawCx, st: &ConfigsState, area: Rect, buf: &mut Buffer) {
     }
     widths.extend([Constraint::Length(6), Constraint::Fill(1)]);
     head.extend(["FAILED", "ROLLOUT / VERSIONS"]);
+    // What the last column gets: the inner width less the fixed ones and their gaps, so
+    // a long rollout line ends with `…` (the configuration's detail has it whole).
+    let fixed: u16 = widths
+        .iter()
+        .map(|c| match c {
+            Constraint::Length(n) => n + 1,
+            _ => 0,
+        })
+        .sum();
+    let last = usize::from(area.width.saturating_sub(2 + fixed));
     let rows_fit = usize::from(area.height.saturating_sub(3));
     let unmanaged_at = st.overview.rows.len();
     let rows: Vec<Row> = (0..st.overview.entries())
         .skip(st.offset)
         .take(rows_fit)
         .map(|i| match st.overview.rows.get(i) {
-            Some(r) => config_row(cx, r, wide, i == st.cursor),
+            Some(r) => config_row(cx, r, wide, i == st.cursor, last),
             None => unmanaged_row(t, &st.overview.unmanaged, wide, i == st.cursor),
         })
         .collect();
@@ -87,7 +97,7 @@ fn dash<'a>(t: &Theme) -> Cell<'a> {
     Cell::from(Line::styled("–", t.muted).right_aligned())
 }
 
-fn config_row<'a>(cx: &DrawCx, r: &ConfigRow, wide: bool, selected: bool) -> Row<'a> {
+fn config_row<'a>(cx: &DrawCx, r: &ConfigRow, wide: bool, selected: bool, last: usize) -> Row<'a> {
     let t = cx.theme;
     let c = &r.total;
     let mut cells = vec![
@@ -123,7 +133,7 @@ fn config_row<'a>(cx: &DrawCx, r: &ConfigRow, wide: bool, selected: bool) -> Row
         });
     }
     cells.push(num(c.failed, if c.failed > 0 { t.err } else { t.text }));
-    cells.push(Cell::from(rollout_or_versions(t, r, wide)));
+    cells.push(Cell::from(fit(rollout_or_versions(t, r, wide), last)));
     let row = Row::new(cells);
     if selected {
         row.style(t.selection)

@@ -55,6 +55,38 @@ spec:
     - type: debug
 "#;
 
+/// Applies the sample configurations the catalog does not hold yet, and returns their
+/// names. One already there is left alone, as the user may have changed it (applying the
+/// sample again made a new version of it on every start).
+pub async fn seed_samples(catalog: &crate::catalog::Catalog) -> Vec<String> {
+    let mut created = Vec::new();
+    for doc in SAMPLES.split("\n---\n") {
+        let Some(name) = doc
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name: "))
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if catalog.configuration(&name, None).await.is_ok() {
+            continue;
+        }
+        match catalog.apply_text(doc, Some("demo")).await {
+            Ok(results) => {
+                for r in &results {
+                    if r.problems.is_empty() {
+                        created.push(r.name.clone());
+                    } else {
+                        tracing::warn!(config = %r.name, problems = ?r.problems, "demo configuration refused");
+                    }
+                }
+            }
+            Err(problems) => tracing::warn!(?problems, "demo configuration does not parse"),
+        }
+    }
+    created
+}
+
 /// The demo's agents, stopped together.
 pub struct Demo {
     pub fleet: SimFleet,
@@ -96,14 +128,7 @@ pub async fn start(
     agents: usize,
     collector: Option<PathBuf>,
 ) -> anyhow::Result<Demo> {
-    match rt.catalog.apply_text(SAMPLES, Some("demo")).await {
-        Ok(results) => {
-            for r in results.iter().filter(|r| !r.problems.is_empty()) {
-                tracing::warn!(config = %r.name, problems = ?r.problems, "demo configuration refused");
-            }
-        }
-        Err(problems) => tracing::warn!(?problems, "demo configurations do not parse"),
-    }
+    let seeded = seed_samples(&rt.catalog).await;
     let mut cfg = SimConfig::demo(
         rt.opamp_url(true),
         agents,
@@ -136,6 +161,11 @@ pub async fn start(
             Ok(s) => s,
             Err(_) => return,
         };
+        // Only on the start that created it: on later starts the user may have edited and
+        // pushed web-tier, and the demo must not roll its sample out over that.
+        if !seeded.contains(&"web-tier".to_string()) {
+            return;
+        }
         let options = RolloutOptions {
             initial: 2,
             multiplier: 2.0,

@@ -45,7 +45,12 @@ fn demo_fleet_under_tmux() {
     tmux.run(&["resize-window", "-t", "fd", "-x", "130", "-y", "36"]);
     tmux.wait_for("Configurations", Duration::from_secs(3));
 
+    // Quitting stops the server the 12 agents are connected to: asked first.
     tmux.keys(&["q"]);
+    tmux.wait_for("loses its server", Duration::from_secs(3));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("Configurations", Duration::from_secs(3));
+    tmux.keys(&["q", "y"]);
     let screen = tmux.wait_for(EXIT_MARK, Duration::from_secs(10));
     assert!(
         screen.contains(&format!("{EXIT_MARK}0]")),

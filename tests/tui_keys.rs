@@ -162,13 +162,26 @@ fn marks_feed_the_restart_effect_and_esc_clears_them() {
     assert_eq!(a.agents.marks.len(), 2);
     let mut want = vec![first, second];
     want.sort();
-    assert_eq!(press(&mut a, &["R"]), vec![Effect::RestartAgents(want)]);
+    // R asks first, naming the agents; y restarts them, esc does nothing.
+    assert_eq!(press(&mut a, &["R"]), vec![]);
+    let asked = a.confirm.clone().expect("restart asks");
+    assert_eq!(asked.ask.title, "Restart 2 agent(s)?");
+    let screen = render_text(&a);
+    assert!(screen.contains("Restart 2 agent(s)?"), "{screen}");
+    assert!(screen.contains("y restart"), "{screen}");
+    assert_eq!(press(&mut a, &["esc"]), vec![]);
+    assert!(a.confirm.is_none());
+    assert_eq!(a.agents.marks.len(), 2, "esc answered the question only");
+    assert_eq!(
+        press(&mut a, &["R", "y"]),
+        vec![Effect::RestartAgents(want)]
+    );
     press(&mut a, &["esc"]);
     assert!(a.agents.marks.is_empty());
     // Without marks, restart means the selected agent.
     let sel = selected(&a);
     assert_eq!(
-        press(&mut a, &["R"]),
+        press(&mut a, &["R", "y"]),
         vec![Effect::RestartAgents(vec![sel])]
     );
     press(&mut a, &["ctrl+a"]);
@@ -187,16 +200,36 @@ fn enter_opens_detail_esc_goes_back_and_q_quits_only_at_the_top() {
     assert_eq!(a.detail.section, Section::Telemetry);
     assert_eq!(press(&mut a, &["q"]), vec![], "q in a sub-view goes back");
     assert_eq!(a.route(), Route::Agents);
-    assert_eq!(press(&mut a, &["q"]), vec![Effect::Quit]);
+    // Agents are connected: quitting stops their server, so it asks and says so.
+    assert_eq!(press(&mut a, &["q"]), vec![]);
+    assert!(!a.should_quit());
+    let screen = render_text(&a);
+    assert!(screen.contains("Quit fleetdeck?"), "{screen}");
+    assert!(screen.contains("loses its server"), "{screen}");
+    assert!(screen.contains("y quit"), "{screen}");
+    assert_eq!(press(&mut a, &["esc"]), vec![]);
+    assert!(!a.should_quit());
+    assert_eq!(press(&mut a, &["q", "y"]), vec![Effect::Quit]);
     assert!(a.should_quit());
 
     let mut b = app(5);
     press(&mut b, &["enter", "?"]);
     assert_eq!(
         press(&mut b, &["ctrl+c"]),
-        vec![Effect::Quit],
-        "ctrl-c quits from anywhere"
+        vec![],
+        "ctrl-c asks from anywhere"
     );
+    assert_eq!(
+        press(&mut b, &["ctrl+c"]),
+        vec![Effect::Quit],
+        "and a second ctrl-c quits"
+    );
+}
+
+#[test]
+fn quitting_a_server_no_agent_is_connected_to_does_not_ask() {
+    let mut a = app(0);
+    assert_eq!(press(&mut a, &["q"]), vec![Effect::Quit]);
 }
 
 fn attempt(id: AgentId, version: u64, result: AttemptResult, message: &str) -> ApplyAttempt {
@@ -332,7 +365,8 @@ fn views_switch_by_number_tab_and_palette() {
     assert_eq!(a.route(), Route::Types);
     press(&mut a, &[":"]);
     type_text(&mut a, "q");
-    assert_eq!(press(&mut a, &["enter"]), vec![Effect::Quit]);
+    assert_eq!(press(&mut a, &["enter"]), vec![], ":q asks like q");
+    assert_eq!(press(&mut a, &["y"]), vec![Effect::Quit]);
 }
 
 /// The configurations view with the seeded catalog data already fetched.
@@ -482,6 +516,17 @@ fn a_configuration_opens_with_versions_agents_diff_and_rollout_controls() {
     });
     assert!(a.flash.as_ref().unwrap().text.contains("paused"));
     assert_eq!(press(&mut a, &["r"]).len(), 1);
+    // R (next to r) rolls back only after a yes.
+    assert!(press(&mut a, &["R"]).is_empty());
+    let asked = a.confirm.clone().expect("rollback asks");
+    assert_eq!(asked.ask.title, "Roll back the rollout of edge-gateway?");
+    assert_eq!(
+        press(&mut a, &["y"]),
+        vec![Effect::Configs(ConfigsEffect::Steer {
+            name: "edge-gateway".into(),
+            how: Steer::Rollback
+        })]
+    );
     a.configs_message(ConfigsMsg::Steered {
         name: "edge-gateway".into(),
         how: Steer::Rollback,
@@ -493,6 +538,31 @@ fn a_configuration_opens_with_versions_agents_diff_and_rollout_controls() {
             .unwrap()
             .text
             .contains("cannot roll back the rollout: no agent has an earlier version")
+    );
+    // A rollback that reached no agent does not say "rolled back".
+    let mut nothing = seed::catalog_data(&a.snapshot).rollouts.remove(0);
+    nothing.status = RolloutStatus::RolledBack;
+    nothing.progress.rolled_back = 0;
+    a.configs_message(ConfigsMsg::Steered {
+        name: "edge-gateway".into(),
+        how: Steer::Rollback,
+        result: Ok(nothing.clone()),
+    });
+    let said = a.flash.as_ref().unwrap().text.clone();
+    assert!(said.contains("nothing to roll back"), "{said}");
+    assert!(!said.contains("rolled back"), "{said}");
+    nothing.progress.rolled_back = 3;
+    a.configs_message(ConfigsMsg::Steered {
+        name: "edge-gateway".into(),
+        how: Steer::Rollback,
+        result: Ok(nothing),
+    });
+    assert!(
+        a.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("3 agent(s) rolled back")
     );
 
     // e opens it in the builder.
@@ -641,6 +711,7 @@ fn keymap_overrides_drive_keys_footer_and_help_and_bad_ones_are_warnings() {
         r#"
         quit = "x"
         filter = "F"
+        yes = "o"
         explode = "e"
         "#,
     )
@@ -660,7 +731,12 @@ fn keymap_overrides_drive_keys_footer_and_help_and_bad_ones_are_warnings() {
     press(&mut a, &["esc"]);
     press(&mut a, &["/"]);
     assert!(a.input.is_none(), "/ no longer filters");
-    assert_eq!(press(&mut a, &["x"]), vec![Effect::Quit]);
+    // The question's keys follow the keymap too.
+    assert_eq!(press(&mut a, &["x"]), vec![]);
+    let screen = render_text(&a);
+    assert!(screen.contains("o quit"), "{screen}");
+    assert_eq!(press(&mut a, &["y"]), vec![], "y is no longer yes");
+    assert_eq!(press(&mut a, &["o"]), vec![Effect::Quit]);
 }
 
 #[test]
@@ -811,11 +887,12 @@ fn flipping_the_sort_direction_shows_the_same_rows_reversed() {
 }
 
 #[test]
-fn forgetting_an_agent_takes_two_presses_and_only_for_disconnected_ones() {
+fn forgetting_an_agent_asks_first_and_only_for_disconnected_ones() {
     let mut a = app(60);
     let connected = selected(&a);
     assert!(a.snapshot.get(&connected).unwrap().is_connected());
-    assert_eq!(press(&mut a, &["D", "D"]), vec![]);
+    assert_eq!(press(&mut a, &["D"]), vec![]);
+    assert!(a.confirm.is_none());
     assert!(a.flash.as_ref().unwrap().text.contains("is connected"));
 
     press(&mut a, &["/"]);
@@ -823,11 +900,11 @@ fn forgetting_an_agent_takes_two_presses_and_only_for_disconnected_ones() {
     press(&mut a, &["enter"]);
     let down = selected(&a);
     assert!(!a.snapshot.get(&down).unwrap().is_connected());
-    assert_eq!(press(&mut a, &["D"]), vec![], "the first press only asks");
-    assert!(a.flash.as_ref().unwrap().text.contains("press D again"));
-    assert_eq!(press(&mut a, &["D"]), vec![Effect::ForgetAgent(down)]);
-    // Armed once: a third press starts over.
-    assert_eq!(press(&mut a, &["D"]), vec![]);
+    assert_eq!(press(&mut a, &["D"]), vec![], "D only asks");
+    let asked = a.confirm.clone().expect("forget asks");
+    assert!(asked.ask.title.starts_with("Forget "), "{asked:?}");
+    assert_eq!(press(&mut a, &["n"]), vec![], "n declines");
+    assert_eq!(press(&mut a, &["D", "y"]), vec![Effect::ForgetAgent(down)]);
 }
 
 /// The filter `/` types, against the seeded fleet.
@@ -903,4 +980,76 @@ mod filter {
             vec![a.name.clone()]
         );
     }
+}
+
+#[test]
+fn sorting_by_last_seen_puts_the_most_recently_seen_first() {
+    let mut a = app(40);
+    press(&mut a, &["L"]);
+    let seen: Vec<std::time::SystemTime> = a
+        .shown_ids()
+        .map(|id| a.snapshot.get(&id).unwrap().last_seen)
+        .collect();
+    assert!(
+        seen.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {:?}",
+        seen.iter()
+            .map(|t| seed::now()
+                .duration_since(*t)
+                .map(|d| d.as_secs())
+                .unwrap_or(0))
+            .collect::<Vec<_>>()
+    );
+    press(&mut a, &["I"]);
+    let seen: Vec<std::time::SystemTime> = a
+        .shown_ids()
+        .map(|id| a.snapshot.get(&id).unwrap().last_seen)
+        .collect();
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "inverted: oldest first"
+    );
+
+    // Two agents seen within one second of each other are still told apart (whole
+    // seconds tied them, and the table showed 6s above 5s).
+    let mut snap = seed::fleet(3, 1);
+    let base = std::time::UNIX_EPOCH + Duration::from_secs(1_767_268_790);
+    for (i, agent) in snap.agents.iter_mut().enumerate() {
+        let a = Arc::make_mut(agent);
+        a.last_seen = base + Duration::from_millis(100 + 400 * i as u64);
+    }
+    let newest = snap.agents[2].id;
+    let oldest = snap.agents[0].id;
+    let mut b = app(3);
+    b.set_snapshot(Arc::new(snap));
+    press(&mut b, &["L"]);
+    let order: Vec<AgentId> = b.shown_ids().collect();
+    assert_eq!(order.first(), Some(&newest));
+    assert_eq!(order.last(), Some(&oldest));
+}
+
+#[test]
+fn the_palette_completes_configuration_and_agent_names() {
+    let mut a = app(20);
+    let target = a.snapshot.agents[3].clone();
+    press(&mut a, &[":"]);
+    type_text(&mut a, "edit web-f");
+    press(&mut a, &["tab"]);
+    assert_eq!(
+        a.input,
+        Some(fleetdeck::tui::input::Input::Palette {
+            text: "edit web-frontend".into()
+        })
+    );
+    press(&mut a, &["ctrl+u"]);
+    // Agent names after `agents`: Tab completes, Enter opens the agent.
+    let partial: String = target.name.chars().take(target.name.len() - 1).collect();
+    type_text(&mut a, &format!("agents {partial}"));
+    let screen = render_text(&a);
+    assert!(
+        screen.contains(&format!(":agents {}", target.name)),
+        "{screen}"
+    );
+    press(&mut a, &["tab", "enter"]);
+    assert_eq!(a.route(), Route::Detail(target.id));
 }

@@ -59,7 +59,10 @@ fn config_diff(a: &mut App) {
 }
 
 fn wizard_sources(a: &mut App) {
-    press(a, &["n", "j", "j", "space", "j"]);
+    // With 100+ types, the list is searched: what a host's metrics and logs come from.
+    press(a, &["n", "/"]);
+    type_text(a, "host");
+    press(a, &["enter", "space", "j"]);
 }
 
 fn wizard_form(a: &mut App) {
@@ -75,7 +78,8 @@ fn wizard_to_review(a: &mut App) {
     type_text(a, "batch");
     press(a, &["enter", "n", "a"]);
     type_text(a, "otlphttp");
-    press(a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(a, &["enter"]);
     type_text(a, "https://collector.example.net:4318");
     press(a, &["enter", "n"]);
 }

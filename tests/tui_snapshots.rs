@@ -317,3 +317,81 @@ fn agent_detail_says_why_its_own_telemetry_is_refused() {
         "{text}"
     );
 }
+
+/// A store where the first agent sent 1000 logs/s until 20 s ago and 200/s since, and
+/// the second a steady 100/s: what the sparklines are for.
+fn drop_and_steady(snap: &fleetdeck::fleet::FleetSnapshot) -> fleetdeck::tui::StoreAt {
+    use fleetdeck::fleet::telemetry::{Sample, Series, Signal, TelemetryStore, Temporality};
+    let store = TelemetryStore::new();
+    let now = seed::NOW_SECS;
+    for t in now - 119..=now {
+        for (i, a) in snap.agents.iter().take(2).enumerate() {
+            let value = match i {
+                0 if t + 20 > now => 200.0,
+                0 => 1000.0,
+                _ => 100.0,
+            };
+            let sample = |series| Sample {
+                series,
+                stream: 0,
+                temporality: Temporality::Gauge,
+                start_ns: 0,
+                time_ns: t * 1_000_000_000,
+                value,
+            };
+            let samples = [
+                sample(Series::In(Signal::Logs)),
+                sample(Series::Out(Signal::Logs)),
+            ];
+            store.ingest_at(t, &a.id, &samples);
+        }
+    }
+    fleetdeck::tui::StoreAt { store, now }
+}
+
+#[test]
+fn sparklines_keep_a_drop_in_view_and_the_shared_scale_compares_rows() {
+    let mut a = app(2, (80, 24));
+    let telemetry = drop_and_steady(&a.snapshot.clone());
+    a.copy_tails(&telemetry);
+    let screen = render_text(&a);
+    let names: Vec<String> = a
+        .snapshot
+        .agents
+        .iter()
+        .map(|x| x.name.to_string())
+        .collect();
+    let row = |screen: &str, i: usize| {
+        let name = &names[i];
+        screen
+            .lines()
+            .find(|l| l.contains(name.as_str()))
+            .unwrap_or_default()
+            .to_string()
+    };
+    // The last minute in 15 s cells, against the peak of two minutes: the drop 20 s ago
+    // is still there (4 samples against their own maximum drew `████`).
+    assert!(row(&screen, 0).contains("██▆▂  200"), "{screen}");
+    assert!(row(&screen, 1).contains("████  100"), "{screen}");
+    // Wider terminals draw longer sparklines over the same minute.
+    a.resize(104, 24);
+    a.copy_tails(&telemetry);
+    let wide = render_text(&a);
+    assert!(row(&wide, 0).contains("████▇▂▂  200"), "{wide}");
+    a.resize(80, 24);
+    // One scale for every row: the steady agent is small beside the busy one.
+    press(&mut a, &["s"]);
+    a.copy_tails(&telemetry);
+    let shared = render_text(&a);
+    assert!(shared.contains("scale:shared"), "{shared}");
+    assert!(row(&shared, 1).contains("▂▂▂▂  100"), "{shared}");
+    assert!(row(&shared, 0).contains("██▆▂  200"), "{shared}");
+    // The help says what the bars and the `!` mean.
+    press(&mut a, &["?"]);
+    press(&mut a, &["j"; 60]);
+    let help = render_text(&a);
+    assert!(
+        help.contains("failed to send some of that signal"),
+        "{help}"
+    );
+}

@@ -130,7 +130,8 @@ wizard_save = "w"
     // The review: its footer and help list its own keys.
     press(&mut a, &["n", "n", "n", "a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(&mut a, &["enter"]);
     type_text(&mut a, "https://collector.example.net:4318");
     press(&mut a, &["enter", "n"]);
     assert_eq!(wiz(&a).step, Step::Review);

@@ -24,7 +24,8 @@ fn at_an_otlphttp_destination() -> App {
     type_text(&mut a, "otlp");
     press(&mut a, &["enter", "space", "n", "n", "n", "a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(&mut a, &["enter"]);
     type_text(&mut a, "https://collector.example.net:4318");
     press(&mut a, &["enter"]);
     assert_eq!(wiz(&a).step, Step::Destinations);

@@ -41,7 +41,8 @@ fn build_otlp_pipeline(a: &mut App) {
     type_text(a, "batch");
     press(a, &["enter", "n", "a"]);
     type_text(a, "otlphttp");
-    press(a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(a, &["enter"]);
     type_text(a, "https://collector.example.net:4318");
     press(a, &["enter", "n"]);
 }
@@ -81,6 +82,12 @@ fn saving_names_the_configuration_and_asks_the_catalog() {
         matches!(wiz(&a).mode, Mode::Name(_)),
         "an unnamed configuration asks for a name at once"
     );
+    // It suggests one from what it connects; Enter would keep it.
+    match &wiz(&a).mode {
+        Mode::Name(ed) => assert_eq!(ed.text(), "otlp-to-otlphttp"),
+        other => panic!("the name editor, got {other:?}"),
+    }
+    press(&mut a, &["ctrl+u"]);
     type_text(&mut a, "edge otlp");
     press(&mut a, &["enter"]);
     match &wiz(&a).mode {
@@ -92,9 +99,9 @@ fn saving_names_the_configuration_and_asks_the_catalog() {
         press(&mut a, &["backspace"]);
     }
     type_text(&mut a, "edge-otlp");
-    press(&mut a, &["enter"]);
-    assert_eq!(wiz(&a).name, "edge-otlp");
+    // One Enter names it and saves.
     let effects = wizard_effects(press(&mut a, &["enter"]));
+    assert_eq!(wiz(&a).name, "edge-otlp");
     let [WizardEffect::Save(cfg)] = effects.as_slice() else {
         panic!("expected one save, got {effects:?}");
     };
@@ -103,8 +110,8 @@ fn saving_names_the_configuration_and_asks_the_catalog() {
     // Pushing is refused until the catalog says it is saved.
     press(&mut a, &["n"]);
     assert_eq!(wiz(&a).step, Step::Save);
+    // Saved, the builder moves on to choosing targets by itself.
     a.wizard_message(WizardMsg::Saved(created("edge-otlp")));
-    press(&mut a, &["n"]);
     assert_eq!(wiz(&a).step, Step::Push);
 }
 
@@ -128,13 +135,27 @@ fn escape_asks_before_discarding_changes() {
     press(&mut a, &["n", "esc"]);
     assert!(a.wizard.is_none());
     press(&mut a, &["n", "space", "esc"]);
-    assert!(matches!(wiz(&a).mode, Mode::ConfirmDiscard));
+    let asked = a.confirm.as_ref().expect("asks before discarding");
+    assert!(asked.ask.lines[0].contains("not saved"), "{asked:?}");
+    let screen = fleetdeck::tui::testing::render_text(&a);
+    assert!(screen.contains("Leave the builder?"), "{screen}");
+    assert!(screen.contains("y discard"), "{screen}");
+    assert!(screen.contains("esc cancel"), "{screen}");
     press(&mut a, &["k"]);
-    assert!(
-        a.wizard.is_some(),
-        "any key but y keeps editing, input intact"
-    );
+    assert!(a.confirm.is_some(), "other keys leave the question up");
+    press(&mut a, &["esc"]);
+    assert!(a.confirm.is_none());
+    assert!(a.wizard.is_some(), "esc keeps editing, input intact");
     assert_eq!(wiz(&a).draft.sources.len(), 1);
+    // Ctrl-C in the builder asks too (it would drop the work and stop the server).
+    press(&mut a, &["ctrl+c"]);
+    assert!(!a.should_quit());
+    let asked = a.confirm.as_ref().expect("ctrl-c asks");
+    assert!(
+        asked.ask.lines.iter().any(|l| l.contains("not saved")),
+        "{asked:?}"
+    );
+    press(&mut a, &["esc"]);
     let effects = wizard_effects(press(&mut a, &["esc", "y"]));
     assert!(a.wizard.is_none());
     assert_eq!(effects, vec![WizardEffect::StopFollowing]);
@@ -156,7 +177,7 @@ fn steps_refuse_to_go_on_without_what_they_need() {
     assert_eq!(wiz(&a).step, Step::Destinations, "no destination yet");
     press(&mut a, &["a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter", "n"]);
+    press(&mut a, &["enter", "esc", "n"]);
     assert_eq!(wiz(&a).step, Step::Review);
     let problems = wiz(&a).review.problems.join("\n");
     assert!(
@@ -248,7 +269,7 @@ fn pick_lists_choose_enum_values_and_toggle_enums() {
     // Destinations: compression is an enum; pick "none" from its list.
     press(&mut a, &["n", "n", "a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter"]);
+    press(&mut a, &["enter", "esc"]);
     let w = wiz(&a);
     let c = w.current().expect("otlphttp");
     let at = c
@@ -274,7 +295,7 @@ fn maps_are_edited_as_lines_and_bad_lines_are_refused_in_place() {
     let mut a = app();
     press(&mut a, &["n", "space", "n", "n", "n", "a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter"]);
+    press(&mut a, &["enter", "esc"]);
     let w = wiz(&a);
     let c = w.current().expect("otlphttp");
     let at = c
@@ -476,13 +497,24 @@ fn targets_are_marked_agents_or_a_selector_with_a_live_count() {
     let marked: Vec<_> = a.agents.marks.iter().copied().collect();
     saved(&mut a);
     assert_eq!(wiz(&a).targets.marks.len(), 2);
-    let effects = wizard_effects(press(&mut a, &["enter"]));
+    // Enter asks, naming what goes where; y pushes.
+    assert!(wizard_effects(press(&mut a, &["enter"])).is_empty());
+    let asked = a.confirm.clone().expect("a push asks first");
+    assert_eq!(asked.ask.title, "Push edge-otlp:1 to 2 agent(s)?");
+    press(&mut a, &["esc"]);
+    assert!(
+        matches!(wiz(&a).push, PushState::Choosing),
+        "esc: not pushed"
+    );
+    press(&mut a, &["enter"]);
+    let effects = wizard_effects(press(&mut a, &["y"]));
     let [
         WizardEffect::Push {
             config,
             version,
             targets,
             force: false,
+            ..
         },
     ] = effects.as_slice()
     else {
@@ -516,17 +548,87 @@ fn targets_are_marked_agents_or_a_selector_with_a_live_count() {
     press(&mut a, &["ctrl+u"]);
     type_text(&mut a, "env=nowhere");
     press(&mut a, &["enter", "enter"]);
+    assert!(a.confirm.is_none(), "nothing to ask about");
     assert!(
         matches!(wiz(&a).push, PushState::Choosing),
         "a selector matching nothing is not pushed"
     );
     press(&mut a, &["/", "ctrl+u"]);
     type_text(&mut a, "env=prod");
-    let effects = wizard_effects(press(&mut a, &["enter", "enter"]));
+    let effects = wizard_effects(press(&mut a, &["enter", "enter", "y"]));
     assert!(
         matches!(effects.as_slice(), [WizardEffect::Push { targets: PushTargets::Selector(s), .. }] if s == "env=prod"),
         "{effects:?}"
     );
+}
+
+#[test]
+fn the_push_takes_phases_failures_tolerated_and_rollback_like_the_push_command() {
+    use fleetdeck::rollout::RolloutOptions;
+    use fleetdeck::rollout::plan::RollbackPolicy;
+    use fleetdeck::tui::testing::render_text;
+    let mut a = app();
+    press(&mut a, &["ctrl+a"]);
+    saved(&mut a);
+    let n = a.snapshot.agents.len();
+    let screen = render_text(&a);
+    assert!(
+        screen.contains("rollout: phases 3, 9 · halt on 1st failure · roll back failed"),
+        "the push step says how it will roll out: {screen}"
+    );
+    // o opens the options; a value is typed over, checked as it is typed.
+    press(&mut a, &["o"]);
+    assert!(matches!(wiz(&a).mode, Mode::Options));
+    press(&mut a, &["enter", "ctrl+u"]);
+    type_text(&mut a, "0");
+    let screen = render_text(&a);
+    assert!(screen.contains("✕ at least 1"), "{screen}");
+    press(&mut a, &["enter"]);
+    assert!(
+        matches!(wiz(&a).mode, Mode::OptionText { .. }),
+        "an invalid value is not kept"
+    );
+    press(&mut a, &["backspace"]);
+    type_text(&mut a, "2");
+    press(&mut a, &["enter"]);
+    // Growth 1: equal phases; a digit starts typing at once.
+    press(&mut a, &["j", "1", "enter"]);
+    // Two failures tolerated, every agent rolled back when it halts.
+    press(&mut a, &["j", "j", "2", "enter", "j", "l", "esc"]);
+    assert!(matches!(wiz(&a).mode, Mode::Normal));
+    let screen = render_text(&a);
+    assert!(
+        screen.contains("rollout: phases 2, 2, 2, 2, 2 … (6 phases) · tolerate 2 failure(s)"),
+        "{screen}"
+    );
+    assert_eq!(n, 12);
+    press(&mut a, &["enter"]);
+    let asked = a.confirm.clone().expect("asks");
+    assert!(
+        asked
+            .ask
+            .lines
+            .iter()
+            .any(|l| l.contains("roll back all reached")),
+        "{asked:?}"
+    );
+    let effects = wizard_effects(press(&mut a, &["y"]));
+    let [WizardEffect::Push { options, .. }] = effects.as_slice() else {
+        panic!("a push: {effects:?}");
+    };
+    // Field by field: RolloutOptions gains more (the telemetry watch) on other branches.
+    assert_eq!(
+        (
+            options.initial,
+            options.multiplier,
+            options.max_per_phase,
+            options.max_failures,
+            options.rollback
+        ),
+        (2, 1.0, 1000, 2, RollbackPolicy::All)
+    );
+    let defaults = RolloutOptions::default();
+    assert_eq!(options.max_per_phase, defaults.max_per_phase);
 }
 
 #[test]
@@ -560,7 +662,7 @@ fn a_push_to_targets_that_lack_components_says_so_and_forces_only_when_asked_aga
     );
 
     // The server refuses; the same push again is forced.
-    let push = |a: &mut App| match wizard_effects(press(a, &["enter"])).as_slice() {
+    let push = |a: &mut App| match wizard_effects(press(a, &["enter", "y"])).as_slice() {
         [WizardEffect::Push { force, .. }] => *force,
         other => panic!("expected a push, got {other:?}"),
     };
@@ -587,7 +689,7 @@ fn a_started_rollout_is_followed_and_can_be_steered() {
     let mut a = app();
     press(&mut a, &["space"]);
     saved(&mut a);
-    press(&mut a, &["enter"]);
+    press(&mut a, &["enter", "y"]);
     let id = a.snapshot.agents[0].id;
     let view = RolloutView {
         started_at: None,
@@ -613,14 +715,32 @@ fn a_started_rollout_is_followed_and_can_be_steered() {
             ..Default::default()
         }],
     };
+    // p pressed before the rollout has answered is kept, said, and sent once it has.
+    assert!(wizard_effects(press(&mut a, &["p"])).is_empty());
+    let said = wiz(&a).message.clone().map(|m| m.1).unwrap_or_default();
+    assert!(
+        said.contains("will pause as soon as the rollout has started"),
+        "{said}"
+    );
     let more = wizard_effects(a.wizard_message(WizardMsg::Pushed(Ok(view.clone()))));
     assert_eq!(
         more,
-        vec![WizardEffect::Follow {
-            config: "edge-otlp".into()
-        }]
+        vec![
+            WizardEffect::Follow {
+                config: "edge-otlp".into()
+            },
+            WizardEffect::Steer {
+                config: "edge-otlp".into(),
+                how: fleetdeck::tui::wizard::Steer::Pause
+            }
+        ]
     );
+    // Pausing is at once; rolling back asks first.
     let effects = wizard_effects(press(&mut a, &["p", "R"]));
+    assert_eq!(effects.len(), 1);
+    let asked = a.confirm.clone().expect("rollback asks");
+    assert_eq!(asked.ask.title, "Roll back the rollout of edge-otlp?");
+    let effects = [effects, wizard_effects(press(&mut a, &["y"]))].concat();
     assert_eq!(
         effects,
         vec![
@@ -777,7 +897,8 @@ fn one_source_type_is_added_twice_each_with_its_own_form_and_name() {
     assert_eq!(wiz(&a).draft.source_labels(), ["nginx", "filelog"]);
     press(&mut a, &["n", "n", "a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(&mut a, &["enter"]);
     type_text(&mut a, "https://collector.example.net:4318");
     press(&mut a, &["enter", "n"]);
     let w = wiz(&a);
@@ -796,9 +917,8 @@ fn one_source_type_is_added_twice_each_with_its_own_form_and_name() {
     ] {
         assert!(yaml.contains(want), "{want} missing from:\n{yaml}");
     }
-    press(&mut a, &["n"]);
+    press(&mut a, &["n", "ctrl+u"]);
     type_text(&mut a, "two-logs");
-    press(&mut a, &["enter"]);
     let cfg = save_effect(&mut a);
     let s = &cfg.spec.sources;
     assert_eq!(s.len(), 2);
@@ -898,9 +1018,8 @@ async fn a_shared_destination_is_picked_and_saved_by_reference() {
         yaml.contains("otlphttp/central:") && yaml.contains("https://central.example.net:4318"),
         "the review resolves the shared destination:\n{yaml}"
     );
-    press(&mut a, &["n"]);
+    press(&mut a, &["n", "ctrl+u"]);
     type_text(&mut a, "edge");
-    press(&mut a, &["enter"]);
     let cfg = save_effect(&mut a);
     assert_eq!(
         cfg.spec.destinations,
@@ -953,7 +1072,21 @@ async fn an_opened_configuration_with_shared_and_repeated_parts_saves_unchanged(
         .expect("a diff with the stored version");
     assert!(diff.iter().all(|l| l.marker() == ' '), "nothing changed");
     press(&mut a, &["n"]);
-    let cfg = save_effect(&mut a);
+    // Nothing changed: it counts as saved at the stored version, Enter saves nothing
+    // (a new version that renders the same YAML is what it made), and it can be pushed.
+    assert_eq!(
+        wiz(&a).save,
+        SaveState::Saved {
+            name: "logs".into(),
+            version: stored.version,
+            status: ApplyStatus::Unchanged
+        }
+    );
+    assert!(wizard_effects(press(&mut a, &["enter"])).is_empty());
+    press(&mut a, &["n"]);
+    assert_eq!(wiz(&a).step, Step::Push, "pushed as stored, without a save");
+    // And what the builder holds is the stored configuration.
+    let cfg = wiz(&a).configuration();
     assert_eq!(cfg, stored.config);
     let result = catalog
         .apply(fleetdeck::pipeline::Resource::Configuration(cfg))
@@ -975,7 +1108,7 @@ fn inline_destinations_of_one_type_are_told_apart_and_shared_ones_keep_their_nam
     for _ in 0..2 {
         press(&mut a, &["a"]);
         type_text(&mut a, "otlphttp");
-        press(&mut a, &["enter"]);
+        press(&mut a, &["enter", "esc"]);
     }
     assert_eq!(
         wiz(&a).component_titles(),
@@ -1118,4 +1251,157 @@ mod coverage {
         );
         assert_eq!(c.lacking(TypeKind::Source, "hostmetrics"), None);
     }
+}
+
+#[test]
+fn add_popups_move_with_j_and_k_search_after_slash_and_rank_type_names_first() {
+    use fleetdeck::pipeline::TypeKind;
+    use fleetdeck::tui::wizard::AddChoice;
+    let mut a = app();
+    press(&mut a, &["n", "space", "n", "n", "n", "a"]);
+    assert_eq!(wiz(&a).step, Step::Destinations);
+    // j and k move through the list; they do not type.
+    press(&mut a, &["j", "j", "k"]);
+    match &wiz(&a).mode {
+        Mode::AddType {
+            query,
+            cursor,
+            searching,
+            ..
+        } => assert_eq!((query.as_str(), *cursor, *searching), ("", 1, false)),
+        other => panic!("the add popup, got {other:?}"),
+    }
+    // `/` searches; then j is a letter like any other.
+    press(&mut a, &["/"]);
+    type_text(&mut a, "httpj");
+    press(&mut a, &["backspace"]);
+    // A type whose name holds the text comes before one that only mentions it.
+    let names: Vec<String> = wiz(&a)
+        .add_choices(TypeKind::Destination, "http")
+        .iter()
+        .filter_map(|c| match c {
+            AddChoice::Type(t) => Some(t.name().to_string()),
+            AddChoice::Shared { .. } => None,
+        })
+        .collect();
+    let at = |n: &str| names.iter().position(|x| x == n);
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("otlphttp"),
+        "{names:?}"
+    );
+    if let Some(d) = at("dynatrace") {
+        assert!(d > 0, "{names:?}");
+    }
+    press(&mut a, &["enter"]);
+    assert_eq!(wiz(&a).draft.destinations.len(), 1);
+    assert!(matches!(wiz(&a).mode, Mode::Normal | Mode::Field { .. }));
+}
+
+#[test]
+fn help_and_the_breadcrumb_name_the_step_shown() {
+    use fleetdeck::tui::testing::render_text;
+    let mut a = app();
+    press(&mut a, &["n"]);
+    a.resize(80, 24);
+    let screen = render_text(&a);
+    assert!(
+        screen.contains("1 Sources › 2 Conf › 3 Proc › 4 Dest › 5 Rev › 6 Save › 7 Push"),
+        "every step has a name, even at 80 columns: {screen}"
+    );
+    press(&mut a, &["?"]);
+    let help = render_text(&a);
+    assert!(help.contains("Step 1 Sources"), "{help}");
+    assert!(help.contains("choose the source type"), "{help}");
+    let mut a = app();
+    build_otlp_pipeline(&mut a);
+    assert_eq!(wiz(&a).step, Step::Review);
+    press(&mut a, &["?"]);
+    let help = render_text(&a);
+    assert!(help.contains("Step 5 Review"), "{help}");
+    assert!(
+        help.contains("edit the Collector YAML in $EDITOR"),
+        "{help}"
+    );
+    assert!(!help.contains("Step 1 Sources"), "{help}");
+}
+
+#[test]
+fn an_endpoint_is_checked_as_typed_and_the_breadcrumb_marks_the_step_until_it_is_valid() {
+    use fleetdeck::tui::testing::render_text;
+    let mut a = app();
+    press(&mut a, &["n", "/"]);
+    type_text(&mut a, "otlp");
+    press(&mut a, &["enter", "space", "n", "n", "n", "a"]);
+    type_text(&mut a, "otlphttp");
+    // Adding it opens its required endpoint.
+    press(&mut a, &["enter"]);
+    type_text(&mut a, "collector.example.net");
+    let screen = render_text(&a);
+    assert!(
+        screen.contains("expected host:port, or a URL"),
+        "checked while typing: {screen}"
+    );
+    press(&mut a, &["enter", "n"]);
+    assert_eq!(wiz(&a).step, Step::Review);
+    assert!(!wiz(&a).step_ok(Step::Destinations));
+    let screen = render_text(&a);
+    assert!(
+        screen.contains("4✕ Destinations") || screen.contains("4✕ Dest"),
+        "{screen}"
+    );
+    assert!(screen.contains("3✓"), "{screen}");
+    press(&mut a, &["b", "enter", "ctrl+u"]);
+    type_text(&mut a, "https://collector.example.net:4318");
+    press(&mut a, &["enter", "n"]);
+    assert!(wiz(&a).step_ok(Step::Destinations));
+    let screen = render_text(&a);
+    assert!(screen.contains("4✓"), "{screen}");
+}
+
+#[test]
+fn page_down_in_the_review_shows_the_next_line_after_the_last_one_shown() {
+    use fleetdeck::tui::testing::render_text;
+    let mut a = app();
+    build_otlp_pipeline(&mut a);
+    a.resize(80, 24);
+    let yaml: Vec<String> = wiz(&a)
+        .review
+        .yaml
+        .clone()
+        .unwrap_or_default()
+        .lines()
+        .map(|l| format!("   {l}"))
+        .collect();
+    assert!(yaml.len() > 30, "long enough to page");
+    // The YAML lines on screen, as indices into the YAML.
+    let shown = |a: &App| -> Vec<usize> {
+        let screen = render_text(a);
+        let rows: Vec<String> = screen
+            .lines()
+            .filter_map(|l| l.strip_prefix('│'))
+            .map(|l| l.trim_end_matches('│').trim_end().to_string())
+            .collect();
+        let scroll = wiz(a).review.scroll;
+        rows.iter()
+            .filter_map(|r| {
+                (scroll..yaml.len())
+                    .find(|i| yaml[*i].trim_end() == r.as_str() && !r.trim().is_empty())
+            })
+            .collect()
+    };
+    let before = shown(&a);
+    press(&mut a, &["pgdn"]);
+    let after = shown(&a);
+    let last = *before.last().expect("lines shown");
+    assert_eq!(
+        after.first().copied(),
+        Some(last + 1),
+        "{before:?} then {after:?}"
+    );
+    // Paging past the end stops at the last page, and one page up comes straight back.
+    press(&mut a, &["pgdn", "pgdn", "pgdn", "pgdn", "pgup"]);
+    let back = wiz(&a).review.scroll;
+    press(&mut a, &["pgdn", "pgup"]);
+    assert_eq!(wiz(&a).review.scroll, back);
 }

@@ -50,7 +50,8 @@ fn rename(a: &mut App, name: &str) -> Option<String> {
 fn review_yaml(a: &mut App) -> String {
     press(a, &["n", "a"]);
     type_text(a, "otlphttp");
-    press(a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(a, &["enter"]);
     type_text(a, "https://collector.example.net:4318");
     press(a, &["enter", "n"]);
     let w = wiz(a);

@@ -53,8 +53,8 @@ fn to_destinations(a: &mut App) {
 }
 
 fn to_review(a: &mut App) {
+    // Adding the destination opened its endpoint.
     to_destinations(a);
-    press(a, &["enter"]);
     type_text(a, "https://collector.example.net:4318");
     press(a, &["enter", "n"]);
 }
@@ -130,7 +130,7 @@ fn step4_destination_form_with_required_field() {
 fn step4_map_editor() {
     check("wizard_map_editor", |a| {
         to_destinations(a);
-        press(a, &["j", "enter"]);
+        press(a, &["esc", "j", "enter"]);
         type_text(a, "x-team=edge");
         press(a, &["enter"]);
         type_text(a, "oops");
@@ -147,7 +147,7 @@ fn step5_review() {
 fn step5_review_with_problems() {
     check("wizard_review_problems", |a| {
         to_destinations(a);
-        press(a, &["n"]);
+        press(a, &["esc", "n"]);
     });
 }
 
@@ -163,7 +163,7 @@ fn step5_review_diff_with_an_agent() {
 fn step6_save() {
     check("wizard_save", |a| {
         to_review(a);
-        press(a, &["n"]);
+        press(a, &["n", "ctrl+u"]);
         type_text(a, "edge-otlp");
         press(a, &["enter"]);
     });
@@ -187,10 +187,27 @@ fn step7_selector() {
 }
 
 #[test]
+fn step7_rollout_options() {
+    check("wizard_rollout_options", |a| {
+        to_push(a);
+        press(a, &["space", "space", "space", "o", "j", "j", "j"]);
+        type_text(a, "1x");
+    });
+}
+
+#[test]
+fn step7_push_asks_first() {
+    check("wizard_push_confirm", |a| {
+        to_push(a);
+        press(a, &["space", "space", "space", "enter"]);
+    });
+}
+
+#[test]
 fn step7_following_a_rollout() {
     check("wizard_rollout", |a| {
         to_push(a);
-        press(a, &["space", "space", "space", "enter"]);
+        press(a, &["space", "space", "space", "enter", "y"]);
         let ids: Vec<_> = a.snapshot.agents.iter().take(3).map(|x| x.id).collect();
         let step = |i: usize| match i {
             0 => AgentStep::Applied,

@@ -38,7 +38,8 @@ fn attach(a: &mut App, name: &str) {
 fn to_review(a: &mut App) {
     press(a, &["n", "n", "a"]);
     type_text(a, "otlphttp");
-    press(a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(a, &["enter"]);
     type_text(a, "https://collector.example.net:4318");
     press(a, &["enter", "n"]);
     assert_eq!(wiz(a).step, Step::Review);
@@ -117,7 +118,8 @@ fn a_bad_value_in_a_source_processor_is_named_in_the_review() {
     set_wizard_field(&mut a, "send_batch_size", "lots");
     press(&mut a, &["n", "n", "a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(&mut a, &["enter"]);
     type_text(&mut a, "https://collector.example.net:4318");
     press(&mut a, &["enter", "n"]);
     let w = wiz(&a);
@@ -209,7 +211,8 @@ fn each_of_two_sources_keeps_its_own_processors() {
     assert_eq!(w.attached_of(1).len(), 1);
     press(&mut a, &["n", "n", "a"]);
     type_text(&mut a, "otlphttp");
-    press(&mut a, &["enter", "enter"]);
+    // Adding it opens its required endpoint.
+    press(&mut a, &["enter"]);
     type_text(&mut a, "https://collector.example.net:4318");
     press(&mut a, &["enter", "n"]);
     let yaml = yaml(&a);

@@ -389,9 +389,26 @@ impl Component {
                     Json::Object(m) => m.is_empty(),
                     _ => false,
                 };
-                (f.def.required && empty).then(|| "is required".to_string())
+                if f.def.required && empty {
+                    return Some("is required".to_string());
+                }
+                match &v {
+                    Json::String(s) if !empty => endpoint_problem(&f.def.name, s),
+                    _ => None,
+                }
             }
         }
+    }
+
+    /// What would be wrong with field `i` holding `text` (checked while it is typed);
+    /// the form itself is not changed.
+    pub fn problem_with(&self, i: usize, text: &str) -> Option<String> {
+        let mut trial = self.clone();
+        let f = trial.fields.get_mut(i)?;
+        if let Err(e) = f.set_text(text) {
+            return Some(e);
+        }
+        trial.problem(i)
     }
 
     /// Every field problem, as (parameter, message), relevant fields only.
@@ -719,6 +736,42 @@ pub fn matches_search(t: &LoadedType, query: &str) -> bool {
     })
 }
 
+/// A parameter named like an address (`endpoint`, `…_endpoint`, `url`, `…_url`) holding
+/// something no Collector would reach: a URL must be `http(s)://host[:port][/path]`, and
+/// without a scheme it must be `host:port`. Templates (`${env:…}`) are left alone.
+pub fn endpoint_problem(name: &str, value: &str) -> Option<String> {
+    let name = name.to_lowercase();
+    let addressy = name == "endpoint"
+        || name.ends_with("_endpoint")
+        || name == "url"
+        || name.ends_with("_url");
+    let v = value.trim();
+    if !addressy || v.contains("${") || v.contains("{{") {
+        return None;
+    }
+    let port_ok = |p: &str| p.parse::<u16>().is_ok_and(|n| n > 0);
+    let host_port = |hp: &str| -> bool {
+        // [v6]:port, host:port; the host part must not be empty or hold spaces.
+        let (host, port) = match hp.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hp, None),
+        };
+        !host.is_empty() && !host.contains(char::is_whitespace) && port.is_none_or(port_ok)
+    };
+    match v.split_once("://") {
+        Some((scheme, rest)) => {
+            if !matches!(scheme, "http" | "https") {
+                return Some(format!("{v:?}: the scheme must be http or https"));
+            }
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            (!host_port(authority))
+                .then(|| format!("{v:?} is not a URL: expected {scheme}://host[:port][/path]"))
+        }
+        None => (!(v.contains(':') && host_port(v)))
+            .then(|| format!("{v:?}: expected host:port, or a URL such as https://host:4318")),
+    }
+}
+
 /// Types of one kind sorted by name, for pickers.
 pub fn types_of(types: &TypeRegistry, kind: TypeKind) -> Vec<std::sync::Arc<LoadedType>> {
     let mut out: Vec<_> = types.iter().filter(|t| t.kind() == kind).cloned().collect();
@@ -728,6 +781,39 @@ pub fn types_of(types: &TypeRegistry, kind: TypeKind) -> Vec<std::sync::Arc<Load
 
 #[cfg(test)]
 mod tests {
+    use super::endpoint_problem;
+
+    #[test]
+    fn endpoints_must_be_urls_or_host_port() {
+        let ok = [
+            "https://collector.example.net:4318",
+            "http://127.0.0.1:4318/v1",
+            "collector:4317",
+            "0.0.0.0:4317",
+            "[::1]:4317",
+            "${env:OTLP_ENDPOINT}",
+        ];
+        for v in ok {
+            assert_eq!(endpoint_problem("endpoint", v), None, "{v}");
+        }
+        for v in [
+            "htp://x:1",
+            "https://",
+            "collector",
+            "https://a b:4318",
+            "host:99999",
+            "x:0",
+        ] {
+            assert!(endpoint_problem("endpoint", v).is_some(), "{v}");
+        }
+        assert_eq!(
+            endpoint_problem("include", "whatever"),
+            None,
+            "only addresses"
+        );
+        assert!(endpoint_problem("traces_url", "nope").is_some());
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -89,10 +89,12 @@ pub enum WizardAction {
     EditSelector,
     /// Push: start the rollout to the targets.
     Push,
+    /// Push: the rollout's phases, failures tolerated and rollback.
+    RolloutOptions,
 }
 
 impl WizardAction {
-    pub const ALL: [WizardAction; 31] = [
+    pub const ALL: [WizardAction; 32] = [
         WizardAction::NextStep,
         WizardAction::PrevStep,
         WizardAction::Close,
@@ -124,6 +126,7 @@ impl WizardAction {
         WizardAction::Targets,
         WizardAction::EditSelector,
         WizardAction::Push,
+        WizardAction::RolloutOptions,
     ];
 
     fn name(self) -> &'static str {
@@ -159,6 +162,7 @@ impl WizardAction {
             WizardAction::Targets => "wizard_targets",
             WizardAction::EditSelector => "wizard_edit_selector",
             WizardAction::Push => "wizard_push",
+            WizardAction::RolloutOptions => "wizard_rollout_options",
         }
     }
 
@@ -194,7 +198,8 @@ impl WizardAction {
             WizardAction::MarkAll => "mark every agent, or none",
             WizardAction::Targets => "marked agents or a label selector",
             WizardAction::EditSelector => "edit the label selector",
-            WizardAction::Push => "push to the targets",
+            WizardAction::Push => "push to the targets (asks first)",
+            WizardAction::RolloutOptions => "rollout options: phases, failures, rollback",
         }
     }
 
@@ -229,6 +234,7 @@ impl WizardAction {
             WizardAction::Targets => "selector",
             WizardAction::EditSelector => "selector",
             WizardAction::Push => "push",
+            WizardAction::RolloutOptions => "options",
         }
     }
 }
@@ -264,8 +270,10 @@ pub enum Action {
     PrevSection,
     Freeze,
     CycleTheme,
+    /// Agents' sparklines: each row's own scale, or one for all rows.
+    SharedScale,
     Restart,
-    /// Forget the selected disconnected agent (asks for a second press).
+    /// Forget the selected disconnected agent (asks first).
     Forget,
     /// Open the pipeline builder for a new configuration.
     NewConfig,
@@ -279,13 +287,17 @@ pub enum Action {
     ResumeRollout,
     CancelRollout,
     RollbackRollout,
+    /// Answer yes to the question shown (quit, restart, push…).
+    Accept,
+    /// Answer no: the question goes, nothing happens.
+    Decline,
     /// A key of the pipeline builder (handled by the builder, never by `App::apply`).
     Wizard(WizardAction),
 }
 
 impl Action {
     /// Every action but the builder's (those are [`WizardAction::ALL`]).
-    pub const ALL: [Action; 42] = [
+    pub const ALL: [Action; 45] = [
         Action::Help,
         Action::Palette,
         Action::Back,
@@ -316,6 +328,7 @@ impl Action {
         Action::SortBy(SortKey::Config),
         Action::SortBy(SortKey::LastSeen),
         Action::InvertSort,
+        Action::SharedScale,
         Action::Restart,
         Action::Forget,
         Action::NextSection,
@@ -328,6 +341,8 @@ impl Action {
         Action::ResumeRollout,
         Action::CancelRollout,
         Action::RollbackRollout,
+        Action::Accept,
+        Action::Decline,
     ];
 
     /// The name used in the `[keymap]` table of the settings file.
@@ -366,6 +381,7 @@ impl Action {
             Action::PrevSection => "prev_section",
             Action::Freeze => "freeze",
             Action::CycleTheme => "cycle_theme",
+            Action::SharedScale => "shared_scale",
             Action::Restart => "restart",
             Action::Forget => "forget",
             Action::NewConfig => "new_config",
@@ -376,6 +392,8 @@ impl Action {
             Action::ResumeRollout => "resume_rollout",
             Action::CancelRollout => "cancel_rollout",
             Action::RollbackRollout => "rollback_rollout",
+            Action::Accept => "yes",
+            Action::Decline => "no",
             Action::Wizard(w) => w.name(),
         }
     }
@@ -391,8 +409,8 @@ impl Action {
     /// One line for the help overlay and the footer.
     pub fn description(self) -> &'static str {
         match self {
-            Action::Quit => "quit (back when not at the top)",
-            Action::ForceQuit => "quit from anywhere",
+            Action::Quit => "quit, or back in a sub-view (asks first)",
+            Action::ForceQuit => "quit from anywhere (asks first)",
             Action::Back => "back / clear marks, then filter",
             Action::Help => "this help",
             Action::Palette => "command palette",
@@ -424,8 +442,9 @@ impl Action {
             Action::PrevSection => "previous section",
             Action::Freeze => "freeze / resume live data",
             Action::CycleTheme => "next theme",
-            Action::Restart => "restart marked (or selected) agents",
-            Action::Forget => "forget a disconnected agent (press twice)",
+            Action::SharedScale => "sparkline scale: shared by all rows / per row",
+            Action::Restart => "restart marked or selected agents (asks first)",
+            Action::Forget => "forget a disconnected agent (asks first)",
             Action::NewConfig => "new configuration (pipeline builder)",
             Action::EditConfig => "edit the configuration in the builder",
             Action::DiffBase => "mark a version as the diff base",
@@ -433,7 +452,9 @@ impl Action {
             Action::PauseRollout => "pause the rollout",
             Action::ResumeRollout => "resume a paused or halted rollout",
             Action::CancelRollout => "cancel the rollout",
-            Action::RollbackRollout => "roll the rollout back",
+            Action::RollbackRollout => "roll the rollout back (asks first)",
+            Action::Accept => "yes: do what the question says",
+            Action::Decline => "no: leave things as they are",
             Action::Wizard(w) => w.description(),
         }
     }
@@ -454,6 +475,7 @@ impl Action {
             Action::NextView => "view",
             Action::NextSection => "section",
             Action::Freeze => "freeze",
+            Action::SharedScale => "scale",
             Action::NewConfig => "new",
             Action::EditConfig => "edit",
             Action::DiffBase => "base",
@@ -462,6 +484,8 @@ impl Action {
             Action::ResumeRollout => "resume",
             Action::CancelRollout => "cancel",
             Action::RollbackRollout => "rollback",
+            Action::Accept => "yes",
+            Action::Decline => "cancel",
             Action::Wizard(w) => w.hint(),
             other => other.name(),
         }
@@ -484,6 +508,21 @@ impl Steer {
             Steer::Resume => "resume",
             Steer::Cancel => "cancel",
             Steer::Rollback => "roll back",
+        }
+    }
+
+    /// What asking did, as the rollout now says: a rollback that reached no agent says
+    /// so rather than "rolled back".
+    pub fn outcome(self, view: &crate::rollout::RolloutView) -> String {
+        let n = view.progress.rolled_back;
+        match self {
+            Steer::Rollback if n == 0 => {
+                "nothing to roll back: no agent had an earlier version to go back to; \
+                 the rollout is stopped"
+                    .to_string()
+            }
+            Steer::Rollback => format!("{n} agent(s) rolled back"),
+            _ => format!("rollout {} ({})", self.done(), view.status),
         }
     }
 

@@ -10,9 +10,11 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget};
 
 use super::action::Action;
 use super::app::{App, Route};
+use super::confirm;
 use super::flash::FlashLevel;
 use super::fmt;
 use super::input::Input;
+use super::keymap::Context;
 use super::palette;
 use super::telemetry::{Series, Signal};
 use super::widgets::fit_segments;
@@ -94,6 +96,19 @@ pub fn footer(app: &App, area: Rect, buf: &mut Buffer) {
     let t = &app.theme;
     buf.set_style(area, t.footer);
     let fs = t.footer;
+    if let Some(c) = &app.confirm {
+        let segs = confirm::hints(&app.keymap, &c.ask)
+            .into_iter()
+            .flat_map(|(key, label)| {
+                [
+                    Span::styled(format!(" {key}"), fs.patch(t.key)),
+                    Span::styled(format!(" {label} "), fs),
+                ]
+            })
+            .collect::<Vec<_>>();
+        Line::from(segs).render(area, buf);
+        return;
+    }
     let line = match &app.input {
         Some(Input::Filter { text, .. }) => Line::from(vec![
             Span::styled(" / ", fs.patch(t.key)),
@@ -108,7 +123,10 @@ pub fn footer(app: &App, area: Rect, buf: &mut Buffer) {
             Span::styled(" : ", fs.patch(t.key)),
             Span::styled(text.clone(), fs),
             Span::styled("▏", fs.patch(t.accent)),
-            Span::styled(palette::ghost(text), fs.patch(t.muted)),
+            Span::styled(
+                palette::ghost(text, &app.palette_names(text)),
+                fs.patch(t.muted),
+            ),
         ]),
         None => {
             let builder = app.wizard.as_ref().filter(|_| app.route() == Route::Wizard);
@@ -189,7 +207,7 @@ pub fn palette_popup(app: &App, body: Rect, buf: &mut Buffer) {
         return;
     };
     let t = &app.theme;
-    let cands = palette::candidates(text);
+    let cands = palette::candidates(text, &app.palette_names(text));
     if cands.is_empty() {
         return;
     }
@@ -234,6 +252,54 @@ pub fn palette_popup(app: &App, body: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
+/// A question over everything: what would happen, and the keys that answer it (from the
+/// keymap).
+pub fn confirm(app: &App, ask: &confirm::Ask, body: Rect, buf: &mut Buffer) {
+    let t = &app.theme;
+    let w = 64.min(body.width.saturating_sub(2));
+    let inner = usize::from(w.saturating_sub(4)).max(1);
+    let mut lines: Vec<Line> = Vec::new();
+    for text in &ask.lines {
+        for l in fmt::wrap(text, inner) {
+            lines.push(Line::styled(format!(" {l}"), t.popup));
+        }
+    }
+    lines.push(Line::default());
+    let mut keys = vec![Span::raw(" ")];
+    for (i, (key, label)) in confirm::hints(&app.keymap, ask).into_iter().enumerate() {
+        if i > 0 {
+            keys.push(Span::styled(" · ", t.popup.patch(t.muted)));
+        }
+        keys.push(Span::styled(key, t.popup.patch(t.key)));
+        keys.push(Span::styled(format!(" {label}"), t.popup));
+    }
+    lines.push(Line::from(keys));
+    let h = (lines.len() as u16 + 2).min(body.height);
+    let area = Rect::new(
+        body.x + (body.width - w) / 2,
+        body.y + (body.height - h) / 2,
+        w,
+        h,
+    );
+    Clear.render(area, buf);
+    Paragraph::new(lines)
+        .style(t.popup)
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_type(BorderType::Rounded)
+                .border_style(t.popup.patch(t.warn))
+                .title(Span::styled(
+                    format!(
+                        " {} ",
+                        fmt::truncate(&ask.title, usize::from(w.saturating_sub(4)))
+                    ),
+                    t.popup.patch(t.warn),
+                )),
+        )
+        .render(area, buf);
+}
+
 /// The `?` overlay: every binding of the current view, grouped, generated from the keymap.
 pub fn help(app: &App, scroll: usize, body: Rect, buf: &mut Buffer) {
     let t = &app.theme;
@@ -247,12 +313,38 @@ pub fn help(app: &App, scroll: usize, body: Rect, buf: &mut Buffer) {
     }
     // Only the keys that work here, the view's own first: the Agents keys listed in the
     // builder would promise keys that do nothing there.
-    for (ctx, rows) in app.keymap.sections(&app.contexts()) {
+    // The keys that answer questions work wherever one is asked. In the builder, the
+    // step's own keys come first, under what the step is for.
+    let mut contexts = app.contexts();
+    if let (Route::Wizard, Some(w)) = (app.route(), &app.wizard) {
+        lines.push(Line::styled(
+            format!("Step {} {}", w.step.number(), w.step.title()),
+            t.popup.patch(t.title),
+        ));
+        lines.push(Line::styled(format!("  {}", w.step.about()), t.popup));
+        lines.push(Line::default());
+        contexts = w.step_contexts().to_vec();
+        contexts.extend([Context::Wizard, Context::Global]);
+    }
+    contexts.push(Context::Confirm);
+    let w = 72.min(body.width.saturating_sub(2));
+    let room = usize::from(w).saturating_sub(24);
+    for (ctx, rows) in app.keymap.sections(&contexts) {
         lines.push(Line::styled(ctx.title(), t.popup.patch(t.title)));
         for (keys, desc) in rows {
             lines.push(Line::from(vec![
                 Span::styled(format!("  {keys:<20}"), t.popup.patch(t.key)),
-                Span::styled(desc.to_string(), t.popup),
+                Span::styled(fmt::truncate(desc, room), t.popup),
+            ]));
+        }
+        lines.push(Line::default());
+    }
+    if app.route() == Route::Agents {
+        lines.push(Line::styled("Sparklines", t.popup.patch(t.title)));
+        for (what, means) in crate::tui::agents::draw::SPARK_LEGEND {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {what:<20}"), t.popup.patch(t.key)),
+                Span::styled(fmt::truncate(means, room), t.popup),
             ]));
         }
         lines.push(Line::default());
@@ -261,10 +353,9 @@ pub fn help(app: &App, scroll: usize, body: Rect, buf: &mut Buffer) {
     for (name, desc) in palette::COMMANDS {
         lines.push(Line::from(vec![
             Span::styled(format!("  :{name:<19}"), t.popup.patch(t.key)),
-            Span::styled(desc.to_string(), t.popup),
+            Span::styled(fmt::truncate(desc, room), t.popup),
         ]));
     }
-    let w = 72.min(body.width.saturating_sub(2));
     let h = (lines.len() as u16 + 2).min(body.height);
     let area = Rect::new(
         body.x + (body.width - w) / 2,

@@ -62,6 +62,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if let Some(scroll) = app.help {
         chrome::help(app, scroll, body, buf);
     }
+    if let Some(c) = &app.confirm {
+        chrome::confirm(app, &c.ask, body, buf);
+    }
 }
 
 fn too_small(app: &App, area: Rect, buf: &mut Buffer) {

@@ -9,7 +9,8 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 
 /// A rate in at most four characters: `7`, `2.5`, `999`, `1.2k`, `48k`, `3.1M`.
 pub fn rate(v: f64) -> String {
-    let v = v.max(0.0);
+    // Not `max(0.0)`: an empty sum is -0.0, which printed as "-0" (and NaN counts as 0).
+    let v = if v > 0.0 { v } else { 0.0 };
     if v < 10.0 && v.fract() != 0.0 {
         format!("{v:.1}")
     } else if v < 1_000.0 {
@@ -90,6 +91,41 @@ pub fn spark(values: &[f64], width: usize) -> String {
     out
 }
 
+/// A sparkline of `cells` cells over the newest values: each cell is the mean of
+/// `per_cell` values (the last cell ends with the newest), drawn against `max` (a scale
+/// the caller picks over a longer window, so a steady rate is not always full height and
+/// a change stays visible while it is in the window). Missing history is blank.
+pub fn spark_scaled(values: &[f64], cells: usize, per_cell: usize, max: f64) -> String {
+    let per_cell = per_cell.max(1);
+    let mut out: Vec<char> = Vec::with_capacity(cells);
+    let mut end = values.len();
+    for _ in 0..cells {
+        if end == 0 {
+            out.push(' ');
+            continue;
+        }
+        let start = end.saturating_sub(per_cell);
+        let chunk = &values[start..end];
+        let mean = chunk.iter().sum::<f64>() / chunk.len() as f64;
+        let level = if max > 0.0 {
+            ((mean.max(0.0) / max) * 7.0).round() as usize
+        } else {
+            0
+        };
+        out.push(BARS[level.min(7)]);
+        end = start;
+    }
+    out.iter().rev().collect()
+}
+
+/// The largest of the newest `window` values (0 when there are none).
+pub fn peak(values: &[f64], window: usize) -> f64 {
+    values[values.len().saturating_sub(window)..]
+        .iter()
+        .copied()
+        .fold(0.0_f64, f64::max)
+}
+
 /// Cuts `s` to `width` display cells, ending with `…` when something was cut.
 pub fn truncate(s: &str, width: usize) -> String {
     let total: usize = s.chars().map(|c| c.width().unwrap_or(0)).sum();
@@ -156,6 +192,8 @@ mod tests {
             (48_000.0, "48k"),
             (3_100_000.0, "3.1M"),
             (-5.0, "0"),
+            (-0.0, "0"),
+            (f64::NAN, "0"),
         ] {
             assert_eq!(rate(v), want);
         }
@@ -170,6 +208,22 @@ mod tests {
         assert_eq!(age(t0 + Duration::from_secs(7200), t0), "2h");
         assert_eq!(age(t0, t0 + Duration::from_secs(5)), "0s");
         assert_eq!(clock(t0), "22:13:20");
+    }
+
+    #[test]
+    fn scaled_sparklines_average_each_cell_and_keep_a_longer_scale() {
+        // Steady traffic under an earlier peak is not drawn full height.
+        let mut v = vec![100.0; 10];
+        v.extend([50.0; 8]);
+        assert_eq!(spark_scaled(&v, 4, 2, peak(&v, 18)), "▅▅▅▅");
+        // A drop a few seconds ago stays visible next to the steady rate.
+        let mut v = vec![80.0; 12];
+        v.extend([20.0, 20.0, 80.0, 80.0]);
+        assert_eq!(spark_scaled(&v, 4, 4, 80.0), "███▅");
+        assert_eq!(spark_scaled(&v[12..], 4, 4, 80.0), "   ▅");
+        assert_eq!(spark_scaled(&[], 3, 5, 0.0), "   ");
+        assert_eq!(peak(&[1.0, 9.0, 2.0], 2), 9.0);
+        assert_eq!(peak(&[1.0, 9.0, 2.0], 1), 2.0);
     }
 
     #[test]

@@ -26,7 +26,12 @@ pub enum Typed {
 }
 
 /// Feeds a key to the field (`None` when nothing is being typed). Enter and Esc close it.
-pub fn key(input: &mut Option<Input>, key: &KeyEvent) -> Typed {
+/// `names` gives what Tab completes arguments from (asked only when it is needed).
+pub fn key(
+    input: &mut Option<Input>,
+    key: &KeyEvent,
+    names: impl FnOnce(&str) -> palette::Names,
+) -> Typed {
     let Some(field) = input else {
         return Typed::Nothing;
     };
@@ -49,7 +54,7 @@ pub fn key(input: &mut Option<Input>, key: &KeyEvent) -> Typed {
         }
         KeyCode::Tab => {
             if let Some(Input::Palette { text }) = input
-                && let Some(done) = palette::complete(text)
+                && let Some(done) = palette::complete(text, &names(text))
             {
                 *text = done;
             }

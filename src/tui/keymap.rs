@@ -36,6 +36,8 @@ pub enum Context {
     WizardPush,
     /// The builder's push step, while following the rollout.
     WizardFollow,
+    /// A question on screen (quit, restart, push…): it has the keyboard.
+    Confirm,
 }
 
 impl Context {
@@ -54,6 +56,7 @@ impl Context {
             Context::WizardSave => "Pipeline builder save",
             Context::WizardPush => "Pipeline builder push",
             Context::WizardFollow => "Pipeline builder rollout",
+            Context::Confirm => "Questions",
         }
     }
 }
@@ -245,6 +248,13 @@ impl Default for Keymap {
         Keymap {
             bindings: vec![
                 b(C::Global, A::Help, &[K::ch('?')], true),
+                b(C::Confirm, A::Accept, &[K::ch('y')], true),
+                b(
+                    C::Confirm,
+                    A::Decline,
+                    &[K::plain(KeyCode::Esc), K::ch('n')],
+                    true,
+                ),
                 b(C::Global, A::Palette, &[K::ch(':')], true),
                 b(C::Global, A::Back, &[K::plain(KeyCode::Esc)], true),
                 b(C::Global, A::Quit, &[K::ch('q')], true),
@@ -305,6 +315,7 @@ impl Default for Keymap {
                 sort(SortKey::Config, 'C'),
                 sort(SortKey::LastSeen, 'L'),
                 b(C::Agents, A::InvertSort, &[K::ch('I')], false),
+                b(C::Agents, A::SharedScale, &[K::ch('s')], false),
                 b(C::Agents, A::Restart, &[K::ch('R')], false),
                 b(C::Agents, A::Forget, &[K::ch('D')], false),
                 b(C::Configs, A::EditConfig, &[K::ch('e')], true),
@@ -355,6 +366,7 @@ impl Default for Keymap {
                 ),
                 step(C::WizardPush, W::EditSelector, &[K::ch('/'), K::ch('e')]),
                 step(C::WizardPush, W::Push, &[enter, K::ch('p')]),
+                step(C::WizardPush, W::RolloutOptions, &[K::ch('o')]),
                 // Following the rollout it started, the builder steers it with the keys
                 // the Configurations view uses.
                 b(C::WizardFollow, A::PauseRollout, &[K::ch('p')], true),

@@ -27,15 +27,37 @@ impl Tier {
             _ => Tier::Wide,
         }
     }
+}
 
-    /// Values per sparkline cell (one per second).
-    pub fn spark_width(self) -> usize {
-        match self {
-            Tier::Compact => 4,
-            Tier::Standard => 6,
-            Tier::Wide => 6,
-        }
+/// Seconds an agents-table sparkline covers: long enough that a change stays in view
+/// for a while, however few cells the terminal leaves it.
+pub const SPARK_SECONDS: usize = 60;
+/// Seconds whose peak sets a row's scale, so a steady rate is drawn against its recent
+/// high rather than always full height.
+pub const SCALE_SECONDS: usize = 120;
+
+/// Cells of each agents-table sparkline at this terminal width: a few at 80 columns,
+/// growing as the terminal widens, within each column set.
+pub fn spark_cells(width: u16) -> usize {
+    let more =
+        |from: u16, per: u16, cap: usize| (usize::from(width.saturating_sub(from) / per)).min(cap);
+    match Tier::of(width) {
+        Tier::Compact => 4 + more(80, 8, 4),
+        Tier::Standard => 6 + more(120, 8, 4),
+        Tier::Wide => 6 + more(160, 12, 10),
     }
+}
+
+/// Seconds each sparkline cell averages.
+pub fn spark_per_cell(cells: usize) -> usize {
+    SPARK_SECONDS.div_ceil(cells.max(1))
+}
+
+/// Seconds of history the agents table copies per visible agent: what the sparklines
+/// show and what sets their scale.
+pub fn spark_history(width: u16) -> usize {
+    let cells = spark_cells(width);
+    (cells * spark_per_cell(cells)).max(SCALE_SECONDS)
 }
 
 pub fn too_small(width: u16, height: u16) -> bool {

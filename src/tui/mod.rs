@@ -12,6 +12,7 @@ pub mod agents;
 pub mod app;
 pub mod chrome;
 pub mod configs;
+pub mod confirm;
 pub mod detail;
 pub mod draw;
 pub mod effects;
@@ -145,9 +146,8 @@ async fn event_loop(
         }
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
-            _ = tokio::signal::ctrl_c() => {
-                app.apply(Action::ForceQuit);
-            }
+            // SIGINT from outside (in raw mode Ctrl-C is a key, which asks first).
+            _ = tokio::signal::ctrl_c() => app.quit_now(),
             ev = input.next() => match ev {
                 Some(Ok(ev)) => {
                     // Types applied meanwhile show up in the next builder opened.
@@ -158,11 +158,18 @@ async fn event_loop(
                         // (dropping the stream stops crossterm's reader thread), hand the
                         // screen over, and take it back afterwards.
                         drop(input);
-                        let edited = match term.suspend() {
+                        let mut edited = match term.suspend() {
                             Ok(()) => wizard::io::edit_in_editor(&text).await,
                             Err(e) => Err(format!("cannot leave the screen for the editor: {e}")),
                         };
-                        term.resume()?;
+                        // The server runs in this process: a screen that cannot be taken
+                        // back is a message, never the end of the fleet's server.
+                        if let Err(e) = term.resume() {
+                            tracing::warn!(error = %e, "taking the screen back from the editor");
+                            if let Err(e) = term.resume() {
+                                edited = Err(format!("the screen could not be taken back from the editor: {e}"));
+                            }
+                        }
                         input = crossterm::event::EventStream::new();
                         let more = app.wizard_message(wizard::WizardMsg::Edited(edited));
                         carrier.carry_out(app, more);

@@ -1,11 +1,23 @@
 //! The `:` command palette: parsing and completion. A unique prefix runs a command
-//! (`:c` is `:configs`); Tab completes to the first match, as the ghost text shows.
+//! (`:c` is `:configs`); Tab completes to the first match, as the ghost text shows —
+//! command words, then theme names, configuration names after `edit` and agent names
+//! after `agents`.
 
 use super::theme;
+
+/// The names the palette completes arguments from (empty while a command word is typed,
+/// so nothing is gathered on every keystroke).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names {
+    pub configs: Vec<String>,
+    pub agents: Vec<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Agents,
+    /// `:agents NAME`: that agent's detail.
+    Agent(String),
     Configs,
     Events,
     Types,
@@ -22,7 +34,7 @@ pub enum Command {
 
 /// Command words with what they do, in the order completion offers them.
 pub const COMMANDS: [(&str, &str); 9] = [
-    ("agents", "the agents table"),
+    ("agents", "the agents table; agents NAME: one agent"),
     ("configs", "configurations reported by the fleet"),
     ("events", "the fleet's event stream"),
     ("types", "resource types"),
@@ -63,7 +75,8 @@ pub fn parse(text: &str) -> Result<Command, String> {
                 theme::builtin_names().collect::<Vec<_>>().join(", ")
             ));
         }
-        ("agents", _) => Command::Agents,
+        ("agents", Some(name)) => Command::Agent(name.to_string()),
+        ("agents", None) => Command::Agents,
         ("configs", _) => Command::Configs,
         ("events", _) => Command::Events,
         ("types", _) => Command::Types,
@@ -74,27 +87,49 @@ pub fn parse(text: &str) -> Result<Command, String> {
     })
 }
 
+/// Whether `text` is at an argument, so completing it needs [`Names`].
+pub fn wants_names(text: &str) -> bool {
+    text.starts_with("edit ") || text.starts_with("agents ")
+}
+
 /// Everything that could complete `text`, full lines.
-pub fn candidates(text: &str) -> Vec<String> {
-    match text.strip_prefix("theme ") {
-        Some(partial) => theme::builtin_names()
+pub fn candidates(text: &str, names: &Names) -> Vec<String> {
+    let args = |word: &str, list: &[String], partial: &str| -> Vec<String> {
+        let partial = partial.trim_start();
+        let mut out: Vec<String> = list
+            .iter()
+            .filter(|n| n.starts_with(partial))
+            .map(|n| format!("{word} {n}"))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    };
+    if let Some(partial) = text.strip_prefix("theme ") {
+        return theme::builtin_names()
             .filter(|n| n.starts_with(partial.trim_start()))
             .map(|n| format!("theme {n}"))
-            .collect(),
-        None => COMMANDS
-            .iter()
-            .filter(|(c, _)| c.starts_with(text))
-            .map(|(c, _)| c.to_string())
-            .collect(),
+            .collect();
     }
+    if let Some(partial) = text.strip_prefix("edit ") {
+        return args("edit", &names.configs, partial);
+    }
+    if let Some(partial) = text.strip_prefix("agents ") {
+        return args("agents", &names.agents, partial);
+    }
+    COMMANDS
+        .iter()
+        .filter(|(c, _)| c.starts_with(text))
+        .map(|(c, _)| c.to_string())
+        .collect()
 }
 
 /// What Tab turns `text` into, if anything.
-pub fn complete(text: &str) -> Option<String> {
-    let first = candidates(text).into_iter().next()?;
-    // Completing a bare `theme` adds the space that leads to the theme names.
-    let done = if first == "theme" {
-        "theme ".to_string()
+pub fn complete(text: &str, names: &Names) -> Option<String> {
+    let first = candidates(text, names).into_iter().next()?;
+    // Completing a word that takes a name adds the space that leads to the names.
+    let done = if matches!(first.as_str(), "theme" | "edit") {
+        format!("{first} ")
     } else {
         first
     };
@@ -102,8 +137,8 @@ pub fn complete(text: &str) -> Option<String> {
 }
 
 /// The part of the first candidate not typed yet (shown dimmed after the cursor).
-pub fn ghost(text: &str) -> String {
-    candidates(text)
+pub fn ghost(text: &str, names: &Names) -> String {
+    candidates(text, names)
         .into_iter()
         .next()
         .and_then(|c| c.strip_prefix(text).map(str::to_string))
@@ -130,12 +165,32 @@ mod tests {
     }
 
     #[test]
-    fn tab_completes_commands_then_theme_names() {
-        assert_eq!(complete("ag"), Some("agents".into()));
-        assert_eq!(complete("th"), Some("theme ".into()));
-        assert_eq!(complete("theme h"), Some("theme high-contrast".into()));
-        assert_eq!(complete("agents"), None);
-        assert_eq!(ghost("ev"), "ents");
-        assert_eq!(candidates("theme ").len(), 4);
+    fn tab_completes_commands_then_theme_configuration_and_agent_names() {
+        let none = Names::default();
+        assert_eq!(complete("ag", &none), Some("agents".into()));
+        assert_eq!(complete("th", &none), Some("theme ".into()));
+        assert_eq!(
+            complete("theme h", &none),
+            Some("theme high-contrast".into())
+        );
+        assert_eq!(complete("agents", &none), None);
+        assert_eq!(ghost("ev", &none), "ents");
+        assert_eq!(candidates("theme ", &none).len(), 4);
+        let names = Names {
+            configs: vec!["web-tier".into(), "api-debug".into()],
+            agents: vec!["web-use1-00001".into(), "web-use1-00002".into()],
+        };
+        assert_eq!(complete("ed", &names), Some("edit ".into()));
+        assert_eq!(complete("edit w", &names), Some("edit web-tier".into()));
+        assert_eq!(ghost("edit a", &names), "pi-debug");
+        assert_eq!(
+            complete("agents web", &names),
+            Some("agents web-use1-00001".into())
+        );
+        assert_eq!(candidates("agents web-use1", &names).len(), 2);
+        assert_eq!(
+            parse("agents web-use1-00002"),
+            Ok(Command::Agent("web-use1-00002".into()))
+        );
     }
 }

@@ -14,7 +14,7 @@ use crossterm::terminal::{
 use crossterm::{cursor, execute};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use ratatui::layout::Size;
+use ratatui::layout::{Rect, Size};
 
 use super::app::App;
 use super::draw;
@@ -38,7 +38,7 @@ impl TerminalGuard {
                 execute!(stdout(), EnableMouseCapture)?;
             }
             let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
-            terminal.clear()?;
+            clear(&mut terminal)?;
             Ok(terminal)
         })();
         match setup {
@@ -66,7 +66,7 @@ impl TerminalGuard {
             EnableBracketedPaste,
             cursor::Hide
         )?;
-        self.terminal.clear()
+        clear(&mut self.terminal)
     }
 
     pub fn size(&self) -> io::Result<Size> {
@@ -87,6 +87,18 @@ impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore();
     }
+}
+
+/// Clears the screen and makes the next frame draw every cell, without asking the
+/// terminal where its cursor is. `Terminal::clear` asks (`ESC [6n`) and waits for the
+/// answer through crossterm's shared reader; after the key stream was dropped for the
+/// editor, that reader holds a stale wake-up, the wait returns at once with "the cursor
+/// position could not be read", and the answer is left on the shell's prompt. A
+/// full-screen viewport needs no cursor position: resizing it to the screen's size clears
+/// the screen and forgets the last frame.
+fn clear(terminal: &mut Terminal<CrosstermBackend<Stdout>>) -> io::Result<()> {
+    let size = terminal.size()?;
+    terminal.resize(Rect::new(0, 0, size.width, size.height))
 }
 
 /// Undoes everything `enter` did. Safe to call more than once.

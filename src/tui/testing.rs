@@ -89,9 +89,10 @@ pub fn created(name: &str) -> crate::catalog::ApplyResult {
 /// From the builder's review: goes to the save step, names the configuration `name`, saves
 /// it and hands the builder the catalog's answer (a first version).
 pub fn save_as(app: &mut App, name: &str) {
-    press(app, &["n"]);
+    // The name editor opens with a suggestion: replaced.
+    press(app, &["n", "ctrl+u"]);
     type_text(app, name);
-    press(app, &["enter", "enter"]);
+    press(app, &["enter"]);
     app.wizard_message(super::wizard::WizardMsg::Saved(created(name)));
 }
 
@@ -162,9 +163,9 @@ pub fn wizard(app: &App) -> &super::wizard::Wizard {
 /// From the builder's review: names the configuration `name` and returns what the save step
 /// hands to the catalog.
 pub fn configuration_saved_as(app: &mut App, name: &str) -> crate::pipeline::Configuration {
-    press(app, &["n"]);
+    press(app, &["n", "ctrl+u"]);
     type_text(app, name);
-    press(app, &["enter"]);
+    // Enter names it and saves.
     let saves: Vec<crate::pipeline::Configuration> = press(app, &["enter"])
         .into_iter()
         .filter_map(|e| match e {

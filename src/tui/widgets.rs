@@ -112,6 +112,89 @@ pub fn fit_segments<'a>(
     Line::from(spans)
 }
 
+/// `line` cut to `width` cells, ending with `…` when something was cut (so a cut text
+/// never looks whole); styles are kept.
+pub fn fit(line: Line<'_>, width: usize) -> Line<'_> {
+    if line.width() <= width {
+        return line;
+    }
+    let mut left = width.saturating_sub(1);
+    let mut spans = Vec::new();
+    let mut last = line.style;
+    for span in line.spans {
+        if left == 0 {
+            break;
+        }
+        last = span.style;
+        let w = span.content.width();
+        if w <= left {
+            left -= w;
+            spans.push(span);
+            continue;
+        }
+        let mut text = String::new();
+        for c in span.content.chars() {
+            let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if cw > left {
+                break;
+            }
+            left -= cw;
+            text.push(c);
+        }
+        spans.push(Span::styled(text, span.style));
+        left = 0;
+    }
+    if width > 0 {
+        spans.push(Span::styled("…", last));
+    }
+    Line::from(spans).style(line.style)
+}
+
+/// `lines` wrapped to `width` cells: each line longer than that goes on below, indented
+/// a little deeper than it started, so everything shown can be read in full (styles are
+/// kept).
+pub fn wrap_lines(lines: Vec<Line<'static>>, width: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        if line.width() <= width || width < 8 {
+            out.push(line);
+            continue;
+        }
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        let indent = text
+            .chars()
+            .take_while(|c| *c == ' ')
+            .count()
+            .min(width / 2)
+            + 2;
+        let mut current: Vec<Span<'static>> = Vec::new();
+        let mut used = 0;
+        for span in line.spans {
+            let mut piece = String::new();
+            for c in span.content.chars() {
+                let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+                if used + cw > width {
+                    if !piece.is_empty() {
+                        current.push(Span::styled(std::mem::take(&mut piece), span.style));
+                    }
+                    out.push(Line::from(std::mem::take(&mut current)).style(line.style));
+                    current.push(Span::raw(" ".repeat(indent)));
+                    used = indent;
+                }
+                piece.push(c);
+                used += cw;
+            }
+            if !piece.is_empty() {
+                current.push(Span::styled(piece, span.style));
+            }
+        }
+        if !current.is_empty() {
+            out.push(Line::from(current).style(line.style));
+        }
+    }
+    out
+}
+
 /// The colour of a signal's sparklines.
 pub fn spark_style(t: &Theme, s: Signal) -> Style {
     match s {
@@ -147,5 +230,24 @@ pub fn yaml_spans(t: &Theme, line: &str) -> Vec<Span<'static>> {
             ]
         }
         _ => vec![Span::styled(line.to_string(), t.text)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(l: &Line) -> String {
+        l.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn cut_lines_end_with_an_ellipsis_and_wrapped_ones_keep_everything() {
+        let line = Line::from(vec![Span::raw("error: "), Span::raw("connection refused")]);
+        assert_eq!(text(&fit(line.clone(), 12)), "error: conn…");
+        assert_eq!(text(&fit(line.clone(), 40)), "error: connection refused");
+        let wrapped = wrap_lines(vec![line], 12);
+        let all: Vec<String> = wrapped.iter().map(text).collect();
+        assert_eq!(all, ["error: conne", "  ction refu", "  sed"]);
     }
 }

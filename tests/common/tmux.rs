@@ -21,6 +21,18 @@ impl Tmux {
     /// readable. `None` (after saying why) when tmux is missing outside CI; under CI
     /// (`CI` set, where `.ci/run` installs tmux) a missing tmux fails the test.
     pub fn start(name: &str, args: &str, data: &Path, width: u16, height: u16) -> Option<Tmux> {
+        Self::start_with_env(name, args, &[], data, width, height)
+    }
+
+    /// [`Tmux::start`] with extra environment variables for fleetdeck (`EDITOR`, …).
+    pub fn start_with_env(
+        name: &str,
+        args: &str,
+        env: &[(&str, &str)],
+        data: &Path,
+        width: u16,
+        height: u16,
+    ) -> Option<Tmux> {
         let have = Command::new("tmux")
             .arg("-V")
             .output()
@@ -40,21 +52,27 @@ impl Tmux {
             data.display()
         );
         let (w, h) = (width.to_string(), height.to_string());
-        let started = tmux.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "fd",
-            "-x",
-            &w,
-            "-y",
-            &h,
-            "-e",
-            "TERM=tmux-256color",
-            "-e",
-            "NO_COLOR=",
-            &cmd,
-        ]);
+        let mut args = vec![
+            "new-session".to_string(),
+            "-d".into(),
+            "-s".into(),
+            "fd".into(),
+            "-x".into(),
+            w,
+            "-y".into(),
+            h,
+            "-e".into(),
+            "TERM=tmux-256color".into(),
+            "-e".into(),
+            "NO_COLOR=".into(),
+        ];
+        for (k, v) in env {
+            args.push("-e".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.push(cmd);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let started = tmux.run(&args);
         assert!(started.status.success(), "tmux new-session: {started:?}");
         Some(tmux)
     }

@@ -2,7 +2,7 @@
 //! columns depend on the width tier; every state has a glyph and a word, not only colour.
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table, Widget};
@@ -17,6 +17,20 @@ use super::super::telemetry::{Series, SeriesSet, Signal};
 use super::super::theme::Theme;
 use super::super::widgets::{DrawCx, crumbs, frame_block, spark_style};
 use super::AgentsState;
+
+/// What the table's sparkline columns show, for the help (`?`).
+pub const SPARK_LEGEND: [(&str, &str); 4] = [
+    (
+        "▁▃▅█",
+        "each signal's rate over the last minute, a few s a cell",
+    ),
+    (
+        "height",
+        "against the row's peak over 2 min (s: one for all rows)",
+    ),
+    ("!", "the agent failed to send some of that signal"),
+    ("–", "the agent has reported no telemetry yet"),
+];
 
 #[derive(Clone, Copy)]
 enum Col {
@@ -33,7 +47,28 @@ enum Col {
     Seen,
 }
 
-fn columns(tier: Tier) -> Vec<(Col, &'static str, Constraint)> {
+/// The table's columns at terminal width `width`: more of them, and longer sparklines,
+/// as it widens. NAME takes what the longest name shown needs (up to 3/5 of the room
+/// the fixed columns leave), so CONFIG gets the rest for `name:version state`.
+fn columns(width: u16, longest_name: usize) -> Vec<(Col, &'static str, Constraint)> {
+    let mut cols = fixed_columns(width);
+    let fixed: u16 = cols
+        .iter()
+        .map(|(_, _, c)| match c {
+            Constraint::Length(n) => *n + 1,
+            _ => 1,
+        })
+        .sum();
+    let room = width.saturating_sub(2 + fixed);
+    let want = u16::try_from(longest_name + 2).unwrap_or(u16::MAX);
+    let name = want.min(room * 3 / 5).max(room.min(12));
+    cols[0].2 = Constraint::Length(name);
+    cols
+}
+
+fn fixed_columns(width: u16) -> Vec<(Col, &'static str, Constraint)> {
+    let tier = Tier::of(width);
+    let cells = layout::spark_cells(width) as u16;
     use Constraint::{Fill, Length};
     let sig = |s: Signal, w| match s {
         Signal::Logs => (Col::SignalIn(s), "LOGS/s", Length(w)),
@@ -46,17 +81,17 @@ fn columns(tier: Tier) -> Vec<(Col, &'static str, Constraint)> {
             Signal::Metrics => "METRICS in/out /s",
             Signal::Traces => "TRACES in/out /s",
         };
-        (Col::SignalInOut(s), title, Length(23))
+        (Col::SignalInOut(s), title, Length(2 * (cells + 5) + 1))
     };
-    let n = tier.spark_width() as u16 + 5;
-    let mut cols = vec![(Col::Name, "NAME", Fill(2))];
+    let n = cells + 5;
+    let mut cols = vec![(Col::Name, "NAME", Fill(1))];
     if tier != Tier::Compact {
         cols.push((Col::Host, "SERVICE", Fill(1)));
         cols.push((Col::Version, "VERSION", Length(8)));
     }
     cols.push((Col::Status, "STATUS", Length(6)));
     cols.push((Col::Health, "HEALTH", Length(6)));
-    cols.push((Col::Config, "CONFIG", Length(10)));
+    cols.push((Col::Config, "CONFIG", Fill(2)));
     for s in Signal::ALL {
         cols.push(if tier == Tier::Wide {
             inout(s)
@@ -110,6 +145,9 @@ fn title(cx: &DrawCx, st: &AgentsState) -> Line<'static> {
             t.muted,
         ));
     }
+    if st.shared_scale {
+        line.spans.push(Span::styled("scale:shared ", t.muted));
+    }
     if !st.marks.is_empty() {
         line.spans.push(Span::styled(
             format!("{} marked ", st.marks.len()),
@@ -119,22 +157,52 @@ fn title(cx: &DrawCx, st: &AgentsState) -> Line<'static> {
     line
 }
 
+/// How each row's sparklines are drawn: cells, seconds per cell, and the scale.
+struct Sparks {
+    cells: usize,
+    per_cell: usize,
+    /// One scale per signal for every row shown, when the user asked for it.
+    shared: Option<[f64; 3]>,
+}
+
 fn table(cx: &DrawCx, st: &AgentsState, area: Rect, buf: &mut Buffer) {
     let t = cx.theme;
-    let tier = Tier::of(cx.size.0);
-    let cols = columns(tier);
     let block = frame_block(cx.theme, title(cx, st));
     let rows_fit = usize::from(area.height.saturating_sub(3));
     let start = st.offset.min(st.index.len());
     let visible = &st.index.visible()[start..];
-    let rows: Vec<Row> = visible
+    let shown: Vec<&AgentView> = visible
         .iter()
         .take(rows_fit)
+        .map(|pos| &*cx.snapshot.agents[*pos as usize])
+        .collect();
+    let longest = shown
+        .iter()
+        .map(|a| a.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let cols = columns(area.width, longest);
+    let cells = layout::spark_cells(cx.size.0);
+    let sparks = Sparks {
+        cells,
+        per_cell: layout::spark_per_cell(cells),
+        shared: st.shared_scale.then(|| shared_scale(cx, &shown)),
+    };
+    // The widths the table will give each column, so text is cut with `…` to fit.
+    let inner_width = area.width.saturating_sub(2);
+    let widths: Vec<u16> = Layout::horizontal(cols.iter().map(|(_, _, w)| *w))
+        .flex(Flex::Start)
+        .spacing(1)
+        .split(Rect::new(0, 0, inner_width, 1))
+        .iter()
+        .map(|r| r.width)
+        .collect();
+    let rows: Vec<Row> = shown
+        .iter()
         .enumerate()
-        .map(|(i, pos)| {
-            let agent = &cx.snapshot.agents[*pos as usize];
+        .map(|(i, agent)| {
             let selected = start + i == st.cursor;
-            agent_row(cx, st, agent, &cols, tier, selected)
+            agent_row(cx, st, agent, &cols, &widths, &sparks, selected)
         })
         .collect();
     let header = Row::new(
@@ -178,12 +246,29 @@ fn table(cx: &DrawCx, st: &AgentsState, area: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
+/// The largest rate per signal over the rows shown (in and out), in the scale window.
+fn shared_scale(cx: &DrawCx, shown: &[&AgentView]) -> [f64; 3] {
+    let mut max = [0.0_f64; 3];
+    for a in shown {
+        let Some(set) = cx.tails.agent(&a.id) else {
+            continue;
+        };
+        for (i, s) in Signal::ALL.iter().enumerate() {
+            for series in [Series::In(*s), Series::Out(*s)] {
+                max[i] = max[i].max(fmt::peak(set.get(series), layout::SCALE_SECONDS));
+            }
+        }
+    }
+    max
+}
+
 fn agent_row<'a>(
     cx: &DrawCx,
     st: &AgentsState,
     a: &AgentView,
     cols: &[(Col, &'static str, Constraint)],
-    tier: Tier,
+    widths: &[u16],
+    sparks: &Sparks,
     selected: bool,
 ) -> Row<'a> {
     let t = cx.theme;
@@ -192,7 +277,8 @@ fn agent_row<'a>(
     let base = if a.is_connected() { t.text } else { t.muted };
     let cells: Vec<Cell> = cols
         .iter()
-        .map(|(col, _, _)| match col {
+        .zip(widths.iter().map(|w| usize::from(*w)))
+        .map(|((col, _, _), width)| match col {
             Col::Name => {
                 // Cursor and mark are glyphs too, so they survive monochrome terminals.
                 let cursor = if selected { "›" } else { " " };
@@ -204,19 +290,19 @@ fn agent_row<'a>(
                 let style = if marked { base.patch(t.marked) } else { base };
                 Cell::from(Line::from(vec![
                     mark,
-                    Span::styled(a.name.to_string(), style),
+                    Span::styled(fmt::truncate(&a.name, width.saturating_sub(2)), style),
                 ]))
             }
             Col::Host => Cell::from(Span::styled(
-                a.description.service_name().unwrap_or_default().to_string(),
+                fmt::truncate(a.description.service_name().unwrap_or_default(), width),
                 base,
             )),
-            Col::Version => Cell::from(Span::styled(a.version.to_string(), base)),
+            Col::Version => Cell::from(Span::styled(fmt::truncate(&a.version, width), base)),
             Col::Status => status_cell(t, a),
             Col::Health => health_cell(t, a),
-            Col::Config => config_cell(t, a),
-            Col::SignalIn(s) => signal_cell(t, tails, *s, tier.spark_width(), false),
-            Col::SignalInOut(s) => signal_cell(t, tails, *s, tier.spark_width(), true),
+            Col::Config => config_cell(t, a, width),
+            Col::SignalIn(s) => signal_cell(t, tails, *s, sparks, false),
+            Col::SignalInOut(s) => signal_cell(t, tails, *s, sparks, true),
             Col::Cpu => latest_cell(tails, Series::Cpu, |v| format!("{:.0}%", v * 100.0), base),
             Col::Memory => latest_cell(tails, Series::Memory, fmt::bytes, base),
             Col::Seen => Cell::from(Span::styled(fmt::age(cx.now, a.last_seen), t.muted)),
@@ -254,33 +340,69 @@ fn health_cell<'a>(t: &Theme, a: &AgentView) -> Cell<'a> {
     }
 }
 
-fn config_cell<'a>(t: &Theme, a: &AgentView) -> Cell<'a> {
-    let (text, style) = match a.remote_config_status.as_ref().map(|s| s.state) {
-        Some(RemoteConfigState::Applied) => ("✓ applied", t.ok),
-        Some(RemoteConfigState::Applying) => ("◌ applying", t.info),
-        Some(RemoteConfigState::Failed) => ("✕ failed", t.err),
-        Some(RemoteConfigState::Unset) | None if a.effective_config.is_some() => {
-            ("· local", t.muted)
-        }
-        _ => ("· none", t.muted),
+/// `web-tier:3 ✓ applied`: which configuration, which version, and where the agent is
+/// with it (the word goes first when room is short, then the name is cut with `…`, so
+/// the version and state stay). Agents fleetdeck assigned nothing say what they run.
+fn config_cell<'a>(t: &Theme, a: &AgentView, width: usize) -> Cell<'a> {
+    use crate::fleet::delivery::ApplyState as S;
+    let Some(c) = &a.config else {
+        let (text, style) = match a.remote_config_status.as_ref().map(|s| s.state) {
+            Some(RemoteConfigState::Applied) => ("✓ applied", t.ok),
+            Some(RemoteConfigState::Applying) => ("◌ applying", t.info),
+            Some(RemoteConfigState::Failed) => ("✕ failed", t.err),
+            Some(RemoteConfigState::Unset) | None if a.effective_config.is_some() => {
+                ("· local", t.muted)
+            }
+            _ => ("· none", t.muted),
+        };
+        return Cell::from(Span::styled(fmt::truncate(text, width), style));
+    };
+    let (glyph, word, style) = match c.state {
+        S::Applied => ("✓", "applied", t.ok),
+        S::Applying => ("◌", "applying", t.info),
+        S::Sent => ("◌", "sent", t.info),
+        S::Pending => ("·", "pending", t.muted),
+        S::Failed => ("✕", "failed", t.err),
+        S::Stalled => ("⧖", "stalled", t.warn),
+    };
+    let version = format!(":{}", c.config.version);
+    let full = format!("{}{version} {glyph} {word}", c.config.name);
+    let text = if full.chars().count() <= width {
+        full
+    } else {
+        let tail = format!("{version} {glyph}");
+        let room = width.saturating_sub(tail.chars().count());
+        format!("{}{tail}", fmt::truncate(&c.config.name, room))
     };
     Cell::from(Span::styled(text, style))
 }
 
-/// `▂▃▅▇ 1.2k` (and the same for "out" on wide terminals). A `!` instead of the space
-/// means the agent failed to send some of that signal.
+/// `▂▃▅▇ 1.2k` (and the same for "out" on wide terminals): the last minute, each cell a
+/// few seconds' mean, against the row's peak over two minutes (or the peak of every row
+/// shown, with the shared scale). A `!` instead of the space means the agent failed to
+/// send some of that signal. The help explains both.
 fn signal_cell<'a>(
     t: &Theme,
     tails: Option<&SeriesSet>,
     s: Signal,
-    width: usize,
+    sparks: &Sparks,
     with_out: bool,
 ) -> Cell<'a> {
     let style = spark_style(t, s);
+    let width = sparks.cells;
     let Some(set) = tails else {
         return Cell::from(Span::styled(format!("{:width$} –", ""), t.muted));
     };
     let failed = set.latest(Series::Failed(s)).unwrap_or(0.0) > 0.0;
+    // In and out of one agent share a scale, so their heights compare.
+    let scale = match sparks.shared {
+        Some(max) => max[Signal::ALL.iter().position(|x| *x == s).unwrap_or(0)],
+        None => {
+            let peak = |series| fmt::peak(set.get(series), layout::SCALE_SECONDS);
+            let out = if with_out { peak(Series::Out(s)) } else { 0.0 };
+            peak(Series::In(s)).max(out)
+        }
+    };
     let part = |series: Series| -> Vec<Span<'a>> {
         let values = set.get(series);
         let rate = match values.last() {
@@ -288,7 +410,10 @@ fn signal_cell<'a>(
             None => "–".into(),
         };
         vec![
-            Span::styled(fmt::spark(values, width), style),
+            Span::styled(
+                fmt::spark_scaled(values, width, sparks.per_cell, scale),
+                style,
+            ),
             if failed && (matches!(series, Series::Out(_)) || !with_out) {
                 Span::styled("!", t.err)
             } else {

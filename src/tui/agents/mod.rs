@@ -10,7 +10,6 @@ pub mod rows;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use crate::fleet::AgentId;
 use crate::fleet::snapshot::{AgentView, FleetSnapshot};
@@ -33,8 +32,9 @@ pub struct AgentsState {
     pub cursor: usize,
     pub offset: usize,
     pub marks: HashSet<AgentId>,
-    /// The agent a first press of "forget" chose, and until when a second press counts.
-    forget_armed: Option<(AgentId, SystemTime)>,
+    /// Sparklines on one scale per signal for every row shown (rows compare), instead of
+    /// each row's own (its shape shows).
+    pub shared_scale: bool,
 }
 
 impl AgentsState {
@@ -53,7 +53,7 @@ impl AgentsState {
     /// The agents on screen with the sparkline width each needs, for copying telemetry.
     pub fn on_screen(&self, snap: &FleetSnapshot, size: (u16, u16)) -> Vec<(AgentId, usize)> {
         let (w, h) = size;
-        let n = layout::Tier::of(w).spark_width();
+        let n = layout::spark_history(w);
         let rows = layout::agents_rows(w, h);
         self.index.visible()[self.offset.min(self.index.len())..]
             .iter()
@@ -157,40 +157,19 @@ impl AgentsState {
         ids
     }
 
-    /// First press: says what a second press does. Second press on the same agent within
-    /// `hold`: the agent to forget. Connected agents are not offered (they would come
-    /// back). `key` names the key pressed, for the message.
-    pub fn forget(
-        &mut self,
-        snap: &FleetSnapshot,
-        now: SystemTime,
-        hold: Duration,
-        key: &str,
-    ) -> (Option<AgentId>, Option<Note>) {
-        let Some(id) = self.selected else {
-            return (None, None);
-        };
-        let Some(agent) = snap.get(&id) else {
-            return (None, None);
+    /// The agent to forget and its name: the selected one, when it is disconnected
+    /// (a connected one would come back at once); otherwise why not.
+    pub fn forget_target(&self, snap: &FleetSnapshot) -> Result<Option<(AgentId, String)>, Note> {
+        let Some(agent) = self.selected.and_then(|id| snap.get(&id)) else {
+            return Ok(None);
         };
         if agent.is_connected() {
-            self.forget_armed = None;
             let text = format!(
                 "{} is connected: only disconnected agents can be forgotten",
                 agent.name
             );
-            return (None, Some(Note::warn(text)));
+            return Err(Note::warn(text));
         }
-        let armed = self
-            .forget_armed
-            .take()
-            .is_some_and(|(armed, until)| armed == id && now <= until);
-        let name = &agent.name;
-        if armed {
-            return (Some(id), Some(Note::info(format!("forgetting {name}"))));
-        }
-        self.forget_armed = Some((id, now + hold));
-        let text = format!("press {key} again to forget {name}: it leaves the fleet and the store");
-        (None, Some(Note::warn(text)))
+        Ok(Some((agent.id, agent.name.to_string())))
     }
 }

@@ -25,6 +25,8 @@ pub struct Status {
     /// The first bytes of the remote config hash (enough for a 12-digit prefix).
     pub hash6: [u8; 6],
     pub has_hash: bool,
+    /// Unix milliseconds: whole seconds tied agents seen up to a second apart, which
+    /// then sorted by position and showed ages out of order (6s above 5s).
     pub last_seen: u64,
 }
 
@@ -229,7 +231,7 @@ fn status_of(a: &AgentView) -> Status {
         last_seen: a
             .last_seen
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0),
     }
 }

@@ -11,6 +11,7 @@ use crate::pipeline::TypeRegistry;
 
 use super::super::action::Action;
 use super::super::configs::{ConfigDetail, ConfigsEffect, Steer};
+use super::super::confirm::{self, Answer, Ask};
 use super::super::detail::{self, DetailState};
 use super::super::effects::Effect;
 use super::super::flash::FlashLevel;
@@ -19,7 +20,8 @@ use super::super::keymap::{Context, KeyChord};
 use super::super::theme;
 use super::super::wizard;
 use super::super::{layout, palette, resource_types};
-use super::{App, FLASH_FOR, MAX_ROUTES, Route};
+use super::{App, Confirm, MAX_ROUTES, Route, Then};
+use crate::fleet::AgentId;
 
 impl App {
     /// A terminal event. Returns what the run loop must do.
@@ -49,6 +51,9 @@ impl App {
         let Some(chord) = KeyChord::from_event(key) else {
             return Vec::new();
         };
+        if self.confirm.is_some() {
+            return self.confirm_key(chord);
+        }
         if chord == KeyChord::ctrl('c') {
             return self.apply(Action::ForceQuit);
         }
@@ -69,7 +74,9 @@ impl App {
             return self.wizard_key(key);
         }
         if self.input.is_some() {
-            let typed = input::key(&mut self.input, key);
+            let mut field = self.input.take();
+            let typed = input::key(&mut field, key, |text| self.palette_names(text));
+            self.input = field;
             return self.typed(typed);
         }
         if let Some(scroll) = self.help {
@@ -114,14 +121,16 @@ impl App {
         let route = self.route();
         let rows = self.agents_rows();
         match action {
-            Action::ForceQuit => return self.quit(),
-            Action::Quit if self.routes.len() == 1 => return self.quit(),
+            Action::ForceQuit => return self.ask_quit(),
+            Action::Quit if self.routes.len() == 1 => return self.ask_quit(),
             Action::Quit | Action::Back => self.back(),
             Action::Help => self.help = Some(0),
             Action::Palette => {
                 self.input = Some(Input::Palette {
                     text: String::new(),
-                })
+                });
+                // Configuration names for `:edit` come from the catalog: read it now.
+                self.configs.stale = true;
             }
             Action::Filter if route == Route::Agents => {
                 self.input = Some(Input::Filter {
@@ -142,6 +151,15 @@ impl App {
             Action::MarkAll => self.agents.mark_all(&self.snapshot),
             Action::SortBy(key) => self.agents.sort_by(key, &self.snapshot, rows),
             Action::InvertSort => self.agents.invert_sort(&self.snapshot, rows),
+            Action::SharedScale if route == Route::Agents => {
+                self.agents.shared_scale = !self.agents.shared_scale;
+                let text = if self.agents.shared_scale {
+                    "sparklines: one scale per signal for every row shown"
+                } else {
+                    "sparklines: each row on its own scale"
+                };
+                self.flash(FlashLevel::Info, text.into());
+            }
             Action::ViewAgents => self.go_to(Route::Agents),
             Action::ViewConfigs => self.go_to(Route::Configs),
             Action::ViewEvents => self.go_to(Route::Events),
@@ -173,7 +191,13 @@ impl App {
             Action::Restart => {
                 let ids = self.agents.restart_targets();
                 if !ids.is_empty() {
-                    return vec![Effect::RestartAgents(ids)];
+                    let names: Vec<String> = ids.iter().map(|id| self.agent_name(*id)).collect();
+                    let ask = Ask::new(format!("Restart {} agent(s)?", ids.len()), "restart")
+                        .line(confirm::names(&names, 3))
+                        .line(
+                            "Each stops and starts its collector; its telemetry pauses meanwhile.",
+                        );
+                    self.ask(ask, Then::Effects(vec![Effect::RestartAgents(ids)]));
                 }
             }
             Action::Forget if route == Route::Agents => return self.forget(),
@@ -197,7 +221,10 @@ impl App {
             | Action::ToggleMark
             | Action::Forget
             | Action::DiffBase
-            | Action::Diff => {}
+            | Action::Diff
+            | Action::Accept
+            | Action::Decline
+            | Action::SharedScale => {}
             // The builder takes its keys itself (`wizard_key`), before the keymap.
             Action::Wizard(_) => {}
         }
@@ -207,6 +234,91 @@ impl App {
     fn quit(&mut self) -> Vec<Effect> {
         self.quit = true;
         vec![Effect::Quit]
+    }
+
+    /// Quitting stops the server this UI runs in: with agents connected, or unsaved
+    /// work in the builder, ask first and say what is lost.
+    fn ask_quit(&mut self) -> Vec<Effect> {
+        let connected = self.snapshot.totals.connected;
+        let unsaved = self.wizard.as_ref().is_some_and(|w| w.unsaved());
+        if connected == 0 && !unsaved {
+            return self.quit();
+        }
+        let mut ask = Ask::new("Quit fleetdeck?", "quit");
+        if connected > 0 {
+            ask = ask.line(format!(
+                "The fleet loses its server: {connected} connected agent(s) keep running \
+                 what they run, but nothing manages them until fleetdeck runs again."
+            ));
+        }
+        if unsaved {
+            ask = ask.line("The configuration in the builder is not saved.");
+        }
+        self.ask(ask, Then::Quit);
+        Vec::new()
+    }
+
+    fn ask(&mut self, ask: Ask, then: Then) {
+        self.confirm = Some(Confirm { ask, then });
+    }
+
+    /// A key while a question is shown: it has the keyboard until answered.
+    fn confirm_key(&mut self, chord: KeyChord) -> Vec<Effect> {
+        let Some(c) = self.confirm.take() else {
+            return Vec::new();
+        };
+        if chord == KeyChord::ctrl('c') {
+            // Ctrl-C twice quits, as in a shell; over another question it asks to quit.
+            return if c.then == Then::Quit {
+                self.quit()
+            } else {
+                self.ask_quit()
+            };
+        }
+        match confirm::answer(&self.keymap, chord) {
+            Answer::Yes => self.accepted(c.then),
+            Answer::No => {
+                match c.then {
+                    Then::Wizard(t) => {
+                        if let Some(w) = &mut self.wizard {
+                            w.declined(t);
+                        }
+                    }
+                    Then::Quit | Then::Effects(_) => {
+                        self.flash(FlashLevel::Info, "nothing done".into())
+                    }
+                }
+                Vec::new()
+            }
+            Answer::Undecided => {
+                self.confirm = Some(c);
+                Vec::new()
+            }
+        }
+    }
+
+    fn accepted(&mut self, then: Then) -> Vec<Effect> {
+        match then {
+            Then::Quit => self.quit(),
+            Then::Effects(effects) => effects,
+            Then::Wizard(t) => {
+                let Some(w) = &mut self.wizard else {
+                    return Vec::new();
+                };
+                let cx = wizard::Cx {
+                    snapshot: &self.snapshot,
+                    size: self.size,
+                };
+                let out = w.confirmed(t, &cx);
+                self.wizard_outcome(out)
+            }
+        }
+    }
+
+    fn agent_name(&self, id: AgentId) -> String {
+        self.snapshot
+            .get(&id)
+            .map_or_else(|| id.to_string(), |a| a.name.to_string())
     }
 
     fn back(&mut self) {
@@ -274,16 +386,19 @@ impl App {
         Vec::new()
     }
 
-    /// First press of forget: says what a second press does; the second forgets.
+    /// Forgetting a disconnected agent, after asking.
     fn forget(&mut self) -> Vec<Effect> {
-        let key = self.key_name(Action::Forget);
-        let (id, note) = self
-            .agents
-            .forget(&self.snapshot, self.now, FLASH_FOR, &key);
-        if let Some(note) = note {
-            self.note(note);
+        match self.agents.forget_target(&self.snapshot) {
+            Ok(Some((id, name))) => {
+                let ask = Ask::new(format!("Forget {name}?"), "forget")
+                    .line("It leaves the fleet and the store, with its history.")
+                    .line("If it connects again, it comes back as a new agent.");
+                self.ask(ask, Then::Effects(vec![Effect::ForgetAgent(id)]));
+            }
+            Ok(None) => {}
+            Err(note) => self.note(note),
         }
-        id.map(Effect::ForgetAgent).into_iter().collect()
+        Vec::new()
     }
 
     fn wizard_key(&mut self, key: &KeyEvent) -> Vec<Effect> {
@@ -296,6 +411,14 @@ impl App {
             size: self.size,
         };
         let out = w.handle_key(key, &cx);
+        self.wizard_outcome(out)
+    }
+
+    /// What the builder asked for: a question, leaving, effects.
+    fn wizard_outcome(&mut self, out: wizard::Outcome) -> Vec<Effect> {
+        if let Some((ask, then)) = out.ask {
+            self.ask(ask, Then::Wizard(then));
+        }
         if out.close {
             self.wizard = None;
             self.back();
@@ -304,13 +427,17 @@ impl App {
     }
 
     fn steer(&mut self, how: Steer) -> Vec<Effect> {
-        match self.selected_config() {
-            Some(name) => {
-                let reply = self.configs.steer(name, how);
-                self.configs_reply(reply)
-            }
-            None => Vec::new(),
+        let Some(name) = self.selected_config() else {
+            return Vec::new();
+        };
+        let reply = self.configs.steer(name.clone(), how);
+        let effects = self.configs_reply(reply);
+        // A rollback sends agents back: asked first, like a push.
+        if how == Steer::Rollback && !effects.is_empty() {
+            self.ask(confirm::rollback(&name), Then::Effects(effects));
+            return Vec::new();
         }
+        effects
     }
 
     /// What was typed in the footer's text field.
@@ -326,6 +453,27 @@ impl App {
     fn run_command(&mut self, text: &str) -> Vec<Effect> {
         match palette::parse(text) {
             Ok(palette::Command::Agents) => self.go_to(Route::Agents),
+            Ok(palette::Command::Agent(name)) => {
+                // The name as typed, or the one agent whose name starts with it.
+                let exact = self.snapshot.agents.iter().find(|a| *a.name == *name);
+                let mut starting = self
+                    .snapshot
+                    .agents
+                    .iter()
+                    .filter(|a| a.name.starts_with(&name));
+                let found = exact.or_else(|| match (starting.next(), starting.next()) {
+                    (Some(one), None) => Some(one),
+                    _ => None,
+                });
+                match found.map(|a| a.id) {
+                    Some(id) => {
+                        self.go_to(Route::Agents);
+                        self.detail = DetailState::default();
+                        self.push_route(Route::Detail(id));
+                    }
+                    None => self.flash(FlashLevel::Error, format!("no agent named {name}")),
+                }
+            }
             Ok(palette::Command::Configs) => self.go_to(Route::Configs),
             Ok(palette::Command::Events) => self.go_to(Route::Events),
             Ok(palette::Command::Types) => self.go_to(Route::Types),
@@ -341,7 +489,7 @@ impl App {
                     }
                 }
             }
-            Ok(palette::Command::Quit) => return self.quit(),
+            Ok(palette::Command::Quit) => return self.ask_quit(),
             Ok(palette::Command::Nothing) => {}
             Err(e) => self.flash(FlashLevel::Error, e),
         }

@@ -19,6 +19,7 @@ use crate::pipeline::TypeRegistry;
 use super::action::Action;
 use super::agents::AgentsState;
 use super::configs::{ConfigsMsg, ConfigsState};
+use super::confirm::Ask;
 use super::detail::{DetailState, HistoryLoaded};
 use super::effects::{self, Effect};
 use super::events::EventsState;
@@ -29,7 +30,7 @@ use super::layout;
 use super::telemetry::{Tails, TelemetrySource};
 use super::theme::{ColorLevel, Theme};
 use super::widgets::{DrawCx, ServerInfo};
-use super::wizard::{Wizard, WizardEffect, WizardMsg};
+use super::wizard::{self, Wizard, WizardEffect, WizardMsg};
 
 /// Deepest navigation stack (k9s-style crumbs stay short).
 const MAX_ROUTES: usize = 8;
@@ -139,7 +140,27 @@ pub struct App {
     pending: Vec<Effect>,
     /// First row shown in the resource types list.
     pub types_scroll: usize,
+    /// The question on screen, which has the keyboard until answered.
+    pub confirm: Option<Confirm>,
     quit: bool,
+}
+
+/// A question on screen and what a yes does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    pub ask: Ask,
+    pub then: Then,
+}
+
+/// What happens when the user says yes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Then {
+    /// Leave the UI, and with it the server.
+    Quit,
+    /// Carry these out (restart, forget, steer a rollout).
+    Effects(Vec<Effect>),
+    /// The builder's own (push, roll back, discard).
+    Wizard(wizard::Then),
 }
 
 impl App {
@@ -179,6 +200,7 @@ impl App {
             redactor: Arc::default(),
             pending: Vec::new(),
             types_scroll: 0,
+            confirm: None,
             quit: false,
         };
         app.reindex();
@@ -204,6 +226,12 @@ impl App {
 
     pub fn should_quit(&self) -> bool {
         self.quit
+    }
+
+    /// Quits without asking: the process was told to stop (SIGINT from outside; in the
+    /// UI, Ctrl-C is a key and asks).
+    pub fn quit_now(&mut self) {
+        self.quit = true;
     }
 
     pub fn selected_agent(&self) -> Option<&Arc<AgentView>> {
@@ -345,15 +373,46 @@ impl App {
         }
     }
 
+    /// What the palette completes `text`'s argument from: configuration names (the
+    /// catalog's, and those agents run) after `edit`, agent names after `agents`;
+    /// nothing while a command word is typed.
+    pub fn palette_names(&self, text: &str) -> super::palette::Names {
+        let mut names = super::palette::Names::default();
+        if text.starts_with("edit ") {
+            names.configs = self
+                .configs
+                .data
+                .configs
+                .iter()
+                .map(|c| c.name.clone())
+                .chain(
+                    self.snapshot
+                        .agents
+                        .iter()
+                        .filter_map(|a| a.config.as_ref().map(|c| c.config.name.to_string())),
+                )
+                .collect();
+        } else if text.starts_with("agents ") {
+            names.agents = self
+                .snapshot
+                .agents
+                .iter()
+                .map(|a| a.name.to_string())
+                .collect();
+        }
+        names
+    }
+
     /// Fetches that are due: the list and rollouts when the configurations view is open
-    /// and something changed, an agent's apply history while its History section is
-    /// shown. The run loop calls this after everything it handles.
+    /// (or the palette, which completes their names) and something changed, an agent's
+    /// apply history while its History section is shown. The run loop calls this after
+    /// everything it handles.
     pub fn due_effects(&mut self, now: SystemTime) -> Vec<Effect> {
         let mut out = std::mem::take(&mut self.pending);
         let open = matches!(
             self.routes.last(),
             Some(Route::Configs | Route::ConfigDetail)
-        );
+        ) || matches!(self.input, Some(super::input::Input::Palette { .. }));
         out.extend(self.configs.due(now, open).map(Effect::Configs));
         if let Route::Detail(id) = self.route()
             && self.detail.history_due(id, now)

@@ -14,7 +14,7 @@ use crate::rollout::{RolloutStatus, RolloutView};
 
 use super::super::fmt;
 use super::super::theme::Theme;
-use super::super::widgets::{DrawCx, crumbs, frame_block};
+use super::super::widgets::{DrawCx, crumbs, fit, frame_block};
 use super::data::{ConfigRow, UnmanagedRow, rollout_line};
 use super::{ConfigDetail, ConfigsState, DiffView};
 
@@ -44,13 +44,23 @@ pub fn render(cx: &DrawCx, st: &ConfigsState, area: Rect, buf: &mut Buffer) {
     }
     widths.extend([Constraint::Length(6), Constraint::Fill(1)]);
     head.extend(["FAILED", "ROLLOUT / VERSIONS"]);
+    // What the last column gets: the inner width less the fixed ones and their gaps, so
+    // a long rollout line ends with `…` (the configuration's detail has it whole).
+    let fixed: u16 = widths
+        .iter()
+        .map(|c| match c {
+            Constraint::Length(n) => n + 1,
+            _ => 0,
+        })
+        .sum();
+    let last = usize::from(area.width.saturating_sub(2 + fixed));
     let rows_fit = usize::from(area.height.saturating_sub(3));
     let unmanaged_at = st.overview.rows.len();
     let rows: Vec<Row> = (0..st.overview.entries())
         .skip(st.offset)
         .take(rows_fit)
         .map(|i| match st.overview.rows.get(i) {
-            Some(r) => config_row(cx, r, wide, i == st.cursor),
+            Some(r) => config_row(cx, r, wide, i == st.cursor, last),
             None => unmanaged_row(t, &st.overview.unmanaged, wide, i == st.cursor),
         })
         .collect();
@@ -87,7 +97,7 @@ fn dash<'a>(t: &Theme) -> Cell<'a> {
     Cell::from(Line::styled("–", t.muted).right_aligned())
 }
 
-fn config_row<'a>(cx: &DrawCx, r: &ConfigRow, wide: bool, selected: bool) -> Row<'a> {
+fn config_row<'a>(cx: &DrawCx, r: &ConfigRow, wide: bool, selected: bool, last: usize) -> Row<'a> {
     let t = cx.theme;
     let c = &r.total;
     let mut cells = vec![
@@ -123,7 +133,7 @@ fn config_row<'a>(cx: &DrawCx, r: &ConfigRow, wide: bool, selected: bool) -> Row
         });
     }
     cells.push(num(c.failed, if c.failed > 0 { t.err } else { t.text }));
-    cells.push(Cell::from(rollout_or_versions(t, r, wide)));
+    cells.push(Cell::from(fit(rollout_or_versions(t, r, wide), last)));
     let row = Row::new(cells);
     if selected {
         row.style(t.selection)
@@ -241,8 +251,13 @@ pub fn render_detail(cx: &DrawCx, st: &ConfigsState, area: Rect, buf: &mut Buffe
         Constraint::Fill(1),
     ])
     .areas(inner);
-    summary_line(cx, st, row).render(summary, buf);
-    rollout_status_line(t, row.and_then(|r| r.rollout.as_ref())).render(rollout, buf);
+    let w = usize::from(inner.width);
+    fit(summary_line(cx, st, row), w).render(summary, buf);
+    fit(
+        rollout_status_line(t, row.and_then(|r| r.rollout.as_ref())),
+        w,
+    )
+    .render(rollout, buf);
     let [left, right] =
         Layout::horizontal([Constraint::Length(31), Constraint::Fill(1)]).areas(panes);
     versions_pane(cx, d, row, left, buf);
@@ -411,6 +426,8 @@ fn agents_pane(cx: &DrawCx, d: &ConfigDetail, area: Rect, buf: &mut Buffer) {
             if a.effective_matches == Some(false) {
                 state.push_str(" ≠");
             }
+            // What is left of the row for the error (its full text: the agent's detail).
+            let room = usize::from(list.width.saturating_sub(name_w + 4 + 9 + 3));
             let detail = if a.error.is_empty() {
                 Span::styled(
                     if agent.is_connected() {
@@ -421,7 +438,7 @@ fn agents_pane(cx: &DrawCx, d: &ConfigDetail, area: Rect, buf: &mut Buffer) {
                     t.muted,
                 )
             } else {
-                Span::styled(a.error.clone(), t.err)
+                Span::styled(fmt::truncate(&a.error, room), t.err)
             };
             Row::new(vec![
                 Cell::from(Span::styled(

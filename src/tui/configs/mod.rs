@@ -285,8 +285,7 @@ impl ConfigsState {
             }
             ConfigsMsg::Steered { name, how, result } => match result {
                 Ok(view) => {
-                    let note =
-                        Note::info(format!("{name}: rollout {} ({})", how.done(), view.status));
+                    let note = Note::info(format!("{name}: {}", how.outcome(&view)));
                     let rollouts = &mut self.data.rollouts;
                     match rollouts
                         .iter_mut()

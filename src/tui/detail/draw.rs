@@ -19,7 +19,7 @@ use super::super::fmt;
 use super::super::telemetry::{Series, SeriesSet, Signal, signal_label};
 use super::super::theme::Theme;
 
-use super::super::widgets::{DrawCx, crumbs, frame_block, spark_style, yaml_spans};
+use super::super::widgets::{DrawCx, crumbs, frame_block, spark_style, wrap_lines, yaml_spans};
 use super::history::history_lines;
 use super::overview::overview_lines;
 use super::{DetailState, Section};
@@ -67,7 +67,11 @@ pub fn render(cx: &DrawCx, st: &DetailState, id: AgentId, area: Rect, buf: &mut 
             let [left, right] =
                 Layout::horizontal([Constraint::Fill(1), Constraint::Length(SIDE_PANEL)])
                     .areas(body);
-            scrolled(overview_lines(cx, agent, left.width), scroll, left, buf);
+            let lines = wrap_lines(
+                overview_lines(cx, agent, left.width),
+                usize::from(left.width),
+            );
+            scrolled(lines, scroll, left, buf);
             side_panel(cx, agent, right, buf);
         }
         _ => scrolled(section_lines(cx, st, agent, section), scroll, body, buf),
@@ -127,7 +131,21 @@ fn overview_width(terminal_width: u16) -> u16 {
     }
 }
 
+/// A section's lines, wrapped to the width they are shown in, so nothing is cut.
 fn section_lines(
+    cx: &DrawCx,
+    st: &DetailState,
+    agent: &AgentView,
+    section: Section,
+) -> Vec<Line<'static>> {
+    let width = match section {
+        Section::Overview => overview_width(cx.size.0),
+        _ => cx.size.0.saturating_sub(2),
+    };
+    wrap_lines(unwrapped_lines(cx, st, agent, section), usize::from(width))
+}
+
+fn unwrapped_lines(
     cx: &DrawCx,
     st: &DetailState,
     agent: &AgentView,

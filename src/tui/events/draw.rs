@@ -12,7 +12,7 @@ use crate::fleet::{EventKind, FleetEvent};
 
 use super::super::fmt;
 use super::super::theme::Theme;
-use super::super::widgets::{DrawCx, crumbs, frame_block};
+use super::super::widgets::{DrawCx, crumbs, fit, frame_block, wrap_lines};
 use super::EventsState;
 
 /// Glyph, style and text for one event.
@@ -166,14 +166,21 @@ pub fn render_view(cx: &DrawCx, ev: &EventsState, area: Rect, buf: &mut Buffer) 
     let header = Line::styled(" TIME     EVENT (UTC)", cx.theme.table_header);
     header.render(Rect::new(inner.x, inner.y, inner.width, 1), buf);
     let rows = usize::from(inner.height.saturating_sub(1));
-    let lines: Vec<Line> = ev
-        .items
-        .iter()
-        .enumerate()
-        .skip(ev.offset)
-        .take(rows)
-        .map(|(i, e)| event_line(cx, e, i == ev.cursor))
-        .collect();
+    let width = usize::from(inner.width);
+    // The event under the cursor is shown whole, wrapped; the others are cut with `…`.
+    let mut lines: Vec<Line> = Vec::with_capacity(rows + 4);
+    let mut cursor_end = 0;
+    for (i, e) in ev.items.iter().enumerate().skip(ev.offset).take(rows) {
+        if i == ev.cursor {
+            lines.extend(wrap_lines(vec![event_line(cx, e, true)], width));
+            cursor_end = lines.len();
+        } else {
+            lines.push(fit(event_line(cx, e, false), width));
+        }
+    }
+    // Its wrapped lines stay on screen: rows above it give way.
+    let drop = cursor_end.saturating_sub(rows);
+    let lines: Vec<Line> = lines.into_iter().skip(drop).take(rows).collect();
     Paragraph::new(lines).render(
         Rect::new(
             inner.x,
@@ -195,7 +202,7 @@ pub fn render_pane(cx: &DrawCx, ev: &EventsState, area: Rect, buf: &mut Buffer) 
     let lines: Vec<Line> = items
         .iter()
         .skip(items.len().saturating_sub(rows))
-        .map(|e| event_line(cx, e, false))
+        .map(|e| fit(event_line(cx, e, false), usize::from(inner.width)))
         .collect();
     if lines.is_empty() {
         Line::styled(" no events yet", cx.theme.muted).render(inner, buf);

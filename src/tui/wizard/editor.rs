@@ -80,11 +80,14 @@ pub enum Mode {
         field: usize,
         cursor: usize,
     },
-    /// Adding a processor or destination: a type list filtered as you type.
+    /// Adding a processor or destination: a type list, moved through with j/k and the
+    /// arrows, filtered by what is typed after `/` (or after any other letter).
     AddType {
         kind: TypeKind,
         query: String,
         cursor: usize,
+        /// Keys go to the search text (j and k type), until Enter or Esc.
+        searching: bool,
     },
     /// Naming the current source or destination (its `displayName`).
     Rename(Editor),
@@ -92,6 +95,11 @@ pub enum Mode {
     Name(Editor),
     /// Typing the label selector.
     Selector(Editor),
-    /// "Discard your changes?"
-    ConfirmDiscard,
+    /// The push step's rollout options (the cursor is `Wizard::options.cursor`).
+    Options,
+    /// Typing the value of rollout option `field`.
+    OptionText {
+        field: usize,
+        editor: Editor,
+    },
 }

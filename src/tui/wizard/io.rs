@@ -13,7 +13,7 @@ use super::{PushTargets, Steer, WizardEffect, WizardMsg};
 use crate::catalog::Catalog;
 use crate::fleet::selector::Selector;
 use crate::pipeline::Resource;
-use crate::rollout::{RolloutCmdError, RolloutOptions, Rollouts, Targets};
+use crate::rollout::{RolloutCmdError, Rollouts, Targets};
 
 /// How often a followed rollout is asked for its state.
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
@@ -63,6 +63,7 @@ impl WizardIo {
                 config,
                 version,
                 targets,
+                options,
                 force,
             } => {
                 tokio::spawn(async move {
@@ -73,7 +74,6 @@ impl WizardIo {
                             .map(Targets::Selector)
                             .map_err(|e| e.to_string()),
                     };
-                    let options = RolloutOptions::default();
                     let msg = match result {
                         Ok(targets) => {
                             match rollouts

@@ -16,6 +16,7 @@ pub mod draw;
 pub mod editor;
 mod form;
 pub mod io;
+pub mod options;
 pub mod parts;
 pub mod push;
 pub mod review;
@@ -32,9 +33,10 @@ use crate::fleet::AgentId;
 use crate::fleet::snapshot::FleetSnapshot;
 use crate::pipeline::builder::Draft;
 use crate::pipeline::{Configuration, Destination, TypeRegistry};
-use crate::rollout::RolloutView;
+use crate::rollout::{RolloutOptions, RolloutView};
 pub use crate::tui::action::Steer;
 use crate::tui::action::{Action, WizardAction as W};
+pub use crate::tui::confirm::Ask;
 use crate::tui::keymap::{Context, KeyChord, Keymap};
 
 pub use attached::Attached;
@@ -79,6 +81,32 @@ impl Step {
         }
     }
 
+    /// The name when the breadcrumb is short of room.
+    pub fn short_title(self) -> &'static str {
+        match self {
+            Step::Sources => "Src",
+            Step::Configure => "Conf",
+            Step::Processors => "Proc",
+            Step::Destinations => "Dest",
+            Step::Review => "Rev",
+            Step::Save => "Save",
+            Step::Push => "Push",
+        }
+    }
+
+    /// What the step is for, at the top of its help.
+    pub fn about(self) -> &'static str {
+        match self {
+            Step::Sources => "choose where telemetry comes from (one or more source types)",
+            Step::Configure => "fill in each source's form; processors for one source only",
+            Step::Processors => "processors every source's data goes through, in order",
+            Step::Destinations => "where the telemetry goes, each with its form",
+            Step::Review => "the Collector YAML, its problems and a diff; $EDITOR edits it",
+            Step::Save => "name the configuration and store it in the catalog",
+            Step::Push => "choose agents, set how it rolls out, push and follow it",
+        }
+    }
+
     pub fn number(self) -> usize {
         Step::ALL.iter().position(|s| *s == self).unwrap_or(0) + 1
     }
@@ -112,12 +140,13 @@ pub enum WizardEffect {
     },
     /// `catalog.apply` this configuration.
     Save(Box<Configuration>),
-    /// Start a rollout of `config` at `version`; `force` sends it even to targets that
-    /// lack components it uses.
+    /// Start a rollout of `config` at `version` with `options`; `force` sends it even to
+    /// targets that lack components it uses.
     Push {
         config: String,
         version: u64,
         targets: PushTargets,
+        options: RolloutOptions,
         force: bool,
     },
     /// Report the rollout of `config` as it changes, until told to stop.
@@ -175,15 +204,42 @@ pub struct Outcome {
     pub effects: Vec<WizardEffect>,
     /// Leave the wizard.
     pub close: bool,
+    /// A question for the user first; the answer yes comes back as [`Wizard::confirmed`].
+    pub ask: Option<(Ask, Then)>,
 }
 
 impl Outcome {
     fn effect(e: WizardEffect) -> Self {
         Outcome {
             effects: vec![e],
-            close: false,
+            ..Outcome::default()
         }
     }
+
+    fn close() -> Self {
+        Outcome {
+            effects: vec![WizardEffect::StopFollowing],
+            close: true,
+            ask: None,
+        }
+    }
+
+    fn ask(ask: Ask, then: Then) -> Self {
+        Outcome {
+            ask: Some((ask, then)),
+            ..Outcome::default()
+        }
+    }
+}
+
+/// What the builder does once the user said yes to its question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Leave, dropping the unsaved changes.
+    Discard,
+    /// Push as the push step stands now.
+    Push,
+    Steer(Steer),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +288,8 @@ pub struct Wizard {
     pub diff_with: DiffWith,
     pub save: SaveState,
     pub targets: TargetsState,
+    /// How the push rolls out (phases, failures tolerated, rollback).
+    pub options: options::Options,
     pub push: PushState,
     pub message: Option<(Level, String)>,
     pub warnings: Vec<String>,
@@ -252,6 +310,8 @@ pub struct Wizard {
     /// lack components: pushing to the same again forces it.
     last_push: Option<PushTargets>,
     refused_for: Option<PushTargets>,
+    /// A rollout key pressed while the push was starting, sent once it has.
+    queued_steer: Option<Steer>,
 }
 
 impl Wizard {
@@ -287,6 +347,7 @@ impl Wizard {
                 offset: 0,
                 selector: String::new(),
             },
+            options: options::Options::default(),
             push: PushState::Choosing,
             message: None,
             warnings: Vec::new(),
@@ -298,6 +359,7 @@ impl Wizard {
             coverage,
             last_push: None,
             refused_for: None,
+            queued_steer: None,
         }
     }
 
@@ -332,6 +394,50 @@ impl Wizard {
         self.draft.to_configuration(&self.name)
     }
 
+    /// Whether step `step` is complete: what it asks for is there and every field of its
+    /// forms is valid (the breadcrumb marks it ✓ only then).
+    pub fn step_ok(&self, step: Step) -> bool {
+        fn forms_ok<'a>(
+            mut forms: impl Iterator<Item = &'a crate::pipeline::builder::Component>,
+        ) -> bool {
+            forms.all(|c| c.problems().is_empty())
+        }
+        let raw = self.draft.raw.is_some();
+        match step {
+            Step::Sources => raw || !self.draft.sources.is_empty(),
+            Step::Configure => forms_ok(
+                self.draft.sources.iter().chain(
+                    self.attached
+                        .iter()
+                        .flatten()
+                        .filter_map(|a| a.form.as_ref()),
+                ),
+            ),
+            Step::Processors => forms_ok(self.draft.processors.iter()),
+            Step::Destinations => {
+                (raw || !self.draft.destinations.is_empty())
+                    && forms_ok(
+                        self.draft
+                            .destinations
+                            .iter()
+                            .filter_map(|d| match d {
+                                crate::pipeline::builder::DestinationItem::Inline(c) => Some(c),
+                                crate::pipeline::builder::DestinationItem::Named(_) => None,
+                            })
+                            .chain(
+                                self.dest_attached
+                                    .iter()
+                                    .flatten()
+                                    .filter_map(|a| a.form.as_ref()),
+                            ),
+                    )
+            }
+            Step::Review => self.review.problems.is_empty(),
+            Step::Save => matches!(self.save, SaveState::Saved { .. }),
+            Step::Push => self.following(),
+        }
+    }
+
     /// Whether closing now would lose something.
     pub fn changed(&self) -> bool {
         self.configuration() != self.baseline
@@ -344,7 +450,8 @@ impl Wizard {
             | Mode::Field { editor: e, .. }
             | Mode::Name(e)
             | Mode::Rename(e)
-            | Mode::Selector(e) => e,
+            | Mode::Selector(e)
+            | Mode::OptionText { editor: e, .. } => e,
             _ => return,
         };
         if ed.multiline {
@@ -432,16 +539,6 @@ impl Wizard {
     fn mode_key(&mut self, key: &KeyEvent, cx: &Cx) -> Outcome {
         match std::mem::replace(&mut self.mode, Mode::Normal) {
             Mode::Normal => self.normal_key(key, cx),
-            Mode::ConfirmDiscard => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => Outcome {
-                    effects: vec![WizardEffect::StopFollowing],
-                    close: true,
-                },
-                _ => {
-                    self.say(Level::Info, "kept your changes");
-                    Outcome::default()
-                }
-            },
             Mode::Search(ed) => self.search_key(ed, key),
             Mode::Field { field, editor } => self.field_key(field, editor, key),
             Mode::Pick { field, cursor } => {
@@ -453,10 +550,13 @@ impl Wizard {
                 kind,
                 query,
                 cursor,
-            } => self.add_type_key(kind, query, cursor, key),
+                searching,
+            } => self.add_type_key(kind, query, cursor, searching, key),
             Mode::Rename(ed) => self.rename_key(ed, key),
             Mode::Name(ed) => self.name_key(ed, key),
             Mode::Selector(ed) => self.selector_key(ed, key),
+            Mode::Options => self.options_key(key),
+            Mode::OptionText { field, editor } => self.option_text_key(field, editor, key),
         }
     }
 
@@ -495,7 +595,9 @@ impl Wizard {
             }
             Step::Review => &[Context::WizardReview, Context::Scroll],
             Step::Save => &[Context::WizardSave],
-            Step::Push if self.following() => &[Context::WizardFollow],
+            Step::Push if self.following() || matches!(self.push, PushState::Starting) => {
+                &[Context::WizardFollow]
+            }
             Step::Push => &[Context::WizardPush, Context::Scroll],
         }
     }
@@ -529,13 +631,53 @@ impl Wizard {
 
     fn ask_to_close(&mut self) -> Outcome {
         if self.following() || !self.changed() {
-            return Outcome {
-                effects: vec![WizardEffect::StopFollowing],
-                close: true,
-            };
+            return Outcome::close();
         }
-        self.mode = Mode::ConfirmDiscard;
-        Outcome::default()
+        Outcome::ask(self.discard_question(), Then::Discard)
+    }
+
+    /// Whether leaving now drops work: changes not saved (the rollout being followed is
+    /// safe in the catalog).
+    pub fn unsaved(&self) -> bool {
+        !self.following() && self.changed()
+    }
+
+    /// "Discard the changes?", naming the configuration.
+    pub fn discard_question(&self) -> Ask {
+        let what = if self.name.is_empty() {
+            "the new configuration".to_string()
+        } else {
+            self.name.clone()
+        };
+        Ask::new("Leave the builder?", "discard").line(format!(
+            "The changes to {what} are not saved and will be lost."
+        ))
+    }
+
+    /// The user said yes to the builder's question.
+    pub fn confirmed(&mut self, then: Then, cx: &Cx) -> Outcome {
+        match then {
+            Then::Discard => Outcome::close(),
+            Then::Push => self.push_now(cx.snapshot),
+            Then::Steer(how) => match self.followed_config() {
+                Some(config) => Outcome::effect(WizardEffect::Steer { config, how }),
+                None if matches!(self.push, PushState::Starting) => {
+                    self.queue_steer(how);
+                    Outcome::default()
+                }
+                None => Outcome::default(),
+            },
+        }
+    }
+
+    /// The user said no: say what was kept.
+    pub fn declined(&mut self, then: Then) {
+        let text = match then {
+            Then::Discard => "kept your changes",
+            Then::Push => "not pushed",
+            Then::Steer(_) => "the rollout goes on as it was",
+        };
+        self.say(Level::Info, text);
     }
 
     /// The next step, when the current one allows it.
@@ -570,8 +712,17 @@ impl Wizard {
         }
         match self.step {
             Step::Review => self.refresh_review(cx.snapshot),
-            Step::Save if self.name.is_empty() => {
-                self.mode = Mode::Name(Editor::new("", false, false, "Name".into()))
+            Step::Save => {
+                // Saved, then changed again: that save is not what would be pushed.
+                if matches!(self.save, SaveState::Saved { .. }) && self.changed() {
+                    self.save = SaveState::NotSaved;
+                }
+                if self.name.is_empty() {
+                    let suggested = self.suggested_name();
+                    self.mode = Mode::Name(Editor::new(&suggested, false, false, "Name".into()))
+                } else if !matches!(self.save, SaveState::Saved { .. }) {
+                    self.keep_unchanged();
+                }
             }
             _ => {}
         }

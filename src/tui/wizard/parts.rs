@@ -69,21 +69,35 @@ impl Wizard {
             kind,
             query: String::new(),
             cursor: 0,
+            searching: false,
         };
     }
 
-    /// The add popup: type to search, arrows to choose, Enter adds, Esc leaves.
+    /// The add popup: j/k, arrows, g/G move; `/` searches (so does any other letter, so
+    /// `a batch enter` still adds a batch processor); Enter adds; Esc ends the search,
+    /// then leaves.
     pub(super) fn add_type_key(
         &mut self,
         kind: TypeKind,
         mut query: String,
         mut cursor: usize,
+        mut searching: bool,
         key: &KeyEvent,
     ) -> Outcome {
+        use crate::tui::action::Action;
+        use crate::tui::keymap::{Context, KeyChord};
         let list = self.add_choices(kind, &query);
-        match key.code {
-            KeyCode::Esc => return Outcome::default(),
-            KeyCode::Enter => {
+        let last = list.len().saturating_sub(1);
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let moving = if searching {
+            None
+        } else {
+            KeyChord::from_event(key).and_then(|k| self.keymap.lookup(&[Context::Scroll], k))
+        };
+        match (key.code, moving) {
+            (KeyCode::Esc, _) if searching => searching = false,
+            (KeyCode::Esc, _) => return Outcome::default(),
+            (KeyCode::Enter, _) => {
                 match list.get(cursor) {
                     Some(AddChoice::Type(t)) => self.add_component(t),
                     Some(AddChoice::Shared { name, added, .. }) => {
@@ -100,6 +114,7 @@ impl Wizard {
                                 kind,
                                 query,
                                 cursor,
+                                searching: false,
                             };
                         }
                     }
@@ -107,15 +122,26 @@ impl Wizard {
                 }
                 return Outcome::default();
             }
-            KeyCode::Up => cursor = cursor.saturating_sub(1),
-            KeyCode::Down => cursor = (cursor + 1).min(list.len().saturating_sub(1)),
-            KeyCode::Backspace => {
+            (KeyCode::Up, _) | (_, Some(Action::Up)) => cursor = cursor.saturating_sub(1),
+            (KeyCode::Down, _) | (_, Some(Action::Down)) => cursor = (cursor + 1).min(last),
+            (_, Some(Action::PageUp)) => cursor = cursor.saturating_sub(10),
+            (_, Some(Action::PageDown)) => cursor = (cursor + 10).min(last),
+            (_, Some(Action::Top)) => cursor = 0,
+            (_, Some(Action::Bottom)) => cursor = last,
+            (KeyCode::Char('/'), _) if !searching => searching = true,
+            (KeyCode::Backspace, _) => {
                 query.pop();
                 cursor = 0;
+                searching = true;
             }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            (KeyCode::Char('u'), _) if ctrl => {
+                query.clear();
+                cursor = 0;
+            }
+            (KeyCode::Char(c), _) if !ctrl => {
                 query.push(c);
                 cursor = 0;
+                searching = true;
             }
             _ => {}
         }
@@ -123,6 +149,7 @@ impl Wizard {
             kind,
             query,
             cursor,
+            searching,
         };
         Outcome::default()
     }
@@ -148,6 +175,26 @@ impl Wizard {
         }
         self.draft.raw = None;
         self.say(Level::Info, format!("added {}", title_of(t)));
+        self.edit_first_required();
+    }
+
+    /// Opens the editor of the form's first required field that is still empty (an
+    /// OTLP/HTTP destination's endpoint): what comes next anyway, one key sooner.
+    pub(super) fn edit_first_required(&mut self) {
+        let Some(slot) = self.step.slot() else {
+            return;
+        };
+        let Some(c) = self.current() else {
+            return;
+        };
+        let visible = c.visible(self.advanced);
+        let found = visible.iter().enumerate().find(|(_, i)| {
+            c.fields[**i].def.required && c.problem(**i).as_deref() == Some("is required")
+        });
+        if let Some((row, i)) = found.map(|(row, i)| (row, *i)) {
+            self.field_cursor[slot] = row;
+            self.open_field(Some(i));
+        }
     }
 
     /// Attaches a processor of type `t` to the current source, after the one shown (last

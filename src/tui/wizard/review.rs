@@ -34,18 +34,55 @@ pub struct Review {
     pub scroll: usize,
 }
 
+impl Review {
+    /// Lines above the YAML when drawn `width` columns wide: the verdict, the problems
+    /// (wrapped), the legend (wrapped) and the title. `draw/review.rs` draws the same.
+    pub fn head_lines(&self, width: usize) -> usize {
+        let wrapped = |text: &str, less: usize| {
+            crate::tui::fmt::wrap(text, width.saturating_sub(less))
+                .len()
+                .max(1)
+        };
+        let problems: usize = self.problems.iter().map(|p| wrapped(p, 5)).sum();
+        let legend = self.legend.as_deref().map_or(0, |l| wrapped(l, 3));
+        1 + problems + legend + usize::from(self.yaml.is_some())
+    }
+
+    /// Lines of the YAML or of the diff.
+    pub fn body_len(&self) -> usize {
+        match (&self.yaml, &self.diff) {
+            (Some(_), Some(diff)) => {
+                let same = diff.iter().all(|l| matches!(l, DiffLine::Same(_)));
+                diff.len() + usize::from(same)
+            }
+            (Some(yaml), None) => yaml.lines().count(),
+            (None, _) => 0,
+        }
+    }
+}
+
 impl Wizard {
     /// The review's keys: scroll, what to compare with, `$EDITOR`, drop the edited YAML.
     pub(super) fn review_key(&mut self, action: Option<Action>, cx: &Cx) -> Outcome {
-        let page = usize::from(cx.size.1.saturating_sub(8)).max(1);
+        // The rows the YAML gets: the screen less header, footer, frame, the steps line
+        // and the blank under it, the message line, and the lines above the YAML. A page
+        // is exactly that, so paging neither skips a line nor repeats one.
+        let (w, h) = cx.size;
+        let inner = usize::from(w.saturating_sub(2));
+        let rows = usize::from(h)
+            .saturating_sub(7 + self.review.head_lines(inner))
+            .max(1);
+        let max = self.review.body_len().saturating_sub(rows);
+        let page = rows;
         let r = &mut self.review;
+        r.scroll = r.scroll.min(max);
         match action {
             Some(Action::Up) => r.scroll = r.scroll.saturating_sub(1),
-            Some(Action::Down) => r.scroll += 1,
+            Some(Action::Down) => r.scroll = (r.scroll + 1).min(max),
             Some(Action::PageUp) => r.scroll = r.scroll.saturating_sub(page),
-            Some(Action::PageDown) => r.scroll += page,
+            Some(Action::PageDown) => r.scroll = (r.scroll + page).min(max),
             Some(Action::Top) => r.scroll = 0,
-            Some(Action::Bottom) => r.scroll = usize::MAX / 2,
+            Some(Action::Bottom) => r.scroll = max,
             Some(Action::Wizard(W::Compare)) => {
                 self.diff_with = match self.diff_with {
                     DiffWith::Nothing => DiffWith::Previous,
@@ -122,6 +159,35 @@ impl Wizard {
             Err(problems) => review.problems = problems.iter().map(|p| p.to_string()).collect(),
         }
         review.legend = self.legend();
+        // What the forms say is wrong, though it renders (an endpoint that is no URL);
+        // when it does not render, the renderer has named the problems already.
+        if self.draft.raw.is_none() && review.problems.is_empty() {
+            let inline = self.draft.destinations.iter().filter_map(|d| match d {
+                DestinationItem::Inline(c) => Some(c),
+                DestinationItem::Named(_) => None,
+            });
+            let attached = self
+                .attached
+                .iter()
+                .chain(self.dest_attached.iter())
+                .flatten()
+                .filter_map(|a| a.form.as_ref());
+            for c in self
+                .draft
+                .sources
+                .iter()
+                .chain(self.draft.processors.iter())
+                .chain(inline)
+                .chain(attached)
+            {
+                for (param, message) in c.problems() {
+                    let p = format!("{} {}: {param} {message}", c.kind.noun(), c.type_name);
+                    if !review.problems.contains(&p) {
+                        review.problems.push(p);
+                    }
+                }
+            }
+        }
         if self.draft.raw.is_none() && self.draft.sources.is_empty() {
             review
                 .problems

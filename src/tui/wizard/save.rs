@@ -28,20 +28,56 @@ impl Wizard {
                 self.mode = Mode::Name(Editor::new(&self.name, false, false, "Name".into()));
                 Outcome::default()
             }
-            Some(Action::Wizard(W::Save)) => {
-                if let Some(p) = name_problem(&self.name) {
-                    let key = self.key_of(Action::Wizard(W::NameConfig));
-                    self.say(Level::Warn, format!("{p} ({key} names it)"));
-                    return Outcome::default();
-                }
-                if self.save == SaveState::Saving {
-                    return Outcome::default();
-                }
-                self.save = SaveState::Saving;
-                Outcome::effect(WizardEffect::Save(Box::new(self.configuration())))
-            }
+            Some(Action::Wizard(W::Save)) => self.save_now(),
             _ => Outcome::default(),
         }
+    }
+
+    /// Saves the configuration, unless it is the stored version unchanged: saving that
+    /// again made a new version that renders the same YAML (the builder writes a
+    /// configuration in its own form, which the store sees as different text).
+    pub(super) fn save_now(&mut self) -> Outcome {
+        if let Some(p) = name_problem(&self.name) {
+            let key = self.key_of(Action::Wizard(W::NameConfig));
+            self.say(Level::Warn, format!("{p} ({key} names it)"));
+            return Outcome::default();
+        }
+        if self.save == SaveState::Saving {
+            return Outcome::default();
+        }
+        if self.keep_unchanged() {
+            return Outcome::default();
+        }
+        self.save = SaveState::Saving;
+        Outcome::effect(WizardEffect::Save(Box::new(self.configuration())))
+    }
+
+    /// The stored version of an opened configuration nothing was changed in: counted as
+    /// saved, so it can be pushed as it is. `false` when there were changes.
+    pub(super) fn keep_unchanged(&mut self) -> bool {
+        let stored = self
+            .editing
+            .as_ref()
+            .filter(|_| !self.changed())
+            .and_then(|name| self.existing.get(name))
+            .map(|(version, _)| *version);
+        let Some(version) = stored else {
+            return false;
+        };
+        let next = self.key_of(Action::Wizard(W::NextStep));
+        self.say(
+            Level::Ok,
+            format!(
+                "{} is unchanged: version {version} as stored · {next}: choose targets and push",
+                self.name
+            ),
+        );
+        self.save = SaveState::Saved {
+            name: self.name.clone(),
+            version,
+            status: ApplyStatus::Unchanged,
+        };
+        true
     }
 
     /// The save step's footer.
@@ -63,9 +99,11 @@ impl Wizard {
                         ed.error = Some(p);
                         self.mode = Mode::Name(ed);
                     }
+                    // Enter names it and saves: one key, as the footer says.
                     None => {
                         self.name = name;
                         self.save = SaveState::NotSaved;
+                        return self.save_now();
                     }
                 }
             }
@@ -73,6 +111,43 @@ impl Wizard {
             None => self.mode = Mode::Name(ed),
         }
         Outcome::default()
+    }
+
+    /// A name for a new configuration, from what it connects (`otlp-to-otlphttp`), not
+    /// taken by a stored one: Enter on the save step keeps it.
+    pub(super) fn suggested_name(&self) -> String {
+        let d = &self.draft;
+        let from = d.sources.first().map(|c| c.type_name.as_str());
+        let to = d.destinations.first().map(|x| match x {
+            crate::pipeline::builder::DestinationItem::Inline(c) => c.type_name.clone(),
+            crate::pipeline::builder::DestinationItem::Named(n) => {
+                n.name.clone().unwrap_or_default()
+            }
+        });
+        let base = match (from, to) {
+            (Some(f), Some(t)) => format!("{f}-to-{t}"),
+            _ => return String::new(),
+        };
+        let base: String = base
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let mut name = base.clone();
+        let mut n = 2;
+        while self.existing.contains_key(&name) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        if name_problem(&name).is_some() {
+            return String::new();
+        }
+        name
     }
 
     pub(super) fn saved(&mut self, r: ApplyResult) {
@@ -89,11 +164,15 @@ impl Wizard {
                     }
                     _ => format!("saved {} as version {version}", r.name),
                 };
-                let next = self.key_of(Action::Wizard(W::NextStep));
+                // Saved: on to choosing targets, the only thing left to do here.
+                let back = self.key_of(Action::Wizard(W::PrevStep));
                 self.say(
                     Level::Ok,
-                    format!("{what} · {next}: choose targets and push"),
+                    format!("{what} · choose targets and push ({back} goes back)"),
                 );
+                if self.step == super::Step::Save {
+                    self.step = super::Step::Push;
+                }
                 self.baseline = self.configuration();
                 self.existing
                     .insert(r.name.clone(), (version, self.baseline.clone()));

@@ -17,15 +17,27 @@ impl Wizard {
         self.addable_types(TypeKind::Source, &self.search)
     }
 
-    /// Types of `kind` matching `query`: exact names first, then names starting with it,
-    /// then the rest by name.
+    /// Types of `kind` matching `query`: the type named so first, then names starting
+    /// with it, then names holding it (`http` finds otlphttp before a type that only
+    /// mentions HTTP in its description), then the rest; by name within each.
     pub fn addable_types(&self, kind: TypeKind, query: &str) -> Vec<Arc<LoadedType>> {
         let q = query.trim().to_lowercase();
         let mut list: Vec<_> = builder::types_of(&self.types, kind)
             .into_iter()
             .filter(|t| matches_search(t, query))
             .collect();
-        list.sort_by_key(|t| (t.name() != q, !t.name().starts_with(&q)));
+        let rank = |name: &str| {
+            if q.is_empty() || name == q {
+                0
+            } else if name.starts_with(&q) {
+                1
+            } else if name.contains(&q) {
+                2
+            } else {
+                3
+            }
+        };
+        list.sort_by_key(|t| rank(t.name()));
         list
     }
 

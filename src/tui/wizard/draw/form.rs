@@ -150,7 +150,11 @@ pub(super) fn render(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
             _ if editing => t.popup,
             _ => t.text,
         };
-        let problem = c.problem(*i);
+        // While a value is typed, it is checked as it stands.
+        let problem = match &w.mode {
+            Mode::Field { field, editor } if field == i => c.problem_with(*i, &editor.text()),
+            _ => c.problem(*i),
+        };
         let mut shown = truncate(&value, value_w);
         if let Some(p) = &problem {
             let room = value_w.saturating_sub(shown.chars().count() + 3);

@@ -64,7 +64,7 @@ pub fn render(cx: &DrawCx, w: &Wizard, area: Rect, buf: &mut Buffer) {
     } else if let Some(first) = w.warnings.first() {
         Line::styled(format!(" ⚠ {first}"), t.warn).render(message, buf);
     }
-    popups::render(t, w, area, buf);
+    popups::render(t, w, w.push_count(cx.snapshot), area, buf);
 }
 
 fn level_style(t: &Theme, level: Level) -> Style {
@@ -77,25 +77,49 @@ fn level_style(t: &Theme, level: Level) -> Style {
 }
 
 /// `1 Sources › 2 Configure › …` with the current step highlighted; when that does not
-/// fit, only the current step keeps its title.
+/// fit, the other steps go by short names (`2✓ Conf`), and only when even those do not,
+/// by number.
 fn progress_line<'a>(t: &Theme, w: &Wizard, width: usize) -> Line<'a> {
-    let full: usize = 1 + Step::ALL.iter().map(|s| s.title().len() + 5).sum::<usize>();
-    let compact = full > width;
+    let len = |short: bool| -> usize {
+        1 + Step::ALL
+            .iter()
+            .map(|s| {
+                let title = if short && *s != w.step {
+                    s.short_title()
+                } else {
+                    s.title()
+                };
+                title.chars().count() + 5
+            })
+            .sum::<usize>()
+    };
+    let short = len(false) > width;
+    let compact = short && len(true) > width;
     let mut spans = vec![Span::raw(" ")];
     for (i, s) in Step::ALL.iter().enumerate() {
         if i > 0 {
             spans.push(Span::styled(" › ", t.muted));
         }
+        // A step behind is ✓ only when complete and valid; ✕ says to go back to it.
+        let ok = *s < w.step && w.step_ok(*s);
         let style = if *s == w.step {
             t.selection
-        } else if *s < w.step {
+        } else if ok {
             t.ok
+        } else if *s < w.step {
+            t.err
         } else {
             t.muted
         };
-        let mark = if *s < w.step { "✓" } else { "" };
+        let mark = match (*s < w.step, ok) {
+            (true, true) => "✓",
+            (true, false) => "✕",
+            _ => "",
+        };
         let text = if compact && *s != w.step {
             format!("{}{mark}", s.number())
+        } else if short && *s != w.step {
+            format!("{}{mark} {}", s.number(), s.short_title())
         } else {
             format!("{}{mark} {}", s.number(), s.title())
         };
@@ -116,6 +140,11 @@ pub(super) fn lacking_mark(w: &Wizard, kind: TypeKind, name: &str, room: usize) 
     } else {
         truncate(&format!(" ⚠ {}", l.short()), room)
     }
+}
+
+/// `j/k`: the keys of any two actions that go together.
+fn pair_keys_any(w: &Wizard, a: Action, b: Action) -> String {
+    format!("{}/{}", w.key_of(a), w.key_of(b))
 }
 
 /// `K/J`: the keys of two actions that go together.
@@ -205,15 +234,38 @@ pub fn hints(w: &Wizard) -> Vec<Hint> {
         (Mode::Field { editor, .. }, _) if editor.multiline => {
             fixed(&[("^s", "keep"), ("esc", "cancel")])
         }
-        (Mode::Field { .. }, _)
-        | (Mode::Name(_), _)
-        | (Mode::Rename(_), _)
-        | (Mode::Selector(_), _) => fixed(&[("enter", "keep"), ("esc", "cancel")]),
-        (Mode::Pick { .. }, _) => fixed(&[("↑↓", "move"), ("space", "choose"), ("enter", "done")]),
-        (Mode::AddType { .. }, _) => {
-            fixed(&[("type", "search"), ("enter", "add"), ("esc", "cancel")])
+        (Mode::Name(_), _) => fixed(&[("enter", "save"), ("esc", "cancel")]),
+        (Mode::Field { .. }, _) | (Mode::Rename(_), _) | (Mode::Selector(_), _) => {
+            fixed(&[("enter", "keep"), ("esc", "cancel")])
         }
-        (Mode::ConfirmDiscard, _) => fixed(&[("y", "discard"), ("other", "keep")]),
+        (Mode::Pick { .. }, _) => fixed(&[("↑↓", "move"), ("space", "choose"), ("enter", "done")]),
+        (Mode::OptionText { .. }, _) => fixed(&[("enter", "keep"), ("esc", "cancel")]),
+        (Mode::Options, _) => vec![
+            (pair_keys_any(w, Action::Down, Action::Up), "move", 0),
+            (w.key_of(Action::Wizard(W::Edit)), "edit", 0),
+            (
+                pair_keys_any(
+                    w,
+                    Action::Wizard(W::PrevValue),
+                    Action::Wizard(W::NextValue),
+                ),
+                "choice",
+                0,
+            ),
+            (w.key_of(Action::Wizard(W::Close)), "done", 0),
+        ],
+        (
+            Mode::AddType {
+                searching: true, ..
+            },
+            _,
+        ) => fixed(&[("type", "search"), ("enter", "add"), ("esc", "list")]),
+        (Mode::AddType { .. }, _) => vec![
+            (pair_keys_any(w, Action::Down, Action::Up), "move", 0),
+            ("/".into(), "search", 0),
+            ("enter".into(), "add", 0),
+            ("esc".into(), "cancel", 0),
+        ],
         // Following a rollout there is no going back; choosing targets, no next step.
         (Mode::Normal, Step::Push) if matches!(w.push, PushState::Following { .. }) => {
             let mut v = step();

@@ -1,5 +1,5 @@
-//! Popups over a step: multi-line editors, pick lists, the type picker, the discard
-//! question. Their keys belong to the widget shown, so their titles name them.
+//! Popups over a step: multi-line editors, pick lists, the type picker. (Questions such
+//! as "discard the changes?" are the app's, drawn over everything.) Their keys belong to the widget shown, so their titles name them.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -7,16 +7,73 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget};
 
-use super::{centered, lacking_mark, popup_block};
+use super::{centered, inline_editor_text, lacking_mark, popup_block};
 use crate::pipeline::builder::FieldValue;
 use crate::tui::fmt::truncate;
 use crate::tui::theme::Theme;
 use crate::tui::wizard::{AddChoice, Mode, Wizard};
 
-/// Popups over the step: multi-line editors, pick lists, the type picker, the discard
-/// question.
-pub(super) fn render(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
+/// The rollout options: one row per option (the one being typed checked as it is typed),
+/// the help of the one under the cursor, and what the push would do with them.
+fn options(t: &Theme, w: &Wizard, targets: usize, area: Rect, buf: &mut Buffer) {
+    let o = &w.options;
+    let pop = centered(area, 72, o.fields.len() as u16 + 7);
+    let inner = usize::from(pop.width).saturating_sub(2);
+    let mut lines = Vec::new();
+    let mut problem = None;
+    for (i, f) in o.fields.iter().enumerate() {
+        let (value, error) = match &w.mode {
+            Mode::OptionText { field, editor } if *field == i => {
+                let error = editor
+                    .error
+                    .clone()
+                    .or_else(|| f.check(&editor.text()).err());
+                (inline_editor_text(editor), error)
+            }
+            _ => (f.text.clone(), f.check(&f.text).err()),
+        };
+        let value = match f.kind {
+            crate::tui::wizard::options::Kind::Choice(_) => format!("‹ {value} ›"),
+            _ => value,
+        };
+        let mark = if error.is_some() { "✕" } else { "✓" };
+        let style = if i == o.cursor { t.selection } else { t.popup };
+        let text = format!(" {mark} {:<20} {value}", f.label);
+        lines.push(Line::styled(truncate(&text, inner), style));
+        if i == o.cursor {
+            problem = error;
+        }
+    }
+    lines.push(Line::default());
+    let help = match (&problem, o.fields.get(o.cursor)) {
+        (Some(e), _) => Line::styled(truncate(&format!(" ✕ {e}"), inner), t.popup.patch(t.err)),
+        (None, Some(f)) => Line::styled(
+            truncate(&format!(" {}", f.help), inner),
+            t.popup.patch(t.muted),
+        ),
+        (None, None) => Line::default(),
+    };
+    lines.push(help);
+    lines.push(Line::default());
+    lines.push(Line::styled(
+        truncate(
+            &format!(" {} agent(s): {}", targets, o.summary(targets)),
+            inner,
+        ),
+        t.popup.patch(t.info),
+    ));
+    Clear.render(pop, buf);
+    Paragraph::new(lines)
+        .style(t.popup)
+        .block(popup_block(t, " rollout options ".into(), false))
+        .render(pop, buf);
+}
+
+/// Popups over the step: multi-line editors, pick lists, the type picker.
+/// `targets` is how many agents a push would reach now (for the options' phases).
+pub(super) fn render(t: &Theme, w: &Wizard, targets: usize, area: Rect, buf: &mut Buffer) {
     match &w.mode {
+        Mode::Options | Mode::OptionText { .. } => options(t, w, targets, area, buf),
         Mode::Field { editor, .. } if editor.multiline => {
             let pop = centered(area, 76, 16);
             Clear.render(pop, buf);
@@ -72,6 +129,7 @@ pub(super) fn render(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
             kind,
             query,
             cursor,
+            searching,
         } => {
             let list = w.add_choices(*kind, query);
             // Where shared destinations come from, when the catalog has none yet.
@@ -84,14 +142,16 @@ pub(super) fn render(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
                 } else {
                     Line::default()
                 };
-            let mut lines = vec![
+            let search = if *searching || !query.is_empty() {
                 Line::from(vec![
                     Span::styled(" search ", t.popup.patch(t.key)),
                     Span::styled(query.clone(), t.popup),
-                    Span::styled("▏", t.popup.patch(t.accent)),
-                ]),
-                note,
-            ];
+                    Span::styled(if *searching { "▏" } else { "" }, t.popup.patch(t.accent)),
+                ])
+            } else {
+                Line::styled(" / searches (or type a name)", t.popup.patch(t.muted))
+            };
+            let mut lines = vec![search, note];
             let pop = centered(area, 72, 18);
             let rows = usize::from(pop.height).saturating_sub(4);
             let offset = cursor.saturating_sub(rows.saturating_sub(1));
@@ -146,28 +206,17 @@ pub(super) fn render(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
                 .style(t.popup)
                 .block(popup_block(
                     t,
-                    format!(
-                        " add a {} · type to search · ↑↓ · enter adds · esc ",
-                        kind.noun()
-                    ),
+                    if *searching {
+                        format!(" add a {} · ↑↓ · enter adds · esc: list ", kind.noun())
+                    } else {
+                        format!(
+                            " add a {} · j/k ↑↓ · / search · enter adds · esc ",
+                            kind.noun()
+                        )
+                    },
                     false,
                 ))
                 .render(pop, buf);
-        }
-        Mode::ConfirmDiscard => {
-            let pop = centered(area, 50, 5);
-            Clear.render(pop, buf);
-            Paragraph::new(vec![
-                Line::styled(" Discard the changes to this configuration?", t.popup),
-                Line::default(),
-                Line::styled(
-                    " y discards · any other key keeps editing",
-                    t.popup.patch(t.muted),
-                ),
-            ])
-            .style(t.popup)
-            .block(popup_block(t, " unsaved changes ".into(), true))
-            .render(pop, buf);
         }
         _ => {}
     }

@@ -45,7 +45,8 @@ fn targets(t: &Theme, w: &Wizard, snap: &FleetSnapshot, area: Rect, buf: &mut Bu
                 }
             )
         });
-    let [tabs, line, warn, list] = Layout::vertical([
+    let [tabs, plan, line, warn, list] = Layout::vertical([
+        Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(u16::from(lacking.is_some())),
@@ -68,6 +69,20 @@ fn targets(t: &Theme, w: &Wizard, snap: &FleetSnapshot, area: Rect, buf: &mut Bu
         ),
     ])
     .render(tabs, buf);
+    // How the push will roll out, before it is asked for.
+    let summary = w.options.summary(w.push_count(snap));
+    let style = if w.options.options().is_ok() {
+        t.muted
+    } else {
+        t.warn
+    };
+    let tail = format!(" · {} changes", w.key_of(Action::Wizard(W::RolloutOptions)));
+    let room = usize::from(plan.width).saturating_sub(tail.chars().count());
+    Line::from(vec![
+        Span::styled(truncate(&format!(" rollout: {summary}"), room), style),
+        Span::styled(tail, t.muted),
+    ])
+    .render(plan, buf);
     let rows = usize::from(list.height);
     let wide = list.width >= 110;
     match tg.mode {
@@ -209,7 +224,15 @@ fn follow(
                 format!(" · {} failed", p.failed),
                 if p.failed > 0 { t.err } else { t.muted },
             ),
-            Span::styled(format!(" · {} rolled back", p.rolled_back), t.muted),
+            // Only when some were: "0 rolled back" read as if a rollback had happened.
+            Span::styled(
+                if p.rolled_back > 0 {
+                    format!(" · {} rolled back", p.rolled_back)
+                } else {
+                    String::new()
+                },
+                t.muted,
+            ),
             Span::styled(format!(" · of {}", p.total), t.text),
         ]),
         bar(

@@ -7,6 +7,7 @@
 
 use crate::rollout::RolloutOptions;
 use crate::rollout::plan::RollbackPolicy;
+use crate::rollout::watch::{self, WatchPolicy};
 
 /// What an option's text may hold.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,6 +18,10 @@ pub enum Kind {
     Number { min: f64 },
     /// One of these words.
     Choice(&'static [&'static str]),
+    /// A duration (`60s`, `2m`), or `off`.
+    Window,
+    /// A percentage (`1%`, `50`).
+    Percent,
 }
 
 /// Where an option goes in [`RolloutOptions`].
@@ -27,6 +32,9 @@ pub enum Key {
     MaxPerPhase,
     MaxFailures,
     Rollback,
+    Watch,
+    MaxExportFailures,
+    MaxThroughputDrop,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +75,23 @@ impl Field {
                     Err(format!("one of {}", words.join(", ")))
                 }
             }
+            Kind::Window if text == "off" => Ok(()),
+            Kind::Window => {
+                let secs = watch::parse_window(text).map_err(|_| "e.g. 60s, 2m, or off")?;
+                let range = watch::MIN_WINDOW_SECS..=watch::MAX_WINDOW_SECS;
+                if range.contains(&secs) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{}s to {}m, or off",
+                        watch::MIN_WINDOW_SECS,
+                        watch::MAX_WINDOW_SECS / 60
+                    ))
+                }
+            }
+            Kind::Percent => watch::parse_percent(text)
+                .map(|_| ())
+                .map_err(|_| "0% to 100%".into()),
         }
     }
 
@@ -120,6 +145,8 @@ impl Options {
             kind,
             text,
         };
+        let watched = o.watch;
+        let defaults = WatchPolicy::for_window(60);
         let policy = match o.rollback {
             RollbackPolicy::Failed => "failed",
             RollbackPolicy::All => "all",
@@ -162,6 +189,31 @@ impl Options {
                     Kind::Choice(ROLLBACK),
                     policy.into(),
                 ),
+                field(
+                    Key::Watch,
+                    "Watch telemetry",
+                    "after applying, watch each agent this long (60s, 2m); off: apply errors only",
+                    Kind::Window,
+                    watched.map_or_else(|| "off".into(), |w| format!("{}s", w.window_secs)),
+                ),
+                field(
+                    Key::MaxExportFailures,
+                    "Max export failures",
+                    "while watched: highest share of items failing to export",
+                    Kind::Percent,
+                    watch::percent(
+                        watched.map_or(defaults.max_export_failures, |w| w.max_export_failures),
+                    ),
+                ),
+                field(
+                    Key::MaxThroughputDrop,
+                    "Max throughput drop",
+                    "while watched: largest fall of items sent against the agent's rate before",
+                    Kind::Percent,
+                    watch::percent(
+                        watched.map_or(defaults.max_throughput_drop, |w| w.max_throughput_drop),
+                    ),
+                ),
             ],
             cursor: 0,
         }
@@ -170,6 +222,8 @@ impl Options {
     /// The options, or the first field that is not valid and why.
     pub fn options(&self) -> Result<RolloutOptions, String> {
         let mut o = RolloutOptions::default();
+        let mut w = WatchPolicy::for_window(0);
+        let mut watched = false;
         for f in &self.fields {
             f.check(&f.text)
                 .map_err(|e| format!("{}: {e}", f.label.to_lowercase()))?;
@@ -185,8 +239,21 @@ impl Options {
                         _ => RollbackPolicy::Failed,
                     }
                 }
+                Key::Watch => {
+                    if let Ok(secs) = watch::parse_window(f.text.trim()) {
+                        w.window_secs = secs;
+                        watched = true;
+                    }
+                }
+                Key::MaxExportFailures => {
+                    w.max_export_failures = watch::parse_percent(&f.text).unwrap_or(0.05)
+                }
+                Key::MaxThroughputDrop => {
+                    w.max_throughput_drop = watch::parse_percent(&f.text).unwrap_or(0.5)
+                }
             }
         }
+        o.watch = watched.then_some(w);
         Ok(o)
     }
 
@@ -223,7 +290,15 @@ pub fn describe(o: &RolloutOptions, targets: usize) -> String {
         RollbackPolicy::All => "roll back all reached",
         RollbackPolicy::None => "no rollback",
     };
-    format!("{phases} · {halt} · {back}")
+    let watch = o.watch.map_or_else(String::new, |w| {
+        format!(
+            " · watch {}s (failures ≤{}, drop ≤{})",
+            w.window_secs,
+            watch::percent(w.max_export_failures),
+            watch::percent(w.max_throughput_drop)
+        )
+    });
+    format!("{phases} · {halt} · {back}{watch}")
 }
 
 /// The size of each phase for `targets` agents.
@@ -278,5 +353,38 @@ mod tests {
             describe(&o, 7),
             "one phase · tolerate 2 failure(s) · roll back all reached"
         );
+    }
+
+    #[test]
+    fn watching_telemetry_is_off_until_a_window_is_given() {
+        let mut f = Options::default();
+        let at = |f: &Options, k: Key| f.fields.iter().position(|x| x.key == k).expect("field");
+        let (win, fails, drop) = (
+            at(&f, Key::Watch),
+            at(&f, Key::MaxExportFailures),
+            at(&f, Key::MaxThroughputDrop),
+        );
+        assert_eq!(f.options().expect("valid").watch, None);
+        assert_eq!(f.fields[win].check("5s"), Err("20s to 30m, or off".into()));
+        assert_eq!(
+            f.fields[win].check("soon"),
+            Err("e.g. 60s, 2m, or off".into())
+        );
+        assert_eq!(f.fields[fails].check("150%"), Err("0% to 100%".into()));
+        f.fields[win].text = "2m".into();
+        f.fields[fails].text = "1%".into();
+        f.fields[drop].text = "30%".into();
+        let o = f.options().expect("valid");
+        assert_eq!(
+            o.watch,
+            Some(WatchPolicy {
+                window_secs: 120,
+                max_export_failures: 0.01,
+                max_throughput_drop: 0.3
+            })
+        );
+        assert!(describe(&o, 3).ends_with(" · watch 120s (failures ≤1%, drop ≤30%)"));
+        // The form shows options it was given back as they were.
+        assert_eq!(Options::new(&o).options(), Ok(o));
     }
 }

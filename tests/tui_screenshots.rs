@@ -1,7 +1,8 @@
 //! The README screenshots: the main views of a seeded fleet drawn off-screen and written as
-//! SVG. Every run checks that the SVGs are produced and show what the views show; with
-//! `FLEETDECK_SCREENSHOTS=DIR` it also writes them to DIR (`scripts/screenshots.sh` does
-//! that and converts them to PNG).
+//! SVG. Every run checks that the SVGs are produced, show what the views show, and are
+//! the ones committed under screenshots/ (so the README never shows stale views); with
+//! `FLEETDECK_SCREENSHOTS=DIR` it writes them to DIR instead (`scripts/screenshots.sh`
+//! does that and converts them to PNG).
 
 mod seed;
 
@@ -334,6 +335,17 @@ fn screenshots_render_to_svg() {
         if let Some(dir) = &out_dir {
             std::fs::create_dir_all(dir).unwrap();
             std::fs::write(dir.join(format!("{}.svg", shot.name)), svg).unwrap();
+        } else {
+            // The README shows these: a view that changed without them is caught here.
+            let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("screenshots")
+                .join(format!("{}.svg", shot.name));
+            let old = std::fs::read_to_string(&committed).unwrap_or_default();
+            assert!(
+                old == svg,
+                "{} is older than the view it shows: run scripts/screenshots.sh and commit the result",
+                committed.display()
+            );
         }
     }
 }

@@ -230,6 +230,23 @@ pub(super) fn overview_lines(cx: &DrawCx, a: &AgentView, width: u16) -> Vec<Line
             }
         }
     }
+    if let Some(c) = &a.config {
+        // Which configuration fleetdeck assigned, and who decided: a push (or rollout) is
+        // an operator's; a selector's follows the agent's labels.
+        let by = if c.origin == "selector" {
+            "by its labels (the configuration's selector)"
+        } else {
+            "by a push"
+        };
+        out.push(kv(
+            t,
+            "Assigned",
+            vec![
+                Span::raw(format!("{} {} ", c.config, c.state)),
+                Span::styled(by, t.muted),
+            ],
+        ));
+    }
     let effective = match &a.effective_config {
         Some(cfg) => {
             let names: Vec<&str> = cfg.files.keys().map(String::as_str).collect();

@@ -19,7 +19,9 @@ impl Wizard {
 
     /// Types of `kind` matching `query`: the type named so first, then names starting
     /// with it, then names holding it (`http` finds otlphttp before a type that only
-    /// mentions HTTP in its description), then the rest; by name within each.
+    /// mentions HTTP in its description), then the rest. Within each, the types every
+    /// target can run come before those some lack, then by category (the catalogue's
+    /// order: host, files and logs, …), then by name.
     pub fn addable_types(&self, kind: TypeKind, query: &str) -> Vec<Arc<LoadedType>> {
         let q = query.trim().to_lowercase();
         let mut list: Vec<_> = builder::types_of(&self.types, kind)
@@ -37,7 +39,15 @@ impl Wizard {
                 3
             }
         };
-        list.sort_by_key(|t| rank(t.name()));
+        let lacking = |t: &LoadedType| self.coverage.lacking(kind, t.name()).is_some();
+        list.sort_by_cached_key(|t| {
+            (
+                rank(t.name()),
+                lacking(t),
+                category_rank(t),
+                t.name().to_string(),
+            )
+        });
         list
     }
 
@@ -148,4 +158,15 @@ impl Wizard {
             self.message = None;
         }
     }
+}
+
+/// Where a type's category comes in the catalogue's order (types without one last).
+pub fn category_rank(t: &LoadedType) -> usize {
+    let cats = crate::pipeline::types::CATEGORIES;
+    t.def
+        .metadata
+        .category
+        .as_deref()
+        .and_then(|c| cats.iter().position(|x| *x == c))
+        .unwrap_or(cats.len())
 }

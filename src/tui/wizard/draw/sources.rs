@@ -55,8 +55,17 @@ pub(super) fn render(t: &Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
                 .collect::<Vec<_>>()
                 .join("");
             let display = ty.def.metadata.display_name.clone().unwrap_or_default();
+            // Wide terminals show the category the list is grouped by.
+            let category = if wide {
+                format!(
+                    "{:<14} ",
+                    truncate(ty.def.metadata.category.as_deref().unwrap_or("-"), 14)
+                )
+            } else {
+                String::new()
+            };
             let text = format!(
-                "{} {} {:<16} {:<4} {:<30}",
+                "{} {} {:<16} {:<4} {category}{:<30}",
                 if i == w.source_cursor { "›" } else { " " },
                 match count {
                     0 => "[ ]".to_string(),

@@ -61,10 +61,14 @@ fn describe(e: &anyhow::Error) -> String {
 
 /// Runs an async command on a multi-threaded runtime.
 fn block_on(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(fut)
+        .build()?;
+    let result = rt.block_on(fut);
+    // Tasks still running (a connection mid-handshake, a blocking store call) do not hold
+    // the process: what had to be saved was saved by the stop itself.
+    rt.shutdown_timeout(Duration::from_secs(3));
+    result
 }
 
 /// The server: with the terminal UI when stdout is a terminal, headless otherwise.

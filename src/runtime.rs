@@ -295,11 +295,24 @@ impl Runtime {
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.listener.wait_sessions(Duration::from_secs(5)).await;
-        self.registry.shutdown().await;
+        // Every step is bounded: a stop that hangs is worse than one that says what it
+        // could not finish (SIGTERM must end the process).
+        if tokio::time::timeout(Duration::from_secs(5), self.registry.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the fleet registry did not stop within 5 s; stopping anyway");
+        }
         // Let the history task see the last events, then write everything down.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if let Err(e) = self.write_behind.close().await {
-            tracing::error!(error = %e, "could not write the last agent records and events");
+        match tokio::time::timeout(Duration::from_secs(10), self.write_behind.close()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "could not write the last agent records and events")
+            }
+            Err(_) => tracing::error!(
+                "the last agent records and events were not written within 10 s; stopping anyway"
+            ),
         }
         match tokio::time::timeout(Duration::from_secs(5), self.server).await {
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "agent listener ended with an error"),

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -14,42 +13,8 @@ use fleetdeck::args::SimTransport;
 use fleetdeck::fleet::AgentId;
 use fleetdeck::sim::{self, SimConfig};
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-async fn cli(server: &TestServer, token: &str, args: &[&str]) -> Out {
-    let home = tempfile::tempdir().expect("home");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
-        .args(args)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("FLEETDECK_SERVER", server.api_url())
-        .env("FLEETDECK_API_TOKEN", token)
-        .stdin(Stdio::null())
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), out)
-        .await
-        .expect("the CLI finishes within 30 s")
-        .expect("the CLI runs");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+async fn cli(server: &TestServer, token: &str, args: &[&str]) -> common::cli::CliOut {
+    common::cli::run(&server.api_url(), token, args).await
 }
 
 const SECRET_KEY: &str = "dd-key-5f0c2b7e";
@@ -87,8 +52,8 @@ spec:
 
 const OTHER: &str = "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata: {name: other}\nspec:\n  raw: |\n    receivers:\n      otlp:\n        protocols:\n          http: {}\n    exporters:\n      debug: {}\n    service:\n      pipelines:\n        logs:\n          receivers: [otlp]\n          exporters: [debug]\n";
 
-fn ok(out: &Out) {
-    assert_eq!(out.code, 0, "{out}");
+fn ok(out: &common::cli::CliOut) {
+    out.ok();
 }
 
 #[tokio::test]

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -58,41 +57,13 @@ async fn wait_rollout(
     }
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+/// The real binary against `server` (the home is private to each run).
+async fn fleetdeck(server: &TestServer, args: &[&str]) -> common::cli::CliOut {
+    common::cli::run(&server.api_url(), API_TOKEN, args).await
 }
 
-/// The real binary against `server`, with a private home.
-async fn fleetdeck(server: &TestServer, home: &std::path::Path, args: &[&str]) -> Out {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
-        .args(args)
-        .env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("FLEETDECK_SERVER", server.api_url())
-        .env("FLEETDECK_API_TOKEN", API_TOKEN)
-        .stdin(Stdio::null())
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), out)
-        .await
-        .expect("the CLI finishes within 30 s")
-        .expect("the CLI runs");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(out: &Out) {
-    assert_eq!(
-        out.code, 0,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout, out.stderr
-    );
+fn ok(out: &common::cli::CliOut) {
+    out.ok();
 }
 
 #[tokio::test]
@@ -147,11 +118,9 @@ async fn a_change_that_breaks_export_halts_the_rollout_and_a_healthy_one_complet
     let healthy = "      debug/verbose: {verbosity: detailed}\n";
     apply(&server.rt, &raw_config("steady", healthy, "debug/verbose")).await;
 
-    let home = tempfile::tempdir().expect("home");
     let first_four: Vec<String> = ids[..4].iter().map(|id| id.to_string()).collect();
     let pushed = fleetdeck(
         &server,
-        home.path(),
         &[
             "push",
             "ingest",
@@ -179,7 +148,6 @@ async fn a_change_that_breaks_export_halts_the_rollout_and_a_healthy_one_complet
     let last_two: Vec<String> = ids[4..].iter().map(|id| id.to_string()).collect();
     ok(&fleetdeck(
         &server,
-        home.path(),
         &[
             "push",
             "steady",
@@ -197,7 +165,7 @@ async fn a_change_that_breaks_export_halts_the_rollout_and_a_healthy_one_complet
         v.progress.watching == 2
     })
     .await;
-    let status = fleetdeck(&server, home.path(), &["rollout", "status", "ingest"]).await;
+    let status = fleetdeck(&server, &["rollout", "status", "ingest"]).await;
     ok(&status);
     assert!(status.stdout.contains("WATCHING"), "{}", status.stdout);
     assert!(

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -17,44 +16,9 @@ use fleetdeck::settings::Settings;
 use fleetdeck::sim::{self, SimConfig};
 use serde_json::Value;
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// The real binary against `api` with `token`, a private home and nothing else.
-async fn cli(api: &str, token: &str, args: &[&str]) -> Out {
-    let home = tempfile::tempdir().expect("home");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
-        .args(args)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("FLEETDECK_SERVER", api)
-        .env("FLEETDECK_API_TOKEN", token)
-        .env("COLUMNS", "200")
-        .stdin(Stdio::null())
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), out)
-        .await
-        .expect("the CLI finishes within 30 s")
-        .expect("the CLI runs");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+/// The real binary against `api` with `token`.
+async fn cli(api: &str, token: &str, args: &[&str]) -> common::cli::CliOut {
+    common::cli::run(api, token, args).await
 }
 
 const CONFIG: &str = "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: edge\nspec:\n  raw: |\n    receivers:\n      otlp:\n        protocols:\n          http: {}\n    exporters:\n      debug: {}\n    service:\n      pipelines:\n        logs:\n          receivers: [otlp]\n          exporters: [debug]\n";

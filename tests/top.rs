@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -14,35 +13,11 @@ use fleetdeck::rollout::{RolloutOptions, Targets};
 use fleetdeck::sim::{self, SimConfig};
 use serde_json::Value;
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+async fn cli(server: &TestServer, args: &[&str]) -> common::cli::CliOut {
+    common::cli::run(&server.api_url(), API_TOKEN, args).await
 }
 
-async fn cli(server: &TestServer, args: &[&str]) -> Out {
-    let home = tempfile::tempdir().expect("home");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
-        .args(args)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("FLEETDECK_SERVER", server.api_url())
-        .env("FLEETDECK_API_TOKEN", API_TOKEN)
-        .stdin(Stdio::null())
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), out)
-        .await
-        .expect("the CLI finishes")
-        .expect("the CLI runs");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn json(out: &Out) -> Vec<Value> {
+fn json(out: &common::cli::CliOut) -> Vec<Value> {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     serde_json::from_str::<Value>(&out.stdout)
         .expect("json")

@@ -7,13 +7,16 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+
+/// How long a rollout step may take here.
+const QUICK: Duration = Duration::from_secs(20);
 use fleetdeck::args::SimTransport;
 use fleetdeck::fleet::AgentId;
 use fleetdeck::fleet::attempt::{ApplyAttempt, AttemptResult};
 use fleetdeck::fleet::delivery::{ApplyState, ConfigRef};
 use fleetdeck::fleet::telemetry::{Series, Signal};
 use fleetdeck::rollout::plan::{AgentStep, RollbackPolicy};
-use fleetdeck::rollout::{RolloutOptions, RolloutStatus, RolloutView, Targets};
+use fleetdeck::rollout::{RolloutOptions, RolloutStatus, Targets};
 use fleetdeck::runtime::Runtime;
 use fleetdeck::settings::Settings;
 use fleetdeck::sim::{self, SimConfig};
@@ -37,37 +40,6 @@ fn config_yaml(name: &str, exporter: &str) -> String {
     format!(
         "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: {name}\nspec:\n  raw: |\n    receivers:\n      otlp:\n        protocols:\n          http: {{}}\n    exporters:\n      debug: {{}}\n    service:\n      pipelines:\n        metrics:\n          receivers: [otlp]\n          exporters: [{exporter}]\n"
     )
-}
-
-async fn apply(rt: &Runtime, yaml: &str) -> u64 {
-    let results = rt.catalog.apply_text(yaml, None).await.expect("parses");
-    assert!(results[0].problems.is_empty(), "{results:?}");
-    results[0].version.expect("a version")
-}
-
-async fn wait_rollout(
-    rt: &Runtime,
-    name: &str,
-    what: &str,
-    pred: impl Fn(&RolloutView) -> bool,
-) -> RolloutView {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(v) = rt.rollouts.status(name).await
-            && pred(&v)
-        {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}: {:?}",
-            rt.rollouts
-                .status(name)
-                .await
-                .map(|v| (v.status, v.progress, v.agents))
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The agent's stored apply history once it holds `n` attempts (written behind, so
@@ -113,7 +85,7 @@ async fn a_rollout_reaches_every_agent_in_phases_over_both_transports() {
         .collect();
     all_connected(&server, &ids).await;
 
-    let v = apply(&server.rt, &config_yaml("edge", "debug")).await;
+    let v = apply_ok(&server.rt, &config_yaml("edge", "debug")).await;
     let opts = RolloutOptions {
         initial: 2,
         multiplier: 2.0,
@@ -126,7 +98,7 @@ async fn a_rollout_reaches_every_agent_in_phases_over_both_transports() {
         .start("edge", None, Targets::Agents(ids.clone()), opts)
         .await
         .unwrap();
-    let done = wait_rollout(&server.rt, "edge", "completed", |v| {
+    let done = wait_rollout(&server.rt, "edge", "completed", QUICK, |v| {
         v.status == RolloutStatus::Completed
     })
     .await;
@@ -187,7 +159,7 @@ async fn failing_agents_halt_the_rollout_and_everyone_is_rolled_back() {
     all_connected(&server, &all).await;
 
     // v1 everywhere healthy.
-    let v1 = apply(&server.rt, &config_yaml("web", "debug")).await;
+    let v1 = apply_ok(&server.rt, &config_yaml("web", "debug")).await;
     server
         .rt
         .rollouts
@@ -199,13 +171,13 @@ async fn failing_agents_halt_the_rollout_and_everyone_is_rolled_back() {
         )
         .await
         .unwrap();
-    wait_rollout(&server.rt, "web", "v1 completed", |v| {
+    wait_rollout(&server.rt, "web", "v1 completed", QUICK, |v| {
         v.status == RolloutStatus::Completed
     })
     .await;
 
     // v2 to everyone; the --fail-rate agents refuse it and halt the rollout.
-    let v2 = apply(&server.rt, &config_yaml("web", "debug, debug")).await;
+    let v2 = apply_ok(&server.rt, &config_yaml("web", "debug, debug")).await;
     assert_eq!(v2, v1 + 1);
     let opts = RolloutOptions {
         rollback: RollbackPolicy::All,
@@ -217,7 +189,7 @@ async fn failing_agents_halt_the_rollout_and_everyone_is_rolled_back() {
         .start("web", None, Targets::Agents(all.clone()), opts)
         .await
         .unwrap();
-    let end = wait_rollout(&server.rt, "web", "rolled back and settled", |v| {
+    let end = wait_rollout(&server.rt, "web", "rolled back and settled", QUICK, |v| {
         v.status == RolloutStatus::RolledBack && v.progress.in_flight == 0
     })
     .await;
@@ -306,7 +278,7 @@ async fn a_rollout_resumes_after_a_server_restart() {
     .await
     .expect("agents connect")
     .unwrap();
-    apply(&rt, &config_yaml("db", "debug")).await;
+    apply_ok(&rt, &config_yaml("db", "debug")).await;
     let one_at_a_time = RolloutOptions {
         initial: 1,
         multiplier: 1.0,
@@ -316,7 +288,7 @@ async fn a_rollout_resumes_after_a_server_restart() {
         .start("db", None, Targets::Agents(ids.clone()), one_at_a_time)
         .await
         .unwrap();
-    wait_rollout(&rt, "db", "first agent applied", |v| {
+    wait_rollout(&rt, "db", "first agent applied", QUICK, |v| {
         v.progress.applied >= 1
     })
     .await;
@@ -334,7 +306,7 @@ async fn a_rollout_resumes_after_a_server_restart() {
         "progress survived: {:?}",
         view.progress
     );
-    let done = wait_rollout(&rt, "db", "completed after restart", |v| {
+    let done = wait_rollout(&rt, "db", "completed after restart", QUICK, |v| {
         v.status == RolloutStatus::Completed
     })
     .await;

@@ -10,12 +10,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+
+/// The watch window is 20 s and a phase is judged at its end.
+const WATCHED: Duration = Duration::from_secs(60);
 use fleetdeck::args::SimTransport;
 use fleetdeck::fleet::AgentId;
 use fleetdeck::fleet::delivery::{ApplyState, ConfigRef};
 use fleetdeck::rollout::plan::AgentStep;
-use fleetdeck::rollout::{RolloutOptions, RolloutStatus, RolloutView, Targets};
-use fleetdeck::runtime::Runtime;
+use fleetdeck::rollout::{RolloutOptions, RolloutStatus, Targets};
 use fleetdeck::sim::{self, SimConfig};
 use serde_json::Value;
 
@@ -23,38 +25,6 @@ fn raw_config(name: &str, exporters: &str, uses: &str) -> String {
     format!(
         "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: {name}\nspec:\n  raw: |\n    receivers:\n      otlp:\n        protocols:\n          http: {{}}\n    exporters:\n{exporters}    service:\n      pipelines:\n        logs:\n          receivers: [otlp]\n          exporters: [{uses}]\n"
     )
-}
-
-async fn apply(rt: &Runtime, yaml: &str) -> u64 {
-    let results = rt.catalog.apply_text(yaml, None).await.expect("parses");
-    assert!(results[0].problems.is_empty(), "{results:?}");
-    results[0].version.expect("a version")
-}
-
-async fn wait_rollout(
-    rt: &Runtime,
-    name: &str,
-    what: &str,
-    pred: impl Fn(&RolloutView) -> bool,
-) -> RolloutView {
-    // The watch window is 20 s; a phase is judged at its end.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(v) = rt.rollouts.status(name).await
-            && pred(&v)
-        {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}: {:?}",
-            rt.rollouts
-                .status(name)
-                .await
-                .map(|v| (v.status, v.progress, v.agents))
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// The real binary against `server` (the home is private to each run).
@@ -88,7 +58,7 @@ async fn a_change_that_breaks_export_halts_the_rollout_and_a_healthy_one_complet
 
     // Everyone on a working configuration first, so each has a rate to be compared with.
     let good = "      debug: {}\n";
-    apply(&server.rt, &raw_config("ingest", good, "debug")).await;
+    apply_ok(&server.rt, &raw_config("ingest", good, "debug")).await;
     server
         .rt
         .rollouts
@@ -100,7 +70,7 @@ async fn a_change_that_breaks_export_halts_the_rollout_and_a_healthy_one_complet
         )
         .await
         .expect("first rollout starts");
-    wait_rollout(&server.rt, "ingest", "v1 everywhere", |v| {
+    wait_rollout(&server.rt, "ingest", "v1 everywhere", WATCHED, |v| {
         v.status == RolloutStatus::Completed
     })
     .await;
@@ -109,14 +79,14 @@ async fn a_change_that_breaks_export_halts_the_rollout_and_a_healthy_one_complet
     // v2 applies fine (otlphttp is a known exporter), but its host never resolves.
     let broken =
         "      otlphttp/central:\n        endpoint: http://central.collector.invalid:4318\n";
-    let v2 = apply(
+    let v2 = apply_ok(
         &server.rt,
         &raw_config("ingest", broken, "otlphttp/central"),
     )
     .await;
     assert_eq!(v2, 2);
     let healthy = "      debug/verbose: {verbosity: detailed}\n";
-    apply(&server.rt, &raw_config("steady", healthy, "debug/verbose")).await;
+    apply_ok(&server.rt, &raw_config("steady", healthy, "debug/verbose")).await;
 
     let first_four: Vec<String> = ids[..4].iter().map(|id| id.to_string()).collect();
     let pushed = fleetdeck(
@@ -161,9 +131,13 @@ async fn a_change_that_breaks_export_halts_the_rollout_and_a_healthy_one_complet
     .await);
 
     // While the first phase is watched, the CLI says so, with figures.
-    wait_rollout(&server.rt, "ingest", "the first phase watched", |v| {
-        v.progress.watching == 2
-    })
+    wait_rollout(
+        &server.rt,
+        "ingest",
+        "the first phase watched",
+        WATCHED,
+        |v| v.progress.watching == 2,
+    )
     .await;
     let status = fleetdeck(&server, &["rollout", "status", "ingest"]).await;
     ok(&status);
@@ -174,7 +148,7 @@ async fn a_change_that_breaks_export_halts_the_rollout_and_a_healthy_one_complet
         status.stdout
     );
 
-    let halted = wait_rollout(&server.rt, "ingest", "halted by the watch", |v| {
+    let halted = wait_rollout(&server.rt, "ingest", "halted by the watch", WATCHED, |v| {
         matches!(v.status, RolloutStatus::Halted(_))
             && v.agents
                 .iter()
@@ -214,7 +188,7 @@ async fn a_change_that_breaks_export_halts_the_rollout_and_a_healthy_one_complet
         .await;
 
     // The healthy change beside it passed its watch.
-    let steady = wait_rollout(&server.rt, "steady", "steady completed", |v| {
+    let steady = wait_rollout(&server.rt, "steady", "steady completed", WATCHED, |v| {
         v.status == RolloutStatus::Completed
     })
     .await;
@@ -234,29 +208,12 @@ async fn a_change_that_breaks_export_halts_the_rollout_and_a_healthy_one_complet
         .iter()
         .map(|a| snap.get(&a.id).expect("known").name.to_string())
         .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let events: Value = http_client()
-            .get(format!("{}/api/v1/events?limit=200", server.api_url()))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .await
-            .expect("events")
-            .json()
-            .await
-            .expect("json");
-        let text = events.to_string();
-        let named = names
+    wait_events(&server, "the unhealthy agents and the halt", |text| {
+        names
             .iter()
-            .all(|n| text.contains(&format!("{n} unhealthy after applying: sent 0/s")));
-        if named && text.contains("halted: 1 agent(s) failed, more than the 0 tolerated") {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{names:?} in {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            .all(|n| text.contains(&format!("{n} unhealthy after applying: sent 0/s")))
+            && text.contains("halted: 1 agent(s) failed, more than the 0 tolerated")
+    })
+    .await;
     fleet.shutdown().await;
 }

@@ -16,7 +16,6 @@ use fleetdeck::fleet::AgentId;
 use fleetdeck::fleet::delivery::ApplyState;
 use fleetdeck::fleet::snapshot::FleetSnapshot;
 use fleetdeck::rollout::{RolloutOptions, Targets};
-use fleetdeck::runtime::Runtime;
 use fleetdeck::sim::{self, SimConfig};
 use serde_json::Value;
 
@@ -24,12 +23,6 @@ fn config(name: &str, match_labels: &str, exporter: &str) -> String {
     format!(
         "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{{match_labels}}}\n  raw: |\n    receivers:\n      otlp:\n        protocols:\n          http: {{}}\n    exporters:\n      {exporter}: {{}}\n    service:\n      pipelines:\n        logs:\n          receivers: [otlp]\n          exporters: [{exporter}]\n"
     )
-}
-
-async fn apply(rt: &Runtime, yaml: &str) -> u64 {
-    let results = rt.catalog.apply_text(yaml, None).await.expect("parses");
-    assert!(results[0].problems.is_empty(), "{results:?}");
-    results[0].version.expect("a version")
 }
 
 /// `name:version` and origin of what the agent applied, if it applied something.
@@ -74,7 +67,7 @@ async fn selectors_assign_configurations_to_the_agents_whose_labels_match() {
     assert!(!others.is_empty(), "seed 41 gives more than one tier");
     probe.shutdown().await;
 
-    apply(
+    apply_ok(
         &server.rt,
         &config("by-tier", &format!("tier: {tier}"), "debug"),
     )
@@ -108,7 +101,7 @@ async fn selectors_assign_configurations_to_the_agents_whose_labels_match() {
         .await;
 
     // A push wins: the pushed agent keeps it whatever its labels say.
-    apply(&server.rt, &config("pinned", "nothing: matches", "nop")).await;
+    apply_ok(&server.rt, &config("pinned", "nothing: matches", "nop")).await;
     let pushed = web[0];
     server
         .rt
@@ -129,7 +122,7 @@ async fn selectors_assign_configurations_to_the_agents_whose_labels_match() {
 
     // A new version does not go out by itself; a newcomer gets the latest.
     assert_eq!(
-        apply(
+        apply_ok(
             &server.rt,
             &config("by-tier", &format!("tier: {tier}"), "nop")
         )
@@ -158,7 +151,7 @@ async fn selectors_assign_configurations_to_the_agents_whose_labels_match() {
 
     // Overlap: a more specific selector wins, with a notice naming both.
     let env = label(&snap, &newcomer, "env");
-    apply(
+    apply_ok(
         &server.rt,
         &config("by-tier-env", &format!("tier: {tier}, env: {env}"), "debug"),
     )
@@ -178,7 +171,7 @@ async fn selectors_assign_configurations_to_the_agents_whose_labels_match() {
     let notice = format!(
         "{name}: the selectors of 'by-tier-env' and 'by-tier' both match; 'by-tier-env' wins (more labels in its selector)"
     );
-    let events = wait_for_event(&server, &notice).await;
+    let events = wait_events(&server, &notice, |t| t.contains(&notice)).await;
     assert!(events.contains(&notice));
 
     // The API and the CLI say who sent it.
@@ -232,29 +225,4 @@ async fn selectors_assign_configurations_to_the_agents_whose_labels_match() {
         "{table}"
     );
     fleet.shutdown().await;
-}
-
-/// The stored events as text once one contains `needle` (written behind, so polled).
-async fn wait_for_event(server: &TestServer, needle: &str) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let events: Value = http_client()
-            .get(format!("{}/api/v1/events?limit=500", server.api_url()))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .await
-            .expect("events")
-            .json()
-            .await
-            .expect("json");
-        let text = events.to_string();
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no event '{needle}' in {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

@@ -217,3 +217,63 @@ pub async fn http_exchange(url: &str, msg: &proto::AgentToServer) -> proto::Serv
     let bytes = resp.bytes().await.expect("body");
     proto::ServerToAgent::decode(bytes.as_ref()).expect("decodable ServerToAgent")
 }
+
+/// Applies resources in-process, asserting the first has no problems; its new version.
+pub async fn apply_ok(rt: &Runtime, yaml: &str) -> u64 {
+    let results = rt.catalog.apply_text(yaml, None).await.expect("parses");
+    assert!(results[0].problems.is_empty(), "{results:?}");
+    results[0].version.expect("a version")
+}
+
+/// Polls a rollout's status until `pred` holds (or fails after `within`, showing it).
+pub async fn wait_rollout(
+    rt: &Runtime,
+    name: &str,
+    what: &str,
+    within: Duration,
+    pred: impl Fn(&fleetdeck::rollout::RolloutView) -> bool,
+) -> fleetdeck::rollout::RolloutView {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Ok(v) = rt.rollouts.status(name).await
+            && pred(&v)
+        {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}: {:?}",
+            rt.rollouts
+                .status(name)
+                .await
+                .map(|v| (v.status, v.progress, v.agents))
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The stored events as JSON text once `done` holds for it (written behind, so polled;
+/// fails after 10 s showing them).
+pub async fn wait_events(server: &TestServer, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let events: serde_json::Value = http_client()
+            .get(format!("{}/api/v1/events?limit=500", server.api_url()))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .expect("events")
+            .json()
+            .await
+            .expect("json");
+        let text = events.to_string();
+        if done(&text) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no events with {what} in {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

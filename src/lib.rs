@@ -22,6 +22,7 @@ pub mod logfile;
 pub mod opamp;
 pub mod otlp;
 pub mod pipeline;
+pub mod private_file;
 pub mod redact;
 pub mod rollout;
 pub mod runtime;

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -457,7 +456,7 @@ fn secret(
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let s = generate_secret();
-            write_private(stored, &s).map_err(err)?;
+            crate::private_file::write(stored, &format!("{s}\n")).map_err(err)?;
             Ok((s, SecretSource::Generated(stored.to_path_buf())))
         }
         Err(e) => Err(err(e)),
@@ -467,29 +466,6 @@ fn secret(
 fn generate_secret() -> String {
     let bytes: [u8; 24] = rand::random();
     hex::encode(bytes)
-}
-
-/// Writes a file only its owner can read, atomically (temp file, then rename).
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let written = opts.open(&tmp).and_then(|mut f| {
-        f.write_all(contents.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()
-    });
-    // A half-written secret (disk full) must not be left behind for the next start.
-    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

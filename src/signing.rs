@@ -66,7 +66,7 @@ impl ConfigSigner {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let seed: [u8; 32] = rand::random();
-                write_private(&path, &format!("{}\n", hex::encode(seed)))
+                crate::private_file::write(&path, &format!("{}\n", hex::encode(seed)))
                     .map_err(|e| fail(format!("cannot write it: {e}")))?;
                 tracing::info!(path = %path.display(), "made a configuration signing key");
                 Ok(ConfigSigner {
@@ -177,20 +177,6 @@ fn short(hash: &str) -> String {
 
 fn hex32(text: &str) -> Option<[u8; 32]> {
     hex::decode(text).ok()?.try_into().ok()
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
 }
 
 #[cfg(test)]

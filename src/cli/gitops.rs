@@ -201,25 +201,10 @@ fn write_folder(dir: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
     }
     for (name, text) in files {
         let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        write_private(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        crate::private_file::write(&path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
 }
 
 /// The `(kind, name)` of every document in an input (kinds canonical; AgentLabels kept as

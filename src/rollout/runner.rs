@@ -23,7 +23,7 @@ use crate::fleet::delivery::{ApplyState, ConfigRef};
 use crate::fleet::events::EventKind;
 use crate::fleet::registry::RegistryHandle;
 use crate::fleet::selector::Selector;
-use crate::fleet::telemetry::{Series, Signal, TelemetryStore, now_sec};
+use crate::fleet::telemetry::{Series, Signal, TelemetryStore, WindowMeans, now_sec};
 use crate::store::{self, Store};
 
 /// Which agents a rollout is for.
@@ -727,28 +727,25 @@ fn measure(
 ) -> WatchFigures {
     let applied_at = agent.applied_at.unwrap_or(now);
     let sent_at = agent.sent_at.unwrap_or(applied_at);
-    let traffic = |from: u64, to: u64| {
-        let w = telemetry.window_at(now, &agent.id, from, to)?;
-        (w.seconds > 0).then(|| Traffic {
-            sent: Signal::ALL.iter().map(|s| w.mean(Series::Out(*s))).sum(),
-            failed: Signal::ALL.iter().map(|s| w.mean(Series::Failed(*s))).sum(),
-        })
+    let window = |from: u64, to: u64| {
+        telemetry
+            .window_at(now, &agent.id, from, to)
+            .filter(|w| w.seconds > 0)
+    };
+    let traffic = |w: WindowMeans| Traffic {
+        sent: Signal::ALL.iter().map(|s| w.mean(Series::Out(*s))).sum(),
+        failed: Signal::ALL.iter().map(|s| w.mean(Series::Failed(*s))).sum(),
     };
     let (b_from, b_to) = policy.baseline(sent_at);
     let judged = policy.judged_from(applied_at);
     let from = if now > judged { judged } else { applied_at };
-    // Reports from before it applied describe the old configuration: without one since,
-    // there is nothing to say about the new one.
-    let reported_since = telemetry
-        .window_at(now, &agent.id, now, now)
-        .is_some_and(|w| w.last_report >= applied_at);
     WatchFigures {
-        before: traffic(b_from, b_to),
-        after: if reported_since {
-            traffic(from, now)
-        } else {
-            None
-        },
+        before: window(b_from, b_to).map(traffic),
+        // Reports from before it applied describe the old configuration: without one
+        // since, there is nothing to say about the new one.
+        after: window(from, now)
+            .filter(|w| w.last_report >= applied_at)
+            .map(traffic),
     }
 }
 

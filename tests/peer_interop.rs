@@ -424,3 +424,47 @@ async fn a_reconnect_without_the_config_shows_sent_then_stalled_not_applied() {
     );
     server.rt.stop().await;
 }
+
+/// Two agents of one client on one host (as a multi-agent supervisor runs them) are told
+/// apart by name: their service name first, then the host.
+#[tokio::test]
+async fn two_agents_on_one_host_have_different_names() {
+    if peer().is_none() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let url = server.http_url();
+    let auth = format!("Authorization: Secret-Key {SECRET}");
+    let peers: Vec<_> = ["gateway", "node-agent"]
+        .into_iter()
+        .map(|name| {
+            let args = [
+                "--endpoint",
+                &url,
+                "--name",
+                name,
+                "--host-name",
+                "edge-1",
+                "--header",
+                &auth,
+                "--seconds",
+                "4",
+                "--heartbeat",
+                "0.3",
+            ];
+            spawn_peer(&args).expect("peer present")
+        })
+        .collect();
+    let snap = server
+        .wait_for("both peers described", |s| {
+            s.agents.iter().filter(|a| a.host == "edge-1").count() == 2
+        })
+        .await;
+    let mut names: Vec<_> = snap.agents.iter().map(|a| a.name.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["gateway@edge-1", "node-agent@edge-1"]);
+    for child in peers {
+        let (events, ok) = finish_peer(child).await;
+        assert!(ok, "{events:?}");
+    }
+}

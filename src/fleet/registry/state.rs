@@ -237,17 +237,40 @@ impl AgentState {
     }
 }
 
+/// `service.name`s that stock Collector builds report: the same on every host of a fleet,
+/// so they tell no two agents apart and a name need not carry them.
+const DISTRIBUTION_NAMES: &[&str] = &[
+    "otelcol",
+    "otelcol-contrib",
+    "otelcol-k8s",
+    "otelcol-otlp",
+    "otelcol-ebpf-profiler",
+    "otelcorecol",
+    "otelcontribcol",
+    "io.opentelemetry.collector",
+    "observiq-otel-collector",
+];
+
 /// What people call an agent: the name its supervisor was given (`fleetdeck agent
-/// --name`), else its host (a collector's `service.name` is its distribution, the same for
-/// the whole fleet), else its service name, else the short id. The description's own
-/// shared text, not a copy.
+/// --name`); else, when its `service.name` is its own (not a stock distribution's), that
+/// service name then its host (`gateway@edge-1`), so several agents one client runs on one
+/// host read apart; else its host; else its service name; else the short id. Shares the
+/// description's own text where the name is one attribute.
 pub(super) fn display_text(d: &AgentDescription, id: &AgentId) -> Text {
-    d.get_text("fleetdeck.agent.name")
-        .filter(|n| !n.is_empty())
-        .or_else(|| d.get_text("host.name").filter(|h| !h.is_empty()))
-        .or_else(|| d.get_text("service.name"))
-        .cloned()
-        .unwrap_or_else(|| Text::unshared(&id.short()))
+    let non_empty = |key| d.get_text(key).filter(|t| !t.is_empty());
+    if let Some(own) = non_empty("fleetdeck.agent.name") {
+        return own.clone();
+    }
+    let service = non_empty("service.name");
+    let host = non_empty("host.name");
+    match (service, host) {
+        (Some(s), Some(h)) if !DISTRIBUTION_NAMES.contains(&s.as_str()) => {
+            Text::unshared(&format!("{s}@{h}"))
+        }
+        (_, Some(h)) => h.clone(),
+        (Some(s), None) => s.clone(),
+        (None, None) => Text::unshared(&id.short()),
+    }
 }
 
 /// Shares identical values (e.g. the same effective config reported by 10,000 agents).
@@ -302,5 +325,48 @@ impl ComponentsInterner {
 
     pub(super) fn sweep(&mut self) {
         self.by_content.retain(|_, v| Arc::strong_count(v) > 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::agent::Attribute;
+
+    fn named(attrs: &[(&str, &str)]) -> String {
+        let d = AgentDescription {
+            identifying: attrs
+                .iter()
+                .map(|(k, v)| Attribute::string(*k, *v))
+                .collect(),
+            non_identifying: Vec::new(),
+        };
+        let id: AgentId = "0193f0c2a1b27c3d8e4f5a6b7c8d9e0f".parse().expect("uid");
+        display_text(&d, &id).to_string()
+    }
+
+    #[test]
+    fn agents_one_client_runs_on_one_host_read_apart() {
+        let on_edge = |service| named(&[("service.name", service), ("host.name", "edge-1")]);
+        assert_eq!(on_edge("gateway"), "gateway@edge-1");
+        assert_eq!(on_edge("node-agent"), "node-agent@edge-1");
+    }
+
+    #[test]
+    fn a_stock_collector_is_named_by_its_host_and_a_given_name_wins() {
+        assert_eq!(
+            named(&[("service.name", "otelcol-contrib"), ("host.name", "web-1")]),
+            "web-1"
+        );
+        assert_eq!(
+            named(&[
+                ("service.name", "gateway"),
+                ("host.name", "edge-1"),
+                ("fleetdeck.agent.name", "edge-gw"),
+            ]),
+            "edge-gw"
+        );
+        assert_eq!(named(&[("service.name", "gateway")]), "gateway");
+        assert_eq!(named(&[("host.name", "")]), "7c8d9e0f", "the short id");
     }
 }

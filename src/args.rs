@@ -341,6 +341,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ProfileAction,
     },
+    /// The keys that seal secret parameters at rest (`<data dir>/secrets-key`).
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     /// Write man pages generated from these definitions: fleetdeck.1 and one per command
@@ -440,6 +445,17 @@ pub enum TokenAction {
     },
     /// Revoke a token: requests with it are refused from now on.
     Revoke { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsAction {
+    /// Add a new key to the server's data directory. The server's next start seals every
+    /// stored secret with it, then drops the older keys. Run it on the server's machine.
+    RotateKey {
+        /// The server's data directory (default: the server's default).
+        #[arg(long, env = "FLEETDECK_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(derive_more::Debug, Subcommand)]

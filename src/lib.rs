@@ -26,6 +26,7 @@ pub mod private_file;
 pub mod redact;
 pub mod rollout;
 pub mod runtime;
+pub mod sealing;
 pub mod settings;
 pub mod signing;
 pub mod sim;

@@ -46,6 +46,8 @@ pub enum StartError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("stored secrets cannot be sealed: {0}")]
+    Secrets(#[from] crate::sealing::SealError),
 }
 
 /// A running server. Dropping it does not stop it; call [`Runtime::stop`].
@@ -90,6 +92,9 @@ impl Runtime {
             .map(Acceptor::from_files)
             .transpose()?;
         let store = Store::open_async(&settings.data_dir, Default::default()).await?;
+        // Secret parameters are sealed at rest with keys beside the agent secret.
+        let sealer = crate::sealing::Sealer::load_or_create(&settings.data_dir)?;
+        let store = store.with_sealer(Arc::new(sealer));
         let write_behind = WriteBehind::spawn(store.clone(), WriteBehindOptions::default());
         let catalog = Arc::new(Catalog::open(store.clone()).await?);
         match crate::signing::ConfigSigner::load_or_create(&settings.data_dir) {

@@ -192,7 +192,8 @@ pub fn default_config_file() -> Option<PathBuf> {
         .map(|d| d.config_dir().join("fleetdeck.toml"))
 }
 
-fn default_data_dir() -> Option<PathBuf> {
+/// Where the server keeps its data when neither a flag nor the settings file says.
+pub fn default_data_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "fleetdeck").map(|d| d.data_dir().to_path_buf())
 }
 

@@ -463,6 +463,22 @@ async fn two_agents_on_one_host_have_different_names() {
     let mut names: Vec<_> = snap.agents.iter().map(|a| a.name.to_string()).collect();
     names.sort();
     assert_eq!(names, ["gateway@edge-1", "node-agent@edge-1"]);
+    // Either is found by its name; the host alone is ambiguous and says so.
+    let get = |key: &'static str| {
+        http_client()
+            .get(format!("{}/api/v1/agents/{key}", server.api_url()))
+            .bearer_auth(API_TOKEN)
+            .send()
+    };
+    let one = get("gateway@edge-1").await.expect("request");
+    assert_eq!(one.status(), 200);
+    let both = get("edge-1").await.expect("request");
+    assert_eq!(both.status(), 409);
+    let why = both.text().await.expect("body");
+    assert!(
+        why.contains("matches 2 agents") && why.contains("node-agent@edge-1"),
+        "{why}"
+    );
     for child in peers {
         let (events, ok) = finish_peer(child).await;
         assert!(ok, "{events:?}");

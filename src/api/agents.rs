@@ -123,7 +123,9 @@ pub fn parse_selector(text: Option<&str>, field: &str) -> ApiResult<Selector> {
 }
 
 /// Finds an agent by full id, short id (the last 8 hex digits, as tables show), an id
-/// prefix, or its display name — refusing ambiguous keys with the candidates named.
+/// prefix, its display name, or its host (an agent named `gateway@edge-1` is found by
+/// `edge-1` while it is the only one there) — refusing ambiguous keys with the candidates
+/// named.
 pub fn find_agent(snap: &FleetSnapshot, key: &str, field: &str) -> ApiResult<Arc<AgentView>> {
     let key = key.trim();
     if let Ok(id) = key.parse::<AgentId>() {
@@ -144,14 +146,19 @@ pub fn find_agent(snap: &FleetSnapshot, key: &str, field: &str) -> ApiResult<Arc
         })
         .collect();
     let found = if by_id.is_empty() {
-        snap.agents.iter().filter(|a| a.name == key).collect()
+        let by_name: Vec<_> = snap.agents.iter().filter(|a| a.name == key).collect();
+        if by_name.is_empty() {
+            snap.agents.iter().filter(|a| a.host == key).collect()
+        } else {
+            by_name
+        }
     } else {
         by_id
     };
     match found.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(ApiError::not_found(format!(
-            "no agent matches '{key}' (give its id, the short id a listing shows, or its name)"
+            "no agent matches '{key}' (give its id, the short id a listing shows, its name or its host)"
         ))
         .field(field)),
         many => {

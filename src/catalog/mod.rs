@@ -138,6 +138,7 @@ impl Catalog {
             changes: tokio::sync::watch::Sender::new(0),
             signer: std::sync::OnceLock::new(),
         };
+        catalog.seal_stored().await?;
         catalog.refresh_redactor().await?;
         catalog.resume_rerendering().await;
         Ok(catalog)
@@ -335,9 +336,9 @@ impl Catalog {
                 if !broken.is_empty() {
                     return invalid(broken);
                 }
-                let json = match serde_json::to_string(d) {
+                let json = match self.sealed_json(&resource, None) {
                     Ok(j) => j,
-                    Err(e) => return invalid(vec![e.to_string()]),
+                    Err(e) => return invalid(vec![e]),
                 };
                 self.store
                     .apply(&kind, &name, &json, d.metadata.labels.clone())
@@ -349,13 +350,9 @@ impl Catalog {
                     Err(CatalogError::Invalid(p)) => return invalid(strings(p.0)),
                     Err(e) => return invalid(vec![e.to_string()]),
                 };
-                let doc = ConfigDoc {
-                    configuration: c.clone(),
-                    rendered: rendered.yaml,
-                };
-                let json = match serde_json::to_string(&doc) {
+                let json = match self.sealed_json(&resource, Some(rendered.yaml)) {
                     Ok(j) => j,
-                    Err(e) => return invalid(vec![e.to_string()]),
+                    Err(e) => return invalid(vec![e]),
                 };
                 self.store
                     .apply(&kind, &name, &json, c.metadata.labels.clone())
@@ -389,6 +386,101 @@ impl Catalog {
             },
             Err(e) => invalid(vec![e.to_string()]),
         }
+    }
+
+    /// The JSON a configuration (with its rendering) or destination is stored as: with a
+    /// sealer, its sensitive parameter values sealed, and a configuration's rendering
+    /// sealed whole (it holds the secrets of the destinations it uses).
+    fn sealed_json(&self, resource: &Resource, rendered: Option<String>) -> Result<String, String> {
+        let mut resource = resource.clone();
+        let mut rendered = rendered.unwrap_or_default();
+        if let Some(sealer) = self.store.sealer() {
+            let types = self.types();
+            pipeline::secrets::map_sensitive_strings(&mut resource, &types, &|v| sealer.seal(v));
+            rendered = sealer.seal(&rendered);
+        }
+        let json = match resource {
+            Resource::Configuration(configuration) => serde_json::to_string(&ConfigDoc {
+                configuration,
+                rendered,
+            }),
+            Resource::Destination(d) => serde_json::to_string(&d),
+            Resource::Type(t) => serde_json::to_string(&t),
+        };
+        json.map_err(|e| e.to_string())
+    }
+
+    /// Seals, at start, every stored secret not sealed with the current key: values stored
+    /// before sealing existed, and after `fleetdeck secrets rotate-key` everything sealed
+    /// with an older key; then drops the older keys. A version that cannot be read is left
+    /// as it is (it is reported where it is read) and the older keys are kept.
+    async fn seal_stored(&self) -> Result<(), CatalogError> {
+        let Some(sealer) = self.store.sealer().cloned() else {
+            return Ok(());
+        };
+        let mut rewrites = Vec::new();
+        let mut unreadable = 0usize;
+        for kind in [CONFIGURATION, DESTINATION] {
+            for latest in self.store.list_kind(kind).await? {
+                for raw in self.store.list_versions_sealed(kind, &latest.name).await? {
+                    match self.resealed(&sealer, &raw) {
+                        Ok(Some(spec_json)) => rewrites.push(crate::store::SpecRewrite {
+                            kind: raw.kind.clone(),
+                            name: raw.name.clone(),
+                            version: raw.version,
+                            spec_json,
+                        }),
+                        Ok(None) => {}
+                        Err(e) => {
+                            unreadable += 1;
+                            tracing::error!(kind = %raw.kind, name = %raw.name,
+                                version = raw.version, error = %e, "stored secrets not resealed");
+                        }
+                    }
+                }
+            }
+        }
+        let count = self.store.rewrite_specs(rewrites).await?;
+        if count > 0 {
+            tracing::info!(
+                versions = count,
+                key = sealer.current_id(),
+                "sealed stored secrets with the current key"
+            );
+        }
+        if unreadable == 0 && sealer.key_count() > 1 {
+            match sealer.retire_old_keys() {
+                Ok(n) => tracing::info!(retired = n, path = %sealer.path().display(),
+                    "older secret keys dropped: nothing stored is sealed with them"),
+                Err(e) => tracing::warn!(error = %e, "older secret keys not dropped"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The spec `raw` should be stored as when it differs from what is stored.
+    fn resealed(
+        &self,
+        sealer: &crate::sealing::Sealer,
+        raw: &ResourceDoc,
+    ) -> Result<Option<String>, String> {
+        let stored: serde_json::Value =
+            serde_json::from_str(&raw.spec_json).map_err(|e| e.to_string())?;
+        let mut opened = stored.clone();
+        sealer.open_json(&mut opened).map_err(|e| e.to_string())?;
+        let (resource, rendered) = if raw.kind == CONFIGURATION {
+            let doc: ConfigDoc = serde_json::from_value(opened).map_err(|e| e.to_string())?;
+            (
+                Resource::Configuration(doc.configuration),
+                Some(doc.rendered),
+            )
+        } else {
+            let d: Destination = serde_json::from_value(opened).map_err(|e| e.to_string())?;
+            (Resource::Destination(d), None)
+        };
+        let json = self.sealed_json(&resource, rendered)?;
+        let fresh: serde_json::Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+        Ok((fresh != stored).then_some(json))
     }
 
     /// Problems of the configurations that render today but would not with these types and

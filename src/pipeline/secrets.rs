@@ -85,6 +85,51 @@ pub fn destination_secrets(d: &Destination, types: &TypeRegistry) -> Vec<String>
     out
 }
 
+/// Replaces every string inside the sensitive parameters of a configuration (inline
+/// destinations included) or of a destination with `f` of it: how secrets are sealed
+/// before a resource is stored.
+pub fn map_sensitive_strings(
+    resource: &mut super::Resource,
+    types: &TypeRegistry,
+    f: &dyn Fn(&str) -> String,
+) {
+    let mut apply = |params: &mut Parameters, name: &str| {
+        if let Some(mut v) = params.get(name).cloned() {
+            map_strings(&mut v, f);
+            params.replace(name, v);
+        }
+    };
+    match resource {
+        super::Resource::Configuration(c) => visit_sensitive(c, types, &mut apply),
+        super::Resource::Destination(d) => {
+            let each = |kind: TypeKind, type_name: &str, params: &mut Parameters| {
+                let Some(ty) = types.get(kind, type_name) else {
+                    return;
+                };
+                for def in ty.def.spec.parameters.iter().filter(|d| d.is_sensitive()) {
+                    apply(params, &def.name);
+                }
+            };
+            let type_name = d.spec.type_name.clone();
+            each(TypeKind::Destination, &type_name, &mut d.spec.parameters);
+            for p in &mut d.spec.processors {
+                each(TypeKind::Processor, &p.type_name, &mut p.parameters);
+            }
+        }
+        super::Resource::Type(_) => {}
+    }
+}
+
+fn map_strings(v: &mut Yaml, f: &dyn Fn(&str) -> String) {
+    match v {
+        Yaml::String(s) => *s = f(s),
+        Yaml::Sequence(items) => items.iter_mut().for_each(|i| map_strings(i, f)),
+        Yaml::Mapping(m) => m.values_mut().for_each(|i| map_strings(i, f)),
+        Yaml::Tagged(t) => map_strings(&mut t.value, f),
+        Yaml::Null | Yaml::Bool(_) | Yaml::Number(_) => {}
+    }
+}
+
 fn strings_in(v: &Yaml, out: &mut Vec<String>) {
     match v {
         Yaml::String(s) => out.push(s.clone()),

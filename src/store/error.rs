@@ -101,6 +101,14 @@ pub enum StoreError {
         detail: String,
     },
 
+    #[error("{kind} '{name}' version {version}: its secrets cannot be opened: {detail}")]
+    Sealed {
+        kind: String,
+        name: String,
+        version: u64,
+        detail: String,
+    },
+
     #[error("store operation '{operation}' did not complete: {detail}")]
     Task { operation: String, detail: String },
 }

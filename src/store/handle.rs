@@ -9,17 +9,23 @@ use super::StoreBackend;
 use super::error::{StoreError, StoreResult};
 use super::sqlite::{SqliteStore, StoreOptions};
 use super::types::{
-    ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, StoredEvent,
-    TokenRecord, WriteBatch,
+    ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, SpecRewrite,
+    StoredEvent, TokenRecord, WriteBatch,
 };
 use crate::fleet::agent::AgentId;
 use crate::fleet::attempt::ApplyAttempt;
 use crate::fleet::record::AgentRecord;
+use crate::sealing::Sealer;
 
 /// Cheap to clone; all clones share one backend.
+///
+/// With a [`Sealer`], every resource read comes back with its sealed secrets opened, so
+/// readers never see the sealed form; writers seal (the catalog knows which values are
+/// secret).
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn StoreBackend>,
+    sealer: Option<Arc<Sealer>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -54,7 +60,48 @@ impl Store {
 
     /// Wrap any backend (a future PostgreSQL one, or a SQLite store opened with options).
     pub fn from_backend(backend: Arc<dyn StoreBackend>) -> Store {
-        Store { backend }
+        Store {
+            backend,
+            sealer: None,
+        }
+    }
+
+    /// Opens sealed secrets on every read with these keys.
+    pub fn with_sealer(mut self, sealer: Arc<Sealer>) -> Store {
+        self.sealer = Some(sealer);
+        self
+    }
+
+    /// The keys that seal secrets, when this store seals them.
+    pub fn sealer(&self) -> Option<&Arc<Sealer>> {
+        self.sealer.as_ref()
+    }
+
+    /// The document with its sealed secrets opened.
+    fn opened(&self, mut doc: ResourceDoc) -> StoreResult<ResourceDoc> {
+        let Some(sealer) = &self.sealer else {
+            return Ok(doc);
+        };
+        if !crate::sealing::has_sealed(&doc.spec_json) {
+            return Ok(doc);
+        }
+        let unreadable = |detail: String| StoreError::Sealed {
+            kind: doc.kind.clone(),
+            name: doc.name.clone(),
+            version: doc.version,
+            detail,
+        };
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&doc.spec_json).map_err(|e| unreadable(e.to_string()))?;
+        sealer
+            .open_json(&mut spec)
+            .map_err(|e| unreadable(e.to_string()))?;
+        doc.spec_json = spec.to_string();
+        Ok(doc)
+    }
+
+    fn opened_all(&self, docs: Vec<ResourceDoc>) -> StoreResult<Vec<ResourceDoc>> {
+        docs.into_iter().map(|d| self.opened(d)).collect()
     }
 
     /// The blocking backend, for code that is already off the runtime.
@@ -94,7 +141,8 @@ impl Store {
 
     pub async fn get(&self, kind: &str, name: &str) -> StoreResult<Option<ResourceDoc>> {
         let (kind, name) = (kind.to_owned(), name.to_owned());
-        self.run("get", move |b| b.get(&kind, &name)).await
+        let doc = self.run("get", move |b| b.get(&kind, &name)).await?;
+        doc.map(|d| self.opened(d)).transpose()
     }
 
     pub async fn get_version(
@@ -104,11 +152,23 @@ impl Store {
         version: u64,
     ) -> StoreResult<Option<ResourceDoc>> {
         let (kind, name) = (kind.to_owned(), name.to_owned());
-        self.run("get version", move |b| b.get_version(&kind, &name, version))
-            .await
+        let doc = self
+            .run("get version", move |b| b.get_version(&kind, &name, version))
+            .await?;
+        doc.map(|d| self.opened(d)).transpose()
     }
 
     pub async fn list_versions(&self, kind: &str, name: &str) -> StoreResult<Vec<ResourceDoc>> {
+        let docs = self.list_versions_sealed(kind, name).await?;
+        self.opened_all(docs)
+    }
+
+    /// [`Store::list_versions`] as stored, secrets still sealed.
+    pub async fn list_versions_sealed(
+        &self,
+        kind: &str,
+        name: &str,
+    ) -> StoreResult<Vec<ResourceDoc>> {
         let (kind, name) = (kind.to_owned(), name.to_owned());
         self.run("list versions", move |b| b.list_versions(&kind, &name))
             .await
@@ -116,7 +176,14 @@ impl Store {
 
     pub async fn list_kind(&self, kind: &str) -> StoreResult<Vec<ResourceDoc>> {
         let kind = kind.to_owned();
-        self.run("list kind", move |b| b.list_kind(&kind)).await
+        let docs = self.run("list kind", move |b| b.list_kind(&kind)).await?;
+        self.opened_all(docs)
+    }
+
+    /// Replaces the spec text of stored versions (to seal their secrets).
+    pub async fn rewrite_specs(&self, rewrites: Vec<SpecRewrite>) -> StoreResult<usize> {
+        self.run("rewrite specs", move |b| b.rewrite_specs(&rewrites))
+            .await
     }
 
     /// Delete after `guard` (the caller's in-use check) accepted the latest version.
@@ -125,8 +192,10 @@ impl Store {
         G: Fn(&ResourceDoc) -> Result<(), String> + Send + 'static,
     {
         let (kind, name) = (kind.to_owned(), name.to_owned());
-        self.run("delete", move |b| b.delete(&kind, &name, &guard))
-            .await
+        let doc = self
+            .run("delete", move |b| b.delete(&kind, &name, &guard))
+            .await?;
+        self.opened(doc)
     }
 
     pub async fn write_batch(&self, batch: WriteBatch) -> StoreResult<()> {

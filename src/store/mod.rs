@@ -31,8 +31,8 @@ pub use handle::Store;
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{DB_FILE_NAME, SqliteStore, StoreOptions};
 pub use types::{
-    ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, StoredEvent,
-    TokenRecord, WriteBatch,
+    ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, SpecRewrite,
+    StoredEvent, TokenRecord, WriteBatch,
 };
 // The records the store keeps are the fleet's; re-exported so the store's API names them.
 pub use crate::fleet::attempt::{ApplyAttempt, AttemptResult};
@@ -78,6 +78,12 @@ pub trait StoreBackend: Send + Sync + 'static {
     /// Delete a resource and all its versions after `guard` accepted its latest version.
     /// Version numbers are never reused: applying the name again continues after the last one.
     fn delete(&self, kind: &str, name: &str, guard: DeleteGuard<'_>) -> StoreResult<ResourceDoc>;
+
+    /// Replaces the spec text of stored versions in one transaction, with their hashes
+    /// recomputed; versions that no longer exist are skipped. Used to seal the secrets in
+    /// what is already stored (see `crate::sealing`), so the old text is overwritten, not
+    /// left behind in free pages or the write-ahead log. Returns how many were rewritten.
+    fn rewrite_specs(&self, rewrites: &[SpecRewrite]) -> StoreResult<usize>;
 
     // ---- agents, events (written behind, in batches) ----
 

@@ -22,8 +22,8 @@ use super::canonical::spec_hash;
 use super::error::{StoreError, StoreResult};
 use super::schema::{check_header, migrate, read_header};
 use super::types::{
-    ApplyOutcome, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus, StoredEvent, TokenRecord,
-    WriteBatch,
+    ApplyOutcome, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus, SpecRewrite, StoredEvent,
+    TokenRecord, WriteBatch,
 };
 use super::{DeleteGuard, StoreBackend};
 use crate::fleet::agent::AgentId;
@@ -260,6 +260,9 @@ fn configure_writer(conn: &Connection, path: &Path, options: &StoreOptions) -> S
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // Deleted and replaced rows are zeroed, not left readable in free space: stored
+        // specs held secrets in clear before they were sealed, and a deleted one may still.
+        conn.pragma_update(None, "secure_delete", true)?;
         if let Some(max) = options.max_db_bytes {
             let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
             let pages = (max / page.max(1) as u64).max(1);
@@ -793,6 +796,61 @@ impl StoreBackend for SqliteStore {
                 Ok(doc)
             },
         )
+    }
+
+    fn rewrite_specs(&self, rewrites: &[SpecRewrite]) -> StoreResult<usize> {
+        if rewrites.is_empty() {
+            return Ok(0);
+        }
+        let mut hashed = Vec::with_capacity(rewrites.len());
+        for r in rewrites {
+            let spec: serde_json::Value =
+                serde_json::from_str(&r.spec_json).map_err(|e| StoreError::InvalidResource {
+                    kind: r.kind.clone(),
+                    name: r.name.clone(),
+                    detail: format!("spec is not valid JSON: {e}"),
+                })?;
+            hashed.push((r, spec));
+        }
+        let count = self.write(
+            || format!("rewrite {} stored specs", rewrites.len()),
+            |tx| {
+                let mut count = 0;
+                for (r, spec) in &hashed {
+                    let labels: Option<String> = tx
+                        .prepare_cached(
+                            "SELECT labels FROM resource_versions \
+                             WHERE kind = ?1 AND name = ?2 AND version = ?3",
+                        )?
+                        .query_row(params![r.kind, r.name, r.version as i64], |row| row.get(0))
+                        .optional()?;
+                    let Some(labels) = labels else { continue };
+                    let labels: BTreeMap<String, String> = serde_json::from_str(&labels)
+                        .map_err(|e| self.bad_row("resource labels", e))?;
+                    count += tx
+                        .prepare_cached(
+                            "UPDATE resource_versions SET spec = ?4, hash = ?5 \
+                             WHERE kind = ?1 AND name = ?2 AND version = ?3",
+                        )?
+                        .execute(params![
+                            r.kind,
+                            r.name,
+                            r.version as i64,
+                            r.spec_json,
+                            spec_hash(spec, &labels)
+                        ])?;
+                }
+                Ok(count)
+            },
+        )?;
+        // The replaced text is still in the write-ahead log until a checkpoint copies the
+        // new pages over it; truncate the log now rather than whenever it fills.
+        let conn = lock(&self.writer);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            tracing::warn!(path = %self.path.display(), error = %e,
+                "could not checkpoint the log after rewriting specs; it is checkpointed later");
+        }
+        Ok(count)
     }
 
     fn write_batch(&self, batch: &WriteBatch) -> StoreResult<()> {

@@ -10,6 +10,15 @@ use crate::fleet::attempt::ApplyAttempt;
 use crate::fleet::record::AgentRecord;
 
 /// One version of a resource (resource type, configuration, destination, ...).
+/// New spec text for one stored version (see [`super::StoreBackend::rewrite_specs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecRewrite {
+    pub kind: String,
+    pub name: String,
+    pub version: u64,
+    pub spec_json: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceDoc {
     pub kind: String,

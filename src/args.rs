@@ -240,12 +240,18 @@ pub enum Command {
         limit: usize,
     },
     /// The server's configuration signing key: `key show` prints the public key that
-    /// `fleetdeck agent --trust-key` pins.
+    /// `fleetdeck agent --trust-key` pins; `key rotate` (on the server's machine) makes a new
+    /// key that the old one endorses, so agents follow it; `key retire` drops the old key
+    /// once they have.
     Key {
         #[command(flatten)]
         client: ClientArgs,
-        /// Must be `show`.
+        /// show | rotate | retire
+        #[arg(value_parser = ["show", "rotate", "retire"])]
         action: String,
+        /// The server's data directory (rotate and retire; default: the server's default).
+        #[arg(long, env = "FLEETDECK_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// Make or revoke named API tokens (viewer, operator, admin); list them with
     /// `get tokens`.

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some(Command::Manpages { dir }) => fleetdeck::cli::manpages::write(&dir),
-        Some(Command::Secrets { action }) => fleetdeck::cli::secrets::run(action),
+        Some(Command::Secrets { action }) => fleetdeck::cli::keys::run(action),
         Some(client_command) => fleetdeck::cli::dispatch::run(client_command),
     };
     match result {

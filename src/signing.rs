@@ -7,6 +7,12 @@
 //! On the wire the signature travels as an OpAMP custom message of the capability
 //! [`CAPABILITY`] beside the remote configuration, and only to agents that declare that
 //! capability, so other clients get the configuration exactly as before.
+//!
+//! Rotation: `fleetdeck key rotate` keeps the old key as `signing-key.previous` and makes a
+//! new one. While the previous key is there, every signature carries an endorsement: the
+//! new public key signed by the previous one. A supervisor that trusts the previous key
+//! checks the endorsement, moves its trust to the new key and keeps it. `fleetdeck key
+//! retire` removes the previous key once every agent has moved.
 
 use std::path::Path;
 
@@ -18,6 +24,10 @@ pub const CAPABILITY: &str = "io.fleetdeck.signed-config";
 pub const MESSAGE_TYPE: &str = "signature";
 /// The key file in the server's data directory.
 pub const KEY_FILE: &str = "signing-key";
+/// The key before the last rotation, kept to endorse the new one.
+pub const PREVIOUS_KEY_FILE: &str = "signing-key.previous";
+/// What an endorsement signs, before the new key's 32 bytes (never a configuration hash).
+const ENDORSEMENT_CONTEXT: &[u8] = b"fleetdeck signing key endorsement\0";
 const KEY_PREFIX: &str = "ed25519:";
 
 /// A signature of one configuration hash, as the custom message carries it (JSON).
@@ -29,11 +39,25 @@ pub struct ConfigSignature {
     pub key: String,
     /// The signature of the 32 hash bytes, 128 hex digits.
     pub sig: String,
+    /// After a rotation: `key` endorsed by the key before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endorsed_by: Option<Endorsement>,
+}
+
+/// A new signing key vouched for by the previous one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Endorsement {
+    /// The previous public key, `ed25519:` and 64 hex digits.
+    pub key: String,
+    /// Its signature of the new public key, 128 hex digits.
+    pub sig: String,
 }
 
 /// The server's signing key.
 pub struct ConfigSigner {
     key: SigningKey,
+    /// Set while the key before a rotation is kept.
+    endorsement: Option<Endorsement>,
 }
 
 impl std::fmt::Debug for ConfigSigner {
@@ -49,48 +73,105 @@ pub enum KeyError {
 }
 
 impl ConfigSigner {
-    /// The key in `data_dir`, made (0600) the first time.
+    /// The key in `data_dir`, made (0600) the first time, endorsed by the previous key when
+    /// a rotation keeps one.
     pub fn load_or_create(data_dir: &Path) -> Result<ConfigSigner, KeyError> {
         let path = data_dir.join(KEY_FILE);
-        let fail = |reason: String| KeyError::File {
+        let key = match read_seed(&path)? {
+            Some(seed) => SigningKey::from_bytes(&seed),
+            None => {
+                let seed: [u8; 32] = rand::random();
+                write_seed(&path, &seed)?;
+                tracing::info!(path = %path.display(), "made a configuration signing key");
+                SigningKey::from_bytes(&seed)
+            }
+        };
+        let previous =
+            read_seed(&data_dir.join(PREVIOUS_KEY_FILE))?.map(|s| SigningKey::from_bytes(&s));
+        Ok(ConfigSigner::with_previous(key, previous.as_ref()))
+    }
+
+    fn with_previous(key: SigningKey, previous: Option<&SigningKey>) -> ConfigSigner {
+        let endorsement = previous.map(|old| Endorsement {
+            key: public_of(old),
+            sig: hex::encode(
+                old.sign(&endorsement_message(&key.verifying_key().to_bytes()))
+                    .to_bytes(),
+            ),
+        });
+        ConfigSigner { key, endorsement }
+    }
+
+    /// Makes a new key and keeps the current one as the previous key, which endorses the
+    /// new one until [`ConfigSigner::retire_previous`]. Refused while a previous key is
+    /// still kept (agents that have not moved would be lost). Returns (old, new) public keys.
+    pub fn rotate(data_dir: &Path) -> Result<(String, String), KeyError> {
+        let path = data_dir.join(KEY_FILE);
+        let previous = data_dir.join(PREVIOUS_KEY_FILE);
+        let fail = |path: &Path, reason: String| KeyError::File {
             path: path.display().to_string(),
             reason,
         };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let seed = hex32(text.trim())
-                    .ok_or_else(|| fail("not a signing key (64 hex digits expected)".into()))?;
-                Ok(ConfigSigner {
-                    key: SigningKey::from_bytes(&seed),
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let seed: [u8; 32] = rand::random();
-                crate::private_file::write(&path, &format!("{}\n", hex::encode(seed)))
-                    .map_err(|e| fail(format!("cannot write it: {e}")))?;
-                tracing::info!(path = %path.display(), "made a configuration signing key");
-                Ok(ConfigSigner {
-                    key: SigningKey::from_bytes(&seed),
-                })
-            }
-            Err(e) => Err(fail(e.to_string())),
+        if previous.exists() {
+            return Err(fail(
+                &previous,
+                "a rotation is still under way: once every agent has applied a configuration \
+                 signed with the new key, `fleetdeck key retire`, then rotate again"
+                    .into(),
+            ));
         }
+        let old_seed =
+            read_seed(&path)?.ok_or_else(|| fail(&path, "no signing key to rotate".into()))?;
+        // The old key is kept before the new one replaces it: a crash in between leaves
+        // both files holding the old key, which signs and endorses itself harmlessly.
+        write_seed(&previous, &old_seed)?;
+        let new_seed: [u8; 32] = rand::random();
+        write_seed(&path, &new_seed)?;
+        Ok((
+            public_of(&SigningKey::from_bytes(&old_seed)),
+            public_of(&SigningKey::from_bytes(&new_seed)),
+        ))
+    }
+
+    /// Forgets the previous key: signatures stop carrying endorsements. Returns its public
+    /// key, or `None` when there was none.
+    pub fn retire_previous(data_dir: &Path) -> Result<Option<String>, KeyError> {
+        let previous = data_dir.join(PREVIOUS_KEY_FILE);
+        let Some(seed) = read_seed(&previous)? else {
+            return Ok(None);
+        };
+        std::fs::remove_file(&previous).map_err(|e| KeyError::File {
+            path: previous.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(public_of(&SigningKey::from_bytes(&seed))))
+    }
+
+    /// The key before the last rotation, while it is kept.
+    pub fn previous_key(&self) -> Option<&str> {
+        self.endorsement.as_ref().map(|e| e.key.as_str())
     }
 
     /// From a seed (tests).
     pub fn from_seed(seed: [u8; 32]) -> ConfigSigner {
         ConfigSigner {
             key: SigningKey::from_bytes(&seed),
+            endorsement: None,
         }
+    }
+
+    /// From a seed, endorsed by the previous seed's key (tests).
+    pub fn from_seeds(seed: [u8; 32], previous: [u8; 32]) -> ConfigSigner {
+        ConfigSigner::with_previous(
+            SigningKey::from_bytes(&seed),
+            Some(&SigningKey::from_bytes(&previous)),
+        )
     }
 
     /// `ed25519:` and the public key in hex: what `fleetdeck key show` prints and
     /// `fleetdeck agent --trust-key` takes.
     pub fn public_key(&self) -> String {
-        format!(
-            "{KEY_PREFIX}{}",
-            hex::encode(self.key.verifying_key().to_bytes())
-        )
+        public_of(&self.key)
     }
 
     pub fn sign(&self, config_hash: &[u8; 32]) -> ConfigSignature {
@@ -98,8 +179,64 @@ impl ConfigSigner {
             config_hash: hex::encode(config_hash),
             key: self.public_key(),
             sig: hex::encode(self.key.sign(config_hash).to_bytes()),
+            endorsed_by: self.endorsement.clone(),
         }
     }
+}
+
+fn public_of(key: &SigningKey) -> String {
+    format!(
+        "{KEY_PREFIX}{}",
+        hex::encode(key.verifying_key().to_bytes())
+    )
+}
+
+fn endorsement_message(new_key: &[u8; 32]) -> Vec<u8> {
+    [ENDORSEMENT_CONTEXT, new_key.as_slice()].concat()
+}
+
+fn read_seed(path: &Path) -> Result<Option<[u8; 32]>, KeyError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => hex32(text.trim()).map(Some).ok_or_else(|| KeyError::File {
+            path: path.display().to_string(),
+            reason: "not a signing key (64 hex digits expected)".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(KeyError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn write_seed(path: &Path, seed: &[u8; 32]) -> Result<(), KeyError> {
+    crate::private_file::write(path, &format!("{}\n", hex::encode(seed))).map_err(|e| {
+        KeyError::File {
+            path: path.display().to_string(),
+            reason: format!("cannot write it: {e}"),
+        }
+    })
+}
+
+/// The key a signature's endorsement vouches for, when `trusted` made that endorsement:
+/// the key an agent that trusts `trusted` should trust from now on.
+pub fn endorsed_key(signature: &ConfigSignature, trusted: &str) -> Option<String> {
+    let e = signature.endorsed_by.as_ref()?;
+    let trusted = parse_public_key(trusted).ok()?;
+    if parse_public_key(&e.key).ok()? != trusted {
+        return None;
+    }
+    let new_key = parse_public_key(&signature.key).ok()?;
+    let new_bytes = hex32(&new_key[KEY_PREFIX.len()..])?;
+    let endorser = VerifyingKey::from_bytes(&hex32(&trusted[KEY_PREFIX.len()..])?).ok()?;
+    let sig: [u8; 64] = hex::decode(e.sig.trim()).ok()?.try_into().ok()?;
+    endorser
+        .verify(
+            &endorsement_message(&new_bytes),
+            &Signature::from_bytes(&sig),
+        )
+        .ok()?;
+    Some(new_key)
 }
 
 /// Why a configuration is refused, in words for the FAILED status.
@@ -250,5 +387,52 @@ mod tests {
         );
         assert!(parse_public_key(&first.public_key()).is_ok());
         assert!(parse_public_key("ed25519:zz").is_err());
+    }
+
+    #[test]
+    fn a_rotated_key_is_endorsed_by_the_previous_one_and_nothing_else() {
+        let rotated = ConfigSigner::from_seeds([2; 32], [1; 32]);
+        let old = ConfigSigner::from_seed([1; 32]).public_key();
+        let h = hash(b"receivers: {}\n");
+        let sig = rotated.sign(&h);
+        assert_eq!(endorsed_key(&sig, &old), Some(rotated.public_key()));
+        // Only the previous key's endorsement counts.
+        let stranger = ConfigSigner::from_seed([3; 32]).public_key();
+        assert_eq!(endorsed_key(&sig, &stranger), None);
+        // An endorsement moved onto another key's signature does not carry over.
+        let mut moved = ConfigSigner::from_seed([4; 32]).sign(&h);
+        moved.endorsed_by = sig.endorsed_by.clone();
+        assert_eq!(endorsed_key(&moved, &old), None);
+        // Without a rotation there is nothing to follow.
+        assert_eq!(
+            endorsed_key(&ConfigSigner::from_seed([1; 32]).sign(&h), &old),
+            None
+        );
+    }
+
+    #[test]
+    fn rotate_keeps_the_old_key_until_retired_and_refuses_a_second_rotation() {
+        let dir = tempfile::tempdir().expect("dir");
+        let first = ConfigSigner::load_or_create(dir.path()).expect("made");
+        let (old, new) = ConfigSigner::rotate(dir.path()).expect("rotated");
+        assert_eq!(old, first.public_key());
+        let now = ConfigSigner::load_or_create(dir.path()).expect("loaded");
+        assert_eq!(now.public_key(), new);
+        assert_eq!(now.previous_key(), Some(old.as_str()));
+        let err = ConfigSigner::rotate(dir.path())
+            .expect_err("under way")
+            .to_string();
+        assert!(err.contains("still under way"), "{err}");
+        assert_eq!(
+            ConfigSigner::retire_previous(dir.path()).expect("retired"),
+            Some(old)
+        );
+        let after = ConfigSigner::load_or_create(dir.path()).expect("loaded");
+        assert_eq!(after.previous_key(), None);
+        assert!(after.sign(&[0; 32]).endorsed_by.is_none());
+        assert_eq!(
+            ConfigSigner::retire_previous(dir.path()).expect("none"),
+            None
+        );
     }
 }

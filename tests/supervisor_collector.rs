@@ -848,3 +848,150 @@ async fn only_configurations_signed_by_the_trusted_key_run() {
         sup_c.output()
     );
 }
+
+/// A rotation of the server's signing key, with the real Collector: a supervisor started
+/// with `--trust-key` of the old key follows the new one (endorsed by the old) and keeps
+/// trusting it after `key retire` and its own restart; a supervisor that trusts only the old
+/// key and joins after the retire refuses what the new key signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_signing_key_is_followed_through_its_endorsement() {
+    let Some(otelcol) = need_otelcol() else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let start = |listen: Option<std::net::SocketAddr>| {
+        let mut settings = fleetdeck::settings::Settings::ephemeral(data.path(), SECRET);
+        settings.heartbeat_interval = Duration::from_secs(1);
+        if let Some(addr) = listen {
+            settings.listen = addr;
+        }
+        async move {
+            let rt = fleetdeck::runtime::Runtime::start(&settings)
+                .await
+                .expect("server starts");
+            // The server's data lives in `data`; this dir is only what TestServer owns.
+            TestServer {
+                rt,
+                dir: tempfile::tempdir().unwrap(),
+            }
+        }
+    };
+    let key_cmd = |action: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+            .args(["key", action, "--data-dir"])
+            .arg(data.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let sink = sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let phase = |n: u32| {
+        let log = dir.path().join(format!("rot-{n}.log"));
+        append(&log, &format!("rotation-line-{n}"));
+        logs_pipeline(&format!("rot-{n}"), &log, &sink.url)
+    };
+
+    let server = start(None).await;
+    let addr = server.rt.agent_addr;
+    let old_key = server.rt.catalog.signing_key().expect("signs");
+    let state = dir.path().join("agent");
+    let sup = Supervisor::start(
+        &server.ws_url(),
+        &otelcol,
+        &state,
+        &["--trust-key", &old_key],
+    );
+    let id = connected_agent(&server).await;
+    push(&server, &phase(1), "rot-1", id).await;
+    wait_state(&server, id, "rot-1", ApplyState::Applied).await;
+    sink.wait_for_or("rotation-line-1", || sup.output()).await;
+    server.rt.stop().await;
+
+    let said = key_cmd("rotate");
+    assert!(said.contains("endorsed by the previous key"), "{said}");
+    let server = start(Some(addr)).await;
+    let new_key = server.rt.catalog.signing_key().expect("signs");
+    assert_ne!(new_key, old_key);
+    assert_eq!(
+        server.rt.catalog.previous_signing_key(),
+        Some(old_key.clone())
+    );
+    server
+        .wait_for("the agent is back", |s| {
+            s.get(&id).is_some_and(|a| a.is_connected())
+        })
+        .await;
+    push(&server, &phase(2), "rot-2", id).await;
+    let err = wait_state(&server, id, "rot-2", ApplyState::Applied).await;
+    assert_eq!(err, "", "{}", sup.output());
+    sink.wait_for_or("rotation-line-2", || sup.output()).await;
+    let pinned = std::fs::read_to_string(state.join("trusted-key")).unwrap();
+    assert_eq!(pinned.trim(), new_key, "it moved to the new key");
+    assert!(
+        sup.output().contains("rotated its signing key"),
+        "{}",
+        sup.output()
+    );
+    server.rt.stop().await;
+    drop(sup);
+
+    // The old key retired; the supervisor restarts with the same --trust-key and still
+    // runs what the new key signs.
+    let said = key_cmd("retire");
+    assert!(said.contains("removed"), "{said}");
+    let server = start(Some(addr)).await;
+    assert_eq!(server.rt.catalog.previous_signing_key(), None);
+    let sup = Supervisor::start(
+        &server.ws_url(),
+        &otelcol,
+        &state,
+        &["--trust-key", &old_key],
+    );
+    server
+        .wait_for("the agent is back", |s| {
+            s.get(&id).is_some_and(|a| a.is_connected())
+        })
+        .await;
+    push(&server, &phase(3), "rot-3", id).await;
+    wait_state(&server, id, "rot-3", ApplyState::Applied).await;
+    sink.wait_for_or("rotation-line-3", || sup.output()).await;
+    drop(sup);
+
+    // A newcomer that trusts only the retired key has nothing to follow: refused.
+    let late_state = dir.path().join("late");
+    let late = Supervisor::start(
+        &server.ws_url(),
+        &otelcol,
+        &late_state,
+        &["--trust-key", &old_key],
+    );
+    let snap = server
+        .wait_for("the newcomer connects", |s| {
+            s.agents.iter().any(|a| a.is_connected() && a.id != id)
+        })
+        .await;
+    let newcomer = snap
+        .agents
+        .iter()
+        .find(|a| a.is_connected() && a.id != id)
+        .map(|a| a.id)
+        .unwrap();
+    push(&server, &phase(4), "rot-4", newcomer).await;
+    let err = wait_state(&server, newcomer, "rot-4", ApplyState::Failed).await;
+    assert_eq!(
+        err,
+        format!("configuration signed by {new_key}, not by the trusted key {old_key}"),
+        "{}",
+        late.output()
+    );
+    assert!(collectors_of(&otelcol, &late_state).is_empty());
+    drop(late);
+    server.rt.stop().await;
+}

@@ -130,7 +130,11 @@ async fn signing_key(
             "this server has no signing key (see its log: the signing-key file could not be read or made)",
         )
     })?;
-    Ok(axum::Json(serde_json::json!({ "public_key": key })))
+    let mut answer = serde_json::json!({ "public_key": key });
+    if let Some(previous) = s.catalog.previous_signing_key() {
+        answer["previous_key"] = previous.into();
+    }
+    Ok(axum::Json(answer))
 }
 
 /// Serves the API until `shutdown` is cancelled.

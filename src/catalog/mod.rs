@@ -253,6 +253,13 @@ impl Catalog {
         self.signer.get().map(|s| s.public_key())
     }
 
+    /// The key before the last rotation, while it still endorses the new one.
+    pub fn previous_signing_key(&self) -> Option<String> {
+        self.signer
+            .get()
+            .and_then(|s| s.previous_key().map(str::to_owned))
+    }
+
     /// Notified after every change to what is stored.
     pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()

@@ -104,11 +104,13 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             };
             top::run(&c, client.output, q).await
         }
-        Command::Key { client, action } => {
+        Command::Key {
+            client,
+            action,
+            data_dir,
+        } => {
             if action != "show" {
-                return Err(super::usage::usage(format!(
-                    "key {action}: the only action is `key show`"
-                )));
+                return super::keys::signing_key(&action, data_dir);
             }
             let c = Client::from_args(&client)?;
             let answer = c.get(&["signing-key"], &[]).await?;

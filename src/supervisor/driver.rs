@@ -52,8 +52,12 @@ pub struct Trust {
     pub allow_unsigned: bool,
 }
 
-/// The state directory's file holding the key pinned on first use.
+/// The state directory's file holding the key pinned on first use, or followed through a
+/// rotation the trusted key endorsed.
 pub const PINNED_KEY_FILE: &str = "trusted-key";
+/// Beside it after a rotation followed from a `--trust-key` key: that key, so the pinned
+/// successor is trusted only while the flag still names the key it descends from.
+pub const PINNED_ROOT_FILE: &str = "trusted-key.root";
 
 impl SupervisorAgent {
     pub fn new(
@@ -88,35 +92,68 @@ impl SupervisorAgent {
             tracing::warn!("running an unsigned configuration (--allow-unsigned)");
             return None;
         }
-        let pinned = || {
+        let read = |file: &str| {
             self.state
-                .read(PINNED_KEY_FILE)
+                .read(file)
                 .ok()
                 .flatten()
                 .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         };
-        let trusted = match self.trust.key.clone().or_else(pinned) {
-            Some(k) => k,
-            None => {
-                let Some(sig) = &offer.signature else {
-                    return Some(Refusal::Unsigned.to_string());
-                };
-                // Trust on first use: the key of the first signed configuration, kept.
-                let key = match signing::parse_public_key(&sig.key) {
-                    Ok(k) => k,
-                    Err(e) => return Some(Refusal::Malformed(e).to_string()),
-                };
-                tracing::warn!(key = %key,
-                    "no --trust-key: pinning the key of the first signed configuration; check it against `fleetdeck key show` on the server");
-                if let Err(e) = self.state.write(PINNED_KEY_FILE, key.as_bytes(), 0o600) {
-                    return Some(format!("cannot keep the pinned key: {e}"));
+        let pinned = read(PINNED_KEY_FILE);
+        let trusted = match &self.trust.key {
+            // A key the flag's key endorsed (or its successors) stays trusted over restarts.
+            Some(flag) => match pinned {
+                Some(p) if read(PINNED_ROOT_FILE).as_deref() == Some(flag.as_str()) => p,
+                _ => flag.clone(),
+            },
+            None => match pinned {
+                Some(p) => p,
+                None => {
+                    let Some(sig) = &offer.signature else {
+                        return Some(Refusal::Unsigned.to_string());
+                    };
+                    // Trust on first use: the key of the first signed configuration, kept.
+                    let key = match signing::parse_public_key(&sig.key) {
+                        Ok(k) => k,
+                        Err(e) => return Some(Refusal::Malformed(e).to_string()),
+                    };
+                    tracing::warn!(key = %key,
+                        "no --trust-key: pinning the key of the first signed configuration; check it against `fleetdeck key show` on the server");
+                    if let Err(e) = self.state.write(PINNED_KEY_FILE, key.as_bytes(), 0o600) {
+                        return Some(format!("cannot keep the pinned key: {e}"));
+                    }
+                    key
                 }
-                key
-            }
+            },
         };
-        signing::verify(body, &offer.hash, offer.signature.as_ref(), &trusted)
-            .err()
-            .map(|r| r.to_string())
+        let refused = match signing::verify(body, &offer.hash, offer.signature.as_ref(), &trusted) {
+            Ok(()) => return None,
+            Err(r) => r,
+        };
+        // The server rotated its key: follow it when the key we trust endorsed the new one.
+        let next = match (&refused, offer.signature.as_ref()) {
+            (Refusal::OtherKey { .. }, Some(sig)) => signing::endorsed_key(sig, &trusted),
+            _ => None,
+        };
+        let Some(next) = next else {
+            return Some(refused.to_string());
+        };
+        if let Err(r) = signing::verify(body, &offer.hash, offer.signature.as_ref(), &next) {
+            return Some(r.to_string());
+        }
+        let kept = self
+            .state
+            .write(PINNED_KEY_FILE, next.as_bytes(), 0o600)
+            .and_then(|()| match &self.trust.key {
+                Some(flag) => self.state.write(PINNED_ROOT_FILE, flag.as_bytes(), 0o600),
+                None => Ok(()),
+            });
+        if let Err(e) = kept {
+            return Some(format!("cannot keep the rotated key {next}: {e}"));
+        }
+        tracing::warn!(from = %trusted, to = %next,
+            "the server rotated its signing key; the new key, endorsed by the one trusted, is trusted from now on");
+        None
     }
 
     fn send(&self, core: &mut ClientCore, cmd: Command, hash: Option<&[u8]>) {

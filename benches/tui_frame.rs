@@ -58,7 +58,22 @@ fn benches(c: &mut Criterion) {
         });
     }
 
+    // The first frame of each second: every visible row's tails are decoded again (the
+    // frames above, drawn for keys within a second, reuse the rows they already copied).
     let size = SIZES[0];
+    let mut a = app(snap.clone(), size);
+    let mut screen = Screen::new(size.0, size.1);
+    let mut at = telemetry.clone();
+    let mut tick = false;
+    c.bench_function("agents_frame_100k_200x50_new_second", |b| {
+        b.iter(|| {
+            tick = !tick;
+            at.now = telemetry.now - u64::from(tick);
+            a.copy_tails(&at);
+            screen.draw(black_box(&a));
+        })
+    });
+
     let mut a = app(snap.clone(), size);
     let mut screen = Screen::new(size.0, size.1);
     press(&mut a, &["/"]);

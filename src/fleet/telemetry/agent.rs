@@ -49,6 +49,25 @@ impl AgentSeries {
         }
     }
 
+    /// Changes whenever anything a read of this agent's series could answer changes: every
+    /// report moves its time, a series' set time or an exact value. Readers that copy
+    /// tails key a cache on it (with the second they read at).
+    pub(super) fn fingerprint(&self) -> u64 {
+        // FNV-1a over the fields an ingest writes; cheap beside one decode of the history.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |v: u64| {
+            h ^= v;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        };
+        mix(self.first);
+        mix(self.last_time);
+        for i in 0..SERIES_COUNT {
+            mix(u64::from(self.exact[i].to_bits()) << 32 | u64::from(self.set_at[i]));
+        }
+        mix(u64::from(self.slots));
+        h
+    }
+
     /// Series `i` as it holds now: its exact value, and until when.
     pub(super) fn held(&self, i: usize) -> Held {
         let slot = self.slot_of[i];

@@ -304,6 +304,14 @@ impl TelemetryStore {
         }
     }
 
+    /// A value that changes whenever [`TelemetryStore::tails_at`] for this agent at `now`
+    /// could answer differently (`None`: the agent has no series).
+    pub fn fingerprint_at(&self, now: u64, id: &AgentId) -> Option<u64> {
+        let shard = read(&self.inner.shards[shard_of(id)]);
+        let agent = shard.get(id)?;
+        Some(agent.fingerprint() ^ now.rotate_left(17))
+    }
+
     /// An agent's series averaged over the Unix seconds `from..=to` as seen at `now`
     /// (seconds before its first report or after `now` are left out); `None` for an agent
     /// that never reported. Rollouts that watch telemetry compare spans before and after a

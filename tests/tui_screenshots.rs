@@ -63,19 +63,19 @@ fn wizard_sources(a: &mut App) {
     // With 100+ types, the list is searched: what a host's metrics and logs come from.
     press(a, &["n", "/"]);
     type_text(a, "host");
-    press(a, &["enter", "space", "j"]);
+    press(a, &["enter", "b", "j"]);
 }
 
 fn wizard_form(a: &mut App) {
     press(a, &["n", "/"]);
     type_text(a, "filelog");
-    press(a, &["enter", "space", "n", "enter"]);
+    press(a, &["enter", "enter"]);
 }
 
 fn wizard_to_review(a: &mut App) {
     press(a, &["n", "/"]);
     type_text(a, "otlp");
-    press(a, &["enter", "space", "n", "n", "a"]);
+    press(a, &["enter", "n", "a"]);
     type_text(a, "batch");
     press(a, &["enter", "n", "a"]);
     type_text(a, "otlphttp");

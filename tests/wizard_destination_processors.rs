@@ -22,7 +22,7 @@ fn at_an_otlphttp_destination() -> App {
     let mut a = app();
     press(&mut a, &["n", "/"]);
     type_text(&mut a, "otlp");
-    press(&mut a, &["enter", "space", "n", "n", "n", "a"]);
+    press(&mut a, &["enter", "n", "n", "a"]);
     type_text(&mut a, "otlphttp");
     // Adding it opens its required endpoint.
     press(&mut a, &["enter"]);

@@ -35,7 +35,7 @@ fn build_otlp_pipeline(a: &mut App) {
     assert_eq!(opened, vec![WizardEffect::Load { edit: None }]);
     press(a, &["/"]);
     type_text(a, "otlp");
-    press(a, &["enter", "space", "n"]);
+    press(a, &["enter"]);
     assert_eq!(wiz(a).step, Step::Configure);
     press(a, &["n", "a"]);
     type_text(a, "batch");
@@ -193,7 +193,7 @@ fn forms_hide_irrelevant_fields_fold_advanced_ones_and_validate_inline() {
     let mut a = app();
     press(&mut a, &["n", "/"]);
     type_text(&mut a, "otlp");
-    press(&mut a, &["enter", "space", "n"]);
+    press(&mut a, &["enter"]);
     let labels = |a: &App| -> Vec<String> {
         let w = wiz(a);
         let c = w.current().expect("a component");
@@ -237,7 +237,7 @@ fn forms_hide_irrelevant_fields_fold_advanced_ones_and_validate_inline() {
         press(&mut a, &["backspace"]);
     }
     type_text(&mut a, "filelog");
-    press(&mut a, &["enter", "space", "n", "tab"]);
+    press(&mut a, &["enter", "tab"]);
     let w = wiz(&a);
     let c = w.current().expect("filelog");
     assert_eq!(c.type_name, "filelog");
@@ -257,7 +257,7 @@ fn pick_lists_choose_enum_values_and_toggle_enums() {
     let mut a = app();
     press(&mut a, &["n", "/"]);
     type_text(&mut a, "otlp");
-    press(&mut a, &["enter", "space", "n"]);
+    press(&mut a, &["enter"]);
     // telemetry_types (enums) is the first field: drop Logs.
     press(&mut a, &["enter", "space", "enter"]);
     let w = wiz(&a);
@@ -860,7 +860,7 @@ fn one_source_type_is_added_twice_each_with_its_own_form_and_name() {
     let mut a = app();
     press(&mut a, &["n", "/"]);
     type_text(&mut a, "filelog");
-    press(&mut a, &["enter", "space", "+"]);
+    press(&mut a, &["enter", "b", "+"]);
     let w = wiz(&a);
     assert_eq!(w.draft.source_labels(), ["filelog", "filelog/2"]);
     assert!(
@@ -951,7 +951,7 @@ fn space_on_a_type_chosen_twice_removes_the_last_one() {
     let mut a = app();
     press(&mut a, &["n", "/"]);
     type_text(&mut a, "filelog");
-    press(&mut a, &["enter", "space", "+", "+"]);
+    press(&mut a, &["enter", "b", "+", "+"]);
     assert_eq!(wiz(&a).draft.sources.len(), 3);
     press(&mut a, &["space"]);
     let w = wiz(&a);
@@ -986,7 +986,7 @@ async fn a_shared_destination_is_picked_and_saved_by_reference() {
     loaded(&mut a, vec![central]);
     press(&mut a, &["/"]);
     type_text(&mut a, "otlp");
-    press(&mut a, &["enter", "space", "n", "n", "n", "a"]);
+    press(&mut a, &["enter", "n", "n", "a"]);
     // The shared destinations come first in the add list, with their type.
     let choices = wiz(&a).add_choices(TypeKind::Destination, "");
     assert!(
@@ -1332,7 +1332,7 @@ fn an_endpoint_is_checked_as_typed_and_the_breadcrumb_marks_the_step_until_it_is
     let mut a = app();
     press(&mut a, &["n", "/"]);
     type_text(&mut a, "otlp");
-    press(&mut a, &["enter", "space", "n", "n", "n", "a"]);
+    press(&mut a, &["enter", "n", "n", "a"]);
     type_text(&mut a, "otlphttp");
     // Adding it opens its required endpoint.
     press(&mut a, &["enter"]);

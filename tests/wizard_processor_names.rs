@@ -20,7 +20,7 @@ fn app() -> App {
 fn two_batches(a: &mut App) {
     press(a, &["n", "/"]);
     type_text(a, "otlp");
-    press(a, &["enter", "space", "n", "n"]);
+    press(a, &["enter", "n"]);
     assert_eq!(wiz(a).step, Step::Processors);
     for _ in 0..2 {
         press(a, &["a"]);

@@ -45,7 +45,7 @@ fn check(name: &str, setup: impl Fn(&mut App)) {
 fn to_destinations(a: &mut App) {
     press(a, &["n", "/"]);
     type_text(a, "otlp");
-    press(a, &["enter", "space", "n", "n", "a"]);
+    press(a, &["enter", "n", "a"]);
     type_text(a, "batch");
     press(a, &["enter", "n", "a"]);
     type_text(a, "otlphttp");
@@ -85,7 +85,7 @@ fn step2_form_with_pick_list() {
     check("wizard_form_pick", |a| {
         press(a, &["n", "/"]);
         type_text(a, "otlp");
-        press(a, &["enter", "space", "n", "enter"]);
+        press(a, &["enter", "enter"]);
     });
 }
 
@@ -94,7 +94,7 @@ fn step2_form_with_inline_error_and_advanced_fields() {
     check("wizard_form_filelog", |a| {
         press(a, &["n", "/"]);
         type_text(a, "filelog");
-        press(a, &["enter", "space", "n", "enter", "ctrl+u", "enter", "A"]);
+        press(a, &["enter", "enter", "ctrl+u", "enter", "A"]);
     });
 }
 
@@ -103,7 +103,7 @@ fn step2_processor_attached_to_a_source() {
     check("wizard_source_processor", |a| {
         press(a, &["n", "/"]);
         type_text(a, "otlp");
-        press(a, &["enter", "space", "n", "p"]);
+        press(a, &["enter", "p"]);
         type_text(a, "batch");
         press(a, &["enter", "p"]);
         type_text(a, "memory_limiter");
@@ -273,7 +273,7 @@ fn two_filelogs(a: &mut App) {
     with_shared_destinations(a);
     press(a, &["/"]);
     type_text(a, "filelog");
-    press(a, &["enter", "space", "+"]);
+    press(a, &["enter", "b", "+"]);
 }
 
 fn two_filelogs_filled(a: &mut App) {

@@ -23,7 +23,7 @@ fn app() -> App {
 fn otlp_source(a: &mut App) {
     press(a, &["n", "/"]);
     type_text(a, "otlp");
-    press(a, &["enter", "space", "n"]);
+    press(a, &["enter"]);
     assert_eq!(wiz(a).step, Step::Configure);
 }
 
@@ -192,7 +192,7 @@ fn each_of_two_sources_keeps_its_own_processors() {
     let mut a = app();
     press(&mut a, &["n", "/"]);
     type_text(&mut a, "filelog");
-    press(&mut a, &["enter", "space", "+", "n"]);
+    press(&mut a, &["enter", "b", "+", "n"]);
     // Step 2 opens on the second filelog; give the first one a processor.
     press(&mut a, &["[", "g", "enter", "ctrl+u"]);
     type_text(&mut a, "/var/log/nginx/*.log");

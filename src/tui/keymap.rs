@@ -348,6 +348,7 @@ impl Default for Keymap {
                 step(C::WizardSources, W::Choose, &[space, enter]),
                 step(C::WizardSources, W::AddAnother, &[K::ch('+')]),
                 step(C::WizardSources, W::Search, &[K::ch('/')]),
+                step(C::WizardReview, W::Save, &[enter]),
                 step(C::WizardReview, W::Compare, &[K::ch('d')]),
                 step(C::WizardReview, W::PrevAgent, &[K::ch('[')]),
                 step(C::WizardReview, W::NextAgent, &[K::ch(']')]),

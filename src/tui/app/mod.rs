@@ -351,10 +351,14 @@ impl App {
         let Some(w) = &mut self.wizard else {
             return Vec::new();
         };
-        w.on_message(msg, &self.snapshot)
-            .into_iter()
-            .map(Effect::Wizard)
-            .collect()
+        let effects = w.on_message(msg, &self.snapshot);
+        if let Some((ask, then)) = w.take_ask() {
+            self.confirm = Some(Confirm {
+                ask,
+                then: Then::Wizard(then),
+            });
+        }
+        effects.into_iter().map(Effect::Wizard).collect()
     }
 
     /// Whether an effect belongs to a builder that is still open.

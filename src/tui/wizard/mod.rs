@@ -292,6 +292,8 @@ pub struct Wizard {
     pub options: options::Options,
     pub push: PushState,
     pub message: Option<(Level, String)>,
+    /// A question a message (not a key) raised, for the app to ask next.
+    pending_ask: Option<(Ask, Then)>,
     pub warnings: Vec<String>,
     /// Keys → actions (the app's, with the user's overrides, once `with_keymap` is called).
     pub keymap: Keymap,
@@ -350,6 +352,7 @@ impl Wizard {
             options: options::Options::default(),
             push: PushState::Choosing,
             message: None,
+            pending_ask: None,
             warnings: Vec::new(),
             keymap: Keymap::default(),
             attached: Vec::new(),
@@ -474,6 +477,11 @@ impl Wizard {
         effects
     }
 
+    /// The question the last message raised, once.
+    pub fn take_ask(&mut self) -> Option<(Ask, Then)> {
+        self.pending_ask.take()
+    }
+
     fn take_message(&mut self, msg: WizardMsg, snap: &FleetSnapshot) -> Vec<WizardEffect> {
         match msg {
             WizardMsg::Loaded {
@@ -507,7 +515,20 @@ impl Wizard {
                     self.refresh_review(snap);
                 }
             }
-            WizardMsg::Saved(result) => self.saved(result),
+            WizardMsg::Saved(result) => {
+                let was_saving = self.step == Step::Save;
+                self.saved(result);
+                // Saved with agents already marked: the push is the next thing to do, so
+                // ask it straight away (Esc stays on the push step to change targets or
+                // phases).
+                if was_saving
+                    && self.step == Step::Push
+                    && self.targets.mode == push::TargetMode::Agents
+                    && !self.targets.marks.is_empty()
+                {
+                    self.pending_ask = self.ask_push(snap).ask;
+                }
+            }
             msg @ (WizardMsg::Pushed(_)
             | WizardMsg::Lacking(_)
             | WizardMsg::Rollout(_)

@@ -115,6 +115,7 @@ impl Wizard {
                     text: self.raw_text(),
                 });
             }
+            Some(Action::Wizard(W::Save)) => return self.save_from_review(),
             Some(Action::Wizard(W::DropRaw)) if self.draft.raw.is_some() => {
                 self.draft.raw = None;
                 self.refresh_review(cx.snapshot);
@@ -125,13 +126,40 @@ impl Wizard {
         Outcome::default()
     }
 
+    /// Enter on a review without problems: saves at once, under the name given or the one
+    /// suggested (the save step, `n`, is where another name is typed).
+    fn save_from_review(&mut self) -> Outcome {
+        if !self.review.problems.is_empty() {
+            let back = self.key_of(Action::Wizard(W::PrevStep));
+            self.say(
+                Level::Warn,
+                format!("fix the problems listed first ({back} goes back to the forms)"),
+            );
+            return Outcome::default();
+        }
+        if self.name.is_empty() {
+            self.name = self.suggested_name();
+        }
+        // Saved, then changed again: that save is not what would be pushed.
+        if matches!(self.save, super::SaveState::Saved { .. }) && self.changed() {
+            self.save = super::SaveState::NotSaved;
+        }
+        self.step = super::Step::Save;
+        self.message = None;
+        self.save_now()
+    }
+
     /// The review's footer.
     pub(super) fn review_tips(&self) -> Vec<Tip> {
-        let mut v = vec![
+        let mut v = Vec::new();
+        if self.review.problems.is_empty() {
+            v.push(Tip::One(Action::Wizard(W::Save)));
+        }
+        v.extend([
             Tip::Pair(Action::Down, Action::Up, '/'),
             Tip::One(Action::Wizard(W::Compare)),
             Tip::One(Action::Wizard(W::EditRaw)),
-        ];
+        ]);
         if matches!(self.diff_with, DiffWith::Agent(_)) {
             v.push(Tip::Pair(
                 Action::Wizard(W::PrevAgent),

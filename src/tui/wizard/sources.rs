@@ -92,15 +92,35 @@ impl Wizard {
             .to_vec()
     }
 
-    /// Typing the search: the list follows as you type; Esc clears it.
+    /// Typing the search: the list follows as you type, the best match highlighted; Enter
+    /// chooses it and goes on to step 2 (as a picker does; Space in the list chooses
+    /// several), Esc clears the search.
     pub(super) fn search_key(&mut self, mut ed: Editor, key: &KeyEvent) -> Outcome {
+        let before = self.search.clone();
         match ed.key(key) {
-            Some(true) => self.search = ed.text(),
+            Some(true) => {
+                self.search = ed.text();
+                let list = self.source_types();
+                let at = self.source_cursor.min(list.len().saturating_sub(1));
+                if let Some(t) = list.get(at)
+                    && !self.search.trim().is_empty()
+                {
+                    if self.draft.source_count(t.name()) == 0 {
+                        self.add_source(t);
+                    }
+                    self.step = super::Step::Configure;
+                    return Outcome::default();
+                }
+            }
             Some(false) => self.search.clear(),
             None => {
                 self.search = ed.text();
                 self.mode = Mode::Search(ed);
             }
+        }
+        if self.search != before {
+            // The best match comes first: highlight it.
+            self.source_cursor = 0;
         }
         self.source_cursor = self
             .source_cursor

@@ -230,7 +230,7 @@ pub fn hints(w: &Wizard) -> Vec<Hint> {
     let step = || -> Vec<Hint> { w.step_tips().into_iter().map(|t| hint(w, t)).collect() };
     use WizardAction as W;
     let mut out: Vec<Hint> = match (&w.mode, w.step) {
-        (Mode::Search(_), _) => fixed(&[("enter", "keep"), ("esc", "clear")]),
+        (Mode::Search(_), _) => fixed(&[("enter", "choose"), ("esc", "clear")]),
         (Mode::Field { editor, .. }, _) if editor.multiline => {
             fixed(&[("^s", "keep"), ("esc", "cancel")])
         }

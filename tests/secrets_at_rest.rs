@@ -112,6 +112,26 @@ async fn stored_secrets_are_sealed_on_disk_and_work_as_before() {
         [ApplyStatus::Unchanged, ApplyStatus::Unchanged],
         "applying the same again changes nothing"
     );
+    // A configuration without secrets stays readable where it is stored (replicas on one
+    // database need the key file only for secrets).
+    let plain = r#"apiVersion: fleetdeck/v1
+kind: Configuration
+metadata: {name: plain}
+spec:
+  sources: [{type: otlp}]
+  destinations: [{type: otlphttp, parameters: {endpoint: "https://plain-sink.example:4318"}}]
+"#;
+    assert!(
+        files_holding(dir.path(), "exporters:").is_empty(),
+        "the rendering with the token is sealed whole"
+    );
+    let results = rt.catalog.apply_text(plain, None).await.expect("applies");
+    assert!(results[0].problems.is_empty(), "{results:?}");
+    // `exporters:` is in a rendering only (the spec's JSON quotes its keys).
+    assert!(
+        !files_holding(dir.path(), "exporters:").is_empty(),
+        "its rendering has nothing to seal"
+    );
     // An admin reads the destination back with its token, ready to apply again.
     let resp = http_client()
         .get(format!("http://{}/api/v1/destinations/tenant", rt.api_addr))

@@ -343,7 +343,7 @@ impl Catalog {
                 if !broken.is_empty() {
                     return invalid(broken);
                 }
-                let json = match self.sealed_json(&resource, None) {
+                let json = match self.sealed_json(&resource, None, false) {
                     Ok(j) => j,
                     Err(e) => return invalid(vec![e]),
                 };
@@ -357,7 +357,8 @@ impl Catalog {
                     Err(CatalogError::Invalid(p)) => return invalid(strings(p.0)),
                     Err(e) => return invalid(vec![e.to_string()]),
                 };
-                let json = match self.sealed_json(&resource, Some(rendered.yaml)) {
+                let secret = self.has_secrets(c).await;
+                let json = match self.sealed_json(&resource, Some(rendered.yaml), secret) {
                     Ok(j) => j,
                     Err(e) => return invalid(vec![e]),
                 };
@@ -395,16 +396,53 @@ impl Catalog {
         }
     }
 
+    /// Whether a configuration's rendering holds secrets: its own sensitive values or
+    /// those of the shared destinations it uses.
+    async fn has_secrets(&self, c: &Configuration) -> bool {
+        let types = self.types();
+        if !pipeline::secrets::configuration_secrets(c, &types).is_empty() {
+            return true;
+        }
+        let named: Vec<&str> = c
+            .spec
+            .destinations
+            .iter()
+            .filter(|d| d.type_name.is_none())
+            .filter_map(|d| d.name.as_deref())
+            .collect();
+        if named.is_empty() {
+            return false;
+        }
+        match self.destinations().await {
+            Ok(all) => named.iter().any(|n| {
+                all.0
+                    .get(*n)
+                    .is_some_and(|d| !pipeline::secrets::destination_secrets(d, &types).is_empty())
+            }),
+            // Unknown: sealing costs nothing but readability.
+            Err(_) => true,
+        }
+    }
+
     /// The JSON a configuration (with its rendering) or destination is stored as: with a
     /// sealer, its sensitive parameter values sealed, and a configuration's rendering
-    /// sealed whole (it holds the secrets of the destinations it uses).
-    fn sealed_json(&self, resource: &Resource, rendered: Option<String>) -> Result<String, String> {
+    /// sealed whole when it holds secrets (its own or its destinations'). A configuration
+    /// without any stays readable, so replicas on one database need the key file only
+    /// where there are secrets.
+    fn sealed_json(
+        &self,
+        resource: &Resource,
+        rendered: Option<String>,
+        rendered_secret: bool,
+    ) -> Result<String, String> {
         let mut resource = resource.clone();
         let mut rendered = rendered.unwrap_or_default();
         if let Some(sealer) = self.store.sealer() {
             let types = self.types();
             pipeline::secrets::map_sensitive_strings(&mut resource, &types, &|v| sealer.seal(v));
-            rendered = sealer.seal(&rendered);
+            if rendered_secret {
+                rendered = sealer.seal(&rendered);
+            }
         }
         let json = match resource {
             Resource::Configuration(configuration) => serde_json::to_string(&ConfigDoc {
@@ -430,7 +468,7 @@ impl Catalog {
         for kind in [CONFIGURATION, DESTINATION] {
             for latest in self.store.list_kind(kind).await? {
                 for raw in self.store.list_versions_sealed(kind, &latest.name).await? {
-                    match self.resealed(&sealer, &raw) {
+                    match self.resealed(&sealer, &raw).await {
                         Ok(Some(spec_json)) => rewrites.push(crate::store::SpecRewrite {
                             kind: raw.kind.clone(),
                             name: raw.name.clone(),
@@ -466,7 +504,7 @@ impl Catalog {
     }
 
     /// The spec `raw` should be stored as when it differs from what is stored.
-    fn resealed(
+    async fn resealed(
         &self,
         sealer: &crate::sealing::Sealer,
         raw: &ResourceDoc,
@@ -475,17 +513,23 @@ impl Catalog {
             serde_json::from_str(&raw.spec_json).map_err(|e| e.to_string())?;
         let mut opened = stored.clone();
         sealer.open_json(&mut opened).map_err(|e| e.to_string())?;
-        let (resource, rendered) = if raw.kind == CONFIGURATION {
+        let (resource, rendered, secret) = if raw.kind == CONFIGURATION {
             let doc: ConfigDoc = serde_json::from_value(opened).map_err(|e| e.to_string())?;
+            // A rendering sealed before stays sealed (what it held is not re-derived here).
+            let secret = stored["rendered"]
+                .as_str()
+                .is_some_and(crate::sealing::has_sealed)
+                || self.has_secrets(&doc.configuration).await;
             (
                 Resource::Configuration(doc.configuration),
                 Some(doc.rendered),
+                secret,
             )
         } else {
             let d: Destination = serde_json::from_value(opened).map_err(|e| e.to_string())?;
-            (Resource::Destination(d), None)
+            (Resource::Destination(d), None, false)
         };
-        let json = self.sealed_json(&resource, rendered)?;
+        let json = self.sealed_json(&resource, rendered, secret)?;
         let fresh: serde_json::Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
         Ok((fresh != stored).then_some(json))
     }

@@ -197,8 +197,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Supervise a stock OpenTelemetry Collector and manage it over OpAMP.
     Agent(AgentArgs),
-    /// List or show agents, configurations, destinations, resource types, rollouts, events
-    /// or tokens.
+    /// List or show agents, configurations, destinations, resource types, rollouts, events,
+    /// tokens, or the topology (which agent exports to which).
     Get {
         #[command(flatten)]
         client: ClientArgs,

@@ -15,6 +15,7 @@ mod params;
 mod rollouts;
 mod tokens;
 mod top;
+mod topology;
 mod types;
 
 use std::net::SocketAddr;
@@ -107,6 +108,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/signing-key", get(signing_key))
         .route("/top/agents", get(top::agents))
         .route("/top/configurations", get(top::configurations))
+        .route("/topology", get(topology::show))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{name}", axum::routing::delete(tokens::revoke))
         .fallback(not_found_inside)

@@ -28,7 +28,7 @@ pub struct Rates {
 }
 
 impl Rates {
-    fn of(w: &WindowMeans, signal: Option<Signal>) -> Rates {
+    pub(super) fn of(w: &WindowMeans, signal: Option<Signal>) -> Rates {
         let signals: &[Signal] = match &signal {
             Some(s) => std::slice::from_ref(s),
             None => &Signal::ALL,
@@ -93,15 +93,17 @@ pub struct TopList<T> {
     pub items: Vec<T>,
 }
 
-struct Query {
-    period: u64,
-    signal: Option<Signal>,
+pub(super) struct Query {
+    pub(super) period: u64,
+    pub(super) signal: Option<Signal>,
     sort: Sort,
     limit: usize,
 }
 
-fn query(uri: &Uri) -> ApiResult<Query> {
-    let p = Params::parse(uri, &["period", "signal", "sort", "limit"])?;
+/// The period, signal, sort and limit of a request; `allowed` names the parameters it may
+/// carry.
+pub(super) fn query_of(uri: &Uri, allowed: &[&str]) -> ApiResult<Query> {
+    let p = Params::parse(uri, allowed)?;
     let period = match p.str("period").unwrap_or("5m") {
         "1m" => 60,
         "5m" => 300,
@@ -163,7 +165,7 @@ fn by_rate<T>(items: &mut [T], sort: Sort, rates: impl Fn(&T) -> Rates, name: im
 }
 
 pub async fn agents(State(s): State<ApiState>, uri: Uri) -> ApiResult<Json<TopList<TopAgent>>> {
-    let q = query(&uri)?;
+    let q = query_of(&uri, &["period", "signal", "sort", "limit"])?;
     let snap = s.registry.snapshot().borrow().clone();
     let now = now_sec();
     let from = now.saturating_sub(q.period - 1);
@@ -194,7 +196,7 @@ pub async fn configurations(
     State(s): State<ApiState>,
     uri: Uri,
 ) -> ApiResult<Json<TopList<TopConfiguration>>> {
-    let q = query(&uri)?;
+    let q = query_of(&uri, &["period", "signal", "sort", "limit"])?;
     let snap = s.registry.snapshot().borrow().clone();
     let now = now_sec();
     let from = now.saturating_sub(q.period - 1);

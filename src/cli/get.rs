@@ -20,6 +20,7 @@ pub enum Kind {
     Rollouts,
     Events,
     Tokens,
+    Topology,
 }
 
 pub fn parse_kind(s: &str) -> Option<Kind> {
@@ -31,6 +32,7 @@ pub fn parse_kind(s: &str) -> Option<Kind> {
         "rollout" | "rollouts" => Some(Kind::Rollouts),
         "event" | "events" => Some(Kind::Events),
         "token" | "tokens" => Some(Kind::Tokens),
+        "topology" => Some(Kind::Topology),
         _ => None,
     }
 }
@@ -60,7 +62,7 @@ pub async fn run(client: &Client, format: OutputFormat, what: What<'_>) -> anyho
     } = what;
     let kind = parse_kind(kind).ok_or_else(|| {
         usage(format!(
-            "cannot get '{kind}': kinds are agents, configs, destinations, types, rollouts, events and tokens"
+            "cannot get '{kind}': kinds are agents, configs, destinations, types, rollouts, events, tokens and topology"
         ))
     })?;
     if selector.is_some() && (kind != Kind::Agents || name.is_some()) {
@@ -93,8 +95,9 @@ pub async fn run(client: &Client, format: OutputFormat, what: What<'_>) -> anyho
         }
         (Kind::Events, None) => super::events::list(client, format, actor, limit).await,
         (Kind::Tokens, None) => super::token::list(client, format).await,
-        (Kind::Events | Kind::Tokens, Some(_)) => Err(usage(
-            "`get events` and `get tokens` list; they take no name (events: --actor NAME)",
+        (Kind::Topology, None) => topology(client, format).await,
+        (Kind::Events | Kind::Tokens | Kind::Topology, Some(_)) => Err(usage(
+            "`get events`, `get tokens` and `get topology` list; they take no name (events: --actor NAME)",
         )),
     }
 }
@@ -727,6 +730,58 @@ async fn type_detail(client: &Client, format: OutputFormat, name: &str) -> anyho
             print_value(format, &Value::Array(defs))
         }
     }
+}
+
+/// `get topology`: which agent sends to which (FROM → TO), and what leaves the sender.
+async fn topology(client: &Client, format: OutputFormat) -> anyhow::Result<()> {
+    let answer = client.get(&["topology"], &[]).await?;
+    let edges = answer
+        .get("edges")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if format != OutputFormat::Table {
+        return print_value(format, &answer);
+    }
+    if edges.is_empty() {
+        eprintln!("no connected agent reports an exporter with an endpoint");
+        return Ok(());
+    }
+    let rate = |v: &Value, k: &str| {
+        super::top::per_second(v.get(k).and_then(Value::as_f64).unwrap_or(0.0))
+    };
+    let mut t = Table::new(&["FROM", "EXPORTER", "TO", "RECEIVER", "OUT/s", "FAILED/s"]);
+    for e in &edges {
+        let to = match e.get("to").filter(|v| !v.is_null()) {
+            Some(agent) => {
+                let name = text(agent, "name");
+                match e.get("matches").and_then(Value::as_u64) {
+                    Some(n) if n > 1 => format!("{name} (1 of {n} at {})", text(e, "endpoint")),
+                    _ => name,
+                }
+            }
+            None => format!("external {}", text(e, "endpoint")),
+        };
+        let shared = e.get("shared_by").and_then(Value::as_u64).unwrap_or(1);
+        let out = if shared > 1 {
+            format!("{} (all {shared})", rate(e, "out"))
+        } else {
+            rate(e, "out")
+        };
+        t.row(vec![
+            e.get("from").map(|f| text(f, "name")).unwrap_or_default(),
+            text(e, "exporter"),
+            to,
+            e.get("receiver")
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+                .to_string(),
+            out,
+            rate(e, "failed"),
+        ]);
+    }
+    t.print();
+    Ok(())
 }
 
 #[cfg(test)]

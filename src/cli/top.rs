@@ -80,7 +80,7 @@ pub async fn run(client: &Client, format: OutputFormat, q: Query<'_>) -> anyhow:
 }
 
 /// `0`, `3.2`, `412`, `12.5k`, `3.1M`.
-fn per_second(v: f64) -> String {
+pub(super) fn per_second(v: f64) -> String {
     if v >= 1e6 {
         format!("{:.1}M", v / 1e6)
     } else if v >= 1e4 {

@@ -20,6 +20,7 @@ pub mod selector;
 pub mod snapshot;
 pub mod telemetry;
 pub mod text;
+pub mod topology;
 pub mod unix_time;
 
 pub use agent::{AgentId, Capabilities, Transport};

@@ -86,6 +86,21 @@ pub async fn show(State(s): State<ApiState>, uri: Uri) -> ApiResult<Json<Topolog
             Some((&**a, ports))
         })
         .collect();
+    // Agents by the names and addresses an endpoint may use for them, so each target looks
+    // at its few candidates instead of the whole fleet.
+    let mut by_host: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, (a, _)) in nodes.iter().enumerate() {
+        let name = a.host.to_ascii_lowercase();
+        if !name.is_empty() {
+            if let Some(first) = name.split('.').next().filter(|f| *f != name) {
+                by_host.entry(first.to_string()).or_default().push(i);
+            }
+            by_host.entry(name).or_default().push(i);
+        }
+        if let Some(addr) = a.remote_addr {
+            by_host.entry(addr.ip().to_string()).or_default().push(i);
+        }
+    }
     let now = now_sec();
     let from = now.saturating_sub(q.period - 1);
     let mut edges = Vec::new();
@@ -100,8 +115,16 @@ pub async fn show(State(s): State<ApiState>, uri: Uri) -> ApiResult<Json<Topolog
             .unwrap_or_default();
         let me = node(a, ports);
         for target in &ports.sends {
-            let found: Vec<_> = nodes
-                .iter()
+            let key = match target.host.as_str() {
+                "localhost" | "127.0.0.1" | "::1" => a.host.to_ascii_lowercase(),
+                other => other.to_string(),
+            };
+            let mut candidates = by_host.get(&key).cloned().unwrap_or_default();
+            candidates.sort_unstable();
+            candidates.dedup();
+            let found: Vec<_> = candidates
+                .into_iter()
+                .map(|i| &nodes[i])
                 .filter(|(b, p)| b.id != a.id && topology::reaches(&me, target, &node(b, p)))
                 .collect();
             let endpoint = format!("{}:{}", target.host, target.port);

@@ -1,4 +1,4 @@
-//! Durable facts in an embedded SQLite database.
+//! Durable facts in an embedded SQLite database, or in PostgreSQL (`--store postgres://…`).
 //!
 //! The store keeps what must survive a restart: user-applied resources (every version),
 //! agent records (server-side labels, assigned configuration, last known description),
@@ -11,15 +11,18 @@
 //! millisecond precision.
 //!
 //! Layout:
-//! - [`StoreBackend`]: the blocking trait a backend implements (SQLite now, PostgreSQL later).
-//! - [`SqliteStore`]: the embedded backend (`fleetdeck.db` in the data dir).
+//! - [`StoreBackend`]: the blocking trait a backend implements.
+//! - [`SqliteStore`]: the embedded backend (`fleetdeck.db` in the data dir), the default.
+//! - [`PgStore`]: PostgreSQL, for replicas that share one fleet.
 //! - [`Store`]: the cheap-to-clone async handle the tokio server uses; every call runs on
 //!   the blocking pool so the runtime is never blocked.
 //! - [`WriteBehind`]: coalescing, batched writer for agent records and events.
 
 mod canonical;
+mod convert;
 mod error;
 mod handle;
+mod postgres;
 mod schema;
 mod sqlite;
 mod types;
@@ -28,11 +31,12 @@ mod write_behind;
 pub use canonical::{canonical_json, spec_hash};
 pub use error::{StoreError, StoreResult};
 pub use handle::Store;
+pub use postgres::{PG_SCHEMA_VERSION, PgStore, is_postgres_url};
 pub use schema::SCHEMA_VERSION;
-pub use sqlite::{DB_FILE_NAME, SqliteStore, StoreOptions};
+pub use sqlite::{DB_FILE_NAME, SqliteStore};
 pub use types::{
-    ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, StoredEvent,
-    TokenRecord, WriteBatch,
+    ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, StoreOptions,
+    StoredEvent, TokenRecord, WriteBatch,
 };
 // The records the store keeps are the fleet's; re-exported so the store's API names them.
 pub use crate::fleet::attempt::{ApplyAttempt, AttemptResult};

@@ -3,11 +3,37 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::fleet::agent::AgentId;
 use crate::fleet::attempt::ApplyAttempt;
 use crate::fleet::record::AgentRecord;
+
+/// Tunables; the defaults suit a single server. The size cap and the busy timeout are
+/// SQLite's; PostgreSQL has its own limits and lock waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Keep at most this many events; older ones are dropped as new ones arrive.
+    pub event_retention: usize,
+    /// Keep at most this many apply attempts per agent; older ones are dropped as new
+    /// ones arrive.
+    pub attempts_per_agent: usize,
+    /// Refuse to grow the database beyond this size (writes then fail as "full").
+    pub max_db_bytes: Option<u64>,
+    /// How long to wait for a lock held by another process.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            event_retention: 100_000,
+            attempts_per_agent: crate::fleet::attempt::KEPT_PER_AGENT,
+            max_db_bytes: None,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
 
 /// One version of a resource (resource type, configuration, destination, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -62,6 +62,12 @@ pub struct ServerArgs {
     #[arg(long, env = "FLEETDECK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Where the store lives: a postgres:// URL (replicas share one database), or
+    /// `sqlite` for the embedded file in the data dir (the default).
+    #[arg(long, env = "FLEETDECK_STORE", hide_env_values = true)]
+    #[debug("{:?}", store.as_deref().map(crate::redact::url_without_password))]
+    pub store: Option<String>,
+
     /// Secret agents must present (`Authorization: Secret-Key <k>` or `Bearer <k>`).
     #[arg(long, env = "FLEETDECK_SECRET_KEY", hide_env_values = true)]
     #[debug("{}", redact_opt(secret_key))]

@@ -89,7 +89,12 @@ impl Runtime {
             .as_ref()
             .map(Acceptor::from_files)
             .transpose()?;
-        let store = Store::open_async(&settings.data_dir, Default::default()).await?;
+        let store = Store::open_selected(
+            settings.store.as_deref(),
+            &settings.data_dir,
+            Default::default(),
+        )
+        .await?;
         let write_behind = WriteBehind::spawn(store.clone(), WriteBehindOptions::default());
         let catalog = Arc::new(Catalog::open(store.clone()).await?);
         match crate::signing::ConfigSigner::load_or_create(&settings.data_dir) {

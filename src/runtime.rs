@@ -224,13 +224,20 @@ impl Runtime {
             shutdown.clone(),
         ));
         let api_admission = crate::listen::tls::unlimited();
+        let tokens = crate::access::Tokens::load(store.clone(), &settings.api_token).await?;
+        crate::replica::follow(
+            &store,
+            catalog.clone(),
+            tokens.clone(),
+            shutdown.child_token(),
+        );
         let api_app = api::router(api::ApiState {
             registry: registry.clone(),
             catalog: catalog.clone(),
             rollouts: rollouts.clone(),
             store: store.clone(),
             telemetry: telemetry.clone(),
-            tokens: crate::access::Tokens::load(store.clone(), &settings.api_token).await?,
+            tokens,
             admission: api_admission.clone(),
             write_behind: Some(write_behind.clone()),
         });

@@ -157,6 +157,20 @@ impl Catalog {
         }
     }
 
+    /// Reads again what another replica may have changed in the store: the user's
+    /// resource types and every stored secret; then tells whoever acts on
+    /// configurations (selectors) to look again.
+    pub async fn reload(&self) -> Result<(), CatalogError> {
+        let types = load_types(&self.store).await?;
+        match self.types.write() {
+            Ok(mut t) => *t = Arc::new(types),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(types),
+        }
+        self.refresh_redactor().await?;
+        self.changed();
+        Ok(())
+    }
+
     /// What hides the secrets of every stored configuration and destination version.
     pub fn redactor(&self) -> Arc<Redactor> {
         match self.redactor.read() {

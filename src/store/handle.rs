@@ -10,8 +10,8 @@ use super::error::{StoreError, StoreResult};
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::types::{
-    ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, StoreOptions,
-    StoredEvent, TokenRecord, WriteBatch,
+    ApplyOutcome, Change, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus,
+    StoreOptions, StoredEvent, TokenRecord, WriteBatch,
 };
 use crate::fleet::agent::AgentId;
 use crate::fleet::attempt::ApplyAttempt;
@@ -93,6 +93,12 @@ impl Store {
 
     pub fn location(&self) -> String {
         self.backend.location()
+    }
+
+    /// What other replicas on the same database change from now on (see
+    /// [`StoreBackend::watch_changes`]); `None` on the SQLite file.
+    pub fn watch_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
+        self.backend.watch_changes()
     }
 
     async fn run<T, F>(&self, operation: &'static str, f: F) -> StoreResult<T>

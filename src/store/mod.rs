@@ -35,8 +35,8 @@ pub use postgres::{PG_SCHEMA_VERSION, PgStore, is_postgres_url};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 pub use types::{
-    ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, StoreOptions,
-    StoredEvent, TokenRecord, WriteBatch,
+    ApplyOutcome, Change, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus,
+    StoreOptions, StoredEvent, TokenRecord, WriteBatch,
 };
 // The records the store keeps are the fleet's; re-exported so the store's API names them.
 pub use crate::fleet::attempt::{ApplyAttempt, AttemptResult};
@@ -139,4 +139,11 @@ pub trait StoreBackend: Send + Sync + 'static {
     fn create_token(&self, token: &TokenRecord) -> StoreResult<bool>;
     /// Forgets a token; returns whether there was one.
     fn delete_token(&self, name: &str) -> StoreResult<bool>;
+
+    /// What other processes writing to the same database change from now on, as they
+    /// commit it, until the receiver is dropped. `None` where no other process can write
+    /// (the SQLite file is one server's).
+    fn watch_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
+        None
+    }
 }

@@ -247,6 +247,45 @@ pub struct TokenRecord {
     pub created_at: SystemTime,
 }
 
+/// What another process sharing the database changed (replicas on PostgreSQL), so this
+/// one can read it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// Resources: types, destinations, configurations and their versions.
+    Resources,
+    /// Agent records, their apply history, events.
+    Agents,
+    Rollouts,
+    /// Named API tokens.
+    Tokens,
+    /// Anything: news may have been missed (the listening connection was lost).
+    Everything,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Resources => "resources",
+            Change::Agents => "agents",
+            Change::Rollouts => "rollouts",
+            Change::Tokens => "tokens",
+            Change::Everything => "everything",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Change> {
+        [
+            Change::Resources,
+            Change::Agents,
+            Change::Rollouts,
+            Change::Tokens,
+            Change::Everything,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == word)
+    }
+}
+
 /// A configuration's rollout state as last written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolloutRecord {

@@ -15,6 +15,7 @@
 //! - batches go in with one statement per table (arrays through `unnest`), rows sorted
 //!   by key so two replicas writing the same agents take their row locks in one order.
 
+mod changes;
 mod pool;
 mod schema;
 
@@ -33,8 +34,8 @@ use super::convert::{
 };
 use super::error::{StoreError, StoreResult};
 use super::types::{
-    ApplyOutcome, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus, StoreOptions, StoredEvent,
-    TokenRecord, WriteBatch,
+    ApplyOutcome, Change, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus, StoreOptions,
+    StoredEvent, TokenRecord, WriteBatch,
 };
 use super::{DeleteGuard, StoreBackend};
 use crate::fleet::agent::AgentId;
@@ -63,6 +64,8 @@ pub fn is_postgres_url(store: &str) -> bool {
 pub struct PgStore {
     pool: pool::Pool,
     options: StoreOptions,
+    /// Names this process in its change notifications, so it ignores its own.
+    origin: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -157,7 +160,11 @@ impl PgStore {
             schema::migrate(&mut conn, pool.location())?;
         }
         tracing::debug!(location = pool.location(), "store opened");
-        Ok(PgStore { pool, options })
+        Ok(PgStore {
+            pool,
+            options,
+            origin: uuid::Uuid::new_v4().simple().to_string(),
+        })
     }
 
     fn write<T>(
@@ -188,6 +195,11 @@ impl PgStore {
             Abort::Sql(e) => error(operation, self.pool.location(), &e),
             Abort::Store(e) => e,
         })
+    }
+
+    /// Tells the other replicas, on commit, that `what` changed.
+    fn notify(&self, tx: &mut Transaction<'_>, what: Change) -> Result<(), Abort> {
+        Ok(changes::notify(tx, what, &self.origin)?)
     }
 
     fn at(&self) -> PathBuf {
@@ -402,6 +414,9 @@ impl StoreBackend for PgStore {
                         }
                     }
                 };
+                if !matches!(outcome, ApplyOutcome::Unchanged { .. }) {
+                    self.notify(tx, Change::Resources)?;
+                }
                 Ok(outcome)
             },
         )
@@ -477,6 +492,7 @@ impl StoreBackend for PgStore {
                     "UPDATE resources SET live = false WHERE kind = $1 AND name = $2",
                     &[&kind, &name],
                 )?;
+                self.notify(tx, Change::Resources)?;
                 Ok(doc)
             },
         )
@@ -545,6 +561,7 @@ impl StoreBackend for PgStore {
                         &[&retention],
                     )?;
                 }
+                self.notify(tx, Change::Agents)?;
                 Ok(())
             },
         )
@@ -583,6 +600,7 @@ impl StoreBackend for PgStore {
                     "DELETE FROM apply_history WHERE agent_id = ANY($1)",
                     &[&ids],
                 )?;
+                self.notify(tx, Change::Agents)?;
                 Ok(gone as usize)
             },
         )
@@ -685,6 +703,7 @@ impl StoreBackend for PgStore {
                         ],
                     )?
                     .get(0);
+                self.notify(tx, Change::Rollouts)?;
                 Ok(revision.max(0) as u64)
             },
         )
@@ -724,10 +743,14 @@ impl StoreBackend for PgStore {
         self.write(
             || format!("delete rollout of '{config_name}'"),
             |tx| {
-                Ok(tx.execute(
+                let gone = tx.execute(
                     "DELETE FROM rollouts WHERE config_name = $1",
                     &[&config_name],
-                )? > 0)
+                )? > 0;
+                if gone {
+                    self.notify(tx, Change::Rollouts)?;
+                }
+                Ok(gone)
             },
         )
     }
@@ -756,19 +779,36 @@ impl StoreBackend for PgStore {
         self.write(
             || format!("create token '{}'", token.name),
             |tx| {
-                Ok(tx.execute(
+                let made = tx.execute(
                     "INSERT INTO api_tokens (name, role, hash, created_at) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
                     &[&token.name, &token.role, &token.hash, &created],
-                )? > 0)
+                )? > 0;
+                if made {
+                    self.notify(tx, Change::Tokens)?;
+                }
+                Ok(made)
             },
         )
+    }
+
+    fn watch_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
+        Some(changes::listen(
+            self.pool.connector().clone(),
+            self.origin.clone(),
+        ))
     }
 
     fn delete_token(&self, name: &str) -> StoreResult<bool> {
         self.write(
             || format!("delete token '{name}'"),
-            |tx| Ok(tx.execute("DELETE FROM api_tokens WHERE name = $1", &[&name])? > 0),
+            |tx| {
+                let gone = tx.execute("DELETE FROM api_tokens WHERE name = $1", &[&name])? > 0;
+                if gone {
+                    self.notify(tx, Change::Tokens)?;
+                }
+                Ok(gone)
+            },
         )
     }
 }

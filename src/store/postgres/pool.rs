@@ -24,8 +24,7 @@ const CHECKOUT_WAIT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) struct Pool {
-    config: Config,
-    location: String,
+    connector: Connector,
     max: usize,
     state: Mutex<PoolState>,
     freed: Condvar,
@@ -36,6 +35,30 @@ struct PoolState {
     idle: Vec<Client>,
     /// Clients open, idle or lent out.
     open: usize,
+}
+
+/// Opens connections of the pool's settings; cheap to clone (the change listener keeps
+/// one to reconnect with).
+#[derive(Clone)]
+pub(super) struct Connector {
+    config: Config,
+    location: String,
+}
+
+impl Connector {
+    /// A new connection, outside any pool.
+    pub(super) fn connect(&self) -> StoreResult<Client> {
+        self.config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Unreachable {
+                location: self.location.clone(),
+                detail: super::detail(&e),
+            })
+    }
+
+    pub(super) fn location(&self) -> &str {
+        &self.location
+    }
 }
 
 /// A lent client; goes back to the pool when dropped.
@@ -66,8 +89,10 @@ impl Pool {
         // A replica whose peer vanished without closing learns it from the kernel.
         config.keepalives(true);
         Ok(Pool {
-            location: location(&config),
-            config,
+            connector: Connector {
+                location: location(&config),
+                config,
+            },
             max: max.max(1),
             state: Mutex::new(PoolState::default()),
             freed: Condvar::new(),
@@ -76,17 +101,11 @@ impl Pool {
 
     /// The database as messages name it: never the password.
     pub(super) fn location(&self) -> &str {
-        &self.location
+        self.connector.location()
     }
 
-    /// A new connection of the pool's settings, outside the pool (for LISTEN).
-    pub(super) fn connect(&self) -> StoreResult<Client> {
-        self.config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Unreachable {
-                location: self.location.clone(),
-                detail: super::detail(&e),
-            })
+    pub(super) fn connector(&self) -> &Connector {
+        &self.connector
     }
 
     pub(super) fn get(&self) -> StoreResult<Conn<'_>> {
@@ -107,7 +126,7 @@ impl Pool {
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
-                return match self.connect() {
+                return match self.connector.connect() {
                     Ok(client) => Ok(Conn {
                         pool: self,
                         client: Some(client),
@@ -123,7 +142,7 @@ impl Pool {
             if now >= deadline {
                 return Err(StoreError::Postgres {
                     operation: "take a database connection".into(),
-                    location: self.location.clone(),
+                    location: self.location().to_string(),
                     detail: format!(
                         "all {} connections stayed busy for {} s",
                         self.max,

@@ -479,9 +479,11 @@ pub enum ProfileAction {
 
 #[derive(derive_more::Debug, Clone, Args)]
 pub struct SimulateArgs {
-    /// OpAMP server URL, e.g. ws://127.0.0.1:4320/v1/opamp or http://….
-    #[arg(long)]
-    pub server: String,
+    /// OpAMP server URL, e.g. ws://127.0.0.1:4320/v1/opamp or http://…. Given several
+    /// times (replicas), agents are spread over the URLs and move to the next when theirs
+    /// goes away, as behind a load balancer.
+    #[arg(long, required = true)]
+    pub server: Vec<String>,
     #[arg(long, default_value_t = 10)]
     pub agents: usize,
     #[arg(long, value_enum, default_value_t)]

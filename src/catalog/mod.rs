@@ -613,7 +613,10 @@ impl Catalog {
 
 /// Built-in types, with the user's stored types over them.
 async fn load_types(store: &Store) -> Result<TypeRegistry, CatalogError> {
-    let mut types = TypeRegistry::builtin();
+    // The built-ins never change in a process: parsed once, not on every reload (another
+    // replica's change reloads the types).
+    static BUILTIN: std::sync::OnceLock<TypeRegistry> = std::sync::OnceLock::new();
+    let mut types = BUILTIN.get_or_init(TypeRegistry::builtin).clone();
     for kind in TYPE_KINDS {
         for doc in store.list_kind(kind.kind_name()).await? {
             let def = parse_doc::<pipeline::ResourceType>(&doc)?;

@@ -230,6 +230,20 @@ impl Store {
             .await
     }
 
+    /// See [`StoreBackend::hold_rollout`].
+    pub async fn hold_rollout(&self, config_name: &str) -> StoreResult<bool> {
+        let name = config_name.to_owned();
+        self.run("hold rollout", move |b| b.hold_rollout(&name))
+            .await
+    }
+
+    /// See [`StoreBackend::release_rollout`].
+    pub async fn release_rollout(&self, config_name: &str) -> StoreResult<()> {
+        let name = config_name.to_owned();
+        self.run("release rollout", move |b| b.release_rollout(&name))
+            .await
+    }
+
     pub async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
         self.run("list tokens", |b| b.list_tokens()).await
     }

@@ -140,6 +140,22 @@ pub trait StoreBackend: Send + Sync + 'static {
     /// Forgets a token; returns whether there was one.
     fn delete_token(&self, name: &str) -> StoreResult<bool>;
 
+    /// Takes, or confirms it still holds, this process's right to drive the rollout of
+    /// `config_name`: `false` while another process holds it. On PostgreSQL the right is
+    /// a session advisory lock on a connection of its own, which the database drops with
+    /// that connection — a replica that dies (or loses the database) loses its rollouts
+    /// to the others. The SQLite file has one server, which always holds it.
+    fn hold_rollout(&self, config_name: &str) -> StoreResult<bool> {
+        let _ = config_name;
+        Ok(true)
+    }
+
+    /// Gives up driving `config_name`'s rollout (it finished).
+    fn release_rollout(&self, config_name: &str) -> StoreResult<()> {
+        let _ = config_name;
+        Ok(())
+    }
+
     /// What other processes writing to the same database change from now on, as they
     /// commit it, until the receiver is dropped. `None` where no other process can write
     /// (the SQLite file is one server's).

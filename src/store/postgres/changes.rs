@@ -30,9 +30,10 @@ pub(super) fn notify(
     Ok(())
 }
 
-/// Starts a listener; it stops when the receiver is dropped. A listening connection that
-/// breaks is reopened, and since notifications sent meanwhile are lost, the first news
-/// after that is [`Change::Everything`].
+/// Starts a listener; it stops when the receiver is dropped. Its first news, once it
+/// listens, is [`Change::Everything`] (what was committed before is not announced to it);
+/// a listening connection that breaks is reopened, and since notifications sent meanwhile
+/// are lost, the first news after that is [`Change::Everything`] again.
 pub(super) fn listen(connector: Connector, origin: String) -> UnboundedReceiver<Change> {
     let (tx, rx) = unbounded_channel();
     let spawned = std::thread::Builder::new()
@@ -70,9 +71,11 @@ fn run(connector: &Connector, origin: &str, out: &UnboundedSender<Change>) {
                 location = connector.location(),
                 "hearing other replicas' changes again"
             );
-            if out.send(Change::Everything).is_err() {
-                return;
-            }
+        }
+        // What was committed before LISTEN took effect (since the caller read the store,
+        // or while the connection was lost) was announced to no one here: read it all.
+        if out.send(Change::Everything).is_err() {
+            return;
         }
         reconnecting = true;
         let lost = loop {

@@ -16,6 +16,7 @@
 //!   by key so two replicas writing the same agents take their row locks in one order.
 
 mod changes;
+mod leases;
 mod pool;
 mod schema;
 
@@ -66,6 +67,7 @@ pub struct PgStore {
     options: StoreOptions,
     /// Names this process in its change notifications, so it ignores its own.
     origin: String,
+    leases: leases::Leases,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -161,6 +163,7 @@ impl PgStore {
         }
         tracing::debug!(location = pool.location(), "store opened");
         Ok(PgStore {
+            leases: leases::Leases::new(pool.connector().clone()),
             pool,
             options,
             origin: uuid::Uuid::new_v4().simple().to_string(),
@@ -790,6 +793,14 @@ impl StoreBackend for PgStore {
                 Ok(made)
             },
         )
+    }
+
+    fn hold_rollout(&self, config_name: &str) -> StoreResult<bool> {
+        self.leases.hold(config_name)
+    }
+
+    fn release_rollout(&self, config_name: &str) -> StoreResult<()> {
+        self.leases.release(config_name)
     }
 
     fn watch_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {

@@ -216,3 +216,139 @@ fn an_unreachable_database_stops_the_start_naming_it_without_its_password() {
     );
     assert!(!text.contains(PASSWORD), "{text}");
 }
+
+/// Two `fleetdeck` processes on one database; the one driving a phased rollout is
+/// killed with SIGKILL half-way. Its agents move to the other (`simulate` with both
+/// servers), which takes the rollout over and finishes it; every agent applied the
+/// configuration once.
+#[test]
+fn kill_9_of_the_replica_driving_a_rollout_hands_it_to_the_other() {
+    let Some(url) = common::pg::database() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let a_ports = Ports {
+        opamp: free_port(),
+        api: free_port(),
+    };
+    let b_ports = Ports {
+        opamp: free_port(),
+        api: free_port(),
+    };
+    let a = server(dir.path(), "data-a", &url, &a_ports);
+    // B is not up yet: every agent finds nobody there and stays on A.
+    let sim = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+        .args(["simulate", "--agents", "6", "--heartbeat", "1"])
+        .args([
+            "--server",
+            &format!("ws://127.0.0.1:{}/v1/opamp", a_ports.opamp),
+        ])
+        .args([
+            "--server",
+            &format!("ws://127.0.0.1:{}/v1/opamp", b_ports.opamp),
+        ])
+        .args(["--secret-key", SECRET, "--apply-delay-ms", "700"])
+        .args(["--duration", "120"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the simulator starts");
+    let agents = wait_agents(&a_ports, &home, "six agents on A", |l| {
+        l.len() == 6 && l.iter().all(|x| x["connection"] == "connected")
+    });
+    let ids: Vec<String> = agents
+        .iter()
+        .map(|x| x["id"].as_str().expect("an id").to_string())
+        .collect();
+    let b = server(dir.path(), "data-b", &url, &b_ports);
+    let file = home.join("edge.yaml");
+    std::fs::write(&file, EDGE).expect("config file");
+    cli(&a_ports, &home, &["apply", "-f", &file.to_string_lossy()]);
+    cli(
+        &a_ports,
+        &home,
+        &[
+            "push",
+            "edge",
+            "--agents",
+            &ids.join(","),
+            "--initial",
+            "1",
+            "--multiplier",
+            "1",
+            "--max-per-phase",
+            "1",
+        ],
+    );
+    // Half-way: two applied, as A last stored it (B reads it from the database).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status: Value = serde_json::from_str(&cli(
+            &b_ports,
+            &home,
+            &["get", "rollout", "edge", "-o", "json"],
+        ))
+        .unwrap_or(Value::Null);
+        if status["progress"]["applied"].as_u64().unwrap_or(0) >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rollout never got half-way: {status:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    a.kill();
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(60);
+    let mut taken_over = None;
+    loop {
+        let status: Value = serde_json::from_str(&cli(
+            &b_ports,
+            &home,
+            &["get", "rollout", "edge", "-o", "json"],
+        ))
+        .unwrap_or(Value::Null);
+        if taken_over.is_none() {
+            let events = cli(&b_ports, &home, &["get", "events", "-o", "json"]);
+            if events.contains("taken over by this replica") {
+                taken_over = Some(killed.elapsed());
+            }
+        }
+        if status["status"]["status"] == "completed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B did not finish the rollout: {status:#}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let taken_over = taken_over.expect("B says it took the rollout over");
+    eprintln!(
+        "rollout taken over {taken_over:?} after kill -9, completed after {:?}",
+        killed.elapsed()
+    );
+    assert!(taken_over < Duration::from_secs(10), "{taken_over:?}");
+    wait_agents(&b_ports, &home, "every agent applied, on B", |l| {
+        l.len() == 6
+            && l.iter()
+                .all(|x| x["connection"] == "connected" && state(x) == "applied")
+    });
+
+    // SIGINT: the simulator prints its summary.
+    unsafe {
+        libc::kill(sim.id() as i32, libc::SIGINT);
+    }
+    let out = sim.wait_with_output().expect("the simulator exits");
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.contains("configurations: 6 applied, 0 failed"),
+        "each agent applied edge once: {summary}"
+    );
+    let (status, log) = b.stop();
+    assert!(status.success(), "{log}");
+}

@@ -812,11 +812,41 @@ impl Runner {
                 tracing::warn!(config = %config, status = %a.rollout.status,
                     "taking over a rollout no replica drives any more");
                 self.registry.publish_event(EventKind::Rollout {
-                    config,
+                    config: config.clone(),
                     message: "taken over by this replica (the one driving it went away)"
                         .to_string(),
                 });
-                self.active.insert(rec.config_name, a);
+                // What the other replica had sent is this registry's assignment too: else
+                // it would never tell the rollout how those in flight fare, nor show the
+                // applied ones on it. Its delivery rules send nothing to an agent that
+                // reports running (or applying) it, so no agent is sent it twice.
+                let sent: Vec<AgentId> = a
+                    .rollout
+                    .agents
+                    .iter()
+                    .filter(|p| {
+                        matches!(
+                            p.step,
+                            AgentStep::InFlight | AgentStep::Watching | AgentStep::Applied
+                        )
+                    })
+                    .map(|p| p.id)
+                    .collect();
+                let name = rec.config_name;
+                self.active.insert(name.clone(), a);
+                if !sent.is_empty() {
+                    let offer = match self.catalog.offer(&config).await {
+                        Ok(offer) => offer,
+                        Err(e) => {
+                            tracing::warn!(config = %config, error = %e,
+                                "cannot offer the rollout's configuration after taking it over");
+                            continue;
+                        }
+                    };
+                    if let Err(e) = self.registry.assign(sent, config, offer).await {
+                        tracing::warn!(error = %e, "cannot assign the rollout's agents here");
+                    }
+                }
             }
         }
     }

@@ -93,6 +93,7 @@ fn start() -> Result<Server, String> {
     let dir = std::env::temp_dir().join(format!("fleetdeck-pg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // SAFETY: geteuid only reads the process's credentials.
     let as_root = unsafe { libc::geteuid() } == 0;
     if as_root {
         chown_to_nobody(&dir)?;
@@ -178,6 +179,7 @@ fn chown_to_nobody(dir: &Path) -> Result<(), String> {
     if pw.is_null() {
         return Err("there is no user 'nobody' to run PostgreSQL as".into());
     }
+    // SAFETY: `pw` is not null and points at getpwnam's static entry, read at once.
     let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
     std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| format!("chown: {e}"))
 }

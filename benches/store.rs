@@ -1,7 +1,10 @@
-//! Store figures: one batch of 10,000 agent records (first write and update), and the
-//! startup load of 100,000 records.
+//! Store figures: one batch of 10,000 agent records (first write and update), the
+//! startup load of 100,000 records, and the operator's calls (apply a new version, get
+//! one, list 100 configurations) — on the SQLite file, and on PostgreSQL too when
+//! `FLEETDECK_BENCH_PG` names an empty database.
 //!
 //! Run: `cargo bench --bench store`
+//! (`FLEETDECK_BENCH_PG=postgres://user@127.0.0.1:5432/bench cargo bench --bench store`)
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -9,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use fleetdeck::fleet::agent::AgentId;
-use fleetdeck::store::{AgentRecord, ConfigRef, SqliteStore, StoreBackend};
+use fleetdeck::store::{AgentRecord, ConfigRef, PgStore, SqliteStore, StoreBackend};
 
 /// A record shaped like a real collector's: a handful of labels, an assigned
 /// configuration and a description of roughly 600 bytes of JSON.
@@ -119,5 +122,94 @@ fn load_100k(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, write_10k, load_100k);
+/// The PostgreSQL database to measure too, if one is given.
+fn postgres() -> Option<PgStore> {
+    let url = std::env::var("FLEETDECK_BENCH_PG").ok()?;
+    Some(PgStore::open(&url).expect("FLEETDECK_BENCH_PG opens"))
+}
+
+fn postgres_agents(c: &mut Criterion) {
+    let Some(store) = postgres() else {
+        return;
+    };
+    let batch = records(10_000);
+    let ids: Vec<AgentId> = batch.iter().map(|r| r.id).collect();
+    let mut group = c.benchmark_group("store postgres");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("write_agents 10k new", |b| {
+        b.iter_batched(
+            || {
+                store.delete_agents(&ids).unwrap();
+            },
+            |()| store.write_agents(black_box(&batch)).unwrap(),
+            BatchSize::PerIteration,
+        )
+    });
+    store.write_agents(&batch).unwrap();
+    group.bench_function("write_agents 10k update", |b| {
+        b.iter(|| store.write_agents(black_box(&batch)).unwrap())
+    });
+    for chunk in records(100_000).chunks(10_000) {
+        store.write_agents(chunk).unwrap();
+    }
+    group.bench_function("load_agents 100k", |b| {
+        b.iter(|| {
+            let loaded = store.load_agents().unwrap();
+            assert_eq!(loaded.len(), 100_000);
+            black_box(loaded)
+        })
+    });
+    group.finish();
+}
+
+/// What an operator's `apply`, `get` and a list of configurations cost.
+fn operations(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores: Vec<(&str, Box<dyn StoreBackend>)> =
+        vec![("sqlite", Box::new(SqliteStore::open(dir.path()).unwrap()))];
+    if let Some(pg) = postgres() {
+        stores.push(("postgres", Box::new(pg)));
+    }
+    let spec = |n: u64| {
+        format!(
+            r#"{{"sources":[{{"type":"hostmetrics","parameters":{{"collection_interval":{n}}}}}],"destinations":[{{"name":"central"}}]}}"#
+        )
+    };
+    let none = BTreeMap::new();
+    let mut group = c.benchmark_group("store ops");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    for (name, store) in &stores {
+        for i in 0..100 {
+            store
+                .apply("Configuration", &format!("cfg-{i:03}"), &spec(1), &none)
+                .unwrap();
+        }
+        let mut n = 1;
+        group.bench_function(format!("{name}: apply a new version"), |b| {
+            b.iter(|| {
+                n += 1;
+                store
+                    .apply("Configuration", "cfg-000", &spec(n), &none)
+                    .unwrap()
+            })
+        });
+        group.bench_function(format!("{name}: get latest"), |b| {
+            b.iter(|| store.get("Configuration", "cfg-050").unwrap())
+        });
+        group.bench_function(format!("{name}: list 100 configurations"), |b| {
+            b.iter(|| {
+                let all = store.list_kind("Configuration").unwrap();
+                assert_eq!(all.len(), 100);
+                all
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, write_10k, load_100k, postgres_agents, operations);
 criterion_main!(benches);

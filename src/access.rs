@@ -125,6 +125,26 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
+/// The named tokens in the store, by hash.
+async fn named_tokens(store: &Store) -> Result<HashMap<String, Actor>, StoreError> {
+    let mut named = HashMap::new();
+    for t in store.list_tokens().await? {
+        match t.role.parse::<Role>() {
+            Ok(role) => {
+                named.insert(
+                    t.hash,
+                    Actor {
+                        name: t.name.into(),
+                        role,
+                    },
+                );
+            }
+            Err(e) => tracing::warn!(token = %t.name, "stored token ignored: {e}"),
+        }
+    }
+    Ok(named)
+}
+
 /// The tokens the API accepts, looked up by hash; the store is the truth, this the cache.
 #[derive(Clone)]
 pub struct Tokens {
@@ -152,26 +172,19 @@ pub enum TokenError {
 impl Tokens {
     /// Loads the named tokens; `bootstrap` is the token from the api-token file.
     pub async fn load(store: Store, bootstrap: &str) -> Result<Tokens, StoreError> {
-        let mut named = HashMap::new();
-        for t in store.list_tokens().await? {
-            match t.role.parse::<Role>() {
-                Ok(role) => {
-                    named.insert(
-                        t.hash,
-                        Actor {
-                            name: t.name.into(),
-                            role,
-                        },
-                    );
-                }
-                Err(e) => tracing::warn!(token = %t.name, "stored token ignored: {e}"),
-            }
-        }
+        let named = named_tokens(&store).await?;
         Ok(Tokens {
             bootstrap_hash: token_hash(bootstrap).into(),
             named: Arc::new(RwLock::new(named)),
             store,
         })
+    }
+
+    /// Reads the named tokens again (another replica made or revoked one).
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let named = named_tokens(&self.store).await?;
+        *self.write() = named;
+        Ok(())
     }
 
     /// Who presents `token`, if anyone. Comparing hashes, not tokens, keeps the time taken

@@ -62,6 +62,12 @@ pub struct ServerArgs {
     #[arg(long, env = "FLEETDECK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Where the store lives: a postgres:// URL (replicas share one database), or
+    /// `sqlite` for the embedded file in the data dir (the default).
+    #[arg(long, env = "FLEETDECK_STORE", hide_env_values = true)]
+    #[debug("{:?}", store.as_deref().map(crate::redact::url_without_password))]
+    pub store: Option<String>,
+
     /// Secret agents must present (`Authorization: Secret-Key <k>` or `Bearer <k>`).
     #[arg(long, env = "FLEETDECK_SECRET_KEY", hide_env_values = true)]
     #[debug("{}", redact_opt(secret_key))]
@@ -495,9 +501,11 @@ pub enum ProfileAction {
 
 #[derive(derive_more::Debug, Clone, Args)]
 pub struct SimulateArgs {
-    /// OpAMP server URL, e.g. ws://127.0.0.1:4320/v1/opamp or http://….
-    #[arg(long)]
-    pub server: String,
+    /// OpAMP server URL, e.g. ws://127.0.0.1:4320/v1/opamp or http://…. Given several
+    /// times (replicas), agents are spread over the URLs and move to the next when theirs
+    /// goes away, as behind a load balancer.
+    #[arg(long, required = true)]
+    pub server: Vec<String>,
     #[arg(long, default_value_t = 10)]
     pub agents: usize,
     #[arg(long, value_enum, default_value_t)]

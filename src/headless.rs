@@ -24,6 +24,7 @@ pub fn banner(settings: &Settings, rt: &Runtime) {
         opamp_http = %rt.opamp_url(false),
         public_url = %rt.public_url,
         data_dir = %settings.data_dir.display(),
+        store = %rt.store.location(),
         "fleetdeck {} is listening for agents", env!("CARGO_PKG_VERSION")
     );
     tracing::info!(

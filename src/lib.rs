@@ -24,6 +24,7 @@ pub mod otlp;
 pub mod pipeline;
 pub mod private_file;
 pub mod redact;
+pub mod replica;
 pub mod rollout;
 pub mod runtime;
 pub mod sealing;

@@ -91,8 +91,14 @@ impl Runtime {
             .as_ref()
             .map(Acceptor::from_files)
             .transpose()?;
-        let store = Store::open_async(&settings.data_dir, Default::default()).await?;
-        // Secret parameters are sealed at rest with keys beside the agent secret.
+        let store = Store::open_selected(
+            settings.store.as_deref(),
+            &settings.data_dir,
+            Default::default(),
+        )
+        .await?;
+        // Secret parameters are sealed at rest with keys beside the agent secret (replicas
+        // on one database share the file).
         let sealer = crate::sealing::Sealer::load_or_create(&settings.data_dir)?;
         let store = store.with_sealer(Arc::new(sealer));
         let write_behind = WriteBehind::spawn(store.clone(), WriteBehindOptions::default());
@@ -224,13 +230,20 @@ impl Runtime {
             shutdown.clone(),
         ));
         let api_admission = crate::listen::tls::unlimited();
+        let tokens = crate::access::Tokens::load(store.clone(), &settings.api_token).await?;
+        crate::replica::follow(
+            &store,
+            catalog.clone(),
+            tokens.clone(),
+            shutdown.child_token(),
+        );
         let api_app = api::router(api::ApiState {
             registry: registry.clone(),
             catalog: catalog.clone(),
             rollouts: rollouts.clone(),
             store: store.clone(),
             telemetry: telemetry.clone(),
-            tokens: crate::access::Tokens::load(store.clone(), &settings.api_token).await?,
+            tokens,
             admission: api_admission.clone(),
             write_behind: Some(write_behind.clone()),
         });

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::args::{LogFormat, ServerArgs};
 use crate::listen::tls::TlsFiles;
-use crate::redact::{redact, redact_opt};
+use crate::redact::{redact, redact_opt, url_without_password};
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:4320";
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:4321";
@@ -47,6 +47,11 @@ pub enum SettingsError {
     },
     #[error("{path} is empty; delete it to have a new secret generated")]
     EmptySecret { path: PathBuf },
+    #[error(
+        "{from}: '{given}' is not a store fleetdeck knows; give a postgres:// URL \
+         (postgres://user:password@host:5432/dbname), or sqlite for the file in the data dir"
+    )]
+    BadStore { from: String, given: String },
     #[error("{what} must not be 0")]
     Zero { what: &'static str },
     #[error(
@@ -111,6 +116,8 @@ pub struct FileSettings {
     pub api_listen: Option<String>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
+    #[debug("{:?}", store.as_deref().map(url_without_password))]
+    pub store: Option<String>,
     #[debug("{}", redact_opt(secret_key))]
     pub secret_key: Option<String>,
     #[debug("{}", redact_opt(api_token))]
@@ -163,6 +170,9 @@ pub struct Settings {
     /// Base URL agents reach us at, without a trailing slash.
     pub public_url: String,
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL for the store; `None`: the SQLite file in the data dir.
+    #[debug("{:?}", store.as_deref().map(url_without_password))]
+    pub store: Option<String>,
     #[debug("{}", redact(secret_key))]
     pub secret_key: String,
     pub secret_source: SecretSource,
@@ -229,6 +239,7 @@ impl Settings {
             None => default_data_dir().ok_or(SettingsError::NoHome)?,
         };
         ensure_private_dir(&data_dir)?;
+        let store = store_url(args.store.as_deref(), file.store.as_deref(), &at)?;
 
         let (secret_key, secret_source) = secret(
             args.secret_key.clone(),
@@ -284,6 +295,7 @@ impl Settings {
             api_listen,
             public_url,
             data_dir,
+            store,
             secret_key,
             secret_source,
             api_token,
@@ -312,6 +324,7 @@ impl Settings {
             api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: String::new(),
             data_dir: data_dir.to_path_buf(),
+            store: None,
             secret_key: secret_key.to_string(),
             secret_source: SecretSource::Given,
             api_token: format!("{secret_key}-api"),
@@ -329,6 +342,31 @@ impl Settings {
             config_file: None,
         }
     }
+}
+
+/// The store from `--store`/`FLEETDECK_STORE`, else the settings file's `store`:
+/// a postgres:// URL, or `sqlite` (or nothing) for the file in the data dir.
+fn store_url(
+    given: Option<&str>,
+    in_file: Option<&str>,
+    file_path: &Path,
+) -> Result<Option<String>, SettingsError> {
+    let (value, from) = match (given, in_file) {
+        (Some(v), _) => (v, "--store (or FLEETDECK_STORE)".to_string()),
+        (None, Some(v)) => (v, format!("'store' in {}", file_path.display())),
+        (None, None) => return Ok(None),
+    };
+    let value = value.trim();
+    if value.is_empty() || value.eq_ignore_ascii_case("sqlite") {
+        return Ok(None);
+    }
+    if !crate::store::is_postgres_url(value) {
+        return Err(SettingsError::BadStore {
+            from,
+            given: url_without_password(value),
+        });
+    }
+    Ok(Some(value.to_string()))
 }
 
 /// The TLS files from flags/environment, else the settings file; certificate and key come
@@ -526,6 +564,46 @@ mod tests {
         let s = Settings::resolve(&a).unwrap();
         assert_eq!(s.listen.port(), 6000);
         assert_eq!(s.secret_key, "from-flag");
+    }
+
+    #[test]
+    fn the_store_comes_from_the_flag_or_the_file_and_sqlite_stays_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleetdeck.toml");
+        let mut a = args(dir.path());
+        a.config = Some(file.clone());
+        fs::write(&file, "").unwrap();
+        assert_eq!(
+            Settings::resolve(&a).unwrap().store,
+            None,
+            "SQLite by default"
+        );
+        fs::write(&file, "store = \"postgres://fleet:pw@db/fleet\"\n").unwrap();
+        let s = Settings::resolve(&a).unwrap();
+        assert_eq!(s.store.as_deref(), Some("postgres://fleet:pw@db/fleet"));
+        let shown = format!("{s:?}");
+        assert!(
+            shown.contains("postgres://fleet:***@db/fleet") && !shown.contains(":pw@"),
+            "{shown}"
+        );
+        a.store = Some("sqlite".into());
+        assert_eq!(Settings::resolve(&a).unwrap().store, None, "the flag wins");
+        a.store = Some("postgresql://other/fleet".into());
+        let s = Settings::resolve(&a).unwrap();
+        assert_eq!(s.store.as_deref(), Some("postgresql://other/fleet"));
+        a.store = Some("mysql://root:pw@db/fleet".into());
+        let e = Settings::resolve(&a).unwrap_err().to_string();
+        assert!(
+            e.contains("--store") && e.contains("mysql://root:***@db/fleet"),
+            "{e}"
+        );
+        a.store = None;
+        fs::write(&file, "store = \"/var/lib/fleet.db\"\n").unwrap();
+        let e = Settings::resolve(&a).unwrap_err().to_string();
+        assert!(
+            e.contains("'store' in") && e.contains("fleetdeck.toml"),
+            "{e}"
+        );
     }
 
     #[test]

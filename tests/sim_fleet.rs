@@ -360,3 +360,48 @@ async fn a_burst_of_agents_never_exceeds_the_limit() {
     fleet.shutdown().await;
     server.rt.stop().await;
 }
+
+/// `--server` given twice: agents are spread over both servers and, when one goes away,
+/// its agents move to the other, as agents behind a load balancer would.
+async fn spread_over_two_servers_and_move_when_one_goes(transport: SimTransport) {
+    let a = one_second_heartbeats().await;
+    let b = one_second_heartbeats().await;
+    let url = |s: &TestServer| match transport {
+        SimTransport::Ws => s.ws_url(),
+        SimTransport::Http => s.http_url(),
+    };
+    let mut cfg = quick(url(&a), 6, transport);
+    cfg.more_servers = vec![url(&b)];
+    let fleet = sim::start(cfg).await.expect("fleet starts");
+    let ids: Vec<AgentId> = fleet.agent_ids().to_vec();
+    let on = |s: &fleetdeck::fleet::FleetSnapshot, id: &AgentId| {
+        s.get(id).is_some_and(|x| x.is_connected())
+    };
+    let on_a: Vec<AgentId> = ids.iter().step_by(2).copied().collect();
+    let on_b: Vec<AgentId> = ids.iter().skip(1).step_by(2).copied().collect();
+    a.wait_for("every other agent on A", |s| {
+        on_a.iter().all(|id| on(s, id))
+    })
+    .await;
+    b.wait_for("the others on B", |s| on_b.iter().all(|id| on(s, id)))
+        .await;
+
+    let TestServer { rt, dir: _dir } = a;
+    rt.stop().await;
+    let moved = std::time::Instant::now();
+    b.wait_for("A's agents moved to B", |s| ids.iter().all(|id| on(s, id)))
+        .await;
+    eprintln!("A's agents were on B {:?} after A stopped", moved.elapsed());
+    let stats = fleet.shutdown().await;
+    assert!(stats.reconnects >= on_a.len() as u64, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_agents_spread_over_two_servers_and_move_when_one_goes() {
+    spread_over_two_servers_and_move_when_one_goes(SimTransport::Ws).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_agents_spread_over_two_servers_and_move_when_one_goes() {
+    spread_over_two_servers_and_move_when_one_goes(SimTransport::Http).await;
+}

@@ -1,5 +1,6 @@
-//! `kill -9` in the middle of writing: the database must reopen, pass SQLite's
-//! integrity check, and hold every batch the writer saw committed — each one whole.
+//! `kill -9` in the middle of writing: the database must reopen (the SQLite file passing
+//! SQLite's integrity check) and hold every batch the writer saw committed — each one
+//! whole. On both backends: for PostgreSQL the writer is the client killed mid-transaction.
 //!
 //! The writer is this test binary re-run on this one test with an environment variable
 //! set; it writes batches in a loop and prints each batch number once committed. The
@@ -13,13 +14,18 @@ use std::time::{Duration, Instant, SystemTime};
 
 use fleetdeck::fleet::agent::AgentId;
 use fleetdeck::store::{
-    AgentRecord, ApplyAttempt, AttemptResult, ConfigRef, EventQuery, NewEvent, RolloutStatus,
-    SqliteStore, StoreBackend, WriteBatch,
+    AgentRecord, ApplyAttempt, AttemptResult, ConfigRef, EventQuery, NewEvent, PgStore,
+    RolloutStatus, SqliteStore, StoreBackend, WriteBatch,
 };
+
+mod common;
 
 const CHILD_DIR_ENV: &str = "FLEETDECK_STORE_CRASH_DIR";
 const CHILD_ROUND_ENV: &str = "FLEETDECK_STORE_CRASH_ROUND";
+/// Set (to the database URL) when the writer is to write to PostgreSQL.
+const CHILD_URL_ENV: &str = "FLEETDECK_STORE_CRASH_URL";
 const TEST_NAME: &str = "survives_kill_9_during_batch_writes";
+const PG_TEST_NAME: &str = "survives_kill_9_during_batch_writes_on_postgres";
 const AGENTS_PER_BATCH: u8 = 250;
 /// Milliseconds to wait after a commit before killing, per round, so kills land at
 /// different points of the next transaction.
@@ -32,7 +38,7 @@ fn batch_tag(round: u32, batch: u32) -> String {
 /// Every batch rewrites the same agents with its tag, adds an apply attempt per agent
 /// (which drops the oldest past 50) and one event naming it, makes a new configuration
 /// version and moves the rollout on — all in what the store promises are atomic writes.
-fn write_one_batch(store: &SqliteStore, round: u32, batch: u32) {
+fn write_one_batch(store: &dyn StoreBackend, round: u32, batch: u32) {
     let tag = batch_tag(round, batch);
     let now = SystemTime::now();
     let agents = (0..AGENTS_PER_BATCH)
@@ -101,13 +107,12 @@ fn write_one_batch(store: &SqliteStore, round: u32, batch: u32) {
 }
 
 /// The child: write until killed (or, should the parent vanish, for at most a minute).
-fn run_writer(dir: &Path, round: u32) {
-    let store = SqliteStore::open(dir).unwrap();
+fn run_writer(store: &dyn StoreBackend, round: u32) {
     let started = Instant::now();
     let mut out = std::io::stdout();
     let _ = writeln!(out);
     for batch in 0.. {
-        write_one_batch(&store, round, batch);
+        write_one_batch(store, round, batch);
         // Printing fails once the parent is gone; then stop.
         if writeln!(out, "committed {batch}")
             .and_then(|_| out.flush())
@@ -120,10 +125,21 @@ fn run_writer(dir: &Path, round: u32) {
 }
 
 /// Run one writer round; returns the last batch it reported committed.
-fn crash_round(dir: &Path, round: u32, batches_before_kill: u32, delay: Duration) -> u32 {
+fn crash_round(
+    dir: &Path,
+    url: Option<&str>,
+    round: u32,
+    batches_before_kill: u32,
+    delay: Duration,
+) -> u32 {
     let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
+    let mut cmd = Command::new(exe);
+    match url {
+        None => cmd.arg(TEST_NAME),
+        Some(url) => cmd.arg(PG_TEST_NAME).env(CHILD_URL_ENV, url),
+    };
+    let mut child = cmd
+        .args(["--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR_ENV, dir)
         .env(CHILD_ROUND_ENV, round.to_string())
         .stdout(Stdio::piped())
@@ -153,14 +169,7 @@ fn crash_round(dir: &Path, round: u32, batches_before_kill: u32, delay: Duration
     last.expect("the writer committed nothing before being killed")
 }
 
-fn check_after_crash(dir: &Path, round: u32, last_reported: u32) {
-    let store = SqliteStore::open(dir).unwrap();
-    assert_eq!(
-        store.check_integrity().unwrap(),
-        Vec::<String>::new(),
-        "integrity after round {round}"
-    );
-
+fn check_after_crash(store: &dyn StoreBackend, round: u32, last_reported: u32) {
     // Batches of this round found in the event history: 0..=m without gaps, m being
     // the last reported batch or the one after (committed, killed before printing).
     let mut batches: Vec<u32> = store
@@ -208,17 +217,62 @@ fn check_after_crash(dir: &Path, round: u32, last_reported: u32) {
     assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>());
 }
 
+/// The child's part: write until killed, if this process is the writer.
+fn writer_child() -> bool {
+    let Some(dir) = std::env::var_os(CHILD_DIR_ENV) else {
+        return false;
+    };
+    let round = std::env::var(CHILD_ROUND_ENV).unwrap().parse().unwrap();
+    match std::env::var(CHILD_URL_ENV) {
+        Ok(url) => run_writer(&PgStore::open(&url).unwrap(), round),
+        Err(_) => run_writer(&SqliteStore::open(PathBuf::from(dir)).unwrap(), round),
+    }
+    true
+}
+
 #[test]
 fn survives_kill_9_during_batch_writes() {
-    if let Some(dir) = std::env::var_os(CHILD_DIR_ENV) {
-        let round = std::env::var(CHILD_ROUND_ENV).unwrap().parse().unwrap();
-        run_writer(&PathBuf::from(dir), round);
+    if writer_child() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     for (round, delay) in KILL_DELAYS_MS.iter().enumerate() {
         let round = round as u32;
-        let last = crash_round(dir.path(), round, 3 + round, Duration::from_millis(*delay));
-        check_after_crash(dir.path(), round, last);
+        let last = crash_round(
+            dir.path(),
+            None,
+            round,
+            3 + round,
+            Duration::from_millis(*delay),
+        );
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.check_integrity().unwrap(),
+            Vec::<String>::new(),
+            "integrity after round {round}"
+        );
+        check_after_crash(&store, round, last);
+    }
+}
+
+#[test]
+fn survives_kill_9_during_batch_writes_on_postgres() {
+    if writer_child() {
+        return;
+    }
+    let Some(url) = common::pg::database() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (round, delay) in KILL_DELAYS_MS.iter().enumerate() {
+        let round = round as u32;
+        let last = crash_round(
+            dir.path(),
+            Some(&url),
+            round,
+            3 + round,
+            Duration::from_millis(*delay),
+        );
+        check_after_crash(&PgStore::open(&url).unwrap(), round, last);
     }
 }

@@ -1,4 +1,10 @@
-//! Round-trips through a real SQLite file for every kind of data the store keeps.
+//! Round-trips through a real database for every kind of data the store keeps, on both
+//! backends: a SQLite file, and a PostgreSQL database (`tests/common/pg.rs` starts the
+//! server; the PostgreSQL half says SKIPPED without it, and fails under CI).
+
+mod common;
+
+use common::stores::Site;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -6,8 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fleetdeck::fleet::agent::AgentId;
 use fleetdeck::store::{
     AgentRecord, ApplyAttempt, ApplyOutcome, AttemptResult, ConfigRef, EventQuery, NewEvent,
-    RolloutStatus, SqliteStore, Store, StoreBackend, StoreError, StoreOptions, WriteBatch,
-    WriteBehind, WriteBehindOptions,
+    RolloutStatus, SqliteStore, Store, StoreError, StoreOptions, WriteBatch, WriteBehind,
+    WriteBehindOptions,
 };
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -77,10 +83,8 @@ fn attempts(batch: Vec<ApplyAttempt>) -> WriteBatch {
     }
 }
 
-#[test]
-fn versions_grow_only_when_content_changes_and_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+fn versions_grow_only_when_content_changes_and_survive_reopen(site: &Site) {
+    let store = site.open();
     let env = labels(&[("env", "prod")]);
 
     let v1 = store
@@ -129,7 +133,7 @@ fn versions_grow_only_when_content_changes_and_survive_reopen() {
     assert_eq!(other, ApplyOutcome::Created { version: 1 });
     drop(store);
 
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = site.open();
     let latest = store.get("Configuration", "web").unwrap().unwrap();
     assert_eq!(latest.version, 3);
     assert_eq!(latest.spec_json, r#"{"a": 2, "b": [1, 2]}"#);
@@ -163,10 +167,8 @@ fn versions_grow_only_when_content_changes_and_survive_reopen() {
     );
 }
 
-#[test]
-fn list_kind_returns_latest_of_each_sorted_by_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+fn list_kind_returns_latest_of_each_sorted_by_name(site: &Site) {
+    let store = site.open();
     let none = BTreeMap::new();
     store.apply("SourceType", "zeta", "{}", &none).unwrap();
     store
@@ -187,10 +189,8 @@ fn list_kind_returns_latest_of_each_sorted_by_name() {
     assert!(store.list_kind("DestinationType").unwrap().is_empty());
 }
 
-#[test]
-fn invalid_specs_are_refused_and_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+fn invalid_specs_are_refused_and_change_nothing(site: &Site) {
+    let store = site.open();
     let err = store
         .apply("Configuration", "web", "{not json", &BTreeMap::new())
         .unwrap_err();
@@ -207,10 +207,8 @@ fn invalid_specs_are_refused_and_change_nothing() {
     );
 }
 
-#[test]
-fn delete_honours_the_guard_and_never_reuses_versions() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+fn delete_honours_the_guard_and_never_reuses_versions(site: &Site) {
+    let store = site.open();
     let none = BTreeMap::new();
     store
         .apply("Configuration", "web", r#"{"v":1}"#, &none)
@@ -262,10 +260,8 @@ fn delete_honours_the_guard_and_never_reuses_versions() {
     );
 }
 
-#[test]
-fn agent_records_round_trip_and_upsert_keeps_first_seen() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+fn agent_records_round_trip_and_upsert_keeps_first_seen(site: &Site) {
+    let store = site.open();
     let mut records: Vec<AgentRecord> = (1..=5).map(|n| agent(n, 1_000)).collect();
     records[4].assigned = None;
     records[4].description_json = None;
@@ -277,7 +273,7 @@ fn agent_records_round_trip_and_upsert_keeps_first_seen() {
     store.write_agents(&[update.clone()]).unwrap();
     drop(store);
 
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = site.open();
     let loaded = store.load_agents().unwrap();
     assert_eq!(loaded.len(), 5);
     assert_eq!(loaded[0], records[0]);
@@ -297,10 +293,8 @@ fn agent_records_round_trip_and_upsert_keeps_first_seen() {
     assert_eq!(store.load_agents().unwrap().len(), 4);
 }
 
-#[test]
-fn apply_history_keeps_the_newest_50_per_agent_and_goes_with_a_forgotten_agent() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+fn apply_history_keeps_the_newest_50_per_agent_and_goes_with_a_forgotten_agent(site: &Site) {
+    let store = site.open();
     // Agent 1: 60 attempts over three batches (one of 30 at once); agent 2: three.
     for range in [1..=20u64, 21..=50, 51..=60] {
         let batch = range
@@ -320,7 +314,7 @@ fn apply_history_keeps_the_newest_50_per_agent_and_goes_with_a_forgotten_agent()
     store.write_batch(&attempts(vec![undone.clone()])).unwrap();
     drop(store);
 
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = site.open();
     let one = store.agent_history(&AgentId([1; 16]), 100).unwrap();
     assert_eq!(one.len(), 50, "the newest 50 are kept");
     assert_eq!(one[0], undone, "newest first, as written last");
@@ -365,14 +359,12 @@ fn apply_history_keeps_the_newest_50_per_agent_and_goes_with_a_forgotten_agent()
     );
 }
 
-#[test]
-fn the_history_cap_is_the_stores_to_choose() {
-    let dir = tempfile::tempdir().unwrap();
+fn the_history_cap_is_the_stores_to_choose(site: &Site) {
     let options = StoreOptions {
         attempts_per_agent: 3,
         ..StoreOptions::default()
     };
-    let store = SqliteStore::open_with(dir.path(), options).unwrap();
+    let store = site.open_with(options);
     for n in 1..=5 {
         store
             .write_batch(&attempts(vec![attempt(1, n, AttemptResult::Stalled)]))
@@ -387,10 +379,8 @@ fn the_history_cap_is_the_stores_to_choose() {
     assert_eq!(kept, [5, 4, 3]);
 }
 
-#[test]
-fn rollouts_update_atomically_and_unfinished_ones_are_listed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+fn rollouts_update_atomically_and_unfinished_ones_are_listed(site: &Site) {
+    let store = site.open();
     assert_eq!(
         store
             .put_rollout("web", RolloutStatus::Running, r#"{"phase":1}"#)
@@ -413,7 +403,7 @@ fn rollouts_update_atomically_and_unfinished_ones_are_listed() {
     assert!(bad.is_err());
     drop(store);
 
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = site.open();
     let web = store.get_rollout("web").unwrap().unwrap();
     assert_eq!(web.status, RolloutStatus::Paused);
     assert_eq!(web.state_json, r#"{"phase":2}"#);
@@ -442,14 +432,12 @@ fn rollouts_update_atomically_and_unfinished_ones_are_listed() {
     assert!(store.list_unfinished_rollouts().unwrap().is_empty());
 }
 
-#[test]
-fn events_are_queried_newest_first_and_capped() {
-    let dir = tempfile::tempdir().unwrap();
+fn events_are_queried_newest_first_and_capped(site: &Site) {
     let options = StoreOptions {
         event_retention: 10,
         ..StoreOptions::default()
     };
-    let store = SqliteStore::open_with(dir.path(), options.clone()).unwrap();
+    let store = site.open_with(options.clone());
     let batch: Vec<NewEvent> = (0..8)
         .map(|i| event("config_sent", Some((i % 2) as u8), 1_000 + i))
         .collect();
@@ -497,19 +485,14 @@ fn events_are_queried_newest_first_and_capped() {
         .collect();
     store.append_events(&more).unwrap();
     drop(store);
-    let store = SqliteStore::open_with(dir.path(), options).unwrap();
-    assert_eq!(store.event_count().unwrap(), 10);
+    let store = site.open_with(options);
     let all = store.query_events(&EventQuery::newest(100)).unwrap();
     assert_eq!(all.len(), 10);
     assert_eq!(all.last().unwrap().payload_json, r#"{"ms":1004}"#);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn async_handle_round_trips() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_async(dir.path(), StoreOptions::default())
-        .await
-        .unwrap();
+async fn async_handle_round_trips(site: &Site) {
+    let store = site.handle().await;
     let outcome = store
         .apply("Configuration", "web", r#"{"x":1}"#, BTreeMap::new())
         .await
@@ -556,10 +539,8 @@ fn flushed_by_hand(store: &Store) -> WriteBehind {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn write_behind_coalesces_heartbeats_into_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+async fn write_behind_coalesces_heartbeats_into_batches(site: &Site) {
+    let store = site.handle().await;
     let writer = flushed_by_hand(&store);
 
     // 100 heartbeats from each of 3 agents become 3 rows in one flush.
@@ -599,11 +580,9 @@ async fn write_behind_coalesces_heartbeats_into_batches() {
 
 /// A new assignment is written without the agent's description (10,000 of them for a
 /// push): the description stored, or still waiting to be written, stays.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_record_without_a_description_keeps_the_one_stored_or_waiting() {
+async fn a_record_without_a_description_keeps_the_one_stored_or_waiting(site: &Site) {
     // The component listing, stored beside the description, is kept the same way.
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = site.handle().await;
     let writer = flushed_by_hand(&store);
     let reassigned = |n: u8, version: u64| AgentRecord {
         assigned: Some(ConfigRef {
@@ -648,10 +627,10 @@ async fn a_record_without_a_description_keeps_the_one_stored_or_waiting() {
     assert_eq!(got.description_json, renamed.description_json);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn write_behind_keeps_the_latest_word_on_each_attempt_and_forgets_with_the_agent() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+async fn write_behind_keeps_the_latest_word_on_each_attempt_and_forgets_with_the_agent(
+    site: &Site,
+) {
+    let store = site.handle().await;
     let writer = flushed_by_hand(&store);
     let one = AgentId([1; 16]);
 
@@ -685,10 +664,8 @@ async fn write_behind_keeps_the_latest_word_on_each_attempt_and_forgets_with_the
     writer.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn write_behind_flushes_on_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+async fn write_behind_flushes_on_its_own(site: &Site) {
+    let store = site.handle().await;
     let writer = WriteBehind::spawn(
         store.clone(),
         WriteBehindOptions {
@@ -741,3 +718,20 @@ fn uuid_bytes(i: u32) -> [u8; 16] {
     b[..4].copy_from_slice(&i.to_be_bytes());
     b
 }
+
+both_backends!(
+    sync: versions_grow_only_when_content_changes_and_survive_reopen,
+    list_kind_returns_latest_of_each_sorted_by_name,
+    invalid_specs_are_refused_and_change_nothing,
+    delete_honours_the_guard_and_never_reuses_versions,
+    agent_records_round_trip_and_upsert_keeps_first_seen,
+    apply_history_keeps_the_newest_50_per_agent_and_goes_with_a_forgotten_agent,
+    the_history_cap_is_the_stores_to_choose,
+    rollouts_update_atomically_and_unfinished_ones_are_listed,
+    events_are_queried_newest_first_and_capped;
+    async: async_handle_round_trips,
+    write_behind_coalesces_heartbeats_into_batches,
+    write_behind_keeps_the_latest_word_on_each_attempt_and_forgets_with_the_agent,
+    write_behind_flushes_on_its_own,
+    a_record_without_a_description_keeps_the_one_stored_or_waiting
+);

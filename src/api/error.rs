@@ -116,9 +116,9 @@ impl From<RolloutCmdError> for ApiError {
         match e {
             RolloutCmdError::Catalog(c) => c.into(),
             RolloutCmdError::NoRollout(_) => ApiError::not_found(e.to_string()),
-            RolloutCmdError::State(_) | RolloutCmdError::Busy(_) => {
-                ApiError::conflict(e.to_string())
-            }
+            RolloutCmdError::State(_)
+            | RolloutCmdError::Busy(_)
+            | RolloutCmdError::DrivenElsewhere(_) => ApiError::conflict(e.to_string()),
             RolloutCmdError::NoTargets(_) => ApiError::unprocessable(e.to_string()),
             RolloutCmdError::MissingComponents(ref check) => {
                 // The agents by name for people, and by id and component for scripts.

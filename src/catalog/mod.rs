@@ -158,6 +158,20 @@ impl Catalog {
         }
     }
 
+    /// Reads again what another replica may have changed in the store: the user's
+    /// resource types and every stored secret; then tells whoever acts on
+    /// configurations (selectors) to look again.
+    pub async fn reload(&self) -> Result<(), CatalogError> {
+        let types = load_types(&self.store).await?;
+        match self.types.write() {
+            Ok(mut t) => *t = Arc::new(types),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(types),
+        }
+        self.refresh_redactor().await?;
+        self.changed();
+        Ok(())
+    }
+
     /// What hides the secrets of every stored configuration and destination version.
     pub fn redactor(&self) -> Arc<Redactor> {
         match self.redactor.read() {
@@ -742,7 +756,10 @@ impl Catalog {
 
 /// Built-in types, with the user's stored types over them.
 async fn load_types(store: &Store) -> Result<TypeRegistry, CatalogError> {
-    let mut types = TypeRegistry::builtin();
+    // The built-ins never change in a process: parsed once, not on every reload (another
+    // replica's change reloads the types).
+    static BUILTIN: std::sync::OnceLock<TypeRegistry> = std::sync::OnceLock::new();
+    let mut types = BUILTIN.get_or_init(TypeRegistry::builtin).clone();
     for kind in TYPE_KINDS {
         for doc in store.list_kind(kind.kind_name()).await? {
             let def = parse_doc::<pipeline::ResourceType>(&doc)?;

@@ -21,5 +21,5 @@ pub use core::{
     CONFIG_FILE, ClientCore, Managed, MetricsTarget, Parts, RemoteOffer, RemoteState, RemoteStatus,
 };
 pub use net::Link;
-pub use session::{Driver, Restarted, run_agent};
+pub use session::{Driver, Restarted, run_agent, run_agent_over};
 pub use stats::{ClientStats, StatsSnapshot};

@@ -131,6 +131,24 @@ pub async fn run_agent<D: Driver>(
     source: Option<IpAddr>,
     seed: u64,
 ) {
+    run_agent_over(Arc::from([link]), 0, core, driver, source, seed).await
+}
+
+/// [`run_agent`] over several servers (replicas behind no load balancer): the agent
+/// starts on `links[first]` and moves to the next whenever its connection is lost or
+/// refused. The links share one cancel token.
+pub async fn run_agent_over<D: Driver>(
+    links: Arc<[Arc<Link>]>,
+    first: usize,
+    core: ClientCore,
+    driver: D,
+    source: Option<IpAddr>,
+    seed: u64,
+) {
+    let Some(mut link) = links.get(first % links.len().max(1)).cloned() else {
+        return;
+    };
+    let mut at = first;
     let mut run = AgentRun {
         core,
         driver,
@@ -163,6 +181,10 @@ pub async fn run_agent<D: Driver>(
             } => {
                 if was_connected {
                     backoff.reset();
+                }
+                if links.len() > 1 {
+                    at = (at + 1) % links.len();
+                    link = links[at].clone();
                 }
                 backoff.next_delay(&mut run.rng, retry_after)
             }

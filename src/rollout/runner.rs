@@ -3,7 +3,7 @@
 //! 10,000 answers cannot be missed), persists every rollout, and resumes unfinished ones
 //! after a restart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::fleet::AgentId;
 use crate::fleet::delivery::{ApplyState, ConfigRef};
 use crate::fleet::events::EventKind;
-use crate::fleet::registry::RegistryHandle;
+use crate::fleet::registry::{KnownAgent, RegistryHandle};
 use crate::fleet::selector::Selector;
 use crate::fleet::telemetry::{Series, Signal, TelemetryStore, WindowMeans, now_sec};
 use crate::store::{self, Store};
@@ -51,6 +51,11 @@ pub enum RolloutCmdError {
     MissingComponents(ComponentCheck),
     #[error("the rollout service has stopped")]
     Stopped,
+    #[error(
+        "the rollout of '{0}' is driven by another fleetdeck replica on this database; \
+         steer it there (it moves here if that replica goes away)"
+    )]
+    DrivenElsewhere(String),
 }
 
 /// A rollout as readers see it.
@@ -240,6 +245,9 @@ pub struct RunnerConfig {
     /// Shortest time between two writes of one rollout's progress (status changes are
     /// written at once).
     pub persist_every: Duration,
+    /// How often the leases of the rollouts driven here are confirmed, and those of
+    /// rollouts no replica drives are taken (replicas on PostgreSQL).
+    pub lease_check: Duration,
 }
 
 impl Default for RunnerConfig {
@@ -247,6 +255,7 @@ impl Default for RunnerConfig {
         RunnerConfig {
             tick: Duration::from_millis(50),
             persist_every: Duration::from_secs(1),
+            lease_check: Duration::from_secs(2),
         }
     }
 }
@@ -267,6 +276,44 @@ struct Runner {
     store: Store,
     config: RunnerConfig,
     active: BTreeMap<String, Active>,
+    /// Stored rollouts whose state cannot be read: said once, never resumed.
+    unreadable: BTreeSet<String>,
+}
+
+/// A stored unfinished rollout to drive here, if this process gets its lease (another
+/// replica may drive it) and its state reads.
+async fn resume(
+    store: &Store,
+    rec: &store::RolloutRecord,
+    unreadable: &mut BTreeSet<String>,
+) -> Option<Active> {
+    if unreadable.contains(&rec.config_name) {
+        return None;
+    }
+    match store.hold_rollout(&rec.config_name).await {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(e) => {
+            tracing::warn!(config = %rec.config_name, error = %e,
+                "cannot take the rollout's lease; trying again");
+            return None;
+        }
+    }
+    match serde_json::from_str::<Rollout>(&rec.state_json) {
+        Ok(rollout) => Some(Active {
+            rollout,
+            dirty: false,
+            persisted_at: None,
+            settled: false,
+        }),
+        Err(e) => {
+            tracing::warn!(config = %rec.config_name, error = %e,
+                "stored rollout state is unreadable; it is not resumed");
+            unreadable.insert(rec.config_name.clone());
+            let _ = store.release_rollout(&rec.config_name).await;
+            None
+        }
+    }
 }
 
 /// Loads unfinished rollouts from the store and starts the service.
@@ -279,23 +326,12 @@ pub async fn spawn(
 ) -> Result<Rollouts, store::StoreError> {
     let store = catalog.store().clone();
     let mut active = BTreeMap::new();
+    let mut unreadable = BTreeSet::new();
     for rec in store.list_unfinished_rollouts().await? {
-        match serde_json::from_str::<Rollout>(&rec.state_json) {
-            Ok(rollout) => {
-                tracing::info!(config = %rollout.config, status = %rollout.status,
-                    "resuming a rollout after restart");
-                active.insert(
-                    rec.config_name,
-                    Active {
-                        rollout,
-                        dirty: false,
-                        persisted_at: None,
-                        settled: false,
-                    },
-                );
-            }
-            Err(e) => tracing::warn!(config = %rec.config_name, error = %e,
-                "stored rollout state is unreadable; it is not resumed"),
+        if let Some(a) = resume(&store, &rec, &mut unreadable).await {
+            tracing::info!(config = %a.rollout.config, status = %a.rollout.status,
+                "resuming a rollout after restart");
+            active.insert(rec.config_name, a);
         }
     }
     let (tx, rx) = mpsc::channel(64);
@@ -306,6 +342,7 @@ pub async fn spawn(
         store,
         config,
         active,
+        unreadable,
     };
     tokio::spawn(runner.run(rx, cancel));
     Ok(Rollouts { tx })
@@ -353,8 +390,12 @@ impl Runner {
         // (phase waits, stalls) and restarts after every step.
         let mut fleet = self.registry.snapshot();
         let mut fleet_open = true;
+        let mut leases = tokio::time::interval(self.config.lease_check);
+        leases.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        leases.tick().await;
         loop {
             tokio::select! {
+                _ = leases.tick() => self.check_leases().await,
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.handle(cmd).await,
                     None => break,
@@ -396,26 +437,36 @@ impl Runner {
                 with_agents,
                 reply,
             } => {
-                let r = self
-                    .active
-                    .get(&config)
-                    .map(|a| {
-                        if with_agents {
-                            RolloutView::of(&a.rollout, &self.telemetry)
-                        } else {
-                            RolloutView::summary_of(&a.rollout)
-                        }
-                    })
-                    .ok_or(RolloutCmdError::NoRollout(config));
+                let view = |r: &Rollout| {
+                    if with_agents {
+                        RolloutView::of(r, &self.telemetry)
+                    } else {
+                        RolloutView::summary_of(r)
+                    }
+                };
+                let r = match self.active.get(&config) {
+                    Some(a) => Ok(view(&a.rollout)),
+                    // Driven by another replica: as it last stored it.
+                    None => self
+                        .driven_elsewhere()
+                        .await
+                        .into_iter()
+                        .find(|r| r.config.name.as_ref() == config.as_str())
+                        .map(|r| view(&r))
+                        .ok_or(RolloutCmdError::NoRollout(config)),
+                };
                 let _ = reply.send(r);
             }
             Cmd::List { reply } => {
-                let _ = reply.send(
-                    self.active
-                        .values()
-                        .map(|a| RolloutView::of(&a.rollout, &self.telemetry))
-                        .collect(),
-                );
+                let mut all: Vec<RolloutView> = self
+                    .active
+                    .values()
+                    .map(|a| RolloutView::of(&a.rollout, &self.telemetry))
+                    .collect();
+                for r in self.driven_elsewhere().await {
+                    all.push(RolloutView::of(&r, &self.telemetry));
+                }
+                let _ = reply.send(all);
             }
         }
     }
@@ -434,6 +485,12 @@ impl Runner {
             && a.rollout.status == RolloutStatus::Running
         {
             return Err(RolloutCmdError::Busy(a.rollout.config.clone()));
+        }
+        // One replica drives a configuration's rollouts at a time.
+        match self.store.hold_rollout(name).await {
+            Ok(true) => {}
+            Ok(false) => return Err(RolloutCmdError::DrivenElsewhere(name.to_string())),
+            Err(e) => return Err(RolloutCmdError::Catalog(e.into())),
         }
         // Make sure the offer renders before touching any agent.
         self.catalog.offer(&cref).await?;
@@ -520,6 +577,15 @@ impl Runner {
     }
 
     async fn steer(&mut self, name: &str, how: Steer) -> Result<RolloutView, RolloutCmdError> {
+        if !self.active.contains_key(name)
+            && self
+                .driven_elsewhere()
+                .await
+                .iter()
+                .any(|r| r.config.name.as_ref() == name)
+        {
+            return Err(RolloutCmdError::DrivenElsewhere(name.to_string()));
+        }
         let a = self
             .active
             .get_mut(name)
@@ -559,6 +625,9 @@ impl Runner {
                     self.persist(&name, false).await;
                 } else {
                     a.settled = true;
+                    if let Err(e) = self.store.release_rollout(&name).await {
+                        tracing::warn!(config = %name, error = %e, "cannot release the rollout's lease");
+                    }
                 }
                 continue;
             }
@@ -655,6 +724,127 @@ impl Runner {
                         }
                         a.dirty = true;
                         Box::pin(self.execute(name, more)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rollout's agents this registry has never seen (they were connected to the
+    /// replica that drove it), taken in from the store, so that they are sent what the
+    /// rollout sends them when they connect here rather than counted as failures.
+    async fn adopt_targets(&self, rollout: &Rollout) {
+        let snapshot = self.registry.snapshot().borrow().clone();
+        let mut known = Vec::new();
+        for id in rollout.agents.iter().map(|p| p.id) {
+            if snapshot.get(&id).is_some() {
+                continue;
+            }
+            let record = match self.store.get_agent(id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(agent = %id, error = %e, "cannot read a rollout agent's record");
+                    continue;
+                }
+            };
+            let offer = match &record.assigned {
+                Some(c) => self.catalog.offer(c).await.ok(),
+                None => None,
+            };
+            known.push(KnownAgent { record, offer });
+        }
+        if known.is_empty() {
+            return;
+        }
+        match self.registry.adopt(known).await {
+            Ok(n) => tracing::info!(config = %rollout.config, agents = n,
+                "took in the rollout's agents from the store"),
+            Err(e) => tracing::warn!(error = %e, "cannot take in the rollout's agents"),
+        }
+    }
+
+    /// Unfinished rollouts another replica drives, as last stored (none on SQLite).
+    async fn driven_elsewhere(&self) -> Vec<Rollout> {
+        let Ok(stored) = self.store.list_unfinished_rollouts().await else {
+            return Vec::new();
+        };
+        stored
+            .into_iter()
+            .filter(|rec| !self.active.contains_key(&rec.config_name))
+            .filter_map(|rec| serde_json::from_str::<Rollout>(&rec.state_json).ok())
+            .collect()
+    }
+
+    /// Drops the rollouts whose lease this process lost (another replica drives them
+    /// now), and takes over the unfinished ones no replica holds (theirs went away).
+    async fn check_leases(&mut self) {
+        let driven: Vec<String> = self
+            .active
+            .iter()
+            .filter(|(_, a)| !a.settled && !a.rollout.status.finished())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in driven {
+            match self.store.hold_rollout(&name).await {
+                Ok(true) => {}
+                Ok(false) | Err(_) => {
+                    tracing::warn!(config = %name,
+                        "lost the rollout's lease: another replica drives it now");
+                    self.active.remove(&name);
+                }
+            }
+        }
+        let stored = match self.store.list_unfinished_rollouts().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot look for rollouts to take over");
+                return;
+            }
+        };
+        for rec in stored {
+            if self.active.contains_key(&rec.config_name) {
+                continue;
+            }
+            if let Some(a) = resume(&self.store, &rec, &mut self.unreadable).await {
+                self.adopt_targets(&a.rollout).await;
+                let config = a.rollout.config.clone();
+                tracing::warn!(config = %config, status = %a.rollout.status,
+                    "taking over a rollout no replica drives any more");
+                self.registry.publish_event(EventKind::Rollout {
+                    config: config.clone(),
+                    message: "taken over by this replica (the one driving it went away)"
+                        .to_string(),
+                });
+                // What the other replica had sent is this registry's assignment too: else
+                // it would never tell the rollout how those in flight fare, nor show the
+                // applied ones on it. Its delivery rules send nothing to an agent that
+                // reports running (or applying) it, so no agent is sent it twice.
+                let sent: Vec<AgentId> = a
+                    .rollout
+                    .agents
+                    .iter()
+                    .filter(|p| {
+                        matches!(
+                            p.step,
+                            AgentStep::InFlight | AgentStep::Watching | AgentStep::Applied
+                        )
+                    })
+                    .map(|p| p.id)
+                    .collect();
+                let name = rec.config_name;
+                self.active.insert(name.clone(), a);
+                if !sent.is_empty() {
+                    let offer = match self.catalog.offer(&config).await {
+                        Ok(offer) => offer,
+                        Err(e) => {
+                            tracing::warn!(config = %config, error = %e,
+                                "cannot offer the rollout's configuration after taking it over");
+                            continue;
+                        }
+                    };
+                    if let Err(e) = self.registry.assign(sent, config, offer).await {
+                        tracing::warn!(error = %e, "cannot assign the rollout's agents here");
                     }
                 }
             }

@@ -15,7 +15,7 @@ use super::agent::{SimAgent, SimShared, SimTiming, bootstrap_yaml};
 use super::identity::Identity;
 use crate::args::SimTransport;
 use crate::client::net::{self, NetError, ServerUrl, Tls, TlsFlags, client_config};
-use crate::client::{ClientCore, ClientStats, Link, StatsSnapshot, run_agent};
+use crate::client::{ClientCore, ClientStats, Link, StatsSnapshot, run_agent_over};
 use crate::fleet::agent::AgentId;
 
 /// Everything a simulated fleet needs to know.
@@ -23,6 +23,9 @@ use crate::fleet::agent::AgentId;
 pub struct SimConfig {
     /// `ws://host:port/v1/opamp` or `http://…` (the transport decides the protocol).
     pub server: String,
+    /// Further servers (replicas): agent `i` starts on server `i mod n` and moves to the
+    /// next whenever its connection is lost or refused, as behind a load balancer.
+    pub more_servers: Vec<String>,
     pub agents: usize,
     pub transport: SimTransport,
     pub secret_key: Option<String>,
@@ -55,6 +58,7 @@ impl SimConfig {
     pub fn new(server: impl Into<String>, agents: usize) -> Self {
         SimConfig {
             server: server.into(),
+            more_servers: Vec::new(),
             agents,
             transport: SimTransport::Ws,
             secret_key: None,
@@ -117,7 +121,10 @@ pub enum SimError {
 /// What the agents of a fleet share: the client's link and the simulation's settings.
 #[derive(Clone)]
 struct Shared {
+    /// The first server's link: its stats and cancel are every link's.
     link: Arc<Link>,
+    /// Every server's, in the order given.
+    links: Arc<[Arc<Link>]>,
     sim: Arc<SimShared>,
     heartbeat: Duration,
 }
@@ -135,49 +142,57 @@ pub async fn start(cfg: SimConfig) -> Result<SimFleet, SimError> {
     if !(0.0..=1.0).contains(&cfg.fail_rate) {
         return Err(SimError::FailRate(cfg.fail_rate));
     }
-    let url = ServerUrl::parse(&cfg.server)?;
     let identity = cfg
         .tls_identity
         .as_ref()
         .map(|(c, k)| (c.as_path(), k.as_path()));
-    // The OpAMP connection and the own-metrics client trust the same roots and present
-    // the same certificate (the server's OTLP listener is the OpAMP one).
-    let tls = if url.tls {
-        Some(Tls::from_files(cfg.tls_ca.as_deref(), identity)?)
-    } else {
-        None
-    };
-    let server = url.resolve().await.map_err(|source| SimError::Resolve {
-        server: cfg.server.clone(),
-        source,
-    })?;
     let authorization = cfg
         .secret_key
         .as_deref()
         .map(|k| HeaderValue::from_str(&format!("Secret-Key {k}")))
         .transpose()
         .map_err(|_| SimError::SecretKey)?;
+    let stats = Arc::new(ClientStats::default());
+    // One cancel for all links: shutting the fleet down stops every agent wherever it is.
+    let cancel = CancellationToken::new();
+    let mut links = Vec::new();
+    let mut any_tls = false;
+    for server in std::iter::once(&cfg.server).chain(&cfg.more_servers) {
+        let url = ServerUrl::parse(server)?;
+        // The OpAMP connection and the own-metrics client trust the same roots and
+        // present the same certificate (the server's OTLP listener is the OpAMP one).
+        let tls = if url.tls {
+            any_tls = true;
+            Some(Tls::from_files(cfg.tls_ca.as_deref(), identity)?)
+        } else {
+            None
+        };
+        let addr = url.resolve().await.map_err(|source| SimError::Resolve {
+            server: server.clone(),
+            source,
+        })?;
+        links.push(Arc::new(Link {
+            server: addr,
+            url,
+            transport: cfg.transport,
+            authorization: authorization.clone(),
+            http_gzip: cfg.http_gzip,
+            tls,
+            backoff_initial: cfg.backoff_initial,
+            backoff_max: cfg.backoff_max,
+            stats: stats.clone(),
+            cancel: cancel.clone(),
+        }));
+    }
     let mut metrics_client = reqwest::Client::builder().pool_max_idle_per_host(64);
-    if url.tls || cfg.tls_ca.is_some() {
+    if any_tls || cfg.tls_ca.is_some() {
         let config = client_config(cfg.tls_ca.as_deref(), identity, TlsFlags::AGENT)?;
         metrics_client = metrics_client.tls_backend_preconfigured(config);
     }
     let metrics_client = metrics_client
         .build()
         .map_err(|e| SimError::MetricsClient(e.to_string()))?;
-    let stats = Arc::new(ClientStats::default());
-    let link = Arc::new(Link {
-        server,
-        url,
-        transport: cfg.transport,
-        authorization,
-        http_gzip: cfg.http_gzip,
-        tls,
-        backoff_initial: cfg.backoff_initial,
-        backoff_max: cfg.backoff_max,
-        stats: stats.clone(),
-        cancel: CancellationToken::new(),
-    });
+    let link = links[0].clone();
     let sim = Arc::new(SimShared {
         timing: SimTiming {
             apply_delay: cfg.apply_delay,
@@ -190,6 +205,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimFleet, SimError> {
     });
     let shared = Shared {
         link,
+        links: links.into(),
         sim,
         heartbeat: cfg.heartbeat,
     };
@@ -249,7 +265,14 @@ async fn spawn_agents(
         let core = ClientCore::new(identity.uid, shared.heartbeat);
         let seed = identity.behaviour_seed ^ 0x5eed;
         let agent = SimAgent::new(identity, bootstrap, shared.sim.clone());
-        tracker.spawn(run_agent(shared.link.clone(), core, agent, source, seed));
+        tracker.spawn(run_agent_over(
+            shared.links.clone(),
+            n % shared.links.len(),
+            core,
+            agent,
+            source,
+            seed,
+        ));
     }
 }
 

@@ -41,7 +41,7 @@ pub async fn run_cli(args: SimulateArgs) -> anyhow::Result<()> {
             crate::args::SimTransport::Ws => "WebSocket",
             crate::args::SimTransport::Http => "HTTP",
         },
-        args.server
+        args.server.join(", ")
     );
     let deadline = args
         .duration
@@ -74,7 +74,9 @@ pub async fn run_cli(args: SimulateArgs) -> anyhow::Result<()> {
 }
 
 fn config_from_args(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
-    let mut cfg = SimConfig::new(args.server.clone(), args.agents);
+    let (first, more) = args.server.split_first().context("--server is required")?;
+    let mut cfg = SimConfig::new(first.clone(), args.agents);
+    cfg.more_servers = more.to_vec();
     cfg.transport = args.transport;
     cfg.secret_key = args.secret_key.clone();
     cfg.fail_rate = args.fail_rate;
@@ -137,6 +139,17 @@ mod tests {
         assert!(cfg.http_gzip);
         assert_eq!(cfg.source_ips.len(), 4);
         assert_eq!(cfg.heartbeat, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn several_servers_are_one_fleet_spread_over_them() {
+        let cfg = config_from_args(&simulate_args(&[
+            "--server",
+            "ws://127.0.0.1:4420/v1/opamp",
+        ]))
+        .expect("valid flags");
+        assert_eq!(cfg.server, "ws://127.0.0.1:4320/v1/opamp");
+        assert_eq!(cfg.more_servers, ["ws://127.0.0.1:4420/v1/opamp"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Store errors. Each names the operation and the database it concerns, and the
-//! "left untouched" variants promise the file was not modified.
+//! Store errors. Each names the operation and the database it concerns (a file, or a
+//! PostgreSQL URL without its password), and the "left untouched" variants promise the
+//! database was not modified.
 
 use std::path::PathBuf;
 
@@ -111,6 +112,46 @@ pub enum StoreError {
 
     #[error("store operation '{operation}' did not complete: {detail}")]
     Task { operation: String, detail: String },
+
+    #[error("--store {given}: {detail}")]
+    BadStoreUrl { given: String, detail: String },
+
+    #[error("cannot reach the PostgreSQL database {location}: {detail}")]
+    Unreachable { location: String, detail: String },
+
+    #[error(
+        "{location} has fleetdeck schema version {found}, newer than this fleetdeck \
+         understands (up to {supported}); it was left untouched — run a newer fleetdeck"
+    )]
+    NewerSchemaIn {
+        location: String,
+        found: i64,
+        supported: i64,
+    },
+
+    #[error(
+        "{location} already has tables named like fleetdeck's ({tables}) but no fleetdeck \
+         schema version; it was left untouched — use another database or schema"
+    )]
+    ForeignTables { location: String, tables: String },
+
+    #[error(
+        "migrating {location} from schema version {from} to {to} failed: {detail}; the \
+         database stays at version {from}"
+    )]
+    PgMigration {
+        location: String,
+        from: i64,
+        to: i64,
+        detail: String,
+    },
+
+    #[error("{operation}: {location}: {detail}")]
+    Postgres {
+        operation: String,
+        location: String,
+        detail: String,
+    },
 }
 
 impl StoreError {

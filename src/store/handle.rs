@@ -1,5 +1,5 @@
 //! The async handle the tokio server uses. Every call runs the blocking backend on
-//! tokio's blocking pool, so no SQLite work ever happens on a runtime thread.
+//! tokio's blocking pool, so no database work ever happens on a runtime thread.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use super::StoreBackend;
 use super::error::{StoreError, StoreResult};
-use super::sqlite::{SqliteStore, StoreOptions};
+use super::postgres::PgStore;
+use super::sqlite::SqliteStore;
 use super::types::{
-    ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, SpecRewrite,
-    StoredEvent, TokenRecord, WriteBatch,
+    ApplyOutcome, Change, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus,
+    SpecRewrite, StoreOptions, StoredEvent, TokenRecord, WriteBatch,
 };
 use crate::fleet::agent::AgentId;
 use crate::fleet::attempt::ApplyAttempt;
@@ -58,7 +59,35 @@ impl Store {
         Ok(Store::from_backend(Arc::new(sqlite)))
     }
 
-    /// Wrap any backend (a future PostgreSQL one, or a SQLite store opened with options).
+    /// The store `--store` names: PostgreSQL for a `postgres://` URL, else (`None`) the
+    /// SQLite file in `data_dir`. Opened on the blocking pool.
+    pub async fn open_selected(
+        store: Option<&str>,
+        data_dir: impl AsRef<Path>,
+        options: StoreOptions,
+    ) -> StoreResult<Store> {
+        let Some(url) = store else {
+            return Store::open_async(data_dir, options).await;
+        };
+        if !super::is_postgres_url(url) {
+            return Err(StoreError::BadStoreUrl {
+                given: crate::redact::url_without_password(url),
+                detail: "expected a postgres:// URL (or no --store, for the SQLite file in the \
+                         data directory)"
+                    .into(),
+            });
+        }
+        let url = url.to_string();
+        let pg = tokio::task::spawn_blocking(move || PgStore::open_with(&url, options))
+            .await
+            .map_err(|e| StoreError::Task {
+                operation: "open store".into(),
+                detail: e.to_string(),
+            })??;
+        Ok(Store::from_backend(Arc::new(pg)))
+    }
+
+    /// Wrap any backend (e.g. a store opened with options of its own).
     pub fn from_backend(backend: Arc<dyn StoreBackend>) -> Store {
         Store {
             backend,
@@ -111,6 +140,12 @@ impl Store {
 
     pub fn location(&self) -> String {
         self.backend.location()
+    }
+
+    /// What other replicas on the same database change from now on (see
+    /// [`StoreBackend::watch_changes`]); `None` on the SQLite file.
+    pub fn watch_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
+        self.backend.watch_changes()
     }
 
     async fn run<T, F>(&self, operation: &'static str, f: F) -> StoreResult<T>
@@ -261,6 +296,20 @@ impl Store {
     pub async fn delete_rollout(&self, config_name: &str) -> StoreResult<bool> {
         let name = config_name.to_owned();
         self.run("delete rollout", move |b| b.delete_rollout(&name))
+            .await
+    }
+
+    /// See [`StoreBackend::hold_rollout`].
+    pub async fn hold_rollout(&self, config_name: &str) -> StoreResult<bool> {
+        let name = config_name.to_owned();
+        self.run("hold rollout", move |b| b.hold_rollout(&name))
+            .await
+    }
+
+    /// See [`StoreBackend::release_rollout`].
+    pub async fn release_rollout(&self, config_name: &str) -> StoreResult<()> {
+        let name = config_name.to_owned();
+        self.run("release rollout", move |b| b.release_rollout(&name))
             .await
     }
 

@@ -1,4 +1,4 @@
-//! Durable facts in an embedded SQLite database.
+//! Durable facts in an embedded SQLite database, or in PostgreSQL (`--store postgres://…`).
 //!
 //! The store keeps what must survive a restart: user-applied resources (every version),
 //! agent records (server-side labels, assigned configuration, last known description),
@@ -11,15 +11,18 @@
 //! millisecond precision.
 //!
 //! Layout:
-//! - [`StoreBackend`]: the blocking trait a backend implements (SQLite now, PostgreSQL later).
-//! - [`SqliteStore`]: the embedded backend (`fleetdeck.db` in the data dir).
+//! - [`StoreBackend`]: the blocking trait a backend implements.
+//! - [`SqliteStore`]: the embedded backend (`fleetdeck.db` in the data dir), the default.
+//! - [`PgStore`]: PostgreSQL, for replicas that share one fleet.
 //! - [`Store`]: the cheap-to-clone async handle the tokio server uses; every call runs on
 //!   the blocking pool so the runtime is never blocked.
 //! - [`WriteBehind`]: coalescing, batched writer for agent records and events.
 
 mod canonical;
+mod convert;
 mod error;
 mod handle;
+mod postgres;
 mod schema;
 mod sqlite;
 mod types;
@@ -28,11 +31,12 @@ mod write_behind;
 pub use canonical::{canonical_json, spec_hash};
 pub use error::{StoreError, StoreResult};
 pub use handle::Store;
+pub use postgres::{PG_SCHEMA_VERSION, PgStore, is_postgres_url};
 pub use schema::SCHEMA_VERSION;
-pub use sqlite::{DB_FILE_NAME, SqliteStore, StoreOptions};
+pub use sqlite::{DB_FILE_NAME, SqliteStore};
 pub use types::{
-    ApplyOutcome, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus, SpecRewrite,
-    StoredEvent, TokenRecord, WriteBatch,
+    ApplyOutcome, Change, EventQuery, NewEvent, ResourceDoc, RolloutRecord, RolloutStatus,
+    SpecRewrite, StoreOptions, StoredEvent, TokenRecord, WriteBatch,
 };
 // The records the store keeps are the fleet's; re-exported so the store's API names them.
 pub use crate::fleet::attempt::{ApplyAttempt, AttemptResult};
@@ -141,4 +145,27 @@ pub trait StoreBackend: Send + Sync + 'static {
     fn create_token(&self, token: &TokenRecord) -> StoreResult<bool>;
     /// Forgets a token; returns whether there was one.
     fn delete_token(&self, name: &str) -> StoreResult<bool>;
+
+    /// Takes, or confirms it still holds, this process's right to drive the rollout of
+    /// `config_name`: `false` while another process holds it. On PostgreSQL the right is
+    /// a session advisory lock on a connection of its own, which the database drops with
+    /// that connection — a replica that dies (or loses the database) loses its rollouts
+    /// to the others. The SQLite file has one server, which always holds it.
+    fn hold_rollout(&self, config_name: &str) -> StoreResult<bool> {
+        let _ = config_name;
+        Ok(true)
+    }
+
+    /// Gives up driving `config_name`'s rollout (it finished).
+    fn release_rollout(&self, config_name: &str) -> StoreResult<()> {
+        let _ = config_name;
+        Ok(())
+    }
+
+    /// What other processes writing to the same database change from now on, as they
+    /// commit it, until the receiver is dropped. `None` where no other process can write
+    /// (the SQLite file is one server's).
+    fn watch_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
+        None
+    }
 }

@@ -14,50 +14,30 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::canonical::spec_hash;
+use super::convert::{
+    AGENT_COLUMNS, ATTEMPT_COLUMNS, RESOURCE_COLUMNS, ROLLOUT_COLUMNS, RawAgent, RawAttempt,
+    RawResource, RawRollout, agent_id_from_blob, check_names, from_millis, labels_to_json,
+    to_millis,
+};
 use super::error::{StoreError, StoreResult};
 use super::schema::{check_header, migrate, read_header};
 use super::types::{
-    ApplyOutcome, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus, SpecRewrite, StoredEvent,
+    ApplyOutcome, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus, SpecRewrite,
+    StoreOptions, StoredEvent,
     TokenRecord, WriteBatch,
 };
 use super::{DeleteGuard, StoreBackend};
 use crate::fleet::agent::AgentId;
-use crate::fleet::attempt::{ApplyAttempt, KEPT_PER_AGENT};
-use crate::fleet::delivery::ConfigRef;
+use crate::fleet::attempt::ApplyAttempt;
 use crate::fleet::record::AgentRecord;
 
 /// The database file's name inside the data dir.
 pub const DB_FILE_NAME: &str = "fleetdeck.db";
-
-/// Tunables; the defaults suit a single server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreOptions {
-    /// Keep at most this many events; older ones are dropped as new ones arrive.
-    pub event_retention: usize,
-    /// Keep at most this many apply attempts per agent; older ones are dropped as new
-    /// ones arrive.
-    pub attempts_per_agent: usize,
-    /// Refuse to grow the database beyond this size (writes then fail as "full").
-    pub max_db_bytes: Option<u64>,
-    /// How long to wait for a lock held by another process.
-    pub busy_timeout: Duration,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions {
-            event_retention: 100_000,
-            attempts_per_agent: KEPT_PER_AGENT,
-            max_db_bytes: None,
-            busy_timeout: Duration::from_secs(5),
-        }
-    }
-}
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -344,67 +324,6 @@ fn make_private(data_dir: &Path, db: &Path) {
     let _ = (data_dir, db);
 }
 
-// ---- conversions ----
-
-fn to_millis(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
-    }
-}
-
-fn from_millis(ms: i64) -> SystemTime {
-    let magnitude = Duration::from_millis(ms.unsigned_abs());
-    if ms >= 0 {
-        UNIX_EPOCH + magnitude
-    } else {
-        UNIX_EPOCH - magnitude
-    }
-}
-
-fn labels_to_json(labels: &BTreeMap<String, String>) -> String {
-    // A map of strings always serializes.
-    serde_json::to_string(labels).unwrap_or_else(|_| "{}".into())
-}
-
-fn agent_id_from_blob(blob: &[u8]) -> Option<AgentId> {
-    <[u8; 16]>::try_from(blob).ok().map(AgentId)
-}
-
-fn check_names(kind: &str, name: &str) -> StoreResult<()> {
-    let problem = if kind.trim().is_empty() {
-        Some("the kind is empty")
-    } else if name.trim().is_empty() {
-        Some("the name is empty")
-    } else {
-        None
-    };
-    match problem {
-        Some(detail) => Err(StoreError::InvalidResource {
-            kind: kind.into(),
-            name: name.into(),
-            detail: detail.into(),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// A resource row before its labels are parsed.
-struct RawResource {
-    kind: String,
-    name: String,
-    version: i64,
-    spec: String,
-    labels: String,
-    hash: String,
-    created_at: i64,
-    updated_at: i64,
-}
-
-const RESOURCE_COLUMNS: &str = "v.kind, v.name, v.version, v.spec, v.labels, v.hash, \
-     r.created_at, v.created_at \
-     FROM resources r JOIN resource_versions v ON v.kind = r.kind AND v.name = r.name";
-
 impl RawResource {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<RawResource> {
         Ok(RawResource {
@@ -419,22 +338,6 @@ impl RawResource {
         })
     }
 }
-
-/// An agent row before its id and labels are checked.
-struct RawAgent {
-    id: Vec<u8>,
-    labels: String,
-    config_name: Option<String>,
-    config_version: Option<i64>,
-    description: Option<String>,
-    first_seen: i64,
-    last_seen: i64,
-    components: Option<String>,
-    config_state: Option<String>,
-}
-
-const AGENT_COLUMNS: &str = "id, labels, config_name, config_version, description, first_seen, \
-     last_seen, components, config_state FROM agents";
 
 impl RawAgent {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<RawAgent> {
@@ -451,23 +354,6 @@ impl RawAgent {
         })
     }
 }
-
-/// An apply-history row before its id, hash and result are checked.
-struct RawAttempt {
-    agent_id: Vec<u8>,
-    assigned_at: i64,
-    config_name: String,
-    config_version: i64,
-    hash: String,
-    result: String,
-    message: String,
-    finished_at: i64,
-    rolled_back: bool,
-    rollback: bool,
-}
-
-const ATTEMPT_COLUMNS: &str = "agent_id, assigned_at, config_name, config_version, hash, \
-     result, message, finished_at, rolled_back, rollback FROM apply_history";
 
 impl RawAttempt {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<RawAttempt> {
@@ -486,16 +372,6 @@ impl RawAttempt {
     }
 }
 
-struct RawRollout {
-    config_name: String,
-    status: String,
-    state: String,
-    revision: i64,
-    updated_at: i64,
-}
-
-const ROLLOUT_COLUMNS: &str = "config_name, status, state, revision, updated_at FROM rollouts";
-
 impl RawRollout {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<RawRollout> {
         Ok(RawRollout {
@@ -510,89 +386,19 @@ impl RawRollout {
 
 impl SqliteStore {
     fn resource(&self, raw: RawResource) -> Result<ResourceDoc, Abort> {
-        let labels = serde_json::from_str(&raw.labels)
-            .map_err(|e| self.bad_row(&format!("labels of {} '{}'", raw.kind, raw.name), e))?;
-        Ok(ResourceDoc {
-            kind: raw.kind,
-            name: raw.name,
-            version: raw.version.max(0) as u64,
-            spec_json: raw.spec,
-            labels,
-            hash: raw.hash,
-            created_at: from_millis(raw.created_at),
-            updated_at: from_millis(raw.updated_at),
-        })
+        raw.into_doc(&self.path).map_err(Abort::Store)
     }
 
     fn agent(&self, raw: RawAgent) -> Result<AgentRecord, Abort> {
-        let id = agent_id_from_blob(&raw.id)
-            .ok_or_else(|| self.bad_row("agent id", format!("{} bytes, not 16", raw.id.len())))?;
-        let labels = serde_json::from_str(&raw.labels)
-            .map_err(|e| self.bad_row(&format!("labels of agent {id}"), e))?;
-        let assigned = match (raw.config_name, raw.config_version) {
-            (Some(name), Some(version)) => Some(ConfigRef {
-                name: name.into(),
-                version: version.max(0) as u64,
-            }),
-            _ => None,
-        };
-        Ok(AgentRecord {
-            id,
-            labels,
-            assigned,
-            description_json: raw.description,
-            components_json: raw.components,
-            config_state_json: raw.config_state,
-            first_seen: from_millis(raw.first_seen),
-            last_seen: from_millis(raw.last_seen),
-        })
+        raw.into_record(&self.path).map_err(Abort::Store)
     }
 
     fn attempt(&self, raw: RawAttempt) -> Result<ApplyAttempt, Abort> {
-        let agent = agent_id_from_blob(&raw.agent_id).ok_or_else(|| {
-            self.bad_row(
-                "apply history agent id",
-                format!("{} bytes, not 16", raw.agent_id.len()),
-            )
-        })?;
-        let what = || format!("apply attempt of agent {agent} at {}", raw.assigned_at);
-        let hash = hex::decode(&raw.hash)
-            .ok()
-            .and_then(|h| <[u8; 32]>::try_from(h).ok())
-            .ok_or_else(|| {
-                self.bad_row(&what(), format!("hash '{}' is not 32 hex bytes", raw.hash))
-            })?;
-        let result = raw
-            .result
-            .parse()
-            .map_err(|e: String| self.bad_row(&what(), e))?;
-        Ok(ApplyAttempt {
-            agent,
-            config: ConfigRef {
-                name: raw.config_name.into(),
-                version: raw.config_version.max(0) as u64,
-            },
-            hash,
-            result,
-            message: raw.message,
-            assigned_at: from_millis(raw.assigned_at),
-            finished_at: from_millis(raw.finished_at),
-            rolled_back: raw.rolled_back,
-            rollback: raw.rollback,
-        })
+        raw.into_attempt(&self.path).map_err(Abort::Store)
     }
 
     fn rollout(&self, raw: RawRollout) -> Result<RolloutRecord, Abort> {
-        let status = raw.status.parse().map_err(|e: String| {
-            self.bad_row(&format!("rollout status of '{}'", raw.config_name), e)
-        })?;
-        Ok(RolloutRecord {
-            config_name: raw.config_name,
-            status,
-            state_json: raw.state,
-            revision: raw.revision.max(0) as u64,
-            updated_at: from_millis(raw.updated_at),
-        })
+        raw.into_record(&self.path).map_err(Abort::Store)
     }
 
     fn latest(
@@ -1202,23 +1008,4 @@ fn write_attempts(
         trim.execute(params![&id.as_bytes()[..], kept])?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn millis_round_trip_including_before_epoch() {
-        for ms in [0_i64, 1, 1_700_000_000_123, -5_000] {
-            assert_eq!(to_millis(from_millis(ms)), ms);
-        }
-    }
-
-    #[test]
-    fn empty_names_are_refused() {
-        assert!(check_names("Configuration", " ").is_err());
-        assert!(check_names("", "x").is_err());
-        assert!(check_names("Configuration", "web").is_ok());
-    }
 }

@@ -3,11 +3,37 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::fleet::agent::AgentId;
 use crate::fleet::attempt::ApplyAttempt;
 use crate::fleet::record::AgentRecord;
+
+/// Tunables; the defaults suit a single server. The size cap and the busy timeout are
+/// SQLite's; PostgreSQL has its own limits and lock waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Keep at most this many events; older ones are dropped as new ones arrive.
+    pub event_retention: usize,
+    /// Keep at most this many apply attempts per agent; older ones are dropped as new
+    /// ones arrive.
+    pub attempts_per_agent: usize,
+    /// Refuse to grow the database beyond this size (writes then fail as "full").
+    pub max_db_bytes: Option<u64>,
+    /// How long to wait for a lock held by another process.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            event_retention: 100_000,
+            attempts_per_agent: crate::fleet::attempt::KEPT_PER_AGENT,
+            max_db_bytes: None,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
 
 /// One version of a resource (resource type, configuration, destination, ...).
 /// New spec text for one stored version (see [`super::StoreBackend::rewrite_specs`]).
@@ -228,6 +254,45 @@ pub struct TokenRecord {
     /// SHA-256 of the token, hex.
     pub hash: String,
     pub created_at: SystemTime,
+}
+
+/// What another process sharing the database changed (replicas on PostgreSQL), so this
+/// one can read it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// Resources: types, destinations, configurations and their versions.
+    Resources,
+    /// Agent records, their apply history, events.
+    Agents,
+    Rollouts,
+    /// Named API tokens.
+    Tokens,
+    /// Anything: news may have been missed (the listening connection was lost).
+    Everything,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Resources => "resources",
+            Change::Agents => "agents",
+            Change::Rollouts => "rollouts",
+            Change::Tokens => "tokens",
+            Change::Everything => "everything",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Change> {
+        [
+            Change::Resources,
+            Change::Agents,
+            Change::Rollouts,
+            Change::Tokens,
+            Change::Everything,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == word)
+    }
 }
 
 /// A configuration's rollout state as last written.

@@ -18,7 +18,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod cli;
 pub mod headless;
+pub mod pg;
 pub mod pki;
+pub mod stores;
 pub mod tmux;
 
 pub const SECRET: &str = "test-secret-4d1f";

@@ -55,6 +55,10 @@ pub(super) enum Msg {
         id: AgentId,
         reply: oneshot::Sender<Result<String, CommandError>>,
     },
+    Adopt {
+        known: Vec<KnownAgent>,
+        reply: oneshot::Sender<usize>,
+    },
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -297,6 +301,19 @@ impl RegistryHandle {
             .await
             .map_err(|_| CommandError::Stopped)?;
         rx.await.map_err(|_| CommandError::Stopped)?
+    }
+
+    /// Takes in agents another server stored (a replica on the same database), as agents
+    /// of earlier runs are taken in at start: disconnected here until they connect, with
+    /// their labels and assignment. Agents this registry knows are left as they are.
+    /// Returns how many were new.
+    pub async fn adopt(&self, known: Vec<KnownAgent>) -> Result<usize, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Adopt { known, reply })
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)
     }
 
     /// Tells the registry a WebSocket connection is gone (its agents become disconnected).

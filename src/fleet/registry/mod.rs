@@ -321,6 +321,16 @@ impl Registry {
             Msg::Forget { id, reply } => {
                 let _ = reply.send(self.forget(id));
             }
+            Msg::Adopt { known, reply } => {
+                let mut new = 0;
+                for k in known {
+                    if !self.agents.contains_key(&k.record.id) {
+                        self.preload(k);
+                        new += 1;
+                    }
+                }
+                let _ = reply.send(new);
+            }
             Msg::Shutdown { .. } => {}
         }
     }

@@ -248,3 +248,35 @@ fn rotate_key_refuses_a_directory_that_is_no_data_directory() {
     assert!(stderr.contains("holds no fleetdeck store"), "{stderr}");
     assert!(!dir.path().join("secrets-key").exists(), "nothing written");
 }
+
+/// On PostgreSQL the same: what the database holds, read with its own client, has no token.
+#[tokio::test]
+async fn on_postgresql_the_stored_specs_hold_no_secret_either() {
+    let Some(url) = common::pg::database() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let mut settings = Settings::ephemeral(dir.path(), SECRET);
+    settings.store = Some(url.clone());
+    let rt = Runtime::start(&settings).await.expect("server starts");
+    apply_all(&rt).await;
+    assert!(offered_text(&rt).await.contains(TOKEN));
+    rt.stop().await;
+    // The driver runs a runtime of its own: off this one.
+    let specs: Vec<String> = std::thread::spawn(move || {
+        let mut db = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        db.query("SELECT spec FROM resource_versions", &[])
+            .expect("query")
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect()
+    })
+    .join()
+    .expect("reader thread");
+    assert!(!specs.is_empty());
+    assert!(
+        specs.iter().all(|s| !s.contains(TOKEN)),
+        "a token in clear: {specs:?}"
+    );
+    assert!(specs.iter().any(|s| s.contains("sealed:v1:")));
+}

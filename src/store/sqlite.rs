@@ -27,9 +27,8 @@ use super::convert::{
 use super::error::{StoreError, StoreResult};
 use super::schema::{check_header, migrate, read_header};
 use super::types::{
-    ApplyOutcome, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus, SpecRewrite,
-    StoreOptions, StoredEvent,
-    TokenRecord, WriteBatch,
+    ApplyOutcome, EventQuery, ResourceDoc, RolloutRecord, RolloutStatus, SpecRewrite, StoreOptions,
+    StoredEvent, TokenRecord, WriteBatch,
 };
 use super::{DeleteGuard, StoreBackend};
 use crate::fleet::agent::AgentId;

@@ -36,6 +36,7 @@ use super::net::{self, Link, Stream};
 use super::stats::ClientStats;
 use crate::args::SimTransport;
 use crate::fleet::agent::AgentId;
+use crate::fleet::tap::{TapAnswer, TapRequest};
 use crate::opamp::proto;
 
 /// Largest OpAMP message we accept from the server (the spec's recommended default).
@@ -83,6 +84,12 @@ pub trait Driver: Managed + Send {
 
     /// The server's restart command.
     fn restart(&mut self, core: &mut ClientCore) -> impl Future<Output = Restarted> + Send;
+
+    /// The server asks for the newest items a pipeline handles (only agents that declare
+    /// `io.fleetdeck.tap` are asked). Answered at once, with the next message.
+    fn tap(&mut self, request: TapRequest) -> TapAnswer {
+        TapAnswer::refused(request.id, "this agent does not tap its pipelines")
+    }
 }
 
 /// Why a session ended.
@@ -205,6 +212,13 @@ impl<D: Driver> AgentRun<D> {
         }
         if let Some(offer) = reaction.offer {
             self.driver.offer(&mut self.core, offer);
+        }
+        if let Some(request) = reaction.tap {
+            let answer = match request {
+                Ok(r) => self.driver.tap(r),
+                Err((id, why)) => TapAnswer::refused(id, why),
+            };
+            self.core.answer_tap(&answer);
         }
         Next::Continue {
             reply: reaction.reply || self.core.has_unreported(),

@@ -122,71 +122,13 @@ fn heading(a: &Value) -> String {
     out
 }
 
-/// One item as a few indented lines.
+/// One item as a few indented lines (an item this CLI cannot read is printed as JSON).
 pub fn pretty(item: &Value) -> String {
-    let s = |k: &str| item.get(k).and_then(Value::as_str);
-    let mut head = vec![s("time").unwrap_or("-").to_string()];
-    if let Some(sev) = s("severity") {
-        head.push(sev.to_string());
-    }
-    if let Some(name) = s("name") {
-        head.push(name.to_string());
-    }
-    if let Some(v) = item.get("value") {
-        head.push(format!("= {}", scalar(v)));
-        if let Some(u) = s("unit") {
-            head.push(u.to_string());
-        }
-    }
-    if let Some(kind) = s("kind") {
-        head.push(format!("({kind})"));
-    }
-    if let Some(ms) = item.get("duration_ms").and_then(Value::as_f64) {
-        head.push(format!("{ms:.3} ms"));
-    }
-    if let Some(st) = s("status") {
-        head.push(st.to_string());
-    }
-    let mut out = format!("{}\n", head.join("  "));
-    if let Some(body) = item.get("body") {
-        let text = match body {
-            Value::String(t) => t.clone(),
-            other => serde_json::to_string_pretty(other).unwrap_or_default(),
-        };
-        let mut lines = text.lines();
-        out.push_str(&format!("  body: {}\n", lines.next().unwrap_or("")));
-        for l in lines {
-            out.push_str(&format!("        {l}\n"));
-        }
-    }
-    for (label, key) in [("attributes", "attributes"), ("resource", "resource")] {
-        if let Some(Value::Object(m)) = item.get(key)
-            && !m.is_empty()
-        {
-            out.push_str(&format!("  {label}:\n"));
-            for (k, v) in m {
-                out.push_str(&format!("    {k} = {}\n", scalar(v)));
-            }
-        }
-    }
-    if let Some(scope) = s("scope") {
-        out.push_str(&format!("  scope: {scope}\n"));
-    }
-    if let Some(t) = s("trace_id") {
-        out.push_str(&format!(
-            "  trace {t}  span {}\n",
-            s("span_id").unwrap_or("-")
-        ));
-    }
-    if let Some(n) = item.get("attributes_left_out").and_then(Value::as_u64) {
-        out.push_str(&format!("  ({n} more attributes left out)\n"));
-    }
+    let lines = match serde_json::from_value::<crate::fleet::tap::TapItem>(item.clone()) {
+        Ok(i) => i.lines(),
+        Err(_) => vec![item.to_string()],
+    };
+    let mut out = lines.join("\n");
+    out.push('\n');
     out
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }

@@ -277,11 +277,72 @@ impl TapItem {
         }
     }
 
+    /// The item as a reader sees it: a heading (time, severity or name = value, kind,
+    /// duration, status), then the body, attributes, resource, scope and ids indented.
+    /// The CLI prints these lines; the TUI draws them.
+    pub fn lines(&self) -> Vec<String> {
+        let mut head = vec![self.time.clone()];
+        head.extend(self.severity.clone());
+        head.extend(self.name.clone());
+        if let Some(v) = &self.value {
+            head.push(format!("= {}", scalar(v)));
+            head.extend(self.unit.clone());
+        }
+        if let Some(kind) = &self.kind {
+            head.push(format!("({kind})"));
+        }
+        if let Some(ms) = self.duration_ms {
+            head.push(format!("{ms:.3} ms"));
+        }
+        head.extend(self.status.clone());
+        let mut out = vec![head.join("  ")];
+        if let Some(body) = &self.body {
+            let text = match body {
+                serde_json::Value::String(t) => t.clone(),
+                other => serde_json::to_string_pretty(other).unwrap_or_default(),
+            };
+            let mut lines = text.lines();
+            out.push(format!("  body: {}", lines.next().unwrap_or("")));
+            out.extend(lines.map(|l| format!("        {l}")));
+        }
+        for (label, map) in [
+            ("attributes", &self.attributes),
+            ("resource", &self.resource),
+        ] {
+            if !map.is_empty() {
+                out.push(format!("  {label}:"));
+                out.extend(map.iter().map(|(k, v)| format!("    {k} = {}", scalar(v))));
+            }
+        }
+        if let Some(scope) = &self.scope {
+            out.push(format!("  scope: {scope}"));
+        }
+        if let Some(t) = &self.trace_id {
+            let span = self.span_id.as_deref().unwrap_or("-");
+            out.push(format!("  trace {t}  span {span}"));
+        }
+        if self.attributes_left_out > 0 {
+            out.push(format!(
+                "  ({} more attributes left out)",
+                self.attributes_left_out
+            ));
+        }
+        out
+    }
+
     /// Every string of the item in one line, lower-cased, for searching.
     pub fn haystack(&self) -> String {
         serde_json::to_string(self)
             .unwrap_or_default()
             .to_lowercase()
+    }
+}
+
+/// A value as one line: strings bare, anything else as JSON.
+fn scalar(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 

@@ -41,7 +41,7 @@ trap cleanup EXIT
 # The sink: answers every export at once and counts the log records in it (a small
 # protobuf walk: ExportLogsServiceRequest.1 ResourceLogs .2 ScopeLogs .2 LogRecord).
 cat > "$WORK/sink.py" <<'EOF'
-import http.server, sys, threading
+import gzip, http.server, sys, threading
 count = 0
 lock = threading.Lock()
 def varint(b, i):
@@ -67,6 +67,7 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         global count
         body = self.rfile.read(int(self.headers.get('content-length', 0)))
+        if self.headers.get('content-encoding') == 'gzip': body = gzip.decompress(body)
         with lock: count += records(body)
         self.send_response(200); self.send_header('content-type', 'application/x-protobuf')
         self.send_header('content-length', '0'); self.end_headers()

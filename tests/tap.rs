@@ -349,3 +349,95 @@ async fn a_tap_waiting_on_an_agent_that_goes_away_answers_at_once() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// Over plain HTTP the server cannot speak first: the request goes with the answer to the
+/// agent's next poll, and the agent answers at once with its next message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_plain_http_a_tap_is_answered_with_the_next_poll() {
+    let Some(otelcol) = need_otelcol() else {
+        return;
+    };
+    let server = TestServer::start_with(|s| s.heartbeat_interval = Duration::from_secs(1)).await;
+    let sink = sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let state = dir.path().join("agent");
+    let sup = Supervisor::start(
+        &server.http_url(),
+        &otelcol,
+        &state,
+        &["--name", "polling-1", "--transport", "http"],
+    );
+    let id = connected_agent(&server).await;
+    push(
+        &server,
+        &logs_pipeline("polled-logs", &log, &sink.url),
+        "polled-logs",
+        id,
+    )
+    .await;
+    wait_state(&server, id, "polled-logs", ApplyState::Applied).await;
+    append(&log, "polled line");
+    // Tap after tap, each waits for a poll: none is lost (a keep-alive connection the
+    // server closed between two posts once lost the answer that was to go on it).
+    for _ in 0..5 {
+        let (status, body) = api_tap(&server, API_TOKEN, &id.to_string(), "").await;
+        assert_eq!(status, 200, "{body}\n{}", sup.output());
+    }
+    let answer = tap_until(&server, &id.to_string(), "", "polled line").await;
+    assert_eq!(answer["name"], "polling-1");
+    sink.wait_for("polled line").await;
+}
+
+/// Over HTTP the request rides on the reply to the agent's next poll, and the answer the
+/// agent posts ends the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_agent_hears_the_request_with_its_next_poll() {
+    let server = TestServer::start().await;
+    let url = server.http_url();
+    let uid = fleetdeck::fleet::AgentId::new_v7();
+    let mut hello = message(uid, 0);
+    hello.agent_description = Some(description("poller-1", "host-p"));
+    hello.custom_capabilities = Some(proto::CustomCapabilities {
+        capabilities: vec!["io.fleetdeck.tap".into()],
+    });
+    http_exchange(&url, &hello).await;
+    let asked = {
+        let api = server.api_url();
+        tokio::spawn(async move {
+            let resp = http_client()
+                .get(format!("{api}/api/v1/agents/{uid}/tap"))
+                .bearer_auth(API_TOKEN)
+                .send()
+                .await
+                .expect("answers");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reply = http_exchange(&url, &message(uid, 1)).await;
+    let custom = reply
+        .custom_message
+        .expect("the request rides on the poll's reply");
+    let request: Value = serde_json::from_slice(&custom.data).unwrap();
+    let answer = serde_json::json!({
+        "id": request["id"], "pipeline": "logs", "signal": "logs",
+        "pipelines": [{"name": "logs", "signal": "logs"}],
+        "items": [{"seq": 1, "time": "2026-01-01T00:00:00Z", "time_unix_nano": 1,
+                   "body": "hello from a poller", "attributes": {"k": "v"}}]
+    });
+    let mut msg = message(uid, 2);
+    msg.custom_message = Some(proto::CustomMessage {
+        capability: "io.fleetdeck.tap".into(),
+        r#type: "answer".into(),
+        data: serde_json::to_vec(&answer).unwrap(),
+    });
+    http_exchange(&url, &msg).await;
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), asked)
+        .await
+        .expect("answered")
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"][0]["body"], "hello from a poller");
+}

@@ -501,36 +501,52 @@ async fn http_post<D: Driver>(
     msg: &proto::AgentToServer,
     was_connected: bool,
 ) -> Posted {
-    let sender = match conn.sender(run, link).await {
-        Ok(s) => s,
-        Err(e) => {
-            ClientStats::add(&link.stats.connect_errors);
-            tracing::debug!(agent = %run.core.uid(), "connect to {}: {e}", link.server);
-            return Posted::Failed(Ended::lost(was_connected));
-        }
-    };
     let mut body = msg.encode_to_vec();
-    let mut builder = hyper::Request::post(link.url.path.as_str())
-        .header(header::HOST, link.url.authority())
-        .header(header::CONTENT_TYPE, "application/x-protobuf")
-        .header(header::ACCEPT_ENCODING, "gzip")
-        .header("OpAMP-Instance-UID", run.core.uid().to_string());
     if link.http_gzip {
         body = gzip(&body);
-        builder = builder.header(header::CONTENT_ENCODING, "gzip");
     }
-    if let Some(auth) = &link.authorization {
-        builder = builder.header(header::AUTHORIZATION, auth.clone());
-    }
-    let Ok(request) = builder.body(Full::new(Bytes::from(body))) else {
-        return Posted::Failed(Ended::lost(was_connected));
-    };
-    let response = match timeout(IO_TIMEOUT, sender.send_request(request)).await {
-        Ok(Ok(r)) => r,
-        _ => {
-            conn.sender = None;
-            ClientStats::add(&link.stats.connect_errors);
+    let body = Bytes::from(body);
+    // A keep-alive connection the server closed since the last post fails at once: the
+    // message goes again, once, on a new connection rather than being lost (it may carry
+    // a status change or the answer to a tap).
+    let mut attempt = 0;
+    let response = loop {
+        attempt += 1;
+        let reused = conn.sender.as_ref().is_some_and(|s| !s.is_closed());
+        let sender = match conn.sender(run, link).await {
+            Ok(s) => s,
+            Err(e) => {
+                ClientStats::add(&link.stats.connect_errors);
+                tracing::debug!(agent = %run.core.uid(), "connect to {}: {e}", link.server);
+                return Posted::Failed(Ended::lost(was_connected));
+            }
+        };
+        let mut builder = hyper::Request::post(link.url.path.as_str())
+            .header(header::HOST, link.url.authority())
+            .header(header::CONTENT_TYPE, "application/x-protobuf")
+            .header(header::ACCEPT_ENCODING, "gzip")
+            .header("OpAMP-Instance-UID", run.core.uid().to_string());
+        if link.http_gzip {
+            builder = builder.header(header::CONTENT_ENCODING, "gzip");
+        }
+        if let Some(auth) = &link.authorization {
+            builder = builder.header(header::AUTHORIZATION, auth.clone());
+        }
+        let Ok(request) = builder.body(Full::new(body.clone())) else {
             return Posted::Failed(Ended::lost(was_connected));
+        };
+        match timeout(IO_TIMEOUT, sender.send_request(request)).await {
+            Ok(Ok(r)) => break r,
+            Ok(Err(e)) if reused && attempt == 1 => {
+                conn.sender = None;
+                tracing::debug!(agent = %run.core.uid(),
+                    "the server closed the keep-alive connection ({e}); posting again");
+            }
+            _ => {
+                conn.sender = None;
+                ClientStats::add(&link.stats.connect_errors);
+                return Posted::Failed(Ended::lost(was_connected));
+            }
         }
     };
     ClientStats::add(&link.stats.messages_sent);

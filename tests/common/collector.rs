@@ -72,7 +72,10 @@ impl Supervisor {
             .args(["--secret-key", SECRET, "--settle", "2", "--heartbeat", "1"])
             .args(["--label", "tier=real"])
             .args(extra)
-            .env("FLEETDECK_LOG", "info")
+            .env(
+                "FLEETDECK_LOG",
+                "info,fleetdeck::client=debug,fleetdeck::supervisor=debug",
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)

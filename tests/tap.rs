@@ -13,6 +13,7 @@ use common::*;
 use fleetdeck::fleet::delivery::ApplyState;
 use fleetdeck::opamp::proto;
 use serde_json::Value;
+use tokio::io::AsyncBufReadExt as _;
 
 /// `GET /agents/{id}/tap?QUERY` with `token`: status and body.
 async fn api_tap(server: &TestServer, token: &str, id: &str, query: &str) -> (u16, Value) {
@@ -46,6 +47,26 @@ async fn tap_until(server: &TestServer, id: &str, query: &str, line: &str) -> Va
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// Reads what a following `fleetdeck tap` prints until `want` is a line of it.
+async fn until_line(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    want: &str,
+    seen: &mut String,
+) {
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line == want {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "following never printed {want:?}:\n{seen}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,6 +234,24 @@ async fn lines_a_filelog_pipeline_reads_show_up_in_the_tap() {
             .contains(&format!("no traces pipeline; this agent taps: {pipeline}")),
         "{none}"
     );
+
+    // Following: new lines show up as they are written, until the user stops it.
+    let mut follow = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+        .args([
+            "tap", "agent", "tapped-1", "--follow", "--every", "1", "--limit", "1",
+        ])
+        .env("FLEETDECK_SERVER", &api)
+        .env("FLEETDECK_API_TOKEN", API_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(follow.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    until_line(&mut lines, "  body: after the first look", &mut seen).await;
+    append(&log, "followed line");
+    until_line(&mut lines, "  body: followed line", &mut seen).await;
+    let _ = follow.kill().await;
 
     // Only operators and admins may tap: the data may say more than the fleet's state.
     let made = cli::run(

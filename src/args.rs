@@ -340,6 +340,31 @@ pub enum Command {
         #[command(subcommand)]
         action: RolloutAction,
     },
+    /// Show the newest items (log records, metric points, spans) one pipeline of an
+    /// agent handles, asked for over OpAMP (agents supervised by `fleetdeck agent`).
+    Tap {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Must be `agent`.
+        kind: String,
+        /// The agent: id, short id or name.
+        id: String,
+        /// logs | metrics | traces: the first pipeline of that signal.
+        #[arg(long)]
+        signal: Option<String>,
+        /// The pipeline, as the Collector names it (`logs/filelog`); default: the first.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Items to show (at most 1000; an answer also stops at 64 KiB).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Keep watching: print new items as they come, until Ctrl-C.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Seconds between two looks while following.
+        #[arg(long, default_value_t = 2, requires = "follow")]
+        every: u64,
+    },
     /// Ask an agent to restart.
     Restart {
         #[command(flatten)]
@@ -608,6 +633,10 @@ pub struct AgentArgs {
     /// are still checked.
     #[arg(long)]
     pub allow_unsigned: bool,
+    /// Do not tap the Collector's pipelines (`fleetdeck tap`): no exporter to the
+    /// supervisor is added to them, and the agent does not declare io.fleetdeck.tap.
+    #[arg(long)]
+    pub no_tap: bool,
     /// Settings file (default: fleetdeck.toml in the config directory).
     #[arg(long)]
     pub config: Option<PathBuf>,

@@ -246,6 +246,7 @@ async fn start_real(
             // The demo's own server, in the same process: trust its key.
             trust_key: rt.catalog.signing_key(),
             allow_unsigned: false,
+            tap: true,
         };
         let stop = stop.clone();
         handles.push(tokio::spawn(async move {

@@ -89,6 +89,8 @@ pub struct AgentFileSettings {
     pub trust_key: Option<String>,
     /// Run configurations that come unsigned.
     pub allow_unsigned: Option<bool>,
+    /// `false`: do not tap the Collector's pipelines (`--no-tap`).
+    pub tap: Option<bool>,
 }
 
 /// The log filter from `FLEETDECK_LOG` (default `info`), with the log sources that would

@@ -8,193 +8,17 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
+use common::collector::*;
 use common::*;
 use fleetdeck::fleet::AgentId;
 use fleetdeck::fleet::components::ComponentKind;
 use fleetdeck::fleet::delivery::ApplyState;
 use fleetdeck::fleet::telemetry::{Series, Signal};
-use fleetdeck::rollout::plan::RollbackPolicy;
 use fleetdeck::rollout::{RolloutOptions, Targets};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value;
-use prost::Message as _;
-
-fn otelcol() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("FLEETDECK_OTELCOL").map(PathBuf::from)
-        && p.is_file()
-    {
-        return Some(p);
-    }
-    let lib = dirs_home()?.join(".cache/fleet-peers/otelcol-venv/lib");
-    std::fs::read_dir(lib).ok()?.flatten().find_map(|py| {
-        let bin = py
-            .path()
-            .join("site-packages/otel_collector/bin/otelcol-contrib_linux_amd64");
-        bin.is_file().then_some(bin)
-    })
-}
-
-fn dirs_home() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(PathBuf::from)
-}
-
-/// The Collector, or `None` after saying why (a failure under CI).
-fn need_otelcol() -> Option<PathBuf> {
-    let found = otelcol();
-    if found.is_none() {
-        let msg =
-            "otelcol-contrib not found (run ../shared/peers/otelcol.sh or set FLEETDECK_OTELCOL)";
-        assert!(std::env::var_os("CI").is_none(), "{msg}");
-        eprintln!("SKIPPED: {msg}");
-    }
-    found
-}
-
-/// A loopback OTLP/HTTP receiver that keeps the bodies of the log records it gets.
-struct Sink {
-    url: String,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-async fn sink() -> Sink {
-    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
-    let kept = lines.clone();
-    let app = axum::Router::new().route(
-        "/v1/logs",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let kept = kept.clone();
-            async move {
-                let gzipped = headers
-                    .get("content-encoding")
-                    .is_some_and(|v| v.as_bytes() == b"gzip");
-                let raw = if gzipped {
-                    let mut out = Vec::new();
-                    let _ = std::io::Read::read_to_end(
-                        &mut flate2::read::GzDecoder::new(&body[..]),
-                        &mut out,
-                    );
-                    out
-                } else {
-                    body.to_vec()
-                };
-                if let Ok(req) = ExportLogsServiceRequest::decode(raw.as_slice()) {
-                    let mut kept = kept.lock().unwrap();
-                    for rl in req.resource_logs {
-                        for sl in rl.scope_logs {
-                            for rec in sl.log_records {
-                                if let Some(any_value::Value::StringValue(s)) =
-                                    rec.body.and_then(|b| b.value)
-                                {
-                                    kept.push(s);
-                                }
-                            }
-                        }
-                    }
-                }
-                (
-                    [("content-type", "application/x-protobuf")],
-                    Vec::<u8>::new(),
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Sink { url, lines }
-}
-
-impl Sink {
-    fn has(&self, line: &str) -> bool {
-        self.lines.lock().unwrap().iter().any(|l| l == line)
-    }
-
-    async fn wait_for(&self, line: &str) {
-        self.wait_for_or(line, String::new).await
-    }
-
-    /// [`Sink::wait_for`], saying `context()` (e.g. the supervisor's log) on failure.
-    async fn wait_for_or(&self, line: &str, context: impl Fn() -> String) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !self.has(line) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the sink never received {line:?}; it has {:?}\n{}",
-                self.lines.lock().unwrap(),
-                context()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-/// A running `fleetdeck agent` process, killed when dropped.
-struct Supervisor {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Supervisor {
-    fn start(server: &str, otelcol: &Path, state: &Path, extra: &[&str]) -> Supervisor {
-        let log = state.with_extension(format!("log{}", rand_suffix()));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
-            .args(["agent", "--server", server, "--collector"])
-            .arg(otelcol)
-            .arg("--state-dir")
-            .arg(state)
-            .args(["--secret-key", SECRET, "--settle", "2", "--heartbeat", "1"])
-            .args(["--label", "tier=real"])
-            .args(extra)
-            .env("FLEETDECK_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        Supervisor { child, log }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn terminate(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        self.terminate();
-    }
-}
-
-fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default()
-}
 
 /// Pids of Collectors running with a configuration from `state`.
 fn collectors_of(otelcol: &Path, state: &Path) -> Vec<u32> {
@@ -218,77 +42,12 @@ fn collectors_of(otelcol: &Path, state: &Path) -> Vec<u32> {
         .collect()
 }
 
-fn append(path: &Path, line: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    writeln!(f, "{line}").unwrap();
-}
-
-/// A filelog → batch → otlphttp pipeline built from fleetdeck's own resource types.
-fn logs_pipeline(name: &str, log: &Path, sink: &str) -> String {
-    format!(
-        "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: {name}\nspec:\n  sources:\n    - type: filelog\n      parameters: {{include: [\"{}\"], start_at: beginning}}\n  processors:\n    - type: batch\n  destinations:\n    - type: otlphttp\n      parameters: {{endpoint: \"{sink}\"}}\n",
-        log.display()
-    )
-}
-
 /// Raw Collector YAML as a configuration.
 fn raw(name: &str, yaml: &str) -> String {
     let indented: String = yaml.lines().map(|l| format!("    {l}\n")).collect();
     format!(
         "apiVersion: fleetdeck/v1\nkind: Configuration\nmetadata:\n  name: {name}\nspec:\n  raw: |\n{indented}"
     )
-}
-
-async fn push(server: &TestServer, yaml: &str, name: &str, id: AgentId) {
-    let results = server
-        .rt
-        .catalog
-        .apply_text(yaml, None)
-        .await
-        .expect("parses");
-    assert!(results[0].problems.is_empty(), "{results:?}");
-    let opts = RolloutOptions {
-        initial: 1,
-        rollback: RollbackPolicy::None,
-        ..Default::default()
-    };
-    server
-        .rt
-        .rollouts
-        .start(name, None, Targets::Agents(vec![id]), opts)
-        .await
-        .expect("rollout starts");
-}
-
-async fn wait_state(server: &TestServer, id: AgentId, name: &str, state: ApplyState) -> String {
-    let snap = server
-        .wait_for(&format!("{name} {state:?}"), |s| {
-            s.get(&id)
-                .and_then(|a| a.config.as_ref())
-                .is_some_and(|c| &*c.config.name == name && c.state == state)
-        })
-        .await;
-    snap.get(&id)
-        .and_then(|a| a.config.as_ref())
-        .map(|c| c.error.to_string())
-        .unwrap_or_default()
-}
-
-async fn connected_agent(server: &TestServer) -> AgentId {
-    let snap = server
-        .wait_for("the supervised Collector connects", |s| {
-            s.agents.iter().any(|a| a.is_connected())
-        })
-        .await;
-    snap.agents
-        .iter()
-        .find(|a| a.is_connected())
-        .map(|a| a.id)
-        .unwrap()
 }
 
 fn health_json(server: &TestServer, id: AgentId) -> serde_json::Value {

@@ -512,3 +512,87 @@ pub async fn restart(
         }),
     ))
 }
+
+/// What `GET /agents/{id}/tap` answers: the newest items one of the agent's pipelines
+/// handles, with every pipeline it taps.
+#[derive(Debug, Serialize)]
+pub struct TapView {
+    pub id: AgentId,
+    pub name: String,
+    pub pipeline: Option<String>,
+    pub signal: Option<crate::fleet::tap::TapSignal>,
+    pub pipelines: Vec<crate::fleet::tap::TapPipeline>,
+    /// Oldest first.
+    pub items: Vec<crate::fleet::tap::TapItem>,
+    /// Items left out to stay within the answer's limits (64 KiB, `limit`).
+    pub left_out: usize,
+    /// What the agent noted (e.g. export requests it could not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `GET /agents/{id}/tap?signal=&pipeline=&limit=&after=`: asks the agent over OpAMP and
+/// waits for its answer (seconds over WebSocket, up to a poll interval over HTTP).
+pub async fn tap(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Json<TapView>> {
+    use crate::fleet::tap::{DEFAULT_LIMIT, MAX_LIMIT, TapRequest, TapSignal};
+    let p = Params::parse(&uri, &["signal", "pipeline", "limit", "after"])?;
+    let signal = p
+        .str("signal")
+        .map(|v| {
+            v.parse::<TapSignal>()
+                .map_err(|e| ApiError::bad_request(e).field("signal"))
+        })
+        .transpose()?;
+    let pipeline = p
+        .str("pipeline")
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
+    if pipeline.as_ref().is_some_and(|v| v.len() > 256) {
+        return Err(
+            ApiError::bad_request("pipeline names are at most 256 bytes").field("pipeline"),
+        );
+    }
+    let limit = p.count("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after = p.u64("after")?;
+    let snap = s.registry.snapshot().borrow().clone();
+    let agent = find_agent(&snap, &id, "id")?;
+    let mut answer = s
+        .registry
+        .tap(
+            agent.id,
+            TapRequest {
+                id: 0,
+                signal,
+                pipeline,
+                limit: limit.max(1),
+                after,
+            },
+        )
+        .await?;
+    // Values of sensitive parameters are masked as everywhere else (keys that name a
+    // secret were masked by the agent).
+    let redactor = s.catalog.redactor();
+    answer.mask_strings(&|text| match redactor.mask(text) {
+        std::borrow::Cow::Owned(m) => Some(m),
+        std::borrow::Cow::Borrowed(_) => None,
+    });
+    if limit == 0 {
+        answer.left_out += answer.items.len();
+        answer.items.clear();
+    }
+    Ok(Json(TapView {
+        id: agent.id,
+        name: agent.name.to_string(),
+        pipeline: answer.pipeline,
+        signal: answer.signal,
+        pipelines: answer.pipelines,
+        items: answer.items,
+        left_out: answer.left_out,
+        note: answer.error,
+    }))
+}

@@ -126,6 +126,10 @@ pub fn needed_role(method: &Method, path: &str) -> Role {
     if s.first() == Some(&"tokens") {
         return Role::Admin;
     }
+    // A tap shows the data itself (log lines, attributes), not facts about the fleet.
+    if let ["agents", _, "tap"] = s.as_slice() {
+        return Role::Operator;
+    }
     if !changes(method) {
         return Role::Viewer;
     }
@@ -153,6 +157,7 @@ pub fn describe(method: &Method, path: &str) -> String {
         ("POST", ["tokens"]) => "create a token".into(),
         ("DELETE", ["tokens", name]) => format!("revoke token {name}"),
         ("GET", ["tokens", ..]) => "listing tokens".into(),
+        ("GET", ["agents", id, "tap"]) => format!("tapping agent {id}"),
         _ => format!("{method} {BASE_PATH}{path}"),
     }
 }
@@ -174,6 +179,7 @@ mod tests {
             (Method::GET, "/agents", Role::Viewer),
             (Method::GET, "/events", Role::Viewer),
             (Method::GET, "/tokens", Role::Admin),
+            (Method::GET, "/agents/abc/tap", Role::Operator),
             (Method::POST, "/rollouts", Role::Operator),
             (Method::POST, "/rollouts/web/pause", Role::Operator),
             (Method::POST, "/agents/abc/restart", Role::Operator),

@@ -137,6 +137,23 @@ impl From<RolloutCmdError> for ApiError {
     }
 }
 
+impl From<crate::fleet::tap::TapError> for ApiError {
+    fn from(e: crate::fleet::tap::TapError) -> Self {
+        use crate::fleet::tap::TapError as T;
+        let message = e.to_string();
+        match e {
+            T::UnknownAgent(_) => ApiError::not_found(message).field("id"),
+            T::Disconnected { .. } | T::NotSupported { .. } | T::Gone { .. } => {
+                ApiError::conflict(message)
+            }
+            T::Refused { .. } => ApiError::unprocessable(message),
+            T::Timeout { .. } => ApiError::new(StatusCode::GATEWAY_TIMEOUT, message),
+            T::Busy { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, message),
+            T::Stopped => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message),
+        }
+    }
+}
+
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match e {

@@ -84,6 +84,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/agents/{id}/restart", post(agents::restart))
         .route("/agents/{id}/history", get(agents::history))
+        .route("/agents/{id}/tap", get(agents::tap))
         .route("/types", get(types::list))
         .route("/types/{name}", get(types::show))
         .route("/configurations", get(configs::list))

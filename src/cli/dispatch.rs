@@ -1,7 +1,7 @@
 //! Runs the client commands (everything that talks to the management API, plus profiles).
 
 use super::client::Client;
-use super::{apply, delete, get, gitops, label, profile, push, restart, rollout, token, top};
+use super::{apply, delete, get, gitops, label, profile, push, restart, rollout, tap, token, top};
 use crate::args::Command;
 
 /// Runs one client command to completion on a small runtime of its own.
@@ -125,6 +125,28 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
         Command::Token { client, action } => {
             let c = Client::from_args(&client)?;
             token::run(&c, client.output, action).await
+        }
+        Command::Tap {
+            client,
+            kind,
+            id,
+            signal,
+            pipeline,
+            limit,
+            follow,
+            every,
+        } => {
+            let c = Client::from_args(&client)?;
+            let q = tap::Query {
+                kind: &kind,
+                id: &id,
+                signal: signal.as_deref(),
+                pipeline: pipeline.as_deref(),
+                limit,
+                follow,
+                every: std::time::Duration::from_secs(every.max(1)),
+            };
+            tap::run(&c, client.output, q).await
         }
         Command::Restart { client, kind, id } => {
             let c = Client::from_args(&client)?;

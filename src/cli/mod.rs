@@ -16,6 +16,7 @@ pub mod push;
 pub mod render;
 pub mod restart;
 pub mod rollout;
+pub mod tap;
 pub mod token;
 pub mod top;
 pub mod usage;

@@ -121,6 +121,9 @@ pub struct Reaction {
     pub metrics_target: Option<Option<MetricsTarget>>,
     /// The server gave the agent a new instance uid.
     pub new_uid: Option<AgentId>,
+    /// The server asks for the newest items of a pipeline (`io.fleetdeck.tap`), or sent
+    /// a request that could not be read (the reason, with the id if it was found).
+    pub tap: Option<Result<crate::fleet::tap::TapRequest, (u64, String)>>,
 }
 
 /// Which parts of the status the server has not seen yet (status compression).
@@ -151,6 +154,8 @@ pub struct ClientCore {
     remote: Option<RemoteState>,
     unreported: Parts,
     heartbeat: Duration,
+    /// A custom message for the next AgentToServer (a tap's answer).
+    custom_out: Option<proto::CustomMessage>,
 }
 
 impl ClientCore {
@@ -161,7 +166,18 @@ impl ClientCore {
             remote: None,
             unreported: Parts::ALL,
             heartbeat,
+            custom_out: None,
         }
+    }
+
+    /// Sends `answer` with the next message (a newer one replaces one not sent yet).
+    pub fn answer_tap(&mut self, answer: &crate::fleet::tap::TapAnswer) {
+        use crate::fleet::tap;
+        self.custom_out = Some(proto::CustomMessage {
+            capability: tap::CAPABILITY.to_string(),
+            r#type: tap::ANSWER_TYPE.to_string(),
+            data: serde_json::to_vec(answer).unwrap_or_default(),
+        });
     }
 
     /// Starts from a remote status kept across restarts, so a configuration that was
@@ -216,7 +232,7 @@ impl ClientCore {
 
     /// Whether anything is waiting to be reported.
     pub fn has_unreported(&self) -> bool {
-        self.unreported != Parts::default()
+        self.unreported != Parts::default() || self.custom_out.is_some()
     }
 
     /// The next AgentToServer: always uid, sequence number and capabilities, plus the
@@ -249,6 +265,7 @@ impl ClientCore {
         if todo.components {
             msg.available_components = managed.available_components();
         }
+        msg.custom_message = self.custom_out.take();
         msg
     }
 
@@ -304,6 +321,21 @@ impl ClientCore {
         }
         if let Some(offers) = msg.connection_settings {
             self.take_offers(offers, &mut reaction);
+        }
+        if let Some(m) = msg.custom_message.as_ref().filter(|m| {
+            m.capability == crate::fleet::tap::CAPABILITY
+                && m.r#type == crate::fleet::tap::REQUEST_TYPE
+        }) {
+            reaction.tap = Some(
+                serde_json::from_slice::<crate::fleet::tap::TapRequest>(&m.data).map_err(|e| {
+                    let id = serde_json::from_slice::<serde_json::Value>(&m.data)
+                        .ok()
+                        .and_then(|v| v.get("id").and_then(|i| i.as_u64()))
+                        .unwrap_or(0);
+                    (id, format!("the tap request could not be read: {e}"))
+                }),
+            );
+            reaction.reply = true;
         }
         if let Some(remote) = msg.remote_config {
             // The same hash is never taken twice: applied, failed or in progress.

@@ -36,6 +36,7 @@ use super::net::{self, Link, Stream};
 use super::stats::ClientStats;
 use crate::args::SimTransport;
 use crate::fleet::agent::AgentId;
+use crate::fleet::tap::{TapAnswer, TapRequest};
 use crate::opamp::proto;
 
 /// Largest OpAMP message we accept from the server (the spec's recommended default).
@@ -83,6 +84,12 @@ pub trait Driver: Managed + Send {
 
     /// The server's restart command.
     fn restart(&mut self, core: &mut ClientCore) -> impl Future<Output = Restarted> + Send;
+
+    /// The server asks for the newest items a pipeline handles (only agents that declare
+    /// `io.fleetdeck.tap` are asked). Answered at once, with the next message.
+    fn tap(&mut self, request: TapRequest) -> TapAnswer {
+        TapAnswer::refused(request.id, "this agent does not tap its pipelines")
+    }
 }
 
 /// Why a session ended.
@@ -227,6 +234,13 @@ impl<D: Driver> AgentRun<D> {
         }
         if let Some(offer) = reaction.offer {
             self.driver.offer(&mut self.core, offer);
+        }
+        if let Some(request) = reaction.tap {
+            let answer = match request {
+                Ok(r) => self.driver.tap(r),
+                Err((id, why)) => TapAnswer::refused(id, why),
+            };
+            self.core.answer_tap(&answer);
         }
         Next::Continue {
             reply: reaction.reply || self.core.has_unreported(),
@@ -509,36 +523,52 @@ async fn http_post<D: Driver>(
     msg: &proto::AgentToServer,
     was_connected: bool,
 ) -> Posted {
-    let sender = match conn.sender(run, link).await {
-        Ok(s) => s,
-        Err(e) => {
-            ClientStats::add(&link.stats.connect_errors);
-            tracing::debug!(agent = %run.core.uid(), "connect to {}: {e}", link.server);
-            return Posted::Failed(Ended::lost(was_connected));
-        }
-    };
     let mut body = msg.encode_to_vec();
-    let mut builder = hyper::Request::post(link.url.path.as_str())
-        .header(header::HOST, link.url.authority())
-        .header(header::CONTENT_TYPE, "application/x-protobuf")
-        .header(header::ACCEPT_ENCODING, "gzip")
-        .header("OpAMP-Instance-UID", run.core.uid().to_string());
     if link.http_gzip {
         body = gzip(&body);
-        builder = builder.header(header::CONTENT_ENCODING, "gzip");
     }
-    if let Some(auth) = &link.authorization {
-        builder = builder.header(header::AUTHORIZATION, auth.clone());
-    }
-    let Ok(request) = builder.body(Full::new(Bytes::from(body))) else {
-        return Posted::Failed(Ended::lost(was_connected));
-    };
-    let response = match timeout(IO_TIMEOUT, sender.send_request(request)).await {
-        Ok(Ok(r)) => r,
-        _ => {
-            conn.sender = None;
-            ClientStats::add(&link.stats.connect_errors);
+    let body = Bytes::from(body);
+    // A keep-alive connection the server closed since the last post fails at once: the
+    // message goes again, once, on a new connection rather than being lost (it may carry
+    // a status change or the answer to a tap).
+    let mut attempt = 0;
+    let response = loop {
+        attempt += 1;
+        let reused = conn.sender.as_ref().is_some_and(|s| !s.is_closed());
+        let sender = match conn.sender(run, link).await {
+            Ok(s) => s,
+            Err(e) => {
+                ClientStats::add(&link.stats.connect_errors);
+                tracing::debug!(agent = %run.core.uid(), "connect to {}: {e}", link.server);
+                return Posted::Failed(Ended::lost(was_connected));
+            }
+        };
+        let mut builder = hyper::Request::post(link.url.path.as_str())
+            .header(header::HOST, link.url.authority())
+            .header(header::CONTENT_TYPE, "application/x-protobuf")
+            .header(header::ACCEPT_ENCODING, "gzip")
+            .header("OpAMP-Instance-UID", run.core.uid().to_string());
+        if link.http_gzip {
+            builder = builder.header(header::CONTENT_ENCODING, "gzip");
+        }
+        if let Some(auth) = &link.authorization {
+            builder = builder.header(header::AUTHORIZATION, auth.clone());
+        }
+        let Ok(request) = builder.body(Full::new(body.clone())) else {
             return Posted::Failed(Ended::lost(was_connected));
+        };
+        match timeout(IO_TIMEOUT, sender.send_request(request)).await {
+            Ok(Ok(r)) => break r,
+            Ok(Err(e)) if reused && attempt == 1 => {
+                conn.sender = None;
+                tracing::debug!(agent = %run.core.uid(),
+                    "the server closed the keep-alive connection ({e}); posting again");
+            }
+            _ => {
+                conn.sender = None;
+                ClientStats::add(&link.stats.connect_errors);
+                return Posted::Failed(Ended::lost(was_connected));
+            }
         }
     };
     ClientStats::add(&link.stats.messages_sent);

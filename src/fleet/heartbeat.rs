@@ -169,6 +169,7 @@ pub fn is_plain_heartbeat(r: &AgentReport) -> bool {
         && r.remote_config_status.is_none()
         && r.package_statuses.is_none()
         && r.custom_capabilities.is_none()
+        && r.custom_message.is_none()
         && r.available_components.is_none()
         && r.connection_settings_hash.is_none()
         && !r.disconnect

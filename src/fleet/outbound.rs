@@ -99,6 +99,8 @@ pub struct ServerReply {
     pub signed: bool,
     pub connection_settings: Option<Arc<ConnectionSettingsOffer>>,
     pub command: Option<AgentCommand>,
+    /// A custom message for the agent (a tap request); never beside a signature.
+    pub custom_message: Option<Box<super::report::CustomMessage>>,
     pub new_instance_uid: Option<AgentId>,
     pub error: Option<ServerError>,
 }

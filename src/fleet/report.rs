@@ -21,10 +21,20 @@ pub struct AgentReport {
     pub remote_config_status: Option<RemoteConfigStatus>,
     pub package_statuses: Option<PackageStatuses>,
     pub custom_capabilities: Option<Vec<String>>,
+    /// A custom message (e.g. the answer to a tap), kept only for capabilities we know.
+    pub custom_message: Option<CustomMessage>,
     /// The agent's available components: their hash, and the listing when it was sent.
     pub available_components: Option<ReportedComponents>,
     /// Last connection-settings hash the agent reports having applied.
     pub connection_settings_hash: Option<Vec<u8>>,
     pub disconnect: bool,
     pub request_instance_uid: bool,
+}
+
+/// An OpAMP custom message: which custom capability it belongs to, its type, its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CustomMessage {
+    pub capability: String,
+    pub r#type: String,
+    pub data: Vec<u8>,
 }

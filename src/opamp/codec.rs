@@ -20,7 +20,7 @@ use crate::fleet::outbound::{
     AgentCommand, ConnectionSettingsOffer, RemoteConfigOffer, ServerError, ServerReply,
     TelemetryDestination,
 };
-use crate::fleet::report::AgentReport;
+use crate::fleet::report::{AgentReport, CustomMessage};
 
 /// Server capability bits (OpAMP `ServerCapabilities`).
 pub mod server_caps {
@@ -100,6 +100,14 @@ pub fn decode_agent_to_server(payload: &[u8]) -> Result<AgentReport, DecodeError
         remote_config_status: msg.remote_config_status.map(remote_config_status),
         package_statuses: msg.package_statuses.map(package_statuses),
         custom_capabilities: msg.custom_capabilities.map(|c| c.capabilities),
+        custom_message: msg
+            .custom_message
+            .filter(|m| m.capability == crate::fleet::tap::CAPABILITY)
+            .map(|m| CustomMessage {
+                capability: m.capability,
+                r#type: m.r#type,
+                data: m.data,
+            }),
         available_components: msg.available_components.map(available_components),
         connection_settings_hash: msg
             .connection_settings_status
@@ -354,6 +362,15 @@ fn without_offer(reply: &ServerReply) -> (proto::ServerToAgent, Option<&RemoteCo
             capability: crate::signing::CAPABILITY.to_string(),
             r#type: crate::signing::MESSAGE_TYPE.to_string(),
             data: serde_json::to_vec(&**sig).unwrap_or_default(),
+        });
+    }
+    if msg.custom_message.is_none()
+        && let Some(m) = &reply.custom_message
+    {
+        msg.custom_message = Some(proto::CustomMessage {
+            capability: m.capability.clone(),
+            r#type: m.r#type.clone(),
+            data: m.data.clone(),
         });
     }
     (msg, reply.remote_config.as_deref())

@@ -45,6 +45,8 @@ fn size_cap(kind: Kind, field: u64) -> Option<(&'static str, usize)> {
         (AgentToServer, 6) => ("the effective configuration", 2 << 20),
         (AgentToServer, 7) => ("the remote config status", 64 << 10),
         (AgentToServer, 12) => ("the custom capabilities", 64 << 10),
+        // A tap's answer holds at most 64 KiB of items, and a little about them.
+        (AgentToServer, 13) => ("the custom message", 128 << 10),
         (KeyValue, 1) => ("an attribute key", 256),
         (AnyValue, 1) | (AnyValue, 7) => ("an attribute value", 4 << 10),
         _ => return None,

@@ -18,6 +18,7 @@ use prost::Message;
 use super::names::series_of;
 use super::wire::{Fields, Value, WireError};
 use crate::fleet::AgentId;
+use crate::fleet::tap::names_tap_exporter;
 use crate::fleet::telemetry::{Sample, Series, Temporality};
 
 /// The resource attribute naming the agent when the request carries no per-agent token.
@@ -260,10 +261,14 @@ fn number_points(
 fn number_point(series: Series, buf: &[u8], base: usize) -> Result<Option<Sample>, WireError> {
     let mut key = StreamKey::default();
     let (mut start_ns, mut time_ns, mut value, mut flags) = (0, 0, None, 0);
+    let mut ours = false;
     let mut fields = Fields::new(buf, base, "NumberDataPoint");
     while let Some(field) = fields.next() {
         match field? {
-            (7, Value::Len(kv, _)) => key.add(kv),
+            (7, Value::Len(kv, _)) => {
+                ours |= names_tap_exporter(kv);
+                key.add(kv);
+            }
             (2, v) => start_ns = v.fixed64(&fields, "start_time_unix_nano must be fixed64")?,
             (3, v) => time_ns = v.fixed64(&fields, "time_unix_nano must be fixed64")?,
             (4, v) => {
@@ -280,6 +285,10 @@ fn number_point(series: Series, buf: &[u8], base: usize) -> Result<Option<Sample
             (7, _) => return Err(fields.error_here("attributes must be messages")),
             _ => {}
         }
+    }
+    if ours {
+        // A supervisor's tap exporter: not what the agent sends on.
+        return Ok(None);
     }
     Ok(make_sample(
         series,
@@ -352,6 +361,13 @@ pub fn collect_typed(req: &ExportMetricsServiceRequest, batch: &mut MetricsBatch
             let Some(series) = series else { continue };
             let t = temporality(series, sum_t);
             for p in dps {
+                let tap = p.attributes.iter().any(|kv| {
+                    matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()),
+                        Some(any_value::Value::StringValue(s)) if names_tap_exporter(s.as_bytes()))
+                });
+                if tap {
+                    continue;
+                }
                 let key = typed_key(&p.attributes, &mut scratch);
                 let value = p.value.map(|v| match v {
                     number_data_point::Value::AsDouble(d) => d,

@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod names;
 pub mod offer;
 pub mod stats;
+pub mod tap;
 pub mod token;
 pub mod wire;
 

@@ -8,6 +8,14 @@
 //! was sent and the effective configuration shows both. Because lists are replaced, the
 //! reader list in our file repeats the readers the server's file already has.
 //!
+//! Taps (`tap.rs`): when the supervisor taps its Collector, every logs, metrics and traces
+//! pipeline also exports to the supervisor's receiver on 127.0.0.1, through an `otlphttp`
+//! exporter of ours (`otlphttp/fleetdeck_tap_N`, uncompressed, queued, no retries) that
+//! our file adds to the pipeline's exporter list (the list repeats the pipeline's own
+//! exporters first, since lists are replaced). This is the supervisor's own change, made
+//! after the server's file was verified (signed configurations): the server's file still
+//! runs byte for byte as it was signed, and the effective configuration shows the tap.
+//!
 //! Header values (the server's token) never enter a file: the configuration refers to
 //! environment variables that the process (and the validator) is started with, so the
 //! effective configuration reported to the server carries no secret.
@@ -31,18 +39,121 @@ pub struct OwnPart {
     /// PEM roots the Collector trusts when it sends its own metrics over https (the
     /// supervisor's `--tls-ca`: a private CA is not in the system's roots).
     pub ca_file: Option<std::path::PathBuf>,
+    /// Where each pipeline also exports, for taps (`None`: no taps).
+    pub tap: Option<TapTarget>,
+}
+
+/// The supervisor's tap receiver, as the exporters it adds reach it.
+#[derive(Clone, PartialEq, Eq, derive_more::Debug)]
+pub struct TapTarget {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The `Authorization` value (given to the process in an environment variable).
+    #[debug("<redacted>")]
+    pub authorization: String,
+}
+
+/// The exporter our file adds to pipeline `index` (in the configuration's order).
+pub fn tap_exporter(index: usize) -> String {
+    format!("otlphttp/{}{index}", crate::fleet::tap::TAP_EXPORTER_NAME)
 }
 
 impl OwnPart {
     /// The environment the Collector runs (and validates) with.
     pub fn env(&self) -> Vec<(String, String)> {
-        self.metrics
+        let mut env: Vec<(String, String)> = self
+            .metrics
             .iter()
             .flat_map(|m| m.headers.iter())
             .enumerate()
             .map(|(i, (_, value))| (format!("{HEADER_ENV_PREFIX}{i}"), value.clone()))
-            .collect()
+            .collect();
+        if let Some(t) = &self.tap {
+            env.push((super::tap::AUTH_ENV.to_string(), t.authorization.clone()));
+        }
+        env
     }
+}
+
+/// The pipelines of `body` a tap can serve (logs, metrics and traces ones), in its order,
+/// at most [`super::tap::MAX_PIPELINES`]. Nothing for a body that does not parse.
+pub fn tappable_pipelines(body: &[u8]) -> Vec<(String, crate::fleet::tap::TapSignal)> {
+    let Ok(theirs) = std::str::from_utf8(body)
+        .map_err(|_| ())
+        .and_then(|t| serde_norway::from_str::<Value>(t).map_err(|_| ()))
+    else {
+        return Vec::new();
+    };
+    tappable_pipelines_of(theirs.get("service").and_then(|s| s.get("pipelines")))
+}
+
+/// The exporters and pipeline exporter lists our file adds for taps.
+fn tap_part(theirs: &Value, target: &TapTarget) -> (Mapping, Mapping) {
+    let mut exporters = Mapping::new();
+    let mut pipelines = Mapping::new();
+    let their_pipelines = theirs.get("service").and_then(|s| s.get("pipelines"));
+    for (i, (name, _)) in tappable_pipelines_of(their_pipelines)
+        .into_iter()
+        .enumerate()
+    {
+        let Some(list) = their_pipelines
+            .and_then(|p| p.get(name.as_str()))
+            .and_then(|p| p.get("exporters"))
+            .and_then(|e| e.as_sequence())
+        else {
+            continue;
+        };
+        let id = tap_exporter(i);
+        let mut list = list.clone();
+        list.push(Value::from(id.as_str()));
+        let mut p = Mapping::new();
+        p.insert("exporters".into(), Value::Sequence(list));
+        pipelines.insert(Value::from(name.as_str()), Value::Mapping(p));
+        exporters.insert(Value::from(id.as_str()), tap_exporter_config(target, &name));
+    }
+    (exporters, pipelines)
+}
+
+/// Pipelines with an exporter list (only those run, and can take ours).
+fn tappable_pipelines_of(pipelines: Option<&Value>) -> Vec<(String, crate::fleet::tap::TapSignal)> {
+    let Some(Value::Mapping(m)) = pipelines else {
+        return Vec::new();
+    };
+    m.iter()
+        .filter_map(|(k, v)| {
+            let name = k.as_str()?;
+            let signal = crate::fleet::tap::TapSignal::of_pipeline(name)?;
+            v.get("exporters")?.as_sequence()?;
+            Some((name.to_string(), signal))
+        })
+        .take(super::tap::MAX_PIPELINES)
+        .collect()
+}
+
+/// One tap exporter: uncompressed (gzip would cost the Collector CPU for a loopback hop),
+/// a short timeout, no retries (a tap may miss a batch; the pipeline never waits), and a
+/// small queue of its own so a slow supervisor cannot hold the pipeline up.
+fn tap_exporter_config(target: &TapTarget, pipeline: &str) -> Value {
+    let mut headers = Mapping::new();
+    headers.insert(
+        "authorization".into(),
+        format!("${{env:{}}}", super::tap::AUTH_ENV).into(),
+    );
+    headers.insert(super::tap::PIPELINE_HEADER.into(), pipeline.into());
+    let mut retry = Mapping::new();
+    retry.insert("enabled".into(), false.into());
+    let mut queue = Mapping::new();
+    queue.insert("enabled".into(), true.into());
+    queue.insert("num_consumers".into(), 1.into());
+    queue.insert("queue_size".into(), 64.into());
+    let mut e = Mapping::new();
+    e.insert("endpoint".into(), target.endpoint.as_str().into());
+    e.insert("compression".into(), "none".into());
+    e.insert("timeout".into(), "2s".into());
+    e.insert("retry_on_failure".into(), Value::Mapping(retry));
+    e.insert("sending_queue".into(), Value::Mapping(queue));
+    e.insert("headers".into(), Value::Mapping(headers));
+    Value::Mapping(e)
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -109,6 +220,13 @@ pub fn own_file(body: &[u8], own: &OwnPart) -> Result<String, MergeError> {
     let mut service = Mapping::new();
     service.insert("telemetry".into(), Value::Mapping(ours));
     let mut root = Mapping::new();
+    if let Some(target) = &own.tap {
+        let (exporters, pipelines) = tap_part(&theirs, target);
+        if !pipelines.is_empty() {
+            root.insert("exporters".into(), Value::Mapping(exporters));
+            service.insert("pipelines".into(), Value::Mapping(pipelines));
+        }
+    }
     root.insert("service".into(), Value::Mapping(service));
     serde_norway::to_string(&Value::Mapping(root)).map_err(|e| MergeError::Yaml(e.to_string()))
 }
@@ -191,6 +309,7 @@ mod tests {
                 headers: vec![("Authorization".into(), "Bearer s3cr3t-token".into())],
             }),
             ca_file: None,
+            tap: None,
         }
     }
 
@@ -279,6 +398,65 @@ mod tests {
         )
         .expect("merges");
         assert!(without["service"]["telemetry"].get("metrics").is_none());
+    }
+
+    #[test]
+    fn taps_add_an_exporter_to_each_pipeline_after_its_own() {
+        let mut own = own(false);
+        own.tap = Some(TapTarget {
+            endpoint: "http://127.0.0.1:40000".into(),
+            authorization: "Bearer tap-secret".into(),
+        });
+        let body = format!(
+            "{PIPELINE}    metrics/x: {{receivers: [filelog], exporters: [otlphttp]}}\n    profiles: {{receivers: [filelog], exporters: [otlphttp]}}\n"
+        );
+        let ours = own_file(body.as_bytes(), &own).expect("ours");
+        assert!(!ours.contains("tap-secret"), "{ours}");
+        let doc = merged(body.as_bytes(), &ours).expect("merges");
+        let p = &doc["service"]["pipelines"];
+        assert_eq!(
+            p["logs"]["exporters"],
+            parse("[otlphttp, otlphttp/fleetdeck_tap_0]")
+        );
+        assert_eq!(p["logs"]["receivers"], parse("[filelog]"), "the rest stays");
+        assert_eq!(
+            p["metrics/x"]["exporters"],
+            parse("[otlphttp, otlphttp/fleetdeck_tap_1]")
+        );
+        assert_eq!(
+            p["profiles"]["exporters"],
+            parse("[otlphttp]"),
+            "not tapped"
+        );
+        let e = &doc["exporters"]["otlphttp/fleetdeck_tap_1"];
+        assert_eq!(e["endpoint"].as_str(), Some("http://127.0.0.1:40000"));
+        assert_eq!(e["compression"].as_str(), Some("none"));
+        assert_eq!(
+            e["headers"]["x-fleetdeck-tap-pipeline"].as_str(),
+            Some("metrics/x")
+        );
+        assert_eq!(
+            e["headers"]["authorization"].as_str(),
+            Some("${env:FLEETDECK_TAP_AUTHORIZATION}")
+        );
+        assert!(doc["exporters"].get("otlphttp").is_some(), "theirs stay");
+        assert!(own.env().contains(&(
+            "FLEETDECK_TAP_AUTHORIZATION".to_string(),
+            "Bearer tap-secret".to_string()
+        )));
+        assert_eq!(
+            tappable_pipelines(body.as_bytes()),
+            vec![
+                ("logs".to_string(), crate::fleet::tap::TapSignal::Logs),
+                (
+                    "metrics/x".to_string(),
+                    crate::fleet::tap::TapSignal::Metrics
+                )
+            ]
+        );
+        // nothing to tap: nothing added
+        let none = own_file(b"receivers: {}\n", &own).expect("ours");
+        assert!(!none.contains("exporters"), "{none}");
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct SupervisorAgent {
     components: Option<proto::AvailableComponents>,
     state: StateDir,
     trust: Trust,
+    /// Where taps are answered from (`None`: this agent is not tapped).
+    tap: Option<std::sync::Arc<super::tap::TapHub>>,
 }
 
 /// Which configurations the supervisor runs: signed by `key` (or, without one, by the key
@@ -76,7 +78,14 @@ impl SupervisorAgent {
             components,
             state,
             trust: Trust::default(),
+            tap: None,
         }
+    }
+
+    /// Answers taps from `hub`, and declares io.fleetdeck.tap.
+    pub fn with_tap(mut self, hub: Option<std::sync::Arc<super::tap::TapHub>>) -> Self {
+        self.tap = hub;
+        self
     }
 
     pub fn with_trust(mut self, trust: Trust) -> Self {
@@ -171,7 +180,11 @@ impl SupervisorAgent {
 
 impl Managed for SupervisorAgent {
     fn custom_capabilities(&self) -> Vec<String> {
-        vec![crate::signing::CAPABILITY.to_string()]
+        let mut caps = vec![crate::signing::CAPABILITY.to_string()];
+        if self.tap.is_some() {
+            caps.push(crate::fleet::tap::CAPABILITY.to_string());
+        }
+        caps
     }
 
     fn capabilities(&self) -> u64 {
@@ -346,6 +359,16 @@ impl Driver for SupervisorAgent {
             core.set_remote(&r.hash, r.status, r.error.clone());
         }
         self.shown = now;
+    }
+
+    fn tap(&mut self, request: crate::fleet::tap::TapRequest) -> crate::fleet::tap::TapAnswer {
+        match &self.tap {
+            Some(hub) => hub.answer(&request),
+            None => crate::fleet::tap::TapAnswer::refused(
+                request.id,
+                "taps are off on this agent (--no-tap)",
+            ),
+        }
     }
 
     async fn restart(&mut self, _core: &mut ClientCore) -> Restarted {

@@ -84,6 +84,9 @@ pub struct KeeperConfig {
     /// The operator's own configuration, run until the server sends one.
     pub bootstrap: Option<Vec<u8>>,
     pub settle: Duration,
+    /// The tap receiver, told which pipelines each configuration runs (`own.tap` is
+    /// where they export to it).
+    pub tap: Option<Arc<super::tap::TapHub>>,
 }
 
 /// The last configuration that ran well.
@@ -313,6 +316,12 @@ impl Keeper {
         let configs = [state.path(COLLECTOR_FILE), state.path(OWN_FILE)];
         let run = Running::start(&self.cfg.binary.path, &configs, &env, state)
             .map_err(|e| format!("cannot start {}: {e}", self.cfg.binary.path.display()))?;
+        if let Some(hub) = &self.cfg.tap {
+            let tapped = self.cfg.own.tap.as_ref().map_or_else(Vec::new, |_| {
+                super::config::tappable_pipelines(files.collector.as_bytes())
+            });
+            hub.running(tapped);
+        }
         tracing::info!(pid = run.pid, "Collector started");
         self.health.up = true;
         self.health.pid = Some(run.pid);
@@ -558,9 +567,11 @@ esac
                 instance_id: "test".into(),
                 metrics: None,
                 ca_file: None,
+                tap: None,
             },
             bootstrap: bootstrap.map(|b| b.as_bytes().to_vec()),
             settle: Duration::from_millis(500),
+            tap: None,
         })
         .await
         .expect("keeper starts")

@@ -18,6 +18,7 @@ pub mod keeper;
 pub mod process;
 pub mod settings;
 pub mod state;
+pub mod tap;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,6 +81,7 @@ pub async fn run(settings: AgentSettings, stop: CancellationToken) -> anyhow::Re
         ),
         None => None,
     };
+    let tap = start_tap(&settings, components.as_ref(), &stop).await;
     let (cmds, view, keeper) = keeper::start(KeeperConfig {
         binary: binary.clone(),
         state: state.clone(),
@@ -87,9 +89,14 @@ pub async fn run(settings: AgentSettings, stop: CancellationToken) -> anyhow::Re
             instance_id: uid.to_string(),
             metrics: None,
             ca_file: settings.tls_ca.clone(),
+            tap: tap.as_ref().map(|hub| config::TapTarget {
+                endpoint: hub.endpoint(),
+                authorization: hub.authorization().to_string(),
+            }),
         },
         bootstrap,
         settle: settings.settle,
+        tap: tap.clone(),
     })
     .await?;
     let saved_remote = view.borrow().remote.clone();
@@ -143,7 +150,8 @@ pub async fn run(settings: AgentSettings, stop: CancellationToken) -> anyhow::Re
     .with_trust(driver::Trust {
         key: settings.trust_key.clone(),
         allow_unsigned: settings.allow_unsigned,
-    });
+    })
+    .with_tap(tap);
 
     // The server's address is looked up until it resolves; the Collector runs meanwhile.
     let server = loop {
@@ -179,6 +187,35 @@ pub async fn run(settings: AgentSettings, stop: CancellationToken) -> anyhow::Re
     let _ = keeper.await;
     tracing::info!("supervisor stopped");
     Ok(())
+}
+
+/// The tap receiver, when taps are on and the Collector can export to it (its build has
+/// the `otlphttp` exporter, or it did not say what it has).
+async fn start_tap(
+    settings: &AgentSettings,
+    components: Option<&collector::Components>,
+    stop: &CancellationToken,
+) -> Option<Arc<tap::TapHub>> {
+    if !settings.tap {
+        tracing::info!("taps are off (--no-tap)");
+        return None;
+    }
+    if let Some(c) = components
+        && !c.has("exporters", "otlphttp")
+    {
+        tracing::warn!("taps are off: this Collector has no otlphttp exporter to send them with");
+        return None;
+    }
+    match tap::TapHub::start(stop.child_token()).await {
+        Ok(hub) => {
+            tracing::info!(endpoint = %hub.endpoint(), "tapping the Collector's pipelines");
+            Some(hub)
+        }
+        Err(e) => {
+            tracing::warn!("taps are off: cannot listen on 127.0.0.1: {e}");
+            None
+        }
+    }
 }
 
 fn host_name() -> String {

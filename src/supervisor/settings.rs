@@ -27,6 +27,8 @@ pub struct AgentSettings {
     /// The signing key configurations must carry (`ed25519:…`); `None`: pin the first.
     pub trust_key: Option<String>,
     pub allow_unsigned: bool,
+    /// Tap the Collector's pipelines (`fleetdeck tap`); off with `--no-tap`.
+    pub tap: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +131,7 @@ impl AgentSettings {
                 .transpose()
                 .map_err(AgentSettingsError::TrustKey)?,
             allow_unsigned: args.allow_unsigned || file.allow_unsigned.unwrap_or(false),
+            tap: !args.no_tap && file.tap.unwrap_or(true),
         })
     }
 }

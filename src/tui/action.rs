@@ -275,6 +275,10 @@ pub enum Action {
     Restart,
     /// Forget the selected disconnected agent (asks first).
     Forget,
+    /// Tap the agent shown: the newest items one of its pipelines handles.
+    Tap,
+    /// In a tap: the agent's next pipeline.
+    TapPipeline,
     /// Open the pipeline builder for a new configuration.
     NewConfig,
     /// Open the selected configuration in the pipeline builder.
@@ -297,7 +301,7 @@ pub enum Action {
 
 impl Action {
     /// Every action but the builder's (those are [`WizardAction::ALL`]).
-    pub const ALL: [Action; 45] = [
+    pub const ALL: [Action; 47] = [
         Action::Help,
         Action::Palette,
         Action::Back,
@@ -331,6 +335,8 @@ impl Action {
         Action::SharedScale,
         Action::Restart,
         Action::Forget,
+        Action::Tap,
+        Action::TapPipeline,
         Action::NextSection,
         Action::PrevSection,
         Action::NewConfig,
@@ -384,6 +390,8 @@ impl Action {
             Action::SharedScale => "shared_scale",
             Action::Restart => "restart",
             Action::Forget => "forget",
+            Action::Tap => "tap",
+            Action::TapPipeline => "tap_pipeline",
             Action::NewConfig => "new_config",
             Action::EditConfig => "edit_config",
             Action::DiffBase => "diff_base",
@@ -445,6 +453,8 @@ impl Action {
             Action::SharedScale => "sparkline scale: shared by all rows / per row",
             Action::Restart => "restart marked or selected agents (asks first)",
             Action::Forget => "forget a disconnected agent (asks first)",
+            Action::Tap => "tap: the newest items a pipeline of the agent handles",
+            Action::TapPipeline => "the agent's next pipeline",
             Action::NewConfig => "new configuration (pipeline builder)",
             Action::EditConfig => "edit the configuration in the builder",
             Action::DiffBase => "mark a version as the diff base",
@@ -476,6 +486,7 @@ impl Action {
             Action::NextSection => "section",
             Action::Freeze => "freeze",
             Action::SharedScale => "scale",
+            Action::TapPipeline => "pipeline",
             Action::NewConfig => "new",
             Action::EditConfig => "edit",
             Action::DiffBase => "base",

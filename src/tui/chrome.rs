@@ -183,7 +183,7 @@ fn hints<'a>(app: &App, width: usize) -> Line<'a> {
     let t = &app.theme;
     let segs = app
         .keymap
-        .hints(app.route().contexts())
+        .hints(&app.contexts())
         .into_iter()
         .enumerate()
         .map(|(i, (key, label))| {

@@ -39,6 +39,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     match app.route() {
         Route::Agents => agents::draw::render(&cx, &app.agents, &app.events, body, buf),
         Route::Detail(id) => detail::draw::render(&cx, &app.detail, id, body, buf),
+        Route::Tap(id) => super::tap::draw::render(&cx, &app.tap, id, body, buf),
         Route::Configs => configs::draw::render(&cx, &app.configs, body, buf),
         Route::ConfigDetail => configs::draw::render_detail(&cx, &app.configs, body, buf),
         Route::Events => events::draw::render_view(&cx, &app.events, body, buf),

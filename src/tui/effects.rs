@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::configs::{ConfigsEffect, ConfigsMsg};
 use super::detail::HistoryLoaded;
 use super::flash::FlashLevel;
+use super::tap::TapLoaded;
 use super::wizard::io::WizardIo;
 use super::wizard::{WizardEffect, WizardMsg};
 use crate::catalog::Catalog;
@@ -34,6 +35,11 @@ pub enum Effect {
     ForgetAgent(AgentId),
     /// Read an agent's apply history from the store (its detail shows it).
     LoadHistory(AgentId),
+    /// Ask an agent for the newest items of a pipeline (the tap view shows them).
+    Tap {
+        agent: AgentId,
+        request: crate::fleet::tap::TapRequest,
+    },
     /// Catalog and rollout work for the pipeline builder.
     Wizard(WizardEffect),
     /// Catalog and rollout work for the Configurations view.
@@ -55,6 +61,7 @@ pub struct Carrier {
     wizard: WizardIo,
     configs: mpsc::Sender<ConfigsMsg>,
     history: mpsc::Sender<HistoryLoaded>,
+    tap: mpsc::Sender<TapLoaded>,
 }
 
 /// Where the results of background work arrive, for the run loop to feed back to the app.
@@ -62,6 +69,7 @@ pub struct Results {
     pub wizard: mpsc::Receiver<WizardMsg>,
     pub configs: mpsc::Receiver<ConfigsMsg>,
     pub history: mpsc::Receiver<HistoryLoaded>,
+    pub tap: mpsc::Receiver<TapLoaded>,
 }
 
 impl Carrier {
@@ -73,6 +81,7 @@ impl Carrier {
         let (wizard, wizard_rx) = WizardIo::new(catalog.clone(), rollouts.clone());
         let (configs, configs_rx) = mpsc::channel(16);
         let (history, history_rx) = mpsc::channel(4);
+        let (tap, tap_rx) = mpsc::channel(4);
         let carrier = Carrier {
             registry,
             catalog,
@@ -80,11 +89,13 @@ impl Carrier {
             wizard,
             configs,
             history,
+            tap,
         };
         let results = Results {
             wizard: wizard_rx,
             configs: configs_rx,
             history: history_rx,
+            tap: tap_rx,
         };
         (carrier, results)
     }
@@ -110,6 +121,15 @@ impl Carrier {
                 }
                 Effect::LoadHistory(id) => {
                     tokio::spawn(load_history(self.catalog.clone(), id, self.history.clone()));
+                }
+                Effect::Tap { agent, request } => {
+                    tokio::spawn(tap(
+                        self.registry.clone(),
+                        self.catalog.clone(),
+                        agent,
+                        request,
+                        self.tap.clone(),
+                    ));
                 }
                 Effect::Configs(c) => super::configs::io::spawn(
                     c,
@@ -138,6 +158,37 @@ async fn load_history(catalog: Arc<Catalog>, agent: AgentId, tx: mpsc::Sender<Hi
         .map_err(|e| e.to_string());
     // The UI has gone when the channel is closed; nothing is left to tell.
     let _ = tx.send(HistoryLoaded { agent, result }).await;
+}
+
+/// Asks an agent for the newest items of a pipeline; known secret values are masked as
+/// everywhere else (keys that name a secret were masked by the agent).
+async fn tap(
+    registry: RegistryHandle,
+    catalog: Arc<Catalog>,
+    agent: AgentId,
+    request: crate::fleet::tap::TapRequest,
+    tx: mpsc::Sender<TapLoaded>,
+) {
+    let pipeline = request.pipeline.clone();
+    let result = registry
+        .tap(agent, request)
+        .await
+        .map(|mut answer| {
+            let redactor = catalog.redactor();
+            answer.mask_strings(&|text| match redactor.mask(text) {
+                std::borrow::Cow::Owned(m) => Some(m),
+                std::borrow::Cow::Borrowed(_) => None,
+            });
+            answer
+        })
+        .map_err(|e| e.to_string());
+    let _ = tx
+        .send(TapLoaded {
+            agent,
+            pipeline,
+            result,
+        })
+        .await;
 }
 
 /// Asks each agent to restart; a refusal becomes a notice in the events.

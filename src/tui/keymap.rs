@@ -20,6 +20,10 @@ pub enum Context {
     List,
     Agents,
     Detail,
+    /// The detail of an agent that can be tapped (io.fleetdeck.tap).
+    DetailTap,
+    /// A tap on an agent's pipeline.
+    Tap,
     /// The configurations list and a configuration's detail.
     Configs,
     /// Every step of the pipeline builder.
@@ -48,6 +52,8 @@ impl Context {
             Context::List => "Lists",
             Context::Agents => "Agents",
             Context::Detail => "Agent detail",
+            Context::DetailTap => "Agent detail (agents that can be tapped)",
+            Context::Tap => "Tap",
             Context::Configs => "Configurations",
             Context::Wizard => "Pipeline builder",
             Context::WizardSources => "Pipeline builder sources",
@@ -374,6 +380,10 @@ impl Default for Keymap {
                 b(C::WizardFollow, A::ResumeRollout, &[K::ch('r')], true),
                 b(C::WizardFollow, A::CancelRollout, &[K::ch('c')], true),
                 b(C::WizardFollow, A::RollbackRollout, &[K::ch('R')], true),
+                b(C::DetailTap, A::Tap, &[K::ch('T')], true),
+                b(C::Tap, A::Filter, &[K::ch('/')], true),
+                b(C::Tap, A::TapPipeline, &[K::ch('p')], true),
+                b(C::Tap, A::Freeze, &[K::ch('f')], true),
                 b(
                     C::Detail,
                     A::NextSection,

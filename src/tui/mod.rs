@@ -25,6 +25,7 @@ pub mod layout;
 pub mod palette;
 pub mod resource_types;
 pub mod svg;
+pub mod tap;
 pub mod telemetry;
 mod terminal;
 pub mod testing;
@@ -213,6 +214,10 @@ async fn event_loop(
             }
             Some(msg) = results.history.recv() => {
                 app.history_loaded(msg);
+                dirty = true;
+            }
+            Some(msg) = results.tap.recv() => {
+                app.tap_loaded(msg);
                 dirty = true;
             }
             // Ages, clocks and sparklines move every second even when nothing else does.

@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod cli;
+pub mod collector;
 pub mod headless;
 pub mod pg;
 pub mod pki;

@@ -49,6 +49,7 @@ impl Registry {
         let on_this_conn = matches!(state.live, Some(Live::Ws(c)) if c == conn);
         let v = &state.view;
         let waiting = state.pending.command.is_some()
+            || !state.pending.taps.is_empty()
             || state.assigned.as_ref().is_some_and(|a| {
                 v.capabilities.has(Capabilities::ACCEPTS_REMOTE_CONFIG)
                     && delivery::should_send(
@@ -93,6 +94,7 @@ impl Registry {
         }
         self.connected.fetch_sub(1, Ordering::Relaxed);
         let name = state.name();
+        self.taps_gone(id);
         self.changed(id);
         self.emit(EventKind::AgentDisconnected { id, name, reason });
     }

@@ -59,6 +59,11 @@ pub(super) enum Msg {
         known: Vec<KnownAgent>,
         reply: oneshot::Sender<usize>,
     },
+    Tap {
+        id: AgentId,
+        request: crate::fleet::tap::TapRequest,
+        reply: oneshot::Sender<Result<crate::fleet::tap::TapAnswer, crate::fleet::tap::TapError>>,
+    },
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -314,6 +319,23 @@ impl RegistryHandle {
             .await
             .map_err(|_| CommandError::Stopped)?;
         rx.await.map_err(|_| CommandError::Stopped)
+    }
+
+    /// Asks agent `id` for the newest items one of its pipelines handles and waits for
+    /// the answer. Every wait ends: the answer, the agent's refusal, its disconnect, or
+    /// the deadline (seconds over WebSocket, about a poll interval over HTTP).
+    pub async fn tap(
+        &self,
+        id: AgentId,
+        request: crate::fleet::tap::TapRequest,
+    ) -> Result<crate::fleet::tap::TapAnswer, crate::fleet::tap::TapError> {
+        use crate::fleet::tap::TapError;
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Tap { id, request, reply })
+            .await
+            .map_err(|_| TapError::Stopped)?;
+        rx.await.map_err(|_| TapError::Stopped)?
     }
 
     /// Tells the registry a WebSocket connection is gone (its agents become disconnected).

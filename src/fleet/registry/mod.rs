@@ -139,6 +139,7 @@ pub fn spawn_with(
         beaten,
         folding: Vec::new(),
         version: 0,
+        taps: taps::Taps::default(),
     };
     for k in known {
         registry.preload(k);
@@ -170,6 +171,8 @@ struct Registry {
     beaten: Arc<Beaten>,
     folding: Vec<AgentId>,
     version: u64,
+    /// Taps waiting for their answers.
+    taps: taps::Taps,
 }
 
 /// A snapshot that only refreshes heartbeat times waits this many publish intervals (a
@@ -220,6 +223,7 @@ impl Registry {
                 }
                 _ = &mut publish, if due.is_some() => self.publish_due(),
                 _ = sweep.tick() => {
+                    self.expire_taps();
                     self.fold_leases();
                     self.expire_http_agents();
                 }
@@ -331,6 +335,7 @@ impl Registry {
                 }
                 let _ = reply.send(new);
             }
+            Msg::Tap { id, request, reply } => self.tap(id, request, reply),
             Msg::Shutdown { .. } => {}
         }
     }
@@ -342,6 +347,7 @@ mod handle;
 mod publish;
 mod report;
 mod state;
+mod taps;
 use commands::record_of;
 use handle::Msg;
 pub use handle::{

@@ -32,6 +32,7 @@ fn is_plain_ack(r: &ServerReply) -> bool {
         && r.remote_config.is_none()
         && r.connection_settings.is_none()
         && r.command.is_none()
+        && r.custom_message.is_none()
         && r.new_instance_uid.is_none()
         && r.error.is_none()
 }
@@ -66,7 +67,11 @@ impl Registry {
         let id = arrival.id;
         let disconnect = report.disconnect;
         let settings_hash = report.connection_settings_hash.take();
+        let custom = report.custom_message.take();
         let recorded = self.record(&arrival, report, &mut reply);
+        if let Some(message) = custom {
+            self.tap_answered(id, message);
+        }
         if disconnect {
             self.said_goodbye(&arrival);
             return reply;
@@ -575,6 +580,7 @@ impl Registry {
             delivery::mark_sent(a, state.conn_gen);
             state.refresh_config_view();
         }
+        self.next_tap_request(id, reply);
     }
 }
 

@@ -36,6 +36,8 @@ pub(super) enum Live {
 #[derive(Debug, Default)]
 pub(super) struct Pending {
     pub(super) command: Option<AgentCommand>,
+    /// Tap requests not sent yet, oldest first (at most a few: see `taps.rs`).
+    pub(super) taps: Vec<crate::fleet::report::CustomMessage>,
 }
 
 /// The longest an HTTP agent's own polling interval stretches its timeout.

@@ -83,7 +83,7 @@ impl App {
             self.help_key(scroll, chord);
             return Vec::new();
         }
-        match self.keymap.lookup(self.route().contexts(), chord) {
+        match self.keymap.lookup(&self.contexts(), chord) {
             Some(action) => self.apply(action),
             None => Vec::new(),
         }
@@ -137,6 +137,30 @@ impl App {
                     text: self.agents.filter_text.clone(),
                     before: self.agents.filter_text.clone(),
                 })
+            }
+            Action::Filter if matches!(route, Route::Tap(_)) => {
+                self.input = Some(Input::Filter {
+                    text: self.tap.search.clone(),
+                    before: self.tap.search.clone(),
+                })
+            }
+            Action::Tap => {
+                if let Route::Detail(id) = route
+                    && self.can_tap(id)
+                {
+                    self.tap = super::super::tap::TapState::open(id);
+                    self.push_route(Route::Tap(id));
+                    // Asked at once, not with the next frame.
+                    let due = self.due_tap();
+                    self.pending.extend(due);
+                }
+            }
+            Action::TapPipeline if matches!(route, Route::Tap(_)) => {
+                if let Some(name) = self.tap.next_pipeline() {
+                    self.flash(FlashLevel::Info, format!("tapping {name}"));
+                    let due = self.due_tap();
+                    self.pending.extend(due);
+                }
             }
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
@@ -218,6 +242,7 @@ impl App {
             Action::CancelRollout => return self.steer(Steer::Cancel),
             Action::RollbackRollout => return self.steer(Steer::Rollback),
             Action::Filter
+            | Action::TapPipeline
             | Action::ToggleMark
             | Action::Forget
             | Action::DiffBase
@@ -381,9 +406,22 @@ impl App {
                     }
                 }
             }
-            Route::Types | Route::Detail(_) | Route::ConfigDetail | Route::Wizard => {}
+            Route::Types
+            | Route::Detail(_)
+            | Route::Tap(_)
+            | Route::ConfigDetail
+            | Route::Wizard => {}
         }
         Vec::new()
+    }
+
+    /// The tap's request, if one is due now.
+    fn due_tap(&mut self) -> Option<Effect> {
+        let Route::Tap(id) = self.route() else {
+            return None;
+        };
+        let request = self.tap.due(id, self.now)?;
+        Some(Effect::Tap { agent: id, request })
     }
 
     /// Forgetting a disconnected agent, after asking.
@@ -443,6 +481,9 @@ impl App {
     /// What was typed in the footer's text field.
     fn typed(&mut self, typed: Typed) -> Vec<Effect> {
         match typed {
+            Typed::Filter(text) if matches!(self.route(), Route::Tap(_)) => {
+                self.tap.set_search(text)
+            }
             Typed::Filter(text) => self.set_filter(text),
             Typed::Command(text) => return self.run_command(&text),
             Typed::Nothing => {}
@@ -511,7 +552,7 @@ impl App {
             Route::Agents => layout::agents_rows(w, h),
             Route::Configs | Route::Events => layout::list_rows(h),
             Route::ConfigDetail => layout::config_versions_rows(w, h),
-            Route::Detail(_) => layout::detail_rows(w, h),
+            Route::Detail(_) | Route::Tap(_) => layout::detail_rows(w, h),
             Route::Types | Route::Wizard => 1,
         }
     }
@@ -523,6 +564,13 @@ impl App {
                 let rows = layout::detail_rows(w, h);
                 let max = detail::draw::max_scroll(&self.draw_cx(), &self.detail, id, rows);
                 self.detail.scroll_by(delta, max);
+                return;
+            }
+            Route::Tap(id) => {
+                let rows = layout::detail_rows(w, h) + 2;
+                let max =
+                    super::super::tap::draw::max_scroll(&self.draw_cx(), &self.tap, id, w, rows);
+                self.tap.scroll_by(delta, max);
                 return;
             }
             Route::Types => {
@@ -563,7 +611,7 @@ impl App {
                 self.pending.extend(more);
             }
             Route::Events => self.events.move_to(target, rows),
-            Route::Detail(_) | Route::Types | Route::Wizard => {}
+            Route::Detail(_) | Route::Tap(_) | Route::Types | Route::Wizard => {}
         }
     }
 }

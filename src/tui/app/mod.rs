@@ -27,6 +27,7 @@ use super::flash::{Flash, FlashLevel, Note};
 use super::input::Input;
 use super::keymap::{Context, Keymap};
 use super::layout;
+use super::tap::{TapLoaded, TapState};
 use super::telemetry::{Tails, TelemetrySource};
 use super::theme::{ColorLevel, Theme};
 use super::widgets::{DrawCx, ServerInfo};
@@ -45,6 +46,8 @@ pub enum Route {
     Events,
     Types,
     Detail(AgentId),
+    /// A tap on the agent (`App::tap` holds it).
+    Tap(AgentId),
     /// One configuration (`App::configs.detail` holds which).
     ConfigDetail,
     /// The pipeline builder (`App::wizard` holds its state).
@@ -59,6 +62,7 @@ impl Route {
             Route::Events => "Events",
             Route::Types => "Resource types",
             Route::Detail(_) => "Agent",
+            Route::Tap(_) => "Tap",
             Route::ConfigDetail => "Configuration",
             Route::Wizard => "Pipeline builder",
         }
@@ -74,6 +78,7 @@ impl Route {
                 Context::Global,
             ],
             Route::Detail(_) => &[Context::Detail, Context::Scroll, Context::Global],
+            Route::Tap(_) => &[Context::Tap, Context::Scroll, Context::Global],
             Route::Configs => &[
                 Context::Configs,
                 Context::List,
@@ -117,6 +122,7 @@ pub struct App {
     pub configs: ConfigsState,
     pub events: EventsState,
     pub detail: DetailState,
+    pub tap: TapState,
     pub help: Option<usize>,
     pub input: Option<Input>,
     pub theme: Theme,
@@ -185,6 +191,7 @@ impl App {
             configs: ConfigsState::default(),
             events: EventsState::default(),
             detail: DetailState::default(),
+            tap: TapState::default(),
             help: None,
             input: None,
             theme,
@@ -220,8 +227,24 @@ impl App {
     pub fn contexts(&self) -> Vec<Context> {
         match (self.route(), &self.wizard) {
             (Route::Wizard, Some(w)) => w.contexts(),
+            // The tap key, for agents that can be tapped only.
+            (Route::Detail(id), _) if self.can_tap(id) => vec![
+                Context::Detail,
+                Context::DetailTap,
+                Context::Scroll,
+                Context::Global,
+            ],
             (route, _) => route.contexts().to_vec(),
         }
+    }
+
+    /// Whether agent `id` declares io.fleetdeck.tap.
+    pub fn can_tap(&self, id: AgentId) -> bool {
+        self.snapshot.get(&id).is_some_and(|a| {
+            a.custom_capabilities
+                .iter()
+                .any(|c| c == crate::fleet::tap::CAPABILITY)
+        })
     }
 
     pub fn should_quit(&self) -> bool {
@@ -423,7 +446,19 @@ impl App {
         {
             out.push(Effect::LoadHistory(id));
         }
+        // Frozen, the tap stops asking (what it shows stays).
+        if let Route::Tap(id) = self.route()
+            && !self.frozen
+            && let Some(request) = self.tap.due(id, now)
+        {
+            out.push(Effect::Tap { agent: id, request });
+        }
         out
+    }
+
+    /// The answer to a tap, for the tap view.
+    pub fn tap_loaded(&mut self, msg: TapLoaded) {
+        self.tap.loaded(msg);
     }
 
     /// An agent's apply history, read for the detail's History section.

@@ -9,9 +9,15 @@
 //! agent reports, an edge reads as external; two agents with the same host name and port
 //! both match (the edge says so).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde_norway::Value as Yaml;
+
+use super::AgentId;
+use super::agent::ConfigMap;
+use super::snapshot::AgentView;
 
 /// A port a receiver listens on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +196,104 @@ pub fn reaches(from: &Node<'_>, target: &Target, to: &Node<'_>) -> bool {
     host.parse::<IpAddr>()
         .ok()
         .is_some_and(|ip| Some(ip) == to.addr)
+}
+
+/// One exporter target of one agent, and the agent it reaches (none: external).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub from: AgentId,
+    pub from_name: String,
+    pub exporter: String,
+    /// `host:port` the exporter sends to.
+    pub endpoint: String,
+    /// The agent listening there and its receiver on that port.
+    pub to: Option<(AgentId, String)>,
+    pub receiver: Option<String>,
+    /// How many agents matched (more than one: a host name and port repeat).
+    pub matches: usize,
+    /// How many exporter targets the sending agent has (its rates are shared by them).
+    pub shared_by: usize,
+}
+
+fn node<'a>(a: &'a AgentView, p: &'a Ports) -> Node<'a> {
+    Node {
+        host_name: a.host.as_str(),
+        addr: a.remote_addr.map(|r| r.ip()),
+        ports: p,
+    }
+}
+
+/// Every link between the connected agents, sorted by sender, exporter and endpoint. Each
+/// distinct effective configuration is read once, and each target looks only at the agents
+/// its host can name.
+pub fn links(agents: &[Arc<AgentView>]) -> (usize, Vec<Link>) {
+    let mut parsed: HashMap<*const ConfigMap, Arc<Ports>> = HashMap::new();
+    let nodes: Vec<(&AgentView, Arc<Ports>)> = agents
+        .iter()
+        .filter(|a| a.is_connected())
+        .filter_map(|a| {
+            let config = a.effective_config.as_ref()?;
+            let ports = parsed
+                .entry(Arc::as_ptr(config))
+                .or_insert_with(|| Arc::new(config.main_body().map(ports_of).unwrap_or_default()))
+                .clone();
+            Some((&**a, ports))
+        })
+        .collect();
+    let mut by_host: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, (a, _)) in nodes.iter().enumerate() {
+        let name = a.host.to_ascii_lowercase();
+        if !name.is_empty() {
+            if let Some(first) = name.split('.').next().filter(|f| *f != name) {
+                by_host.entry(first.to_string()).or_default().push(i);
+            }
+            by_host.entry(name).or_default().push(i);
+        }
+        if let Some(addr) = a.remote_addr {
+            by_host.entry(addr.ip().to_string()).or_default().push(i);
+        }
+    }
+    let mut out = Vec::new();
+    for (a, ports) in &nodes {
+        let me = node(a, ports);
+        for target in &ports.sends {
+            let key = match target.host.as_str() {
+                "localhost" | "127.0.0.1" | "::1" => a.host.to_ascii_lowercase(),
+                other => other.to_string(),
+            };
+            let mut candidates = by_host.get(&key).cloned().unwrap_or_default();
+            candidates.sort_unstable();
+            candidates.dedup();
+            let found: Vec<&(&AgentView, Arc<Ports>)> = candidates
+                .into_iter()
+                .map(|i| &nodes[i])
+                .filter(|(b, p)| b.id != a.id && reaches(&me, target, &node(b, p)))
+                .collect();
+            let link = |to: Option<&(&AgentView, Arc<Ports>)>| Link {
+                from: a.id,
+                from_name: a.name.to_string(),
+                exporter: target.exporter.clone(),
+                endpoint: format!("{}:{}", target.host, target.port),
+                receiver: to.and_then(|(_, p)| {
+                    p.listens
+                        .iter()
+                        .find(|l| l.port == target.port)
+                        .map(|l| l.receiver.clone())
+                }),
+                to: to.map(|(b, _)| (b.id, b.name.to_string())),
+                matches: found.len(),
+                shared_by: ports.sends.len(),
+            };
+            if found.is_empty() {
+                out.push(link(None));
+            }
+            out.extend(found.iter().map(|f| link(Some(f))));
+        }
+    }
+    out.sort_by(|x, y| {
+        (&x.from_name, &x.exporter, &x.endpoint).cmp(&(&y.from_name, &y.exporter, &y.endpoint))
+    });
+    (nodes.len(), out)
 }
 
 #[cfg(test)]

@@ -279,6 +279,17 @@ fn types_view() {
     });
 }
 
+/// `:topology`: the seeded edge agents export to a gateway name no agent has (external),
+/// with their outgoing rates.
+#[test]
+fn topology_view() {
+    check("topology", |a| {
+        press(a, &[":"]);
+        type_text(a, "topology");
+        press(a, &["enter"]);
+    });
+}
+
 #[test]
 fn empty_fleet() {
     for size in SIZES {

@@ -50,6 +50,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 .unwrap_or_else(|| Arc::new(TypeRegistry::builtin()));
             resource_types::render(&cx, &types, app.types_scroll, body, buf)
         }
+        Route::Topology => super::topology::render(&cx, &app.topology, &app.tails, body, buf),
         Route::Wizard => {
             if let Some(w) = &app.wizard {
                 wizard::draw::render(&cx, w, body, buf);

@@ -30,6 +30,7 @@ pub mod telemetry;
 mod terminal;
 pub mod testing;
 pub mod theme;
+pub mod topology;
 pub mod widgets;
 pub mod wizard;
 

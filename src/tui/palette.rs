@@ -21,6 +21,7 @@ pub enum Command {
     Configs,
     Events,
     Types,
+    Topology,
     Theme(String),
     /// `:new`: the pipeline builder for a new configuration.
     New,
@@ -33,11 +34,15 @@ pub enum Command {
 }
 
 /// Command words with what they do, in the order completion offers them.
-pub const COMMANDS: [(&str, &str); 9] = [
+pub const COMMANDS: [(&str, &str); 10] = [
     ("agents", "the agents table; agents NAME: one agent"),
     ("configs", "configurations reported by the fleet"),
     ("events", "the fleet's event stream"),
     ("types", "resource types"),
+    (
+        "topology",
+        "which agent exports to which (Collector chains)",
+    ),
     ("new", "build a new configuration step by step"),
     ("edit", "edit NAME: a configuration in the builder"),
     ("theme", "theme NAME: switch colours"),
@@ -80,6 +85,7 @@ pub fn parse(text: &str) -> Result<Command, String> {
         ("configs", _) => Command::Configs,
         ("events", _) => Command::Events,
         ("types", _) => Command::Types,
+        ("topology", _) => Command::Topology,
         ("new", _) => Command::New,
         ("edit", name) => Command::Edit(name.map(str::to_string)),
         ("help", _) => Command::Help,

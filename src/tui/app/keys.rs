@@ -407,6 +407,7 @@ impl App {
                 }
             }
             Route::Types
+            | Route::Topology
             | Route::Detail(_)
             | Route::Tap(_)
             | Route::ConfigDetail
@@ -518,6 +519,7 @@ impl App {
             Ok(palette::Command::Configs) => self.go_to(Route::Configs),
             Ok(palette::Command::Events) => self.go_to(Route::Events),
             Ok(palette::Command::Types) => self.go_to(Route::Types),
+            Ok(palette::Command::Topology) => self.go_to(Route::Topology),
             Ok(palette::Command::Help) => self.help = Some(0),
             Ok(palette::Command::Theme(name)) => self.set_theme(&name),
             Ok(palette::Command::New) => return self.open_wizard(None),
@@ -553,7 +555,7 @@ impl App {
             Route::Configs | Route::Events => layout::list_rows(h),
             Route::ConfigDetail => layout::config_versions_rows(w, h),
             Route::Detail(_) | Route::Tap(_) => layout::detail_rows(w, h),
-            Route::Types | Route::Wizard => 1,
+            Route::Types | Route::Topology | Route::Wizard => 1,
         }
     }
 
@@ -571,6 +573,10 @@ impl App {
                 let max =
                     super::super::tap::draw::max_scroll(&self.draw_cx(), &self.tap, id, w, rows);
                 self.tap.scroll_by(delta, max);
+                return;
+            }
+            Route::Topology => {
+                self.topology.scroll_by(delta, layout::list_rows(h));
                 return;
             }
             Route::Types => {
@@ -611,7 +617,7 @@ impl App {
                 self.pending.extend(more);
             }
             Route::Events => self.events.move_to(target, rows),
-            Route::Detail(_) | Route::Tap(_) | Route::Types | Route::Wizard => {}
+            Route::Detail(_) | Route::Tap(_) | Route::Types | Route::Topology | Route::Wizard => {}
         }
     }
 }

@@ -48,6 +48,8 @@ pub enum Route {
     Detail(AgentId),
     /// A tap on the agent (`App::tap` holds it).
     Tap(AgentId),
+    /// The fleet's Collector chains (`App::topology` holds them).
+    Topology,
     /// One configuration (`App::configs.detail` holds which).
     ConfigDetail,
     /// The pipeline builder (`App::wizard` holds its state).
@@ -61,6 +63,7 @@ impl Route {
             Route::Configs => "Configurations",
             Route::Events => "Events",
             Route::Types => "Resource types",
+            Route::Topology => "Topology",
             Route::Detail(_) => "Agent",
             Route::Tap(_) => "Tap",
             Route::ConfigDetail => "Configuration",
@@ -87,7 +90,7 @@ impl Route {
             ],
             Route::ConfigDetail => &[Context::Configs, Context::Scroll, Context::Global],
             Route::Events => &[Context::List, Context::Scroll, Context::Global],
-            Route::Types => &[Context::Scroll, Context::Global],
+            Route::Types | Route::Topology => &[Context::Scroll, Context::Global],
             Route::Wizard => &[
                 Context::Wizard,
                 Context::WizardForm,
@@ -146,6 +149,8 @@ pub struct App {
     pending: Vec<Effect>,
     /// First row shown in the resource types list.
     pub types_scroll: usize,
+    /// The Collector chains view (`:topology`).
+    pub topology: super::topology::TopologyState,
     /// The question on screen, which has the keyboard until answered.
     pub confirm: Option<Confirm>,
     quit: bool,
@@ -207,6 +212,7 @@ impl App {
             redactor: Arc::default(),
             pending: Vec::new(),
             types_scroll: 0,
+            topology: Default::default(),
             confirm: None,
             quit: false,
         };
@@ -327,6 +333,10 @@ impl App {
         let ids = match self.route() {
             Route::Agents => self.agents.on_screen(&self.snapshot, self.size),
             Route::Detail(id) => vec![(id, layout::detail_spark_width(self.size.0))],
+            Route::Topology => {
+                self.topology.refresh(&self.snapshot);
+                self.topology.senders()
+            }
             _ => Vec::new(),
         };
         self.tails.copy_from(source, &ids, 1);

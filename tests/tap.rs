@@ -480,3 +480,66 @@ async fn an_http_agent_hears_the_request_with_its_next_poll() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["items"][0]["body"], "hello from a poller");
 }
+
+/// An agent that comes back on a new connection while a tap waits for its answer (the
+/// request went out on the old one, which the agent left) ends the wait at once, as a
+/// disconnect does, instead of after the answer timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tap_waiting_when_its_agent_reconnects_ends_at_once() {
+    let server = TestServer::start().await;
+    let id = fleetdeck::fleet::AgentId::new_v7();
+    let hello = |seq| {
+        let mut m = message(id, seq);
+        m.agent_description = Some(description("tapped-raw", "host-r"));
+        m.custom_capabilities = Some(proto::CustomCapabilities {
+            capabilities: vec![fleetdeck::fleet::tap::CAPABILITY.to_string()],
+        });
+        m
+    };
+    let mut first = ws_agent(&server).await;
+    ws_exchange(&mut first, &hello(1)).await;
+    server
+        .wait_for("the raw agent is listed with its capability", |s| {
+            s.get(&id).is_some_and(|a| {
+                a.is_connected()
+                    && a.custom_capabilities
+                        .iter()
+                        .any(|c| c == fleetdeck::fleet::tap::CAPABILITY)
+            })
+        })
+        .await;
+    let api = server.api_url();
+    let asking = tokio::spawn(async move {
+        let resp = http_client()
+            .get(format!("{api}/api/v1/agents/{id}/tap"))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .expect("the API answers");
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+    });
+    // The request reaches the first connection; the agent answers nothing there and comes
+    // back on a second one.
+    let request = ws_recv(&mut first).await;
+    assert!(
+        request
+            .custom_message
+            .as_ref()
+            .is_some_and(|m| m.capability == fleetdeck::fleet::tap::CAPABILITY),
+        "{request:?}"
+    );
+    let mut second = ws_agent(&server).await;
+    ws_exchange(&mut second, &hello(1)).await;
+    let (status, body) = asking.await.expect("the tap request");
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("disconnected before it answered"),
+        "{body}"
+    );
+    // 409 "disconnected", not the 504 its answer timeout would give: the reconnect ended it.
+    drop(first);
+}

@@ -258,6 +258,11 @@ impl Registry {
         {
             c.agents.push(id);
         }
+        // Taps asked over the released connection will never be answered there: end
+        // their waits now, as a disconnect does (the asker may ask again at once).
+        if takeover_from.is_some() {
+            self.taps_gone(id);
+        }
         let arrival = Arrival {
             id,
             now,

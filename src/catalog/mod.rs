@@ -371,7 +371,8 @@ impl Catalog {
                     Err(CatalogError::Invalid(p)) => return invalid(strings(p.0)),
                     Err(e) => return invalid(vec![e.to_string()]),
                 };
-                let secret = self.has_secrets(c).await;
+                let destinations = self.destinations().await.ok();
+                let secret = self.has_secrets(c, destinations.as_ref());
                 let json = match self.sealed_json(&resource, Some(rendered.yaml), secret) {
                     Ok(j) => j,
                     Err(e) => return invalid(vec![e]),
@@ -411,8 +412,9 @@ impl Catalog {
     }
 
     /// Whether a configuration's rendering holds secrets: its own sensitive values or
-    /// those of the shared destinations it uses.
-    async fn has_secrets(&self, c: &Configuration) -> bool {
+    /// those of the shared destinations it uses (`None`: the destinations could not be
+    /// read, so it may).
+    fn has_secrets(&self, c: &Configuration, destinations: Option<&Destinations>) -> bool {
         let types = self.types();
         if !pipeline::secrets::configuration_secrets(c, &types).is_empty() {
             return true;
@@ -427,14 +429,14 @@ impl Catalog {
         if named.is_empty() {
             return false;
         }
-        match self.destinations().await {
-            Ok(all) => named.iter().any(|n| {
+        match destinations {
+            Some(all) => named.iter().any(|n| {
                 all.0
                     .get(*n)
                     .is_some_and(|d| !pipeline::secrets::destination_secrets(d, &types).is_empty())
             }),
             // Unknown: sealing costs nothing but readability.
-            Err(_) => true,
+            None => true,
         }
     }
 
@@ -479,10 +481,12 @@ impl Catalog {
         };
         let mut rewrites = Vec::new();
         let mut unreadable = 0usize;
+        // Read once for every version, not once per configuration version.
+        let destinations = self.destinations().await.ok();
         for kind in [CONFIGURATION, DESTINATION] {
             for latest in self.store.list_kind(kind).await? {
                 for raw in self.store.list_versions_sealed(kind, &latest.name).await? {
-                    match self.resealed(&sealer, &raw).await {
+                    match self.resealed(&sealer, &raw, destinations.as_ref()) {
                         Ok(Some(spec_json)) => rewrites.push(crate::store::SpecRewrite {
                             kind: raw.kind.clone(),
                             name: raw.name.clone(),
@@ -518,10 +522,11 @@ impl Catalog {
     }
 
     /// The spec `raw` should be stored as when it differs from what is stored.
-    async fn resealed(
+    fn resealed(
         &self,
         sealer: &crate::sealing::Sealer,
         raw: &ResourceDoc,
+        destinations: Option<&Destinations>,
     ) -> Result<Option<String>, String> {
         let stored: serde_json::Value =
             serde_json::from_str(&raw.spec_json).map_err(|e| e.to_string())?;
@@ -533,7 +538,7 @@ impl Catalog {
             let secret = stored["rendered"]
                 .as_str()
                 .is_some_and(crate::sealing::has_sealed)
-                || self.has_secrets(&doc.configuration).await;
+                || self.has_secrets(&doc.configuration, destinations);
             (
                 Resource::Configuration(doc.configuration),
                 Some(doc.rendered),

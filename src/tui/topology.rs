@@ -44,6 +44,8 @@ impl TopologyState {
     /// The senders, whose latest outgoing rate the frame shows.
     pub fn senders(&self) -> Vec<(crate::fleet::AgentId, usize)> {
         let mut ids: Vec<_> = self.links.iter().map(|l| (l.from, 1)).collect();
+        // Links are sorted by name, and two agents may share one: sort by id to dedup.
+        ids.sort_unstable_by_key(|(id, _)| *id);
         ids.dedup();
         ids
     }

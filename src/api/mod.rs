@@ -13,6 +13,7 @@ pub mod error;
 mod events;
 mod params;
 mod rollouts;
+mod throughput;
 mod tokens;
 mod top;
 mod topology;
@@ -95,6 +96,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/configurations/{name}/versions", get(configs::versions))
         .route("/configurations/{name}/diff", get(configs::diff))
         .route("/configurations/{name}/render", get(configs::render))
+        .route(
+            "/configurations/{name}/throughput",
+            get(throughput::configuration),
+        )
         .route("/destinations", get(destinations::list))
         .route("/destinations/{name}", get(destinations::show))
         .route("/apply", post(configs::apply))
@@ -109,6 +114,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/signing-key", get(signing_key))
         .route("/top/agents", get(top::agents))
         .route("/top/configurations", get(top::configurations))
+        .route("/top/destinations", get(throughput::destinations))
         .route("/topology", get(topology::show))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{name}", axum::routing::delete(tokens::revoke))

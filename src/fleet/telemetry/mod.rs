@@ -203,6 +203,7 @@ struct Inner {
     fleet: RwLock<FleetSeries>,
     refusals: super::refusals::Refusals,
     components: RwLock<ComponentNames>,
+    rollups: RwLock<Rollups>,
 }
 
 impl Default for Inner {
@@ -212,6 +213,7 @@ impl Default for Inner {
             fleet: RwLock::new(FleetSeries::new()),
             refusals: Default::default(),
             components: Default::default(),
+            rollups: Default::default(),
         }
     }
 }
@@ -361,6 +363,21 @@ impl TelemetryStore {
             return Some(i);
         }
         write(&self.inner.components).intern(hash, &id())
+    }
+
+    /// The per-configuration and per-destination history, for reading.
+    pub fn rollups(&self) -> std::sync::RwLockReadGuard<'_, Rollups> {
+        read(&self.inner.rollups)
+    }
+
+    /// Records one 10-second point of every group (see [`Rollups::record`]).
+    pub fn record_rollups(
+        &self,
+        bucket: u64,
+        sums: &HashMap<Group, HashMap<rollup::PartKey, f64>>,
+        agents: HashMap<Group, rollup::GroupAgents>,
+    ) {
+        write(&self.inner.rollups).record(bucket, sums, agents)
     }
 
     /// [`TelemetryStore::latest`] as seen at a given Unix second.
@@ -736,8 +753,10 @@ mod history;
 #[cfg(test)]
 mod oracle;
 pub mod parts;
+pub mod rollup;
 #[cfg(test)]
 mod tests;
 
 use agent::AgentSeries;
 pub use parts::{ComponentNames, Measure, PartPoint, PartRate};
+pub use rollup::{Group, Rollups};

@@ -269,3 +269,194 @@ async fn components_show_under_their_steps_and_destinations_sum_their_configurat
     );
     fleet.shutdown().await;
 }
+
+/// An OTLP/HTTP logs endpoint that counts records, and answers 400 (a permanent error the
+/// exporter does not retry) once told to refuse.
+async fn counting_sink() -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let (count, refuse) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (c, r) = (count.clone(), refuse.clone());
+    let app = axum::Router::new().route(
+        "/v1/logs",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let (c, r) = (c.clone(), r.clone());
+            async move {
+                use prost::Message as _;
+                if r.load(Ordering::SeqCst) {
+                    return (axum::http::StatusCode::BAD_REQUEST, Vec::new());
+                }
+                let mut raw = Vec::new();
+                let _ = std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(&body[..]),
+                    &mut raw,
+                );
+                let req = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(
+                    if raw.is_empty() { &body[..] } else { &raw[..] },
+                );
+                let n: usize = req
+                    .map(|r| {
+                        r.resource_logs
+                            .iter()
+                            .flat_map(|rl| &rl.scope_logs)
+                            .map(|sl| sl.log_records.len())
+                            .sum()
+                    })
+                    .unwrap_or(0);
+                c.fetch_add(n as u64, Ordering::SeqCst);
+                (axum::http::StatusCode::OK, Vec::new())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, count, refuse)
+}
+
+#[tokio::test]
+async fn a_real_collector_reports_what_its_source_read_and_its_destination_sent() {
+    use common::collector::*;
+    use fleetdeck::fleet::delivery::ApplyState;
+    use std::sync::atomic::Ordering;
+    let Some(otelcol) = need_otelcol() else {
+        return;
+    };
+    let server = TestServer::start_with(|s| s.heartbeat_interval = Duration::from_secs(1)).await;
+    let (url, received, refuse) = counting_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "first");
+    let state = dir.path().join("agent");
+    let mut sup = Supervisor::start(&server.ws_url(), &otelcol, &state, &["--name", "reader-1"]);
+    let id = connected_agent(&server).await;
+    push(
+        &server,
+        &logs_pipeline("read-logs", &log, &url),
+        "read-logs",
+        id,
+    )
+    .await;
+    wait_state(&server, id, "read-logs", ApplyState::Applied).await;
+
+    // Lines at a steady 40 per second, long enough for two reports (every 10 s) to cover
+    // a whole interval of it.
+    const RATE: f64 = 40.0;
+    let writer = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            let mut written = 0u64;
+            loop {
+                let due = (start.elapsed().as_secs_f64() * RATE) as u64;
+                while written < due {
+                    append(&log, &format!("line {written}"));
+                    written += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let (source, dest) = loop {
+        let answer = json(
+            &cli(
+                &server,
+                &[
+                    "get",
+                    "configuration",
+                    "read-logs",
+                    "--throughput",
+                    "--period",
+                    "10s",
+                    "-o",
+                    "json",
+                ],
+            )
+            .await,
+        );
+        let rows = answer["components"].as_array().cloned().unwrap_or_default();
+        let find = |step: &str| rows.iter().find(|r| r["step"] == step).cloned();
+        if let (Some(s), Some(d)) = (find("source"), find("destination")) {
+            let near = |v: f64| (v - RATE).abs() <= 0.1 * RATE;
+            if near(f(&s, "in")) && near(f(&d, "out")) {
+                break (s, d);
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the source and destination never read {RATE}/s within 10 %: {answer:#}\n{}",
+            sup.output()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert_eq!(source["label"], "sources[0] (filelog)", "{source}");
+    assert_eq!(source["id"], "filelog/source0");
+    assert_eq!(dest["label"], "destinations[0] (otlphttp)", "{dest}");
+    assert_eq!(f(&dest, "failed"), 0.0, "{dest}");
+    assert!(received.load(Ordering::SeqCst) > 0);
+
+    // The destination starts refusing: its exporter's failures show, its sent falls to 0.
+    refuse.store(true, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = json(
+            &cli(
+                &server,
+                &[
+                    "get",
+                    "configuration",
+                    "read-logs",
+                    "--throughput",
+                    "--period",
+                    "10s",
+                    "-o",
+                    "json",
+                ],
+            )
+            .await,
+        );
+        let rows = answer["components"].as_array().cloned().unwrap_or_default();
+        let dest = rows.iter().find(|r| r["step"] == "destination").cloned();
+        if dest
+            .as_ref()
+            .is_some_and(|d| f(d, "failed") > 0.5 * RATE && f(d, "out") == 0.0)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refusing destination never showed failures: {answer:#}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let top = json(
+        &cli(
+            &server,
+            &[
+                "top",
+                "destinations",
+                "--period",
+                "10s",
+                "--sort",
+                "failed",
+                "-o",
+                "json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(top[0]["name"], "read-logs/destinations[0]", "{top}");
+    assert!(f(&top[0], "failed") > 0.0, "{top}");
+    writer.abort();
+    sup.terminate();
+}

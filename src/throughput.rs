@@ -8,18 +8,18 @@
 //! destination shared by several configurations sums them all, and nobody reads
 //! `otlphttp/destination0`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogError};
 use crate::fleet::FleetSnapshot;
 use crate::fleet::delivery::ConfigRef;
 use crate::fleet::telemetry::rollup::{GroupAgents, PartKey, key_of};
-use crate::fleet::telemetry::{Group, Measure, PartRate, TelemetryStore, now_sec};
+use crate::fleet::telemetry::{Group, Measure, PartRate, Signal, TelemetryStore, now_sec};
 use crate::pipeline::{ComponentMap, TypeKind};
 
 /// Seconds between rollup points.
@@ -167,6 +167,286 @@ pub fn sums_at(
     (sums, agents)
 }
 
+/// One component's numbers for one signal, per second over the period (queue figures are
+/// levels).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ComponentThroughput {
+    /// The Collector's component ID.
+    pub id: String,
+    /// `receiver`, `processor` or `exporter`.
+    pub kind: String,
+    /// The builder step that placed it (`source`, `processor`, `destination`); none for
+    /// the connectors that join pipelines and for raw configurations.
+    pub step: Option<String>,
+    /// Where the configuration puts it: `sources[0] (filelog)`.
+    pub label: Option<String>,
+    /// The named `Destination` it renders.
+    pub destination: Option<String>,
+    pub signal: Signal,
+    /// Items that reached it: a receiver's accepted, refused and failed; a processor's
+    /// incoming; an exporter's sent and failed.
+    #[serde(rename = "in")]
+    pub received: f64,
+    /// Items it passed on: accepted, outgoing, sent.
+    pub out: f64,
+    /// Items the next component turned away.
+    pub refused: f64,
+    /// Items a processor dropped (incoming minus outgoing).
+    pub dropped: f64,
+    /// Items it failed with (a receiver's failures, an exporter's send and queue failures).
+    pub failed: f64,
+    pub queue_size: Option<f64>,
+    pub queue_capacity: Option<f64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ConfigurationThroughput {
+    pub name: String,
+    /// The period in seconds.
+    pub period: u64,
+    pub signal: Option<Signal>,
+    /// Agents assigned the configuration, and those with component numbers.
+    pub agents: usize,
+    pub reporting: usize,
+    /// The pipelines of the latest version, as rendered: component IDs in order.
+    pub pipelines: Vec<PipelineLayout>,
+    pub components: Vec<ComponentThroughput>,
+}
+
+/// One `service.pipelines` entry of the rendered Collector configuration.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct PipelineLayout {
+    pub name: String,
+    pub receivers: Vec<String>,
+    pub processors: Vec<String>,
+    pub exporters: Vec<String>,
+}
+
+fn kind_of(m: Measure) -> &'static str {
+    match m {
+        Measure::Accepted | Measure::Refused | Measure::Failed => "receiver",
+        Measure::Incoming | Measure::Outgoing | Measure::Dropped => "processor",
+        _ => "exporter",
+    }
+}
+
+/// Adds one measure to a row.
+fn add(row: &mut ComponentThroughput, m: Measure, v: f64) {
+    match m {
+        Measure::Accepted => {
+            row.received += v;
+            row.out += v;
+        }
+        Measure::Refused => {
+            row.received += v;
+            row.refused += v;
+        }
+        Measure::Failed => {
+            row.received += v;
+            row.failed += v;
+        }
+        Measure::Incoming => row.received += v,
+        Measure::Outgoing => row.out += v,
+        Measure::Dropped => row.dropped += v,
+        Measure::Sent => {
+            row.received += v;
+            row.out += v;
+        }
+        Measure::SendFailed | Measure::EnqueueFailed => {
+            row.received += v;
+            row.failed += v;
+        }
+        Measure::QueueSize => *row.queue_size.get_or_insert(0.0) += v,
+        Measure::QueueCapacity => *row.queue_capacity.get_or_insert(0.0) += v,
+    }
+}
+
+/// The group's figures over the period: live sums for 10 s, else the rollups' means.
+pub fn figures(
+    telemetry: &TelemetryStore,
+    group: &Group,
+    period: u64,
+    live: &Sums,
+) -> Vec<(PartKey, f64)> {
+    if period <= STEP {
+        return live
+            .get(group)
+            .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default();
+    }
+    let points = (period / STEP) as usize;
+    telemetry
+        .rollups()
+        .rows(group, points)
+        .into_iter()
+        .map(|r| (r.part, r.mean))
+        .collect()
+}
+
+/// Rows per component and signal, in the order the configuration places them.
+fn component_rows(
+    telemetry: &TelemetryStore,
+    figures: Vec<(PartKey, f64)>,
+    signal: Option<Signal>,
+    map: &ComponentMap,
+) -> Vec<ComponentThroughput> {
+    let mut rows: BTreeMap<(String, &'static str, usize), ComponentThroughput> = BTreeMap::new();
+    for ((component, measure, sig), v) in figures {
+        if signal.is_some_and(|want| want != sig) {
+            continue;
+        }
+        let Some(id) = telemetry.component_name(component) else {
+            continue;
+        };
+        let kind = kind_of(measure);
+        let row = rows
+            .entry((id.to_string(), kind, sig.index()))
+            .or_insert_with(|| {
+                let place = map.get(&id);
+                ComponentThroughput {
+                    id: id.to_string(),
+                    kind: kind.to_string(),
+                    step: place.map(|p| p.kind.noun().to_string()),
+                    label: place.map(|p| p.label.clone()),
+                    destination: place.and_then(|p| p.destination.clone()),
+                    signal: sig,
+                    received: 0.0,
+                    out: 0.0,
+                    refused: 0.0,
+                    dropped: 0.0,
+                    failed: 0.0,
+                    queue_size: None,
+                    queue_capacity: None,
+                }
+            });
+        add(row, measure, v);
+    }
+    // A component the configuration does not place and that carries nothing is left over
+    // from what the agent ran before (or a connector idling): not worth a row. A placed
+    // one shows even at 0: a silent source is news.
+    let mut rows: Vec<ComponentThroughput> = rows
+        .into_values()
+        .filter(|r| {
+            r.label.is_some()
+                || r.received > 0.0
+                || r.out > 0.0
+                || r.queue_size.unwrap_or(0.0) > 0.0
+        })
+        .collect();
+    for r in &mut rows {
+        if r.kind == "processor" {
+            r.dropped += (r.received - r.out).max(0.0);
+        }
+    }
+    let step_order = |r: &ComponentThroughput| match r.step.as_deref() {
+        Some("source") => 0,
+        Some("processor") => 1,
+        Some("destination") => 2,
+        _ => 3,
+    };
+    let kind_order = |r: &ComponentThroughput| match r.kind.as_str() {
+        "receiver" => 0,
+        "processor" => 1,
+        _ => 2,
+    };
+    rows.sort_by(|a, b| {
+        (
+            step_order(a),
+            kind_order(a),
+            &a.label,
+            &a.id,
+            a.signal.index(),
+        )
+            .cmp(&(
+                step_order(b),
+                kind_order(b),
+                &b.label,
+                &b.id,
+                b.signal.index(),
+            ))
+    });
+    rows
+}
+
+/// One configuration's components with their numbers over `period` seconds (10: the
+/// agents' latest reports; longer: the rollups), under the names its latest version gives
+/// them, with that version's pipelines.
+pub async fn configuration(
+    catalog: &Catalog,
+    fleet: &FleetSnapshot,
+    telemetry: &TelemetryStore,
+    name: &str,
+    period: u64,
+    signal: Option<Signal>,
+) -> Result<ConfigurationThroughput, CatalogError> {
+    let latest = catalog.configuration(name, None).await?;
+    let mut maps = Maps::default();
+    maps.load(catalog, [latest.cref()]).await;
+    let group = Group::Configuration(latest.cref().name.clone());
+    let (live, agents) = if period <= STEP {
+        sums_at(now_sec(), fleet, telemetry, &maps, Some(name))
+    } else {
+        (HashMap::new(), HashMap::new())
+    };
+    let counts = agents
+        .get(&group)
+        .copied()
+        .unwrap_or_else(|| telemetry.rollups().agents(&group));
+    let map = maps.get(&latest.cref()).cloned().unwrap_or_default();
+    let components = component_rows(
+        telemetry,
+        figures(telemetry, &group, period, &live),
+        signal,
+        &map,
+    );
+    Ok(ConfigurationThroughput {
+        name: latest.config.name().to_string(),
+        period,
+        signal,
+        agents: counts.assigned,
+        reporting: counts.reporting,
+        pipelines: pipelines_of(&latest.rendered),
+        components,
+    })
+}
+
+/// The `service.pipelines` of Collector YAML, in name order (none when it does not parse).
+pub fn pipelines_of(yaml: &str) -> Vec<PipelineLayout> {
+    let Ok(doc) = serde_norway::from_str::<serde_norway::Value>(yaml) else {
+        return Vec::new();
+    };
+    let Some(pipelines) = doc
+        .get("service")
+        .and_then(|s| s.get("pipelines"))
+        .and_then(|p| p.as_mapping())
+    else {
+        return Vec::new();
+    };
+    let ids = |p: &serde_norway::Value, key: &str| -> Vec<String> {
+        p.get(key)
+            .and_then(|v| v.as_sequence())
+            .map(|s| {
+                s.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out: Vec<PipelineLayout> = pipelines
+        .iter()
+        .filter_map(|(k, p)| {
+            Some(PipelineLayout {
+                name: k.as_str()?.to_string(),
+                receivers: ids(p, "receivers"),
+                processors: ids(p, "processors"),
+                exporters: ids(p, "exporters"),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
 /// Records a rollup point every [`STEP`] seconds until `shutdown`.
 pub fn spawn(
     store: TelemetryStore,
@@ -199,4 +479,23 @@ pub fn spawn(
             store.record_rollups(now / STEP, &sums, agents);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipelines_are_read_from_the_rendered_yaml_in_name_order() {
+        let yaml = "service:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [otlp/x]}\n    logs:\n      receivers: [filelog/source0]\n      processors: [batch/processor0]\n      exporters: [otlphttp/backend, forward/logs_out]\n";
+        let p = pipelines_of(yaml);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].name, "logs");
+        assert_eq!(p[0].processors, ["batch/processor0"]);
+        assert_eq!(p[0].exporters, ["otlphttp/backend", "forward/logs_out"]);
+        assert_eq!(p[1].receivers, ["otlp"]);
+        assert!(p[1].processors.is_empty());
+        assert!(pipelines_of("not: [valid").is_empty());
+        assert!(pipelines_of("receivers: {}").is_empty());
+    }
 }

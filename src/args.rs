@@ -225,8 +225,9 @@ pub enum Command {
         /// With `get events`: how many, newest first (default 50).
         #[arg(long)]
         limit: Option<usize>,
-        /// With `get configuration NAME`: each component's items per second (in, out,
-        /// refused, dropped, failed, queue), under the names the configuration gives them.
+        /// With `get configuration NAME` (or `get agent ID`): each component's items per
+        /// second (in, out, refused, dropped, failed, queue), under the names the
+        /// configuration gives them.
         #[arg(long)]
         throughput: bool,
         /// With `--throughput`: the period (10s is the agents' latest reports).

@@ -410,6 +410,55 @@ pub async fn configuration(
     })
 }
 
+/// One agent's components now (its latest report), named through the configuration it is
+/// assigned; pipelines from what it says it runs (its effective configuration), else from
+/// the assigned version.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct AgentThroughput {
+    pub id: crate::fleet::AgentId,
+    pub name: String,
+    /// `name:version` of the configuration it is assigned.
+    pub config: Option<String>,
+    pub pipelines: Vec<PipelineLayout>,
+    pub components: Vec<ComponentThroughput>,
+}
+
+pub async fn agent(
+    catalog: &Catalog,
+    agent: &crate::fleet::AgentView,
+    telemetry: &TelemetryStore,
+) -> AgentThroughput {
+    let cref = agent.config.as_ref().map(|c| c.config.clone());
+    let mut map = ComponentMap::default();
+    let mut pipelines = agent
+        .effective_config
+        .as_ref()
+        .and_then(|c| c.main_body())
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .map(pipelines_of)
+        .unwrap_or_default();
+    if let Some(cref) = &cref {
+        if let Ok(m) = catalog.component_map(cref).await {
+            map = m;
+        }
+        if pipelines.is_empty()
+            && let Ok(stored) = catalog.configuration(&cref.name, Some(cref.version)).await
+        {
+            pipelines = pipelines_of(&stored.rendered);
+        }
+    }
+    let mut parts = Vec::new();
+    telemetry.parts_at(now_sec(), &agent.id, &mut parts);
+    let figures = parts.iter().map(|p| (key_of(p.part), p.value)).collect();
+    AgentThroughput {
+        id: agent.id,
+        name: agent.name.to_string(),
+        config: cref.map(|c| c.to_string()),
+        pipelines,
+        components: component_rows(telemetry, figures, None, &map),
+    }
+}
+
 /// The `service.pipelines` of Collector YAML, in name order (none when it does not parse).
 pub fn pipelines_of(yaml: &str) -> Vec<PipelineLayout> {
     let Ok(doc) = serde_norway::from_str::<serde_norway::Value>(yaml) else {

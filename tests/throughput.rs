@@ -257,6 +257,31 @@ async fn components_show_under_their_steps_and_destinations_sum_their_configurat
     assert!(table.stdout.starts_with("DESTINATION"), "{}", table.stdout);
     assert!(table.stdout.contains("edge,gateway"), "{}", table.stdout);
 
+    // One agent: its own components as of its latest report, with its pipelines.
+    let one = json(
+        &cli(&server, &["get", "agent", &ids[0].to_string(), "--throughput", "-o", "json"]).await,
+    );
+    assert_eq!(one["config"], "edge:1", "{one}");
+    let rows = one["components"].as_array().cloned().unwrap_or_default();
+    assert!(
+        rows.iter()
+            .any(|r| r["destination"] == "broken" && f(r, "failed") > 0.0),
+        "{one}"
+    );
+    let logs = one["pipelines"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "logs").cloned())
+        .expect("a logs pipeline");
+    assert_eq!(logs["receivers"], serde_json::json!(["filelog/source0"]), "{logs}");
+    assert_eq!(
+        logs["exporters"],
+        serde_json::json!(["otlphttp/backend", "otlphttp/broken"]),
+        "{logs}"
+    );
+    let table = cli(&server, &["get", "agent", &ids[0].to_string(), "--throughput"]).await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(table.stdout.contains("running edge:1"), "{}", table.stdout);
+
     // Wrong asks are refused with the reason.
     let missing = cli(&server, &["get", "configuration", "nope", "--throughput"]).await;
     assert_ne!(missing.code, 0);

@@ -85,6 +85,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/agents/{id}/restart", post(agents::restart))
         .route("/agents/{id}/history", get(agents::history))
+        .route("/agents/{id}/throughput", get(agents::throughput))
         .route("/agents/{id}/tap", get(agents::tap))
         .route("/types", get(types::list))
         .route("/types/{name}", get(types::show))

@@ -88,13 +88,19 @@ pub async fn run(client: &Client, format: OutputFormat, what: What<'_>) -> anyho
             "--history shows one agent's apply history: `get agent ID --history`",
         ));
     }
-    if throughput.is_some() && (kind != Kind::Configs || name.is_none()) {
+    if throughput.is_some() && (!matches!(kind, Kind::Configs | Kind::Agents) || name.is_none()) {
         return Err(usage(
-            "--throughput shows one configuration's components: `get configuration NAME --throughput`",
+            "--throughput shows one configuration's or agent's components: `get configuration NAME --throughput`, `get agent ID --throughput`",
         ));
     }
-    if let (Kind::Configs, Some(n), Some(t)) = (kind, name, throughput) {
-        return super::throughput::configuration(client, format, n, t.period, t.signal).await;
+    match (kind, name, throughput) {
+        (Kind::Configs, Some(n), Some(t)) => {
+            return super::throughput::configuration(client, format, n, t.period, t.signal).await;
+        }
+        (Kind::Agents, Some(id), Some(_)) => {
+            return super::throughput::agent(client, format, id).await;
+        }
+        _ => {}
     }
     match (kind, name) {
         (Kind::Agents, None) => agents(client, format, selector).await,

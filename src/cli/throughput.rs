@@ -1,4 +1,5 @@
-//! `get configuration NAME --throughput` and the table of `top destinations`.
+//! `get configuration NAME --throughput`, `get agent ID --throughput` and the table of
+//! `top destinations`.
 
 use serde_json::Value;
 
@@ -34,11 +35,39 @@ pub async fn configuration(
         text(&answer, "agents"),
         text(&answer, "reporting"),
     );
+    print_components(&components);
+    Ok(())
+}
+
+/// `get agent ID --throughput`: its components as of its latest report.
+pub async fn agent(client: &Client, format: OutputFormat, id: &str) -> anyhow::Result<()> {
+    let answer = client.get(&["agents", id, "throughput"], &[]).await?;
+    if format != OutputFormat::Table {
+        return print_value(format, &answer);
+    }
+    let components = answer
+        .get("components")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    println!(
+        "{}: running {}, per second as of its latest report",
+        text(&answer, "name"),
+        answer
+            .get("config")
+            .and_then(Value::as_str)
+            .unwrap_or("no assigned configuration"),
+    );
+    print_components(&components);
+    Ok(())
+}
+
+fn print_components(components: &[Value]) {
     if components.is_empty() {
         eprintln!(
             "no component numbers yet: agents report them with their own telemetry (every 10-60 s)"
         );
-        return Ok(());
+        return;
     }
     let mut t = Table::new(&[
         "STEP",
@@ -52,7 +81,7 @@ pub async fn configuration(
         "FAILED/s",
         "QUEUE",
     ]);
-    for c in &components {
+    for c in components {
         let rate = |k: &str| per_second(c.get(k).and_then(Value::as_f64).unwrap_or(0.0));
         let queue = match (
             c.get("queue_size").and_then(Value::as_f64),
@@ -85,7 +114,6 @@ pub async fn configuration(
         ]);
     }
     t.print();
-    Ok(())
 }
 
 /// The `top destinations` table.

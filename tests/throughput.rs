@@ -259,7 +259,18 @@ async fn components_show_under_their_steps_and_destinations_sum_their_configurat
 
     // One agent: its own components as of its latest report, with its pipelines.
     let one = json(
-        &cli(&server, &["get", "agent", &ids[0].to_string(), "--throughput", "-o", "json"]).await,
+        &cli(
+            &server,
+            &[
+                "get",
+                "agent",
+                &ids[0].to_string(),
+                "--throughput",
+                "-o",
+                "json",
+            ],
+        )
+        .await,
     );
     assert_eq!(one["config"], "edge:1", "{one}");
     let rows = one["components"].as_array().cloned().unwrap_or_default();
@@ -272,13 +283,21 @@ async fn components_show_under_their_steps_and_destinations_sum_their_configurat
         .as_array()
         .and_then(|p| p.iter().find(|p| p["name"] == "logs").cloned())
         .expect("a logs pipeline");
-    assert_eq!(logs["receivers"], serde_json::json!(["filelog/source0"]), "{logs}");
+    assert_eq!(
+        logs["receivers"],
+        serde_json::json!(["filelog/source0"]),
+        "{logs}"
+    );
     assert_eq!(
         logs["exporters"],
         serde_json::json!(["otlphttp/backend", "otlphttp/broken"]),
         "{logs}"
     );
-    let table = cli(&server, &["get", "agent", &ids[0].to_string(), "--throughput"]).await;
+    let table = cli(
+        &server,
+        &["get", "agent", &ids[0].to_string(), "--throughput"],
+    )
+    .await;
     assert_eq!(table.code, 0, "{}", table.stderr);
     assert!(table.stdout.contains("running edge:1"), "{}", table.stdout);
 

@@ -1,5 +1,4 @@
-//! `get configuration NAME --throughput`, `get agent ID --throughput` and the table of
-//! `top destinations`.
+//! `get configuration NAME --throughput` and `get agent ID --throughput`.
 
 use serde_json::Value;
 
@@ -109,52 +108,6 @@ fn print_components(components: &[Value]) {
             rate("out"),
             rate("refused"),
             rate("dropped"),
-            rate("failed"),
-            queue,
-        ]);
-    }
-    t.print();
-}
-
-/// The `top destinations` table.
-pub fn print_destinations(items: &[Value]) {
-    let mut t = Table::new(&[
-        "DESTINATION",
-        "CONFIGURATIONS",
-        "AGENTS",
-        "IN/s",
-        "OUT/s",
-        "FAILED/s",
-        "QUEUE",
-    ]);
-    for d in items {
-        let rate = |k: &str| per_second(d.get(k).and_then(Value::as_f64).unwrap_or(0.0));
-        let configs = d
-            .get("configurations")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
-        let size = d.get("queue_size").and_then(Value::as_f64).unwrap_or(0.0);
-        let cap = d
-            .get("queue_capacity")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0);
-        let queue = if cap > 0.0 {
-            format!("{:.0}%", 100.0 * size / cap)
-        } else {
-            "-".to_string()
-        };
-        t.row(vec![
-            text(d, "name"),
-            configs,
-            text(d, "agents"),
-            rate("in"),
-            rate("out"),
             rate("failed"),
             queue,
         ]);

@@ -49,7 +49,7 @@ pub async fn run(client: &Client, format: OutputFormat, q: Query<'_>) -> anyhow:
     }
     let rate = |v: &Value, k: &str| per_second(v.get(k).and_then(Value::as_f64).unwrap_or(0.0));
     if path == "destinations" {
-        super::throughput::print_destinations(&items);
+        print_destinations(&items);
         return Ok(());
     }
     let mut t = if path == "agents" {
@@ -90,4 +90,50 @@ pub(super) fn per_second(v: f64) -> String {
     } else {
         format!("{v:.1}")
     }
+}
+
+/// The `top destinations` table.
+fn print_destinations(items: &[Value]) {
+    let mut t = Table::new(&[
+        "DESTINATION",
+        "CONFIGURATIONS",
+        "AGENTS",
+        "IN/s",
+        "OUT/s",
+        "FAILED/s",
+        "QUEUE",
+    ]);
+    for d in items {
+        let rate = |k: &str| per_second(d.get(k).and_then(Value::as_f64).unwrap_or(0.0));
+        let configs = d
+            .get("configurations")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        let size = d.get("queue_size").and_then(Value::as_f64).unwrap_or(0.0);
+        let cap = d
+            .get("queue_capacity")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        let queue = if cap > 0.0 {
+            format!("{:.0}%", 100.0 * size / cap)
+        } else {
+            "-".to_string()
+        };
+        t.row(vec![
+            text(d, "name"),
+            configs,
+            text(d, "agents"),
+            rate("in"),
+            rate("out"),
+            rate("failed"),
+            queue,
+        ]);
+    }
+    t.print();
 }

@@ -504,3 +504,151 @@ async fn a_real_collector_reports_what_its_source_read_and_its_destination_sent(
     writer.abort();
     sup.terminate();
 }
+
+/// The numbers `top destinations` shows for one destination.
+fn dest_row(items: &Value, name: &str) -> Value {
+    items
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["name"] == name).cloned())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn top_sorts_and_periods_over_a_thousand_agents() {
+    let server = TestServer::start_with(|s| s.heartbeat_interval = Duration::from_secs(5)).await;
+    let mut cfg = SimConfig::new(server.ws_url(), 1000);
+    cfg.transport = SimTransport::Ws;
+    cfg.secret_key = Some(SECRET.to_string());
+    cfg.seed = 1000;
+    cfg.heartbeat = Duration::from_secs(5);
+    cfg.apply_delay = Duration::from_millis(20);
+    cfg.metrics_interval = Duration::from_secs(2);
+    let fleet = sim::start(cfg).await.expect("simulator starts");
+    let ids: Vec<AgentId> = fleet.agent_ids().to_vec();
+    server
+        .wait_for("1000 agents", |s| {
+            s.agents.iter().filter(|a| a.is_connected()).count() == 1000
+        })
+        .await;
+    let results = server
+        .rt
+        .catalog
+        .apply_text(RESOURCES, None)
+        .await
+        .expect("parses");
+    assert!(results.iter().all(|r| r.problems.is_empty()), "{results:?}");
+    // 700 edge agents send to backend and broken, 300 gateways to backend alone.
+    for (name, agents) in [("edge", &ids[..700]), ("gateway", &ids[700..])] {
+        server
+            .rt
+            .rollouts
+            .start(
+                name,
+                None,
+                Targets::Agents(agents.to_vec()),
+                RolloutOptions::all_at_once(),
+            )
+            .await
+            .expect("push");
+    }
+    // Every agent has applied and reported its new components.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let live = loop {
+        let top = json(
+            &cli(
+                &server,
+                &["top", "destinations", "--period", "10s", "-o", "json"],
+            )
+            .await,
+        );
+        let (backend, broken) = (dest_row(&top, "backend"), dest_row(&top, "broken"));
+        if backend["agents"] == 1000 && broken["agents"] == 700 {
+            break top;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{top}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let backend = dest_row(&live, "backend");
+    assert_eq!(
+        backend["configurations"],
+        serde_json::json!(["edge", "gateway"])
+    );
+    assert!(f(&backend, "out") > 0.0);
+    // Sorted by what is asked, busiest first.
+    for sort in ["in", "out", "failed"] {
+        let items = json(
+            &cli(
+                &server,
+                &[
+                    "top",
+                    "destinations",
+                    "--period",
+                    "10s",
+                    "--sort",
+                    sort,
+                    "-o",
+                    "json",
+                ],
+            )
+            .await,
+        );
+        let keys: Vec<f64> = items
+            .as_array()
+            .map(|a| a.iter().map(|d| f(d, sort)).collect())
+            .unwrap_or_default();
+        assert!(keys.windows(2).all(|w| w[0] >= w[1]), "{sort}: {keys:?}");
+    }
+    let agents = json(
+        &cli(
+            &server,
+            &[
+                "top", "agents", "--period", "1m", "--limit", "1000", "-o", "json",
+            ],
+        )
+        .await,
+    );
+    let outs: Vec<f64> = agents
+        .as_array()
+        .map(|a| a.iter().map(|r| f(r, "out")).collect())
+        .unwrap_or_default();
+    assert_eq!(outs.len(), 1000);
+    assert!(outs.windows(2).all(|w| w[0] >= w[1]), "busiest first");
+    let configs = json(
+        &cli(
+            &server,
+            &["top", "configurations", "--period", "5m", "-o", "json"],
+        )
+        .await,
+    );
+    assert_eq!(
+        configs.as_array().map(|a| a
+            .iter()
+            .map(|c| c["agents"].as_u64().unwrap_or(0))
+            .sum::<u64>()),
+        Some(1000),
+        "{configs}"
+    );
+    // Longer periods read the rollups once a point has been recorded; a period is a mean,
+    // so a whole hour is never more than the live rate's order of magnitude.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let hour = json(
+            &cli(
+                &server,
+                &["top", "destinations", "--period", "1h", "-o", "json"],
+            )
+            .await,
+        );
+        let b = dest_row(&hour, "backend");
+        if f(&b, "out") > 0.0 {
+            assert!(
+                f(&b, "out") <= 10.0 * f(&backend, "out"),
+                "{b} vs {backend}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{hour}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    fleet.shutdown().await;
+}

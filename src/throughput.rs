@@ -373,7 +373,7 @@ fn component_rows(
 /// them, with that version's pipelines.
 pub async fn configuration(
     catalog: &Catalog,
-    fleet: &FleetSnapshot,
+    fleet: &Arc<FleetSnapshot>,
     telemetry: &TelemetryStore,
     name: &str,
     period: u64,
@@ -384,7 +384,16 @@ pub async fn configuration(
     maps.load(catalog, [latest.cref()]).await;
     let group = Group::Configuration(latest.cref().name.clone());
     let (live, agents) = if period <= STEP {
-        sums_at(now_sec(), fleet, telemetry, &maps, Some(name))
+        let (sums, agents, kept) = sums_off_thread(
+            now_sec(),
+            fleet.clone(),
+            telemetry.clone(),
+            maps,
+            Some(name.to_string()),
+        )
+        .await;
+        maps = kept;
+        (sums, agents)
     } else {
         (HashMap::new(), HashMap::new())
     };
@@ -496,6 +505,28 @@ pub fn pipelines_of(yaml: &str) -> Vec<PipelineLayout> {
     out
 }
 
+/// [`sums_at`] on the blocking pool (over a large fleet it takes a while), handing the
+/// maps back.
+pub async fn sums_off_thread(
+    now: u64,
+    fleet: Arc<FleetSnapshot>,
+    store: TelemetryStore,
+    maps: Maps,
+    only: Option<String>,
+) -> (Sums, HashMap<Group, GroupAgents>, Maps) {
+    let work = tokio::task::spawn_blocking(move || {
+        let (sums, agents) = sums_at(now, &fleet, &store, &maps, only.as_deref());
+        (sums, agents, maps)
+    });
+    match work.await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, "summing component numbers failed");
+            (HashMap::new(), HashMap::new(), Maps::default())
+        }
+    }
+}
+
 /// Records a rollup point every [`STEP`] seconds until `shutdown`.
 pub fn spawn(
     store: TelemetryStore,
@@ -524,7 +555,9 @@ pub fn spawn(
             let snapshot = fleet.borrow().clone();
             maps.load(&catalog, assigned_versions(&snapshot)).await;
             let now = now_sec();
-            let (sums, agents) = sums_at(now, &snapshot, &store, &maps, None);
+            let (sums, agents, kept) =
+                sums_off_thread(now, snapshot, store.clone(), maps, None).await;
+            maps = kept;
             store.record_rollups(now / STEP, &sums, agents);
         }
     });

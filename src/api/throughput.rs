@@ -70,7 +70,10 @@ pub async fn destinations(State(s): State<ApiState>, uri: Uri) -> ApiResult<Json
         }
     }
     let (live, agents) = if q.period <= STEP {
-        throughput::sums_at(now_sec(), &snap, &s.telemetry, &maps, None)
+        let (sums, agents, _) =
+            throughput::sums_off_thread(now_sec(), snap.clone(), s.telemetry.clone(), maps, None)
+                .await;
+        (sums, agents)
     } else {
         (HashMap::new(), HashMap::new())
     };

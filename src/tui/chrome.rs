@@ -15,6 +15,7 @@ use super::flash::FlashLevel;
 use super::fmt;
 use super::input::Input;
 use super::keymap::Context;
+use super::link::LinkState;
 use super::palette;
 use super::telemetry::{Series, Signal};
 use super::widgets::fit_segments;
@@ -41,6 +42,18 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
     }
     if app.events.missed > 0 {
         warnings.push(format!("{} events missed", app.events.missed));
+    }
+    if let Some(link) = &app.link {
+        match &link.state {
+            LinkState::Live => {}
+            LinkState::Connecting => warnings.push("connecting…".into()),
+            LinkState::Lost { since, .. } => {
+                warnings.push(format!(
+                    "stream lost {} ago, reconnecting",
+                    fmt::age(app.now, *since)
+                ));
+            }
+        }
     }
     let hs = t.header;
     let mut segs: Vec<(u8, Vec<Span>)> = vec![
@@ -76,14 +89,30 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
             )],
         ));
     }
-    segs.push((
-        4,
-        vec![Span::styled(format!("opamp {}", app.server.listen), hs)],
-    ));
-    segs.push((
-        6,
-        vec![Span::styled(format!("api {}", app.server.api_listen), hs)],
-    ));
+    if let Some(link) = &app.link {
+        // Attached: the server is elsewhere, and its address is what matters.
+        let style = if link.is_live() {
+            hs.patch(t.ok)
+        } else {
+            hs.patch(t.warn)
+        };
+        segs.push((
+            1,
+            vec![
+                Span::styled("attached ", hs),
+                Span::styled(link.server.clone(), style),
+            ],
+        ));
+    } else {
+        segs.push((
+            4,
+            vec![Span::styled(format!("opamp {}", app.server.listen), hs)],
+        ));
+        segs.push((
+            6,
+            vec![Span::styled(format!("api {}", app.server.api_listen), hs)],
+        ));
+    }
     let line = fit_segments(
         segs,
         usize::from(area.width),

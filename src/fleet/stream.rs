@@ -1,0 +1,425 @@
+//! What the management API's live stream (`GET /api/v1/stream`) carries, in both
+//! directions of its life: the server builds these from snapshots and events, and
+//! `fleetdeck attach` turns them back into the snapshots and events the TUI reads.
+//!
+//! The stream starts with the whole fleet once ([`StreamMessage::Full`]), then sends only
+//! the agents that changed ([`StreamMessage::Changes`]), a few times a second at most. An
+//! agent unchanged since the last message is not sent again, so a fleet of 100,000 agents
+//! costs what changes in it, not its size. Events come in batches, and once a second the
+//! fleet's latest throughput, which the header shows. Per-agent sparkline points are not
+//! pushed (a TUI shows a screenful of agents): `GET /api/v1/telemetry` answers for the
+//! agents on screen.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::agent::{
+    AgentDescription, AgentId, Capabilities, ComponentHealth, ConfigMap, PackageStatuses,
+    RemoteConfigStatus, Transport,
+};
+use super::components::AvailableComponents;
+use super::delivery::{AgentConfigStatus, ApplyState, ConfigRef};
+use super::events::FleetEvent;
+use super::health::Health;
+use super::labels::Labels;
+use super::snapshot::{AgentView, Connection, FleetSnapshot, no_custom_capabilities};
+use super::telemetry::SERIES_COUNT;
+use super::text::Text;
+
+/// One message of the stream; the SSE event name is [`StreamMessage::name`] and the data
+/// this, as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamMessage {
+    /// Every agent, sorted by id: the first message, and again after the server had to
+    /// drop changes for a reader that fell behind.
+    Full {
+        version: u64,
+        agents: Vec<StreamedAgent>,
+    },
+    /// The agents that changed since the previous message, and the ids that left.
+    Changes {
+        version: u64,
+        changed: Vec<StreamedAgent>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removed: Vec<AgentId>,
+    },
+    /// Fleet events in order; `missed` counts those dropped for this reader in a burst.
+    Events {
+        events: Vec<FleetEvent>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        missed: u64,
+    },
+    /// The fleet's latest value of each telemetry series (in `Series::ALL` order), once a
+    /// second; also tells the reader the stream is alive.
+    Fleet { now: u64, latest: Vec<f64> },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl StreamMessage {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StreamMessage::Full { .. } => "full",
+            StreamMessage::Changes { .. } => "changes",
+            StreamMessage::Events { .. } => "events",
+            StreamMessage::Fleet { .. } => "fleet",
+        }
+    }
+}
+
+/// An agent as the stream carries it: the fields of [`AgentView`], times in Unix
+/// milliseconds, the operator's labels apart (the rest come from the description).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamedAgent {
+    pub id: AgentId,
+    pub name: Text,
+    pub host: Text,
+    pub version: Text,
+    pub os: Text,
+    pub description: Arc<AgentDescription>,
+    pub capabilities: Capabilities,
+    pub connection: Connection,
+    pub transport: Option<Transport>,
+    pub remote_addr: Option<SocketAddr>,
+    pub health: Option<ComponentHealth>,
+    /// `None` with `same_effective_config` set: unchanged since the agent was last sent.
+    pub effective_config: Option<ConfigMap>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub same_effective_config: bool,
+    pub remote_config_status: Option<RemoteConfigStatus>,
+    pub package_statuses: Option<PackageStatuses>,
+    pub custom_capabilities: Vec<String>,
+    pub available_components: Option<AvailableComponents>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operator_labels: BTreeMap<String, String>,
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+    pub connected_at_ms: Option<u64>,
+    pub disconnected_at_ms: Option<u64>,
+    pub sequence_num: u64,
+    pub messages: u64,
+    pub config: Option<StreamedConfig>,
+}
+
+/// [`AgentConfigStatus`] on the stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamedConfig {
+    pub config: ConfigRef,
+    pub hash: String,
+    pub state: ApplyState,
+    pub error: String,
+    pub effective_matches: Option<bool>,
+    pub since_ms: u64,
+    pub origin: String,
+}
+
+fn ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn time(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+impl StreamedAgent {
+    /// `a` for the stream; `before` is the view of it sent last (its effective config is
+    /// not sent again when it is the same).
+    pub fn of(a: &AgentView, before: Option<&AgentView>) -> StreamedAgent {
+        let same_config = match (before.map(|b| &b.effective_config), &a.effective_config) {
+            (Some(Some(old)), Some(new)) => Arc::ptr_eq(old, new) || old == new,
+            _ => false,
+        };
+        StreamedAgent {
+            id: a.id,
+            name: a.name.clone(),
+            host: a.host.clone(),
+            version: a.version.clone(),
+            os: a.os.clone(),
+            description: a.description.clone(),
+            capabilities: a.capabilities,
+            connection: a.connection,
+            transport: a.transport,
+            remote_addr: a.remote_addr,
+            health: a.health.as_ref().map(Health::tree),
+            effective_config: if same_config {
+                None
+            } else {
+                a.effective_config.as_deref().cloned()
+            },
+            same_effective_config: same_config,
+            remote_config_status: a.remote_config_status.as_deref().cloned(),
+            package_statuses: a.package_statuses.as_deref().cloned(),
+            custom_capabilities: a.custom_capabilities.to_vec(),
+            available_components: a.available_components.as_deref().cloned(),
+            operator_labels: a.labels.operator_map(),
+            first_seen_ms: ms(a.first_seen),
+            last_seen_ms: ms(a.last_seen),
+            connected_at_ms: a.connected_at.map(ms),
+            disconnected_at_ms: a.disconnected_at.map(ms),
+            sequence_num: a.sequence_num,
+            messages: a.messages,
+            config: a.config.as_ref().map(|c| StreamedConfig {
+                config: c.config.clone(),
+                hash: hex::encode(c.hash),
+                state: c.state,
+                error: c.error.clone(),
+                effective_matches: c.effective_matches,
+                since_ms: ms(c.since),
+                origin: c.origin.to_string(),
+            }),
+        }
+    }
+
+    /// The view the reader shows; `before` is the view it had of the agent (its effective
+    /// config stands when the stream says it is the same).
+    pub fn into_view(self, before: Option<&AgentView>) -> AgentView {
+        let effective_config = if self.same_effective_config {
+            before.and_then(|b| b.effective_config.clone())
+        } else {
+            self.effective_config.map(Arc::new)
+        };
+        let labels = Labels::new(self.description.clone(), &self.operator_labels);
+        let custom_capabilities = if self.custom_capabilities.is_empty() {
+            no_custom_capabilities()
+        } else {
+            Arc::from(self.custom_capabilities)
+        };
+        AgentView {
+            id: self.id,
+            name: self.name,
+            host: self.host,
+            version: self.version,
+            os: self.os,
+            description: self.description,
+            capabilities: self.capabilities,
+            connection: self.connection,
+            transport: self.transport,
+            remote_addr: self.remote_addr,
+            health: self.health.as_ref().map(Health::new),
+            effective_config,
+            remote_config_status: self.remote_config_status.map(Arc::new),
+            package_statuses: self.package_statuses.map(Arc::new),
+            custom_capabilities,
+            available_components: self.available_components.map(Arc::new),
+            labels,
+            first_seen: time(self.first_seen_ms),
+            last_seen: time(self.last_seen_ms),
+            connected_at: self.connected_at_ms.map(time),
+            disconnected_at: self.disconnected_at_ms.map(time),
+            sequence_num: self.sequence_num,
+            messages: self.messages,
+            config: self.config.map(|c| {
+                let mut hash = [0u8; 32];
+                // A hash that does not decode shows as zeros; it is only compared.
+                if let Ok(bytes) = hex::decode(&c.hash)
+                    && bytes.len() == 32
+                {
+                    hash.copy_from_slice(&bytes);
+                }
+                AgentConfigStatus {
+                    config: c.config,
+                    hash,
+                    state: c.state,
+                    error: c.error,
+                    effective_matches: c.effective_matches,
+                    since: time(c.since_ms),
+                    origin: if c.origin == "selector" {
+                        "selector"
+                    } else {
+                        "push"
+                    },
+                }
+            }),
+        }
+    }
+}
+
+/// The messages that take a reader from `before` to `now`: the agents whose view is not
+/// the one sent before (the registry shares unchanged views between snapshots, so this
+/// is a pointer comparison for nearly all of them) and the ids that left. `None` when
+/// nothing changed.
+pub fn changes(before: &FleetSnapshot, now: &FleetSnapshot) -> Option<StreamMessage> {
+    let (mut changed, mut removed) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    let (old, new) = (&before.agents, &now.agents);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(o), Some(n)) if o.id == n.id => {
+                if !Arc::ptr_eq(o, n) {
+                    changed.push(StreamedAgent::of(n, Some(o)));
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(o), Some(n)) if o.id < n.id => {
+                removed.push(o.id);
+                i += 1;
+            }
+            (Some(o), None) => {
+                removed.push(o.id);
+                i += 1;
+            }
+            (_, Some(n)) => {
+                changed.push(StreamedAgent::of(n, None));
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    if changed.is_empty() && removed.is_empty() {
+        return None;
+    }
+    Some(StreamMessage::Changes {
+        version: now.version,
+        changed,
+        removed,
+    })
+}
+
+/// The whole fleet, for the first message.
+pub fn full(now: &FleetSnapshot) -> StreamMessage {
+    StreamMessage::Full {
+        version: now.version,
+        agents: now
+            .agents
+            .iter()
+            .map(|a| StreamedAgent::of(a, None))
+            .collect(),
+    }
+}
+
+/// The reader's side: applies one message to the fleet it holds and returns the new
+/// snapshot (`None` for messages that do not change the fleet).
+pub fn apply(held: &FleetSnapshot, msg: StreamMessage) -> Option<FleetSnapshot> {
+    let (version, agents) = match msg {
+        StreamMessage::Full { version, agents } => {
+            let mut views: Vec<Arc<AgentView>> = agents
+                .into_iter()
+                .map(|a| {
+                    let before = held.get(&a.id).map(|b| b.as_ref());
+                    Arc::new(a.into_view(before))
+                })
+                .collect();
+            views.sort_by_key(|a| a.id);
+            views.dedup_by(|a, b| a.id == b.id);
+            (version, views)
+        }
+        StreamMessage::Changes {
+            version,
+            changed,
+            removed,
+        } => {
+            let mut by_id: BTreeMap<AgentId, Arc<AgentView>> =
+                held.agents.iter().map(|a| (a.id, a.clone())).collect();
+            for id in removed {
+                by_id.remove(&id);
+            }
+            for a in changed {
+                let id = a.id;
+                let view = a.into_view(by_id.get(&id).map(|b| b.as_ref()));
+                by_id.insert(view.id, Arc::new(view));
+            }
+            (version, by_id.into_values().collect())
+        }
+        StreamMessage::Events { .. } | StreamMessage::Fleet { .. } => return None,
+    };
+    Some(FleetSnapshot {
+        version,
+        taken_at: Some(SystemTime::now()),
+        totals: FleetSnapshot::totals_of(&agents),
+        agents,
+    })
+}
+
+/// The tails `GET /api/v1/telemetry` answers with for one agent: points per series in
+/// `Series::ALL` order, oldest first, one a second up to `now`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AgentTails {
+    pub id: AgentId,
+    /// Changes whenever the tails could read differently; a reader that sends it back in
+    /// `known` is not sent the same tails again.
+    pub fingerprint: Option<u64>,
+    pub series: Vec<Vec<f64>>,
+}
+
+/// The answer of `GET /api/v1/telemetry`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tails {
+    /// The second the tails end at (Unix seconds).
+    pub now: u64,
+    pub points: usize,
+    /// Agents whose tails changed since the fingerprint the reader gave (all, without one).
+    pub agents: Vec<AgentTails>,
+}
+
+/// How many series each tail set holds.
+pub const SERIES: usize = SERIES_COUNT;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(n: u8, name: &str) -> Arc<AgentView> {
+        Arc::new(AgentView {
+            name: Text::unshared(name),
+            ..AgentView::blank(AgentId([n; 16]))
+        })
+    }
+
+    fn snap(version: u64, agents: Vec<Arc<AgentView>>) -> FleetSnapshot {
+        FleetSnapshot {
+            version,
+            taken_at: None,
+            totals: FleetSnapshot::totals_of(&agents),
+            agents,
+        }
+    }
+
+    fn names(s: &FleetSnapshot) -> Vec<String> {
+        s.agents.iter().map(|a| a.name.to_string()).collect()
+    }
+
+    #[test]
+    fn a_reader_follows_the_fleet_through_json_with_only_changed_agents_sent() {
+        let (a, b, c) = (view(1, "a"), view(2, "b"), view(3, "c"));
+        let first = snap(1, vec![a.clone(), b.clone(), c.clone()]);
+        let through_json = |m: &StreamMessage| -> StreamMessage {
+            serde_json::from_str(&serde_json::to_string(m).unwrap()).unwrap()
+        };
+        let held = apply(&FleetSnapshot::default(), through_json(&full(&first))).unwrap();
+        assert_eq!(names(&held), ["a", "b", "c"]);
+        // b changes, c leaves, d arrives; a is the same Arc and is not sent.
+        let b2 = Arc::new(AgentView {
+            connection: Connection::Disconnected,
+            ..(*b).clone()
+        });
+        let d = view(4, "d");
+        let second = snap(2, vec![a.clone(), b2, d]);
+        let msg = changes(&first, &second).unwrap();
+        match &msg {
+            StreamMessage::Changes {
+                changed, removed, ..
+            } => {
+                let sent: Vec<&str> = changed.iter().map(|a| a.name.as_str()).collect();
+                assert_eq!(sent, ["b", "d"]);
+                assert_eq!(removed, &[c.id]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let held = apply(&held, through_json(&msg)).unwrap();
+        assert_eq!(names(&held), ["a", "b", "d"]);
+        assert_eq!(held.totals.connected, 2);
+        assert_eq!(held.version, 2);
+        assert!(changes(&second, &second).is_none());
+    }
+}

@@ -43,18 +43,6 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
     if app.events.missed > 0 {
         warnings.push(format!("{} events missed", app.events.missed));
     }
-    if let Some(link) = &app.link {
-        match &link.state {
-            LinkState::Live => {}
-            LinkState::Connecting => warnings.push("connecting…".into()),
-            LinkState::Lost { since, .. } => {
-                warnings.push(format!(
-                    "stream lost {} ago, reconnecting",
-                    fmt::age(app.now, *since)
-                ));
-            }
-        }
-    }
     let hs = t.header;
     let mut segs: Vec<(u8, Vec<Span>)> = vec![
         (0, vec![Span::styled(" fleetdeck", hs.patch(t.accent))]),
@@ -90,6 +78,18 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
         ));
     }
     if let Some(link) = &app.link {
+        // A lost stream is the first thing to know: what is shown is getting old.
+        let lost = match &link.state {
+            LinkState::Live => None,
+            LinkState::Connecting => Some("connecting…".to_string()),
+            LinkState::Lost { since, .. } => Some(format!(
+                "stream lost {} ago, reconnecting",
+                fmt::age(app.now, *since)
+            )),
+        };
+        if let Some(text) = lost {
+            segs.push((1, vec![Span::styled(format!("⚠ {text}"), hs.patch(t.warn))]));
+        }
         // Attached: the server is elsewhere, and its address is what matters.
         let style = if link.is_live() {
             hs.patch(t.ok)
@@ -97,7 +97,7 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
             hs.patch(t.warn)
         };
         segs.push((
-            1,
+            2,
             vec![
                 Span::styled("attached ", hs),
                 Span::styled(link.server.clone(), style),

@@ -64,7 +64,8 @@ async fn feed(s: ApiState, tx: mpsc::Sender<Bytes>) {
     let mut snapshots = s.registry.snapshot();
     let mut events = s.registry.subscribe();
     let mut sent = snapshots.borrow_and_update().clone();
-    if tx.send(frame(&stream::full(&sent))).await.is_err() {
+    let first = hide_secrets(stream::full(&sent), &s.catalog.redactor());
+    if tx.send(frame(&first)).await.is_err() {
         return;
     }
     let mut beat = tokio::time::interval(COALESCE);
@@ -82,7 +83,9 @@ async fn feed(s: ApiState, tx: mpsc::Sender<Bytes>) {
                 match snapshots.has_changed() {
                     Ok(true) => {
                         let now = snapshots.borrow_and_update().clone();
-                        msgs.extend(stream::changes(&sent, &now));
+                        if let Some(m) = stream::changes(&sent, &now) {
+                            msgs.push(hide_secrets(m, &s.catalog.redactor()));
+                        }
                         sent = now;
                     }
                     Ok(false) => {}
@@ -106,6 +109,23 @@ async fn feed(s: ApiState, tx: mpsc::Sender<Bytes>) {
             }
         }
     }
+}
+
+/// Known secrets hidden in the effective configurations agents report, as
+/// `GET /agents/{id}` hides them.
+fn hide_secrets(mut msg: StreamMessage, hide: &crate::pipeline::Redactor) -> StreamMessage {
+    if let StreamMessage::Full { agents, .. }
+    | StreamMessage::Changes {
+        changed: agents, ..
+    } = &mut msg
+    {
+        for a in agents.iter_mut() {
+            if let Some(cfg) = &mut a.effective_config {
+                *cfg = super::agents::redact_config(cfg, hide);
+            }
+        }
+    }
+    msg
 }
 
 /// The events waiting for this reader, in messages of at most [`EVENTS_PER_MESSAGE`].

@@ -393,3 +393,44 @@ async fn attach_with_a_wrong_token_or_no_server_says_so_and_fails() {
     assert!(err.contains("no profile named 'no-such-profile'"), "{err}");
     server.rt.stop().await;
 }
+
+/// Asked for gzip (as attach asks), the stream is one gzip stream flushed after each
+/// message: the first message can be read whole before any other is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_comes_gzipped_when_asked_and_each_message_arrives_whole() {
+    use std::io::Write;
+    let server = TestServer::start().await;
+    let agents = fleet(&server, 2, 0).await;
+    all_connected(&server, agents.agent_ids()).await;
+    let mut resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/stream", server.api_url()))
+        .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let mut unzip = flate2::write::GzDecoder::new(Vec::new());
+    let mut parser = Parser::default();
+    let first = loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+            .await
+            .expect("within 10 s")
+            .expect("reads")
+            .expect("open");
+        unzip.write_all(&chunk).expect("gzip");
+        unzip.flush().expect("gzip");
+        let text = std::mem::take(unzip.get_mut());
+        if let Some(e) = parser.push(&text).expect("events").into_iter().next() {
+            break e;
+        }
+    };
+    let msg: StreamMessage = serde_json::from_str(&first.data).expect("a message");
+    assert!(
+        matches!(&msg, StreamMessage::Full { agents, .. } if agents.len() == 2),
+        "{msg:?}"
+    );
+    drop(resp);
+    agents.shutdown().await;
+    server.rt.stop().await;
+}

@@ -35,11 +35,26 @@ pub const MAX_TAIL_AGENTS: usize = 500;
 /// Points per series one `/telemetry` request may ask for.
 pub const MAX_TAIL_POINTS: usize = 600;
 
-/// `GET /stream`.
-pub async fn stream(State(s): State<ApiState>, uri: Uri) -> ApiResult<Response> {
+/// `GET /stream`. With `Accept-Encoding: gzip` the stream is one gzip stream, flushed
+/// after every message (the whole fleet and agents' health trees compress well).
+pub async fn stream(
+    State(s): State<ApiState>,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
     Params::parse(&uri, &[])?;
+    let gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.split(';').next().is_some_and(|e| e.trim() == "gzip"));
     let (tx, rx) = mpsc::channel::<Bytes>(8);
-    tokio::spawn(feed(s, tx));
+    let out = Out {
+        tx,
+        gzip: gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast())),
+    };
+    tokio::spawn(feed(s, out));
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     }));
@@ -50,7 +65,34 @@ pub async fn stream(State(s): State<ApiState>, uri: Uri) -> ApiResult<Response> 
         HeaderValue::from_static("text/event-stream"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     Ok(resp)
+}
+
+/// Where a stream's messages go: the answer's body, through gzip when asked for.
+struct Out {
+    tx: mpsc::Sender<Bytes>,
+    gzip: Option<flate2::write::GzEncoder<Vec<u8>>>,
+}
+
+impl Out {
+    /// Sends one message; `Err` when the reader has gone.
+    async fn send(&mut self, msg: &StreamMessage) -> Result<(), ()> {
+        let bytes = frame(msg);
+        let bytes = match &mut self.gzip {
+            None => bytes,
+            Some(enc) => {
+                use std::io::Write;
+                // Into a Vec, these cannot fail; the flush hands the reader all of it now.
+                enc.write_all(&bytes).map_err(|_| ())?;
+                enc.flush().map_err(|_| ())?;
+                Bytes::from(std::mem::take(enc.get_mut()))
+            }
+        };
+        self.tx.send(bytes).await.map_err(|_| ())
+    }
 }
 
 /// One SSE message: `event: <name>` and the JSON on one `data:` line.
@@ -60,12 +102,12 @@ fn frame(msg: &StreamMessage) -> Bytes {
 }
 
 /// Writes the stream until the reader leaves or the server stops.
-async fn feed(s: ApiState, tx: mpsc::Sender<Bytes>) {
+async fn feed(s: ApiState, mut out: Out) {
     let mut snapshots = s.registry.snapshot();
     let mut events = s.registry.subscribe();
     let mut sent = snapshots.borrow_and_update().clone();
     let first = hide_secrets(stream::full(&sent), &s.catalog.redactor());
-    if tx.send(frame(&first)).await.is_err() {
+    if out.send(&first).await.is_err() {
         return;
     }
     let mut beat = tokio::time::interval(COALESCE);
@@ -77,7 +119,7 @@ async fn feed(s: ApiState, tx: mpsc::Sender<Bytes>) {
     loop {
         let msgs = tokio::select! {
             _ = s.shutdown.cancelled() => return,
-            _ = tx.closed() => return,
+            _ = out.tx.closed() => return,
             _ = beat.tick() => {
                 let mut msgs = drain_events(&mut events);
                 match snapshots.has_changed() {
@@ -104,7 +146,7 @@ async fn feed(s: ApiState, tx: mpsc::Sender<Bytes>) {
             }
         };
         for msg in msgs {
-            if tx.send(frame(&msg)).await.is_err() {
+            if out.send(&msg).await.is_err() {
                 return;
             }
         }

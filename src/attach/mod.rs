@@ -47,7 +47,7 @@ pub async fn run(client: Client, settings: TuiSettings) -> anyhow::Result<()> {
     let server = client.base().as_str().trim_end_matches('/').to_string();
     // The server and the token are checked first, so a mistake there is said plainly
     // wherever attach runs.
-    let first = client.open(&["stream"], &[]).await?;
+    let first = open_stream(&client).await?;
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(
             "attach shows the terminal UI and stdout is not a terminal (to read {server} from scripts use `fleetdeck get`)"
@@ -101,6 +101,13 @@ pub async fn run(client: Client, settings: TuiSettings) -> anyhow::Result<()> {
     result
 }
 
+/// Opens the stream, asking for it compressed.
+async fn open_stream(client: &Client) -> anyhow::Result<reqwest::Response> {
+    client
+        .open(&["stream"], &[], &[("accept-encoding", "gzip")])
+        .await
+}
+
 /// Reads the stream into the sinks until `stop`; reconnects when it is lost.
 async fn follow(
     client: Arc<Client>,
@@ -112,7 +119,7 @@ async fn follow(
     loop {
         let opened = match first.take() {
             Some(resp) => Ok(resp),
-            None => client.open(&["stream"], &[]).await,
+            None => open_stream(&client).await,
         };
         let error = match opened {
             Ok(resp) => {
@@ -153,6 +160,11 @@ async fn read(
     stop: &CancellationToken,
 ) -> Result<(), String> {
     let mut parser = sse::Parser::default();
+    let gzip = resp
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let mut unzip = gzip.then(|| flate2::write::GzDecoder::new(Vec::new()));
     loop {
         let chunk = tokio::select! {
             _ = stop.cancelled() => return Ok(()),
@@ -168,6 +180,16 @@ async fn read(
             Ok(Err(e)) => return Err(format!("the stream broke: {e}")),
             Ok(Ok(None)) => return Err("the server closed the stream".into()),
             Ok(Ok(Some(b))) => b,
+        };
+        let bytes = match &mut unzip {
+            None => bytes.to_vec(),
+            Some(d) => {
+                use std::io::Write;
+                d.write_all(&bytes)
+                    .and_then(|()| d.flush())
+                    .map_err(|e| format!("the stream is not valid gzip: {e}"))?;
+                std::mem::take(d.get_mut())
+            }
         };
         for event in parser.push(&bytes)? {
             let msg: StreamMessage = match serde_json::from_str(&event.data) {

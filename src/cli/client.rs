@@ -198,9 +198,13 @@ impl Client {
         &self,
         segments: &[&str],
         query: &[(&str, String)],
+        headers: &[(&str, &str)],
     ) -> anyhow::Result<reqwest::Response> {
         let url = self.url(segments, query)?;
         let mut req = self.http.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(t) = &self.token {
             req = req.bearer_auth(t.trim());
         }

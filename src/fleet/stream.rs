@@ -77,6 +77,11 @@ impl StreamMessage {
 
 /// An agent as the stream carries it: the fields of [`AgentView`], times in Unix
 /// milliseconds, the operator's labels apart (the rest come from the description).
+///
+/// The heavy parts (description, health tree, effective config, available components)
+/// are left out of a change when they are what was sent for the agent before, and a
+/// `same_*` flag says so: an agent whose heartbeat moved its `last_seen` costs a few
+/// hundred bytes, not kilobytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamedAgent {
     pub id: AgentId,
@@ -84,20 +89,29 @@ pub struct StreamedAgent {
     pub host: Text,
     pub version: Text,
     pub os: Text,
-    pub description: Arc<AgentDescription>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Arc<AgentDescription>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub same_description: bool,
     pub capabilities: Capabilities,
     pub connection: Connection,
     pub transport: Option<Transport>,
     pub remote_addr: Option<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<ComponentHealth>,
-    /// `None` with `same_effective_config` set: unchanged since the agent was last sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub same_health: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective_config: Option<ConfigMap>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub same_effective_config: bool,
     pub remote_config_status: Option<RemoteConfigStatus>,
     pub package_statuses: Option<PackageStatuses>,
     pub custom_capabilities: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_components: Option<AvailableComponents>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub same_available_components: bool,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub operator_labels: BTreeMap<String, String>,
     pub first_seen_ms: u64,
@@ -135,22 +149,33 @@ impl StreamedAgent {
     /// `a` for the stream; `before` is the view of it sent last (its effective config is
     /// not sent again when it is the same).
     pub fn of(a: &AgentView, before: Option<&AgentView>) -> StreamedAgent {
-        let same_config = match (before.map(|b| &b.effective_config), &a.effective_config) {
-            (Some(Some(old)), Some(new)) => Arc::ptr_eq(old, new) || old == new,
-            _ => false,
-        };
+        // `Arc`'s equality looks at the pointer first: unchanged parts cost nothing here.
+        let same_description = before.is_some_and(|b| b.description == a.description);
+        let same_health = before.is_some_and(|b| b.health.is_some() && b.health == a.health);
+        let same_config = before.is_some_and(|b| {
+            b.effective_config.is_some() && b.effective_config == a.effective_config
+        });
+        let same_components = before.is_some_and(|b| {
+            b.available_components.is_some() && b.available_components == a.available_components
+        });
         StreamedAgent {
             id: a.id,
             name: a.name.clone(),
             host: a.host.clone(),
             version: a.version.clone(),
             os: a.os.clone(),
-            description: a.description.clone(),
+            description: (!same_description).then(|| a.description.clone()),
+            same_description,
             capabilities: a.capabilities,
             connection: a.connection,
             transport: a.transport,
             remote_addr: a.remote_addr,
-            health: a.health.as_ref().map(Health::tree),
+            health: if same_health {
+                None
+            } else {
+                a.health.as_ref().map(Health::tree)
+            },
+            same_health,
             effective_config: if same_config {
                 None
             } else {
@@ -160,7 +185,12 @@ impl StreamedAgent {
             remote_config_status: a.remote_config_status.as_deref().cloned(),
             package_statuses: a.package_statuses.as_deref().cloned(),
             custom_capabilities: a.custom_capabilities.to_vec(),
-            available_components: a.available_components.as_deref().cloned(),
+            available_components: if same_components {
+                None
+            } else {
+                a.available_components.as_deref().cloned()
+            },
+            same_available_components: same_components,
             operator_labels: a.labels.operator_map(),
             first_seen_ms: ms(a.first_seen),
             last_seen_ms: ms(a.last_seen),
@@ -188,7 +218,22 @@ impl StreamedAgent {
         } else {
             self.effective_config.map(Arc::new)
         };
-        let labels = Labels::new(self.description.clone(), &self.operator_labels);
+        let description = match (self.description, before) {
+            (Some(d), _) => d,
+            (None, Some(b)) if self.same_description => b.description.clone(),
+            (None, _) => Arc::default(),
+        };
+        let health = if self.same_health {
+            before.and_then(|b| b.health.clone())
+        } else {
+            self.health.as_ref().map(Health::new)
+        };
+        let available_components = if self.same_available_components {
+            before.and_then(|b| b.available_components.clone())
+        } else {
+            self.available_components.map(Arc::new)
+        };
+        let labels = Labels::new(description.clone(), &self.operator_labels);
         let custom_capabilities = if self.custom_capabilities.is_empty() {
             no_custom_capabilities()
         } else {
@@ -200,17 +245,17 @@ impl StreamedAgent {
             host: self.host,
             version: self.version,
             os: self.os,
-            description: self.description,
+            description,
             capabilities: self.capabilities,
             connection: self.connection,
             transport: self.transport,
             remote_addr: self.remote_addr,
-            health: self.health.as_ref().map(Health::new),
+            health,
             effective_config,
             remote_config_status: self.remote_config_status.map(Arc::new),
             package_statuses: self.package_statuses.map(Arc::new),
             custom_capabilities,
-            available_components: self.available_components.map(Arc::new),
+            available_components,
             labels,
             first_seen: time(self.first_seen_ms),
             last_seen: time(self.last_seen_ms),
@@ -316,20 +361,26 @@ pub fn apply(held: &FleetSnapshot, msg: StreamMessage) -> Option<FleetSnapshot> 
         }
         StreamMessage::Changes {
             version,
-            changed,
+            mut changed,
             removed,
         } => {
-            let mut by_id: BTreeMap<AgentId, Arc<AgentView>> =
-                held.agents.iter().map(|a| (a.id, a.clone())).collect();
-            for id in removed {
-                by_id.remove(&id);
-            }
+            // Both sides sorted by id: one walk, the unchanged agents shared as they are.
+            changed.sort_by_key(|a| a.id);
+            let removed: std::collections::HashSet<AgentId> = removed.into_iter().collect();
+            let mut out = Vec::with_capacity(held.agents.len() + changed.len());
+            let mut held_iter = held.agents.iter().peekable();
             for a in changed {
-                let id = a.id;
-                let view = a.into_view(by_id.get(&id).map(|b| b.as_ref()));
-                by_id.insert(view.id, Arc::new(view));
+                while let Some(h) = held_iter.next_if(|h| h.id < a.id) {
+                    if !removed.contains(&h.id) {
+                        out.push(h.clone());
+                    }
+                }
+                let before = held_iter.next_if(|h| h.id == a.id);
+                out.push(Arc::new(a.into_view(before.map(|b| b.as_ref()))));
             }
-            (version, by_id.into_values().collect())
+            out.extend(held_iter.filter(|h| !removed.contains(&h.id)).cloned());
+            out.dedup_by(|a, b| a.id == b.id);
+            (version, out)
         }
         StreamMessage::Events { .. } | StreamMessage::Fleet { .. } => return None,
     };
@@ -421,5 +472,43 @@ mod tests {
         assert_eq!(held.totals.connected, 2);
         assert_eq!(held.version, 2);
         assert!(changes(&second, &second).is_none());
+    }
+
+    #[test]
+    fn heavy_parts_are_sent_once_and_kept_while_only_a_heartbeat_changes() {
+        let tree = ComponentHealth {
+            healthy: false,
+            last_error: Text::unshared("exporter failing"),
+            status: Text::unshared("StatusRecoverableError"),
+            ..ComponentHealth::default()
+        };
+        let a = Arc::new(AgentView {
+            health: Some(Health::new(&tree)),
+            effective_config: Some(Arc::new(ConfigMap::default())),
+            ..(*view(1, "a")).clone()
+        });
+        let first = snap(1, vec![a.clone()]);
+        let held = apply(&FleetSnapshot::default(), full(&first)).unwrap();
+        // A heartbeat: a new view sharing every heavy part.
+        let beat = Arc::new(AgentView {
+            last_seen: a.last_seen + Duration::from_secs(5),
+            messages: a.messages + 1,
+            ..(*a).clone()
+        });
+        let second = snap(2, vec![beat]);
+        let msg = changes(&first, &second).unwrap();
+        let json = serde_json::to_string(&msg).unwrap();
+        assert!(!json.contains("exporter failing"), "{json}");
+        let StreamMessage::Changes { changed, .. } = &msg else {
+            panic!("{msg:?}")
+        };
+        assert!(changed[0].same_health && changed[0].same_description);
+        assert!(changed[0].same_effective_config);
+        let held = apply(&held, serde_json::from_str(&json).unwrap()).unwrap();
+        let shown = held.get(&a.id).unwrap();
+        assert_eq!(shown.health, a.health, "the health sent first stands");
+        assert_eq!(shown.effective_config, a.effective_config);
+        assert_eq!(shown.messages, a.messages + 1);
+        assert_eq!(held.totals.unhealthy, 1);
     }
 }

@@ -18,6 +18,18 @@ use fleetdeck::rollout::{RolloutOptions, Targets};
 use fleetdeck::sim::{self, SimConfig, SimFleet};
 use fleetdeck::tui::Services;
 
+const ACME_TYPE: &str = r#"apiVersion: fleetdeck/v1
+kind: SourceType
+metadata: {name: acme-tcp}
+spec:
+  parameters:
+    - {name: port, type: int, default: 54525}
+  logs:
+    receivers: |
+      - tcplog:
+          listen_address: "0.0.0.0:{{ .port }}"
+"#;
+
 async fn fleet(server: &TestServer, agents: usize, first: usize) -> SimFleet {
     let mut cfg = SimConfig::new(server.ws_url(), agents);
     cfg.secret_key = Some(SECRET.to_string());
@@ -296,6 +308,32 @@ async fn an_attached_ui_saves_pushes_and_reads_through_the_api() {
     assert!(
         history.iter().any(|a| &*a.config.name == "edge-copy"),
         "{history:?}"
+    );
+
+    // Types applied to the server are offered by the attached builder once read.
+    assert!(
+        remote.types().is_none(),
+        "the built-in types until the server's are read"
+    );
+    server
+        .rt
+        .catalog
+        .apply_text(ACME_TYPE, None)
+        .await
+        .expect("the type applies");
+    remote.refresh_types().await.expect("types read");
+    let types = remote.types().expect("the server's types");
+    assert!(
+        types
+            .get(fleetdeck::pipeline::TypeKind::Source, "acme-tcp")
+            .is_some(),
+        "the applied type is offered"
+    );
+    assert!(
+        types
+            .get(fleetdeck::pipeline::TypeKind::Source, "otlp")
+            .is_some(),
+        "and the built-in ones still"
     );
 
     // A refusal says why, and becomes a notice in the UI's events.

@@ -79,6 +79,8 @@ pub async fn run(client: Client, settings: TuiSettings) -> anyhow::Result<()> {
         remote_telemetry.clone(),
         shutdown.child_token(),
     ));
+    let remote = Arc::new(remote::Remote::new(client, events_tx));
+    tokio::spawn(refresh_types(remote.clone(), shutdown.child_token()));
     let ctx = TuiContext {
         snapshot: snapshot_rx,
         events: events_rx,
@@ -93,12 +95,28 @@ pub async fn run(client: Client, settings: TuiSettings) -> anyhow::Result<()> {
         },
         settings,
         shutdown: shutdown.clone(),
-        services: Arc::new(remote::Remote::new(client, events_tx)),
+        services: remote,
         link: Some(link_rx),
     };
     let result = crate::tui::run(ctx).await;
     shutdown.cancel();
     result
+}
+
+/// Types applied to the server show up in the builders opened after the next read.
+const TYPES_EVERY: Duration = Duration::from_secs(30);
+
+/// Reads the server's resource types now and every [`TYPES_EVERY`] until `stop`.
+async fn refresh_types(remote: Arc<remote::Remote>, stop: CancellationToken) {
+    loop {
+        if let Err(e) = remote.refresh_types().await {
+            tracing::debug!(error = %e, "the server's resource types were not read");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(TYPES_EVERY) => {}
+        }
+    }
 }
 
 /// Opens the stream, asking for it compressed.
@@ -209,7 +227,15 @@ fn take(msg: StreamMessage, sinks: &Sinks) {
     match msg {
         StreamMessage::Events { events, missed } => {
             if missed > 0 {
-                tracing::debug!(missed, "the server dropped events for this reader");
+                // The events pane says so, as it does when the UI itself falls behind.
+                let _ = sinks
+                    .events
+                    .send(FleetEvent::now(crate::fleet::EventKind::Notice {
+                        agent: None,
+                        message: format!(
+                            "{missed} event(s) not received: the stream fell behind a burst"
+                        ),
+                    }));
             }
             for e in events {
                 // No UI listening (it is quitting) is fine.

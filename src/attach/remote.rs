@@ -29,11 +29,49 @@ pub struct Remote {
     client: Arc<Client>,
     /// Where the UI's events come from: refusals are told there, as the local fleet does.
     events: broadcast::Sender<FleetEvent>,
+    /// The server's resource types, once read ([`Remote::refresh_types`]).
+    types: std::sync::Mutex<Option<Arc<TypeRegistry>>>,
 }
 
 impl Remote {
     pub fn new(client: Arc<Client>, events: broadcast::Sender<FleetEvent>) -> Remote {
-        Remote { client, events }
+        Remote {
+            client,
+            events,
+            types: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Reads the server's resource types (the built-in ones with those applied to it
+    /// layered over them), for the builders opened from now on.
+    pub async fn refresh_types(&self) -> anyhow::Result<()> {
+        let list = self.client.get(&["types"], &[]).await?;
+        let mut registry = TypeRegistry::builtin();
+        let applied: Vec<String> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["builtin"] == false)
+            .filter_map(|t| t["name"].as_str().map(str::to_string))
+            .collect();
+        for name in applied {
+            let detail = self.client.get(&["types", &name], &[]).await?;
+            for item in detail["items"].as_array().into_iter().flatten() {
+                if item["builtin"] == true {
+                    continue;
+                }
+                let def: crate::pipeline::ResourceType =
+                    decode(item["definition"].clone(), "resource type")?;
+                if let Err(problems) = registry.insert(def) {
+                    tracing::debug!(type_name = %name, ?problems, "a server's type does not load here");
+                }
+            }
+        }
+        *self
+            .types
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(registry));
+        Ok(())
     }
 
     /// Runs `f` with the client on a future the carrier can spawn; errors become text.
@@ -204,9 +242,12 @@ impl Services for Remote {
         })
     }
 
-    /// The built-in types: the builder offers these when attached.
+    /// The server's types once read; until then the builder offers the built-in ones.
     fn types(&self) -> Option<Arc<TypeRegistry>> {
-        None
+        self.types
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The server masks secrets in what it sends.

@@ -146,3 +146,94 @@ fn an_attached_ui_follows_the_fleet_restarts_an_agent_and_survives_a_server_rest
     rt.block_on(stays.shutdown());
     rt.block_on(second.stop());
 }
+
+/// The pipeline builder of an attached UI: built with keys, saved and pushed through the
+/// API; the server holds the configuration and both agents apply it.
+#[test]
+fn the_attached_builder_saves_and_pushes_through_the_server() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let data = tempfile::tempdir().expect("data dir");
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let srv = server(&rt, data.path(), any, any);
+    let api = srv.api_addr;
+    let agents = fleet(&rt, &srv.opamp_url(true), 2, 0);
+    let Some(tmux) = Tmux::start_command(
+        "attach-push",
+        &format!("attach --server http://{api} --token {API_TOKEN}"),
+        &[],
+        120,
+        40,
+    ) else {
+        return;
+    };
+    let long = Duration::from_secs(25);
+    let short = Duration::from_secs(8);
+    tmux.wait_for("2/2 up", long);
+    tmux.keys(&["n"]);
+    tmux.wait_for("New configuration › 1 Sources", short);
+    tmux.keys(&["/"]);
+    tmux.type_text("otlp");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("› 2 Configure", short);
+    tmux.keys(&["n"]);
+    tmux.wait_for("› 3 Processors", short);
+    tmux.keys(&["a"]);
+    tmux.wait_for("add a processor", short);
+    tmux.type_text("batch");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("added", short);
+    tmux.keys(&["n"]);
+    tmux.wait_for("› 4 Destinations", short);
+    tmux.keys(&["a"]);
+    tmux.type_text("otlphttp");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("enter keep", short);
+    tmux.type_text("http://127.0.0.1:4318");
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["n"]);
+    tmux.wait_for("no problems", short);
+    tmux.keys(&["n"]);
+    tmux.wait_for("› 6 Save", short);
+    tmux.keys(&["C-u"]);
+    tmux.type_text("edge-otlp");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("created edge-otlp version 1", short);
+    tmux.wait_for("marked agents", short);
+    tmux.keys(&["*"]);
+    tmux.wait_for("2 of 2 agents marked", short);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Push edge-otlp:1 to 2 agent(s)?", short);
+    tmux.keys(&["y"]);
+    tmux.wait_for("Rollout of edge-otlp:1", short);
+    let done = tmux.wait_for("completed", long);
+    assert!(done.contains("2 applied"), "{done}");
+
+    // The server, asked through its API, has the configuration and both agents run it.
+    let listed = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://{api}/api/v1/agents"))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .expect("the API answers")
+            .json::<serde_json::Value>()
+            .await
+            .expect("JSON")
+    });
+    let items = listed["items"].as_array().expect("agents");
+    assert_eq!(items.len(), 2);
+    for a in items {
+        assert_eq!(a["config"]["name"], "edge-otlp", "{a}");
+        assert_eq!(a["config"]["state"], "applied", "{a}");
+    }
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("edge-otlp", short);
+    tmux.keys(&["q"]);
+    tmux.wait_for(&format!("{EXIT_MARK}0]"), short);
+    rt.block_on(agents.shutdown());
+    rt.block_on(srv.stop());
+}

@@ -106,9 +106,11 @@ async fn feed(s: ApiState, mut out: Out) {
     let mut snapshots = s.registry.snapshot();
     let mut events = s.registry.subscribe();
     let mut sent = snapshots.borrow_and_update().clone();
-    let first = hide_secrets(stream::full(&sent), &s.catalog.redactor());
-    if out.send(&first).await.is_err() {
-        return;
+    let redactor = s.catalog.redactor();
+    for part in stream::full_parts(&sent, stream::FULL_PART) {
+        if out.send(&hide_secrets(part, &redactor)).await.is_err() {
+            return;
+        }
     }
     let mut beat = tokio::time::interval(COALESCE);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

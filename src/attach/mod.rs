@@ -178,6 +178,7 @@ async fn read(
     stop: &CancellationToken,
 ) -> Result<(), String> {
     let mut parser = sse::Parser::default();
+    let mut follower = wire::Follower::default();
     let gzip = resp
         .headers()
         .get(reqwest::header::CONTENT_ENCODING)
@@ -217,13 +218,13 @@ async fn read(
                     continue;
                 }
             };
-            take(msg, sinks);
+            take(msg, sinks, &mut follower);
         }
     }
 }
 
 /// Puts one message where the UI reads it.
-fn take(msg: StreamMessage, sinks: &Sinks) {
+fn take(msg: StreamMessage, sinks: &Sinks, follower: &mut wire::Follower) {
     match msg {
         StreamMessage::Events { events, missed } => {
             if missed > 0 {
@@ -244,13 +245,13 @@ fn take(msg: StreamMessage, sinks: &Sinks) {
         }
         StreamMessage::Fleet { latest, .. } => sinks.telemetry.set_fleet(&latest),
         msg @ (StreamMessage::Full { .. } | StreamMessage::Changes { .. }) => {
-            let full = matches!(msg, StreamMessage::Full { .. });
+            let whole = matches!(msg, StreamMessage::Full { more: false, .. });
             let held = sinks.snapshot.borrow().clone();
-            if let Some(next) = wire::apply(&held, msg) {
+            if let Some(next) = follower.apply(&held, msg) {
                 sinks.snapshot.send_replace(Arc::new(next));
             }
             // The fleet is whole again: the link is live.
-            if full {
+            if whole {
                 sinks.link.send_if_modified(|l| {
                     let was = l.state.clone();
                     l.state = LinkState::Live;

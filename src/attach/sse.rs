@@ -14,8 +14,8 @@ pub struct Parser {
 }
 
 /// A single event larger than this ends the stream (the server sends the whole fleet in
-/// one event; 100,000 agents are well below it).
-pub const MAX_EVENT: usize = 512 * 1024 * 1024;
+/// parts of 1,000 agents, a few megabytes each).
+pub const MAX_EVENT: usize = 64 * 1024 * 1024;
 
 impl Parser {
     /// Takes a chunk and returns the events it completes.

@@ -35,11 +35,14 @@ use super::text::Text;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamMessage {
-    /// Every agent, sorted by id: the first message, and again after the server had to
-    /// drop changes for a reader that fell behind.
+    /// Every agent, sorted by id: the first message. A large fleet comes in parts of
+    /// [`FULL_PART`] agents, each but the last with `more` set; the parts make one
+    /// snapshot.
     Full {
         version: u64,
         agents: Vec<StreamedAgent>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
     },
     /// The agents that changed since the previous message, and the ids that left.
     Changes {
@@ -331,7 +334,11 @@ pub fn changes(before: &FleetSnapshot, now: &FleetSnapshot) -> Option<StreamMess
     })
 }
 
-/// The whole fleet, for the first message.
+/// Agents per part of a [`StreamMessage::Full`]: a message stays a few megabytes
+/// whatever the fleet's size, on both ends.
+pub const FULL_PART: usize = 1000;
+
+/// The whole fleet in one message (tests, small fleets).
 pub fn full(now: &FleetSnapshot) -> StreamMessage {
     StreamMessage::Full {
         version: now.version,
@@ -340,6 +347,60 @@ pub fn full(now: &FleetSnapshot) -> StreamMessage {
             .iter()
             .map(|a| StreamedAgent::of(a, None))
             .collect(),
+        more: false,
+    }
+}
+
+/// The whole fleet in parts of at most `per` agents, built one at a time as they are
+/// taken (at least one part, empty for an empty fleet).
+pub fn full_parts(now: &FleetSnapshot, per: usize) -> impl Iterator<Item = StreamMessage> + '_ {
+    let per = per.max(1);
+    let parts = now.agents.len().div_ceil(per).max(1);
+    (0..parts).map(move |i| StreamMessage::Full {
+        version: now.version,
+        agents: now
+            .agents
+            .iter()
+            .skip(i * per)
+            .take(per)
+            .map(|a| StreamedAgent::of(a, None))
+            .collect(),
+        more: i + 1 < parts,
+    })
+}
+
+/// A reader of one stream: gathers the parts of the whole fleet, then applies changes.
+#[derive(Debug, Default)]
+pub struct Follower {
+    parts: Vec<StreamedAgent>,
+}
+
+impl Follower {
+    /// Applies `msg` to `held`: the new snapshot, or `None` while nothing changed (or the
+    /// whole fleet is still arriving).
+    pub fn apply(&mut self, held: &FleetSnapshot, msg: StreamMessage) -> Option<FleetSnapshot> {
+        match msg {
+            StreamMessage::Full {
+                version,
+                agents,
+                more,
+            } => {
+                self.parts.extend(agents);
+                if more {
+                    return None;
+                }
+                let agents = std::mem::take(&mut self.parts);
+                apply(
+                    held,
+                    StreamMessage::Full {
+                        version,
+                        agents,
+                        more: false,
+                    },
+                )
+            }
+            other => apply(held, other),
+        }
     }
 }
 
@@ -347,7 +408,9 @@ pub fn full(now: &FleetSnapshot) -> StreamMessage {
 /// snapshot (`None` for messages that do not change the fleet).
 pub fn apply(held: &FleetSnapshot, msg: StreamMessage) -> Option<FleetSnapshot> {
     let (version, agents) = match msg {
-        StreamMessage::Full { version, agents } => {
+        StreamMessage::Full {
+            version, agents, ..
+        } => {
             let mut views: Vec<Arc<AgentView>> = agents
                 .into_iter()
                 .map(|a| {
@@ -510,5 +573,26 @@ mod tests {
         assert_eq!(shown.effective_config, a.effective_config);
         assert_eq!(shown.messages, a.messages + 1);
         assert_eq!(held.totals.unhealthy, 1);
+    }
+
+    #[test]
+    fn a_large_fleet_comes_in_parts_that_make_one_snapshot() {
+        let agents: Vec<Arc<AgentView>> = (1..=25).map(|n| view(n, &format!("a{n:02}"))).collect();
+        let whole = snap(3, agents);
+        let parts: Vec<StreamMessage> = full_parts(&whole, 10).collect();
+        assert_eq!(parts.len(), 3);
+        let mut follower = Follower::default();
+        let held = FleetSnapshot::default();
+        assert!(follower.apply(&held, parts[0].clone()).is_none());
+        assert!(follower.apply(&held, parts[1].clone()).is_none());
+        let got = follower
+            .apply(&held, parts[2].clone())
+            .expect("the whole fleet");
+        assert_eq!(names(&got), names(&whole));
+        assert_eq!(got.version, 3);
+        let empty: Vec<StreamMessage> = full_parts(&FleetSnapshot::default(), 10).collect();
+        assert!(
+            matches!(&empty[..], [StreamMessage::Full { agents, more: false, .. }] if agents.is_empty())
+        );
     }
 }

@@ -376,6 +376,16 @@ pub enum Command {
         #[arg(long, default_value_t = 2, requires = "follow")]
         every: u64,
     },
+    /// Open the terminal UI on a running server (local or remote) instead of starting
+    /// one: live over the API's stream, commands through the API. Quitting leaves the
+    /// server and its fleet running. Server, token and TLS files as for every client
+    /// command (flags > FLEETDECK_* > the profile).
+    Attach {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// A profile to attach with instead of the current one (`fleetdeck profile list`).
+        profile: Option<String>,
+    },
     /// Ask an agent to restart.
     Restart {
         #[command(flatten)]

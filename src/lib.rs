@@ -11,6 +11,7 @@
 pub mod access;
 pub mod api;
 pub mod args;
+pub mod attach;
 pub mod catalog;
 pub mod cli;
 pub mod client;

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Manpages { dir }) => fleetdeck::cli::manpages::write(&dir),
         Some(Command::Secrets { action }) => fleetdeck::cli::keys::run(action),
+        Some(Command::Attach { client, profile }) => attach(&cli.server, &client, profile),
         Some(client_command) => fleetdeck::cli::dispatch::run(client_command),
     };
     match result {
@@ -130,6 +131,34 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
     })
 }
 
+/// `fleetdeck attach`: the terminal UI on a server elsewhere. The server and token are
+/// resolved as for every client command; settings (theme, keys) come from this user's
+/// `fleetdeck.toml`, as for `fleetdeck` itself.
+fn attach(
+    server: &ServerArgs,
+    client: &fleetdeck::args::ClientArgs,
+    profile: Option<String>,
+) -> anyhow::Result<()> {
+    use fleetdeck::tui::TuiSettings;
+    let c = fleetdeck::cli::client::Client::from_args_and_profile(client, profile.as_deref())?;
+    let (file, path) = fleetdeck::settings::load_file(server.config.as_deref())?;
+    let tui = file.tui.clone().unwrap_or_default();
+    let settings = TuiSettings {
+        theme: server.theme.clone().or(file.theme.clone()),
+        keymap: tui
+            .get("keymap")
+            .and_then(|k| k.as_table())
+            .cloned()
+            .unwrap_or_default(),
+        mouse: tui.get("mouse").and_then(|m| m.as_bool()).unwrap_or(false),
+        origin: path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "defaults".to_string()),
+        warnings: Vec::new(),
+    };
+    block_on(fleetdeck::attach::run(c, settings))
+}
+
 /// The terminal UI over a running server.
 async fn run_tui(rt: &Runtime, settings: &Settings) -> anyhow::Result<()> {
     use fleetdeck::settings::SecretSource;
@@ -142,7 +171,7 @@ async fn run_tui(rt: &Runtime, settings: &Settings) -> anyhow::Result<()> {
     let ctx = TuiContext {
         snapshot: rt.registry.snapshot(),
         events: rt.registry.subscribe(),
-        telemetry: rt.telemetry.clone(),
+        telemetry: std::sync::Arc::new(rt.telemetry.clone()),
         server_info: ServerInfo {
             listen: rt.agent_addr,
             api_listen: rt.api_addr,
@@ -166,9 +195,12 @@ async fn run_tui(rt: &Runtime, settings: &Settings) -> anyhow::Result<()> {
             warnings: Vec::new(),
         },
         shutdown: rt.shutdown.clone(),
-        registry: rt.registry.clone(),
-        catalog: rt.catalog.clone(),
-        rollouts: rt.rollouts.clone(),
+        services: std::sync::Arc::new(fleetdeck::tui::Local::new(
+            rt.registry.clone(),
+            rt.catalog.clone(),
+            rt.rollouts.clone(),
+        )),
+        link: None,
     };
     fleetdeck::tui::run(ctx).await
 }

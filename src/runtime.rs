@@ -252,6 +252,7 @@ impl Runtime {
             tokens,
             admission: api_admission.clone(),
             write_behind: Some(write_behind.clone()),
+            shutdown: shutdown.child_token(),
         });
         let api_server = tokio::spawn(crate::listen::tls::serve(
             api_tcp,

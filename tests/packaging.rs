@@ -91,7 +91,7 @@ fn man_pages_cover_every_command_and_its_flags() {
     );
     let top = std::fs::read_to_string(dir.path().join("fleetdeck.1")).expect("fleetdeck.1");
     for command in [
-        "agent", "simulate", "get", "apply", "export", "push", "rollout", "token",
+        "agent", "simulate", "get", "apply", "export", "push", "rollout", "token", "attach",
     ] {
         assert!(top.contains(command), "fleetdeck.1 lacks {command}");
         let page = dir.path().join(format!("fleetdeck-{command}.1"));

@@ -1,6 +1,7 @@
 //! Sensitive values stay hidden wherever a stored configuration or an agent's effective
 //! configuration is shown: rendering of any version, version diffs, the diff against what an
-//! agent runs, the agent's detail from the API, and the terminal UI's effective-config view —
+//! agent runs, the agent's detail from the API and its live stream, and the terminal UI's
+//! effective-config view —
 //! including a secret that has since been replaced.
 
 mod common;
@@ -127,6 +128,27 @@ async fn secrets_are_hidden_in_renders_diffs_and_effective_configs() {
             "{path} masks, not drops:\n{text}"
         );
     }
+
+    // The live stream `fleetdeck attach` reads: its first event is the whole fleet.
+    let mut stream = http_client()
+        .get(format!("{}/api/v1/stream", server.api_url()))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("the stream opens");
+    let mut first = String::new();
+    while !first.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("the stream says something")
+            .expect("reads")
+            .expect("open");
+        first.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(first.starts_with("event: full"), "{first}");
+    assert_hidden("the stream", &first);
+    assert!(first.contains("(sensitive)"), "the stream masks, not drops");
+    drop(stream);
 
     // The terminal UI's effective-config view of the agent.
     let mut app = App::new(

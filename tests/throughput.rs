@@ -170,12 +170,23 @@ async fn components_show_under_their_steps_and_destinations_sum_their_configurat
     let broken = row(&|r| r["destination"] == "broken").expect("broken's exporter");
     assert_eq!(f(&broken, "out"), 0.0, "{broken}");
     assert!(f(&broken, "failed") > 0.0, "{broken}");
-    // What the source took in reached each destination (all three agents, read at once).
-    let (taken, offered) = (f(&source, "in"), f(&broken, "in"));
-    assert!(
-        (taken - offered).abs() <= 0.2 * taken,
-        "source {taken}/s vs destination {offered}/s"
-    );
+    // What the source took in reached each destination, once every agent has reported its
+    // new components twice (a counter's first report only sets its baseline).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = components(&server, "edge", "10s").await;
+        let of = |pred: &dyn Fn(&Value) -> bool| rows.iter().find(|r| pred(r)).map(|r| f(r, "in"));
+        let taken = of(&|r| r["step"] == "source").unwrap_or(0.0);
+        let offered = of(&|r| r["destination"] == "broken").unwrap_or(0.0);
+        if (taken - offered).abs() <= 0.2 * taken {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "source {taken}/s vs destination {offered}/s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     // No component is shown by the renderer's resource names alone.
     assert!(rows.iter().all(|r| r["label"].is_string()), "{rows:?}");
 

@@ -31,7 +31,12 @@ async fn settle(app: &mut App, rt: &Runtime, mut effects: Vec<Effect>) {
         let mut next = Vec::new();
         for e in effects {
             if let Effect::Configs(c) = e {
-                let msg = configs_io::run(c, &rt.catalog, &rt.rollouts).await;
+                let local = fleetdeck::tui::Local::new(
+                    rt.registry.clone(),
+                    rt.catalog.clone(),
+                    rt.rollouts.clone(),
+                );
+                let msg = configs_io::run(c, &local).await;
                 next.extend(app.configs_message(msg));
             }
         }

@@ -1053,3 +1053,39 @@ fn the_palette_completes_configuration_and_agent_names() {
     press(&mut a, &["tab", "enter"]);
     assert_eq!(a.route(), Route::Detail(target.id));
 }
+
+#[test]
+fn attached_the_header_names_the_server_and_quitting_does_not_ask_about_the_fleet() {
+    use fleetdeck::tui::{Link, LinkState};
+    let mut a = app(5);
+    a.set_link(Some(Link {
+        server: "https://fleet.example.net:4321".into(),
+        state: LinkState::Live,
+    }));
+    let screen = render_text(&a);
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("attached https://fleet.example.net"),
+        "{header}"
+    );
+    assert!(
+        !header.contains("opamp"),
+        "the local listeners are not this fleet's: {header}"
+    );
+    // The stream is lost: the header says so, and how long ago.
+    a.set_link(Some(Link {
+        server: "https://fleet.example.net:4321".into(),
+        state: LinkState::Lost {
+            since: a.now - Duration::from_secs(7),
+            error: "the server closed the stream".into(),
+        },
+    }));
+    let screen = render_text(&a);
+    assert!(
+        screen.contains("stream lost 7s ago, reconnecting"),
+        "{screen}"
+    );
+    // Agents are connected, but to a server that keeps running: no question.
+    assert_eq!(press(&mut a, &["q"]), vec![Effect::Quit]);
+    assert!(a.should_quit());
+}

@@ -166,6 +166,8 @@ pub struct VersionInfo {
     pub version: u64,
     pub updated_at: u64,
     pub hash: String,
+    /// Lines of the Collector YAML it renders to.
+    pub lines: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -192,6 +194,7 @@ pub async fn versions(
                 version: v.version,
                 updated_at: unix_secs(v.doc.updated_at),
                 hash: v.doc.hash.clone(),
+                lines: v.rendered.lines().count(),
             })
             .collect(),
     }))

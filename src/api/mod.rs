@@ -13,6 +13,7 @@ pub mod error;
 mod events;
 mod params;
 mod rollouts;
+pub mod stream;
 mod throughput;
 mod tokens;
 mod top;
@@ -56,6 +57,9 @@ pub struct ApiState {
     /// through the registry (labels, forgetting an agent) is acknowledged, and before an
     /// apply history is read.
     pub write_behind: Option<crate::store::WriteBehind>,
+    /// Cancelled when the server stops: live streams end then (a graceful shutdown waits
+    /// for every open answer).
+    pub shutdown: CancellationToken,
 }
 
 impl ApiState {
@@ -112,6 +116,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/rollouts/{config}", get(rollouts::status))
         .route("/rollouts/{config}/{action}", post(rollouts::steer))
         .route("/events", get(events::list))
+        .route("/stream", get(stream::stream))
+        .route("/telemetry", get(stream::telemetry))
         .route("/signing-key", get(signing_key))
         .route("/top/agents", get(top::agents))
         .route("/top/configurations", get(top::configurations))

@@ -47,12 +47,22 @@ impl Client {
     /// `--token`/`FLEETDECK_API_TOKEN` win over the current profile; without either, the
     /// local default server and the token file in the local data directory.
     pub fn from_args(args: &ClientArgs) -> anyhow::Result<Client> {
+        Client::from_args_and_profile(args, None)
+    }
+
+    /// Like [`from_args`](Self::from_args), with the profile named `profile` in place of
+    /// the current one (flags still win over it).
+    pub fn from_args_and_profile(
+        args: &ClientArgs,
+        profile: Option<&str>,
+    ) -> anyhow::Result<Client> {
         let given_server = args.server.clone().filter(|s| !s.trim().is_empty());
         let given_token = args.token.clone().filter(|t| !t.trim().is_empty());
         // The profile file is read only when a flag leaves something open, so a damaged
         // file never stands in the way of explicit flags.
-        let current = match (&given_server, &given_token) {
-            (Some(_), Some(_)) => None,
+        let current = match (&given_server, &given_token, profile) {
+            (_, _, Some(name)) => Some((name.to_string(), profile::named(name)?)),
+            (Some(_), Some(_), None) => None,
             _ => profile::current()?,
         };
         let server = given_server
@@ -175,6 +185,43 @@ impl Client {
         } else {
             Err(failure(a.status, a.body).into())
         }
+    }
+
+    /// The server's URL.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// Sends a GET and returns the answer unread, for streams; an answer that is not 2xx
+    /// is an [`ApiFailure`].
+    pub async fn open(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = self.url(segments, query)?;
+        let mut req = self.http.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t.trim());
+        }
+        let resp = req.send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach the fleetdeck API at {}: {} (is the server running? set --server, FLEETDECK_SERVER or a profile)",
+                self.base,
+                root_cause(&e)
+            )
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Err(failure(status, body).into())
     }
 
     pub async fn get(&self, segments: &[&str], query: &[(&str, String)]) -> anyhow::Result<Value> {

@@ -96,6 +96,24 @@ pub fn current() -> anyhow::Result<Option<(String, Profile)>> {
     }
 }
 
+/// The profile called `name`.
+pub fn named(name: &str) -> anyhow::Result<Profile> {
+    let p = path()?;
+    let profiles = load(&p)?;
+    profiles.profiles.get(name).cloned().ok_or_else(|| {
+        let known: Vec<&str> = profiles.profiles.keys().map(String::as_str).collect();
+        usage(format!(
+            "no profile named '{name}' in {} (known: {}); create one with `fleetdeck profile create`",
+            p.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })
+}
+
 /// `path` made absolute (and checked to exist), naming `flag` when it does not.
 fn absolute(path: &Path, flag: &str) -> anyhow::Result<PathBuf> {
     fs::canonicalize(path).with_context(|| format!("{flag} {}", path.display()))

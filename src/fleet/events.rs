@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use super::agent::{AgentId, RemoteConfigState, Transport};
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FleetEvent {
     pub at: SystemTime,
     pub kind: EventKind,
@@ -60,7 +60,7 @@ impl EventBus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     AgentConnected {
@@ -113,7 +113,7 @@ pub enum EventKind {
     Audit {
         actor: String,
         action: String,
-        #[serde(skip_serializing_if = "String::is_empty")]
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         detail: String,
     },
     /// A second live agent claimed an instance UID that is already connected; the newcomer
@@ -128,7 +128,7 @@ pub enum EventKind {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DisconnectReason {
     /// The agent said goodbye (`agent_disconnect`).

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod report;
 pub mod selector;
 pub mod snapshot;
+pub mod stream;
 pub mod tap;
 pub mod telemetry;
 pub mod text;

@@ -59,7 +59,7 @@ pub enum RolloutCmdError {
 }
 
 /// A rollout as readers see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RolloutView {
     pub config: ConfigRef,
     pub status: RolloutStatus,

@@ -15,6 +15,7 @@ use super::flash::FlashLevel;
 use super::fmt;
 use super::input::Input;
 use super::keymap::Context;
+use super::link::LinkState;
 use super::palette;
 use super::telemetry::{Series, Signal};
 use super::widgets::fit_segments;
@@ -76,14 +77,42 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
             )],
         ));
     }
-    segs.push((
-        4,
-        vec![Span::styled(format!("opamp {}", app.server.listen), hs)],
-    ));
-    segs.push((
-        6,
-        vec![Span::styled(format!("api {}", app.server.api_listen), hs)],
-    ));
+    if let Some(link) = &app.link {
+        // A lost stream is the first thing to know: what is shown is getting old.
+        let lost = match &link.state {
+            LinkState::Live => None,
+            LinkState::Connecting => Some("connecting…".to_string()),
+            LinkState::Lost { since, .. } => Some(format!(
+                "stream lost {} ago, reconnecting",
+                fmt::age(app.now, *since)
+            )),
+        };
+        if let Some(text) = lost {
+            segs.push((1, vec![Span::styled(format!("⚠ {text}"), hs.patch(t.warn))]));
+        }
+        // Attached: the server is elsewhere, and its address is what matters.
+        let style = if link.is_live() {
+            hs.patch(t.ok)
+        } else {
+            hs.patch(t.warn)
+        };
+        segs.push((
+            2,
+            vec![
+                Span::styled("attached ", hs),
+                Span::styled(link.server.clone(), style),
+            ],
+        ));
+    } else {
+        segs.push((
+            4,
+            vec![Span::styled(format!("opamp {}", app.server.listen), hs)],
+        ));
+        segs.push((
+            6,
+            vec![Span::styled(format!("api {}", app.server.api_listen), hs)],
+        ));
+    }
     let line = fit_segments(
         segs,
         usize::from(area.width),

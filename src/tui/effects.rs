@@ -1,8 +1,8 @@
 //! Where effects leave the UI. The state machine only returns [`Effect`]s; this is the one
-//! place that carries them out: commands to agents through the fleet registry, catalog,
-//! rollout and apply-history reads on spawned tasks whose results come back on channels,
-//! and `$EDITOR`
-//! (handed back to the run loop, which owns the terminal).
+//! place that carries them out, through [`Services`] (the fleet in this process, or a
+//! server the UI is attached to): commands to agents, catalog, rollout and apply-history
+//! reads on spawned tasks whose results come back on channels, and `$EDITOR` (handed back
+//! to the run loop, which owns the terminal).
 //!
 //! The `match` in [`Carrier::carry_out`] names every variant, so a new kind of effect does
 //! not compile until it is carried out here.
@@ -14,13 +14,13 @@ use tokio::sync::mpsc;
 use super::configs::{ConfigsEffect, ConfigsMsg};
 use super::detail::HistoryLoaded;
 use super::flash::FlashLevel;
+use super::services::{Local, Services};
 use super::tap::TapLoaded;
 use super::wizard::io::WizardIo;
 use super::wizard::{WizardEffect, WizardMsg};
 use crate::catalog::Catalog;
-use crate::fleet::attempt::KEPT_PER_AGENT;
+use crate::fleet::AgentId;
 use crate::fleet::registry::RegistryHandle;
-use crate::fleet::{AgentId, EventKind};
 use crate::rollout::Rollouts;
 
 /// Something the UI wants done outside itself. Views and the driver only return these,
@@ -51,13 +51,13 @@ pub enum Effect {
 pub trait Ui {
     fn flash(&mut self, level: FlashLevel, text: String);
     fn wants(&self, effect: &WizardEffect) -> bool;
+    /// The agent's name as the fleet shows it (its id when unknown), for messages.
+    fn agent_name(&self, id: &AgentId) -> String;
 }
 
 /// Carries out effects with the services the UI was given.
 pub struct Carrier {
-    registry: RegistryHandle,
-    catalog: Arc<Catalog>,
-    rollouts: Rollouts,
+    services: Arc<dyn Services>,
     wizard: WizardIo,
     configs: mpsc::Sender<ConfigsMsg>,
     history: mpsc::Sender<HistoryLoaded>,
@@ -73,19 +73,23 @@ pub struct Results {
 }
 
 impl Carrier {
+    /// A carrier for the fleet in this process.
     pub fn new(
         registry: RegistryHandle,
         catalog: Arc<Catalog>,
         rollouts: Rollouts,
     ) -> (Carrier, Results) {
-        let (wizard, wizard_rx) = WizardIo::new(catalog.clone(), rollouts.clone());
+        Carrier::with(Arc::new(Local::new(registry, catalog, rollouts)))
+    }
+
+    /// A carrier for whichever fleet `services` reach.
+    pub fn with(services: Arc<dyn Services>) -> (Carrier, Results) {
+        let (wizard, wizard_rx) = WizardIo::new(services.clone());
         let (configs, configs_rx) = mpsc::channel(16);
         let (history, history_rx) = mpsc::channel(4);
         let (tap, tap_rx) = mpsc::channel(4);
         let carrier = Carrier {
-            registry,
-            catalog,
-            rollouts,
+            services,
             wizard,
             configs,
             history,
@@ -113,30 +117,40 @@ impl Carrier {
                         FlashLevel::Info,
                         format!("restart of {} agent(s) requested", ids.len()),
                     );
-                    tokio::spawn(restart(self.registry.clone(), ids));
+                    tokio::spawn(restart(self.services.clone(), ids));
                 }
                 Effect::ForgetAgent(id) => {
                     ui.flash(FlashLevel::Info, "forgetting the agent requested".into());
-                    tokio::spawn(forget(self.registry.clone(), self.rollouts.clone(), id));
+                    let name = ui.agent_name(&id);
+                    tokio::spawn(forget(self.services.clone(), id, name));
                 }
                 Effect::LoadHistory(id) => {
-                    tokio::spawn(load_history(self.catalog.clone(), id, self.history.clone()));
+                    let reply = self.services.history(id);
+                    let tx = self.history.clone();
+                    tokio::spawn(async move {
+                        let result = reply.await;
+                        // The UI has gone when the channel is closed; nothing is left to tell.
+                        let _ = tx.send(HistoryLoaded { agent: id, result }).await;
+                    });
                 }
                 Effect::Tap { agent, request } => {
-                    tokio::spawn(tap(
-                        self.registry.clone(),
-                        self.catalog.clone(),
-                        agent,
-                        request,
-                        self.tap.clone(),
-                    ));
+                    let pipeline = request.pipeline.clone();
+                    let reply = self.services.tap(agent, request);
+                    let tx = self.tap.clone();
+                    tokio::spawn(async move {
+                        let result = reply.await;
+                        let _ = tx
+                            .send(TapLoaded {
+                                agent,
+                                pipeline,
+                                result,
+                            })
+                            .await;
+                    });
                 }
-                Effect::Configs(c) => super::configs::io::spawn(
-                    c,
-                    self.catalog.clone(),
-                    self.rollouts.clone(),
-                    self.configs.clone(),
-                ),
+                Effect::Configs(c) => {
+                    super::configs::io::spawn(c, self.services.clone(), self.configs.clone())
+                }
                 Effect::Wizard(WizardEffect::EditRaw { text }) => edit = Some(text),
                 Effect::Wizard(w) => {
                     if ui.wants(&w) {
@@ -149,74 +163,19 @@ impl Carrier {
     }
 }
 
-/// Reads an agent's apply history from the store the catalog keeps its resources in.
-async fn load_history(catalog: Arc<Catalog>, agent: AgentId, tx: mpsc::Sender<HistoryLoaded>) {
-    let result = catalog
-        .store()
-        .agent_history(agent, KEPT_PER_AGENT)
-        .await
-        .map_err(|e| e.to_string());
-    // The UI has gone when the channel is closed; nothing is left to tell.
-    let _ = tx.send(HistoryLoaded { agent, result }).await;
-}
-
-/// Asks an agent for the newest items of a pipeline; known secret values are masked as
-/// everywhere else (keys that name a secret were masked by the agent).
-async fn tap(
-    registry: RegistryHandle,
-    catalog: Arc<Catalog>,
-    agent: AgentId,
-    request: crate::fleet::tap::TapRequest,
-    tx: mpsc::Sender<TapLoaded>,
-) {
-    let pipeline = request.pipeline.clone();
-    let result = registry
-        .tap(agent, request)
-        .await
-        .map(|mut answer| {
-            let redactor = catalog.redactor();
-            answer.mask_strings(&|text| match redactor.mask(text) {
-                std::borrow::Cow::Owned(m) => Some(m),
-                std::borrow::Cow::Borrowed(_) => None,
-            });
-            answer
-        })
-        .map_err(|e| e.to_string());
-    let _ = tx
-        .send(TapLoaded {
-            agent,
-            pipeline,
-            result,
-        })
-        .await;
-}
-
 /// Asks each agent to restart; a refusal becomes a notice in the events.
-async fn restart(registry: RegistryHandle, ids: Vec<AgentId>) {
+async fn restart(services: Arc<dyn Services>, ids: Vec<AgentId>) {
     for id in ids {
-        if let Err(e) = registry.restart(id).await {
-            refused(&registry, id, format!("restart refused: {e}"));
+        if let Err(e) = services.restart(id).await {
+            services.refused(id, format!("restart refused: {e}"));
         }
     }
 }
 
 /// Forgets a disconnected agent (the rollout service says no while a rollout uses it); a
 /// refusal becomes a notice in the events.
-async fn forget(registry: RegistryHandle, rollouts: Rollouts, id: AgentId) {
-    let name = registry
-        .snapshot()
-        .borrow()
-        .get(&id)
-        .map(|a| a.name.to_string())
-        .unwrap_or_else(|| id.to_string());
-    if let Err(e) = crate::rollout::forget_agent(&registry, &rollouts, id, &name).await {
-        refused(&registry, id, format!("not forgotten: {e}"));
+async fn forget(services: Arc<dyn Services>, id: AgentId, name: String) {
+    if let Err(e) = services.forget(id, name).await {
+        services.refused(id, format!("not forgotten: {e}"));
     }
-}
-
-fn refused(registry: &RegistryHandle, id: AgentId, message: String) {
-    registry.publish_event(EventKind::Notice {
-        agent: Some(id),
-        message,
-    });
 }

@@ -23,8 +23,10 @@ pub mod fmt;
 pub mod input;
 pub mod keymap;
 pub mod layout;
+pub mod link;
 pub mod palette;
 pub mod resource_types;
+pub mod services;
 pub mod svg;
 pub mod tap;
 pub mod telemetry;
@@ -48,6 +50,8 @@ pub use action::{Action, SortKey};
 pub use app::{App, AppConfig};
 pub use effects::Effect;
 pub use keymap::Keymap;
+pub use link::{Link, LinkState};
+pub use services::{Local, Services};
 pub use telemetry::{StoreAt, TelemetrySource};
 pub use theme::{ColorLevel, Theme};
 pub use widgets::ServerInfo;
@@ -71,21 +75,23 @@ pub struct TuiSettings {
     pub warnings: Vec<String>,
 }
 
-/// Everything the UI needs from the rest of the program.
+/// Everything the UI needs from the rest of the program. The same UI runs on the fleet
+/// in this process and on one it is attached to (`fleetdeck attach`): what differs is
+/// who fills the snapshot `watch`, the event `broadcast` and the telemetry, and which
+/// [`Services`] carry out effects.
 pub struct TuiContext {
     pub snapshot: watch::Receiver<Arc<FleetSnapshot>>,
     pub events: broadcast::Receiver<FleetEvent>,
-    pub telemetry: crate::fleet::telemetry::TelemetryStore,
+    /// Sparkline tails (the live store, or what an attached server sent).
+    pub telemetry: Arc<dyn TelemetrySource + Send + Sync>,
     pub server_info: ServerInfo,
     pub settings: TuiSettings,
     /// Cancelled by the UI when the user quits; the UI also stops when it is cancelled.
     pub shutdown: CancellationToken,
-    /// The fleet, for commands to agents (restart, forget).
-    pub registry: crate::fleet::registry::RegistryHandle,
-    /// Configurations and resource types, for the pipeline builder.
-    pub catalog: Arc<crate::catalog::Catalog>,
-    /// Pushing and following rollouts from the pipeline builder.
-    pub rollouts: crate::rollout::Rollouts,
+    /// Commands to agents, configurations, rollouts: what effects are carried out with.
+    pub services: Arc<dyn Services>,
+    /// Set when the fleet is on another server: which, and whether its stream is live.
+    pub link: Option<watch::Receiver<Link>>,
 }
 
 /// Runs the UI until the user quits or `shutdown` is cancelled. Takes over the terminal
@@ -103,7 +109,12 @@ pub async fn run(ctx: TuiContext) -> anyhow::Result<()> {
     };
     let snapshot = ctx.snapshot.borrow().clone();
     let mut app = App::new(config, snapshot, SystemTime::now());
-    app.set_types(ctx.catalog.types());
+    if let Some(types) = ctx.services.types() {
+        app.set_types(types);
+    }
+    if let Some(link) = &ctx.link {
+        app.set_link(Some(link.borrow().clone()));
+    }
     let mut term = terminal::TerminalGuard::enter(ctx.settings.mouse)?;
     let size = term.size()?;
     app.resize(size.width, size.height);
@@ -118,11 +129,8 @@ async fn event_loop(
     mut ctx: TuiContext,
 ) -> anyhow::Result<()> {
     let mut input = crossterm::event::EventStream::new();
-    let (mut carrier, mut results) = effects::Carrier::new(
-        ctx.registry.clone(),
-        ctx.catalog.clone(),
-        ctx.rollouts.clone(),
-    );
+    let (mut carrier, mut results) = effects::Carrier::with(ctx.services.clone());
+    let mut link = ctx.link.take();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut read_events = tokio::time::interval(FRAME);
@@ -141,8 +149,8 @@ async fn event_loop(
         let next_frame = last_draw.map_or(now, |t| t + FRAME);
         if dirty && now >= next_frame {
             app.set_now(SystemTime::now());
-            app.copy_tails(&ctx.telemetry);
-            app.set_redactor(ctx.catalog.redactor());
+            app.copy_tails(ctx.telemetry.as_ref());
+            app.set_redactor(ctx.services.redactor());
             term.draw(app)?;
             dirty = false;
             last_draw = Some(now);
@@ -154,7 +162,9 @@ async fn event_loop(
             ev = input.next() => match ev {
                 Some(Ok(ev)) => {
                     // Types applied meanwhile show up in the next builder opened.
-                    app.set_types(ctx.catalog.types());
+                    if let Some(types) = ctx.services.types() {
+                        app.set_types(types);
+                    }
                     let effects = app.handle_event(&ev);
                     if let Some(text) = carrier.carry_out(app, effects) {
                         // The editor needs the terminal and stdin: stop reading keys
@@ -182,6 +192,14 @@ async fn event_loop(
                 Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading the terminal")),
                 None => return Ok(()),
             },
+            changed = async { link.as_mut()?.changed().await.ok() }, if link.is_some() => {
+                match (changed, &link) {
+                    (Some(()), Some(l)) => app.set_link(Some(l.borrow().clone())),
+                    // The stream reader has gone: the last state stays shown.
+                    _ => link = None,
+                }
+                dirty = true;
+            }
             changed = ctx.snapshot.changed(), if snapshots_open => match changed {
                 Ok(()) => {
                     let snap = ctx.snapshot.borrow_and_update().clone();

@@ -33,6 +33,19 @@ impl Tmux {
         width: u16,
         height: u16,
     ) -> Option<Tmux> {
+        let args = format!("{args} --data-dir {}", data.display());
+        Self::start_command(name, &args, env, width, height)
+    }
+
+    /// `fleetdeck ARGS` exactly as given (no data dir added: for client commands such as
+    /// `attach`).
+    pub fn start_command(
+        name: &str,
+        args: &str,
+        env: &[(&str, &str)],
+        width: u16,
+        height: u16,
+    ) -> Option<Tmux> {
         let have = Command::new("tmux")
             .arg("-V")
             .output()
@@ -47,9 +60,8 @@ impl Tmux {
             socket: format!("fleetdeck-{name}-{}", std::process::id()),
         };
         let cmd = format!(
-            "{} {args} --data-dir {}; echo \"{EXIT_MARK}$?]\"; sleep 60",
+            "{} {args}; echo \"{EXIT_MARK}$?]\"; sleep 60",
             Path::new(env!("CARGO_BIN_EXE_fleetdeck")).display(),
-            data.display()
         );
         let (w, h) = (width.to_string(), height.to_string());
         let mut args = vec![

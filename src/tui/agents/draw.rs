@@ -213,7 +213,12 @@ fn table(cx: &DrawCx, st: &AgentsState, area: Rect, buf: &mut Buffer) {
     .style(t.table_header);
     let widths: Vec<Constraint> = cols.iter().map(|(_, _, w)| *w).collect();
     if rows.is_empty() {
-        let msg = if cx.snapshot.agents.is_empty() {
+        let msg = if cx.snapshot.agents.is_empty() && cx.server.public_url.is_empty() {
+            // Attached to a server elsewhere: its agent address is not known here.
+            "no agents yet on this server: point a collector's OpAMP extension at its \
+             agent listener (/v1/opamp)"
+                .to_string()
+        } else if cx.snapshot.agents.is_empty() {
             format!(
                 "no agents yet: point a collector's OpAMP extension at {}/v1/opamp \
                  (secret key in {})",

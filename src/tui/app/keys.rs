@@ -262,9 +262,14 @@ impl App {
     }
 
     /// Quitting stops the server this UI runs in: with agents connected, or unsaved
-    /// work in the builder, ask first and say what is lost.
+    /// work in the builder, ask first and say what is lost. Attached to a server
+    /// elsewhere, the fleet keeps its server: only unsaved work is asked about.
     fn ask_quit(&mut self) -> Vec<Effect> {
-        let connected = self.snapshot.totals.connected;
+        let connected = if self.link.is_some() {
+            0
+        } else {
+            self.snapshot.totals.connected
+        };
         let unsaved = self.wizard.as_ref().is_some_and(|w| w.unsaved());
         if connected == 0 && !unsaved {
             return self.quit();

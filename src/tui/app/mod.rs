@@ -135,6 +135,9 @@ pub struct App {
     pub warnings: Vec<String>,
     pub flash: Option<Flash>,
     pub server: ServerInfo,
+    /// The server this UI is attached to (`fleetdeck attach`), `None` when the fleet's
+    /// server runs in this process.
+    pub link: Option<crate::tui::link::Link>,
     pub tails: Tails,
     /// The pipeline builder, while it is open.
     pub wizard: Option<Wizard>,
@@ -206,6 +209,7 @@ impl App {
             warnings,
             flash: None,
             server: config.server,
+            link: None,
             tails: Tails::default(),
             wizard: None,
             types: None,
@@ -287,6 +291,11 @@ impl App {
     }
 
     // ----- inputs from the outside world -----
+
+    /// Where the fleet shown lives when it is not in this process, and its stream's state.
+    pub fn set_link(&mut self, link: Option<crate::tui::link::Link>) {
+        self.link = link;
+    }
 
     pub fn set_now(&mut self, now: SystemTime) {
         self.now = now;
@@ -571,5 +580,12 @@ impl effects::Ui for App {
 
     fn wants(&self, effect: &WizardEffect) -> bool {
         App::wants(self, effect)
+    }
+
+    fn agent_name(&self, id: &crate::fleet::AgentId) -> String {
+        self.snapshot
+            .get(id)
+            .map(|a| a.name.to_string())
+            .unwrap_or_else(|| id.to_string())
     }
 }

@@ -1,4 +1,4 @@
-//! The wizard's effects carried out: catalog and rollout calls on spawned tasks whose
+//! The wizard's effects carried out: calls on the [`Services`] on spawned tasks whose
 //! results come back on a channel as [`WizardMsg`]s, and `$EDITOR` on a temporary file
 //! (the run loop suspends the screen around it).
 
@@ -9,31 +9,28 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{PushTargets, Steer, WizardEffect, WizardMsg};
-use crate::catalog::Catalog;
+use super::{PushTargets, WizardEffect, WizardMsg};
 use crate::fleet::selector::Selector;
-use crate::pipeline::Resource;
-use crate::rollout::{RolloutCmdError, Rollouts, Targets};
+use crate::rollout::Targets;
+use crate::tui::services::{PushRefused, Services};
 
 /// How often a followed rollout is asked for its state.
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 
 /// Carries out wizard effects for the run loop.
 pub struct WizardIo {
-    catalog: Arc<Catalog>,
-    rollouts: Rollouts,
+    services: Arc<dyn Services>,
     tx: mpsc::Sender<WizardMsg>,
     following: Option<CancellationToken>,
 }
 
 impl WizardIo {
     /// The carrier and the receiving end of its results.
-    pub fn new(catalog: Arc<Catalog>, rollouts: Rollouts) -> (WizardIo, mpsc::Receiver<WizardMsg>) {
+    pub fn new(services: Arc<dyn Services>) -> (WizardIo, mpsc::Receiver<WizardMsg>) {
         let (tx, rx) = mpsc::channel(64);
         (
             WizardIo {
-                catalog,
-                rollouts,
+                services,
                 tx,
                 following: None,
             },
@@ -45,18 +42,29 @@ impl WizardIo {
     /// terminal (see [`edit_in_editor`]).
     pub fn spawn(&mut self, effect: WizardEffect) {
         let tx = self.tx.clone();
-        let catalog = self.catalog.clone();
-        let rollouts = self.rollouts.clone();
+        let services = self.services.clone();
         match effect {
             WizardEffect::Load { edit } => {
                 tokio::spawn(async move {
-                    let _ = tx.send(load(&catalog, edit).await).await;
+                    let _ = tx.send(load(services.as_ref(), edit).await).await;
                 });
             }
             WizardEffect::Save(cfg) => {
                 tokio::spawn(async move {
-                    let result = catalog.apply(Resource::Configuration(*cfg)).await;
-                    let _ = tx.send(WizardMsg::Saved(result)).await;
+                    let msg = match services.save(*cfg).await {
+                        Ok(result) => WizardMsg::Saved(result),
+                        // The server could not be asked: the builder says so like a
+                        // refused push, and its work stays.
+                        Err(e) => WizardMsg::Saved(crate::catalog::ApplyResult {
+                            kind: crate::catalog::CONFIGURATION.into(),
+                            name: String::new(),
+                            status: crate::catalog::ApplyStatus::Invalid,
+                            version: None,
+                            problems: vec![e],
+                            note: None,
+                        }),
+                    };
+                    let _ = tx.send(msg).await;
                 });
             }
             WizardEffect::Push {
@@ -76,18 +84,14 @@ impl WizardIo {
                     };
                     let msg = match result {
                         Ok(targets) => {
-                            match rollouts
-                                .push(&config, Some(version), targets, options, force)
+                            match services
+                                .push(config, version, targets, options, force)
                                 .await
                             {
                                 Ok(view) => WizardMsg::Pushed(Ok(view)),
                                 // The agents are listed on the push step; the summary will do.
-                                Err(RolloutCmdError::MissingComponents(check)) => {
-                                    let text = check.to_string();
-                                    let first = text.lines().next().unwrap_or_default();
-                                    WizardMsg::Lacking(first.trim_end_matches(':').to_string())
-                                }
-                                Err(e) => WizardMsg::Pushed(Err(e.to_string())),
+                                Err(PushRefused::Lacking(first)) => WizardMsg::Lacking(first),
+                                Err(PushRefused::Other(e)) => WizardMsg::Pushed(Err(e)),
                             }
                         }
                         Err(e) => WizardMsg::Pushed(Err(e)),
@@ -99,20 +103,13 @@ impl WizardIo {
                 self.stop_following();
                 let token = CancellationToken::new();
                 self.following = Some(token.clone());
-                tokio::spawn(follow(rollouts, config, tx, token));
+                tokio::spawn(follow(services, config, tx, token));
             }
             WizardEffect::StopFollowing => self.stop_following(),
             WizardEffect::Steer { config, how } => {
                 tokio::spawn(async move {
-                    let result = match how {
-                        Steer::Pause => rollouts.pause(&config).await,
-                        Steer::Resume => rollouts.resume(&config).await,
-                        Steer::Cancel => rollouts.cancel(&config).await,
-                        Steer::Rollback => rollouts.rollback(&config).await,
-                    };
-                    let _ = tx
-                        .send(WizardMsg::Steered(how, result.map_err(|e| e.to_string())))
-                        .await;
+                    let result = services.steer(config, how).await;
+                    let _ = tx.send(WizardMsg::Steered(how, result)).await;
                 });
             }
             WizardEffect::EditRaw { .. } => {
@@ -134,35 +131,23 @@ impl Drop for WizardIo {
     }
 }
 
-async fn load(catalog: &Catalog, edit: Option<String>) -> WizardMsg {
-    let configs = match catalog.configurations().await {
-        Ok(list) => list
-            .into_iter()
-            .map(|s| (s.config.name().to_string(), s.version, s.config))
-            .collect(),
+async fn load(services: &dyn Services, edit: Option<String>) -> WizardMsg {
+    let configs = match services.configurations().await {
+        Ok(list) => list,
         Err(e) => {
             tracing::warn!(error = %e, "could not list configurations for the wizard");
             Vec::new()
         }
     };
-    let destinations = match catalog.store().list_kind(crate::catalog::DESTINATION).await {
-        Ok(docs) => docs
-            .iter()
-            .filter_map(|d| serde_json::from_str(&d.spec_json).ok())
-            .collect(),
+    let destinations = match services.destinations().await {
+        Ok(list) => list,
         Err(e) => {
             tracing::warn!(error = %e, "could not list destinations for the wizard");
             Vec::new()
         }
     };
     let edit = match edit {
-        Some(name) => Some(
-            catalog
-                .configuration(&name, None)
-                .await
-                .map(|s| (s.version, Box::new(s.config)))
-                .map_err(|e| e.to_string()),
-        ),
+        Some(name) => Some(services.configuration(name).await),
         None => None,
     };
     WizardMsg::Loaded {
@@ -174,14 +159,14 @@ async fn load(catalog: &Catalog, edit: Option<String>) -> WizardMsg {
 
 /// Sends the rollout's state whenever it changes, until it finishes or `stop` fires.
 async fn follow(
-    rollouts: Rollouts,
+    services: Arc<dyn Services>,
     config: String,
     tx: mpsc::Sender<WizardMsg>,
     stop: CancellationToken,
 ) {
     let mut last = String::new();
     loop {
-        let result = rollouts.status(&config).await.map_err(|e| e.to_string());
+        let result = services.rollout(config.clone()).await;
         let seen = match &result {
             Ok(v) => serde_json::to_string(v).unwrap_or_default(),
             Err(e) => e.clone(),

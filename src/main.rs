@@ -195,11 +195,14 @@ async fn run_tui(rt: &Runtime, settings: &Settings) -> anyhow::Result<()> {
             warnings: Vec::new(),
         },
         shutdown: rt.shutdown.clone(),
-        services: std::sync::Arc::new(fleetdeck::tui::Local::new(
-            rt.registry.clone(),
-            rt.catalog.clone(),
-            rt.rollouts.clone(),
-        )),
+        services: std::sync::Arc::new(
+            fleetdeck::tui::Local::new(
+                rt.registry.clone(),
+                rt.catalog.clone(),
+                rt.rollouts.clone(),
+            )
+            .with_telemetry(rt.telemetry.clone()),
+        ),
         link: None,
     };
     fleetdeck::tui::run(ctx).await

@@ -25,6 +25,17 @@ use crate::pipeline::{ComponentMap, TypeKind};
 /// Seconds between rollup points.
 pub const STEP: u64 = 10;
 
+/// The periods the views offer, in seconds, and their names in the API.
+pub const PERIODS: [(u64, &str); 4] = [(10, "10s"), (60, "1m"), (300, "5m"), (3600, "1h")];
+
+/// The API's name for a period (the nearest offered at or above it).
+pub fn period_name(seconds: u64) -> &'static str {
+    PERIODS
+        .iter()
+        .find(|(s, _)| *s >= seconds)
+        .map_or("1h", |(_, n)| n)
+}
+
 /// Sums per group and part, and the agents behind each group.
 pub type Sums = HashMap<Group, HashMap<PartKey, f64>>;
 

@@ -240,6 +240,112 @@ fn configuration_diff_between_versions() {
     });
 }
 
+/// What the server answers for edge-gateway's flow: a filelog and an OTLP source (the
+/// second silent), a filter dropping a quarter, a backend that takes everything and one
+/// that fails.
+fn flow_answer() -> fleetdeck::throughput::ConfigurationThroughput {
+    use fleetdeck::fleet::telemetry::Signal;
+    use fleetdeck::throughput::{ComponentThroughput, ConfigurationThroughput, PipelineLayout};
+    let row =
+        |id: &str, kind: &str, step: &str, label: &str, dest: Option<&str>| ComponentThroughput {
+            id: id.into(),
+            kind: kind.into(),
+            step: Some(step.into()),
+            label: Some(label.into()),
+            destination: dest.map(str::to_string),
+            signal: Signal::Logs,
+            received: 0.0,
+            out: 0.0,
+            refused: 0.0,
+            dropped: 0.0,
+            failed: 0.0,
+            queue_size: None,
+            queue_capacity: None,
+        };
+    let mut src = row(
+        "filelog/source0",
+        "receiver",
+        "source",
+        "sources[0] (filelog)",
+        None,
+    );
+    (src.received, src.out) = (1240.0, 1240.0);
+    let silent = row(
+        "otlp/source1",
+        "receiver",
+        "source",
+        "sources[1] (otlp)",
+        None,
+    );
+    let mut filter = row(
+        "filter/processor0",
+        "processor",
+        "processor",
+        "processors[0] (filter)",
+        None,
+    );
+    (filter.received, filter.out, filter.dropped) = (1240.0, 930.0, 310.0);
+    let mut good = row(
+        "otlphttp/backend",
+        "exporter",
+        "destination",
+        "destinations[0] (Destination backend)",
+        Some("backend"),
+    );
+    (
+        good.received,
+        good.out,
+        good.queue_size,
+        good.queue_capacity,
+    ) = (930.0, 930.0, Some(40.0), Some(1000.0));
+    let mut bad = row(
+        "otlphttp/archive",
+        "exporter",
+        "destination",
+        "destinations[1] (Destination archive)",
+        Some("archive"),
+    );
+    (bad.received, bad.failed, bad.queue_size, bad.queue_capacity) =
+        (930.0, 930.0, Some(1000.0), Some(1000.0));
+    ConfigurationThroughput {
+        name: "edge-gateway".into(),
+        period: 60,
+        signal: None,
+        agents: 12,
+        reporting: 11,
+        pipelines: vec![PipelineLayout {
+            name: "logs".into(),
+            receivers: vec!["filelog/source0".into(), "otlp/source1".into()],
+            processors: vec!["filter/processor0".into()],
+            exporters: vec!["otlphttp/archive".into(), "otlphttp/backend".into()],
+        }],
+        components: vec![src, silent, filter, good, bad],
+    }
+}
+
+#[test]
+fn configuration_flow_marks_a_silent_source_a_dropping_processor_and_a_failing_destination() {
+    check("config_flow", |a| {
+        config_detail(a);
+        press(a, &["w"]);
+        let asked = a.due_effects(seed::now());
+        assert!(
+            asked.contains(&Effect::Configs(
+                fleetdeck::tui::configs::ConfigsEffect::Throughput {
+                    name: "edge-gateway".into(),
+                    period: 60,
+                }
+            )),
+            "{asked:?}"
+        );
+        a.configs_message(ConfigsMsg::Throughput {
+            name: "edge-gateway".into(),
+            period: 60,
+            result: Ok(flow_answer()),
+        });
+    });
+}
+
 #[test]
 fn configurations_help_lists_the_rollout_keys() {
     check("config_help", |a| {

@@ -440,4 +440,21 @@ impl Services for Remote {
             decode(v, "rollout")
         })
     }
+
+    fn throughput(
+        &self,
+        config: String,
+        period: u64,
+    ) -> Reply<crate::throughput::ConfigurationThroughput> {
+        self.call(move |c| async move {
+            let period = crate::throughput::period_name(period);
+            let v = c
+                .get(
+                    &["configurations", &config, "throughput"],
+                    &[("period", period.to_string())],
+                )
+                .await?;
+            decode(v, "throughput")
+        })
+    }
 }

@@ -287,6 +287,10 @@ pub enum Action {
     DiffBase,
     /// Show (or close) the diff between two configuration versions.
     Diff,
+    /// Show (or close) a configuration's pipelines with each component's numbers.
+    Flow,
+    /// The next period the flow's numbers are averaged over.
+    FlowPeriod,
     PauseRollout,
     ResumeRollout,
     CancelRollout,
@@ -301,7 +305,7 @@ pub enum Action {
 
 impl Action {
     /// Every action but the builder's (those are [`WizardAction::ALL`]).
-    pub const ALL: [Action; 47] = [
+    pub const ALL: [Action; 49] = [
         Action::Help,
         Action::Palette,
         Action::Back,
@@ -343,6 +347,8 @@ impl Action {
         Action::EditConfig,
         Action::DiffBase,
         Action::Diff,
+        Action::Flow,
+        Action::FlowPeriod,
         Action::PauseRollout,
         Action::ResumeRollout,
         Action::CancelRollout,
@@ -396,6 +402,8 @@ impl Action {
             Action::EditConfig => "edit_config",
             Action::DiffBase => "diff_base",
             Action::Diff => "diff",
+            Action::Flow => "flow",
+            Action::FlowPeriod => "flow_period",
             Action::PauseRollout => "pause_rollout",
             Action::ResumeRollout => "resume_rollout",
             Action::CancelRollout => "cancel_rollout",
@@ -459,6 +467,10 @@ impl Action {
             Action::EditConfig => "edit the configuration in the builder",
             Action::DiffBase => "mark a version as the diff base",
             Action::Diff => "diff: marked (or previous) version → selected",
+            Action::Flow => {
+                "flow: the pipelines with each component's rate, drops, failures, queue"
+            }
+            Action::FlowPeriod => "flow: next period (10s, 1m, 5m, 1h)",
             Action::PauseRollout => "pause the rollout",
             Action::ResumeRollout => "resume a paused or halted rollout",
             Action::CancelRollout => "cancel the rollout",
@@ -491,6 +503,8 @@ impl Action {
             Action::EditConfig => "edit",
             Action::DiffBase => "base",
             Action::Diff => "diff",
+            Action::Flow => "flow",
+            Action::FlowPeriod => "period",
             Action::PauseRollout => "pause",
             Action::ResumeRollout => "resume",
             Action::CancelRollout => "cancel",

@@ -327,6 +327,8 @@ impl Default for Keymap {
                 b(C::Configs, A::EditConfig, &[K::ch('e')], true),
                 b(C::Configs, A::DiffBase, &[K::ch(' ')], false),
                 b(C::Configs, A::Diff, &[K::ch('d')], true),
+                b(C::Configs, A::Flow, &[K::ch('w')], true),
+                b(C::Configs, A::FlowPeriod, &[K::ch('i')], false),
                 b(C::Configs, A::PauseRollout, &[K::ch('p')], true),
                 b(C::Configs, A::ResumeRollout, &[K::ch('r')], false),
                 b(C::Configs, A::CancelRollout, &[K::ch('c')], false),

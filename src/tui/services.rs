@@ -20,9 +20,11 @@ use crate::catalog::{ApplyResult, Catalog};
 use crate::fleet::attempt::{ApplyAttempt, KEPT_PER_AGENT};
 use crate::fleet::registry::RegistryHandle;
 use crate::fleet::tap::{TapAnswer, TapRequest};
+use crate::fleet::telemetry::TelemetryStore;
 use crate::fleet::{AgentId, EventKind};
 use crate::pipeline::{Configuration, Destination, DiffLine, Redactor, Resource, TypeRegistry};
 use crate::rollout::{RolloutCmdError, RolloutOptions, RolloutView, Rollouts, Targets};
+use crate::throughput::ConfigurationThroughput;
 
 /// An answer to come, or why there is none.
 pub type Reply<T> = BoxFuture<'static, Result<T, String>>;
@@ -79,6 +81,8 @@ pub trait Services: Send + Sync {
     ) -> BoxFuture<'static, Result<RolloutView, PushRefused>>;
     /// The configuration's rollout as it stands.
     fn rollout(&self, config: String) -> Reply<RolloutView>;
+    /// A configuration's pipelines and each component's numbers over `period` seconds.
+    fn throughput(&self, config: String, period: u64) -> Reply<ConfigurationThroughput>;
 }
 
 /// The fleet in this process.
@@ -87,6 +91,8 @@ pub struct Local {
     pub registry: RegistryHandle,
     pub catalog: Arc<Catalog>,
     pub rollouts: Rollouts,
+    /// The agents' own telemetry, for per-component numbers (none: not shown).
+    pub telemetry: Option<TelemetryStore>,
 }
 
 impl Local {
@@ -95,7 +101,14 @@ impl Local {
             registry,
             catalog,
             rollouts,
+            telemetry: None,
         }
+    }
+
+    /// With the telemetry store the per-component numbers come from.
+    pub fn with_telemetry(mut self, telemetry: TelemetryStore) -> Local {
+        self.telemetry = Some(telemetry);
+        self
     }
 }
 
@@ -289,5 +302,18 @@ impl Services for Local {
     fn rollout(&self, config: String) -> Reply<RolloutView> {
         let rollouts = self.rollouts.clone();
         async move { rollouts.status(&config).await.map_err(text) }.boxed()
+    }
+
+    fn throughput(&self, config: String, period: u64) -> Reply<ConfigurationThroughput> {
+        let (catalog, fleet) = (self.catalog.clone(), self.registry.snapshot());
+        let telemetry = self.telemetry.clone();
+        async move {
+            let telemetry = telemetry.ok_or("this UI has no access to the agents' telemetry")?;
+            let snapshot = fleet.borrow().clone();
+            crate::throughput::configuration(&catalog, &snapshot, &telemetry, &config, period, None)
+                .await
+                .map_err(text)
+        }
+        .boxed()
     }
 }

@@ -237,6 +237,20 @@ impl App {
                 let reply = self.configs.toggle_diff(&base);
                 return self.configs_reply(reply);
             }
+            Action::Flow if route == Route::ConfigDetail => self.configs.toggle_flow(),
+            Action::FlowPeriod if route == Route::ConfigDetail => {
+                match self.configs.next_flow_period() {
+                    Some(period) => self.note(super::super::flash::Note::info(format!(
+                        "flow: per second over {period}"
+                    ))),
+                    None => {
+                        let key = self.key_name(Action::Flow);
+                        self.note(super::super::flash::Note::info(format!(
+                            "{key} shows the flow first"
+                        )));
+                    }
+                }
+            }
             Action::PauseRollout => return self.steer(Steer::Pause),
             Action::ResumeRollout => return self.steer(Steer::Resume),
             Action::CancelRollout => return self.steer(Steer::Cancel),
@@ -247,6 +261,8 @@ impl App {
             | Action::Forget
             | Action::DiffBase
             | Action::Diff
+            | Action::Flow
+            | Action::FlowPeriod
             | Action::Accept
             | Action::Decline
             | Action::SharedScale => {}
@@ -591,6 +607,32 @@ impl App {
                     .len();
                 let rows = layout::list_rows(h);
                 self.types_scroll = resource_types::scrolled(self.types_scroll, delta, len, rows);
+                return;
+            }
+            Route::ConfigDetail
+                if self
+                    .configs
+                    .detail
+                    .as_ref()
+                    .is_some_and(|d| d.flow.is_some()) =>
+            {
+                // The flow scrolls; versions stay as they are.
+                let len = self
+                    .configs
+                    .detail
+                    .as_ref()
+                    .and_then(|d| d.flow.as_ref()?.answer.as_ref()?.as_ref().ok())
+                    .map_or(0, |a| {
+                        let width = usize::from(w.saturating_sub(2));
+                        super::super::flow::lines(&self.theme, a, width).len()
+                    });
+                let rows = layout::config_pane_rows(w, h);
+                if let Some(f) = self.configs.detail.as_mut().and_then(|d| d.flow.as_mut()) {
+                    f.scroll = f
+                        .scroll
+                        .saturating_add_signed(delta)
+                        .min(len.saturating_sub(rows));
+                }
                 return;
             }
             Route::ConfigDetail if delta.unsigned_abs() > 1 => {

@@ -460,6 +460,9 @@ impl App {
             Some(Route::Configs | Route::ConfigDetail)
         ) || matches!(self.input, Some(super::input::Input::Palette { .. }));
         out.extend(self.configs.due(now, open).map(Effect::Configs));
+        if self.route() == Route::ConfigDetail {
+            out.extend(self.configs.flow_due(now).map(Effect::Configs));
+        }
         if let Route::Detail(id) = self.route()
             && self.detail.history_due(id, now)
         {

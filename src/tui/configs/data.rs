@@ -53,6 +53,8 @@ pub enum ConfigsEffect {
     Diff { name: String, from: u64, to: u64 },
     /// Pause, resume, cancel or roll back the configuration's rollout.
     Steer { name: String, how: Steer },
+    /// The configuration's pipelines with each component's numbers.
+    Throughput { name: String, period: u64 },
 }
 
 /// Results of [`ConfigsEffect`]s, back from the run loop.
@@ -73,6 +75,11 @@ pub enum ConfigsMsg {
         name: String,
         how: Steer,
         result: Result<RolloutView, String>,
+    },
+    Throughput {
+        name: String,
+        period: u64,
+        result: Result<crate::throughput::ConfigurationThroughput, String>,
     },
 }
 

@@ -258,6 +258,10 @@ pub fn render_detail(cx: &DrawCx, st: &ConfigsState, area: Rect, buf: &mut Buffe
         w,
     )
     .render(rollout, buf);
+    if let Some(flow) = &d.flow {
+        flow_pane(t, flow, panes, buf);
+        return;
+    }
     let [left, right] =
         Layout::horizontal([Constraint::Length(31), Constraint::Fill(1)]).areas(panes);
     versions_pane(cx, d, row, left, buf);
@@ -462,6 +466,41 @@ fn agents_pane(cx: &DrawCx, d: &ConfigDetail, area: Rect, buf: &mut Buffer) {
     )
     .column_spacing(1)
     .render(list, buf);
+}
+
+/// The pipelines with each component's numbers, over the whole width.
+fn flow_pane(t: &Theme, flow: &super::FlowView, area: Rect, buf: &mut Buffer) {
+    let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    let period = crate::throughput::period_name(flow.period);
+    let mut title = vec![Span::styled(
+        format!(" FLOW per second over {period}"),
+        t.table_header,
+    )];
+    let lines: Vec<Line> = match &flow.answer {
+        None => vec![Line::styled("loading…", t.muted)],
+        Some(Err(e)) => vec![Line::styled(e.clone(), t.err)],
+        Some(Ok(answer)) => {
+            title.push(Span::styled(
+                format!(
+                    "  {} agents, {} reporting components",
+                    answer.agents, answer.reporting
+                ),
+                t.muted,
+            ));
+            super::super::flow::lines(t, answer, usize::from(body.width))
+        }
+    };
+    let rows = usize::from(body.height);
+    let scroll = flow.scroll.min(lines.len().saturating_sub(rows));
+    Line::from(title).render(head, buf);
+    Paragraph::new(
+        lines
+            .into_iter()
+            .skip(scroll)
+            .take(rows)
+            .collect::<Vec<_>>(),
+    )
+    .render(body, buf);
 }
 
 fn diff_pane(t: &Theme, d: &ConfigDetail, diff: &DiffView, area: Rect, buf: &mut Buffer) {

@@ -38,6 +38,14 @@ pub async fn run(effect: ConfigsEffect, services: &dyn Services) -> ConfigsMsg {
             let result = services.steer(name.clone(), how).await;
             ConfigsMsg::Steered { name, how, result }
         }
+        ConfigsEffect::Throughput { name, period } => {
+            let result = services.throughput(name.clone(), period).await;
+            ConfigsMsg::Throughput {
+                name,
+                period,
+                result,
+            }
+        }
     }
 }
 

@@ -81,6 +81,23 @@ pub struct ConfigDetail {
     agents_for: Option<(usize, u64)>,
     /// Scroll of the right-hand pane (agents or diff).
     pub scroll: usize,
+    /// The pipelines with live numbers, shown instead of the versions and agents.
+    pub flow: Option<FlowView>,
+}
+
+/// How often the open flow asks for fresh numbers.
+const FLOW_EVERY: Duration = Duration::from_secs(2);
+
+/// A configuration's pipelines with their numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowView {
+    /// Seconds the numbers are averaged over (10: the agents' latest reports).
+    pub period: u64,
+    /// `None` until the first answer.
+    pub answer: Option<Result<crate::throughput::ConfigurationThroughput, String>>,
+    pub scroll: usize,
+    asking: bool,
+    asked_at: Option<SystemTime>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +119,7 @@ impl ConfigDetail {
             agents: Vec::new(),
             agents_for: None,
             scroll: 0,
+            flow: None,
         }
     }
 
@@ -213,6 +231,54 @@ impl ConfigsState {
         }
     }
 
+    /// Shows (or hides) the open detail's pipelines with their numbers.
+    pub fn toggle_flow(&mut self) {
+        if let Some(d) = &mut self.detail {
+            d.flow = match d.flow.take() {
+                Some(_) => None,
+                None => Some(FlowView {
+                    period: 60,
+                    answer: None,
+                    scroll: 0,
+                    asking: false,
+                    asked_at: None,
+                }),
+            };
+        }
+    }
+
+    /// The next period of the open flow (10 s → 1 m → 5 m → 1 h → 10 s), asked at once.
+    pub fn next_flow_period(&mut self) -> Option<String> {
+        let f = self.detail.as_mut()?.flow.as_mut()?;
+        let periods = crate::throughput::PERIODS;
+        let at = periods
+            .iter()
+            .position(|(s, _)| *s == f.period)
+            .unwrap_or(0);
+        let (seconds, name) = periods[(at + 1) % periods.len()];
+        f.period = seconds;
+        f.asked_at = None;
+        Some(name.to_string())
+    }
+
+    /// The flow's numbers, when the open flow is due to ask again (never two at once).
+    pub fn flow_due(&mut self, now: SystemTime) -> Option<ConfigsEffect> {
+        let d = self.detail.as_mut()?;
+        let f = d.flow.as_mut()?;
+        let recent = f
+            .asked_at
+            .is_some_and(|t| now.duration_since(t).unwrap_or_default() < FLOW_EVERY);
+        if f.asking || recent {
+            return None;
+        }
+        f.asking = true;
+        f.asked_at = Some(now);
+        Some(ConfigsEffect::Throughput {
+            name: d.name.clone(),
+            period: f.period,
+        })
+    }
+
     /// The fetch that is due while the view is `open`: the list and rollouts when
     /// something changed, at most once per `REFRESH_EVERY`, one at a time.
     pub fn due(&mut self, now: SystemTime, open: bool) -> Option<ConfigsEffect> {
@@ -281,6 +347,22 @@ impl ConfigsState {
                     && (diff.from, diff.to) == (from, to)
                 {
                     diff.lines = Some(result);
+                }
+            }
+            ConfigsMsg::Throughput {
+                name,
+                period,
+                result,
+            } => {
+                if let Some(d) = &mut self.detail
+                    && d.name == name
+                    && let Some(f) = &mut d.flow
+                {
+                    f.asking = false;
+                    // An answer for a period no longer shown is dropped; its own comes.
+                    if f.period == period {
+                        f.answer = Some(result);
+                    }
                 }
             }
             ConfigsMsg::Steered { name, how, result } => match result {

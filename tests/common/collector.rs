@@ -260,3 +260,56 @@ pub async fn connected_agent(server: &TestServer) -> AgentId {
         .map(|a| a.id)
         .unwrap()
 }
+
+/// An OTLP/HTTP logs endpoint that counts records, and answers 400 (a permanent error the
+/// exporter does not retry) once told to refuse.
+pub async fn counting_sink() -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let (count, refuse) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (c, r) = (count.clone(), refuse.clone());
+    let app = axum::Router::new().route(
+        "/v1/logs",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let (c, r) = (c.clone(), r.clone());
+            async move {
+                use prost::Message as _;
+                if r.load(Ordering::SeqCst) {
+                    return (axum::http::StatusCode::BAD_REQUEST, Vec::new());
+                }
+                let mut raw = Vec::new();
+                let _ = std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(&body[..]),
+                    &mut raw,
+                );
+                let req = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(
+                    if raw.is_empty() { &body[..] } else { &raw[..] },
+                );
+                let n: usize = req
+                    .map(|r| {
+                        r.resource_logs
+                            .iter()
+                            .flat_map(|rl| &rl.scope_logs)
+                            .map(|sl| sl.log_records.len())
+                            .sum()
+                    })
+                    .unwrap_or(0);
+                c.fetch_add(n as u64, Ordering::SeqCst);
+                (axum::http::StatusCode::OK, Vec::new())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, count, refuse)
+}

@@ -155,7 +155,7 @@ fn ingest(c: &mut Criterion) {
                             Sender::Fleet
                         };
                         black_box(ingest_metrics(
-                            now, sender, &batch, &w.fleet, &store, &stats,
+                            now, sender, &mut batch, &w.fleet, &store, &stats,
                         ));
                     },
                     BatchSize::SmallInput,

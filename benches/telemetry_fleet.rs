@@ -89,7 +89,7 @@ fn run(n: usize, minutes: u64) {
                 std::hint::black_box(ingest_metrics(
                     now,
                     Sender::Agent(a.id),
-                    &batch,
+                    &mut batch,
                     &fleet,
                     &store,
                     &stats,

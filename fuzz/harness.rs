@@ -193,7 +193,7 @@ pub fn otlp_metrics(data: &[u8]) {
     let stats = OtlpStats::default();
     let mut wire = MetricsBatch::default();
     if metrics::collect_wire(data, &mut wire).is_ok() {
-        ingest_both_ways(&wire, &store, &stats);
+        ingest_both_ways(&mut wire, &store, &stats);
     }
     // The protobuf reader and the typed reader agree on any request prost accepts,
     // once it is in its canonical encoding (what `collect_typed`'s contract states).
@@ -214,13 +214,13 @@ pub fn otlp_metrics(data: &[u8]) {
     if let Ok(req) = serde_json::from_slice::<ExportMetricsServiceRequest>(data) {
         let mut typed = MetricsBatch::default();
         metrics::collect_typed(&req, &mut typed);
-        ingest_both_ways(&typed, &store, &stats);
+        ingest_both_ways(&mut typed, &store, &stats);
     }
     read_back(&store);
 }
 
 /// Stores a batch as sent with the fleet secret (per resource) and with a per-agent token.
-fn ingest_both_ways(batch: &MetricsBatch, store: &TelemetryStore, stats: &OtlpStats) {
+fn ingest_both_ways(batch: &mut MetricsBatch, store: &TelemetryStore, stats: &OtlpStats) {
     let token_agent = AgentId([7; 16]);
     let mut ids: Vec<AgentId> = batch.resources.iter().filter_map(|r| r.instance).collect();
     ids.push(token_agent);
@@ -251,6 +251,14 @@ fn read_back(store: &TelemetryStore) {
             Resolution::TenSeconds,
             10,
             &mut out,
+        );
+    }
+    let mut parts = Vec::new();
+    store.parts_at(1_700_000_061, &AgentId([7; 16]), &mut parts);
+    for p in &parts {
+        assert!(
+            store.component_name(p.part.component).is_some(),
+            "a part names a component the store does not know"
         );
     }
 }

@@ -225,18 +225,29 @@ pub enum Command {
         /// With `get events`: how many, newest first (default 50).
         #[arg(long)]
         limit: Option<usize>,
+        /// With `get configuration NAME` (or `get agent ID`): each component's items per
+        /// second (in, out, refused, dropped, failed, queue), under the names the
+        /// configuration gives them.
+        #[arg(long)]
+        throughput: bool,
+        /// With `--throughput`: the period (10s is the agents' latest reports).
+        #[arg(long, value_parser = ["10s", "1m", "5m", "1h"])]
+        period: Option<String>,
+        /// With `--throughput`: only this signal.
+        #[arg(long, value_parser = ["logs", "metrics", "traces"])]
+        signal: Option<String>,
     },
-    /// The busiest agents or configurations by their own telemetry (items per second, mean
-    /// over the period), as `kubectl top` reads.
+    /// The busiest agents, configurations or destinations by their own telemetry (items per
+    /// second, mean over the period), as `kubectl top` reads.
     Top {
         #[command(flatten)]
         client: ClientArgs,
-        /// agents | configurations
+        /// agents | configurations | destinations
         what: String,
         /// Only this signal (default: all three summed).
         #[arg(long, value_parser = ["logs", "metrics", "traces"])]
         signal: Option<String>,
-        #[arg(long, default_value = "5m", value_parser = ["1m", "5m", "1h"])]
+        #[arg(long, default_value = "5m", value_parser = ["10s", "1m", "5m", "1h"])]
         period: String,
         /// What to sort by, busiest first.
         #[arg(long, default_value = "out", value_parser = ["in", "out", "failed"])]

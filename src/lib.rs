@@ -34,4 +34,5 @@ pub mod signing;
 pub mod sim;
 pub mod store;
 pub mod supervisor;
+pub mod throughput;
 pub mod tui;

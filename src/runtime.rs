@@ -182,6 +182,12 @@ impl Runtime {
         )
         .await?;
         crate::rollout::selectors::spawn(registry.clone(), catalog.clone(), shutdown.child_token());
+        crate::throughput::spawn(
+            telemetry.clone(),
+            registry.snapshot(),
+            catalog.clone(),
+            shutdown.child_token(),
+        );
         // Thousands of agents need thousands of descriptors; the connection budget is
         // worked out from whatever limit we end up with.
         let file_limit = admission::raise_open_file_limit();

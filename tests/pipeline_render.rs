@@ -364,3 +364,64 @@ fn named_processors_end_their_component_ids_with_the_name() {
     assert!(text.contains("name: fast"), "{text}");
     assert_eq!(config(&text), cfg);
 }
+
+#[test]
+fn every_rendered_component_maps_back_to_the_step_that_placed_it() {
+    use fleetdeck::pipeline::{TypeKind, component_map};
+    let cfg = config(FAN_IN);
+    let dests = vec![backup()];
+    let map = component_map(&cfg, &TypeRegistry::builtin(), &dests);
+    let yaml: serde_json::Value = match serde_norway::from_str(&rendered(&cfg, &dests)) {
+        Ok(v) => v,
+        Err(e) => panic!("rendered YAML does not parse: {e}"),
+    };
+    // Every receiver, processor and exporter the YAML defines has a place, except the
+    // connectors the renderer adds to join pipelines.
+    for section in ["receivers", "processors", "exporters"] {
+        let ids = yaml[section]
+            .as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>());
+        for id in ids.unwrap_or_default() {
+            assert!(
+                map.get(&id).is_some(),
+                "{section} {id} has no place in {map:?}"
+            );
+        }
+    }
+    let place = |id: &str| {
+        map.get(id)
+            .map(|p| (p.kind, p.label.clone(), p.destination.clone()))
+    };
+    let exporter_of = |label: &str| {
+        map.iter()
+            .find(|(id, p)| p.label == label && yaml["exporters"].get(*id).is_some())
+            .map(|(id, _)| id.to_string())
+    };
+    let backup_exporter = exporter_of("destinations[1] (Destination backup)");
+    assert_eq!(backup_exporter.as_deref(), Some("otlp/backup"));
+    assert_eq!(
+        place("otlp/backup"),
+        Some((
+            TypeKind::Destination,
+            "destinations[1] (Destination backup)".to_string(),
+            Some("backup".to_string())
+        ))
+    );
+    let redis = map.iter().find(|(id, _)| id.starts_with("redis/"));
+    assert_eq!(
+        redis.map(|(_, p)| (p.kind, p.label.as_str(), p.index)),
+        Some((TypeKind::Source, "sources[1] (redis)", 1))
+    );
+    let batch = map.iter().find(|(id, _)| id.starts_with("batch/"));
+    assert_eq!(
+        batch.map(|(_, p)| (p.kind, p.label.as_str(), p.index, p.attached)),
+        Some((TypeKind::Processor, "processors[1] (batch)", 1, None))
+    );
+    let attached = map
+        .iter()
+        .find(|(id, _)| id.starts_with("resource/source0"));
+    assert_eq!(
+        attached.map(|(_, p)| (p.label.as_str(), p.index, p.attached)),
+        Some(("sources[0].processors[0] (resource)", 0, Some(0)))
+    );
+}

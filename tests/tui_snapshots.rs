@@ -343,7 +343,8 @@ fn drop_and_steady(snap: &fleetdeck::fleet::FleetSnapshot) -> fleetdeck::tui::St
                 _ => 100.0,
             };
             let sample = |series| Sample {
-                series,
+                series: Some(series),
+                part: None,
                 stream: 0,
                 temporality: Temporality::Gauge,
                 start_ns: 0,

@@ -307,6 +307,20 @@ pub fn redact_config(cfg: &ConfigMap, hide: &Redactor) -> ConfigMap {
 
 /// An agent's apply history: every configuration version assigned to it and what became
 /// of it, newest first.
+/// `GET /agents/{id}/throughput`: each component of the agent's Collector now.
+pub async fn throughput(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Json<crate::throughput::AgentThroughput>> {
+    Params::parse(&uri, &[])?;
+    let snap = s.registry.snapshot().borrow().clone();
+    let agent = find_agent(&snap, &id, "id")?;
+    Ok(Json(
+        crate::throughput::agent(&s.catalog, &agent, &s.telemetry).await,
+    ))
+}
+
 #[derive(Debug, Serialize)]
 pub struct AgentHistory {
     pub id: AgentId,

@@ -14,6 +14,7 @@ mod events;
 mod params;
 mod rollouts;
 pub mod stream;
+mod throughput;
 mod tokens;
 mod top;
 mod topology;
@@ -88,6 +89,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/agents/{id}/restart", post(agents::restart))
         .route("/agents/{id}/history", get(agents::history))
+        .route("/agents/{id}/throughput", get(agents::throughput))
         .route("/agents/{id}/tap", get(agents::tap))
         .route("/types", get(types::list))
         .route("/types/{name}", get(types::show))
@@ -99,6 +101,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/configurations/{name}/versions", get(configs::versions))
         .route("/configurations/{name}/diff", get(configs::diff))
         .route("/configurations/{name}/render", get(configs::render))
+        .route(
+            "/configurations/{name}/throughput",
+            get(throughput::configuration),
+        )
         .route("/destinations", get(destinations::list))
         .route("/destinations/{name}", get(destinations::show))
         .route("/apply", post(configs::apply))
@@ -115,6 +121,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/signing-key", get(signing_key))
         .route("/top/agents", get(top::agents))
         .route("/top/configurations", get(top::configurations))
+        .route("/top/destinations", get(throughput::destinations))
         .route("/topology", get(topology::show))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{name}", axum::routing::delete(tokens::revoke))

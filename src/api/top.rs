@@ -57,7 +57,7 @@ impl Rates {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sort {
+pub(super) enum Sort {
     In,
     Out,
     Failed,
@@ -96,8 +96,8 @@ pub struct TopList<T> {
 pub(super) struct Query {
     pub(super) period: u64,
     pub(super) signal: Option<Signal>,
-    sort: Sort,
-    limit: usize,
+    pub(super) sort: Sort,
+    pub(super) limit: usize,
 }
 
 /// The period, signal, sort and limit of a request; `allowed` names the parameters it may
@@ -105,12 +105,13 @@ pub(super) struct Query {
 pub(super) fn query_of(uri: &Uri, allowed: &[&str]) -> ApiResult<Query> {
     let p = Params::parse(uri, allowed)?;
     let period = match p.str("period").unwrap_or("5m") {
+        "10s" => 10,
         "1m" => 60,
         "5m" => 300,
         "1h" => 3600,
         other => {
             return Err(ApiError::bad_request(format!(
-                "period must be 1m, 5m or 1h, got '{other}'"
+                "period must be 10s, 1m, 5m or 1h, got '{other}'"
             ))
             .field("period"));
         }
@@ -146,7 +147,7 @@ pub(super) fn query_of(uri: &Uri, allowed: &[&str]) -> ApiResult<Query> {
     })
 }
 
-fn sort_name(s: Sort) -> &'static str {
+pub(super) fn sort_name(s: Sort) -> &'static str {
     match s {
         Sort::In => "in",
         Sort::Out => "out",

@@ -618,6 +618,21 @@ impl Catalog {
             .map_err(|p| CatalogError::Invalid(pipeline::Problems(p)))
     }
 
+    /// Where each component of a configuration version came from (see
+    /// [`pipeline::ComponentMap`]), under the current types and destinations.
+    pub async fn component_map(
+        &self,
+        cref: &ConfigRef,
+    ) -> Result<pipeline::ComponentMap, CatalogError> {
+        let stored = self.configuration(&cref.name, Some(cref.version)).await?;
+        let destinations = self.destinations().await?;
+        Ok(pipeline::component_map(
+            &stored.config,
+            &self.types(),
+            &destinations,
+        ))
+    }
+
     /// Renders with sensitive parameters masked, for people to read.
     pub async fn render_masked(
         &self,

@@ -25,6 +25,9 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             history,
             actor,
             limit,
+            throughput,
+            period,
+            signal,
         } => {
             let c = Client::from_args(&client)?;
             let what = get::What {
@@ -34,7 +37,16 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
                 history,
                 actor: actor.as_deref(),
                 limit,
+                throughput: throughput.then(|| get::Throughput {
+                    period: period.as_deref().unwrap_or("1m"),
+                    signal: signal.as_deref(),
+                }),
             };
+            if !throughput && (period.is_some() || signal.is_some()) {
+                return Err(super::usage::usage(
+                    "--period and --signal go with `get configuration NAME --throughput`",
+                ));
+            }
             get::run(&c, client.output, what).await
         }
         Command::Apply {

@@ -49,6 +49,15 @@ pub struct What<'a> {
     pub actor: Option<&'a str>,
     /// `--limit`: how many events.
     pub limit: Option<usize>,
+    /// `--throughput`: one configuration's per-component numbers.
+    pub throughput: Option<Throughput<'a>>,
+}
+
+/// `get configuration NAME --throughput [--period P] [--signal S]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput<'a> {
+    pub period: &'a str,
+    pub signal: Option<&'a str>,
 }
 
 pub async fn run(client: &Client, format: OutputFormat, what: What<'_>) -> anyhow::Result<()> {
@@ -59,6 +68,7 @@ pub async fn run(client: &Client, format: OutputFormat, what: What<'_>) -> anyho
         history,
         actor,
         limit,
+        throughput,
     } = what;
     let kind = parse_kind(kind).ok_or_else(|| {
         usage(format!(
@@ -77,6 +87,20 @@ pub async fn run(client: &Client, format: OutputFormat, what: What<'_>) -> anyho
         return Err(usage(
             "--history shows one agent's apply history: `get agent ID --history`",
         ));
+    }
+    if throughput.is_some() && (!matches!(kind, Kind::Configs | Kind::Agents) || name.is_none()) {
+        return Err(usage(
+            "--throughput shows one configuration's or agent's components: `get configuration NAME --throughput`, `get agent ID --throughput`",
+        ));
+    }
+    match (kind, name, throughput) {
+        (Kind::Configs, Some(n), Some(t)) => {
+            return super::throughput::configuration(client, format, n, t.period, t.signal).await;
+        }
+        (Kind::Agents, Some(id), Some(_)) => {
+            return super::throughput::agent(client, format, id).await;
+        }
+        _ => {}
     }
     match (kind, name) {
         (Kind::Agents, None) => agents(client, format, selector).await,

@@ -17,6 +17,7 @@ pub mod render;
 pub mod restart;
 pub mod rollout;
 pub mod tap;
+pub mod throughput;
 pub mod token;
 pub mod top;
 pub mod usage;

@@ -1,4 +1,4 @@
-//! `fleetdeck top agents|configurations [--signal S] [--period 1m|5m|1h] [--sort in|out|failed]`.
+//! `fleetdeck top agents|configurations|destinations [--signal S] [--period 1m|5m|1h] [--sort in|out|failed]`.
 
 use serde_json::Value;
 
@@ -19,14 +19,10 @@ pub async fn run(client: &Client, format: OutputFormat, q: Query<'_>) -> anyhow:
     let path = match q.what.to_ascii_lowercase().as_str() {
         "agent" | "agents" => "agents",
         "config" | "configs" | "configuration" | "configurations" => "configurations",
-        "destination" | "destinations" | "dest" | "dests" => {
-            return Err(usage(
-                "top destinations needs each destination's own rates, which fleetdeck does not keep yet; top agents or top configurations",
-            ));
-        }
+        "destination" | "destinations" | "dest" | "dests" => "destinations",
         other => {
             return Err(usage(format!(
-                "cannot top '{other}': agents or configurations"
+                "cannot top '{other}': agents, configurations or destinations"
             )));
         }
     };
@@ -52,6 +48,10 @@ pub async fn run(client: &Client, format: OutputFormat, q: Query<'_>) -> anyhow:
         return Ok(());
     }
     let rate = |v: &Value, k: &str| per_second(v.get(k).and_then(Value::as_f64).unwrap_or(0.0));
+    if path == "destinations" {
+        print_destinations(&items);
+        return Ok(());
+    }
     let mut t = if path == "agents" {
         Table::new(&["NAME", "CONFIG", "IN/s", "OUT/s", "FAILED/s"])
     } else {
@@ -90,4 +90,50 @@ pub(super) fn per_second(v: f64) -> String {
     } else {
         format!("{v:.1}")
     }
+}
+
+/// The `top destinations` table.
+fn print_destinations(items: &[Value]) {
+    let mut t = Table::new(&[
+        "DESTINATION",
+        "CONFIGURATIONS",
+        "AGENTS",
+        "IN/s",
+        "OUT/s",
+        "FAILED/s",
+        "QUEUE",
+    ]);
+    for d in items {
+        let rate = |k: &str| per_second(d.get(k).and_then(Value::as_f64).unwrap_or(0.0));
+        let configs = d
+            .get("configurations")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        let size = d.get("queue_size").and_then(Value::as_f64).unwrap_or(0.0);
+        let cap = d
+            .get("queue_capacity")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        let queue = if cap > 0.0 {
+            format!("{:.0}%", 100.0 * size / cap)
+        } else {
+            "-".to_string()
+        };
+        t.row(vec![
+            text(d, "name"),
+            configs,
+            text(d, "agents"),
+            rate("in"),
+            rate("out"),
+            rate("failed"),
+            queue,
+        ]);
+    }
+    t.print();
 }

@@ -152,11 +152,13 @@ impl Rejected {
 pub fn ingest_metrics(
     now: u64,
     sender: Sender,
-    batch: &MetricsBatch,
+    batch: &mut MetricsBatch,
     fleet: &FleetSnapshot,
     store: &TelemetryStore,
     stats: &OtlpStats,
 ) -> Rejected {
+    batch.resolve_components(store);
+    let batch = &*batch;
     let mut rejected = Rejected::default();
     let store_samples = |id: AgentId, samples: &[crate::fleet::telemetry::Sample], points| {
         let outcome = store.ingest_at(now, &id, samples);

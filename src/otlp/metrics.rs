@@ -15,11 +15,12 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use prost::Message;
 
-use super::names::series_of;
+use super::names::{Kept, kept, signal_attribute};
 use super::wire::{Fields, Value, WireError};
 use crate::fleet::AgentId;
 use crate::fleet::tap::names_tap_exporter;
-use crate::fleet::telemetry::{Sample, Series, Temporality};
+use crate::fleet::telemetry::parts::{MAX_COMPONENT_ID, component_hash};
+use crate::fleet::telemetry::{PartPoint, Sample, Series, Signal, TelemetryStore, Temporality};
 
 /// The resource attribute naming the agent when the request carries no per-agent token.
 pub const INSTANCE_ID_KEY: &str = "service.instance.id";
@@ -30,7 +31,14 @@ pub const INSTANCE_ID_KEY: &str = "service.instance.id";
 pub struct MetricsBatch {
     pub resources: Vec<ResourceSamples>,
     pub samples: Vec<Sample>,
+    /// Component IDs the samples name, by hash; a sample's `part.component` indexes this
+    /// list until [`MetricsBatch::resolve_components`] swaps in the store's indexes.
+    components: Vec<(u64, Range<usize>)>,
+    component_text: String,
 }
+
+/// Distinct component IDs read from one request; more are not kept per component.
+const MAX_BATCH_COMPONENTS: usize = 1024;
 
 /// One `ResourceMetrics`.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +55,60 @@ impl MetricsBatch {
     pub fn clear(&mut self) {
         self.resources.clear();
         self.samples.clear();
+        self.components.clear();
+        self.component_text.clear();
+    }
+
+    /// The batch's index of a component ID, added when new; `None` for IDs that are not
+    /// a Collector's (not UTF-8, too long) or past the batch's limit.
+    fn component(&mut self, id: &[u8]) -> Option<u16> {
+        let hash = component_hash(id);
+        if let Some(i) = self.components.iter().position(|(h, _)| *h == hash) {
+            return u16::try_from(i).ok();
+        }
+        let text = std::str::from_utf8(id).ok()?;
+        if text.is_empty() || id.len() > MAX_COMPONENT_ID {
+            return None;
+        }
+        if self.components.len() >= MAX_BATCH_COMPONENTS {
+            return None;
+        }
+        let at = self.component_text.len();
+        self.component_text.push_str(text);
+        self.components.push((hash, at..self.component_text.len()));
+        u16::try_from(self.components.len() - 1).ok()
+    }
+
+    /// The component IDs the batch names, in batch index order.
+    pub fn component_ids(&self) -> impl Iterator<Item = &str> {
+        self.components
+            .iter()
+            .map(|(_, r)| &self.component_text[r.clone()])
+    }
+
+    /// Swaps the batch's component indexes in the samples for the store's interned ones
+    /// (adding new IDs there); parts whose ID the store cannot take are dropped.
+    pub fn resolve_components(&mut self, store: &TelemetryStore) {
+        if self.components.is_empty() {
+            return;
+        }
+        let mut global = [None; MAX_BATCH_COMPONENTS];
+        for (i, (hash, range)) in self.components.iter().enumerate() {
+            global[i] =
+                store.intern_component(*hash, || self.component_text[range.clone()].to_string());
+        }
+        for s in &mut self.samples {
+            if let Some(p) = s.part {
+                s.part = global
+                    .get(usize::from(p.component))
+                    .copied()
+                    .flatten()
+                    .map(|component| PartPoint { component, ..p });
+            }
+        }
+        // Resolved once: a second call must not read the store's indexes as the batch's.
+        self.components.clear();
+        self.component_text.clear();
     }
 
     /// Data points in the whole request.
@@ -72,10 +134,12 @@ impl StreamKey {
 }
 
 /// How the samples of a metric are to be read.
-fn temporality(series: Series, sum_temporality: Option<i32>) -> Temporality {
-    match (series, sum_temporality) {
-        // Memory is a level, whatever instrument reported it.
-        (Series::Memory, _) => Temporality::Gauge,
+fn temporality(what: Kept, sum_temporality: Option<i32>) -> Temporality {
+    let level =
+        what.series == Some(Series::Memory) || what.part.is_some_and(|(_, m, _)| m.is_level());
+    match (level, sum_temporality) {
+        // Memory and queue fill are levels, whatever instrument reported them.
+        (true, _) => Temporality::Gauge,
         (_, Some(t)) if t == AggregationTemporality::Delta as i32 => Temporality::Delta,
         _ => Temporality::Cumulative,
     }
@@ -186,14 +250,14 @@ const GAUGE: u32 = 5;
 const SUM: u32 = 7;
 
 fn metric(buf: &[u8], base: usize, batch: &mut MetricsBatch) -> Result<u64, WireError> {
-    let mut series = None;
+    let mut what = None;
     let mut data = None;
     let mut fields = Fields::new(buf, base, "Metric");
     while let Some(field) = fields.next() {
         match field? {
             (1, v) => {
                 let (name, _) = v.bytes(&fields, "name must be a string")?;
-                series = series_of(name);
+                what = kept(name);
             }
             (kind @ (5 | 7 | 9 | 10 | 11), v) => {
                 let (d, at) = v.bytes(&fields, "data must be a message")?;
@@ -205,8 +269,8 @@ fn metric(buf: &[u8], base: usize, batch: &mut MetricsBatch) -> Result<u64, Wire
     let Some((kind, d, at)) = data else {
         return Ok(0);
     };
-    match series {
-        Some(series) if kind == GAUGE || kind == SUM => number_points(series, kind, d, at, batch),
+    match what {
+        Some(what) if kind == GAUGE || kind == SUM => number_points(what, kind, d, at, batch),
         _ => count_points(d, at),
     }
 }
@@ -224,7 +288,7 @@ fn count_points(buf: &[u8], base: usize) -> Result<u64, WireError> {
 
 /// Reads the points of a `Gauge` or `Sum` we keep.
 fn number_points(
-    series: Series,
+    what: Kept,
     kind: u32,
     buf: &[u8],
     base: usize,
@@ -239,7 +303,7 @@ fn number_points(
             (1, v) => {
                 let (p, at) = v.bytes(&fields, "data_points must be messages")?;
                 points += 1;
-                if let Some(sample) = number_point(series, p, at)? {
+                if let Some(sample) = number_point(what, p, at, batch)? {
                     batch.samples.push(sample);
                 }
             }
@@ -251,23 +315,38 @@ fn number_points(
         }
     }
     // The temporality may follow the points on the wire: settle it once the message is read.
-    let t = temporality(series, sum_temporality);
+    let t = temporality(what, sum_temporality);
     for s in &mut batch.samples[first..] {
         s.temporality = t;
     }
     Ok(points)
 }
 
-fn number_point(series: Series, buf: &[u8], base: usize) -> Result<Option<Sample>, WireError> {
+fn number_point(
+    what: Kept,
+    buf: &[u8],
+    base: usize,
+    batch: &mut MetricsBatch,
+) -> Result<Option<Sample>, WireError> {
     let mut key = StreamKey::default();
     let (mut start_ns, mut time_ns, mut value, mut flags) = (0, 0, None, 0);
     let mut ours = false;
+    let (mut component, mut seen, mut signal) = (None, false, what.part.and_then(|(_, _, s)| s));
     let mut fields = Fields::new(buf, base, "NumberDataPoint");
     while let Some(field) = fields.next() {
         match field? {
-            (7, Value::Len(kv, _)) => {
+            (7, Value::Len(kv, at)) => {
                 ours |= names_tap_exporter(kv);
                 key.add(kv);
+                if let Some((component_key, _, _)) = what.part {
+                    let (k, v) = key_value(kv, at)?;
+                    if k == component_key.attribute() && !seen {
+                        // The first one counts, as in the typed reader.
+                        (component, seen) = (v, true);
+                    } else if let Some(s) = v.and_then(|v| signal_attribute(k, v)) {
+                        signal = signal.or(Some(s));
+                    }
+                }
             }
             (2, v) => start_ns = v.fixed64(&fields, "start_time_unix_nano must be fixed64")?,
             (3, v) => time_ns = v.fixed64(&fields, "time_unix_nano must be fixed64")?,
@@ -290,8 +369,10 @@ fn number_point(series: Series, buf: &[u8], base: usize) -> Result<Option<Sample
         // A supervisor's tap exporter: not what the agent sends on.
         return Ok(None);
     }
+    let part = part_point(what, component, signal, batch);
     Ok(make_sample(
-        series,
+        what.series,
+        part,
         key,
         start_ns,
         time_ns,
@@ -300,8 +381,47 @@ fn number_point(series: Series, buf: &[u8], base: usize) -> Result<Option<Sample
     ))
 }
 
+/// The component part of a point: the metric must feed one, and the point must name its
+/// component and signal.
+fn part_point(
+    what: Kept,
+    component: Option<&[u8]>,
+    signal: Option<Signal>,
+    batch: &mut MetricsBatch,
+) -> Option<PartPoint> {
+    let (_, measure, _) = what.part?;
+    Some(PartPoint {
+        component: batch.component(component?)?,
+        measure,
+        signal: signal?,
+    })
+}
+
+/// A `KeyValue`'s key, and its value when it is a string.
+fn key_value(buf: &[u8], base: usize) -> Result<(&[u8], Option<&[u8]>), WireError> {
+    let (mut key, mut value) = (&b""[..], None);
+    let mut fields = Fields::new(buf, base, "KeyValue");
+    while let Some(field) = fields.next() {
+        match field? {
+            (1, v) => key = v.bytes(&fields, "key must be a string")?.0,
+            (2, v) => {
+                let (any, at) = v.bytes(&fields, "value must be an AnyValue")?;
+                let mut inner = Fields::new(any, at, "AnyValue");
+                while let Some(f) = inner.next() {
+                    if let (1, v) = f? {
+                        value = Some(v.bytes(&inner, "string_value must be a string")?.0);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((key, value))
+}
+
 fn make_sample(
-    series: Series,
+    series: Option<Series>,
+    part: Option<PartPoint>,
     key: StreamKey,
     start_ns: u64,
     time_ns: u64,
@@ -312,8 +432,12 @@ fn make_sample(
     if flags & NO_RECORDED_VALUE != 0 || time_ns == 0 {
         return None;
     }
+    if series.is_none() && part.is_none() {
+        return None;
+    }
     Some(Sample {
         series,
+        part,
         stream: key.0,
         // Set by the caller once the metric's temporality is known.
         temporality: Temporality::Cumulative,
@@ -339,7 +463,7 @@ pub fn collect_typed(req: &ExportMetricsServiceRequest, batch: &mut MetricsBatch
             .as_ref()
             .and_then(|r| typed_instance(&r.attributes));
         for m in rm.scope_metrics.iter().flat_map(|sm| &sm.metrics) {
-            let series = series_of(m.name.as_bytes());
+            let what = kept(m.name.as_bytes());
             let (dps, sum_t): (&[NumberDataPoint], _) = match &m.data {
                 Some(Data::Gauge(g)) => (&g.data_points, None),
                 Some(Data::Sum(s)) => (&s.data_points, Some(s.aggregation_temporality)),
@@ -358,8 +482,8 @@ pub fn collect_typed(req: &ExportMetricsServiceRequest, batch: &mut MetricsBatch
                 None => continue,
             };
             points += dps.len() as u64;
-            let Some(series) = series else { continue };
-            let t = temporality(series, sum_t);
+            let Some(what) = what else { continue };
+            let t = temporality(what, sum_t);
             for p in dps {
                 let tap = p.attributes.iter().any(|kv| {
                     matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()),
@@ -373,8 +497,10 @@ pub fn collect_typed(req: &ExportMetricsServiceRequest, batch: &mut MetricsBatch
                     number_data_point::Value::AsDouble(d) => d,
                     number_data_point::Value::AsInt(i) => i as f64,
                 });
+                let part = typed_part(what, &p.attributes, batch);
                 let sample = make_sample(
-                    series,
+                    what.series,
+                    part,
                     key,
                     p.start_time_unix_nano,
                     p.time_unix_nano,
@@ -393,6 +519,27 @@ pub fn collect_typed(req: &ExportMetricsServiceRequest, batch: &mut MetricsBatch
             points,
         });
     }
+}
+
+/// [`part_point`] for typed attributes.
+fn typed_part(what: Kept, attributes: &[KeyValue], batch: &mut MetricsBatch) -> Option<PartPoint> {
+    let (key, _, named) = what.part?;
+    fn text(kv: &KeyValue) -> Option<&[u8]> {
+        match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.as_bytes()),
+            _ => None,
+        }
+    }
+    let component = attributes
+        .iter()
+        .find(|kv| kv.key.as_bytes() == key.attribute())
+        .and_then(text);
+    let signal = named.or_else(|| {
+        attributes
+            .iter()
+            .find_map(|kv| signal_attribute(kv.key.as_bytes(), text(kv)?))
+    });
+    part_point(what, component, signal, batch)
 }
 
 fn typed_key(attributes: &[KeyValue], scratch: &mut Vec<u8>) -> StreamKey {
@@ -462,8 +609,21 @@ mod tests {
         assert_eq!(wire.samples, typed.samples);
         assert_eq!(wire.resources[0].instance, Some(a));
         assert_eq!(wire.resources[1].instance, Some(b));
-        // 3 signals × (3 receivers + 2 + 2 exporters) counters, plus cpu and memory.
-        assert_eq!(wire.samples_of(&wire.resources[0]).len(), 3 * 7 + 2);
+        // 3 signals × (3 receivers + 2 + 2 exporters) counters, plus cpu and memory, and
+        // the per-component counts: refused 9, enqueue_failed 6 (the queue gauges here
+        // carry no `data_type`, so they name no signal and are not kept).
+        let own = wire.samples_of(&wire.resources[0]);
+        assert_eq!(own.len(), 3 * 7 + 2 + 9 + 6);
+        assert_eq!(own.iter().filter(|s| s.series.is_some()).count(), 3 * 7 + 2);
+        assert_eq!(
+            own.iter().filter(|s| s.part.is_some()).count(),
+            3 * 7 + 9 + 6
+        );
+        assert_eq!(
+            wire.component_ids().collect::<Vec<_>>(),
+            ["otlp/0", "otlp/1", "otlp/2"],
+            "receivers and exporters share the simulated IDs"
+        );
         // Every point is counted, kept or not: refused 9, enqueue_failed 6, queue gauges 4,
         // 4 more process metrics, 2 histograms.
         assert_eq!(wire.resources[0].points, 23 + 9 + 6 + 4 + 4 + 2);
@@ -471,7 +631,7 @@ mod tests {
         assert!(
             delta
                 .iter()
-                .filter(|s| s.series != Series::Memory)
+                .filter(|s| s.series != Some(Series::Memory))
                 .all(|s| s.temporality == Temporality::Delta)
         );
     }
@@ -484,7 +644,7 @@ mod tests {
         let spans: Vec<_> = batch
             .samples
             .iter()
-            .filter(|s| s.series == Series::In(Signal::Traces))
+            .filter(|s| s.series == Some(Series::In(Signal::Traces)))
             .collect();
         assert_eq!(spans.len(), 3);
         assert_eq!(spans.iter().map(|s| s.value).sum::<f64>(), 30.0);
@@ -528,7 +688,7 @@ mod tests {
         assert_eq!(r.points, 4);
         let s = batch.samples_of(r);
         assert_eq!(s.len(), 3);
-        assert_eq!(s[0].series, Series::Out(Signal::Traces));
+        assert_eq!(s[0].series, Some(Series::Out(Signal::Traces)));
         assert_eq!(s[0].temporality, Temporality::Cumulative);
         assert_eq!(s[0].start_ns, 1_700_000_000_000_000_000);
         assert_eq!(s[0].time_ns, 1_700_000_060_000_000_000);
@@ -536,7 +696,7 @@ mod tests {
         assert_eq!(s[1].value, 7.0);
         assert_eq!(
             (s[2].series, s[2].temporality, s[2].value),
-            (Series::Memory, Temporality::Gauge, 1.5e8)
+            (Some(Series::Memory), Temporality::Gauge, 1.5e8)
         );
     }
 
@@ -571,7 +731,7 @@ mod tests {
         assert_eq!(super::metric(&metric, 0, &mut batch), Ok(1));
         assert_eq!(batch.samples.len(), 1);
         assert_eq!(batch.samples[0].temporality, Temporality::Delta);
-        assert_eq!(batch.samples[0].series, Series::In(Signal::Logs));
+        assert_eq!(batch.samples[0].series, Some(Series::In(Signal::Logs)));
     }
 
     #[test]

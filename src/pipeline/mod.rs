@@ -27,8 +27,8 @@ pub use diff::{DiffLine, diff};
 pub use problem::{Problem, Problems};
 pub use registry::TypeRegistry;
 pub use render::{
-    DestinationResolver, NoDestinations, RenderOptions, Rendered, mask_configuration, render,
-    render_masked, render_with,
+    ComponentMap, ComponentPlace, DestinationResolver, NoDestinations, RenderOptions, Rendered,
+    component_map, mask_configuration, render, render_masked, render_with,
 };
 pub use resource::{ParsedResource, Resource, parse_resources};
 pub use secrets::{MASK, Redactor};

@@ -133,57 +133,139 @@ pub fn render_with(
     destinations: &dyn DestinationResolver,
     opts: RenderOptions,
 ) -> Result<Rendered, Vec<Problem>> {
+    render_inner(cfg, types, destinations, opts).0
+}
+
+/// Where each Collector component of a rendered configuration came from: the source,
+/// processor or destination the operator placed, by component ID (`otlphttp/backend`).
+/// IDs the renderer adds on its own (the `forward` and `routing` connectors that join
+/// pipelines) and those of a raw configuration have no place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComponentMap {
+    places: BTreeMap<String, ComponentPlace>,
+}
+
+/// One component's place in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ComponentPlace {
+    /// The builder step it belongs to: `source`, `processor` or `destination`.
+    pub kind: TypeKind,
+    /// As the configuration names it: `sources[0] (filelog)`,
+    /// `destinations[1] (Destination backend)`, `sources[0].processors[2] (filter)`.
+    pub label: String,
+    /// The named `Destination` resource it renders, for a destination's own components.
+    pub destination: Option<String>,
+    /// The place's index in its list (`sources[i]`, `processors[k]`, `destinations[j]`);
+    /// for attached processors, the index of the source or destination they belong to.
+    pub index: usize,
+    /// Attached processors: their index within the source's or destination's list.
+    pub attached: Option<usize>,
+}
+
+impl ComponentMap {
+    pub fn get(&self, id: &str) -> Option<&ComponentPlace> {
+        self.places.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ComponentPlace)> {
+        self.places.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.places.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
+}
+
+/// The [`ComponentMap`] of a configuration, as far as it renders (a configuration with
+/// problems maps the parts that evaluated).
+pub fn component_map(
+    cfg: &Configuration,
+    types: &TypeRegistry,
+    destinations: &dyn DestinationResolver,
+) -> ComponentMap {
+    let opts = RenderOptions {
+        mask_sensitive: true,
+    };
+    render_inner(cfg, types, destinations, opts).1
+}
+
+fn render_inner(
+    cfg: &Configuration,
+    types: &TypeRegistry,
+    destinations: &dyn DestinationResolver,
+    opts: RenderOptions,
+) -> (Result<Rendered, Vec<Problem>>, ComponentMap) {
     let label = cfg.label();
     let spec = &cfg.spec;
     if let Some(raw) = &spec.raw {
-        return render_raw(&label, cfg, raw);
+        return (render_raw(&label, cfg, raw), ComponentMap::default());
     }
     let mut r = Renderer {
         label: label.clone(),
         types,
         opts,
         problems: Vec::new(),
+        places: ComponentMap::default(),
     };
-    if !valid_resource_name(cfg.name()) {
-        r.problem(
-            Problem::new(
-                &label,
-                format!("metadata.name must be {}", super::name::NAME_RULE),
-            )
-            .at("metadata.name"),
-        );
+    let result = r.render(cfg, destinations);
+    (result, r.places)
+}
+
+impl Renderer<'_> {
+    fn render(
+        &mut self,
+        cfg: &Configuration,
+        destinations: &dyn DestinationResolver,
+    ) -> Result<Rendered, Vec<Problem>> {
+        let label = self.label.clone();
+        let spec = &cfg.spec;
+        let r = self;
+        if !valid_resource_name(cfg.name()) {
+            r.problem(
+                Problem::new(
+                    &label,
+                    format!("metadata.name must be {}", super::name::NAME_RULE),
+                )
+                .at("metadata.name"),
+            );
+        }
+        let sources = r.sources(cfg);
+        let fleet: Vec<Part> =
+            r.processors(&spec.processors, None, "spec.processors", "processors");
+        let dests = r.destinations(cfg, destinations);
+        if spec.sources.iter().all(|s| s.disabled) {
+            r.problem(
+                Problem::new(
+                    &label,
+                    "has no sources (add at least one under spec.sources)",
+                )
+                .at("spec"),
+            );
+        }
+        if spec.destinations.iter().all(|d| d.disabled) {
+            r.problem(
+                Problem::new(
+                    &label,
+                    "has no destinations (add at least one under spec.destinations)",
+                )
+                .at("spec"),
+            );
+        }
+        if !r.problems.is_empty() {
+            return Err(std::mem::take(&mut r.problems));
+        }
+        let doc = r.assemble(&sources, &fleet, &dests);
+        if !r.problems.is_empty() {
+            return Err(std::mem::take(&mut r.problems));
+        }
+        serde_norway::to_string(&doc)
+            .map(Rendered::new)
+            .map_err(|e| vec![Problem::new(&label, format!("cannot write YAML: {e}"))])
     }
-    let sources = r.sources(cfg);
-    let fleet: Vec<Part> = r.processors(&spec.processors, None, "spec.processors", "processors");
-    let dests = r.destinations(cfg, destinations);
-    if spec.sources.iter().all(|s| s.disabled) {
-        r.problem(
-            Problem::new(
-                &label,
-                "has no sources (add at least one under spec.sources)",
-            )
-            .at("spec"),
-        );
-    }
-    if spec.destinations.iter().all(|d| d.disabled) {
-        r.problem(
-            Problem::new(
-                &label,
-                "has no destinations (add at least one under spec.destinations)",
-            )
-            .at("spec"),
-        );
-    }
-    if !r.problems.is_empty() {
-        return Err(r.problems);
-    }
-    let doc = r.assemble(&sources, &fleet, &dests);
-    if !r.problems.is_empty() {
-        return Err(r.problems);
-    }
-    serde_norway::to_string(&doc)
-        .map(Rendered::new)
-        .map_err(|e| vec![Problem::new(&label, format!("cannot write YAML: {e}"))])
 }
 
 fn render_raw(label: &str, cfg: &Configuration, raw: &str) -> Result<Rendered, Vec<Problem>> {
@@ -221,6 +303,20 @@ fn render_raw(label: &str, cfg: &Configuration, raw: &str) -> Result<Rendered, V
         Ok(Rendered::new(raw.to_string()))
     } else {
         Err(problems)
+    }
+}
+
+/// `spec.sources[2]` → (2, None); `spec.destinations[1].processors[0]` → (1, Some(0)).
+fn place_indexes(path: &str) -> (usize, Option<usize>) {
+    let numbers: Vec<usize> = path
+        .split('[')
+        .skip(1)
+        .filter_map(|part| part.split(']').next()?.parse().ok())
+        .collect();
+    match numbers[..] {
+        [i] => (i, None),
+        [i, k, ..] => (i, Some(k)),
+        [] => (0, None),
     }
 }
 
@@ -284,6 +380,7 @@ struct Renderer<'a> {
     types: &'a TypeRegistry,
     opts: RenderOptions,
     problems: Vec<Problem>,
+    places: ComponentMap,
 }
 
 impl Renderer<'_> {
@@ -352,10 +449,13 @@ impl Renderer<'_> {
             mask_values(&ty, &mut values);
         }
         match ty.evaluate(&values, resource) {
-            Ok(output) => Some(Part {
-                output,
-                emits: ty.emits(),
-            }),
+            Ok(output) => {
+                self.record_places(kind, what, path, &output);
+                Some(Part {
+                    output,
+                    emits: ty.emits(),
+                })
+            }
             Err(errors) => {
                 for e in errors {
                     let at = e
@@ -371,6 +471,36 @@ impl Renderer<'_> {
                     );
                 }
                 None
+            }
+        }
+    }
+
+    /// Notes where the components of one evaluated part came from.
+    fn record_places(&mut self, kind: TypeKind, what: &str, path: &str, output: &TypeOutput) {
+        let (index, attached) = place_indexes(path);
+        let destination = what
+            .strip_suffix(')')
+            .and_then(|w| w.split_once("(Destination "))
+            .map(|(_, name)| name.to_string())
+            .filter(|_| kind == TypeKind::Destination);
+        for out in output.values() {
+            let ids = out
+                .receivers
+                .iter()
+                .chain(&out.processors)
+                .chain(&out.exporters)
+                .chain(&out.connectors);
+            for (id, _) in ids {
+                self.places
+                    .places
+                    .entry(id.clone())
+                    .or_insert_with(|| ComponentPlace {
+                        kind,
+                        label: what.to_string(),
+                        destination: destination.clone(),
+                        index,
+                        attached,
+                    });
             }
         }
     }

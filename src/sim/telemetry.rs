@@ -41,6 +41,15 @@ fn receiver_weight(id: &str) -> f64 {
     }
 }
 
+/// Share of its items a processor type drops on purpose.
+fn processor_drop(id: &str) -> f64 {
+    match id.split('/').next().unwrap_or_default() {
+        "filter" => 0.1,
+        "probabilistic_sampler" | "tail_sampling" => 0.5,
+        _ => 0.0,
+    }
+}
+
 type Key = (String, Signal);
 
 /// Cumulative counters of one simulated Collector process.
@@ -55,6 +64,10 @@ pub struct OwnTelemetry {
     start_ns: u64,
     last_ns: u64,
     accepted: BTreeMap<Key, u64>,
+    /// Per processor: items in and passed on (a processor in two pipelines of a signal
+    /// counts both, under one attribute set, as a Collector's meter aggregates them).
+    incoming: BTreeMap<Key, u64>,
+    outgoing: BTreeMap<Key, u64>,
     sent: BTreeMap<Key, u64>,
     failed: BTreeMap<Key, u64>,
     cpu_seconds: f64,
@@ -75,6 +88,8 @@ impl OwnTelemetry {
             start_ns,
             last_ns: start_ns,
             accepted: BTreeMap::new(),
+            incoming: BTreeMap::new(),
+            outgoing: BTreeMap::new(),
             sent: BTreeMap::new(),
             failed: BTreeMap::new(),
             cpu_seconds: 0.0,
@@ -108,6 +123,11 @@ impl OwnTelemetry {
                 let n = self.items(rate * dt * receiver_weight(r) / total_weight.max(1e-9));
                 pipeline_items += n;
                 *self.accepted.entry((r.clone(), p.signal)).or_default() += n;
+            }
+            for proc in &p.processors {
+                *self.incoming.entry((proc.clone(), p.signal)).or_default() += pipeline_items;
+                pipeline_items -= (pipeline_items as f64 * processor_drop(proc)) as u64;
+                *self.outgoing.entry((proc.clone(), p.signal)).or_default() += pipeline_items;
             }
             for e in &p.exporters {
                 // Rarely, a backend hiccup: a slice of one interval's data fails; an
@@ -162,6 +182,45 @@ impl OwnTelemetry {
                 if !points.is_empty() {
                     metrics.push(sum(&format!("otelcol_{kind}_{verb}_{noun}"), unit, points));
                 }
+            }
+        }
+        // Processors and exporter queues say their signal in an attribute, as a Collector's do.
+        for (name, counters) in [
+            ("otelcol_processor_incoming_items", &self.incoming),
+            ("otelcol_processor_outgoing_items", &self.outgoing),
+        ] {
+            let points: Vec<NumberDataPoint> = counters
+                .iter()
+                .map(|((id, s), n)| {
+                    let attrs = vec![kv("processor", id), kv("otel.signal", &s.to_string())];
+                    self.point(attrs, now_ns, int(*n))
+                })
+                .collect();
+            if !points.is_empty() {
+                metrics.push(sum(name, "{items}", points));
+            }
+        }
+        for (name, level) in [
+            ("otelcol_exporter_queue_size", 0),
+            ("otelcol_exporter_queue_capacity", 1000),
+        ] {
+            let points: Vec<NumberDataPoint> = self
+                .sent
+                .keys()
+                .map(|(id, s)| {
+                    let attrs = vec![kv("exporter", id), kv("data_type", &s.to_string())];
+                    self.point(attrs, now_ns, int(level))
+                })
+                .collect();
+            if !points.is_empty() {
+                metrics.push(Metric {
+                    name: name.into(),
+                    unit: "{batches}".into(),
+                    data: Some(metric::Data::Gauge(Gauge {
+                        data_points: points,
+                    })),
+                    ..Default::default()
+                });
             }
         }
         metrics.push(Metric {

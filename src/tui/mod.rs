@@ -18,6 +18,7 @@ pub mod draw;
 pub mod effects;
 pub mod events;
 pub mod flash;
+pub mod flow;
 pub mod fmt;
 pub mod input;
 pub mod keymap;

@@ -181,7 +181,8 @@ mod tests {
         let samples: Vec<Sample> = Series::ALL
             .iter()
             .map(|s| Sample {
-                series: *s,
+                series: Some(*s),
+                part: None,
                 stream: 0,
                 temporality: Temporality::Gauge,
                 start_ns: 0,

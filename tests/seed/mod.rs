@@ -630,7 +630,8 @@ pub fn telemetry(snap: &FleetSnapshot, limit: usize) -> StoreAt {
             let seed = seed_of(id);
             samples.clear();
             samples.extend(Series::ALL.iter().map(|s| Sample {
-                series: *s,
+                series: Some(*s),
+                part: None,
                 stream: 0,
                 temporality: Temporality::Gauge,
                 start_ns: 0,

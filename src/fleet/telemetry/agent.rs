@@ -3,6 +3,7 @@
 //! in [`History`]).
 
 use super::history::{History, SlotState};
+use super::parts::{PartPoint, PartRate};
 use super::{
     Changes, DEFAULT_INTERVAL, FRESH_START_NS, Held, IngestOutcome, MAX_STREAMS_PER_AGENT,
     Resolution, SERIES_COUNT, Sample, Temporality, bucket_from, hold_for, second_from,
@@ -115,7 +116,9 @@ impl AgentSeries {
                 Update::OverLimit => outcome.over_limit += 1,
                 Update::Accepted => {
                     outcome.accepted += 1;
-                    touched[sample.series.index()] = true;
+                    if let Some(series) = sample.series {
+                        touched[series.index()] = true;
+                    }
                 }
             }
         }
@@ -162,6 +165,12 @@ impl AgentSeries {
             changes.fresh = Some((old, Some(self.fresh_until)));
         }
         outcome
+    }
+
+    /// Each component part's current number, into `out` (not cleared).
+    pub(super) fn parts(&self, now: u64, out: &mut Vec<PartRate>) {
+        self.streams
+            .parts(now.max(self.last_time), hold_for(self.interval), out)
     }
 
     /// The last `n` points of series `i` as of `now`, oldest first (see
@@ -291,8 +300,15 @@ struct Stream {
     /// Latest rate, and the server second it was computed (0: none yet).
     rate: f32,
     rate_at: u32,
+    /// The series it adds to ([`NO_SERIES`]: none).
     series: u8,
+    /// Its component part ([`PartPoint::code`], 0: none) and interned component.
+    part: u8,
+    component: u16,
 }
+
+/// A stream that feeds no agent-wide series (only its component's numbers).
+const NO_SERIES: u8 = u8::MAX;
 
 fn fold(key: u64) -> u32 {
     (key ^ (key >> 32)) as u32
@@ -329,8 +345,29 @@ impl Streams {
         sum
     }
 
-    fn find(&mut self, series: u8, key: u32) -> Option<usize> {
-        let matches = |st: &Stream| st.series == series && st.key == key;
+    /// The current numbers of every component part, summed over its fresh streams, into
+    /// `out` (not cleared): one entry per component, measure and signal.
+    pub(super) fn parts(&self, now: u64, hold: u64, out: &mut Vec<PartRate>) {
+        let first = out.len();
+        for st in &self.list {
+            let fresh = st.rate_at != 0 && u64::from(st.rate_at) + hold >= now;
+            let Some(part) = PartPoint::from_code(st.component, st.part).filter(|_| fresh) else {
+                continue;
+            };
+            match out[first..].iter_mut().find(|r| r.part == part) {
+                Some(r) => r.value += f64::from(st.rate),
+                None => out.push(PartRate {
+                    part,
+                    value: f64::from(st.rate),
+                }),
+            }
+        }
+    }
+
+    fn find(&mut self, series: u8, part: u8, key: u32) -> Option<usize> {
+        // Two metrics with the same attributes (a receiver's refused and failed counts)
+        // are told apart by what they feed.
+        let matches = |st: &Stream| st.series == series && st.part == part && st.key == key;
         if self.list.get(self.cursor).is_some_and(matches) {
             return Some(self.cursor);
         }
@@ -338,17 +375,20 @@ impl Streams {
     }
 
     pub(super) fn update(&mut self, now: u64, sample: &Sample) -> Update {
-        let series = sample.series.index() as u8;
+        let series = sample.series.map_or(NO_SERIES, |s| s.index() as u8);
+        let (part, component) = sample.part.map_or((0, 0), |p| (p.code(), p.component));
         // Seconds fit in 32 bits until 2106; a rate stamped 0 would read as none.
         let stamp = u32::try_from(now).unwrap_or(u32::MAX).max(1);
         let key = fold(sample.stream);
-        let Some(idx) = self.find(series, key) else {
+        let Some(idx) = self.find(series, part, key) else {
             if self.list.len() >= MAX_STREAMS_PER_AGENT {
                 return Update::OverLimit;
             }
             let rate = first_rate(sample);
             self.list.push(Stream {
                 series,
+                part,
+                component,
                 key,
                 start_ns: sample.start_ns,
                 time_ns: sample.time_ns,

@@ -132,7 +132,11 @@ pub enum Temporality {
 /// One data point of a metric we keep, already mapped to its series.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
-    pub series: Series,
+    /// The agent-wide series it adds to (none for counts kept only per component, such as
+    /// refusals or a processor's items).
+    pub series: Option<Series>,
+    /// The component it counts for, when the metric names one.
+    pub part: Option<PartPoint>,
     /// Identifies the attribute set (e.g. one receiver × transport): points of the same
     /// stream are compared with each other, streams of a series are summed.
     pub stream: u64,
@@ -198,6 +202,8 @@ struct Inner {
     shards: [RwLock<HashMap<AgentId, Box<AgentSeries>>>; SHARDS],
     fleet: RwLock<FleetSeries>,
     refusals: super::refusals::Refusals,
+    components: RwLock<ComponentNames>,
+    rollups: RwLock<Rollups>,
 }
 
 impl Default for Inner {
@@ -206,6 +212,8 @@ impl Default for Inner {
             shards: std::array::from_fn(|_| RwLock::default()),
             fleet: RwLock::new(FleetSeries::new()),
             refusals: Default::default(),
+            components: Default::default(),
+            rollups: Default::default(),
         }
     }
 }
@@ -325,6 +333,51 @@ impl TelemetryStore {
             seconds,
             last_report: agent.last_time(),
         })
+    }
+
+    /// Every component part's current number for an agent (items/s, or the level of a
+    /// queue measure) as seen at `now`, into `out` (cleared first); empty for an agent that
+    /// never reported one or has gone silent.
+    pub fn parts_at(&self, now: u64, id: &AgentId, out: &mut Vec<PartRate>) {
+        out.clear();
+        let shard = read(&self.inner.shards[shard_of(id)]);
+        if let Some(agent) = shard.get(id) {
+            agent.parts(now, out);
+        }
+    }
+
+    /// The component ID an interned index stands for.
+    pub fn component_name(&self, i: u16) -> Option<Arc<str>> {
+        read(&self.inner.components).name(i).cloned()
+    }
+
+    /// The interned index of a component ID, if an agent has reported it.
+    pub fn component_index(&self, id: &str) -> Option<u16> {
+        read(&self.inner.components).index_of(id)
+    }
+
+    /// The interned index of a component ID known by its hash ([`parts::component_hash`]);
+    /// `id` is read only when the ID is new. `None` when the table is full.
+    pub fn intern_component(&self, hash: u64, id: impl FnOnce() -> String) -> Option<u16> {
+        if let Some(i) = read(&self.inner.components).find(hash) {
+            return Some(i);
+        }
+        write(&self.inner.components).intern(hash, &id())
+    }
+
+    /// The per-configuration and per-destination history, for reading.
+    pub fn rollups(&self) -> std::sync::RwLockReadGuard<'_, Rollups> {
+        read(&self.inner.rollups)
+    }
+
+    /// Records one 10-second point of every group (see [`Rollups::record`]).
+    pub fn record_rollups(
+        &self,
+        bucket: u64,
+        sums: &HashMap<Group, HashMap<rollup::PartKey, f64>>,
+        agents: HashMap<Group, rollup::GroupAgents>,
+    ) {
+        write(&self.inner.rollups).record(bucket, sums, agents)
     }
 
     /// [`TelemetryStore::latest`] as seen at a given Unix second.
@@ -699,7 +752,11 @@ mod agent;
 mod history;
 #[cfg(test)]
 mod oracle;
+pub mod parts;
+pub mod rollup;
 #[cfg(test)]
 mod tests;
 
 use agent::AgentSeries;
+pub use parts::{ComponentNames, Measure, PartPoint, PartRate};
+pub use rollup::{Group, Rollups};

@@ -35,8 +35,10 @@ impl RingAgent {
         self.last_report = now;
         let mut touched = [false; SERIES_COUNT];
         for sample in samples {
-            if let Update::Accepted = self.streams.update(now, sample) {
-                touched[sample.series.index()] = true;
+            if let (Update::Accepted, Some(series)) =
+                (self.streams.update(now, sample), sample.series)
+            {
+                touched[series.index()] = true;
             }
         }
         let hold = hold_for(self.interval);

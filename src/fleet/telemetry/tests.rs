@@ -8,7 +8,8 @@ const IN_M: Series = Series::In(Signal::Metrics);
 
 fn cumulative(stream: u64, start: u64, time: u64, value: f64) -> Sample {
     Sample {
-        series: IN_M,
+        series: Some(IN_M),
+        part: None,
         stream,
         temporality: Temporality::Cumulative,
         start_ns: start * NS,
@@ -243,7 +244,8 @@ mod against_the_rings {
                 }
             };
             out.push(Sample {
-                series,
+                series: Some(series),
+                part: None,
                 stream: *i as u64,
                 temporality,
                 start_ns: if temporality == Temporality::Delta {
@@ -349,7 +351,8 @@ fn simulated_collector_reports(store: &TelemetryStore, id: &AgentId, reports: u6
             };
             totals[s.index()] += rate * 10.0;
             samples.push(Sample {
-                series: s,
+                series: Some(s),
+                part: None,
                 stream: s.index() as u64,
                 temporality: Temporality::Cumulative,
                 start_ns: (T0 - 60) * NS,
@@ -358,7 +361,8 @@ fn simulated_collector_reports(store: &TelemetryStore, id: &AgentId, reports: u6
             });
         }
         samples.push(Sample {
-            series: Series::Memory,
+            series: Some(Series::Memory),
+            part: None,
             stream: 99,
             temporality: Temporality::Gauge,
             start_ns: 0,

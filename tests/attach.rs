@@ -472,3 +472,48 @@ async fn the_stream_comes_gzipped_when_asked_and_each_message_arrives_whole() {
     agents.shutdown().await;
     server.rt.stop().await;
 }
+
+/// Over https:// attach trusts what the CLI trusts: the CA given with `--ca`. With it the
+/// stream opens (and attach goes on to say it has no terminal here); without it the
+/// server's certificate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_reaches_a_tls_server_with_the_clis_tls_flags() {
+    let pki = common::pki::pki(false);
+    let data = tempfile::tempdir().expect("data dir");
+    let mut settings = fleetdeck::settings::Settings::ephemeral(data.path(), SECRET);
+    settings.tls = Some(pki.files.clone());
+    let rt = fleetdeck::runtime::Runtime::start(&settings)
+        .await
+        .expect("server starts");
+    let home = tempfile::tempdir().expect("home");
+    let ca = home.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca.pem).expect("ca written");
+    let server = format!("https://localhost:{}", rt.api_addr.port());
+    let run = |extra: Vec<String>| {
+        let (server, home) = (server.clone(), home.path().to_path_buf());
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+                .args(["attach", "--server", &server, "--token", API_TOKEN])
+                .args(extra)
+                .env("HOME", &home)
+                .env("XDG_CONFIG_HOME", &home)
+                .env_remove("FLEETDECK_CA")
+                .env_remove("FLEETDECK_CLIENT_CERT")
+                .env_remove("FLEETDECK_CLIENT_KEY")
+                .output()
+                .await
+                .expect("runs")
+        }
+    };
+    let trusted = run(vec!["--ca".into(), ca.display().to_string()]).await;
+    let err = String::from_utf8_lossy(&trusted.stderr);
+    assert!(
+        err.contains("not a terminal"),
+        "the stream opened over TLS: {err}"
+    );
+    let untrusted = run(vec![]).await;
+    let err = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(!untrusted.status.success());
+    assert!(err.contains("cannot reach"), "{err}");
+    rt.stop().await;
+}

@@ -517,3 +517,43 @@ async fn attach_reaches_a_tls_server_with_the_clis_tls_flags() {
     assert!(err.contains("cannot reach"), "{err}");
     rt.stop().await;
 }
+
+/// A viewer may attach (the stream is a read) but the keys that change something are
+/// refused by the server, and the refusal names the role needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_attaches_and_its_restart_is_refused_naming_the_role() {
+    let server = TestServer::start().await;
+    let agents = fleet(&server, 1, 0).await;
+    let id = agents.agent_ids()[0];
+    all_connected(&server, &[id]).await;
+    let http = reqwest::Client::new();
+    let made: serde_json::Value = http
+        .post(format!("{}/api/v1/tokens", server.api_url()))
+        .bearer_auth(API_TOKEN)
+        .json(&serde_json::json!({"name": "dash", "role": "viewer"}))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    let viewer = made["token"].as_str().expect("a token").to_string();
+    let stream = http
+        .get(format!("{}/api/v1/stream", server.api_url()))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(stream.status(), 200, "a viewer may watch");
+    drop(stream);
+    let client = Client::new(&server.api_url(), Some(viewer)).expect("client");
+    let (events, _) = tokio::sync::broadcast::channel(4);
+    let remote = Remote::new(Arc::new(client), events);
+    let err = remote
+        .restart(id)
+        .await
+        .expect_err("a viewer may not restart");
+    assert!(err.contains("operator"), "{err}");
+    agents.shutdown().await;
+    server.rt.stop().await;
+}

@@ -376,10 +376,12 @@ pub enum Command {
         #[arg(long, default_value_t = 2, requires = "follow")]
         every: u64,
     },
-    /// Open the terminal UI on a running server (local or remote) instead of starting
-    /// one: live over the API's stream, commands through the API. Quitting leaves the
-    /// server and its fleet running. Server, token and TLS files as for every client
-    /// command (flags > FLEETDECK_* > the profile).
+    /// Open the terminal UI on a running server, local or remote (e.g. over SSH).
+    ///
+    /// The fleet arrives live over the API's stream and every command goes through the
+    /// API, with the token's role. Quitting leaves the server and its fleet running.
+    /// Server, token and TLS files are found as for every client command (flags >
+    /// FLEETDECK_* > the profile named here, else the current one > the local server).
     Attach {
         #[command(flatten)]
         client: ClientArgs,

@@ -472,3 +472,88 @@ async fn the_stream_comes_gzipped_when_asked_and_each_message_arrives_whole() {
     agents.shutdown().await;
     server.rt.stop().await;
 }
+
+/// Over https:// attach trusts what the CLI trusts: the CA given with `--ca`. With it the
+/// stream opens (and attach goes on to say it has no terminal here); without it the
+/// server's certificate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_reaches_a_tls_server_with_the_clis_tls_flags() {
+    let pki = common::pki::pki(false);
+    let data = tempfile::tempdir().expect("data dir");
+    let mut settings = fleetdeck::settings::Settings::ephemeral(data.path(), SECRET);
+    settings.tls = Some(pki.files.clone());
+    let rt = fleetdeck::runtime::Runtime::start(&settings)
+        .await
+        .expect("server starts");
+    let home = tempfile::tempdir().expect("home");
+    let ca = home.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca.pem).expect("ca written");
+    let server = format!("https://localhost:{}", rt.api_addr.port());
+    let run = |extra: Vec<String>| {
+        let (server, home) = (server.clone(), home.path().to_path_buf());
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+                .args(["attach", "--server", &server, "--token", API_TOKEN])
+                .args(extra)
+                .env("HOME", &home)
+                .env("XDG_CONFIG_HOME", &home)
+                .env_remove("FLEETDECK_CA")
+                .env_remove("FLEETDECK_CLIENT_CERT")
+                .env_remove("FLEETDECK_CLIENT_KEY")
+                .output()
+                .await
+                .expect("runs")
+        }
+    };
+    let trusted = run(vec!["--ca".into(), ca.display().to_string()]).await;
+    let err = String::from_utf8_lossy(&trusted.stderr);
+    assert!(
+        err.contains("not a terminal"),
+        "the stream opened over TLS: {err}"
+    );
+    let untrusted = run(vec![]).await;
+    let err = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(!untrusted.status.success());
+    assert!(err.contains("cannot reach"), "{err}");
+    rt.stop().await;
+}
+
+/// A viewer may attach (the stream is a read) but the keys that change something are
+/// refused by the server, and the refusal names the role needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_attaches_and_its_restart_is_refused_naming_the_role() {
+    let server = TestServer::start().await;
+    let agents = fleet(&server, 1, 0).await;
+    let id = agents.agent_ids()[0];
+    all_connected(&server, &[id]).await;
+    let http = reqwest::Client::new();
+    let made: serde_json::Value = http
+        .post(format!("{}/api/v1/tokens", server.api_url()))
+        .bearer_auth(API_TOKEN)
+        .json(&serde_json::json!({"name": "dash", "role": "viewer"}))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    let viewer = made["token"].as_str().expect("a token").to_string();
+    let stream = http
+        .get(format!("{}/api/v1/stream", server.api_url()))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(stream.status(), 200, "a viewer may watch");
+    drop(stream);
+    let client = Client::new(&server.api_url(), Some(viewer)).expect("client");
+    let (events, _) = tokio::sync::broadcast::channel(4);
+    let remote = Remote::new(Arc::new(client), events);
+    let err = remote
+        .restart(id)
+        .await
+        .expect_err("a viewer may not restart");
+    assert!(err.contains("operator"), "{err}");
+    agents.shutdown().await;
+    server.rt.stop().await;
+}

@@ -242,6 +242,11 @@ pub async fn telemetry(State(s): State<ApiState>, uri: Uri) -> ApiResult<Json<Ta
             id,
             fingerprint,
             series: series.into_iter().collect(),
+            refused: s
+                .telemetry
+                .refusals()
+                .get(&id)
+                .map(|r| stream::RefusedTail::of(&r)),
         });
     }
     Ok(Json(Tails {

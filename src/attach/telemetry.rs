@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::client::Client;
 use crate::fleet::AgentId;
+use crate::fleet::refusals::Refused;
 use crate::fleet::stream::Tails as Answer;
 use crate::fleet::telemetry::{SERIES_COUNT, Series};
 use crate::tui::TelemetrySource;
@@ -29,6 +30,7 @@ struct Held {
     series: [Vec<f64>; SERIES_COUNT],
     fingerprint: Option<u64>,
     changes: u64,
+    refused: Option<Refused>,
 }
 
 #[derive(Default)]
@@ -88,6 +90,10 @@ impl RemoteTelemetry {
             }
             held.fingerprint = a.fingerprint;
             held.changes += 1;
+            held.refused = a.refused.map(|r| {
+                let reason = reason_text(&r.reason);
+                r.into_refused(reason)
+            });
         }
         // Agents no longer shown are dropped with their tails.
         let Inner { agents, wanted, .. } = &mut *inner;
@@ -113,11 +119,31 @@ impl TelemetrySource for RemoteTelemetry {
         }
     }
 
+    fn refused(&self, id: &AgentId) -> Option<Refused> {
+        self.lock().agents.get(id).and_then(|h| h.refused.clone())
+    }
+
     fn fingerprint(&self, id: &AgentId) -> Option<u64> {
         self.want(id, None);
         // Unknown agents are asked again each frame until their tails arrive.
         self.lock().agents.get(id).map(|h| h.changes)
     }
+}
+
+/// Reasons the server gave, kept for the life of the process (the UI's type holds a
+/// `&'static str`); a server sending more than a few different ones gets a generic text.
+fn reason_text(reason: &str) -> &'static str {
+    static KNOWN: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(r) = known.iter().find(|r| **r == reason) {
+        return r;
+    }
+    if known.len() >= 16 || reason.len() > 200 {
+        return "refused";
+    }
+    let kept: &'static str = Box::leak(reason.to_string().into_boxed_str());
+    known.push(kept);
+    kept
 }
 
 /// Fetches the tails of the agents shown, once a second, until `stop`.
@@ -152,5 +178,61 @@ pub async fn poll(client: Arc<Client>, telemetry: RemoteTelemetry, stop: Cancell
                 Err(e) => tracing::debug!(error = %e, "telemetry not fetched"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::stream::{AgentTails, RefusedTail};
+
+    #[test]
+    fn what_the_ui_draws_is_asked_for_and_what_comes_back_is_drawn() {
+        let t = RemoteTelemetry::default();
+        let (shown, gone) = (AgentId([1; 16]), AgentId([2; 16]));
+        let mut out = Vec::new();
+        // A frame asks for the agent's tails: it is wanted from now on.
+        assert_eq!(t.fingerprint(&shown), None);
+        t.tail(&shown, Series::ALL[0], 3, &mut out);
+        assert!(out.is_empty(), "nothing arrived yet");
+        let (wanted, points) = t.wanted();
+        assert_eq!((wanted, points), (vec![(shown, None)], 3));
+        let mut series = vec![Vec::new(); SERIES_COUNT];
+        series[0] = vec![1.0, 2.0, 3.0, 4.0];
+        t.store(Answer {
+            now: 100,
+            points: 3,
+            agents: vec![
+                AgentTails {
+                    id: shown,
+                    fingerprint: Some(7),
+                    series,
+                    refused: Some(RefusedTail {
+                        count: 2,
+                        reason: "no credentials".into(),
+                        first: 90,
+                        last: 99,
+                    }),
+                },
+                AgentTails {
+                    id: gone,
+                    fingerprint: None,
+                    series: vec![Vec::new(); SERIES_COUNT],
+                    refused: None,
+                },
+            ],
+        });
+        t.tail(&shown, Series::ALL[0], 3, &mut out);
+        assert_eq!(out, [2.0, 3.0, 4.0], "the newest points, oldest first");
+        let r = t.refused(&shown).expect("the refusal");
+        assert_eq!((r.count, r.reason), (2, "no credentials"));
+        assert_eq!(t.fingerprint(&shown), Some(1), "a new copy to draw");
+        // The server's fingerprint goes back with the next request.
+        assert_eq!(t.wanted().0, vec![(shown, Some(7))]);
+        // An agent no frame asked for is not kept.
+        assert!(t.refused(&gone).is_none() && t.fingerprint(&gone).is_none());
+        t.set_fleet(&[5.0; SERIES_COUNT]);
+        t.fleet_tail(Series::ALL[1], 1, &mut out);
+        assert_eq!(out, [5.0]);
     }
 }

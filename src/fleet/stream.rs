@@ -464,6 +464,40 @@ pub struct AgentTails {
     /// `known` is not sent the same tails again.
     pub fingerprint: Option<u64>,
     pub series: Vec<Vec<f64>>,
+    /// The agent's own telemetry refused lately (no or wrong credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<RefusedTail>,
+}
+
+/// [`super::refusals::Refused`] on the wire: times in Unix seconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefusedTail {
+    pub count: u64,
+    pub reason: String,
+    pub first: u64,
+    pub last: u64,
+}
+
+impl RefusedTail {
+    pub fn of(r: &super::refusals::Refused) -> RefusedTail {
+        let secs = |t: SystemTime| ms(t) / 1000;
+        RefusedTail {
+            count: r.count,
+            reason: r.reason.to_string(),
+            first: secs(r.first),
+            last: secs(r.last),
+        }
+    }
+
+    /// Back to what the UI shows; `reason` is the text that stands for this one's.
+    pub fn into_refused(self, reason: &'static str) -> super::refusals::Refused {
+        super::refusals::Refused {
+            count: self.count,
+            reason,
+            first: time(self.first * 1000),
+            last: time(self.last * 1000),
+        }
+    }
 }
 
 /// The answer of `GET /api/v1/telemetry`.

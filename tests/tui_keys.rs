@@ -263,9 +263,16 @@ fn the_history_section_reads_the_agents_history_and_reads_it_again_while_shown()
     press(&mut a, &["h"]);
     assert_eq!(
         a.detail.section,
-        Section::History,
+        Section::Flow,
         "round from the first section"
     );
+    assert_eq!(
+        a.due_effects(now),
+        [Effect::LoadFlow(id)],
+        "the flow is read while it is shown"
+    );
+    press(&mut a, &["h"]);
+    assert_eq!(a.detail.section, Section::History);
     assert_eq!(a.due_effects(now), [Effect::LoadHistory(id)]);
     assert_eq!(a.due_effects(now), [], "asked once");
     assert!(render_text(&a).contains("reading the apply history"));

@@ -186,6 +186,24 @@ fn agent_detail_history() {
     });
 }
 
+#[test]
+fn agent_detail_flow() {
+    check("detail_flow", |a| {
+        press(a, &["enter", "tab", "tab", "tab", "tab", "tab"]);
+        let id = a.agents.selected.expect("an agent");
+        assert_eq!(a.due_effects(seed::now()), [Effect::LoadFlow(id)]);
+        let answer = flow_answer();
+        let result = Ok(fleetdeck::throughput::AgentThroughput {
+            id,
+            name: "edge".into(),
+            config: Some("edge-gateway:2".into()),
+            pipelines: answer.pipelines,
+            components: answer.components,
+        });
+        a.flow_loaded(fleetdeck::tui::detail::FlowLoaded { agent: id, result });
+    });
+}
+
 fn configs_loaded(a: &mut App) {
     press(a, &["2"]);
     let data = seed::catalog_data(&a.snapshot);

@@ -457,4 +457,13 @@ impl Services for Remote {
             decode(v, "throughput")
         })
     }
+
+    fn agent_throughput(&self, id: AgentId) -> Reply<crate::throughput::AgentThroughput> {
+        self.call(move |c| async move {
+            let v = c
+                .get(&["agents", &id.to_string(), "throughput"], &[])
+                .await?;
+            decode(v, "agent throughput")
+        })
+    }
 }

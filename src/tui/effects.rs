@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::configs::{ConfigsEffect, ConfigsMsg};
-use super::detail::HistoryLoaded;
+use super::detail::{FlowLoaded, HistoryLoaded};
 use super::flash::FlashLevel;
 use super::services::{Local, Services};
 use super::tap::TapLoaded;
@@ -35,6 +35,8 @@ pub enum Effect {
     ForgetAgent(AgentId),
     /// Read an agent's apply history from the store (its detail shows it).
     LoadHistory(AgentId),
+    /// Read an agent's pipelines and per-component numbers (its detail's Flow section).
+    LoadFlow(AgentId),
     /// Ask an agent for the newest items of a pipeline (the tap view shows them).
     Tap {
         agent: AgentId,
@@ -61,6 +63,7 @@ pub struct Carrier {
     wizard: WizardIo,
     configs: mpsc::Sender<ConfigsMsg>,
     history: mpsc::Sender<HistoryLoaded>,
+    flow: mpsc::Sender<FlowLoaded>,
     tap: mpsc::Sender<TapLoaded>,
 }
 
@@ -69,6 +72,7 @@ pub struct Results {
     pub wizard: mpsc::Receiver<WizardMsg>,
     pub configs: mpsc::Receiver<ConfigsMsg>,
     pub history: mpsc::Receiver<HistoryLoaded>,
+    pub flow: mpsc::Receiver<FlowLoaded>,
     pub tap: mpsc::Receiver<TapLoaded>,
 }
 
@@ -87,18 +91,21 @@ impl Carrier {
         let (wizard, wizard_rx) = WizardIo::new(services.clone());
         let (configs, configs_rx) = mpsc::channel(16);
         let (history, history_rx) = mpsc::channel(4);
+        let (flow, flow_rx) = mpsc::channel(4);
         let (tap, tap_rx) = mpsc::channel(4);
         let carrier = Carrier {
             services,
             wizard,
             configs,
             history,
+            flow,
             tap,
         };
         let results = Results {
             wizard: wizard_rx,
             configs: configs_rx,
             history: history_rx,
+            flow: flow_rx,
             tap: tap_rx,
         };
         (carrier, results)
@@ -131,6 +138,14 @@ impl Carrier {
                         let result = reply.await;
                         // The UI has gone when the channel is closed; nothing is left to tell.
                         let _ = tx.send(HistoryLoaded { agent: id, result }).await;
+                    });
+                }
+                Effect::LoadFlow(id) => {
+                    let reply = self.services.agent_throughput(id);
+                    let tx = self.flow.clone();
+                    tokio::spawn(async move {
+                        let result = reply.await;
+                        let _ = tx.send(FlowLoaded { agent: id, result }).await;
                     });
                 }
                 Effect::Tap { agent, request } => {

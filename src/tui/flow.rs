@@ -193,16 +193,26 @@ const BOX_LINES: usize = 4;
 
 /// Every pipeline of the answer as lines for a view `width` cells wide.
 pub fn lines(t: &Theme, answer: &ConfigurationThroughput, width: usize) -> Vec<Line<'static>> {
+    lines_of(t, &answer.pipelines, &answer.components, width)
+}
+
+/// Pipelines and their components' numbers as lines for a view `width` cells wide.
+pub fn lines_of(
+    t: &Theme,
+    pipelines: &[PipelineLayout],
+    components: &[ComponentThroughput],
+    width: usize,
+) -> Vec<Line<'static>> {
     let mut out = Vec::new();
-    if answer.pipelines.is_empty() {
+    if pipelines.is_empty() {
         out.push(Line::from(Span::styled(
             " no pipelines: the configuration has not been rendered for an agent yet",
             t.muted,
         )));
         return out;
     }
-    for p in &answer.pipelines {
-        pipeline(t, answer, p, width, &mut out);
+    for p in pipelines {
+        pipeline(t, components, p, width, &mut out);
         out.push(Line::default());
     }
     out.pop();
@@ -211,15 +221,14 @@ pub fn lines(t: &Theme, answer: &ConfigurationThroughput, width: usize) -> Vec<L
 
 fn pipeline(
     t: &Theme,
-    answer: &ConfigurationThroughput,
+    components: &[ComponentThroughput],
     p: &PipelineLayout,
     width: usize,
     out: &mut Vec<Line<'static>>,
 ) {
     let signal = signal_of(&p.name);
     let find = |id: &str, kind: &str| {
-        answer
-            .components
+        components
             .iter()
             .find(|r| r.id == id && r.kind == kind && signal.is_none_or(|s| r.signal == s))
     };

@@ -236,6 +236,10 @@ async fn event_loop(
                 app.history_loaded(msg);
                 dirty = true;
             }
+            Some(msg) = results.flow.recv() => {
+                app.flow_loaded(msg);
+                dirty = true;
+            }
             Some(msg) = results.tap.recv() => {
                 app.tap_loaded(msg);
                 dirty = true;

@@ -24,7 +24,7 @@ use crate::fleet::telemetry::TelemetryStore;
 use crate::fleet::{AgentId, EventKind};
 use crate::pipeline::{Configuration, Destination, DiffLine, Redactor, Resource, TypeRegistry};
 use crate::rollout::{RolloutCmdError, RolloutOptions, RolloutView, Rollouts, Targets};
-use crate::throughput::ConfigurationThroughput;
+use crate::throughput::{AgentThroughput, ConfigurationThroughput};
 
 /// An answer to come, or why there is none.
 pub type Reply<T> = BoxFuture<'static, Result<T, String>>;
@@ -83,6 +83,8 @@ pub trait Services: Send + Sync {
     fn rollout(&self, config: String) -> Reply<RolloutView>;
     /// A configuration's pipelines and each component's numbers over `period` seconds.
     fn throughput(&self, config: String, period: u64) -> Reply<ConfigurationThroughput>;
+    /// One agent's pipelines and each component's numbers as of its latest report.
+    fn agent_throughput(&self, id: AgentId) -> Reply<AgentThroughput>;
 }
 
 /// The fleet in this process.
@@ -313,6 +315,21 @@ impl Services for Local {
             crate::throughput::configuration(&catalog, &snapshot, &telemetry, &config, period, None)
                 .await
                 .map_err(text)
+        }
+        .boxed()
+    }
+
+    fn agent_throughput(&self, id: AgentId) -> Reply<AgentThroughput> {
+        let (catalog, fleet) = (self.catalog.clone(), self.registry.snapshot());
+        let telemetry = self.telemetry.clone();
+        async move {
+            let telemetry = telemetry.ok_or("this UI has no access to the agents' telemetry")?;
+            let agent = fleet
+                .borrow()
+                .get(&id)
+                .cloned()
+                .ok_or("the agent is no longer in the fleet")?;
+            Ok(crate::throughput::agent(&catalog, &agent, &telemetry).await)
         }
         .boxed()
     }

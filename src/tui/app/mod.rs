@@ -20,7 +20,7 @@ use super::action::Action;
 use super::agents::AgentsState;
 use super::configs::{ConfigsMsg, ConfigsState};
 use super::confirm::Ask;
-use super::detail::{DetailState, HistoryLoaded};
+use super::detail::{DetailState, FlowLoaded, HistoryLoaded};
 use super::effects::{self, Effect};
 use super::events::EventsState;
 use super::flash::{Flash, FlashLevel, Note};
@@ -468,6 +468,11 @@ impl App {
         {
             out.push(Effect::LoadHistory(id));
         }
+        if let Route::Detail(id) = self.route()
+            && self.detail.flow_due(id, now)
+        {
+            out.push(Effect::LoadFlow(id));
+        }
         // Frozen, the tap stops asking (what it shows stays).
         if let Route::Tap(id) = self.route()
             && !self.frozen
@@ -484,6 +489,11 @@ impl App {
     }
 
     /// An agent's apply history, read for the detail's History section.
+    /// An agent's pipelines and numbers, read for the detail's Flow section.
+    pub fn flow_loaded(&mut self, msg: FlowLoaded) {
+        self.detail.flow_loaded(msg);
+    }
+
     pub fn history_loaded(&mut self, msg: HistoryLoaded) {
         self.detail.history_loaded(msg);
     }

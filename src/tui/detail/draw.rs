@@ -156,6 +156,7 @@ fn unwrapped_lines(
         Section::Health => health_lines(cx.theme, agent),
         Section::Config => config_lines(cx.theme, agent, cx.redactor),
         Section::History => history_lines(cx, agent, &st.history, cx.size.0.saturating_sub(2)),
+        Section::Flow => flow_lines(cx, agent, st),
         Section::Telemetry => Vec::new(),
     }
 }
@@ -364,4 +365,35 @@ fn chart(cx: &DrawCx, set: Option<&SeriesSet>, s: Series, area: Rect, buf: &mut 
         .data(&data)
         .style(series_style(t, s))
         .render(area, buf);
+}
+
+/// The agent's pipelines with each component's numbers (from its latest report), or why
+/// there are none.
+fn flow_lines(cx: &DrawCx, agent: &AgentView, st: &DetailState) -> Vec<Line<'static>> {
+    let t = cx.theme;
+    let flow = &st.flow;
+    let loaded = flow
+        .loaded
+        .as_ref()
+        .filter(|_| flow.agent == Some(agent.id));
+    match loaded {
+        None => vec![Line::styled("loading…", t.muted)],
+        Some(Err(e)) => vec![Line::styled(e.clone(), t.err)],
+        Some(Ok(a)) => {
+            let mut lines = vec![Line::styled(
+                format!(
+                    "{} · per second as of its latest report",
+                    a.config.as_deref().unwrap_or("no assigned configuration")
+                ),
+                t.muted,
+            )];
+            lines.extend(crate::tui::flow::lines_of(
+                t,
+                &a.pipelines,
+                &a.components,
+                usize::from(cx.size.0.saturating_sub(2)),
+            ));
+            lines
+        }
+    }
 }

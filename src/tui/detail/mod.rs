@@ -1,8 +1,9 @@
-//! One agent in detail, in five sections: Overview (identity, attributes, capabilities,
+//! One agent in detail, in six sections: Overview (identity, attributes, capabilities,
 //! remote config status, packages), Telemetry (a chart per signal, CPU and memory), Health
-//! (the component tree), Config (the effective configuration) and History (every
-//! configuration version sent to it and what became of it). The state and what keys do to
-//! it live here; `draw.rs` draws it.
+//! (the component tree), Config (the effective configuration), History (every
+//! configuration version sent to it and what became of it) and Flow (its pipelines with
+//! each component's numbers). The state and what keys do to it live here; `draw.rs` draws
+//! it.
 
 pub mod draw;
 mod history;
@@ -21,15 +22,18 @@ pub enum Section {
     Health,
     Config,
     History,
+    /// The agent's pipelines with each component's numbers.
+    Flow,
 }
 
 impl Section {
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Overview,
         Section::Telemetry,
         Section::Health,
         Section::Config,
         Section::History,
+        Section::Flow,
     ];
 
     pub fn title(self) -> &'static str {
@@ -39,6 +43,7 @@ impl Section {
             Section::Health => "Health",
             Section::Config => "Config",
             Section::History => "History",
+            Section::Flow => "Flow",
         }
     }
 
@@ -53,6 +58,22 @@ pub struct DetailState {
     pub section: Section,
     pub scroll: [usize; Section::ALL.len()],
     pub history: History,
+    pub flow: AgentFlow,
+}
+
+/// An agent's pipelines with their numbers, as last read.
+#[derive(Debug, Default)]
+pub struct AgentFlow {
+    pub agent: Option<AgentId>,
+    pub loaded: Option<Result<crate::throughput::AgentThroughput, String>>,
+    asked: Option<(SystemTime, bool)>,
+}
+
+/// One agent's pipelines and numbers, read by the effect the UI asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowLoaded {
+    pub agent: AgentId,
+    pub result: Result<crate::throughput::AgentThroughput, String>,
 }
 
 /// How often the History section reads the history again while it is shown: the
@@ -118,6 +139,43 @@ impl DetailState {
             h.asked = Some((now, true));
         }
         due
+    }
+
+    /// Whether agent `id`'s flow should be read now (its section is shown), as for the
+    /// history.
+    pub fn flow_due(&mut self, id: AgentId, now: SystemTime) -> bool {
+        if self.section != Section::Flow {
+            return false;
+        }
+        let f = &mut self.flow;
+        if f.agent != Some(id) {
+            *f = AgentFlow {
+                agent: Some(id),
+                ..AgentFlow::default()
+            };
+        }
+        let since = |at: SystemTime| now.duration_since(at).unwrap_or_default();
+        let due = match f.asked {
+            None => true,
+            Some((at, true)) => since(at) >= HISTORY_GIVE_UP,
+            Some((at, false)) => since(at) >= HISTORY_REFRESH,
+        };
+        if due {
+            f.asked = Some((now, true));
+        }
+        due
+    }
+
+    /// A flow read: kept when it is the agent's whose flow is shown.
+    pub fn flow_loaded(&mut self, msg: FlowLoaded) {
+        let f = &mut self.flow;
+        if f.agent != Some(msg.agent) {
+            return;
+        }
+        f.loaded = Some(msg.result);
+        if let Some((_, waiting)) = &mut f.asked {
+            *waiting = false;
+        }
     }
 
     /// A history read: kept when it is the agent's whose history is shown.

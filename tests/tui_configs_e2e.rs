@@ -290,8 +290,8 @@ async fn an_agents_history_section_shows_a_real_push() {
     let snap = rt.registry.snapshot().borrow().clone();
     let mut app = App::new(config, snap, std::time::SystemTime::now());
     app.resize(120, 40);
-    // The one agent's detail, round to its History section.
-    press(&mut app, &["enter", "h"]);
+    // The one agent's detail, round past Flow to its History section.
+    press(&mut app, &["enter", "h", "h"]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let text = loop {
         let due = app.due_effects(std::time::SystemTime::now());

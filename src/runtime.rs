@@ -154,6 +154,12 @@ impl Runtime {
                 })
             })
         };
+        // The fleet secret enrolls agents; each then gets a credential of its own, kept
+        // (as a hash) in the store every replica shares.
+        let agent_auth = Arc::new(crate::opamp::credentials::AgentAuth::with_credentials(
+            settings.secret_key.as_str(),
+            Arc::new(store.clone()),
+        ));
         let registry = registry::spawn_with(
             RegistryConfig {
                 heartbeat_interval: settings.heartbeat_interval,
@@ -161,10 +167,6 @@ impl Runtime {
                 stall_timeout: settings.stall_timeout,
                 max_agents: settings.max_agents,
                 capabilities: SERVER_CAPABILITIES,
-                agent_auth_headers: vec![(
-                    "Authorization".to_string(),
-                    format!("Secret-Key {}", settings.secret_key),
-                )],
                 persist: Some(Arc::new(write_behind.clone())),
                 history: Some(keep_history(write_behind.clone())),
                 own_metrics: Some(own_metrics),
@@ -207,6 +209,7 @@ impl Runtime {
             ListenerConfig {
                 admission: admission.clone(),
                 secret: settings.secret_key.as_str().into(),
+                credentials: Some(agent_auth.clone()),
                 max_message_size: settings.max_message_size,
                 max_agents: settings.max_agents,
                 tls: tls.is_some(),
@@ -246,6 +249,7 @@ impl Runtime {
             tokens,
             admission: api_admission.clone(),
             write_behind: Some(write_behind.clone()),
+            agent_auth: agent_auth.clone(),
         });
         let api_server = tokio::spawn(crate::listen::tls::serve(
             api_tcp,

@@ -8,6 +8,7 @@
 mod agents;
 mod auth;
 mod configs;
+mod credentials;
 mod destinations;
 pub mod error;
 mod events;
@@ -55,6 +56,8 @@ pub struct ApiState {
     /// through the registry (labels, forgetting an agent) is acknowledged, and before an
     /// apply history is read.
     pub write_behind: Option<crate::store::WriteBehind>,
+    /// Agents' own credentials: rotation, revocation, and their state for `get agent`.
+    pub agent_auth: Arc<crate::opamp::credentials::AgentAuth>,
 }
 
 impl ApiState {
@@ -83,6 +86,11 @@ pub fn router(state: ApiState) -> Router {
             get(agents::labels).patch(agents::set_labels),
         )
         .route("/agents/{id}/restart", post(agents::restart))
+        .route(
+            "/agents/{id}/revoke",
+            post(credentials::revoke).delete(credentials::unrevoke),
+        )
+        .route("/credentials/rotate", post(credentials::rotate))
         .route("/agents/{id}/history", get(agents::history))
         .route("/agents/{id}/tap", get(agents::tap))
         .route("/types", get(types::list))

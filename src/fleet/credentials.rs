@@ -55,6 +55,16 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
+/// A credential minted for an agent, on its way to it: never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Issued(pub std::sync::Arc<str>);
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<credential redacted>")
+    }
+}
+
 /// Who revoked an agent, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
@@ -144,6 +154,45 @@ pub fn when(t: SystemTime) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     super::tap::rfc3339(nanos)
+}
+
+/// Where an agent's credentials stand, as `get agent` and the API show them (times in
+/// Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CredentialView {
+    pub state: CredentialState,
+    /// First connected with a credential of its own.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::unix_time::opt_secs"
+    )]
+    pub enrolled_at: Option<SystemTime>,
+    /// Last moved to a new credential (or had its revocation lifted).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::unix_time::opt_secs"
+    )]
+    pub changed_at: Option<SystemTime>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::unix_time::opt_secs"
+    )]
+    pub revoked_at: Option<SystemTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
+}
+
+impl CredentialView {
+    pub fn of(r: Option<&CredentialRecord>) -> Self {
+        let revoked = r.and_then(|r| r.revoked.as_ref());
+        CredentialView {
+            state: r.map_or(CredentialState::None, CredentialRecord::state),
+            enrolled_at: r.and_then(|r| r.enrolled_at),
+            changed_at: r.and_then(|r| r.changed_at),
+            revoked_at: revoked.map(|v| v.at),
+            revoked_by: revoked.map(|v| v.by.clone()),
+        }
+    }
 }
 
 /// What a connection presented.

@@ -590,9 +590,10 @@ pub struct SimulateArgs {
     /// gzip request bodies on the HTTP transport.
     #[arg(long)]
     pub gzip: bool,
-    /// Agents take the per-agent credentials the server offers (AcceptsOpAMPConnectionSettings)
-    /// and reconnect with them; kept in memory only, so a later run with the same seed
-    /// (the same instance uids) is refused its enrollment: use another --seed.
+    /// Agents take the per-agent credentials the server offers (they declare
+    /// ReportsConnectionSettingsStatus beside AcceptsOpAMPConnectionSettings) and reconnect
+    /// with them; kept in memory only, so a later run with the same seed (the same
+    /// instance uids) is refused its enrollment: use another --seed.
     #[arg(long)]
     pub accept_credentials: bool,
     /// Seconds between own-metrics pushes, once the server offers a destination

@@ -14,7 +14,6 @@ use super::auth::AuditNote;
 use super::params::json_body;
 use super::{ApiError, ApiResult, ApiState};
 use crate::fleet::AgentId;
-use crate::fleet::Capabilities;
 use crate::fleet::credentials::{CredentialView, Issued};
 use crate::fleet::snapshot::Connection;
 use crate::opamp::credentials::CredentialError;
@@ -88,15 +87,13 @@ pub async fn rotate(State(s): State<ApiState>, body: Bytes) -> ApiResult<Respons
     let mut items = Vec::with_capacity(chosen.len());
     for a in chosen {
         let connected = a.connection == Connection::Connected;
-        let takes = a
-            .capabilities
-            .has(Capabilities::ACCEPTS_OPAMP_CONNECTION_SETTINGS);
+        let takes = crate::fleet::credentials::takes_credentials(a.capabilities);
         let (outcome, message, record) = if connected && !takes {
             let record = s.agent_auth.record(a.id).await?;
             (
                 "refused",
-                "the agent does not take OpAMP connection settings (it lacks \
-                 AcceptsOpAMPConnectionSettings): it keeps the fleet secret"
+                "the agent does not take credentials (it lacks AcceptsOpAMPConnectionSettings \
+                 or ReportsConnectionSettingsStatus): it keeps the fleet secret"
                     .to_string(),
                 record,
             )

@@ -278,7 +278,9 @@ impl<D: Driver> AgentRun<D> {
             self.core.answer_tap(&answer);
         }
         if let Some(offer) = reaction.credential
-            && self.driver.capabilities() & Capabilities::ACCEPTS_OPAMP_CONNECTION_SETTINGS != 0
+            && crate::fleet::credentials::takes_credentials(Capabilities(
+                self.driver.capabilities(),
+            ))
         {
             let credential = offer.credential.clone();
             if self.core.try_credential(offer) {

@@ -55,6 +55,17 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
+/// Whether an agent with these capabilities is given a credential of its own: it accepts
+/// OpAMP connection settings *and* reports what became of them, which is how it says it
+/// follows the offer flow (keep the new headers, reconnect with them, report APPLIED or
+/// FAILED). An agent that only takes the heartbeat interval from the settings (the
+/// simulator by default) keeps connecting with the fleet secret.
+pub fn takes_credentials(caps: super::agent::Capabilities) -> bool {
+    use super::agent::Capabilities as C;
+    caps.has(C::ACCEPTS_OPAMP_CONNECTION_SETTINGS)
+        && caps.has(C::REPORTS_CONNECTION_SETTINGS_STATUS)
+}
+
 /// A credential minted for an agent, on its way to it: never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Issued(pub std::sync::Arc<str>);

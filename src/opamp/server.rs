@@ -386,9 +386,7 @@ async fn admit(
         });
     }
     if admit.issue
-        && report
-            .capabilities
-            .has(crate::fleet::Capabilities::ACCEPTS_OPAMP_CONNECTION_SETTINGS)
+        && crate::fleet::credentials::takes_credentials(report.capabilities)
         && let Some(credential) = l.auth.issue(uid, record.as_ref()).await?
     {
         report.credential = Some(crate::fleet::credentials::Issued(credential));

@@ -298,9 +298,7 @@ impl Driver for SimAgent {
 impl Managed for SimAgent {
     fn capabilities(&self) -> u64 {
         if self.shared.accept_credentials {
-            CAPABILITIES
-                | Capabilities::ACCEPTS_OPAMP_CONNECTION_SETTINGS
-                | Capabilities::REPORTS_CONNECTION_SETTINGS_STATUS
+            CAPABILITIES | Capabilities::REPORTS_CONNECTION_SETTINGS_STATUS
         } else {
             CAPABILITIES
         }

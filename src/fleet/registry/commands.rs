@@ -237,11 +237,11 @@ impl Registry {
             .get_mut(&id)
             .ok_or(CommandError::UnknownAgent(id))?;
         let caps = state.view.capabilities;
-        if !caps.has(Capabilities::ACCEPTS_OPAMP_CONNECTION_SETTINGS) {
+        if !crate::fleet::credentials::takes_credentials(caps) {
             return Err(CommandError::NotSupported {
                 id,
                 name: state.name(),
-                capability: "AcceptsOpAMPConnectionSettings",
+                capability: "AcceptsOpAMPConnectionSettings and ReportsConnectionSettingsStatus",
             });
         }
         state.rare_mut().credential = Some(credential);

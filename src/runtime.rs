@@ -236,8 +236,12 @@ impl Runtime {
         let tokens = crate::access::Tokens::load(store.clone(), &settings.api_token).await?;
         crate::replica::follow(
             &store,
-            catalog.clone(),
-            tokens.clone(),
+            crate::replica::Followers {
+                catalog: catalog.clone(),
+                tokens: tokens.clone(),
+                registry: registry.clone(),
+                agent_auth: agent_auth.clone(),
+            },
             shutdown.child_token(),
         );
         let api_app = api::router(api::ApiState {

@@ -930,6 +930,10 @@ impl StoreBackend for PgStore {
                     return Ok(before);
                 };
                 let r = RawCredential::of(&after);
+                if after.revoked.is_some() && before.as_ref().is_none_or(|b| b.revoked.is_none()) {
+                    // The other replicas disconnect the agent if it is theirs.
+                    self.notify(tx, Change::Revocations)?;
+                }
                 tx.execute(
                     "UPDATE agent_credentials SET current_hash = $2, pending_hash = $3, \
                      retired_hash = $4, rotate = $5, enrolled_at = $6, changed_at = $7, \

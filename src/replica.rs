@@ -38,6 +38,10 @@ pub fn follow(store: &Store, followers: Followers, shutdown: CancellationToken) 
 
 /// Disconnects the agents connected here that another replica revoked.
 async fn cut_off_revoked(f: &Followers) -> Result<(), String> {
+    f.agent_auth
+        .reload_revoked()
+        .await
+        .map_err(|e| e.to_string())?;
     let records = f.agent_auth.records().await.map_err(|e| e.to_string())?;
     let snap = f.registry.snapshot().borrow().clone();
     for a in snap.agents.iter().filter(|a| a.is_connected()) {

@@ -160,6 +160,9 @@ impl Runtime {
             settings.secret_key.as_str(),
             Arc::new(store.clone()),
         ));
+        if let Err(e) = agent_auth.reload_revoked().await {
+            tracing::warn!("cannot read the revoked agents: {e}");
+        }
         let registry = registry::spawn_with(
             RegistryConfig {
                 heartbeat_interval: settings.heartbeat_interval,
@@ -223,6 +226,8 @@ impl Runtime {
         );
         let known = admission.clone();
         otlp_state.on_authenticated = Some(Arc::new(move |remote| known.authenticated(remote)));
+        let revoked = agent_auth.clone();
+        otlp_state.revoked = Some(Arc::new(move |id| revoked.is_revoked(id)));
         let otlp_stats = otlp_state.stats.clone();
         let app = listener.router().merge(otlp::router(otlp_state));
         let server = tokio::spawn(server::run(

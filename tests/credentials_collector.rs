@@ -130,6 +130,40 @@ async fn fleet_secret_refused_for(server: &TestServer, id: AgentId, why: &str) {
     assert_eq!(close, Some(1008));
 }
 
+/// The own-metrics token the server offered the agent (kept in its state.json).
+fn own_metrics_authorization(state: &Path) -> String {
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("state.json")).unwrap()).unwrap();
+    saved["metrics"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| {
+            h[0].as_str()
+                .is_some_and(|k| k.eq_ignore_ascii_case("authorization"))
+        })
+        .and_then(|h| h[1].as_str())
+        .expect("an Authorization header for own metrics")
+        .to_string()
+}
+
+/// The status of an (empty) own-metrics export with `auth`.
+async fn own_metrics_status(server: &TestServer, auth: &str) -> u16 {
+    http_client()
+        .post(format!(
+            "{}/v1/metrics",
+            server.http_url().trim_end_matches("/v1/opamp")
+        ))
+        .header("Authorization", auth)
+        .header("Content-Type", "application/x-protobuf")
+        .body(Vec::<u8>::new())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 async fn cli(server: &TestServer, args: &[&str]) -> String {
     let out = common::cli::run(&server.api_url(), API_TOKEN, args).await;
     out.ok();
@@ -256,6 +290,8 @@ async fn enroll_rotate_revoke_and_restart_with_a_real_collector() {
     fleet_secret_refused_for(&server, id, "must connect with it").await;
 
     // Revoked: disconnected at once, refused whatever it presents; the Collector runs on.
+    let metrics_auth = own_metrics_authorization(&state);
+    assert_eq!(own_metrics_status(&server, &metrics_auth).await, 200);
     let out = cli(&server, &["revoke", "agent", &id.to_string()]).await;
     assert!(out.contains("revoked and disconnected"), "{out}");
     server
@@ -272,6 +308,11 @@ async fn enroll_rotate_revoke_and_restart_with_a_real_collector() {
         403
     );
     fleet_secret_refused_for(&server, id, "revoked by admin").await;
+    assert_eq!(
+        own_metrics_status(&server, &metrics_auth).await,
+        403,
+        "its own telemetry too"
+    );
     let audit = wait_events(&server, "the revocation's audit entry", |e| {
         e.contains("revoke agent")
     })

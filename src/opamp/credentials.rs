@@ -57,6 +57,10 @@ pub struct AgentAuth {
     /// Credentials this process offered and the agent has not used yet, so an agent
     /// polling over HTTP is offered the same one each time (only its hash is stored).
     issued: Mutex<HashMap<AgentId, Arc<str>>>,
+    /// Revoked agents, for checks that cannot wait for the store (own telemetry): read at
+    /// start, kept up to date by this process's revocations and by the other replicas'
+    /// ([`AgentAuth::reload_revoked`]).
+    revoked: std::sync::RwLock<std::collections::HashSet<AgentId>>,
 }
 
 impl std::fmt::Debug for AgentAuth {
@@ -75,6 +79,7 @@ impl AgentAuth {
             enrollment: secret.into(),
             book: None,
             issued: Mutex::default(),
+            revoked: Default::default(),
         }
     }
 
@@ -84,6 +89,40 @@ impl AgentAuth {
             enrollment: secret.into(),
             book: Some(book),
             issued: Mutex::default(),
+            revoked: Default::default(),
+        }
+    }
+
+    /// Whether `uid` is revoked (as this process last read it).
+    pub fn is_revoked(&self, uid: &AgentId) -> bool {
+        self.revoked
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(uid)
+    }
+
+    /// Reads the revoked agents again (at start, and when another replica revoked one).
+    pub async fn reload_revoked(&self) -> Result<(), CredentialError> {
+        if self.book.is_none() {
+            return Ok(());
+        }
+        let revoked = self
+            .records()
+            .await?
+            .into_values()
+            .filter(|r| r.revoked.is_some())
+            .map(|r| r.agent)
+            .collect();
+        *self.revoked.write().unwrap_or_else(PoisonError::into_inner) = revoked;
+        Ok(())
+    }
+
+    fn mark_revoked(&self, uid: AgentId, revoked: bool) {
+        let mut set = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
+        if revoked {
+            set.insert(uid);
+        } else {
+            set.remove(&uid);
         }
     }
 
@@ -247,6 +286,7 @@ impl AgentAuth {
         let book = self.book()?;
         let now = SystemTime::now();
         self.forget_issued(uid);
+        self.mark_revoked(uid, true);
         blocking(move || {
             book.update_credential(&uid, &mut |r| {
                 let mut r = r.unwrap_or_else(|| CredentialRecord::new(uid));
@@ -283,6 +323,9 @@ impl AgentAuth {
             .map(|kept| kept.filter(|_| lifted))
         })
         .await?;
+        if kept.is_some() {
+            self.mark_revoked(uid, false);
+        }
         Ok(kept)
     }
 

@@ -258,8 +258,8 @@ async fn opamp_endpoint(
         crate::warn_within!(BUDGET, %remote, "refused an OpAMP request: missing or wrong agent secret");
         return plain(
             StatusCode::UNAUTHORIZED,
-            "missing or wrong agent secret: send 'Authorization: Secret-Key <key>' (or \
-             'Bearer <credential>' with the agent's own credential)",
+            "missing or wrong agent secret: send the agent's own credential as 'Authorization: \
+             Bearer <credential>', or the agent secret as 'Authorization: Secret-Key <key>'",
         );
     };
     let gate = match l.auth.gate(presented).await {

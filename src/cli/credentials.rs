@@ -5,7 +5,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::{Body, Client};
-use super::label::agent_kind;
 use super::output::{Table, print_value, text};
 use super::usage::usage;
 use crate::args::OutputFormat;
@@ -64,7 +63,11 @@ pub async fn revoke(
     id: &str,
     undo: bool,
 ) -> anyhow::Result<()> {
-    agent_kind(kind)?;
+    if !matches!(kind.to_ascii_lowercase().as_str(), "agent" | "agents") {
+        return Err(usage(format!(
+            "'{kind}': only agents can be revoked; write `revoke agent ID`"
+        )));
+    }
     let method = if undo { Method::DELETE } else { Method::POST };
     let answer = client
         .ok(

@@ -289,6 +289,27 @@ async fn enroll_rotate_revoke_and_restart_with_a_real_collector() {
     );
     fleet_secret_refused_for(&server, id, "must connect with it").await;
 
+    // So does a restart of the supervisor: it comes back on the credential it kept.
+    drop(sup);
+    let restarted = std::time::SystemTime::now();
+    let sup = Supervisor::start(&server.ws_url(), &otelcol, &state, &[]);
+    server
+        .wait_for("the restarted supervisor is back", |s| {
+            s.get(&id)
+                .is_some_and(|a| a.is_connected() && a.connected_at.is_some_and(|t| t > restarted))
+        })
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !sup
+        .output()
+        .contains("connecting with the agent's own credential")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "{}", sup.output());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(credential_in(&state).as_deref(), Some(second.as_str()));
+    wait_credential_state(&server, id, "enrolled").await;
+
     // Revoked: disconnected at once, refused whatever it presents; the Collector runs on.
     let metrics_auth = own_metrics_authorization(&state);
     assert_eq!(own_metrics_status(&server, &metrics_auth).await, 200);

@@ -187,11 +187,19 @@ impl AgentAuth {
         let record = match gate {
             Gate::Credential { record, .. } if record.agent == uid => Some((**record).clone()),
             Gate::Credential { record, .. } => {
-                return Err(Refusal::NotThisAgent {
-                    owner: record.agent,
-                    agent: uid,
-                }
-                .into());
+                // Another uid on a credential: one the server gave this agent (a clone's
+                // rename), or a machine cloned with its state. The credential vouches for
+                // it as the fleet secret would, for a uid without a credential of its own.
+                let owner = record.agent;
+                let theirs = blocking(move || book.credential(&uid)).await?;
+                let admit = credentials::judge(uid, theirs.as_ref(), Presented::Enrollment)
+                    .map_err(|e| match e {
+                        Refusal::MustUseCredential { agent } => {
+                            Refusal::NotThisAgent { owner, agent }
+                        }
+                        other => other,
+                    })?;
+                return Ok((admit, theirs));
             }
             Gate::Enrollment => {
                 let book = book.clone();
@@ -380,6 +388,88 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
         h
+    }
+
+    /// The store's part, in memory.
+    #[derive(Default)]
+    struct Book(Mutex<HashMap<AgentId, CredentialRecord>>);
+
+    impl CredentialBook for Book {
+        fn credential(&self, agent: &AgentId) -> Result<Option<CredentialRecord>, String> {
+            Ok(lock(&self.0).get(agent).cloned())
+        }
+        fn credential_by_hash(
+            &self,
+            h: &credentials::CredentialHash,
+        ) -> Result<Option<CredentialRecord>, String> {
+            Ok(lock(&self.0)
+                .values()
+                .find(|r| [r.current, r.pending, r.retired].contains(&Some(*h)))
+                .cloned())
+        }
+        fn update_credential(
+            &self,
+            agent: &AgentId,
+            change: &mut dyn FnMut(Option<CredentialRecord>) -> Option<CredentialRecord>,
+        ) -> Result<Option<CredentialRecord>, String> {
+            let mut all = lock(&self.0);
+            let before = all.get(agent).cloned();
+            match change(before.clone()) {
+                Some(after) => {
+                    all.insert(*agent, after.clone());
+                    Ok(Some(after))
+                }
+                None => Ok(before),
+            }
+        }
+        fn credentials(&self) -> Result<Vec<CredentialRecord>, String> {
+            Ok(lock(&self.0).values().cloned().collect())
+        }
+    }
+
+    /// Enrolls `uid` and has it connect with its credential; returns the credential.
+    async fn enrolled(auth: &AgentAuth, uid: AgentId) -> String {
+        let (admit, _) = auth.admit(&Gate::Enrollment, uid).await.unwrap();
+        assert!(admit.issue);
+        let c = auth.issue(uid, None).await.unwrap().unwrap().to_string();
+        let gate = auth
+            .gate(Presented::Credential(credentials::hash(&c)))
+            .await
+            .unwrap();
+        let (admit, _) = auth.admit(&gate, uid).await.unwrap();
+        assert!(admit.confirm);
+        c
+    }
+
+    /// A uid the server renamed a clone to (or a cloned machine's) arrives on the original's
+    /// credential: it is taken like the fleet secret, and given a credential of its own; a
+    /// uid with its own credential is not.
+    #[tokio::test]
+    async fn another_uid_on_a_credential_enrolls_only_where_nothing_is_enrolled() {
+        let auth = AgentAuth::with_credentials("s", Arc::new(Book::default()));
+        let (a, b, c) = (AgentId([1; 16]), AgentId([2; 16]), AgentId([3; 16]));
+        let cred_a = enrolled(&auth, a).await;
+        enrolled(&auth, c).await;
+        let gate = auth
+            .gate(Presented::Credential(credentials::hash(&cred_a)))
+            .await
+            .unwrap();
+        let (admit, _) = auth.admit(&gate, b).await.unwrap();
+        assert!(admit.issue && !admit.confirm);
+        let refused = auth.admit(&gate, c).await.unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                CredentialError::Refused(Refusal::NotThisAgent { owner, agent }) if owner == a && agent == c
+            ),
+            "{refused}"
+        );
+        auth.revoke(b, "alice".into()).await.unwrap();
+        assert!(matches!(
+            auth.admit(&gate, b).await,
+            Err(CredentialError::Refused(Refusal::Revoked { .. }))
+        ));
+        assert!(auth.is_revoked(&b) && !auth.is_revoked(&a));
     }
 
     #[test]

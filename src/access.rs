@@ -1,9 +1,10 @@
 //! Who may do what through the management API: named tokens, each with a role.
 //!
 //! - `viewer` reads everything (agents, resources with secrets masked, rollouts, events).
-//! - `operator` also steers the fleet: push, rollout actions, restart, labels.
-//! - `admin` also changes what is stored: apply and delete resources, forget agents, and
-//!   manage tokens.
+//! - `operator` also steers the fleet: push, rollout actions, restart, labels, rotating
+//!   agent credentials.
+//! - `admin` also changes what is stored: apply and delete resources, forget and revoke
+//!   agents, and manage tokens.
 //!
 //! The token in the data directory's `api-token` file (or `--api-token`) is the admin
 //! token named `admin`; it exists before any other and cannot be revoked through the API
@@ -52,7 +53,7 @@ impl Role {
     pub fn scope(self) -> &'static str {
         match self {
             Role::Viewer => "read",
-            Role::Operator => "read, push, rollout actions, restart, labels",
+            Role::Operator => "read, push, rollout actions, restart, labels, credential rotation",
             Role::Admin => "everything, including resources and tokens",
         }
     }

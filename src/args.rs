@@ -396,6 +396,34 @@ pub enum Command {
         kind: String,
         id: String,
     },
+    /// Give agents new credentials of their own. Connected agents are offered theirs at
+    /// once and reconnect with it; the others get theirs when they next connect. Until an
+    /// agent has connected with the new one, its old one still works; then it is refused.
+    #[command(name = "rotate-credentials")]
+    RotateCredentials {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Label selector (`k=v,k2!=v2`; '' selects every agent).
+        #[arg(long, short = 'l')]
+        selector: Option<String>,
+        /// Agent ids or names (comma-separated), instead of or beside a selector.
+        #[arg(long, value_delimiter = ',')]
+        agents: Vec<String>,
+    },
+    /// Revoke an agent: it is disconnected at once and refused from then on, whatever it
+    /// presents (its credential, or the fleet secret under the same instance uid).
+    Revoke {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Must be `agent`.
+        kind: String,
+        /// The agent's id (a revoked agent that was forgotten is named by its full id).
+        id: String,
+        /// Lift the revocation: the agent's credentials are forgotten and it enrolls again
+        /// with the fleet secret, as a new agent would.
+        #[arg(long)]
+        undo: bool,
+    },
     /// Manage CLI profiles (server URL and token).
     Profile {
         #[command(subcommand)]
@@ -585,6 +613,12 @@ pub struct SimulateArgs {
     /// gzip request bodies on the HTTP transport.
     #[arg(long)]
     pub gzip: bool,
+    /// Agents take the per-agent credentials the server offers (they declare
+    /// ReportsConnectionSettingsStatus beside AcceptsOpAMPConnectionSettings) and reconnect
+    /// with them; kept in memory only, so a later run with the same seed (the same
+    /// instance uids) is refused its enrollment: use another --seed.
+    #[arg(long)]
+    pub accept_credentials: bool,
     /// Seconds between own-metrics pushes, once the server offers a destination
     /// (0: never push, e.g. to measure idle agents).
     #[arg(long, default_value_t = 10)]

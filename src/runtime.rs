@@ -154,6 +154,15 @@ impl Runtime {
                 })
             })
         };
+        // The fleet secret enrolls agents; each then gets a credential of its own, kept
+        // (as a hash) in the store every replica shares.
+        let agent_auth = Arc::new(crate::opamp::credentials::AgentAuth::with_credentials(
+            settings.secret_key.as_str(),
+            Arc::new(store.clone()),
+        ));
+        if let Err(e) = agent_auth.reload_revoked().await {
+            tracing::warn!("cannot read the revoked agents: {e}");
+        }
         let registry = registry::spawn_with(
             RegistryConfig {
                 heartbeat_interval: settings.heartbeat_interval,
@@ -161,10 +170,6 @@ impl Runtime {
                 stall_timeout: settings.stall_timeout,
                 max_agents: settings.max_agents,
                 capabilities: SERVER_CAPABILITIES,
-                agent_auth_headers: vec![(
-                    "Authorization".to_string(),
-                    format!("Secret-Key {}", settings.secret_key),
-                )],
                 persist: Some(Arc::new(write_behind.clone())),
                 history: Some(keep_history(write_behind.clone())),
                 own_metrics: Some(own_metrics),
@@ -213,6 +218,7 @@ impl Runtime {
             ListenerConfig {
                 admission: admission.clone(),
                 secret: settings.secret_key.as_str().into(),
+                credentials: Some(agent_auth.clone()),
                 max_message_size: settings.max_message_size,
                 max_agents: settings.max_agents,
                 tls: tls.is_some(),
@@ -226,6 +232,8 @@ impl Runtime {
         );
         let known = admission.clone();
         otlp_state.on_authenticated = Some(Arc::new(move |remote| known.authenticated(remote)));
+        let revoked = agent_auth.clone();
+        otlp_state.revoked = Some(Arc::new(move |id| revoked.is_revoked(id)));
         let otlp_stats = otlp_state.stats.clone();
         let app = listener.router().merge(otlp::router(otlp_state));
         let server = tokio::spawn(server::run(
@@ -239,8 +247,12 @@ impl Runtime {
         let tokens = crate::access::Tokens::load(store.clone(), &settings.api_token).await?;
         crate::replica::follow(
             &store,
-            catalog.clone(),
-            tokens.clone(),
+            crate::replica::Followers {
+                catalog: catalog.clone(),
+                tokens: tokens.clone(),
+                registry: registry.clone(),
+                agent_auth: agent_auth.clone(),
+            },
             shutdown.child_token(),
         );
         let api_app = api::router(api::ApiState {
@@ -253,6 +265,7 @@ impl Runtime {
             admission: api_admission.clone(),
             write_behind: Some(write_behind.clone()),
             shutdown: shutdown.child_token(),
+            agent_auth: agent_auth.clone(),
         });
         let api_server = tokio::spawn(crate::listen::tls::serve(
             api_tcp,

@@ -187,6 +187,8 @@ pub struct AgentDetail {
     /// many requests, first and last (Unix seconds). Absent while all gets through.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub own_telemetry_refused: Option<crate::fleet::refusals::Refused>,
+    /// Where the agent's own credentials stand (enrolled, rotating, revoked, and when).
+    pub credential: crate::fleet::credentials::CredentialView,
 }
 
 /// The agent's own telemetry as the OTLP receiver turned it into rates (empty series
@@ -271,7 +273,10 @@ pub async fn show(
     let agent = hide_secrets(find_agent(&snap, &id, "id")?, &s.catalog.redactor());
     let telemetry = telemetry_of(&s.telemetry, &agent.id, resolution, points);
     let own_telemetry_refused = s.telemetry.refusals().get(&agent.id);
+    // The fleet view does not wait for a store that is away: the state is then unknown.
+    let record = s.agent_auth.record(agent.id).await.ok().flatten();
     Ok(Json(AgentDetail {
+        credential: crate::fleet::credentials::CredentialView::of(record.as_ref()),
         agent,
         telemetry,
         own_telemetry_refused,

@@ -137,6 +137,7 @@ pub fn needed_role(method: &Method, path: &str) -> Role {
         ("POST", ["rollouts"])
         | ("POST", ["rollouts", _, _])
         | ("POST", ["agents", _, "restart"])
+        | ("POST", ["credentials", "rotate"])
         | ("PATCH", ["agents", _, "labels"]) => Role::Operator,
         _ => Role::Admin,
     }
@@ -151,6 +152,9 @@ pub fn describe(method: &Method, path: &str) -> String {
         ("DELETE", ["resources", kind, name]) => format!("delete {kind} {name}"),
         ("DELETE", ["agents", id]) => format!("forget agent {id}"),
         ("POST", ["agents", id, "restart"]) => format!("restart agent {id}"),
+        ("POST", ["agents", id, "revoke"]) => format!("revoke agent {id}"),
+        ("DELETE", ["agents", id, "revoke"]) => format!("lift the revocation of agent {id}"),
+        ("POST", ["credentials", "rotate"]) => "rotate agent credentials".into(),
         ("PATCH", ["agents", id, "labels"]) => format!("label agent {id}"),
         ("POST", ["rollouts"]) => "push".into(),
         ("POST", ["rollouts", config, action]) => format!("{action} the rollout of {config}"),
@@ -183,6 +187,9 @@ mod tests {
             (Method::POST, "/rollouts", Role::Operator),
             (Method::POST, "/rollouts/web/pause", Role::Operator),
             (Method::POST, "/agents/abc/restart", Role::Operator),
+            (Method::POST, "/credentials/rotate", Role::Operator),
+            (Method::POST, "/agents/abc/revoke", Role::Admin),
+            (Method::DELETE, "/agents/abc/revoke", Role::Admin),
             (Method::PATCH, "/agents/abc/labels", Role::Operator),
             (Method::POST, "/apply", Role::Admin),
             (Method::DELETE, "/configurations/web", Role::Admin),

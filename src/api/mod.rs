@@ -8,6 +8,7 @@
 mod agents;
 mod auth;
 mod configs;
+mod credentials;
 mod destinations;
 pub mod error;
 mod events;
@@ -60,6 +61,8 @@ pub struct ApiState {
     /// Cancelled when the server stops: live streams end then (a graceful shutdown waits
     /// for every open answer).
     pub shutdown: CancellationToken,
+    /// Agents' own credentials: rotation, revocation, and their state for `get agent`.
+    pub agent_auth: Arc<crate::opamp::credentials::AgentAuth>,
 }
 
 impl ApiState {
@@ -88,6 +91,11 @@ pub fn router(state: ApiState) -> Router {
             get(agents::labels).patch(agents::set_labels),
         )
         .route("/agents/{id}/restart", post(agents::restart))
+        .route(
+            "/agents/{id}/revoke",
+            post(credentials::revoke).delete(credentials::unrevoke),
+        )
+        .route("/credentials/rotate", post(credentials::rotate))
         .route("/agents/{id}/history", get(agents::history))
         .route("/agents/{id}/throughput", get(agents::throughput))
         .route("/agents/{id}/tap", get(agents::tap))

@@ -164,6 +164,23 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             let c = Client::from_args(&client)?;
             restart::run(&c, client.output, &kind, &id).await
         }
+        Command::RotateCredentials {
+            client,
+            selector,
+            agents,
+        } => {
+            let c = Client::from_args(&client)?;
+            super::credentials::rotate(&c, client.output, selector.as_deref(), &agents).await
+        }
+        Command::Revoke {
+            client,
+            kind,
+            id,
+            undo,
+        } => {
+            let c = Client::from_args(&client)?;
+            super::credentials::revoke(&c, client.output, &kind, &id, undo).await
+        }
         other => Err(anyhow::anyhow!(
             "{other:?} is not a client command (main.rs runs it)"
         )),

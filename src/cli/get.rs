@@ -293,10 +293,38 @@ async fn agent(client: &Client, format: OutputFormat, id: &str) -> anyhow::Resul
     ]);
     t.print();
     println!("id: {full_id}");
+    if let Some(line) = detail.get("credential").and_then(credential_line) {
+        println!("{line}");
+    }
     for line in components_section(&a, output::terminal_width()) {
         println!("{line}");
     }
     Ok(())
+}
+
+/// `credential: enrolled 3h ago`, `credential: revoked 5m ago by alice`, …
+fn credential_line(c: &Value) -> Option<String> {
+    let state = c.get("state")?.as_str()?;
+    let at = |key: &str| c.get(key).and_then(Value::as_u64).map(age);
+    let mut line = format!("credential: {state}");
+    match state {
+        "revoked" => {
+            if let Some(when) = at("revoked_at") {
+                line.push_str(&format!(" {when} ago"));
+            }
+            line.push_str(&format!(" by {}", text(c, "revoked_by")));
+        }
+        "none" => line.push_str(" (connects with the fleet secret)"),
+        _ => {
+            if let Some(when) = at("enrolled_at") {
+                line.push_str(&format!(", enrolled {when} ago"));
+            }
+            if let Some(when) = at("changed_at") {
+                line.push_str(&format!(", last new credential {when} ago"));
+            }
+        }
+    }
+    Some(line)
 }
 
 async fn agent_history(client: &Client, format: OutputFormat, id: &str) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod client;
+pub mod credentials;
 pub mod delete;
 pub mod dispatch;
 pub mod events;

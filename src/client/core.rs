@@ -121,10 +121,57 @@ pub struct Reaction {
     pub metrics_target: Option<Option<MetricsTarget>>,
     /// The server gave the agent a new instance uid.
     pub new_uid: Option<AgentId>,
-    /// The server asks for the newest items of a pipeline (`io.fleetdeck.tap`), or sent
+    /// The server asks for the newest items a pipeline handles (`io.fleetdeck.tap`), or sent
     /// a request that could not be read (the reason, with the id if it was found).
     pub tap: Option<Result<crate::fleet::tap::TapRequest, (u64, String)>>,
+    /// The server offered a credential of the agent's own (in the OpAMP connection
+    /// settings' `Authorization` header); taken by [`ClientCore::try_credential`].
+    pub credential: Option<OfferedCredential>,
 }
+
+/// A credential the server offered, with the hash of the offer it came in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OfferedCredential {
+    pub credential: String,
+    pub offer_hash: Vec<u8>,
+}
+
+impl std::fmt::Debug for OfferedCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OfferedCredential")
+            .field("credential", &"<redacted>")
+            .field("offer_hash", &hex::encode(&self.offer_hash))
+            .finish()
+    }
+}
+
+/// What the agent connects with, besides the link's secret: its own credential, and one
+/// being tried.
+#[derive(Clone, Default, PartialEq, Eq)]
+struct Credentials {
+    /// The agent's own credential, once it has one (`None`: the link's fleet secret).
+    current: Option<String>,
+    /// Offered by the server and tried on the next connection; `current` if it fails.
+    candidate: Option<OfferedCredential>,
+    /// What the agent last said about the connection settings offered.
+    status: Option<proto::ConnectionSettingsStatus>,
+    /// `status` goes in the next message.
+    unreported: bool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("current", &self.current.as_ref().map(|_| "<redacted>"))
+            .field("candidate", &self.candidate)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What became of the credential a connection was tried with: the driver keeps the one
+/// to use from now on (`None`: the fleet secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseCredential(pub Option<String>);
 
 /// Which parts of the status the server has not seen yet (status compression).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -156,6 +203,7 @@ pub struct ClientCore {
     heartbeat: Duration,
     /// A custom message for the next AgentToServer (a tap's answer).
     custom_out: Option<proto::CustomMessage>,
+    credentials: Credentials,
 }
 
 impl ClientCore {
@@ -167,7 +215,80 @@ impl ClientCore {
             unreported: Parts::ALL,
             heartbeat,
             custom_out: None,
+            credentials: Credentials::default(),
         }
+    }
+
+    /// Starts with a credential of the agent's own (kept across restarts).
+    pub fn with_credential(mut self, credential: Option<String>) -> Self {
+        self.credentials.current = credential;
+        self
+    }
+
+    /// The `Authorization` value to connect with: the credential being tried, the
+    /// agent's own, or `None` for the link's fleet secret.
+    pub fn authorization(&self) -> Option<String> {
+        let c = &self.credentials;
+        c.candidate
+            .as_ref()
+            .map(|o| o.credential.as_str())
+            .or(c.current.as_deref())
+            .map(|c| format!("Bearer {c}"))
+    }
+
+    /// Takes an offered credential: tried from the next connection on. Returns false when
+    /// it is the one already in use or being tried (nothing to do).
+    pub fn try_credential(&mut self, offer: OfferedCredential) -> bool {
+        let c = &mut self.credentials;
+        if c.current.as_deref() == Some(offer.credential.as_str())
+            || c.candidate.as_ref() == Some(&offer)
+        {
+            return false;
+        }
+        c.status = Some(proto::ConnectionSettingsStatus {
+            last_connection_settings_hash: offer.offer_hash.clone(),
+            status: proto::ConnectionSettingsStatuses::Applying as i32,
+            error_message: String::new(),
+        });
+        c.candidate = Some(offer);
+        true
+    }
+
+    /// The server accepted the connection: a credential being tried is the agent's own
+    /// from now on (reported APPLIED).
+    pub fn connection_accepted(&mut self) -> Option<UseCredential> {
+        let c = &mut self.credentials;
+        let offer = c.candidate.take()?;
+        c.current = Some(offer.credential);
+        c.status = Some(proto::ConnectionSettingsStatus {
+            last_connection_settings_hash: offer.offer_hash,
+            status: proto::ConnectionSettingsStatuses::Applied as i32,
+            error_message: String::new(),
+        });
+        c.unreported = true;
+        Some(UseCredential(c.current.clone()))
+    }
+
+    /// The server refused the connection with HTTP `status`. A credential being tried
+    /// is dropped (reported FAILED with the next message); the agent's own, refused as
+    /// unknown (401: the server forgot it, or lifted a revocation), gives way to the fleet
+    /// secret, so the agent can enroll again.
+    pub fn connection_refused(&mut self, status: u16) -> Option<UseCredential> {
+        let c = &mut self.credentials;
+        if let Some(offer) = c.candidate.take() {
+            c.status = Some(proto::ConnectionSettingsStatus {
+                last_connection_settings_hash: offer.offer_hash,
+                status: proto::ConnectionSettingsStatuses::Failed as i32,
+                error_message: format!("the server refused the new credential (HTTP {status})"),
+            });
+            c.unreported = true;
+            return Some(UseCredential(c.current.clone()));
+        }
+        if status == 401 && c.current.is_some() {
+            c.current = None;
+            return Some(UseCredential(None));
+        }
+        None
     }
 
     /// Sends `answer` with the next message (a newer one replaces one not sent yet).
@@ -202,6 +323,7 @@ impl ClientCore {
     /// A new connection: the server may not know us, so everything goes in the first message.
     pub fn on_connect(&mut self) {
         self.unreported = Parts::ALL;
+        self.credentials.unreported |= self.credentials.status.is_some();
     }
 
     /// The process restarted: sequence numbers from 0 and a full report.
@@ -232,7 +354,9 @@ impl ClientCore {
 
     /// Whether anything is waiting to be reported.
     pub fn has_unreported(&self) -> bool {
-        self.unreported != Parts::default() || self.custom_out.is_some()
+        self.unreported != Parts::default()
+            || self.custom_out.is_some()
+            || self.credentials.unreported
     }
 
     /// The next AgentToServer: always uid, sequence number and capabilities, plus the
@@ -266,6 +390,9 @@ impl ClientCore {
             msg.available_components = managed.available_components();
         }
         msg.custom_message = self.custom_out.take();
+        if std::mem::take(&mut self.credentials.unreported) {
+            msg.connection_settings_status = self.credentials.status.clone();
+        }
         msg
     }
 
@@ -372,6 +499,22 @@ impl ClientCore {
         {
             self.heartbeat = Duration::from_secs(secs);
         }
+        // A credential of the agent's own comes as a bearer token in the headers; an offer
+        // without one leaves the credential as it is.
+        reaction.credential = offers
+            .opamp
+            .as_ref()
+            .and_then(|o| o.headers.as_ref())
+            .and_then(|h| {
+                h.headers
+                    .iter()
+                    .find(|h| h.key.eq_ignore_ascii_case("authorization"))
+            })
+            .and_then(|h| h.value.trim().strip_prefix("Bearer "))
+            .map(|c| OfferedCredential {
+                credential: c.trim().to_string(),
+                offer_hash: offers.hash.clone(),
+            });
         // An offer without own_metrics changes nothing about them; one with an empty
         // destination withdraws them.
         reaction.metrics_target = offers.own_metrics.map(|m| {
@@ -589,5 +732,90 @@ mod tests {
         assert_eq!(c.heartbeat(), Duration::from_secs(7));
         // an empty destination withdraws it
         assert_eq!(c.on_message(offer(Some(""))).metrics_target, Some(None));
+    }
+
+    fn credential_offer(credential: &str, hash: u8) -> proto::ServerToAgent {
+        proto::ServerToAgent {
+            connection_settings: Some(proto::ConnectionSettingsOffers {
+                hash: vec![hash; 32],
+                opamp: Some(proto::OpAmpConnectionSettings {
+                    destination_endpoint: "ws://x/v1/opamp".into(),
+                    headers: Some(proto::Headers {
+                        headers: vec![proto::Header {
+                            key: "Authorization".into(),
+                            value: format!("Bearer {credential}"),
+                        }],
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn settings_status(c: &mut ClientCore) -> Option<(i32, Vec<u8>, String)> {
+        c.next_message(&Fixed)
+            .connection_settings_status
+            .map(|s| (s.status, s.last_connection_settings_hash, s.error_message))
+    }
+
+    #[test]
+    fn an_offered_credential_is_tried_then_kept_and_reported_applied() {
+        let mut c = core();
+        assert_eq!(c.authorization(), None, "the link's fleet secret at first");
+        let offer = c
+            .on_message(credential_offer("fdc1_new", 9))
+            .credential
+            .expect("taken from the headers");
+        assert!(c.try_credential(offer.clone()));
+        assert!(!c.try_credential(offer), "the same offer twice is one try");
+        assert_eq!(c.authorization().as_deref(), Some("Bearer fdc1_new"));
+        // Connected with it: APPLIED, with the offer's hash, in the first message.
+        assert!(c.connection_accepted().is_some());
+        c.on_connect();
+        assert_eq!(
+            settings_status(&mut c),
+            Some((
+                proto::ConnectionSettingsStatuses::Applied as i32,
+                vec![9; 32],
+                String::new()
+            ))
+        );
+        assert_eq!(settings_status(&mut c), None, "said once");
+        assert_eq!(c.authorization().as_deref(), Some("Bearer fdc1_new"));
+        // An offer without a credential (a restarted server) leaves it as it is.
+        let plain = proto::ServerToAgent {
+            connection_settings: Some(proto::ConnectionSettingsOffers {
+                opamp: Some(proto::OpAmpConnectionSettings::default()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(c.on_message(plain).credential, None);
+    }
+
+    #[test]
+    fn a_refused_credential_falls_back_and_is_reported_failed() {
+        let mut c = core().with_credential(Some("fdc1_old".into()));
+        let offer = c
+            .on_message(credential_offer("fdc1_new", 4))
+            .credential
+            .unwrap();
+        assert!(c.try_credential(offer));
+        assert_eq!(
+            c.connection_refused(401),
+            Some(UseCredential(Some("fdc1_old".into())))
+        );
+        assert_eq!(c.authorization().as_deref(), Some("Bearer fdc1_old"));
+        let (status, hash, message) = settings_status(&mut c).unwrap();
+        assert_eq!(status, proto::ConnectionSettingsStatuses::Failed as i32);
+        assert_eq!(hash, vec![4; 32]);
+        assert!(message.contains("401"), "{message}");
+        // Its own credential refused as unknown: back to the fleet secret, to enroll again.
+        assert_eq!(c.connection_refused(401), Some(UseCredential(None)));
+        assert_eq!(c.authorization(), None);
+        // Turned away (403) with the fleet secret: nothing to change.
+        assert_eq!(c.connection_refused(403), None);
     }
 }

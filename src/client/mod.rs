@@ -18,7 +18,8 @@ pub mod session;
 pub mod stats;
 
 pub use core::{
-    CONFIG_FILE, ClientCore, Managed, MetricsTarget, Parts, RemoteOffer, RemoteState, RemoteStatus,
+    CONFIG_FILE, ClientCore, Managed, MetricsTarget, OfferedCredential, Parts, RemoteOffer,
+    RemoteState, RemoteStatus, UseCredential,
 };
 pub use net::Link;
 pub use session::{Driver, Restarted, run_agent, run_agent_over};

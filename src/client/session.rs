@@ -31,11 +31,11 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::backoff::{Backoff, parse_retry_after};
-use super::core::{ClientCore, Managed, MetricsTarget, RemoteOffer};
+use super::core::{ClientCore, Managed, MetricsTarget, RemoteOffer, UseCredential};
 use super::net::{self, Link, Stream};
 use super::stats::ClientStats;
 use crate::args::SimTransport;
-use crate::fleet::agent::AgentId;
+use crate::fleet::agent::{AgentId, Capabilities};
 use crate::fleet::tap::{TapAnswer, TapRequest};
 use crate::opamp::proto;
 
@@ -71,6 +71,11 @@ pub trait Driver: Managed + Send {
     /// The server assigned a new instance uid (already in `core`).
     fn new_uid(&mut self, _uid: AgentId) {}
 
+    /// The credential to connect with from now on (`None`: the fleet secret): one the
+    /// server offered (tried on the next connection), or the one before when the server
+    /// refused it. A driver that outlives its process keeps it (the supervisor does).
+    fn credential(&mut self, _credential: Option<&str>) {}
+
     /// Resolves when the driver has work; must be cancel-safe (it loses every race
     /// with the socket).
     fn wake(&mut self) -> impl Future<Output = Self::Wake> + Send;
@@ -97,6 +102,13 @@ pub trait Driver: Managed + Send {
 enum Ended {
     Shutdown,
     Restart(Duration),
+    /// New connection settings (a credential): connect again at once, with them.
+    Reconnect,
+    /// The server refused the connection with this HTTP status.
+    Refused {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     Lost {
         was_connected: bool,
         retry_after: Option<Duration>,
@@ -120,6 +132,8 @@ enum Next {
     /// The restart command: the driver carries it out.
     Restart,
     Unavailable(Option<Duration>),
+    /// The server offered a credential: reconnect with it.
+    Reconnect,
 }
 
 /// An agent across its connections.
@@ -182,6 +196,27 @@ pub async fn run_agent_over<D: Driver>(
                 backoff.reset();
                 wait
             }
+            Ended::Reconnect => {
+                backoff.reset();
+                Duration::ZERO
+            }
+            Ended::Refused {
+                status,
+                retry_after,
+            } => match run.core.connection_refused(status) {
+                // Back to the credential before (or the fleet secret) at once.
+                Some(UseCredential(c)) => {
+                    run.driver.credential(c.as_deref());
+                    Duration::from_millis(100)
+                }
+                None => {
+                    if links.len() > 1 {
+                        at = (at + 1) % links.len();
+                        link = links[at].clone();
+                    }
+                    backoff.next_delay(&mut run.rng, retry_after)
+                }
+            },
             Ended::Lost {
                 was_connected,
                 retry_after,
@@ -242,6 +277,17 @@ impl<D: Driver> AgentRun<D> {
             };
             self.core.answer_tap(&answer);
         }
+        if let Some(offer) = reaction.credential
+            && crate::fleet::credentials::takes_credentials(Capabilities(
+                self.driver.capabilities(),
+            ))
+        {
+            let credential = offer.credential.clone();
+            if self.core.try_credential(offer) {
+                self.driver.credential(Some(&credential));
+                return Next::Reconnect;
+            }
+        }
         Next::Continue {
             reply: reaction.reply || self.core.has_unreported(),
         }
@@ -253,6 +299,22 @@ impl<D: Driver> AgentRun<D> {
 
     fn goodbye(&mut self) -> proto::AgentToServer {
         self.core.disconnect_message(self.driver.capabilities())
+    }
+
+    /// The server took the connection: a credential being tried is the agent's own now.
+    fn accepted(&mut self) {
+        if let Some(UseCredential(c)) = self.core.connection_accepted() {
+            tracing::info!(agent = %self.core.uid(), "connected with the new credential the server offered");
+            self.driver.credential(c.as_deref());
+        }
+    }
+
+    /// What to send as `Authorization`: the agent's own credential, else the link's secret.
+    fn authorization(&self, link: &Link) -> Option<hyper::header::HeaderValue> {
+        match self.core.authorization() {
+            Some(own) => hyper::header::HeaderValue::from_str(&own).ok(),
+            None => link.authorization.clone(),
+        }
     }
 }
 
@@ -286,16 +348,23 @@ fn retry_after_of(status: StatusCode, headers: &hyper::HeaderMap) -> Option<Dura
 fn refused(status: StatusCode, headers: &hyper::HeaderMap, link: &Link, uid: AgentId) -> Ended {
     if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
         ClientStats::add(&link.stats.throttled);
-    } else {
-        ClientStats::add(&link.stats.connect_errors);
-        if status == StatusCode::UNAUTHORIZED {
-            tracing::warn!(agent = %uid, "server answered 401: check --secret-key");
-        } else {
-            tracing::debug!(agent = %uid, "server answered HTTP {status}");
-        }
+        return Ended::Lost {
+            was_connected: false,
+            retry_after: retry_after_of(status, headers),
+        };
     }
-    Ended::Lost {
-        was_connected: false,
+    ClientStats::add(&link.stats.connect_errors);
+    match status {
+        StatusCode::UNAUTHORIZED => {
+            tracing::warn!(agent = %uid, "server answered 401: check --secret-key (or the agent's credential)");
+        }
+        StatusCode::FORBIDDEN => {
+            tracing::warn!(agent = %uid, "server answered 403: this agent is refused (revoked, or it must use its own credential)");
+        }
+        _ => tracing::debug!(agent = %uid, "server answered HTTP {status}"),
+    }
+    Ended::Refused {
+        status: status.as_u16(),
         retry_after: retry_after_of(status, headers),
     }
 }
@@ -324,10 +393,8 @@ async fn ws_connect<D: Driver>(run: &AgentRun<D>, link: &Link) -> Result<Ws, End
         tracing::error!("bad WebSocket URL {}: {e}", link.url.ws_url());
         Ended::lost(false)
     })?;
-    if let Some(auth) = &link.authorization {
-        request
-            .headers_mut()
-            .insert(header::AUTHORIZATION, auth.clone());
+    if let Some(auth) = run.authorization(link) {
+        request.headers_mut().insert(header::AUTHORIZATION, auth);
     }
     match timeout(
         IO_TIMEOUT,
@@ -402,6 +469,7 @@ async fn ws_session<D: Driver>(run: &mut AgentRun<D>, link: &Link) -> Ended {
         Err(ended) => return ended,
     };
     let _connected = Connected::new(&link.stats.connected);
+    run.accepted();
     run.core.on_connect();
     let first = run.message();
     if !ws_send(&mut ws, &first, &link.stats).await {
@@ -433,6 +501,10 @@ async fn ws_session<D: Driver>(run: &mut AgentRun<D>, link: &Link) -> Ended {
                         Next::Unavailable(wait) => {
                             Box::pin(ws_goodbye(&mut ws, run, link)).await;
                             return Ended::Lost { was_connected: true, retry_after: wait };
+                        }
+                        Next::Reconnect => {
+                            Box::pin(ws_goodbye(&mut ws, run, link)).await;
+                            return Ended::Reconnect;
                         }
                     }
                 }
@@ -551,8 +623,8 @@ async fn http_post<D: Driver>(
         if link.http_gzip {
             builder = builder.header(header::CONTENT_ENCODING, "gzip");
         }
-        if let Some(auth) = &link.authorization {
-            builder = builder.header(header::AUTHORIZATION, auth.clone());
+        if let Some(auth) = run.authorization(link) {
+            builder = builder.header(header::AUTHORIZATION, auth);
         }
         let Ok(request) = builder.body(Full::new(body.clone())) else {
             return Posted::Failed(Ended::lost(was_connected));
@@ -620,6 +692,7 @@ async fn http_session<D: Driver>(run: &mut AgentRun<D>, link: &Link) -> Ended {
                 };
                 if connected.is_none() {
                     connected = Some(Connected::new(&link.stats.connected));
+                    run.accepted();
                 }
                 match run.handle(*reply, link) {
                     Next::Continue { reply: true } => continue,
@@ -637,6 +710,10 @@ async fn http_session<D: Driver>(run: &mut AgentRun<D>, link: &Link) -> Ended {
                             was_connected: true,
                             retry_after: wait,
                         };
+                    }
+                    Next::Reconnect => {
+                        Box::pin(http_goodbye(&mut conn, run, link)).await;
+                        return Ended::Reconnect;
                     }
                 }
             }

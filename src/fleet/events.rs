@@ -141,6 +141,8 @@ pub enum DisconnectReason {
     Replaced,
     /// The server is shutting down.
     ServerShutdown,
+    /// An operator revoked the agent.
+    Revoked,
 }
 
 impl std::fmt::Display for DisconnectReason {
@@ -151,6 +153,7 @@ impl std::fmt::Display for DisconnectReason {
             DisconnectReason::HeartbeatTimeout => "missed heartbeats",
             DisconnectReason::Replaced => "replaced by a newer connection",
             DisconnectReason::ServerShutdown => "server shutdown",
+            DisconnectReason::Revoked => "revoked",
         })
     }
 }

@@ -172,6 +172,8 @@ pub fn is_plain_heartbeat(r: &AgentReport) -> bool {
         && r.custom_message.is_none()
         && r.available_components.is_none()
         && r.connection_settings_hash.is_none()
+        && r.connection_settings_failed.is_none()
+        && r.credential.is_none()
         && !r.disconnect
         && !r.request_instance_uid
 }

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod attempt;
 pub mod components;
+pub mod credentials;
 pub mod delivery;
 pub mod events;
 pub mod health;

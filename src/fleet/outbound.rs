@@ -79,6 +79,9 @@ pub enum AgentCommand {
 pub enum ServerError {
     /// The message could not be understood; the agent should not retry it.
     BadRequest(String),
+    /// The agent may no longer connect (revoked): sent as BAD_REQUEST, then the
+    /// connection is closed.
+    Refused(String),
     /// We are overloaded; retry after the given delay.
     Unavailable {
         message: String,

@@ -27,6 +27,12 @@ pub struct AgentReport {
     pub available_components: Option<ReportedComponents>,
     /// Last connection-settings hash the agent reports having applied.
     pub connection_settings_hash: Option<Vec<u8>>,
+    /// The agent reports it could not apply the connection settings offered (FAILED),
+    /// with its message.
+    pub connection_settings_failed: Option<String>,
+    /// Not from the agent: a credential the server minted for it, to offer in this reply
+    /// (set by the listener, which checks credentials).
+    pub credential: Option<super::credentials::Issued>,
     pub disconnect: bool,
     pub request_instance_uid: bool,
 }

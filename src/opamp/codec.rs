@@ -109,9 +109,15 @@ pub fn decode_agent_to_server(payload: &[u8]) -> Result<AgentReport, DecodeError
                 data: m.data,
             }),
         available_components: msg.available_components.map(available_components),
+        connection_settings_failed: msg
+            .connection_settings_status
+            .as_ref()
+            .filter(|s| s.status == proto::ConnectionSettingsStatuses::Failed as i32)
+            .map(|s| s.error_message.clone()),
         connection_settings_hash: msg
             .connection_settings_status
             .map(|s| s.last_connection_settings_hash),
+        credential: None,
         disconnect: msg.agent_disconnect.is_some(),
         request_instance_uid: msg.flags & 0x1 != 0,
     })
@@ -430,11 +436,13 @@ fn encode_reply(
 
 fn error_response(err: &ServerError) -> proto::ServerErrorResponse {
     match err {
-        ServerError::BadRequest(message) => proto::ServerErrorResponse {
-            r#type: proto::ServerErrorResponseType::BadRequest as i32,
-            error_message: message.clone(),
-            details: None,
-        },
+        ServerError::BadRequest(message) | ServerError::Refused(message) => {
+            proto::ServerErrorResponse {
+                r#type: proto::ServerErrorResponseType::BadRequest as i32,
+                error_message: message.clone(),
+                details: None,
+            }
+        }
         ServerError::Unavailable {
             message,
             retry_after,

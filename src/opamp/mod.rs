@@ -13,6 +13,7 @@ pub mod proto {
 pub mod auth;
 pub mod body;
 pub mod codec;
+pub mod credentials;
 pub mod frame;
 pub mod offer;
 pub mod prescan;

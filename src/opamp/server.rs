@@ -25,9 +25,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::auth::agent_authorized;
 use super::body::{BodyError, accepts_gzip, gzip, read_limited};
 use super::codec::{self, DecodeError};
+use super::credentials::{AgentAuth, CredentialError, Gate};
 use super::frame;
 use super::ws::{self, Incoming, WebSocket, WsError, close};
 use crate::fleet::AgentId;
@@ -50,6 +50,9 @@ pub struct ListenerConfig {
     /// The agent secret every request must present.
     #[debug("{}", crate::redact::redact(secret))]
     pub secret: Arc<str>,
+    /// Per-agent credentials, with `secret` as the enrollment secret; `None`: `secret`
+    /// alone lets every agent in.
+    pub credentials: Option<Arc<AgentAuth>>,
     /// Largest OpAMP message accepted (after decompression), in bytes.
     pub max_message_size: usize,
     /// At this many connected agents, WebSocket upgrades get 503 + Retry-After (the
@@ -72,6 +75,7 @@ impl Default for ListenerConfig {
     fn default() -> Self {
         ListenerConfig {
             secret: Arc::from(""),
+            credentials: None,
             max_message_size: 4 * 1024 * 1024,
             retry_after: Duration::from_secs(30),
             max_agents: None,
@@ -90,6 +94,7 @@ pub struct AgentListener(Arc<Listener>);
 pub struct Listener {
     registry: RegistryHandle,
     config: ListenerConfig,
+    auth: Arc<AgentAuth>,
     next_conn: AtomicU64,
     sessions: TaskTracker,
 }
@@ -106,8 +111,13 @@ impl AgentListener {
     /// Sessions learn of a shutdown from the registry letting go of their outboxes, so
     /// the registry must stop on the server's shutdown token.
     pub fn new(registry: RegistryHandle, config: ListenerConfig) -> Self {
+        let auth = config
+            .credentials
+            .clone()
+            .unwrap_or_else(|| Arc::new(AgentAuth::secret_only(config.secret.clone())));
         AgentListener(Arc::new(Listener {
             registry,
+            auth,
             config,
             next_conn: AtomicU64::new(1),
             sessions: TaskTracker::new(),
@@ -243,14 +253,19 @@ async fn opamp_endpoint(
 ) -> Response {
     let headers = req.headers();
     // Authentication comes first: nothing else is revealed to an unauthenticated peer.
-    if !agent_authorized(headers, &l.config.secret) {
+    let Some(presented) = l.auth.presented(headers) else {
         static BUDGET: LogBudget = LogBudget::new();
         crate::warn_within!(BUDGET, %remote, "refused an OpAMP request: missing or wrong agent secret");
         return plain(
             StatusCode::UNAUTHORIZED,
-            "missing or wrong agent secret: send 'Authorization: Secret-Key <key>'",
+            "missing or wrong agent secret: send the agent's own credential as 'Authorization: \
+             Bearer <credential>', or the agent secret as 'Authorization: Secret-Key <key>'",
         );
-    }
+    };
+    let gate = match l.auth.gate(presented).await {
+        Ok(gate) => gate,
+        Err(e) => return refuse(&l, remote, &e),
+    };
     l.config.admission.authenticated(remote);
     let wants_session = match *req.method() {
         Method::POST => is_protobuf(headers),
@@ -284,7 +299,7 @@ async fn opamp_endpoint(
     };
     match *req.method() {
         Method::POST if is_protobuf(headers) => {
-            let reply = http_exchange(l, remote, req).await;
+            let reply = http_exchange(l, remote, req, gate).await;
             drop(newcomer);
             reply
         }
@@ -295,7 +310,7 @@ async fn opamp_endpoint(
                 header_str(headers, &CONTENT_TYPE)
             ),
         ),
-        Method::GET if wants_upgrade(headers) => ws_upgrade(l, remote, req, newcomer),
+        Method::GET if wants_upgrade(headers) => ws_upgrade(l, remote, req, newcomer, gate),
         Method::GET => plain(
             StatusCode::BAD_REQUEST,
             "expected a WebSocket upgrade or a POST with Content-Type: application/x-protobuf",
@@ -315,6 +330,70 @@ async fn opamp_endpoint(
     }
 }
 
+/// A credential refused (401 for one that is no one's to use, 403 for an agent turned
+/// away), or the store unreachable (503): said in the server's log and, for an agent the
+/// server knows, as an event (a few a minute at most).
+fn refuse(l: &AgentListener, remote: SocketAddr, e: &CredentialError) -> Response {
+    match e {
+        CredentialError::Refused(r) => {
+            static BUDGET: LogBudget = LogBudget::new();
+            crate::warn_within!(BUDGET, %remote, reason = %r, "refused an agent's credential");
+            static EVENTS: LogBudget = LogBudget::new();
+            if let Some(agent) = r.agent()
+                && EVENTS.take().is_some()
+            {
+                l.registry.publish_event(crate::fleet::EventKind::Notice {
+                    agent: Some(agent),
+                    message: format!("refused a connection from {remote}: {r}"),
+                });
+            }
+            let status = if r.forbidden() {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            plain(status, r.to_string())
+        }
+        CredentialError::Store(detail) => {
+            static BUDGET: LogBudget = LogBudget::new();
+            crate::warn_within!(BUDGET, %remote, error = %detail, "could not check an agent's credential");
+            unavailable(l, "the server cannot check credentials right now".into())
+        }
+    }
+}
+
+/// What the listener decides about a report before the registry sees it: the agent is
+/// refused, or admitted — its new credential confirmed (an event says so), and one
+/// minted for it when it needs one and takes OpAMP connection settings.
+async fn admit(
+    l: &AgentListener,
+    gate: &Gate,
+    report: &mut crate::fleet::report::AgentReport,
+) -> Result<(), CredentialError> {
+    if !l.auth.per_agent() {
+        return Ok(());
+    }
+    let uid = report.instance_uid;
+    let (admit, record) = l.auth.admit(gate, uid).await?;
+    if admit.confirm {
+        tracing::info!(agent = %uid, "agent connected with its new credential; the one before is refused from now on");
+        l.registry.publish_event(crate::fleet::EventKind::Notice {
+            agent: Some(uid),
+            message: format!(
+                "agent {} connected with its new credential; the one before is refused from now on",
+                uid.short()
+            ),
+        });
+    }
+    if admit.issue
+        && crate::fleet::credentials::takes_credentials(report.capabilities)
+        && let Some(credential) = l.auth.issue(uid, record.as_ref()).await?
+    {
+        report.credential = Some(crate::fleet::credentials::Issued(credential));
+    }
+    Ok(())
+}
+
 fn unavailable(l: &AgentListener, message: String) -> Response {
     unavailable_for(l.config.retry_after, message)
 }
@@ -329,7 +408,12 @@ fn unavailable_for(retry_after: Duration, message: String) -> Response {
 
 // ------------------------------------------------------------------ plain HTTP transport
 
-async fn http_exchange(l: AgentListener, remote: SocketAddr, req: Request<Body>) -> Response {
+async fn http_exchange(
+    l: AgentListener,
+    remote: SocketAddr,
+    req: Request<Body>,
+    gate: Gate,
+) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = match read_limited(&parts.headers, body, l.config.max_message_size).await {
         Ok(b) => b,
@@ -346,7 +430,7 @@ async fn http_exchange(l: AgentListener, remote: SocketAddr, req: Request<Body>)
             return plain(status, e.to_string());
         }
     };
-    let report = match codec::decode_agent_to_server(&bytes) {
+    let mut report = match codec::decode_agent_to_server(&bytes) {
         Ok(r) => r,
         Err(e) => {
             static BUDGET: LogBudget = LogBudget::new();
@@ -359,6 +443,9 @@ async fn http_exchange(l: AgentListener, remote: SocketAddr, req: Request<Body>)
             return plain(status, e.to_string());
         }
     };
+    if let Err(e) = admit(&l, &gate, &mut report).await {
+        return refuse(&l, remote, &e);
+    }
     let via = Via::Http {
         remote_addr: remote,
         endpoint: endpoint_of(&parts.headers, false, l.config.tls),
@@ -397,6 +484,7 @@ fn ws_upgrade(
     remote: SocketAddr,
     mut req: Request<Body>,
     newcomer: Option<NewcomerPermit>,
+    gate: Gate,
 ) -> Response {
     let headers = req.headers();
     if header_str(headers, &SEC_WEBSOCKET_VERSION) != "13" {
@@ -418,7 +506,13 @@ fn ws_upgrade(
     };
     let conn = l.next_conn.fetch_add(1, Ordering::Relaxed);
     let tracker = l.sessions.clone();
-    tracker.spawn(upgrade(l, conn, remote, endpoint, on_upgrade, newcomer));
+    let who = Box::new(Who {
+        gate,
+        last_uid: None,
+    });
+    tracker.spawn(upgrade(
+        l, conn, remote, endpoint, on_upgrade, newcomer, who,
+    ));
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(CONNECTION, "upgrade")
@@ -438,13 +532,14 @@ async fn upgrade(
     endpoint: Arc<str>,
     on_upgrade: hyper::upgrade::OnUpgrade,
     newcomer: Option<NewcomerPermit>,
+    who: Box<Who>,
 ) {
     match on_upgrade.await {
         Ok(upgraded) => {
             // The newcomer's place is given up with the first reply (or after a while).
             let io = Onboarding::new(TokioIo::new(upgraded), newcomer);
             let tracker = l.sessions.clone();
-            tracker.spawn(ws_session(l, conn, remote, endpoint, io));
+            tracker.spawn(ws_session(l, conn, remote, endpoint, io, who));
         }
         Err(e) => tracing::debug!(%remote, error = %e, "WebSocket upgrade failed"),
     }
@@ -472,6 +567,7 @@ fn ws_session<S>(
     remote: SocketAddr,
     endpoint: Arc<str>,
     io: S,
+    mut who: Box<Who>,
 ) -> impl Future<Output = ()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -479,8 +575,6 @@ where
     let mut ws = WebSocket::new(io, l.config.max_message_size);
     let (outbox_tx, mut outbox) = outbox(OUTBOX_CAPACITY);
     let opening = Box::pin(l.registry.open_ws(conn, remote, endpoint, outbox_tx));
-    // The uid this connection speaks for, used to address errors about undecodable frames.
-    let mut last_uid: Option<AgentId> = None;
     // While the registry lets us, plain heartbeats are answered here with this frame.
     let mut lease: Option<Box<Leased>> = None;
     async move {
@@ -492,7 +586,7 @@ where
             let step = tokio::select! {
                 incoming = ws.recv() => match incoming {
                     Ok(Incoming::Binary(data)) => {
-                        let session = Session { l: &l, conn, remote, last_uid: &mut last_uid, lease: &mut lease };
+                        let session = Session { l: &l, conn, remote, who: &mut who, lease: &mut lease };
                         Box::pin(on_binary(session, &data, &mut ws, write_timeout)).await
                     }
                     Ok(Incoming::Text(_)) => {
@@ -501,7 +595,7 @@ where
                         let err = ServerError::BadRequest(
                             "text frames are not OpAMP messages: send binary frames".into(),
                         );
-                        Box::pin(send_error(&l, last_uid, err, &mut ws, write_timeout)).await
+                        Box::pin(send_error(&l, who.last_uid, err, &mut ws, write_timeout)).await
                     }
                     Ok(Incoming::Ping(payload)) => {
                         Box::pin(send_frame(&mut ws, &ws::pong_frame(&payload), write_timeout)).await
@@ -517,10 +611,15 @@ where
                 push = outbox.recv() => match push {
                     Some(push) => {
                         let frame = codec::encode_ws_framed(&push, ws::binary_frame_start);
-                        Box::pin(send_frame(&mut ws, &frame, write_timeout)).await
+                        let step = Box::pin(send_frame(&mut ws, &frame, write_timeout)).await;
+                        match &push.error {
+                            // Revoked: told why, then the connection goes.
+                            Some(ServerError::Refused(reason)) => Step::Close(close::POLICY, reason.clone()),
+                            _ => step,
+                        }
                     }
                     // The registry let go of this connection: the server is shutting down.
-                    None => Box::pin(say_when_to_return(&l, remote, last_uid, &mut ws, write_timeout)).await,
+                    None => Box::pin(say_when_to_return(&l, remote, who.last_uid, &mut ws, write_timeout)).await,
                 },
             };
             match step {
@@ -575,12 +674,19 @@ struct Leased {
     ack: Vec<u8>,
 }
 
+/// Who a WebSocket connection speaks for: what it presented, and the uid it last spoke as
+/// (to address errors about undecodable frames). Boxed, since every idle session keeps it.
+struct Who {
+    gate: Gate,
+    last_uid: Option<AgentId>,
+}
+
 /// What one message's handling needs of its session.
 struct Session<'a> {
     l: &'a AgentListener,
     conn: u64,
     remote: SocketAddr,
-    last_uid: &'a mut Option<AgentId>,
+    who: &'a mut Who,
     lease: &'a mut Option<Box<Leased>>,
 }
 
@@ -597,9 +703,10 @@ where
         l,
         conn,
         remote,
-        last_uid,
+        who,
         lease,
     } = session;
+    let Who { gate, last_uid } = who;
     let payload = match frame::decode_ws_payload(data) {
         Ok(p) => p,
         Err(e) => {
@@ -622,7 +729,7 @@ where
     {
         return send_frame(ws, &held.ack, write_timeout).await;
     }
-    let report = match codec::decode_agent_to_server(payload) {
+    let mut report = match codec::decode_agent_to_server(payload) {
         Ok(r) => r,
         Err(e) => {
             let uid = match &e {
@@ -644,6 +751,29 @@ where
         }
     };
     let first = last_uid.is_none();
+    // Whose credential this connection carries is settled when a uid first speaks on it.
+    if *last_uid != Some(report.instance_uid)
+        && let Err(e) = admit(l, gate, &mut report).await
+    {
+        let reason = match &e {
+            CredentialError::Refused(r) => {
+                let _ = refuse(l, remote, &e);
+                r.to_string()
+            }
+            CredentialError::Store(_) => {
+                let _ = refuse(l, remote, &e);
+                let err = ServerError::Unavailable {
+                    message: "the server cannot check credentials right now".into(),
+                    retry_after: Some(l.config.retry_after),
+                };
+                let _ = send_error(l, Some(report.instance_uid), err, ws, write_timeout).await;
+                return Step::Close(close::TRY_AGAIN_LATER, "retry later".into());
+            }
+        };
+        let err = ServerError::Refused(reason.clone());
+        let _ = send_error(l, Some(report.instance_uid), err, ws, write_timeout).await;
+        return Step::Close(close::POLICY, reason);
+    }
     *last_uid = Some(report.instance_uid);
     // A newcomer arriving while the registry is far behind is asked to come back later
     // rather than queued behind everyone else (a reconnect storm after a restart).
@@ -768,6 +898,10 @@ mod tests {
                     "127.0.0.1:1".parse().unwrap(),
                     "ws://x".into(),
                     io,
+                    Box::new(Who {
+                        gate: Gate::Enrollment,
+                        last_uid: None,
+                    }),
                 ))
             };
             let size = output_size(&start);

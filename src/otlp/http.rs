@@ -65,7 +65,13 @@ pub struct OtlpState {
     /// Told the address of each request that authenticated (the listener stops counting
     /// its connection as a stranger).
     pub on_authenticated: Option<Arc<dyn Fn(std::net::SocketAddr) + Send + Sync>>,
+    /// Whether an agent is revoked: its per-agent token is refused (403) like its OpAMP
+    /// connection.
+    pub revoked: Option<RevokedCheck>,
 }
+
+/// Whether an agent is revoked (kept in memory by the server's credential checks).
+pub type RevokedCheck = Arc<dyn Fn(&AgentId) -> bool + Send + Sync>;
 
 impl OtlpState {
     pub fn new(
@@ -80,6 +86,7 @@ impl OtlpState {
             stats: Arc::default(),
             limits: Limits::default(),
             on_authenticated: None,
+            revoked: None,
         }
     }
 }
@@ -245,6 +252,14 @@ async fn export(
                 return Err(refused.into_refusal());
             }
         };
+        if let (Sender::Agent(id), Some(revoked)) = (&sender, &st.revoked)
+            && revoked(id)
+        {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                format!("agent {id} is revoked"),
+            ));
+        }
         let format = format_of(&headers)?;
         let gzip = gzip_encoded(&headers)?;
         let raw = read_body(body, &headers, st.limits.max_body_bytes).await?;

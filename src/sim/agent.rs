@@ -102,6 +102,9 @@ pub struct SimShared {
     pub cache: ConfigCache,
     pub stats: Arc<ClientStats>,
     pub metrics_client: reqwest::Client,
+    /// Agents take credentials of their own (AcceptsOpAMPConnectionSettings), kept in
+    /// memory for the run.
+    pub accept_credentials: bool,
 }
 
 /// A configuration received and checked; it takes effect when the simulated
@@ -294,7 +297,11 @@ impl Driver for SimAgent {
 
 impl Managed for SimAgent {
     fn capabilities(&self) -> u64 {
-        CAPABILITIES
+        if self.shared.accept_credentials {
+            CAPABILITIES | Capabilities::REPORTS_CONNECTION_SETTINGS_STATUS
+        } else {
+            CAPABILITIES
+        }
     }
 
     fn description(&self, uid: AgentId) -> proto::AgentDescription {
@@ -407,6 +414,7 @@ mod tests {
             cache: ConfigCache::default(),
             stats: Arc::default(),
             metrics_client: reqwest::Client::new(),
+            accept_credentials: false,
         });
         let mut identity = Identity::derive(1, 3, 0.0);
         identity.rejects_configs = rejects;

@@ -50,6 +50,9 @@ pub struct SimConfig {
     pub tls_ca: Option<PathBuf>,
     /// Certificate and key files every agent presents to a server that asks for one.
     pub tls_identity: Option<(PathBuf, PathBuf)>,
+    /// Agents take the credentials the server offers and reconnect with them (in memory:
+    /// a new run enrolls again under new uids only if the seed changes).
+    pub accept_credentials: bool,
 }
 
 impl SimConfig {
@@ -76,6 +79,7 @@ impl SimConfig {
             backoff_max: Duration::from_secs(60),
             tls_ca: None,
             tls_identity: None,
+            accept_credentials: false,
         }
     }
 
@@ -202,6 +206,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimFleet, SimError> {
         cache: Default::default(),
         stats,
         metrics_client,
+        accept_credentials: cfg.accept_credentials,
     });
     let shared = Shared {
         link,

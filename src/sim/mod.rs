@@ -84,6 +84,7 @@ fn config_from_args(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
     cfg.seed = args.seed;
     cfg.first_index = args.first_index;
     cfg.http_gzip = args.gzip;
+    cfg.accept_credentials = args.accept_credentials;
     if args.heartbeat == 0 {
         anyhow::bail!("--heartbeat must be at least 1 second");
     }

@@ -227,6 +227,75 @@ impl RawRollout {
     }
 }
 
+/// An agent's credential row as both backends keep it: hashes as hex text, times in ms.
+pub(super) struct RawCredential {
+    pub id: Vec<u8>,
+    pub current: Option<String>,
+    pub pending: Option<String>,
+    pub retired: Option<String>,
+    pub rotate: bool,
+    pub enrolled_at: Option<i64>,
+    pub changed_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
+}
+
+/// The columns of `agent_credentials`, in [`RawCredential`]'s order.
+pub(super) const CREDENTIAL_COLUMNS: &str = "agent_id, current_hash, pending_hash, retired_hash, \
+     rotate, enrolled_at, changed_at, revoked_at, revoked_by";
+
+impl RawCredential {
+    pub fn of(r: &crate::fleet::credentials::CredentialRecord) -> Self {
+        RawCredential {
+            id: r.agent.as_bytes().to_vec(),
+            current: r.current.map(hex::encode),
+            pending: r.pending.map(hex::encode),
+            retired: r.retired.map(hex::encode),
+            rotate: r.rotate,
+            enrolled_at: r.enrolled_at.map(to_millis),
+            changed_at: r.changed_at.map(to_millis),
+            revoked_at: r.revoked.as_ref().map(|v| to_millis(v.at)),
+            revoked_by: r.revoked.as_ref().map(|v| v.by.clone()),
+        }
+    }
+
+    pub fn into_record(
+        self,
+        path: &Path,
+    ) -> StoreResult<crate::fleet::credentials::CredentialRecord> {
+        use crate::fleet::credentials::{CredentialRecord, Revocation};
+        let bad = |detail: String| StoreError::BadRow {
+            path: path.to_path_buf(),
+            what: "agent credential".into(),
+            detail,
+        };
+        let agent = agent_id_from_blob(&self.id)
+            .ok_or_else(|| bad(format!("an agent id of {} bytes", self.id.len())))?;
+        let hash = |h: Option<String>| -> StoreResult<Option<[u8; 32]>> {
+            h.map(|h| {
+                hex::decode(&h)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| bad(format!("a credential hash '{h}'")))
+            })
+            .transpose()
+        };
+        Ok(CredentialRecord {
+            agent,
+            current: hash(self.current)?,
+            pending: hash(self.pending)?,
+            retired: hash(self.retired)?,
+            rotate: self.rotate,
+            enrolled_at: self.enrolled_at.map(from_millis),
+            changed_at: self.changed_at.map(from_millis),
+            revoked: self.revoked_at.map(|at| Revocation {
+                at: from_millis(at),
+                by: self.revoked_by.unwrap_or_default(),
+            }),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

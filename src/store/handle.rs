@@ -328,3 +328,39 @@ impl Store {
             .await
     }
 }
+
+/// The fleet's credential rules keep their records here; every call blocks, so callers
+/// run it on the blocking pool (`opamp::credentials` does).
+impl crate::fleet::credentials::CredentialBook for Store {
+    fn credential(
+        &self,
+        agent: &AgentId,
+    ) -> Result<Option<crate::fleet::credentials::CredentialRecord>, String> {
+        self.backend.credential(agent).map_err(|e| e.to_string())
+    }
+
+    fn credential_by_hash(
+        &self,
+        h: &crate::fleet::credentials::CredentialHash,
+    ) -> Result<Option<crate::fleet::credentials::CredentialRecord>, String> {
+        self.backend
+            .credential_by_hash(h)
+            .map_err(|e| e.to_string())
+    }
+
+    fn update_credential(
+        &self,
+        agent: &AgentId,
+        change: &mut dyn FnMut(
+            Option<crate::fleet::credentials::CredentialRecord>,
+        ) -> Option<crate::fleet::credentials::CredentialRecord>,
+    ) -> Result<Option<crate::fleet::credentials::CredentialRecord>, String> {
+        self.backend
+            .update_credential(agent, change)
+            .map_err(|e| e.to_string())
+    }
+
+    fn credentials(&self) -> Result<Vec<crate::fleet::credentials::CredentialRecord>, String> {
+        self.backend.list_credentials().map_err(|e| e.to_string())
+    }
+}

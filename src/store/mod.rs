@@ -45,6 +45,7 @@ pub use crate::fleet::record::AgentRecord;
 pub use write_behind::{FlushStats, WriteBehind, WriteBehindOptions};
 
 use crate::fleet::agent::AgentId;
+use crate::fleet::credentials::{CredentialHash, CredentialRecord};
 use std::collections::BTreeMap;
 
 /// A check the caller runs before a resource is deleted, e.g. "is this configuration
@@ -145,6 +146,23 @@ pub trait StoreBackend: Send + Sync + 'static {
     fn create_token(&self, token: &TokenRecord) -> StoreResult<bool>;
     /// Forgets a token; returns whether there was one.
     fn delete_token(&self, name: &str) -> StoreResult<bool>;
+
+    // ---- agent credentials (see `crate::fleet::credentials`) ----
+
+    /// One agent's credential record.
+    fn credential(&self, id: &AgentId) -> StoreResult<Option<CredentialRecord>>;
+    /// The record whose current, pending or retired credential hash is `hash`.
+    fn credential_by_hash(&self, hash: &CredentialHash) -> StoreResult<Option<CredentialRecord>>;
+    /// Reads an agent's record and writes what `change` makes of it, in one transaction
+    /// that no other writer interleaves with (`None` from `change` writes nothing).
+    /// Returns the record as it stands after.
+    fn update_credential(
+        &self,
+        id: &AgentId,
+        change: &mut dyn FnMut(Option<CredentialRecord>) -> Option<CredentialRecord>,
+    ) -> StoreResult<Option<CredentialRecord>>;
+    /// Every credential record, sorted by agent id.
+    fn list_credentials(&self) -> StoreResult<Vec<CredentialRecord>>;
 
     /// Takes, or confirms it still holds, this process's right to drive the rollout of
     /// `config_name`: `false` while another process holds it. On PostgreSQL the right is

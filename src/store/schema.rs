@@ -16,7 +16,7 @@ use super::error::{StoreError, StoreResult};
 pub const APPLICATION_ID: i32 = 0x4644_434B;
 
 /// Migrations in order; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -110,6 +110,26 @@ CREATE TABLE api_tokens (
     hash       TEXT    NOT NULL UNIQUE,
     created_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+"#;
+
+/// Per-agent credentials (`fleet::credentials`): only SHA-256 hashes (hex) of the
+/// credential in use, the one offered and the one last replaced; revocations. Kept apart
+/// from `agents`, so forgetting an agent does not lift its revocation.
+const V6: &str = r#"
+CREATE TABLE agent_credentials (
+    agent_id     BLOB    NOT NULL PRIMARY KEY CHECK (length(agent_id) = 16),
+    current_hash TEXT,
+    pending_hash TEXT,
+    retired_hash TEXT,
+    rotate       INTEGER NOT NULL,
+    enrolled_at  INTEGER,
+    changed_at   INTEGER,
+    revoked_at   INTEGER,
+    revoked_by   TEXT
+) WITHOUT ROWID;
+CREATE INDEX agent_credentials_current ON agent_credentials (current_hash);
+CREATE INDEX agent_credentials_pending ON agent_credentials (pending_hash);
+CREATE INDEX agent_credentials_retired ON agent_credentials (retired_hash);
 "#;
 
 /// What the header of an existing file says, read without writing anything.
@@ -254,7 +274,8 @@ mod tests {
         migrate(&mut conn, 0, Path::new(":memory:")).unwrap();
         // Back to how version 3 left it, with an agent in it.
         conn.execute_batch(
-            "DROP TABLE apply_history; DROP TABLE api_tokens; PRAGMA user_version = 3;",
+            "DROP TABLE apply_history; DROP TABLE api_tokens; DROP TABLE agent_credentials; \
+             PRAGMA user_version = 3;",
         )
         .unwrap();
         conn.execute(

@@ -20,9 +20,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 
 use super::canonical::spec_hash;
 use super::convert::{
-    AGENT_COLUMNS, ATTEMPT_COLUMNS, RESOURCE_COLUMNS, ROLLOUT_COLUMNS, RawAgent, RawAttempt,
-    RawResource, RawRollout, agent_id_from_blob, check_names, from_millis, labels_to_json,
-    to_millis,
+    AGENT_COLUMNS, ATTEMPT_COLUMNS, CREDENTIAL_COLUMNS, RESOURCE_COLUMNS, ROLLOUT_COLUMNS,
+    RawAgent, RawAttempt, RawCredential, RawResource, RawRollout, agent_id_from_blob, check_names,
+    from_millis, labels_to_json, to_millis,
 };
 use super::error::{StoreError, StoreResult};
 use super::schema::{check_header, migrate, read_header};
@@ -33,6 +33,7 @@ use super::types::{
 use super::{DeleteGuard, StoreBackend};
 use crate::fleet::agent::AgentId;
 use crate::fleet::attempt::ApplyAttempt;
+use crate::fleet::credentials::{CredentialHash, CredentialRecord};
 use crate::fleet::record::AgentRecord;
 
 /// The database file's name inside the data dir.
@@ -961,6 +962,103 @@ impl StoreBackend for SqliteStore {
             |tx| Ok(tx.execute("DELETE FROM api_tokens WHERE name = ?1", params![name])? > 0),
         )
     }
+
+    fn credential(&self, id: &AgentId) -> StoreResult<Option<CredentialRecord>> {
+        let raw = self.read("read an agent credential", |conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials WHERE agent_id = ?1"
+                ))?
+                .query_row(params![&id.as_bytes()[..]], raw_credential)
+                .optional()?)
+        })?;
+        raw.map(|r| r.into_record(&self.path)).transpose()
+    }
+
+    fn credential_by_hash(&self, hash: &CredentialHash) -> StoreResult<Option<CredentialRecord>> {
+        let hex = hex::encode(hash);
+        let raw = self.read("find an agent credential", |conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials \
+                     WHERE current_hash = ?1 OR pending_hash = ?1 OR retired_hash = ?1 LIMIT 1"
+                ))?
+                .query_row(params![hex], raw_credential)
+                .optional()?)
+        })?;
+        raw.map(|r| r.into_record(&self.path)).transpose()
+    }
+
+    fn update_credential(
+        &self,
+        id: &AgentId,
+        change: &mut dyn FnMut(Option<CredentialRecord>) -> Option<CredentialRecord>,
+    ) -> StoreResult<Option<CredentialRecord>> {
+        self.write(
+            || format!("change the credentials of agent {id}"),
+            |tx| {
+                let raw = tx
+                    .prepare_cached(&format!(
+                        "SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials WHERE agent_id = ?1"
+                    ))?
+                    .query_row(params![&id.as_bytes()[..]], raw_credential)
+                    .optional()?;
+                let before = raw
+                    .map(|r| r.into_record(&self.path))
+                    .transpose()
+                    .map_err(Abort::Store)?;
+                let Some(after) = change(before.clone()) else {
+                    return Ok(before);
+                };
+                let r = RawCredential::of(&after);
+                tx.execute(
+                    &format!(
+                        "INSERT OR REPLACE INTO agent_credentials ({CREDENTIAL_COLUMNS}) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    ),
+                    params![
+                        r.id,
+                        r.current,
+                        r.pending,
+                        r.retired,
+                        r.rotate,
+                        r.enrolled_at,
+                        r.changed_at,
+                        r.revoked_at,
+                        r.revoked_by
+                    ],
+                )?;
+                Ok(Some(after))
+            },
+        )
+    }
+
+    fn list_credentials(&self) -> StoreResult<Vec<CredentialRecord>> {
+        let raws = self.read("list agent credentials", |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials ORDER BY agent_id"
+            ))?;
+            let rows = stmt.query_map([], raw_credential)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        raws.into_iter()
+            .map(|r| r.into_record(&self.path))
+            .collect()
+    }
+}
+
+fn raw_credential(r: &Row<'_>) -> rusqlite::Result<RawCredential> {
+    Ok(RawCredential {
+        id: r.get(0)?,
+        current: r.get(1)?,
+        pending: r.get(2)?,
+        retired: r.get(3)?,
+        rotate: r.get(4)?,
+        enrolled_at: r.get(5)?,
+        changed_at: r.get(6)?,
+        revoked_at: r.get(7)?,
+        revoked_by: r.get(8)?,
+    })
 }
 
 /// Writes attempts (a later write of one replaces it), then holds each agent written to

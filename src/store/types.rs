@@ -267,6 +267,8 @@ pub enum Change {
     Rollouts,
     /// Named API tokens.
     Tokens,
+    /// An agent was revoked.
+    Revocations,
     /// Anything: news may have been missed (the listening connection was lost).
     Everything,
 }
@@ -278,6 +280,7 @@ impl Change {
             Change::Agents => "agents",
             Change::Rollouts => "rollouts",
             Change::Tokens => "tokens",
+            Change::Revocations => "revocations",
             Change::Everything => "everything",
         }
     }
@@ -288,6 +291,7 @@ impl Change {
             Change::Agents,
             Change::Rollouts,
             Change::Tokens,
+            Change::Revocations,
             Change::Everything,
         ]
         .into_iter()

@@ -188,8 +188,11 @@ impl Managed for SupervisorAgent {
     }
 
     fn capabilities(&self) -> u64 {
-        // Not AcceptsOpAMPConnectionSettings: it takes no new endpoint or certificate.
-        let mut caps = COLLECTOR_CAPABILITIES;
+        // AcceptsOpAMPConnectionSettings for its own credential (kept in the state
+        // directory); the endpoint stays the one it was started with.
+        let mut caps = COLLECTOR_CAPABILITIES
+            | Capabilities::ACCEPTS_OPAMP_CONNECTION_SETTINGS
+            | Capabilities::REPORTS_CONNECTION_SETTINGS_STATUS;
         if self.components.is_some() {
             caps |= Capabilities::REPORTS_AVAILABLE_COMPONENTS;
         }
@@ -333,6 +336,14 @@ impl Driver for SupervisorAgent {
             tracing::error!("cannot keep the new instance uid: {e}");
         }
         let _ = self.cmds.try_send(Command::Identity(uid.to_string()));
+    }
+
+    fn credential(&mut self, credential: Option<&str>) {
+        // Kept before the agent reconnects with it: a supervisor restarted in between
+        // uses it (the server accepts it until the agent has moved to it).
+        if let Err(e) = self.state.set_credential(credential) {
+            tracing::error!("cannot keep the agent's credential in the state directory: {e}");
+        }
     }
 
     fn wake(&mut self) -> impl Future<Output = ()> + Send {

@@ -179,7 +179,21 @@ pub async fn run(settings: AgentSettings, stop: CancellationToken) -> anyhow::Re
             stats: Arc::new(ClientStats::default()),
             cancel: stop.child_token(),
         });
-        let core = ClientCore::new(uid, settings.heartbeat).with_remote(saved_remote);
+        let credential = match state.credential() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot read the agent's credential ({e}); enrolling with --secret-key"
+                );
+                None
+            }
+        };
+        if credential.is_some() {
+            tracing::info!("connecting with the agent's own credential from the state directory");
+        }
+        let core = ClientCore::new(uid, settings.heartbeat)
+            .with_remote(saved_remote)
+            .with_credential(credential);
         let seed = u64::from_le_bytes(uid.0[8..].try_into().unwrap_or_default());
         run_agent(link, core, driver, None, seed).await;
     }

@@ -8,6 +8,7 @@
 //! | `collector.yaml`, `supervisor.yaml` | what the Collector runs: `good.yaml` as it is, and the supervisor's part |
 //! | `pending.yaml` | a configuration being applied, so an apply cut short is finished at the next start |
 //! | `candidate.yaml`, `candidate-supervisor.yaml` | a configuration being validated |
+//! | `credential` | the agent's own credential, offered by the server (mode 0600); without it the agent connects with `--secret-key` and is enrolled |
 //! | `collector.pid` | the running Collector, so a supervisor killed with -9 is followed by one that stops it |
 //!
 //! Every file is written to a temporary name, synced and renamed over the old one, so a
@@ -19,6 +20,9 @@ use std::path::{Path, PathBuf};
 
 use crate::client::{MetricsTarget, RemoteState};
 use crate::fleet::agent::AgentId;
+
+/// The file holding the agent's own credential.
+pub const CREDENTIAL_FILE: &str = "credential";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -112,6 +116,26 @@ impl StateDir {
     pub fn set_instance_uid(&self, uid: AgentId) -> Result<(), StateError> {
         let text = format!("{}\n", uuid::Uuid::from_bytes(uid.0));
         self.write("instance-uid", text.as_bytes(), 0o644)
+    }
+
+    /// The agent's own credential, when the server gave it one.
+    pub fn credential(&self) -> Result<Option<String>, StateError> {
+        Ok(self
+            .read(CREDENTIAL_FILE)?
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()))
+    }
+
+    /// Keeps the credential to connect with (`None`: back to the enrollment secret).
+    pub fn set_credential(&self, credential: Option<&str>) -> Result<(), StateError> {
+        match credential {
+            Some(c) => self.write(CREDENTIAL_FILE, format!("{c}\n").as_bytes(), 0o600),
+            None => {
+                self.remove(CREDENTIAL_FILE);
+                Ok(())
+            }
+        }
     }
 
     pub fn load(&self) -> Result<Saved, StateError> {

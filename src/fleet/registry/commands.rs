@@ -223,6 +223,88 @@ impl Registry {
         }
     }
 
+    /// Offers a new credential: pushed at once over WebSocket, with the next poll over HTTP
+    /// (the offer is rebuilt with it either way).
+    pub(super) fn offer_credential(
+        &mut self,
+        id: AgentId,
+        credential: crate::fleet::credentials::Issued,
+    ) -> Result<(), CommandError> {
+        self.revoke_lease(id);
+        let capabilities = self.config.capabilities;
+        let state = self
+            .agents
+            .get_mut(&id)
+            .ok_or(CommandError::UnknownAgent(id))?;
+        let caps = state.view.capabilities;
+        if !crate::fleet::credentials::takes_credentials(caps) {
+            return Err(CommandError::NotSupported {
+                id,
+                name: state.name(),
+                capability: "AcceptsOpAMPConnectionSettings and ReportsConnectionSettingsStatus",
+            });
+        }
+        state.rare_mut().credential = Some(credential);
+        state.offered_settings = None;
+        let live = state.live.clone();
+        let Some(live) = live else {
+            return Err(CommandError::Disconnected(id));
+        };
+        let Live::Ws(conn) = live else {
+            return Ok(()); // the next poll's answer carries the new offer
+        };
+        let Some(endpoint) = self.conns.get(&conn).map(|c| c.endpoint.clone()) else {
+            return Ok(());
+        };
+        let Some(offer) =
+            super::report::settings_offer(&self.config, &id, caps, &endpoint, state.credential())
+        else {
+            return Ok(());
+        };
+        state.offered_settings = Some(offer.hash);
+        state.settings_for = Some((caps, endpoint));
+        let reply = ServerReply {
+            connection_settings: Some(Arc::new(offer)),
+            ..ServerReply::ack(id, capabilities)
+        };
+        if let Some(c) = self.conns.get(&conn) {
+            // A full outbox: the offer goes with the next answer instead (not marked sent).
+            if c.outbox.try_send(Box::new(reply)).is_err()
+                && let Some(state) = self.agents.get_mut(&id)
+            {
+                state.offered_settings = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Disconnects a (revoked) agent now: a WebSocket agent is told why and its
+    /// connection closed by its session; an HTTP agent is only marked disconnected (the
+    /// listener refuses its next poll). Returns whether it was connected.
+    pub(super) fn cut_off(&mut self, id: AgentId, reason: String) -> bool {
+        let capabilities = self.config.capabilities;
+        let Some(state) = self.agents.get_mut(&id) else {
+            return false;
+        };
+        if let Some(r) = state.rare.as_mut() {
+            r.credential = None;
+        }
+        let Some(live) = state.live.clone() else {
+            return false;
+        };
+        if let Live::Ws(conn) = live
+            && let Some(c) = self.conns.get(&conn)
+        {
+            let reply = ServerReply {
+                error: Some(ServerError::Refused(reason)),
+                ..ServerReply::ack(id, capabilities)
+            };
+            let _ = c.outbox.try_send(Box::new(reply));
+        }
+        self.mark_disconnected(id, DisconnectReason::Revoked);
+        true
+    }
+
     /// Writes the agent's record without its description (only what changed with a
     /// configuration state: 10,000 of them for a push).
     pub(super) fn persist_config_state(&self, id: &AgentId) {

@@ -55,6 +55,16 @@ pub(super) enum Msg {
         id: AgentId,
         reply: oneshot::Sender<Result<String, CommandError>>,
     },
+    OfferCredential {
+        id: AgentId,
+        credential: crate::fleet::credentials::Issued,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    CutOff {
+        id: AgentId,
+        reason: String,
+        reply: oneshot::Sender<bool>,
+    },
     Adopt {
         known: Vec<KnownAgent>,
         reply: oneshot::Sender<usize>,
@@ -208,6 +218,42 @@ impl RegistryHandle {
             outbox,
         };
         async move { tx.send(msg).await.map_err(|_| RegistryGone) }
+    }
+
+    /// Offers a connected agent a new credential in its OpAMP connection settings: at once
+    /// over WebSocket, with the next poll over HTTP (refused for agents without
+    /// AcceptsOpAMPConnectionSettings, and for disconnected ones).
+    pub async fn offer_credential(
+        &self,
+        id: AgentId,
+        credential: crate::fleet::credentials::Issued,
+    ) -> Result<(), CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::OfferCredential {
+                id,
+                credential,
+                reply,
+            })
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)?
+    }
+
+    /// Disconnects an agent at once, telling it `reason` (a WebSocket agent is sent the
+    /// reason and its connection closed; an HTTP agent is refused at its next poll by the
+    /// listener). Returns whether it was connected.
+    pub async fn cut_off(&self, id: AgentId, reason: String) -> bool {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .tx
+            .send(Msg::CutOff { id, reason, reply })
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        rx.await.unwrap_or(false)
     }
 
     /// Asks an agent to restart (refused for agents without AcceptsRestartCommand).

@@ -48,8 +48,6 @@ pub struct RegistryConfig {
     pub publish_interval: Duration,
     /// ServerCapabilities bits sent to every agent.
     pub capabilities: u64,
-    /// Headers an agent needs to reconnect to us (sent with the OpAMP settings offer).
-    pub agent_auth_headers: Vec<(String, String)>,
     pub own_metrics: Option<OwnTelemetryOffer>,
     /// Sessions queue at most this many unsolicited messages before we wait for the agent.
     pub outbox_capacity: usize,
@@ -74,7 +72,6 @@ impl Default for RegistryConfig {
             // this; a snapshot only costs the agents that changed since the last one.
             publish_interval: Duration::from_millis(25),
             capabilities: 0,
-            agent_auth_headers: Vec::new(),
             own_metrics: None,
             outbox_capacity: 4,
             stall_timeout: Duration::from_secs(60),
@@ -324,6 +321,16 @@ impl Registry {
             }
             Msg::Forget { id, reply } => {
                 let _ = reply.send(self.forget(id));
+            }
+            Msg::OfferCredential {
+                id,
+                credential,
+                reply,
+            } => {
+                let _ = reply.send(self.offer_credential(id, credential));
+            }
+            Msg::CutOff { id, reason, reply } => {
+                let _ = reply.send(self.cut_off(id, reason));
             }
             Msg::Adopt { known, reply } => {
                 let mut new = 0;

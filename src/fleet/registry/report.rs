@@ -67,6 +67,22 @@ impl Registry {
         let id = arrival.id;
         let disconnect = report.disconnect;
         let settings_hash = report.connection_settings_hash.take();
+        if let Some(credential) = report.credential.take()
+            && let Some(state) = self.agents.get_mut(&id)
+        {
+            // A new credential makes a new offer, sent with this reply.
+            state.rare_mut().credential = Some(credential);
+            state.offered_settings = None;
+        }
+        if let Some(message) = report.connection_settings_failed.take() {
+            self.emit(EventKind::Notice {
+                agent: Some(id),
+                message: format!(
+                    "agent {} could not apply the connection settings offered: {message}",
+                    self.name_of(id)
+                ),
+            });
+        }
         let custom = report.custom_message.take();
         let recorded = self.record(&arrival, report, &mut reply);
         if let Some(message) = custom {
@@ -553,7 +569,13 @@ impl Registry {
         let already_offered =
             state.offered_settings.is_some() && state.settings_for.as_ref() == Some(&settings_for);
         if !already_offered
-            && let Some(offer) = settings_offer(&self.config, &id, settings_for.0, &settings_for.1)
+            && let Some(offer) = settings_offer(
+                &self.config,
+                &id,
+                settings_for.0,
+                &settings_for.1,
+                state.credential(),
+            )
         {
             let agent_has = settings_hash == Some(&offer.hash[..]);
             if state.offered_settings != Some(offer.hash) && !agent_has {
@@ -683,12 +705,24 @@ pub(super) fn settings_offer(
     id: &AgentId,
     caps: Capabilities,
     endpoint: &str,
+    credential: Option<&str>,
 ) -> Option<ConnectionSettingsOffer> {
-    let opamp = caps
-        .has(Capabilities::REPORTS_HEARTBEAT)
-        .then(|| OpampSettings {
+    // Headers only ever carry the agent's own credential, to an agent that takes OpAMP
+    // settings: never the fleet secret (an enrolled agent that switched to it would be
+    // refused), and none when this server has no credential in hand for the agent.
+    let headers: Vec<(String, String)> = credential
+        .filter(|_| caps.has(Capabilities::ACCEPTS_OPAMP_CONNECTION_SETTINGS))
+        .map(|c| {
+            vec![(
+                "Authorization".to_string(),
+                crate::fleet::credentials::bearer(c),
+            )]
+        })
+        .unwrap_or_default();
+    let opamp =
+        (caps.has(Capabilities::REPORTS_HEARTBEAT) || !headers.is_empty()).then(|| OpampSettings {
             endpoint: endpoint.to_string(),
-            headers: config.agent_auth_headers.clone(),
+            headers,
             heartbeat_interval_seconds: config.heartbeat_interval.as_secs().max(1),
         });
     let own_metrics = if caps.has(Capabilities::REPORTS_OWN_METRICS) {

@@ -62,6 +62,9 @@ pub(super) struct Rare {
     pub(super) goodbye: Option<(Instant, u64)>,
     /// Labels set by operators; they win over labels from the description.
     pub(super) operator_labels: BTreeMap<String, String>,
+    /// The credential offered to the agent in its OpAMP connection settings (minted by
+    /// this server while it runs; after a restart the offer carries none).
+    pub(super) credential: Option<crate::fleet::credentials::Issued>,
 }
 
 /// What the registry keeps about one agent. Everything readers see lives in `view`, the
@@ -228,6 +231,13 @@ impl AgentState {
     pub(super) fn operator_labels(&self) -> &BTreeMap<String, String> {
         static NONE: BTreeMap<String, String> = BTreeMap::new();
         self.rare.as_ref().map_or(&NONE, |r| &r.operator_labels)
+    }
+
+    pub(super) fn credential(&self) -> Option<&str> {
+        self.rare
+            .as_ref()
+            .and_then(|r| r.credential.as_ref())
+            .map(|c| &*c.0)
     }
 
     pub(super) fn goodbye(&self) -> Option<(Instant, u64)> {

@@ -29,9 +29,9 @@ use postgres::{GenericClient, Row, Transaction};
 
 use super::canonical::spec_hash;
 use super::convert::{
-    AGENT_COLUMNS, ATTEMPT_COLUMNS, RESOURCE_COLUMNS, ROLLOUT_COLUMNS, RawAgent, RawAttempt,
-    RawResource, RawRollout, agent_id_from_blob, check_names, from_millis, labels_to_json,
-    to_millis,
+    AGENT_COLUMNS, ATTEMPT_COLUMNS, CREDENTIAL_COLUMNS, RESOURCE_COLUMNS, ROLLOUT_COLUMNS,
+    RawAgent, RawAttempt, RawCredential, RawResource, RawRollout, agent_id_from_blob, check_names,
+    from_millis, labels_to_json, to_millis,
 };
 use super::error::{StoreError, StoreResult};
 use super::types::{
@@ -41,6 +41,7 @@ use super::types::{
 use super::{DeleteGuard, StoreBackend};
 use crate::fleet::agent::AgentId;
 use crate::fleet::attempt::ApplyAttempt;
+use crate::fleet::credentials::{CredentialHash, CredentialRecord};
 use crate::fleet::record::AgentRecord;
 
 pub use schema::PG_SCHEMA_VERSION;
@@ -853,6 +854,124 @@ impl StoreBackend for PgStore {
         )
     }
 
+    fn credential(&self, id: &AgentId) -> StoreResult<Option<CredentialRecord>> {
+        let raw = self.read("read an agent credential", |client| {
+            Ok(client
+                .query_opt(
+                    &format!(
+                        "SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials WHERE agent_id = $1"
+                    ),
+                    &[&&id.as_bytes()[..]],
+                )?
+                .map(|r| raw_credential(&r)))
+        })?;
+        raw.map(|r| r.into_record(&self.at())).transpose()
+    }
+
+    fn credential_by_hash(&self, hash: &CredentialHash) -> StoreResult<Option<CredentialRecord>> {
+        let hex = hex::encode(hash);
+        let raw = self.read("find an agent credential", |client| {
+            Ok(client
+                .query_opt(
+                    &format!(
+                        "SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials \
+                         WHERE current_hash = $1 OR pending_hash = $1 OR retired_hash = $1 \
+                         LIMIT 1"
+                    ),
+                    &[&hex],
+                )?
+                .map(|r| raw_credential(&r)))
+        })?;
+        raw.map(|r| r.into_record(&self.at())).transpose()
+    }
+
+    fn update_credential(
+        &self,
+        id: &AgentId,
+        change: &mut dyn FnMut(Option<CredentialRecord>) -> Option<CredentialRecord>,
+    ) -> StoreResult<Option<CredentialRecord>> {
+        let at = self.at();
+        self.write(
+            || format!("change the credentials of agent {id}"),
+            |tx| {
+                // A row to lock, so two replicas changing one agent take turns.
+                tx.execute(
+                    "INSERT INTO agent_credentials (agent_id, rotate) VALUES ($1, FALSE) \
+                     ON CONFLICT (agent_id) DO NOTHING",
+                    &[&&id.as_bytes()[..]],
+                )?;
+                let row = tx.query_one(
+                    &format!(
+                        "SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials \
+                         WHERE agent_id = $1 FOR UPDATE"
+                    ),
+                    &[&&id.as_bytes()[..]],
+                )?;
+                let raw = raw_credential(&row);
+                // The row made just now to lock stands for no record at all.
+                let blank = raw.current.is_none()
+                    && raw.pending.is_none()
+                    && raw.retired.is_none()
+                    && !raw.rotate
+                    && raw.changed_at.is_none()
+                    && raw.revoked_at.is_none();
+                let before = if blank {
+                    None
+                } else {
+                    Some(raw.into_record(&at).map_err(Abort::Store)?)
+                };
+                let Some(after) = change(before.clone()) else {
+                    if before.is_none() {
+                        tx.execute(
+                            "DELETE FROM agent_credentials WHERE agent_id = $1",
+                            &[&&id.as_bytes()[..]],
+                        )?;
+                    }
+                    return Ok(before);
+                };
+                let r = RawCredential::of(&after);
+                if after.revoked.is_some() && before.as_ref().is_none_or(|b| b.revoked.is_none()) {
+                    // The other replicas disconnect the agent if it is theirs.
+                    self.notify(tx, Change::Revocations)?;
+                }
+                tx.execute(
+                    "UPDATE agent_credentials SET current_hash = $2, pending_hash = $3, \
+                     retired_hash = $4, rotate = $5, enrolled_at = $6, changed_at = $7, \
+                     revoked_at = $8, revoked_by = $9 WHERE agent_id = $1",
+                    &[
+                        &r.id,
+                        &r.current,
+                        &r.pending,
+                        &r.retired,
+                        &r.rotate,
+                        &r.enrolled_at,
+                        &r.changed_at,
+                        &r.revoked_at,
+                        &r.revoked_by,
+                    ],
+                )?;
+                Ok(Some(after))
+            },
+        )
+    }
+
+    fn list_credentials(&self) -> StoreResult<Vec<CredentialRecord>> {
+        let raws = self.read("list agent credentials", |client| {
+            Ok(client
+                .query(
+                    &format!(
+                        "SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials ORDER BY agent_id"
+                    ),
+                    &[],
+                )?
+                .iter()
+                .map(raw_credential)
+                .collect::<Vec<_>>())
+        })?;
+        let at = self.at();
+        raws.into_iter().map(|r| r.into_record(&at)).collect()
+    }
+
     fn hold_rollout(&self, config_name: &str) -> StoreResult<bool> {
         self.leases.hold(config_name)
     }
@@ -1003,6 +1122,20 @@ fn write_attempts(
         &[&touched, &kept],
     )?;
     Ok(())
+}
+
+fn raw_credential(r: &Row) -> RawCredential {
+    RawCredential {
+        id: r.get(0),
+        current: r.get(1),
+        pending: r.get(2),
+        retired: r.get(3),
+        rotate: r.get(4),
+        enrolled_at: r.get(5),
+        changed_at: r.get(6),
+        revoked_at: r.get(7),
+        revoked_by: r.get(8),
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use postgres::Client;
 use crate::store::error::{StoreError, StoreResult};
 
 /// Migrations in order; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this binary writes on PostgreSQL.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -30,6 +30,7 @@ const TABLES: &[&str] = &[
     "rollouts",
     "events",
     "api_tokens",
+    "agent_credentials",
 ];
 
 /// SQLite's five steps as one: the same tables, with PostgreSQL's types (booleans,
@@ -109,6 +110,24 @@ CREATE TABLE api_tokens (
     hash       TEXT   NOT NULL UNIQUE,
     created_at BIGINT NOT NULL
 );
+"#;
+
+/// Per-agent credentials, as SQLite's sixth step: hashes only, and revocations.
+const V2: &str = r#"
+CREATE TABLE agent_credentials (
+    agent_id     BYTEA   NOT NULL PRIMARY KEY CHECK (length(agent_id) = 16),
+    current_hash TEXT,
+    pending_hash TEXT,
+    retired_hash TEXT,
+    rotate       BOOLEAN NOT NULL,
+    enrolled_at  BIGINT,
+    changed_at   BIGINT,
+    revoked_at   BIGINT,
+    revoked_by   TEXT
+);
+CREATE INDEX agent_credentials_current ON agent_credentials (current_hash);
+CREATE INDEX agent_credentials_pending ON agent_credentials (pending_hash);
+CREATE INDEX agent_credentials_retired ON agent_credentials (retired_hash);
 "#;
 
 /// Brings the database to [`PG_SCHEMA_VERSION`], refusing (and leaving untouched) one

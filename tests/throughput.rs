@@ -111,6 +111,31 @@ async fn components(server: &TestServer, name: &str, period: &str) -> Vec<Value>
     }
 }
 
+/// Applies the resources above and pushes `edge` to the first `edge` agents, `gateway`
+/// to the rest.
+async fn push_edge_and_gateway(server: &TestServer, ids: &[AgentId], edge: usize) {
+    let results = server
+        .rt
+        .catalog
+        .apply_text(RESOURCES, None)
+        .await
+        .expect("parses");
+    assert!(results.iter().all(|r| r.problems.is_empty()), "{results:?}");
+    for (name, agents) in [("edge", &ids[..edge]), ("gateway", &ids[edge..])] {
+        server
+            .rt
+            .rollouts
+            .start(
+                name,
+                None,
+                Targets::Agents(agents.to_vec()),
+                RolloutOptions::all_at_once(),
+            )
+            .await
+            .expect("push");
+    }
+}
+
 #[tokio::test]
 async fn components_show_under_their_steps_and_destinations_sum_their_configurations() {
     let server = TestServer::start_with(|s| s.heartbeat_interval = Duration::from_secs(1)).await;
@@ -129,26 +154,7 @@ async fn components_show_under_their_steps_and_destinations_sum_their_configurat
                 .all(|id| s.get(id).is_some_and(|a| a.is_connected()))
         })
         .await;
-    let results = server
-        .rt
-        .catalog
-        .apply_text(RESOURCES, None)
-        .await
-        .expect("parses");
-    assert!(results.iter().all(|r| r.problems.is_empty()), "{results:?}");
-    for (name, agents) in [("edge", &ids[..3]), ("gateway", &ids[3..])] {
-        server
-            .rt
-            .rollouts
-            .start(
-                name,
-                None,
-                Targets::Agents(agents.to_vec()),
-                RolloutOptions::all_at_once(),
-            )
-            .await
-            .expect("push");
-    }
+    push_edge_and_gateway(&server, &ids, 3).await;
 
     let rows = components(&server, "edge", "10s").await;
     let row = |pred: &dyn Fn(&Value) -> bool| rows.iter().find(|r| pred(r)).cloned();
@@ -488,27 +494,8 @@ async fn top_sorts_and_periods_over_a_thousand_agents() {
             s.agents.iter().filter(|a| a.is_connected()).count() == 1000
         })
         .await;
-    let results = server
-        .rt
-        .catalog
-        .apply_text(RESOURCES, None)
-        .await
-        .expect("parses");
-    assert!(results.iter().all(|r| r.problems.is_empty()), "{results:?}");
     // 700 edge agents send to backend and broken, 300 gateways to backend alone.
-    for (name, agents) in [("edge", &ids[..700]), ("gateway", &ids[700..])] {
-        server
-            .rt
-            .rollouts
-            .start(
-                name,
-                None,
-                Targets::Agents(agents.to_vec()),
-                RolloutOptions::all_at_once(),
-            )
-            .await
-            .expect("push");
-    }
+    push_edge_and_gateway(&server, &ids, 700).await;
     // Every agent has applied and reported its new components.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let live = loop {

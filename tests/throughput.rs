@@ -72,26 +72,26 @@ spec:
     - name: backend
 "#;
 
+/// `get configuration NAME --throughput --period PERIOD -o json`, as JSON.
+async fn throughput(server: &TestServer, name: &str, period: &str) -> Value {
+    let args = [
+        "get",
+        "configuration",
+        name,
+        "--throughput",
+        "--period",
+        period,
+        "-o",
+        "json",
+    ];
+    json(&cli(server, &args).await)
+}
+
 /// The rows of `get configuration NAME --throughput` once every component has numbers.
 async fn components(server: &TestServer, name: &str, period: &str) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     loop {
-        let answer = json(
-            &cli(
-                server,
-                &[
-                    "get",
-                    "configuration",
-                    name,
-                    "--throughput",
-                    "--period",
-                    period,
-                    "-o",
-                    "json",
-                ],
-            )
-            .await,
-        );
+        let answer = throughput(server, name, period).await;
         let rows = answer["components"].as_array().cloned().unwrap_or_default();
         let sending = rows
             .iter()
@@ -376,22 +376,7 @@ async fn a_real_collector_reports_what_its_source_read_and_its_destination_sent(
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let (source, dest) = loop {
-        let answer = json(
-            &cli(
-                &server,
-                &[
-                    "get",
-                    "configuration",
-                    "read-logs",
-                    "--throughput",
-                    "--period",
-                    "10s",
-                    "-o",
-                    "json",
-                ],
-            )
-            .await,
-        );
+        let answer = throughput(&server, "read-logs", "10s").await;
         let rows = answer["components"].as_array().cloned().unwrap_or_default();
         let find = |step: &str| rows.iter().find(|r| r["step"] == step).cloned();
         if let (Some(s), Some(d)) = (find("source"), find("destination")) {
@@ -417,22 +402,7 @@ async fn a_real_collector_reports_what_its_source_read_and_its_destination_sent(
     refuse.store(true, Ordering::SeqCst);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let answer = json(
-            &cli(
-                &server,
-                &[
-                    "get",
-                    "configuration",
-                    "read-logs",
-                    "--throughput",
-                    "--period",
-                    "10s",
-                    "-o",
-                    "json",
-                ],
-            )
-            .await,
-        );
+        let answer = throughput(&server, "read-logs", "10s").await;
         let rows = answer["components"].as_array().cloned().unwrap_or_default();
         let dest = rows.iter().find(|r| r["step"] == "destination").cloned();
         if dest

@@ -104,17 +104,15 @@ pub(super) struct Query {
 /// carry.
 pub(super) fn query_of(uri: &Uri, allowed: &[&str]) -> ApiResult<Query> {
     let p = Params::parse(uri, allowed)?;
-    let period = match p.str("period").unwrap_or("5m") {
-        "10s" => 10,
-        "1m" => 60,
-        "5m" => 300,
-        "1h" => 3600,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "period must be 10s, 1m, 5m or 1h, got '{other}'"
-            ))
-            .field("period"));
-        }
+    let asked = p.str("period").unwrap_or("5m");
+    let Some(&(period, _)) = crate::throughput::PERIODS
+        .iter()
+        .find(|(_, name)| *name == asked)
+    else {
+        return Err(ApiError::bad_request(format!(
+            "period must be 10s, 1m, 5m or 1h, got '{asked}'"
+        ))
+        .field("period"));
     };
     let signal = match p.str("signal") {
         None => None,

@@ -142,11 +142,7 @@ fn boxed(t: &Theme, kind: &str, id: &str, row: Option<&ComponentThroughput>) -> 
 /// One line of a box `w` cells wide: 0 top (with the title), 1 figure, 2 note, 3 bottom.
 fn box_line(t: &Theme, b: &Boxed, line: usize, w: usize) -> Vec<Span<'static>> {
     let inner = w.saturating_sub(2);
-    let pad = |s: &str| {
-        let s = truncate(s, inner);
-        let used = unicode_width::UnicodeWidthStr::width(s.as_str());
-        format!("{s}{}", " ".repeat(inner.saturating_sub(used)))
-    };
+    let pad = |s: &str| fit(s, inner);
     match line {
         0 => {
             let title = truncate(&b.title, inner.saturating_sub(1));
@@ -313,11 +309,19 @@ fn pipeline(
     }
 }
 
-/// `s` cut or padded to exactly `w` cells (one cell of it a space, as a column gap).
-fn pad_to(s: &str, w: usize) -> String {
-    let s = truncate(s, w.saturating_sub(1));
+/// `s` cut (ending with `…`) or padded with spaces to exactly `w` cells.
+fn fit(s: &str, w: usize) -> String {
+    let s = truncate(s, w);
     let used = unicode_width::UnicodeWidthStr::width(s.as_str());
     format!("{s}{}", " ".repeat(w.saturating_sub(used)))
+}
+
+/// `s` in a column `w` cells wide, its last cell a space (the gap to the next column).
+fn pad_to(s: &str, w: usize) -> String {
+    match w {
+        0 => String::new(),
+        _ => format!("{} ", fit(s, w - 1)),
+    }
 }
 
 #[cfg(test)]
